@@ -1,0 +1,3 @@
+from pcapsmtp.cli import main
+
+main()

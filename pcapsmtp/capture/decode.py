@@ -1,0 +1,295 @@
+"""Frames -> IP packets -> TCP segments and ICMP errors.
+
+Header fields are read with ``struct.unpack_from`` on the frame's bytes: building dpkt
+objects for every packet would cost more than all the analysis after it (DESIGN.md,
+"Speed"). dpkt supplies the constants and handles the rare, fiddly cases: IPv6
+extension-header chains and the packets quoted inside ICMP errors.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import dpkt
+
+from pcapsmtp.capture.model import Frame, IcmpError, IPPacket, QuotedPacket, TcpSegment
+
+LINKTYPE_NULL = 0
+LINKTYPE_ETHERNET = 1
+DLT_RAW_12 = 12
+DLT_RAW_14 = 14
+LINKTYPE_RAW = 101
+LINKTYPE_LOOP = 108
+LINKTYPE_LINUX_SLL = 113
+LINKTYPE_IPV4 = 228
+LINKTYPE_IPV6 = 229
+LINKTYPE_LINUX_SLL2 = 276
+
+LINKTYPE_NAMES = {
+    LINKTYPE_NULL: "null",
+    LINKTYPE_ETHERNET: "ethernet",
+    DLT_RAW_12: "raw",
+    DLT_RAW_14: "raw",
+    LINKTYPE_RAW: "raw",
+    LINKTYPE_LOOP: "loop",
+    LINKTYPE_LINUX_SLL: "linux-sll",
+    LINKTYPE_IPV4: "ipv4",
+    LINKTYPE_IPV6: "ipv6",
+    LINKTYPE_LINUX_SLL2: "linux-sll2",
+    -1: "systemd-journal",
+}
+
+ETH_TYPE_IP = dpkt.ethernet.ETH_TYPE_IP
+ETH_TYPE_IP6 = dpkt.ethernet.ETH_TYPE_IP6
+VLAN_TAGS = {dpkt.ethernet.ETH_TYPE_8021Q, dpkt.ethernet.ETH_TYPE_8021AD, 0x9100}
+ETH_TYPE_PPPOE_SESSION = dpkt.ethernet.ETH_TYPE_PPPoE
+ETH_TYPE_MPLS = dpkt.ethernet.ETH_TYPE_MPLS
+PPP_IP = 0x0021
+PPP_IP6 = 0x0057
+
+# BSD loopback address families (DLT_NULL is host byte order, DLT_LOOP network order).
+AF_INET = 2
+AF_INET6 = {10, 24, 28, 30}
+
+IPPROTO_TCP = dpkt.ip.IP_PROTO_TCP
+IPPROTO_UDP = dpkt.ip.IP_PROTO_UDP
+IPPROTO_ICMP = dpkt.ip.IP_PROTO_ICMP
+IPPROTO_ICMP6 = dpkt.ip.IP_PROTO_ICMP6
+IPV6_EXTENSION_HEADERS = {0, 43, 60, 135, 139, 140}  # hop-by-hop, routing, dest opts, mobility, HIP, shim6
+IPV6_FRAGMENT = 44
+IPV6_AH = 51
+
+ICMP_UNREACH = 3
+ICMP_TIME_EXCEEDED = 11
+ICMP_PARAM_PROBLEM = 12
+ICMP_FRAG_NEEDED = 4
+ICMP4_ERRORS = {ICMP_UNREACH, ICMP_TIME_EXCEEDED, ICMP_PARAM_PROBLEM, 4}  # 4: source quench
+ICMP6_ERRORS = {1, 2, 3, 4}  # unreachable, packet too big, time exceeded, parameter problem
+ICMP6_PACKET_TOO_BIG = 2
+
+
+def _ip_start(frame: Frame) -> int:
+    """Offset of the IP header in the frame, or -1 when the frame carries no IP."""
+    data = frame.data
+    linktype = frame.linktype
+    if linktype == LINKTYPE_ETHERNET:
+        return _ethertype_payload(data, 12)
+    if linktype in (LINKTYPE_RAW, DLT_RAW_12, DLT_RAW_14, LINKTYPE_IPV4, LINKTYPE_IPV6):
+        return 0
+    if linktype == LINKTYPE_LINUX_SLL:
+        return _ethertype_payload(data, 14)
+    if linktype == LINKTYPE_LINUX_SLL2:
+        return _ethertype_payload(data, 0, header_len=20)
+    if linktype in (LINKTYPE_NULL, LINKTYPE_LOOP):
+        if len(data) < 4:
+            return -1
+        family = struct.unpack_from(">I" if linktype == LINKTYPE_LOOP else "<I", data)[0]
+        if family > 0xFFFF:  # a capture written on a host of the other byte order
+            family = struct.unpack_from("<I" if linktype == LINKTYPE_LOOP else ">I", data)[0]
+        return 4 if family == AF_INET or family in AF_INET6 else -1
+    return -2
+
+
+def _ethertype_payload(data: bytes, type_offset: int, header_len: int | None = None) -> int:
+    """Follow VLAN tags, PPPoE and MPLS from the EtherType at ``type_offset``."""
+    if len(data) < type_offset + 2:
+        return -1
+    (ethertype,) = struct.unpack_from(">H", data, type_offset)
+    offset = header_len if header_len is not None else type_offset + 2
+    while ethertype in VLAN_TAGS:
+        if len(data) < offset + 4:
+            return -1
+        (ethertype,) = struct.unpack_from(">H", data, offset + 2)
+        offset += 4
+    if ethertype in (ETH_TYPE_IP, ETH_TYPE_IP6):
+        return offset
+    if ethertype == ETH_TYPE_PPPOE_SESSION and len(data) >= offset + 8:
+        (ppp,) = struct.unpack_from(">H", data, offset + 6)
+        return offset + 8 if ppp in (PPP_IP, PPP_IP6) else -1
+    if ethertype == ETH_TYPE_MPLS:
+        while len(data) >= offset + 4:
+            bottom = data[offset + 2] & 1
+            offset += 4
+            if bottom:
+                return offset if len(data) > offset and data[offset] >> 4 in (4, 6) else -1
+    return -1
+
+
+def decode_ip(frame: Frame) -> IPPacket | None | str:
+    """The IP packet in a frame; None when it carries none; a reason string when malformed."""
+    start = _ip_start(frame)
+    if start == -2:
+        return "unsupported link type"
+    if start < 0:
+        return None
+    data = frame.data
+    if len(data) <= start:
+        return None if frame.linktype == LINKTYPE_ETHERNET else "malformed IP header"
+    return parse_ip(data, start, frame.number, frame.time_ns)
+
+
+def parse_ip(data: bytes, start: int, number: int = 0, time_ns: int = 0) -> IPPacket | str:
+    """The IPv4 or IPv6 packet at ``data[start:]``, or why it cannot be read."""
+    version = data[start] >> 4
+    if version == 4:
+        return _ipv4(number, time_ns, data, start)
+    if version == 6:
+        return _ipv6(number, time_ns, data, start)
+    return "malformed IP header"
+
+
+def _ipv4(number: int, time_ns: int, data: bytes, start: int) -> IPPacket | str:
+    if len(data) < start + 20:
+        return "truncated IP header"
+    vihl, _tos, total_len, ident, frag, ttl, proto = struct.unpack_from(">BBHHHBB", data, start)
+    header_len = (vihl & 0x0F) * 4
+    if header_len < 20 or len(data) < start + header_len:
+        return "malformed IP header"
+    captured = len(data) - start
+    if total_len == 0:
+        total_len = captured  # TCP segmentation offload: the length field is left at 0
+    elif total_len < header_len:
+        return "malformed IP header"
+    end = start + min(total_len, captured)
+    return IPPacket(
+        frame=number,
+        time_ns=time_ns,
+        version=4,
+        src=data[start + 12 : start + 16],
+        dst=data[start + 16 : start + 20],
+        proto=proto,
+        ttl=ttl,
+        df=bool(frag & 0x4000),
+        ident=ident,
+        total_len=total_len,
+        payload=data[start + header_len : end],
+        payload_len=total_len - header_len,
+        frag_offset=(frag & 0x1FFF) * 8,
+        more_fragments=bool(frag & 0x2000),
+    )
+
+
+def _ipv6(number: int, time_ns: int, data: bytes, start: int) -> IPPacket | str:
+    if len(data) < start + 40:
+        return "truncated IP header"
+    payload_len, next_header, hop_limit = struct.unpack_from(">HBB", data, start + 4)
+    captured = len(data) - start - 40
+    if payload_len == 0:
+        payload_len = captured  # jumbogram or offload
+    offset = start + 40
+    frag_offset, more, ident = 0, False, 0
+    while next_header in IPV6_EXTENSION_HEADERS or next_header in (IPV6_FRAGMENT, IPV6_AH):
+        if len(data) < offset + 8:
+            return "truncated IPv6 extension header"
+        nh, ext_len = data[offset], data[offset + 1]
+        if next_header == IPV6_FRAGMENT:
+            off_flags, ident = struct.unpack_from(">HI", data, offset + 2)
+            frag_offset, more = off_flags & 0xFFF8, bool(off_flags & 1)
+            size = 8
+        elif next_header == IPV6_AH:
+            size = (ext_len + 2) * 4
+        else:
+            size = (ext_len + 1) * 8
+        offset += size
+        next_header = nh
+    header_len = offset - start
+    if header_len - 40 > payload_len:
+        return "malformed IPv6 extension headers"
+    total_len = 40 + payload_len
+    end = start + min(total_len, len(data) - start)
+    return IPPacket(
+        frame=number,
+        time_ns=time_ns,
+        version=6,
+        src=data[start + 8 : start + 24],
+        dst=data[start + 24 : start + 40],
+        proto=next_header,
+        ttl=hop_limit,
+        df=True,
+        ident=ident,
+        total_len=total_len,
+        payload=data[offset:end],
+        payload_len=total_len - header_len,
+        frag_offset=frag_offset,
+        more_fragments=more,
+    )
+
+
+def decode_tcp(ip: IPPacket) -> TcpSegment | str:
+    """The TCP segment in an (unfragmented or reassembled) IP packet."""
+    seg = ip.payload
+    if len(seg) < 20:
+        return "truncated TCP header"
+    sport, dport, seq, ack, off_flags, window = struct.unpack_from(">HHIIHH", seg)
+    header_len = (off_flags >> 12) * 4
+    if header_len < 20 or header_len > ip.payload_len:
+        return "malformed TCP header"
+    return TcpSegment(
+        frame=ip.frame,
+        time_ns=ip.time_ns,
+        version=ip.version,
+        src=ip.src,
+        dst=ip.dst,
+        sport=sport,
+        dport=dport,
+        seq=seq,
+        ack=ack,
+        flags=off_flags & 0x0FFF,
+        window=window,
+        options=seg[20:header_len],
+        payload=seg[header_len:],
+        length=ip.payload_len - header_len,
+        ttl=ip.ttl,
+        df=ip.df,
+        ip_id=ip.ident,
+        ip_len=ip.total_len,
+        fragment_frames=ip.fragment_frames,
+    )
+
+
+def decode_icmp_error(ip: IPPacket) -> IcmpError | None:
+    """An ICMP(v6) error with the head of the packet it quotes; None for other ICMP."""
+    body = ip.payload
+    if len(body) < 8:
+        return None
+    icmp_type, code = body[0], body[1]
+    mtu = None
+    if ip.version == 4:
+        if icmp_type not in ICMP4_ERRORS:
+            return None
+        if icmp_type == ICMP_UNREACH and code == ICMP_FRAG_NEEDED:
+            mtu = struct.unpack_from(">H", body, 6)[0]
+    else:
+        if icmp_type not in ICMP6_ERRORS:
+            return None
+        if icmp_type == ICMP6_PACKET_TOO_BIG:
+            mtu = struct.unpack_from(">I", body, 4)[0]
+    return IcmpError(
+        frame=ip.frame,
+        time_ns=ip.time_ns,
+        version=ip.version,
+        src=ip.src,
+        dst=ip.dst,
+        type=icmp_type,
+        code=code,
+        mtu=mtu,
+        quoted=_quoted(body[8:]),
+    )
+
+
+def _quoted(data: bytes) -> QuotedPacket | None:
+    """The quoted original header; RFC 792 promises its first 8 payload bytes: ports and seq."""
+    if not data:
+        return None
+    packet = parse_ip(data, 0)
+    if isinstance(packet, str):
+        return None
+    payload = packet.payload
+    sport = dport = seq = None
+    if len(payload) >= 4 and packet.proto in (IPPROTO_TCP, IPPROTO_UDP):
+        sport, dport = struct.unpack_from(">HH", payload)
+    if len(payload) >= 8 and packet.proto == IPPROTO_TCP:
+        (seq,) = struct.unpack_from(">I", payload, 4)
+    return QuotedPacket(
+        packet.src, packet.dst, packet.proto, packet.total_len, packet.df, sport, dport, seq
+    )

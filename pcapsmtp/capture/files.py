@@ -1,0 +1,151 @@
+"""Open a capture from a path or standard input, undo compression, sniff the format.
+
+No seek is ever needed, so ``tcpdump -w - | pcapsmtp analyze -`` and compressed files
+work the same way as plain files.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import os
+import sys
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from pcapsmtp.capture.model import CaptureInfo, Frame
+from pcapsmtp.capture.pcap import PCAP_MAGICS, read_pcap
+from pcapsmtp.capture.pcapng import PCAPNG_MAGIC, read_pcapng
+from pcapsmtp.errors import CaptureError
+
+STDIN = "-"
+CHUNK = 1 << 20
+
+COMPRESSIONS = {
+    b"\x1f\x8b": ("gzip", lambda f: gzip.GzipFile(fileobj=f, mode="rb")),
+    b"BZh": ("bzip2", lambda f: bz2.BZ2File(f, mode="rb")),
+    b"\xfd7zXZ\x00": ("xz", lambda f: lzma.LZMAFile(f, mode="rb")),
+}
+DECOMPRESS_ERRORS = (OSError, EOFError, lzma.LZMAError, ValueError)
+
+
+class _Rewound(io.RawIOBase):
+    """A stream whose first bytes, already read to sniff the format, are served again."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _sniff(stream: BinaryIO, n: int = 8) -> tuple[bytes, BinaryIO]:
+    head = stream.read(n)
+    return head, io.BufferedReader(_Rewound(head, stream), CHUNK)
+
+
+def _open_raw(source: str) -> BinaryIO:
+    if source == STDIN:
+        return sys.stdin.buffer
+    try:
+        if os.path.isdir(source):
+            raise CaptureError(source, "is a directory, not a capture file")
+        return open(source, "rb", buffering=CHUNK)  # noqa: SIM115 (closed by Capture)
+    except FileNotFoundError:
+        raise CaptureError(source, "no such file") from None
+    except PermissionError:
+        raise CaptureError(source, "permission denied") from None
+    except OSError as e:
+        raise CaptureError(source, e.strerror or str(e)) from None
+
+
+def _describe_start(head: bytes) -> str:
+    if not head:
+        return "empty file"
+    printable = head.isascii() and all(32 <= b < 127 or b in b"\r\n\t" for b in head)
+    shown = head.decode("ascii").strip() if printable else head[:8].hex(" ")
+    return f"not a pcap or pcapng capture (it starts with {shown!r})"
+
+
+class Capture:
+    """An open capture: its facts, and its frames as one streaming pass.
+
+    Opening checks the file header, so an unreadable input fails at once with a
+    CaptureError; damage later in the file becomes a warning in ``info``.
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.info = CaptureInfo(file=source)
+        self._raw = _open_raw(source)
+        try:
+            head, stream = _sniff(self._raw)
+            for magic, (name, opener) in COMPRESSIONS.items():
+                if head.startswith(magic):
+                    self.info.compression = name
+                    head, stream = _sniff(opener(stream))
+                    break
+        except DECOMPRESS_ERRORS as e:
+            self.close()
+            raise CaptureError(source, f"cannot decompress: {e}") from None
+        if head[:4] in PCAP_MAGICS:
+            self._records = read_pcap
+        elif head[:4] == PCAPNG_MAGIC:
+            self._records = read_pcapng
+        else:
+            self.close()
+            raise CaptureError(source, _describe_start(head))
+        self._stream = stream
+
+    def frames(self) -> Iterator[Frame]:
+        """Every record of the file, in order; reading errors end it with a warning."""
+        info = self.info
+        try:
+            for frame in self._records(self._stream, info):
+                info.frames += 1
+                if info.first_time_ns is None:
+                    info.first_time_ns = frame.time_ns
+                info.last_time_ns = frame.time_ns
+                info.link_types[frame.linktype] = info.link_types.get(frame.linktype, 0) + 1
+                if frame.wire_len > len(frame.data):
+                    info.truncated += 1
+                yield frame
+        except DECOMPRESS_ERRORS as e:
+            info.warnings.append(
+                f"the {info.compression or 'file'} stream is damaged after frame "
+                f"{info.frames} ({e}); the frames before it were read"
+            )
+        if info.truncated:
+            info.warnings.append(
+                f"{info.truncated} frame(s) were cut short by the snap length"
+                f"{f' ({info.snaplen} bytes)' if info.snaplen else ''}: their payload is "
+                "incomplete; capture again with 'tcpdump -s 0'"
+            )
+
+    def close(self) -> None:
+        if self.source != STDIN:
+            self._raw.close()
+
+    def __enter__(self) -> Capture:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_capture(source: str) -> Capture:
+    """Open a pcap or pcapng file (plain or compressed), or ``-`` for standard input."""
+    return Capture(source)
