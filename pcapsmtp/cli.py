@@ -1,4 +1,4 @@
-"""Command line: options -> analyze() -> render(). Catches CaptureError once; no logic of its own."""
+"""Command line: options -> analyze() -> render(). Reports unreadable inputs once; no logic."""
 
 from __future__ import annotations
 
@@ -37,10 +37,16 @@ def main() -> None:
 @main.command("analyze")
 @click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
-@click.option("--port", "ports", type=click.IntRange(1, 65535), multiple=True,
-              help="Another port that carries SMTP (repeatable).")
-@click.option("--tz", callback=_zone, metavar="ZONE",
-              help="Show times in this IANA zone (default UTC).")
+@click.option(
+    "--port",
+    "ports",
+    type=click.IntRange(1, 65535),
+    multiple=True,
+    help="Another port that carries SMTP (repeatable).",
+)
+@click.option(
+    "--tz", callback=_zone, metavar="ZONE", help="Show times in this IANA zone (default UTC)."
+)
 def analyze_command(captures, fmt, ports, tz) -> None:
     """Sessions and findings of one or more captures."""
     analysis = analyze(list(captures), Options(extra_ports=tuple(ports)))

@@ -63,7 +63,7 @@ def _open_raw(source: str) -> BinaryIO:
     try:
         if os.path.isdir(source):
             raise CaptureError(source, "is a directory, not a capture file")
-        return open(source, "rb", buffering=CHUNK)  # noqa: SIM115 (closed by Capture)
+        return open(source, "rb", buffering=CHUNK)
     except FileNotFoundError:
         raise CaptureError(source, "no such file") from None
     except PermissionError:

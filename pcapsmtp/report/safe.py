@@ -20,7 +20,9 @@ def _escape_char(match: re.Match[str]) -> str:
 
 def terminal(text: str) -> str:
     """Control characters, bidi overrides and line breaks shown as escapes, never executed."""
-    return _CONTROL.sub(_escape_char, text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", " "))
+    return _CONTROL.sub(
+        _escape_char, text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", " ")
+    )
 
 
 def markdown(text: str) -> str:

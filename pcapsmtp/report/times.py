@@ -13,7 +13,9 @@ def zone(name: str | None) -> tzinfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as Asia/Tokyo)") from None
+        raise ValueError(
+            f"unknown time zone {name!r} (use an IANA name such as Asia/Tokyo)"
+        ) from None
 
 
 def _split(time_ns: int) -> tuple[datetime, int]:

@@ -1,0 +1,428 @@
+"""The flow table: TCP segments and ICMP errors in, ordered stream events out.
+
+Flows are numbered like Wireshark's ``tcp.stream``: in the order of their first
+packet, a new number when a SYN with a new initial sequence number reuses a 4-tuple.
+Memory stays bounded by the live connections: a flow is ended (``FlowEnded``) when a
+new SYN reuses its ports, ``LINGER_NS`` of capture time after it closed, after
+``IDLE_NS`` without packets, or at the end of the capture. A packet arriving for a
+flow already ended that way starts a new stream number where Wireshark would continue
+the old one; with these limits that happens only to stray packets minutes late.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import deque
+from collections.abc import Iterable, Iterator
+
+from pcapsmtp.capture.model import IcmpError, TcpSegment
+from pcapsmtp.tcp.analysis import SequenceAnalysis
+from pcapsmtp.tcp.model import (
+    TH_ACK,
+    TH_FIN,
+    TH_RST,
+    TH_SYN,
+    WIRESHARK_NAMES,
+    Endpoint,
+    Flag,
+    FlowEnded,
+    FlowEvent,
+    Handshake,
+    SegmentNote,
+    StreamData,
+    StreamGap,
+    TcpFlow,
+)
+from pcapsmtp.tcp.reassembly import MASK, Chunk, StreamReassembler
+from pcapsmtp.tcp.state import ConnectionState
+
+SMTP_PORTS = (25, 465, 587)
+LINGER_NS = 10 * 1_000_000_000
+LINGER_PACKETS = 2_000
+"""A closed flow stays this long, and this many packets, in the table for late packets."""
+IDLE_NS = 15 * 60 * 1_000_000_000
+IDLE_PACKETS = 100_000
+"""A flow silent this long and this many packets is ended (RFC 5321's longest timeout is 10 min).
+
+Both a time and a packet distance are required, so a bogus timestamp in a small capture
+(they exist: a frame dated 2063 among frames of 2015) never ends a flow early.
+"""
+SWEEP_EVERY = 10_000
+"""Packets between two sweeps of the table."""
+MAX_NOTES = 20_000
+"""Segment notes kept per flow; counts go on past it."""
+MAX_SENT = 50_000
+"""Unacknowledged data segments tracked per direction for the largest-acknowledged figure."""
+
+TCPOPT_EOL, TCPOPT_NOP, TCPOPT_MSS, TCPOPT_WSCALE, TCPOPT_SACK_PERM, TCPOPT_TIMESTAMP = (
+    0,
+    1,
+    2,
+    3,
+    4,
+    8,
+)
+
+
+def parse_options(options: bytes) -> Handshake:
+    """The handshake options of a SYN or SYN/ACK (RFC 9293, RFC 7323, RFC 2018)."""
+    result = Handshake()
+    i = 0
+    while i < len(options):
+        kind = options[i]
+        if kind == TCPOPT_EOL:
+            break
+        if kind == TCPOPT_NOP:
+            i += 1
+            continue
+        if i + 1 >= len(options) or options[i + 1] < 2:
+            break
+        length = options[i + 1]
+        body = options[i + 2 : i + length]
+        if kind == TCPOPT_MSS and len(body) == 2:
+            result.mss = struct.unpack(">H", body)[0]
+        elif kind == TCPOPT_WSCALE and len(body) == 1:
+            result.wscale = min(body[0], 14)
+        elif kind == TCPOPT_SACK_PERM:
+            result.sack_permitted = True
+        elif kind == TCPOPT_TIMESTAMP:
+            result.timestamps = True
+        i += length
+    return result
+
+
+class _Sent:
+    """Data segments awaiting acknowledgement: the source of 'largest segment acknowledged'.
+
+    Only a segment's latest transmission counts: when a sender resends the bytes at a
+    seq in a smaller segment (Linux MTU probing) and that one is acknowledged, the
+    large original was not.
+    """
+
+    __slots__ = ("_latest", "_queue", "_ref")
+
+    def __init__(self) -> None:
+        self._ref: int | None = None
+        self._latest: dict[int, tuple[int, int, int, int]] = {}
+        self._queue: deque[tuple[int, int, int, int]] = deque()
+
+    def _unwrap(self, seq: int) -> int:
+        if self._ref is None:
+            self._ref = seq
+            return seq
+        d = (seq - self._ref) & MASK
+        self._ref += d - 0x100000000 if d & 0x80000000 else d
+        return self._ref
+
+    def sent(self, seq: int, length: int, ip_len: int) -> None:
+        if len(self._latest) >= MAX_SENT:
+            return
+        start = self._unwrap(seq)
+        entry = (start, start + length, length, ip_len)
+        self._latest[start] = entry
+        self._queue.append(entry)
+
+    def acknowledged(self, ack: int, sender: Endpoint) -> None:
+        if not self._queue:
+            return
+        limit = self._unwrap(ack)
+        queue, latest = self._queue, self._latest
+        while queue:
+            entry = queue[0]
+            if latest.get(entry[0]) is not entry:
+                queue.popleft()
+                continue
+            if entry[1] > limit:
+                return
+            queue.popleft()
+            del latest[entry[0]]
+            if entry[2] > sender.max_acked_segment:
+                sender.max_acked_segment = entry[2]
+            if entry[3] > sender.max_acked_ip_len:
+                sender.max_acked_ip_len = entry[3]
+
+    def unacked_sizes(self) -> list[int]:
+        return [entry[3] for entry in self._latest.values()]
+
+
+class _Live:
+    """A flow and the machinery filling it."""
+
+    __slots__ = ("analysis", "closed_at", "conn", "flow", "last_packet", "reassembly", "sent")
+
+    def __init__(self, flow: TcpFlow) -> None:
+        self.flow = flow
+        self.analysis = SequenceAnalysis()
+        self.reassembly = (StreamReassembler(), StreamReassembler())
+        self.sent = (_Sent(), _Sent())
+        self.conn = ConnectionState(flipped=flow.client != 0)
+        self.closed_at: int | None = None
+        self.last_packet = 0
+
+
+class FlowTracker:
+    """Turns segments into flows and stream events; ICMP errors are tied to their flow."""
+
+    def __init__(self, server_ports: Iterable[int] = SMTP_PORTS) -> None:
+        self.server_ports = frozenset(server_ports)
+        self.streams = 0
+        self.unmatched_icmp: list[IcmpError] = []
+        """ICMP errors about connections the capture holds no packet of."""
+        self._table: dict[tuple, _Live] = {}
+        self._out: list[FlowEvent] = []
+        self._packets = 0
+
+    def events(self, packets: Iterable[TcpSegment | IcmpError]) -> Iterator[FlowEvent]:
+        for packet in packets:
+            if self.add(packet):
+                yield from self.take()
+        self.finish()
+        yield from self.take()
+
+    def add(self, packet: TcpSegment | IcmpError) -> bool:
+        """Process one packet; True when events are waiting in ``take()``."""
+        if isinstance(packet, TcpSegment):
+            self._segment(packet)
+        else:
+            self._icmp(packet)
+        return bool(self._out)
+
+    def take(self) -> list[FlowEvent]:
+        out, self._out = self._out, []
+        return out
+
+    def finish(self) -> None:
+        """The capture ended: every flow still in the table ends now."""
+        for key in list(self._table):
+            self._end(key)
+
+    def flow_of(self, seg: TcpSegment) -> TcpFlow | None:
+        """The live flow a segment belongs to (after ``add``)."""
+        live = self._table.get(self._key(seg))
+        return live.flow if live else None
+
+    def _key(self, seg: TcpSegment) -> tuple:
+        a, b = (seg.src, seg.sport), (seg.dst, seg.dport)
+        return (a, b) if a <= b else (b, a)
+
+    def _segment(self, seg: TcpSegment) -> None:
+        self._packets += 1
+        if self._packets % SWEEP_EVERY == 0:
+            self._sweep(seg.time_ns)
+        key = self._key(seg)
+        live = self._table.get(key)
+        flags = seg.flags
+        reused = False
+        if live is not None and flags & TH_SYN:
+            state = live.analysis.dirs[self._direction(live.flow, seg)]
+            reused = state.base_set and seg.seq != state.base_seq
+            if reused and not flags & TH_ACK:
+                self._end(key)
+                live = None
+        if live is None:
+            live = self._table[key] = _Live(self._new_flow(seg))
+        live.last_packet = self._packets
+        self._update(live, seg, reused)
+
+    def _new_flow(self, seg: TcpSegment) -> TcpFlow:
+        first = Endpoint(seg.src, seg.sport)
+        second = Endpoint(seg.dst, seg.dport)
+        client, role_from = 0, "syn"
+        if seg.flags & TH_SYN:
+            if seg.flags & TH_ACK:
+                client, role_from = 1, "syn-ack"
+        elif seg.dport in self.server_ports and seg.sport not in self.server_ports:
+            role_from = "port"
+        elif seg.sport in self.server_ports and seg.dport not in self.server_ports:
+            client, role_from = 1, "port"
+        else:
+            client, role_from = (0 if seg.sport >= seg.dport else 1), "guess"
+        flow = TcpFlow(
+            stream=self.streams,
+            endpoints=(first, second),
+            client=client,
+            first_frame=seg.frame,
+            first_time_ns=seg.time_ns,
+            role_from=role_from,
+        )
+        self.streams += 1
+        return flow
+
+    @staticmethod
+    def _direction(flow: TcpFlow, seg: TcpSegment) -> int:
+        first = flow.endpoints[0]
+        return 0 if first.port == seg.sport and first.ip == seg.src else 1
+
+    def _update(self, live: _Live, seg: TcpSegment, reused: bool) -> None:
+        flow = live.flow
+        d = self._direction(flow, seg)
+        sender = flow.endpoints[d]
+        flags, length, time_ns = seg.flags, seg.length, seg.time_ns
+        flow.last_frame, flow.last_time_ns = seg.frame, time_ns
+
+        sender.packets += 1
+        sender.bytes += length
+        sender.ttls[seg.ttl] += 1
+        sender.df[seg.df] += 1
+        if seg.fragment_frames:
+            sender.fragmented += 1
+        if length:
+            sender.data_segments += 1
+            if length > sender.max_segment:
+                sender.max_segment = length
+            if seg.ip_len > sender.max_ip_len:
+                sender.max_ip_len = seg.ip_len
+
+        if flags & TH_SYN:
+            self._handshake(live, d, seg)
+        analysis = live.analysis.analyze(
+            d, seg.frame, time_ns, seg.seq, seg.ack, length, flags, seg.window
+        )
+        if reused:
+            analysis |= Flag.REUSED_PORTS
+        live.analysis.after_segment(time_ns, flags)
+        handshake_done = flow.synack_time_ns is not None and flow.handshake_ack_time_ns is None
+        if handshake_done and flags & (TH_SYN | TH_ACK) == TH_ACK:
+            flow.handshake_ack_time_ns = time_ns
+        if analysis:
+            self._count(sender, analysis, seg)
+        if analysis or flags & (TH_SYN | TH_FIN | TH_RST):
+            self._note(flow, d, seg, analysis)
+
+        if length:
+            live.sent[d].sent(seg.seq, length, seg.ip_len)
+        if flags & TH_ACK:
+            live.sent[1 - d].acknowledged(seg.ack, flow.endpoints[1 - d])
+        live.conn.segment(d, d == flow.client, flags, seg.seq, length)
+        if analysis & Flag.ANY_RETRANSMISSION and length:
+            live.conn.record("t", d == flow.client)
+        if analysis & Flag.ZERO_WINDOW:
+            live.conn.record("w", d == flow.client)
+
+        if not flow.ignore_payload:
+            self._reassemble(live, d, seg)
+        if flags & TH_RST or (flags & TH_FIN and live.conn.states[1 - d] >= 5):
+            live.closed_at = time_ns
+
+    def _handshake(self, live: _Live, d: int, seg: TcpSegment) -> None:
+        flow = live.flow
+        handshake = parse_options(seg.options)
+        is_synack = bool(seg.flags & TH_ACK)
+        if flow.endpoints[d].handshake is None:
+            flow.endpoints[d].handshake = handshake
+        if is_synack:
+            if flow.synack_time_ns is None:
+                flow.synack_time_ns = seg.time_ns
+        elif flow.syn_time_ns is None:
+            flow.syn_time_ns = seg.time_ns
+        live.analysis.set_window_scale(d, handshake.wscale, is_synack)
+        live.reassembly[d].start(seg.seq)
+
+    @staticmethod
+    def _count(sender: Endpoint, analysis: Flag, seg: TcpSegment) -> None:
+        for flag, name in WIRESHARK_NAMES.items():
+            if analysis & flag:
+                sender.counts[name] += 1
+        if analysis & Flag.ANY_RETRANSMISSION and seg.length:
+            sender.retransmitted_sizes[seg.ip_len] += 1
+
+    @staticmethod
+    def _note(flow: TcpFlow, d: int, seg: TcpSegment, analysis: Flag) -> None:
+        if len(flow.notes) >= MAX_NOTES:
+            flow.dropped_notes += 1
+            return
+        flow.notes.append(
+            SegmentNote(
+                frame=seg.frame,
+                time_ns=seg.time_ns,
+                direction=d,
+                tcp_flags=seg.flags,
+                analysis=analysis,
+                seq=seg.seq,
+                length=seg.length,
+                ip_len=seg.ip_len,
+                ttl=seg.ttl,
+            )
+        )
+
+    def _reassemble(self, live: _Live, d: int, seg: TcpSegment) -> None:
+        mine, peers = live.reassembly[d], live.reassembly[1 - d]
+        if seg.length:
+            mine.segment(seg.seq, seg.payload, seg.length, seg.frame, seg.time_ns)
+        if seg.flags & TH_FIN:
+            mine.fin((seg.seq + seg.length) & MASK)
+        if seg.flags & TH_ACK:
+            peers.acknowledged(seg.ack, seg.frame, seg.time_ns)
+        for direction, reassembler in ((d, mine), (1 - d, peers)):
+            if reassembler.out:
+                self._emit(live, direction, reassembler.take())
+
+    def _emit(self, live: _Live, direction: int, chunks: list[Chunk]) -> None:
+        flow = live.flow
+        endpoint = flow.endpoints[direction]
+        for chunk in chunks:
+            if chunk.data is None:
+                endpoint.gaps += 1
+                endpoint.gap_bytes += chunk.length
+                live.conn.record("g", direction == flow.client)
+                self._out.append(
+                    StreamGap(
+                        flow,
+                        direction,
+                        chunk.offset,
+                        chunk.length,
+                        chunk.frame,
+                        chunk.time_ns,
+                        chunk.reason,
+                    )
+                )
+            else:
+                endpoint.stream_bytes += chunk.length
+                self._out.append(
+                    StreamData(
+                        flow, direction, chunk.offset, chunk.data, chunk.frame, chunk.time_ns
+                    )
+                )
+
+    def _icmp(self, error: IcmpError) -> None:
+        quoted = error.quoted
+        if quoted is None or quoted.sport is None:
+            self.unmatched_icmp.append(error)
+            return
+        a, b = (quoted.src, quoted.sport), (quoted.dst, quoted.dport)
+        live = self._table.get((a, b) if a <= b else (b, a))
+        if live is None:
+            self.unmatched_icmp.append(error)
+        else:
+            live.flow.icmp.append(error)
+
+    def _sweep(self, now_ns: int) -> None:
+        for key, live in list(self._table.items()):
+            since = self._packets - live.last_packet
+            closed = live.closed_at is not None and now_ns - live.closed_at > LINGER_NS
+            idle = now_ns - live.flow.last_time_ns > IDLE_NS
+            if (closed and since > LINGER_PACKETS) or (idle and since > IDLE_PACKETS):
+                self._end(key)
+
+    def _end(self, key: tuple) -> None:
+        live = self._table.pop(key)
+        flow = live.flow
+        for d in (0, 1):
+            reassembler = live.reassembly[d]
+            if not flow.ignore_payload:
+                reassembler.finish(flow.last_frame, flow.last_time_ns)
+                if reassembler.out:
+                    self._emit(live, d, reassembler.take())
+            flow.endpoints[d].retransmission_mismatches = reassembler.mismatches
+            for size in live.sent[d].unacked_sizes():
+                flow.endpoints[d].unacked_sizes[size] += 1
+        flow.state = live.conn.conn_state(flow.client)
+        flow.history = live.conn.history
+        self._out.append(FlowEnded(flow))
+
+
+def track_flows(
+    packets: Iterable[TcpSegment | IcmpError], server_ports: Iterable[int] = SMTP_PORTS
+) -> Iterator[FlowEvent]:
+    """Stream events of every TCP flow, in capture order, each flow ended by FlowEnded."""
+    return FlowTracker(server_ports).events(packets)

@@ -1,0 +1,206 @@
+"""What the TCP layer hands upward: flows with their facts, and ordered stream events."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import IntFlag
+
+from pcapsmtp.capture.model import IcmpError
+
+
+class Flag(IntFlag):
+    """Per-segment analysis flags, with Wireshark's meaning and ``tcp.analysis.*`` names."""
+
+    RETRANSMISSION = 0x0001
+    LOST_SEGMENT = 0x0002
+    """Previous segment not captured: this segment starts beyond the highest byte seen."""
+    ACK_LOST_SEGMENT = 0x0004
+    """ACKed segment that wasn't captured: this ACK covers bytes the capture never saw."""
+    KEEP_ALIVE = 0x0008
+    DUPLICATE_ACK = 0x0010
+    ZERO_WINDOW = 0x0020
+    ZERO_WINDOW_PROBE = 0x0040
+    ZERO_WINDOW_PROBE_ACK = 0x0080
+    KEEP_ALIVE_ACK = 0x0100
+    OUT_OF_ORDER = 0x0200
+    FAST_RETRANSMISSION = 0x0400
+    WINDOW_UPDATE = 0x0800
+    WINDOW_FULL = 0x1000
+    REUSED_PORTS = 0x2000
+    SPURIOUS_RETRANSMISSION = 0x4000
+
+    ANY_RETRANSMISSION = RETRANSMISSION | FAST_RETRANSMISSION | SPURIOUS_RETRANSMISSION
+
+
+WIRESHARK_NAMES = {
+    # As in Wireshark, "retransmission" covers the fast and spurious ones too.
+    Flag.ANY_RETRANSMISSION: "retransmission",
+    Flag.FAST_RETRANSMISSION: "fast_retransmission",
+    Flag.SPURIOUS_RETRANSMISSION: "spurious_retransmission",
+    Flag.OUT_OF_ORDER: "out_of_order",
+    Flag.LOST_SEGMENT: "lost_segment",
+    Flag.ACK_LOST_SEGMENT: "ack_lost_segment",
+    Flag.DUPLICATE_ACK: "duplicate_ack",
+    Flag.ZERO_WINDOW: "zero_window",
+    Flag.ZERO_WINDOW_PROBE: "zero_window_probe",
+    Flag.ZERO_WINDOW_PROBE_ACK: "zero_window_probe_ack",
+    Flag.KEEP_ALIVE: "keep_alive",
+    Flag.KEEP_ALIVE_ACK: "keep_alive_ack",
+    Flag.WINDOW_UPDATE: "window_update",
+    Flag.WINDOW_FULL: "window_full",
+    Flag.REUSED_PORTS: "reused_ports",
+}
+
+TH_FIN = 0x01
+TH_SYN = 0x02
+TH_RST = 0x04
+TH_PUSH = 0x08
+TH_ACK = 0x10
+TH_URG = 0x20
+TH_ECE = 0x40  # ECN echo, RFC 3168
+TH_CWR = 0x80
+
+
+@dataclass(slots=True, frozen=True)
+class SegmentNote:
+    """A segment worth remembering: it carried an analysis flag, a SYN, FIN or RST."""
+
+    frame: int
+    time_ns: int
+    direction: int
+    """Index of the sending endpoint in ``TcpFlow.endpoints``."""
+    tcp_flags: int
+    analysis: Flag
+    seq: int
+    """Sequence number relative to the sender's initial sequence number."""
+    length: int
+    ip_len: int
+    ttl: int
+
+
+@dataclass(slots=True)
+class Handshake:
+    """What one side announced in its SYN or SYN/ACK."""
+
+    mss: int | None = None
+    wscale: int | None = None
+    sack_permitted: bool = False
+    timestamps: bool = False
+
+
+@dataclass(slots=True)
+class Endpoint:
+    """One side of a flow and everything measured about what it sent."""
+
+    ip: bytes
+    port: int
+    handshake: Handshake | None = None
+    """None when this side's SYN (or SYN/ACK) was not captured."""
+    packets: int = 0
+    bytes: int = 0
+    """Payload bytes on the wire (``tcp.len`` summed, retransmissions included)."""
+    data_segments: int = 0
+    max_segment: int = 0
+    """Largest payload sent, in bytes."""
+    max_ip_len: int = 0
+    """Largest IP packet carrying data sent: what a path MTU limits."""
+    max_acked_segment: int = 0
+    """Largest payload the peer acknowledged completely."""
+    max_acked_ip_len: int = 0
+    retransmitted_sizes: Counter = field(default_factory=Counter)
+    """IP packet length -> number of retransmissions of that size (all kinds)."""
+    unacked_sizes: Counter = field(default_factory=Counter)
+    """IP packet length -> data segments never acknowledged by the end of the capture."""
+    ttls: Counter = field(default_factory=Counter)
+    df: Counter = field(default_factory=Counter)
+    """True/False -> packets with / without the Don't Fragment bit."""
+    counts: Counter = field(default_factory=Counter)
+    """Analysis flag name (Wireshark's) -> segments this side sent with that flag."""
+    fragmented: int = 0
+    """Segments that arrived in IP fragments."""
+    stream_bytes: int = 0
+    """Bytes delivered in order to the consumer."""
+    gaps: int = 0
+    gap_bytes: int = 0
+    retransmission_mismatches: int = 0
+    """Retransmissions whose bytes differ from the first copy."""
+
+
+@dataclass(slots=True)
+class TcpFlow:
+    """One TCP connection (one Wireshark ``tcp.stream``)."""
+
+    stream: int
+    endpoints: tuple[Endpoint, Endpoint]
+    """Endpoint 0 sent the flow's first packet."""
+    client: int
+    """Index of the client (who sent the SYN, else guessed from ports)."""
+    first_frame: int
+    first_time_ns: int
+    last_frame: int = 0
+    last_time_ns: int = 0
+    syn_time_ns: int | None = None
+    synack_time_ns: int | None = None
+    handshake_ack_time_ns: int | None = None
+    role_from: str = "syn"
+    """How the client was identified: 'syn', 'syn-ack', 'port' or 'guess'."""
+    notes: list[SegmentNote] = field(default_factory=list)
+    dropped_notes: int = 0
+    """Notes not kept because a flow reached its cap (the counts still include them)."""
+    icmp: list[IcmpError] = field(default_factory=list)
+    state: str = "OTH"
+    """Zeek's conn_state (S0, S1, SF, REJ, S2, S3, RSTO, RSTR, RSTOS0, RSTRH, SH, SHR, OTH)."""
+    history: str = ""
+    """Zeek's history string (uppercase: the client; lowercase: the server)."""
+    ignore_payload: bool = False
+    """Set by a consumer that does not want this flow's bytes: reassembly stops."""
+
+    @property
+    def server(self) -> int:
+        return 1 - self.client
+
+    @property
+    def rtt_ns(self) -> int | None:
+        """Handshake round trip as Wireshark's iRTT: SYN to the ACK of the SYN/ACK."""
+        if self.syn_time_ns is None or self.handshake_ack_time_ns is None:
+            return None
+        return self.handshake_ack_time_ns - self.syn_time_ns
+
+
+@dataclass(slots=True)
+class StreamData:
+    """Bytes of one direction, in order, where they first became contiguous."""
+
+    flow: TcpFlow
+    direction: int
+    offset: int
+    """Stream offset of ``data[0]``: 0 is the first byte after the SYN (or the first seen)."""
+    data: bytes
+    frame: int
+    time_ns: int
+
+
+@dataclass(slots=True)
+class StreamGap:
+    """Bytes of one direction the capture does not hold; the consumer must resynchronise."""
+
+    flow: TcpFlow
+    direction: int
+    offset: int
+    length: int
+    frame: int
+    """The frame at which the gap became certain."""
+    time_ns: int
+    reason: str
+    """'not captured' (the peer acknowledged them), 'snaplen' or 'never filled'."""
+
+
+@dataclass(slots=True)
+class FlowEnded:
+    """The flow is complete: no more events will name it."""
+
+    flow: TcpFlow
+
+
+FlowEvent = StreamData | StreamGap | FlowEnded
