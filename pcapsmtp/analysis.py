@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pcapsmtp.capture import CaptureInfo, open_capture, packets
+from pcapsmtp.capture import CaptureInfo, IcmpError, open_capture, packets
 from pcapsmtp.errors import CaptureError
+from pcapsmtp.smtp.model import Session
+from pcapsmtp.smtp.tracker import SMTP_PORTS, SmtpTracker
+from pcapsmtp.tcp import FlowEnded, FlowTracker
 
 
 @dataclass(slots=True)
@@ -16,28 +19,59 @@ class Options:
 
 
 @dataclass(slots=True)
+class CaptureResult:
+    """What one capture file holds."""
+
+    info: CaptureInfo
+    sessions: list[Session] = field(default_factory=list)
+    stray_icmp: list[IcmpError] = field(default_factory=list)
+    """ICMP errors about connections with no packet in the capture."""
+    other_connections: int = 0
+    """TCP connections that are not SMTP."""
+
+
+@dataclass(slots=True)
 class Analysis:
     """Everything found in one or more captures."""
 
-    captures: list[CaptureInfo] = field(default_factory=list)
+    results: list[CaptureResult] = field(default_factory=list)
     errors: list[CaptureError] = field(default_factory=list)
     """Inputs that could not be read at all; the others are analysed regardless."""
 
+    @property
+    def captures(self) -> list[CaptureInfo]:
+        return [result.info for result in self.results]
 
-def analyze_capture(source: str, options: Options) -> CaptureInfo:
+    @property
+    def sessions(self) -> list[Session]:
+        return [session for result in self.results for session in result.sessions]
+
+
+def analyze_capture(source: str, options: Options) -> CaptureResult:
     """Read one capture in a single streaming pass."""
     with open_capture(source) as capture:
-        for _packet in packets(capture):
-            pass
-        return capture.info
+        result = CaptureResult(capture.info)
+        flows = FlowTracker(SMTP_PORTS + options.extra_ports)
+        smtp = SmtpTracker(source, options.extra_ports)
+        for event in flows.events(packets(capture)):
+            session = smtp.add(event)
+            if session is not None:
+                result.sessions.append(session)
+            elif isinstance(event, FlowEnded):
+                result.other_connections += 1
+        result.stray_icmp = flows.unmatched_icmp
+        result.sessions.sort(key=lambda s: s.flow.first_frame)
+        return result
 
 
 def analyze(sources: list[str], options: Options | None = None) -> Analysis:
     options = options or Options()
-    result = Analysis()
+    analysis = Analysis()
     for source in sources:
         try:
-            result.captures.append(analyze_capture(source, options))
+            analysis.results.append(analyze_capture(source, options))
         except CaptureError as error:
-            result.errors.append(error)
-    return result
+            analysis.errors.append(error)
+    for number, session in enumerate(analysis.sessions, start=1):
+        session.id = number
+    return analysis

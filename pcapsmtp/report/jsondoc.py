@@ -7,14 +7,19 @@ import json
 from pcapsmtp import __version__
 from pcapsmtp.analysis import Analysis
 from pcapsmtp.report.captures import capture_dict
+from pcapsmtp.report.sessions import session_dict
 
 
 def analysis_document(analysis: Analysis) -> dict:
     return {
         "tool": {"name": "pcapsmtp", "version": __version__},
-        "captures": [capture_dict(info) for info in analysis.captures],
+        "captures": [
+            capture_dict(result.info)
+            | {"other_connections": result.other_connections, "smtp_sessions": len(result.sessions)}
+            for result in analysis.results
+        ],
         "errors": [{"file": e.source, "reason": e.reason} for e in analysis.errors],
-        "sessions": [],
+        "sessions": [session_dict(session) for session in analysis.sessions],
         "findings": [],
     }
 

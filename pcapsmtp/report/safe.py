@@ -18,8 +18,16 @@ def _escape_char(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
+def wire(text: str) -> str:
+    """Bytes that were not UTF-8 (kept as surrogates when decoded) shown as \\xNN."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def terminal(text: str) -> str:
     """Control characters, bidi overrides and line breaks shown as escapes, never executed."""
+    text = wire(text)
     return _CONTROL.sub(
         _escape_char, text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", " ")
     )

@@ -1,0 +1,456 @@
+"""The SMTP dialogue, sans-io: (sender, bytes, frame) and gaps in; typed events out.
+
+Both directions of one connection go through one ``Dialogue`` in capture order, because
+each side's framing depends on the other's replies: a 354 turns the client's bytes into a
+message, a 334 makes its next line a credential, a 220 to STARTTLS turns both into TLS.
+Commands and replies are paired in order (RFC 2920 pipelining), the greeting and the end
+of a message being virtual commands so every reply answers one.
+
+Credentials are redacted here, at parse time, and nowhere else: AUTH initial responses
+and every line answering a 334 never leave this module in clear.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from enum import Enum, auto
+
+from pcapsmtp.smtp.events import (
+    AUTH_RESPONSE,
+    CLIENT,
+    END_OF_DATA,
+    GREETING,
+    REDACTED,
+    SERVER,
+    Anomaly,
+    Command,
+    Event,
+    Gap,
+    Limits,
+    MessageEnd,
+    Reply,
+    TlsStarted,
+)
+from pcapsmtp.smtp.message import MessageScanner
+from pcapsmtp.smtp.tls import TlsScanner
+
+KNOWN_VERBS = frozenset(
+    "HELO EHLO LHLO MAIL RCPT DATA BDAT RSET VRFY EXPN HELP NOOP QUIT STARTTLS AUTH "
+    "ETRN TURN ATRN XCLIENT XFORWARD SEND SOML SAML".split()
+)
+REPLY_LINE = re.compile(rb"(\d{3})([ \t-]?)(.*)", re.DOTALL)
+BDAT_ARGUMENT = re.compile(r"(\d{1,18})(?:\s+(LAST))?\s*", re.IGNORECASE)
+TLS_RECORD_TYPES = (0x14, 0x15, 0x16, 0x17)
+END_MARKER = b"\r\n.\r\n"
+
+
+def _looks_like_tls(data: bytes) -> bool:
+    """A TLS record header: content type 20-23, protocol major version 3 (RFC 8446 5.1)."""
+    return len(data) >= 2 and data[0] in TLS_RECORD_TYPES and data[1] == 3
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+class ClientState(Enum):
+    START = auto()
+    """Nothing seen yet: the first bytes tell TLS (port 465) from SMTP."""
+    COMMAND = auto()
+    """Reading command lines."""
+    AWAIT_DATA_REPLY = auto()
+    """Sent DATA: holding bytes until the server answers (354 starts the message)."""
+    DATA_BODY = auto()
+    """After 354: message bytes up to CRLF.CRLF."""
+    BDAT_CHUNK = auto()
+    """After a BDAT command line: exactly its size in message bytes."""
+    AUTH_RESPONSE = auto()
+    """After a 334 challenge: the next line is a credential."""
+    AWAIT_TLS = auto()
+    """STARTTLS accepted: the next bytes tell whether TLS really started."""
+    TLS = auto()
+    RESYNC = auto()
+    """After a gap: skipping to the next line that reads as a command."""
+
+
+class ServerState(Enum):
+    START = auto()
+    LINES = auto()
+    AWAIT_TLS = auto()
+    TLS = auto()
+    RESYNC = auto()
+
+
+class _Line:
+    """A line being assembled from segments, with where it started."""
+
+    __slots__ = ("buffer", "cut", "first_frame", "offset")
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.first_frame = 0
+        self.offset = 0
+        self.cut = False
+
+    def clear(self) -> None:
+        self.buffer.clear()
+        self.cut = False
+
+
+class Dialogue:
+    """Parses one connection's SMTP dialogue; ``take()`` returns the events so far."""
+
+    def __init__(self, greeting_expected: bool = True, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self.client = ClientState.START
+        self.server = ServerState.START
+        self.pending: deque[Command] = deque()
+        self.events: list[Event] = []
+        self.tls: TlsScanner | None = None
+        self._lines = {CLIENT: _Line(), SERVER: _Line()}
+        self._reply_lines: list[str] = []
+        self._reply_code = 0
+        self._reply_first = (0, 0)
+        self._held: list[tuple[bytes, int, int, int]] = []
+        self._held_bytes = 0
+        self._message: MessageScanner | None = None
+        self._message_gap = 0
+        self._tail = b""
+        self._bdat_remaining = 0
+        self._bdat_command: Command | None = None
+        if greeting_expected:
+            self.pending.append(Command(GREETING, "", 0, 0))
+
+    # -- input ---------------------------------------------------------------
+
+    def feed(self, sender: str, data: bytes, offset: int, frame: int, time_ns: int) -> None:
+        if sender == CLIENT:
+            self._feed_client(data, offset, frame, time_ns)
+        else:
+            self._feed_server(data, offset, frame, time_ns)
+
+    def gap(self, sender: str, length: int, frame: int, time_ns: int, reason: str) -> None:
+        self.events.append(Gap(sender, frame, time_ns, length, reason))
+        if sender == CLIENT:
+            self._client_gap(length, frame)
+        elif self.server == ServerState.TLS:
+            self.tls.gap(SERVER)
+        elif self.server != ServerState.START:
+            self._lines[SERVER].clear()
+            self._reply_lines = []
+            self.server = ServerState.RESYNC
+            self.pending.clear()
+
+    def finish(self, frame: int, time_ns: int) -> None:
+        """The connection ended (last frame given): report what was left unfinished."""
+        if self._message is not None:
+            self._end_message(frame, time_ns, complete=False)
+        for sender, line in self._lines.items():
+            if line.buffer and sender == CLIENT and self.client == ClientState.COMMAND:
+                self._anomaly("incomplete_command", line.first_frame, CLIENT, _decode(line.buffer[:80]))
+            elif line.buffer and sender == SERVER and self.server == ServerState.LINES:
+                self._anomaly("incomplete_reply", line.first_frame, SERVER, _decode(line.buffer[:80]))
+        if self._reply_lines:
+            self._anomaly("incomplete_reply", self._reply_first[0], SERVER, self._reply_lines[0][:80])
+
+    def take(self) -> list[Event]:
+        events, self.events = self.events, []
+        return events
+
+    # -- client --------------------------------------------------------------
+
+    def _feed_client(self, data: bytes, offset: int, frame: int, time_ns: int) -> None:
+        pos = 0
+        while pos < len(data):
+            state = self.client
+            if state in (ClientState.START, ClientState.AWAIT_TLS):
+                self._client_sniff(data[pos:], frame, time_ns)
+            elif state in (ClientState.COMMAND, ClientState.AUTH_RESPONSE, ClientState.RESYNC):
+                pos = self._client_line(data, pos, offset, frame, time_ns)
+            elif state == ClientState.DATA_BODY:
+                pos = self._data_body(data, pos, offset, frame, time_ns)
+            elif state == ClientState.BDAT_CHUNK:
+                pos = self._bdat_chunk(data, pos, frame, time_ns)
+            elif state == ClientState.AWAIT_DATA_REPLY:
+                self._hold(data[pos:], offset + pos, frame, time_ns)
+                pos = len(data)
+            else:  # TLS
+                self.tls.feed(CLIENT, data[pos:], frame, time_ns)
+                pos = len(data)
+
+    def _client_sniff(self, data: bytes, frame: int, time_ns: int) -> None:
+        implicit = self.client == ClientState.START
+        if _looks_like_tls(data):
+            self._start_tls(CLIENT, frame, time_ns, implicit)
+            self.client = ClientState.TLS
+        else:
+            if not implicit:
+                self._anomaly("starttls_not_started", frame, CLIENT, "clear text after 220 to STARTTLS")
+            self.client = ClientState.COMMAND
+
+    def _client_line(self, data: bytes, pos: int, offset: int, frame: int, time_ns: int) -> int:
+        line = self._lines[CLIENT]
+        end = data.find(b"\n", pos)
+        if not line.buffer and not line.cut:
+            line.first_frame, line.offset = frame, offset + pos
+        if end < 0:
+            self._append(line, data[pos:], CLIENT, frame)
+            return len(data)
+        self._append(line, data[pos : end + 1], CLIENT, frame)
+        raw = bytes(line.buffer)
+        first_frame, line_offset, length = line.first_frame, line.offset, offset + end + 1 - line.offset
+        line.clear()
+        self._client_command(raw, first_frame, line_offset, length, frame, time_ns)
+        return end + 1
+
+    def _append(self, line: _Line, chunk: bytes, sender: str, frame: int) -> None:
+        room = self.limits.max_line - len(line.buffer)
+        if len(chunk) > room:
+            if not line.cut:
+                self._anomaly("line_too_long", frame, sender, f"more than {self.limits.max_line} bytes")
+                line.cut = True
+            chunk = chunk[: max(room, 0)]
+        line.buffer += chunk
+
+    def _client_command(self, raw: bytes, first_frame: int, offset: int, length: int,
+                        frame: int, time_ns: int) -> None:
+        if not raw.endswith(b"\r\n"):
+            self._anomaly("bare_lf", frame, CLIENT, "command line ends in LF without CR")
+        text = _decode(raw.rstrip(b"\r\n"))
+        if self.client == ClientState.AUTH_RESPONSE:
+            self.client = ClientState.COMMAND
+            cancelled = text.strip() == "*"
+            command = Command(AUTH_RESPONSE, "*" if cancelled else REDACTED, frame, time_ns,
+                              first_frame, offset, length, secret=not cancelled)
+            self._push(command)
+            return
+        verb, _, argument = text.strip().partition(" ")
+        verb = verb.upper()
+        if self.client == ClientState.RESYNC:
+            if verb not in KNOWN_VERBS:
+                return
+            self.client = ClientState.COMMAND
+        command = Command(verb, argument.strip(), frame, time_ns, first_frame, offset, length)
+        if verb not in KNOWN_VERBS:
+            self._anomaly("unknown_command", frame, CLIENT, text[:80])
+        if verb == "AUTH":
+            mechanism, _, initial = command.argument.partition(" ")
+            if initial.strip():
+                command.argument, command.secret = f"{mechanism} {REDACTED}", True
+        if verb == "BDAT":
+            self._start_bdat(command, frame)
+            return
+        self._push(command)
+        if verb == "DATA":
+            self.client = ClientState.AWAIT_DATA_REPLY
+
+    def _push(self, command: Command) -> None:
+        command.pipelined = any(c.verb != GREETING for c in self.pending)
+        if len(self.pending) >= self.limits.max_pending:
+            self.pending.popleft()
+            self._anomaly("too_many_pending_commands", command.frame, CLIENT)
+        self.pending.append(command)
+        self.events.append(command)
+
+    def _hold(self, data: bytes, offset: int, frame: int, time_ns: int) -> None:
+        """Client bytes sent before the reply to DATA arrived (a one-sided capture, or a client
+        that does not wait): kept until the reply tells what they are."""
+        self._held.append((data, offset, frame, time_ns))
+        self._held_bytes += len(data)
+        first_line = b"".join(d for d, *_ in self._held).split(b"\n", 1)
+        looks_like_message = len(first_line) > 1 and (
+            first_line[0].split(b" ", 1)[0].upper().decode("latin-1") not in KNOWN_VERBS
+        )
+        if looks_like_message or self._held_bytes > self.limits.max_held:
+            self._anomaly("data_without_354", frame, CLIENT, "message bytes before the reply to DATA")
+            self._release_held(ClientState.DATA_BODY)
+
+    def _release_held(self, state: ClientState) -> None:
+        held, self._held, self._held_bytes = self._held, [], 0
+        if state == ClientState.DATA_BODY:
+            self._start_message(dot_stuffed=True)
+        self.client = state
+        for data, offset, frame, time_ns in held:
+            self._feed_client(data, offset, frame, time_ns)
+
+    # -- message bodies ------------------------------------------------------
+
+    def _start_message(self, dot_stuffed: bool) -> None:
+        self._message = MessageScanner(dot_stuffed=dot_stuffed)
+        self._message_gap = 0
+        self._tail = b"\r\n"
+
+    def _data_body(self, data: bytes, pos: int, offset: int, frame: int, time_ns: int) -> int:
+        window = self._tail + data[pos:]
+        found = window.find(END_MARKER)
+        if found < 0:
+            self._message.feed(data[pos:])
+            self._tail = window[-4:]
+            return len(data)
+        body_end = pos + found + 2 - len(self._tail)
+        if body_end > pos:
+            self._message.feed(data[pos:body_end])
+        marker_end = pos + found + len(END_MARKER) - len(self._tail)
+        dot = Command(END_OF_DATA, "", frame, time_ns, frame, offset + marker_end - 3, 3)
+        self._end_message(frame, time_ns, complete=self._message_gap == 0)
+        self._push(dot)
+        self.client = ClientState.COMMAND
+        return marker_end
+
+    def _end_message(self, frame: int, time_ns: int, complete: bool) -> None:
+        facts = self._message.finish()
+        size = facts.size + self._message_gap
+        self.events.append(MessageEnd(frame, time_ns, size, facts, complete))
+        self._message = None
+
+    def _start_bdat(self, command: Command, frame: int) -> None:
+        match = BDAT_ARGUMENT.fullmatch(command.argument)
+        if not match:
+            self._anomaly("bad_bdat", frame, CLIENT, command.argument[:80])
+            self._push(command)
+            return
+        command.bdat_size, command.bdat_last = int(match.group(1)), bool(match.group(2))
+        if self._message is None:
+            self._start_message(dot_stuffed=False)
+        self._bdat_command = command
+        self._bdat_remaining = command.bdat_size
+        self.client = ClientState.BDAT_CHUNK
+        if command.bdat_size == 0:
+            self._bdat_done(frame, command.time_ns)
+
+    def _bdat_chunk(self, data: bytes, pos: int, frame: int, time_ns: int) -> int:
+        take = min(self._bdat_remaining, len(data) - pos)
+        self._message.feed(data[pos : pos + take])
+        self._bdat_remaining -= take
+        if self._bdat_remaining == 0:
+            self._bdat_done(frame, time_ns)
+        return pos + take
+
+    def _bdat_done(self, frame: int, time_ns: int) -> None:
+        command = self._bdat_command
+        command.frame, command.time_ns = frame, time_ns
+        self.client = ClientState.COMMAND
+        self._push(command)
+        if command.bdat_last:
+            self._end_message(frame, time_ns, complete=self._message_gap == 0)
+
+    def _client_gap(self, length: int, frame: int) -> None:
+        state = self.client
+        if state == ClientState.DATA_BODY:
+            self._message_gap += length
+            self._tail = b""
+        elif state == ClientState.BDAT_CHUNK and length < self._bdat_remaining:
+            self._message_gap += length
+            self._bdat_remaining -= length
+        elif state == ClientState.TLS:
+            self.tls.gap(CLIENT)
+        else:
+            if state == ClientState.BDAT_CHUNK:
+                self._message_gap += self._bdat_remaining
+                self._bdat_done(frame, self._bdat_command.time_ns)
+            self._lines[CLIENT].clear()
+            self._held, self._held_bytes = [], 0
+            self.pending.clear()
+            self.client = ClientState.RESYNC
+
+    # -- server --------------------------------------------------------------
+
+    def _feed_server(self, data: bytes, offset: int, frame: int, time_ns: int) -> None:
+        pos = 0
+        while pos < len(data):
+            state = self.server
+            if state in (ServerState.START, ServerState.AWAIT_TLS):
+                implicit = state == ServerState.START
+                if _looks_like_tls(data[pos:]):
+                    self._start_tls(SERVER, frame, time_ns, implicit)
+                    self.server = ServerState.TLS
+                else:
+                    self.server = ServerState.LINES
+            elif state == ServerState.TLS:
+                self.tls.feed(SERVER, data[pos:], frame, time_ns)
+                return
+            else:
+                pos = self._server_line(data, pos, offset, frame, time_ns)
+
+    def _server_line(self, data: bytes, pos: int, offset: int, frame: int, time_ns: int) -> int:
+        line = self._lines[SERVER]
+        if not line.buffer and not line.cut:
+            line.first_frame, line.offset = frame, offset + pos
+        end = data.find(b"\n", pos)
+        if end < 0:
+            self._append(line, data[pos:], SERVER, frame)
+            return len(data)
+        self._append(line, data[pos : end + 1], SERVER, frame)
+        raw = bytes(line.buffer).rstrip(b"\r\n")
+        first_frame, line_offset = line.first_frame, line.offset
+        line.clear()
+        self._reply_line(raw, first_frame, line_offset, frame, time_ns)
+        return end + 1
+
+    def _reply_line(self, raw: bytes, first_frame: int, offset: int, frame: int, time_ns: int) -> None:
+        match = REPLY_LINE.fullmatch(raw)
+        if self.server == ServerState.RESYNC:
+            if not match or match.group(2) not in (b" ", b"-", b""):
+                return
+            self.server = ServerState.LINES
+        if not match:
+            self._anomaly("bad_reply_line", frame, SERVER, _decode(raw[:80]))
+            return
+        code, separator, text = int(match.group(1)), match.group(2), _decode(match.group(3))
+        if not self._reply_lines:
+            self._reply_code, self._reply_first = code, (first_frame, offset)
+        elif code != self._reply_code:
+            self._anomaly("reply_code_changed", frame, SERVER, f"{self._reply_code} then {code}")
+        if len(self._reply_lines) < self.limits.max_reply_lines:
+            self._reply_lines.append(text)
+        if separator == b"-":
+            return
+        if separator == b"\t":
+            self._anomaly("bad_reply_separator", frame, SERVER, "tab after the reply code")
+        reply = Reply(self._reply_code, self._reply_lines, frame, time_ns, *self._reply_first)
+        self._reply_lines = []
+        self._complete_reply(reply)
+
+    def _complete_reply(self, reply: Reply) -> None:
+        answers_data = bool(self.pending) and self.pending[0].verb == "DATA"
+        if self.client == ClientState.DATA_BODY and not answers_data:
+            # The server answered before we saw the final dot: it was lost in a gap (or the
+            # server gave up on the message early). Either way the message ended there.
+            self._end_message(reply.frame, reply.time_ns, complete=False)
+            self._push(Command(END_OF_DATA, "", reply.frame, reply.time_ns, reply.frame))
+            self.client = ClientState.COMMAND
+        command = self.pending.popleft() if self.pending else None
+        if command is None and reply.code != 421:
+            self._anomaly("reply_without_command", reply.frame, SERVER, f"{reply.code}")
+        reply.command = command
+        if command is not None:
+            command.reply = reply
+        self.events.append(reply)
+        if command is not None:
+            self._after_reply(command, reply)
+
+    def _after_reply(self, command: Command, reply: Reply) -> None:
+        verb, code = command.verb, reply.code
+        if verb == "DATA" and self.client == ClientState.AWAIT_DATA_REPLY:
+            self._release_held(ClientState.DATA_BODY if code == 354 else ClientState.COMMAND)
+        elif verb == "DATA" and code == 354 and self.client == ClientState.COMMAND:
+            self._start_message(dot_stuffed=True)
+            self.client = ClientState.DATA_BODY
+        elif verb in ("AUTH", AUTH_RESPONSE) and code == 334:
+            self.client = ClientState.AUTH_RESPONSE
+        elif verb == "STARTTLS" and code == 220:
+            self.client = ClientState.AWAIT_TLS
+            self.server = ServerState.AWAIT_TLS
+
+    # -- shared --------------------------------------------------------------
+
+    def _start_tls(self, sender: str, frame: int, time_ns: int, implicit: bool) -> None:
+        if self.tls is None:
+            self.tls = TlsScanner()
+        self.events.append(TlsStarted(sender, frame, time_ns, implicit))
+        if implicit:
+            self.pending.clear()
+
+    def _anomaly(self, code: str, frame: int, sender: str, detail: str = "") -> None:
+        self.events.append(Anomaly(code, frame, sender, detail))

@@ -1,0 +1,131 @@
+"""Typed events the dialogue parser emits: commands, replies, message ends, TLS, gaps, oddities."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CLIENT = "client"
+SERVER = "server"
+
+GREETING = "<greeting>"
+"""Virtual command the server's greeting answers (Zeek's CONN_ESTABLISHMENT)."""
+END_OF_DATA = "."
+"""Virtual command the reply to a message answers (Zeek's END_OF_DATA)."""
+AUTH_RESPONSE = "<auth-response>"
+"""A client line answering a 334 challenge: always a credential, never kept."""
+
+REDACTED = "[redacted]"
+
+
+@dataclass(slots=True)
+class Command:
+    """A client command line (or a virtual command), with where it was on the wire."""
+
+    verb: str
+    """Upper-case verb, or one of GREETING, END_OF_DATA, AUTH_RESPONSE."""
+    argument: str
+    """The rest of the line, decoded with surrogateescape; REDACTED where it held a secret."""
+    frame: int
+    """Frame that completed the line."""
+    time_ns: int
+    first_frame: int = 0
+    offset: int = 0
+    """Stream offset of the line in the client direction."""
+    length: int = 0
+    """Bytes of the line, CRLF included."""
+    secret: bool = False
+    """The argument was a credential and has been redacted."""
+    bdat_size: int | None = None
+    bdat_last: bool = False
+    pipelined: bool = False
+    """Sent before the reply to the previous command arrived."""
+    reply: Reply | None = None
+    """Filled in when the server's reply arrives."""
+
+    @property
+    def text(self) -> str:
+        if self.verb == AUTH_RESPONSE:
+            return REDACTED
+        return f"{self.verb} {self.argument}".rstrip() if self.argument else self.verb
+
+
+@dataclass(slots=True)
+class Reply:
+    """A complete (possibly multi-line) server reply."""
+
+    code: int
+    lines: list[str]
+    """Text of each line after the code and separator."""
+    frame: int
+    time_ns: int
+    first_frame: int = 0
+    offset: int = 0
+    command: Command | None = None
+    """The command this reply answers; None for an unsolicited reply."""
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+@dataclass(slots=True)
+class MessageEnd:
+    """A message fully transferred by DATA (at the final dot) or by the BDAT LAST chunk."""
+
+    frame: int
+    time_ns: int
+    size: int
+    """Bytes of the message as the server receives it."""
+    facts: object | None
+    """pcapsmtp.smtp.message.MessageFacts, when the message scanner could read it."""
+    complete: bool = True
+    """False when bytes of the message were missing from the capture."""
+
+
+@dataclass(slots=True)
+class TlsStarted:
+    """From this frame on, the sender's bytes are TLS records."""
+
+    sender: str
+    frame: int
+    time_ns: int
+    implicit: bool
+    """True on a connection that is TLS from its first byte (port 465), False after STARTTLS."""
+
+
+@dataclass(slots=True)
+class Gap:
+    """Bytes of one direction the capture does not hold."""
+
+    sender: str
+    frame: int
+    time_ns: int
+    length: int
+    reason: str
+
+
+@dataclass(slots=True, frozen=True)
+class Anomaly:
+    """Odd input, tolerated and recorded (a stable snake_case code, as Zeek's weirds)."""
+
+    code: str
+    frame: int
+    sender: str
+    detail: str = ""
+
+
+Event = Command | Reply | MessageEnd | TlsStarted | Gap | Anomaly
+
+
+@dataclass(slots=True)
+class Limits:
+    """Bounds on everything a peer controls."""
+
+    max_line: int = 4096
+    """Longer command or reply lines are cut (RFC 5321 allows 512 and 512+)."""
+    max_reply_lines: int = 200
+    max_held: int = 16384
+    """Client bytes held while the reply to DATA is awaited."""
+    max_pending: int = 1000
+    """Commands awaiting replies (pipelining depth)."""
+    extra: dict = field(default_factory=dict)

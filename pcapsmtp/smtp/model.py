@@ -1,0 +1,157 @@
+"""What the SMTP layer hands upward: sessions (one per connection) and their transactions.
+
+``Session`` holds what lives for the connection (greeting, EHLO, TLS, AUTH); a
+``Transaction`` what lives for one mail (MAIL FROM to the reply after the message),
+as aiosmtpd's Session / Envelope and Zeek's State / Info.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pcapsmtp.smtp.events import Anomaly, Command, Gap, Reply
+from pcapsmtp.tcp.model import TcpFlow
+
+OUTCOMES = (
+    "delivered",
+    "rejected",
+    "deferred",
+    "reset",
+    "timeout",
+    "tls-failed",
+    "refused",
+    "unreachable",
+    "incomplete",
+    "encrypted",
+    "no-smtp",
+)
+
+
+@dataclass(slots=True)
+class Recipient:
+    address: str
+    code: int | None
+    enhanced: str | None
+    text: str | None
+    frame: int
+
+
+@dataclass(slots=True)
+class Transaction:
+    """One mail: MAIL FROM, its recipients, the message and the final reply."""
+
+    mail_from: str | None
+    """Reverse path without angle brackets; '' for the null sender of a bounce."""
+    first_frame: int
+    start_ns: int
+    mail_params: dict[str, str] = field(default_factory=dict)
+    mail_reply: Reply | None = None
+    rcpt_to: list[Recipient] = field(default_factory=list)
+    method: str | None = None
+    """'DATA' or 'BDAT' once the message transfer started."""
+    data_reply: Reply | None = None
+    """The reply to DATA (354, or the rejection)."""
+    size: int | None = None
+    """Bytes of the message as transferred (dot-unstuffed)."""
+    message: object | None = None
+    """pcapsmtp.smtp.message.MessageFacts."""
+    message_complete: bool = True
+    message_frame: int | None = None
+    final: Reply | None = None
+    """The reply that decided the transaction (to end-of-data, or the rejection before)."""
+    queue_id: str | None = None
+    outcome: str = "incomplete"
+    """delivered | rejected | deferred | reset | timeout | incomplete | abandoned."""
+    last_frame: int = 0
+
+    @property
+    def declared_size(self) -> int | None:
+        value = self.mail_params.get("SIZE")
+        return int(value) if value and value.isdigit() else None
+
+
+@dataclass(slots=True)
+class DialogueEntry:
+    """One line of the timeline users read: a command, a reply, a message, TLS, a gap."""
+
+    frame: int
+    time_ns: int
+    sender: str
+    """'client' or 'server' (who sent it)."""
+    kind: str
+    """'command', 'reply', 'message', 'tls', 'gap' or 'note'."""
+    text: str
+    latency_ns: int | None = None
+    """For a reply: time since the command it answers was complete."""
+    code: int | None = None
+
+
+@dataclass(slots=True)
+class TlsInfo:
+    mode: str
+    """'starttls' or 'implicit'."""
+    frame: int
+    """Frame of the first TLS record."""
+    facts: object | None = None
+    """pcapsmtp.smtp.tls.TlsFacts."""
+    failed: bool = False
+
+
+@dataclass(slots=True)
+class AuthAttempt:
+    mechanism: str
+    frame: int
+    code: int | None = None
+    """The final reply (235, 535, ...), not the 334 challenges."""
+    secret_commands: list[Command] = field(default_factory=list)
+    """Lines that carried credentials (already redacted): where they are on the wire."""
+
+
+@dataclass(slots=True)
+class Session:
+    """One SMTP connection."""
+
+    flow: TcpFlow
+    capture: str
+    id: int = 0
+    """1-based, in order of the connection's first frame across the analysis."""
+    tunnel: str | None = None
+    """'socks5', 'http-connect' or 'prefix' when SMTP starts after other bytes."""
+    greeting: Reply | None = None
+    greeting_latency_ns: int | None = None
+    helo: str | None = None
+    helo_verb: str | None = None
+    ehlo: Reply | None = None
+    extensions: dict = field(default_factory=dict)
+    """pcapsmtp.smtp.software.parse_ehlo() of the (first clear) EHLO reply."""
+    server_software: object | None = None
+    """pcapsmtp.smtp.software.SoftwareGuess."""
+    starttls: Command | None = None
+    tls: TlsInfo | None = None
+    auth: list[AuthAttempt] = field(default_factory=list)
+    transactions: list[Transaction] = field(default_factory=list)
+    dropped_transactions: int = 0
+    dialogue: list[DialogueEntry] = field(default_factory=list)
+    dropped_entries: int = 0
+    commands: list[Command] = field(default_factory=list)
+    """Every command, in order, paired with its reply (``command.reply``)."""
+    unsolicited: list[Reply] = field(default_factory=list)
+    last_reply: Reply | None = None
+    quit: Command | None = None
+    gaps: list[Gap] = field(default_factory=list)
+    anomalies: list[Anomaly] = field(default_factory=list)
+    outcome: str = "incomplete"
+    outcome_reason: str = ""
+    """A short phrase saying why this outcome (for people, not scripts)."""
+
+    @property
+    def client(self):
+        return self.flow.endpoints[self.flow.client]
+
+    @property
+    def server(self):
+        return self.flow.endpoints[self.flow.server]
+
+    @property
+    def encrypted(self) -> bool:
+        return self.tls is not None

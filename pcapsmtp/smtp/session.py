@@ -1,0 +1,357 @@
+"""Dialogue events -> Session and Transactions, and how each ended.
+
+Transactions advance on replies (a command's reply decides it), so pipelined commands are
+handled in the order the server answered them, which is the order they were sent.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pcapsmtp.smtp import codes
+from pcapsmtp.smtp.events import (
+    AUTH_RESPONSE,
+    CLIENT,
+    END_OF_DATA,
+    GREETING,
+    SERVER,
+    Anomaly,
+    Command,
+    Event,
+    Gap,
+    MessageEnd,
+    Reply,
+    TlsStarted,
+)
+from pcapsmtp.smtp.model import (
+    AuthAttempt,
+    DialogueEntry,
+    Recipient,
+    Session,
+    TlsInfo,
+    Transaction,
+)
+from pcapsmtp.smtp.software import parse_ehlo, server_software
+from pcapsmtp.smtp.tls import TlsScanner
+from pcapsmtp.tcp.model import TH_FIN, TH_RST, TcpFlow
+
+MAX_ENTRIES = 20_000
+MAX_TRANSACTIONS = 5_000
+PATH = re.compile(r"(?:FROM|TO)\s*:\s*(<[^>]*>|[^\s<>]*)\s*(.*)", re.IGNORECASE | re.DOTALL)
+TIMEOUT_NS = 30 * 1_000_000_000
+"""A command left unanswered this long before the connection ended is a timeout."""
+
+
+def parse_path(argument: str) -> tuple[str | None, dict[str, str]]:
+    """'FROM:<a@b> SIZE=10' -> ('a@b', {'SIZE': '10'}); tolerates 'FROM:a@b' and spaces."""
+    match = PATH.match(argument.strip())
+    if not match:
+        return None, {}
+    address = match.group(1).strip()
+    if address.startswith("<") and address.endswith(">"):
+        address = address[1:-1]
+    params = {}
+    for token in match.group(2).split():
+        key, _, value = token.partition("=")
+        params[key.upper()] = value
+    return address, params
+
+
+def _class_outcome(code: int) -> str:
+    if codes.is_positive(code):
+        return "delivered"
+    return "deferred" if codes.is_transient(code) else "rejected"
+
+
+class SessionBuilder:
+    """Feeds on the dialogue's events; ``finish()`` returns the Session."""
+
+    def __init__(self, flow: TcpFlow, capture: str) -> None:
+        self.session = Session(flow=flow, capture=capture)
+        self._current: Transaction | None = None
+        self._auth: AuthAttempt | None = None
+        self._other_replies: list[str] = []
+
+    def add(self, event: Event) -> None:
+        session = self.session
+        if isinstance(event, Command):
+            self._command(event)
+        elif isinstance(event, Reply):
+            self._reply(event)
+        elif isinstance(event, MessageEnd):
+            self._message(event)
+        elif isinstance(event, TlsStarted):
+            self._tls(event)
+        elif isinstance(event, Gap):
+            session.gaps.append(event)
+            self._entry(event.frame, event.time_ns, event.sender, "gap",
+                        f"[{event.length} bytes not in the capture: {event.reason}]")
+        elif isinstance(event, Anomaly):
+            session.anomalies.append(event)
+
+    # -- events ----------------------------------------------------------------
+
+    def _entry(self, frame, time_ns, sender, kind, text, latency_ns=None, code=None) -> None:
+        session = self.session
+        if len(session.dialogue) >= MAX_ENTRIES:
+            session.dropped_entries += 1
+            return
+        session.dialogue.append(DialogueEntry(frame, time_ns, sender, kind, text, latency_ns, code))
+
+    def _command(self, command: Command) -> None:
+        if command.verb == GREETING:
+            return
+        self.session.commands.append(command)
+        self._entry(command.frame, command.time_ns, CLIENT, "command", command.text)
+        if command.verb == "AUTH":
+            mechanism = command.argument.split(" ", 1)[0].upper()
+            self._auth = AuthAttempt(mechanism, command.frame)
+            self.session.auth.append(self._auth)
+        if command.secret and self._auth is not None:
+            self._auth.secret_commands.append(command)
+
+    def _reply(self, reply: Reply) -> None:
+        session = self.session
+        command = reply.command
+        latency = None
+        if command is not None and command.verb == GREETING:
+            latency = self._greeting_latency(reply)
+        elif command is not None:
+            latency = reply.time_ns - command.time_ns
+        first = reply.lines[0] if reply.lines else ""
+        more = f" (+{len(reply.lines) - 1} lines)" if len(reply.lines) > 1 else ""
+        self._entry(reply.frame, reply.time_ns, SERVER, "reply", f"{reply.code} {first}{more}".rstrip(),
+                    latency, reply.code)
+        session.last_reply = reply
+        if command is None:
+            session.unsolicited.append(reply)
+            self._other_replies.append(reply.text)
+            return
+        if command.verb == GREETING:
+            self._on_greeting(reply, latency)
+        elif command.verb == END_OF_DATA:
+            self._on_end_of_data(command, reply)
+        elif command.verb == AUTH_RESPONSE:
+            self._on_auth_response(command, reply)
+        else:
+            handler = getattr(self, f"_on_{command.verb.lower()}", None)
+            if handler is not None:
+                handler(command, reply)
+
+    def _greeting_latency(self, reply: Reply) -> int | None:
+        flow = self.session.flow
+        start = flow.handshake_ack_time_ns or flow.synack_time_ns
+        return reply.time_ns - start if start else None
+
+    def _on_greeting(self, reply: Reply, latency: int | None) -> None:
+        self.session.greeting = reply
+        self.session.greeting_latency_ns = latency
+
+    def _on_ehlo(self, command: Command, reply: Reply) -> None:
+        session = self.session
+        if session.helo is None or session.tls is None:
+            session.helo, session.helo_verb = command.argument, command.verb
+        if codes.is_positive(reply.code) and session.ehlo is None:
+            session.ehlo = reply
+            session.extensions = parse_ehlo(reply.lines)
+
+    _on_helo = _on_ehlo
+    _on_lhlo = _on_ehlo
+
+    def _on_starttls(self, command: Command, reply: Reply) -> None:
+        self.session.starttls = command
+
+    def _on_auth(self, command: Command, reply: Reply) -> None:
+        if self._auth is not None and reply.code != 334:
+            self._auth.code = reply.code
+
+    def _on_auth_response(self, command: Command, reply: Reply) -> None:
+        self._on_auth(command, reply)
+
+    def _on_mail(self, command: Command, reply: Reply) -> None:
+        self._close_open("abandoned")
+        address, params = parse_path(command.argument)
+        transaction = Transaction(address, command.frame, command.time_ns, params, reply,
+                                  last_frame=reply.frame)
+        if not codes.is_positive(reply.code):
+            transaction.final, transaction.outcome = reply, _class_outcome(reply.code)
+        self._add_transaction(transaction)
+
+    def _on_rcpt(self, command: Command, reply: Reply) -> None:
+        transaction = self._open(command)
+        address, _params = parse_path(command.argument)
+        text = reply.text
+        transaction.rcpt_to.append(
+            Recipient(address or command.argument, reply.code, codes.parse_enhanced(text), text,
+                      command.frame)
+        )
+        transaction.last_frame = reply.frame
+
+    def _on_data(self, command: Command, reply: Reply) -> None:
+        transaction = self._open(command)
+        transaction.method, transaction.data_reply = "DATA", reply
+        transaction.last_frame = reply.frame
+        if reply.code != 354:
+            self._decide(transaction, reply)
+
+    def _on_bdat(self, command: Command, reply: Reply) -> None:
+        transaction = self._open(command)
+        transaction.method = "BDAT"
+        transaction.last_frame = reply.frame
+        if command.bdat_last or not codes.is_positive(reply.code):
+            self._decide(transaction, reply)
+
+    def _on_end_of_data(self, command: Command, reply: Reply) -> None:
+        transaction = self._open(command)
+        self._decide(transaction, reply)
+
+    def _on_rset(self, command: Command, reply: Reply) -> None:
+        self._close_open("abandoned")
+
+    def _on_quit(self, command: Command, reply: Reply) -> None:
+        self.session.quit = command
+
+    def _message(self, event: MessageEnd) -> None:
+        transaction = self._current
+        if transaction is None:
+            return
+        transaction.size = event.size
+        transaction.message = event.facts
+        transaction.message_complete = event.complete
+        transaction.message_frame = event.frame
+        subject = getattr(event.facts, "subject", None)
+        summary = f"[message: {event.size} bytes"
+        summary += f", subject {subject!r}]" if subject else "]"
+        if not event.complete:
+            summary += " (incomplete in the capture)"
+        self._entry(event.frame, event.time_ns, CLIENT, "message", summary)
+
+    def _tls(self, event: TlsStarted) -> None:
+        session = self.session
+        if session.tls is None:
+            mode = "implicit" if event.implicit else "starttls"
+            session.tls = TlsInfo(mode, event.frame)
+            self._entry(event.frame, event.time_ns, event.sender, "tls",
+                        "[TLS from the first byte]" if event.implicit else "[TLS handshake]")
+
+    # -- transactions ----------------------------------------------------------
+
+    def _add_transaction(self, transaction: Transaction) -> None:
+        session = self.session
+        if len(session.transactions) >= MAX_TRANSACTIONS:
+            session.dropped_transactions += 1
+        else:
+            session.transactions.append(transaction)
+        self._current = transaction
+
+    def _open(self, command: Command) -> Transaction:
+        """The transaction a command belongs to (one is made for a RCPT/DATA without MAIL)."""
+        if self._current is None or self._current.final is not None:
+            self._add_transaction(Transaction(None, command.frame, command.time_ns))
+        return self._current
+
+    def _decide(self, transaction: Transaction, reply: Reply) -> None:
+        transaction.final = reply
+        transaction.outcome = _class_outcome(reply.code)
+        transaction.last_frame = reply.frame
+        if transaction.outcome == "delivered" and transaction.method is None:
+            transaction.outcome = "incomplete"
+        if codes.is_positive(reply.code):
+            transaction.queue_id = codes.queue_id(reply.text)
+        self._other_replies.append(reply.text)
+
+    def _close_open(self, outcome: str) -> None:
+        transaction = self._current
+        if transaction is not None and transaction.final is None:
+            transaction.outcome = outcome
+        self._current = None
+
+    # -- the end ---------------------------------------------------------------
+
+    def finish(self, tls: TlsScanner | None = None) -> Session:
+        """The Session, its outcome decided; ``tls`` is the scanner of its TLS records."""
+        session = self.session
+        if session.tls is not None and tls is not None:
+            session.tls.facts, session.tls.failed = tls.facts, tls.failed
+        transaction = self._current
+        if transaction is not None and transaction.final is None:
+            transaction.outcome = self._unfinished_outcome()
+        session.server_software = server_software(
+            session.greeting.text if session.greeting else None,
+            session.ehlo.lines if session.ehlo else [],
+            self._other_replies,
+        )
+        session.outcome, session.outcome_reason = decide_outcome(session)
+        return session
+
+    def _unfinished_outcome(self) -> str:
+        session = self.session
+        if _abortive_reset(session.flow):
+            return "reset"
+        waiting = [c for c in session.commands if c.reply is None]
+        if waiting and session.flow.last_time_ns - waiting[0].time_ns >= TIMEOUT_NS:
+            return "timeout"
+        return "incomplete"
+
+
+def _reset_frames(flow: TcpFlow) -> list[int]:
+    return [note.frame for note in flow.notes if note.tcp_flags & TH_RST]
+
+
+def _abortive_reset(flow: TcpFlow) -> bool:
+    """A RST that ended the connection instead of a close (not one after a FIN, as many
+    clients send to finish a closed connection quickly)."""
+    resets = _reset_frames(flow)
+    fins = [note.frame for note in flow.notes if note.tcp_flags & TH_FIN]
+    return bool(resets) and (not fins or resets[0] < fins[0])
+
+
+def decide_outcome(session: Session) -> tuple[str, str]:
+    """The session's outcome in DESIGN.md's vocabulary, with the reason in a few words."""
+    flow = session.flow
+    state = flow.state
+    client, server = session.client, session.server
+    if state == "S0" and not server.packets:
+        if any(error.type in (1, 3) for error in flow.icmp):
+            return "unreachable", "ICMP destination unreachable in answer to the connection"
+        return "unreachable", "the connection request was never answered"
+    if state == "REJ" or (state in ("RSTR", "RSTOS0") and not server.bytes and not client.bytes
+                          and flow.synack_time_ns is None):
+        return "refused", "the connection request was answered with a reset"
+    if session.tls is not None and session.tls.failed:
+        return "tls-failed", "the TLS handshake failed"
+    outcomes = [t.outcome for t in session.transactions]
+    for worst in ("rejected", "deferred"):
+        if worst in outcomes:
+            return worst, f"a transaction was {worst}"
+    greeting = session.greeting
+    if greeting is not None and not codes.is_positive(greeting.code):
+        return _class_outcome(greeting.code), f"the greeting was {greeting.code}"
+    failed_auth = [a for a in session.auth if a.code is not None and not codes.is_positive(a.code)]
+    if failed_auth and not session.transactions:
+        return _class_outcome(failed_auth[-1].code), "authentication failed"
+    closing = [r for r in session.unsolicited if r.code == 421]
+    for unfinished in ("reset", "timeout"):
+        if unfinished in outcomes:
+            return unfinished, f"the connection ended by {unfinished} during a transaction"
+    if outcomes and all(o in ("delivered", "abandoned") for o in outcomes) and "delivered" in outcomes:
+        return "delivered", "every message was accepted"
+    if closing:
+        return ("timeout" if "4.4.2" in closing[0].text or "timeout" in closing[0].text.lower()
+                else "deferred"), f"the server closed with 421: {closing[0].text[:60]}"
+    if session.tls is not None and not session.transactions:
+        if _abortive_reset(flow):
+            return "reset", "the connection was reset inside TLS"
+        return "encrypted", "the dialogue continues inside TLS"
+    if not session.commands and session.greeting is None:
+        if flow.state in ("RSTO", "RSTR"):
+            return "reset", "the connection was reset before any SMTP"
+        return "no-smtp", "no SMTP dialogue in this connection"
+    if _abortive_reset(flow) and session.quit is None:
+        return "reset", "the connection was reset"
+    waiting = [c for c in session.commands if c.reply is None]
+    if waiting and flow.last_time_ns - waiting[0].time_ns >= TIMEOUT_NS:
+        return "timeout", f"no reply to {waiting[0].verb} before the connection ended"
+    if session.quit is not None:
+        return "incomplete", "no mail transaction in this session"
+    return "incomplete", "the capture does not show how the session ended"
