@@ -165,7 +165,7 @@ class LabSMTP(smtplib.SMTP):
     def open(self) -> None:
         self.connect(self.server_addr[0], self.server_addr[1])
 
-    def starttls(self, context: ssl.SSLContext):  # noqa: D102
+    def starttls(self, context: ssl.SSLContext):
         self.tls = "starttls"
         code, text = self.docmd("STARTTLS")
         if code != 220:
@@ -198,8 +198,14 @@ class LabSMTP(smtplib.SMTP):
         pipelined: bool = False,
     ) -> dict:
         """MAIL, RCPT..., DATA, the message; recorded as one transaction."""
-        tx = {"mail_from": mail_from, "rcpt_to": [], "subject": None, "size": None,
-              "code": None, "queue_id": None}  # fmt: skip
+        tx = {
+            "mail_from": mail_from,
+            "rcpt_to": [],
+            "subject": None,
+            "size": None,
+            "code": None,
+            "queue_id": None,
+        }
         self.transactions.append(tx)
         if pipelined:
             return self._pipelined(tx, mail_from, rcpt, message, subject, mail_options)
@@ -250,8 +256,15 @@ class LabSMTP(smtplib.SMTP):
         self, mail_from: str, rcpt: list[str], message: bytes, subject: str, chunk: int
     ) -> dict:
         """RFC 3030: the message in BDAT chunks of ``chunk`` bytes, the last one ``LAST``."""
-        tx = {"mail_from": mail_from, "rcpt_to": [], "subject": subject, "size": len(message),
-              "code": None, "queue_id": None, "chunks": []}  # fmt: skip
+        tx = {
+            "mail_from": mail_from,
+            "rcpt_to": [],
+            "subject": subject,
+            "size": len(message),
+            "code": None,
+            "queue_id": None,
+            "chunks": [],
+        }
         self.transactions.append(tx)
         self.mail(mail_from)
         for addr in rcpt:

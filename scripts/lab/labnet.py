@@ -153,15 +153,46 @@ class Lab:
 
     def _link(self, a, b) -> None:
         (ns_a, if_a, _, _), (ns_b, if_b, _, _) = a, b
-        sh("ip", "link", "add", "name", if_a, "netns", nsname(ns_a), "type", "veth",
-           "peer", "name", if_b, "netns", nsname(ns_b))  # fmt: skip
+        sh(
+            "ip",
+            "link",
+            "add",
+            "name",
+            if_a,
+            "netns",
+            nsname(ns_a),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            if_b,
+            "netns",
+            nsname(ns_b),
+        )
         middle = {ns_a, ns_b} == {ROUTER, CORE}
         for ns, ifname, v4, v6 in (a, b):
             mtu = str(self.topo.middle_mtu if middle else 1500)
             sh(*in_ns(ns, "ip", "link", "set", ifname, "mtu", mtu))
             # A real wire carries no 64 KB super-segments and no unfinished checksums.
-            sh(*in_ns(ns, "ethtool", "-K", ifname, "tso", "off", "gso", "off", "gro", "off",
-                      "tx", "off", "rx", "off"), check=False)  # fmt: skip
+            sh(
+                *in_ns(
+                    ns,
+                    "ethtool",
+                    "-K",
+                    ifname,
+                    "tso",
+                    "off",
+                    "gso",
+                    "off",
+                    "gro",
+                    "off",
+                    "tx",
+                    "off",
+                    "rx",
+                    "off",
+                ),
+                check=False,
+            )
             sh(*in_ns(ns, "ip", "addr", "add", v4, "dev", ifname))
             if self.topo.ipv6:
                 sh(*in_ns(ns, "ip", "addr", "add", v6, "dev", ifname, "nodad"))
@@ -206,7 +237,7 @@ class Lab:
                 "root",
                 "-w",
                 str(path),
-            ],  # fmt: skip
+            ],
             f"tcpdump {role}",
             stderr=subprocess.PIPE,
             text=True,

@@ -48,8 +48,11 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(name)
         finally:
             run.close()
-        print(f"   {name}: {'FAILED' if name in failed else 'ok'} in "
-              f"{time.monotonic() - started:.0f} s", flush=True)  # fmt: skip
+        print(
+            f"   {name}: {'FAILED' if name in failed else 'ok'} in "
+            f"{time.monotonic() - started:.0f} s",
+            flush=True,
+        )
     if failed:
         print(f"failed: {' '.join(failed)}", file=sys.stderr)
         return 1

@@ -96,10 +96,26 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 
 def make_certificate(conf: Path) -> None:
     """A self-signed P-256 certificate for server.lab.test."""
-    sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-       "-nodes", "-days", "3650", "-subj", f"/CN={SERVER_NAME}",
-       "-addext", f"subjectAltName=DNS:{SERVER_NAME}",
-       "-keyout", str(conf / "server.key"), "-out", str(conf / "server.crt"))  # fmt: skip
+    sh(
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "3650",
+        "-subj",
+        f"/CN={SERVER_NAME}",
+        "-addext",
+        f"subjectAltName=DNS:{SERVER_NAME}",
+        "-keyout",
+        str(conf / "server.key"),
+        "-out",
+        str(conf / "server.crt"),
+    )
     (conf / "server.key").chmod(0o600)
 
 
@@ -165,8 +181,7 @@ class Postfix:
             f"pwcheck_method: auxprop\nauxprop_plugin: sasldb\nmech_list: PLAIN LOGIN\n"
             f"sasldb_path: {db}\n"
         )
-        sh("saslpasswd2", "-f", str(db), "-p", "-c", "-u", SERVER_NAME, USERNAME,
-           input=PASSWORD)  # fmt: skip
+        sh("saslpasswd2", "-f", str(db), "-p", "-c", "-u", SERVER_NAME, USERNAME, input=PASSWORD)
         shutil.chown(db, postfix.pw_uid, postfix.pw_gid)
         db.chmod(0o600)
 
@@ -198,8 +213,10 @@ class Postfix:
         """Wait until the queue is empty (deliveries logged), so the maillog is complete."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            queued = [p for d in ("incoming", "active") for p in (self.work / "queue" / d).rglob("*")
-                      if p.is_file()]  # fmt: skip
+            queue = self.work / "queue"
+            queued = [
+                p for d in ("incoming", "active") for p in (queue / d).rglob("*") if p.is_file()
+            ]
             if not queued:
                 return
             time.sleep(0.2)
@@ -234,7 +251,7 @@ class Postgrey:
                 "--greylist-action=451 4.7.1",
                 "--auto-whitelist-clients=0",
                 "--greylist-text=Greylisted by the lab, try again in %s seconds",
-            ],  # fmt: skip
+            ],
             "postgrey",
             start_new_session=True,
             stdout=subprocess.DEVNULL,
