@@ -13,7 +13,7 @@ import smtplib
 import socket
 import ssl
 from collections import deque
-from email.header import Header
+from email.header import Header, decode_header, make_header
 from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
@@ -83,6 +83,7 @@ def make_message(
     msg["To"] = ", ".join(rcpt)
     if subject_charset:
         msg["Subject"] = Header(subject, subject_charset).encode()
+        assert str(make_header(decode_header(msg["Subject"]))) == subject
     else:
         msg["Subject"] = subject
     msg["Date"] = formatdate(localtime=False)
@@ -117,10 +118,13 @@ class LabSMTP(smtplib.SMTP):
         self.tls_version: str | None = None
         self.error: str | None = None
         self.helo_name = helo
+        self.connected = False
+        self.exception: str | None = None
 
     # -- recording hooks ------------------------------------------------------------------
     def _get_socket(self, host, port, timeout):
         sock = super()._get_socket(host, port, timeout)
+        self.connected = True
         self.client_addr = sock.getsockname()[:2]
         if self.implicit_tls:
             self.tls = "implicit"
@@ -196,6 +200,7 @@ class LabSMTP(smtplib.SMTP):
         subject: str | None,
         mail_options: tuple[str, ...] = (),
         pipelined: bool = False,
+        then_quit: bool = False,
     ) -> dict:
         """MAIL, RCPT..., DATA, the message; recorded as one transaction."""
         tx = {
@@ -208,7 +213,7 @@ class LabSMTP(smtplib.SMTP):
         }
         self.transactions.append(tx)
         if pipelined:
-            return self._pipelined(tx, mail_from, rcpt, message, subject, mail_options)
+            return self._pipelined(tx, mail_from, rcpt, message, subject, mail_options, then_quit)
         code, _ = self.mail(mail_from, list(mail_options))
         if code != 250:
             tx["code"] = code
@@ -229,8 +234,11 @@ class LabSMTP(smtplib.SMTP):
         match = QUEUED_AS.search(text.decode("utf-8", "replace"))
         tx["queue_id"] = match.group(1) if match and code == 250 else None
 
-    def _pipelined(self, tx, mail_from, rcpt, message, subject, mail_options) -> dict:
-        """RFC 2920: MAIL, every RCPT and DATA in one write, then the replies in order."""
+    def _pipelined(self, tx, mail_from, rcpt, message, subject, mail_options, then_quit) -> dict:
+        """RFC 2920: MAIL, every RCPT and DATA in one write, then the replies in order.
+
+        With ``then_quit`` the end of data and QUIT go out in one write too.
+        """
         opts = "".join(f" {o}" for o in mail_options)
         lines = [f"MAIL FROM:<{mail_from}>{opts}\r\n"] + [f"RCPT TO:<{a}>\r\n" for a in rcpt]
         lines.append("DATA\r\n")
@@ -246,16 +254,29 @@ class LabSMTP(smtplib.SMTP):
             tx["code"] = mcode if mcode != 250 else tx["rcpt_to"][-1]["code"]
             return tx
         tx["subject"], tx["size"] = subject, len(message)
-        self.send(message + b".\r\n")
+        self.send(message + b".\r\n" + (b"QUIT\r\n" if then_quit else b""))
         self.expect(".")
+        if then_quit:
+            self.expect("QUIT")
         code, text = self.getreply()
         self._finish(tx, code, text)
+        if then_quit:
+            self.getreply()
         return tx
 
     def bdat_transaction(
-        self, mail_from: str, rcpt: list[str], message: bytes, subject: str, chunk: int
+        self,
+        mail_from: str,
+        rcpt: list[str],
+        message: bytes,
+        subject: str,
+        chunk: int,
+        zero_last: bool = False,
     ) -> dict:
-        """RFC 3030: the message in BDAT chunks of ``chunk`` bytes, the last one ``LAST``."""
+        """RFC 3030: the message in BDAT chunks of ``chunk`` bytes, the last one ``LAST``.
+
+        With ``zero_last`` every chunk goes without LAST and an empty ``BDAT 0 LAST`` ends it.
+        """
         tx = {
             "mail_from": mail_from,
             "rcpt_to": [],
@@ -270,6 +291,8 @@ class LabSMTP(smtplib.SMTP):
         for addr in rcpt:
             tx["rcpt_to"].append({"address": addr, "code": self.rcpt(addr)[0]})
         pieces = [message[i : i + chunk] for i in range(0, len(message), chunk)]
+        if zero_last:
+            pieces.append(b"")
         for i, piece in enumerate(pieces):
             last = " LAST" if i == len(pieces) - 1 else ""
             self.send(f"BDAT {len(piece)}{last}\r\n".encode() + piece)
@@ -313,7 +336,7 @@ class LabSMTP(smtplib.SMTP):
         return record
 
     def default_outcome(self) -> str:
-        if self.error in ("refused", "tls-failed", "reset", "timeout"):
+        if self.error in ("refused", "unreachable", "tls-failed", "reset", "timeout"):
             return self.error
         codes = [t["code"] for t in self.transactions if t["code"] is not None]
         if any(c // 100 == 2 for c in codes):
@@ -335,6 +358,8 @@ def run_session(smtp: LabSMTP, body) -> LabSMTP:
         body(smtp)
     except (OSError, smtplib.SMTPException) as exc:
         smtp.error = classify(exc)
+        if smtp.error == "timeout" and not smtp.connected:
+            smtp.error = "unreachable"
         smtp.exception = f"{type(root_error(exc)).__name__}: {root_error(exc)}"
         smtp.close()
     return smtp
@@ -367,3 +392,45 @@ def bound_socket(family: int, source: tuple[str, int]) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(source)
     return sock
+
+
+def parse_swaks(transcript: str) -> tuple[list[dict], list[bytes]]:
+    """swaks' transcript -> (dialogue steps, message lines sent after 354).
+
+    swaks prefixes client lines with " -> " (" ~> " inside TLS) and server lines with "<-  "
+    ("<~  " inside TLS, "<** " / "<~* " for error replies); "===" and "***" lines are its own.
+    """
+    steps: list[dict] = []
+    pending: deque[str] = deque()
+    body: list[bytes] = []
+    in_data = auth = False
+    reply_lines: list[str] = []
+    for line in transcript.splitlines():
+        prefix, text = line[:4], line[4:]
+        if prefix in (" -> ", " ~> "):
+            if in_data:
+                if text == ".":
+                    in_data = False
+                    pending.append(".")
+                else:
+                    body.append(text.encode())
+                continue
+            verb = AUTH_RESPONSE if auth else text.split(" ", 1)[0].upper()
+            pending.append(verb)
+        elif prefix in ("<-  ", "<~  ", "<** ", "<~* "):
+            reply_lines.append(text[4:])
+            if text[3:4] == "-":
+                continue
+            code = int(text[:3])
+            command = pending.popleft() if pending else None
+            step = {"command": command, "reply": code}
+            if prefix[1] == "~":
+                step["encrypted"] = True
+            step["reply_text"] = "\n".join(reply_lines)
+            reply_lines = []
+            steps.append(step)
+            auth = code == 334 and command in ("AUTH", AUTH_RESPONSE)
+            in_data = command == "DATA" and code == 354
+    for command in pending:
+        steps.append({"command": command, "reply": None})
+    return steps, body

@@ -128,6 +128,7 @@ class Postfix:
         self.conf = work / "postfix"
         self.main: dict[str, str] = {}
         self.services: list[str] = []
+        self.files: dict[str, str] = {}  # extra files (lookup tables) for the config directory
         self.ipv6 = ipv6
         self.proc: subprocess.Popen | None = None
 
@@ -169,6 +170,8 @@ class Postfix:
         (self.conf / "vmailbox").write_text(
             "".join(f"{box}@{SERVER_NAME} {box}/\n" for box in MAILBOXES)
         )
+        for name, content in self.files.items():
+            (self.conf / name).write_text(content)
         make_certificate(self.conf)
         self._write_sasl(postfix)
 
@@ -176,7 +179,7 @@ class Postfix:
         """Cyrus SASL with a private sasldb holding the lab's one account."""
         sasl = self.conf / "sasl"
         sasl.mkdir()
-        db = sasl / "sasldb2"
+        db = self.work / "sasldb2"  # outside the config directory, which must be root's
         (sasl / "smtpd.conf").write_text(
             f"pwcheck_method: auxprop\nauxprop_plugin: sasldb\nmech_list: PLAIN LOGIN\n"
             f"sasldb_path: {db}\n"
