@@ -71,6 +71,7 @@ class Run:
         self.extra_stops: list[Callable[[], None]] = []
         self.sessions: list[dict] = []
         self.truth: dict | None = None
+        self.main_point = CLIENT  # whose capture is <name>.pcap; the others are <name>.<point>.pcap
 
     # -- setting up -------------------------------------------------------------------------
     def network(self, topo: Topology | None = None) -> Lab:
@@ -86,8 +87,9 @@ class Run:
         return self.postfix
 
     def capture(self, point: str = CLIENT, snaplen: int = 0) -> Path:
-        """Start tcpdump at ``point``: client.pcap is <name>.pcap, others <name>.<point>.pcap."""
-        path = self.work / (f"{self.name}.pcap" if point == CLIENT else f"{self.name}.{point}.pcap")
+        """Start tcpdump at ``point``: <name>.pcap at the main point, else <name>.<point>.pcap."""
+        main = point == self.main_point
+        path = self.work / (f"{self.name}.pcap" if main else f"{self.name}.{point}.pcap")
         proc = self.lab.capture(point, INTERFACES[point], path, snaplen)
         self.captures[point] = (proc, path)
         return path
@@ -113,7 +115,7 @@ class Run:
         if self.postfix:
             maillog = f"{self.name}.maillog"
             shutil.copyfile(self.postfix.maillog, self.out / maillog)
-        point = truth.pop("capture_point", CLIENT)
+        point = self.main_point
         doc = {
             "scenario": self.name,
             "description": truth.pop("description"),

@@ -620,12 +620,12 @@ def ip_fragmentation(run: Run) -> None:
     where the fragments arrive; the client-side capture shows the unfragmented packets"""
     run.network(Topology(middle_mtu=1400, client_sysctls={"net.ipv4.ip_no_pmtu_disc": "1"}))
     run.start_postfix()
+    run.main_point = SERVER
     run.capture(SERVER)
     run.capture()
     run.sessions.append(session(big_mail("lab ip fragments"), timeout=90).session())
     run.finish(
         description=doc(ip_fragmentation),
-        capture_point="server",
         fault="router-core link MTU 1400; client sends without DF, router fragments",
         expected=["ip-fragmentation"],
         absent=absent("ip-fragmentation"),
