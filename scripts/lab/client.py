@@ -70,15 +70,16 @@ def make_message(
     No line starts with a dot, so the message's size is the same before and after
     dot-stuffing.
     """
+    charset = "us-ascii" if body.isascii() else "utf-8"  # us-ascii keeps the body readable (7bit)
     if attachment:
         msg = MIMEMultipart()
-        msg.attach(MIMEText(body, "plain", "utf-8"))
+        msg.attach(MIMEText(body, "plain", charset))
         blob = random.Random(seed).randbytes(attachment)
         part = MIMEApplication(blob, "octet-stream", Name="lab.bin")
         part["Content-Disposition"] = 'attachment; filename="lab.bin"'
         msg.attach(part)
     else:
-        msg = MIMEText(body, "plain", "utf-8")
+        msg = MIMEText(body, "plain", charset)
     msg["From"] = mail_from
     msg["To"] = ", ".join(rcpt)
     if subject_charset:

@@ -90,6 +90,7 @@ def no_eod_reply(port: int) -> None:
             log("message of", d.read_message(), "bytes; no reply, ever")
             while conn.recv(4096):  # hold the connection until the client goes away
                 pass
+        d.file.close()
         conn.close()
 
 
@@ -107,6 +108,7 @@ def zero_window(port: int, pause: float) -> None:
             d.reply(f"250 2.0.0 Ok: {size} bytes accepted, no queue id")
             if d.line().upper().startswith(b"QUIT"):
                 d.reply("221 2.0.0 Bye")
+        d.file.close()
         conn.close()
 
 
