@@ -20,7 +20,7 @@ from email.mime.text import MIMEText
 from email.utils import formatdate
 
 HELO = "client.lab.test"
-QUEUED_AS = re.compile(r"queued as ([0-9A-Za-z]+)")
+QUEUED_AS = re.compile(r"(?:queued as |\bid=)([0-9A-Za-z-]+)")  # Postfix; Exim
 AUTH_RESPONSE = "AUTH-RESPONSE"  # a line answering a 334 challenge: not a command verb
 
 

@@ -11,6 +11,7 @@ import traceback
 from pathlib import Path
 
 from harness import Run
+from readme import write_readme
 from scenarios import SCENARIOS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{time.monotonic() - started:.0f} s",
             flush=True,
         )
+    write_readme(args.out)
     if failed:
         print(f"failed: {' '.join(failed)}", file=sys.stderr)
         return 1

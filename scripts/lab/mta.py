@@ -8,6 +8,7 @@ the work directory); every other destination goes to the ``discard`` transport.
 
 from __future__ import annotations
 
+import os
 import pwd
 import shutil
 import signal
@@ -263,6 +264,123 @@ class Postgrey:
         time.sleep(2)
         if self.proc.poll() is not None:
             raise RuntimeError((self.work / "postgrey.log").read_text())
+
+    def stop(self) -> None:
+        if self.proc:
+            self.lab.stop(self.proc)
+            self.proc = None
+
+
+EXIM_ROOT = Path("/tmp/pcapsmtp-lab/exim-pkg")  # Debian's exim4-daemon-light, unpacked
+EXIM_UID = 64100  # "Debian-exim", known only inside Exim's private mount namespace
+
+EXIM_CONF = """\
+primary_hostname = {name}
+domainlist local_domains = {name}
+spool_directory = {work}/exim/spool
+log_file_path = {work}/exim/log/%slog
+exim_user = Debian-exim
+exim_group = Debian-exim
+never_users = root
+host_lookup =
+rfc1413_hosts =
+rfc1413_query_timeout = 0s
+daemon_smtp_ports = 25
+local_interfaces = 0.0.0.0
+acl_smtp_rcpt = acl_check_rcpt
+tls_advertise_hosts =
+log_selector = +smtp_connection +received_recipients +incoming_port
+keep_environment =
+begin acl
+acl_check_rcpt:
+  accept domains = +local_domains
+         local_parts = {boxes}
+  deny   message = 5.1.1 unknown user
+begin routers
+lab_mailbox:
+  driver = accept
+  domains = +local_domains
+  transport = lab_file
+begin transports
+lab_file:
+  driver = appendfile
+  file = {work}/exim/mail/$local_part
+  user = Debian-exim
+  group = Debian-exim
+  delivery_date_add
+  envelope_to_add
+  return_path_add
+begin retry
+*  *  F,1h,15m
+"""
+
+
+def unpack_exim() -> Path:
+    """Debian's exim4-daemon-light, unpacked privately (the package conflicts with postfix)."""
+    binary = EXIM_ROOT / "usr/sbin/exim4"
+    if not binary.exists():
+        EXIM_ROOT.mkdir(parents=True, exist_ok=True)
+        sh("apt-get", "download", "exim4-daemon-light", cwd=str(EXIM_ROOT.parent))
+        deb = sorted(EXIM_ROOT.parent.glob("exim4-daemon-light_*.deb"))[-1]
+        sh("dpkg-deb", "-x", str(deb), str(EXIM_ROOT))
+    return binary
+
+
+class Exim:
+    """Exim 4 from Debian in the server namespace, with its own config, spool and log.
+
+    Its binary insists on the compiled-in user "Debian-exim" and re-executes itself as
+    /usr/sbin/exim4. Rather than add a user to this host or install a package that
+    conflicts with postfix, it runs in a private mount namespace where /etc/passwd and
+    /etc/group have that user and /usr/sbin is the unpacked package's.
+    """
+
+    def __init__(self, lab: Lab, work: Path):
+        self.lab, self.work = lab, work
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def maillog(self) -> Path:
+        return self.work / "exim/log/mainlog"
+
+    def start(self) -> None:
+        unpack_exim()
+        base = self.work / "exim"
+        for sub in ("spool", "log", "mail"):
+            (base / sub).mkdir(parents=True)
+            os.chown(base / sub, EXIM_UID, EXIM_UID)
+        passwd = base / "passwd"
+        passwd.write_text(
+            Path("/etc/passwd").read_text()
+            + f"Debian-exim:x:{EXIM_UID}:{EXIM_UID}:Exim (lab):/nonexistent:/usr/sbin/nologin\n"
+        )
+        group = base / "group"
+        group.write_text(Path("/etc/group").read_text() + f"Debian-exim:x:{EXIM_UID}:\n")
+        conf = base / "exim.conf"
+        boxes = " : ".join(MAILBOXES)
+        conf.write_text(EXIM_CONF.format(name=SERVER_NAME, work=self.work, boxes=boxes))
+        script = (
+            f"mount --bind {passwd} /etc/passwd && mount --bind {group} /etc/group && "
+            f"mount --bind {EXIM_ROOT}/usr/sbin /usr/sbin && "
+            f"exec /usr/sbin/exim4 -C {conf} -bdf -oX 25"
+        )
+        self.proc = self.lab.spawn(
+            SERVER,
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+            "exim",
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=(base / "stderr.log").open("w"),
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.maillog.exists() and "daemon started" in self.maillog.read_text():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"exim did not start: {(base / 'stderr.log').read_text()}")
+
+    def settle(self) -> None:
+        time.sleep(1)
 
     def stop(self) -> None:
         if self.proc:

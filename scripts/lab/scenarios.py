@@ -24,7 +24,7 @@ from client import (
 )
 from harness import TROUBLE, Run
 from labnet import CLIENT, CLIENT_IP, ROUTER, SERVER, SERVER_IP, SERVER_IP6, Topology, in_ns, netns
-from mta import PASSWORD, SERVER_NAME, USERNAME, Postfix, Postgrey
+from mta import PASSWORD, SERVER_NAME, USERNAME, Exim, Postfix, Postgrey
 
 SCENARIOS: dict[str, Callable[[Run], None]] = {}
 HERE = Path(__file__).resolve().parent
@@ -767,3 +767,17 @@ def capture_truncated(run: Run) -> None:
         absent=absent("capture-truncated", "incomplete-session"),
         snaplen=96,
     )
+
+
+# -- a second MTA --------------------------------------------------------------------------------
+@scenario("clean-delivery-exim")
+def clean_delivery_exim(run: Run) -> None:
+    """one short mail to Exim 4.96 (Debian's exim4-daemon-light) on port 25, no faults; its
+    mainlog is the maillog"""
+    run.network()
+    exim = Exim(run.lab, run.work)
+    run.postfix = exim  # the harness only needs maillog, settle() and stop()
+    exim.start()
+    run.capture()
+    run.sessions.append(session(simple_mail("lab clean delivery exim")).session())
+    run.finish(description=doc(clean_delivery_exim), server_software="Exim", absent=absent())
