@@ -120,6 +120,7 @@ class LabSMTP(smtplib.SMTP):
         self.error: str | None = None
         self.helo_name = helo
         self.connected = False
+        self.greeting: int | None = None
         self.exception: str | None = None
 
     # -- recording hooks ------------------------------------------------------------------
@@ -167,8 +168,10 @@ class LabSMTP(smtplib.SMTP):
             self._record(self._pending.popleft(), None, None)
 
     # -- session-level operations ---------------------------------------------------------
-    def open(self) -> None:
-        self.connect(self.server_addr[0], self.server_addr[1])
+    def open(self) -> int:
+        """Connect and read the greeting; its code is also kept as ``self.greeting``."""
+        self.greeting, _ = self.connect(self.server_addr[0], self.server_addr[1])
+        return self.greeting
 
     def starttls(self, context: ssl.SSLContext):
         self.tls = "starttls"
