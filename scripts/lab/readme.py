@@ -1,0 +1,84 @@
+"""Write captures/README.md from the truth files present (one line per capture)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+HEAD = """\
+# Lab captures
+
+Real SMTP traffic between real programs (Postfix 3.7 and Exim 4.96 from Debian, Python's
+smtplib, swaks, and a few small lab servers and middleboxes in `scripts/lab/servers.py`) in
+Linux network namespaces on this machine, through real injected faults. Nothing here is
+synthetic or edited. Do not edit by hand: regenerate.
+
+## Regenerate
+
+```sh
+sudo scripts/lab/run                 # every scenario (about 10 minutes), needs root
+sudo scripts/lab/run mtu-blackhole   # only some
+scripts/lab/run --list               # names and one-line descriptions
+```
+
+It installs the Debian packages it needs (postfix, swaks, tcpdump, tshark, iptables, ethtool,
+sasl2-bin, postgrey; Exim is unpacked privately because its package conflicts with postfix)
+without letting them start services, builds four namespaces
+
+    client 10.77.1.2 ── router ── core ── server 10.77.2.2      (fd77:1::2 / fd77:2::2)
+
+with offloads off on every veth and short TCP timers, runs each scenario and writes its files
+here. No namespace has a default route; the MTAs never look anything up and never relay.
+Regenerated captures differ in timing, ports and queue ids: tests rely on the truth files,
+never on byte equality.
+
+## Files
+
+- `<name>.pcap` — the main capture (`-s 0`, Ethernet, pcap); `capture_point` in the truth says
+  where it was taken (the client's `eth0` unless said otherwise).
+- `<name>.<point>.pcap` — the same sessions seen at another point (`other_files`).
+- `<name>.truth.json` — ground truth from the lab's own knowledge: what the client sent and
+  received (recorded by the client itself), what fault was injected. Never derived from the
+  capture.
+- `<name>.maillog` — the MTA's log of the scenario (Postfix via postlogd, or Exim's mainlog),
+  to link sessions to log lines by queue id.
+- `<name>.keylog` — the client's TLS key log (SSLKEYLOGFILE format) for TLS scenarios.
+
+## Truth conventions
+
+- `dialogue`: every line the client sent and the reply code it got, in order. The greeting has
+  `"command": null`; the end of data is `"."`; each BDAT chunk is `"BDAT"`; a line answering an
+  AUTH 334 challenge is `"AUTH-RESPONSE"`; a reply nobody asked for (Postfix's 421 on idle
+  timeout) has `"command": null`; a command that never got a reply has `"reply": null`. Steps
+  inside TLS carry `"encrypted": true`. `reply_text` is the reply's text, lines joined by `\\n`.
+- `transactions[].size`: bytes of the message as the client sent it, excluding the final
+  `.CRLF` (no line starts with a dot, so dot-stuffing changes nothing); `null` when no message
+  content was sent. `code`: the reply to the end of data (or to the last BDAT); when the
+  transaction ended earlier, the reply that ended it (MAIL refused, or every RCPT refused);
+  `null` when no reply came. `queue_id` from that reply's text (`queued as X`, Exim `id=X`).
+- `subject` is the decoded subject (pipelining has ISO-2022-JP and UTF-8 encoded words).
+- `reset_by`: who sent the RST that ended the session, if one did (`middlebox` = forged).
+- Finding codes follow DESIGN.md, plus `retry-storm`. `client-timeout` means the client gave up
+  waiting for the server; `server-timeout` means the server gave up waiting for the client.
+  `absent_findings` lists codes a correct analysis must not produce.
+
+## Captures
+
+| capture | point(s) | sessions | expected findings | what happens |
+| --- | --- | --- | --- | --- |
+"""
+
+
+def write_readme(out: Path) -> None:
+    rows = []
+    for path in sorted(out.glob("*.truth.json")):
+        truth = json.loads(path.read_text(encoding="utf-8"))
+        name = truth["scenario"]
+        points = [truth["capture_point"], *(truth["other_files"] or {})]
+        size = (out / f"{name}.pcap").stat().st_size
+        found = ", ".join(f"`{c}`" for c in truth["expected_findings"]) or "—"
+        rows.append(
+            f"| `{name}.pcap` ({size / 1024:.0f} KB) | {' + '.join(points)} | "
+            f"{len(truth['sessions'])} | {found} | {truth['description']} |"
+        )
+    (out / "README.md").write_text(HEAD + "\n".join(rows) + "\n", encoding="utf-8")

@@ -1,0 +1,184 @@
+"""Misbehaving servers and middleboxes no real MTA imitates on purpose.
+
+Run inside a lab namespace by the scenarios:
+
+    python3 servers.py no-eod-reply  PORT          never answers the end of data
+    python3 servers.py zero-window   PORT PAUSE    stops reading during DATA for PAUSE seconds
+    python3 servers.py inspect-proxy PORT          Cisco-ASA-style SMTP inspection (transparent)
+
+Each serves until it is killed; it handles one connection at a time. Nothing here is a
+general-purpose server: it trusts its one lab client.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import sys
+import threading
+import time
+
+NAME = "mx.lab.test"
+SO_ORIGINAL_DST = 80  # linux/netfilter_ipv4.h
+
+
+def log(*args) -> None:
+    print(time.strftime("%H:%M:%S"), *args, file=sys.stderr, flush=True)
+
+
+def listener(port: int, rcvbuf: int | None = None) -> socket.socket:
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if rcvbuf:  # set before listen() so that accepted sockets inherit it
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    srv.bind(("0.0.0.0", port))
+    srv.listen(8)
+    return srv
+
+
+class Dialogue:
+    """Line-oriented SMTP server side for one connection."""
+
+    def __init__(self, conn: socket.socket):
+        self.conn = conn
+        self.file = conn.makefile("rb")
+
+    def reply(self, text: str) -> None:
+        log("S:", text.replace("\r\n", " | "))
+        self.conn.sendall(text.encode() + b"\r\n")
+
+    def line(self) -> bytes:
+        data = self.file.readline(4096)
+        log("C:", data[:60])
+        return data
+
+    def until_data(self) -> bool:
+        """Greeting, EHLO, MAIL, RCPT...; True once DATA got its 354."""
+        self.reply(f"220 {NAME} ESMTP python-lab-server")
+        while line := self.line():
+            verb = line.split(b" ", 1)[0].strip().upper()
+            if verb in (b"EHLO", b"HELO"):
+                self.reply(f"250-{NAME}\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250 8BITMIME")
+            elif verb in (b"MAIL", b"RCPT", b"RSET", b"NOOP"):
+                self.reply("250 2.0.0 Ok")
+            elif verb == b"DATA":
+                self.reply("354 End data with <CR><LF>.<CR><LF>")
+                return True
+            elif verb == b"QUIT":
+                self.reply("221 2.0.0 Bye")
+                return False
+            else:
+                self.reply("502 5.5.2 Error: command not recognized")
+        return False
+
+    def read_message(self) -> int:
+        size = 0
+        while line := self.file.readline(65536):
+            if line == b".\r\n":
+                return size
+            size += len(line)
+        return size
+
+
+def no_eod_reply(port: int) -> None:
+    """Accept the whole message, then say nothing: the client has to time out."""
+    srv = listener(port)
+    while True:
+        conn, _ = srv.accept()
+        d = Dialogue(conn)
+        if d.until_data():
+            log("message of", d.read_message(), "bytes; no reply, ever")
+            while conn.recv(4096):  # hold the connection until the client goes away
+                pass
+        d.file.close()
+        conn.close()
+
+
+def zero_window(port: int, pause: float) -> None:
+    """A receiver with a tiny buffer that stops reading in the middle of DATA."""
+    srv = listener(port, rcvbuf=2048)
+    while True:
+        conn, _ = srv.accept()
+        d = Dialogue(conn)
+        if d.until_data():
+            d.file.read(4096)
+            log(f"not reading for {pause} s")
+            time.sleep(pause)
+            size = d.read_message()
+            d.reply(f"250 2.0.0 Ok: {size} bytes accepted, no queue id")
+            if d.line().upper().startswith(b"QUIT"):
+                d.reply("221 2.0.0 Bye")
+        d.file.close()
+        conn.close()
+
+
+# -- Cisco ASA style "inspect esmtp" ----------------------------------------------------------
+# The ASA passes the extensions it understands and masks the others with X's ending in "A"
+# (STARTTLS and CHUNKING both become "XXXXXXXA"); the banner text becomes asterisks.
+ALLOWED = {b"SIZE", b"8BITMIME", b"PIPELINING", b"DSN", b"ENHANCEDSTATUSCODES", b"AUTH", b"HELP"}
+
+
+def mask_keyword(line: bytes) -> bytes:
+    code, sep, rest = line[:3], line[3:4], line[4:].rstrip(b"\r\n")
+    word = rest.split(b" ", 1)[0]
+    if word.upper() in ALLOWED:
+        return line
+    return code + sep + b"X" * (len(word) - 1) + b"A" + rest[len(word) :] + b"\r\n"
+
+
+def inspect_stream(src: socket.socket, dst: socket.socket) -> None:
+    """Server -> client: mask the banner and the EHLO keywords, line by line."""
+    f = src.makefile("rb")
+    first = True
+    in_ehlo = False
+    while line := f.readline(4096):
+        if first and line.startswith(b"220"):
+            line = line[:4] + b"*" * (len(line) - 6) + b"\r\n"
+        elif line.startswith(b"250-") and not in_ehlo:
+            in_ehlo = True  # the first line of an EHLO reply names the host: kept
+        elif in_ehlo and line[:3] == b"250":
+            line = mask_keyword(line)
+            in_ehlo = line[3:4] == b"-"
+        first = False
+        dst.sendall(line)
+    dst.shutdown(socket.SHUT_WR)
+
+
+def pump(src: socket.socket, dst: socket.socket) -> None:
+    while data := src.recv(65536):
+        dst.sendall(data)
+    dst.shutdown(socket.SHUT_WR)
+
+
+def inspect_proxy(port: int) -> None:
+    """Transparent proxy: iptables REDIRECTs port 25 here; SO_ORIGINAL_DST says where to."""
+    srv = listener(port)
+    while True:
+        conn, peer = srv.accept()
+        raw = conn.getsockopt(socket.SOL_IP, SO_ORIGINAL_DST, 16)
+        dport, dip = struct.unpack_from("!H4s", raw, 2)
+        target = (socket.inet_ntoa(dip), dport)
+        log("proxy", peer, "->", target)
+        upstream = socket.create_connection(target)
+        t = threading.Thread(target=pump, args=(conn, upstream), daemon=True)
+        t.start()
+        inspect_stream(upstream, conn)
+        t.join()
+        conn.close()
+        upstream.close()
+
+
+def main(argv: list[str]) -> None:
+    mode, port = argv[0], int(argv[1])
+    if mode == "no-eod-reply":
+        no_eod_reply(port)
+    elif mode == "zero-window":
+        zero_window(port, float(argv[2]))
+    elif mode == "inspect-proxy":
+        inspect_proxy(port)
+    else:
+        raise SystemExit(f"unknown mode {mode}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

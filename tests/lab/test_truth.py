@@ -1,0 +1,184 @@
+"""The lab's captures and their ground truth agree with each other (no pcapsmtp code involved).
+
+Every ``captures/*.truth.json`` is well-formed and names files that exist; for clear-text
+SMTP on ports 25 and 587, tshark's dissection of the capture shows the same commands and
+reply codes as the client's own transcript in the truth.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections import defaultdict
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+CAPTURES = Path(__file__).resolve().parents[2] / "captures"
+TRUTHS = sorted(CAPTURES.glob("*.truth.json"))
+
+OUTCOMES = {
+    "delivered", "rejected", "deferred", "reset", "timeout", "tls-failed", "refused",
+    "unreachable", "incomplete", "encrypted", "no-smtp",
+}  # fmt: skip
+TOP_KEYS = {
+    "scenario", "description", "capture_point", "server_software", "fault", "credentials",
+    "keylog", "maillog", "other_files", "sessions", "expected_findings", "absent_findings",
+}  # fmt: skip
+SESSION_KEYS = {
+    "client", "server", "tls", "tls_version", "helo", "dialogue", "transactions", "reset_by",
+    "outcome", "outcome_without_keys", "last_reply",
+}  # fmt: skip
+TRANSACTION_KEYS = {"mail_from", "rcpt_to", "subject", "size", "code", "queue_id"}
+MAX_CAPTURE_BYTES = 5_000_000
+
+# Dialogue entries tshark 4.0 does not report as a request command, and why:
+# "." -- the end of data is part of the DATA payload, not a command line;
+# AUTH-RESPONSE -- lines answering a 334 are shown as credentials, not commands;
+# BDAT -- a BDAT command sent together with its chunk is shown as a "DATA fragment"
+#         (FIELD-NOTES: TShark 4.0 loses pipelined BDAT commands).
+NOT_COMMANDS = {None, ".", "AUTH-RESPONSE", "BDAT"}
+# Scenarios where tshark legitimately sees something else than the client did.
+TSHARK_BLIND = {
+    "capture-truncated": "snaplen 96 cuts most SMTP lines",
+}
+# tshark 4.0 drops a QUIT that shares a segment with the final "." (FIELD-NOTES).
+QUIT_LOST_AFTER_DOT = {"pipelining"}
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def ids(paths):
+    return [p.name.removesuffix(".truth.json") for p in paths]
+
+
+def test_captures_exist():
+    if not CAPTURES.is_dir():
+        pytest.skip("no captures/ folder")
+    assert TRUTHS, "captures/ holds no *.truth.json"
+    assert (CAPTURES / "clean-delivery.truth.json").exists()  # the README's quick start
+
+
+def test_readme_lists_every_capture():
+    readme = (CAPTURES / "README.md").read_text(encoding="utf-8")
+    assert "scripts/lab/run" in readme
+    for path in TRUTHS:
+        name = path.name.removesuffix(".truth.json")
+        assert f"{name}.pcap" in readme, f"captures/README.md does not list {name}"
+
+
+@pytest.mark.parametrize("path", TRUTHS, ids=ids(TRUTHS))
+def test_truth_is_well_formed(path: Path):
+    truth = load(path)
+    name = path.name.removesuffix(".truth.json")
+    assert truth.keys() >= TOP_KEYS, TOP_KEYS - truth.keys()
+    assert truth["scenario"] == name
+    assert truth["capture_point"] in ("client", "server", "router")
+    assert isinstance(truth["description"], str) and truth["description"]
+    expected, absent = truth["expected_findings"], truth["absent_findings"]
+    assert all(isinstance(c, str) and c == c.lower() for c in expected + absent)
+    assert not set(expected) & set(absent)
+    if truth["credentials"] is not None:
+        assert truth["credentials"]["username"] and truth["credentials"]["password"]
+    assert truth["sessions"], "a capture without sessions"
+    for session in truth["sessions"]:
+        check_session(session)
+
+
+def check_session(session: dict) -> None:
+    assert session.keys() >= SESSION_KEYS, SESSION_KEYS - session.keys()
+    assert session["outcome"] in OUTCOMES
+    assert session["outcome_without_keys"] in (None, *OUTCOMES)
+    assert session["tls"] in (None, "starttls", "implicit")
+    assert session["reset_by"] in (None, "client", "server", "middlebox")
+    if session["tls"] and session["outcome"] != "tls-failed":
+        assert session["outcome_without_keys"] == "encrypted"
+    for step in session["dialogue"]:
+        assert step.keys() >= {"command", "reply"}
+        assert step["reply"] is None or 100 <= step["reply"] <= 599
+    replies = [s["reply"] for s in session["dialogue"] if s["reply"] is not None]
+    assert session["last_reply"] == (replies[-1] if replies else None)
+    for tx in session["transactions"]:
+        assert tx.keys() >= TRANSACTION_KEYS
+        for rcpt in tx["rcpt_to"]:
+            assert rcpt.keys() == {"address", "code"}
+    if session["outcome"] == "delivered":
+        assert any(tx["code"] == 250 for tx in session["transactions"])
+
+
+@pytest.mark.parametrize("path", TRUTHS, ids=ids(TRUTHS))
+def test_named_files_exist(path: Path):
+    truth = load(path)
+    name = truth["scenario"]
+    files = [f"{name}.pcap"]
+    files += [truth[k] for k in ("keylog", "maillog") if truth[k]]
+    files += list((truth["other_files"] or {}).values())
+    for file in files:
+        assert (CAPTURES / file).is_file(), f"{path.name} names {file}, which is missing"
+        if file.endswith(".pcap"):
+            assert (CAPTURES / file).stat().st_size < MAX_CAPTURE_BYTES
+    if truth["keylog"]:
+        lines = (CAPTURES / truth["keylog"]).read_text().splitlines()
+        assert lines and all(line.split(" ")[0].isupper() for line in lines)
+
+
+# -- tshark as the oracle ---------------------------------------------------------------------
+@cache
+def tshark_smtp(pcap: Path) -> dict[int, list[list[str]]]:
+    """{client port: [[commands, replies] per TCP stream in order]} as tshark dissects them."""
+    out = subprocess.run(
+        ["tshark", "-n", "-r", str(pcap), "-Y", "smtp", "-T", "fields", "-E", "occurrence=a",
+         "-E", "aggregator=|", "-e", "tcp.stream", "-e", "tcp.srcport", "-e", "tcp.dstport",
+         "-e", "smtp.req.command", "-e", "smtp.response.code"],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    streams: dict[int, dict] = {}
+    for line in out.splitlines():
+        stream, sport, dport, commands, codes = (line.split("\t") + [""] * 5)[:5]
+        entry = streams.setdefault(int(stream), {"ports": (int(sport), int(dport)),
+                                                 "commands": [], "replies": []})  # fmt: skip
+        entry["commands"] += [c.upper()[:4] for c in commands.split("|") if c]
+        entry["replies"] += [int(c) for c in codes.split("|") if c]
+    by_port: dict[int, list] = defaultdict(list)
+    for stream in sorted(streams):
+        entry = streams[stream]
+        by_port[max(entry["ports"])].append((entry["commands"], entry["replies"]))
+    return by_port
+
+
+def comparable(session: dict) -> bool:
+    port = int(session["server"].rsplit(":", 1)[1])
+    return port in (25, 587) and session["tls"] != "implicit" and bool(session["dialogue"])
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("path", TRUTHS, ids=ids(TRUTHS))
+def test_tshark_sees_the_same_dialogue(path: Path):
+    if not shutil.which("tshark"):
+        pytest.skip("tshark is not installed")
+    truth = load(path)
+    if truth["scenario"] in TSHARK_BLIND:
+        pytest.skip(TSHARK_BLIND[truth["scenario"]])
+    sessions = [s for s in truth["sessions"] if comparable(s)]
+    if not sessions:
+        pytest.skip("no clear-text session on port 25/587")
+    seen = tshark_smtp(CAPTURES / f"{truth['scenario']}.pcap")
+    for session in sessions:
+        # Ephemeral client ports are above 25/587, so the larger port is the client's.
+        port = int(session["client"].rsplit(":", 1)[1])
+        assert seen.get(port), f"tshark shows no SMTP for client port {port}"
+        commands, replies = seen[port].pop(0)
+        # Only what was sent in clear: tshark has no keys for the steps after STARTTLS.
+        clear = [s for s in session["dialogue"] if not s.get("encrypted")]
+        want_commands = [
+            s["command"].upper()[:4] for s in clear if s["command"] not in NOT_COMMANDS
+        ]
+        if truth["scenario"] in QUIT_LOST_AFTER_DOT and want_commands[-1:] == ["QUIT"]:
+            want_commands.pop()
+        want_replies = [s["reply"] for s in clear if s["reply"] is not None]
+        assert commands == want_commands, session["client"]
+        assert replies == want_replies, session["client"]
