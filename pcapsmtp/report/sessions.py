@@ -51,8 +51,11 @@ def _total(flow: TcpFlow, name: str) -> int:
 
 def resets(flow: TcpFlow) -> list[dict]:
     return [
-        {"frame": note.frame, "from": "client" if note.direction == flow.client else "server",
-         "ttl": note.ttl}
+        {
+            "frame": note.frame,
+            "from": "client" if note.direction == flow.client else "server",
+            "ttl": note.ttl,
+        }
         for note in flow.notes
         if note.tcp_flags & TH_RST
     ]
@@ -82,8 +85,7 @@ def tcp_dict(flow: TcpFlow) -> dict:
         "resets": resets(flow),
         "fragments": sum(e.fragmented for e in flow.endpoints),
         "icmp": [
-            {"frame": e.frame, "type": e.type, "code": e.code, "mtu": e.mtu,
-             "from": address(e.src)}
+            {"frame": e.frame, "type": e.type, "code": e.code, "mtu": e.mtu, "from": address(e.src)}
             for e in flow.icmp
         ],
         "bytes": _pair(flow, lambda e: e.bytes),
@@ -138,8 +140,11 @@ def transaction_dict(transaction: Transaction) -> dict:
         "from": _text(message, "from_"),
         "date": _text(message, "date"),
         "attachments": [
-            {"filename": wire(a.filename) if a.filename else None, "content_type": a.content_type,
-             "size": a.size}
+            {
+                "filename": wire(a.filename) if a.filename else None,
+                "content_type": a.content_type,
+                "size": a.size,
+            }
             for a in getattr(message, "attachments", [])
         ],
         "message_complete": transaction.message_complete,
@@ -179,7 +184,8 @@ def smtp_dict(session: Session) -> dict:
         "banner": wire(session.greeting.text) if session.greeting else None,
         "greeting_latency_ms": _ms(session.greeting_latency_ns),
         "server_software": (
-            f"{software.name} {software.version}".strip() if software and software.version
+            f"{software.name} {software.version}".strip()
+            if software and software.version
             else getattr(software, "name", None)
         ),
         "helo": wire(session.helo) if session.helo is not None else None,

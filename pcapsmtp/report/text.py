@@ -101,8 +101,18 @@ def session_row(session: Session, tz: tzinfo) -> list[str]:
     ]
 
 
-HEADERS = ["#", "start", "client → server", "server", "helo", "mail from", "rcpt", "outcome",
-           "last reply", "TCP"]
+HEADERS = [
+    "#",
+    "start",
+    "client → server",
+    "server",
+    "helo",
+    "mail from",
+    "rcpt",
+    "outcome",
+    "last reply",
+    "TCP",
+]
 
 
 def format_sessions(sessions: list[Session], tz: tzinfo = UTC) -> str:
@@ -114,7 +124,9 @@ def format_sessions(sessions: list[Session], tz: tzinfo = UTC) -> str:
 
 def format_result(result: CaptureResult, tz: tzinfo) -> str:
     text = format_capture(result.info, tz)
-    other = f"; {result.other_connections} other TCP connections" if result.other_connections else ""
+    other = (
+        f"; {result.other_connections} other TCP connections" if result.other_connections else ""
+    )
     text += f"\n  {len(result.sessions)} SMTP sessions{other}"
     return text
 
@@ -158,8 +170,17 @@ def _timeline(session: Session) -> list[tuple[int, int, str, str, str]]:
             continue
         who = "c" if note.direction == flow.client else "s"
         size = f", {note.length} bytes" if note.length else ""
-        items.append((note.frame, 1, note.time_ns, who, "", f"TCP {_note_kind(note)}{size}"
-                      + (f" (TTL {note.ttl})" if note.tcp_flags & TH_RST else "")))
+        items.append(
+            (
+                note.frame,
+                1,
+                note.time_ns,
+                who,
+                "",
+                f"TCP {_note_kind(note)}{size}"
+                + (f" (TTL {note.ttl})" if note.tcp_flags & TH_RST else ""),
+            )
+        )
     for error in flow.icmp:
         items.append((error.frame, 1, error.time_ns, "!", "", _icmp_text(error)))
     items.sort(key=lambda item: (item[0], item[1]))
@@ -171,8 +192,12 @@ def _collapse(items):
     out = []
     for item in items:
         previous = out[-1] if out else None
-        if (previous and item[4].startswith("TCP") and previous[0][4].split(",")[0] == item[4].split(",")[0]
-                and previous[0][2] == item[2]):
+        if (
+            previous
+            and item[4].startswith("TCP")
+            and previous[0][4].split(",")[0] == item[4].split(",")[0]
+            and previous[0][2] == item[2]
+        ):
             previous.append(item)
         else:
             out.append([item])
@@ -183,8 +208,15 @@ def _collapse(items):
             lines.append(first)
         else:
             kind = first[4].split(",")[0]
-            lines.append((first[0], first[1], first[2], "",
-                          f"{kind} ×{len(run)} (frames {first[0]}–{run[-1][0]})"))
+            lines.append(
+                (
+                    first[0],
+                    first[1],
+                    first[2],
+                    "",
+                    f"{kind} ×{len(run)} (frames {first[0]}–{run[-1][0]})",
+                )
+            )
     return lines
 
 
@@ -207,7 +239,11 @@ def format_show(session: Session, tz: tzinfo = UTC) -> str:
     for frame, time_ns, who, latency, text in _timeline(session):
         offset = (time_ns - flow.first_time_ns) / 1e9
         rows.append([frame, f"+{offset:.6f}", latency, who, text])
-    table = tabulate(rows, headers=["frame", "time", "latency", "", "what"], tablefmt="plain",
-                     disable_numparse=True)
+    table = tabulate(
+        rows,
+        headers=["frame", "time", "latency", "", "what"],
+        tablefmt="plain",
+        disable_numparse=True,
+    )
     legend = "\nC/S: what the client/server said; c/s: TCP events from the client/server; !: ICMP."
     return "\n".join(head) + table + "\n" + legend + "\n"

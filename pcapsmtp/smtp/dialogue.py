@@ -40,6 +40,11 @@ KNOWN_VERBS = frozenset(
     "ETRN TURN ATRN XCLIENT XFORWARD SEND SOML SAML".split()
 )
 REPLY_LINE = re.compile(rb"(\d{3})([ \t-]?)(.*)", re.DOTALL)
+BARE_VERBS = frozenset("DATA RSET QUIT NOOP STARTTLS HELP TURN".split())
+"""Commands that take no argument: a credential line can never be mistaken for one of these
+unless it is exactly the verb (and then a 334 before it would have told us)."""
+CREDENTIAL = re.compile(r"[A-Za-z0-9+/=._~-]+|\*")
+"""What a SASL response line looks like (base64, RFC 4954 4), or '*' to cancel."""
 BDAT_ARGUMENT = re.compile(r"(\d{1,18})(?:\s+(LAST))?\s*", re.IGNORECASE)
 TLS_RECORD_TYPES = (0x14, 0x15, 0x16, 0x17)
 END_MARKER = b"\r\n.\r\n"
@@ -111,6 +116,7 @@ class Dialogue:
         self._lines = {CLIENT: _Line(), SERVER: _Line()}
         self._reply_lines: list[str] = []
         self._reply_code = 0
+        self._reply_frames: list[int] = []
         self._reply_first = (0, 0)
         self._held: list[tuple[bytes, int, int, int]] = []
         self._held_bytes = 0
@@ -119,6 +125,9 @@ class Dialogue:
         self._tail = b""
         self._bdat_remaining = 0
         self._bdat_command: Command | None = None
+        self._auth_active = False
+        """Between AUTH and its final reply: lines that look like SASL responses are credentials
+        even when the server's 334 is not in the capture (one-sided or mis-ordered captures)."""
         if greeting_expected:
             self.pending.append(Command(GREETING, "", 0, 0))
 
@@ -148,11 +157,17 @@ class Dialogue:
             self._end_message(frame, time_ns, complete=False)
         for sender, line in self._lines.items():
             if line.buffer and sender == CLIENT and self.client == ClientState.COMMAND:
-                self._anomaly("incomplete_command", line.first_frame, CLIENT, _decode(line.buffer[:80]))
+                self._anomaly(
+                    "incomplete_command", line.first_frame, CLIENT, _decode(line.buffer[:80])
+                )
             elif line.buffer and sender == SERVER and self.server == ServerState.LINES:
-                self._anomaly("incomplete_reply", line.first_frame, SERVER, _decode(line.buffer[:80]))
+                self._anomaly(
+                    "incomplete_reply", line.first_frame, SERVER, _decode(line.buffer[:80])
+                )
         if self._reply_lines:
-            self._anomaly("incomplete_reply", self._reply_first[0], SERVER, self._reply_lines[0][:80])
+            self._anomaly(
+                "incomplete_reply", self._reply_first[0], SERVER, self._reply_lines[0][:80]
+            )
 
     def take(self) -> list[Event]:
         events, self.events = self.events, []
@@ -186,7 +201,9 @@ class Dialogue:
             self.client = ClientState.TLS
         else:
             if not implicit:
-                self._anomaly("starttls_not_started", frame, CLIENT, "clear text after 220 to STARTTLS")
+                self._anomaly(
+                    "starttls_not_started", frame, CLIENT, "clear text after 220 to STARTTLS"
+                )
             self.client = ClientState.COMMAND
 
     def _client_line(self, data: bytes, pos: int, offset: int, frame: int, time_ns: int) -> int:
@@ -199,7 +216,11 @@ class Dialogue:
             return len(data)
         self._append(line, data[pos : end + 1], CLIENT, frame)
         raw = bytes(line.buffer)
-        first_frame, line_offset, length = line.first_frame, line.offset, offset + end + 1 - line.offset
+        first_frame, line_offset, length = (
+            line.first_frame,
+            line.offset,
+            offset + end + 1 - line.offset,
+        )
         line.clear()
         self._client_command(raw, first_frame, line_offset, length, frame, time_ns)
         return end + 1
@@ -208,21 +229,32 @@ class Dialogue:
         room = self.limits.max_line - len(line.buffer)
         if len(chunk) > room:
             if not line.cut:
-                self._anomaly("line_too_long", frame, sender, f"more than {self.limits.max_line} bytes")
+                self._anomaly(
+                    "line_too_long", frame, sender, f"more than {self.limits.max_line} bytes"
+                )
                 line.cut = True
             chunk = chunk[: max(room, 0)]
         line.buffer += chunk
 
-    def _client_command(self, raw: bytes, first_frame: int, offset: int, length: int,
-                        frame: int, time_ns: int) -> None:
+    def _client_command(
+        self, raw: bytes, first_frame: int, offset: int, length: int, frame: int, time_ns: int
+    ) -> None:
         if not raw.endswith(b"\r\n"):
             self._anomaly("bare_lf", frame, CLIENT, "command line ends in LF without CR")
         text = _decode(raw.rstrip(b"\r\n"))
-        if self.client == ClientState.AUTH_RESPONSE:
+        if self.client == ClientState.AUTH_RESPONSE or self._is_credential(text):
             self.client = ClientState.COMMAND
             cancelled = text.strip() == "*"
-            command = Command(AUTH_RESPONSE, "*" if cancelled else REDACTED, frame, time_ns,
-                              first_frame, offset, length, secret=not cancelled)
+            command = Command(
+                AUTH_RESPONSE,
+                "*" if cancelled else REDACTED,
+                frame,
+                time_ns,
+                first_frame,
+                offset,
+                length,
+                secret=not cancelled,
+            )
             self._push(command)
             return
         verb, _, argument = text.strip().partition(" ")
@@ -234,16 +266,26 @@ class Dialogue:
         command = Command(verb, argument.strip(), frame, time_ns, first_frame, offset, length)
         if verb not in KNOWN_VERBS:
             self._anomaly("unknown_command", frame, CLIENT, text[:80])
+        self._auth_active = False
         if verb == "AUTH":
             mechanism, _, initial = command.argument.partition(" ")
             if initial.strip():
                 command.argument, command.secret = f"{mechanism} {REDACTED}", True
+            self._auth_active = True
         if verb == "BDAT":
             self._start_bdat(command, frame)
             return
         self._push(command)
         if verb == "DATA":
             self.client = ClientState.AWAIT_DATA_REPLY
+
+    def _is_credential(self, text: str) -> bool:
+        stripped = text.strip()
+        return (
+            self._auth_active
+            and bool(CREDENTIAL.fullmatch(stripped))
+            and stripped.upper() not in BARE_VERBS
+        )
 
     def _push(self, command: Command) -> None:
         command.pipelined = any(c.verb != GREETING for c in self.pending)
@@ -263,7 +305,9 @@ class Dialogue:
             first_line[0].split(b" ", 1)[0].upper().decode("latin-1") not in KNOWN_VERBS
         )
         if looks_like_message or self._held_bytes > self.limits.max_held:
-            self._anomaly("data_without_354", frame, CLIENT, "message bytes before the reply to DATA")
+            self._anomaly(
+                "data_without_354", frame, CLIENT, "message bytes before the reply to DATA"
+            )
             self._release_held(ClientState.DATA_BODY)
 
     def _release_held(self, state: ClientState) -> None:
@@ -388,7 +432,9 @@ class Dialogue:
         self._reply_line(raw, first_frame, line_offset, frame, time_ns)
         return end + 1
 
-    def _reply_line(self, raw: bytes, first_frame: int, offset: int, frame: int, time_ns: int) -> None:
+    def _reply_line(
+        self, raw: bytes, first_frame: int, offset: int, frame: int, time_ns: int
+    ) -> None:
         match = REPLY_LINE.fullmatch(raw)
         if self.server == ServerState.RESYNC:
             if not match or match.group(2) not in (b" ", b"-", b""):
@@ -400,15 +446,25 @@ class Dialogue:
         code, separator, text = int(match.group(1)), match.group(2), _decode(match.group(3))
         if not self._reply_lines:
             self._reply_code, self._reply_first = code, (first_frame, offset)
+            self._reply_frames = []
         elif code != self._reply_code:
             self._anomaly("reply_code_changed", frame, SERVER, f"{self._reply_code} then {code}")
         if len(self._reply_lines) < self.limits.max_reply_lines:
             self._reply_lines.append(text)
+        if not self._reply_frames or self._reply_frames[-1] != frame:
+            self._reply_frames.append(frame)
         if separator == b"-":
             return
         if separator == b"\t":
             self._anomaly("bad_reply_separator", frame, SERVER, "tab after the reply code")
-        reply = Reply(self._reply_code, self._reply_lines, frame, time_ns, *self._reply_first)
+        reply = Reply(
+            self._reply_code,
+            self._reply_lines,
+            frame,
+            time_ns,
+            *self._reply_first,
+            line_frames=tuple(self._reply_frames),
+        )
         self._reply_lines = []
         self._complete_reply(reply)
 
@@ -437,8 +493,10 @@ class Dialogue:
         elif verb == "DATA" and code == 354 and self.client == ClientState.COMMAND:
             self._start_message(dot_stuffed=True)
             self.client = ClientState.DATA_BODY
-        elif verb in ("AUTH", AUTH_RESPONSE) and code == 334:
+        elif code == 334 and (self._auth_active or verb in ("AUTH", AUTH_RESPONSE)):
             self.client = ClientState.AUTH_RESPONSE
+        elif verb in ("AUTH", AUTH_RESPONSE):
+            self._auth_active = False
         elif verb == "STARTTLS" and code == 220:
             self.client = ClientState.AWAIT_TLS
             self.server = ServerState.AWAIT_TLS

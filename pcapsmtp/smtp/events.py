@@ -62,6 +62,8 @@ class Reply:
     offset: int = 0
     command: Command | None = None
     """The command this reply answers; None for an unsolicited reply."""
+    line_frames: tuple[int, ...] = ()
+    """The distinct frames that completed its lines, in order (evidence for a long reply)."""
 
     @property
     def text(self) -> str:

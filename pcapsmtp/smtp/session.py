@@ -84,8 +84,13 @@ class SessionBuilder:
             self._tls(event)
         elif isinstance(event, Gap):
             session.gaps.append(event)
-            self._entry(event.frame, event.time_ns, event.sender, "gap",
-                        f"[{event.length} bytes not in the capture: {event.reason}]")
+            self._entry(
+                event.frame,
+                event.time_ns,
+                event.sender,
+                "gap",
+                f"[{event.length} bytes not in the capture: {event.reason}]",
+            )
         elif isinstance(event, Anomaly):
             session.anomalies.append(event)
 
@@ -120,8 +125,15 @@ class SessionBuilder:
             latency = reply.time_ns - command.time_ns
         first = reply.lines[0] if reply.lines else ""
         more = f" (+{len(reply.lines) - 1} lines)" if len(reply.lines) > 1 else ""
-        self._entry(reply.frame, reply.time_ns, SERVER, "reply", f"{reply.code} {first}{more}".rstrip(),
-                    latency, reply.code)
+        self._entry(
+            reply.frame,
+            reply.time_ns,
+            SERVER,
+            "reply",
+            f"{reply.code} {first}{more}".rstrip(),
+            latency,
+            reply.code,
+        )
         session.last_reply = reply
         if command is None:
             session.unsolicited.append(reply)
@@ -171,8 +183,9 @@ class SessionBuilder:
     def _on_mail(self, command: Command, reply: Reply) -> None:
         self._close_open("abandoned")
         address, params = parse_path(command.argument)
-        transaction = Transaction(address, command.frame, command.time_ns, params, reply,
-                                  last_frame=reply.frame)
+        transaction = Transaction(
+            address, command.frame, command.time_ns, params, reply, last_frame=reply.frame
+        )
         if not codes.is_positive(reply.code):
             transaction.final, transaction.outcome = reply, _class_outcome(reply.code)
         self._add_transaction(transaction)
@@ -182,8 +195,13 @@ class SessionBuilder:
         address, _params = parse_path(command.argument)
         text = reply.text
         transaction.rcpt_to.append(
-            Recipient(address or command.argument, reply.code, codes.parse_enhanced(text), text,
-                      command.frame)
+            Recipient(
+                address or command.argument,
+                reply.code,
+                codes.parse_enhanced(text),
+                text,
+                command.frame,
+            )
         )
         transaction.last_frame = reply.frame
 
@@ -231,8 +249,13 @@ class SessionBuilder:
         if session.tls is None:
             mode = "implicit" if event.implicit else "starttls"
             session.tls = TlsInfo(mode, event.frame)
-            self._entry(event.frame, event.time_ns, event.sender, "tls",
-                        "[TLS from the first byte]" if event.implicit else "[TLS handshake]")
+            self._entry(
+                event.frame,
+                event.time_ns,
+                event.sender,
+                "tls",
+                "[TLS from the first byte]" if event.implicit else "[TLS handshake]",
+            )
 
     # -- transactions ----------------------------------------------------------
 
@@ -315,8 +338,12 @@ def decide_outcome(session: Session) -> tuple[str, str]:
         if any(error.type in (1, 3) for error in flow.icmp):
             return "unreachable", "ICMP destination unreachable in answer to the connection"
         return "unreachable", "the connection request was never answered"
-    if state == "REJ" or (state in ("RSTR", "RSTOS0") and not server.bytes and not client.bytes
-                          and flow.synack_time_ns is None):
+    if state == "REJ" or (
+        state in ("RSTR", "RSTOS0")
+        and not server.bytes
+        and not client.bytes
+        and flow.synack_time_ns is None
+    ):
         return "refused", "the connection request was answered with a reset"
     if session.tls is not None and session.tls.failed:
         return "tls-failed", "the TLS handshake failed"
@@ -334,11 +361,18 @@ def decide_outcome(session: Session) -> tuple[str, str]:
     for unfinished in ("reset", "timeout"):
         if unfinished in outcomes:
             return unfinished, f"the connection ended by {unfinished} during a transaction"
-    if outcomes and all(o in ("delivered", "abandoned") for o in outcomes) and "delivered" in outcomes:
+    if (
+        outcomes
+        and all(o in ("delivered", "abandoned") for o in outcomes)
+        and "delivered" in outcomes
+    ):
         return "delivered", "every message was accepted"
     if closing:
-        return ("timeout" if "4.4.2" in closing[0].text or "timeout" in closing[0].text.lower()
-                else "deferred"), f"the server closed with 421: {closing[0].text[:60]}"
+        return (
+            "timeout"
+            if "4.4.2" in closing[0].text or "timeout" in closing[0].text.lower()
+            else "deferred"
+        ), f"the server closed with 421: {closing[0].text[:60]}"
     if session.tls is not None and not session.transactions:
         if _abortive_reset(flow):
             return "reset", "the connection was reset inside TLS"

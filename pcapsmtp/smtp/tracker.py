@@ -103,7 +103,9 @@ class SmtpTracker:
         elif isinstance(event, StreamGap):
             if connection.sniffer is None:
                 sender = SERVER if event.direction == flow.server else CLIENT
-                connection.dialogue.gap(sender, event.length, event.frame, event.time_ns, event.reason)
+                connection.dialogue.gap(
+                    sender, event.length, event.frame, event.time_ns, event.reason
+                )
                 self._drain(connection)
         else:
             return self._end(connection, flow)
@@ -118,8 +120,15 @@ class SmtpTracker:
     def _data(self, connection: _Connection, event: StreamData) -> None:
         sniffer = connection.sniffer
         if sniffer is None:
-            self._feed(connection, event.flow, event.direction, event.offset, event.data,
-                       event.frame, event.time_ns)
+            self._feed(
+                connection,
+                event.flow,
+                event.direction,
+                event.offset,
+                event.data,
+                event.frame,
+                event.time_ns,
+            )
             return
         sniffer.add(event)
         decision = sniffer.decide(final=False)
