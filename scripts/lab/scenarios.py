@@ -573,8 +573,11 @@ def mtu_blackhole(run: Run) -> None:
     run.capture(SERVER)
     run.sessions.append(session(simple_mail("lab short mail")).session())
     smtp = session(big_mail("lab large mail"), timeout=90)
-    run.sessions.append(smtp.session(reset_by="client", client_error=smtp.exception))
     time.sleep(25)  # Postfix's smtpd_timeout fires, its 421 meets the client's RST
+    assert "timeout after DATA" in run.postfix.maillog.read_text()
+    run.sessions.append(
+        smtp.session(reset_by="client", client_error=smtp.exception, late_replies=[421])
+    )
     run.finish(
         description=doc(mtu_blackhole),
         fault="router-core link MTU 1400, ICMP fragmentation-needed dropped by iptables OUTPUT "
