@@ -142,6 +142,7 @@ def tshark_facts(pcap: Path) -> tuple[dict[int, list], dict[str, int]]:
     """
     filters = [f for _, checks in sorted(SIGNATURES.items()) for file, f, _ in checks
                if file == pcap.name]  # fmt: skip
+    filters += [f for f in ABSENCE.values() if f not in filters]
     stat = ["-z", "io,stat,0," + ",".join(filters)] if filters else []
     out = subprocess.run(
         ["tshark", "-n", "-r", str(pcap), "-Y", SMTP_FILTER, "-T", "fields", "-E", "occurrence=a",
@@ -264,6 +265,29 @@ SIGNATURES = {
     "smtp-inspection": [("smtp-inspection.pcap", 'smtp && frame contains "XXXXXXXA"', ">0")],
     "tarpit": [("tarpit.pcap", "smtp.response.code==220 && tcp.time_relative>=14", ">0")],
 }
+
+
+# What tshark's expert analysis shows whenever these findings would be right. A capture whose
+# truth says the finding is absent must not show it at all.
+ABSENCE = {
+    "retransmissions": "tcp.analysis.retransmission || tcp.analysis.fast_retransmission",
+    "zero-window": "tcp.analysis.zero_window",
+    "ip-fragmentation": "ip.flags.mf==1 || ip.frag_offset>0 || ipv6.fragment",
+    "capture-truncated": "frame.cap_len < frame.len",
+    "capture-loss": "tcp.analysis.ack_lost_segment",
+    "connect-refused": "tcp.flags.syn==0 && tcp.flags.reset==1 && tcp.seq==1 && tcp.ack==1",
+}
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("path", TRUTHS, ids=ids(TRUTHS))
+def test_absent_findings_have_no_evidence(path: Path, tshark):
+    truth = load(path)
+    files = [f"{truth['scenario']}.pcap", *(truth["other_files"] or {}).values()]
+    for code in set(truth["absent_findings"]) & ABSENCE.keys():
+        for file in files:
+            count = tshark(CAPTURES / file)[1][ABSENCE[code]]
+            assert count == 0, f"{file} shows {code} ({ABSENCE[code]}) but the truth says absent"
 
 
 @pytest.mark.oracle
