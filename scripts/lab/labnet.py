@@ -141,6 +141,9 @@ class Lab:
             self.sysctl(role, "net.ipv4.ip_forward", "1")
             if self.topo.ipv6:
                 self.sysctl(role, "net.ipv6.conf.all.forwarding", "1")
+        # A 1 MB initial receive buffer holds a whole lab message, so a busy Postfix never
+        # shows a zero window in scenarios where none belongs (zero-window sets its own).
+        self.sysctl(SERVER, "net.ipv4.tcp_rmem", "4096 1048576 6291456")
         for key, value in self.topo.client_sysctls.items():
             self.sysctl(CLIENT, key, value)
         for a, b in LINKS:

@@ -57,6 +57,8 @@ never on byte equality.
   transaction ended earlier, the reply that ended it (MAIL refused, or every RCPT refused);
   `null` when no reply came. `queue_id` from that reply's text (`queued as X`, Exim `id=X`).
 - `subject` is the decoded subject (pipelining has ISO-2022-JP and UTF-8 encoded words).
+- `late_replies`: reply codes the server sent after the client had already given up (they are
+  in the capture, answered by a RST; the client never read them).
 - `reset_by`: who sent the RST that ended the session, if one did (`middlebox` = forged).
 - Finding codes follow DESIGN.md, plus `retry-storm`. `client-timeout` means the client gave up
   waiting for the server; `server-timeout` means the server gave up waiting for the client.

@@ -127,20 +127,22 @@ def mask_keyword(line: bytes) -> bytes:
 
 
 def inspect_stream(src: socket.socket, dst: socket.socket) -> None:
-    """Server -> client: mask the banner and the EHLO keywords, line by line."""
+    """Server -> client: mask the banner and the EHLO keywords, one whole reply at a time."""
     f = src.makefile("rb")
-    first = True
-    in_ehlo = False
+    replies = 0
+    reply: list[bytes] = []
     while line := f.readline(4096):
-        if first and line.startswith(b"220"):
-            line = line[:4] + b"*" * (len(line) - 6) + b"\r\n"
-        elif line.startswith(b"250-") and not in_ehlo:
-            in_ehlo = True  # the first line of an EHLO reply names the host: kept
-        elif in_ehlo and line[:3] == b"250":
-            line = mask_keyword(line)
-            in_ehlo = line[3:4] == b"-"
-        first = False
-        dst.sendall(line)
+        reply.append(line)
+        if line[3:4] == b"-":
+            continue
+        if replies == 0 and reply[0].startswith(b"220"):
+            reply = [line[:4] + b"*" * (len(line) - 6) + b"\r\n" for line in reply]
+        elif len(reply) > 1 and reply[0].startswith(b"250-"):
+            # the first line of an EHLO reply names the host: kept; the keywords are masked
+            reply = reply[:1] + [mask_keyword(line) for line in reply[1:]]
+        dst.sendall(b"".join(reply))
+        replies += 1
+        reply = []
     dst.shutdown(socket.SHUT_WR)
 
 
