@@ -141,6 +141,8 @@ class Dialogue:
 
     def gap(self, sender: str, length: int, frame: int, time_ns: int, reason: str) -> None:
         self.events.append(Gap(sender, frame, time_ns, length, reason))
+        if reason == "snaplen" and self._cut_by_snaplen(sender, frame, time_ns):
+            return
         if sender == CLIENT:
             self._client_gap(length, frame)
         elif self.server == ServerState.TLS:
@@ -150,6 +152,37 @@ class Dialogue:
             self._reply_lines = []
             self.server = ServerState.RESYNC
             self.pending.clear()
+
+    def _cut_by_snaplen(self, sender: str, frame: int, time_ns: int) -> bool:
+        """The snap length cut the end of a segment: what it held is taken to end there.
+
+        SMTP peers write a command or a reply per segment, so the line cut short ends at the
+        segment's end (its verb or code is known), and a reply in progress is complete. This
+        keeps the dialogue in step where a resynchronisation would lose every reply.
+        """
+        line = self._lines[sender]
+        if sender == CLIENT and self.client in (ClientState.COMMAND, ClientState.AUTH_RESPONSE):
+            if line.buffer:
+                raw = bytes(line.buffer) + b"\r\n"
+                first_frame, offset = line.first_frame, line.offset
+                line.clear()
+                self._client_command(raw, first_frame, offset, len(raw), frame, time_ns)
+                if self.events and isinstance(self.events[-1], Command):
+                    self.events[-1].truncated = True
+            return True
+        if sender == SERVER and self.server == ServerState.LINES:
+            if line.buffer:
+                raw = bytes(line.buffer).rstrip(b"\r\n")
+                first_frame, offset = line.first_frame, line.offset
+                line.clear()
+                self._reply_line(raw, first_frame, offset, frame, time_ns)
+            if self._reply_lines:
+                self._reply_line(f"{self._reply_code}".encode(), frame, 0, frame, time_ns)
+            replies = [e for e in self.events if isinstance(e, Reply)]
+            if replies:
+                replies[-1].truncated = True
+            return True
+        return False
 
     def finish(self, frame: int, time_ns: int) -> None:
         """The connection ended (last frame given): report what was left unfinished."""
@@ -470,9 +503,11 @@ class Dialogue:
 
     def _complete_reply(self, reply: Reply) -> None:
         answers_data = bool(self.pending) and self.pending[0].verb == "DATA"
-        if self.client == ClientState.DATA_BODY and not answers_data:
-            # The server answered before we saw the final dot: it was lost in a gap (or the
-            # server gave up on the message early). Either way the message ended there.
+        lost_dot = self._message_gap > 0 or 200 <= reply.code < 300
+        if self.client == ClientState.DATA_BODY and not answers_data and lost_dot:
+            # The server answered a message whose final dot we did not see: it was in bytes
+            # the capture lacks. (Another reply mid-message, such as a 421 timeout, is not
+            # an answer to the message: it stays unsolicited.)
             self._end_message(reply.frame, reply.time_ns, complete=False)
             self._push(Command(END_OF_DATA, "", reply.frame, reply.time_ns, reply.frame))
             self.client = ClientState.COMMAND

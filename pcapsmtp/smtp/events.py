@@ -39,6 +39,8 @@ class Command:
     bdat_last: bool = False
     pipelined: bool = False
     """Sent before the reply to the previous command arrived."""
+    truncated: bool = False
+    """The snap length cut the line: its argument is incomplete."""
     reply: Reply | None = None
     """Filled in when the server's reply arrives."""
 
@@ -64,6 +66,8 @@ class Reply:
     """The command this reply answers; None for an unsolicited reply."""
     line_frames: tuple[int, ...] = ()
     """The distinct frames that completed its lines, in order (evidence for a long reply)."""
+    truncated: bool = False
+    """The snap length cut it: its text is incomplete."""
 
     @property
     def text(self) -> str:

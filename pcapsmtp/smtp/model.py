@@ -34,6 +34,7 @@ class Recipient:
     enhanced: str | None
     text: str | None
     frame: int
+    reply: Reply | None = None
 
 
 @dataclass(slots=True)

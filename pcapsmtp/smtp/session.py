@@ -37,9 +37,11 @@ from pcapsmtp.tcp.model import TH_FIN, TH_RST, TcpFlow
 
 MAX_ENTRIES = 20_000
 MAX_TRANSACTIONS = 5_000
-PATH = re.compile(r"(?:FROM|TO)\s*:\s*(<[^>]*>|[^\s<>]*)\s*(.*)", re.IGNORECASE | re.DOTALL)
+PATH = re.compile(r"(?:FROM|TO)\s*:\s*(<[^>]*>?|[^\s<>]*)\s*(.*)", re.IGNORECASE | re.DOTALL)
 TIMEOUT_NS = 30 * 1_000_000_000
-"""A command left unanswered this long before the connection ended is a timeout."""
+"""A command left unanswered this long when the capture ends is a timeout."""
+GIVE_UP_NS = 5 * 1_000_000_000
+"""A client that closes after the server was silent this long gave up waiting for it."""
 
 
 def parse_path(argument: str) -> tuple[str | None, dict[str, str]]:
@@ -47,9 +49,7 @@ def parse_path(argument: str) -> tuple[str | None, dict[str, str]]:
     match = PATH.match(argument.strip())
     if not match:
         return None, {}
-    address = match.group(1).strip()
-    if address.startswith("<") and address.endswith(">"):
-        address = address[1:-1]
+    address = match.group(1).strip().removeprefix("<").removesuffix(">")
     params = {}
     for token in match.group(2).split():
         key, _, value = token.partition("=")
@@ -201,6 +201,7 @@ class SessionBuilder:
                 codes.parse_enhanced(text),
                 text,
                 command.frame,
+                reply,
             )
         )
         transaction.last_frame = reply.frame
@@ -286,8 +287,18 @@ class SessionBuilder:
     def _close_open(self, outcome: str) -> None:
         transaction = self._current
         if transaction is not None and transaction.final is None:
-            transaction.outcome = outcome
+            transaction.outcome = self._refused_recipients(transaction) or outcome
         self._current = None
+
+    @staticmethod
+    def _refused_recipients(transaction: Transaction) -> str | None:
+        """A transaction whose every recipient was refused ended there, whatever came next;
+        its deciding reply is the last refusal."""
+        refused = [r for r in transaction.rcpt_to if r.code is not None]
+        if not refused or any(codes.is_positive(r.code) for r in refused):
+            return None
+        transaction.final = refused[-1].reply
+        return "deferred" if any(codes.is_transient(r.code) for r in refused) else "rejected"
 
     # -- the end ---------------------------------------------------------------
 
@@ -298,7 +309,9 @@ class SessionBuilder:
             session.tls.facts, session.tls.failed = tls.facts, tls.failed
         transaction = self._current
         if transaction is not None and transaction.final is None:
-            transaction.outcome = self._unfinished_outcome()
+            transaction.outcome = (
+                self._refused_recipients(transaction) or self._unfinished_outcome()
+            )
         session.server_software = server_software(
             session.greeting.text if session.greeting else None,
             session.ehlo.lines if session.ehlo else [],
@@ -308,13 +321,31 @@ class SessionBuilder:
         return session
 
     def _unfinished_outcome(self) -> str:
-        session = self.session
-        if _abortive_reset(session.flow):
+        flow = self.session.flow
+        closing = [r for r in self.session.unsolicited if r.code == 421]
+        if closing:
+            return "timeout" if is_timeout_notice(closing[0]) else "deferred"
+        if client_gave_up(flow) is not None:
+            return "timeout"
+        if _abortive_reset(flow):
             return "reset"
-        waiting = [c for c in session.commands if c.reply is None]
-        if waiting and session.flow.last_time_ns - waiting[0].time_ns >= TIMEOUT_NS:
+        waiting = [c for c in self.session.commands if c.reply is None]
+        if waiting and flow.last_time_ns - waiting[0].time_ns >= TIMEOUT_NS:
             return "timeout"
         return "incomplete"
+
+
+def is_timeout_notice(reply: Reply) -> bool:
+    """A server closing an idle connection: 421 4.4.2 (RFC 3463) or its usual words."""
+    text = reply.text.lower()
+    return "4.4.2" in text or "timeout" in text or "timed out" in text
+
+
+def client_gave_up(flow: TcpFlow) -> int | None:
+    """Nanoseconds the server had been silent when the client closed (FIN or RST) the
+    connection, if that is GIVE_UP_NS or more: the client timed out waiting for it."""
+    silence = flow.endpoints[flow.client].peer_silent_ns
+    return silence if silence is not None and silence >= GIVE_UP_NS else None
 
 
 def _reset_frames(flow: TcpFlow) -> list[int]:
@@ -358,9 +389,10 @@ def decide_outcome(session: Session) -> tuple[str, str]:
     if failed_auth and not session.transactions:
         return _class_outcome(failed_auth[-1].code), "authentication failed"
     closing = [r for r in session.unsolicited if r.code == 421]
-    for unfinished in ("reset", "timeout"):
-        if unfinished in outcomes:
-            return unfinished, f"the connection ended by {unfinished} during a transaction"
+    if "timeout" in outcomes:
+        return "timeout", "the client gave up waiting during a transaction"
+    if "reset" in outcomes:
+        return "reset", "the connection was reset during a transaction"
     if (
         outcomes
         and all(o in ("delivered", "abandoned") for o in outcomes)
@@ -368,11 +400,8 @@ def decide_outcome(session: Session) -> tuple[str, str]:
     ):
         return "delivered", "every message was accepted"
     if closing:
-        return (
-            "timeout"
-            if "4.4.2" in closing[0].text or "timeout" in closing[0].text.lower()
-            else "deferred"
-        ), f"the server closed with 421: {closing[0].text[:60]}"
+        outcome = "timeout" if is_timeout_notice(closing[0]) else "deferred"
+        return outcome, f"the server closed with 421: {closing[0].text[:60]}"
     if session.tls is not None and not session.transactions:
         if _abortive_reset(flow):
             return "reset", "the connection was reset inside TLS"
@@ -381,11 +410,13 @@ def decide_outcome(session: Session) -> tuple[str, str]:
         if flow.state in ("RSTO", "RSTR"):
             return "reset", "the connection was reset before any SMTP"
         return "no-smtp", "no SMTP dialogue in this connection"
+    waiting = [c for c in session.commands if c.reply is None]
+    if waiting and client_gave_up(flow) is not None:
+        return "timeout", f"the client gave up waiting for the reply to {waiting[0].verb}"
     if _abortive_reset(flow) and session.quit is None:
         return "reset", "the connection was reset"
-    waiting = [c for c in session.commands if c.reply is None]
     if waiting and flow.last_time_ns - waiting[0].time_ns >= TIMEOUT_NS:
-        return "timeout", f"no reply to {waiting[0].verb} before the connection ended"
+        return "timeout", f"no reply to {waiting[0].verb} before the capture ended"
     if session.quit is not None:
         return "incomplete", "no mail transaction in this session"
     return "incomplete", "the capture does not show how the session ended"

@@ -260,6 +260,12 @@ class FlowTracker:
         flags, length, time_ns = seg.flags, seg.length, seg.time_ns
         flow.last_frame, flow.last_time_ns = seg.frame, time_ns
 
+        if flags & (TH_FIN | TH_RST) and sender.closed_frame is None:
+            sender.closed_frame = seg.frame
+            peer = flow.endpoints[1 - d]
+            if peer.packets:
+                sender.peer_silent_ns = time_ns - peer.last_time_ns
+        sender.last_time_ns = time_ns
         sender.packets += 1
         sender.bytes += length
         sender.ttls[seg.ttl] += 1

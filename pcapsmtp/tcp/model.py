@@ -125,6 +125,12 @@ class Endpoint:
     gap_bytes: int = 0
     retransmission_mismatches: int = 0
     """Retransmissions whose bytes differ from the first copy."""
+    last_time_ns: int = 0
+    closed_frame: int | None = None
+    """Frame of this side's first FIN or RST."""
+    peer_silent_ns: int | None = None
+    """How long the peer had sent nothing when this side first closed (FIN or RST):
+    a client closing after a long silence gave up waiting."""
 
 
 @dataclass(slots=True)
