@@ -1,0 +1,59 @@
+"""Diagnosis: small rules over sessions (and whole captures) that name the root cause.
+
+``diagnose(sessions, context)`` runs every registered rule; a rule that fails on odd input
+is reported as a warning finding of its own instead of stopping the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from pcapsmtp.capture import CaptureInfo, IcmpError
+from pcapsmtp.diagnose import families  # noqa: F401  (registers the rules)
+from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding
+from pcapsmtp.diagnose.registry import RULES
+from pcapsmtp.smtp.model import Session
+
+__all__ = ["ERROR", "INFO", "WARNING", "CaptureContext", "Finding", "all_codes", "diagnose"]
+
+
+@dataclass(slots=True)
+class CaptureContext:
+    """What a rule may need beyond one session: the capture's facts."""
+
+    info: CaptureInfo
+    stray_icmp: list[IcmpError] = field(default_factory=list)
+
+
+def all_codes() -> list[str]:
+    return sorted({code for rule in RULES for code in rule.codes})
+
+
+def diagnose(sessions: list[Session], context: CaptureContext) -> list[Finding]:
+    findings: list[Finding] = []
+    for rule in RULES:
+        targets: Iterable = sessions if rule.scope == "session" else [sessions]
+        for target in targets:
+            try:
+                produced = list(rule.function(target, context))
+            except Exception as error:  # noqa: BLE001 - one rule's bug must not hide the rest
+                produced = [_rule_failed(rule.name, error, target)]
+            for finding in produced:
+                finding.capture = context.info.file
+                if isinstance(target, Session):
+                    finding.session = target.id
+                    finding.tcp_stream = target.flow.stream
+            findings.extend(produced)
+    findings.sort(key=lambda f: f.rank)
+    return findings
+
+
+def _rule_failed(name: str, error: Exception, target) -> Finding:
+    return Finding(
+        code="analysis-error",
+        severity=WARNING,
+        summary=f"the check {name} failed on this input ({type(error).__name__})",
+        detail=f"{type(error).__name__}: {error}. Other checks ran normally; please report this "
+        "with the capture if you can share it.",
+    )
