@@ -55,7 +55,8 @@ IPPROTO_TCP = dpkt.ip.IP_PROTO_TCP
 IPPROTO_UDP = dpkt.ip.IP_PROTO_UDP
 IPPROTO_ICMP = dpkt.ip.IP_PROTO_ICMP
 IPPROTO_ICMP6 = dpkt.ip.IP_PROTO_ICMP6
-IPV6_EXTENSION_HEADERS = {0, 43, 60, 135, 139, 140}  # hop-by-hop, routing, dest opts, mobility, HIP, shim6
+# hop-by-hop, routing, destination options, mobility, HIP, shim6
+IPV6_EXTENSION_HEADERS = {0, 43, 60, 135, 139, 140}
 IPV6_FRAGMENT = 44
 IPV6_AH = 51
 
@@ -115,7 +116,7 @@ def _ethertype_payload(data: bytes, type_offset: int, header_len: int | None = N
     return -1
 
 
-def decode_ip(frame: Frame) -> IPPacket | None | str:
+def decode_ip(frame: Frame) -> IPPacket | str | None:
     """The IP packet in a frame; None when it carries none; a reason string when malformed."""
     start = _ip_start(frame)
     if start == -2:

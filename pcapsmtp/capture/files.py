@@ -26,7 +26,7 @@ CHUNK = 1 << 20
 COMPRESSIONS = {
     b"\x1f\x8b": ("gzip", lambda f: gzip.GzipFile(fileobj=f, mode="rb")),
     b"BZh": ("bzip2", lambda f: bz2.BZ2File(f, mode="rb")),
-    b"\xfd7zXZ\x00": ("xz", lambda f: lzma.LZMAFile(f, mode="rb")),
+    b"\xfd7zXZ\x00": ("xz", lambda f: lzma.LZMAFile(f, mode="rb")),  # noqa: SIM115 (closed with the file)
 }
 DECOMPRESS_ERRORS = (OSError, EOFError, lzma.LZMAError, ValueError)
 
@@ -63,7 +63,7 @@ def _open_raw(source: str) -> BinaryIO:
     try:
         if os.path.isdir(source):
             raise CaptureError(source, "is a directory, not a capture file")
-        return open(source, "rb", buffering=CHUNK)  # noqa: SIM115 (closed by Capture)
+        return open(source, "rb", buffering=CHUNK)
     except FileNotFoundError:
         raise CaptureError(source, "no such file") from None
     except PermissionError:

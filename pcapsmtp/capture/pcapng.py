@@ -60,7 +60,11 @@ def _resolution(value: int) -> tuple[int, int]:
 
 
 def _interface(block: bytes, order: str) -> Interface:
-    cls = dpkt.pcapng.InterfaceDescriptionBlockLE if order == "<" else dpkt.pcapng.InterfaceDescriptionBlock
+    cls = (
+        dpkt.pcapng.InterfaceDescriptionBlockLE
+        if order == "<"
+        else dpkt.pcapng.InterfaceDescriptionBlock
+    )
     idb = cls(block)
     interface = Interface(idb.linktype, idb.snaplen)
     for opt in idb.opts:
@@ -91,7 +95,9 @@ class _Reader:
             if not head:
                 return
             if len(head) < 12:
-                raise _Damage(f"the file is cut short inside a block header after frame {self.number}")
+                raise _Damage(
+                    f"the file is cut short inside a block header after frame {self.number}"
+                )
             if head[:4] == PCAPNG_MAGIC:
                 bom = head[8:12]
                 if bom == struct.pack("<I", BYTE_ORDER_MAGIC):
@@ -99,11 +105,14 @@ class _Reader:
                 elif bom == struct.pack(">I", BYTE_ORDER_MAGIC):
                     self.order = ">"
                 else:
-                    raise _Damage(f"a section header after frame {self.number} has no valid byte-order magic")
+                    raise _Damage(
+                        f"a section header after frame {self.number} has no valid byte-order magic"
+                    )
             btype, length = struct.unpack(self.order + "II", head[:8])
             if length < 12 or length % 4 or length > MAX_BLOCK_LEN:
                 raise _Damage(
-                    f"a block after frame {self.number} claims an impossible length ({length} bytes)"
+                    f"a block after frame {self.number} claims an impossible length "
+                    f"({length} bytes)"
                 )
             rest = self.stream.read(length - 12)
             if len(rest) < length - 12:
@@ -140,7 +149,9 @@ class _Reader:
         try:
             interface = _interface(block, self.order)
         except (dpkt.Error, struct.error) as e:
-            raise _Damage(f"an interface description after frame {self.number} is malformed ({e})") from None
+            raise _Damage(
+                f"an interface description after frame {self.number} is malformed ({e})"
+            ) from None
         self.interfaces.append(interface)
         if interface.snaplen:
             self.info.snaplen = max(self.info.snaplen or 0, interface.snaplen)
@@ -156,14 +167,18 @@ class _Reader:
     def _frame(self, iface_index: int, high: int, low: int, data: bytes, wire_len: int) -> Frame:
         iface = self._iface(iface_index)
         self.number += 1
-        return Frame(self.number, iface.time_ns(high, low), iface.linktype, data, wire_len, iface_index)
+        return Frame(
+            self.number, iface.time_ns(high, low), iface.linktype, data, wire_len, iface_index
+        )
 
     def _enhanced(self, block: bytes) -> Frame:
         if len(block) < 32:
             raise _Damage(f"an enhanced packet block after frame {self.number} is too short")
         iface, high, low, caplen, wire_len = struct.unpack_from(self.order + "IIIII", block, 8)
         if caplen > len(block) - 32:
-            raise _Damage(f"frame {self.number + 1} claims more captured bytes than its block holds")
+            raise _Damage(
+                f"frame {self.number + 1} claims more captured bytes than its block holds"
+            )
         return self._frame(iface, high, low, block[28 : 28 + caplen], wire_len)
 
     def _simple(self, block: bytes) -> Frame:
@@ -181,9 +196,13 @@ class _Reader:
     def _obsolete(self, block: bytes) -> Frame:
         if len(block) < 32:
             raise _Damage(f"a packet block after frame {self.number} is too short")
-        iface, _drops, high, low, caplen, wire_len = struct.unpack_from(self.order + "HHIIII", block, 8)
+        iface, _drops, high, low, caplen, wire_len = struct.unpack_from(
+            self.order + "HHIIII", block, 8
+        )
         if caplen > len(block) - 32:
-            raise _Damage(f"frame {self.number + 1} claims more captured bytes than its block holds")
+            raise _Damage(
+                f"frame {self.number + 1} claims more captured bytes than its block holds"
+            )
         return self._frame(iface, high, low, block[28 : 28 + caplen], wire_len)
 
 
