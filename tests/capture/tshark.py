@@ -1,0 +1,88 @@
+"""The same capture facts from tshark (the reference) and from our reader, side by side.
+
+One tshark run per file, ``-T fields``: frame number, epoch time (nanoseconds), the
+protocol stack, and the fragment count tshark shows in the frame where it completed an
+IP reassembly.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from pcapsmtp.capture import IPPacket, open_capture, packets
+from pcapsmtp.capture.decode import decode_ip
+
+TSHARK = shutil.which("tshark")
+FIELDS = ("frame.number", "frame.time_epoch", "frame.protocols", "ip.fragment.count",
+          "ipv6.fragment.count")  # fmt: skip
+ROOT_NOTICE = 'Running as user "root" and group "root". This could be dangerous.'
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What both tshark and the reader can say about a capture file."""
+
+    frames: int
+    times: tuple[int | None, ...]
+    """Every frame's time in ns since the epoch; None where the record has none."""
+    ip_frames: tuple[int, ...]
+    """Numbers of the frames carrying IPv4 or IPv6."""
+    reassembled: int
+    """IP datagrams reassembled from fragments."""
+
+
+@dataclass(frozen=True, slots=True)
+class TsharkRun:
+    facts: Facts
+    error: str
+    """What tshark printed on stderr (a damaged file), without its root notice."""
+
+
+def epoch_ns(text: str) -> int | None:
+    """``frame.time_epoch`` ("1254722767.492060000") as integer nanoseconds."""
+    if not text:
+        return None
+    sign = -1 if text.startswith("-") else 1
+    seconds, _, fraction = text.lstrip("-").partition(".")
+    return sign * (int(seconds) * 1_000_000_000 + int(fraction.ljust(9, "0")[:9]))
+
+
+def tshark_facts(path: Path | str) -> TsharkRun:
+    """tshark's facts about ``path``: what it read before any error, and the error."""
+    command = [TSHARK, "-n", "-r", str(path), "-T", "fields"]
+    for field in FIELDS:
+        command += ["-e", field]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
+    rows = [line.split("\t") for line in done.stdout.splitlines()]
+    facts = Facts(
+        frames=len(rows),
+        times=tuple(epoch_ns(row[1]) for row in rows),
+        ip_frames=tuple(int(row[0]) for row in rows if {"ip", "ipv6"} & set(row[2].split(":"))),
+        reassembled=sum(len(count.split(",")) for row in rows for count in row[3:5] if count),
+    )
+    error = "\n".join(line for line in done.stderr.splitlines() if line != ROOT_NOTICE)
+    return TsharkRun(facts, error.strip())
+
+
+def reader_facts(path: Path | str):
+    """Our facts about ``path`` and the CaptureInfo of a full pass through ``packets()``.
+
+    The IP frames come from ``decode_ip`` on every frame; ``CaptureInfo`` from a
+    separate full pass, so its counters are checked as the rest of the tool sees them.
+    """
+    times, ip_frames = [], []
+    with open_capture(str(path)) as capture:
+        for frame in capture.frames():
+            times.append(frame.time_ns)
+            if isinstance(decode_ip(frame), IPPacket):
+                ip_frames.append(frame.number)
+    with open_capture(str(path)) as capture:
+        for _ in packets(capture):
+            pass
+        info = capture.info
+    assert info.frames == len(times)
+    assert info.ip_frames == len(ip_frames)
+    return Facts(info.frames, tuple(times), tuple(ip_frames), info.reassembled), info
