@@ -42,6 +42,9 @@ LINKTYPE_NAMES = {
 ETH_TYPE_IP = dpkt.ethernet.ETH_TYPE_IP
 ETH_TYPE_IP6 = dpkt.ethernet.ETH_TYPE_IP6
 VLAN_TAGS = {dpkt.ethernet.ETH_TYPE_8021Q, dpkt.ethernet.ETH_TYPE_8021AD, 0x9100}
+ETH_TYPE_CISCO_METADATA = 0x8909
+"""Cisco TrustSec inline SGT tag: version, length, options, SGT, then the next EtherType.
+Switches insert it on trunk and SPAN links, so captures taken there carry it."""
 ETH_TYPE_PPPOE_SESSION = dpkt.ethernet.ETH_TYPE_PPPoE
 ETH_TYPE_MPLS = dpkt.ethernet.ETH_TYPE_MPLS
 PPP_IP = 0x0021
@@ -92,16 +95,17 @@ def _ip_start(frame: Frame) -> int:
 
 
 def _ethertype_payload(data: bytes, type_offset: int, header_len: int | None = None) -> int:
-    """Follow VLAN tags, PPPoE and MPLS from the EtherType at ``type_offset``."""
+    """Follow VLAN and SGT tags, PPPoE and MPLS from the EtherType at ``type_offset``."""
     if len(data) < type_offset + 2:
         return -1
     (ethertype,) = struct.unpack_from(">H", data, type_offset)
     offset = header_len if header_len is not None else type_offset + 2
-    while ethertype in VLAN_TAGS:
-        if len(data) < offset + 4:
+    while ethertype in VLAN_TAGS or ethertype == ETH_TYPE_CISCO_METADATA:
+        size = 4 if ethertype in VLAN_TAGS else 8
+        if len(data) < offset + size:
             return -1
-        (ethertype,) = struct.unpack_from(">H", data, offset + 2)
-        offset += 4
+        (ethertype,) = struct.unpack_from(">H", data, offset + size - 2)
+        offset += size
     if ethertype in (ETH_TYPE_IP, ETH_TYPE_IP6):
         return offset
     if ethertype == ETH_TYPE_PPPOE_SESSION and len(data) >= offset + 8:
