@@ -87,6 +87,8 @@ class _Reader:
         self.interfaces: list[Interface] = []
         self.number = 0
         self.sections = 0
+        self.last_time_ns = 0
+        """Time of the last frame that had one: what a frame without a timestamp gets."""
 
     def blocks(self) -> Iterator[tuple[int, bytes]]:
         """(type, whole block) for every block; a new section switches the byte order."""
@@ -167,9 +169,8 @@ class _Reader:
     def _frame(self, iface_index: int, high: int, low: int, data: bytes, wire_len: int) -> Frame:
         iface = self._iface(iface_index)
         self.number += 1
-        return Frame(
-            self.number, iface.time_ns(high, low), iface.linktype, data, wire_len, iface_index
-        )
+        self.last_time_ns = iface.time_ns(high, low)
+        return Frame(self.number, self.last_time_ns, iface.linktype, data, wire_len, iface_index)
 
     def _enhanced(self, block: bytes) -> Frame:
         if len(block) < 32:
@@ -190,8 +191,11 @@ class _Reader:
         if iface.snaplen:
             caplen = min(caplen, iface.snaplen)
         self.number += 1
-        # A Simple Packet Block has no timestamp; Wireshark shows time 0 for it.
-        return Frame(self.number, 0, iface.linktype, block[12 : 12 + caplen], wire_len)
+        # A Simple Packet Block has no timestamp (tshark shows none). Time 0 would put the
+        # frame in 1970 and stretch the capture over decades; the time of the frame before
+        # it keeps times in order and is the closest thing to the truth we know.
+        time_ns = self.last_time_ns
+        return Frame(self.number, time_ns, iface.linktype, block[12 : 12 + caplen], wire_len)
 
     def _obsolete(self, block: bytes) -> Frame:
         if len(block) < 32:
