@@ -12,7 +12,14 @@ import struct
 
 import dpkt
 
-from pcapsmtp.capture.model import Frame, IcmpError, IPPacket, QuotedPacket, TcpSegment
+from pcapsmtp.capture.model import (
+    LINKTYPE_SYSTEMD_JOURNAL,
+    Frame,
+    IcmpError,
+    IPPacket,
+    QuotedPacket,
+    TcpSegment,
+)
 
 LINKTYPE_NULL = 0
 LINKTYPE_ETHERNET = 1
@@ -36,7 +43,7 @@ LINKTYPE_NAMES = {
     LINKTYPE_IPV4: "ipv4",
     LINKTYPE_IPV6: "ipv6",
     LINKTYPE_LINUX_SLL2: "linux-sll2",
-    -1: "systemd-journal",
+    LINKTYPE_SYSTEMD_JOURNAL: "systemd-journal",
 }
 
 ETH_TYPE_IP = dpkt.ethernet.ETH_TYPE_IP
@@ -91,6 +98,8 @@ def _ip_start(frame: Frame) -> int:
         if family > 0xFFFF:  # a capture written on a host of the other byte order
             family = struct.unpack_from("<I" if linktype == LINKTYPE_LOOP else ">I", data)[0]
         return 4 if family == AF_INET or family in AF_INET6 else -1
+    if linktype == LINKTYPE_SYSTEMD_JOURNAL:
+        return -1  # a log entry, not a packet
     return -2
 
 

@@ -431,3 +431,25 @@ def test_standard_input(public_capture, compress: bool) -> None:
     named.pop("file"), named.pop("compression")
     assert piped == named
     assert named["frames"] == 125
+
+
+def test_systemd_journal_entries_are_frames_without_ip(tmp_path, public_capture) -> None:
+    """A systemd Journal Export Block is a frame (as in Wireshark) timed by its
+    ``__REALTIME_TIMESTAMP``; it carries no IP and is no decoding failure."""
+    pcap = w.read_pcap(public_capture("zeek-smtp.pcap").read_bytes())
+    entries = [
+        b"__CURSOR=s=1;i=2\n__REALTIME_TIMESTAMP=1254722767500000\nMESSAGE=postfix/smtp\n",
+        b"__REALTIME_TIMESTAMP=1254722767600000\nMESSAGE=postfix/qmgr\n",
+    ]
+    blocks = [w.shb(), w.idb(pcap.linktype)]
+    for r in pcap.records[:2]:
+        blocks.append(w.epb(0, r.time_ns // 1000, r.data, r.wire_len))
+    blocks += [w.systemd_journal(entry) for entry in entries]
+    path = tmp_path / "journal.pcapng"
+    path.write_bytes(b"".join(blocks))
+    ours, info = reader_facts(path)
+    assert ours.times[2:] == (1254722767_500000_000, 1254722767_600000_000)
+    assert ours.ip_frames == (1, 2)
+    assert info.warnings == []
+    if TSHARK is not None:
+        assert tshark_facts(path).facts == ours

@@ -210,3 +210,8 @@ def relink(
         out.append(Record(record.time_ns, data, record.wire_len + grown))
         kept.append(number)
     return out, kept
+
+
+def systemd_journal(entry: bytes, order: str = "<") -> bytes:
+    """systemd Journal Export Block: one journal entry in export format."""
+    return _block(9, entry, order)
