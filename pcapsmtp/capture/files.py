@@ -12,6 +12,7 @@ import io
 import lzma
 import os
 import sys
+import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -28,7 +29,8 @@ COMPRESSIONS = {
     b"BZh": ("bzip2", lambda f: bz2.BZ2File(f, mode="rb")),
     b"\xfd7zXZ\x00": ("xz", lambda f: lzma.LZMAFile(f, mode="rb")),  # noqa: SIM115 (closed with the file)
 }
-DECOMPRESS_ERRORS = (OSError, EOFError, lzma.LZMAError, ValueError)
+DECOMPRESS_ERRORS = (OSError, EOFError, lzma.LZMAError, ValueError, zlib.error)
+"""What a damaged compressed stream raises; gzip's zlib.error is no OSError."""
 
 
 class _Rewound(io.RawIOBase):

@@ -1,0 +1,252 @@
+"""Damaged and unreadable inputs.
+
+Damage (a cut, a corrupted length, garbage at the end): every frame before it is read,
+as tshark reads them; exactly one warning says what was lost; nothing is raised. An input
+that cannot be read at all raises ``CaptureError`` with a clear reason, and the CLI turns
+it into one line on stderr and exit status 1 while still reporting the other files.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import struct
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pcapsmtp.capture import files as capture_files
+from pcapsmtp.capture import open_capture
+from pcapsmtp.cli import main
+from pcapsmtp.errors import CaptureError
+from tests.capture.tshark import TSHARK, reader_facts, tshark_facts
+
+SOURCE = "zeek-smtp.pcap"  # 125 frames, Ethernet, µs pcap, little-endian
+FRAMES = 125
+
+
+@dataclass
+class Clean:
+    """The source capture as pcap and as pcapng, with where each record starts."""
+
+    pcap: bytes
+    pcapng: bytes
+
+    def record(self, number: int) -> int:
+        """Offset of pcap record ``number`` (1-based)."""
+        offset = 24
+        for _ in range(number - 1):
+            offset += 16 + struct.unpack_from("<I", self.pcap, offset + 8)[0]
+        return offset
+
+    def block(self, frame: int) -> tuple[int, int]:
+        """(offset, length) of the pcapng block holding ``frame``."""
+        offset, seen = 0, 0
+        while True:
+            btype, length = struct.unpack_from("<II", self.pcapng, offset)
+            seen += btype == 6
+            if seen == frame:
+                return offset, length
+            offset += length
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory) -> Clean:
+    from tests.conftest import PUBLIC_CAPTURES
+
+    source = PUBLIC_CAPTURES / SOURCE
+    if not source.is_file():
+        pytest.skip(f"{source} is absent")
+    pcapng = tmp_path_factory.mktemp("clean") / "clean.pcapng"
+    subprocess.run(["editcap", "-F", "pcapng", str(source), str(pcapng)], check=True)
+    return Clean(source.read_bytes(), pcapng.read_bytes())
+
+
+def patched(data: bytes, offset: int, fmt: str, value: int) -> bytes:
+    out = bytearray(data)
+    struct.pack_into(fmt, out, offset, value)
+    return bytes(out)
+
+
+# (name, file suffix, damage, frames read, words the one warning must contain)
+DAMAGE: list[tuple[str, str, Callable[[Clean], bytes], int, tuple[str, ...]]] = [
+    ("pcap cut inside the last record", "pcap",
+     lambda c: c.pcap[: c.record(125) + 16 + 10], 124, ("cut short", "record 125")),
+    ("pcap cut inside a record header", "pcap",
+     lambda c: c.pcap[: c.record(125) + 7], 124, ("cut short", "header of record 125")),
+    ("pcap cut inside the file header", "pcap",
+     lambda c: c.pcap[:10], 0, ("file header", "no frames")),
+    ("pcap record claiming 2 GiB", "pcap",
+     lambda c: patched(c.pcap, c.record(60) + 8, "<I", 0x7FFFFFFF), 59,
+     ("record 60", "2147483647")),
+    ("pcap record longer than the rest of the file", "pcap",
+     lambda c: patched(c.pcap, c.record(60) + 8, "<I", 70000), 59, ("cut short", "record 60")),
+    ("pcap with garbage appended", "pcap",
+     lambda c: c.pcap + b"this is not a pcap record, just trailing junk\n", 125, ("record 126",)),
+    ("pcap with a few zero bytes appended", "pcap",
+     lambda c: c.pcap + bytes(5), 125, ("header of record 126",)),
+    ("pcapng cut inside the last block", "pcapng",
+     lambda c: c.pcapng[: c.block(125)[0] + 40], 124, ("cut short", "after frame 124")),
+    ("pcapng cut inside a block header", "pcapng",
+     lambda c: c.pcapng[: c.block(125)[0] + 6], 124, ("cut short", "block header")),
+    ("pcapng block length not a multiple of 4", "pcapng",
+     lambda c: patched(c.pcapng, c.block(60)[0] + 4, "<I", 13), 59, ("impossible length", "13")),
+    ("pcapng block length of 2 GiB", "pcapng",
+     lambda c: patched(c.pcapng, c.block(60)[0] + 4, "<I", 0x7FFFFFF0), 59, ("impossible length",)),
+    ("pcapng trailing block length differs", "pcapng",
+     lambda c: patched(c.pcapng, sum(c.block(60)) - 4, "<I", c.block(60)[1] + 4), 59,
+     ("mismatched length",)),
+    ("pcapng packet on an undescribed interface", "pcapng",
+     lambda c: patched(c.pcapng, c.block(60)[0] + 8, "<I", 5), 59, ("interface 5",)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("suffix", "damage", "frames", "words"),
+    [case[1:] for case in DAMAGE],
+    ids=[case[0] for case in DAMAGE],
+)
+def test_damage_is_one_warning(tmp_path, clean, suffix, damage, frames, words) -> None:
+    """What precedes the damage is read, as tshark reads it; one warning says what was lost."""
+    path = tmp_path / f"damaged.{suffix}"
+    path.write_bytes(damage(clean))
+    ours, info = reader_facts(path)
+
+    assert len(info.warnings) == 1, info.warnings
+    assert all(word in info.warnings[0] for word in words), info.warnings[0]
+    if frames is not None:
+        assert ours.frames == frames
+    else:  # the cut falls somewhere in the compressed stream: the frames before it count
+        assert 0 < ours.frames < FRAMES
+    if TSHARK is not None:
+        run = tshark_facts(path)
+        assert run.error  # tshark too sees damage ...
+        assert ours == run.facts  # ... and reads exactly what we read
+
+
+def _text(path: Path) -> None:
+    path.write_text("HELO mail.example.org\r\nMAIL FROM:<a@example.org>\r\n")
+
+
+def _gzipped_text(path: Path) -> None:
+    path.write_bytes(gzip.compress(b"Received: from mail.example.org\r\n"))
+
+
+# (name, make the input at path, the reason CaptureError gives)
+UNREADABLE: list[tuple[str, Callable[[Path], object], str]] = [
+    ("text file", _text, "not a pcap or pcapng capture (it starts with 'HELO mai')"),
+    ("binary junk", lambda p: p.write_bytes(bytes(range(200, 256))),
+     "not a pcap or pcapng capture (it starts with 'c8 c9 ca cb cc cd ce cf')"),
+    ("empty file", lambda p: p.write_bytes(b""), "empty file"),
+    ("directory", lambda p: p.mkdir(), "is a directory, not a capture file"),
+    ("missing file", lambda p: None, "no such file"),
+    ("gzip-compressed text", _gzipped_text,
+     "not a pcap or pcapng capture (it starts with 'Received')"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"), [case[1:] for case in UNREADABLE], ids=[case[0] for case in UNREADABLE]
+)
+def test_unreadable_input_raises_capture_error(tmp_path, make, reason) -> None:
+    """An input that is no capture at all raises CaptureError naming the file and the reason."""
+    path = tmp_path / "input"
+    make(path)
+    with pytest.raises(CaptureError) as raised:
+        open_capture(str(path))
+    assert (raised.value.source, raised.value.reason) == (str(path), reason)
+
+
+def test_broken_gzip_raises_capture_error(tmp_path) -> None:
+    """A gzip header followed by nonsense cannot be decompressed at all."""
+    path = tmp_path / "broken.pcap.gz"
+    path.write_bytes(b"\x1f\x8b\x08\x00" + bytes(range(60)))
+    with pytest.raises(CaptureError) as raised:
+        open_capture(str(path))
+    assert raised.value.reason.startswith("cannot decompress: ")
+
+
+def test_unreadable_file(tmp_path) -> None:
+    """A file we may not read: CaptureError 'permission denied'."""
+    if os.geteuid() == 0:
+        pytest.skip("root reads a chmod 000 file anyway; test_permission_denied simulates it")
+    path = tmp_path / "secret.pcap"
+    path.write_bytes(b"")
+    path.chmod(0)
+    with pytest.raises(CaptureError, match="permission denied"):
+        open_capture(str(path))
+
+
+@pytest.fixture
+def permission_denied(monkeypatch):
+    """Opening any file fails as it would without read permission (works even as root)."""
+
+    def refuse(file, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(file))
+
+    monkeypatch.setattr(capture_files, "open", refuse, raising=False)
+
+
+def test_permission_denied(tmp_path, permission_denied) -> None:
+    """Simulated unreadable file (root bypasses chmod): CaptureError 'permission denied'."""
+    path = tmp_path / "secret.pcap"
+    path.write_bytes(b"")
+    with pytest.raises(CaptureError) as raised:
+        open_capture(str(path))
+    assert raised.value.reason == "permission denied"
+
+
+def analyze(*args: str):
+    return CliRunner().invoke(main, ["analyze", *args])
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"), [case[1:] for case in UNREADABLE], ids=[case[0] for case in UNREADABLE]
+)
+def test_cli_unreadable_input(tmp_path, make, reason) -> None:
+    """Exit status 1 and exactly one line on stderr, ``pcapsmtp: error: <file>: <reason>``."""
+    path = tmp_path / "input"
+    make(path)
+    result = analyze(str(path))
+    assert result.exit_code == 1
+    assert result.stderr == f"pcapsmtp: error: {path}: {reason}\n"
+    assert result.stdout == ""
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_cli_permission_denied(tmp_path, permission_denied) -> None:
+    path = tmp_path / "secret.pcap"
+    path.write_bytes(b"")
+    result = analyze(str(path))
+    assert (result.exit_code, result.stderr) == (1, f"pcapsmtp: error: {path}: permission denied\n")
+
+
+def test_cli_reports_good_files_beside_a_bad_one(tmp_path, public_capture) -> None:
+    """One unreadable input among good ones: the good ones are reported, exit status 1."""
+    good = public_capture(SOURCE)
+    other = public_capture("ndpi-smtps.pcapng")
+    bad = tmp_path / "notes.txt"
+    _text(bad)
+    result = analyze("--format", "json", str(good), str(bad), str(other))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"pcapsmtp: error: {bad}: not a pcap or pcapng capture (it starts with 'HELO mai')\n"
+    )
+    reported = json.loads(result.stdout)["captures"]
+    assert [(c["file"], c["frames"]) for c in reported] == [(str(good), FRAMES), (str(other), 4)]
+
+
+def test_cli_damaged_file_is_a_warning_not_an_error(tmp_path, clean) -> None:
+    """A damaged capture is analysed (exit 0, nothing on stderr) with its warning."""
+    path = tmp_path / "cut.pcap"
+    path.write_bytes(clean.pcap[: clean.record(125) + 20])
+    result = analyze("--format", "json", str(path))
+    assert (result.exit_code, result.stderr) == (0, "")
+    (capture,) = json.loads(result.stdout)["captures"]
+    assert capture["frames"] == 124
+    assert len(capture["warnings"]) == 1
