@@ -49,7 +49,10 @@ class _Rewound(io.RawIOBase):
             buffer[:n] = self._head[:n]
             self._head = self._head[n:]
             return n
-        data = self._rest.read(len(buffer))
+        # read1, not read: a decompressor's read(n) collects n bytes and, when the stream
+        # is cut short, raises EOFError and drops what it had collected: every frame before
+        # the cut that still sat in that megabyte would be lost.
+        data = self._rest.read1(len(buffer))
         buffer[: len(data)] = data
         return len(data)
 

@@ -8,11 +8,14 @@ it into one line on stderr and exit status 1 while still reporting the other fil
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import json
+import lzma
 import os
 import struct
 import subprocess
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +27,7 @@ from pcapsmtp.capture import files as capture_files
 from pcapsmtp.capture import open_capture
 from pcapsmtp.cli import main
 from pcapsmtp.errors import CaptureError
+from tests.capture import writers as w
 from tests.capture.tshark import TSHARK, reader_facts, tshark_facts
 
 SOURCE = "zeek-smtp.pcap"  # 125 frames, Ethernet, µs pcap, little-endian
@@ -90,6 +94,8 @@ DAMAGE: list[tuple[str, str, Callable[[Clean], bytes], int, tuple[str, ...]]] = 
      lambda c: c.pcap + b"this is not a pcap record, just trailing junk\n", 125, ("record 126",)),
     ("pcap with a few zero bytes appended", "pcap",
      lambda c: c.pcap + bytes(5), 125, ("header of record 126",)),
+    ("gzip stream cut in half", "pcap.gz",
+     lambda c: gzip.compress(c.pcap, mtime=0)[: len(gzip.compress(c.pcap)) // 2], None, ("gzip",)),
     ("pcapng cut inside the last block", "pcapng",
      lambda c: c.pcapng[: c.block(125)[0] + 40], 124, ("cut short", "after frame 124")),
     ("pcapng cut inside a block header", "pcapng",
@@ -127,6 +133,47 @@ def test_damage_is_one_warning(tmp_path, clean, suffix, damage, frames, words) -
         run = tshark_facts(path)
         assert run.error  # tshark too sees damage ...
         assert ours == run.facts  # ... and reads exactly what we read
+
+
+# name, compress, a decompressor object with .decompress()
+COMPRESSORS = [
+    ("gzip", lambda d: gzip.compress(d, mtime=0), lambda: zlib.decompressobj(wbits=31)),
+    ("bzip2", lambda d: bz2.compress(d, compresslevel=1), bz2.BZ2Decompressor),  # 100 kB blocks
+    ("xz", lzma.compress, lzma.LZMADecompressor),
+]
+
+
+@pytest.mark.parametrize(
+    ("compress", "decompressor"), [c[1:] for c in COMPRESSORS], ids=[c[0] for c in COMPRESSORS]
+)
+def test_cut_compressed_stream_keeps_the_frames_before_the_cut(
+    tmp_path, clean, compress, decompressor
+) -> None:
+    """A compressed capture cut short reads like the plain capture cut where the
+    compressed data ran out: the same frames (tshark reads that plain prefix), one warning."""
+    pcap = w.read_pcap(clean.pcap)
+    pcap.records *= 4  # 500 frames, 160 kB: more than one bzip2 block
+    packed = compress(pcap.to_bytes())
+    cut = tmp_path / "cut.pcap.z"
+    cut.write_bytes(packed[: len(packed) * 2 // 3])
+    prefix = tmp_path / "prefix.pcap"
+    prefix.write_bytes(decompressor().decompress(cut.read_bytes()))
+
+    ours, info = reader_facts(cut)
+    plain, _ = reader_facts(prefix)
+    assert 0 < ours.frames < len(pcap.records)
+    assert ours == plain
+    assert len(info.warnings) == 1
+    if TSHARK is not None:
+        assert tshark_facts(prefix).facts == plain
+
+
+def test_compressed_stream_cut_before_any_data(tmp_path, clean) -> None:
+    """bzip2 decompresses whole blocks: cut inside the first one, nothing can be read."""
+    cut = tmp_path / "cut.pcap.bz2"
+    cut.write_bytes(bz2.compress(clean.pcap)[:5000])
+    with pytest.raises(CaptureError, match="cannot decompress"):
+        open_capture(str(cut))
 
 
 def _text(path: Path) -> None:
