@@ -118,6 +118,7 @@ class Capture:
     def frames(self) -> Iterator[Frame]:
         """Every record of the file, in order; reading errors end it with a warning."""
         info = self.info
+        kept = 0  # the most bytes kept of a cut frame: the snap length actually applied
         try:
             for frame in self._records(self._stream, info):
                 info.frames += 1
@@ -127,6 +128,7 @@ class Capture:
                 info.link_types[frame.linktype] = info.link_types.get(frame.linktype, 0) + 1
                 if frame.wire_len > len(frame.data):
                     info.truncated += 1
+                    kept = max(kept, len(frame.data))
                 yield frame
         except DECOMPRESS_ERRORS as e:
             info.warnings.append(
@@ -134,10 +136,11 @@ class Capture:
                 f"{info.frames} ({e}); the frames before it were read"
             )
         if info.truncated:
+            # Not info.snaplen: editcap -s and some capture tools cut frames without
+            # lowering the snap length the file header announces.
             info.warnings.append(
-                f"{info.truncated} frame(s) were cut short by the snap length"
-                f"{f' ({info.snaplen} bytes)' if info.snaplen else ''}: their payload is "
-                "incomplete; capture again with 'tcpdump -s 0'"
+                f"{info.truncated} frame(s) were cut short by the snap length ({kept} bytes): "
+                "their payload is incomplete; capture again with 'tcpdump -s 0'"
             )
 
     def close(self) -> None:

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from pcapsmtp.capture import TcpSegment, open_capture, packets
 from pcapsmtp.capture import files as capture_files
-from pcapsmtp.capture import open_capture
 from pcapsmtp.cli import main
 from pcapsmtp.errors import CaptureError
 from tests.capture import writers as w
@@ -133,6 +133,33 @@ def test_damage_is_one_warning(tmp_path, clean, suffix, damage, frames, words) -
         run = tshark_facts(path)
         assert run.error  # tshark too sees damage ...
         assert ours == run.facts  # ... and reads exactly what we read
+
+
+def test_snaplen_truncation_is_counted(tmp_path, clean, tool) -> None:
+    """``editcap -s 96`` frames are all read; ``info.truncated`` counts the cut ones and one
+    warning says so; their TCP headers are whole, their payloads prefixes of the original."""
+    source, path = tmp_path / "clean.pcap", tmp_path / "snap96.pcap"
+    source.write_bytes(clean.pcap)
+    subprocess.run([tool("editcap"), "-s", "96", str(source), str(path)], check=True)
+    longer = sum(1 for r in w.read_pcap(clean.pcap).records if r.wire_len > 96)
+    assert longer > 0
+
+    ours, info = reader_facts(path)
+    assert info.truncated == longer
+    assert len(info.warnings) == 1
+    assert f"{longer} frame(s) were cut short by the snap length (96 bytes)" in info.warnings[0]
+    if TSHARK is not None:
+        assert ours == tshark_facts(path).facts
+
+    with open_capture(str(source)) as whole, open_capture(str(path)) as cut:
+        pairs = list(zip(packets(whole), packets(cut), strict=True))
+    assert pairs
+    for full, short in pairs:
+        if not isinstance(full, TcpSegment):  # an ICMP error: its quoted header fits in 96
+            assert short == full
+            continue
+        assert (short.frame, short.seq, short.length) == (full.frame, full.seq, full.length)
+        assert full.payload.startswith(short.payload)
 
 
 # name, compress, a decompressor object with .decompress()
