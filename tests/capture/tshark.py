@@ -67,6 +67,23 @@ def tshark_facts(path: Path | str) -> TsharkRun:
     return TsharkRun(facts, error.strip())
 
 
+def tshark_fields(path: Path | str, fields: list[str], display_filter: str = "") -> list[dict]:
+    """One dict per frame (matching ``display_filter``): field -> list of its occurrences."""
+    command = [TSHARK, "-n", "-r", str(path), "-T", "fields", "-E", "occurrence=a"]
+    if display_filter:
+        command += ["-Y", display_filter]
+    for field in fields:
+        command += ["-e", field]
+    done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=120)
+    return [
+        {
+            f: value.split(",") if value else []
+            for f, value in zip(fields, line.split("\t"), strict=True)
+        }
+        for line in done.stdout.splitlines()
+    ]
+
+
 def reader_facts(path: Path | str):
     """Our facts about ``path`` and the CaptureInfo of a full pass through ``packets()``.
 
