@@ -9,6 +9,7 @@ extension-header chains and the packets quoted inside ICMP errors.
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 
 import dpkt
 
@@ -69,6 +70,8 @@ IPPROTO_ICMP6 = dpkt.ip.IP_PROTO_ICMP6
 IPV6_EXTENSION_HEADERS = {0, 43, 60, 135, 139, 140}
 IPV6_FRAGMENT = 44
 IPV6_AH = 51
+IPV6_CHAIN = IPV6_EXTENSION_HEADERS | {IPV6_AH}
+"""Extension headers walked to reach the upper layer (the fragment header is handled apart)."""
 
 ICMP_UNREACH = 3
 ICMP_TIME_EXCEEDED = 11
@@ -192,20 +195,23 @@ def _ipv6(number: int, time_ns: int, data: bytes, start: int) -> IPPacket | str:
         payload_len = captured  # jumbogram or offload
     offset = start + 40
     frag_offset, more, ident = 0, False, 0
-    while next_header in IPV6_EXTENSION_HEADERS or next_header in (IPV6_FRAGMENT, IPV6_AH):
+    while True:
+        walked = _extension_chain(data, offset, next_header)
+        if isinstance(walked, str):
+            return walked
+        offset, next_header = walked
+        if next_header != IPV6_FRAGMENT:
+            break
         if len(data) < offset + 8:
             return "truncated IPv6 extension header"
-        nh, ext_len = data[offset], data[offset + 1]
-        if next_header == IPV6_FRAGMENT:
-            off_flags, ident = struct.unpack_from(">HI", data, offset + 2)
-            frag_offset, more = off_flags & 0xFFF8, bool(off_flags & 1)
-            size = 8
-        elif next_header == IPV6_AH:
-            size = (ext_len + 2) * 4
-        else:
-            size = (ext_len + 1) * 8
-        offset += size
-        next_header = nh
+        off_flags, ident = struct.unpack_from(">HI", data, offset + 2)
+        frag_offset, more = off_flags & 0xFFF8, bool(off_flags & 1)
+        next_header = data[offset]
+        offset += 8
+        if frag_offset or more:
+            # Headers after the fragment header belong to the fragmentable part (RFC 8200,
+            # 4.5): a later fragment holds only data. They are read after reassembly.
+            break
     header_len = offset - start
     if header_len - 40 > payload_len:
         return "malformed IPv6 extension headers"
@@ -227,6 +233,31 @@ def _ipv6(number: int, time_ns: int, data: bytes, start: int) -> IPPacket | str:
         frag_offset=frag_offset,
         more_fragments=more,
     )
+
+
+def _extension_chain(data: bytes, offset: int, next_header: int) -> tuple[int, int] | str:
+    """Skip IPv6 extension headers other than the fragment header from ``data[offset]``:
+    (offset of what follows, its protocol)."""
+    while next_header in IPV6_CHAIN:
+        if len(data) < offset + 8:
+            return "truncated IPv6 extension header"
+        nh, ext_len = data[offset], data[offset + 1]
+        offset += (ext_len + 2) * 4 if next_header == IPV6_AH else (ext_len + 1) * 8
+        next_header = nh
+    return offset, next_header
+
+
+def ipv6_upper_layer(ip: IPPacket) -> IPPacket | str:
+    """A reassembled IPv6 datagram past the extension headers of its fragmentable part."""
+    if ip.version != 6 or ip.proto not in IPV6_CHAIN:
+        return ip
+    walked = _extension_chain(ip.payload, 0, ip.proto)
+    if isinstance(walked, str):
+        return walked
+    skip, proto = walked
+    if skip > ip.payload_len:
+        return "malformed IPv6 extension headers"
+    return replace(ip, proto=proto, payload=ip.payload[skip:], payload_len=ip.payload_len - skip)
 
 
 def decode_tcp(ip: IPPacket) -> TcpSegment | str:
