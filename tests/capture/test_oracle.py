@@ -2,8 +2,9 @@
 
 For each public capture and each capture of the lab (``captures/``, picked up as it is
 added): the number of frames, every frame's time to the nanosecond, which frames carry
-IP, and how many IP datagrams were reassembled equal tshark's. On a damaged file
-tshark stops with an error; we compare what it did read.
+IP, how many IP datagrams were reassembled, and every TCP segment's frame, ports,
+sequence number and length equal tshark's. On a damaged file tshark stops with an
+error; we compare what it did read.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def tshark_runs():
 @pytest.mark.oracle
 @pytest.mark.parametrize("path", FILES, ids=lambda path: path.name)
 def test_reader_agrees_with_tshark(path: Path, tshark_runs) -> None:
-    """Frame count, frame times, IP frames and reassembled datagrams are tshark's."""
+    """Frame count, frame times, IP frames, reassembled datagrams and TCP segments are
+    tshark's."""
     run = tshark_runs[path].result()
     ours, info = reader_facts(path)
 

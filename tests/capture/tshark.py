@@ -1,8 +1,8 @@
 """The same capture facts from tshark (the reference) and from our reader, side by side.
 
 One tshark run per file, ``-T fields``: frame number, epoch time (nanoseconds), the
-protocol stack, and the fragment count tshark shows in the frame where it completed an
-IP reassembly.
+protocol stack, the fragment count tshark shows in the frame where it completed an IP
+reassembly, and the TCP ports, sequence number and length.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from pcapsmtp.capture import IPPacket, open_capture, packets
+from pcapsmtp.capture import IPPacket, TcpSegment, open_capture, packets
 from pcapsmtp.capture.decode import decode_ip
 
 TSHARK = shutil.which("tshark")
 FIELDS = ("frame.number", "frame.time_epoch", "frame.protocols", "ip.fragment.count",
-          "ipv6.fragment.count")  # fmt: skip
+          "ipv6.fragment.count", "tcp.srcport", "tcp.dstport", "tcp.seq_raw",
+          "tcp.len")  # fmt: skip
 ROOT_NOTICE = 'Running as user "root" and group "root". This could be dangerous.'
 
 
@@ -32,6 +33,9 @@ class Facts:
     """Numbers of the frames carrying IPv4 or IPv6."""
     reassembled: int
     """IP datagrams reassembled from fragments."""
+    segments: tuple[tuple[int, int, int, int, int], ...]
+    """(frame, source port, destination port, raw sequence number, payload length) of every
+    TCP segment, not counting the headers quoted in ICMP errors."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,11 @@ def tshark_facts(path: Path | str) -> TsharkRun:
         times=tuple(epoch_ns(row[1]) for row in rows),
         ip_frames=tuple(int(row[0]) for row in rows if {"ip", "ipv6"} & set(row[2].split(":"))),
         reassembled=sum(len(count.split(",")) for row in rows for count in row[3:5] if count),
+        segments=tuple(
+            (int(row[0]), *(int(value.split(",")[0]) for value in row[5:9]))
+            for row in rows
+            if row[5] and not {"icmp", "icmpv6"} & set(row[2].split(":"))
+        ),
     )
     error = "\n".join(line for line in done.stderr.splitlines() if line != ROOT_NOTICE)
     return TsharkRun(facts, error.strip())
@@ -97,9 +106,13 @@ def reader_facts(path: Path | str):
             if isinstance(decode_ip(frame), IPPacket):
                 ip_frames.append(frame.number)
     with open_capture(str(path)) as capture:
-        for _ in packets(capture):
-            pass
+        segments = tuple(
+            (p.frame, p.sport, p.dport, p.seq, p.length)
+            for p in packets(capture)
+            if isinstance(p, TcpSegment)
+        )
         info = capture.info
     assert info.frames == len(times)
     assert info.ip_frames == len(ip_frames)
-    return Facts(info.frames, tuple(times), tuple(ip_frames), info.reassembled), info
+    facts = Facts(info.frames, tuple(times), tuple(ip_frames), info.reassembled, segments)
+    return facts, info
