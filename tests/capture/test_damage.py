@@ -13,10 +13,12 @@ import gzip
 import json
 import lzma
 import os
+import shutil
 import struct
 import subprocess
 import zlib
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from pcapsmtp.cli import main
 from pcapsmtp.errors import CaptureError
 from tests.capture import writers as w
 from tests.capture.tshark import TSHARK, reader_facts, tshark_facts
+from tests.conftest import PUBLIC_CAPTURES
 
 SOURCE = "zeek-smtp.pcap"  # 125 frames, Ethernet, µs pcap, little-endian
 FRAMES = 125
@@ -61,11 +64,11 @@ class Clean:
 
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory) -> Clean:
-    from tests.conftest import PUBLIC_CAPTURES
-
     source = PUBLIC_CAPTURES / SOURCE
     if not source.is_file():
         pytest.skip(f"{source} is absent")
+    if shutil.which("editcap") is None:
+        pytest.skip("editcap is not installed")
     pcapng = tmp_path_factory.mktemp("clean") / "clean.pcapng"
     subprocess.run(["editcap", "-F", "pcapng", str(source), str(pcapng)], check=True)
     return Clean(source.read_bytes(), pcapng.read_bytes())
@@ -112,15 +115,27 @@ DAMAGE: list[tuple[str, str, Callable[[Clean], bytes], int, tuple[str, ...]]] = 
 ]  # fmt: skip
 
 
+@pytest.fixture(scope="module")
+def damaged(clean, tmp_path_factory) -> dict[str, tuple[Path, Future | None]]:
+    """Every damaged file, written up front, with tshark (two at a time) already reading."""
+    folder = tmp_path_factory.mktemp("damaged")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        found = {}
+        for index, (name, suffix, damage, _frames, _words) in enumerate(DAMAGE):
+            path = folder / f"{index}.{suffix}"
+            path.write_bytes(damage(clean))
+            found[name] = (path, pool.submit(tshark_facts, path) if TSHARK else None)
+        yield found
+
+
 @pytest.mark.parametrize(
-    ("suffix", "damage", "frames", "words"),
-    [case[1:] for case in DAMAGE],
+    ("name", "frames", "words"),
+    [(case[0], *case[3:]) for case in DAMAGE],
     ids=[case[0] for case in DAMAGE],
 )
-def test_damage_is_one_warning(tmp_path, clean, suffix, damage, frames, words) -> None:
+def test_damage_is_one_warning(damaged, name, frames, words) -> None:
     """What precedes the damage is read, as tshark reads it; one warning says what was lost."""
-    path = tmp_path / f"damaged.{suffix}"
-    path.write_bytes(damage(clean))
+    path, tshark_run = damaged[name]
     ours, info = reader_facts(path)
 
     assert len(info.warnings) == 1, info.warnings
@@ -129,8 +144,8 @@ def test_damage_is_one_warning(tmp_path, clean, suffix, damage, frames, words) -
         assert ours.frames == frames
     else:  # the cut falls somewhere in the compressed stream: the frames before it count
         assert 0 < ours.frames < FRAMES
-    if TSHARK is not None:
-        run = tshark_facts(path)
+    if tshark_run is not None:
+        run = tshark_run.result()
         assert run.error  # tshark too sees damage ...
         assert ours == run.facts  # ... and reads exactly what we read
 

@@ -14,11 +14,13 @@ import gzip
 import json
 import lzma
 import os
+import shutil
 import struct
 import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -59,15 +61,20 @@ def run(*command: str | Path) -> None:
 
 
 class Maker:
-    """Makes variants of one source capture in a temporary folder."""
+    """Makes variants of one source capture, each in a folder of its own."""
 
     def __init__(self, source: Path, folder: Path) -> None:
-        self.folder = folder
+        self.root = self.folder = folder
         self.source = source
         # One normal form for everything below: nanosecond pcap, as editcap writes it.
         self.base = folder / "base.pcap"
         run("editcap", "-F", "nsecpcap", source, self.base)
         self.pcap = w.read_pcap(self.base.read_bytes())
+
+    def make(self, variant: str) -> Variant:
+        self.folder = self.root / variant
+        self.folder.mkdir()
+        return VARIANTS[variant](self)
 
     def out(self, name: str) -> Path:
         return self.folder / name
@@ -314,14 +321,38 @@ SOURCE_VARIANTS = {
 CASES = [(source, variant) for source in SOURCES for variant in SOURCE_VARIANTS[source]]
 
 
-@pytest.fixture
-def maker(request, tmp_path, tool) -> Maker:
-    for name in ("editcap", "mergecap", "gzip"):
-        tool(name)
-    source = SOURCES[request.param]
-    if not source.is_file():
-        pytest.skip(f"{source} is absent")
-    return Maker(source, tmp_path)
+@dataclass
+class Made:
+    """One variant, made, with tshark's run on it under way."""
+
+    maker: Maker
+    variant: Variant | None
+    skipped: str = ""
+    tshark: Future | None = None
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory) -> dict[tuple[str, str], Made]:
+    """Every variant of every source present, made up front while tshark, two at a time,
+    reads the ones already made: tshark's start-up is most of this module's time."""
+    missing = [name for name in ("editcap", "mergecap", "gzip") if shutil.which(name) is None]
+    if missing or TSHARK is None:
+        pytest.skip(f"not installed: {', '.join(missing or ['tshark'])}")
+    found: dict[tuple[str, str], Made] = {}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for source, path in SOURCES.items():
+            if not path.is_file():
+                continue
+            maker = Maker(path, tmp_path_factory.mktemp(source))
+            for variant in SOURCE_VARIANTS[source]:
+                try:
+                    v = maker.make(variant)
+                except pytest.skip.Exception as skip:
+                    found[source, variant] = Made(maker, None, skipped=str(skip))
+                    continue
+                future = pool.submit(tshark_facts, v.oracle or v.path)
+                found[source, variant] = Made(maker, v, tshark=future)
+        yield found
 
 
 def segment_keys(path: Path, kept: list[int] | None = None, copies: int = 1) -> Counter:
@@ -339,19 +370,20 @@ def segment_keys(path: Path, kept: list[int] | None = None, copies: int = 1) -> 
 
 
 @pytest.mark.oracle
-@pytest.mark.parametrize(
-    ("maker", "variant"), CASES, indirect=["maker"], ids=[f"{s}-{v}" for s, v in CASES]
-)
-def test_variant(maker: Maker, variant: str) -> None:
+@pytest.mark.parametrize(("source", "variant"), CASES, ids=[f"{s}-{v}" for s, v in CASES])
+def test_variant(made, source: str, variant: str) -> None:
     """Frames, IP frames and times are tshark's; the segments are the original file's."""
-    if TSHARK is None:
-        pytest.skip("tshark is not installed")
-    made = VARIANTS[variant](maker)
+    if (source, variant) not in made:
+        pytest.skip(f"{SOURCES[source]} is absent")
+    entry = made[source, variant]
+    if entry.variant is None:
+        pytest.skip(entry.skipped)
+    maker, made = entry.maker, entry.variant
     ours, info = reader_facts(made.path)
     assert (info.format, set(info.link_types)) == (made.format, made.link_types)
     assert info.warnings == []
 
-    expected = tshark_facts(made.oracle or made.path).facts
+    expected = entry.tshark.result().facts
     if made.untimed:
         # A Simple Packet Block has no timestamp: tshark shows none; we give it the time of
         # the frame before it, so times never jump back to 1970 in the middle of a capture.

@@ -3,10 +3,18 @@
 One tshark run per file, ``-T fields``: frame number, epoch time (nanoseconds), the
 protocol stack, the fragment count tshark shows in the frame where it completed an IP
 reassembly, and the TCP ports, sequence number and length.
+
+tshark spends ~0.3 s starting up, which over ~200 runs is most of the suite's time. Its
+output depends only on the file's bytes, the tshark version and the command line, so it is
+kept in pytest's cache under a digest of all three (``pytest --cache-clear`` or
+``-p no:cacheprovider`` to do without); our side is always computed afresh.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -20,6 +28,33 @@ FIELDS = ("frame.number", "frame.time_epoch", "frame.protocols", "ip.fragment.co
           "ipv6.fragment.count", "tcp.srcport", "tcp.dstport", "tcp.seq_raw",
           "tcp.len")  # fmt: skip
 ROOT_NOTICE = 'Running as user "root" and group "root". This could be dangerous.'
+PREFERENCES = ("-o", "ip.defragment:TRUE", "-o", "ipv6.defragment:TRUE")
+"""Pinned, so that a personal Wireshark profile cannot change the reference."""
+CACHE = None
+"""pytest's cache (``config.cache``), set by conftest.py; None: always run tshark."""
+
+
+@functools.cache
+def _version() -> str:
+    return subprocess.run([TSHARK, "-v"], capture_output=True, text=True, check=True).stdout
+
+
+def run_tshark(path: Path | str, args: list[str]) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of ``tshark -r path args``, from the cache if known."""
+    command = [TSHARK, "-n", *PREFERENCES, "-r", str(path), *args]
+    key = None
+    if CACHE is not None:
+        digest = hashlib.sha256(Path(path).read_bytes())
+        digest.update(json.dumps([_version(), *PREFERENCES, *args]).encode())
+        key = f"pcapsmtp/tshark/{digest.hexdigest()}"
+        known = CACHE.get(key, None)
+        if known is not None:
+            return tuple(known)
+    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
+    result = (done.returncode, done.stdout, done.stderr)
+    if key is not None:
+        CACHE.set(key, list(result))
+    return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +91,11 @@ def epoch_ns(text: str) -> int | None:
 
 def tshark_facts(path: Path | str) -> TsharkRun:
     """tshark's facts about ``path``: what it read before any error, and the error."""
-    command = [TSHARK, "-n", "-r", str(path), "-T", "fields"]
+    args = ["-T", "fields"]
     for field in FIELDS:
-        command += ["-e", field]
-    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
-    rows = [line.split("\t") for line in done.stdout.splitlines()]
+        args += ["-e", field]
+    _status, stdout, stderr = run_tshark(path, args)
+    rows = [line.split("\t") for line in stdout.splitlines()]
     facts = Facts(
         frames=len(rows),
         times=tuple(epoch_ns(row[1]) for row in rows),
@@ -72,24 +107,25 @@ def tshark_facts(path: Path | str) -> TsharkRun:
             if row[5] and not {"icmp", "icmpv6"} & set(row[2].split(":"))
         ),
     )
-    error = "\n".join(line for line in done.stderr.splitlines() if line != ROOT_NOTICE)
+    error = "\n".join(line for line in stderr.splitlines() if line != ROOT_NOTICE)
     return TsharkRun(facts, error.strip())
 
 
 def tshark_fields(path: Path | str, fields: list[str], display_filter: str = "") -> list[dict]:
     """One dict per frame (matching ``display_filter``): field -> list of its occurrences."""
-    command = [TSHARK, "-n", "-r", str(path), "-T", "fields", "-E", "occurrence=a"]
+    args = ["-T", "fields", "-E", "occurrence=a"]
     if display_filter:
-        command += ["-Y", display_filter]
+        args += ["-Y", display_filter]
     for field in fields:
-        command += ["-e", field]
-    done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=120)
+        args += ["-e", field]
+    status, stdout, stderr = run_tshark(path, args)
+    assert status == 0, stderr
     return [
         {
             f: value.split(",") if value else []
             for f, value in zip(fields, line.split("\t"), strict=True)
         }
-        for line in done.stdout.splitlines()
+        for line in stdout.splitlines()
     ]
 
 
