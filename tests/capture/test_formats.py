@@ -378,25 +378,25 @@ def test_variant(made, source: str, variant: str) -> None:
     entry = made[source, variant]
     if entry.variant is None:
         pytest.skip(entry.skipped)
-    maker, made = entry.maker, entry.variant
-    ours, info = reader_facts(made.path)
-    assert (info.format, set(info.link_types)) == (made.format, made.link_types)
+    maker, v = entry.maker, entry.variant
+    ours, info = reader_facts(v.path)
+    assert (info.format, set(info.link_types)) == (v.format, v.link_types)
     assert info.warnings == []
 
     expected = entry.tshark.result().facts
-    if made.untimed:
+    if v.untimed:
         # A Simple Packet Block has no timestamp: tshark shows none; we give it the time of
         # the frame before it, so times never jump back to 1970 in the middle of a capture.
-        assert {n for n, t in enumerate(expected.times, 1) if t is None} == made.untimed
+        assert {n for n, t in enumerate(expected.times, 1) if t is None} == v.untimed
         times = list(expected.times)
-        for n in sorted(made.untimed):
+        for n in sorted(v.untimed):
             times[n - 1] = times[n - 2] if n > 1 else 0
         expected = replace(expected, times=tuple(times))
     assert ours == expected
 
     original = segment_keys(maker.source)
     assert original, "the source capture has no TCP segments to compare"
-    assert segment_keys(made.path) == segment_keys(maker.source, made.kept, made.copies)
+    assert segment_keys(v.path) == segment_keys(maker.source, v.kept, v.copies)
 
 
 def test_decryption_secrets_are_kept(tmp_path, public_capture, tool) -> None:
