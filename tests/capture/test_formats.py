@@ -485,3 +485,18 @@ def test_systemd_journal_entries_are_frames_without_ip(tmp_path, public_capture)
     assert info.warnings == []
     if TSHARK is not None:
         assert tshark_facts(path).facts == ours
+
+
+@pytest.mark.parametrize("nanoseconds", [False, True], ids=["µs", "ns"])
+def test_fraction_of_a_second_beyond_one_second_carries(tmp_path, public_capture, nanoseconds):
+    """A record whose µs (ns) field says 1.5 s means 1.5 s more, as tshark counts it."""
+    pcap = w.read_pcap(public_capture("zeek-smtp.pcap").read_bytes())
+    pcap.nanoseconds = nanoseconds
+    raw = bytearray(pcap.to_bytes())
+    struct.pack_into("<I", raw, 24 + 4, 1_500_000_000 if nanoseconds else 1_500_000)
+    path = tmp_path / "carry.pcap"
+    path.write_bytes(raw)
+    ours, _info = reader_facts(path)
+    assert ours.times[0] == 1254722767_000000_000 + 1_500_000_000
+    if TSHARK is not None:
+        assert ours == tshark_facts(path).facts

@@ -86,7 +86,10 @@ def epoch_ns(text: str) -> int | None:
         return None
     sign = -1 if text.startswith("-") else 1
     seconds, _, fraction = text.lstrip("-").partition(".")
-    return sign * (int(seconds) * 1_000_000_000 + int(fraction.ljust(9, "0")[:9]))
+    # tshark prints the nanoseconds as "%09d" without carrying: a µs field of 1,500,000
+    # in a damaged pcap shows as ".1500000000", meaning 1.5 s.
+    nanoseconds = int(fraction.ljust(9, "0")) if fraction else 0
+    return sign * (int(seconds) * 1_000_000_000 + nanoseconds)
 
 
 def tshark_facts(path: Path | str) -> TsharkRun:
