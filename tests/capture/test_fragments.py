@@ -72,6 +72,8 @@ CASES = [
     ("middle first", [B, A, C], {3: (1, 2, 3)}, ()),
     ("last before middle", [A, C, B], {3: (1, 2, 3)}, ()),
     ("duplicate first fragment", [A, A, B, C], {4: (1, 2, 3, 4)}, ()),
+    ("every fragment captured twice (SPAN)", [A, A, B, B, C, C], {5: (1, 2, 3, 4, 5)}, ()),
+    ("first fragment again after completion", [A, B, C, A], {3: (1, 2, 3)}, ()),
     ("overlap, same bytes", [Piece(0, 1600), Piece(1200, 2400), Piece(2400, None)],
      {3: (1, 2, 3)}, ()),
     (
