@@ -86,9 +86,9 @@ def ethernet(packet: bytes) -> bytes:
     return encapsulate(LINKTYPE_ETHERNET, ethertype, packet)
 
 
-def write_pcap(path: Path, packets: list[bytes]) -> Path:
-    """IP packets in Ethernet frames, 1 ms apart from T0."""
-    return write_frames(path, [ethernet(p) for p in packets])
+def write_pcap(path: Path, packets: list[bytes], times: list[int] | None = None) -> Path:
+    """IP packets in Ethernet frames, 1 ms apart from T0 unless ``times`` (ns) are given."""
+    return write_frames(path, [ethernet(p) for p in packets], times)
 
 
 def icmp4_error(icmp_type: int, code: int, quoted: bytes, mtu: int = 0) -> bytes:
@@ -105,8 +105,9 @@ def icmp6_error(icmp_type: int, code: int, quoted: bytes, mtu: int = 0) -> bytes
     return ipv6(message, nxt=ICMP6, src=ROUTER6, dst=CLIENT6)
 
 
-def write_frames(path: Path, frames: list[bytes]) -> Path:
-    """Ethernet frames as they are, 1 ms apart from T0."""
-    records = [Record(T0 + i * 1_000_000, f, len(f)) for i, f in enumerate(frames)]
+def write_frames(path: Path, frames: list[bytes], times: list[int] | None = None) -> Path:
+    """Ethernet frames as they are, 1 ms apart from T0 unless ``times`` (ns) are given."""
+    times = times or [T0 + i * 1_000_000 for i in range(len(frames))]
+    records = [Record(t, f, len(f)) for t, f in zip(times, frames, strict=True)]
     path.write_bytes(PcapFile(LINKTYPE_ETHERNET, records).to_bytes())
     return path

@@ -168,3 +168,19 @@ def test_reassembly_agrees_with_tshark(tmp_path, layout_name) -> None:
     )
     assert ours == tshark_facts(path).facts
     assert our_segments(path) == tshark_segments(path)
+
+
+def test_fragments_are_given_up_after_the_timeout(tmp_path) -> None:
+    """A deliberate difference from tshark, which waits for a missing fragment forever: we
+    give up after 60 s of capture time (Linux's receiver gives up after 30 s, ipfrag_time,
+    so the host never saw that datagram either), which also bounds our memory."""
+    second = 1_000_000_000
+    times = [b.T0, b.T0 + 61 * second, b.T0 + 61 * second + 1]
+    path = b.write_pcap(tmp_path / "late.pcap", [fragment4(p) for p in (A, B, C)], times)
+    ours, info = reader_facts(path)
+    assert (ours.reassembled, ours.segments) == (0, ())
+    assert info.warnings == [
+        "2 IP datagram(s) never got all their fragments (frames 1, 2, 3); their content is missing"
+    ]
+    if TSHARK is not None:
+        assert tshark_facts(path).facts.reassembled == 1
