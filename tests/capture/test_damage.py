@@ -81,7 +81,7 @@ def patched(data: bytes, offset: int, fmt: str, value: int) -> bytes:
 
 
 # (name, file suffix, damage, frames read, words the one warning must contain)
-DAMAGE: list[tuple[str, str, Callable[[Clean], bytes], int, tuple[str, ...]]] = [
+DAMAGE: list[tuple[str, str, Callable[[Clean], bytes], int | None, tuple[str, ...]]] = [
     ("pcap cut inside the last record", "pcap",
      lambda c: c.pcap[: c.record(125) + 16 + 10], 124, ("cut short", "record 125")),
     ("pcap cut inside a record header", "pcap",
