@@ -12,6 +12,7 @@ from pcapsmtp.capture.decode import (
     decode_icmp_error,
     decode_ip,
     decode_tcp,
+    ipv6_upper_layer,
 )
 from pcapsmtp.capture.files import Capture, open_capture
 from pcapsmtp.capture.fragments import Reassembler
@@ -60,6 +61,10 @@ def ip_packets(capture: Capture) -> Iterator[IPPacket]:
             if ip is None:
                 continue
             info.reassembled += 1
+            ip = ipv6_upper_layer(ip)
+            if isinstance(ip, str):
+                info.count_undecoded(ip)
+                continue
         yield ip
     incomplete = reassembler.finish()
     if incomplete:

@@ -9,10 +9,18 @@ extension-header chains and the packets quoted inside ICMP errors.
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 
 import dpkt
 
-from pcapsmtp.capture.model import Frame, IcmpError, IPPacket, QuotedPacket, TcpSegment
+from pcapsmtp.capture.model import (
+    LINKTYPE_SYSTEMD_JOURNAL,
+    Frame,
+    IcmpError,
+    IPPacket,
+    QuotedPacket,
+    TcpSegment,
+)
 
 LINKTYPE_NULL = 0
 LINKTYPE_ETHERNET = 1
@@ -36,12 +44,15 @@ LINKTYPE_NAMES = {
     LINKTYPE_IPV4: "ipv4",
     LINKTYPE_IPV6: "ipv6",
     LINKTYPE_LINUX_SLL2: "linux-sll2",
-    -1: "systemd-journal",
+    LINKTYPE_SYSTEMD_JOURNAL: "systemd-journal",
 }
 
 ETH_TYPE_IP = dpkt.ethernet.ETH_TYPE_IP
 ETH_TYPE_IP6 = dpkt.ethernet.ETH_TYPE_IP6
 VLAN_TAGS = {dpkt.ethernet.ETH_TYPE_8021Q, dpkt.ethernet.ETH_TYPE_8021AD, 0x9100}
+ETH_TYPE_CISCO_METADATA = 0x8909
+"""Cisco TrustSec inline SGT tag: version, length, options, SGT, then the next EtherType.
+Switches insert it on trunk and SPAN links, so captures taken there carry it."""
 ETH_TYPE_PPPOE_SESSION = dpkt.ethernet.ETH_TYPE_PPPoE
 ETH_TYPE_MPLS = dpkt.ethernet.ETH_TYPE_MPLS
 PPP_IP = 0x0021
@@ -55,16 +66,12 @@ IPPROTO_TCP = dpkt.ip.IP_PROTO_TCP
 IPPROTO_UDP = dpkt.ip.IP_PROTO_UDP
 IPPROTO_ICMP = dpkt.ip.IP_PROTO_ICMP
 IPPROTO_ICMP6 = dpkt.ip.IP_PROTO_ICMP6
-IPV6_EXTENSION_HEADERS = {
-    0,
-    43,
-    60,
-    135,
-    139,
-    140,
-}  # hop-by-hop, routing, dest opts, mobility, HIP, shim6
+# hop-by-hop, routing, destination options, mobility, HIP, shim6
+IPV6_EXTENSION_HEADERS = {0, 43, 60, 135, 139, 140}
 IPV6_FRAGMENT = 44
 IPV6_AH = 51
+IPV6_CHAIN = IPV6_EXTENSION_HEADERS | {IPV6_AH}
+"""Extension headers walked to reach the upper layer (the fragment header is handled apart)."""
 
 ICMP_UNREACH = 3
 ICMP_TIME_EXCEEDED = 11
@@ -94,20 +101,23 @@ def _ip_start(frame: Frame) -> int:
         if family > 0xFFFF:  # a capture written on a host of the other byte order
             family = struct.unpack_from("<I" if linktype == LINKTYPE_LOOP else ">I", data)[0]
         return 4 if family == AF_INET or family in AF_INET6 else -1
+    if linktype == LINKTYPE_SYSTEMD_JOURNAL:
+        return -1  # a log entry, not a packet
     return -2
 
 
 def _ethertype_payload(data: bytes, type_offset: int, header_len: int | None = None) -> int:
-    """Follow VLAN tags, PPPoE and MPLS from the EtherType at ``type_offset``."""
+    """Follow VLAN and SGT tags, PPPoE and MPLS from the EtherType at ``type_offset``."""
     if len(data) < type_offset + 2:
         return -1
     (ethertype,) = struct.unpack_from(">H", data, type_offset)
     offset = header_len if header_len is not None else type_offset + 2
-    while ethertype in VLAN_TAGS:
-        if len(data) < offset + 4:
+    while ethertype in VLAN_TAGS or ethertype == ETH_TYPE_CISCO_METADATA:
+        size = 4 if ethertype in VLAN_TAGS else 8
+        if len(data) < offset + size:
             return -1
-        (ethertype,) = struct.unpack_from(">H", data, offset + 2)
-        offset += 4
+        (ethertype,) = struct.unpack_from(">H", data, offset + size - 2)
+        offset += size
     if ethertype in (ETH_TYPE_IP, ETH_TYPE_IP6):
         return offset
     if ethertype == ETH_TYPE_PPPOE_SESSION and len(data) >= offset + 8:
@@ -185,20 +195,23 @@ def _ipv6(number: int, time_ns: int, data: bytes, start: int) -> IPPacket | str:
         payload_len = captured  # jumbogram or offload
     offset = start + 40
     frag_offset, more, ident = 0, False, 0
-    while next_header in IPV6_EXTENSION_HEADERS or next_header in (IPV6_FRAGMENT, IPV6_AH):
+    while True:
+        walked = _extension_chain(data, offset, next_header)
+        if isinstance(walked, str):
+            return walked
+        offset, next_header = walked
+        if next_header != IPV6_FRAGMENT:
+            break
         if len(data) < offset + 8:
             return "truncated IPv6 extension header"
-        nh, ext_len = data[offset], data[offset + 1]
-        if next_header == IPV6_FRAGMENT:
-            off_flags, ident = struct.unpack_from(">HI", data, offset + 2)
-            frag_offset, more = off_flags & 0xFFF8, bool(off_flags & 1)
-            size = 8
-        elif next_header == IPV6_AH:
-            size = (ext_len + 2) * 4
-        else:
-            size = (ext_len + 1) * 8
-        offset += size
-        next_header = nh
+        off_flags, ident = struct.unpack_from(">HI", data, offset + 2)
+        frag_offset, more = off_flags & 0xFFF8, bool(off_flags & 1)
+        next_header = data[offset]
+        offset += 8
+        if frag_offset or more:
+            # Headers after the fragment header belong to the fragmentable part (RFC 8200,
+            # 4.5): a later fragment holds only data. They are read after reassembly.
+            break
     header_len = offset - start
     if header_len - 40 > payload_len:
         return "malformed IPv6 extension headers"
@@ -220,6 +233,31 @@ def _ipv6(number: int, time_ns: int, data: bytes, start: int) -> IPPacket | str:
         frag_offset=frag_offset,
         more_fragments=more,
     )
+
+
+def _extension_chain(data: bytes, offset: int, next_header: int) -> tuple[int, int] | str:
+    """Skip IPv6 extension headers other than the fragment header from ``data[offset]``:
+    (offset of what follows, its protocol)."""
+    while next_header in IPV6_CHAIN:
+        if len(data) < offset + 8:
+            return "truncated IPv6 extension header"
+        nh, ext_len = data[offset], data[offset + 1]
+        offset += (ext_len + 2) * 4 if next_header == IPV6_AH else (ext_len + 1) * 8
+        next_header = nh
+    return offset, next_header
+
+
+def ipv6_upper_layer(ip: IPPacket) -> IPPacket | str:
+    """A reassembled IPv6 datagram past the extension headers of its fragmentable part."""
+    if ip.version != 6 or ip.proto not in IPV6_CHAIN:
+        return ip
+    walked = _extension_chain(ip.payload, 0, ip.proto)
+    if isinstance(walked, str):
+        return walked
+    skip, proto = walked
+    if skip > ip.payload_len:
+        return "malformed IPv6 extension headers"
+    return replace(ip, proto=proto, payload=ip.payload[skip:], payload_len=ip.payload_len - skip)
 
 
 def decode_tcp(ip: IPPacket) -> TcpSegment | str:

@@ -12,6 +12,7 @@ import io
 import lzma
 import os
 import sys
+import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -26,9 +27,10 @@ CHUNK = 1 << 20
 COMPRESSIONS = {
     b"\x1f\x8b": ("gzip", lambda f: gzip.GzipFile(fileobj=f, mode="rb")),
     b"BZh": ("bzip2", lambda f: bz2.BZ2File(f, mode="rb")),
-    b"\xfd7zXZ\x00": ("xz", lambda f: lzma.LZMAFile(f, mode="rb")),
+    b"\xfd7zXZ\x00": ("xz", lambda f: lzma.LZMAFile(f, mode="rb")),  # noqa: SIM115 (closed with the file)
 }
-DECOMPRESS_ERRORS = (OSError, EOFError, lzma.LZMAError, ValueError)
+DECOMPRESS_ERRORS = (OSError, EOFError, lzma.LZMAError, ValueError, zlib.error)
+"""What a damaged compressed stream raises; gzip's zlib.error is no OSError."""
 
 
 class _Rewound(io.RawIOBase):
@@ -47,7 +49,10 @@ class _Rewound(io.RawIOBase):
             buffer[:n] = self._head[:n]
             self._head = self._head[n:]
             return n
-        data = self._rest.read(len(buffer))
+        # read1, not read: a decompressor's read(n) collects n bytes and, when the stream
+        # is cut short, raises EOFError and drops what it had collected: every frame before
+        # the cut that still sat in that megabyte would be lost.
+        data = self._rest.read1(len(buffer))
         buffer[: len(data)] = data
         return len(data)
 
@@ -113,6 +118,7 @@ class Capture:
     def frames(self) -> Iterator[Frame]:
         """Every record of the file, in order; reading errors end it with a warning."""
         info = self.info
+        kept = 0  # the most bytes kept of a cut frame: the snap length actually applied
         try:
             for frame in self._records(self._stream, info):
                 info.frames += 1
@@ -122,6 +128,7 @@ class Capture:
                 info.link_types[frame.linktype] = info.link_types.get(frame.linktype, 0) + 1
                 if frame.wire_len > len(frame.data):
                     info.truncated += 1
+                    kept = max(kept, len(frame.data))
                 yield frame
         except DECOMPRESS_ERRORS as e:
             info.warnings.append(
@@ -129,10 +136,11 @@ class Capture:
                 f"{info.frames} ({e}); the frames before it were read"
             )
         if info.truncated:
+            # Not info.snaplen: editcap -s and some capture tools cut frames without
+            # lowering the snap length the file header announces.
             info.warnings.append(
-                f"{info.truncated} frame(s) were cut short by the snap length"
-                f"{f' ({info.snaplen} bytes)' if info.snaplen else ''}: their payload is "
-                "incomplete; capture again with 'tcpdump -s 0'"
+                f"{info.truncated} frame(s) were cut short by the snap length ({kept} bytes): "
+                "their payload is incomplete; capture again with 'tcpdump -s 0'"
             )
 
     def close(self) -> None:

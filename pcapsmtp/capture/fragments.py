@@ -1,7 +1,9 @@
 """IPv4 and IPv6 fragment reassembly, bounded, remembering each fragment's frame.
 
-Like Wireshark, a reassembled datagram belongs to the frame that completed it, and
-the first copy of an overlapping byte wins. Memory is bounded: at most
+Like Wireshark, a reassembled datagram belongs to the frame that completed it, the
+first copy of an overlapping byte wins, and a copy of a fragment arriving after its
+datagram was reassembled (a SPAN port that sees every packet twice) is dropped rather
+than taken for the start of a datagram that never completes. Memory is bounded: at most
 ``MAX_PENDING`` datagrams wait for their missing pieces, none longer than
 ``TIMEOUT_NS`` of capture time; what is given up is reported, with its frames.
 """
@@ -75,12 +77,19 @@ class Reassembler:
 
     def __init__(self) -> None:
         self._pending: dict[tuple, _Pending] = {}
+        self._completed: dict[tuple, tuple[int, int]] = {}
+        """Key -> (time completed, payload length) of recently reassembled datagrams."""
         self.given_up: list[tuple[int, ...]] = []
         """Frames of fragment sets that never completed (evicted, expired or left at the end)."""
 
     def add(self, fragment: IPPacket) -> IPPacket | None:
         key = (fragment.version, fragment.src, fragment.dst, fragment.proto, fragment.ident)
         self._expire(fragment.time_ns)
+        completed = self._completed.get(key)
+        if completed is not None:
+            if fragment.frag_offset + fragment.payload_len <= completed[1]:
+                return None  # a copy of a piece of a datagram already reassembled
+            del self._completed[key]  # beyond its end: the IP ID was used again
         pending = self._pending.get(key)
         if pending is None:
             if len(self._pending) >= MAX_PENDING:
@@ -100,6 +109,9 @@ class Reassembler:
             return None
         payload = pending.assemble()
         del self._pending[key]
+        self._completed[key] = (fragment.time_ns, len(payload))
+        if len(self._completed) > MAX_PENDING:
+            del self._completed[next(iter(self._completed))]
         head = pending.head
         header_len = head.total_len - head.payload_len
         return replace(
@@ -115,6 +127,11 @@ class Reassembler:
         )
 
     def _expire(self, now_ns: int) -> None:
+        while self._completed:
+            key, (done_ns, _length) = next(iter(self._completed.items()))
+            if now_ns - done_ns <= TIMEOUT_NS:
+                break
+            del self._completed[key]
         while self._pending:
             key, oldest = next(iter(self._pending.items()))
             if now_ns - oldest.first_time_ns <= TIMEOUT_NS:

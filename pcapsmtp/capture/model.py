@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+LINKTYPE_SYSTEMD_JOURNAL = -1
+"""Pseudo link type of a pcapng systemd Journal Export Block: a frame with no packet."""
+
 
 @dataclass(slots=True)
 class Frame:
@@ -14,7 +17,7 @@ class Frame:
     time_ns: int
     """Absolute time, nanoseconds since the Unix epoch, UTC."""
     linktype: int
-    """LINKTYPE_* value of the interface that captured this frame."""
+    """LINKTYPE_* value of the interface that captured this frame (or LINKTYPE_SYSTEMD_JOURNAL)."""
     data: bytes
     """The captured bytes (``len(data)`` is the captured length)."""
     wire_len: int

@@ -9,6 +9,7 @@ honoured, and Enhanced, Simple and obsolete Packet Blocks all count as frames
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +17,12 @@ from typing import BinaryIO
 
 import dpkt
 
-from pcapsmtp.capture.model import CaptureInfo, DecryptionSecrets, Frame
+from pcapsmtp.capture.model import (
+    LINKTYPE_SYSTEMD_JOURNAL,
+    CaptureInfo,
+    DecryptionSecrets,
+    Frame,
+)
 
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
@@ -28,6 +34,9 @@ BT_SPB = 0x00000003
 BT_EPB = 0x00000006
 BT_SYSTEMD_JOURNAL = 0x00000009  # Wireshark counts it as a frame
 BT_DSB = 0x0000000A
+
+JOURNAL_REALTIME = re.compile(rb"(?:^|\n)__REALTIME_TIMESTAMP=([0-9]{1,20})\n")
+"""Wall-clock time of a journal entry in µs (systemd's Journal Export Format)."""
 
 OPT_IF_TSRESOL = 9
 OPT_IF_TSOFFSET = 14
@@ -87,6 +96,8 @@ class _Reader:
         self.interfaces: list[Interface] = []
         self.number = 0
         self.sections = 0
+        self.last_time_ns = 0
+        """Time of the last frame that had one: what a frame without a timestamp gets."""
 
     def blocks(self) -> Iterator[tuple[int, bytes]]:
         """(type, whole block) for every block; a new section switches the byte order."""
@@ -111,7 +122,8 @@ class _Reader:
             btype, length = struct.unpack(self.order + "II", head[:8])
             if length < 12 or length % 4 or length > MAX_BLOCK_LEN:
                 raise _Damage(
-                    f"a block after frame {self.number} claims an impossible length ({length} bytes)"
+                    f"a block after frame {self.number} claims an impossible length "
+                    f"({length} bytes)"
                 )
             rest = self.stream.read(length - 12)
             if len(rest) < length - 12:
@@ -138,8 +150,7 @@ class _Reader:
             elif btype == BT_PB:
                 yield self._obsolete(block)
             elif btype == BT_SYSTEMD_JOURNAL:
-                self.number += 1
-                yield Frame(self.number, 0, -1, b"", 0)
+                yield self._journal(block)
             elif btype == BT_DSB and len(block) >= 20:
                 kind, size = struct.unpack_from(self.order + "II", block, 8)
                 self.info.secrets.append(DecryptionSecrets(kind, block[16 : 16 + size]))
@@ -166,9 +177,8 @@ class _Reader:
     def _frame(self, iface_index: int, high: int, low: int, data: bytes, wire_len: int) -> Frame:
         iface = self._iface(iface_index)
         self.number += 1
-        return Frame(
-            self.number, iface.time_ns(high, low), iface.linktype, data, wire_len, iface_index
-        )
+        self.last_time_ns = iface.time_ns(high, low)
+        return Frame(self.number, self.last_time_ns, iface.linktype, data, wire_len, iface_index)
 
     def _enhanced(self, block: bytes) -> Frame:
         if len(block) < 32:
@@ -189,8 +199,19 @@ class _Reader:
         if iface.snaplen:
             caplen = min(caplen, iface.snaplen)
         self.number += 1
-        # A Simple Packet Block has no timestamp; Wireshark shows time 0 for it.
-        return Frame(self.number, 0, iface.linktype, block[12 : 12 + caplen], wire_len)
+        # A Simple Packet Block has no timestamp (tshark shows none). Time 0 would put the
+        # frame in 1970 and stretch the capture over decades; the time of the frame before
+        # it keeps times in order and is the closest thing to the truth we know.
+        time_ns = self.last_time_ns
+        return Frame(self.number, time_ns, iface.linktype, block[12 : 12 + caplen], wire_len)
+
+    def _journal(self, block: bytes) -> Frame:
+        """A journal entry, timed like Wireshark does: by its ``__REALTIME_TIMESTAMP``."""
+        found = JOURNAL_REALTIME.search(block[8:-4])
+        if found:
+            self.last_time_ns = int(found[1]) * 1000
+        self.number += 1
+        return Frame(self.number, self.last_time_ns, LINKTYPE_SYSTEMD_JOURNAL, b"", 0)
 
     def _obsolete(self, block: bytes) -> Frame:
         if len(block) < 32:
