@@ -539,7 +539,7 @@ GENERIC_RULES = _rules(
     (
         r"Relay access denied|relay(?:ing)? (?:not permitted|denied)|allowed rcpthosts"
         r"|unable to relay",
-        "relaying denied: the server takes no mail for that domain from this client unauthenticated",
+        "relaying denied: the server relays for that domain only for authenticated clients",
     ),
     # Postfix "Client host rejected: cannot find your (reverse )hostname, [IP]".
     (
