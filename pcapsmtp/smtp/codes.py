@@ -382,12 +382,12 @@ PROVIDER_RULES = _rules(
         "Gmail limits this sender: unusual rate of (unsolicited) mail from its IP or domain",
     ),
     (
-        _GMAIL + r"PTR record|" + _GMAIL + r"^4\d\d 4\.7\.23\b|" + _GMAIL + r"^5\d\d 5\.7\.25\b",
-        "Gmail: the sending IP has no PTR record, or it does not resolve back to the IP",
-    ),
-    (
         _GMAIL + r"IPv6 sending guidelines",
         "Gmail: mail over IPv6 needs a PTR record and SPF or DKIM authentication",
+    ),
+    (
+        _GMAIL + r"PTR record|" + _GMAIL + r"^4\d\d 4\.7\.23\b|" + _GMAIL + r"^5\d\d 5\.7\.25\b",
+        "Gmail: the sending IP has no PTR record, or it does not resolve back to the IP",
     ),
     (
         _GMAIL + r"^\d{3} [45]\.7\.24\b",
@@ -539,7 +539,7 @@ GENERIC_RULES = _rules(
     (
         r"Relay access denied|relay(?:ing)? (?:not permitted|denied)|allowed rcpthosts"
         r"|unable to relay",
-        "relaying denied: the server relays for that domain only for authenticated clients",
+        "relaying denied: not this server's domain, and it does not relay for this client",
     ),
     # Postfix "Client host rejected: cannot find your (reverse )hostname, [IP]".
     (
