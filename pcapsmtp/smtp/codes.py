@@ -730,8 +730,9 @@ _QUEUE_ID_STYLES = tuple(
         # id; its Message-ID is what message tracking searches by, so that is returned.
         ("exchange", r"^(?:2\.6\.0 )?(<[^>\s]*>) Queued mail for delivery"),
         # Postfix smtpd.c: "2.0.0 Ok: queued as %s" and, after BDAT, "2.0.0 Ok: %ld bytes
-        # queued as %s"; short (hex) and long (enable_long_queue_ids) ids alike.
-        ("postfix", r"^(?:2\.\d+\.\d+ )?Ok:? (?:\d+ bytes )?queued as ([0-9A-Za-z]+)"),
+        # queued as %s"; short (hex) and long (enable_long_queue_ids) ids alike. Exactly
+        # Postfix's spelling: other servers' "ok: queued as" count as generic.
+        ("postfix", r"^(?:2\.\d+\.\d+ )?(?-i:Ok: (?:\d+ bytes )?queued as) ([0-9A-Za-z]+)"),
         # Exim receive.c: "OK id=%s"; 6-6-2 ids, 6-11-4 since 4.97.
         ("exim", r"\bOK id=([0-9A-Za-z]{6}-[0-9A-Za-z]{6,11}-[0-9A-Za-z]{2,4})\b"),
         # qmail-smtpd: "ok <unix time> qp <pid>". The qp number (the pid of the qmail-queue

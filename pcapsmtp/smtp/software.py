@@ -199,7 +199,7 @@ _REPLY_TEXTS = tuple(
         (r"Barracuda Reputation|barracudacentral", "Barracuda"),
         (r"sending MTA's poor reputation", "Cisco Secure Email (IronPort)"),
         (r"Trend Micro (?:RBL\+|Email Reputation)", "Trend Micro"),
-        (r"SMTP synchronization error|\bOK id=", "Exim"),
+        (r"^SMTP synchronization error", "Exim"),  # smtp_in.c; nmap-service-probes
     )
 )
 
@@ -242,9 +242,15 @@ def _from_host(host: str, where: str) -> SoftwareGuess | None:
     return SoftwareGuess(name, None, f"{where} host name {host}") if name else None
 
 
-def _banner_host(banner: str) -> str:
+def _banner_hosts(banner: str) -> list[str]:
+    """The names before "ESMTP"/"SMTP": "opmta1mto02nd1 smtp.orange.fr ESMTP server ready"."""
     words = banner.split()
-    return words[0] if words else ""
+    end = next((i for i, w in enumerate(words) if w.upper() in ("ESMTP", "SMTP")), 1)
+    return words[: max(end, 1)]
+
+
+def _from_banner_host(banner: str) -> SoftwareGuess | None:
+    return next(filter(None, (_from_host(h, "banner") for h in _banner_hosts(banner))), None)
 
 
 def _from_ehlo(ehlo_lines: list[str]) -> SoftwareGuess | None:
@@ -275,10 +281,10 @@ def _from_replies(replies: list[str]) -> SoftwareGuess | None:
 
 def _refine(guess: SoftwareGuess, banner: str, ehlo_lines: list[str]) -> SoftwareGuess:
     """Combine the banner's software with what the host name and EHLO add."""
-    host = _banner_host(banner)
-    online = _host_name(host)
-    if guess.name == "Microsoft Exchange" and online in ("Exchange Online", "Outlook.com"):
-        return SoftwareGuess(online, None, f"{guess.evidence}, host name {host}")
+    online = _from_banner_host(banner)
+    cloud = online is not None and online.name in ("Exchange Online", "Outlook.com")
+    if guess.name == "Microsoft Exchange" and cloud:
+        return SoftwareGuess(online.name, None, f"{guess.evidence}, {online.evidence}")
     if guess.name == "Microsoft IIS SMTP":
         ehlo = _from_ehlo(ehlo_lines)
         if ehlo is not None and ehlo.name == "Microsoft Exchange":
@@ -298,7 +304,7 @@ def server_software(
     if guess is not None:
         return _refine(guess, banner, ehlo_lines)
     guess = (
-        _from_host(_banner_host(banner), "banner")
+        _from_banner_host(banner)
         or _from_ehlo(ehlo_lines)
         or (_from_host(parse_ehlo(ehlo_lines)["domain"] or "", "EHLO") if ehlo_lines else None)
         or _from_replies(([banner] if banner else []) + list(other_replies))

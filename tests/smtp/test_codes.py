@@ -7,6 +7,9 @@ captures are the reply text after the three-digit code, lines joined with "\\n".
 
 from __future__ import annotations
 
+import functools
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -27,6 +30,7 @@ from pcapsmtp.smtp.codes import (
     queue_id_mta,
     reply_class,
 )
+from tests.tshark import all_captures, capture_id, fields, needs_tshark
 
 # --- Reply classes --------------------------------------------------------------------------
 
@@ -613,7 +617,7 @@ def test_is_size_rejection(code, text, expected):
         ("2.0.0 Ok: 11 bytes queued as 9FE18201AAA610", "9FE18201AAA610", "postfix"),
         # suricata-smtp-rset_input.pcap frame 19 (BDAT LAST)
         ("2.0.0 Ok: queued as 4XyQ2k6R0Vz9sLm", "4XyQ2k6R0Vz9sLm", "postfix"),  # long ids
-        ("ok: queued as 12345", "12345", "postfix"),  # suricata-detect-email-received frame 60
+        ("ok: queued as 12345", "12345", "generic"),  # suricata-detect-email-received frame 60
         ("2.0.0 Ok: 64 bytes", None, None),  # non-final BDAT chunk, suricata bdat frame 14
         # amavisd-new in front of Postfix (pastebin Y0MHx0aT)
         (
@@ -696,3 +700,62 @@ def test_text_functions_never_raise(text):
     is_greylisting(451, text)
     is_rate_limited(421, parse_enhanced(text), text)
     is_size_rejection(552, parse_enhanced(text), text)
+
+
+# --- Every reply of the public captures ---------------------------------------------------------
+
+_REPLY_LINE = re.compile(r"^(\d{3})([ -])(.*)$")
+# Ports the public captures use for SMTP besides 25/587 (see their SOURCES.md).
+SMTP_ON_OTHER_PORTS = (
+    "-d",
+    "tcp.port==2525,smtp",
+    "-d",
+    "tcp.port==1224,smtp",
+    "-d",
+    "tcp.port==225,smtp",
+)
+
+
+@functools.cache
+def server_replies(path) -> dict[int, list[tuple[int, str]]]:
+    """Per tcp.stream, the server's replies as (code, text): the bytes of the side that sent
+    an SMTP response, cut into lines and grouped at the "ddd " last line (RFC 5321 4.2.1)."""
+    names = ["tcp.stream", "tcp.srcport", "smtp.response.code", "tcp.payload"]
+    rows = fields(path, names, "tcp.len > 0", SMTP_ON_OTHER_PORTS)
+    server_port = {row[0]: row[1] for row in rows if row[2]}
+    data: dict[int, bytes] = {}
+    for stream, port, _, payload in rows:
+        if server_port.get(stream) == port:
+            data[int(stream)] = data.get(int(stream), b"") + bytes.fromhex(payload)
+    replies: dict[int, list[tuple[int, str]]] = {}
+    for stream, raw in data.items():
+        lines: list[str] = []
+        for line in raw.decode("latin-1").split("\n"):  # some servers end lines with LF
+            match = _REPLY_LINE.match(line.rstrip("\r"))
+            if not match:
+                continue
+            lines.append(match.group(3))
+            if match.group(2) == " ":
+                replies.setdefault(stream, []).append((int(match.group(1)), "\n".join(lines)))
+                lines = []
+    return replies
+
+
+SMTP_CAPTURES = [p for p in all_captures() if "smtp" in p.name or "emotet" in p.name]
+
+
+@needs_tshark
+@pytest.mark.oracle
+@pytest.mark.parametrize("path", SMTP_CAPTURES, ids=capture_id)
+def test_every_captured_reply(path):
+    """Real replies: one line of meaning each, an enhanced code only where the text starts
+    with it, queue ids only on positive replies' text that carries one."""
+    for replies in server_replies(path).values():
+        for code, text in replies:
+            enhanced = parse_enhanced(text)
+            line = meaning(code, enhanced, text)
+            assert line and "\n" not in line
+            assert enhanced is None or text.lstrip().startswith(enhanced)
+            assert not (is_greylisting(code, text) and is_permanent(code))
+            found = queue_id(text)
+            assert found is None or found in text
