@@ -61,7 +61,7 @@ BASIC_CODES = {
     252: "cannot verify the user, but will accept the message and attempt delivery",
     334: "authentication challenge: the server waits for the client's next AUTH step",  # RFC 4954
     354: "start mail input; end with <CRLF>.<CRLF>",
-    421: "service not available: the server is closing the connection",
+    421: "service not available, closing the transmission channel",
     432: "a password transition is needed",  # RFC 4954 section 6
     450: "mailbox unavailable for now (busy, or temporarily blocked for policy reasons)",
     451: "requested action aborted: local error in processing on the server",
@@ -80,7 +80,7 @@ BASIC_CODES = {
     534: "authentication mechanism is too weak",  # RFC 4954 section 6
     535: "authentication credentials invalid",  # RFC 4954 section 6
     538: "encryption required for the requested authentication mechanism",  # RFC 4954
-    550: "mailbox unavailable: not found, no access, or refused for policy reasons",
+    550: "mailbox unavailable (not found, no access, or refused for policy reasons)",
     551: "user not local; the client should try the forward-path given",
     552: "exceeded storage allocation (message too big for the server or mailbox)",
     553: "mailbox name not allowed (e.g. address syntax incorrect)",
@@ -483,9 +483,10 @@ PROVIDER_RULES = _rules(
     ),
     # Proofpoint Dynamic Reputation, ipcheck.proofpoint.com (suped.com, Proofpoint's pages).
     (
-        r"proofpoint",
+        r"ipcheck\.proofpoint\.com|Proofpoint Dynamic Reputation",
         "blocked by Proofpoint reputation: check or delist the IP at ipcheck.proofpoint.com",
     ),
+    (r"proofpoint", "refused by Proofpoint's filtering"),
     # Mimecast, "Mimecast SMTP Error Codes" (community.mimecast.com DOC-1369): "451 Internal
     # resource temporarily unavailable" is its greylisting (or a pending reputation check).
     (

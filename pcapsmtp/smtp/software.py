@@ -186,8 +186,9 @@ _EXIM_KEYWORDS = ("PIPE_CONNECT", "X_PIPE_CONNECT")
 _REPLY_TEXTS = tuple(
     (re.compile(pattern, re.I), name)
     for pattern, name in (
+        # Outlook.com first: its block-list replies also name the EOP host that sent them.
+        (r"\(A?S3\d{3}\)|\b(?:SC|DY)-00\d\b|\bhotmail\b|olc\.protection", "Outlook.com"),
         (r"protection\.outlook\.com|\bRESOLVER\.ADR\.", "Exchange Online"),
-        (r"\(A?S3\d{3}\)|\b(?:SC|DY)-00\d\b|\bhotmail\b", "Outlook.com"),
         (r"\bgsmtp\b", "Gmail"),
         (r"\[TSS?\d\d\]|yahooinc\.com|\bdirdel\b", "Yahoo"),
         (r"support\.apple\.com|\[CS\d\d\] Message rejected", "iCloud"),

@@ -442,10 +442,25 @@ SOFTWARE = [
     (
         "",
         [],
-        ["5.7.1 Unfortunately, messages from [192.0.2.1] weren't sent. ... (S3150)."],
+        [
+            "5.7.1 Unfortunately, messages from [88.198.83.90] weren't sent. Please contact your"
+            " Internet service provider since part of their network is on our block list (S3150)."
+            " You can also refer your provider to http://mail.live.com/mail/troubleshooting.aspx"
+            "#errors. [BN8NAM12FT066.eop-nam12.prod.protection.outlook.com 2023-05-22T11:57:51Z]"
+        ],
         "Outlook.com",
         None,
-    ),
+    ),  # pastebin ExQUnA6B
+    (
+        "",
+        [],
+        [
+            "5.4.1 Recipient address rejected: Access denied."
+            " [CY1GCC01FT007.eop-gcc01.prod.protection.outlook.com]"
+        ],
+        "Exchange Online",
+        None,
+    ),  # pastebin 32NXKByX
     # SMTP inspection
     ("****************************2*0**0*2***", EXCHANGE_EHLO, [], MASKED, None),
     (None, MASKED_EHLO[:1] + MASKED_EHLO[9:], [], MASKED, None),
