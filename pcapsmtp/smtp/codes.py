@@ -103,9 +103,9 @@ _CLASS_WORDS = {"transient": "temporary failure", "permanent": "permanent failur
 
 # RFC 3463 section 2: status-code = class "." subject "." detail; class = "2"/"4"/"5";
 # subject and detail are 1*3digit. RFC 2034 section 4 puts it first in the reply text.
-_ENHANCED_AT_START = re.compile(r"[ \t]*([245]\.\d{1,3}\.\d{1,3})(?=[ \t:;,]|$)")
+_ENHANCED_AT_START = re.compile(r"[ \t]*([245]\.\d{1,3}\.\d{1,3})(?=[ \t:;,]|$)", re.ASCII)
 # qmail appends it instead: "553 sorry, that domain isn't in my list ... (#5.7.1)".
-_ENHANCED_QMAIL = re.compile(r"\(#([245]\.\d{1,3}\.\d{1,3})\)\s*$")
+_ENHANCED_QMAIL = re.compile(r"\(#([245]\.\d{1,3}\.\d{1,3})\)\s*$", re.ASCII)
 
 ENHANCED_CLASSES = {  # IANA "Class Sub-Codes"
     2: "Success",
@@ -262,7 +262,7 @@ def parse_enhanced(text: str) -> str | None:
 
 def _split_enhanced(enhanced: str) -> tuple[int, int, int] | None:
     parts = enhanced.split(".")
-    if len(parts) != 3 or not all(p.isdigit() and 1 <= len(p) <= 3 for p in parts):
+    if len(parts) != 3 or not all(p.isascii() and p.isdigit() and 1 <= len(p) <= 3 for p in parts):
         return None
     klass, subject, detail = (int(p) for p in parts)
     return (klass, subject, detail) if klass in ENHANCED_CLASSES else None

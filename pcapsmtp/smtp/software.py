@@ -1,6 +1,6 @@
 """Which software (or provider) answers on the server side, from what it says about itself:
 the 220 banner, the EHLO reply, and the style of its other replies. Also the EHLO reply parsed
-(RFC 5321 section 4.1.1.1, RFC 1869) and the traces of a firewall's SMTP inspection.
+(RFC 5321 section 4.1.1.1) and the traces of a firewall's SMTP inspection.
 
 A guess is made only on strong evidence; a wrong name is worse than none.
 """
@@ -39,7 +39,7 @@ def is_masked_banner(banner: str) -> bool:
     chars = "".join(banner.split())
     if len(chars) < 4 or chars.count("*") * 2 < len(chars):
         return False
-    return all(c == "*" or c.isdigit() for c in chars)
+    return all(c in "*0123456789" for c in chars)
 
 
 def masked_ehlo_keywords(ehlo_lines: list[str]) -> list[str]:
@@ -71,7 +71,7 @@ def _keyword_and_params(line: str) -> tuple[str, list[str]] | None:
 
 def _size(params: list[str]) -> int | None:
     # RFC 1870 section 4: no value, or 0, means no fixed maximum.
-    if params and params[0].isdigit() and int(params[0]) > 0:
+    if params and params[0].isascii() and params[0].isdigit() and int(params[0]) > 0:
         return int(params[0])
     return None
 

@@ -99,6 +99,7 @@ def test_class_predicates(code, flags):
         ("5.1.1.1 x", None),  # an IP address, not a status code
         ("4.4.4.4 blocked", None),
         ("5.1.1x", None),
+        ("5.\u0661.1 x", None),  # RFC 3463 digits are ASCII (an Arabic-Indic one here)
         ("Ok: queued as 555A012C342", None),  # arkime-smtp-originating.pcap frame 19
         ("ok, go ahead (#2.0.0)", None),  # qmail puts it last: suricata-smtp-long-DATA-line 13
         ("", None),
@@ -133,6 +134,7 @@ def test_parse_enhanced(text, expected):
         ("3.1.1", None),  # no class 3
         ("5.1", None),
         ("nonsense", None),
+        ("5.\u00b2.1", None),  # "²" is a digit to str.isdigit(), not to RFC 3463
     ],
 )
 def test_enhanced_meaning(enhanced, expected):

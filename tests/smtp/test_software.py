@@ -238,6 +238,7 @@ def test_parse_ehlo_exchange():
         (MASKED_EHLO, "8bitmime", True),  # "8bitmime": keywords are case-insensitive
         (MASKED_EHLO, "chunking", False),  # masked to XXXXXXXB by the ASA
         (["mail.example.com", "SIZE 0"], "size", None),  # RFC 1870 4: 0 means no limit
+        (["mail.example.com", "SIZE \u00b2"], "size", None),  # not a number to RFC 1870
         (["mail.example.com", "SIZE 10240000"], "size", 10240000),  # Postfix default
         (["250-mail.example.com", "250 STARTTLS"], "starttls", True),  # lines with the code
         (["mail.example.com", "", "PIPELINING"], "pipelining", True),
