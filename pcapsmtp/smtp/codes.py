@@ -22,7 +22,7 @@ REPLY_CLASSES = {
 
 
 def reply_class(code: int) -> str:
-    """ "positive", "intermediate", "transient", "permanent", or "invalid" outside 200-599."""
+    """The class of a reply by its first digit; "invalid" outside 200-599."""
     if not 200 <= code <= 599:
         return "invalid"
     return REPLY_CLASSES[code // 100]
@@ -288,7 +288,7 @@ def _enhanced_phrase(enhanced: str) -> str | None:
     if detail == 0:
         return _SUBJECT_PLAIN[subject]
     title = enhanced_meaning(enhanced) or ""
-    return title[:1].lower() + title[1:]
+    return title[:1].lower() + title[1:] if title[1:2].islower() else title  # "ARC ..." stays
 
 
 # --- Provider and MTA knowledge: texts seen in real replies ------------------------------------

@@ -488,6 +488,8 @@ MEANINGS = [
     (500, "unrecognized command", "command unrecognized"),  # zeek-smtp-mail-transactions 31
     (472, "unusualz@prg-dc.dhl.com DNS A-record is empty", "temporary failure"),  # smtperr 137
     (556, "5.1.10 Recipient address has null MX", "null MX"),  # RFC 7505 3, RFC 7504
+    (550, "5.7.29 ARC validation failure", "permanent failure: ARC validation failure (5.7.29)"),
+    (550, "5.6.7 Non-ASCII addresses not permitted", "non-ASCII addresses"),  # RFC 6531
     (521, "mail.example.com does not accept mail", "does not accept mail"),  # RFC 7504 3
     (250, "2.0.0 Ok: queued as BCB022014FB060", "okay, completed"),  # suricata-smtp-pipelining 13
     (354, 'Enter mail, end with "." on a line by itself', "start mail input"),  # nospaces 16
