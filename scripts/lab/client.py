@@ -243,6 +243,7 @@ class LabSMTP(smtplib.SMTP):
 
         With ``then_quit`` the end of data and QUIT go out in one write too.
         """
+        tx["pipelined"] = True
         opts = "".join(f" {o}" for o in mail_options)
         lines = [f"MAIL FROM:<{mail_from}>{opts}\r\n"] + [f"RCPT TO:<{a}>\r\n" for a in rcpt]
         lines.append("DATA\r\n")
@@ -276,31 +277,38 @@ class LabSMTP(smtplib.SMTP):
         subject: str,
         chunk: int,
         zero_last: bool = False,
+        pipelined: bool = False,
     ) -> dict:
         """RFC 3030: the message in BDAT chunks of ``chunk`` bytes, the last one ``LAST``.
 
         With ``zero_last`` every chunk goes without LAST and an empty ``BDAT 0 LAST`` ends it.
+        With ``pipelined`` MAIL, RCPT and the first chunk go out in one write (RFC 2920).
         """
-        tx = {
-            "mail_from": mail_from,
-            "rcpt_to": [],
-            "subject": subject,
-            "size": len(message),
-            "code": None,
-            "queue_id": None,
-            "chunks": [],
-        }
+        tx = {"mail_from": mail_from, "rcpt_to": [], "subject": subject, "size": len(message),
+              "code": None, "queue_id": None, "chunks": []}  # fmt: skip
         self.transactions.append(tx)
-        self.mail(mail_from)
-        for addr in rcpt:
-            tx["rcpt_to"].append({"address": addr, "code": self.rcpt(addr)[0]})
         pieces = [message[i : i + chunk] for i in range(0, len(message), chunk)]
         if zero_last:
             pieces.append(b"")
+        head = b""
+        if pipelined:
+            tx["pipelined"] = True
+            head = f"MAIL FROM:<{mail_from}>\r\n".encode()
+            head += "".join(f"RCPT TO:<{a}>\r\n" for a in rcpt).encode()
+            self._pending.extend(["MAIL"] + ["RCPT"] * len(rcpt))
+        else:
+            self.mail(mail_from)
+            for addr in rcpt:
+                tx["rcpt_to"].append({"address": addr, "code": self.rcpt(addr)[0]})
         for i, piece in enumerate(pieces):
             last = " LAST" if i == len(pieces) - 1 else ""
-            self.send(f"BDAT {len(piece)}{last}\r\n".encode() + piece)
+            self.send(head + f"BDAT {len(piece)}{last}\r\n".encode() + piece)
             self.expect("BDAT")
+            if head:
+                head = b""
+                self.getreply()
+                for addr in rcpt:
+                    tx["rcpt_to"].append({"address": addr, "code": self.getreply()[0]})
             code, text = self.getreply()
             tx["chunks"].append(len(piece))
         self._finish(tx, code, text)

@@ -56,6 +56,10 @@ never on byte equality.
   content was sent. `code`: the reply to the end of data (or to the last BDAT); when the
   transaction ended earlier, the reply that ended it (MAIL refused, or every RCPT refused);
   `null` when no reply came. `queue_id` from that reply's text (`queued as X`, Exim `id=X`).
+- `transactions[].pipelined`: true when MAIL, RCPT and DATA (or the first BDAT) went out in
+  one write (RFC 2920); `chunks`: the BDAT chunk sizes in order.
+- Extra session keys where they apply: `auth` (mechanism, username, reply code),
+  `client_software` (`swaks`), `client_error` (what the client's socket raised), `tls_error`.
 - `subject` is the decoded subject (pipelining has ISO-2022-JP and UTF-8 encoded words).
 - `late_replies`: reply codes the server sent after the client had already given up (they are
   in the capture, answered by a RST; the client never read them).

@@ -151,8 +151,9 @@ def pipelining(run: Run) -> None:
 
 @scenario("bdat-chunking")
 def bdat_chunking(run: Run) -> None:
-    """RFC 3030 CHUNKING: one message in three BDAT chunks (the last 'BDAT n LAST'), then a second
-    message as one BDAT chunk followed by 'BDAT 0 LAST'"""
+    """RFC 3030 CHUNKING: one message in 1200-byte BDAT chunks (the last 'BDAT n LAST'), a second
+    message as one BDAT chunk followed by 'BDAT 0 LAST', and a third sent as MAIL, RCPT and
+    'BDAT n LAST' with its chunk pipelined in one segment"""
     run.network()
     run.start_postfix()
     run.capture()
@@ -164,6 +165,8 @@ def bdat_chunking(run: Run) -> None:
         smtp.bdat_transaction(ALICE, [BOB], msg, "lab bdat 1", chunk=1200)
         msg = make_message("lab bdat 2", ALICE, [CAROL], seed=2)
         smtp.bdat_transaction(ALICE, [CAROL], msg, "lab bdat 2", chunk=len(msg), zero_last=True)
+        msg = make_message("lab bdat 3", ALICE, [DAVE], seed=3)
+        smtp.bdat_transaction(ALICE, [DAVE], msg, "lab bdat 3", chunk=len(msg), pipelined=True)
         smtp.quit()
 
     smtp = session(body)

@@ -47,6 +47,15 @@ TSHARK_BLIND = {
 }
 # tshark 4.0 drops a QUIT that shares a segment with the final "." (FIELD-NOTES).
 QUIT_LOST_AFTER_DOT = {"pipelining"}
+# tshark 4.0 shows MAIL, RCPT and "BDAT n LAST" pipelined in one segment as a single DATA
+# fragment and loses the commands (FIELD-NOTES): there its commands need only be a
+# subsequence of the client's; the replies still agree one for one.
+COMMANDS_LOST_IN_BDAT = {"bdat-chunking"}
+
+
+def is_subsequence(short: list, long: list) -> bool:
+    it = iter(long)
+    return all(item in it for item in short)
 
 
 def load(path: Path) -> dict:
@@ -218,7 +227,10 @@ def test_tshark_sees_the_same_dialogue(path: Path, tshark):
         want_replies = [s["reply"] for s in clear if s["reply"] is not None]
         # Replies that reached the capture after the client had given up (never read by it).
         want_replies += session.get("late_replies", [])
-        assert commands == want_commands, session["client"]
+        if truth["scenario"] in COMMANDS_LOST_IN_BDAT:
+            assert is_subsequence(commands, want_commands), session["client"]
+        else:
+            assert commands == want_commands, session["client"]
         assert replies == want_replies, session["client"]
 
 
