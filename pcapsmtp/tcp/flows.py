@@ -278,6 +278,8 @@ class FlowTracker:
                 sender.max_segment = length
             if seg.ip_len > sender.max_ip_len:
                 sender.max_ip_len = seg.ip_len
+            if sender.too_big_mtu is not None and seg.ip_len > sender.max_ip_len_after_too_big:
+                sender.max_ip_len_after_too_big = seg.ip_len
 
         if flags & TH_SYN:
             self._handshake(live, d, seg)
@@ -399,8 +401,18 @@ class FlowTracker:
         live = self._table.get((a, b) if a <= b else (b, a))
         if live is None:
             self.unmatched_icmp.append(error)
-        else:
-            live.flow.icmp.append(error)
+            return
+        live.flow.icmp.append(error)
+        if error.is_too_big and error.mtu:
+            sender = live.flow.endpoints[
+                0
+                if live.flow.endpoints[0].port == quoted.sport
+                and live.flow.endpoints[0].ip == quoted.src
+                else 1
+            ]
+            if sender.too_big_mtu is None or error.mtu < sender.too_big_mtu:
+                sender.too_big_mtu = error.mtu
+            sender.max_ip_len_after_too_big = 0
 
     def _sweep(self, now_ns: int) -> None:
         for key, live in list(self._table.items()):

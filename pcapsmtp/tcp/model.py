@@ -125,6 +125,10 @@ class Endpoint:
     gap_bytes: int = 0
     retransmission_mismatches: int = 0
     """Retransmissions whose bytes differ from the first copy."""
+    too_big_mtu: int | None = None
+    """Smallest next-hop MTU an ICMP fragmentation-needed / Packet Too Big told this side."""
+    max_ip_len_after_too_big: int = 0
+    """Largest data packet this side sent after the (last) ICMP told it to shrink."""
     last_time_ns: int = 0
     closed_frame: int | None = None
     """Frame of this side's first FIN or RST."""

@@ -1,0 +1,71 @@
+"""Small helpers the rules share: who is who, which SMTP phase a frame fell in, filters."""
+
+from __future__ import annotations
+
+from pcapsmtp.report.sessions import address, endpoint_name
+from pcapsmtp.smtp.events import AUTH_RESPONSE, END_OF_DATA
+from pcapsmtp.smtp.model import Session
+from pcapsmtp.tcp.model import Endpoint, TcpFlow
+
+PHASES = {
+    "EHLO": "EHLO",
+    "HELO": "EHLO",
+    "LHLO": "EHLO",
+    "STARTTLS": "STARTTLS",
+    "AUTH": "AUTH",
+    AUTH_RESPONSE: "AUTH",
+    "MAIL": "the envelope (MAIL/RCPT)",
+    "RCPT": "the envelope (MAIL/RCPT)",
+    "DATA": "DATA",
+    "BDAT": "the message transfer (BDAT)",
+    END_OF_DATA: "after the end of the message, waiting for the server's verdict",
+    "QUIT": "after QUIT",
+    "RSET": "RSET",
+}
+
+
+def role(flow: TcpFlow, direction: int) -> str:
+    return "client" if direction == flow.client else "server"
+
+
+def who(flow: TcpFlow, direction: int) -> str:
+    """'the client 10.0.0.5:43210'."""
+    return f"the {role(flow, direction)} {endpoint_name(flow.endpoints[direction])}"
+
+
+def host(endpoint: Endpoint) -> str:
+    return address(endpoint.ip)
+
+
+def direction_of(flow: TcpFlow, endpoint: Endpoint) -> int:
+    return 0 if flow.endpoints[0] is endpoint else 1
+
+
+def phase_at(session: Session, frame: int) -> str:
+    """The SMTP phase the connection was in when ``frame`` was sent."""
+    if session.tls is not None and frame >= session.tls.frame:
+        return "inside TLS" if session.tls.facts is None or not session.tls.failed else (
+            "the TLS handshake"
+        )
+    last = None
+    for command in session.commands:
+        if command.frame > frame:
+            break
+        last = command
+    if last is None:
+        if session.greeting is not None and session.greeting.frame <= frame:
+            return "after the greeting, before EHLO"
+        return "before the server's greeting"
+    if last.verb == "DATA" and last.reply is not None and last.reply.code == 354:
+        if last.reply.frame <= frame:
+            return "the message transfer (DATA)"
+    if last.verb == END_OF_DATA and last.reply is not None and last.reply.frame <= frame:
+        return "after the server's verdict on the message"
+    return PHASES.get(last.verb, f"{last.verb}")
+
+
+def ip_len_filter(flow: TcpFlow, above: int) -> str:
+    """A filter for packets bigger than ``above`` bytes (IPv4 ip.len; IPv6 payload + 40)."""
+    if len(flow.endpoints[0].ip) == 16:
+        return f"ipv6.plen > {above - 40}"
+    return f"ip.len > {above}"
