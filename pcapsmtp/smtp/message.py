@@ -33,6 +33,9 @@ MAX_BOUNDARY = 998
 RFC 2046 5.1.1 allows only 70 characters, but longer ones are seen and cost nothing."""
 MAX_PADDING = 1000
 """Whitespace allowed after a boundary before its line ends (RFC 2046 5.1.1 transport padding)."""
+BATCH = 64 * 1024
+"""Small feeds (one TCP segment each) are gathered up to this size before scanning: the
+per-call cost of the scan, not its per-byte cost, dominates at 1460-byte segments."""
 MAX_ATTACHMENTS = 1000
 """Attachments recorded; further ones are only counted in ``parts``."""
 
@@ -119,14 +122,14 @@ class _Leaf:
     filename: str | None
     attachment: bool
     base64_chars: int = 0
-    """Body bytes that are not CR or LF (base64 only)."""
-    tail: bytes = b""
-    """Last non-blank bytes of the body, for the base64 padding."""
+    """Base64 alphabet characters in the body so far (base64 only; padding not counted)."""
 
 
 # A line that continues the header block, as email.feedparser.headerRE sees it (RFC 5322 2.2).
 _HEADER_LINE = re.compile(rb"From |[\x21-\x39\x3b-\x7e]*:|[\t ]")
 _WSP = re.compile(rb"[ \t]*")
+_BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_NOT_BASE64 = bytes(b for b in range(256) if b not in _BASE64_ALPHABET)
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _PARSER = BytesHeaderParser(policy=policy.compat32)
 
@@ -157,6 +160,8 @@ class MessageScanner:
         self._leaf: _Leaf | None = None
         self._top_done = False
         self._result: MessageFacts | None = None
+        self._batch: list[bytes] = []
+        self._batched = 0
         self.facts = MessageFacts(
             size=0,
             message_id=None,
@@ -179,6 +184,17 @@ class MessageScanner:
         """Message bytes in stream order, any split, without the final ``.`` line."""
         if not data or self._result is not None:
             return
+        self._batch.append(data)
+        self._batched += len(data)
+        if self._batched >= BATCH:
+            self._scan_batch()
+
+    def _scan_batch(self) -> None:
+        if not self._batch:
+            return
+        data = self._batch[0] if len(self._batch) == 1 else b"".join(self._batch)
+        self._batch = []
+        self._batched = 0
         self._note_raw(data)
         if self._dot_stuffed:
             data = self._unstuff(data)
@@ -192,6 +208,7 @@ class MessageScanner:
 
     def _finish(self) -> MessageFacts:
         facts = self.facts
+        self._scan_batch()
         if self._dot_stuffed:
             tail = self._unstuff_block(self._held)
             self._held = b""
@@ -419,10 +436,8 @@ class MessageScanner:
             buf = self._buf
             s = max(0, leaf.start - self._buf_pos)
             if s < n:
-                leaf.base64_chars += n - s - buf.count(b"\n", s, n) - buf.count(b"\r", s, n)
-                tail = bytes(buf[max(s, n - 80) : n]).rstrip()
-                if tail:
-                    leaf.tail = (leaf.tail + tail)[-4:]
+                # What a lenient decoder (binascii.a2b_base64) keeps: the alphabet only.
+                leaf.base64_chars += len(buf[s:n].translate(None, _NOT_BASE64))
         del self._buf[:n]
         self._buf_pos += n
 
@@ -438,8 +453,7 @@ class MessageScanner:
         encoded = max(0, end - leaf.start)
         size = encoded
         if leaf.encoding == "base64":
-            data_chars = leaf.base64_chars - (len(leaf.tail) - len(leaf.tail.rstrip(b"=")))
-            size = max(0, data_chars) * 6 // 8
+            size = leaf.base64_chars * 6 // 8  # RFC 4648 4: 6 bits a character
         facts.attachments.append(
             Attachment(leaf.filename, leaf.content_type, size, encoded, leaf.encoding)
         )
@@ -624,10 +638,10 @@ def _decode_leniently(text: str) -> str:
 def _field_text(value: str) -> tuple[str, str]:
     """A raw compat32 value (8-bit bytes as surrogates) to text, and the codec used."""
     codec = "ascii"
-    if not value.isascii():
+    if _SURROGATES.search(value):
         raw = _raw_bytes(value)
-        value, _ = _decode_bytes(raw, None)
-        codec = _guess_codec(raw)
+        codec = _guess_codec(raw) or "utf-8"
+        value = raw.decode(codec, "replace")
     if "\x1b" in value and value.isascii():
         # Raw ISO-2022-JP in a header, as old Japanese mailers send it (RFC 1468 style).
         value, _ = _decode_bytes(value.encode("ascii"), "iso-2022-jp")
@@ -636,7 +650,8 @@ def _field_text(value: str) -> tuple[str, str]:
 
 
 def _raw_bytes(value: str) -> bytes:
-    return value.encode("ascii", "surrogateescape") if isinstance(value, str) else b""
+    """Undo the parser's surrogateescape: the field's bytes as they came."""
+    return value.encode("utf-8", "surrogateescape") if isinstance(value, str) else b""
 
 
 def _latin1_bytes(text: str) -> bytes:
@@ -655,9 +670,14 @@ def _nec_iso2022jp(data: bytes) -> str:
     )
 
 
-_GUESS = ("utf-8", "euc_jp", "cp932")
+_GUESS = ("utf-8", "euc_jp", "cp932", "cp1252")
 """Order for unlabelled 8-bit text: UTF-8 (RFC 6532) first; EUC-JP before Shift_JIS, since
-EUC-JP kana also read as half-width Shift_JIS katakana but not the other way round."""
+EUC-JP kana also read as half-width Shift_JIS katakana but not the other way round; both
+only when the result looks Japanese (see ``_looks_japanese``); then Windows-1252."""
+_JAPANESE_GUESSES = ("euc_jp", "cp932")
+_SURROGATES = re.compile("[\udc80-\udcff]")
+_CJK = re.compile("[\u2460-\u24ff\u3000-\u30ff\u3200-\u33ff\u4e00-\u9fff\uff00-\uffef]")
+_KANA = re.compile("[\u3040-\u30ff\uff66-\uff9f]")
 _CHARSET_CHAINS: dict[str, tuple] = {
     # Labels decoded with a superset, as the WHATWG Encoding Standard does for the web.
     "iso-2022-jp": ("iso2022_jp", "iso2022_jp_ext", _nec_iso2022jp),
@@ -695,12 +715,15 @@ def _decode_bytes(data: bytes, charset: str | None) -> tuple[str, bool]:
     False when the charset was unknown and no guess fitted, or bytes had to be replaced."""
     name = (charset or "").strip().strip('"').lower().partition("*")[0]
     name = _ALIASES.get(name, name)
-    chain = _CHARSET_CHAINS.get(name, (name,) if name else _GUESS)
-    for codec in (*chain, *_GUESS):
+    chain = _CHARSET_CHAINS.get(name, (name,) if name else ())
+    for codec in chain:
         try:
             return (codec(data) if callable(codec) else data.decode(codec)), True
         except (UnicodeDecodeError, LookupError):
             continue
+    codec = _guess_codec(data)
+    if codec:
+        return data.decode(codec), True
     first = next((c for c in chain if isinstance(c, str) and _known(c)), "utf-8")
     return data.decode(first, "replace"), False
 
@@ -714,10 +737,22 @@ def _known(codec: str) -> bool:
 
 
 def _guess_codec(data: bytes) -> str:
+    """The first of ``_GUESS`` that decodes ``data`` plausibly, or ""."""
     for codec in _GUESS:
         try:
-            data.decode(codec)
+            text = data.decode(codec)
         except UnicodeDecodeError:
             continue
-        return codec
-    return "utf-8"
+        if codec not in _JAPANESE_GUESSES or _looks_japanese(text):
+            return codec
+    return ""
+
+
+def _looks_japanese(text: str) -> bool:
+    """Shift_JIS and EUC-JP decode many Western 8-bit strings too ("What\x92s" reads as
+    "What痴"): accept them only when every non-ASCII character is Japanese and there is
+    kana or more than one such character."""
+    wide = [c for c in text if ord(c) > 127]
+    if not all(_CJK.match(c) for c in wide):
+        return False
+    return len(wide) > 1 or any(_KANA.match(c) for c in wide)
