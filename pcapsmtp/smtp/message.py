@@ -109,6 +109,8 @@ class _Multipart:
     """LF + "--" + boundary: a delimiter starts a line (RFC 2046 5.1.1)."""
     digest: bool
     """multipart/digest: parts without Content-Type are message/rfc822 (RFC 2046 5.1.5)."""
+    opened: bool = False
+    """A delimiter of this multipart was seen."""
 
 
 @dataclass(slots=True)
@@ -156,6 +158,8 @@ class MessageScanner:
         self._skip_line = False
         self._hdr = bytearray()
         self._hdr_cut = False
+        self._dropping = False
+        """The header field being read did not fit and is left out."""
         self._stack: list[_Multipart] = []
         self._leaf: _Leaf | None = None
         self._top_done = False
@@ -220,8 +224,7 @@ class MessageScanner:
         self._parse(b"", final=True)
         if self._leaf is not None:
             self._end_leaf(self._buf_pos + len(self._buf))
-        if self._stack:
-            self._anomaly("unterminated_multipart")
+        self._close_levels(0)
         if self._single_dots:
             self._anomaly("unstuffed_leading_dot")
         if facts.bare_lf:
@@ -316,6 +319,7 @@ class MessageScanner:
                 return self._end_headers(0)
             self._cut_headers()
             self._skip_line = True
+            self._dropping = True
         # Forget the overlong line's bytes; the offset stays right for what follows.
         self._buf_pos += len(buf)
         del buf[:]
@@ -323,11 +327,17 @@ class MessageScanner:
         return False
 
     def _keep_header_line(self, buf: bytearray, start: int, end: int) -> None:
+        """Keep a header line if the block has room. Over the limit, a field is left out
+        whole (with its continuation lines); a later one that fits is still kept, so a
+        Content-Type after a huge Received chain still counts."""
         limit = HEADER_LIMIT if not self._top_done else PART_HEADER_LIMIT
-        if len(self._hdr) + end - start <= limit:
-            self._hdr += buf[start:end]
-        else:
+        if buf[start] in b" \t" and self._dropping:
+            return
+        self._dropping = len(self._hdr) + end - start > limit
+        if self._dropping:
             self._cut_headers()
+        else:
+            self._hdr += buf[start:end]
 
     def _cut_headers(self) -> None:
         if not self._hdr_cut:
@@ -343,6 +353,7 @@ class MessageScanner:
         block = bytes(self._hdr)
         self._hdr = bytearray()
         self._hdr_cut = False
+        self._dropping = False
         self._skip_line = False
         del self._buf[:body_at]
         self._buf_pos += body_at
@@ -398,9 +409,10 @@ class MessageScanner:
         self._consume(end)
         if self._leaf is not None:
             self._end_leaf(self._buf_pos)
-        if level < len(self._stack) - 1:
-            self._anomaly("unterminated_multipart")
-        del self._stack[level + 1 if not close else level :]
+        self._close_levels(level + 1)
+        self._stack[level].opened = True
+        if close:
+            del self._stack[level:]
         cut = eol - end
         del buf[:cut]
         self._buf_pos += cut
@@ -408,6 +420,17 @@ class MessageScanner:
             self._state = _State.HEADERS
             self._search = 1
         return True
+
+    def _close_levels(self, level: int) -> None:
+        """Multiparts from ``level`` inward end without their close delimiter."""
+        for multipart in self._stack[level:]:
+            if multipart.opened:
+                self._anomaly("unterminated_multipart")
+            else:
+                # No delimiter at all: like the email package, take the body as one part.
+                self._anomaly("boundary_not_found")
+                self.facts.parts += 1
+        del self._stack[level:]
 
     def _next_delimiter(self, final: bool) -> tuple[int, int, int, bool] | None:
         """(position, stack level, line end or -1 when more bytes are needed, close)."""
