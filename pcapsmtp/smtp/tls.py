@@ -220,10 +220,12 @@ class TlsScanner:
 
     @property
     def failed(self) -> bool:
-        """A fatal (or encrypted) alert before the handshake completed, or a ClientHello
-        that no ServerHello answered."""
+        """A fatal (or encrypted) alert before the handshake completed, a ClientHello that
+        no ServerHello answered, or a side that does not speak TLS at all."""
         facts = self._facts
         if facts.client_hello_frame is not None and facts.server_hello_frame is None:
+            return True
+        if facts.clear_text:
             return True
         return any(a.during_handshake and a.level != "warning" for a in facts.alerts)
 
