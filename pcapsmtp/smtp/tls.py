@@ -195,6 +195,8 @@ class _Direction:
     records: int = 0
     encrypted: bool = False
     resync: bool = False
+    resync_need: int = 0
+    """While resynchronising: buffered bytes needed before the next search is worth it."""
     stopped: bool = False
 
 
@@ -253,6 +255,7 @@ class TlsScanner:
         d.handshake.clear()
         d.handshake_skip = 0
         d.resync = True
+        d.resync_need = 0
 
     def _direction(self, sender: str) -> _Direction:
         d = self._dirs.get(sender)
@@ -417,6 +420,8 @@ class TlsScanner:
         first of them (to be parsed as records), or b"" while still searching."""
         d.buf += data
         buf = d.buf
+        if len(buf) < d.resync_need:
+            return b""
         for match in _RECORD_START.finditer(bytes(buf)):  # a copy: buf shrinks below
             at = match.start()
             if at + 5 > len(buf):
@@ -427,14 +432,17 @@ class TlsScanner:
                 continue
             if after + 5 > len(buf):
                 self._drop_searched(d, at)
+                d.resync_need = after + 5 - at
                 return b""
             if _RECORD_START.match(buf, after):
                 found = bytes(buf[at:])
                 buf.clear()
                 d.resync = False
+                d.resync_need = 0
                 d.records = max(d.records, 1)
                 return found
         self._drop_searched(d, max(0, len(buf) - 4))
+        d.resync_need = 0
         return b""
 
     def _drop_searched(self, d: _Direction, keep_from: int) -> None:

@@ -445,7 +445,7 @@ NESTED = (
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(st.lists(st.integers(min_value=1, max_value=40), max_size=30))
 def test_nested_multipart_in_random_splits(sizes):
     """Boundaries found across any split; an inline image with a name counts, inline text

@@ -553,7 +553,7 @@ def test_fuzz_never_raises(steps):
     assert isinstance(scanner.facts.anomalies, list)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(st.data())
 def test_fuzz_mutated_real_handshake(pki_flights, data):
     """Real handshake bytes with a few bytes changed, cut or dropped: never an exception."""
@@ -561,6 +561,8 @@ def test_fuzz_mutated_real_handshake(pki_flights, data):
     for _ in range(data.draw(st.integers(1, 4))):
         i = data.draw(st.integers(0, len(flights) - 1))
         sender, payload = flights[i]
+        if not payload:
+            continue
         at = data.draw(st.integers(0, len(payload) - 1))
         op = data.draw(st.sampled_from(["flip", "cut", "drop"]))
         if op == "flip":
