@@ -134,6 +134,13 @@ _BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456
 _NOT_BASE64 = bytes(b for b in range(256) if b not in _BASE64_ALPHABET)
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _PARSER = BytesHeaderParser(policy=policy.compat32)
+_DECODED_FIELDS = (
+    # field, MessageFacts attribute, several fields joined (else the first one counts)
+    ("from", "from_", False),
+    ("to", "to", True),
+    ("cc", "cc", True),
+    ("subject", "subject", False),
+)
 
 
 class MessageScanner:
@@ -166,7 +173,7 @@ class MessageScanner:
         self._result: MessageFacts | None = None
         self._batch: list[bytes] = []
         self._batched = 0
-        self.facts = MessageFacts(
+        self._facts = MessageFacts(
             size=0,
             message_id=None,
             date=None,
@@ -211,7 +218,7 @@ class MessageScanner:
         return self._result
 
     def _finish(self) -> MessageFacts:
-        facts = self.facts
+        facts = self._facts
         self._scan_batch()
         if self._dot_stuffed:
             tail = self._unstuff_block(self._held)
@@ -233,7 +240,7 @@ class MessageScanner:
         return facts
 
     def _note_raw(self, data: bytes) -> None:
-        facts = self.facts
+        facts = self._facts
         bare = data.count(b"\n") - data.count(b"\r\n")
         if self._prev_cr and data[0] == 10:
             bare -= 1
@@ -345,7 +352,7 @@ class MessageScanner:
             if self._top_done:
                 self._anomaly("part_header_too_long")
             else:
-                self.facts.headers_truncated = True
+                self._facts.headers_truncated = True
                 self._anomaly("header_too_long")
 
     def _end_headers(self, body_at: int) -> bool:
@@ -370,7 +377,7 @@ class MessageScanner:
             self._anomaly(code)
         if not self._top_done:
             self._top_done = True
-            self.facts.content_type = info.content_type
+            self._facts.content_type = info.content_type
             self._top_facts(entity, block)
         self._open_entity(info, parent)
         return True
@@ -388,7 +395,7 @@ class MessageScanner:
         self._leaf = _Leaf(
             self._buf_pos + 1, info.content_type, info.encoding, info.filename, attachment
         )
-        self.facts.parts += 1
+        self._facts.parts += 1
 
     def _body(self, final: bool) -> bool:
         """Consume body bytes up to the next delimiter; True when one was found."""
@@ -429,7 +436,7 @@ class MessageScanner:
             else:
                 # No delimiter at all: like the email package, take the body as one part.
                 self._anomaly("boundary_not_found")
-                self.facts.parts += 1
+                self._facts.parts += 1
         del self._stack[level:]
 
     def _next_delimiter(self, final: bool) -> tuple[int, int, int, bool] | None:
@@ -469,7 +476,7 @@ class MessageScanner:
         self._leaf = None
         if leaf is None or not leaf.attachment:
             return
-        facts = self.facts
+        facts = self._facts
         if len(facts.attachments) >= MAX_ATTACHMENTS:
             self._anomaly("too_many_attachments")
             return
@@ -484,7 +491,7 @@ class MessageScanner:
     # -- header facts ---------------------------------------------------------
 
     def _top_facts(self, entity: Message, block: bytes) -> None:
-        facts = self.facts
+        facts = self._facts
         fields: dict[str, list[str]] = {}
         for name, value in entity.raw_items():
             fields.setdefault(name.strip().lower(), []).append(value)
@@ -492,25 +499,23 @@ class MessageScanner:
         if not block.isascii():
             self._anomaly("raw_8bit_header")
         if "message-id" in fields:
-            facts.message_id = _FOLD.sub("", _field_text(fields["message-id"][0])[0]).strip()
+            facts.message_id = decode_field(fields["message-id"][0])[0]
         if "date" in fields:
-            facts.date = _FOLD.sub("", _field_text(fields["date"][0])[0]).strip()
-        for name, attr in (("from", "from_"), ("to", "to"), ("cc", "cc"), ("subject", "subject")):
-            values = fields.get(name)
+            facts.date = decode_field(fields["date"][0])[0]
+        for name, attr, joined in _DECODED_FIELDS:
+            values = fields.get(name, [])[: None if joined else 1]
             if not values:
                 continue
-            if name != "to" and name != "cc":
-                values = values[:1]
             decoded = [decode_field(v) for v in values]
             setattr(facts, attr, ", ".join(text for text, _ in decoded))
             if not all(ok for _, ok in decoded):
-                self._anomaly(f"undecodable_{attr.rstrip('_')}")
+                self._anomaly(f"undecodable_{name}")
         if "subject" in fields:
             facts.subject_raw = _raw_bytes(fields["subject"][0]).decode("utf-8", "backslashreplace")
 
     def _anomaly(self, code: str) -> None:
-        if code not in self.facts.anomalies:
-            self.facts.anomalies.append(code)
+        if code not in self._facts.anomalies:
+            self._facts.anomalies.append(code)
 
 
 def _delimiter_end(buf: bytearray, k: int, final: bool) -> tuple[int, bool] | None:
