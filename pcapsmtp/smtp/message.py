@@ -192,7 +192,10 @@ class MessageScanner:
     # -- input ----------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:
-        """Message bytes in stream order, any split, without the final ``.`` line."""
+        """Message bytes in stream order, any split: for DATA still dot-stuffed and without
+        the final ".CRLF" (the CRLF before it ends the last line and may be fed or left
+        out: ``finish`` supplies it when the message does not end with a line break);
+        for BDAT the chunk bytes as they are."""
         if not data or self._result is not None:
             return
         self._batch.append(data)
@@ -365,20 +368,23 @@ class MessageScanner:
         del self._buf[:body_at]
         self._buf_pos += body_at
         self._state = _State.BODY
-        entity = _parse_block(block)
-        if entity is None:
-            self._anomaly("header_parse_error")
-            entity = Message()
         parent = self._stack[-1] if self._stack else None
-        if parent is not None and parent.digest:
-            entity.set_default_type("message/rfc822")
-        info, anomalies = _describe(entity)
+        top = not self._top_done
+        self._top_done = True
+        try:
+            entity = _PARSER.parsebytes(block)
+            if parent is not None and parent.digest:
+                entity.set_default_type("message/rfc822")
+            info, anomalies = _describe(entity)
+            if top:
+                self._top_facts(entity, block)
+        except Exception:  # the email package meeting input nobody foresaw: we never raise
+            info, anomalies = _Entity("text/plain", "plain", None, "7bit", None, None), []
+            self._anomaly("header_parse_error")
         for code in anomalies:
             self._anomaly(code)
-        if not self._top_done:
-            self._top_done = True
+        if top:
             self._facts.content_type = info.content_type
-            self._top_facts(entity, block)
         self._open_entity(info, parent)
         return True
 
@@ -542,13 +548,6 @@ def _delimiter_end(buf: bytearray, k: int, final: bool) -> tuple[int, bool] | No
         if buf[k + 1] == 10:
             return k + 1, close
     return None
-
-
-def _parse_block(block: bytes) -> Message | None:
-    try:
-        return _PARSER.parsebytes(block)
-    except Exception:  # the email package is lenient, but we vouch for never raising
-        return None
 
 
 @dataclass(slots=True)

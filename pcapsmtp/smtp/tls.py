@@ -214,7 +214,6 @@ class TlsScanner:
         self._server_hello = False
         self._finished: set[str] = set()
         """Senders whose Finished went out, as far as records show it."""
-        self._completed_frame: int | None = None
 
     @property
     def facts(self) -> TlsFacts:
@@ -344,8 +343,6 @@ class TlsScanner:
             # TLS 1.3: the first encrypted record that is no alert carries Finished (or
             # what precedes it); TLS <= 1.2: the handshake record after ChangeCipherSpec.
             self._finished.add(d.sender)
-            if self._completed() and self._completed_frame is None:
-                self._completed_frame = frame
         return True
 
     def _record(self, d: _Direction, content_type: int, body: bytes, frame: int, t: int) -> None:
