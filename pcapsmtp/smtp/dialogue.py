@@ -370,16 +370,17 @@ class Dialogue:
             self._message.feed(data[pos:body_end])
         marker_end = pos + found + len(END_MARKER) - len(self._tail)
         dot = Command(END_OF_DATA, "", frame, time_ns, frame, offset + marker_end - 3, 3)
-        self._end_message(frame, time_ns, complete=self._message_gap == 0)
+        dot.message = self._end_message(frame, time_ns, complete=self._message_gap == 0)
         self._push(dot)
         self.client = ClientState.COMMAND
         return marker_end
 
-    def _end_message(self, frame: int, time_ns: int, complete: bool) -> None:
+    def _end_message(self, frame: int, time_ns: int, complete: bool) -> MessageEnd:
         facts = self._message.finish()
-        size = facts.size + self._message_gap
-        self.events.append(MessageEnd(frame, time_ns, size, facts, complete))
+        end = MessageEnd(frame, time_ns, facts.size + self._message_gap, facts, complete)
+        self.events.append(end)
         self._message = None
+        return end
 
     def _start_bdat(self, command: Command, frame: int) -> None:
         match = BDAT_ARGUMENT.fullmatch(command.argument)
@@ -408,9 +409,9 @@ class Dialogue:
         command = self._bdat_command
         command.frame, command.time_ns = frame, time_ns
         self.client = ClientState.COMMAND
-        self._push(command)
         if command.bdat_last:
-            self._end_message(frame, time_ns, complete=self._message_gap == 0)
+            command.message = self._end_message(frame, time_ns, complete=self._message_gap == 0)
+        self._push(command)
 
     def _client_gap(self, length: int, frame: int) -> None:
         state = self.client
@@ -508,8 +509,9 @@ class Dialogue:
             # The server answered a message whose final dot we did not see: it was in bytes
             # the capture lacks. (Another reply mid-message, such as a 421 timeout, is not
             # an answer to the message: it stays unsolicited.)
-            self._end_message(reply.frame, reply.time_ns, complete=False)
-            self._push(Command(END_OF_DATA, "", reply.frame, reply.time_ns, reply.frame))
+            dot = Command(END_OF_DATA, "", reply.frame, reply.time_ns, reply.frame)
+            dot.message = self._end_message(reply.frame, reply.time_ns, complete=False)
+            self._push(dot)
             self.client = ClientState.COMMAND
         command = self.pending.popleft() if self.pending else None
         if command is None and reply.code != 421:

@@ -43,6 +43,8 @@ class Command:
     """The snap length cut the line: its argument is incomplete."""
     reply: Reply | None = None
     """Filled in when the server's reply arrives."""
+    message: MessageEnd | None = None
+    """For the command that ended a message (the final dot, BDAT ... LAST): that message."""
 
     @property
     def text(self) -> str:

@@ -71,6 +71,7 @@ class SessionBuilder:
         self._current: Transaction | None = None
         self._auth: AuthAttempt | None = None
         self._other_replies: list[str] = []
+        self._unattached: list[MessageEnd] = []
 
     def add(self, event: Event) -> None:
         session = self.session
@@ -216,13 +217,25 @@ class SessionBuilder:
     def _on_bdat(self, command: Command, reply: Reply) -> None:
         transaction = self._open(command)
         transaction.method = "BDAT"
+        self._attach(transaction, command.message)
         transaction.last_frame = reply.frame
         if command.bdat_last or not codes.is_positive(reply.code):
             self._decide(transaction, reply)
 
     def _on_end_of_data(self, command: Command, reply: Reply) -> None:
         transaction = self._open(command)
+        self._attach(transaction, command.message)
         self._decide(transaction, reply)
+
+    def _attach(self, transaction: Transaction, message: MessageEnd | None) -> None:
+        if message is None:
+            return
+        if message in self._unattached:
+            self._unattached.remove(message)
+        transaction.size = message.size
+        transaction.message = message.facts
+        transaction.message_complete = message.complete
+        transaction.message_frame = message.frame
 
     def _on_rset(self, command: Command, reply: Reply) -> None:
         self._close_open("abandoned")
@@ -231,13 +244,9 @@ class SessionBuilder:
         self.session.quit = command
 
     def _message(self, event: MessageEnd) -> None:
-        transaction = self._current
-        if transaction is None:
-            return
-        transaction.size = event.size
-        transaction.message = event.facts
-        transaction.message_complete = event.complete
-        transaction.message_frame = event.frame
+        """A message ended on the wire; it joins its transaction when the server answers the
+        command that ended it (with pipelining, the next MAIL may already be on its way)."""
+        self._unattached.append(event)
         subject = getattr(event.facts, "subject", None)
         summary = f"[message: {event.size} bytes"
         summary += f", subject {subject!r}]" if subject else "]"
@@ -308,6 +317,8 @@ class SessionBuilder:
         if session.tls is not None and tls is not None:
             session.tls.facts, session.tls.failed = tls.facts, tls.failed
         transaction = self._current
+        if transaction is not None and self._unattached:
+            self._attach(transaction, self._unattached[-1])
         if transaction is not None and transaction.final is None:
             transaction.outcome = (
                 self._refused_recipients(transaction) or self._unfinished_outcome()

@@ -12,8 +12,9 @@ mechanically, so the rules also hold on captures we have not seen:
 - tshark 4.0 dissects SMTP by port only: on another port it shows nothing (we find SMTP by
   content, also behind SOCKS5 or HTTP CONNECT);
 - tshark 4.0 loses commands pipelined behind others in one segment or behind the final dot
-  (FIELD-NOTES: Zeek and Suricata needed the same fixes), and loses its footing after BDAT
-  and after a refused DATA (it keeps reading the client as message data);
+  (FIELD-NOTES: Zeek and Suricata needed the same fixes), and loses its footing after BDAT,
+  after a refused DATA and after a message whose final dot the capture lacks (the snap
+  length cut it): it keeps reading the client as message data;
 - lines answering an AUTH challenge are credentials: tshark may show them as commands
   (when the 334 is missing or the line looks like a command), we redact them;
 - lines the server answered with 500 (junk, or a body sent after DATA was refused) are
@@ -118,7 +119,8 @@ def unexplained(session, theirs) -> list[str]:
         if extra and not (pipelined or lost_footing or command.verb not in KNOWN_VERBS):
             problems.append(f"our {command.verb} in frame {command.frame} is not tshark's")
         refused_data = command.verb == "DATA" and command.reply and command.reply.code != 354
-        lost_footing = lost_footing or refused_data
+        cut_message = command.message is not None and not command.message.complete
+        lost_footing = lost_footing or refused_data or cut_message
     if our_codes(session) != their_codes:
         problems.append(f"reply codes differ: ours {our_codes(session)}, tshark {their_codes}")
     return problems
