@@ -9,6 +9,7 @@ from pcapsmtp.errors import CaptureError
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.tracker import SMTP_PORTS, SmtpTracker
 from pcapsmtp.tcp import FlowEnded, FlowTracker
+from pcapsmtp.tlsdecrypt import decrypt_held, readable_source
 
 
 @dataclass(slots=True)
@@ -16,6 +17,8 @@ class Options:
     """What the user asked for, as far as the analysis (not the output) is concerned."""
 
     extra_ports: tuple[int, ...] = ()
+    keylog: str | None = None
+    """TLS key log (SSLKEYLOGFILE format) to decrypt STARTTLS and port-465 sessions with."""
 
 
 @dataclass(slots=True)
@@ -48,11 +51,13 @@ class Analysis:
 
 
 def analyze_capture(source: str, options: Options) -> CaptureResult:
-    """Read one capture in a single streaming pass."""
-    with open_capture(source) as capture:
+    """Read one capture in a single streaming pass (then one tshark pass to decrypt TLS
+    sessions, when keys are at hand: pcapsmtp.tlsdecrypt)."""
+    with readable_source(source, options.keylog) as path, open_capture(path) as capture:
+        capture.info.file = source
         result = CaptureResult(capture.info)
         flows = FlowTracker(SMTP_PORTS + options.extra_ports)
-        smtp = SmtpTracker(source, options.extra_ports)
+        smtp = SmtpTracker(source, options.extra_ports, hold_tls=True)
         for event in flows.events(packets(capture)):
             session = smtp.add(event)
             if session is not None:
@@ -60,6 +65,7 @@ def analyze_capture(source: str, options: Options) -> CaptureResult:
             elif isinstance(event, FlowEnded):
                 result.other_connections += 1
         result.stray_icmp = flows.unmatched_icmp
+        result.sessions += decrypt_held(smtp, path, capture.info, options.keylog)
         result.sessions.sort(key=lambda s: s.flow.first_frame)
         return result
 

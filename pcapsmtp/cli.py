@@ -40,6 +40,17 @@ def common_options(function):
     )(function)
 
 
+def keylog_option(function):
+    """--keylog, for every command that analyses captures."""
+    return click.option(
+        "--keylog",
+        type=click.Path(exists=True, dir_okay=False, readable=True),
+        metavar="FILE",
+        help="TLS key log (SSLKEYLOGFILE format) to decrypt STARTTLS and port-465 sessions "
+        "with tshark; keys embedded in a pcapng are used without it.",
+    )(function)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pcapsmtp")
 def main() -> None:
@@ -57,9 +68,10 @@ def main() -> None:
     show_default=True,
 )
 @common_options
-def analyze_command(captures, fmt, ports, tz) -> None:
+@keylog_option
+def analyze_command(captures, fmt, ports, tz, keylog) -> None:
     """Capture facts, one row per SMTP session, and findings."""
-    analysis = analyze(list(captures), Options(extra_ports=tuple(ports)))
+    analysis = analyze(list(captures), Options(extra_ports=tuple(ports), keylog=keylog))
     if analysis.results:
         sys.stdout.write(_render(analysis, fmt, tz))
     sys.exit(_report_errors(analysis))
@@ -93,11 +105,12 @@ def _render(analysis, fmt: str, tz) -> str:
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 @common_options
-def show_command(capture, session_id, stream, fmt, ports, tz) -> None:
+@keylog_option
+def show_command(capture, session_id, stream, fmt, ports, tz, keylog) -> None:
     """One session's dialogue as a timeline, TCP events interleaved where they happened."""
     if (session_id is None) == (stream is None):
         raise click.UsageError("give exactly one of --session N or --stream N")
-    analysis = analyze([capture], Options(extra_ports=tuple(ports)))
+    analysis = analyze([capture], Options(extra_ports=tuple(ports), keylog=keylog))
     if analysis.errors:
         sys.exit(_report_errors(analysis))
     sessions = analysis.sessions

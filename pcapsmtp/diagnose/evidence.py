@@ -43,7 +43,7 @@ def direction_of(flow: TcpFlow, endpoint: Endpoint) -> int:
 
 def phase_at(session: Session, frame: int) -> str:
     """The SMTP phase the connection was in when ``frame`` was sent."""
-    if session.tls is not None and frame >= session.tls.frame:
+    if session.encrypted and frame >= session.tls.frame:
         return "inside TLS" if session.tls.facts is None or not session.tls.failed else (
             "the TLS handshake"
         )

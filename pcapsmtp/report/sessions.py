@@ -174,6 +174,7 @@ def tls_dict(session: Session) -> dict | None:
         "sni": _text(facts, "sni"),
         "alert": f"{fatal.level} {fatal.description} from the {fatal.sender}" if fatal else None,
         "failed": session.tls.failed,
+        "decrypted": session.tls.decrypted,
     }
 
 
@@ -204,6 +205,7 @@ def smtp_dict(session: Session) -> dict:
                 "kind": entry.kind,
                 "text": wire(entry.text),
                 "latency_ms": _ms(entry.latency_ns),
+                "decrypted": entry.decrypted,
             }
             for entry in session.dialogue
         ],

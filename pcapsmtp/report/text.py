@@ -162,7 +162,7 @@ def _timeline(session: Session) -> list[tuple[int, int, str, str, str]]:
     flow = session.flow
     items = []
     for entry in session.dialogue:
-        who = "C" if entry.sender == "client" else "S"
+        who = ("C" if entry.sender == "client" else "S") + ("*" if entry.decrypted else "")
         latency = f"{entry.latency_ns / 1e6:.1f} ms" if entry.latency_ns is not None else ""
         items.append((entry.frame, 0, entry.time_ns, who, latency, terminal(entry.text)))
     for note in flow.notes:
@@ -246,4 +246,6 @@ def format_show(session: Session, tz: tzinfo = UTC) -> str:
         disable_numparse=True,
     )
     legend = "\nC/S: what the client/server said; c/s: TCP events from the client/server; !: ICMP."
+    if session.tls is not None and session.tls.decrypted:
+        legend += "\nC*/S*: said inside TLS, decrypted with the key log."
     return "\n".join(head) + table + "\n" + legend + "\n"

@@ -85,6 +85,8 @@ class DialogueEntry:
     latency_ns: int | None = None
     """For a reply: time since the command it answers was complete."""
     code: int | None = None
+    decrypted: bool = False
+    """It was inside TLS and came from decrypting it with the key log."""
 
 
 @dataclass(slots=True)
@@ -96,6 +98,8 @@ class TlsInfo:
     facts: object | None = None
     """pcapsmtp.smtp.tls.TlsFacts."""
     failed: bool = False
+    decrypted: bool = False
+    """A key log opened it: the dialogue inside TLS is in the session like a clear one."""
 
 
 @dataclass(slots=True)
@@ -155,4 +159,5 @@ class Session:
 
     @property
     def encrypted(self) -> bool:
-        return self.tls is not None
+        """Part of the dialogue is hidden inside TLS (it went into TLS, no key log opened it)."""
+        return self.tls is not None and not self.tls.decrypted

@@ -68,6 +68,8 @@ class SessionBuilder:
 
     def __init__(self, flow: TcpFlow, capture: str) -> None:
         self.session = Session(flow=flow, capture=capture)
+        self.decrypting = False
+        """The events now come from the dialogue inside TLS, decrypted with a key log."""
         self._current: Transaction | None = None
         self._auth: AuthAttempt | None = None
         self._other_replies: list[str] = []
@@ -102,7 +104,9 @@ class SessionBuilder:
         if len(session.dialogue) >= MAX_ENTRIES:
             session.dropped_entries += 1
             return
-        session.dialogue.append(DialogueEntry(frame, time_ns, sender, kind, text, latency_ns, code))
+        session.dialogue.append(
+            DialogueEntry(frame, time_ns, sender, kind, text, latency_ns, code, self.decrypting)
+        )
 
     def _command(self, command: Command) -> None:
         if command.verb == GREETING:
@@ -413,7 +417,7 @@ def decide_outcome(session: Session) -> tuple[str, str]:
     if closing:
         outcome = "timeout" if is_timeout_notice(closing[0]) else "deferred"
         return outcome, f"the server closed with 421: {closing[0].text[:60]}"
-    if session.tls is not None and not session.transactions:
+    if session.encrypted and not session.transactions:
         if _abortive_reset(flow):
             return "reset", "the connection was reset inside TLS"
         return "encrypted", "the dialogue continues inside TLS"

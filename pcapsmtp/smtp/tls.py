@@ -146,6 +146,8 @@ class TlsFacts:
     """What the clear-text part of a TLS handshake showed."""
 
     client_hello_frame: int | None = None
+    client_random: bytes | None = None
+    """ClientHello.random: what a key log names the session's secrets by (NSS key log format)."""
     offered_versions: list[str] = field(default_factory=list)
     """From supported_versions (RFC 8446 4.2.1), else the legacy version; GREASE left out."""
     sni: str | None = None
@@ -493,12 +495,13 @@ class TlsScanner:
             return  # the second ClientHello after a HelloRetryRequest says nothing new
         r = _Reader(body)
         legacy = r.u16()
-        r.take(32)
+        random = r.take(32)
         r.vector(1)
         suites = r.vector(2)
         r.vector(1)
         ids = [suites[i] * 256 + suites[i + 1] for i in range(0, len(suites) - 1, 2)]
         facts.client_hello_frame = frame
+        facts.client_random = random
         facts.offered_ciphers = len(ids)
         facts.offered_cipher_names = [cipher_name(i) for i in ids if not _grease(i)]
         facts.offered_versions = [_version_name(legacy)]

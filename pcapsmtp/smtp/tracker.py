@@ -4,6 +4,11 @@ Connections on the SMTP ports (25, 465, 587 and every ``--port``) are SMTP sessi
 when nothing was said (refused, unreachable). On any other port a connection is SMTP when
 its first bytes show a server greeting ``220`` and a client ``EHLO``/``HELO``/``LHLO``, also
 after a SOCKS5 or HTTP CONNECT exchange; the bytes before that are skipped.
+
+With ``hold_tls``, a connection that went into TLS is not finished when it ends: it waits in
+``held()`` for the bytes a key log decrypts (``decrypted()``), which a second ``Dialogue`` reads
+as the SMTP dialogue restarted inside TLS, into the same ``SessionBuilder``; ``finish_held()``
+then returns those sessions.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from pcapsmtp.smtp.dialogue import Dialogue
 from pcapsmtp.smtp.events import CLIENT, SERVER
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.session import SessionBuilder
+from pcapsmtp.smtp.tls import TlsScanner
 from pcapsmtp.tcp.model import FlowEnded, FlowEvent, StreamData, StreamGap, TcpFlow
 
 SMTP_PORTS = (25, 465, 587)
@@ -68,7 +74,7 @@ class _Sniffer:
 
 
 class _Connection:
-    __slots__ = ("builder", "dialogue", "sniffer", "starts")
+    __slots__ = ("builder", "dialogue", "inside", "sniffer", "starts")
 
     def __init__(self, flow: TcpFlow, capture: str, sniff: bool) -> None:
         self.builder = SessionBuilder(flow, capture)
@@ -76,16 +82,23 @@ class _Connection:
         self.starts: dict[int, int] = {}
         greeting_expected = flow.syn_time_ns is not None or flow.synack_time_ns is not None
         self.dialogue = Dialogue(greeting_expected=greeting_expected)
+        self.inside: tuple[Dialogue, dict[str, int]] | None = None
+        """The dialogue inside TLS and the plaintext offset per sender, once decrypted."""
 
 
 class SmtpTracker:
     """Feed it every FlowEvent; it returns a Session when an SMTP connection ends."""
 
-    def __init__(self, capture: str, extra_ports: Iterable[int] = ()) -> None:
+    def __init__(
+        self, capture: str, extra_ports: Iterable[int] = (), hold_tls: bool = False
+    ) -> None:
         self.capture = capture
         self.ports = frozenset(SMTP_PORTS) | frozenset(extra_ports)
+        self.hold_tls = hold_tls
         self._connections: dict[int, _Connection] = {}
         self._ignored: set[int] = set()
+        self._held: dict[int, _Connection] = {}
+        """tcp.stream -> an ended connection that went into TLS, awaiting its plaintext."""
 
     def add(self, event: FlowEvent) -> Session | None:
         flow = event.flow
@@ -178,4 +191,46 @@ class SmtpTracker:
         dialogue = connection.dialogue
         dialogue.finish(flow.last_frame, flow.last_time_ns)
         self._drain(connection)
+        if self.hold_tls and dialogue.tls is not None:
+            self._held[flow.stream] = connection
+            return None
         return connection.builder.finish(dialogue.tls)
+
+    # -- TLS sessions and their decrypted bytes ----------------------------------
+
+    def held(self) -> list[tuple[Session, TlsScanner]]:
+        """The sessions that went into TLS and wait for their plaintext, with their TLS
+        scanner (its facts are the session's only once it is finished)."""
+        return [(c.builder.session, c.dialogue.tls) for c in self._held.values()]
+
+    def decrypted(self, stream: int, sender: str, data: bytes, frame: int, time_ns: int) -> None:
+        """Application data that ``sender`` sent inside TLS on ``stream``, in capture order,
+        with the frame that completed its record."""
+        connection = self._held[stream]
+        if connection.inside is None:
+            session = connection.builder.session
+            # After STARTTLS the client starts over with EHLO (RFC 3207 4.2); on port 465
+            # the server greets inside TLS (RFC 8314 3.3).
+            implicit = session.tls.mode == "implicit"
+            connection.inside = (Dialogue(greeting_expected=implicit), {CLIENT: 0, SERVER: 0})
+            connection.builder.decrypting = True
+            session.tls.decrypted = True
+        dialogue, offsets = connection.inside
+        dialogue.feed(sender, data, offsets[sender], frame, time_ns)
+        offsets[sender] += len(data)
+        for item in dialogue.take():
+            connection.builder.add(item)
+
+    def finish_held(self) -> list[Session]:
+        """Every held session, finished, decrypted or not."""
+        sessions = []
+        for connection in self._held.values():
+            if connection.inside is not None:
+                flow = connection.builder.session.flow
+                dialogue = connection.inside[0]
+                dialogue.finish(flow.last_frame, flow.last_time_ns)
+                for item in dialogue.take():
+                    connection.builder.add(item)
+            sessions.append(connection.builder.finish(connection.dialogue.tls))
+        self._held.clear()
+        return sessions
