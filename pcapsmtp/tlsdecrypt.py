@@ -168,7 +168,7 @@ def find_tshark() -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _tshark_major(tshark: str) -> tuple[int, int]:
+def tshark_version(tshark: str) -> tuple[int, int]:
     from pyshark.tshark.tshark import get_tshark_version
 
     try:
@@ -178,19 +178,32 @@ def _tshark_major(tshark: str) -> tuple[int, int]:
     return version.major, version.minor
 
 
-def stream_filter(streams: Iterable[int], version: tuple[int, int]) -> str:
-    """``tcp.stream in {...}`` with runs as ranges; Wireshark 4 wants commas between set
-    elements, Wireshark 3 spaces (and no ranges before 3.?, so none there)."""
+def stream_filter(streams: Iterable[int], version: tuple[int, int], limit: int = 32_000) -> str:
+    """``tcp.stream in {...}``: Wireshark 4 wants commas between set elements and knows ranges
+    (runs become ``a..b``); older versions get the elements separated by spaces.
+
+    A filter longer than ``limit`` (one argument may not pass 128 KB on Linux) is made shorter
+    by letting ranges take in the streams between them; those export nothing we use (no TLS,
+    or not SMTP, which ``_Routes`` drops), and tshark dissects every frame anyway.
+    """
     ordered = sorted(set(streams))
     if version < (4, 0):
-        return "tcp.stream in {" + " ".join(map(str, ordered)) + "}"
-    parts, start = [], None
-    for i, stream in enumerate(ordered):
-        start = stream if start is None else start
-        if i + 1 == len(ordered) or ordered[i + 1] != stream + 1:
-            parts.append(f"{start}..{stream}" if stream > start else str(stream))
-            start = None
-    return "tcp.stream in {" + ",".join(parts) + "}"
+        text = "tcp.stream in {" + " ".join(map(str, ordered)) + "}"
+        if len(text) <= limit:
+            return text
+        return f"tcp.stream >= {ordered[0]} && tcp.stream <= {ordered[-1]}"
+    gap = 1
+    while True:
+        runs = [[ordered[0], ordered[0]]]
+        for stream in ordered[1:]:
+            if stream - runs[-1][1] <= gap:
+                runs[-1][1] = stream
+            else:
+                runs.append([stream, stream])
+        text = ",".join(f"{a}..{b}" if b > a else str(a) for a, b in runs)
+        if len(text) + 16 <= limit or len(runs) == 1:
+            return "tcp.stream in {" + text + "}"
+        gap *= 2
 
 
 def tshark_command(
@@ -239,6 +252,7 @@ def export_plaintext(command: list[str], timeout: float) -> Iterator[Plaintext]:
             process.kill()
 
         timer = threading.Timer(timeout, expire)
+        timer.daemon = True
         timer.start()
         info = CaptureInfo(file="tshark")
         try:
@@ -397,7 +411,7 @@ def _decrypt(
     keys = gather_keys(keylog, info, {r for r in randoms.values() if r is not None})
     info.warnings += [f"TLS decryption: {note}" for note in keys.notes]
     tshark = find_tshark()
-    version = _tshark_major(tshark)
+    version = tshark_version(tshark)
     routes = _Routes(sessions)
     failure = None
     with _uncompressed(path, info.compression) as readable:

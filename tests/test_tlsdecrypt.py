@@ -271,6 +271,19 @@ def test_stream_filter():
     assert stream_filter([3, 1, 2], (3, 6)) == "tcp.stream in {1 2 3}"
 
 
+def test_stream_filter_stays_short():
+    """Every other stream of 40000: ranges take in the streams between them."""
+    streams = range(0, 40000, 2)
+    text = stream_filter(streams, (4, 0), limit=1000)
+    assert len(text) <= 1000
+    inside = set()
+    for part in text.removeprefix("tcp.stream in {").removesuffix("}").split(","):
+        first, _, last = part.partition("..")
+        inside.update(range(int(first), int(last or first) + 1))
+    assert set(streams) <= inside
+    assert stream_filter(streams, (3, 6), limit=1000) == "tcp.stream >= 0 && tcp.stream <= 39998"
+
+
 def test_parse_exported_ipv6_and_unknown_tags():
     def tag(number: int, value: bytes) -> bytes:
         return struct.pack(">HH", number, len(value)) + value

@@ -204,3 +204,54 @@ class Conversation:
         header = struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 262144, 1)
         path.write_bytes(header + b"".join(records))
         return path
+
+
+def _main() -> None:
+    """``python3 -m tests.tlsconv OUT.pcap``: one SMTP session over TLS carrying a large
+    message, for benchmarks (docs/performance.md); the key log goes beside it."""
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=_main.__doc__.splitlines()[0])
+    parser.add_argument("output", type=Path)
+    parser.add_argument("--tls", choices=["1.2", "1.3"], default="1.3")
+    parser.add_argument("--implicit", action="store_true", help="port 465 instead of STARTTLS")
+    parser.add_argument("--message-kb", type=int, default=128)
+    args = parser.parse_args()
+    version = ssl.TLSVersion.TLSv1_2 if args.tls == "1.2" else ssl.TLSVersion.TLSv1_3
+    with tempfile.TemporaryDirectory() as folder:
+        pki = make_pki(Path(folder))
+        keylog = args.output.with_suffix(".keylog")
+        keylog.unlink(missing_ok=True)
+        c = Conversation(pki, keylog, version=version, implicit=args.implicit)
+        if args.implicit:
+            c.send(SERVER, b"220 mx.example.jp ESMTP\r\n")
+        else:
+            for sender, line in (
+                (SERVER, b"220 mx.example.jp ESMTP\r\n"),
+                (CLIENT, b"EHLO client.example\r\n"),
+                (SERVER, b"250-mx.example.jp\r\n250 STARTTLS\r\n"),
+                (CLIENT, b"STARTTLS\r\n"),
+                (SERVER, b"220 2.0.0 Ready to start TLS\r\n"),
+            ):
+                c.clear(sender, line)
+            c.start_tls()
+        line = b"A line of a large message, repeated to fill it up to the size asked for.\r\n"
+        body = line * (args.message_kb * 1024 // len(line))
+        for sender, data in (
+            (CLIENT, b"EHLO client.example\r\n"),
+            (SERVER, b"250-mx.example.jp\r\n250 PIPELINING\r\n"),
+            (CLIENT, b"MAIL FROM:<a@client.example>\r\nRCPT TO:<b@example.jp>\r\nDATA\r\n"),
+            (SERVER, b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go ahead\r\n"),
+            (CLIENT, b"Subject: large\r\n\r\n" + body + b".\r\n"),
+            (SERVER, b"250 2.0.0 Ok: queued as 4BC123\r\n"),
+            (CLIENT, b"QUIT\r\n"),
+            (SERVER, b"221 2.0.0 Bye\r\n"),
+        ):
+            c.send(sender, data)
+        c.close()
+        c.write(args.output)
+
+
+if __name__ == "__main__":
+    _main()

@@ -230,6 +230,21 @@ def test_embedded_secrets_decrypt_without_key_log(with_secrets):
     assert [t.queue_id for t in session.transactions] == ["E08BE20E7BA"]
 
 
+@pytest.mark.parametrize("compression", ["gzip", "bz2", "xz"])
+def test_compressed_capture_is_decrypted(tmp_path, compression):
+    """tshark reads gzip itself; bzip2 and xz are decompressed for it first."""
+    import bz2
+    import gzip
+    import lzma
+
+    module = {"gzip": gzip, "bz2": bz2, "xz": lzma}[compression]
+    packed = tmp_path / f"starttls-25.pcap.{compression}"
+    packed.write_bytes(module.compress(Path(_capture("starttls-25")).read_bytes()))
+    analysis = analyze([str(packed)], Options(keylog=_keylog("starttls-25")))
+    assert analysis.captures[0].warnings == []
+    assert analysis.sessions[0].outcome == "delivered"
+
+
 def test_standard_input_with_key_log_is_decrypted():
     data = Path(_capture("smtps-465")).read_bytes()
     result = CliRunner().invoke(

@@ -1,8 +1,9 @@
 """End to end on the lab's captures: what we report equals what the lab's client knows.
 
 The ground truth (captures/<case>.truth.json) comes from the lab's own client transcript
-and the faults it injected, never from this tool. Steps inside TLS are compared only when
-a key log is used (issue 11); without one, the truth's ``outcome_without_keys`` applies.
+and the faults it injected, never from this tool. Without a key log, as here, the steps inside
+TLS are unknown and the truth's ``outcome_without_keys`` applies; tests/e2e/test_decrypt.py
+compares them with the key log.
 """
 
 from __future__ import annotations

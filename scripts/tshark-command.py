@@ -1,0 +1,33 @@
+#!/usr/bin/env python3
+"""Print the tshark command pcapsmtp runs to decrypt a capture's TLS sessions.
+
+    scripts/tshark-command.py CAPTURE KEYLOG
+
+To run tshark by hand, or time it alone (scripts/bench-tls).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+from pcapsmtp import tlsdecrypt
+from pcapsmtp.analysis import analyze
+
+
+def main() -> None:
+    capture, keylog = sys.argv[1:3]
+    sessions = [
+        s
+        for s in analyze([capture]).sessions
+        if s.tls is not None and not s.tls.failed and s.tls.facts.encrypted_from
+    ]
+    if not sessions:
+        raise SystemExit(f"{capture}: no TLS session to decrypt")
+    tshark = tlsdecrypt.find_tshark()
+    version = tlsdecrypt.tshark_version(tshark)
+    print(shlex.join(tlsdecrypt.tshark_command(tshark, capture, sessions, keylog, version)))
+
+
+if __name__ == "__main__":
+    main()
