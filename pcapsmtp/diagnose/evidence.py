@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from pcapsmtp.report.sessions import address, endpoint_name
+from pcapsmtp.addresses import address, endpoint_name
 from pcapsmtp.smtp.events import AUTH_RESPONSE, END_OF_DATA
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.tcp.model import Endpoint, TcpFlow
 
 PHASES = {
-    "EHLO": "EHLO",
-    "HELO": "EHLO",
-    "LHLO": "EHLO",
-    "STARTTLS": "STARTTLS",
-    "AUTH": "AUTH",
-    AUTH_RESPONSE: "AUTH",
-    "MAIL": "the envelope (MAIL/RCPT)",
-    "RCPT": "the envelope (MAIL/RCPT)",
-    "DATA": "DATA",
+    "EHLO": "the EHLO exchange",
+    "HELO": "the HELO exchange",
+    "LHLO": "the LHLO exchange",
+    "STARTTLS": "the STARTTLS exchange",
+    "AUTH": "authentication (AUTH)",
+    AUTH_RESPONSE: "authentication (AUTH)",
+    "MAIL": "the envelope (MAIL FROM / RCPT TO)",
+    "RCPT": "the envelope (MAIL FROM / RCPT TO)",
+    "DATA": "the DATA command",
     "BDAT": "the message transfer (BDAT)",
-    END_OF_DATA: "after the end of the message, waiting for the server's verdict",
-    "QUIT": "after QUIT",
+    END_OF_DATA: "the wait for the reply to the message",
+    "QUIT": "QUIT",
     "RSET": "RSET",
 }
 
@@ -42,11 +42,10 @@ def direction_of(flow: TcpFlow, endpoint: Endpoint) -> int:
 
 
 def phase_at(session: Session, frame: int) -> str:
-    """The SMTP phase the connection was in when ``frame`` was sent."""
+    """The SMTP phase the connection was in when ``frame`` was sent, as a noun phrase that
+    reads after 'during'."""
     if session.tls is not None and frame >= session.tls.frame:
-        return "inside TLS" if session.tls.facts is None or not session.tls.failed else (
-            "the TLS handshake"
-        )
+        return "the TLS handshake" if session.tls.failed else "the encrypted part (TLS)"
     last = None
     for command in session.commands:
         if command.frame > frame:
@@ -54,13 +53,13 @@ def phase_at(session: Session, frame: int) -> str:
         last = command
     if last is None:
         if session.greeting is not None and session.greeting.frame <= frame:
-            return "after the greeting, before EHLO"
-        return "before the server's greeting"
+            return "the pause after the greeting"
+        return "the wait for the server's greeting"
     if last.verb == "DATA" and last.reply is not None and last.reply.code == 354:
         if last.reply.frame <= frame:
             return "the message transfer (DATA)"
     if last.verb == END_OF_DATA and last.reply is not None and last.reply.frame <= frame:
-        return "after the server's verdict on the message"
+        return "the end of the session, after the reply to the message"
     return PHASES.get(last.verb, f"{last.verb}")
 
 
