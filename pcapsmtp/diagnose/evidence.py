@@ -55,9 +55,9 @@ def phase_at(session: Session, frame: int) -> str:
         if session.greeting is not None and session.greeting.frame <= frame:
             return "the pause after the greeting"
         return "the wait for the server's greeting"
-    if last.verb == "DATA" and last.reply is not None and last.reply.code == 354:
-        if last.reply.frame <= frame:
-            return "the message transfer (DATA)"
+    reply = last.reply
+    if last.verb == "DATA" and reply is not None and reply.code == 354 and reply.frame <= frame:
+        return "the message transfer (DATA)"
     if last.verb == END_OF_DATA and last.reply is not None and last.reply.frame <= frame:
         return "the end of the session, after the reply to the message"
     return PHASES.get(last.verb, f"{last.verb}")

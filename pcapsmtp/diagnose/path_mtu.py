@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pcapsmtp.diagnose.evidence import host, ip_len_filter, phase_at, who
 from pcapsmtp.addresses import address
-from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding, frame_filter
+from pcapsmtp.diagnose.evidence import host, ip_len_filter, phase_at, who
+from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding
 from pcapsmtp.diagnose.registry import session_rule
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.tcp.model import Endpoint, Flag, TcpFlow

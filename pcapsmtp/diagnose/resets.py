@@ -53,8 +53,8 @@ def middlebox_reset(session: Session, context) -> Iterator[Finding]:
             code="middlebox-reset",
             severity=ERROR if not _harmless(session, note) else INFO,
             summary=(
-                f"the RST in frame {note.frame} claims to come from the {role(flow, note.direction)} "
-                f"{host(sender)} but has TTL {note.ttl} where its other packets have "
+                f"the RST in frame {note.frame} claims to come from the "
+                f"{role(flow, note.direction)} {host(sender)} but has TTL {note.ttl} where its other packets have "
                 f"{usual_text}: a device on the path forged it, during {phase}"
             ),
             detail=(

@@ -226,7 +226,8 @@ def format_show(session: Session, tz: tzinfo = UTC) -> str:
     flow = session.flow
     software = session.server_software
     head = [
-        f"Session {session.id} in {terminal(session.capture)} (Wireshark: tcp.stream eq {flow.stream})",
+        f"Session {session.id} in {terminal(session.capture)} "
+        f"(Wireshark: tcp.stream eq {flow.stream})",
         f"  {endpoint_name(session.client)} → {endpoint_name(session.server)}"
         + (f"  server: {software.name}" if software else ""),
         f"  outcome: {session.outcome} ({session.outcome_reason})",

@@ -40,7 +40,7 @@ KNOWN_VERBS = frozenset(
     "ETRN TURN ATRN XCLIENT XFORWARD SEND SOML SAML".split()
 )
 REPLY_LINE = re.compile(rb"(\d{3})([ \t-]?)(.*)", re.DOTALL)
-BARE_VERBS = frozenset("DATA RSET QUIT NOOP STARTTLS HELP TURN".split())
+BARE_VERBS = frozenset(["DATA", "RSET", "QUIT", "NOOP", "STARTTLS", "HELP", "TURN"])
 """Commands that take no argument: a credential line can never be mistaken for one of these
 unless it is exactly the verb (and then a 334 before it would have told us)."""
 CREDENTIAL = re.compile(r"[A-Za-z0-9+/=._~-]+|\*")
