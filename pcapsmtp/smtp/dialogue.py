@@ -36,8 +36,31 @@ from pcapsmtp.smtp.message import MessageScanner
 from pcapsmtp.smtp.tls import TlsScanner
 
 KNOWN_VERBS = frozenset(
-    "HELO EHLO LHLO MAIL RCPT DATA BDAT RSET VRFY EXPN HELP NOOP QUIT STARTTLS AUTH "
-    "ETRN TURN ATRN XCLIENT XFORWARD SEND SOML SAML".split()
+    [
+        "HELO",
+        "EHLO",
+        "LHLO",
+        "MAIL",
+        "RCPT",
+        "DATA",
+        "BDAT",
+        "RSET",
+        "VRFY",
+        "EXPN",
+        "HELP",
+        "NOOP",
+        "QUIT",
+        "STARTTLS",
+        "AUTH",
+        "ETRN",
+        "TURN",
+        "ATRN",
+        "XCLIENT",
+        "XFORWARD",
+        "SEND",
+        "SOML",
+        "SAML",
+    ]
 )
 REPLY_LINE = re.compile(rb"(\d{3})([ \t-]?)(.*)", re.DOTALL)
 BARE_VERBS = frozenset(["DATA", "RSET", "QUIT", "NOOP", "STARTTLS", "HELP", "TURN"])
