@@ -54,8 +54,8 @@ def middlebox_reset(session: Session, context) -> Iterator[Finding]:
             severity=ERROR if not _harmless(session, note) else INFO,
             summary=(
                 f"the RST in frame {note.frame} claims to come from the "
-                f"{role(flow, note.direction)} {host(sender)} but has TTL {note.ttl} where its other packets have "
-                f"{usual_text}: a device on the path forged it, during {phase}"
+                f"{role(flow, note.direction)} {host(sender)} but has TTL {note.ttl} where its "
+                f"other packets have {usual_text}: a device on the path forged it, during {phase}"
             ),
             detail=(
                 f"Every packet of {who(flow, note.direction)} in this connection arrived with TTL "
