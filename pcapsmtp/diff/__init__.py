@@ -81,7 +81,7 @@ def same_session(
     server_session: int | None = None,
 ) -> Diff:
     """What happened between two capture points of one session."""
-    from .transit import compare_points
+    from .points import compare_points
 
     client_result = load(client_path, options)
     server_result = load(server_path, options)

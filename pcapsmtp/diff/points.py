@@ -1,0 +1,463 @@
+"""``diff --same-session``: one session seen at two points, and what a box between them did.
+
+The first capture is the client side, the second the server side (swapped, with a note,
+when the TTLs say the user gave them the other way round). "Upstream" of a segment is the
+capture on its sender's side, "downstream" the other one.
+"""
+
+from __future__ import annotations
+
+from pcapsmtp.addresses import endpoint_name
+from pcapsmtp.analysis import CaptureResult
+from pcapsmtp.smtp.model import Session
+from pcapsmtp.smtp.software import is_masked_banner, masked_ehlo_keywords
+
+from .compare import aligned_steps, findings_only, first_divergence
+from .model import SAME_SESSION, Diff, Side, TransitFact
+from .pairing import pair_views
+from .parameters import capture_point, extensions, parameters
+from .pick import DiffError, session_findings
+from .segments import FlowView, read_views
+from .transit import Transit, compare_direction, resets, usual_ttl
+
+SIDES = ("client side", "server side")
+MIN_BLACKHOLE_PACKET = 576
+"""Every IPv4 path carries 576-byte packets (RFC 791): a limit below is no MTU."""
+PAIRING_NAMES = {
+    "isn": "by their initial sequence numbers",
+    "payload": "by the first bytes the client sent",
+    "ports": "by the client port and time",
+    "time": "by time alone (a guess)",
+}
+
+
+def compare_points(
+    path_a: str,
+    result_a: CaptureResult,
+    path_b: str,
+    result_b: CaptureResult,
+    session_a: int | None,
+    session_b: int | None,
+) -> Diff:
+    if "-" in (path_a, path_b):
+        raise DiffError("--same-session reads each capture twice: name files, not '-'")
+    views_a = read_views(path_a, [s.flow for s in result_a.sessions])
+    views_b = read_views(path_b, [s.flow for s in result_b.sessions])
+    pairs = pair_views(views_a, views_b)
+    i, j, method = _choose(result_a, result_b, pairs, path_a, path_b, session_a, session_b)
+    sa, sb = result_a.sessions[i], result_b.sessions[j]
+    notes = []
+    if capture_point(sa) == "server" and capture_point(sb) == "client":
+        notes.append(
+            f"The TTLs say {path_a} was taken at the server and {path_b} at the client: "
+            "they are compared the other way round."
+        )
+        path_a, path_b, result_a, result_b, sa, sb = path_b, path_a, result_b, result_a, sb, sa
+    va = read_views(path_a, [sa.flow], record=True)[0]
+    vb = read_views(path_b, [sb.flow], record=True)[0]
+    a = _side("client_side", path_a, result_a, sa)
+    b = _side("server_side", path_b, result_b, sb)
+    diff = Diff(SAME_SESSION, a, b, pairing=method, notes=notes)
+    diff.steps = aligned_steps(a, b, SIDES)
+    diff.parameters = parameters(sa, sb)
+    diff.first_divergence = first_divergence(diff.steps)
+    diff.only_in_a = findings_only(a, b)
+    diff.only_in_b = findings_only(b, a)
+    _transit_facts(diff, va, vb)
+    diff.facts += _smtp_facts(sa, sb)
+    diff.facts += _address_facts(sa, sb, va, vb)
+    diff.verdict = verdict(diff)
+    return diff
+
+
+def _side(role: str, path: str, result: CaptureResult, session: Session) -> Side:
+    return Side(
+        role,
+        path,
+        session,
+        session_findings(result.findings, session),
+        capture_point(session),
+        len(result.sessions),
+    )
+
+
+def _choose(result_a, result_b, pairs, path_a, path_b, session_a, session_b):
+    """(index in a, index in b, method) of the session to compare."""
+    ids_a = [s.id for s in result_a.sessions]
+    ids_b = [s.id for s in result_b.sessions]
+    if not pairs:
+        raise DiffError(f"no SMTP session of {path_a} is also in {path_b}")
+    if session_a is not None:
+        if session_a not in ids_a:
+            raise DiffError(f"{path_a} has no SMTP session {session_a}")
+        i = ids_a.index(session_a)
+        if i not in pairs:
+            raise DiffError(f"session {session_a} of {path_a} is not in {path_b}")
+        return i, *pairs[i]
+    if session_b is not None:
+        if session_b not in ids_b:
+            raise DiffError(f"{path_b} has no SMTP session {session_b}")
+        j = ids_b.index(session_b)
+        for i, (jj, method) in pairs.items():
+            if jj == j:
+                return i, j, method
+        raise DiffError(f"session {session_b} of {path_b} is not in {path_a}")
+    for i, (j, method) in pairs.items():
+        if _troubled(result_a, result_a.sessions[i]) or _troubled(result_b, result_b.sessions[j]):
+            return i, j, method
+    i, (j, method) = next(iter(pairs.items()))
+    return i, j, method
+
+
+def _troubled(result: CaptureResult, session: Session) -> bool:
+    return any(f.session == session.id and f.severity == "error" for f in result.findings)
+
+
+# -- segments -------------------------------------------------------------------------------
+
+
+def _transit_facts(diff: Diff, va: FlowView, vb: FlowView) -> None:
+    """Compare both directions: client data (a -> b) and server data (b -> a)."""
+    c2s = compare_direction(va, vb, "client")
+    s2c = compare_direction(vb, va, "server")
+    diff.transit = [c2s.summary, s2c.summary]
+    diff.facts += _reset_facts(va, vb, "client", c2s.offset_ns, s2c)
+    diff.facts += _reset_facts(vb, va, "server", s2c.offset_ns, c2s)
+    diff.facts += _segment_facts(c2s, up_is_a=True)
+    diff.facts += _segment_facts(s2c, up_is_a=False)
+    diff.facts += _handshake_facts(va, vb)
+
+
+def _frames(up_is_a: bool, up: list[int], down: list[int] = ()) -> dict:
+    return {
+        "frames_a": list(up if up_is_a else down)[:50],
+        "frames_b": list(down if up_is_a else up)[:50],
+    }
+
+
+def _sides(sender: str) -> tuple[str, str]:
+    """(upstream, downstream) names for a sender."""
+    return SIDES if sender == "client" else SIDES[::-1]
+
+
+def _segment_facts(transit: Transit, up_is_a: bool) -> list[TransitFact]:
+    summary = transit.summary
+    sender = summary.sender
+    up, down = _sides(sender)
+    facts = []
+    if transit.vanished:
+        facts.append(_vanished_fact(transit, up_is_a))
+    if transit.unconfirmed:
+        frames = [s.frame for s in transit.unconfirmed]
+        sizes = _sizes(transit.unconfirmed)
+        facts.append(
+            TransitFact(
+                "segments-unconfirmed",
+                f"{len(frames)} {sender} segment(s) ({sizes}) seen at the {up} are not in the "
+                f"{down} capture, which holds nothing later from this connection: it may have "
+                "stopped before they could arrive, or a box dropped them",
+                **_frames(up_is_a, frames),
+            )
+        )
+    if transit.fragmented:
+        sent = [pair[0] for pair in transit.fragmented]
+        facts.append(
+            TransitFact(
+                "fragmented",
+                f"{len(sent)} {sender} segment(s) sent whole ({_sizes(sent)}) arrived at the "
+                f"{down} in IP fragments: a router between the two points fragmented them",
+                "ip-fragmentation",
+                **_frames(
+                    up_is_a, [s.frame for s in sent], [p[1].frame for p in transit.fragmented]
+                ),
+            )
+        )
+    if summary.appeared:
+        facts.append(
+            TransitFact(
+                "segments-appeared",
+                f"{summary.appeared} {sender} data segment(s) reached the {down} that the "
+                f"{up} never saw leave: injected on the way, or lost by the {up} capture",
+            )
+        )
+    return facts
+
+
+def _sizes(segments) -> str:
+    sizes = sorted({s.ip_len for s in segments})
+    shown = ", ".join(map(str, sizes[:6])) + (", ..." if len(sizes) > 6 else "")
+    return f"{shown} bytes"
+
+
+def _vanished_fact(transit: Transit, up_is_a: bool) -> TransitFact:
+    sender = transit.summary.sender
+    up, down = _sides(sender)
+    vanished, arrived = transit.vanished, transit.arrived
+    frames = [s.frame for s in vanished]
+    largest_arrived = max((s.ip_len for s in arrived), default=0)
+    smallest_vanished = min(s.ip_len for s in vanished)
+    n = len(vanished)
+    if smallest_vanished > largest_arrived:
+        pattern = (
+            f"every {sender} segment larger than {largest_arrived} bytes (IP) vanished "
+            f"between the two points: {n} transmission(s) of {_sizes(vanished)} seen at the "
+            f"{up} never reached the {down}"
+            + (f"; all {len(arrived)} smaller ones arrived" if arrived else "")
+        )
+        blackhole = n >= 2 and smallest_vanished >= MIN_BLACKHOLE_PACKET
+        if blackhole:
+            pattern += ": a path-MTU black hole between the two points"
+        return TransitFact(
+            "segments-vanished",
+            pattern,
+            "mtu-blackhole" if blackhole else None,
+            **_frames(up_is_a, frames),
+        )
+    return TransitFact(
+        "segments-dropped",
+        f"{n} {sender} segment(s) ({_sizes(vanished)}) seen at the {up} never reached the "
+        f"{down}, while others as large arrived: dropped on the way, not for their size",
+        **_frames(up_is_a, frames),
+    )
+
+
+def _reset_facts(
+    up: FlowView, down: FlowView, sender: str, offset: int, peer: Transit
+) -> list[TransitFact]:
+    """``peer``: the other direction, whose vanished segments a forged RST may answer."""
+    up_name, down_name = _sides(sender)
+    up_is_a = sender == "client"
+    ip = endpoint_name(up.flow.endpoints[_index(up, sender)])
+    usual = usual_ttl(down, sender)
+    facts = []
+    for reset in resets(up, down, sender, offset):
+        segment = reset.segment
+        if reset.seen_at == "down":
+            ttl_differs = usual is not None and segment.ttl != usual
+            if not (reset.other_continued or ttl_differs):
+                facts.append(
+                    TransitFact(
+                        "rst-unconfirmed",
+                        f"a RST from the {sender} reached the {down_name} (frame "
+                        f"{segment.frame}) after the {up_name} capture had stopped: "
+                        f"whether the {sender} sent it cannot be told",
+                        **_frames(up_is_a, [], [segment.frame]),
+                    )
+                )
+                continue
+            why = []
+            if ttl_differs:
+                why.append(
+                    f"its TTL {segment.ttl} is not the {usual} the {sender}'s packets arrive with"
+                )
+            if reset.other_continued:
+                why.append(f"the {up_name} capture goes on and shows no such RST")
+            answer, answered = _answering(peer, segment, sender, down_name)
+            facts.append(
+                TransitFact(
+                    "rst-forged",
+                    f"a RST claiming to come from the {sender} {ip} reached the {down_name} "
+                    f"(frame {segment.frame}) but the {sender} never sent it: "
+                    f"{' and '.join(why)}; a box between the two points forged it{answer}",
+                    "middlebox-reset",
+                    **_frames(up_is_a, [], [segment.frame, *answered]),
+                )
+            )
+        elif not reset.both and reset.other_continued:
+            facts.append(
+                TransitFact(
+                    "rst-dropped",
+                    f"the {sender}'s RST (frame {segment.frame}) never reached the {down_name}",
+                    **_frames(up_is_a, [segment.frame]),
+                )
+            )
+    return facts
+
+
+def _answering(peer: Transit, reset, sender: str, where: str) -> tuple[str, list[int]]:
+    """A forged RST right after a segment the box swallowed is the box's answer to it:
+    (the phrase that says so, that segment's frame)."""
+    before = [s for s in peer.vanished + peer.unconfirmed if s.time_ns <= reset.time_ns]
+    if not before:
+        return "", []
+    last = max(before, key=lambda s: s.time_ns)
+    return (
+        f", right after the {peer.summary.sender}'s segment in frame {last.frame} of the "
+        f"{where} ({last.length} bytes of data), which never reached the {sender}: the box "
+        f"dropped it and reset the connection in the {sender}'s name",
+        [last.frame],
+    )
+
+
+def _index(view: FlowView, sender: str) -> int:
+    return view.flow.client if sender == "client" else view.flow.server
+
+
+def _handshake_facts(va: FlowView, vb: FlowView) -> list[TransitFact]:
+    facts = []
+    for sender, up, down in (("client", va, vb), ("server", vb, va)):
+        sent = up.flow.endpoints[_index(up, sender)].handshake
+        got = down.flow.endpoints[_index(down, sender)].handshake
+        what = "SYN" if sender == "client" else "SYN/ACK"
+        if sent is None or got is None:
+            continue
+        for attr, name, code in (
+            ("mss", "MSS", "mss-rewritten"),
+            ("wscale", "window scale", "wscale-rewritten"),
+            ("sack_permitted", "SACK permitted", "sack-removed"),
+            ("timestamps", "timestamps", "timestamps-removed"),
+        ):
+            before, after = getattr(sent, attr), getattr(got, attr)
+            if before != after:
+                facts.append(
+                    TransitFact(
+                        code,
+                        f"the {sender}'s {what} left with {name} {_value(before)} and arrived "
+                        f"with {_value(after)}: a box between the two points rewrote it",
+                    )
+                )
+        hops = _ttl_hops(up, down, sender)
+        if hops is not None and hops < 0:
+            facts.append(
+                TransitFact(
+                    "ttl-rewritten",
+                    f"the {sender}'s packets arrive with a higher TTL than they left with "
+                    f"({usual_ttl(down, sender)} against {usual_ttl(up, sender)}): a box "
+                    "between the two points rewrites the TTL",
+                )
+            )
+    return facts
+
+
+def _ttl_hops(up: FlowView, down: FlowView, sender: str) -> int | None:
+    before, after = usual_ttl(up, sender), usual_ttl(down, sender)
+    return None if before is None or after is None else before - after
+
+
+def _value(value) -> str:
+    if value is None or value is False:
+        return "none" if value is None else "off"
+    return "on" if value is True else str(value)
+
+
+def _address_facts(sa: Session, sb: Session, va: FlowView, vb: FlowView) -> list[TransitFact]:
+    facts = []
+    for role in ("client", "server"):
+        ea, eb = getattr(sa, role), getattr(sb, role)
+        if (ea.ip, ea.port) != (eb.ip, eb.port):
+            facts.append(
+                TransitFact(
+                    "nat",
+                    f"the {role} is {endpoint_name(ea)} at the client side and "
+                    f"{endpoint_name(eb)} at the server side: address translation",
+                )
+            )
+    for sender in ("client", "server"):
+        isn_a, isn_b = va.isn.get(sender), vb.isn.get(sender)
+        if isn_a is not None and isn_b is not None and isn_a != isn_b:
+            facts.append(
+                TransitFact(
+                    "isn-rewritten",
+                    f"the {sender}'s initial sequence number differs between the two points "
+                    "(a firewall's sequence number randomisation)",
+                )
+            )
+    return facts
+
+
+# -- SMTP -----------------------------------------------------------------------------------
+
+
+def _smtp_facts(sa: Session, sb: Session) -> list[TransitFact]:
+    """What the client got (a) against what the server sent (b)."""
+    facts = []
+    ga, gb = sa.greeting, sb.greeting
+    if ga is not None and gb is not None and ga.text != gb.text:
+        masked = is_masked_banner(ga.text)
+        facts.append(
+            TransitFact(
+                "banner-masked" if masked else "banner-changed",
+                f"the server's banner {gb.text!r} reached the client as {ga.text!r}"
+                + (": masked by an SMTP inspection" if masked else ""),
+                "smtp-inspection" if masked else None,
+                [ga.frame],
+                [gb.frame],
+            )
+        )
+    ka, kb = extensions(sa), extensions(sb)
+    if sa.ehlo is not None and sb.ehlo is not None and set(ka) != set(kb):
+        lost = [k for k in kb if k not in ka]
+        masked = masked_ehlo_keywords(sa.ehlo.lines)
+        if "STARTTLS" in lost:
+            facts.append(
+                TransitFact(
+                    "starttls-removed",
+                    "the server offers STARTTLS but the client never sees it: a box between "
+                    "removed it, so the mail goes in clear text",
+                    "smtp-inspection",
+                    [sa.ehlo.frame],
+                    [sb.ehlo.frame],
+                )
+            )
+        facts.append(
+            TransitFact(
+                "ehlo-masked" if masked else "ehlo-changed",
+                f"EHLO keywords the server sent but the client did not get: {' '.join(lost) or '-'}"
+                + (f"; masked to {' '.join(masked)}" if masked else ""),
+                "smtp-inspection" if masked or lost else None,
+                [sa.ehlo.frame],
+                [sb.ehlo.frame],
+            )
+        )
+    return facts
+
+
+# -- verdict --------------------------------------------------------------------------------
+
+
+def named_findings(diff: Diff) -> list[str]:
+    """The catalogue codes the transit facts amount to, in order."""
+    out: list[str] = []
+    for fact in diff.facts:
+        if fact.finding and fact.finding not in out:
+            out.append(fact.finding)
+    return out
+
+
+def verdict(diff: Diff) -> str:
+    a, b = diff.a, diff.b
+    head = (
+        f"Session {a.session.id} of {a.capture} (client side) and session {b.session.id} of "
+        f"{b.capture} (server side) are the same connection, paired "
+        f"{PAIRING_NAMES.get(diff.pairing, diff.pairing)}."
+    )
+    telling: list[TransitFact] = []
+    for fact in diff.facts:
+        if fact.code not in QUIET_FACTS and not _told(fact, telling):
+            telling.append(fact)
+    if not telling:
+        hops = [t.hops for t in diff.transit if t.hops is not None]
+        between = f" ({hops[0]} router hop(s) apart)" if hops else ""
+        return (
+            head + f" Nothing was lost or changed between the two points{between}: every "
+            "segment seen leaving one side arrived at the other."
+        )
+    said = "; ".join(f.summary for f in telling[:3])
+    more = f" (and {len(telling) - 3} more)" if len(telling) > 3 else ""
+    named = named_findings(diff)
+    names = f" In the catalogue: {', '.join(named)}." if named else ""
+    return f"{head} Between the two points: {said}{more}.{names}"
+
+
+def _told(fact: TransitFact, told: list[TransitFact]) -> bool:
+    """Its evidence frames are all in a fact already told (a segment a forged RST answered)."""
+    if not fact.frames_a and not fact.frames_b:
+        return False
+    return any(
+        set(fact.frames_a) <= set(other.frames_a) and set(fact.frames_b) <= set(other.frames_b)
+        for other in told
+    )
+
+
+QUIET_FACTS = frozenset({"nat", "isn-rewritten"})
+"""Facts that are ordinary (NAT) and left out of the verdict, though listed."""
