@@ -53,6 +53,8 @@ def compare_captures(
     bad_session: int | None = None,
 ) -> Diff:
     """Compare a working session of ``good_path`` with a failing one of ``bad_path``."""
+    if good_path == bad_path == "-":
+        raise DiffError("only one of the two captures can come from standard input")
     bad_result = load(bad_path, options)
     good_result = bad_result if good_path == bad_path else load(good_path, options)
     bad_sessions, good_sessions = bad_result.sessions, good_result.sessions
@@ -83,6 +85,8 @@ def same_session(
     """What happened between two capture points of one session."""
     from .points import compare_points
 
+    if "-" in (client_path, server_path):
+        raise DiffError("--same-session reads each capture twice: name files, not '-'")
     client_result = load(client_path, options)
     server_result = load(server_path, options)
     return compare_points(

@@ -81,9 +81,14 @@ def divergence(a: Step | None, b: Step | None, names: tuple[str, str]) -> Diverg
         present = a or b
         side = names[0] if a is not None else names[1]
         kind = "only-in-a" if a is not None else "only-in-b"
-        detail = f"{present.label} only in the {side} session"
-        if present.reply is not None:
-            detail += f" (answered {_reply(present.reply)})"
+        if present.key == "unsolicited":
+            detail = (
+                f"a reply nobody asked for, {_reply(present.reply)}, only in the {side} session"
+            )
+        else:
+            detail = f"{present.label} only in the {side} session"
+            if present.reply is not None:
+                detail += f" (answered {_reply(present.reply)})"
         return Divergence(kind, present.key not in TOLERATED_GAPS, detail)
     if a.key == "end":
         found = _end_differences(a, b, names)
@@ -258,25 +263,37 @@ def verdict(diff: Diff) -> str:
         )
     else:
         step = first.b or first.a
+        detail = first.divergence.detail.removeprefix("failing session: ")
         where = (
             f"The failing {_side_name(bad)} departs from the working {_side_name(good)} "
-            f"at step {first.index}, {step_name(step)}: {first.divergence.detail}."
+            f"at step {first.index}, {step_name(step)}: {detail}."
         )
     if diff.only_in_b:
         listed = "; ".join(f"{f.code} ({f.summary})" for f in diff.only_in_b)
         found = f" Findings only in the failing session: {listed}."
     else:
         found = " No finding is present only in the failing session."
-    differing = [_parameter_phrase(p) for p in diff.parameters if p.differs and p.name in KEY]
+    differing = [
+        _parameter_phrase(p) for p in diff.parameters if p.name in KEY and _notable(p.a, p.b)
+    ]
     params = f" Also different: {'; '.join(differing)}." if differing else ""
     return where + found + params
+
+
+def _notable(a: object, b: object) -> bool:
+    """Different enough to name: numbers half again as large, anything else unequal."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return any(_notable(a.get(k), b.get(k)) for k in a.keys() | b.keys())
+    if isinstance(a, int) and isinstance(b, int) and not isinstance(a, bool):
+        return max(a, b) >= 1.5 * min(a, b) and a != b
+    return a != b
 
 
 def _parameter_phrase(parameter: Parameter) -> str:
     """'largest segment acknowledged from the client: 1448 working, 35 failing'."""
     name, a, b = KEY[parameter.name], parameter.a, parameter.b
     if isinstance(a, dict) and isinstance(b, dict) and set(a) == {"client", "server"}:
-        roles = [role for role in ("client", "server") if a[role] != b[role]]
+        roles = [role for role in ("client", "server") if _notable(a[role], b[role])]
         return "; ".join(
             f"{name} from the {role}: {describe(a[role])} working, {describe(b[role])} failing"
             for role in roles

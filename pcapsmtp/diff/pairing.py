@@ -5,16 +5,20 @@ change the initial sequence numbers too. So connections are paired, in this orde
 
 1. ``isn``: the same initial sequence number of the client or of the server (plain NAT
    leaves them alone, and a 32-bit random number seldom repeats);
-2. ``payload``: the same first bytes from the client (its EHLO line), else from the server
-   (the banner); connections with the same bytes pair in order of time, which needs no
-   synchronised clocks;
+2. ``payload``: the same first kilobyte from the client (EHLO, MAIL, RCPT, the start of
+   the message with its Message-ID), else from the server; connections with the same bytes
+   pair in order of time, which needs no synchronised clocks;
 3. ``ports``: the same client port (many NATs keep it), nearest in time;
 4. ``time``: the nearest start within ``MAX_SKEW_NS``, once the clock offset between the
    captures has been estimated from the pairs found so far.
+
+The last two are guesses: a caller-supplied ``compatible(i, j)`` (the two dialogues say the
+same things) must accept them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from statistics import median
 
 from .segments import FlowView
@@ -24,14 +28,16 @@ MAX_SKEW_NS = 60 * 1_000_000_000
 time alone."""
 
 
-def pair_views(a: list[FlowView], b: list[FlowView]) -> dict[int, tuple[int, str]]:
+def pair_views(
+    a: list[FlowView], b: list[FlowView], compatible: Callable[[int, int], bool] = lambda i, j: True
+) -> dict[int, tuple[int, str]]:
     """Index in ``a`` -> (index in ``b``, how they were paired)."""
     pairs: dict[int, tuple[int, str]] = {}
     _by_isn(a, b, pairs)
     _by_payload(a, b, pairs)
     offset = _clock_offset(a, b, pairs)
-    _by_time(a, b, pairs, offset, same_port=True)
-    _by_time(a, b, pairs, offset, same_port=False)
+    _by_time(a, b, pairs, offset, compatible, same_port=True)
+    _by_time(a, b, pairs, offset, compatible, same_port=False)
     return dict(sorted(pairs.items()))
 
 
@@ -53,7 +59,7 @@ def _by_isn(a: list[FlowView], b: list[FlowView], pairs: dict) -> None:
 
 
 def _signature(view: FlowView) -> bytes | None:
-    return view.first_payload.get("client") or view.first_payload.get("server")
+    return view.first_bytes.get("client") or view.first_bytes.get("server")
 
 
 def _by_payload(a: list[FlowView], b: list[FlowView], pairs: dict) -> None:
@@ -84,7 +90,7 @@ def _clock_offset(a: list[FlowView], b: list[FlowView], pairs: dict) -> int:
     return int(median(_start(b[j]) - _start(a[i]) for i, (j, _) in pairs.items()))
 
 
-def _by_time(a: list[FlowView], b: list[FlowView], pairs: dict, offset: int, same_port: bool):
+def _by_time(a, b, pairs: dict, offset: int, compatible, same_port: bool) -> None:
     for i, view in enumerate(a):
         if i in pairs:
             continue
@@ -92,7 +98,7 @@ def _by_time(a: list[FlowView], b: list[FlowView], pairs: dict, offset: int, sam
         port = view.flow.endpoints[view.flow.client].port
         best = None
         for j, other in enumerate(b):
-            if j in taken:
+            if j in taken or not compatible(i, j):
                 continue
             if same_port and other.flow.endpoints[other.flow.client].port != port:
                 continue

@@ -12,6 +12,7 @@ from pcapsmtp.analysis import CaptureResult
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.software import is_masked_banner, masked_ehlo_keywords
 
+from .align import align
 from .compare import aligned_steps, findings_only, first_divergence
 from .model import SAME_SESSION, Diff, Side, TransitFact
 from .pairing import pair_views
@@ -39,11 +40,10 @@ def compare_points(
     session_a: int | None,
     session_b: int | None,
 ) -> Diff:
-    if "-" in (path_a, path_b):
-        raise DiffError("--same-session reads each capture twice: name files, not '-'")
     views_a = read_views(path_a, [s.flow for s in result_a.sessions])
     views_b = read_views(path_b, [s.flow for s in result_b.sessions])
-    pairs = pair_views(views_a, views_b)
+    sessions_a, sessions_b = result_a.sessions, result_b.sessions
+    pairs = pair_views(views_a, views_b, lambda i, j: same_dialogue(sessions_a[i], sessions_b[j]))
     i, j, method = _choose(result_a, result_b, pairs, path_a, path_b, session_a, session_b)
     sa, sb = result_a.sessions[i], result_b.sessions[j]
     notes = []
@@ -107,6 +107,20 @@ def _choose(result_a, result_b, pairs, path_a, path_b, session_a, session_b):
             return i, j, method
     i, (j, method) = next(iter(pairs.items()))
     return i, j, method
+
+
+SAME_DIALOGUE = 0.8
+"""Share of the client's commands two views must agree on to be paired without evidence."""
+
+
+def same_dialogue(a: Session, b: Session) -> bool:
+    """The client said (nearly) the same things in both: they may be one connection."""
+    ta = [(c.verb, c.argument) for c in a.commands]
+    tb = [(c.verb, c.argument) for c in b.commands]
+    if not ta and not tb:
+        return True
+    equal = sum(1 for i, j in align(ta, tb) if i is not None and j is not None and ta[i] == tb[j])
+    return equal >= SAME_DIALOGUE * max(len(ta), len(tb))
 
 
 def _troubled(result: CaptureResult, session: Session) -> bool:

@@ -16,8 +16,9 @@ from pcapsmtp.tcp.model import TH_ACK, TH_SYN, TcpFlow
 
 MAX_SEGMENTS = 200_000
 """Segments kept per connection; a longer one is compared on its first ones."""
-FIRST_PAYLOAD = 256
-"""Bytes of each side's first data kept to pair connections whose sequence numbers differ."""
+FIRST_BYTES = 1024
+"""Bytes of each side's stream kept to pair connections whose sequence numbers differ: the
+client's first kilobyte holds EHLO, MAIL, RCPT and the start of the message (Message-ID)."""
 
 
 @dataclass(slots=True, frozen=True)
@@ -48,8 +49,9 @@ class FlowView:
     flow: TcpFlow
     isn: dict[str, int] = field(default_factory=dict)
     """'client' / 'server' -> raw sequence number of its SYN (or SYN/ACK), when captured."""
-    first_payload: dict[str, bytes] = field(default_factory=dict)
-    """'client' / 'server' -> the first bytes of its first data segment."""
+    first_bytes: dict[str, bytes] = field(default_factory=dict)
+    """'client' / 'server' -> the first bytes of its stream (in order, up to FIRST_BYTES)."""
+    _next_seq: dict[str, int | None] = field(default_factory=dict)
     segments: list[Segment] = field(default_factory=list)
     dropped: int = 0
     """Segments not kept past MAX_SEGMENTS."""
@@ -91,6 +93,20 @@ def _owner(candidates: list[FlowView], frame: int) -> FlowView | None:
     return None
 
 
+def _collect(view: FlowView, sender: str, seg: TcpSegment) -> None:
+    """Append the segment to the sender's first bytes when it continues them in order."""
+    if sender not in view.first_bytes:
+        view.first_bytes[sender] = b""
+        view._next_seq[sender] = seg.seq
+    have = view.first_bytes[sender]
+    if view._next_seq[sender] != seg.seq or len(have) >= FIRST_BYTES:
+        return
+    view.first_bytes[sender] = (have + seg.payload)[:FIRST_BYTES]
+    # A payload cut by the snap length ends the bytes we can trust.
+    complete = len(seg.payload) == seg.length
+    view._next_seq[sender] = (seg.seq + seg.length) & 0xFFFFFFFF if complete else None
+
+
 def _add(view: FlowView, seg: TcpSegment, record: bool) -> None:
     sender = view.sender_of(seg)
     view.last_time_ns = seg.time_ns
@@ -98,8 +114,8 @@ def _add(view: FlowView, seg: TcpSegment, record: bool) -> None:
     is_handshake = seg.flags & TH_SYN and (sender == "client" or seg.flags & TH_ACK)
     if is_handshake and sender not in view.isn:
         view.isn[sender] = seg.seq
-    if seg.length and sender not in view.first_payload:
-        view.first_payload[sender] = seg.payload[:FIRST_PAYLOAD]
+    if seg.length:
+        _collect(view, sender, seg)
     if not record:
         return
     if len(view.segments) >= MAX_SEGMENTS:

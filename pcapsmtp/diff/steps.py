@@ -103,7 +103,7 @@ def _unfinished_step(transaction: Transaction, data_reply: Reply) -> Step:
 def _unsolicited_step(reply: Reply) -> Step:
     return Step(
         key="unsolicited",
-        label="(reply nobody asked for)",
+        label="(no command)",
         frame=reply.frame,
         time_ns=reply.time_ns,
         reply=reply,
