@@ -273,8 +273,11 @@ def verdict(diff: Diff) -> str:
         found = f" Findings only in the failing session: {listed}."
     else:
         found = " No finding is present only in the failing session."
+    by_name = {p.name: p for p in diff.parameters}
     differing = [
-        _parameter_phrase(p) for p in diff.parameters if p.name in KEY and _notable(p.a, p.b)
+        _parameter_phrase(p, _roles_to_name(p, by_name))
+        for p in diff.parameters
+        if p.name in KEY and _roles_to_name(p, by_name) != []
     ]
     params = f" Also different: {'; '.join(differing)}." if differing else ""
     return where + found + params
@@ -289,16 +292,30 @@ def _notable(a: object, b: object) -> bool:
     return a != b
 
 
-def _parameter_phrase(parameter: Parameter) -> str:
+def _roles_to_name(parameter: Parameter, by_name: dict) -> list[str] | None:
+    """The roles whose values differ enough to name ([] for none), None for a value that
+    has no roles. The largest acknowledged segment counts only where the failing side sent
+    larger segments than were acknowledged: a session that never sent its message has
+    nothing large to acknowledge."""
+    a, b = parameter.a, parameter.b
+    if not (isinstance(a, dict) and isinstance(b, dict) and set(a) == {"client", "server"}):
+        return None if _notable(a, b) else []
+    roles = [role for role in ("client", "server") if _notable(a[role], b[role])]
+    if parameter.name == "max_acked_segment":
+        sent = by_name["max_segment"].b
+        roles = [role for role in roles if (sent[role] or 0) > (b[role] or 0)]
+    return roles
+
+
+def _parameter_phrase(parameter: Parameter, roles: list[str] | None) -> str:
     """'largest segment acknowledged from the client: 1448 working, 35 failing'."""
     name, a, b = KEY[parameter.name], parameter.a, parameter.b
-    if isinstance(a, dict) and isinstance(b, dict) and set(a) == {"client", "server"}:
-        roles = [role for role in ("client", "server") if _notable(a[role], b[role])]
-        return "; ".join(
-            f"{name} from the {role}: {describe(a[role])} working, {describe(b[role])} failing"
-            for role in roles
-        )
-    return f"{name}: {describe(a)} working, {describe(b)} failing"
+    if roles is None:
+        return f"{name}: {describe(a)} working, {describe(b)} failing"
+    return "; ".join(
+        f"{name} from the {role}: {describe(a[role])} working, {describe(b[role])} failing"
+        for role in roles
+    )
 
 
 KEY = {

@@ -167,9 +167,9 @@ def _segment_facts(transit: Transit, up_is_a: bool) -> list[TransitFact]:
         facts.append(
             TransitFact(
                 "segments-unconfirmed",
-                f"{len(frames)} {sender} segment(s) ({sizes}) seen at the {up} are not in the "
-                f"{down} capture, which holds nothing later from this connection: it may have "
-                "stopped before they could arrive, or a box dropped them",
+                f"{count(len(frames), sender + ' segment')} ({sizes}) seen at the {up} are not "
+                f"in the {down} capture, which holds nothing later from this connection: it "
+                "may have stopped before they could arrive, or a box dropped them",
                 **_frames(up_is_a, frames),
             )
         )
@@ -178,8 +178,8 @@ def _segment_facts(transit: Transit, up_is_a: bool) -> list[TransitFact]:
         facts.append(
             TransitFact(
                 "fragmented",
-                f"{len(sent)} {sender} segment(s) sent whole ({_sizes(sent)}) arrived at the "
-                f"{down} in IP fragments: a router between the two points fragmented them",
+                f"{count(len(sent), sender + ' segment')} sent whole ({_sizes(sent)}) arrived at "
+                f"the {down} in IP fragments: a router between the two points fragmented them",
                 "ip-fragmentation",
                 **_frames(
                     up_is_a, [s.frame for s in sent], [p[1].frame for p in transit.fragmented]
@@ -190,11 +190,16 @@ def _segment_facts(transit: Transit, up_is_a: bool) -> list[TransitFact]:
         facts.append(
             TransitFact(
                 "segments-appeared",
-                f"{summary.appeared} {sender} data segment(s) reached the {down} that the "
+                f"{count(summary.appeared, sender + ' data segment')} reached the {down} that the "
                 f"{up} never saw leave: injected on the way, or lost by the {up} capture",
             )
         )
     return facts
+
+
+def count(n: int, noun: str) -> str:
+    """'1 segment', '21 segments'."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _sizes(segments) -> str:
@@ -213,10 +218,9 @@ def _vanished_fact(transit: Transit, up_is_a: bool) -> TransitFact:
     n = len(vanished)
     if smallest_vanished > largest_arrived:
         pattern = (
-            f"every {sender} segment larger than {largest_arrived} bytes (IP) vanished "
-            f"between the two points: {n} transmission(s) of {_sizes(vanished)} seen at the "
-            f"{up} never reached the {down}"
-            + (f"; all {len(arrived)} smaller ones arrived" if arrived else "")
+            f"every {sender} segment larger than {largest_arrived} bytes (IP) vanished: "
+            f"{count(n, 'transmission')} of {_sizes(vanished)} seen at the {up} never reached "
+            f"the {down}" + (f", while all {len(arrived)} smaller ones arrived" if arrived else "")
         )
         blackhole = n >= 2 and smallest_vanished >= MIN_BLACKHOLE_PACKET
         if blackhole:
@@ -229,7 +233,7 @@ def _vanished_fact(transit: Transit, up_is_a: bool) -> TransitFact:
         )
     return TransitFact(
         "segments-dropped",
-        f"{n} {sender} segment(s) ({_sizes(vanished)}) seen at the {up} never reached the "
+        f"{count(n, sender + ' segment')} ({_sizes(vanished)}) seen at the {up} never reached the "
         f"{down}, while others as large arrived: dropped on the way, not for their size",
         **_frames(up_is_a, frames),
     )
@@ -391,7 +395,7 @@ def _smtp_facts(sa: Session, sb: Session) -> list[TransitFact]:
         facts.append(
             TransitFact(
                 "banner-masked" if masked else "banner-changed",
-                f"the server's banner {gb.text!r} reached the client as {ga.text!r}"
+                f"the server's banner “{gb.text}” reached the client as “{ga.text}”"
                 + (": masked by an SMTP inspection" if masked else ""),
                 "smtp-inspection" if masked else None,
                 [ga.frame],
@@ -451,7 +455,7 @@ def verdict(diff: Diff) -> str:
             telling.append(fact)
     if not telling:
         hops = [t.hops for t in diff.transit if t.hops is not None]
-        between = f" ({hops[0]} router hop(s) apart)" if hops else ""
+        between = f" ({count(hops[0], 'router hop')} apart)" if hops else ""
         return (
             head + f" Nothing was lost or changed between the two points{between}: every "
             "segment seen leaving one side arrived at the other."

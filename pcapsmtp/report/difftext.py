@@ -19,7 +19,7 @@ from pcapsmtp.diff.parameters import describe
 from pcapsmtp.report.safe import markdown, terminal
 from pcapsmtp.report.times import human
 
-CELL = 40
+CELL = 44
 """Characters of a dialogue cell in the text table."""
 MARKS = {None: "=", False: "~", True: "≠"}
 LEGEND = "= alike   ~ differs in a way sessions often do   ≠ departs   · absent on that side"
@@ -139,7 +139,7 @@ def _transit_line(transit) -> str:
         if getattr(transit, attr):
             parts.append(f"{getattr(transit, attr)} {what}")
     if transit.hops is not None:
-        parts.append(f"{transit.hops} hop(s)")
+        parts.append(f"{transit.hops} hop{'' if transit.hops == 1 else 's'} apart")
     return f"{arrow}: " + ", ".join(parts)
 
 
