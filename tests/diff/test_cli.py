@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -85,3 +86,17 @@ def test_wire_text_is_escaped_in_every_format(evil_banner):
     assert doc["steps"][0]["bad"]["reply"]["text"].startswith("\x1b[31mRED")
     same = run(lab("clean-delivery"), evil_banner, "--same-session").output
     assert "banner-changed" in same and "\x1b" not in same
+
+
+@pytest.mark.parametrize("fmt", ["text", "md", "json"])
+def test_no_credential_leaves_in_any_format(fmt):
+    """The failed AUTH PLAIN against the working one: neither password nor its base64."""
+    truth = json.loads((Path(lab("auth-plain-clear")).with_suffix(".truth.json")).read_text())
+    credentials = truth["credentials"]
+    result = run(lab("auth-plain-clear"), lab("auth-plain-clear"), "--format", fmt)
+    assert result.exit_code == 0, result.output
+    assert "AUTH PLAIN [redacted]" in result.output
+    for password in (credentials["password"], credentials["failed_password"]):
+        plain = f"\0{credentials['username']}\0{password}".encode()
+        for secret in (password, base64.b64encode(plain).decode()):
+            assert secret not in result.output
