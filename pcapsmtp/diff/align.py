@@ -9,9 +9,10 @@ unpaired (a gap) so that the total cost is least:
 - pairing related keys costs a little more (EHLO with HELO: 2; DATA or the message with BDAT:
   3); pairing unrelated keys is not allowed;
 - leaving a step unpaired costs what its absence means: cheap for the steps sessions differ by
-  in ordinary life (an extra STARTTLS and its TLS, an extra RCPT, a missing QUIT, RSET, NOOP:
-  2), more for EHLO, AUTH and unsolicited replies (4), most for the mail itself (MAIL, DATA,
-  BDAT, the message: 6). The greeting and the end are anchors: every step list has exactly
+  in ordinary life (an extra STARTTLS and its TLS, an extra RCPT, a missing QUIT, RSET, NOOP,
+  one BDAT chunk more or less: 2), more for EHLO, AUTH and unsolicited replies (4), most for
+  the mail itself (MAIL, DATA, the message -- the final dot or the last BDAT chunk: 6).
+  The greeting and the end are anchors: every step list has exactly
   one of each, first and last, and they are always paired.
 
 Because any unpaired step costs at least 2, two steps with the same key are always paired
@@ -47,7 +48,7 @@ GAP_COSTS = {
     "unsolicited": 4,
     "MAIL": 6,
     "DATA": 6,
-    "BDAT": 6,
+    "BDAT": 2,
     "message": 6,
 }
 DEFAULT_GAP = 6
@@ -58,7 +59,19 @@ RELATED = {
     frozenset({"message", "BDAT"}): 3,
 }
 TOLERATED_GAPS = frozenset(
-    {"STARTTLS", "tls", "RCPT", "QUIT", "RSET", "NOOP", "HELP", "VRFY", "EXPN", "auth-response"}
+    {
+        "STARTTLS",
+        "tls",
+        "RCPT",
+        "QUIT",
+        "RSET",
+        "NOOP",
+        "HELP",
+        "VRFY",
+        "EXPN",
+        "auth-response",
+        "BDAT",
+    }
 )
 """Steps whose absence on one side is an ordinary difference, not a departure."""
 

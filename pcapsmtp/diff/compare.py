@@ -105,7 +105,11 @@ def divergence(a: Step | None, b: Step | None, names: tuple[str, str]) -> Diverg
 
 def _differences(a: Step, b: Step, wa: str) -> list[tuple[str, bool, str]]:
     """(kind, major, phrase) for each way step b differs from step a."""
+    if a.hidden or b.hidden:
+        return [] if a.hidden and b.hidden else [("encrypted", False, "inside TLS, not visible")]
     found = []
+    if a.key != b.key:
+        found.append(("command", False, f"{b.key} where the {wa} session used {a.key}"))
     ra, rb = a.reply, b.reply
     if b.incomplete and not a.incomplete:
         major = rb is None or not codes.is_positive(rb.code)
@@ -116,7 +120,7 @@ def _differences(a: Step, b: Step, wa: str) -> list[tuple[str, bool, str]]:
         major = not codes.is_positive(rb.code)
         found.append(("reply", major, f"{_reply(rb)} ({wa}: no reply)"))
     elif ra is not None and rb is not None:
-        found += _reply_differences(ra, rb, wa)
+        found += _reply_differences(ra, rb, wa, related=a.key != b.key)
     trouble = _trouble(a, b)
     if trouble:
         found.append(("tcp", False, f"{trouble} ({wa}: none)"))
@@ -152,7 +156,13 @@ def _reply(reply) -> str:
     return f"{reply.code} {enhanced}" if enhanced else str(reply.code)
 
 
-def _reply_differences(ra, rb, wa: str) -> list[tuple[str, bool, str]]:
+def _reply_differences(ra, rb, wa: str, related: bool = False) -> list[tuple[str, bool, str]]:
+    """Replies to the same command; for related commands (DATA and BDAT answer 354 and 250)
+    only whether each was accepted counts."""
+    if related:
+        if (ra.code < 400) == (rb.code < 400):
+            return []
+        return [("reply", True, f"{_reply(rb)} ({wa}: {_reply(ra)})")]
     if ra.code != rb.code:
         major = codes.reply_class(ra.code) != codes.reply_class(rb.code)
         return [("reply", major, f"{_reply(rb)} ({wa}: {_reply(ra)})")]

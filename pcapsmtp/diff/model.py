@@ -53,6 +53,8 @@ class Step:
     """Time from the end of the command (the handshake, for the greeting) to the reply."""
     incomplete: bool = False
     """A message whose end of data was never sent or never seen."""
+    hidden: bool = False
+    """The step happened inside TLS the capture cannot read (the greeting on port 465)."""
     note: str = ""
     """Anything else worth a few words ('never finished', the outcome at the end)."""
     first_frame: int = 0

@@ -32,7 +32,7 @@ def session_steps(session: Session) -> list[Step]:
 
 def _greeting_step(session: Session) -> Step:
     greeting = session.greeting
-    return Step(
+    step = Step(
         key="greeting",
         label="greeting",
         frame=greeting.frame if greeting else None,
@@ -40,6 +40,10 @@ def _greeting_step(session: Session) -> Step:
         reply=greeting,
         latency_ns=session.greeting_latency_ns,
     )
+    if greeting is None and session.tls is not None and session.tls.mode == "implicit":
+        step.hidden = True
+        step.note = "inside TLS"
+    return step
 
 
 def _command_step(session: Session, command: Command) -> Step:
@@ -56,13 +60,12 @@ def _command_step(session: Session, command: Command) -> Step:
     if command.verb == AUTH_RESPONSE:
         step.key = "auth-response"
     if command.verb == END_OF_DATA or (command.verb == "BDAT" and command.bdat_last):
+        # The final dot and the last BDAT chunk both complete the message: one key.
         message = command.message
-        if command.verb == END_OF_DATA:
-            step.key = "message"
+        step.key = "message"
         if message is not None:
-            step.label = (
-                f"{'message' if step.key == 'message' else step.label}, {message.size} bytes"
-            )
+            name = "message" if command.verb == END_OF_DATA else step.label
+            step.label = f"{name}, {message.size} bytes"
             step.incomplete = not message.complete
             if not message.complete:
                 step.note = "bytes of the message are missing from the capture"

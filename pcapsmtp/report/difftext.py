@@ -56,7 +56,9 @@ def cell(step: Step | None, escape: Callable[[str], str], width: int | None = No
     if step is None:
         return "·"
     text = step.label
-    if step.reply is not None:
+    if step.hidden:
+        text += " (inside TLS)"
+    elif step.reply is not None:
         reply = step.reply
         first = reply.lines[0] if reply.lines else ""
         text = f"{text} → {reply.code} {first}".rstrip()

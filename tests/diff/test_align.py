@@ -61,11 +61,17 @@ CASES = [
         "greeting EHLO MAIL RCPT DATA message end",
         "greeting EHLO MAIL RCPT DATA message +QUIT end",
     ),
-    # HELO against EHLO, BDAT against DATA and the message: related keys pair.
+    # HELO against EHLO, BDAT chunks against DATA: related keys pair; the last chunk, like
+    # the final dot, is the message; one chunk more is a cheap gap.
     (
         "greeting EHLO MAIL RCPT DATA message QUIT end",
-        "greeting HELO MAIL RCPT BDAT QUIT end",
-        "greeting EHLO/HELO MAIL RCPT DATA/BDAT +message QUIT end",
+        "greeting HELO MAIL RCPT BDAT message QUIT end",
+        "greeting EHLO/HELO MAIL RCPT DATA/BDAT message QUIT end",
+    ),
+    (
+        "greeting EHLO MAIL RCPT DATA message QUIT end",
+        "greeting EHLO MAIL RCPT BDAT BDAT BDAT message QUIT end",
+        "greeting EHLO MAIL RCPT DATA/BDAT -BDAT -BDAT message QUIT end",
     ),
     # A rejected RCPT: no DATA, no message in the second.
     (

@@ -132,3 +132,21 @@ def test_chosen_sessions_and_usage_errors():
         compare_captures(lab("clean-delivery"), lab("unknown-user"), bad_session=9)
     with pytest.raises(DiffError, match="no other SMTP session"):
         compare_captures(lab("clean-delivery"), lab("clean-delivery"))
+
+
+def test_bdat_chunks_against_data():
+    """The last BDAT chunk is the message; DATA against BDAT is a related command, not a
+    refusal, though one is answered 354 and the other 250."""
+    diff = compare_captures(lab("clean-delivery"), lab("bdat-chunking"))
+    first_chunk = next(s for s in diff.steps if keys(s) == ("DATA", "BDAT"))
+    assert first_chunk.divergence.kind == "command" and not first_chunk.divergence.major
+    message = next(s for s in diff.steps if keys(s) == ("message", "message"))
+    assert message.b.label.startswith("BDAT ") and "LAST" in message.b.label
+    assert message.divergence is None
+
+
+def test_implicit_tls_greeting_is_not_missing():
+    diff = compare_captures(lab("clean-delivery"), lab("smtps-465"))
+    greeting = diff.steps[0]
+    assert greeting.b.hidden and greeting.divergence.kind == "encrypted"
+    assert not any(s.divergence and s.divergence.major for s in diff.steps)
