@@ -6,9 +6,9 @@ paragraph where the failing session departs from the working one.
 
 ``same_session`` takes two captures of the same session taken at two points (the client side
 and the server side), pairs the session across them despite NAT (``pairing``), re-reads both
-captures for that one connection (``segments``) and says what a box between the two points
-did (``transit``): segments that vanished, a RST only one side saw, rewritten options,
-masked banners and EHLO keywords.
+captures for that one connection (``segments``), follows each side's segments to the other
+side (``transit``) and says what a box between the two points did (``middlebox``): segments
+that vanished, a RST only one side saw, rewritten options, masked banners and EHLO keywords.
 
 Errors: ``CaptureError`` (an input cannot be read; exit 1) and ``DiffError`` (no session to
 compare; a usage error, exit 2), both raised before anything is rendered.

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from pcapsmtp.cli import main
-from tests.diff.middlebox import Box, rewrite
+from tests.diff.rewrite import Box, rewrite
 from tests.diff.test_compare import lab
 
 

@@ -1,6 +1,6 @@
 """``diff CLIENT_SIDE SERVER_SIDE --same-session`` on the lab's two-sided captures, and on
 real captures rewritten as a NAT, a sequence-randomising firewall, an MSS clamp or an SMTP
-inspection would (tests/diff/middlebox.py)."""
+inspection would (tests/diff/rewrite.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from pcapsmtp.diff import DiffError, same_session
 from pcapsmtp.diff.points import named_findings
-from tests.diff.middlebox import Box, rewrite
+from tests.diff.rewrite import Box, rewrite
 from tests.diff.test_compare import lab
 
 
