@@ -106,7 +106,10 @@ def divergence(a: Step | None, b: Step | None, names: tuple[str, str]) -> Diverg
 def _differences(a: Step, b: Step, wa: str) -> list[tuple[str, bool, str]]:
     """(kind, major, phrase) for each way step b differs from step a."""
     if a.hidden or b.hidden:
-        return [] if a.hidden and b.hidden else [("encrypted", False, "inside TLS, not visible")]
+        if a.hidden and b.hidden:
+            return []
+        where = b.note if b.hidden else f"{wa} session: {a.note}"
+        return [("not-visible", False, f"not visible ({where})")]
     found = []
     if a.key != b.key:
         found.append(("command", False, f"{b.key} where the {wa} session used {a.key}"))

@@ -54,7 +54,8 @@ class Step:
     incomplete: bool = False
     """A message whose end of data was never sent or never seen."""
     hidden: bool = False
-    """The step happened inside TLS the capture cannot read (the greeting on port 465)."""
+    """The capture cannot show the step: the greeting inside implicit TLS (port 465), or
+    sent before the capture started; ``note`` says which."""
     note: str = ""
     """Anything else worth a few words ('never finished', the outcome at the end)."""
     first_frame: int = 0

@@ -50,11 +50,13 @@ def _by_isn(a: list[FlowView], b: list[FlowView], pairs: dict) -> None:
     for j, view in enumerate(b):
         for sender, isn in view.isn.items():
             index.setdefault((sender, isn), j)
+    taken = _taken(pairs)
     for i, view in enumerate(a):
         for sender, isn in view.isn.items():
             j = index.get((sender, isn))
-            if j is not None and j not in _taken(pairs):
+            if j is not None and j not in taken:
                 pairs[i] = (j, "isn")
+                taken.add(j)
                 break
 
 
@@ -91,19 +93,20 @@ def _clock_offset(a: list[FlowView], b: list[FlowView], pairs: dict) -> int:
 
 
 def _by_time(a, b, pairs: dict, offset: int, compatible, same_port: bool) -> None:
+    taken = _taken(pairs)
     for i, view in enumerate(a):
         if i in pairs:
             continue
-        taken = _taken(pairs)
         port = view.flow.endpoints[view.flow.client].port
         best = None
         for j, other in enumerate(b):
-            if j in taken or not compatible(i, j):
+            if j in taken:
                 continue
             if same_port and other.flow.endpoints[other.flow.client].port != port:
                 continue
             skew = abs(_start(other) - _start(view) - offset)
-            if skew <= MAX_SKEW_NS and (best is None or skew < best[0]):
+            if skew <= MAX_SKEW_NS and (best is None or skew < best[0]) and compatible(i, j):
                 best = (skew, j)
         if best is not None:
             pairs[i] = (best[1], "ports" if same_port else "time")
+            taken.add(best[1])

@@ -43,6 +43,9 @@ def _greeting_step(session: Session) -> Step:
     if greeting is None and session.tls is not None and session.tls.mode == "implicit":
         step.hidden = True
         step.note = "inside TLS"
+    elif greeting is None and session.flow.syn_time_ns is None and session.commands:
+        step.hidden = True
+        step.note = "before the capture started"
     return step
 
 

@@ -57,7 +57,7 @@ def cell(step: Step | None, escape: Callable[[str], str], width: int | None = No
         return "·"
     text = step.label
     if step.hidden:
-        text += " (inside TLS)"
+        text += f" ({step.note})"
     elif step.reply is not None:
         reply = step.reply
         first = reply.lines[0] if reply.lines else ""
