@@ -15,7 +15,7 @@ from pcapsmtp.smtp.software import is_masked_banner, masked_ehlo_keywords
 from .model import Diff, TransitFact
 from .parameters import extensions
 from .segments import FlowView
-from .transit import Transit, compare_direction, resets, usual_ttl
+from .transit import ResetTransit, Transit, compare_direction, resets, usual_ttl
 
 SIDES = ("client side", "server side")
 MIN_BLACKHOLE_PACKET = 576
@@ -145,54 +145,57 @@ def _vanished_fact(transit: Transit, up_is_a: bool) -> TransitFact:
 def _reset_facts(
     up: FlowView, down: FlowView, sender: str, offset: int, peer: Transit
 ) -> list[TransitFact]:
-    """``peer``: the other direction, whose vanished segments a forged RST may answer."""
-    up_name, down_name = _sides(sender)
-    up_is_a = sender == "client"
-    ip = endpoint_name(up.flow.endpoints[_index(up, sender)])
-    usual = usual_ttl(down, sender)
+    """The ``sender``'s RSTs seen on one side only. ``peer``: the other direction, whose
+    vanished segments a forged RST may answer."""
     facts = []
     for reset in resets(up, down, sender, offset):
-        segment = reset.segment
         if reset.seen_at == "down":
-            ttl_differs = usual is not None and segment.ttl != usual
-            if not (reset.other_continued or ttl_differs):
-                facts.append(
-                    TransitFact(
-                        "rst-unconfirmed",
-                        f"a RST from the {sender} reached the {down_name} (frame "
-                        f"{segment.frame}) after the {up_name} capture had stopped: "
-                        f"whether the {sender} sent it cannot be told",
-                        **_frames(up_is_a, [], [segment.frame]),
-                    )
-                )
-                continue
-            why = []
-            if ttl_differs:
-                why.append(
-                    f"its TTL {segment.ttl} is not the {usual} the {sender}'s packets arrive with"
-                )
-            if reset.other_continued:
-                why.append(f"the {up_name} capture goes on and shows no such RST")
-            answer, answered = _answering(peer, segment, sender, down_name)
-            facts.append(
-                TransitFact(
-                    "rst-forged",
-                    f"a RST claiming to come from the {sender} {ip} reached the {down_name} "
-                    f"(frame {segment.frame}) but the {sender} never sent it: "
-                    f"{' and '.join(why)}; a box between the two points forged it{answer}",
-                    "middlebox-reset",
-                    **_frames(up_is_a, [], [segment.frame, *answered]),
-                )
-            )
+            facts.append(_arrived_alone(reset, up, down, peer))
         elif not reset.both and reset.other_continued:
+            up_is_a = sender == "client"
             facts.append(
                 TransitFact(
                     "rst-dropped",
-                    f"the {sender}'s RST (frame {segment.frame}) never reached the {down_name}",
-                    **_frames(up_is_a, [segment.frame]),
+                    f"the {sender}'s RST (frame {reset.segment.frame}) never reached the "
+                    f"{_sides(sender)[1]}",
+                    **_frames(up_is_a, [reset.segment.frame]),
                 )
             )
     return facts
+
+
+def _arrived_alone(reset: ResetTransit, up: FlowView, down: FlowView, peer: Transit):
+    """A RST seen only where it arrived: forged when its TTL is not the one the sender's
+    packets arrive with (FIELD-NOTES: an injected RST carries the box's TTL), or when the
+    sender's side capture goes on without it."""
+    sender, segment = reset.sender, reset.segment
+    up_name, down_name = _sides(sender)
+    frames = _frames(sender == "client", [], [segment.frame])
+    usual = usual_ttl(down, sender)
+    ttl_differs = usual is not None and segment.ttl != usual
+    if not (reset.other_continued or ttl_differs):
+        return TransitFact(
+            "rst-unconfirmed",
+            f"a RST from the {sender} reached the {down_name} (frame {segment.frame}) after "
+            f"the {up_name} capture had stopped: whether the {sender} sent it cannot be told",
+            **frames,
+        )
+    why = []
+    if ttl_differs:
+        why.append(f"its TTL {segment.ttl} is not the {usual} the {sender}'s packets arrive with")
+    if reset.other_continued:
+        why.append(f"the {up_name} capture goes on and shows no such RST")
+    answer, answered = _answering(peer, segment, sender, down_name)
+    ip = endpoint_name(up.flow.endpoints[_index(up, sender)])
+    frames = _frames(sender == "client", [], [segment.frame, *answered])
+    return TransitFact(
+        "rst-forged",
+        f"a RST claiming to come from the {sender} {ip} reached the {down_name} (frame "
+        f"{segment.frame}) but the {sender} never sent it: {' and '.join(why)}; a box between "
+        f"the two points forged it{answer}",
+        "middlebox-reset",
+        **frames,
+    )
 
 
 def _answering(peer: Transit, reset, sender: str, where: str) -> tuple[str, list[int]]:
