@@ -83,8 +83,8 @@ def middlebox_reset(session: Session, context) -> Iterator[Finding]:
 @session_rule("reset")
 def reset(session: Session, context) -> Iterator[Finding]:
     flow = session.flow
-    if session.outcome == "timeout":
-        return  # a side that gave up waiting resets; the timeout findings name the cause
+    if session.outcome in ("timeout", "tls-failed"):
+        return  # the side that gave up resets; the timeout and TLS findings name the cause
     for note in _resets(flow):
         if _forged(flow, note) is not None or _harmless(session, note):
             continue
