@@ -112,19 +112,34 @@ def _auth_finding(session: Session, attempt, reply: Reply | None, recovered: boo
         ).strip(),
         frames=sorted(set(frames)),
         filter=frame_filter(frames, session.flow.stream),
-        next_steps=[
-            "Check the user name and password configured in the sending client or MTA "
-            "(Postfix smtp_sasl_password_maps), and try them interactively with "
-            f"`swaks --server {server} --port {session.server.port} --auth "
-            f"{attempt.mechanism}{_swaks_tls(session)}`.",
-            "If they are right, ask the server's administrator whether the account is locked "
-            "or disabled (too many failures, fail2ban), and whether it needs an app password "
-            "or OAuth2 (Gmail, Microsoft 365 with basic authentication turned off).",
-            f"Use a mechanism the server announces ({' '.join(offered) or 'none announced'}) "
-            "and authenticate only inside TLS (STARTTLS or port 465): many servers refuse "
-            "AUTH in clear text (530/538).",
-        ],
+        next_steps=_auth_steps(session, attempt, offered),
     )
+
+
+SEQUENCE_CODES = (503, 530, 538, 504)
+"""Refusals about how AUTH was attempted (out of sequence, before TLS, mechanism), not about
+the credentials: the steps about TLS and mechanisms come first."""
+
+
+def _auth_steps(session: Session, attempt, offered: list[str]) -> list[str]:
+    server = host(session.server)
+    credentials = [
+        "Check the user name and password configured in the sending client or MTA "
+        "(Postfix smtp_sasl_password_maps), and try them interactively with "
+        f"`swaks --server {server} --port {session.server.port} --auth "
+        f"{attempt.mechanism}{_swaks_tls(session)}`.",
+        "If they are right, ask the server's administrator whether the account is locked "
+        "or disabled (too many failures, fail2ban), and whether it needs an app password "
+        "or OAuth2 (Gmail, Microsoft 365 with basic authentication turned off).",
+    ]
+    manner = [
+        f"Use a mechanism the server announces ({' '.join(offered) or 'none announced'}) "
+        "and authenticate only inside TLS (STARTTLS or port 465): many servers refuse or "
+        "do not even offer AUTH in clear text (530/538/503)."
+    ]
+    if attempt.code in SEQUENCE_CODES:
+        return manner + credentials
+    return credentials + manner
 
 
 def _swaks_tls(session: Session) -> str:

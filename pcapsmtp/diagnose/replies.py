@@ -91,8 +91,9 @@ def hard_bounce(session: Session, context) -> Iterator[Finding]:
     """A 5xx that refused mail: the greeting (the whole connection), MAIL, every RCPT, DATA or
     the end of data (the transaction), or some of the recipients (WARNING when the others
     got the message). Size and AUTH refusals are left to size-exceeded and auth-failed.
-    Skipped: RCPT/DATA pipelined after a refused MAIL (they repeat that refusal), and a 503
-    to RCPT/DATA sent without any MAIL (a client out of sequence: no mail was attempted)."""
+    Skipped: RCPT/DATA pipelined after a refused MAIL (they repeat that refusal), a 503 to
+    RCPT/DATA sent without any MAIL (a client out of sequence: no mail was attempted), and a
+    '.' answered 500 (the server was reading commands: no message was refused)."""
     greeting = session.greeting
     if greeting is not None and codes.is_permanent(greeting.code):
         yield _refused_connection(session, greeting)
@@ -105,6 +106,8 @@ def hard_bounce(session: Session, context) -> Iterator[Finding]:
         final = transaction.final
         if echo or (no_mail and final is not None and final.code == 503):
             continue  # the MAIL refusal said it already; or no mail was attempted at all
+        if _stray_dot(final):
+            continue
         refused_at_end = (
             transaction.outcome == "rejected"
             and final is not None
@@ -117,6 +120,13 @@ def hard_bounce(session: Session, context) -> Iterator[Finding]:
         refused = [r for r in transaction.rcpt_to if r.code and codes.is_permanent(r.code)]
         if refused and not any(_explained_by_auth(session, r.reply) for r in refused if r.reply):
             yield _refused_some(session, transaction, refused)
+
+
+def _stray_dot(reply: Reply | None) -> bool:
+    """A '.' answered 500 "command unrecognized": the server was reading commands, not a
+    message, so no message was refused (a client, or a capture, out of step)."""
+    command = reply.command if reply is not None else None
+    return command is not None and command.verb == END_OF_DATA and reply.code == 500
 
 
 def _refused_connection(session: Session, greeting: Reply) -> Finding:

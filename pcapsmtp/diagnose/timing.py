@@ -227,7 +227,7 @@ def server_timeout(session: Session, context) -> Iterator[Finding]:
     answered = [r for c in session.commands if (r := c.reply) and r.time_ns < notice.time_ns]
     last_reply = answered[-1] if answered else session.greeting
     since = max(client_last or 0, last_reply.time_ns if last_reply else 0)
-    idle = notice.time_ns - since if since else None
+    idle = max(0, notice.time_ns - since) if since else None
     yield _server_timeout_finding(session, notice, last_reply, idle)
 
 
