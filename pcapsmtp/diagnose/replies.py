@@ -9,6 +9,7 @@ so each refusal is explained once; the helpers they share live here.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterator
 
@@ -33,7 +34,10 @@ def is_size_refusal(reply: Reply | None) -> bool:
     return reply is not None and codes.is_size_rejection(reply.code, enhanced(reply), reply.text)
 
 
-_ASKS_FOR_AUTH = re.compile(r"auth|not logged in|log ?in first", re.I)
+_ASKS_FOR_AUTH = re.compile(
+    r"authentication required|authenticate first|must authenticate|not logged in|log ?in first",
+    re.I,
+)
 
 
 def _auth_never_succeeded(session: Session) -> bool:
@@ -251,9 +255,11 @@ def soft_bounce(sessions: list[Session], context) -> Iterator[Finding]:
     retry the server asks for, and with the retry itself when a later session of this
     capture from the same client carried the same envelope. A capture rule so it can look
     for that retry; each finding still names its session."""
-    for index, session in enumerate(sessions):
-        for finding in _soft_bounces(session):
-            _note_retry(finding, session, sessions[index + 1 :])
+    retries = _Retries(sessions)
+    for position, session in enumerate(sessions):
+        for finding, transaction in _soft_bounces(session):
+            if transaction is not None:
+                _note_retry(finding, session, retries.after(position, session, transaction))
             finding.session, finding.tcp_stream = session.id, session.flow.stream
             yield finding
 
@@ -262,28 +268,29 @@ def _transient(reply: Reply | None) -> bool:
     return reply is not None and codes.is_transient(reply.code) and not is_size_refusal(reply)
 
 
-def _soft_bounces(session: Session) -> Iterator[Finding]:
+def _soft_bounces(session: Session) -> Iterator[tuple[Finding, Transaction | None]]:
     greeting = session.greeting
     if _transient(greeting):
-        yield _deferred(session, greeting, "the connection in its greeting", None)
+        yield _deferred(session, greeting, "the connection in its greeting"), None
     for command in session.commands:
         if command.verb in ("EHLO", "HELO", "LHLO") and _transient(command.reply):
-            yield _deferred(session, command.reply, f"{command.verb}", None)
+            yield _deferred(session, command.reply, f"{command.verb}"), None
     for reply in session.unsolicited:
         if reply.code == 421 and not is_timeout_notice(reply):
-            yield _deferred(session, reply, "the session (unsolicited 421, then it closed)", None)
+            yield _deferred(session, reply, "the session (unsolicited 421, then it closed)"), None
     for transaction in session.transactions:
         final = transaction.final
         if transaction.outcome == "deferred" and _transient(final):
             what, _frames = _what_was_refused(transaction, final)
-            yield _deferred(session, final, what, transaction)
+            yield _deferred(session, final, what), transaction
             continue
         refused = [r for r in transaction.rcpt_to if r.reply is not None and _transient(r.reply)]
         if refused:
-            what = f"{len(refused)} of {len(transaction.rcpt_to)} recipients " + _address_list(
-                refused
+            count = f"{len(refused)} of {len(transaction.rcpt_to)} recipients"
+            yield (
+                _deferred(session, refused[0].reply, f"{count} {_address_list(refused)}"),
+                (transaction),
             )
-            yield _deferred(session, refused[0].reply, what, transaction)
 
 
 def _retry_hint(reply: Reply) -> str:
@@ -315,7 +322,7 @@ def _kind(reply: Reply) -> tuple[str, str]:
     )
 
 
-def _deferred(session: Session, reply: Reply, what: str, transaction) -> Finding:
+def _deferred(session: Session, reply: Reply, what: str) -> Finding:
     server = host(session.server)
     kind, explanation = _kind(reply)
     command = reply.command
@@ -358,22 +365,48 @@ def _soft_steps(kind: str, session: Session) -> list[str]:
     ]
 
 
-def _note_retry(finding: Finding, session: Session, later: list[Session]) -> None:
-    """Add the later session that carried the same envelope from the same client, if any."""
-    envelope = {(t.mail_from, r.address) for t in session.transactions for r in t.rcpt_to}
-    if not envelope:
+RETRY_OUTCOMES = ("delivered", "deferred", "rejected")
+
+
+class _Retries:
+    """Transactions of the capture by (client IP, sender, recipient), in capture order, so
+    each deferral finds its retry without scanning every later session."""
+
+    def __init__(self, sessions: list[Session]) -> None:
+        self._by_key: dict[tuple, list[tuple[int, Session, Transaction]]] = {}
+        for position, session in enumerate(sessions):
+            for transaction in session.transactions:
+                if transaction.outcome not in RETRY_OUTCOMES:
+                    continue
+                for recipient in transaction.rcpt_to:
+                    key = (session.client.ip, transaction.mail_from, recipient.address)
+                    self._by_key.setdefault(key, []).append((position, session, transaction))
+
+    def after(self, position: int, session: Session, transaction: Transaction):
+        """(session, transaction) of the first later attempt at any of this envelope."""
+        found = []
+        for recipient in transaction.rcpt_to:
+            entries = self._by_key.get(
+                (session.client.ip, transaction.mail_from, recipient.address)
+            )
+            if entries:
+                at = bisect.bisect_right(entries, position, key=lambda entry: entry[0])
+                if at < len(entries):
+                    found.append(entries[at])
+        first = min(found, key=lambda entry: (entry[0], entry[2].first_frame), default=None)
+        return first[1:] if first is not None else None
+
+
+def _note_retry(finding: Finding, session: Session, retry) -> None:
+    """Say when the client tried the same envelope again, and how that went."""
+    if retry is None:
+        finding.detail += " No retry of this envelope appears later in the capture."
         return
-    for other in later:
-        if other.client.ip != session.client.ip:
-            continue
-        for transaction in other.transactions:
-            same = {(transaction.mail_from, r.address) for r in transaction.rcpt_to} & envelope
-            if same and transaction.outcome in ("delivered", "deferred", "rejected"):
-                waited = seconds(transaction.start_ns - session.flow.first_time_ns)
-                finding.detail += (
-                    f" The client retried {waited} later in session {other.id} "
-                    f"(frame {transaction.first_frame}), which was {transaction.outcome}."
-                )
-                if transaction.outcome == "delivered":
-                    finding.summary += f"; the retry in session {other.id} was delivered"
-                return
+    other, transaction = retry
+    waited = seconds(transaction.start_ns - session.flow.first_time_ns)
+    finding.detail += (
+        f" The client retried {waited} later in session {other.id} "
+        f"(frame {transaction.first_frame}), which was {transaction.outcome}."
+    )
+    if transaction.outcome == "delivered":
+        finding.summary += f"; the retry in session {other.id} was delivered"

@@ -111,6 +111,7 @@ def test_a_450_to_rcpt_about_the_sender_domain(public_capture):
     [finding] = findings(public_capture("suricata-bug-5867-fp-drop-01_input.pcap"), "soft-bounce")
     assert "450 4.1.8" in finding.summary
     assert "sender's domain does not resolve" in finding.summary
+    assert "No retry of this envelope appears later in the capture" in finding.detail
 
 
 def test_idle_timeout_421_is_not_a_soft_bounce(public_capture):
