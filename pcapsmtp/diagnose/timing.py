@@ -402,27 +402,33 @@ def _client_timeout_finding(session, pending: Command | None, waited, silence, c
             "the client had left."
         )
     duplicate = ""
-    if pending is not None and pending.verb in (END_OF_DATA, "BDAT"):
+    if pending is not None and (pending.verb == END_OF_DATA or pending.bdat_last):
         duplicate = (
             " After the end of data the server may still accept the message: the sender's "
             "retry can deliver it twice (RFC 1047)."
         )
-    phase = PHASES.get(pending.verb, what) if pending is not None else "the greeting"
+    if pending is None:
+        asked, answer = "The client connected", f"{server} to send its greeting"
+        phase = "the wait for the greeting"
+    else:
+        asked, answer = (
+            f"The client sent {what} in frame {pending.frame}",
+            f"{server} to answer {what}",
+        )
+        phase = PHASES.get(pending.verb, what)
+    patience = "shorter than the RFC's; but " if waited < limit else "at least the RFC's; "
     return Finding(
         code="client-timeout",
         severity=ERROR,
         summary=(
-            f"the client gave up waiting for {server} to answer {what} after "
-            f"{seconds(waited)} (RFC 5321 allows {seconds(limit)})"
+            f"the client gave up waiting for {answer} after {seconds(waited)} "
+            f"(RFC 5321 allows {seconds(limit)})"
         ),
         detail=(
-            f"The client sent {what}"
-            + (f" in frame {pending.frame}" if pending is not None else "")
-            + f", waited {seconds(waited)} with no reply and closed the connection in frame "
-            f"{session.client.closed_frame} during {phase}. RFC 5321 lets a client wait "
-            f"{_rfc_words(pending)} for this reply, so the client's own timeout is "
-            + ("shorter than the RFC's; but " if waited < limit else "at least the RFC's; ")
-            + f"a server silent for {seconds(silence)} is the fault.{arrived}{duplicate}"
+            f"{asked}, waited {seconds(waited)} without a reply and closed the connection in "
+            f"frame {session.client.closed_frame}, during {phase}. RFC 5321 lets a client wait "
+            f"{_rfc_words(pending)} for this reply, so the client's own timeout is {patience}"
+            f"a server silent for {seconds(silence)} is the fault.{arrived}{duplicate}"
         ),
         frames=sorted(set(frames)),
         filter=frame_filter(frames, flow.stream),

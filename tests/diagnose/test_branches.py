@@ -80,3 +80,27 @@ def test_no_client_timeout_when_the_client_closed_at_once():
     hasty = replace(pending, time_ns=closed.time_ns - 1_000_000_000)
     commands = [hasty if c is pending else c for c in session.commands]
     assert list(client_timeout(replace(session, commands=commands), None)) == []
+
+
+def test_client_gives_up_on_a_greeting_that_never_comes():
+    session = session_of(lab("no-eod-reply"), 1)
+    [finding] = client_timeout(replace(session, greeting=None, commands=[]), None)
+    assert "the client gave up waiting for 10.77.2.2 to send its greeting" in finding.summary
+    assert "RFC 5321 allows 5 min" in finding.summary
+    assert "4.5.3.2.1" in finding.detail
+
+
+def test_a_reply_that_comes_after_the_client_left_still_counts_as_a_timeout():
+    session = session_of(lab("no-eod-reply"), 1)
+    pending = next(c for c in session.commands if c.reply is None)
+    closed = next(n for n in session.flow.notes if n.frame == session.client.closed_frame)
+    data = next(c for c in session.commands if c.verb == "DATA")
+    late = replace(
+        data.reply, code=250, lines=["2.0.0 Ok: queued"], time_ns=closed.time_ns + 2 * 10**9
+    )
+    answered = replace(pending, reply=late)
+    commands = [answered if c is pending else c for c in session.commands]
+    [finding] = client_timeout(replace(session, commands=commands), None)
+    assert "The reply (250 2.0.0 Ok: queued) came 2.0 s after the client had left" in (
+        finding.detail
+    )
