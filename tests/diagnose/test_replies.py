@@ -127,3 +127,11 @@ def test_hard_bounce_frames_are_the_command_and_its_reply_in_the_dialogue():
     dialogue = {entry.frame for entry in session.dialogue}
     assert set(finding.frames) <= dialogue
     assert "tcp.stream eq 0" in finding.filter
+
+
+def test_yahoo_session_of_suricata_bug_1045_is_a_plain_delivery(public_capture):
+    """Pipelined MAIL/RCPT/DATA to Yahoo, all accepted ("250 ok dirdel"): no 4xx in it, so
+    neither bounce, whatever its name suggests."""
+    path = public_capture("suricata-bug-1045_smtpsuricataflowbitsFN.pcap")
+    assert session_of(path, 1).outcome == "delivered"
+    assert not findings(path, "soft-bounce") and not findings(path, "hard-bounce")
