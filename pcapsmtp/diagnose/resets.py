@@ -98,7 +98,7 @@ def middlebox_reset(session: Session, context) -> Iterator[Finding]:
 def reset(session: Session, context) -> Iterator[Finding]:
     flow = session.flow
     if session.outcome in ("timeout", "tls-failed"):
-        return  # a side that gave up resets; the timeout and TLS findings name the cause
+        return  # the side that gave up resets; the timeout and TLS findings name the cause
     for note in _resets(flow):
         if _forged(flow, note) is not None or _harmless(session, note):
             continue
