@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pcapsmtp.capture import CaptureInfo, IcmpError, open_capture, packets
+from pcapsmtp.diagnose import CaptureContext, Finding, diagnose
 from pcapsmtp.errors import CaptureError
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.tracker import SMTP_PORTS, SmtpTracker
@@ -31,6 +32,7 @@ class CaptureResult:
     """ICMP errors about connections with no packet in the capture."""
     other_connections: int = 0
     """TCP connections that are not SMTP."""
+    findings: list[Finding] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -48,6 +50,11 @@ class Analysis:
     @property
     def sessions(self) -> list[Session]:
         return [session for result in self.results for session in result.sessions]
+
+    @property
+    def findings(self) -> list[Finding]:
+        found = [finding for result in self.results for finding in result.findings]
+        return sorted(found, key=lambda f: f.rank)
 
 
 def analyze_capture(source: str, options: Options) -> CaptureResult:
@@ -80,4 +87,7 @@ def analyze(sources: list[str], options: Options | None = None) -> Analysis:
             analysis.errors.append(error)
     for number, session in enumerate(analysis.sessions, start=1):
         session.id = number
+    for result in analysis.results:
+        context = CaptureContext(result.info, result.stray_icmp)
+        result.findings = diagnose(result.sessions, context)
     return analysis

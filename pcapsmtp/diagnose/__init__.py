@@ -24,20 +24,32 @@ class CaptureContext:
 
     info: CaptureInfo
     stray_icmp: list[IcmpError] = field(default_factory=list)
+    path_acked: dict[tuple[bytes, bytes], list[int]] = field(default_factory=dict)
+    """(sender ip, receiver ip) -> the largest acknowledged packet of each connection."""
 
 
 def all_codes() -> list[str]:
     return sorted({code for rule in RULES for code in rule.codes})
 
 
+def _path_acked(sessions: list[Session]) -> dict[tuple[bytes, bytes], list[int]]:
+    paths: dict[tuple[bytes, bytes], list[int]] = {}
+    for session in sessions:
+        for direction, sender in enumerate(session.flow.endpoints):
+            receiver = session.flow.endpoints[1 - direction]
+            paths.setdefault((sender.ip, receiver.ip), []).append(sender.max_acked_ip_len)
+    return paths
+
+
 def diagnose(sessions: list[Session], context: CaptureContext) -> list[Finding]:
+    context.path_acked = _path_acked(sessions)
     findings: list[Finding] = []
     for rule in RULES:
         targets: Iterable = sessions if rule.scope == "session" else [sessions]
         for target in targets:
             try:
                 produced = list(rule.function(target, context))
-            except Exception as error:  # noqa: BLE001 - one rule's bug must not hide the rest
+            except Exception as error:
                 produced = [_rule_failed(rule.name, error, target)]
             for finding in produced:
                 finding.capture = context.info.file

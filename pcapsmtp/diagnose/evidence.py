@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from pcapsmtp.report.sessions import address, endpoint_name
-from pcapsmtp.smtp.events import AUTH_RESPONSE, END_OF_DATA
+from pcapsmtp.addresses import address, endpoint_name
+from pcapsmtp.smtp.events import AUTH_RESPONSE, END_OF_DATA, Reply
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.tcp.model import Endpoint, TcpFlow
 
 PHASES = {
-    "EHLO": "EHLO",
-    "HELO": "EHLO",
-    "LHLO": "EHLO",
-    "STARTTLS": "STARTTLS",
-    "AUTH": "AUTH",
-    AUTH_RESPONSE: "AUTH",
-    "MAIL": "the envelope (MAIL/RCPT)",
-    "RCPT": "the envelope (MAIL/RCPT)",
-    "DATA": "DATA",
+    "EHLO": "the EHLO exchange",
+    "HELO": "the HELO exchange",
+    "LHLO": "the LHLO exchange",
+    "STARTTLS": "the STARTTLS exchange",
+    "AUTH": "authentication (AUTH)",
+    AUTH_RESPONSE: "authentication (AUTH)",
+    "MAIL": "the envelope (MAIL FROM / RCPT TO)",
+    "RCPT": "the envelope (MAIL FROM / RCPT TO)",
+    "DATA": "the DATA command",
     "BDAT": "the message transfer (BDAT)",
-    END_OF_DATA: "after the end of the message, waiting for the server's verdict",
-    "QUIT": "after QUIT",
+    END_OF_DATA: "the wait for the reply to the message",
+    "QUIT": "QUIT",
     "RSET": "RSET",
 }
 
@@ -42,11 +42,10 @@ def direction_of(flow: TcpFlow, endpoint: Endpoint) -> int:
 
 
 def phase_at(session: Session, frame: int) -> str:
-    """The SMTP phase the connection was in when ``frame`` was sent."""
+    """The SMTP phase the connection was in when ``frame`` was sent, as a noun phrase that
+    reads after 'during'."""
     if session.encrypted and frame >= session.tls.frame:
-        return "inside TLS" if session.tls.facts is None or not session.tls.failed else (
-            "the TLS handshake"
-        )
+        return "the TLS handshake" if session.tls.failed else "the encrypted part (TLS)"
     last = None
     for command in session.commands:
         if command.frame > frame:
@@ -54,13 +53,13 @@ def phase_at(session: Session, frame: int) -> str:
         last = command
     if last is None:
         if session.greeting is not None and session.greeting.frame <= frame:
-            return "after the greeting, before EHLO"
-        return "before the server's greeting"
-    if last.verb == "DATA" and last.reply is not None and last.reply.code == 354:
-        if last.reply.frame <= frame:
-            return "the message transfer (DATA)"
+            return "the pause after the greeting"
+        return "the wait for the server's greeting"
+    reply = last.reply
+    if last.verb == "DATA" and reply is not None and reply.code == 354 and reply.frame <= frame:
+        return "the message transfer (DATA)"
     if last.verb == END_OF_DATA and last.reply is not None and last.reply.frame <= frame:
-        return "after the server's verdict on the message"
+        return "the end of the session, after the reply to the message"
     return PHASES.get(last.verb, f"{last.verb}")
 
 
@@ -69,3 +68,20 @@ def ip_len_filter(flow: TcpFlow, above: int) -> str:
     if len(flow.endpoints[0].ip) == 16:
         return f"ipv6.plen > {above - 40}"
     return f"ip.len > {above}"
+
+
+def quote(reply: Reply, limit: int = 160) -> str:
+    """A reply as one line, shortened: '550 5.1.1 <bob@example.org>: Recipient ...'."""
+    text = f"{reply.code} {' '.join(reply.text.split())}".rstrip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def seconds(ns: int) -> str:
+    """'40 ms', '15.0 s', '2 min 5 s': a duration as people read it."""
+    value = ns / 1e9
+    if value < 1:
+        return f"{ns / 1e6:.0f} ms"
+    if value < 120:
+        return f"{value:.1f} s"
+    minutes, rest = divmod(round(value), 60)
+    return f"{minutes} min {rest} s" if rest else f"{minutes} min"

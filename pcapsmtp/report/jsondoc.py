@@ -7,10 +7,12 @@ import json
 from pcapsmtp import __version__
 from pcapsmtp.analysis import Analysis
 from pcapsmtp.report.captures import capture_dict
+from pcapsmtp.report.findings import finding_dict
 from pcapsmtp.report.sessions import session_dict
 
 
 def analysis_document(analysis: Analysis) -> dict:
+    findings = analysis.findings
     return {
         "tool": {"name": "pcapsmtp", "version": __version__},
         "captures": [
@@ -19,8 +21,12 @@ def analysis_document(analysis: Analysis) -> dict:
             for result in analysis.results
         ],
         "errors": [{"file": e.source, "reason": e.reason} for e in analysis.errors],
-        "sessions": [session_dict(session) for session in analysis.sessions],
-        "findings": [],
+        "sessions": [
+            session_dict(session)
+            | {"findings": [finding_dict(f) for f in findings if f.session == session.id]}
+            for session in analysis.sessions
+        ],
+        "findings": [finding_dict(f) for f in findings],
     }
 
 

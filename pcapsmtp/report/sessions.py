@@ -6,26 +6,15 @@ UTF-8 text; escaping for a terminal, Markdown or HTML is the renderer's job.
 
 from __future__ import annotations
 
-import ipaddress
 from collections import Counter
 
+from pcapsmtp.addresses import address, endpoint_name
 from pcapsmtp.report.safe import wire
 from pcapsmtp.report.times import iso
 from pcapsmtp.smtp import codes
 from pcapsmtp.smtp.events import GREETING, Reply
 from pcapsmtp.smtp.model import Session, Transaction
 from pcapsmtp.tcp.model import TH_RST, Endpoint, TcpFlow
-
-
-def address(ip: bytes, port: int | None = None) -> str:
-    text = str(ipaddress.ip_address(ip))
-    if port is None:
-        return text
-    return f"[{text}]:{port}" if ":" in text else f"{text}:{port}"
-
-
-def endpoint_name(endpoint: Endpoint) -> str:
-    return address(endpoint.ip, endpoint.port)
 
 
 def _ms(ns: int | None) -> float | None:

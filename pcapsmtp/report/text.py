@@ -9,6 +9,7 @@ from tabulate import tabulate
 from pcapsmtp.analysis import Analysis, CaptureResult
 from pcapsmtp.capture import CaptureInfo
 from pcapsmtp.report.captures import link_type_name
+from pcapsmtp.report.findings import format_findings
 from pcapsmtp.report.safe import terminal
 from pcapsmtp.report.sessions import address, endpoint_name, resets
 from pcapsmtp.report.times import duration, human
@@ -134,6 +135,7 @@ def format_result(result: CaptureResult, tz: tzinfo) -> str:
 def format_analysis(analysis: Analysis, tz: tzinfo = UTC) -> str:
     parts = [format_result(result, tz) for result in analysis.results]
     parts.append(format_sessions(analysis.sessions, tz))
+    parts.append(format_findings(analysis.findings))
     return "\n\n".join(parts) + "\n"
 
 
@@ -224,7 +226,8 @@ def format_show(session: Session, tz: tzinfo = UTC) -> str:
     flow = session.flow
     software = session.server_software
     head = [
-        f"Session {session.id} in {terminal(session.capture)} (Wireshark: tcp.stream eq {flow.stream})",
+        f"Session {session.id} in {terminal(session.capture)} "
+        f"(Wireshark: tcp.stream eq {flow.stream})",
         f"  {endpoint_name(session.client)} → {endpoint_name(session.server)}"
         + (f"  server: {software.name}" if software else ""),
         f"  outcome: {session.outcome} ({session.outcome_reason})",

@@ -36,11 +36,34 @@ from pcapsmtp.smtp.message import MessageScanner
 from pcapsmtp.smtp.tls import TlsScanner
 
 KNOWN_VERBS = frozenset(
-    "HELO EHLO LHLO MAIL RCPT DATA BDAT RSET VRFY EXPN HELP NOOP QUIT STARTTLS AUTH "
-    "ETRN TURN ATRN XCLIENT XFORWARD SEND SOML SAML".split()
+    [
+        "HELO",
+        "EHLO",
+        "LHLO",
+        "MAIL",
+        "RCPT",
+        "DATA",
+        "BDAT",
+        "RSET",
+        "VRFY",
+        "EXPN",
+        "HELP",
+        "NOOP",
+        "QUIT",
+        "STARTTLS",
+        "AUTH",
+        "ETRN",
+        "TURN",
+        "ATRN",
+        "XCLIENT",
+        "XFORWARD",
+        "SEND",
+        "SOML",
+        "SAML",
+    ]
 )
 REPLY_LINE = re.compile(rb"(\d{3})([ \t-]?)(.*)", re.DOTALL)
-BARE_VERBS = frozenset("DATA RSET QUIT NOOP STARTTLS HELP TURN".split())
+BARE_VERBS = frozenset(["DATA", "RSET", "QUIT", "NOOP", "STARTTLS", "HELP", "TURN"])
 """Commands that take no argument: a credential line can never be mistaken for one of these
 unless it is exactly the verb (and then a 334 before it would have told us)."""
 CREDENTIAL = re.compile(r"[A-Za-z0-9+/=._~-]+|\*")
@@ -503,7 +526,9 @@ class Dialogue:
         self._complete_reply(reply)
 
     def _complete_reply(self, reply: Reply) -> None:
-        answers_data = bool(self.pending) and self.pending[0].verb == "DATA"
+        # While DATA still awaits its reply (a client that sent its message before the 354),
+        # replies answer the commands before it, not the message.
+        answers_data = any(command.verb == "DATA" for command in self.pending)
         lost_dot = self._message_gap > 0 or 200 <= reply.code < 300
         if self.client == ClientState.DATA_BODY and not answers_data and lost_dot:
             # The server answered a message whose final dot we did not see: it was in bytes

@@ -51,7 +51,8 @@ class _Sniffer:
             head += event.data[: SNIFF_LIMIT - len(head)]
 
     def decide(self, final: bool) -> tuple[int, dict[int, int], str | None] | bool | None:
-        """(server direction, SMTP start offset per direction, tunnel) or False / None (undecided)."""
+        """(server direction, SMTP start offset per direction, tunnel), False, or None when
+        undecided."""
         for server in (0, 1):
             greeting = GREETING_LINE.search(self.heads[server])
             hello = HELLO_LINE.search(self.heads[1 - server])

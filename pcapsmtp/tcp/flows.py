@@ -272,6 +272,10 @@ class FlowTracker:
         sender.df[seg.df] += 1
         if seg.fragment_frames:
             sender.fragmented += 1
+            if len(sender.fragment_frames) < 50:
+                sender.fragment_frames.extend(
+                    seg.fragment_frames[: 50 - len(sender.fragment_frames)]
+                )
         if length:
             sender.data_segments += 1
             if length > sender.max_segment:

@@ -119,6 +119,8 @@ class Endpoint:
     """Analysis flag name (Wireshark's) -> segments this side sent with that flag."""
     fragmented: int = 0
     """Segments that arrived in IP fragments."""
+    fragment_frames: list[int] = field(default_factory=list)
+    """Frames of the first fragments (up to 50), as evidence."""
     stream_bytes: int = 0
     """Bytes delivered in order to the consumer."""
     gaps: int = 0

@@ -69,7 +69,7 @@ def tshark_dialogue(path) -> dict[int, tuple[list[tuple[str, int]], list[int]]]:
     ).stdout
     streams: dict[int, tuple[list[str], list[int]]] = defaultdict(lambda: ([], []))
     for row in out.splitlines():
-        stream, frame, commands, responses = (row.split("\t") + ["", "", ""])[:4]
+        stream, frame, commands, responses = [*row.split("\t"), "", "", ""][:4]
         commands_seen, codes = streams[int(stream)]
         commands_seen += [(c.upper()[:4], int(frame)) for c in commands.split("\x1f") if c]
         codes += [int(code) for code in responses.split("\x1f") if code]

@@ -1,0 +1,292 @@
+"""TCP trouble: connections refused or unanswered, retransmissions, zero windows, and what
+the capture itself lost or cut (so nobody blames the network for the capture's gaps)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pcapsmtp.addresses import address
+from pcapsmtp.diagnose.evidence import host, phase_at, role, who
+from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding, frame_filter
+from pcapsmtp.diagnose.registry import capture_rule, session_rule
+from pcapsmtp.smtp.model import Session
+from pcapsmtp.tcp.model import TH_ACK, TH_RST, TH_SYN, Flag
+
+RETRANSMISSION_RATE = 0.02
+"""Share of a side's data segments retransmitted before it is worth a warning."""
+MIN_RETRANSMISSIONS = 3
+
+
+@session_rule("connect-refused")
+def connect_refused(session: Session, context) -> Iterator[Finding]:
+    if session.outcome != "refused":
+        return
+    flow = session.flow
+    server = flow.endpoints[flow.server]
+    resets = [n.frame for n in flow.notes if n.tcp_flags & TH_RST]
+    syns = [n.frame for n in flow.notes if n.tcp_flags & (TH_SYN | TH_ACK) == TH_SYN]
+    yield Finding(
+        code="connect-refused",
+        severity=ERROR,
+        summary=f"{host(server)} refused the connection to port {server.port} (RST to the SYN)",
+        detail=(
+            f"The connection request (frame {syns[0] if syns else flow.first_frame}) was "
+            f"answered with a reset (frame {resets[0] if resets else '?'}): nothing listens on "
+            f"port {server.port} at {host(server)}, or a firewall rejects the connection "
+            "actively. No SMTP was exchanged."
+        ),
+        frames=(syns[:1] + resets[:1]),
+        filter=f"tcp.stream eq {flow.stream}",
+        next_steps=[
+            f"On {host(server)}: is the MTA running and listening on port {server.port} "
+            "on this address (`ss -ltn`)?",
+            "Check firewalls on the way that answer with a reset (REJECT with tcp-reset).",
+            "Check the MX / smarthost record points to the right host and port.",
+        ],
+    )
+
+
+@session_rule("connect-failed")
+def connect_failed(session: Session, context) -> Iterator[Finding]:
+    if session.outcome != "unreachable":
+        return
+    flow = session.flow
+    server = flow.endpoints[flow.server]
+    client = flow.endpoints[flow.client]
+    syns = [n for n in flow.notes if n.tcp_flags & (TH_SYN | TH_ACK) == TH_SYN]
+    waited = (flow.last_time_ns - flow.first_time_ns) / 1e9
+    icmp = [e for e in flow.icmp if e.type in (1, 3)]
+    cause = (
+        f"; ICMP destination unreachable (type {icmp[0].type} code {icmp[0].code}) came back "
+        f"from {host_ip(icmp[0].src)} in frame {icmp[0].frame}"
+        if icmp
+        else "; nothing came back, not even an ICMP error: packets are dropped silently"
+    )
+    yield Finding(
+        code="connect-failed",
+        severity=ERROR,
+        summary=(
+            f"{host(client)} could not connect to {host(server)} port {server.port}: "
+            f"{len(syns)} SYN(s) over {waited:.1f} s went unanswered"
+        ),
+        detail=(
+            f"The client sent {len(syns)} connection request(s) between frames "
+            f"{syns[0].frame if syns else flow.first_frame} and {flow.last_frame} and gave up "
+            f"after {waited:.1f} s{cause}. The server never answered, so the host is down, "
+            "unreachable, or a firewall drops the traffic."
+        ),
+        frames=[n.frame for n in syns][:10] + [e.frame for e in icmp][:5],
+        filter=f"tcp.stream eq {flow.stream} || icmp || icmpv6",
+        next_steps=[
+            f"From the client's network, test `nc -vz {host(server)} {server.port}` and "
+            f"`traceroute -T -p {server.port} {host(server)}`.",
+            "Check firewalls (outbound port 25 is often blocked by ISPs and cloud providers).",
+            "Check the server is up and its address (MX record) is current.",
+        ],
+    )
+
+
+def host_ip(ip: bytes) -> str:
+    return address(ip)
+
+
+@session_rule("retransmissions")
+def retransmissions(session: Session, context) -> Iterator[Finding]:
+    flow = session.flow
+    for direction, sender in enumerate(flow.endpoints):
+        count = sender.counts["retransmission"]
+        data = sender.data_segments
+        if count < MIN_RETRANSMISSIONS or not data:
+            continue
+        if _blackhole_explains(sender):
+            continue
+        notes = [
+            n
+            for n in flow.notes
+            if n.direction == direction
+            and n.analysis & Flag.ANY_RETRANSMISSION
+            and not _after_too_big(flow, n)
+        ]
+        if not flow.dropped_notes:
+            count = len(notes)  # retransmissions that obeyed an ICMP too-big are not loss
+        rate = count / data
+        if count < MIN_RETRANSMISSIONS or rate < RETRANSMISSION_RATE:
+            continue
+        phases = sorted({phase_at(session, n.frame) for n in notes})
+        fast = sender.counts["fast_retransmission"]
+        spurious = sender.counts["spurious_retransmission"]
+        yield Finding(
+            code="retransmissions",
+            severity=WARNING,
+            summary=(
+                f"{count} retransmissions from {host(sender)} ({rate:.0%} of its "
+                f"{data} data segments): packet loss on the path"
+            ),
+            detail=(
+                f"{who(flow, direction).capitalize()} retransmitted {count} segments "
+                f"({fast} fast, {spurious} spurious, the rest after a timeout) out of {data} "
+                f"that carried data, during {', '.join(phases) or 'the connection'}. Segments "
+                "of every size were eventually acknowledged, which points to loss or "
+                "congestion, not to a path-MTU problem. Each timeout costs the sender at least "
+                "200 ms to a few seconds, which slows large messages and can trip timeouts."
+                + (
+                    f" {spurious} were spurious: the data had arrived, the ACKs were late."
+                    if spurious
+                    else ""
+                )
+            ),
+            frames=[n.frame for n in notes][:20],
+            filter=f"tcp.stream eq {flow.stream} && tcp.analysis.retransmission",
+            next_steps=[
+                "Look for interface errors and drops on the hosts and routers along the path "
+                "(`ip -s link`, switch counters), and for a saturated link.",
+                f"Measure loss with `mtr -T -P {flow.endpoints[flow.server].port} "
+                f"{host(flow.endpoints[1 - direction])}` from {host(sender)}.",
+            ],
+        )
+
+
+PMTUD_RESEND_NS = 3 * 1_000_000_000
+"""Retransmissions this soon after an ICMP too-big are the sender obeying it, not loss."""
+
+
+def _after_too_big(flow, note) -> bool:
+    return any(e.is_too_big and 0 <= note.time_ns - e.time_ns <= PMTUD_RESEND_NS for e in flow.icmp)
+
+
+def _blackhole_explains(sender) -> bool:
+    big = sum(c for size, c in sender.retransmitted_sizes.items() if size > sender.max_acked_ip_len)
+    return sender.max_acked_ip_len > 0 and big >= 2 and sender.too_big_mtu is None
+
+
+@session_rule("zero-window")
+def zero_window(session: Session, context) -> Iterator[Finding]:
+    flow = session.flow
+    for direction, receiver in enumerate(flow.endpoints):
+        count = receiver.counts["zero_window"]
+        if not count:
+            continue
+        notes = [
+            n for n in flow.notes if n.direction == direction and n.analysis & Flag.ZERO_WINDOW
+        ]
+        span = (notes[-1].time_ns - notes[0].time_ns) / 1e9 if len(notes) > 1 else 0.0
+        failed = session.outcome in ("timeout", "reset")
+        yield Finding(
+            code="zero-window",
+            severity=ERROR if failed else WARNING,
+            summary=(
+                f"the {role(flow, direction)} {host(receiver)} advertised a zero window "
+                f"{count} times over {span:.1f} s: it stopped reading the data sent to it"
+            ),
+            detail=(
+                f"{who(flow, direction).capitalize()} told its peer {count} times that its "
+                f"receive buffer was full (window 0), first in frame {notes[0].frame} during "
+                f"{phase_at(session, notes[0].frame)}. The sender must wait, probing, until "
+                "the window opens. The application on that host is not reading fast enough: "
+                "it is overloaded, blocked on disk or a content filter, or stuck."
+                + (f" The session then ended ({session.outcome})." if failed else "")
+            ),
+            frames=[n.frame for n in notes][:20],
+            filter=f"tcp.stream eq {flow.stream} && tcp.analysis.zero_window",
+            next_steps=[
+                f"Check the load of {host(receiver)} and of its MTA (queue, disk, content "
+                "scanner) at this time.",
+                "A content filter or milter that reads slowly shows exactly this.",
+            ],
+        )
+
+
+@session_rule("capture-loss")
+def capture_loss(session: Session, context) -> Iterator[Finding]:
+    flow = session.flow
+    unseen = [g for g in session.gaps if g.reason == "not captured"]
+    acked_unseen = sum(e.counts["ack_lost_segment"] for e in flow.endpoints)
+    missing = sum(g.length for g in unseen)
+    if not missing:
+        return  # ACKs ahead of data that shows up later: the capture reordered, lost nothing
+    frames = [
+        n.frame for n in flow.notes if n.analysis & (Flag.ACK_LOST_SEGMENT | Flag.LOST_SEGMENT)
+    ]
+    yield Finding(
+        code="capture-loss",
+        severity=WARNING,
+        summary=(
+            f"the capture missed {missing} bytes of this connection that the network did "
+            "deliver (the receiver acknowledged them)"
+        ),
+        detail=(
+            f"{acked_unseen} acknowledgement(s) cover data the capture never saw, and "
+            f"{len(unseen)} hole(s) of {missing} bytes could not be filled. The peer "
+            "received those bytes, so the network did not lose them: the capture did "
+            "(tcpdump's buffer overflowed, the SPAN port dropped, or the capture started "
+            "late). Findings about this stretch rest on partial evidence."
+        ),
+        frames=frames[:20],
+        filter=f"tcp.stream eq {flow.stream} && (tcp.analysis.ack_lost_segment || "
+        "tcp.analysis.lost_segment)",
+        next_steps=[
+            "Capture again with a larger buffer (`tcpdump -B 8192`), a capture filter that "
+            "keeps only mail (`tcp port 25 or 465 or 587 or icmp`), and on the host rather "
+            "than a busy SPAN port; tcpdump reports 'packets dropped by kernel' when it "
+            "loses packets.",
+        ],
+    )
+
+
+@capture_rule("capture-truncated")
+def capture_truncated(sessions: list[Session], context) -> Iterator[Finding]:
+    info = context.info
+    if not info.truncated:
+        return
+    affected = [s for s in sessions if any(g.reason == "snaplen" for g in s.gaps)]
+    cut_frames = sorted({g.frame for s in affected for g in s.gaps if g.reason == "snaplen"})
+    cut_to = min((s for s in [info.snaplen] if s), default=None)
+    yield Finding(
+        code="capture-truncated",
+        severity=WARNING,
+        summary=(
+            f"{info.truncated} frames were cut short by the capture's snap length: the "
+            f"payload of {len(affected)} SMTP session(s) is incomplete"
+        ),
+        detail=(
+            "The capture kept only the first bytes of each packet"
+            + (f" ({cut_to} bytes)" if cut_to else "")
+            + ": long commands, replies and the message itself are cut, so texts, "
+            "sizes and subjects are partial. TCP analysis is unaffected (it uses the "
+            "headers), and commands and reply codes are still read where a packet starts "
+            "with them."
+        ),
+        frames=cut_frames[:20],
+        filter="frame.cap_len < frame.len",
+        next_steps=[
+            "Capture again with the full packets: `tcpdump -s 0` (the default in "
+            "current tcpdump; older versions and some appliances cut at 68 or 96)."
+        ],
+    )
+
+
+@session_rule("incomplete-session")
+def incomplete_session(session: Session, context) -> Iterator[Finding]:
+    flow = session.flow
+    started_late = flow.syn_time_ns is None and flow.synack_time_ns is None
+    if session.outcome != "incomplete" or not (started_late or session.transactions):
+        return
+    where = (
+        "the capture starts after the connection was opened"
+        if started_late
+        else "the capture ends before the session did"
+    )
+    yield Finding(
+        code="incomplete-session",
+        severity=INFO,
+        summary=f"session {session.id} is only partly in the capture: {where}",
+        detail=(
+            f"The connection (tcp.stream {flow.stream}) has no "
+            + ("SYN: its beginning is missing, " if started_late else "end: ")
+            + "so what happened before or after the captured part is unknown. Nothing "
+            "in the captured part shows a fault."
+        ),
+        frames=[flow.first_frame, flow.last_frame],
+        filter=frame_filter([], flow.stream),
+        next_steps=["Capture for longer, starting before the mail is sent."],
+    )

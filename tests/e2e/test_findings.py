@@ -1,0 +1,48 @@
+"""Every lab capture produces the findings its fault must produce, and none of the codes its
+truth rules out: no false alarms on the clean ones, loss is not a black hole and a black
+hole is not loss."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pcapsmtp.analysis import analyze
+from pcapsmtp.diagnose import ERROR, WARNING, all_codes
+
+LAB = Path(__file__).resolve().parents[2] / "captures"
+TRUTHS = sorted(LAB.glob("*.truth.json"))
+IMPLEMENTED = set(all_codes())
+
+
+def _findings(truth_path: Path):
+    truth = json.loads(truth_path.read_text())
+    analysis = analyze([str(LAB / f"{truth['scenario']}.pcap")])
+    return truth, analysis.findings
+
+
+@pytest.mark.skipif(not TRUTHS, reason="no lab captures")
+@pytest.mark.parametrize("truth_path", TRUTHS, ids=lambda p: p.name.removesuffix(".truth.json"))
+def test_expected_findings_and_no_others(truth_path):
+    truth, findings = _findings(truth_path)
+    codes = {f.code for f in findings}
+    expected = set(truth["expected_findings"]) & IMPLEMENTED
+    assert expected <= codes, [f"{f.code}: {f.summary}" for f in findings]
+    unwanted = set(truth["absent_findings"]) & codes
+    assert not unwanted, [f"{f.code}: {f.summary}" for f in findings if f.code in unwanted]
+    if not truth["expected_findings"]:
+        troubles = [f for f in findings if f.severity in (ERROR, WARNING)]
+        assert troubles == [], "a clean capture has no error or warning"
+
+
+def test_every_finding_names_its_evidence():
+    if not TRUTHS:
+        pytest.skip("no lab captures")
+    for truth_path in TRUTHS:
+        _truth, findings = _findings(truth_path)
+        for finding in findings:
+            assert finding.summary and finding.detail and finding.next_steps, finding.code
+            assert finding.frames or finding.session is None, finding.code
+            assert finding.filter, finding.code
