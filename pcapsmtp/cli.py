@@ -158,14 +158,17 @@ def show_command(capture, session_id, stream, fmt, ports, tz, keylog) -> None:
     "--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text", show_default=True
 )
 @common_options
-def diff_command(good, bad, good_session, bad_session, same_session, fmt, ports, tz) -> None:
+@keylog_option
+def diff_command(
+    good, bad, good_session, bad_session, same_session, fmt, ports, tz, keylog
+) -> None:
     """Working vs failing session side by side (GOOD BAD), or one session seen at two
     points (CLIENT_SIDE SERVER_SIDE --same-session)."""
     from pcapsmtp.diff import DiffError, compare_captures
     from pcapsmtp.diff import same_session as compare_points
     from pcapsmtp.errors import CaptureError
 
-    options = Options(extra_ports=tuple(ports))
+    options = Options(extra_ports=tuple(ports), keylog=keylog)
     run = compare_points if same_session else compare_captures
     try:
         diff = run(good, bad, options, good_session, bad_session)

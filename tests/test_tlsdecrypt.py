@@ -329,3 +329,38 @@ def test_no_key_log_no_tshark(conversations, monkeypatch):
     monkeypatch.setattr(tlsdecrypt, "find_tshark", lambda: pytest.fail("tshark looked for"))
     [session] = analyze([_path(conversations["starttls-1.2"])]).sessions
     assert session.outcome == "encrypted"
+
+
+@needs_tshark
+def test_failures_inside_tls_become_findings(tmp_path):
+    """What the key log is for: AUTH refused with 535 and a message refused for its size
+    with 552, both inside TLS, are findings with the key log and unknown without it."""
+    (tmp_path / "pki").mkdir()
+    c = Conversation(make_pki(tmp_path / "pki"), tmp_path / "fail.keylog")
+    c.clear(SERVER, b"220 mx.example.jp ESMTP\r\n")
+    c.clear(CLIENT, b"EHLO client.example\r\n")
+    c.clear(SERVER, b"250-mx.example.jp\r\n250-SIZE 20000\r\n250 STARTTLS\r\n")
+    c.clear(CLIENT, b"STARTTLS\r\n")
+    c.clear(SERVER, b"220 2.0.0 Ready to start TLS\r\n")
+    c.start_tls()
+    for sender, data in (
+        (CLIENT, b"EHLO client.example\r\n"),
+        (SERVER, b"250-mx.example.jp\r\n250-SIZE 20000\r\n250 AUTH PLAIN\r\n"),
+        (CLIENT, b"AUTH PLAIN AGFsaWNlAHdyb25n\r\n"),
+        (SERVER, b"535 5.7.8 Error: authentication failed\r\n"),
+        (CLIENT, b"MAIL FROM:<a@client.example> SIZE=50000\r\n"),
+        (SERVER, b"552 5.3.4 Message size exceeds fixed limit\r\n"),
+        (CLIENT, b"QUIT\r\n"),
+        (SERVER, b"221 2.0.0 Bye\r\n"),
+    ):
+        c.send(sender, data)
+    c.close()
+    path = str(c.write(tmp_path / "fail.pcap"))
+    with_keys = analyze([path], Options(keylog=str(c.keylog)))
+    assert {"auth-failed", "size-exceeded"} <= {f.code for f in with_keys.findings}
+    assert with_keys.sessions[0].outcome == "rejected"
+    without = analyze([path])
+    assert not {"auth-failed", "size-exceeded"} & {f.code for f in without.findings}
+    assert without.sessions[0].outcome == "encrypted"
+    shown = " ".join(f.summary + f.detail for f in with_keys.findings)
+    assert "AGFsaWNlAHdyb25n" not in shown

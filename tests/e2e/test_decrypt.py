@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from pcapsmtp.analysis import Options, analyze
 from pcapsmtp.cli import main
+from pcapsmtp.diagnose import ERROR, WARNING
 from pcapsmtp.report.sessions import endpoint_name
 from pcapsmtp.smtp.events import AUTH_RESPONSE, GREETING
 from tests.tshark import needs_tshark
@@ -102,6 +103,17 @@ def test_decrypted_transactions_match_the_truth(decrypted, name):
             for t in session.transactions
         ]
         assert got == expected["transactions"]
+
+
+@pytest.mark.parametrize("name", TLS_CASES)
+def test_findings_of_decrypted_sessions_match_the_truth(decrypted, name):
+    """A clean TLS session stays clean once decrypted: no error, no warning, none of the
+    codes its truth rules out."""
+    truth, findings = TRUTHS[name], decrypted[name].findings
+    codes = {f.code for f in findings}
+    assert set(truth["expected_findings"]) <= codes
+    assert not set(truth["absent_findings"]) & codes
+    assert [f for f in findings if f.severity in (ERROR, WARNING)] == []
 
 
 @pytest.mark.parametrize("name", TLS_CASES)
@@ -307,13 +319,17 @@ def _secrets(credentials: dict) -> list[str]:
 
 
 OUTPUTS = [
-    ["analyze", "--format", "text"],
-    ["analyze", "--format", "json"],
-    ["analyze", "--format", "md"],
-    ["analyze", "--format", "csv"],
-    ["show", "--session", "{id}"],
-    ["show", "--session", "{id}", "--format", "json"],
+    ["analyze", "{capture}", "--format", "text"],
+    ["analyze", "{capture}", "--format", "json"],
+    ["analyze", "{capture}", "--format", "md"],
+    ["analyze", "{capture}", "--format", "csv"],
+    ["show", "{capture}", "--session", "{id}"],
+    ["show", "{capture}", "--session", "{id}", "--format", "json"],
+    ["diff", "{clean}", "{capture}", "--bad-session", "{id}"],
+    ["diff", "{capture}", "{clean}", "--good-session", "{id}", "--format", "md"],
+    ["diff", "{clean}", "{capture}", "--bad-session", "{id}", "--format", "json"],
 ]
+"""Every output that shows a session; diff against a clean session of another capture."""
 
 
 @pytest.mark.parametrize("name", ["starttls-auth-587", "auth-plain-clear"])
@@ -327,8 +343,11 @@ def test_credentials_appear_in_no_output(name):
     runner = CliRunner()
     for session_id in range(1, len(truth["sessions"]) + 1):
         for args in OUTPUTS:
-            argv = [a.format(id=session_id) for a in args]
-            result = runner.invoke(main, [argv[0], _capture(name), *argv[1:], *extra])
+            argv = [
+                a.format(id=session_id, capture=_capture(name), clean=_capture("clean-delivery"))
+                for a in args
+            ]
+            result = runner.invoke(main, [*argv, *extra])
             assert result.exit_code == 0, result.output
             assert "AUTH" in result.stdout or argv[0] == "analyze"
             for secret in secrets:
