@@ -28,6 +28,7 @@ the sessions concerned stay "encrypted", as without a key log.
 from __future__ import annotations
 
 import bz2
+import contextlib
 import functools
 import lzma
 import os
@@ -43,6 +44,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pcapsmtp.capture import CaptureInfo, DecryptionSecrets, Frame
+from pcapsmtp.capture.files import DECOMPRESS_ERRORS
 from pcapsmtp.capture.pcapng import read_pcapng
 from pcapsmtp.errors import CaptureError
 from pcapsmtp.smtp.events import CLIENT, SERVER
@@ -68,6 +70,10 @@ TIMEOUT_S = 120.0
 TIMEOUT_PER_MB_S = 1.0
 """tshark's time limit: a base plus this per megabyte of capture (it needs ~0.1 s/MB,
 docs/performance.md); past it tshark is stopped and what it decrypted so far is kept."""
+
+DAMAGED_CAPTURE = re.compile(r"appears to have been cut short|appears to be damaged or corrupt")
+"""tshark's exit status 2 for a capture it read up to damage, which our own reader reported
+already: not a failure of decryption."""
 
 KEY_LOG_LINE = re.compile(rb"([A-Z][A-Z0-9_]*) ([0-9A-Fa-f]{16,}) ([0-9A-Fa-f]{16,})")
 """NSS key log format: label, client random (or for RSA the encrypted pre-master secret's
@@ -141,7 +147,9 @@ def _uncompressed(path: str, compression: str | None) -> Iterator[str]:
         yield path
         return
     with tempfile.NamedTemporaryFile(prefix="pcapsmtp-", suffix=".cap") as plain:
-        with opener(path, "rb") as packed:
+        # A damaged stream stops the copy where our own reader stopped (its warning says so);
+        # tshark then reads what there is.
+        with contextlib.suppress(*DECOMPRESS_ERRORS), opener(path, "rb") as packed:
             shutil.copyfileobj(packed, plain, 1 << 20)
         plain.flush()
         yield plain.name
@@ -271,11 +279,10 @@ def export_plaintext(command: list[str], timeout: float) -> Iterator[Plaintext]:
                 f"tshark did not finish decrypting within {timeout:.0f} s and was stopped; "
                 "the decrypted dialogue may end early"
             )
-        if process.returncode != 0:
-            errors.seek(0)
-            raise DecryptionError(
-                f"tshark failed (exit status {process.returncode}): {_last_error(errors.read())}"
-            )
+        errors.seek(0)
+        message = _last_error(errors.read())
+        if process.returncode != 0 and not DAMAGED_CAPTURE.search(message):
+            raise DecryptionError(f"tshark failed (exit status {process.returncode}): {message}")
         if info.warnings:
             raise DecryptionError(f"tshark's output could not be read: {info.warnings[0]}")
 

@@ -257,6 +257,19 @@ def test_compressed_capture_is_decrypted(tmp_path, compression):
     assert analysis.sessions[0].outcome == "delivered"
 
 
+def test_cut_capture_is_decrypted_as_far_as_it_goes(tmp_path):
+    """A file cut inside a frame: tshark complains about it as our reader does; decryption
+    still gives what the frames before the cut hold, and only the cut is warned about."""
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(Path(_capture("smtps-465")).read_bytes()[:4000])
+    analysis = analyze([str(cut)], Options(keylog=_keylog("smtps-465")))
+    [warning] = analysis.captures[0].warnings
+    assert warning.startswith("the file is cut short")
+    [session] = analysis.sessions
+    assert session.tls.decrypted
+    assert [c.verb for c in session.commands] == ["EHLO", "MAIL", "RCPT", "DATA"]
+
+
 def test_standard_input_with_key_log_is_decrypted():
     data = Path(_capture("smtps-465")).read_bytes()
     result = CliRunner().invoke(
