@@ -68,8 +68,9 @@ TAG_ORIG_FNO = 30
 
 TIMEOUT_S = 120.0
 TIMEOUT_PER_MB_S = 1.0
-"""tshark's time limit: a base plus this per megabyte of capture (it needs ~0.1 s/MB,
-docs/performance.md); past it tshark is stopped and what it decrypted so far is kept."""
+"""tshark's time limit: a base plus this per megabyte of capture (it needed at most 0.13 s of
+CPU per MB in docs/performance.md); past it tshark is stopped and what it decrypted so far is
+kept."""
 
 DAMAGED_CAPTURE = re.compile(r"appears to have been cut short|appears to be damaged or corrupt")
 """tshark's exit status 2 for a capture it read up to damage, which our own reader reported
