@@ -10,7 +10,7 @@ from pcapsmtp.errors import CaptureError
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.tracker import SMTP_PORTS, SmtpTracker
 from pcapsmtp.tcp import FlowEnded, FlowTracker
-from pcapsmtp.tlsdecrypt import decrypt_held, readable_source
+from pcapsmtp.tlsdecrypt import decrypt_held, keys_at_hand, readable_source
 
 
 @dataclass(slots=True)
@@ -64,7 +64,9 @@ def analyze_capture(source: str, options: Options) -> CaptureResult:
         capture.info.file = source
         result = CaptureResult(capture.info)
         flows = FlowTracker(SMTP_PORTS + options.extra_ports)
-        smtp = SmtpTracker(source, options.extra_ports, hold_tls=True)
+        smtp = SmtpTracker(
+            source, options.extra_ports, hold_tls=lambda: keys_at_hand(capture.info, options.keylog)
+        )
         for event in flows.events(packets(capture)):
             session = smtp.add(event)
             if session is not None:

@@ -376,6 +376,15 @@ def gather_keys(keylog: str | None, info: CaptureInfo, wanted: set[bytes]) -> Ke
 # -- the whole step ------------------------------------------------------------------------
 
 
+def keys_at_hand(info: CaptureInfo, keylog: str | None) -> bool:
+    """A key log was given or the capture so far holds TLS keys: TLS sessions are worth
+    holding for decryption (pcapng writers put Decryption Secrets Blocks before the packets
+    they open)."""
+    return keylog is not None or any(
+        s.secrets_type == DecryptionSecrets.TLS_KEY_LOG for s in info.secrets
+    )
+
+
 def _worth_decrypting(scanner: TlsScanner | None) -> bool:
     """The handshake got as far as encrypted records: there may be SMTP inside."""
     return scanner is not None and not scanner.failed and bool(scanner.facts.encrypted_from)
@@ -392,8 +401,7 @@ def decrypt_held(
         for session, scanner in tracker.held()
         if _worth_decrypting(scanner)
     }
-    embedded = any(s.secrets_type == DecryptionSecrets.TLS_KEY_LOG for s in info.secrets)
-    if wanted and (keylog is not None or embedded):
+    if wanted and keys_at_hand(info, keylog):
         if path == STDIN:
             info.warnings.append(
                 "TLS decryption: the capture holds TLS keys but came from standard input, "

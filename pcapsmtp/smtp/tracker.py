@@ -5,16 +5,16 @@ when nothing was said (refused, unreachable). On any other port a connection is 
 its first bytes show a server greeting ``220`` and a client ``EHLO``/``HELO``/``LHLO``, also
 after a SOCKS5 or HTTP CONNECT exchange; the bytes before that are skipped.
 
-With ``hold_tls``, a connection that went into TLS is not finished when it ends: it waits in
-``held()`` for the bytes a key log decrypts (``decrypted()``), which a second ``Dialogue`` reads
-as the SMTP dialogue restarted inside TLS, into the same ``SessionBuilder``; ``finish_held()``
-then returns those sessions.
+When ``hold_tls()`` says so, a connection that went into TLS is not finished when it ends: it
+waits in ``held()`` for the bytes a key log decrypts (``decrypted()``), which a second
+``Dialogue`` reads as the SMTP dialogue restarted inside TLS, into the same ``SessionBuilder``;
+``finish_held()`` then returns those sessions.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from pcapsmtp.smtp.dialogue import Dialogue
@@ -91,11 +91,16 @@ class SmtpTracker:
     """Feed it every FlowEvent; it returns a Session when an SMTP connection ends."""
 
     def __init__(
-        self, capture: str, extra_ports: Iterable[int] = (), hold_tls: bool = False
+        self,
+        capture: str,
+        extra_ports: Iterable[int] = (),
+        hold_tls: Callable[[], bool] | None = None,
     ) -> None:
         self.capture = capture
         self.ports = frozenset(SMTP_PORTS) | frozenset(extra_ports)
         self.hold_tls = hold_tls
+        """Asked when a TLS connection ends: keep it for its decrypted bytes? (Keys may turn
+        up in the capture itself, so the answer can change as it is read.)"""
         self._connections: dict[int, _Connection] = {}
         self._ignored: set[int] = set()
         self._held: dict[int, _Connection] = {}
@@ -192,7 +197,7 @@ class SmtpTracker:
         dialogue = connection.dialogue
         dialogue.finish(flow.last_frame, flow.last_time_ns)
         self._drain(connection)
-        if self.hold_tls and dialogue.tls is not None:
+        if dialogue.tls is not None and self.hold_tls is not None and self.hold_tls():
             self._held[flow.stream] = connection
             return None
         return connection.builder.finish(dialogue.tls)
