@@ -164,13 +164,13 @@ def find_tshark() -> str:
     try:
         from pyshark.tshark.tshark import TSharkNotFoundException, get_process_path
     except ImportError:
-        raise DecryptionError("TLS decryption needs the Python package pyshark") from None
+        raise DecryptionError("the Python package pyshark is not installed") from None
     try:
         return get_process_path()
     except TSharkNotFoundException:
         raise DecryptionError(
-            "TLS decryption needs tshark (Wireshark's command-line program, Debian package "
-            "'tshark'), which is not installed or not on PATH"
+            "it needs tshark (Wireshark's command-line program, Debian package 'tshark'), "
+            "which is not installed or not on PATH; the TLS sessions stay encrypted"
         ) from None
     except Exception as error:  # pyshark reads a config.ini from the current directory
         raise DecryptionError(f"pyshark could not look for tshark: {error}") from None

@@ -212,7 +212,7 @@ def test_no_tshark_is_a_warning(tmp_path, monkeypatch):
     analysis = analyze([_capture("starttls-25")], Options(keylog=_keylog("starttls-25")))
     assert analysis.sessions[0].outcome == "encrypted"
     [warning] = analysis.captures[0].warnings
-    assert warning.startswith("TLS decryption: TLS decryption needs tshark")
+    assert warning.startswith("TLS decryption: it needs tshark")
 
 
 # -- keys inside the capture, standard input -----------------------------------------------
