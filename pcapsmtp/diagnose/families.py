@@ -1,3 +1,3 @@
 """Every rule family; importing this module registers their rules."""
 
-from pcapsmtp.diagnose import path_mtu, resets, transport  # noqa: F401
+from pcapsmtp.diagnose import path_mtu, resets, storms, transport  # noqa: F401

@@ -54,7 +54,16 @@ def render_markdown(analysis: Analysis, tz: tzinfo = UTC) -> str:
         out.append(tabulate(rows, headers=HEADERS, tablefmt="github", disable_numparse=True))
     else:
         out.append("No SMTP sessions.")
+    out += _capture_wide(analysis, tz)
     return "\n".join(out) + "\n"
+
+
+def _capture_wide(analysis: Analysis, tz: tzinfo) -> list[str]:
+    from pcapsmtp.health import summarize
+    from pcapsmtp.report.health import health_markdown
+
+    health = health_markdown(summarize(analysis.sessions), tz)
+    return ["", health.rstrip("\n")] if health else []
 
 
 def render_csv(analysis: Analysis) -> str:

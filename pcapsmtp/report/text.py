@@ -135,8 +135,18 @@ def format_result(result: CaptureResult, tz: tzinfo) -> str:
 def format_analysis(analysis: Analysis, tz: tzinfo = UTC) -> str:
     parts = [format_result(result, tz) for result in analysis.results]
     parts.append(format_sessions(analysis.sessions, tz))
+    parts += _capture_wide(analysis, tz)
     parts.append(format_findings(analysis.findings))
     return "\n\n".join(parts) + "\n"
+
+
+def _capture_wide(analysis: Analysis, tz: tzinfo) -> list[str]:
+    """Per destination and client; the mail log's links when one was given."""
+    from pcapsmtp.health import summarize
+    from pcapsmtp.report.health import format_health
+
+    health = format_health(summarize(analysis.sessions), tz)
+    return [health] if health else []
 
 
 # -- show ---------------------------------------------------------------------
