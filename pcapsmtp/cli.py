@@ -40,6 +40,23 @@ def common_options(function):
     )(function)
 
 
+def maillog_option(function):
+    """--maillog FILE (repeatable): mail-server logs linked to the sessions."""
+    return click.option(
+        "--maillog",
+        "maillogs",
+        multiple=True,
+        metavar="FILE",
+        help="A mail server's log (Postfix, Exim, Sendmail, qmail; plain or .gz) to link to "
+        "the sessions by queue id, else by address and time (repeatable). Times without a "
+        "zone are taken in --tz.",
+    )(function)
+
+
+def _options(ports, maillogs=(), tz=None) -> Options:
+    return Options(extra_ports=tuple(ports), maillogs=tuple(maillogs), log_zone=tz)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pcapsmtp")
 def main() -> None:
@@ -57,9 +74,10 @@ def main() -> None:
     show_default=True,
 )
 @common_options
-def analyze_command(captures, fmt, ports, tz) -> None:
+@maillog_option
+def analyze_command(captures, fmt, ports, tz, maillogs) -> None:
     """Capture facts, one row per SMTP session, and findings."""
-    analysis = analyze(list(captures), Options(extra_ports=tuple(ports)))
+    analysis = analyze(list(captures), _options(ports, maillogs, tz))
     if analysis.results:
         sys.stdout.write(_render(analysis, fmt, tz))
     sys.exit(_report_errors(analysis))
@@ -93,11 +111,12 @@ def _render(analysis, fmt: str, tz) -> str:
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 @common_options
-def show_command(capture, session_id, stream, fmt, ports, tz) -> None:
+@maillog_option
+def show_command(capture, session_id, stream, fmt, ports, tz, maillogs) -> None:
     """One session's dialogue as a timeline, TCP events interleaved where they happened."""
     if (session_id is None) == (stream is None):
         raise click.UsageError("give exactly one of --session N or --stream N")
-    analysis = analyze([capture], Options(extra_ports=tuple(ports)))
+    analysis = analyze([capture], _options(ports, maillogs, tz))
     if analysis.errors:
         sys.exit(_report_errors(analysis))
     sessions = analysis.sessions
@@ -113,8 +132,17 @@ def show_command(capture, session_id, stream, fmt, ports, tz) -> None:
 
         from pcapsmtp.report.sessions import session_dict
 
-        sys.stdout.write(json.dumps(session_dict(chosen[0]), indent=2, ensure_ascii=False) + "\n")
+        document = session_dict(chosen[0])
+        if analysis.maillog is not None:
+            from pcapsmtp.report.maillog import session_links
+
+            document["maillog"] = session_links(analysis.maillog, chosen[0].id)
+        sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     else:
         from pcapsmtp.report.text import format_show
 
         sys.stdout.write(format_show(chosen[0], tz))
+        if analysis.maillog is not None:
+            from pcapsmtp.report.maillog import format_session_log
+
+            sys.stdout.write("\n" + format_session_log(analysis.maillog, chosen[0], tz))

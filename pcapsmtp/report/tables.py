@@ -63,7 +63,12 @@ def _capture_wide(analysis: Analysis, tz: tzinfo) -> list[str]:
     from pcapsmtp.report.health import health_markdown
 
     health = health_markdown(summarize(analysis.sessions), tz)
-    return ["", health.rstrip("\n")] if health else []
+    parts = ["", health.rstrip("\n")] if health else []
+    if analysis.maillog is not None:
+        from pcapsmtp.report.maillog import maillog_markdown
+
+        parts += ["", maillog_markdown(analysis.maillog, len(analysis.sessions), tz).rstrip("\n")]
+    return parts
 
 
 def render_csv(analysis: Analysis) -> str:

@@ -146,7 +146,12 @@ def _capture_wide(analysis: Analysis, tz: tzinfo) -> list[str]:
     from pcapsmtp.report.health import format_health
 
     health = format_health(summarize(analysis.sessions), tz)
-    return [health] if health else []
+    parts = [health] if health else []
+    if analysis.maillog is not None:
+        from pcapsmtp.report.maillog import format_maillog
+
+        parts.append(format_maillog(analysis.maillog, len(analysis.sessions), tz))
+    return parts
 
 
 # -- show ---------------------------------------------------------------------
