@@ -55,7 +55,7 @@ def _server_log(session: Session, link) -> list[Note]:
     for qid, history in link.messages.items():
         queued = next((line for line in history if line.queued), None)
         names = {qid, *(alias for line in history for alias in line.aliases)}
-        on_wire = bool(names & delivered.keys())
+        on_wire = any(_same_id(name, wire, session) for name in names for wire in delivered)
         if queued and on_wire:
             notes.append(
                 Note(
@@ -97,6 +97,14 @@ def _server_log(session: Session, link) -> list[Note]:
                 )
             )
     return notes
+
+
+def _same_id(logged: str, wire: str | None, session: Session) -> bool:
+    """The ids agree; a reply cut by the snap length may carry only the id's beginning."""
+    if not wire:
+        return False
+    cut = any(t.queue_id == wire and t.final and t.final.truncated for t in session.transactions)
+    return logged == wire or (cut and logged.startswith(wire))
 
 
 def _abnormal_end(line: LogLine) -> bool:

@@ -28,7 +28,9 @@ _OWN_STAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{3})?(?: [+-]\d{4
 _HOST = re.compile(r"\[([0-9A-Fa-f.:]+)\](?::(\d+))?")
 _H_FIELD = re.compile(r"\bH=(\S*)(?: \([^)]*\))? \[([0-9A-Fa-f.:]+)\](?::(\d+))?")
 _CONFIRMATION = re.compile(r'\bC="((?:[^"\\]|\\.)*)"')
-_REMOTE_ERROR = re.compile(r"SMTP error from remote mail server after [^:]*(?::<[^>]*>)?: (\d{3})")
+_REMOTE_ERROR = re.compile(r"SMTP error from remote mail server after .*?: (\d{3})[ -]")
+# Older Exims: "** x R=dnslookup T=remote_smtp: host mx.example [192.0.2.25]: 550 No such user".
+_HOST_SAID = re.compile(r"\bhost (\S+) \[([0-9A-Fa-f.:]+)\](?::(\d+))?: (\d{3})[ -]")
 _CONNECT_TROUBLE = re.compile(
     r"Connection refused|Connection timed out|No route to host|Network is unreachable"
     r"|Connection reset by peer|timed out",
@@ -49,10 +51,11 @@ def parse(line: LogLine, message: str) -> None:
 
 
 def _peer(line: LogLine, text: str) -> bool:
-    found = _H_FIELD.search(text)
+    found = _H_FIELD.search(text) or _HOST_SAID.search(text)
     if found:
-        name, ip, port = found.groups()
-        line.peer, line.peer_port, line.peer_name = ip, int(port) if port else None, name or None
+        name, ip, port = found.groups()[:3]
+        name = None if not name or name.startswith("(") else name
+        line.peer, line.peer_port, line.peer_name = ip, int(port) if port else None, name
     return found is not None
 
 
@@ -74,9 +77,9 @@ def _about_message(line: LogLine, flag: str | None, rest: str) -> None:
         reply = confirmation.group(1)
         line.code = int(reply[:3]) if reply[:3].isdigit() else None
         line.remote_id = codes.queue_id(reply[4:]) if line.code == 250 else None
-    error = _REMOTE_ERROR.search(rest)
+    error = _REMOTE_ERROR.search(rest) or _HOST_SAID.search(rest)
     if error:
-        line.code = int(error.group(1))
+        line.code = int(error.groups()[-1])
     line.detail = rest.split(": ", 1)[1] if flag in ("==", "**") and ": " in rest else None
 
 

@@ -93,6 +93,20 @@ def _wire_ids(session: Session) -> set[str]:
     return {t.queue_id for t in session.transactions if t.queue_id}
 
 
+def _cut_ids(session: Session) -> set[str]:
+    """Queue ids read from a reply the snap length cut: maybe only their beginning."""
+    return {
+        t.queue_id for t in session.transactions if t.queue_id and t.final and t.final.truncated
+    }
+
+
+def _find(table: dict[str, LogUnit], qid: str, cut: bool) -> LogUnit | None:
+    if qid in table or not cut:
+        return table.get(qid)
+    found = {unit for key, unit in table.items() if key.startswith(qid)}
+    return found.pop() if len(found) == 1 else None
+
+
 def _client_ip(session: Session) -> str:
     return address(session.client.ip)
 
@@ -135,8 +149,9 @@ class Linker:
                 table.setdefault(qid, unit)
         for session in sessions:
             for qid in sorted(_wire_ids(session)):
-                self._queue_id_link(session, qid, own.get(qid), SERVER_SIDE)
-                self._queue_id_link(session, qid, remote.get(qid), CLIENT_SIDE)
+                cut = qid in _cut_ids(session)
+                self._queue_id_link(session, qid, _find(own, qid, cut), SERVER_SIDE)
+                self._queue_id_link(session, qid, _find(remote, qid, cut), CLIENT_SIDE)
             if SERVER_SIDE not in self._sides(session):
                 self._history_only(session)
 
@@ -146,11 +161,14 @@ class Linker:
                 return  # a second message of the same connection
             return
         whose = "its own queue id" if side == SERVER_SIDE else "the id the next hop gave"
+        ids = unit.queue_ids if side == SERVER_SIDE else unit.remote_ids
+        full = qid if qid in ids else min(i for i in ids if i.startswith(qid))
+        cut = f" ({qid} on the wire: the snap length cut the reply)" if full != qid else ""
         self._add(
             session,
             unit,
             QUEUE_ID,
-            f"queue id {qid} from the reply to the end of data ({whose} in this log)",
+            f"queue id {full}{cut} from the reply to the end of data ({whose} in this log)",
         )
 
     def _history_only(self, session: Session) -> None:

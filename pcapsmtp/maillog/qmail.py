@@ -30,7 +30,9 @@ _NEW_END = re.compile(r"(?:new|end) msg (\d+)")
 _STARTING = re.compile(r"starting delivery (\d+): msg (\d+) to (local|remote) (\S+)")
 _DELIVERY = re.compile(r"delivery (\d+): (success|deferral|failure): (.*)", re.S)
 _TCPSERVER = re.compile(r"tcpserver: (ok|end|deny) (\d+) ?(.*)", re.S)
-_REMOTE_IP = re.compile(r"^(?:Connected_to_)?(\d{1,3}(?:\.\d{1,3}){3})[_ ]")
+# "1.2.3.4_accepted_message./...", "Connected_to_1.2.3.4_but_greeting_failed./...", and with
+# some patches the recipient first: "(bob@example.net)_1.2.3.4_accepted_message./...".
+_REMOTE_IP = re.compile(r"^(?:\([^)]*\)_)?(?:Connected_to_)?(\d{1,3}(?:\.\d{1,3}){3})[_ ]")
 _SAID = re.compile(r"Remote_host_said:_(\d{3})_(.*?)/?$", re.S)
 STATUSES = {"success": "sent", "deferral": "deferred", "failure": "bounced"}
 

@@ -27,6 +27,7 @@ _INPUT_ENDED = re.compile(
     r"|collect: (?:premature EOM|I/O error|read timeout)"
 )
 _STAT_REPLY = re.compile(r"\((\d{3})[ -](.*)\)\s*$", re.S)
+_DEFERRED_REPLY = re.compile(r"Deferred: (\d{3})[ -](.*)", re.S)
 
 
 def _fields(text: str) -> dict[str, str]:
@@ -86,7 +87,7 @@ def _delivery(line: LogLine, rest: str, fields: dict[str, str]) -> None:
     _relay(line, rest)
     if line.peer and fields.get("mailer") in _SMTP_MAILERS:
         line.direction = OUTBOUND
-    reply = _STAT_REPLY.search(stat)
+    reply = _STAT_REPLY.search(stat) or _DEFERRED_REPLY.match(stat)
     if reply:
         line.code = int(reply.group(1))
         if line.status == "sent":

@@ -45,6 +45,7 @@ _RFC5424 = re.compile(
     r"(?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?(.*)",
     re.S,
 )
+_RFC5424_HEAD = re.compile(r"<\d{1,3}>1 ")
 _EXIM = re.compile(
     r"(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d{3}))?(?: ([+-]\d{4}))? "
     r"(?:\[(\d{1,10})\] )?(.*)",
@@ -134,7 +135,7 @@ class Clock:
             return self._tai64n(line)
         if first.isdigit():
             return self._iso_or_exim(line)
-        if first == "<" and line[1:5].rstrip("0123456789").startswith(">1 "):
+        if first == "<" and _RFC5424_HEAD.match(line):
             return self._rfc5424(line)
         return self._rfc3164(line) or (self._rfc3339(line) if first == "<" else None)
 
