@@ -271,13 +271,13 @@ class Linker:
                 j += 1
 
     def orphans(self, spans: list[tuple[int, int]]) -> list[LogUnit]:
-        """Unlinked units that began while a capture was running."""
+        """Unlinked units that began while a capture was running (give or take TIGHT_NS)."""
         return [
             unit
             for unit in self.units
             if unit.session is None
             and unit.peer
-            and any(a <= unit.start_ns - self.offset <= b for a, b in spans)
+            and any(a - TIGHT_NS <= unit.start_ns - self.offset <= b + TIGHT_NS for a, b in spans)
         ]
 
 

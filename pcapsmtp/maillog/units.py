@@ -130,7 +130,8 @@ class UnitBuilder:
             return False
         if (line.time_ns or 0) - unit.end_ns > ATTEMPT_GAP_NS:
             return False
-        new_message = line.queue_id is not None and line.queue_id not in unit.queue_ids
+        known = unit.queue_ids
+        new_message = line.queue_id is not None and bool(known) and line.queue_id not in known
         return not new_message or "conn_use=" in line.text
 
 

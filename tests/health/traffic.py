@@ -16,21 +16,27 @@ T0 = 1_795_000_000 * 1_000_000_000
 """2026-11-18 11:06:40 UTC."""
 MS = 1_000_000
 
-DELIVERY = [
-    ("s", b"220 mx.example.net ESMTP\r\n"),
-    ("c", b"EHLO relay.example.org\r\n"),
-    ("s", b"250-mx.example.net\r\n250 PIPELINING\r\n"),
-    ("c", b"MAIL FROM:<a@example.org>\r\n"),
-    ("s", b"250 2.1.0 Ok\r\n"),
-    ("c", b"RCPT TO:<b@example.net>\r\n"),
-    ("s", b"250 2.1.5 Ok\r\n"),
-    ("c", b"DATA\r\n"),
-    ("s", b"354 End data with <CR><LF>.<CR><LF>\r\n"),
-    ("c", b"Subject: hello\r\n\r\nhello\r\n.\r\n"),
-    ("s", b"250 2.0.0 Ok: queued as 4ABCDEF123\r\n"),
-    ("c", b"QUIT\r\n"),
-    ("s", b"221 2.0.0 Bye\r\n"),
-]
+
+def delivery(queue_id: str = "4ABCDEF123") -> list[tuple[str, bytes]]:
+    """A whole delivery; the server's reply to the end of data names ``queue_id``."""
+    return [
+        ("s", b"220 mx.example.net ESMTP\r\n"),
+        ("c", b"EHLO relay.example.org\r\n"),
+        ("s", b"250-mx.example.net\r\n250 PIPELINING\r\n"),
+        ("c", b"MAIL FROM:<a@example.org>\r\n"),
+        ("s", b"250 2.1.0 Ok\r\n"),
+        ("c", b"RCPT TO:<b@example.net>\r\n"),
+        ("s", b"250 2.1.5 Ok\r\n"),
+        ("c", b"DATA\r\n"),
+        ("s", b"354 End data with <CR><LF>.<CR><LF>\r\n"),
+        ("c", b"Subject: hello\r\n\r\nhello\r\n.\r\n"),
+        ("s", b"250 2.0.0 Ok: queued as " + queue_id.encode() + b"\r\n"),
+        ("c", b"QUIT\r\n"),
+        ("s", b"221 2.0.0 Bye\r\n"),
+    ]
+
+
+DELIVERY = delivery()
 
 
 def greeted(line: bytes) -> list[tuple[str, bytes]]:
