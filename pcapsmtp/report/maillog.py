@@ -30,7 +30,7 @@ def file_summary(stats: FileStats) -> str:
     """'mail.log: 721 lines, 721 used (postfix; rfc3164), 3 not understood, 1 cut at 16 KiB'."""
     kinds = ", ".join(sorted(stats.mtas)) or "no mail server"
     forms = ", ".join(sorted(stats.formats)) or "-"
-    parts = [f"{stats.lines} lines", f"{stats.used} used ({kinds}; {forms} time stamps)"]
+    parts = [_count(stats.lines, "line"), f"{stats.used} used ({kinds}; {forms} time stamps)"]
     if stats.outside:
         parts.append(f"{stats.outside} outside the captures' time")
     others = sum(stats.other_programs.values())
@@ -44,6 +44,10 @@ def file_summary(stats: FileStats) -> str:
     if stats.dropped:
         parts.append(f"{stats.dropped} dropped over the limit")
     return f"{stats.source}: " + ", ".join(parts)
+
+
+def _count(number: int, word: str) -> str:
+    return f"{number} {word}" + ("" if number == 1 else "s")
 
 
 def _methods(links: MaillogLinks) -> str:
@@ -139,20 +143,25 @@ def format_session_log(links: MaillogLinks, session, tz: tzinfo = UTC) -> str:
             + (f"; clocks aligned by {links.offset_ns / NS:+.1f} s" if links.offset_ns else "")
             + ")"
         )
+        width = max(len(_where(line)) for line in link.lines)
         for line in link.lines:
-            out.append(f"  {_line_text(line, session, links, tz)}")
+            out.append(f"  {_line_text(line, session, links, width)}")
         for note in link.notes:
             out.append(f"  {VERDICT_WORDS.get(note.verdict, note.verdict)}: {terminal(note.text)}")
     return "\n".join(out) + "\n"
 
 
-def _line_text(line: LogLine, session, links: MaillogLinks, tz: tzinfo) -> str:
+def _where(line: LogLine) -> str:
+    return f"{line.source}:{line.number}"
+
+
+def _line_text(line: LogLine, session, links: MaillogLinks, width: int) -> str:
     if line.time_ns is None:
         offset = "      ?"
     else:
         seconds = (line.time_ns - links.offset_ns - session.flow.first_time_ns) / NS
         offset = f"{seconds:+7.1f}"
-    return f"{line.source}:{line.number} {offset} s  {terminal(line.text)}"
+    return f"{terminal(_where(line)):<{width}} {offset} s  {terminal(line.text)}"
 
 
 # -- JSON ------------------------------------------------------------------------------------
