@@ -32,16 +32,9 @@ def analysis_document(analysis: Analysis) -> dict:
 
 def _capture_wide(analysis: Analysis) -> dict:
     """Keys added after the contract's: per destination and client; the mail log."""
-    from pcapsmtp.report.health import health_document
-    from pcapsmtp.report.maillog import maillog_document, session_links
+    from pcapsmtp.report.overview import overview_document
 
-    document = health_document(analysis.sessions)
-    if analysis.maillog is not None:
-        document["maillog"] = maillog_document(analysis.maillog)
-        document["maillog"]["sessions"] = {
-            str(s.id): session_links(analysis.maillog, s.id) for s in analysis.sessions
-        }
-    return document
+    return overview_document(analysis)
 
 
 def render_json(analysis: Analysis) -> str:

@@ -151,6 +151,34 @@ def format_session_log(links: MaillogLinks, session, tz: tzinfo = UTC) -> str:
     return "\n".join(out) + "\n"
 
 
+def session_log_markdown(links: MaillogLinks, session, level: int = 3) -> str:
+    """The session's log lines and the comparison for the report document, beside its
+    dialogue; says so when no line belongs to it."""
+    session_links = links.links.get(session.id, [])
+    heading = f"{'#' * level} Mail log"
+    if not session_links:
+        return (
+            f"{heading}\n\nNo line of the given logs belongs to this session (no queue id "
+            f"matched, no log entry for its peer within {links.window_ns // NS} s).\n"
+        )
+    out = [heading, ""]
+    for link in session_links:
+        out += [f"The {link.side}'s log, linked by {markdown(link.why)}:", "", "```"]
+        for line in link.lines:
+            seconds = "?"
+            if line.time_ns is not None:
+                offset = line.time_ns - links.offset_ns - session.flow.first_time_ns
+                seconds = f"{offset / NS:+.1f} s"
+            text = terminal(f"{_where(line)} {seconds}  {line.text}")
+            out.append(text.replace("```", "`\u200b``"))  # a log line cannot close the block
+        out += ["```", ""]
+        out += [
+            f"- {VERDICT_WORDS.get(n.verdict, n.verdict)}: {markdown(n.text)}" for n in link.notes
+        ]
+        out.append("")
+    return "\n".join(out)
+
+
 def _where(line: LogLine) -> str:
     return f"{line.source}:{line.number}"
 

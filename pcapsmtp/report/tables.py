@@ -59,16 +59,10 @@ def render_markdown(analysis: Analysis, tz: tzinfo = UTC) -> str:
 
 
 def _capture_wide(analysis: Analysis, tz: tzinfo) -> list[str]:
-    from pcapsmtp.health import summarize
-    from pcapsmtp.report.health import health_markdown
+    from pcapsmtp.report.overview import overview_markdown
 
-    health = health_markdown(summarize(analysis.sessions), tz)
-    parts = ["", health.rstrip("\n")] if health else []
-    if analysis.maillog is not None:
-        from pcapsmtp.report.maillog import maillog_markdown
-
-        parts += ["", maillog_markdown(analysis.maillog, len(analysis.sessions), tz).rstrip("\n")]
-    return parts
+    sections = overview_markdown(analysis, tz).rstrip("\n")
+    return ["", sections] if sections else []
 
 
 def render_csv(analysis: Analysis) -> str:

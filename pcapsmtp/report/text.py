@@ -142,16 +142,9 @@ def format_analysis(analysis: Analysis, tz: tzinfo = UTC) -> str:
 
 def _capture_wide(analysis: Analysis, tz: tzinfo) -> list[str]:
     """Per destination and client; the mail log's links when one was given."""
-    from pcapsmtp.health import summarize
-    from pcapsmtp.report.health import format_health
+    from pcapsmtp.report.overview import overview_text
 
-    health = format_health(summarize(analysis.sessions), tz)
-    parts = [health] if health else []
-    if analysis.maillog is not None:
-        from pcapsmtp.report.maillog import format_maillog
-
-        parts.append(format_maillog(analysis.maillog, len(analysis.sessions), tz))
-    return parts
+    return overview_text(analysis, tz)
 
 
 # -- show ---------------------------------------------------------------------

@@ -78,3 +78,18 @@ def test_an_unreadable_log_is_one_error_line_and_exit_1(tmp_path):
     assert result.exit_code == 1
     assert result.stderr == f"pcapsmtp: error: {tmp_path / 'nope.log'}: No such file or directory\n"
     assert "2 of 2 sessions linked" in result.stdout
+
+
+def test_report_sections_for_the_report_document():
+    from pcapsmtp.analysis import Options, analyze
+    from pcapsmtp.report.maillog import session_log_markdown
+    from pcapsmtp.report.overview import overview_document, overview_markdown
+
+    analysis = analyze([GREY[0]], Options(maillogs=(GREY[2],)))
+    sections = overview_markdown(analysis)
+    assert sections.index("## Destinations") < sections.index("## Clients")
+    assert sections.index("## Clients") < sections.index("## Mail log")
+    assert set(overview_document(analysis)) == {"destinations", "clients", "maillog"}
+    beside = session_log_markdown(analysis.maillog, analysis.sessions[1])
+    assert beside.startswith("### Mail log\n\nThe server's log, linked by queue id 3F09C20E401")
+    assert "\n- agrees: the server queued 3F09C20E401" in beside
