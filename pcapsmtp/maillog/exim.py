@@ -22,6 +22,7 @@ from pcapsmtp.smtp import codes
 
 # 6-6-2 ids; 6-11-4 since Exim 4.97.
 _ID = r"[0-9A-Za-z]{6}-(?:[0-9A-Za-z]{11}-[0-9A-Za-z]{4}|[0-9A-Za-z]{6}-[0-9A-Za-z]{2})"
+_ID_ONLY = re.compile(rf"({_ID}) ")
 _MESSAGE = re.compile(rf"({_ID}) (?:(<=|=>|->|\*>|\*\*|==) )?(.*)", re.S)
 # The stamp Exim puts on lines it sends to syslog (syslog_timestamp), and its pid selector.
 _OWN_STAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{3})?(?: [+-]\d{4})? (?:\[\d+\] )?")
@@ -37,6 +38,12 @@ _CONNECT_TROUBLE = re.compile(
     re.I,
 )
 STATUSES = {"<=": None, "=>": "sent", "->": "sent", "*>": "sent", "**": "bounced", "==": "deferred"}
+
+
+def queue_id_of(message: str) -> str | None:
+    message = _OWN_STAMP.sub("", message, count=1) if message[:1].isdigit() else message
+    match = _ID_ONLY.match(message)
+    return match.group(1) if match else None
 
 
 def parse(line: LogLine, message: str) -> None:

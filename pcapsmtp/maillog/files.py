@@ -10,6 +10,7 @@ goes by, so a day's log costs the memory of the messages in flight, not of the d
 from __future__ import annotations
 
 import gzip
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -68,13 +69,15 @@ def mta_of(envelope: Envelope) -> str | None:
 
 
 class LineParser:
-    """Text lines in, ``LogLine``s out (None for a line of no known MTA)."""
+    """Text lines in, ``LogLine``s out (None for a line of no known MTA), in two steps so a
+    line outside the captures' time costs only its envelope: ``envelope`` (counted in the
+    file's stats) and ``build``."""
 
     def __init__(self, source: str, clock: Clock, stats: FileStats) -> None:
         self.source, self.clock, self.stats = source, clock, stats
         self.qmail = QmailParser()
 
-    def parse(self, number: int, text: str) -> LogLine | None:
+    def envelope(self, text: str) -> tuple[Envelope, str] | None:
         envelope = self.clock.envelope(text)
         if envelope is None:
             self.stats.not_understood += 1
@@ -85,6 +88,10 @@ class LineParser:
             return None
         self.stats.formats[envelope.form] += 1
         self.stats.mtas[mta] += 1
+        _span(self.stats, envelope.time_ns)
+        return envelope, mta
+
+    def build(self, number: int, text: str, envelope: Envelope, mta: str) -> LogLine:
         line = LogLine(
             self.source,
             number,
@@ -104,6 +111,20 @@ class LineParser:
         else:
             self.qmail.parse(line, envelope.message)
         return line
+
+    def parse(self, number: int, text: str) -> LogLine | None:
+        found = self.envelope(text)
+        return None if found is None else self.build(number, text, *found)
+
+
+QUEUE_ID_OF = {
+    "postfix": postfix.queue_id_of,
+    "exim": exim.queue_id_of,
+    "sendmail": sendmail.queue_id_of,
+}
+_TOKEN = re.compile(r"[0-9A-Za-z][\w.@-]*")
+_ID_HINTS = ("queued as", "250", "stat=Sent")
+"""Texts a line quoting the next hop's id carries (the id itself is looked for only then)."""
 
 
 def _open(source: str):
@@ -137,30 +158,60 @@ def bounded_lines(stream, stats: FileStats) -> Iterator[tuple[int, str]]:
         stats.warnings.append(f"reading stopped at line {number + 1}: {error}")
 
 
+@dataclass(slots=True)
+class _Held:
+    """A line before the captures' time, parsed only if its message turns out to matter."""
+
+    parser: LineParser
+    number: int
+    text: str
+    envelope: Envelope
+    mta: str
+
+    def build(self) -> LogLine:
+        return self.parser.build(self.number, self.text, self.envelope, self.mta)
+
+
 class Keeper:
-    """Which parsed lines to keep (see the module docstring), over several files."""
+    """Which lines to keep (see the module docstring), over several files."""
 
     def __init__(self, window: Window) -> None:
         self.window = window
         self.kept: list[LogLine] = []
         self.wanted: set[str] = set(window.ids)
-        self.pending: dict[str, list[LogLine]] = {}
+        self.pending: dict[str, list[_Held]] = {}
         self.pending_lines = 0
+
+    def offer(self, parser: LineParser, number: int, text: str, envelope, mta: str) -> None:
+        """A line of a known MTA: parsed and kept, held, or only counted."""
+        if self.window.inside(envelope.time_ns) or mta == "qmail":  # qmail's parser has state
+            self.add(parser.build(number, text, envelope, mta), parser.stats)
+            return
+        qid = QUEUE_ID_OF[mta](envelope.message)
+        if (qid and qid in self.wanted) or self._names_a_capture_id(text):
+            self.add(parser.build(number, text, envelope, mta), parser.stats)
+            return
+        before = self.window.start_ns is not None and (envelope.time_ns or 0) < self.window.start_ns
+        if before and qid:
+            self._hold(qid, _Held(parser, number, text, envelope, mta))
+
+    def _names_a_capture_id(self, text: str) -> bool:
+        ids = self.window.ids
+        if not ids or not any(hint in text for hint in _ID_HINTS):
+            return False
+        return not ids.isdisjoint(_TOKEN.findall(text))
 
     def add(self, line: LogLine, stats: FileStats) -> None:
         ids = [i for i in (line.queue_id, *line.aliases) if i]
         named = any(i in self.wanted for i in ids) or (line.remote_id in self.window.ids)
-        if self.window.inside(line.time_ns) or named:
-            self._keep(line, stats)
-            for qid in ids:
-                self.wanted.add(qid)
-                for earlier in self.pending.pop(qid, []):
-                    self.pending_lines -= 1
-                    self._keep(earlier, stats)
+        if not (self.window.inside(line.time_ns) or named):
             return
-        before = self.window.start_ns is not None and (line.time_ns or 0) < self.window.start_ns
-        if before and line.queue_id:
-            self._hold(line)
+        self._keep(line, stats)
+        for qid in ids:
+            self.wanted.add(qid)
+            for earlier in self.pending.pop(qid, []):
+                self.pending_lines -= 1
+                self._keep(earlier.build(), earlier.parser.stats)
 
     def _keep(self, line: LogLine, stats: FileStats) -> None:
         if len(self.kept) >= MAX_KEPT:
@@ -169,20 +220,20 @@ class Keeper:
         self.kept.append(line)
         stats.used += 1
 
-    def _hold(self, line: LogLine) -> None:
-        if _finished(line):
-            self.pending_lines -= len(self.pending.pop(line.queue_id, []))
+    def _hold(self, qid: str, held: _Held) -> None:
+        if _finished(held.envelope.message):
+            self.pending_lines -= len(self.pending.pop(qid, []))
             return
-        self.pending.setdefault(line.queue_id, []).append(line)
+        self.pending.setdefault(qid, []).append(held)
         self.pending_lines += 1
         while self.pending_lines > MAX_PENDING and self.pending:
             oldest = next(iter(self.pending))
             self.pending_lines -= len(self.pending.pop(oldest))
 
 
-def _finished(line: LogLine) -> bool:
-    text = line.text
-    return text.endswith((": removed", " Completed")) or " end msg " in text
+def _finished(message: str) -> bool:
+    """The message's last line: Postfix 'removed', Exim 'Completed'."""
+    return message.endswith((": removed", " Completed"))
 
 
 def read_maillogs(
@@ -199,11 +250,9 @@ def read_maillogs(
             parser = LineParser(source, clock, stats)
             for number, text in bounded_lines(stream, stats):
                 stats.lines += 1
-                line = parser.parse(number, text)
-                if line is None:
-                    continue
-                _span(stats, line.time_ns)
-                keeper.add(line, stats)
+                found = parser.envelope(text)
+                if found is not None:
+                    keeper.offer(parser, number, text, *found)
     for stats in all_stats:
         stats.outside = sum(stats.mtas.values()) - stats.used - stats.dropped
         if stats.dropped:

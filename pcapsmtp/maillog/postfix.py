@@ -61,6 +61,12 @@ def _address(host: str, ip: str, port: str | None) -> tuple[str | None, int | No
     return usable, int(port) if port else None, host or None
 
 
+def queue_id_of(message: str) -> str | None:
+    """The queue id a message starts with, without parsing the rest."""
+    match = _QID_PREFIX.match(message)
+    return match.group(1) if match and match.group(1) != "NOQUEUE" else None
+
+
 def parse(line: LogLine, message: str) -> None:
     """Fill ``line`` from a Postfix message (the text after 'postfix/daemon[pid]: ')."""
     daemon = _daemon(line.program)

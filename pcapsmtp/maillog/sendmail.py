@@ -41,6 +41,11 @@ def _relay(line: LogLine, text: str) -> None:
         line.peer, line.peer_name = ip, (name or "").rstrip(".") or None
 
 
+def queue_id_of(message: str) -> str | None:
+    match = _QID.match(message)
+    return match.group(1) if match and match.group(1) != "NOQUEUE" else None
+
+
 def parse(line: LogLine, message: str) -> None:
     found = _QID.match(message)
     if not found:
