@@ -91,7 +91,7 @@ def analyze(sources: list[str], options: Options | None = None) -> Analysis:
     for result in analysis.results:
         context = CaptureContext(result.info, result.stray_icmp)
         result.findings = diagnose(result.sessions, context)
-    if options.maillogs:
+    if options.maillogs and analysis.results:
         _link_maillogs(analysis, options)
     return analysis
 

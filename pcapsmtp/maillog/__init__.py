@@ -44,11 +44,11 @@ def link_maillogs(
     readable, errors = _readable(sources)
     start = min((a for a, _b in spans), default=None)
     end = max((b for _a, b in spans), default=None)
-    window = Window(
-        None if start is None else start - window_ns,
-        None if end is None else end + window_ns,
-        {t.queue_id for s in sessions for t in s.transactions if t.queue_id},
-    )
+    ids = {t.queue_id for s in sessions for t in s.transactions if t.queue_id}
+    if start is None or end is None:  # no frame at all: no time to look at, only ids
+        window = Window(1, 0, ids)
+    else:
+        window = Window(start - window_ns, end + window_ns, ids)
     lines, stats = read_maillogs(readable, Clock(zone, start), window)
     result = link_sessions(sessions, lines, stats, spans, window_ns)
     result.warnings += _zone_warnings(result, window)

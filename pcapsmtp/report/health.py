@@ -33,7 +33,7 @@ def _short(time_ns: int | None, tz: tzinfo) -> str:
     if time_ns is None:
         return "-"
     moment = datetime.fromtimestamp(time_ns / 1e9, UTC).astimezone(tz)
-    return f"{moment:%m-%d %H:%M:%S}"
+    return f"{moment:%Y-%m-%d %H:%M:%S}"
 
 
 def negative_summary(peer: PeerHealth, kinds: int = 3) -> str:
