@@ -136,7 +136,9 @@ class Linker:
         self.links.setdefault(session.id, []).append(Link(side, method, why, unit, messages))
 
     def _sides(self, session: Session) -> set[str]:
-        return {link.side for link in self.links.get(session.id, [])}
+        """The sides whose connection lines are linked already (a message's history alone,
+        qmail's, leaves the connection to be found by address)."""
+        return {link.side for link in self.links.get(session.id, []) if link.unit is not None}
 
     # -- 1. queue ids -----------------------------------------------------------------
 
@@ -157,9 +159,7 @@ class Linker:
 
     def _queue_id_link(self, session, qid: str, unit: LogUnit | None, side: str) -> None:
         if unit is None or unit.session is not None:
-            if unit is not None and unit.session == session.id:
-                return  # a second message of the same connection
-            return
+            return  # no such id, or a second message of a connection already linked
         whose = "its own queue id" if side == SERVER_SIDE else "the id the next hop gave"
         ids = unit.queue_ids if side == SERVER_SIDE else unit.remote_ids
         full = qid if qid in ids else min(i for i in ids if i.startswith(qid))
@@ -175,15 +175,14 @@ class Linker:
         """qmail's 'qp' number names a message whose log lines carry no address."""
         for qid in sorted(_wire_ids(session)):
             history = self.histories.get(qid)
-            if history and not any(line.peer for line in history):
-                link = Link(
-                    SERVER_SIDE,
-                    QUEUE_ID,
-                    f"queue id {qid} from the reply to the end of data",
-                    None,
-                    {qid: history},
-                )
-                self.links.setdefault(session.id, []).append(link)
+            if not history or any(line.peer for line in history):
+                continue
+            own = history[0].queue_id or qid  # qmail: the qp names message N
+            why = f"queue id {qid} from the reply to the end of data" + (
+                f" (message {own} in this log)" if own != qid else ""
+            )
+            link = Link(SERVER_SIDE, QUEUE_ID, why, None, {own: self.histories.get(own, history)})
+            self.links.setdefault(session.id, []).append(link)
 
     def measure_offset(self, sessions: list[Session]) -> int:
         """Log clock minus capture clock from the server-side queue-id links: the unit's first
