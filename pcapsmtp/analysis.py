@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 
 from pcapsmtp.capture import CaptureInfo, IcmpError, open_capture, packets
 from pcapsmtp.diagnose import CaptureContext, Finding, diagnose
@@ -20,6 +21,10 @@ class Options:
     extra_ports: tuple[int, ...] = ()
     keylog: str | None = None
     """TLS key log (SSLKEYLOGFILE format) to decrypt STARTTLS and port-465 sessions with."""
+    maillogs: tuple[str, ...] = ()
+    """Mail-server logs to link to the sessions (``--maillog``)."""
+    log_zone: tzinfo | None = None
+    """The zone of the logs' times that carry none (``--tz``); UTC when None."""
 
 
 @dataclass(slots=True)
@@ -42,6 +47,8 @@ class Analysis:
     results: list[CaptureResult] = field(default_factory=list)
     errors: list[CaptureError] = field(default_factory=list)
     """Inputs that could not be read at all; the others are analysed regardless."""
+    maillog: object | None = None
+    """pcapsmtp.maillog.MaillogLinks when mail logs were given."""
 
     @property
     def captures(self) -> list[CaptureInfo]:
@@ -92,4 +99,16 @@ def analyze(sources: list[str], options: Options | None = None) -> Analysis:
     for result in analysis.results:
         context = CaptureContext(result.info, result.stray_icmp)
         result.findings = diagnose(result.sessions, context)
+    if options.maillogs and analysis.results:
+        _link_maillogs(analysis, options)
     return analysis
+
+
+def _link_maillogs(analysis: Analysis, options: Options) -> None:
+    from pcapsmtp.maillog import link_maillogs
+
+    links, errors = link_maillogs(
+        analysis.sessions, analysis.captures, list(options.maillogs), options.log_zone or UTC
+    )
+    analysis.maillog = links
+    analysis.errors += errors

@@ -51,6 +51,23 @@ def keylog_option(function):
     )(function)
 
 
+def maillog_option(function):
+    """--maillog FILE (repeatable): mail-server logs linked to the sessions."""
+    return click.option(
+        "--maillog",
+        "maillogs",
+        multiple=True,
+        metavar="FILE",
+        help="A mail server's log (Postfix, Exim, Sendmail, qmail; plain or .gz) to link to "
+        "the sessions by queue id, else by address and time (repeatable). Times without a "
+        "zone are taken in --tz.",
+    )(function)
+
+
+def _options(ports, maillogs=(), tz=None, keylog=None) -> Options:
+    return Options(extra_ports=tuple(ports), maillogs=tuple(maillogs), log_zone=tz, keylog=keylog)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pcapsmtp")
 def main() -> None:
@@ -68,10 +85,11 @@ def main() -> None:
     show_default=True,
 )
 @common_options
+@maillog_option
 @keylog_option
-def analyze_command(captures, fmt, ports, tz, keylog) -> None:
+def analyze_command(captures, fmt, ports, tz, maillogs, keylog) -> None:
     """Capture facts, one row per SMTP session, and findings."""
-    analysis = analyze(list(captures), Options(extra_ports=tuple(ports), keylog=keylog))
+    analysis = analyze(list(captures), _options(ports, maillogs, tz, keylog))
     if analysis.results:
         sys.stdout.write(_render(analysis, fmt, tz))
     sys.exit(_report_errors(analysis))
@@ -105,12 +123,13 @@ def _render(analysis, fmt: str, tz) -> str:
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 @common_options
+@maillog_option
 @keylog_option
-def show_command(capture, session_id, stream, fmt, ports, tz, keylog) -> None:
+def show_command(capture, session_id, stream, fmt, ports, tz, maillogs, keylog) -> None:
     """One session's dialogue as a timeline, TCP events interleaved where they happened."""
     if (session_id is None) == (stream is None):
         raise click.UsageError("give exactly one of --session N or --stream N")
-    analysis = analyze([capture], Options(extra_ports=tuple(ports), keylog=keylog))
+    analysis = analyze([capture], _options(ports, maillogs, tz, keylog))
     if analysis.errors:
         sys.exit(_report_errors(analysis))
     sessions = analysis.sessions
@@ -126,11 +145,20 @@ def show_command(capture, session_id, stream, fmt, ports, tz, keylog) -> None:
 
         from pcapsmtp.report.sessions import session_dict
 
-        sys.stdout.write(json.dumps(session_dict(chosen[0]), indent=2, ensure_ascii=False) + "\n")
+        document = session_dict(chosen[0])
+        if analysis.maillog is not None:
+            from pcapsmtp.report.maillog import session_links
+
+            document["maillog"] = session_links(analysis.maillog, chosen[0].id)
+        sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     else:
         from pcapsmtp.report.text import format_show
 
         sys.stdout.write(format_show(chosen[0], tz))
+        if analysis.maillog is not None:
+            from pcapsmtp.report.maillog import format_session_log
+
+            sys.stdout.write("\n" + format_session_log(analysis.maillog, chosen[0], tz))
 
 
 @main.command("diff")
@@ -168,7 +196,7 @@ def diff_command(
     from pcapsmtp.diff import same_session as compare_points
     from pcapsmtp.errors import CaptureError
 
-    options = Options(extra_ports=tuple(ports), keylog=keylog)
+    options = _options(ports, keylog=keylog)
     run = compare_points if same_session else compare_captures
     try:
         diff = run(good, bad, options, good_session, bad_session)

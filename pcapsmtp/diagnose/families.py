@@ -7,6 +7,7 @@ from pcapsmtp.diagnose import (  # noqa: F401
     replies,
     resets,
     size,
+    storms,
     timing,
     tls,
     transport,
