@@ -269,23 +269,26 @@ def export_plaintext(command: list[str], timeout: float) -> Iterator[Plaintext]:
                 record = parse_exported(frame)
                 if record is not None:
                     yield record
+            if info.warnings:  # its output cannot be read further: no use letting it run
+                process.kill()
+            process.wait()  # the timer bounds it
         finally:
             timer.cancel()
-            process.stdout.close()
             if process.poll() is None:  # the consumer stopped early
                 process.kill()
-            process.wait()
+                process.wait()
+            process.stdout.close()
         if expired.is_set():
             raise DecryptionError(
                 f"tshark did not finish decrypting within {timeout:.0f} s and was stopped; "
                 "the decrypted dialogue may end early"
             )
+        if info.warnings:
+            raise DecryptionError(f"tshark's output could not be read: {info.warnings[0]}")
         errors.seek(0)
         message = _last_error(errors.read())
         if process.returncode != 0 and not DAMAGED_CAPTURE.search(message):
             raise DecryptionError(f"tshark failed (exit status {process.returncode}): {message}")
-        if info.warnings:
-            raise DecryptionError(f"tshark's output could not be read: {info.warnings[0]}")
 
 
 def _last_error(stderr: bytes) -> str:
