@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from pcapsmtp.capture import CaptureInfo, IcmpError, open_capture, packets
+from pcapsmtp.capture import Capture, CaptureInfo, IcmpError, open_capture, packets
 from pcapsmtp.diagnose import CaptureContext, Finding, diagnose
 from pcapsmtp.errors import CaptureError
+from pcapsmtp.progress import Progress
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.tracker import SMTP_PORTS, SmtpTracker
 from pcapsmtp.tcp import FlowEnded, FlowTracker
@@ -17,6 +19,8 @@ class Options:
     """What the user asked for, as far as the analysis (not the output) is concerned."""
 
     extra_ports: tuple[int, ...] = ()
+    progress: Progress | None = None
+    """Told now and then how far the reading got (see pcapsmtp.progress); None: nobody."""
 
 
 @dataclass(slots=True)
@@ -60,7 +64,10 @@ def analyze_capture(source: str, options: Options) -> CaptureResult:
         result = CaptureResult(capture.info)
         flows = FlowTracker(SMTP_PORTS + options.extra_ports)
         smtp = SmtpTracker(source, options.extra_ports)
-        for event in flows.events(packets(capture)):
+        found = packets(capture)
+        if options.progress is not None:
+            found = _reporting(found, capture, options.progress, flows, result.sessions)
+        for event in flows.events(found):
             session = smtp.add(event)
             if session is not None:
                 result.sessions.append(session)
@@ -69,6 +76,27 @@ def analyze_capture(source: str, options: Options) -> CaptureResult:
         result.stray_icmp = flows.unmatched_icmp
         result.sessions.sort(key=lambda s: s.flow.first_frame)
         return result
+
+
+PROGRESS_EVERY = 4096
+"""Packets between two progress reports (the report itself is throttled in time)."""
+
+
+def _reporting(
+    found: Iterator, capture: Capture, progress: Progress, flows: FlowTracker, sessions: list
+) -> Iterator:
+    """The packets as they are, telling ``progress`` how far the reading got now and then."""
+    size = capture.size()
+    try:
+        for n, packet in enumerate(found, 1):
+            if not n % PROGRESS_EVERY:
+                position, frames = capture.position(), capture.info.frames
+                progress.update(
+                    capture.source, position, size, frames, flows.streams, len(sessions)
+                )
+            yield packet
+    finally:
+        progress.done()
 
 
 def analyze(sources: list[str], options: Options | None = None) -> Analysis:

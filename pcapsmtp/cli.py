@@ -25,8 +25,30 @@ def _report_errors(analysis) -> int:
     return 1 if analysis.errors else 0
 
 
+def _quiet(ctx, _param, value) -> None:
+    if value:
+        ctx.meta["pcapsmtp.quiet"] = True
+
+
+def _progress():
+    """A progress line on stderr while captures are read: only on a terminal, not --quiet."""
+    if click.get_current_context().meta.get("pcapsmtp.quiet") or not sys.stderr.isatty():
+        return None
+    from pcapsmtp.progress import Progress
+
+    return Progress(sys.stderr)
+
+
 def common_options(function):
-    """--port and --tz, shared by every command that reads captures."""
+    """--port, --tz and --quiet, shared by every command that reads captures."""
+    function = click.option(
+        "--quiet",
+        "-q",
+        is_flag=True,
+        expose_value=False,
+        callback=_quiet,
+        help="No progress line on stderr (shown only on a terminal, for long reads).",
+    )(function)
     function = click.option(
         "--tz", callback=_zone, metavar="ZONE", help="Show times in this IANA zone (default UTC)."
     )(function)
@@ -59,7 +81,7 @@ def main() -> None:
 @common_options
 def analyze_command(captures, fmt, ports, tz) -> None:
     """Capture facts, one row per SMTP session, and findings."""
-    analysis = analyze(list(captures), Options(extra_ports=tuple(ports)))
+    analysis = analyze(list(captures), Options(extra_ports=tuple(ports), progress=_progress()))
     if analysis.results:
         sys.stdout.write(_render(analysis, fmt, tz))
     sys.exit(_report_errors(analysis))
@@ -97,7 +119,7 @@ def show_command(capture, session_id, stream, fmt, ports, tz) -> None:
     """One session's dialogue as a timeline, TCP events interleaved where they happened."""
     if (session_id is None) == (stream is None):
         raise click.UsageError("give exactly one of --session N or --stream N")
-    analysis = analyze([capture], Options(extra_ports=tuple(ports)))
+    analysis = analyze([capture], Options(extra_ports=tuple(ports), progress=_progress()))
     if analysis.errors:
         sys.exit(_report_errors(analysis))
     sessions = analysis.sessions
