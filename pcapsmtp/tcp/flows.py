@@ -269,7 +269,8 @@ class FlowTracker:
 
     def _update(self, live: _Live, seg: TcpSegment, reused: bool) -> None:
         flow = live.flow
-        d = self._direction(flow, seg)
+        first = flow.endpoints[0]
+        d = 0 if first.port == seg.sport and first.ip == seg.src else 1  # _direction, inlined
         sender = flow.endpoints[d]
         flags, length, time_ns = seg.flags, seg.length, seg.time_ns
         flow.last_frame, flow.last_time_ns = seg.frame, time_ns
@@ -399,9 +400,10 @@ class FlowTracker:
             mine.fin((seg.seq + seg.length) & MASK)
         if seg.flags & TH_ACK:
             peers.acknowledged(seg.ack, seg.frame, seg.time_ns)
-        for direction, reassembler in ((d, mine), (1 - d, peers)):
-            if reassembler.out:
-                self._emit(live, direction, reassembler.take())
+        if mine.out:
+            self._emit(live, d, mine.take())
+        if peers.out:
+            self._emit(live, 1 - d, peers.take())
 
     def _emit(self, live: _Live, direction: int, chunks: list[Chunk]) -> None:
         flow = live.flow
