@@ -69,11 +69,20 @@ def tshark_command(path: str) -> list[str]:
     return ["tshark", "-n", "-r", path, "-Y", "smtp", "-T", "fields", *fields, "-z", "conv,tcp"]
 
 
+def _start(command: list[str]) -> subprocess.Popen:
+    """The command, run from the repository with this checkout's pcapsmtp first on the path
+    (``python -m`` puts the working directory first: a stray ``pcapsmtp`` folder elsewhere
+    must not be measured instead)."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, cwd=REPO
+    )
+
+
 def run(command: list[str]) -> dict:
     """One whole-process run: wall and CPU seconds, peak RSS in MB, bytes printed."""
-    env = dict(os.environ, PYTHONPATH=str(REPO))
     start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    proc = _start(command)
     printed = 0
     while chunk := proc.stdout.read(1 << 16):
         printed += len(chunk)
@@ -91,9 +100,8 @@ def run(command: list[str]) -> dict:
 
 def first_output(command: list[str]) -> float:
     """Seconds from starting ``command`` to the first byte on its standard output."""
-    env = dict(os.environ, PYTHONPATH=str(REPO))
     start = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    proc = _start(command)
     proc.stdout.read(1)
     elapsed = time.perf_counter() - start
     proc.stdout.read()
@@ -189,10 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--startup", action="store_true", help="time to first output instead")
     args = parser.parse_args(argv)
 
-    captures = list(args.captures)
+    captures = [os.path.abspath(path) for path in args.captures]
     if args.generate:
         name = f"bench-{args.mix}-{args.link}-{args.generate}-seed{args.seed}.{args.format}"
-        path = Path(args.workdir) / name
+        path = Path(args.workdir).resolve() / name
         if not path.exists():
             linktype = LINKTYPE_LINUX_SLL if args.link == "sll" else LINKTYPE_ETHERNET
             with open(path, "wb") as out:
