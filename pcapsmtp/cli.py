@@ -82,7 +82,11 @@ def main() -> None:
 def analyze_command(captures, fmt, ports, tz) -> None:
     """Capture facts, one row per SMTP session, and findings."""
     analysis = analyze(list(captures), Options(extra_ports=tuple(ports), progress=_progress()))
-    if analysis.results:
+    if analysis.results and fmt == "json":
+        from pcapsmtp.report.jsondoc import write_json
+
+        write_json(analysis, sys.stdout)
+    elif analysis.results:
         sys.stdout.write(_render(analysis, fmt, tz))
     sys.exit(_report_errors(analysis))
 
