@@ -184,8 +184,13 @@ class FlowTracker:
         self._packets = 0
 
     def events(self, packets: Iterable[TcpSegment | IcmpError]) -> Iterator[FlowEvent]:
+        segment, icmp = self._segment, self._icmp  # add(), unrolled: it runs for every packet
         for packet in packets:
-            if self.add(packet):
+            if type(packet) is TcpSegment:
+                segment(packet)
+            else:
+                icmp(packet)
+            if self._out:
                 yield from self.take()
         self.finish()
         yield from self.take()
@@ -220,7 +225,8 @@ class FlowTracker:
         self._packets += 1
         if self._packets % SWEEP_EVERY == 0:
             self._sweep(seg.time_ns)
-        key = self._key(seg)
+        a, b = (seg.src, seg.sport), (seg.dst, seg.dport)
+        key = (a, b) if a <= b else (b, a)  # _key, inlined
         live = self._table.get(key)
         flags = seg.flags
         reused = False
@@ -335,14 +341,17 @@ class FlowTracker:
         (port reuse), the last packet (idle flows) and the closing (lingering flows).
         Counters, analysis flags, notes, state and history stop where they were."""
         flow = live.flow
-        d = self._direction(flow, seg)
         flags = seg.flags
         flow.last_frame, flow.last_time_ns = seg.frame, seg.time_ns
-        live.analysis.bases(d, seg.seq, seg.ack, flags)
-        sender = flow.endpoints[d]
-        if flags & (TH_FIN | TH_RST) and sender.closed_frame is None:
-            sender.closed_frame = seg.frame
-        self._closing(live, d, flags, seg.time_ns)
+        dirs = live.analysis.dirs
+        if not (dirs[0].base_set and dirs[1].base_set):
+            live.analysis.bases(self._direction(flow, seg), seg.seq, seg.ack, flags)
+        if flags & (TH_FIN | TH_RST):
+            d = self._direction(flow, seg)
+            sender = flow.endpoints[d]
+            if sender.closed_frame is None:
+                sender.closed_frame = seg.frame
+            self._closing(live, d, flags, seg.time_ns)
 
     @staticmethod
     def _closing(live: _Live, d: int, flags: int, time_ns: int) -> None:
