@@ -118,3 +118,57 @@ def show_command(capture, session_id, stream, fmt, ports, tz) -> None:
         from pcapsmtp.report.text import format_show
 
         sys.stdout.write(format_show(chosen[0], tz))
+
+
+@main.command("export")
+@click.argument("capture", metavar="CAPTURE")
+@click.option(
+    "--session", "session_id", type=int, required=True, metavar="N", help="The session id."
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    metavar="OUT.pcap",
+    help="The file to write: pcap, or pcapng when the name ends in .pcapng.",
+)
+@click.option(
+    "--redact",
+    is_flag=True,
+    help="Overwrite the AUTH credentials in the frames (same length, checksums updated).",
+)
+@common_options
+def export_command(capture, session_id, output, redact, ports, tz) -> None:
+    """A trimmed capture: one session's frames and the ICMP errors about it, with their
+    original timestamps, to attach to a ticket or open in Wireshark."""
+    from pcapsmtp.export import ExportError, export_session
+
+    if capture == "-":
+        raise click.UsageError("export reads the capture twice: give a file, not '-'")
+    analysis = analyze([capture], Options(extra_ports=tuple(ports)))
+    if analysis.errors:
+        sys.exit(_report_errors(analysis))
+    session = next((s for s in analysis.sessions if s.id == session_id), None)
+    if session is None:
+        ids = ", ".join(str(s.id) for s in analysis.sessions) or "none"
+        raise click.UsageError(f"{capture} has no SMTP session {session_id}; its sessions: {ids}")
+    try:
+        result = export_session(capture, session, output, redact=redact, ports=tuple(ports))
+    except ExportError as error:
+        click.echo(f"pcapsmtp: error: {error}", err=True)
+        sys.exit(1)
+    click.echo(_export_summary(result, session))
+
+
+def _export_summary(result, session) -> str:
+    icmp = f" and {result.icmp_frames} ICMP" if result.icmp_frames else ""
+    text = (
+        f"wrote {result.path} ({result.format}): {result.frames} frames{icmp} of session "
+        f"{session.id} (tcp.stream {session.flow.stream}; tcp.stream 0 in the export)"
+    )
+    if result.redacted_lines:
+        frames = ", ".join(map(str, result.redacted_frames))
+        text += f"; {result.redacted_lines} AUTH line(s) overwritten in frame(s) {frames}"
+    if result.encrypted_secrets:
+        text += f"; {result.encrypted_secrets} AUTH line(s) were inside TLS (left encrypted)"
+    return text
