@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from datetime import UTC
 
 import click
 
@@ -172,3 +174,81 @@ def _export_summary(result, session) -> str:
     if result.encrypted_secrets:
         text += f"; {result.encrypted_secrets} AUTH line(s) were inside TLS (left encrypted)"
     return text
+
+
+REPORT_FORMATS = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".json": "json"}
+
+
+@main.command("report")
+@click.argument("capture", metavar="CAPTURE")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    metavar="FILE",
+    help="The report to write: Markdown (.md), self-contained HTML (.html) or JSON (.json).",
+)
+@click.option(
+    "--baseline", metavar="GOOD", help="A capture of mail that went through, to compare with."
+)
+@click.option(
+    "--session",
+    "session_ids",
+    type=int,
+    multiple=True,
+    metavar="N",
+    help="Show this session in detail (repeatable); default: the sessions that matter.",
+)
+@click.option(
+    "--redact-addresses",
+    is_flag=True,
+    help="Replace IP addresses, email addresses and mail domains with stable pseudonyms.",
+)
+@common_options
+def report_command(capture, output, baseline, session_ids, redact_addresses, ports, tz) -> None:
+    """The document for a vendor ticket: capture facts, parties, findings with evidence,
+    session timeline, dialogues and diagrams. Never contains AUTH credentials."""
+    from pcapsmtp.report.document import ReportOptions, make_report
+
+    fmt = REPORT_FORMATS.get(os.path.splitext(output)[1].lower())
+    if fmt is None:
+        raise click.UsageError(f"{output}: name the report .md, .html or .json (the format)")
+    if "-" in (capture, baseline):
+        raise click.UsageError("report reads its captures twice: give files, not '-'")
+    options = ReportOptions(
+        tz=tz or UTC,
+        command_line=["pcapsmtp", *sys.argv[1:]],
+        sessions=tuple(session_ids),
+        redact_addresses=redact_addresses,
+    )
+    report, errors = make_report(capture, Options(extra_ports=tuple(ports)), options, baseline)
+    if errors:
+        for error in errors:
+            click.echo(f"pcapsmtp: error: {error}", err=True)
+        sys.exit(1)
+    text = _render_report(report, fmt)
+    try:
+        with open(output, "w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError as e:
+        click.echo(f"pcapsmtp: error: {output}: {e.strerror or e}", err=True)
+        sys.exit(1)
+    verdict = report["verdict"]
+    click.echo(
+        f"wrote {output}: {verdict['sessions']} sessions, {verdict['errors']} errors, "
+        f"{verdict['warnings']} warnings"
+    )
+
+
+def _render_report(report: dict, fmt: str) -> str:
+    if fmt == "json":
+        from pcapsmtp.report.markdown_report import render_report_json
+
+        return render_report_json(report)
+    if fmt == "md":
+        from pcapsmtp.report.markdown_report import render_report_markdown
+
+        return render_report_markdown(report)
+    from pcapsmtp.report.html import render_report_html
+
+    return render_report_html(report)

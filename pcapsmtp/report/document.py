@@ -1,0 +1,421 @@
+"""The report as one plain document: what ``report`` writes as JSON, Markdown or HTML.
+
+Every renderer reads this structure and nothing else, so what is in the report (and what is
+redacted from it) is decided once, here: credentials never reach it (the SMTP parser
+redacted them), and ``--redact-addresses`` rewrites the finished structure
+(``pseudonyms.redact_addresses``) before any renderer sees it.
+
+Wire text is kept as ``safe.wire`` text (valid UTF-8, control characters still in it);
+each renderer makes it inert for its format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+
+from pcapsmtp import __version__
+from pcapsmtp.analysis import Analysis, CaptureResult, Options, analyze
+from pcapsmtp.diagnose import ERROR, INFO, WARNING
+from pcapsmtp.report.captures import capture_dict
+from pcapsmtp.report.findings import finding_dict
+from pcapsmtp.report.safe import wire
+from pcapsmtp.report.sessions import address, endpoint_name, session_dict
+from pcapsmtp.report.text import EVENT_NAMES, ICMP_NAMES, tcp_trouble
+from pcapsmtp.report.times import duration, human, iso
+from pcapsmtp.smtp.model import Session
+from pcapsmtp.tcp.model import TH_FIN, TH_RST, TH_SYN, WIRESHARK_NAMES, Flag
+
+FORMAT_VERSION = 1
+MAX_DETAILED = 20
+"""Sessions shown in detail (dialogue, diagrams) unless chosen with --session."""
+QUIET_FLAGS = Flag.DUPLICATE_ACK | Flag.WINDOW_UPDATE | Flag.KEEP_ALIVE_ACK
+"""TCP events left out of a dialogue: noise next to what people look for."""
+
+
+@dataclass(slots=True)
+class ReportOptions:
+    """What the user asked of the report (the analysis options are separate)."""
+
+    tz: tzinfo = UTC
+    command_line: list[str] = field(default_factory=list)
+    sessions: tuple[int, ...] = ()
+    """Sessions to show in detail; empty: the ones that matter."""
+    redact_addresses: bool = False
+    generated: datetime | None = None
+    """When the report was made; None: now."""
+
+
+# -- the capture and its parties ----------------------------------------------------------------
+
+
+def file_facts(path: str) -> dict:
+    """Size and SHA-256 of a capture file, so the recipient can check they have the same one."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return {
+        "name": os.path.basename(path),
+        "size": os.path.getsize(path),
+        "sha256": digest.hexdigest(),
+    }
+
+
+def capture_section(result: CaptureResult, facts: dict, tz: tzinfo) -> dict:
+    info = result.info
+    span = (
+        (info.last_time_ns - info.first_time_ns) / 1e9
+        if info.first_time_ns is not None and info.last_time_ns is not None
+        else None
+    )
+    return (
+        capture_dict(info)
+        | facts
+        | {
+            "file": wire(info.file),
+            "first_time_utc": human(info.first_time_ns),
+            "last_time_utc": human(info.last_time_ns),
+            "first_time_local": human(info.first_time_ns, tz),
+            "last_time_local": human(info.last_time_ns, tz),
+            "duration_s": round(span, 6) if span is not None else None,
+            "duration": duration(span) if span is not None else None,
+            "warnings": [wire(w) for w in info.warnings],
+            "smtp_sessions": len(result.sessions),
+            "other_connections": result.other_connections,
+        }
+    )
+
+
+def _software(session: Session) -> str | None:
+    software = session.server_software
+    if software is None:
+        return None
+    return f"{software.name} {software.version}" if software.version else software.name
+
+
+def _hostname(text: str | None) -> str | None:
+    """The name a server gives itself: the first word of its greeting or EHLO reply."""
+    word = (text or "").split(" ", 1)[0].strip()
+    return wire(word) if word and ("." in word or word.isalnum()) and not word.isdigit() else None
+
+
+def parties(analysis: Analysis) -> list[dict]:
+    """Servers, clients and the routers that sent ICMP errors, with what they said of
+    themselves."""
+    found: dict[tuple[str, str], dict] = {}
+
+    def party(role: str, ip: bytes) -> dict:
+        key = (role, address(ip))
+        if key not in found:
+            found[key] = {
+                "role": role,
+                "address": key[1],
+                "ports": [],
+                "names": [],
+                "software": [],
+                "sessions": [],
+            }
+        return found[key]
+
+    def add(entry: dict, name: str, value) -> None:
+        if value is not None and value not in entry[name]:
+            entry[name].append(value)
+
+    for session in analysis.sessions:
+        server = party("server", session.server.ip)
+        add(server, "ports", session.server.port)
+        add(server, "names", _hostname(session.greeting.lines[0] if session.greeting else None))
+        add(server, "names", _hostname(session.ehlo.lines[0] if session.ehlo else None))
+        add(server, "software", _software(session))
+        add(server, "sessions", session.id)
+        client = party("client", session.client.ip)
+        add(client, "names", wire(session.helo) if session.helo else None)
+        add(client, "sessions", session.id)
+        for error in session.flow.icmp:
+            router = party("icmp sender", error.src)
+            add(router, "names", _icmp_name(error))
+            add(router, "sessions", session.id)
+    order = {"server": 0, "client": 1, "icmp sender": 2}
+    return sorted(found.values(), key=lambda p: (order[p["role"]], p["sessions"][0]))
+
+
+def _icmp_name(error) -> str:
+    name = ICMP_NAMES.get((error.version, error.type, error.code if error.version == 4 else 0))
+    name = name or f"ICMP{'v6' if error.version == 6 else ''} type {error.type} code {error.code}"
+    return f"{name} (next-hop MTU {error.mtu})" if error.mtu else name
+
+
+# -- findings, verdict, timeline ----------------------------------------------------------------
+
+
+def verdict(analysis: Analysis) -> dict:
+    findings = analysis.findings
+    severities = Counter(f.severity for f in findings)
+    outcomes = Counter(s.outcome for s in analysis.sessions)
+    worst = next((f for f in findings if f.severity in (ERROR, WARNING)), None)
+    if worst is None:
+        line = "No trouble found: nothing failed and nothing is about to."
+    else:
+        where = f"session {worst.session}" if worst.session else "the capture"
+        line = f"{worst.severity.upper()} {worst.code} ({where}): {wire(worst.summary)}"
+    return {
+        "line": line,
+        "sessions": len(analysis.sessions),
+        "outcomes": dict(sorted(outcomes.items())),
+        "errors": severities[ERROR],
+        "warnings": severities[WARNING],
+        "info": severities[INFO],
+    }
+
+
+def timeline_row(session: Session, capture_start: int | None, tz: tzinfo, findings) -> dict:
+    flow = session.flow
+    last = session.last_reply
+    return {
+        "session": session.id,
+        "tcp_stream": flow.stream,
+        "start": iso(flow.first_time_ns),
+        "start_local": human(flow.first_time_ns, tz),
+        "offset_s": round((flow.first_time_ns - capture_start) / 1e9, 6)
+        if capture_start is not None
+        else None,
+        "duration_s": round((flow.last_time_ns - flow.first_time_ns) / 1e9, 6),
+        "client": endpoint_name(session.client),
+        "server": endpoint_name(session.server),
+        "server_software": _software(session),
+        "outcome": session.outcome,
+        "outcome_reason": session.outcome_reason,
+        "last_reply": wire(f"{last.code} {last.lines[0] if last.lines else ''}".strip())
+        if last
+        else None,
+        "tcp": tcp_trouble(session),
+        "findings": sorted({f.code for f in findings if f.session == session.id}),
+    }
+
+
+def chosen_sessions(analysis: Analysis, wanted: tuple[int, ...]) -> tuple[list[Session], str]:
+    """The sessions shown in detail, and a sentence saying which and why."""
+    sessions = analysis.sessions
+    if wanted:
+        return [s for s in sessions if s.id in wanted], "the sessions chosen with --session"
+    troubled = {
+        f.session for f in analysis.findings if f.severity in (ERROR, WARNING) and f.session
+    }
+    matter = [s for s in sessions if s.id in troubled or s.outcome != "delivered"]
+    why = "sessions with an error or warning, or that did not deliver"
+    if not matter:
+        matter, why = sessions, "every session (none failed)"
+    if len(matter) > MAX_DETAILED:
+        why += f"; the first {MAX_DETAILED} of {len(matter)} (choose others with --session)"
+        matter = matter[:MAX_DETAILED]
+    return matter, why
+
+
+# -- one session in detail ----------------------------------------------------------------------
+
+
+def _note_kind(analysis: Flag, tcp_flags: int) -> str:
+    names = [EVENT_NAMES[name] for flag, name in WIRESHARK_NAMES.items() if analysis & flag]
+    if analysis & Flag.ANY_RETRANSMISSION and len(names) > 1:
+        names.remove("retransmission")
+    for bit, name in ((TH_SYN, "SYN"), (TH_FIN, "FIN"), (TH_RST, "RST")):
+        if tcp_flags & bit:
+            names.insert(0, name)
+    return ", ".join(names)
+
+
+def dialogue_entries(session: Session) -> list[dict]:
+    """The dialogue with TCP events and ICMP errors interleaved, in frame order; runs of the
+    same TCP event from the same side (a retransmission storm) as one entry with a count."""
+    flow = session.flow
+    start = flow.first_time_ns
+    items = []
+    for entry in session.dialogue:
+        items.append(
+            (entry.frame, 0, entry.time_ns, entry.sender, entry.kind, wire(entry.text),
+             entry.latency_ns, entry.code, None)
+        )  # fmt: skip
+    for note in flow.notes:
+        if note.analysis & ~QUIET_FLAGS == 0 and not note.tcp_flags & (TH_SYN | TH_FIN | TH_RST):
+            continue
+        sender = "client" if note.direction == flow.client else "server"
+        text = _note_kind(note.analysis, note.tcp_flags)
+        if note.length:
+            text += f", {note.length} bytes"
+        if note.tcp_flags & TH_RST:
+            text += f" (TTL {note.ttl})"
+        items.append((note.frame, 1, note.time_ns, sender, "tcp", text, None, None, None))
+    for error in flow.icmp:
+        text = f"{_icmp_name(error)} from {address(error.src)}"
+        to = "client" if error.dst == session.client.ip else "server"
+        items.append((error.frame, 1, error.time_ns, "network", "icmp", text, None, None, to))
+    items.sort(key=lambda item: (item[0], item[1]))
+    entries: list[dict] = []
+    for frame, _, time_ns, sender, kind, text, latency, code, to in items:
+        previous = entries[-1] if entries else None
+        if (
+            previous
+            and kind == "tcp"
+            and previous["kind"] == "tcp"
+            and previous["from"] == sender
+            and previous["text"].split(",")[0] == text.split(",")[0]
+        ):
+            previous["count"] += 1
+            previous["last_frame"] = frame
+            continue
+        entries.append(
+            {
+                "frame": frame,
+                "last_frame": frame,
+                "count": 1,
+                "time": iso(time_ns),
+                "offset_ms": round((time_ns - start) / 1e6, 3),
+                "from": sender,
+                "kind": kind,
+                "text": text,
+                "latency_ms": round(latency / 1e6, 3) if latency is not None else None,
+                "code": code,
+                "to": to,
+            }
+        )
+    for entry in entries:
+        entry["label"] = _label(entry)
+    return entries
+
+
+def _label(entry: dict) -> str:
+    """One line for a diagram or a table: a TCP run as its kind, count and frames."""
+    text = entry["text"]
+    if entry["count"] > 1:
+        first, last = entry["frame"], entry["last_frame"]
+        return f"TCP {text.split(',')[0]} ×{entry['count']} (frames {first}–{last})"
+    if entry["kind"] == "tcp":
+        return f"TCP {text}"
+    return text.split("\n")[0]
+
+
+def session_section(session: Session, findings) -> dict:
+    detail = session_dict(session)
+    detail["findings"] = [finding_dict(f) for f in findings if f.session == session.id]
+    detail["dialogue_dropped"] = session.dropped_entries
+    detail["entries"] = dialogue_entries(session)
+    return detail
+
+
+# -- the baseline -------------------------------------------------------------------------------
+
+
+DIFF_API = ("diff", "diff_document", "format_diff")
+"""What the report calls in ``pcapsmtp.diff``: diff(good, bad) -> result, and the result as
+the ``diff --format json`` document and as text."""
+
+
+def diff_section(baseline: Analysis, analysis: Analysis) -> dict | None:
+    """What ``pcapsmtp diff BASELINE CAPTURE`` finds: its JSON document and its text. The one
+    place the report meets the diff (issue 8); None while ``pcapsmtp.diff`` does not exist."""
+    try:
+        from pcapsmtp import diff
+    except ImportError:
+        return None
+    missing = [name for name in DIFF_API if not hasattr(diff, name)]
+    if missing:
+        return {"document": None, "text": f"pcapsmtp.diff lacks {', '.join(missing)}"}
+    result = diff.diff(baseline, analysis)
+    return {"document": diff.diff_document(result), "text": wire(diff.format_diff(result))}
+
+
+def baseline_section(path: str, baseline: Analysis, analysis: Analysis, tz: tzinfo) -> dict:
+    result = baseline.results[0]
+    findings = baseline.findings
+    start = result.info.first_time_ns
+    return {
+        "capture": capture_section(result, file_facts(path), tz),
+        "verdict": verdict(baseline),
+        "timeline": [timeline_row(s, start, tz, findings) for s in baseline.sessions],
+        "findings": [finding_dict(f) for f in findings],
+        "diff": diff_section(baseline, analysis),
+    }
+
+
+# -- the whole report ---------------------------------------------------------------------------
+
+
+def build_report(
+    path: str,
+    analysis: Analysis,
+    options: ReportOptions,
+    series: dict | None = None,
+    baseline: dict | None = None,
+) -> dict:
+    """The report of one analysed capture; ``series`` maps session ids to their graph data
+    (``report.series``), ``baseline`` is a ``baseline_section``."""
+    result = analysis.results[0]
+    findings = analysis.findings
+    tz = options.tz
+    start = result.info.first_time_ns
+    detailed, why = chosen_sessions(analysis, options.sessions)
+    sessions = []
+    for session in detailed:
+        section = session_section(session, findings)
+        section["graphs"] = (series or {}).get(session.id)
+        sessions.append(section)
+    generated = options.generated or datetime.now(UTC)
+    return {
+        "report": {
+            "format": FORMAT_VERSION,
+            "title": f"SMTP capture report: {wire(os.path.basename(path))}",
+        },
+        "verdict": verdict(analysis),
+        "capture": capture_section(result, file_facts(path), tz),
+        "parties": parties(analysis),
+        "findings": [finding_dict(f) for f in findings],
+        "timeline": [timeline_row(s, start, tz, findings) for s in analysis.sessions],
+        "detailed": {"why": why, "sessions": [s.id for s in detailed]},
+        "sessions": sessions,
+        "baseline": baseline,
+        "produced": {
+            "tool": "pcapsmtp",
+            "version": __version__,
+            "command_line": options.command_line,
+            "generated": generated.astimezone(UTC).isoformat(timespec="seconds"),
+            "tz": getattr(tz, "key", None) or "UTC",
+            "addresses": "pseudonyms" if options.redact_addresses else "as captured",
+            "credentials": "AUTH credentials are redacted when the capture is read: no output "
+            "of pcapsmtp holds them",
+        },
+    }
+
+
+def make_report(
+    path: str,
+    analysis_options: Options,
+    options: ReportOptions,
+    baseline_path: str | None = None,
+) -> tuple[dict | None, list]:
+    """Analyse ``path`` (and the baseline), collect the graph data of the detailed sessions,
+    build the report and redact addresses when asked: (report, errors of unreadable inputs)."""
+    from pcapsmtp.report.pseudonyms import redact_addresses
+    from pcapsmtp.report.series import session_series
+    from pcapsmtp.streams import collect_streams
+
+    analysis = analyze([path], analysis_options)
+    baseline = analyze([baseline_path], analysis_options) if baseline_path else None
+    errors = analysis.errors + (baseline.errors if baseline else [])
+    if errors:
+        return None, errors
+    detailed, _ = chosen_sessions(analysis, options.sessions)
+    streams = collect_streams(path, [s.flow.stream for s in detailed], analysis_options.extra_ports)
+    series = {s.id: session_series(s, streams[s.flow.stream]) for s in detailed}
+    base = (
+        baseline_section(baseline_path, baseline, analysis, options.tz)
+        if baseline is not None and baseline_path
+        else None
+    )
+    report = build_report(path, analysis, options, series, base)
+    if options.redact_addresses:
+        report = redact_addresses(report)
+    return report, []
