@@ -187,6 +187,8 @@ def timeline_row(session: Session, capture_start: int | None, tz: tzinfo, findin
         "client": endpoint_name(session.client),
         "server": endpoint_name(session.server),
         "server_software": _software(session),
+        "mail_from": _mail_from(session),
+        "recipients": sum(len(t.rcpt_to) for t in session.transactions),
         "outcome": session.outcome,
         "outcome_reason": session.outcome_reason,
         "last_reply": wire(f"{last.code} {last.lines[0] if last.lines else ''}".strip())
@@ -195,6 +197,14 @@ def timeline_row(session: Session, capture_start: int | None, tz: tzinfo, findin
         "tcp": tcp_trouble(session),
         "findings": sorted({f.code for f in findings if f.session == session.id}),
     }
+
+
+def _mail_from(session: Session) -> str | None:
+    senders = [t.mail_from for t in session.transactions if t.mail_from is not None]
+    if not senders:
+        return None
+    first = wire(senders[0]) or "<>"
+    return first if len(set(senders)) == 1 else f"{first} (+{len(set(senders)) - 1} more)"
 
 
 def chosen_sessions(analysis: Analysis, wanted: tuple[int, ...]) -> tuple[list[Session], str]:

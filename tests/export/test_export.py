@@ -4,7 +4,6 @@ in clear or in base64, and their checksums are as valid as the original's."""
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from pcapsmtp.analysis import analyze
 from pcapsmtp.cli import main
 from pcapsmtp.export import ExportError, export_session
 from tests.conversation import Conversation
+from tests.report.helpers import secret_forms
 from tests.tshark import LAB, fields, needs_tshark
 
 ANALYSIS_FLAGS = [
@@ -120,32 +120,15 @@ def test_pcapng_output(tmp_path):
 # -- redaction ----------------------------------------------------------------------------------
 
 
-def secret_forms(credentials: dict) -> list[bytes]:
-    """A lab's credentials as they can appear on the wire: the passwords in clear, and in
-    base64 the PLAIN blob, the user name and each password (AUTH LOGIN)."""
-    user = credentials["username"].encode()
-    passwords = [
-        credentials[k].encode() for k in ("password", "failed_password") if k in credentials
-    ]
-    forms = list(passwords)
-    for password in passwords:
-        forms += [
-            base64.b64encode(b"\0" + user + b"\0" + password),
-            base64.b64encode(password),
-        ]
-    forms.append(base64.b64encode(user))
-    return forms
-
-
-def lab_credentials() -> dict:
+def lab_secrets() -> list[bytes]:
     truth = json.loads((LAB / "auth-plain-clear.truth.json").read_text())
-    return truth["credentials"]
+    return [form.encode() for form in secret_forms(truth["credentials"])]
 
 
 @pytest.mark.parametrize("session", [1, 2, 3])
 def test_redacted_export_holds_no_credential(tmp_path, session):
     capture = LAB / "auth-plain-clear.pcap"
-    forms = secret_forms(lab_credentials())
+    forms = lab_secrets()
     raw = tmp_path / "raw.pcap"
     redacted = tmp_path / "redacted.pcap"
     _export(capture, session, raw)
