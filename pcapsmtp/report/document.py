@@ -240,7 +240,8 @@ def _note_kind(analysis: Flag, tcp_flags: int) -> str:
 
 def dialogue_entries(session: Session) -> list[dict]:
     """The dialogue with TCP events and ICMP errors interleaved, in frame order; runs of the
-    same TCP event from the same side (a retransmission storm) as one entry with a count."""
+    same TCP event from the same side (a retransmission storm), or of the same ICMP error,
+    as one entry with a count."""
     flow = session.flow
     start = flow.first_time_ns
     items = []
@@ -269,8 +270,8 @@ def dialogue_entries(session: Session) -> list[dict]:
         previous = entries[-1] if entries else None
         if (
             previous
-            and kind == "tcp"
-            and previous["kind"] == "tcp"
+            and kind in ("tcp", "icmp")
+            and previous["kind"] == kind
             and previous["from"] == sender
             and previous["text"].split(",")[0] == text.split(",")[0]
         ):
@@ -302,7 +303,8 @@ def _label(entry: dict) -> str:
     text = entry["text"]
     if entry["count"] > 1:
         first, last = entry["frame"], entry["last_frame"]
-        return f"TCP {text.split(',')[0]} ×{entry['count']} (frames {first}–{last})"
+        what = f"TCP {text.split(',')[0]}" if entry["kind"] == "tcp" else text
+        return f"{what} ×{entry['count']} (frames {first}–{last})"
     if entry["kind"] == "tcp":
         return f"TCP {text}"
     return text.split("\n")[0]

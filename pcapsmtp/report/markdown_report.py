@@ -168,7 +168,8 @@ def timeline_table(rows: list[dict], tz: str) -> list[str]:
             when,
             "Duration",
             "Client → server",
-            "Server",
+            "Mail from",
+            "Rcpt",
             "Outcome",
             "Last reply",
             "TCP",
@@ -200,7 +201,7 @@ def dialogue_lines(entries: list[dict]) -> list[str]:
         sender = who.get(e["from"], "?")
         if e["kind"] == "tcp":
             sender = sender.lower()
-        text = e["label"] if e["kind"] == "tcp" else e["text"]
+        text = e["label"] if e["kind"] in ("tcp", "icmp") else e["text"]
         latency = f"{e['latency_ms']:.1f} ms" if e["latency_ms"] is not None else ""
         for i, part in enumerate(text.split("\n")):
             if i == 0:
