@@ -157,13 +157,22 @@ def verdict(analysis: Analysis) -> dict:
     severities = Counter(f.severity for f in findings)
     outcomes = Counter(s.outcome for s in analysis.sessions)
     worst = next((f for f in findings if f.severity in (ERROR, WARNING)), None)
-    if worst is None:
+    failed = {o: n for o, n in sorted(outcomes.items()) if o != "delivered"}
+    if worst is None and failed:
+        # No rule explained it, but a reader must not be told that all is well.
+        what = ", ".join(f"{n} {o}" for o, n in failed.items())
+        line = (
+            f"{sum(failed.values())} of {len(analysis.sessions)} sessions did not deliver "
+            f"({what}) and no rule names a cause: read their dialogue below."
+        )
+    elif worst is None:
         line = "No trouble found: nothing failed and nothing is about to."
     else:
         where = f"session {worst.session}" if worst.session else "the capture"
         line = f"{worst.severity.upper()} {worst.code} ({where}): {wire(worst.summary)}"
     return {
         "line": line,
+        "level": worst.severity if worst else WARNING if failed else "ok",
         "sessions": len(analysis.sessions),
         "outcomes": dict(sorted(outcomes.items())),
         "errors": severities[ERROR],

@@ -12,6 +12,7 @@ from __future__ import annotations
 from markupsafe import Markup, escape
 
 from pcapsmtp.report.safe import terminal
+from pcapsmtp.report.timeaxis import TimeAxis, duration_label, ticks
 
 WIDTH = 960
 MAX_LADDER_ROWS = 300
@@ -108,14 +109,14 @@ def _ladder_row(entry: dict, cx: float, sx: float, y: float) -> list[Markup]:
         return [
             _arrow(middle, to, y, "icmp"),
             el("circle", cx=middle, cy=y, r=4, class_="icmp"),
-            text(middle + (8 if to > middle else -8), y - 4, label, 70, class_="label icmp-text",
+            text(middle + (8 if to > middle else -8), y - 4, label, 40, class_="label icmp-text",
                  text_anchor="start" if to > middle else "end"),
         ]  # fmt: skip
     if kind == "gap":
         x = cx if sender == "client" else sx
         return [
             el("line", x1=x - 8, y1=y - 6, x2=x + 8, y2=y + 6, class_="gap"),
-            text(middle, y - 4, label, 90, class_="label gap-text", text_anchor="middle"),
+            text(middle, y - 4, label, 78, class_="label gap-text", text_anchor="middle"),
         ]
     start, end = (cx, sx) if sender == "client" else (sx, cx)
     if kind == "reply":
@@ -135,41 +136,13 @@ def _ladder_row(entry: dict, cx: float, sx: float, y: float) -> list[Markup]:
     if kind == "tcp" and cls == "rst":
         parts.append(el("path", d=f"M{end - 5:.1f},{y - 5:.1f} l10,10 m0,-10 l-10,10",
                         class_="rst-cross"))  # fmt: skip
-    parts.append(text(middle, y - 4, label, 92, class_=f"label {cls}-text", text_anchor="middle"))
+    bold = cls in ("r4", "r5", "rst")
+    parts.append(text(middle, y - 4, label, 70 if bold else 78, class_=f"label {cls}-text",
+                      text_anchor="middle"))  # fmt: skip
     return parts
 
 
 # -- time-sequence graph ------------------------------------------------------------------------
-
-
-def _ticks(limit: float) -> list[float]:
-    step = _step(limit)
-    ticks, value = [], 0.0
-    while value <= limit * 1.0001:
-        ticks.append(value)
-        value += step
-    return ticks
-
-
-def _step(limit: float) -> float:
-    if limit <= 0:
-        return 1.0
-    raw = limit / 5
-    power = 1.0
-    while power * 10 <= raw:
-        power *= 10
-    while power > raw:
-        power /= 10
-    for factor in (1, 2, 2.5, 5, 10):
-        if raw <= factor * power:
-            return factor * power
-    return 10 * power
-
-
-def _time_label(ms: float, span: float) -> str:
-    if span >= 2000:
-        return f"{ms / 1000:g} s"
-    return f"{ms:g} ms"
 
 
 def _bytes_label(value: float) -> str:
@@ -182,53 +155,94 @@ def _bytes_label(value: float) -> str:
 
 def time_sequence(graphs: dict, direction: dict) -> Markup:
     """Bytes over time for one direction: a vertical stroke per data segment (red when
-    retransmitted), the peer's acknowledgements as a step line, resets and ICMP as marks."""
+    retransmitted), the peer's acknowledgements as a step line, resets and ICMP as marks.
+    Long silences are cut short (``timeaxis``) and labelled with their length."""
     left, right, top, bottom, height = 78.0, 16.0, 34.0, 34.0, 290.0
     plot_w, plot_h = WIDTH - left - right, height - top - bottom
-    span = max(graphs["span_ms"], 0.001)
-    acks = direction["acks"]
+    acks, data = direction["acks"], direction["data"]
+    times = [p[0] for p in data] + [a[0] for a in acks] + [m["t"] for m in graphs["marks"]]
+    axis = TimeAxis(times, graphs["span_ms"], left, plot_w)
     limit = max([direction["bytes"], *(a[1] for a in acks)], default=0) or 1
-    x = lambda t: left + plot_w * min(max(t, 0), span) / span  # noqa: E731
     y = lambda b: top + plot_h * (1 - min(max(b, 0), limit) / limit)  # noqa: E731
     peer = "server" if direction["from"] == "client" else "client"
     title = (
         f"{direction['from']} → {peer}: {direction['bytes']:,} bytes in "
         f"{direction['segments']:,} data segments, {direction['retransmitted']} retransmitted"
     )
-    parts = [text(left, 14, title, class_="graph-title")]
-    parts += _legend(left, 28)
-    for tick in _ticks(span):
-        parts.append(el("line", x1=x(tick), y1=top, x2=x(tick), y2=top + plot_h, class_="grid"))
-        parts.append(text(x(tick), height - bottom + 16, _time_label(tick, span), class_="axis",
-                          text_anchor="middle"))  # fmt: skip
-    for tick in _ticks(limit):
+    parts = [text(left, 14, title, class_="graph-title"), *_legend(left, 28)]
+    for x, label in axis.ticks():
+        parts.append(el("line", x1=x, y1=top, x2=x, y2=top + plot_h, class_="grid"))
+        parts.append(text(x, height - bottom + 16, label, class_="axis", text_anchor="middle"))
+    for tick in ticks(limit):
         parts.append(el("line", x1=left, y1=y(tick), x2=left + plot_w, y2=y(tick), class_="grid"))
         parts.append(text(left - 6, y(tick) + 4, _bytes_label(tick), class_="axis",
                           text_anchor="end"))  # fmt: skip
     parts.append(el("rect", x=left, y=top, width=plot_w, height=plot_h, class_="frame"))
-    for mark in graphs["marks"]:
-        cls = {"RST": "rst", "ICMP": "icmp"}.get(mark["kind"], "tcp")
-        parts.append(el("line", x1=x(mark["t"]), y1=top, x2=x(mark["t"]), y2=top + plot_h,
-                        class_=f"mark {cls}"))  # fmt: skip
-        if cls != "tcp":
-            label = f"{mark['kind']} ({mark['from']}, frame {mark['frame']})"
-            at_right = x(mark["t"]) > left + plot_w * 0.7
-            parts.append(text(x(mark["t"]) + (-4 if at_right else 4), top + 12, label,
-                              class_=f"label {cls}-text",
-                              text_anchor="end" if at_right else "start"))  # fmt: skip
+    for piece in axis.breaks:
+        parts += _break(piece, top, plot_h)
+    parts += _marks(graphs["marks"], axis, top, plot_h, left + plot_w)
     if acks:
-        path = f"M{x(acks[0][0]):.1f},{y(acks[0][1]):.1f}" + "".join(
-            f" H{x(t):.1f} V{y(b):.1f}" for t, b in acks[1:]
+        path = f"M{axis.x(acks[0][0]):.1f},{y(acks[0][1]):.1f}" + "".join(
+            f" H{axis.x(t):.1f} V{y(b):.1f}" for t, b in acks[1:]
         )
         parts.append(el("path", d=path, class_="ack"))
-    for t, offset, length, kind, _frame in direction["data"]:
-        y1, y2 = y(offset), y(offset + length)
-        y2 = min(y2, y1 - 2)
-        parts.append(el("line", x1=x(t), y1=y1, x2=x(t), y2=y2, class_=f"seg {kind or 'data'}"))
-    if not direction["data"]:
+    for t, offset, length, kind, _frame in data:
+        y1 = y(offset)
+        y2 = min(y(offset + length), y1 - 2)
+        x = axis.x(t)
+        parts.append(el("line", x1=x, y1=y1, x2=x, y2=y2, class_=f"seg {kind or 'data'}"))
+    if not data:
         parts.append(text(left + plot_w / 2, top + plot_h / 2, "no data sent", class_="note",
                           text_anchor="middle"))  # fmt: skip
     return svg(WIDTH, height, parts, title)
+
+
+def _break(piece, top: float, plot_h: float) -> list[Markup]:
+    """A cut-short silence: a pale band with a zigzag at both ends and, written along it,
+    how long it lasted."""
+    middle = (piece.x0 + piece.x1) / 2
+
+    def zigzag(y0: float, n: int) -> str:
+        points = (f"{middle + (3 if i % 2 else -3):.1f},{y0 + i * 7:.1f}" for i in range(n))
+        return "M" + " L".join(points)
+
+    rows = int(plot_h * 0.25 / 7)
+    return [
+        el("rect", x=piece.x0, y=top, width=piece.x1 - piece.x0, height=plot_h, class_="break"),
+        el("path", d=zigzag(top, rows), class_="zigzag"),
+        el("path", d=zigzag(top + plot_h - 7 * (rows - 1), rows), class_="zigzag"),
+        text(middle + 4, top + plot_h / 2, f"{duration_label(piece.end - piece.start)} idle",
+             class_="break-text", text_anchor="middle",
+             transform=f"rotate(-90 {middle + 4:.1f} {top + plot_h / 2:.1f})"),
+    ]  # fmt: skip
+
+
+def _marks(marks: list[dict], axis: TimeAxis, top: float, plot_h: float, right: float):
+    """Resets and ICMP errors (and, faint, handshakes and closes) as vertical lines; a run of
+    the same mark close together is labelled once, with its count."""
+    parts, groups = [], []
+    for mark in marks:
+        x = axis.x(mark["t"])
+        cls = {"RST": "rst", "ICMP": "icmp"}.get(mark["kind"], "tcp")
+        parts.append(el("line", x1=x, y1=top, x2=x, y2=top + plot_h, class_=f"mark {cls}"))
+        if cls == "tcp":
+            continue
+        last = groups[-1] if groups else None
+        if last and last["kind"] == mark["kind"] and x - last["x"] < 40:
+            last["count"] += 1
+            last["last"] = mark["frame"]
+        else:
+            groups.append({**mark, "x": x, "cls": cls, "count": 1, "last": mark["frame"]})
+    for row, group in enumerate(groups):
+        frames = f"frame {group['frame']}"
+        if group["count"] > 1:
+            frames = f"×{group['count']}, frames {group['frame']}–{group['last']}"
+        label = f"{group['kind']} ({group['from']}, {frames})"
+        at_right = group["x"] > right - 260
+        parts.append(text(group["x"] + (-4 if at_right else 4), top + 12 + 13 * (row % 3), label,
+                          class_=f"label {group['cls']}-text",
+                          text_anchor="end" if at_right else "start"))  # fmt: skip
+    return parts
 
 
 def _legend(x: float, y: float) -> list[Markup]:
@@ -254,10 +268,10 @@ def sessions_timeline(timeline: list[dict], capture: dict) -> Markup:
     span = max(capture["duration_s"] or 0, 0.001)
     x = lambda s: left + plot_w * min(max(s, 0), span) / span  # noqa: E731
     parts = []
-    for tick in _ticks(span):
+    for tick in ticks(span):
         parts.append(el("line", x1=x(tick), y1=top, x2=x(tick), y2=height - 24, class_="grid"))
-        parts.append(text(x(tick), height - 8, _time_label(tick * 1000, span * 1000),
-                          class_="axis", text_anchor="middle"))  # fmt: skip
+        parts.append(text(x(tick), height - 8, duration_label(tick * 1000), class_="axis",
+                          text_anchor="middle"))  # fmt: skip
     for i, r in enumerate(rows):
         y = top + row * i
         start = r["offset_s"] or 0
