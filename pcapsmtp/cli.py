@@ -217,7 +217,7 @@ def report_command(capture, output, baseline, session_ids, redact_addresses, por
         raise click.UsageError("report reads its captures twice: give files, not '-'")
     options = ReportOptions(
         tz=tz or UTC,
-        command_line=["pcapsmtp", *sys.argv[1:]],
+        command_line=_command_line(click.get_current_context()),
         sessions=tuple(session_ids),
         redact_addresses=redact_addresses,
     )
@@ -238,6 +238,23 @@ def report_command(capture, output, baseline, session_ids, redact_addresses, por
         f"wrote {output}: {verdict['sessions']} sessions, {verdict['errors']} errors, "
         f"{verdict['warnings']} warnings"
     )
+
+
+def _command_line(ctx: click.Context) -> list[str]:
+    """The command as it took effect (options in a fixed order), for the report's colophon."""
+    params = ctx.params
+    words = ["pcapsmtp", "report", params["capture"], "-o", params["output"]]
+    if params["baseline"]:
+        words += ["--baseline", params["baseline"]]
+    for session_id in params["session_ids"]:
+        words += ["--session", str(session_id)]
+    if params["redact_addresses"]:
+        words.append("--redact-addresses")
+    for port in params["ports"]:
+        words += ["--port", str(port)]
+    if params["tz"] is not None:
+        words += ["--tz", str(params["tz"])]
+    return words
 
 
 def _render_report(report: dict, fmt: str) -> str:

@@ -9,6 +9,8 @@ mistake could not run code or reach the network.
 
 from __future__ import annotations
 
+import shlex
+
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from pcapsmtp.report import svg
@@ -26,6 +28,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["t"] = lambda value: "-" if value is None or value == "" else terminal(str(value))
+    env.filters["shell"] = shlex.join
     env.filters["lines"] = lambda value: [terminal(line) for line in str(value).split("\n")]
     env.globals.update(
         ladder=svg.ladder,

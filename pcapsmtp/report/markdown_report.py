@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 
 from pcapsmtp.report.safe import markdown, terminal
 
@@ -301,7 +302,7 @@ def _baseline(baseline: dict, tz: str) -> list[str]:
 
 
 def _produced(produced: dict, detailed: dict) -> list[str]:
-    command = " ".join(produced["command_line"])
+    command = shlex.join(produced["command_line"])
     return [
         f"- Tool: pcapsmtp {_m(produced['version'])}",
         f"- Command line: {code(command)}",
