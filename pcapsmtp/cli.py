@@ -234,9 +234,10 @@ def report_command(capture, output, baseline, session_ids, redact_addresses, por
         click.echo(f"pcapsmtp: error: {output}: {e.strerror or e}", err=True)
         sys.exit(1)
     verdict = report["verdict"]
+    counts = [(verdict["sessions"], "session"), (verdict["errors"], "error")]
+    counts.append((verdict["warnings"], "warning"))
     click.echo(
-        f"wrote {output}: {verdict['sessions']} sessions, {verdict['errors']} errors, "
-        f"{verdict['warnings']} warnings"
+        f"wrote {output}: " + ", ".join(f"{n} {w}{'' if n == 1 else 's'}" for n, w in counts)
     )
 
 
@@ -252,7 +253,7 @@ def _command_line(ctx: click.Context) -> list[str]:
         words.append("--redact-addresses")
     for port in params["ports"]:
         words += ["--port", str(port)]
-    if params["tz"] is not None:
+    if params["tz"] is not None and str(params["tz"]) != "UTC":
         words += ["--tz", str(params["tz"])]
     return words
 
