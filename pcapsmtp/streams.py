@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pcapsmtp.capture import IcmpError, TcpSegment, open_capture, packets
-from pcapsmtp.tcp import FlowEnded, FlowTracker, TcpFlow
+from pcapsmtp.tcp import SMTP_PORTS, FlowEnded, FlowTracker, TcpFlow
 from pcapsmtp.tcp.model import TH_ACK, TH_SYN
 
 MASK = 0xFFFFFFFF
@@ -92,8 +92,6 @@ def collect_streams(
     ``ports`` must be the extra SMTP ports the analysis used: they decide which side is
     the client of a flow whose handshake is missing, never the numbering.
     """
-    from pcapsmtp.smtp.tracker import SMTP_PORTS
-
     wanted = {n: StreamFrames(n) for n in streams}
     tracker = FlowTracker(SMTP_PORTS + tuple(ports))
     with open_capture(source) as capture:
