@@ -270,3 +270,57 @@ def _render_report(report: dict, fmt: str) -> str:
     from pcapsmtp.report.html import render_report_html
 
     return render_report_html(report)
+
+
+@main.command("diff")
+@click.argument("good", metavar="GOOD")
+@click.argument("bad", metavar="BAD")
+@click.option(
+    "--good-session",
+    type=int,
+    metavar="N",
+    help="Session N of GOOD (the first capture) instead of the one picked.",
+)
+@click.option(
+    "--bad-session",
+    type=int,
+    metavar="N",
+    help="Session N of BAD (the second capture) instead of the one picked.",
+)
+@click.option(
+    "--same-session",
+    is_flag=True,
+    help="GOOD and BAD are the client side and the server side of the same session: "
+    "say what a box between the two points did.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text", show_default=True
+)
+@common_options
+def diff_command(good, bad, good_session, bad_session, same_session, fmt, ports, tz) -> None:
+    """Working vs failing session side by side (GOOD BAD), or one session seen at two
+    points (CLIENT_SIDE SERVER_SIDE --same-session)."""
+    from pcapsmtp.diff import DiffError, compare_captures
+    from pcapsmtp.diff import same_session as compare_points
+    from pcapsmtp.errors import CaptureError
+
+    options = Options(extra_ports=tuple(ports))
+    run = compare_points if same_session else compare_captures
+    try:
+        diff = run(good, bad, options, good_session, bad_session)
+    except CaptureError as error:
+        click.echo(f"pcapsmtp: error: {error}", err=True)
+        sys.exit(1)
+    except DiffError as error:
+        raise click.UsageError(str(error)) from None
+    sys.stdout.write(_render_diff(diff, fmt, tz))
+
+
+def _render_diff(diff, fmt: str, tz) -> str:
+    if fmt == "json":
+        from pcapsmtp.report.diffdoc import render_diff_json
+
+        return render_diff_json(diff)
+    from pcapsmtp.report.difftext import format_diff, render_diff_markdown
+
+    return render_diff_markdown(diff, tz) if fmt == "md" else format_diff(diff, tz)
