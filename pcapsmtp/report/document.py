@@ -226,41 +226,6 @@ def chosen_sessions(analysis: Analysis, wanted: tuple[int, ...]) -> tuple[list[S
     return matter, why
 
 
-# -- the baseline -------------------------------------------------------------------------------
-
-
-DIFF_API = ("diff", "diff_document", "format_diff")
-"""What the report calls in ``pcapsmtp.diff``: diff(good, bad) -> result, and the result as
-the ``diff --format json`` document and as text."""
-
-
-def diff_section(baseline: Analysis, analysis: Analysis) -> dict | None:
-    """What ``pcapsmtp diff BASELINE CAPTURE`` finds: its JSON document and its text. The one
-    place the report meets the diff (issue 8); None while ``pcapsmtp.diff`` does not exist."""
-    try:
-        from pcapsmtp import diff
-    except ImportError:
-        return None
-    missing = [name for name in DIFF_API if not hasattr(diff, name)]
-    if missing:
-        return {"document": None, "text": f"pcapsmtp.diff lacks {', '.join(missing)}"}
-    result = diff.diff(baseline, analysis)
-    return {"document": diff.diff_document(result), "text": wire(diff.format_diff(result))}
-
-
-def baseline_section(path: str, baseline: Analysis, analysis: Analysis, tz: tzinfo) -> dict:
-    result = baseline.results[0]
-    findings = baseline.findings
-    start = result.info.first_time_ns
-    return {
-        "capture": capture_section(result, file_facts(path), tz),
-        "verdict": verdict(baseline),
-        "timeline": [timeline_row(s, start, tz, findings) for s in baseline.sessions],
-        "findings": [finding_dict(f) for f in findings],
-        "diff": diff_section(baseline, analysis),
-    }
-
-
 # -- the whole report ---------------------------------------------------------------------------
 
 
@@ -330,11 +295,14 @@ def make_report(
     detailed, _ = chosen_sessions(analysis, options.sessions)
     streams = collect_streams(path, [s.flow.stream for s in detailed], analysis_options.extra_ports)
     series = {s.id: session_series(s, streams[s.flow.stream]) for s in detailed}
-    base = (
-        baseline_section(baseline_path, baseline, analysis, options.tz)
-        if baseline is not None and baseline_path
-        else None
-    )
+    base = None
+    if baseline is not None and baseline_path:
+        from pcapsmtp.report.baseline import baseline_section
+
+        bad_session = options.sessions[0] if options.sessions else None
+        base = baseline_section(
+            baseline_path, baseline, path, analysis_options, bad_session, options.tz
+        )
     report = build_report(path, analysis, options, series, base)
     if options.redact_addresses:
         report = redact_addresses(report)

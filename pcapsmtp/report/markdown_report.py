@@ -24,6 +24,9 @@ def render_report_json(report: dict) -> str:
     document["sessions"] = [
         {k: v for k, v in session.items() if k != "graphs"} for session in report["sessions"]
     ]
+    if report["baseline"]:
+        diff = {k: v for k, v in report["baseline"]["diff"].items() if k != "view"}
+        document["baseline"] = report["baseline"] | {"diff": diff}
     text = json.dumps(document, indent=2, ensure_ascii=False)
     return UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
@@ -289,14 +292,11 @@ def _baseline(baseline: dict, tz: str) -> list[str]:
         "",
     ]
     diff = baseline["diff"]
-    if diff is None:
-        out += [
-            "The side-by-side comparison needs `pcapsmtp diff`, which this version lacks; the "
-            "baseline's sessions follow.",
-            "",
-        ]
+    if diff["document"] is None:
+        out += [f"No comparison: {markdown(diff['error'])}.", ""]
     else:
-        out += ["Comparison (baseline vs this capture):", "", *block(diff["text"].splitlines()), ""]
+        out += [diff["view"]["markdown"].rstrip("\n"), ""]
+    out += ["### Sessions of the baseline", ""]
     out += timeline_table(baseline["timeline"], tz)
     return [*out, ""]
 

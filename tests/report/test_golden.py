@@ -26,6 +26,7 @@ VARIANTS = {
     "": ["--tz", "Asia/Tokyo"],
     "redacted": ["--redact-addresses"],
     "session1": ["--session", "1"],
+    "baseline": ["--baseline", str(LAB / "mtu-healthy.pcap")],
 }
 REGENERATE = os.environ.get("PCAPSMTP_REGENERATE_GOLDEN") == "1"
 MARKDOWN_VOLATILE = re.compile(r"^- (Tool|Command line|Generated): .*$", re.MULTILINE)

@@ -10,14 +10,17 @@ import pytest
 from markdown_it import MarkdownIt
 
 from tests.report import hostile
-from tests.report.helpers import FORMATS, UNSAFE_CHARACTERS, Elements, plain, report
+from tests.report.helpers import FORMATS, LAB, UNSAFE_CHARACTERS, Elements, plain, report
 
 
-@pytest.fixture(scope="module")
-def reports(tmp_path_factory) -> dict[str, str]:
+@pytest.fixture(scope="module", params=["alone", "with-baseline"])
+def reports(request, tmp_path_factory) -> dict[str, str]:
+    """The hostile capture's reports, alone and against a clean baseline (the diff's steps
+    and verdict then quote the hostile replies too)."""
     folder = tmp_path_factory.mktemp("hostile")
     capture = hostile.hostile_capture(folder)
-    return {fmt: report(folder, capture, fmt) for fmt in FORMATS}
+    args = ["--baseline", str(LAB / "clean-delivery.pcap")] if request.param != "alone" else []
+    return {fmt: report(folder, capture, fmt, *args) for fmt in FORMATS}
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -58,7 +61,7 @@ def test_markdown_renders_to_no_markup_from_the_wire(reports):
     rendered = MarkdownIt("commonmark", {"html": True}).enable("table").render(reports["md"])
     page = Elements(rendered)
     assert page.active() == []
-    assert page.names <= {"h1", "h2", "h3", "p", "strong", "em", "code", "pre", "ul", "li",
+    assert page.names <= {"h1", "h2", "h3", "h4", "p", "strong", "em", "code", "pre", "ul", "li",
                           "table", "thead", "tbody", "tr", "th", "td", "blockquote"}  # fmt: skip
     assert hostile.SUBJECT_SCRIPT in "".join(page.text)
 

@@ -19,12 +19,16 @@ AUTH_CAPTURES = [
 ]
 
 
+@pytest.mark.parametrize("baseline", [False, True], ids=["alone", "with-baseline"])
 @pytest.mark.parametrize("redact", [False, True], ids=["addresses", "pseudonyms"])
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("name", AUTH_CAPTURES)
-def test_no_credential_in_any_report(tmp_path, name, fmt, redact):
+def test_no_credential_in_any_report(tmp_path, name, fmt, redact, baseline):
+    """With a baseline, the failed AUTH session is compared with a successful one."""
     credentials = truth(name)["credentials"]
     args = ["--redact-addresses"] if redact else []
+    if baseline:
+        args += ["--baseline", str(LAB / f"{name}.pcap")]
     text = report(tmp_path, LAB / f"{name}.pcap", fmt, *args)
     for seen in (text, plain(text, fmt)):
         assert [form for form in secret_forms(credentials) if form in seen] == []
@@ -64,8 +68,10 @@ def test_no_address_survives_in_any_format(tmp_path, name):
     document = json.loads(report(tmp_path, capture, "json"))
     addresses = originals(document)
     assert any("@" in a for a in addresses) and any(":" in a or a[0].isdigit() for a in addresses)
+    baseline = ["--baseline", str(LAB / "clean-delivery.pcap")]
+    addresses |= originals(json.loads(report(tmp_path, capture, "json", *baseline)))
     for fmt in FORMATS:
-        seen = plain(report(tmp_path, capture, fmt, "--redact-addresses"), fmt)
+        seen = plain(report(tmp_path, capture, fmt, "--redact-addresses", *baseline), fmt)
         survivors = [
             a for a in addresses if re.search(rf"(?<![\w.-]){re.escape(a)}(?![\w-])", seen)
         ]

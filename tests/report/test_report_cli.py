@@ -4,7 +4,6 @@ the baseline, and the facts the issue asks for in every report."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 
 import pytest
@@ -121,17 +120,35 @@ def test_baseline(tmp_path):
     assert "## Baseline" in markdown and "mtu-healthy.pcap" in markdown
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("pcapsmtp.diff") is None,
-    reason="pcapsmtp.diff (issue 8) not merged yet",
-)
 def test_baseline_includes_the_diff(tmp_path):
-    document = json.loads(
-        report(tmp_path, CAPTURE, "json", "--baseline", str(LAB / "mtu-healthy.pcap"))
-    )
+    """The comparison is pcapsmtp diff's, called once by the report (report/baseline.py)."""
+    good = str(LAB / "mtu-healthy.pcap")
+    document = json.loads(report(tmp_path, CAPTURE, "json", "--baseline", good))
     diff = document["baseline"]["diff"]
-    assert diff is not None and diff["document"] is not None, diff
-    assert diff["text"]
+    assert diff["error"] is None and "view" not in diff
+    assert diff["document"]["bad"]["session"] == 2 and diff["document"]["good"]["session"] == 2
+    assert diff["document"]["first_divergence"]["step"] == 6
+    markdown = report(tmp_path, CAPTURE, "md", "--baseline", good)
+    assert "#### Dialogue, step by step" in markdown, "the diff's headings sit below ours"
+    page = report(tmp_path, CAPTURE, "html", "--baseline", good)
+    assert '<table class="diff-steps">' in page and "Connection parameters" in page
+
+
+def test_baseline_follows_the_chosen_session(tmp_path):
+    good = str(LAB / "mtu-healthy.pcap")
+    document = json.loads(report(tmp_path, CAPTURE, "json", "--baseline", good, "--session", "1"))
+    assert document["baseline"]["diff"]["document"]["bad"]["session"] == 1
+
+
+def test_baseline_without_a_comparable_session_says_why(tmp_path):
+    empty = tmp_path / "empty.pcap"
+    empty.write_bytes((LAB / "mtu-healthy.pcap").read_bytes()[:24])
+    document = json.loads(report(tmp_path, CAPTURE, "json", "--baseline", str(empty)))
+    assert document["baseline"]["diff"] == {
+        "document": None,
+        "error": f"{empty} holds no SMTP session",
+    }
+    assert "No comparison: " in report(tmp_path, CAPTURE, "md", "--baseline", str(empty))
 
 
 # -- the time axis of the graphs ----------------------------------------------------------------
