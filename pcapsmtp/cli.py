@@ -208,7 +208,7 @@ REPORT_FORMATS = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html
 def report_command(capture, output, baseline, session_ids, redact_addresses, ports, tz) -> None:
     """The document for a vendor ticket: capture facts, parties, findings with evidence,
     session timeline, dialogues and diagrams. Never contains AUTH credentials."""
-    from pcapsmtp.report.document import ReportOptions, make_report
+    from pcapsmtp.report.document import ReportOptions, UnknownSession, make_report
 
     fmt = REPORT_FORMATS.get(os.path.splitext(output)[1].lower())
     if fmt is None:
@@ -221,7 +221,10 @@ def report_command(capture, output, baseline, session_ids, redact_addresses, por
         sessions=tuple(session_ids),
         redact_addresses=redact_addresses,
     )
-    report, errors = make_report(capture, Options(extra_ports=tuple(ports)), options, baseline)
+    try:
+        report, errors = make_report(capture, Options(extra_ports=tuple(ports)), options, baseline)
+    except UnknownSession as error:
+        raise click.UsageError(str(error)) from None
     if errors:
         for error in errors:
             click.echo(f"pcapsmtp: error: {error}", err=True)

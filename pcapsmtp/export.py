@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pcapsmtp.capture import open_capture
-from pcapsmtp.capture.decode import (
+from pcapsmtp.capture.decode import (  # _ip_start: where to write, which no record says
     IPPROTO_ICMP,
     IPPROTO_ICMP6,
     IPPROTO_TCP,

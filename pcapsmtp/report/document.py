@@ -34,6 +34,10 @@ MAX_DETAILED = 20
 """Sessions shown in detail (dialogue, diagrams) unless chosen with --session."""
 
 
+class UnknownSession(ValueError):
+    """--session named a session the capture does not hold (a usage error)."""
+
+
 @dataclass(slots=True)
 class ReportOptions:
     """What the user asked of the report (the analysis options are separate)."""
@@ -292,6 +296,11 @@ def make_report(
     errors = analysis.errors + (baseline.errors if baseline else [])
     if errors:
         return None, errors
+    ids = [s.id for s in analysis.sessions]
+    unknown = [n for n in options.sessions if n not in ids]
+    if unknown:
+        held = ", ".join(map(str, ids)) or "none"
+        raise UnknownSession(f"{path} has no SMTP session {unknown[0]}; its sessions: {held}")
     detailed, _ = chosen_sessions(analysis, options.sessions)
     streams = collect_streams(path, [s.flow.stream for s in detailed], analysis_options.extra_ports)
     series = {s.id: session_series(s, streams[s.flow.stream]) for s in detailed}

@@ -46,6 +46,12 @@ def test_an_unreadable_input_is_one_line_and_exit_1(tmp_path, where):
     assert not (tmp_path / "r.md").exists()
 
 
+def test_an_unknown_session_is_a_usage_error(tmp_path):
+    result = run(str(CAPTURE), "--session", "7", "-o", str(tmp_path / "r.md"))
+    assert result.exit_code == 2
+    assert "has no SMTP session 7; its sessions: 1, 2" in result.output
+
+
 def test_standard_input_is_refused(tmp_path):
     assert run("-", "-o", str(tmp_path / "r.md")).exit_code == 2
 
