@@ -85,7 +85,7 @@ class Pseudonyms:
             if candidate not in self.originals:
                 return candidate
 
-    def ip(self, original: str, parsed) -> str:
+    def ip(self, parsed) -> str:
         key = str(parsed)
         if key not in self.table:
             self.table[key] = self._fresh_ip(parsed.version)
@@ -115,7 +115,7 @@ class Pseudonyms:
         while parsed is None and text.endswith(":"):  # "from 2001:db8::5: ..." in a sentence
             text, trailing = text[:-1], trailing + ":"
             parsed = _ip(text)
-        return self.ip(text, parsed) + trailing if parsed is not None else match.group()
+        return self.ip(parsed) + trailing if parsed is not None else match.group()
 
     def _pattern(self) -> re.Pattern[str]:
         """Addresses, and the known mail domains and host names (longest first) as whole
