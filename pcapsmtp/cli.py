@@ -237,11 +237,14 @@ def report_command(capture, output, baseline, session_ids, redact_addresses, por
         click.echo(f"pcapsmtp: error: {output}: {e.strerror or e}", err=True)
         sys.exit(1)
     verdict = report["verdict"]
-    counts = [(verdict["sessions"], "session"), (verdict["errors"], "error")]
-    counts.append((verdict["warnings"], "warning"))
     click.echo(
-        f"wrote {output}: " + ", ".join(f"{n} {w}{'' if n == 1 else 's'}" for n, w in counts)
+        f"wrote {output}: {_count(verdict['sessions'], 'session')}; findings: "
+        f"{_count(verdict['errors'], 'error')}, {_count(verdict['warnings'], 'warning')}"
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _command_line(ctx: click.Context) -> list[str]:
