@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 
 from pcapsmtp.capture import Capture, CaptureInfo, IcmpError, open_capture, packets
 from pcapsmtp.diagnose import CaptureContext, Finding, diagnose
@@ -19,6 +20,10 @@ class Options:
     """What the user asked for, as far as the analysis (not the output) is concerned."""
 
     extra_ports: tuple[int, ...] = ()
+    maillogs: tuple[str, ...] = ()
+    """Mail-server logs to link to the sessions (``--maillog``)."""
+    log_zone: tzinfo | None = None
+    """The zone of the logs' times that carry none (``--tz``); UTC when None."""
     progress: Progress | None = None
     """Told now and then how far the reading got (see pcapsmtp.progress); None: nobody."""
 
@@ -43,6 +48,8 @@ class Analysis:
     results: list[CaptureResult] = field(default_factory=list)
     errors: list[CaptureError] = field(default_factory=list)
     """Inputs that could not be read at all; the others are analysed regardless."""
+    maillog: object | None = None
+    """pcapsmtp.maillog.MaillogLinks when mail logs were given."""
 
     @property
     def captures(self) -> list[CaptureInfo]:
@@ -112,4 +119,16 @@ def analyze(sources: list[str], options: Options | None = None) -> Analysis:
     for result in analysis.results:
         context = CaptureContext(result.info, result.stray_icmp)
         result.findings = diagnose(result.sessions, context)
+    if options.maillogs and analysis.results:
+        _link_maillogs(analysis, options)
     return analysis
+
+
+def _link_maillogs(analysis: Analysis, options: Options) -> None:
+    from pcapsmtp.maillog import link_maillogs
+
+    links, errors = link_maillogs(
+        analysis.sessions, analysis.captures, list(options.maillogs), options.log_zone or UTC
+    )
+    analysis.maillog = links
+    analysis.errors += errors

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pcapsmtp.addresses import address, endpoint_name
-from pcapsmtp.smtp.events import AUTH_RESPONSE, END_OF_DATA
+from pcapsmtp.smtp.events import AUTH_RESPONSE, END_OF_DATA, Reply
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.tcp.model import Endpoint, TcpFlow
 
@@ -68,3 +68,20 @@ def ip_len_filter(flow: TcpFlow, above: int) -> str:
     if len(flow.endpoints[0].ip) == 16:
         return f"ipv6.plen > {above - 40}"
     return f"ip.len > {above}"
+
+
+def quote(reply: Reply, limit: int = 160) -> str:
+    """A reply as one line, shortened: '550 5.1.1 <bob@example.org>: Recipient ...'."""
+    text = f"{reply.code} {' '.join(reply.text.split())}".rstrip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def seconds(ns: int) -> str:
+    """'40 ms', '15.0 s', '2 min 5 s': a duration as people read it."""
+    value = ns / 1e9
+    if value < 1:
+        return f"{ns / 1e6:.0f} ms"
+    if value < 120:
+        return f"{value:.1f} s"
+    minutes, rest = divmod(round(value), 60)
+    return f"{minutes} min {rest} s" if rest else f"{minutes} min"

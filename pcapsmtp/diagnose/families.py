@@ -1,3 +1,14 @@
 """Every rule family; importing this module registers their rules."""
 
-from pcapsmtp.diagnose import path_mtu, resets, transport  # noqa: F401
+from pcapsmtp.diagnose import (  # noqa: F401
+    auth,
+    inspection,
+    path_mtu,
+    replies,
+    resets,
+    size,
+    storms,
+    timing,
+    tls,
+    transport,
+)

@@ -80,8 +80,9 @@ def _sender_side(session: Session, context, direction: int, sender: Endpoint, st
     recovered = session.outcome == "delivered"
     mss = peer.handshake.mss if peer.handshake and peer.handshake.mss else None
     summary = (
-        f"segments larger than {acked} bytes from {host(sender)} were never acknowledged; "
-        f"smaller ones were: path MTU black hole between {host(sender)} and {host(peer)}"
+        f"{smallest}-byte packets from {host(sender)} were retransmitted {retries} times and "
+        f"never acknowledged, while smaller ones (up to {acked} bytes) were: path MTU black "
+        f"hole between {host(sender)} and {host(peer)}"
     )
     detail = (
         f"{who(flow, direction).capitalize()} sent packets of up to {sender.max_ip_len} bytes"

@@ -39,6 +39,20 @@ def _harmless(session: Session, note: SegmentNote) -> bool:
     return bool(fins_before) or quit_done
 
 
+def _after_refusal(session: Session, note: SegmentNote) -> bool:
+    """A client RST right after the server's last reply refused it (4xx/5xx): how some
+    clients hang up instead of sending QUIT, not a fault of its own."""
+    flow = session.flow
+    last = session.last_reply
+    return (
+        note.direction == flow.client
+        and last is not None
+        and last.code >= 400
+        and last.frame < note.frame
+        and session.outcome in ("rejected", "deferred")
+    )
+
+
 @session_rule("middlebox-reset")
 def middlebox_reset(session: Session, context) -> Iterator[Finding]:
     flow = session.flow
@@ -83,11 +97,13 @@ def middlebox_reset(session: Session, context) -> Iterator[Finding]:
 @session_rule("reset")
 def reset(session: Session, context) -> Iterator[Finding]:
     flow = session.flow
-    if session.outcome == "timeout":
-        return  # a side that gave up waiting resets; the timeout findings name the cause
+    if session.outcome in ("timeout", "tls-failed"):
+        return  # the side that gave up resets; the timeout and TLS findings name the cause
     for note in _resets(flow):
         if _forged(flow, note) is not None or _harmless(session, note):
             continue
+        if _after_refusal(session, note):
+            continue  # the client hung up on a refusal; the reply findings name it
         phase = phase_at(session, note.frame)
         sender = flow.endpoints[note.direction]
         handshake = flow.synack_time_ns is None and note.direction == flow.server

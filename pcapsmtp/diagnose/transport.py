@@ -201,9 +201,9 @@ def capture_loss(session: Session, context) -> Iterator[Finding]:
     flow = session.flow
     unseen = [g for g in session.gaps if g.reason == "not captured"]
     acked_unseen = sum(e.counts["ack_lost_segment"] for e in flow.endpoints)
-    if not unseen and not acked_unseen:
-        return
     missing = sum(g.length for g in unseen)
+    if not missing:
+        return  # ACKs ahead of data that shows up later: the capture reordered, lost nothing
     frames = [
         n.frame for n in flow.notes if n.analysis & (Flag.ACK_LOST_SEGMENT | Flag.LOST_SEGMENT)
     ]

@@ -28,7 +28,14 @@ def analysis_document(analysis: Analysis) -> dict:
             for session in analysis.sessions
         ],
         "findings": [finding_dict(f) for f in findings],
-    }
+    } | _capture_wide(analysis)
+
+
+def _capture_wide(analysis: Analysis) -> dict:
+    """Keys added after the contract's: per destination and client; the mail log."""
+    from pcapsmtp.report.overview import overview_document
+
+    return overview_document(analysis)
 
 
 def render_json(analysis: Analysis) -> str:

@@ -54,7 +54,15 @@ def render_markdown(analysis: Analysis, tz: tzinfo = UTC) -> str:
         out.append(tabulate(rows, headers=HEADERS, tablefmt="github", disable_numparse=True))
     else:
         out.append("No SMTP sessions.")
+    out += _capture_wide(analysis, tz)
     return "\n".join(out) + "\n"
+
+
+def _capture_wide(analysis: Analysis, tz: tzinfo) -> list[str]:
+    from pcapsmtp.report.overview import overview_markdown
+
+    sections = overview_markdown(analysis, tz).rstrip("\n")
+    return ["", sections] if sections else []
 
 
 def render_csv(analysis: Analysis) -> str:

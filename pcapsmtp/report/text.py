@@ -135,8 +135,16 @@ def format_result(result: CaptureResult, tz: tzinfo) -> str:
 def format_analysis(analysis: Analysis, tz: tzinfo = UTC) -> str:
     parts = [format_result(result, tz) for result in analysis.results]
     parts.append(format_sessions(analysis.sessions, tz))
+    parts += _capture_wide(analysis, tz)
     parts.append(format_findings(analysis.findings))
     return "\n\n".join(parts) + "\n"
+
+
+def _capture_wide(analysis: Analysis, tz: tzinfo) -> list[str]:
+    """Per destination and client; the mail log's links when one was given."""
+    from pcapsmtp.report.overview import overview_text
+
+    return overview_text(analysis, tz)
 
 
 # -- show ---------------------------------------------------------------------

@@ -526,7 +526,9 @@ class Dialogue:
         self._complete_reply(reply)
 
     def _complete_reply(self, reply: Reply) -> None:
-        answers_data = bool(self.pending) and self.pending[0].verb == "DATA"
+        # While DATA still awaits its reply (a client that sent its message before the 354),
+        # replies answer the commands before it, not the message.
+        answers_data = any(command.verb == "DATA" for command in self.pending)
         lost_dot = self._message_gap > 0 or 200 <= reply.code < 300
         if self.client == ClientState.DATA_BODY and not answers_data and lost_dot:
             # The server answered a message whose final dot we did not see: it was in bytes

@@ -389,7 +389,9 @@ def decide_outcome(session: Session) -> tuple[str, str]:
         return "refused", "the connection request was answered with a reset"
     if session.tls is not None and session.tls.failed:
         return "tls-failed", "the TLS handshake failed"
-    outcomes = [t.outcome for t in session.transactions]
+    outcomes = [
+        t.outcome for t in session.transactions if t.mail_from is not None or t.rcpt_to or t.method
+    ]
     for worst in ("rejected", "deferred"):
         if worst in outcomes:
             return worst, f"a transaction was {worst}"
@@ -417,6 +419,11 @@ def decide_outcome(session: Session) -> tuple[str, str]:
         if _abortive_reset(flow):
             return "reset", "the connection was reset inside TLS"
         return "encrypted", "the dialogue continues inside TLS"
+    server_closed_first = server.closed_frame is not None and (
+        client.closed_frame is None or server.closed_frame < client.closed_frame
+    )
+    if session.greeting is None and server_closed_first and not server.bytes:
+        return "refused", "the server closed the connection without a greeting"
     if not session.commands and session.greeting is None:
         if flow.state in ("RSTO", "RSTR"):
             return "reset", "the connection was reset before any SMTP"

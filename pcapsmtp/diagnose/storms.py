@@ -1,0 +1,233 @@
+"""Rules over all sessions of a capture: a client that keeps reconnecting to a destination that
+never takes its mail (``retry-storm``), and a destination that says it throttles (``rate-limited``).
+
+What is normal, for scale: Postfix retries a deferred message after ``minimal_backoff_time``
+(300 s), doubling up to ``maximal_backoff_time`` (4000 s), and once a destination fails it is
+marked dead and skipped until the next queue run (``queue_run_delay``, 300 s), when at most
+``initial_destination_concurrency`` (5) connections test it again: about one attempt a minute
+at worst. Exim's default retry rule starts at 15 minutes; Sendmail's queue runs every 15-60.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from pcapsmtp.addresses import address, endpoint_name
+from pcapsmtp.diagnose.model import ERROR, WARNING, Finding, frame_filter
+from pcapsmtp.diagnose.registry import capture_rule
+from pcapsmtp.health import FAILED_OUTCOMES, NegativeReply, PeerHealth, id_ranges, server_replies
+from pcapsmtp.smtp import codes
+from pcapsmtp.smtp.model import Session
+
+STORM_MIN_ATTEMPTS = 20
+"""Failed attempts from one client to one destination before the rate is looked at."""
+STORM_MIN_RATE = 1.0
+"""Failed attempts a minute, on average: faster than any backed-off queue retries (see above)."""
+STORM_PERSISTENT = 100
+"""Failed attempts that make a storm at any rate: a queue hammering a destination for hours."""
+EVIDENCE_SESSIONS = 10
+
+
+def _utc(time_ns: int) -> str:
+    moment = datetime.fromtimestamp(time_ns // 1_000_000_000, UTC)
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _span(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+OUTCOME_PHRASES = {
+    "refused": "refused (RST to the SYN)",
+    "unreachable": "never answered",
+    "deferred": "deferred (4xx)",
+    "rejected": "rejected (5xx)",
+    "timeout": "timed out",
+    "reset": "reset",
+    "tls-failed": "failed in the TLS handshake",
+}
+
+
+def _failed(session: Session) -> bool:
+    delivered = any(t.outcome == "delivered" for t in session.transactions)
+    return session.outcome in FAILED_OUTCOMES and not delivered
+
+
+def _pairs(sessions: list[Session]) -> dict[tuple, list[Session]]:
+    """(client address, server address, server port) -> its sessions in time order."""
+    pairs: dict[tuple, list[Session]] = {}
+    for session in sorted(sessions, key=lambda s: s.flow.first_time_ns):
+        key = (session.client.ip, session.server.ip, session.server.port)
+        pairs.setdefault(key, []).append(session)
+    return pairs
+
+
+def _rate(attempts: list[Session]) -> tuple[float, float]:
+    """(span in seconds from the first attempt to the last, attempts a minute)."""
+    span = (attempts[-1].flow.first_time_ns - attempts[0].flow.first_time_ns) / 1e9
+    rate = (len(attempts) - 1) * 60 / span if span > 0 else float("inf")
+    return span, rate
+
+
+def _syn_filter(session: Session) -> str:
+    ip = "ipv6" if len(session.client.ip) == 16 else "ip"
+    return (
+        f"{ip}.src == {address(session.client.ip)} && {ip}.dst == {address(session.server.ip)}"
+        f" && tcp.dstport == {session.server.port} && tcp.flags.syn == 1 && tcp.flags.ack == 0"
+    )
+
+
+def _how_they_failed(failed: list[Session]) -> str:
+    peer = PeerHealth("destination", "")
+    for session in failed:
+        peer.outcomes[session.outcome] += 1
+        for reply in server_replies(session):
+            if codes.is_transient(reply.code) or codes.is_permanent(reply.code):
+                enhanced = codes.parse_enhanced(reply.lines[0]) if reply.lines else None
+                key = (reply.code, enhanced)
+                known = peer.negative.setdefault(
+                    key, NegativeReply(reply.code, enhanced, 0, reply.text, reply.frame, "")
+                )
+                known.count += 1
+    parts = [
+        f"{count} {OUTCOME_PHRASES.get(outcome, outcome)}"
+        for outcome, count in peer.outcomes.most_common()
+    ]
+    text = ", ".join(parts)
+    replies = peer.negative_replies()
+    if replies:
+        top = replies[0]
+        text += (
+            f"; the server answered {top.label} ({top.count} times): "
+            f"'{' '.join(top.text.split())[:100]}', {top.meaning}"
+        )
+    return text
+
+
+@capture_rule("retry-storm")
+def retry_storm(sessions: list[Session], context) -> Iterator[Finding]:
+    for attempts in _pairs(sessions).values():
+        failed = [s for s in attempts if _failed(s)]
+        if len(failed) < STORM_MIN_ATTEMPTS:
+            continue
+        span, rate = _rate(failed)
+        if rate < STORM_MIN_RATE and len(failed) < STORM_PERSISTENT:
+            continue
+        yield _storm_finding(attempts, failed, span, rate)
+
+
+def _storm_finding(attempts: list[Session], failed: list[Session], span: float, rate: float):
+    first, last = failed[0], failed[-1]
+    client, server = address(first.client.ip), endpoint_name(first.server)
+    through = len(attempts) - len(failed)
+    got_through = (
+        f"{through} other session(s) to it did deliver mail or ended otherwise"
+        if through
+        else "not one attempt got a message through"
+    )
+    if rate == float("inf"):
+        pace = "all at once"
+    else:
+        pace = f"{rate:.0f} a minute" if rate >= 10 else f"{rate:.1f} a minute"
+    shown = [*failed[: EVIDENCE_SESSIONS - 1], last]
+    delivered = any(t.outcome == "delivered" for s in attempts for t in s.transactions)
+    return Finding(
+        code="retry-storm",
+        severity=WARNING if delivered else ERROR,
+        summary=(
+            f"{client} made {len(failed)} failed attempts to {server} in {_span(span)} "
+            f"({pace}) and "
+            + ("some mail got through" if delivered else "never got a message through")
+        ),
+        detail=(
+            f"From {_utc(first.flow.first_time_ns)} (session {first.id}) to "
+            f"{_utc(last.flow.first_time_ns)} (session {last.id}), {client} connected "
+            f"{len(failed)} times to {server} without delivering: {_how_they_failed(failed)}. "
+            f"Sessions {id_ranges(s.id for s in failed)}; {got_through}. A queue that backs "
+            "off retries a failing destination about once a minute at most (Postfix: "
+            "minimal_backoff_time 300 s, a failed destination skipped until the next queue "
+            "run); this client retries "
+            + ("faster, " if rate >= STORM_MIN_RATE else "without end, ")
+            + "which loads both sides and, at a large provider, can get its address "
+            "rate-limited or blocked."
+        ),
+        frames=[s.flow.first_frame for s in shown],
+        filter=_syn_filter(first),
+        next_steps=[
+            f"On {client}: look at the queue for {address(first.server.ip)} (`postqueue -p`, "
+            "`exim -bp`, `mailq`) and at the MTA's retry and concurrency settings; a script "
+            "or an application that retries in a loop shows the same pattern.",
+            f"Find out why {server} does not take the mail (the replies above; its log at these "
+            "times, e.g. with `--maillog`) and fix that, or hold the queue for it "
+            "(`postsuper -h`, a transport map to `retry:`) until it is fixed.",
+        ],
+    )
+
+
+def _destinations(sessions: list[Session]) -> dict[tuple, list[Session]]:
+    found: dict[tuple, list[Session]] = {}
+    for session in sorted(sessions, key=lambda s: s.flow.first_time_ns):
+        found.setdefault((session.server.ip, session.server.port), []).append(session)
+    return found
+
+
+def _throttling(session: Session) -> list:
+    out = []
+    for reply in server_replies(session):
+        enhanced = codes.parse_enhanced(reply.lines[0]) if reply.lines else None
+        if codes.is_rate_limited(reply.code, enhanced, reply.text):
+            out.append((reply, enhanced))
+    return out
+
+
+@capture_rule("rate-limited")
+def rate_limited(sessions: list[Session], context) -> Iterator[Finding]:
+    for attempts in _destinations(sessions).values():
+        hits = [(s, reply, enhanced) for s in attempts for reply, enhanced in _throttling(s)]
+        if hits:
+            yield _limited_finding(attempts, hits)
+
+
+def _limited_finding(attempts: list[Session], hits: list) -> Finding:
+    server = endpoint_name(attempts[0].server)
+    kinds: dict[tuple, list] = {}
+    for session, reply, enhanced in hits:
+        kinds.setdefault((reply.code, enhanced), []).append((session, reply))
+    (code, enhanced), top = max(kinds.items(), key=lambda item: len(item[1]))
+    sample = top[0][1]
+    meaning = codes.meaning(code, enhanced, sample.text)
+    label = f"{code} {enhanced}" if enhanced else str(code)
+    limited = sorted({s.id for s, _r, _e in hits})
+    clients = sorted({address(s.client.ip) for s, _r, _e in hits})
+    text = " ".join(sample.text.split())[:160]
+    others = "; also " + ", ".join(
+        f"{c} {e}".strip() if e else str(c) for (c, e) in kinds if (c, e) != (code, enhanced)
+    )
+    return Finding(
+        code="rate-limited",
+        severity=WARNING,
+        summary=(
+            f"{server} throttled {', '.join(clients[:3])}"
+            + (f" (+{len(clients) - 3})" if len(clients) > 3 else "")
+            + f": {len(hits)} × {label} in {len(limited)} of {len(attempts)} sessions — {meaning}"
+        ),
+        detail=(
+            f"The server at {server} answered '{label} {text}' (session {top[0][0].id}, frame "
+            f"{sample.frame}), which reads as a rate limit: {meaning}."
+            + (others if len(kinds) > 1 else "")
+            + f" Sessions {id_ranges(limited)}. A rate limit is temporary: mail is deferred, "
+            "not lost, as long as the sender retries more slowly; retrying faster prolongs it."
+        ),
+        frames=sorted(reply.frame for _s, reply, _e in hits)[:20],
+        filter=frame_filter(sorted(reply.frame for _s, reply, _e in hits)),
+        next_steps=[
+            "Send to this destination more slowly and with fewer parallel connections "
+            "(Postfix: a transport for it with `_destination_concurrency_limit` and "
+            "`_destination_rate_delay`; Exim: `serialize_hosts`, smaller `remote_max_parallel`).",
+            "Read the provider's sender guidelines for this code, check the sending IP's "
+            "reputation and complaint rate, and the volume sent from it recently.",
+        ],
+    )

@@ -1,0 +1,198 @@
+"""The connection parameters of two sessions side by side.
+
+Values are plain (numbers, strings, booleans, lists, ``{"client": .., "server": ..}``) so
+every renderer can show them; wire text (TLS cipher names are not, EHLO keywords are) is
+escaped by the renderer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pcapsmtp.addresses import endpoint_name
+from pcapsmtp.smtp.model import Session
+from pcapsmtp.tcp.model import TH_RST, Endpoint
+
+from .model import Parameter
+
+INITIAL_TTLS = (32, 64, 128, 255)
+"""The TTLs operating systems start with: Linux and macOS 64, Windows 128, network gear 255."""
+
+
+def usual_ttl(endpoint: Endpoint) -> int | None:
+    """The TTL most of this side's packets carry at the capture point."""
+    return endpoint.ttls.most_common(1)[0][0] if endpoint.ttls else None
+
+
+def hops(ttl: int | None) -> int | None:
+    """Routers between the sender and the capture point, assuming a usual initial TTL."""
+    if ttl is None:
+        return None
+    return min(t for t in INITIAL_TTLS if t >= ttl) - ttl
+
+
+def capture_point(session: Session) -> str:
+    """'client' when the client's packets carry an initial TTL and the server's do not,
+    'server' the other way round, 'path' when neither does, 'unknown' otherwise."""
+    client, server = hops(usual_ttl(session.client)), hops(usual_ttl(session.server))
+    if client is None or server is None:
+        return "unknown"
+    if client == 0 and server > 0:
+        return "client"
+    if server == 0 and client > 0:
+        return "server"
+    if client > 0 and server > 0:
+        return "path"
+    return "unknown"
+
+
+def _roles(session: Session, value: Callable[[Endpoint], object]) -> dict:
+    return {"client": value(session.client), "server": value(session.server)}
+
+
+def _handshake(attr: str) -> Callable[[Session], dict]:
+    def get(session: Session) -> dict:
+        return _roles(session, lambda e: getattr(e.handshake, attr) if e.handshake else None)
+
+    return get
+
+
+def _df(endpoint: Endpoint) -> bool | None:
+    if not endpoint.packets:
+        return None
+    return endpoint.df[True] > 0 and endpoint.df[False] == 0
+
+
+def _resets(session: Session) -> list[dict]:
+    flow = session.flow
+    return [
+        {"from": "client" if note.direction == flow.client else "server", "ttl": note.ttl}
+        for note in flow.notes
+        if note.tcp_flags & TH_RST
+    ]
+
+
+def _icmp(session: Session) -> list[dict]:
+    return [{"type": e.type, "code": e.code, "mtu": e.mtu} for e in session.flow.icmp]
+
+
+def _tls(attr: str) -> Callable[[Session], object]:
+    def get(session: Session) -> object:
+        facts = session.tls.facts if session.tls else None
+        return getattr(facts, attr, None)
+
+    return get
+
+
+def extensions(session: Session) -> list[str]:
+    """The EHLO keywords the server announced (first word of each EHLO line)."""
+    keywords = (line.split()[:1] for line in session.extensions.get("extensions", []))
+    return [kw[0].upper() for kw in keywords if kw]
+
+
+def _rtt_ms(session: Session) -> float | None:
+    rtt = session.flow.rtt_ns
+    return None if rtt is None else round(rtt / 1e6, 3)
+
+
+def _duration_ms(session: Session) -> float:
+    flow = session.flow
+    return round((flow.last_time_ns - flow.first_time_ns) / 1e6, 3)
+
+
+def _same(a: object, b: object) -> bool:
+    return a == b
+
+
+def _same_set(a: list, b: list) -> bool:
+    return set(a) == set(b)
+
+
+def _similar_time(a: float | None, b: float | None) -> bool:
+    """Times are alike when within a factor of two or 5 ms of each other."""
+    if a is None or b is None:
+        return a == b
+    return abs(a - b) <= 5 or max(a, b) <= 2 * min(a, b)
+
+
+ROWS: list[tuple[str, str, Callable[[Session], object], Callable[[object, object], bool]]] = [
+    ("capture_point", "capture taken at", capture_point, _same),
+    ("client", "client address", lambda s: endpoint_name(s.client), _same),
+    ("server", "server address", lambda s: endpoint_name(s.server), _same),
+    ("ttl", "TTL seen (client / server)", lambda s: _roles(s, usual_ttl), _same),
+    (
+        "hops",
+        "hops to the capture point (client / server)",
+        lambda s: _roles(s, lambda e: hops(usual_ttl(e))),
+        _same,
+    ),
+    ("mss", "MSS announced (client / server)", _handshake("mss"), _same),
+    ("wscale", "window scale (client / server)", _handshake("wscale"), _same),
+    ("sack", "SACK permitted (client / server)", _handshake("sack_permitted"), _same),
+    ("timestamps", "timestamps (client / server)", _handshake("timestamps"), _same),
+    ("df", "Don't Fragment (client / server)", lambda s: _roles(s, _df), _same),
+    ("rtt_ms", "handshake RTT, ms", _rtt_ms, _similar_time),
+    (
+        "max_segment",
+        "largest segment sent, bytes (client / server)",
+        lambda s: _roles(s, lambda e: e.max_segment),
+        _same,
+    ),
+    (
+        "max_acked_segment",
+        "largest segment acknowledged, bytes (client / server)",
+        lambda s: _roles(s, lambda e: e.max_acked_segment),
+        _same,
+    ),
+    (
+        "retransmissions",
+        "retransmissions (client / server)",
+        lambda s: _roles(s, lambda e: e.counts["retransmission"]),
+        _same,
+    ),
+    ("resets", "resets", _resets, _same),
+    (
+        "fragments",
+        "IP fragments (client / server)",
+        lambda s: _roles(s, lambda e: e.fragmented),
+        _same,
+    ),
+    ("icmp", "ICMP errors", _icmp, _same),
+    ("tls_version", "TLS version", _tls("version"), _same),
+    ("tls_cipher", "TLS cipher", _tls("cipher"), _same),
+    ("extensions", "EHLO keywords", extensions, _same_set),
+    ("message_size", "message sizes, bytes", lambda s: [t.size for t in s.transactions], _same),
+    ("duration_ms", "duration, ms", _duration_ms, _similar_time),
+    ("outcome", "outcome", lambda s: s.outcome, _same),
+]
+
+
+VALUE_NAMES = {"from": "", "ttl": "TTL", "mtu": "MTU"}
+
+
+def describe(value: object) -> str:
+    """A parameter value in a few characters: '1460 / 1400', 'client TTL 64', 'none'."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict) and set(value) == {"client", "server"}:
+        return f"{describe(value['client'])} / {describe(value['server'])}"
+    if isinstance(value, dict):
+        words = (
+            f"{VALUE_NAMES.get(k, k)} {describe(v)}" for k, v in value.items() if v is not None
+        )
+        return " ".join(words).strip()
+    if isinstance(value, list):
+        return ", ".join(describe(v) for v in value) if value else "none"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def parameters(a: Session, b: Session) -> list[Parameter]:
+    out = []
+    for name, label, value, alike in ROWS:
+        va, vb = value(a), value(b)
+        out.append(Parameter(name, label, va, vb, not alike(va, vb)))
+    return out

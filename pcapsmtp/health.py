@@ -1,0 +1,159 @@
+"""The capture-wide view a mail admin builds by hand: per destination server and per client,
+how many connection attempts, what became of them, when, and which replies came back.
+
+A destination is a server address and port (``10.0.0.25:25``): the same host on 25 and 587
+plays two roles. A client is an address (its ports are ephemeral). Sessions from every capture
+of the analysis are counted together, as the usual several captures are one rotation
+(``tcpdump -C``); the same connection captured at two points counts twice.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from pcapsmtp.addresses import address, endpoint_name
+from pcapsmtp.smtp import codes
+from pcapsmtp.smtp.events import Reply
+from pcapsmtp.smtp.model import Session
+
+CONNECT_FAILURES = ("refused", "unreachable")
+FAILED_OUTCOMES = ("rejected", "deferred", "reset", "timeout", "tls-failed", *CONNECT_FAILURES)
+"""Session outcomes that mean the attempt got no mail through (``incomplete``, ``encrypted`` and
+``no-smtp`` say too little to count either way)."""
+
+
+@dataclass(slots=True)
+class NegativeReply:
+    """One kind of 4xx/5xx reply: code and enhanced code, how often, the first text seen."""
+
+    code: int
+    enhanced: str | None
+    count: int
+    text: str
+    """The first reply of this kind, lines joined by a space (wire text: escape on output)."""
+    frame: int
+    capture: str
+
+    @property
+    def meaning(self) -> str:
+        return codes.meaning(self.code, self.enhanced, self.text)
+
+    @property
+    def label(self) -> str:
+        return f"{self.code} {self.enhanced}" if self.enhanced else str(self.code)
+
+
+@dataclass(slots=True)
+class PeerHealth:
+    """What one destination server, or one client, saw across the captures."""
+
+    role: str
+    """'destination' (a server address and port) or 'client' (an address)."""
+    name: str
+    """'10.0.0.25:25' for a destination, '10.0.0.5' for a client."""
+    sessions: list[int] = field(default_factory=list)
+    """Ids of the sessions (connection attempts), in order."""
+    peers: set[str] = field(default_factory=set)
+    """The clients of a destination, or the destinations of a client."""
+    outcomes: Counter[str] = field(default_factory=Counter)
+    """Session outcomes (DESIGN.md's vocabulary)."""
+    messages: Counter[str] = field(default_factory=Counter)
+    """Transaction outcomes: one per mail, a session may carry several."""
+    replies: Counter[int] = field(default_factory=Counter)
+    """Every reply code the server sent, greeting included."""
+    negative: dict[tuple[int, str | None], NegativeReply] = field(default_factory=dict)
+    first_ns: int | None = None
+    last_ns: int | None = None
+
+    @property
+    def attempts(self) -> int:
+        return len(self.sessions)
+
+    @property
+    def connect_failures(self) -> int:
+        return sum(self.outcomes[o] for o in CONNECT_FAILURES)
+
+    @property
+    def other(self) -> int:
+        named = ("delivered", "deferred", "rejected", "timeout", *CONNECT_FAILURES)
+        return self.attempts - sum(self.outcomes[o] for o in named)
+
+    def negative_replies(self) -> list[NegativeReply]:
+        return sorted(self.negative.values(), key=lambda n: (-n.count, n.code, n.enhanced or ""))
+
+
+@dataclass(slots=True)
+class Health:
+    destinations: list[PeerHealth]
+    clients: list[PeerHealth]
+
+
+def server_replies(session: Session) -> list[Reply]:
+    """Every reply the server sent, in order: greeting, answers to commands, unsolicited."""
+    seen: dict[int, Reply] = {}
+    for reply in [session.greeting, *(c.reply for c in session.commands), *session.unsolicited]:
+        if reply is not None:
+            seen.setdefault(id(reply), reply)
+    return sorted(seen.values(), key=lambda r: r.frame)
+
+
+def destination_name(session: Session) -> str:
+    return endpoint_name(session.server)
+
+
+def client_name(session: Session) -> str:
+    return address(session.client.ip)
+
+
+def _add(peer: PeerHealth, session: Session, other: str) -> None:
+    flow = session.flow
+    peer.sessions.append(session.id)
+    peer.peers.add(other)
+    peer.outcomes[session.outcome] += 1
+    peer.messages.update(t.outcome for t in session.transactions)
+    if peer.first_ns is None or flow.first_time_ns < peer.first_ns:
+        peer.first_ns = flow.first_time_ns
+    if peer.last_ns is None or flow.last_time_ns > peer.last_ns:
+        peer.last_ns = flow.last_time_ns
+    for reply in server_replies(session):
+        peer.replies[reply.code] += 1
+        if not (codes.is_transient(reply.code) or codes.is_permanent(reply.code)):
+            continue
+        enhanced = codes.parse_enhanced(reply.lines[0]) if reply.lines else None
+        key = (reply.code, enhanced)
+        if key in peer.negative:
+            peer.negative[key].count += 1
+        else:
+            text = " ".join(reply.text.split())
+            peer.negative[key] = NegativeReply(
+                reply.code, enhanced, 1, text, reply.frame, session.capture
+            )
+
+
+def summarize(sessions: Iterable[Session]) -> Health:
+    """Per destination and per client, in order of their first attempt."""
+    destinations: dict[str, PeerHealth] = {}
+    clients: dict[str, PeerHealth] = {}
+    for session in sorted(sessions, key=lambda s: (s.flow.first_time_ns, s.id)):
+        server, client = destination_name(session), client_name(session)
+        _add(destinations.setdefault(server, PeerHealth("destination", server)), session, client)
+        _add(clients.setdefault(client, PeerHealth("client", client)), session, server)
+    return Health(list(destinations.values()), list(clients.values()))
+
+
+def id_ranges(ids: Iterable[int], limit: int = 12) -> str:
+    """'1-240' or '3, 5, 7-12' (at most ``limit`` pieces, then '…')."""
+    ordered = sorted(set(ids))
+    pieces: list[str] = []
+    start = previous = None
+    for number in [*ordered, None]:
+        if start is not None and number == previous + 1:
+            previous = number
+            continue
+        if start is not None:
+            pieces.append(str(start) if start == previous else f"{start}-{previous}")
+        start = previous = number
+    shown = ", ".join(pieces[:limit])
+    return shown + (", …" if len(pieces) > limit else "")
