@@ -359,6 +359,8 @@ class FlowTracker:
         peer_closed = live.flow.endpoints[1 - d].closed_frame is not None
         if flags & TH_RST or (flags & TH_FIN and peer_closed):
             live.closed_at = time_ns
+            for reassembler in live.reassembly:
+                reassembler.release()
 
     def _handshake(self, live: _Live, d: int, seg: TcpSegment) -> None:
         flow = live.flow
