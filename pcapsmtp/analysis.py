@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 
-from pcapsmtp.capture import CaptureInfo, IcmpError, open_capture, packets
+from pcapsmtp.capture import Capture, CaptureInfo, IcmpError, open_capture, packets
 from pcapsmtp.diagnose import CaptureContext, Finding, diagnose
 from pcapsmtp.errors import CaptureError
+from pcapsmtp.progress import Progress
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.tracker import SMTP_PORTS, SmtpTracker
 from pcapsmtp.tcp import FlowEnded, FlowTracker
@@ -25,6 +27,8 @@ class Options:
     """Mail-server logs to link to the sessions (``--maillog``)."""
     log_zone: tzinfo | None = None
     """The zone of the logs' times that carry none (``--tz``); UTC when None."""
+    progress: Progress | None = None
+    """Told now and then how far the reading got (see pcapsmtp.progress); None: nobody."""
 
 
 @dataclass(slots=True)
@@ -74,7 +78,10 @@ def analyze_capture(source: str, options: Options) -> CaptureResult:
         smtp = SmtpTracker(
             source, options.extra_ports, hold_tls=lambda: keys_at_hand(capture.info, options.keylog)
         )
-        for event in flows.events(packets(capture)):
+        found = packets(capture)
+        if options.progress is not None:
+            found = _reporting(found, capture, options.progress, flows, result.sessions)
+        for event in flows.events(found):
             session = smtp.add(event)
             if session is not None:
                 result.sessions.append(session)
@@ -84,6 +91,27 @@ def analyze_capture(source: str, options: Options) -> CaptureResult:
         result.sessions += decrypt_held(smtp, path, capture.info, options.keylog)
         result.sessions.sort(key=lambda s: s.flow.first_frame)
         return result
+
+
+PROGRESS_EVERY = 4096
+"""Packets between two progress reports (the report itself is throttled in time)."""
+
+
+def _reporting(
+    found: Iterator, capture: Capture, progress: Progress, flows: FlowTracker, sessions: list
+) -> Iterator:
+    """The packets as they are, telling ``progress`` how far the reading got now and then."""
+    size = capture.size()
+    try:
+        for n, packet in enumerate(found, 1):
+            if not n % PROGRESS_EVERY:
+                position, frames = capture.position(), capture.info.frames
+                progress.update(
+                    capture.source, position, size, frames, flows.streams, len(sessions)
+                )
+            yield packet
+    finally:
+        progress.done()
 
 
 def analyze(sources: list[str], options: Options | None = None) -> Analysis:

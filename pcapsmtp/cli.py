@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from datetime import UTC
 
 import click
 
@@ -25,8 +27,30 @@ def _report_errors(analysis) -> int:
     return 1 if analysis.errors else 0
 
 
+def _quiet(ctx, _param, value) -> None:
+    if value:
+        ctx.meta["pcapsmtp.quiet"] = True
+
+
+def _progress():
+    """A progress line on stderr while captures are read: only on a terminal, not --quiet."""
+    if click.get_current_context().meta.get("pcapsmtp.quiet") or not sys.stderr.isatty():
+        return None
+    from pcapsmtp.progress import Progress
+
+    return Progress(sys.stderr)
+
+
 def common_options(function):
-    """--port and --tz, shared by every command that reads captures."""
+    """--port, --tz and --quiet, shared by every command that reads captures."""
+    function = click.option(
+        "--quiet",
+        "-q",
+        is_flag=True,
+        expose_value=False,
+        callback=_quiet,
+        help="No progress line on stderr (shown only on a terminal, for long reads).",
+    )(function)
     function = click.option(
         "--tz", callback=_zone, metavar="ZONE", help="Show times in this IANA zone (default UTC)."
     )(function)
@@ -65,7 +89,13 @@ def maillog_option(function):
 
 
 def _options(ports, maillogs=(), tz=None, keylog=None) -> Options:
-    return Options(extra_ports=tuple(ports), maillogs=tuple(maillogs), log_zone=tz, keylog=keylog)
+    return Options(
+        extra_ports=tuple(ports),
+        maillogs=tuple(maillogs),
+        log_zone=tz,
+        progress=_progress(),
+        keylog=keylog,
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -90,7 +120,11 @@ def main() -> None:
 def analyze_command(captures, fmt, ports, tz, maillogs, keylog) -> None:
     """Capture facts, one row per SMTP session, and findings."""
     analysis = analyze(list(captures), _options(ports, maillogs, tz, keylog))
-    if analysis.results:
+    if analysis.results and fmt == "json":
+        from pcapsmtp.report.jsondoc import write_json
+
+        write_json(analysis, sys.stdout)
+    elif analysis.results:
         sys.stdout.write(_render(analysis, fmt, tz))
     sys.exit(_report_errors(analysis))
 
@@ -159,6 +193,167 @@ def show_command(capture, session_id, stream, fmt, ports, tz, maillogs, keylog) 
             from pcapsmtp.report.maillog import format_session_log
 
             sys.stdout.write("\n" + format_session_log(analysis.maillog, chosen[0], tz))
+
+
+@main.command("export")
+@click.argument("capture", metavar="CAPTURE")
+@click.option(
+    "--session", "session_id", type=int, required=True, metavar="N", help="The session id."
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    metavar="OUT.pcap",
+    help="The file to write: pcap, or pcapng when the name ends in .pcapng.",
+)
+@click.option(
+    "--redact",
+    is_flag=True,
+    help="Overwrite the AUTH credentials in the frames (same length, checksums updated).",
+)
+@common_options
+def export_command(capture, session_id, output, redact, ports, tz) -> None:
+    """A trimmed capture: one session's frames and the ICMP errors about it, with their
+    original timestamps, to attach to a ticket or open in Wireshark."""
+    from pcapsmtp.export import ExportError, export_session
+
+    if capture == "-":
+        raise click.UsageError("export reads the capture twice: give a file, not '-'")
+    analysis = analyze([capture], Options(extra_ports=tuple(ports)))
+    if analysis.errors:
+        sys.exit(_report_errors(analysis))
+    session = next((s for s in analysis.sessions if s.id == session_id), None)
+    if session is None:
+        ids = ", ".join(str(s.id) for s in analysis.sessions) or "none"
+        raise click.UsageError(f"{capture} has no SMTP session {session_id}; its sessions: {ids}")
+    try:
+        result = export_session(capture, session, output, redact=redact, ports=tuple(ports))
+    except ExportError as error:
+        click.echo(f"pcapsmtp: error: {error}", err=True)
+        sys.exit(1)
+    click.echo(_export_summary(result, session))
+
+
+def _export_summary(result, session) -> str:
+    icmp = f" and {result.icmp_frames} ICMP" if result.icmp_frames else ""
+    text = (
+        f"wrote {result.path} ({result.format}): {result.frames} frames{icmp} of session "
+        f"{session.id} (tcp.stream {session.flow.stream}; tcp.stream 0 in the export)"
+    )
+    if result.redacted_lines:
+        frames = ", ".join(map(str, result.redacted_frames))
+        text += f"; {result.redacted_lines} AUTH line(s) overwritten in frame(s) {frames}"
+    if result.encrypted_secrets:
+        text += f"; {result.encrypted_secrets} AUTH line(s) were inside TLS (left encrypted)"
+    return text
+
+
+REPORT_FORMATS = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html", ".json": "json"}
+
+
+@main.command("report")
+@click.argument("capture", metavar="CAPTURE")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    metavar="FILE",
+    help="The report to write: Markdown (.md), self-contained HTML (.html) or JSON (.json).",
+)
+@click.option(
+    "--baseline", metavar="GOOD", help="A capture of mail that went through, to compare with."
+)
+@click.option(
+    "--session",
+    "session_ids",
+    type=int,
+    multiple=True,
+    metavar="N",
+    help="Show this session in detail (repeatable); default: the sessions that matter.",
+)
+@click.option(
+    "--redact-addresses",
+    is_flag=True,
+    help="Replace IP addresses, email addresses and mail domains with stable pseudonyms.",
+)
+@common_options
+@keylog_option
+def report_command(
+    capture, output, baseline, session_ids, redact_addresses, ports, tz, keylog
+) -> None:
+    """The document for a vendor ticket: capture facts, parties, findings with evidence,
+    session timeline, dialogues and diagrams. Never contains AUTH credentials."""
+    from pcapsmtp.report.document import ReportOptions, UnknownSession, make_report
+
+    fmt = REPORT_FORMATS.get(os.path.splitext(output)[1].lower())
+    if fmt is None:
+        raise click.UsageError(f"{output}: name the report .md, .html or .json (the format)")
+    if "-" in (capture, baseline):
+        raise click.UsageError("report reads its captures twice: give files, not '-'")
+    options = ReportOptions(
+        tz=tz or UTC,
+        command_line=_command_line(click.get_current_context()),
+        sessions=tuple(session_ids),
+        redact_addresses=redact_addresses,
+    )
+    try:
+        report, errors = make_report(
+            capture, Options(extra_ports=tuple(ports), keylog=keylog), options, baseline
+        )
+    except UnknownSession as error:
+        raise click.UsageError(str(error)) from None
+    if errors:
+        for error in errors:
+            click.echo(f"pcapsmtp: error: {error}", err=True)
+        sys.exit(1)
+    text = _render_report(report, fmt)
+    try:
+        with open(output, "w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError as e:
+        click.echo(f"pcapsmtp: error: {output}: {e.strerror or e}", err=True)
+        sys.exit(1)
+    verdict = report["verdict"]
+    click.echo(
+        f"wrote {output}: {_count(verdict['sessions'], 'session')}; findings: "
+        f"{_count(verdict['errors'], 'error')}, {_count(verdict['warnings'], 'warning')}"
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _command_line(ctx: click.Context) -> list[str]:
+    """The command as it took effect (options in a fixed order), for the report's colophon."""
+    params = ctx.params
+    words = ["pcapsmtp", "report", params["capture"], "-o", params["output"]]
+    if params["baseline"]:
+        words += ["--baseline", params["baseline"]]
+    for session_id in params["session_ids"]:
+        words += ["--session", str(session_id)]
+    if params["redact_addresses"]:
+        words.append("--redact-addresses")
+    for port in params["ports"]:
+        words += ["--port", str(port)]
+    if params["tz"] is not None and str(params["tz"]) != "UTC":
+        words += ["--tz", str(params["tz"])]
+    return words
+
+
+def _render_report(report: dict, fmt: str) -> str:
+    if fmt == "json":
+        from pcapsmtp.report.markdown_report import render_report_json
+
+        return render_report_json(report)
+    if fmt == "md":
+        from pcapsmtp.report.markdown_report import render_report_markdown
+
+        return render_report_markdown(report)
+    from pcapsmtp.report.html import render_report_html
+
+    return render_report_html(report)
 
 
 @main.command("diff")

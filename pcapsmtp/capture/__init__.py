@@ -14,6 +14,7 @@ from pcapsmtp.capture.decode import (
     decode_tcp,
     ipv6_upper_layer,
 )
+from pcapsmtp.capture.fast import IRRELEVANT, fast_segment
 from pcapsmtp.capture.files import Capture, open_capture
 from pcapsmtp.capture.fragments import Reassembler
 from pcapsmtp.capture.model import (
@@ -44,28 +45,75 @@ __all__ = [
 
 def ip_packets(capture: Capture) -> Iterator[IPPacket]:
     """Every IP packet, fragments reassembled (a datagram comes with the frame completing it)."""
+    reassembler = Reassembler()
+    for frame in capture.frames():
+        ip = _ip_packet(frame, capture.info, reassembler)
+        if ip is not None:
+            yield ip
+    _finish(capture.info, reassembler)
+
+
+def packets(capture: Capture, fast: bool = True) -> Iterator[TcpSegment | IcmpError]:
+    """TCP segments and ICMP errors, in capture order.
+
+    The common frame takes the struct fast path of ``fast.py``; the others, and every frame
+    when ``fast`` is False (the tests compare both), the general path of ``decode.py``.
+    """
     info = capture.info
     reassembler = Reassembler()
     for frame in capture.frames():
-        ip = decode_ip(frame)
+        if fast:
+            segment = fast_segment(frame.data, frame.linktype, frame.number, frame.time_ns)
+            if segment is not None:
+                info.ip_frames += 1
+                if segment is not IRRELEVANT:
+                    yield segment
+                continue
+        ip = _ip_packet(frame, info, reassembler)
+        if ip is not None:
+            packet = _upper_layer(ip, info)
+            if packet is not None:
+                yield packet
+    _finish(info, reassembler)
+
+
+def _ip_packet(frame: Frame, info: CaptureInfo, reassembler: Reassembler) -> IPPacket | None:
+    """The IP packet of a frame (a datagram when the frame completes one), counted in info."""
+    ip = decode_ip(frame)
+    if ip is None:
+        return None
+    if isinstance(ip, str):
+        info.count_undecoded(
+            f"{ip} (link type {frame.linktype})" if ip.startswith("unsupported") else ip
+        )
+        return None
+    info.ip_frames += 1
+    if ip.is_fragment:
+        ip = reassembler.add(ip)
         if ip is None:
-            continue
+            return None
+        info.reassembled += 1
+        ip = ipv6_upper_layer(ip)
         if isinstance(ip, str):
-            info.count_undecoded(
-                f"{ip} (link type {frame.linktype})" if ip.startswith("unsupported") else ip
-            )
-            continue
-        info.ip_frames += 1
-        if ip.is_fragment:
-            ip = reassembler.add(ip)
-            if ip is None:
-                continue
-            info.reassembled += 1
-            ip = ipv6_upper_layer(ip)
-            if isinstance(ip, str):
-                info.count_undecoded(ip)
-                continue
-        yield ip
+            info.count_undecoded(ip)
+            return None
+    return ip
+
+
+def _upper_layer(ip: IPPacket, info: CaptureInfo) -> TcpSegment | IcmpError | None:
+    if ip.proto == IPPROTO_TCP:
+        segment = decode_tcp(ip)
+        if isinstance(segment, str):
+            info.count_undecoded(segment)
+            return None
+        return segment
+    if ip.proto in (IPPROTO_ICMP, IPPROTO_ICMP6):
+        return decode_icmp_error(ip)
+    return None
+
+
+def _finish(info: CaptureInfo, reassembler: Reassembler) -> None:
+    """Warnings about what could not be read, once the capture has been read."""
     incomplete = reassembler.finish()
     if incomplete:
         frames = sorted(f for group in incomplete for f in group)
@@ -76,19 +124,3 @@ def ip_packets(capture: Capture) -> Iterator[IPPacket]:
         )
     for reason, count in info.undecoded.items():
         info.warnings.append(f"{count} frame(s) not decoded: {reason}")
-
-
-def packets(capture: Capture) -> Iterator[TcpSegment | IcmpError]:
-    """TCP segments and ICMP errors, in capture order."""
-    info = capture.info
-    for ip in ip_packets(capture):
-        if ip.proto == IPPROTO_TCP:
-            segment = decode_tcp(ip)
-            if isinstance(segment, str):
-                info.count_undecoded(segment)
-                continue
-            yield segment
-        elif ip.proto in (IPPROTO_ICMP, IPPROTO_ICMP6):
-            error = decode_icmp_error(ip)
-            if error is not None:
-                yield error

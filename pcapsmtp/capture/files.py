@@ -143,6 +143,26 @@ class Capture:
                 "their payload is incomplete; capture again with 'tcpdump -s 0'"
             )
 
+    def position(self) -> int | None:
+        """Bytes of the input read so far (of the compressed file when it is compressed);
+        None for standard input. For progress displays: it runs ahead of the frames by
+        what the buffers hold."""
+        if self.source == STDIN:
+            return None
+        try:
+            return self._raw.tell()
+        except (OSError, ValueError):
+            return None
+
+    def size(self) -> int | None:
+        """Size of the input file in bytes; None for standard input or a pipe."""
+        if self.source == STDIN:
+            return None
+        try:
+            return os.fstat(self._raw.fileno()).st_size or None
+        except (OSError, ValueError):
+            return None
+
     def close(self) -> None:
         if self.source != STDIN:
             self._raw.close()

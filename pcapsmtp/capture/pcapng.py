@@ -15,8 +15,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-import dpkt
-
 from pcapsmtp.capture.model import (
     LINKTYPE_SYSTEMD_JOURNAL,
     CaptureInfo,
@@ -69,6 +67,8 @@ def _resolution(value: int) -> tuple[int, int]:
 
 
 def _interface(block: bytes, order: str) -> Interface:
+    import dpkt  # here, not at the top: ~70 ms of start-up, and pcap files never need it
+
     cls = (
         dpkt.pcapng.InterfaceDescriptionBlockLE
         if order == "<"
@@ -156,6 +156,8 @@ class _Reader:
                 self.info.secrets.append(DecryptionSecrets(kind, block[16 : 16 + size]))
 
     def _add_interface(self, block: bytes) -> None:
+        import dpkt
+
         try:
             interface = _interface(block, self.order)
         except (dpkt.Error, struct.error) as e:

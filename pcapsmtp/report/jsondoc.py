@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import TextIO
 
 from pcapsmtp import __version__
 from pcapsmtp.analysis import Analysis
@@ -39,3 +40,17 @@ def _capture_wide(analysis: Analysis) -> dict:
 
 def render_json(analysis: Analysis) -> str:
     return json.dumps(analysis_document(analysis), indent=2, ensure_ascii=False) + "\n"
+
+
+def write_json(analysis: Analysis, stream: TextIO) -> None:
+    """``render_json`` written as it is encoded: the text of a large capture's document
+    (tens of MB, and several times that while ``json.dumps`` joins it) is never whole."""
+    encoder = json.JSONEncoder(indent=2, ensure_ascii=False)
+    pending: list[str] = []
+    for chunk in encoder.iterencode(analysis_document(analysis)):
+        pending.append(chunk)
+        if len(pending) >= 8192:
+            stream.write("".join(pending))
+            pending.clear()
+    pending.append("\n")
+    stream.write("".join(pending))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import re
-import ssl
 from dataclasses import dataclass, field
 
 CLIENT = "client"
@@ -643,6 +642,8 @@ def _version_name(value: int) -> str:
 @functools.cache
 def _cipher_table() -> dict[int, str]:
     """IANA value -> OpenSSL name, for every suite the local OpenSSL knows."""
+    import ssl  # here, not at the top: ~50 ms of start-up, needed only once TLS is seen
+
     try:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.set_ciphers("ALL:COMPLEMENTOFALL:@SECLEVEL=0")

@@ -27,6 +27,9 @@ from pcapsmtp.tcp.model import FlowEnded, FlowEvent, StreamData, StreamGap, TcpF
 SMTP_PORTS = (25, 465, 587)
 SNIFF_LIMIT = 4096
 """Bytes per direction looked at to recognise SMTP on another port."""
+SNIFF_HOLD = 256 * 1024
+"""Bytes held while undecided: a connection that sends more before showing both a greeting
+and a hello is not SMTP (and would otherwise be buffered whole)."""
 GREETING_LINE = re.compile(rb"(?:\A|(?<=[\n\x00-\x08\x0e-\x1f\x7f-\xff]))220[ -][^\r\n]*\r?\n")
 HELLO_LINE = re.compile(
     rb"(?:\A|(?<=[\n\x00-\x08\x0e-\x1f\x7f-\xff]))(?:EHLO|HELO|LHLO)[ \t][^\r\n]*\r?\n",
@@ -42,20 +45,30 @@ class _Sniffer:
     heads: dict[int, bytearray] = field(default_factory=lambda: {0: bytearray(), 1: bytearray()})
     starts: dict[int, int] = field(default_factory=dict)
     """Direction -> stream offset of its first byte seen."""
+    greetings: dict[int, re.Match | None] = field(default_factory=lambda: {0: None, 1: None})
+    hellos: dict[int, re.Match | None] = field(default_factory=lambda: {0: None, 1: None})
+    """The searches in each head, made again only when that head grows."""
+    held: int = 0
 
     def add(self, event: StreamData) -> None:
-        self.chunks.append((event.direction, event.offset, event.data, event.frame, event.time_ns))
-        head = self.heads[event.direction]
-        self.starts.setdefault(event.direction, event.offset)
+        direction = event.direction
+        self.chunks.append((direction, event.offset, event.data, event.frame, event.time_ns))
+        self.held += len(event.data)
+        head = self.heads[direction]
+        self.starts.setdefault(direction, event.offset)
         if len(head) < SNIFF_LIMIT:
             head += event.data[: SNIFF_LIMIT - len(head)]
+            # The literal tests spare the regular expressions most heads (binary, HTTP).
+            self.greetings[direction] = GREETING_LINE.search(head) if b"220" in head else None
+            lower = head.lower()
+            hello = b"hlo" in lower or b"helo" in lower
+            self.hellos[direction] = HELLO_LINE.search(head) if hello else None
 
     def decide(self, final: bool) -> tuple[int, dict[int, int], str | None] | bool | None:
         """(server direction, SMTP start offset per direction, tunnel), False, or None when
         undecided."""
         for server in (0, 1):
-            greeting = GREETING_LINE.search(self.heads[server])
-            hello = HELLO_LINE.search(self.heads[1 - server])
+            greeting, hello = self.greetings[server], self.hellos[1 - server]
             if greeting and hello:
                 client = 1 - server
                 starts = {
@@ -63,8 +76,16 @@ class _Sniffer:
                     client: self.starts[client] + hello.start(),
                 }
                 return server, starts, self._tunnel(server, greeting.start())
-        full = all(len(head) >= SNIFF_LIMIT for head in self.heads.values())
-        return False if final or full else None
+        if final or self.held > SNIFF_HOLD:
+            return False
+        # A full head never changes again: what it lacks now, it lacks for good.
+        full = {d: len(head) >= SNIFF_LIMIT for d, head in self.heads.items()}
+        possible = any(
+            not (full[server] and self.greetings[server] is None)
+            and not (full[1 - server] and self.hellos[1 - server] is None)
+            for server in (0, 1)
+        )
+        return None if possible else False
 
     def _tunnel(self, server: int, greeting_at: int) -> str | None:
         if self.heads[1 - server].startswith(b"CONNECT "):

@@ -36,15 +36,34 @@ def _delta(a: int, b: int) -> int:
 
 
 def _gt(a: int, b: int) -> bool:
-    return _delta(a, b) > 0
+    return 0 < (a - b) & MASK < 0x80000000
 
 
 def _lt(a: int, b: int) -> bool:
-    return _delta(a, b) < 0
+    return (a - b) & MASK >= 0x80000000
 
 
 def _le(a: int, b: int) -> bool:
-    return _delta(a, b) <= 0
+    d = (a - b) & MASK
+    return d == 0 or d >= 0x80000000
+
+
+# The flags as plain ints: this module runs for every segment, and each IntFlag operator
+# is a Python-level call. ``analyze`` returns an int; ``Flag(value)`` makes it a Flag again.
+RETRANSMISSION = Flag.RETRANSMISSION.value
+LOST_SEGMENT = Flag.LOST_SEGMENT.value
+ACK_LOST_SEGMENT = Flag.ACK_LOST_SEGMENT.value
+KEEP_ALIVE = Flag.KEEP_ALIVE.value
+DUPLICATE_ACK = Flag.DUPLICATE_ACK.value
+ZERO_WINDOW = Flag.ZERO_WINDOW.value
+ZERO_WINDOW_PROBE = Flag.ZERO_WINDOW_PROBE.value
+ZERO_WINDOW_PROBE_ACK = Flag.ZERO_WINDOW_PROBE_ACK.value
+KEEP_ALIVE_ACK = Flag.KEEP_ALIVE_ACK.value
+OUT_OF_ORDER = Flag.OUT_OF_ORDER.value
+FAST_RETRANSMISSION = Flag.FAST_RETRANSMISSION.value
+WINDOW_UPDATE = Flag.WINDOW_UPDATE.value
+WINDOW_FULL = Flag.WINDOW_FULL.value
+SPURIOUS_RETRANSMISSION = Flag.SPURIOUS_RETRANSMISSION.value
 
 
 class DirectionState:
@@ -79,7 +98,8 @@ class DirectionState:
         self.dupacknum = 0
         self.window = 0
         self.win_scale = WIN_SCALE_UNKNOWN
-        self.lastsegmentflags = Flag(0)
+        self.lastsegmentflags = 0
+        """Analysis flags (an int) of this direction's last segment."""
         self.unacked: list[int] = []
         """Heap of the unwrapped next-sequence numbers of Wireshark's unacked-segment list."""
         self.unwrapped = 0
@@ -118,38 +138,32 @@ class SequenceAnalysis:
         seglen: int,
         flags: int,
         window: int,
-    ) -> Flag:
-        """The analysis flags of one segment; updates the state as Wireshark does."""
+    ) -> int:
+        """The analysis flags of one segment (``Flag`` values as an int); updates the state
+        as Wireshark does."""
         fwd = self.dirs[direction]
         rev = self.dirs[1 - direction]
-        result = Flag(0)
-
-        if not fwd.base_set:
-            fwd.base_seq = seq if flags & TH_SYN else (seq - 1) & MASK
-            fwd.base_set = True
-            fwd.unwrapped = seq
-        if not rev.base_set and flags & TH_ACK:
-            rev.base_seq = (ack - 1) & MASK
-            rev.base_set = True
+        result = 0
+        self.bases(direction, seq, ack, flags)
 
         no_control = not flags & (TH_SYN | TH_FIN | TH_RST)
         same_position = seq == fwd.nextseq and ack == fwd.lastack
 
         if seglen == 1 and seq == fwd.nextseq and rev.window == 0:
-            result |= Flag.ZERO_WINDOW_PROBE
+            result |= ZERO_WINDOW_PROBE
         else:
             if window == 0 and no_control:
-                result |= Flag.ZERO_WINDOW
+                result |= ZERO_WINDOW
             if fwd.nextseq and _gt(seq, fwd.nextseq) and not flags & TH_RST:
-                result |= Flag.LOST_SEGMENT
+                result |= LOST_SEGMENT
             if seglen <= 1 and seq == (fwd.nextseq - 1) & MASK and no_control:
-                result |= Flag.KEEP_ALIVE
+                result |= KEEP_ALIVE
             if seglen == 0 and window and window != fwd.window and same_position and no_control:
-                result |= Flag.WINDOW_UPDATE
+                result |= WINDOW_UPDATE
             if seglen > 0 and rev.win_scale != WIN_SCALE_UNKNOWN and no_control:
                 scale = rev.win_scale if rev.win_scale >= 0 else 0
                 if (seq + seglen) & MASK == (rev.lastack + (rev.window << scale)) & MASK:
-                    result |= Flag.WINDOW_FULL
+                    result |= WINDOW_FULL
             result = self._acks(result, fwd, rev, seglen, window, same_position, no_control)
 
         if ack != fwd.lastack:
@@ -158,11 +172,11 @@ class SequenceAnalysis:
 
         if rev.maxseqtobeacked and _gt(ack, rev.maxseqtobeacked) and flags & TH_ACK:
             if rev.maxseqtobeacked > rev.nextseq:  # Wireshark compares these without wrap
-                result |= Flag.ACK_LOST_SEGMENT
+                result |= ACK_LOST_SEGMENT
             else:
                 # One report per stall: -1 until the other side's ACK moves again.
                 if rev.dupacknum == 0:
-                    result |= Flag.ACK_LOST_SEGMENT
+                    result |= ACK_LOST_SEGMENT
                 rev.dupacknum = -1
             rev.maxseqtobeacked = rev.nextseq
 
@@ -174,7 +188,7 @@ class SequenceAnalysis:
             if flags & (TH_SYN | TH_FIN):
                 nextseq = (nextseq + 1) & MASK
             heapq.heappush(fwd.unacked, fwd.unwrap(nextseq))
-        probe = result & Flag.ZERO_WINDOW_PROBE
+        probe = result & ZERO_WINDOW_PROBE
         if (_gt(nextseq, fwd.nextseq) or not fwd.nextseq) and not probe:
             fwd.nextseq = nextseq
             fwd.nextseq_time = time_ns
@@ -188,35 +202,48 @@ class SequenceAnalysis:
         rev.acknowledge(ack)
         return result
 
+    def bases(self, direction: int, seq: int, ack: int, flags: int) -> None:
+        """Each direction's initial sequence number, from its first segment or the first ACK
+        of it (kept also for flows whose analysis is off: port reuse is told by it)."""
+        fwd = self.dirs[direction]
+        if not fwd.base_set:
+            fwd.base_seq = seq if flags & TH_SYN else (seq - 1) & MASK
+            fwd.base_set = True
+            fwd.unwrapped = seq
+        rev = self.dirs[1 - direction]
+        if not rev.base_set and flags & TH_ACK:
+            rev.base_seq = (ack - 1) & MASK
+            rev.base_set = True
+
     @staticmethod
-    def _acks(result, fwd, rev, seglen, window, same_position, no_control) -> Flag:
+    def _acks(result, fwd, rev, seglen, window, same_position, no_control) -> int:
         """Keep-alive ACK, zero-window-probe ACK and duplicate ACK (mutually exclusive)."""
         if not (seglen == 0 and same_position and no_control):
             return result
-        if window and window == fwd.window and rev.lastsegmentflags & Flag.KEEP_ALIVE:
-            return result | Flag.KEEP_ALIVE_ACK
-        if window == 0 and fwd.window == 0 and rev.lastsegmentflags & Flag.ZERO_WINDOW_PROBE:
-            return result | Flag.ZERO_WINDOW_PROBE_ACK
+        if window and window == fwd.window and rev.lastsegmentflags & KEEP_ALIVE:
+            return result | KEEP_ALIVE_ACK
+        if window == 0 and fwd.window == 0 and rev.lastsegmentflags & ZERO_WINDOW_PROBE:
+            return result | ZERO_WINDOW_PROBE_ACK
         if window and window == fwd.window:
             fwd.dupacknum = 1 if fwd.dupacknum == -1 else fwd.dupacknum + 1
-            return result | Flag.DUPLICATE_ACK
+            return result | DUPLICATE_ACK
         return result
 
-    def _retransmission(self, result, fwd, rev, time_ns, seq, seglen, flags) -> Flag:
-        if result & Flag.KEEP_ALIVE:
-            return Flag(0)
+    def _retransmission(self, result, fwd, rev, time_ns, seq, seglen, flags) -> int:
+        if result & KEEP_ALIVE:
+            return 0
         not_advanced = bool(fwd.nextseq) and _lt(seq, fwd.nextseq)
         if seglen > 1 and (fwd.nextseq - 1) & MASK == seq:
             not_advanced = False
         if seglen > 0 and rev.lastack and _le((seq + seglen) & MASK, rev.lastack):
-            return Flag.SPURIOUS_RETRANSMISSION
+            return SPURIOUS_RETRANSMISSION
         if (
             not_advanced
             and rev.dupacknum >= 2
             and rev.lastack == seq
             and 0 <= time_ns - rev.lastack_time < FAST_RETRANSMISSION_WINDOW_NS
         ):
-            return Flag.FAST_RETRANSMISSION
+            return FAST_RETRANSMISSION
         threshold = self.first_rtt_ns or DEFAULT_OUT_OF_ORDER_NS
         syn_fin = 1 if flags & (TH_SYN | TH_FIN) else 0
         if (
@@ -224,8 +251,8 @@ class SequenceAnalysis:
             and 0 <= time_ns - fwd.nextseq_time < threshold
             and fwd.nextseq != (seq + seglen + syn_fin) & MASK
         ):
-            return Flag.OUT_OF_ORDER
-        return Flag.RETRANSMISSION if not_advanced else Flag(0)
+            return OUT_OF_ORDER
+        return RETRANSMISSION if not_advanced else 0
 
     def after_segment(self, time_ns: int, flags: int) -> None:
         """Handshake timing Wireshark records after analysing a segment."""

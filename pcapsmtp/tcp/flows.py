@@ -16,7 +16,13 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 
 from pcapsmtp.capture.model import IcmpError, TcpSegment
-from pcapsmtp.tcp.analysis import SequenceAnalysis
+from pcapsmtp.tcp.analysis import (
+    FAST_RETRANSMISSION,
+    RETRANSMISSION,
+    SPURIOUS_RETRANSMISSION,
+    ZERO_WINDOW,
+    SequenceAnalysis,
+)
 from pcapsmtp.tcp.model import (
     TH_ACK,
     TH_FIN,
@@ -53,6 +59,11 @@ MAX_NOTES = 20_000
 """Segment notes kept per flow; counts go on past it."""
 MAX_SENT = 50_000
 """Unacknowledged data segments tracked per direction for the largest-acknowledged figure."""
+
+ANY_RETRANSMISSION = RETRANSMISSION | FAST_RETRANSMISSION | SPURIOUS_RETRANSMISSION
+REUSED_PORTS = Flag.REUSED_PORTS.value
+COUNTED = [(flag.value, name) for flag, name in WIRESHARK_NAMES.items()]
+"""(flag bits, Wireshark name) for the per-endpoint counts, as ints (see tcp.analysis)."""
 
 TCPOPT_EOL, TCPOPT_NOP, TCPOPT_MSS, TCPOPT_WSCALE, TCPOPT_SACK_PERM, TCPOPT_TIMESTAMP = (
     0,
@@ -173,8 +184,13 @@ class FlowTracker:
         self._packets = 0
 
     def events(self, packets: Iterable[TcpSegment | IcmpError]) -> Iterator[FlowEvent]:
+        segment, icmp = self._segment, self._icmp  # add(), unrolled: it runs for every packet
         for packet in packets:
-            if self.add(packet):
+            if type(packet) is TcpSegment:
+                segment(packet)
+            else:
+                icmp(packet)
+            if self._out:
                 yield from self.take()
         self.finish()
         yield from self.take()
@@ -209,7 +225,8 @@ class FlowTracker:
         self._packets += 1
         if self._packets % SWEEP_EVERY == 0:
             self._sweep(seg.time_ns)
-        key = self._key(seg)
+        a, b = (seg.src, seg.sport), (seg.dst, seg.dport)
+        key = (a, b) if a <= b else (b, a)  # _key, inlined
         live = self._table.get(key)
         flags = seg.flags
         reused = False
@@ -222,7 +239,10 @@ class FlowTracker:
         if live is None:
             live = self._table[key] = _Live(self._new_flow(seg))
         live.last_packet = self._packets
-        self._update(live, seg, reused)
+        if live.flow.ignore_payload:
+            self._number_only(live, seg)
+        else:
+            self._update(live, seg, reused)
 
     def _new_flow(self, seg: TcpSegment) -> TcpFlow:
         first = Endpoint(seg.src, seg.sport)
@@ -255,7 +275,8 @@ class FlowTracker:
 
     def _update(self, live: _Live, seg: TcpSegment, reused: bool) -> None:
         flow = live.flow
-        d = self._direction(flow, seg)
+        first = flow.endpoints[0]
+        d = 0 if first.port == seg.sport and first.ip == seg.src else 1  # _direction, inlined
         sender = flow.endpoints[d]
         flags, length, time_ns = seg.flags, seg.length, seg.time_ns
         flow.last_frame, flow.last_time_ns = seg.frame, time_ns
@@ -291,7 +312,7 @@ class FlowTracker:
             d, seg.frame, time_ns, seg.seq, seg.ack, length, flags, seg.window
         )
         if reused:
-            analysis |= Flag.REUSED_PORTS
+            analysis |= REUSED_PORTS
         live.analysis.after_segment(time_ns, flags)
         handshake_done = flow.synack_time_ns is not None and flow.handshake_ack_time_ns is None
         if handshake_done and flags & (TH_SYN | TH_ACK) == TH_ACK:
@@ -306,15 +327,40 @@ class FlowTracker:
         if flags & TH_ACK:
             live.sent[1 - d].acknowledged(seg.ack, flow.endpoints[1 - d])
         live.conn.segment(d, d == flow.client, flags, seg.seq, length)
-        if analysis & Flag.ANY_RETRANSMISSION and length:
+        if analysis & ANY_RETRANSMISSION and length:
             live.conn.record("t", d == flow.client)
-        if analysis & Flag.ZERO_WINDOW:
+        if analysis & ZERO_WINDOW:
             live.conn.record("w", d == flow.client)
 
-        if not flow.ignore_payload:
-            self._reassemble(live, d, seg)
-        if flags & TH_RST or (flags & TH_FIN and live.conn.states[1 - d] >= 5):
+        self._reassemble(live, d, seg)
+        self._closing(live, d, flags, time_ns)
+
+    def _number_only(self, live: _Live, seg: TcpSegment) -> None:
+        """A segment of a flow its consumer gave up (``ignore_payload``): only what the
+        stream numbering rests on is kept up to date, i.e. the initial sequence numbers
+        (port reuse), the last packet (idle flows) and the closing (lingering flows).
+        Counters, analysis flags, notes, state and history stop where they were."""
+        flow = live.flow
+        flags = seg.flags
+        flow.last_frame, flow.last_time_ns = seg.frame, seg.time_ns
+        dirs = live.analysis.dirs
+        if not (dirs[0].base_set and dirs[1].base_set):
+            live.analysis.bases(self._direction(flow, seg), seg.seq, seg.ack, flags)
+        if flags & (TH_FIN | TH_RST):
+            d = self._direction(flow, seg)
+            sender = flow.endpoints[d]
+            if sender.closed_frame is None:
+                sender.closed_frame = seg.frame
+            self._closing(live, d, flags, seg.time_ns)
+
+    @staticmethod
+    def _closing(live: _Live, d: int, flags: int, time_ns: int) -> None:
+        """A RST, or a FIN after the peer's FIN or RST, closes the flow: it lingers from now."""
+        peer_closed = live.flow.endpoints[1 - d].closed_frame is not None
+        if flags & TH_RST or (flags & TH_FIN and peer_closed):
             live.closed_at = time_ns
+            for reassembler in live.reassembly:
+                reassembler.release()
 
     def _handshake(self, live: _Live, d: int, seg: TcpSegment) -> None:
         flow = live.flow
@@ -331,15 +377,15 @@ class FlowTracker:
         live.reassembly[d].start(seg.seq)
 
     @staticmethod
-    def _count(sender: Endpoint, analysis: Flag, seg: TcpSegment) -> None:
-        for flag, name in WIRESHARK_NAMES.items():
+    def _count(sender: Endpoint, analysis: int, seg: TcpSegment) -> None:
+        for flag, name in COUNTED:
             if analysis & flag:
                 sender.counts[name] += 1
-        if analysis & Flag.ANY_RETRANSMISSION and seg.length:
+        if analysis & ANY_RETRANSMISSION and seg.length:
             sender.retransmitted_sizes[seg.ip_len] += 1
 
     @staticmethod
-    def _note(flow: TcpFlow, d: int, seg: TcpSegment, analysis: Flag) -> None:
+    def _note(flow: TcpFlow, d: int, seg: TcpSegment, analysis: int) -> None:
         if len(flow.notes) >= MAX_NOTES:
             flow.dropped_notes += 1
             return
@@ -349,7 +395,7 @@ class FlowTracker:
                 time_ns=seg.time_ns,
                 direction=d,
                 tcp_flags=seg.flags,
-                analysis=analysis,
+                analysis=Flag(analysis),
                 seq=seg.seq,
                 length=seg.length,
                 ip_len=seg.ip_len,
@@ -365,9 +411,10 @@ class FlowTracker:
             mine.fin((seg.seq + seg.length) & MASK)
         if seg.flags & TH_ACK:
             peers.acknowledged(seg.ack, seg.frame, seg.time_ns)
-        for direction, reassembler in ((d, mine), (1 - d, peers)):
-            if reassembler.out:
-                self._emit(live, direction, reassembler.take())
+        if mine.out:
+            self._emit(live, d, mine.take())
+        if peers.out:
+            self._emit(live, 1 - d, peers.take())
 
     def _emit(self, live: _Live, direction: int, chunks: list[Chunk]) -> None:
         flow = live.flow

@@ -166,7 +166,9 @@ class TcpFlow:
     history: str = ""
     """Zeek's history string (uppercase: the client; lowercase: the server)."""
     ignore_payload: bool = False
-    """Set by a consumer that does not want this flow's bytes: reassembly stops."""
+    """Set by a consumer that does not want this flow (not SMTP): reassembly and analysis
+    stop, only what stream numbering needs is kept; counters, notes and state stay as they
+    were when it was set."""
 
     @property
     def server(self) -> int:

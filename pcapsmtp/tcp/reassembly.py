@@ -144,6 +144,12 @@ class StreamReassembler:
                     self.mismatches += 1
                 return
 
+    def release(self) -> None:
+        """The connection closed: drop the copies kept to compare retransmissions with (up
+        to RECENT_SEGMENTS payloads), so that a closed flow lingering in the flow table for
+        late packets holds no payload. A retransmission after the close is not compared."""
+        self._recent.clear()
+
     def take(self) -> list[Chunk]:
         out, self.out = self.out, []
         return out

@@ -56,6 +56,17 @@ class ConnectionState:
 
     def segment(self, sender: int, is_client: bool, flags: int, seq: int, length: int) -> None:
         self.sizes[sender] += length
+        if not flags & (TH_SYN | TH_FIN | TH_RST):
+            # Nearly every segment: data or a bare ACK, letters recorded once per side, so
+            # after the first of each there is nothing to record.
+            if length:
+                letter = "D" if is_client else "d"
+            else:
+                letter = ("A" if is_client else "a") if flags & TH_ACK else ""
+            if letter and letter not in self._counts:
+                self.record(letter, is_client)
+            self._transition(sender, 0, 0, 0, flags & TH_ACK)
+            return
         syn, fin, rst, ack = flags & TH_SYN, flags & TH_FIN, flags & TH_RST, flags & TH_ACK
         if syn and (fin or rst):
             self.record("q", is_client)

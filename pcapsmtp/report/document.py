@@ -1,0 +1,318 @@
+"""The report as one plain document: what ``report`` writes as JSON, Markdown or HTML.
+
+Every renderer reads this structure and nothing else, so what is in the report (and what is
+redacted from it) is decided once, here: credentials never reach it (the SMTP parser
+redacted them), and ``--redact-addresses`` rewrites the finished structure
+(``pseudonyms.redact_addresses``) before any renderer sees it.
+
+Wire text is kept as ``safe.wire`` text (valid UTF-8, control characters still in it);
+each renderer makes it inert for its format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
+
+from pcapsmtp import __version__
+from pcapsmtp.analysis import Analysis, CaptureResult, Options, analyze
+from pcapsmtp.diagnose import ERROR, INFO, WARNING
+from pcapsmtp.report.captures import capture_dict
+from pcapsmtp.report.dialogue import icmp_name, session_section
+from pcapsmtp.report.findings import finding_dict
+from pcapsmtp.report.safe import wire
+from pcapsmtp.report.sessions import address, endpoint_name
+from pcapsmtp.report.text import tcp_trouble
+from pcapsmtp.report.times import duration, human, iso
+from pcapsmtp.smtp.model import Session
+
+FORMAT_VERSION = 1
+MAX_DETAILED = 20
+"""Sessions shown in detail (dialogue, diagrams) unless chosen with --session."""
+
+
+class UnknownSession(ValueError):
+    """--session named a session the capture does not hold (a usage error)."""
+
+
+@dataclass(slots=True)
+class ReportOptions:
+    """What the user asked of the report (the analysis options are separate)."""
+
+    tz: tzinfo = UTC
+    command_line: list[str] = field(default_factory=list)
+    sessions: tuple[int, ...] = ()
+    """Sessions to show in detail; empty: the ones that matter."""
+    redact_addresses: bool = False
+    generated: datetime | None = None
+    """When the report was made; None: now."""
+
+
+# -- the capture and its parties ----------------------------------------------------------------
+
+
+def file_facts(path: str) -> dict:
+    """Size and SHA-256 of a capture file, so the recipient can check they have the same one."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return {
+        "name": os.path.basename(path),
+        "size": os.path.getsize(path),
+        "sha256": digest.hexdigest(),
+    }
+
+
+def capture_section(result: CaptureResult, facts: dict, tz: tzinfo) -> dict:
+    info = result.info
+    span = (
+        (info.last_time_ns - info.first_time_ns) / 1e9
+        if info.first_time_ns is not None and info.last_time_ns is not None
+        else None
+    )
+    return (
+        capture_dict(info)
+        | facts
+        | {
+            "file": wire(info.file),
+            "first_time_utc": human(info.first_time_ns),
+            "last_time_utc": human(info.last_time_ns),
+            "first_time_local": human(info.first_time_ns, tz),
+            "last_time_local": human(info.last_time_ns, tz),
+            "duration_s": round(span, 6) if span is not None else None,
+            "duration": duration(span) if span is not None else None,
+            "warnings": [wire(w) for w in info.warnings],
+            "smtp_sessions": len(result.sessions),
+            "other_connections": result.other_connections,
+        }
+    )
+
+
+def _software(session: Session) -> str | None:
+    software = session.server_software
+    if software is None:
+        return None
+    return f"{software.name} {software.version}" if software.version else software.name
+
+
+def _hostname(text: str | None) -> str | None:
+    """The name a server gives itself: the first word of its greeting or EHLO reply."""
+    word = (text or "").split(" ", 1)[0].strip()
+    return wire(word) if word and ("." in word or word.isalnum()) and not word.isdigit() else None
+
+
+def parties(analysis: Analysis) -> list[dict]:
+    """Servers, clients and the routers that sent ICMP errors, with what they said of
+    themselves."""
+    found: dict[tuple[str, str], dict] = {}
+
+    def party(role: str, ip: bytes) -> dict:
+        key = (role, address(ip))
+        if key not in found:
+            found[key] = {
+                "role": role,
+                "address": key[1],
+                "ports": [],
+                "names": [],
+                "software": [],
+                "sessions": [],
+            }
+        return found[key]
+
+    def add(entry: dict, name: str, value) -> None:
+        if value is not None and value not in entry[name]:
+            entry[name].append(value)
+
+    for session in analysis.sessions:
+        server = party("server", session.server.ip)
+        add(server, "ports", session.server.port)
+        add(server, "names", _hostname(session.greeting.lines[0] if session.greeting else None))
+        add(server, "names", _hostname(session.ehlo.lines[0] if session.ehlo else None))
+        add(server, "software", _software(session))
+        add(server, "sessions", session.id)
+        client = party("client", session.client.ip)
+        add(client, "names", wire(session.helo) if session.helo else None)
+        add(client, "sessions", session.id)
+        for error in session.flow.icmp:
+            router = party("icmp sender", error.src)
+            add(router, "names", icmp_name(error))
+            add(router, "sessions", session.id)
+    order = {"server": 0, "client": 1, "icmp sender": 2}
+    return sorted(found.values(), key=lambda p: (order[p["role"]], p["sessions"][0]))
+
+
+# -- findings, verdict, timeline ----------------------------------------------------------------
+
+
+def verdict(analysis: Analysis) -> dict:
+    findings = analysis.findings
+    severities = Counter(f.severity for f in findings)
+    outcomes = Counter(s.outcome for s in analysis.sessions)
+    worst = next((f for f in findings if f.severity in (ERROR, WARNING)), None)
+    failed = {o: n for o, n in sorted(outcomes.items()) if o != "delivered"}
+    if worst is None and failed:
+        # No rule explained it, but a reader must not be told that all is well.
+        what = ", ".join(f"{n} {o}" for o, n in failed.items())
+        line = (
+            f"{sum(failed.values())} of {len(analysis.sessions)} sessions did not deliver "
+            f"({what}) and no rule names a cause: read their dialogue below."
+        )
+    elif worst is None:
+        line = "No trouble found: nothing failed and nothing is about to."
+    else:
+        where = f"session {worst.session}" if worst.session else "the capture"
+        line = f"{worst.severity.upper()} {worst.code} ({where}): {wire(worst.summary)}"
+    return {
+        "line": line,
+        "level": worst.severity if worst else WARNING if failed else "ok",
+        "sessions": len(analysis.sessions),
+        "outcomes": dict(sorted(outcomes.items())),
+        "errors": severities[ERROR],
+        "warnings": severities[WARNING],
+        "info": severities[INFO],
+    }
+
+
+def timeline_row(session: Session, capture_start: int | None, tz: tzinfo, findings) -> dict:
+    flow = session.flow
+    last = session.last_reply
+    return {
+        "session": session.id,
+        "tcp_stream": flow.stream,
+        "start": iso(flow.first_time_ns),
+        "start_local": human(flow.first_time_ns, tz),
+        "offset_s": round((flow.first_time_ns - capture_start) / 1e9, 6)
+        if capture_start is not None
+        else None,
+        "duration_s": round((flow.last_time_ns - flow.first_time_ns) / 1e9, 6),
+        "client": endpoint_name(session.client),
+        "server": endpoint_name(session.server),
+        "server_software": _software(session),
+        "mail_from": _mail_from(session),
+        "recipients": sum(len(t.rcpt_to) for t in session.transactions),
+        "outcome": session.outcome,
+        "outcome_reason": session.outcome_reason,
+        "last_reply": wire(f"{last.code} {last.lines[0] if last.lines else ''}".strip())
+        if last
+        else None,
+        "tcp": tcp_trouble(session),
+        "findings": sorted({f.code for f in findings if f.session == session.id}),
+    }
+
+
+def _mail_from(session: Session) -> str | None:
+    senders = [t.mail_from for t in session.transactions if t.mail_from is not None]
+    if not senders:
+        return None
+    first = wire(senders[0]) or "<>"
+    return first if len(set(senders)) == 1 else f"{first} (+{len(set(senders)) - 1} more)"
+
+
+def chosen_sessions(analysis: Analysis, wanted: tuple[int, ...]) -> tuple[list[Session], str]:
+    """The sessions shown in detail, and a sentence saying which and why."""
+    sessions = analysis.sessions
+    if wanted:
+        return [s for s in sessions if s.id in wanted], "the sessions chosen with --session"
+    troubled = {
+        f.session for f in analysis.findings if f.severity in (ERROR, WARNING) and f.session
+    }
+    matter = [s for s in sessions if s.id in troubled or s.outcome != "delivered"]
+    why = "sessions with an error or warning, or that did not deliver"
+    if not matter:
+        matter, why = sessions, "every session (none failed)"
+    if len(matter) > MAX_DETAILED:
+        why += f"; the first {MAX_DETAILED} of {len(matter)} (choose others with --session)"
+        matter = matter[:MAX_DETAILED]
+    return matter, why
+
+
+# -- the whole report ---------------------------------------------------------------------------
+
+
+def build_report(
+    path: str,
+    analysis: Analysis,
+    options: ReportOptions,
+    series: dict | None = None,
+    baseline: dict | None = None,
+) -> dict:
+    """The report of one analysed capture; ``series`` maps session ids to their graph data
+    (``report.series``), ``baseline`` is a ``baseline_section``."""
+    result = analysis.results[0]
+    findings = analysis.findings
+    tz = options.tz
+    start = result.info.first_time_ns
+    detailed, why = chosen_sessions(analysis, options.sessions)
+    sessions = []
+    for session in detailed:
+        section = session_section(session, findings, tz)
+        section["graphs"] = (series or {}).get(session.id)
+        sessions.append(section)
+    generated = options.generated or datetime.now(UTC)
+    return {
+        "report": {
+            "format": FORMAT_VERSION,
+            "title": f"SMTP capture report: {wire(os.path.basename(path))}",
+        },
+        "verdict": verdict(analysis),
+        "capture": capture_section(result, file_facts(path), tz),
+        "parties": parties(analysis),
+        "findings": [finding_dict(f) for f in findings],
+        "timeline": [timeline_row(s, start, tz, findings) for s in analysis.sessions],
+        "detailed": {"why": why, "sessions": [s.id for s in detailed]},
+        "sessions": sessions,
+        "baseline": baseline,
+        "produced": {
+            "tool": "pcapsmtp",
+            "version": __version__,
+            "command_line": options.command_line,
+            "generated": generated.astimezone(UTC).isoformat(timespec="seconds"),
+            "tz": getattr(tz, "key", None) or "UTC",
+            "addresses": "pseudonyms" if options.redact_addresses else "as captured",
+            "credentials": "AUTH credentials are redacted when the capture is read: no output "
+            "of pcapsmtp holds them",
+        },
+    }
+
+
+def make_report(
+    path: str,
+    analysis_options: Options,
+    options: ReportOptions,
+    baseline_path: str | None = None,
+) -> tuple[dict | None, list]:
+    """Analyse ``path`` (and the baseline), collect the graph data of the detailed sessions,
+    build the report and redact addresses when asked: (report, errors of unreadable inputs)."""
+    from pcapsmtp.report.pseudonyms import redact_addresses
+    from pcapsmtp.report.series import session_series
+    from pcapsmtp.streams import collect_streams
+
+    analysis = analyze([path], analysis_options)
+    baseline = analyze([baseline_path], analysis_options) if baseline_path else None
+    errors = analysis.errors + (baseline.errors if baseline else [])
+    if errors:
+        return None, errors
+    ids = [s.id for s in analysis.sessions]
+    unknown = [n for n in options.sessions if n not in ids]
+    if unknown:
+        held = ", ".join(map(str, ids)) or "none"
+        raise UnknownSession(f"{path} has no SMTP session {unknown[0]}; its sessions: {held}")
+    detailed, _ = chosen_sessions(analysis, options.sessions)
+    streams = collect_streams(path, [s.flow.stream for s in detailed], analysis_options.extra_ports)
+    series = {s.id: session_series(s, streams[s.flow.stream]) for s in detailed}
+    base = None
+    if baseline is not None and baseline_path:
+        from pcapsmtp.report.baseline import baseline_section
+
+        bad_session = options.sessions[0] if options.sessions else None
+        base = baseline_section(
+            baseline_path, baseline, path, analysis_options, bad_session, options.tz
+        )
+    report = build_report(path, analysis, options, series, base)
+    if options.redact_addresses:
+        report = redact_addresses(report)
+    return report, []
