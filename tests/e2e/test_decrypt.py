@@ -346,9 +346,9 @@ OUTPUTS = [
 
 
 @pytest.mark.parametrize("name", ["starttls-auth-587", "auth-plain-clear"])
-def test_credentials_appear_in_no_output(name):
+def test_credentials_appear_in_no_output(name, tmp_path):
     """Every output of every session, decrypted (with the key log) or clear, is scanned for
-    the lab's credentials and their base64 forms."""
+    the lab's credentials and their base64 forms: analyze, show, diff and the report."""
     truth = json.loads((LAB / f"{name}.truth.json").read_text())
     keylog = LAB / f"{name}.keylog"
     extra = ["--keylog", str(keylog)] if keylog.exists() else []
@@ -366,6 +366,14 @@ def test_credentials_appear_in_no_output(name):
             for secret in secrets:
                 assert secret not in result.stdout, (argv, secret)
                 assert secret not in result.stderr, (argv, secret)
+    for suffix in (".md", ".html", ".json"):
+        report = tmp_path / f"report{suffix}"
+        result = runner.invoke(main, ["report", _capture(name), "-o", str(report), *extra])
+        assert result.exit_code == 0, result.output
+        text = report.read_text()
+        assert "AUTH" in text
+        for secret in secrets:
+            assert secret not in text, (suffix, secret)
     if extra:
         analysis = analyze([_capture(name)], Options(keylog=str(keylog)))
         assert all(s.tls.decrypted for s in analysis.sessions)
