@@ -261,7 +261,10 @@ REPORT_FORMATS = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html
     help="Replace IP addresses, email addresses and mail domains with stable pseudonyms.",
 )
 @common_options
-def report_command(capture, output, baseline, session_ids, redact_addresses, ports, tz) -> None:
+@maillog_option
+def report_command(
+    capture, output, baseline, session_ids, redact_addresses, ports, tz, maillogs
+) -> None:
     """The document for a vendor ticket: capture facts, parties, findings with evidence,
     session timeline, dialogues and diagrams. Never contains AUTH credentials."""
     from pcapsmtp.report.document import ReportOptions, UnknownSession, make_report
@@ -278,7 +281,7 @@ def report_command(capture, output, baseline, session_ids, redact_addresses, por
         redact_addresses=redact_addresses,
     )
     try:
-        report, errors = make_report(capture, Options(extra_ports=tuple(ports)), options, baseline)
+        report, errors = make_report(capture, _options(ports, maillogs, tz), options, baseline)
     except UnknownSession as error:
         raise click.UsageError(str(error)) from None
     if errors:
