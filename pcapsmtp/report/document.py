@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 
 from pcapsmtp import __version__
-from pcapsmtp.report.health import health_document
-from pcapsmtp.report.maillog import maillog_document, session_links
 from pcapsmtp.analysis import Analysis, CaptureResult, Options, analyze
 from pcapsmtp.diagnose import ERROR, INFO, WARNING
 from pcapsmtp.report.captures import capture_dict
 from pcapsmtp.report.dialogue import icmp_name, session_section
 from pcapsmtp.report.findings import finding_dict
+from pcapsmtp.report.health import health_document
+from pcapsmtp.report.maillog import maillog_document, session_links
 from pcapsmtp.report.safe import wire
 from pcapsmtp.report.sessions import address, endpoint_name
 from pcapsmtp.report.text import tcp_trouble
