@@ -338,10 +338,11 @@ def _overview(overview: dict) -> list[str]:
 
 def _maillog(maillog: dict) -> list[str]:
     linked = ", ".join(f"{n} by {how}" for how, n in maillog["linked"].items() if n) or "none"
+    unlinked = ", ".join(map(str, maillog["unlinked_sessions"])) or "none"
     out = [
         f"- Logs: {_m(', '.join(f['file'] for f in maillog['files']))}",
         f"- Sessions linked to log lines: {_m(linked)}",
-        f"- Sessions with no log line: {_m(', '.join(map(str, maillog['unlinked_sessions'])) or 'none')}",
+        f"- Sessions with no log line: {_m(unlinked)}",
         f"- Log deliveries with no session in the capture: {len(maillog['orphans'])}",
     ]
     out += [
