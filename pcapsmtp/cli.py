@@ -278,9 +278,10 @@ REPORT_FORMATS = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html
     help="Replace IP addresses, email addresses and mail domains with stable pseudonyms.",
 )
 @common_options
+@maillog_option
 @keylog_option
 def report_command(
-    capture, output, baseline, session_ids, redact_addresses, ports, tz, keylog
+    capture, output, baseline, session_ids, redact_addresses, ports, tz, maillogs, keylog
 ) -> None:
     """The document for a vendor ticket: capture facts, parties, findings with evidence,
     session timeline, dialogues and diagrams. Never contains AUTH credentials."""
@@ -299,7 +300,7 @@ def report_command(
     )
     try:
         report, errors = make_report(
-            capture, Options(extra_ports=tuple(ports), keylog=keylog), options, baseline
+            capture, _options(ports, maillogs, tz, keylog), options, baseline
         )
     except UnknownSession as error:
         raise click.UsageError(str(error)) from None

@@ -23,6 +23,8 @@ from pcapsmtp.diagnose import ERROR, INFO, WARNING
 from pcapsmtp.report.captures import capture_dict
 from pcapsmtp.report.dialogue import icmp_name, session_section
 from pcapsmtp.report.findings import finding_dict
+from pcapsmtp.report.health import health_document
+from pcapsmtp.report.maillog import maillog_document, session_links
 from pcapsmtp.report.safe import wire
 from pcapsmtp.report.sessions import address, endpoint_name
 from pcapsmtp.report.text import tcp_trouble
@@ -251,6 +253,7 @@ def build_report(
     for session in detailed:
         section = session_section(session, findings, tz)
         section["graphs"] = (series or {}).get(session.id)
+        section["log"] = session_links(analysis.maillog, session.id)
         sessions.append(section)
     generated = options.generated or datetime.now(UTC)
     return {
@@ -263,6 +266,8 @@ def build_report(
         "parties": parties(analysis),
         "findings": [finding_dict(f) for f in findings],
         "timeline": [timeline_row(s, start, tz, findings) for s in analysis.sessions],
+        "overview": health_document(analysis.sessions),
+        "maillog": maillog_document(analysis.maillog) if analysis.maillog is not None else None,
         "detailed": {"why": why, "sessions": [s.id for s in detailed]},
         "sessions": sessions,
         "baseline": baseline,

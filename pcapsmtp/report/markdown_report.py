@@ -278,6 +278,77 @@ def _session(session: dict) -> list[str]:
     out += block(dialogue_lines(session["entries"]))
     if session["dialogue_dropped"]:
         out.append(f"({session['dialogue_dropped']} more dialogue lines not kept)")
+    if session.get("log") is not None:
+        out += ["", *_session_log(session["log"])]
+    return [*out, ""]
+
+
+def _session_log(links: list[dict]) -> list[str]:
+    if not links:
+        return ["Mail server log: no line of the given logs belongs to this session.", ""]
+    out = []
+    for link in links:
+        out += [f"Mail server log ({_m(link['side'])} side, linked by {_m(link['why'])}):", ""]
+        out += block([line["text"] for line in link["lines"]])
+        out += [f"- {_m(note['verdict'])}: {_m(note['text'])}" for note in link["notes"]]
+        out.append("")
+    return out
+
+
+def _overview(overview: dict) -> list[str]:
+    """Per destination and per client: the capture-wide view (pcapsmtp.health)."""
+    out = []
+    columns = [
+        "attempts",
+        "delivered",
+        "deferred",
+        "rejected",
+        "refused",
+        "unreachable",
+        "timeouts",
+    ]
+    for key, who, title in (
+        ("destinations", "server", "Destination"),
+        ("clients", "client", "Client"),
+    ):
+        rows = overview.get(key) or []
+        if not rows:
+            continue
+        out += table(
+            [title, *[c.capitalize() for c in columns], "First", "Last", "Refusals"],
+            [
+                [
+                    _m(row[who]),
+                    *[_m(row[c]) for c in columns],
+                    _m(row["first_time"]),
+                    _m(row["last_time"]),
+                    _m(
+                        ", ".join(
+                            f"{r['code']}×{r['count']}" for r in row.get("negative_replies", [])
+                        )
+                        or "-"
+                    ),
+                ]
+                for row in rows
+            ],
+        )
+        out.append("")
+    return out
+
+
+def _maillog(maillog: dict) -> list[str]:
+    linked = ", ".join(f"{n} by {how}" for how, n in maillog["linked"].items() if n) or "none"
+    unlinked = ", ".join(map(str, maillog["unlinked_sessions"])) or "none"
+    out = [
+        f"- Logs: {_m(', '.join(f['file'] for f in maillog['files']))}",
+        f"- Sessions linked to log lines: {_m(linked)}",
+        f"- Sessions with no log line: {_m(unlinked)}",
+        f"- Log deliveries with no session in the capture: {len(maillog['orphans'])}",
+    ]
+    out += [
+        f"- Disagreement, session {d['session']}: {_m(d['text'])}" for d in maillog["disagreements"]
+    ]
+    out += [f"- Warning: {_m(w)}" for w in maillog["warnings"]]
     return [*out, ""]
 
 
@@ -343,11 +414,13 @@ def render_report_markdown(report: dict) -> str:
         "",
         *timeline_table(report["timeline"], produced["tz"]),
         "",
-        "## Sessions in detail",
+        "## Destinations and clients",
         "",
-        f"Shown: {markdown(report['detailed']['why'])}.",
-        "",
+        *_overview(report.get("overview") or {}),
     ]
+    if report.get("maillog"):
+        out += ["## Mail server logs", "", *_maillog(report["maillog"])]
+    out += ["## Sessions in detail", "", f"Shown: {markdown(report['detailed']['why'])}.", ""]
     for session in report["sessions"]:
         out += _session(session)
     if report["baseline"]:
