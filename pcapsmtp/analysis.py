@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 
 from pcapsmtp.capture import Capture, CaptureInfo, IcmpError, open_capture, packets
+from pcapsmtp.capture.sets import CaptureSet, expand_inputs, group_files
 from pcapsmtp.diagnose import CaptureContext, Finding, diagnose
 from pcapsmtp.errors import CaptureError
 from pcapsmtp.progress import Progress
@@ -29,6 +31,11 @@ class Options:
     """The zone of the logs' times that carry none (``--tz``); UTC when None."""
     progress: Progress | None = None
     """Told now and then how far the reading got (see pcapsmtp.progress); None: nobody."""
+    jobs: int | None = None
+    """Worker processes for rotated sets (pcapsmtp.rotated); None: one per core, used when
+    the captures are large enough to repay starting them; 1: everything in this process."""
+    scheduler: str | None = None
+    """Address of a running Dask scheduler (``tcp://HOST:PORT``) to run the tasks on."""
 
 
 @dataclass(slots=True)
@@ -42,6 +49,8 @@ class CaptureResult:
     other_connections: int = 0
     """TCP connections that are not SMTP."""
     findings: list[Finding] = field(default_factory=list)
+    smtp: SmtpTracker | None = None
+    """While the pass is being finished only: the tracker holding TLS sessions."""
 
 
 @dataclass(slots=True)
@@ -53,6 +62,8 @@ class Analysis:
     """Inputs that could not be read at all; the others are analysed regardless."""
     maillog: object | None = None
     """pcapsmtp.maillog.MaillogLinks when mail logs were given."""
+    warnings: list[str] = field(default_factory=list)
+    """About the inputs as a whole (folder entries that are not captures, ...)."""
 
     @property
     def captures(self) -> list[CaptureInfo]:
@@ -73,24 +84,34 @@ def analyze_capture(source: str, options: Options) -> CaptureResult:
     sessions, when keys are at hand: pcapsmtp.tlsdecrypt)."""
     with readable_source(source, options.keylog) as path, open_capture(path) as capture:
         capture.info.file = source
-        result = CaptureResult(capture.info)
-        flows = FlowTracker(SMTP_PORTS + options.extra_ports)
-        smtp = SmtpTracker(
-            source, options.extra_ports, hold_tls=lambda: keys_at_hand(capture.info, options.keylog)
+        result = run_pass(
+            capture, source, options, lambda: keys_at_hand(capture.info, options.keylog)
         )
-        found = packets(capture)
-        if options.progress is not None:
-            found = _reporting(found, capture, options.progress, flows, result.sessions)
-        for event in flows.events(found):
-            session = smtp.add(event)
-            if session is not None:
-                result.sessions.append(session)
-            elif isinstance(event, FlowEnded):
-                result.other_connections += 1
-        result.stray_icmp = flows.unmatched_icmp
-        result.sessions += decrypt_held(smtp, path, capture.info, options.keylog)
+        result.sessions += decrypt_held(result.smtp, path, capture.info, options.keylog)
+        result.smtp = None
         result.sessions.sort(key=lambda s: s.flow.first_frame)
         return result
+
+
+def run_pass(capture, label: str, options: Options, hold_tls) -> CaptureResult:
+    """The one streaming pass over a capture (or a chained rotated set): capture -> tcp ->
+    smtp. The SMTP tracker stays in ``result.smtp`` for the sessions it holds for TLS."""
+    result = CaptureResult(capture.info)
+    flows = FlowTracker(SMTP_PORTS + options.extra_ports)
+    smtp = SmtpTracker(label, options.extra_ports, hold_tls=hold_tls)
+    found = packets(capture)
+    if options.progress is not None:
+        found = _reporting(found, capture, options.progress, flows, result.sessions)
+    for event in flows.events(found):
+        session = smtp.add(event)
+        if session is not None:
+            result.sessions.append(session)
+        elif isinstance(event, FlowEnded):
+            result.other_connections += 1
+    result.stray_icmp = flows.unmatched_icmp
+    result.sessions.sort(key=lambda s: s.flow.first_frame)
+    result.smtp = smtp
+    return result
 
 
 PROGRESS_EVERY = 4096
@@ -114,14 +135,25 @@ def _reporting(
         progress.done()
 
 
+PARALLEL_MIN_BYTES = 64 * 1024 * 1024
+"""Below this much capture, starting worker processes costs more than it saves."""
+
+
 def analyze(sources: list[str], options: Options | None = None) -> Analysis:
+    """Analyse captures: each file on its own, except that the files of a rotated set
+    (pcapsmtp.capture.sets) are one capture, read in parallel when that pays."""
     options = options or Options()
     analysis = Analysis()
-    for source in sources:
-        try:
-            analysis.results.append(analyze_capture(source, options))
-        except CaptureError as error:
-            analysis.errors.append(error)
+    inputs, analysis.warnings = expand_inputs(sources)
+    sets = group_files(inputs)
+    if _parallel(sets, options):
+        _analyze_parallel(analysis, sets, options)
+    else:
+        for capture_set in sets:
+            try:
+                analysis.results.append(_analyze_set(capture_set, options))
+            except CaptureError as error:
+                analysis.errors.append(error)
     for number, session in enumerate(analysis.sessions, start=1):
         session.id = number
     for result in analysis.results:
@@ -130,6 +162,56 @@ def analyze(sources: list[str], options: Options | None = None) -> Analysis:
     if options.maillogs and analysis.results:
         _link_maillogs(analysis, options)
     return analysis
+
+
+def _analyze_set(capture_set: CaptureSet, options: Options) -> CaptureResult:
+    if len(capture_set.files) == 1:
+        return analyze_capture(capture_set.files[0], options)
+    from pcapsmtp.rotated import analyze_chained, analyze_merged
+
+    if options.keylog:
+        return analyze_merged(capture_set, options)
+    return analyze_chained(capture_set, options)
+
+
+def _parallel(sets: list[CaptureSet], options: Options) -> bool:
+    """Worth Dask: a scheduler was named, or several files and more than one job."""
+    if options.scheduler:
+        return True
+    files = [path for s in sets for path in s.files if path != "-"]
+    jobs = options.jobs if options.jobs is not None else (os.cpu_count() or 1)
+    if jobs <= 1 or len(files) < 2:
+        return False
+    if options.jobs is not None:
+        return True
+    return sum(_size(path) for path in files) >= PARALLEL_MIN_BYTES
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def _analyze_parallel(analysis: Analysis, sets: list[CaptureSet], options: Options) -> None:
+    from pcapsmtp.rotated import ParallelError, analyze_parallel
+
+    jobs = options.jobs or os.cpu_count() or 1
+    progress = options.progress
+    on_done = progress.tasks if progress is not None else None
+    try:
+        outcomes = analyze_parallel(sets, options, jobs, options.scheduler, on_done)
+    except ParallelError as error:
+        analysis.errors.append(CaptureError(error.where, error.reason))
+        return
+    finally:
+        if progress is not None:
+            progress.done()
+    for result, errors in outcomes:
+        if result is not None:
+            analysis.results.append(result)
+        analysis.errors += errors
 
 
 def _link_maillogs(analysis: Analysis, options: Options) -> None:

@@ -88,14 +88,39 @@ def maillog_option(function):
     )(function)
 
 
-def _options(ports, maillogs=(), tz=None, keylog=None) -> Options:
+def parallel_options(function):
+    """--jobs and --scheduler, for the commands that read rotated capture sets."""
+    function = click.option(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Run the per-file tasks on the Dask cluster whose scheduler is at ADDRESS "
+        "(tcp://HOST:PORT); its workers need pcapsmtp and the files at the same paths.",
+    )(function)
+    return click.option(
+        "--jobs",
+        "-j",
+        type=click.IntRange(1, 1024),
+        metavar="N",
+        help="Worker processes for several files (default: one per core, when the files are "
+        "large enough to repay them); 1 reads everything in this process.",
+    )(function)
+
+
+def _options(ports, maillogs=(), tz=None, keylog=None, jobs=None, scheduler=None) -> Options:
     return Options(
         extra_ports=tuple(ports),
         maillogs=tuple(maillogs),
         log_zone=tz,
         progress=_progress(),
         keylog=keylog,
+        jobs=jobs,
+        scheduler=scheduler,
     )
+
+
+def _report_warnings(analysis) -> None:
+    for warning in analysis.warnings:
+        click.echo(f"pcapsmtp: warning: {warning}", err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -117,9 +142,16 @@ def main() -> None:
 @common_options
 @maillog_option
 @keylog_option
-def analyze_command(captures, fmt, ports, tz, maillogs, keylog) -> None:
-    """Capture facts, one row per SMTP session, and findings."""
-    analysis = analyze(list(captures), _options(ports, maillogs, tz, keylog))
+@parallel_options
+def analyze_command(captures, fmt, ports, tz, maillogs, keylog, jobs, scheduler) -> None:
+    """Capture facts, one row per SMTP session, and findings.
+
+    CAPTURE is a file, '-' for standard input, or a folder of captures. The files of a
+    rotated capture (tcpdump -G or -C, a dumpcap ring buffer: names that differ only in
+    their trailing counter or date) are read as one capture, in time order, sessions that
+    cross from one file to the next included."""
+    analysis = analyze(list(captures), _options(ports, maillogs, tz, keylog, jobs, scheduler))
+    _report_warnings(analysis)
     if analysis.results and fmt == "json":
         from pcapsmtp.report.jsondoc import write_json
 

@@ -17,3 +17,6 @@ class CaptureError(Exception):
         super().__init__(f"{source}: {reason}")
         self.source = source
         self.reason = reason
+
+    def __reduce__(self):
+        return (type(self), (self.source, self.reason))

@@ -75,6 +75,18 @@ class Progress:
         self._stream.flush()
         self._shown = True
 
+    def tasks(self, what: str, done: int, total: int) -> None:
+        """Files of a rotated set analysed in parallel: ``done`` of ``total``."""
+        now = self._clock()
+        if now < self._next and done < total:
+            return
+        self._next = now + INTERVAL
+        name = "scanning files" if what == "scan" else f"analysing {os.path.basename(what)}"
+        line = f"pcapsmtp: {name}: {done:,} of {total:,} files done, {now - self._start:.0f} s"
+        self._stream.write("\r" + line + "\x1b[K")
+        self._stream.flush()
+        self._shown = True
+
     def done(self) -> None:
         if self._shown:
             self._stream.write("\r\x1b[K")

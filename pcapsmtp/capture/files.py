@@ -92,9 +92,12 @@ class Capture:
     CaptureError; damage later in the file becomes a warning in ``info``.
     """
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, frame_offset: int = 0) -> None:
         self.source = source
         self.info = CaptureInfo(file=source)
+        self.frame_offset = frame_offset
+        """Added to every frame number: the frames of the files before this one in a
+        rotated set (pcapsmtp.capture.sets), so numbers run on as in one merged capture."""
         self._raw = _open_raw(source)
         try:
             head, stream = _sniff(self._raw)
@@ -119,8 +122,11 @@ class Capture:
         """Every record of the file, in order; reading errors end it with a warning."""
         info = self.info
         kept = 0  # the most bytes kept of a cut frame: the snap length actually applied
+        offset = self.frame_offset
         try:
             for frame in self._records(self._stream, info):
+                if offset:
+                    frame.number += offset
                 info.frames += 1
                 if info.first_time_ns is None:
                     info.first_time_ns = frame.time_ns
@@ -174,6 +180,6 @@ class Capture:
         self.close()
 
 
-def open_capture(source: str) -> Capture:
+def open_capture(source: str, frame_offset: int = 0) -> Capture:
     """Open a pcap or pcapng file (plain or compressed), or ``-`` for standard input."""
-    return Capture(source)
+    return Capture(source, frame_offset)

@@ -159,6 +159,9 @@ class CaptureInfo:
     """Frames we could not decode, by reason (unsupported link type, malformed IP, ...)."""
     warnings: list[str] = field(default_factory=list)
     secrets: list[DecryptionSecrets] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    """The files of a rotated set read as this one capture (pcapsmtp.capture.sets), in
+    order; empty for a single file."""
 
     def count_undecoded(self, reason: str) -> None:
         self.undecoded[reason] = self.undecoded.get(reason, 0) + 1

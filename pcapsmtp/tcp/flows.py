@@ -7,6 +7,12 @@ new SYN reuses its ports, ``LINGER_NS`` of capture time after it closed, after
 ``IDLE_NS`` without packets, or at the end of the capture. A packet arriving for a
 flow already ended that way starts a new stream number where Wireshark would continue
 the old one; with these limits that happens only to stray packets minutes late.
+
+Whether a flow has ended that way is decided by its own packets, their times and frame
+numbers, when its next packet comes (the periodic sweep only frees what that would end):
+never by the packets of other flows. So the flows of one 4-tuple come out the same when
+they are tracked on their own, which is what stitching a rotated capture set rests on
+(pcapsmtp.rotated).
 """
 
 from __future__ import annotations
@@ -44,17 +50,17 @@ from pcapsmtp.tcp.state import ConnectionState
 
 SMTP_PORTS = (25, 465, 587)
 LINGER_NS = 10 * 1_000_000_000
-LINGER_PACKETS = 2_000
-"""A closed flow stays this long, and this many packets, in the table for late packets."""
+LINGER_FRAMES = 2_000
+"""A closed flow stays this long, and this many frames, in the table for late packets."""
 IDLE_NS = 15 * 60 * 1_000_000_000
-IDLE_PACKETS = 100_000
-"""A flow silent this long and this many packets is ended (RFC 5321's longest timeout is 10 min).
+IDLE_FRAMES = 100_000
+"""A flow silent this long and this many frames is ended (RFC 5321's longest timeout is 10 min).
 
-Both a time and a packet distance are required, so a bogus timestamp in a small capture
+Both a time and a frame distance are required, so a bogus timestamp in a small capture
 (they exist: a frame dated 2063 among frames of 2015) never ends a flow early.
 """
 SWEEP_EVERY = 10_000
-"""Packets between two sweeps of the table."""
+"""TCP segments between two sweeps of the table (which only free memory, see above)."""
 MAX_NOTES = 20_000
 """Segment notes kept per flow; counts go on past it."""
 MAX_SENT = 50_000
@@ -159,7 +165,7 @@ class _Sent:
 class _Live:
     """A flow and the machinery filling it."""
 
-    __slots__ = ("analysis", "closed_at", "conn", "flow", "last_packet", "reassembly", "sent")
+    __slots__ = ("analysis", "closed_at", "conn", "flow", "reassembly", "sent")
 
     def __init__(self, flow: TcpFlow) -> None:
         self.flow = flow
@@ -168,7 +174,6 @@ class _Live:
         self.sent = (_Sent(), _Sent())
         self.conn = ConnectionState(flipped=flow.client != 0)
         self.closed_at: int | None = None
-        self.last_packet = 0
 
 
 class FlowTracker:
@@ -224,10 +229,17 @@ class FlowTracker:
     def _segment(self, seg: TcpSegment) -> None:
         self._packets += 1
         if self._packets % SWEEP_EVERY == 0:
-            self._sweep(seg.time_ns)
+            self._sweep(seg.time_ns, seg.frame)
         a, b = (seg.src, seg.sport), (seg.dst, seg.dport)
         key = (a, b) if a <= b else (b, a)  # _key, inlined
         live = self._table.get(key)
+        if (
+            live is not None
+            and (live.closed_at is not None or seg.time_ns - live.flow.last_time_ns > IDLE_NS)
+            and _expired(live, seg.time_ns, seg.frame)
+        ):
+            self._end(key)
+            live = None
         flags = seg.flags
         reused = False
         if live is not None and flags & TH_SYN:
@@ -238,7 +250,6 @@ class FlowTracker:
                 live = None
         if live is None:
             live = self._table[key] = _Live(self._new_flow(seg))
-        live.last_packet = self._packets
         if live.flow.ignore_payload:
             self._number_only(live, seg)
         else:
@@ -465,12 +476,9 @@ class FlowTracker:
                 sender.too_big_mtu = error.mtu
             sender.max_ip_len_after_too_big = 0
 
-    def _sweep(self, now_ns: int) -> None:
+    def _sweep(self, now_ns: int, frame: int) -> None:
         for key, live in list(self._table.items()):
-            since = self._packets - live.last_packet
-            closed = live.closed_at is not None and now_ns - live.closed_at > LINGER_NS
-            idle = now_ns - live.flow.last_time_ns > IDLE_NS
-            if (closed and since > LINGER_PACKETS) or (idle and since > IDLE_PACKETS):
+            if _expired(live, now_ns, frame):
                 self._end(key)
 
     def _end(self, key: tuple) -> None:
@@ -488,6 +496,15 @@ class FlowTracker:
         flow.state = live.conn.conn_state(flow.client)
         flow.history = live.conn.history
         self._out.append(FlowEnded(flow))
+
+
+def _expired(live: _Live, now_ns: int, frame: int) -> bool:
+    """A flow closed ``LINGER_NS`` and ``LINGER_FRAMES`` ago, or silent ``IDLE_NS`` and
+    ``IDLE_FRAMES``, as seen from a packet at ``now_ns`` in ``frame``."""
+    since = frame - live.flow.last_frame
+    closed = live.closed_at is not None and now_ns - live.closed_at > LINGER_NS
+    idle = now_ns - live.flow.last_time_ns > IDLE_NS
+    return (closed and since > LINGER_FRAMES) or (idle and since > IDLE_FRAMES)
 
 
 def track_flows(
