@@ -285,7 +285,7 @@ REPORT_FORMATS = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html
 
 
 @main.command("report")
-@click.argument("capture", metavar="CAPTURE")
+@click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")
 @click.option(
     "-o",
     "--output",
@@ -312,17 +312,30 @@ REPORT_FORMATS = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html
 @common_options
 @maillog_option
 @keylog_option
+@parallel_options
 def report_command(
-    capture, output, baseline, session_ids, redact_addresses, ports, tz, maillogs, keylog
+    captures,
+    output,
+    baseline,
+    session_ids,
+    redact_addresses,
+    ports,
+    tz,
+    maillogs,
+    keylog,
+    jobs,
+    scheduler,
 ) -> None:
     """The document for a vendor ticket: capture facts, parties, findings with evidence,
-    session timeline, dialogues and diagrams. Never contains AUTH credentials."""
+    session timeline, dialogues and diagrams. Never contains AUTH credentials.
+
+    CAPTURE is one capture file, or the files (or folder) of one rotated capture set."""
     from pcapsmtp.report.document import ReportOptions, UnknownSession, make_report
 
     fmt = REPORT_FORMATS.get(os.path.splitext(output)[1].lower())
     if fmt is None:
         raise click.UsageError(f"{output}: name the report .md, .html or .json (the format)")
-    if "-" in (capture, baseline):
+    if "-" in (*captures, baseline):
         raise click.UsageError("report reads its captures twice: give files, not '-'")
     options = ReportOptions(
         tz=tz or UTC,
@@ -332,7 +345,10 @@ def report_command(
     )
     try:
         report, errors = make_report(
-            capture, _options(ports, maillogs, tz, keylog), options, baseline
+            list(captures),
+            _options(ports, maillogs, tz, keylog, jobs, scheduler),
+            options,
+            baseline,
         )
     except UnknownSession as error:
         raise click.UsageError(str(error)) from None
@@ -361,7 +377,7 @@ def _count(n: int, noun: str) -> str:
 def _command_line(ctx: click.Context) -> list[str]:
     """The command as it took effect (options in a fixed order), for the report's colophon."""
     params = ctx.params
-    words = ["pcapsmtp", "report", params["capture"], "-o", params["output"]]
+    words = ["pcapsmtp", "report", *params["captures"], "-o", params["output"]]
     if params["baseline"]:
         words += ["--baseline", params["baseline"]]
     for session_id in params["session_ids"]:

@@ -85,16 +85,26 @@ class StreamFrames:
 
 
 def collect_streams(
-    source: str, streams: Iterable[int], ports: Iterable[int] = (), segments: bool = True
+    source: str | list[str],
+    streams: Iterable[int],
+    ports: Iterable[int] = (),
+    segments: bool = True,
 ) -> dict[int, StreamFrames]:
-    """Frames (and, when asked, segments) of the given ``tcp.stream`` numbers of a capture.
+    """Frames (and, when asked, segments) of the given ``tcp.stream`` numbers of a capture,
+    or of a rotated set: its files in capture order (``CaptureInfo.files``).
 
     ``ports`` must be the extra SMTP ports the analysis used: they decide which side is
     the client of a flow whose handshake is missing, never the numbering.
     """
     wanted = {n: StreamFrames(n) for n in streams}
     tracker = FlowTracker(SMTP_PORTS + tuple(ports))
-    with open_capture(source) as capture:
+    if isinstance(source, list):
+        from pcapsmtp.capture.sets import CaptureSet, ChainedCapture
+
+        opened = ChainedCapture(CaptureSet("", source))
+    else:
+        opened = open_capture(source)
+    with opened as capture:
         for packet in packets(capture):
             tracker.add(packet)
             if isinstance(packet, TcpSegment):

@@ -205,3 +205,9 @@ class ChainedCapture:
     def close(self) -> None:
         if self._current is not None:
             self._current.close()
+
+    def __enter__(self) -> ChainedCapture:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -28,4 +28,4 @@ def capture_dict(info: CaptureInfo) -> dict:
         "reassembled_datagrams": info.reassembled,
         "decryption_secrets": len(info.secrets),
         "warnings": list(info.warnings),
-    }
+    } | ({"files": list(info.files)} if info.files else {})

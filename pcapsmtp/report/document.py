@@ -56,8 +56,16 @@ class ReportOptions:
 # -- the capture and its parties ----------------------------------------------------------------
 
 
-def file_facts(path: str) -> dict:
-    """Size and SHA-256 of a capture file, so the recipient can check they have the same one."""
+def file_facts(path: str, files: list[str] | None = None) -> dict:
+    """Size and SHA-256 of a capture file, so the recipient can check they have the same one;
+    of each of ``files`` when ``path`` names a rotated set."""
+    if files:
+        each = [file_facts(f) for f in files]
+        return {
+            "name": os.path.basename(path),
+            "size": sum(f["size"] for f in each),
+            "sha256": ", ".join(f"{f['name']}: {f['sha256']}" for f in each),
+        }
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -262,7 +270,7 @@ def build_report(
             "title": f"SMTP capture report: {wire(os.path.basename(path))}",
         },
         "verdict": verdict(analysis),
-        "capture": capture_section(result, file_facts(path), tz),
+        "capture": capture_section(result, file_facts(path, result.info.files), tz),
         "parties": parties(analysis),
         "findings": [finding_dict(f) for f in findings],
         "timeline": [timeline_row(s, start, tz, findings) for s in analysis.sessions],
@@ -285,29 +293,41 @@ def build_report(
 
 
 def make_report(
-    path: str,
+    paths: str | list[str],
     analysis_options: Options,
     options: ReportOptions,
     baseline_path: str | None = None,
 ) -> tuple[dict | None, list]:
-    """Analyse ``path`` (and the baseline), collect the graph data of the detailed sessions,
-    build the report and redact addresses when asked: (report, errors of unreadable inputs)."""
+    """Analyse ``paths`` (one capture, or the files of one rotated set) and the baseline,
+    collect the graph data of the detailed sessions, build the report and redact addresses
+    when asked: (report, errors of unreadable inputs)."""
     from pcapsmtp.report.pseudonyms import redact_addresses
     from pcapsmtp.report.series import session_series
     from pcapsmtp.streams import collect_streams
 
-    analysis = analyze([path], analysis_options)
+    paths = [paths] if isinstance(paths, str) else list(paths)
+    analysis = analyze(paths, analysis_options)
     baseline = analyze([baseline_path], analysis_options) if baseline_path else None
     errors = analysis.errors + (baseline.errors if baseline else [])
     if errors:
         return None, errors
+    if len(analysis.results) != 1:
+        names = ", ".join(r.info.file for r in analysis.results) or "none"
+        raise UnknownSession(
+            f"a report covers one capture (or one rotated set); these inputs are "
+            f"{len(analysis.results)}: {names}"
+        )
+    path = analysis.results[0].info.file
+    sources = analysis.results[0].info.files or path
     ids = [s.id for s in analysis.sessions]
     unknown = [n for n in options.sessions if n not in ids]
     if unknown:
         held = ", ".join(map(str, ids)) or "none"
         raise UnknownSession(f"{path} has no SMTP session {unknown[0]}; its sessions: {held}")
     detailed, _ = chosen_sessions(analysis, options.sessions)
-    streams = collect_streams(path, [s.flow.stream for s in detailed], analysis_options.extra_ports)
+    streams = collect_streams(
+        sources, [s.flow.stream for s in detailed], analysis_options.extra_ports
+    )
     series = {s.id: session_series(s, streams[s.flow.stream]) for s in detailed}
     base = None
     if baseline is not None and baseline_path:

@@ -43,7 +43,8 @@ def render_markdown(analysis: Analysis, tz: tzinfo = UTC) -> str:
         info = result.info
         links = ", ".join(link_type_name(lt) for lt in info.link_types)
         out.append(
-            f"- **{markdown(info.file)}** ({info.format}): {info.frames} frames, "
+            f"- **{markdown(info.file)}** ({info.format}"
+            f"{f', {len(info.files)} rotated files' if info.files else ''}): {info.frames} frames, "
             f"{human(info.first_time_ns, tz)} to {human(info.last_time_ns, tz)}, "
             f"link types {links or '-'}, {len(result.sessions)} SMTP sessions"
         )

@@ -46,6 +46,8 @@ def _clip(text: str, width: int) -> str:
 
 def format_capture(info: CaptureInfo, tz: tzinfo = UTC) -> str:
     kind = info.format + (f", {info.compression}" if info.compression else "")
+    if info.files:
+        kind += f", a rotated set of {len(info.files)} files"
     lines = [f"Capture {terminal(info.file)} ({kind})"]
     if info.frames:
         span = (info.last_time_ns - info.first_time_ns) / 1e9

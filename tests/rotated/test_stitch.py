@@ -7,6 +7,7 @@ matter: mid-DATA, around a retransmission, port reuse, one session over many fil
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -160,3 +161,21 @@ def test_an_unreadable_file_in_a_set_is_named_and_the_rest_read(dask_cluster, tm
         assert result.sessions[0].outcome == "rejected"
         (warning,) = [w for w in result.info.warnings if "left out" in w]
         assert warning.startswith(f"{bad}: not a pcap or pcapng capture")
+
+
+def test_report_of_a_set_equals_the_report_of_the_whole(tmp_path) -> None:
+    from pcapsmtp.report.document import ReportOptions, make_report
+
+    source = LAB_CAPTURES / "loss.pcap"
+    split_pcap(source, [40, 94], tmp_path)
+    options = ReportOptions(generated=None)
+    whole_report, _ = make_report(str(source), Options(jobs=1), options)
+    set_report, _ = make_report([str(tmp_path)], Options(jobs=1), options)
+    assert set_report["capture"]["files"] == sorted(str(p) for p in tmp_path.iterdir())
+    assert set_report["capture"]["sha256"].count(": ") == 3
+    for report in (whole_report, set_report):
+        for key in ("capture", "produced", "report"):
+            report.pop(key)
+    text = json.dumps(set_report).replace(str(tmp_path / "gw1-*.pcap"), str(source))
+    assert json.loads(text) == whole_report
+    assert set_report["sessions"][0]["graphs"], "the graphs read the set's frames"
