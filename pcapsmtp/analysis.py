@@ -144,7 +144,7 @@ def analyze(sources: list[str], options: Options | None = None) -> Analysis:
     (pcapsmtp.capture.sets) are one capture, read in parallel when that pays."""
     options = options or Options()
     analysis = Analysis()
-    inputs, analysis.warnings = expand_inputs(sources)
+    inputs, analysis.warnings, analysis.errors = expand_inputs(sources)
     sets = group_files(inputs)
     if _parallel(sets, options):
         _analyze_parallel(analysis, sets, options)

@@ -72,11 +72,12 @@ def is_capture_file(path: str) -> bool:
     )
 
 
-def expand_inputs(sources: list[str]) -> tuple[list[str], list[str]]:
+def expand_inputs(sources: list[str]) -> tuple[list[str], list[str], list[CaptureError]]:
     """Folders replaced by the capture files in them (sorted, not recursive): (inputs,
-    warnings about folder entries that are not captures)."""
+    warnings about folder entries that are not captures, folders with no capture)."""
     inputs: list[str] = []
     warnings: list[str] = []
+    errors: list[CaptureError] = []
     for source in sources:
         if source == "-" or not os.path.isdir(source):
             inputs.append(source)
@@ -91,9 +92,9 @@ def expand_inputs(sources: list[str]) -> tuple[list[str], list[str]]:
                 f"{source}: {len(skipped)} file(s) skipped, not pcap or pcapng: {shown}"
             )
         if not found:
-            warnings.append(f"{source}: no capture files in this folder")
+            errors.append(CaptureError(source, "a folder with no pcap or pcapng file in it"))
         inputs += found
-    return inputs, warnings
+    return inputs, warnings, errors
 
 
 def group_files(inputs: list[str]) -> list[CaptureSet]:

@@ -301,6 +301,8 @@ def test_cli_unreadable_input(tmp_path, make, reason) -> None:
     """Exit status 1 and exactly one line on stderr, ``pcapsmtp: error: <file>: <reason>``."""
     path = tmp_path / "input"
     make(path)
+    if path.is_dir():  # the command line reads the captures in a folder: there are none
+        reason = "a folder with no pcap or pcapng file in it"
     result = analyze(str(path))
     assert result.exit_code == 1
     assert result.stderr == f"pcapsmtp: error: {path}: {reason}\n"

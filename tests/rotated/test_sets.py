@@ -58,12 +58,14 @@ def test_a_folder_gives_its_captures_and_says_what_it_skipped(tmp_path) -> None:
     (tmp_path / "gw1-01.pcap").write_bytes((LAB_CAPTURES / "clean-delivery.pcap").read_bytes())
     (tmp_path / "notes.txt").write_text("not a capture")
     (tmp_path / "sub").mkdir()
-    inputs, warnings = expand_inputs([str(tmp_path)])
+    inputs, warnings, errors = expand_inputs([str(tmp_path)])
     assert inputs == [str(tmp_path / "gw1-01.pcap")]
     assert warnings == [f"{tmp_path}: 1 file(s) skipped, not pcap or pcapng: notes.txt"]
+    assert errors == []
 
 
-def test_an_empty_folder_says_so(tmp_path) -> None:
-    inputs, warnings = expand_inputs([str(tmp_path)])
+def test_a_folder_without_captures_is_an_unreadable_input(tmp_path) -> None:
+    (tmp_path / "notes.txt").write_text("not a capture")
+    inputs, _warnings, errors = expand_inputs([str(tmp_path)])
     assert inputs == []
-    assert warnings == [f"{tmp_path}: no capture files in this folder"]
+    assert [str(e) for e in errors] == [f"{tmp_path}: a folder with no pcap or pcapng file in it"]

@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""A rotated capture set, read with --jobs 1 and --jobs N: throughput, speed-up, peak memory.
+
+    python3 scripts/bench/rotated.py --generate 2G --files 16           # /tmp/bench-rotated-2G/
+    python3 scripts/bench/rotated.py --folder DIR --jobs 1 2 --repeat 2  # an existing set
+
+``--generate`` writes the benchmark's deterministic capture (gencapture.py: thousands of
+interleaved SMTP sessions) of that size and cuts it, as it streams, into ``--files`` pcap
+files named as ``tcpdump -G`` names them; sessions open at a cut cross into the next file.
+
+Each run is ``pcapsmtp analyze FOLDER --jobs J --format json -q`` with its output thrown
+away, the runs of the different J alternating. While a run goes, the peak resident memory
+(VmHWM) of the command and of every process below it (the Dask workers and their nanny,
+the scheduler runs in the command) is read from /proc every 0.2 s; the table gives the
+command's own peak and the largest worker's. Only the standard library is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from gencapture import generate, parse_size  # noqa: E402
+
+
+class _Splitter:
+    """A file-like sink that cuts a pcap stream at record boundaries into several files."""
+
+    def __init__(self, folder: Path, per_file: int) -> None:
+        self.folder = folder
+        self.per_file = per_file
+        self.header = b""
+        self.pending = b""
+        self.out = None
+        self.count = 0
+        self.written_here = 0
+
+    def write(self, data: bytes) -> int:
+        self.pending += data
+        if not self.header:
+            if len(self.pending) < 24:
+                return len(data)
+            self.header, self.pending = self.pending[:24], self.pending[24:]
+        while len(self.pending) >= 16:
+            caplen = int.from_bytes(self.pending[8:12], "little")
+            if len(self.pending) < 16 + caplen:
+                break
+            record, self.pending = self.pending[: 16 + caplen], self.pending[16 + caplen :]
+            if self.out is None or self.written_here >= self.per_file:
+                self._next_file()
+            self.out.write(record)
+            self.written_here += len(record)
+        return len(data)
+
+    def _next_file(self) -> None:
+        if self.out is not None:
+            self.out.close()
+        self.out = open(self.folder / f"gw1-2026112301{self.count:04d}.pcap", "wb")  # noqa: SIM115
+        self.out.write(self.header)
+        self.count += 1
+        self.written_here = 0
+
+    def close(self) -> None:
+        if self.out is not None:
+            self.out.close()
+
+
+def make_set(size: int, files: int, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("gw1-*.pcap"):
+        old.unlink()
+    splitter = _Splitter(folder, size // files + 1)
+    written, frames = generate(splitter, size)
+    splitter.close()
+    print(f"{folder}: {written:,} bytes, {frames:,} frames in {splitter.count} files", flush=True)
+
+
+def _descendants(pid: int) -> list[int]:
+    children = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                children += [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+    return children + [d for c in children for d in _descendants(c)]
+
+
+def _peak_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def run(folder: Path, jobs: int) -> dict:
+    command = ["pcapsmtp", "analyze", str(folder), "--jobs", str(jobs), "--format", "json", "-q"]
+    start = time.monotonic()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    peaks: dict[int, int] = {}
+    while process.poll() is None:
+        for pid in [process.pid, *_descendants(process.pid)]:
+            peaks[pid] = max(peaks.get(pid, 0), _peak_kib(pid))
+        time.sleep(0.2)
+    seconds = time.monotonic() - start
+    if process.returncode:
+        sys.exit(f"{' '.join(command)} failed with {process.returncode}")
+    main = peaks.pop(process.pid, 0)
+    return {
+        "seconds": seconds,
+        "main_mib": main / 1024,
+        "worker_mib": max(peaks.values(), default=0) / 1024,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--generate", metavar="SIZE", help="make a set of this size, e.g. 2G")
+    parser.add_argument("--files", type=int, default=16)
+    parser.add_argument("--folder", type=Path)
+    parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--repeat", type=int, default=1)
+    args = parser.parse_args(argv)
+    folder = args.folder or Path(f"/tmp/bench-rotated-{args.generate}")
+    if args.generate:
+        make_set(parse_size(args.generate), args.files, folder)
+    total = sum(p.stat().st_size for p in folder.glob("gw1-*.pcap"))
+    results: dict[int, list[dict]] = {j: [] for j in args.jobs}
+    for _ in range(args.repeat):
+        for jobs in args.jobs:
+            results[jobs].append(run(folder, jobs))
+            print(f"jobs {jobs}: {results[jobs][-1]}", file=sys.stderr, flush=True)
+    print(f"\n{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"set: {folder}, {len(list(folder.glob('gw1-*.pcap')))} files, {total / 1e6:,.0f} MB\n")
+    print(
+        "| --jobs | wall s (median) | MB/s | speed-up | peak MiB, command "
+        "| peak MiB, largest worker |"
+    )
+    print("|---|---|---|---|---|---|")
+    base = statistics.median(r["seconds"] for r in results[args.jobs[0]])
+    for jobs, runs in results.items():
+        seconds = statistics.median(r["seconds"] for r in runs)
+        main_mib = max(r["main_mib"] for r in runs)
+        worker = max(r["worker_mib"] for r in runs)
+        print(
+            f"| {jobs} | {seconds:.1f} | {total / 1e6 / seconds:.1f} | {base / seconds:.2f}x | "
+            f"{main_mib:.0f} | {worker:.0f} |" if worker else
+            f"| {jobs} | {seconds:.1f} | {total / 1e6 / seconds:.1f} | {base / seconds:.2f}x | "
+            f"{main_mib:.0f} | - (in-process) |"
+        )  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
