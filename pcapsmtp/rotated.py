@@ -12,9 +12,10 @@ In parallel every file is a task, in two rounds:
    What the file holds alone (most connections) comes back finished, as sessions.
 
 The stitch replays the sent-back packets of all files, in order, through one flow tracker
-and one SMTP tracker: a session that crossed a file boundary (in two files or twenty) is
-tracked exactly as one pass would, because the flow tracker decides everything about a
-flow from that flow's own packets (pcapsmtp.tcp.flows). Finally the ``tcp.stream`` numbers
+and one SMTP tracker (one stitch task per worker, each for its share of the 4-tuples by
+hash): a session that crossed a file boundary (in two files or twenty) is tracked exactly
+as one pass would, because the flow tracker decides everything about a flow from that
+flow's own packets (pcapsmtp.tcp.flows). Finally the ``tcp.stream`` numbers
 are given in the order of every flow's first frame, as one pass numbers them.
 
 What a file boundary still changes in parallel: an IP datagram whose fragments fall in two
@@ -37,7 +38,7 @@ import tempfile
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pcapsmtp.capture import CaptureInfo, IcmpError, TcpSegment, open_capture, packets
 from pcapsmtp.capture.sets import CaptureSet, ChainedCapture, merge_info, order_by_time
@@ -135,7 +136,9 @@ class Piece:
 
     info: CaptureInfo
     sessions: list[Session] = field(default_factory=list)
-    shipped: list[TcpSegment | IcmpError] = field(default_factory=list)
+    shipped: list[list[TcpSegment | IcmpError]] = field(default_factory=lambda: [[]])
+    """The packets of shared 4-tuples, in frame order, in buckets by 4-tuple hash: each
+    bucket is stitched by its own task."""
     flow_starts: array = field(default_factory=lambda: array("q"))
     """First frame of every flow tracked here (SMTP or not): for the tcp.stream numbers."""
     other_connections: int = 0
@@ -143,17 +146,24 @@ class Piece:
 
 
 def analyze_piece(
-    path: str, frame_offset: int, shared: set[int], label: str, extra_ports: tuple[int, ...]
+    path: str,
+    frame_offset: int,
+    shared: set[int],
+    label: str,
+    extra_ports: tuple[int, ...],
+    buckets: int = 1,
 ) -> Piece:
     """One file of a set analysed with its frame numbers in the set (a task)."""
     with open_capture(path, frame_offset) as capture:
-        piece = Piece(capture.info)
+        piece = Piece(capture.info, shipped=[[] for _ in range(buckets)])
         hashes = _Hashes()
 
         def own(found: Iterator) -> Iterator:
+            shipped = piece.shipped
             for packet in found:
-                if shared and hashes.of(packet) in shared:
-                    piece.shipped.append(packet)
+                key = hashes.of(packet) if shared else None
+                if key is not None and key in shared:
+                    shipped[key % buckets].append(packet)
                 else:
                     yield packet
 
@@ -203,14 +213,33 @@ class Stitch:
         return self.piece
 
 
-def combine(label: str, pieces: list[Piece], stitched: Piece):
+def stitch_bucket(
+    label: str, extra_ports: tuple[int, ...], *shipped: list[TcpSegment | IcmpError]
+) -> Piece:
+    """One bucket of shared 4-tuples, from every file in order, tracked as one pass (a task)."""
+    stitch = Stitch(label, extra_ports)
+    for packets_of_file in shipped:
+        stitch.add(packets_of_file)
+    return stitch.finish()
+
+
+def _bucket(piece: Piece, k: int) -> list:
+    return piece.shipped[k]
+
+
+def _without_shipped(piece: Piece) -> Piece:
+    """The piece for the client, without the packets (the bucket tasks read them still)."""
+    return replace(piece, shipped=[])
+
+
+def combine(label: str, pieces: list[Piece], *stitched: Piece):
     """The CaptureResult of a set from its pieces (in file order) and the stitch."""
     from pcapsmtp.analysis import CaptureResult
 
     info = merge_info(label, [piece.info for piece in pieces])
     result = CaptureResult(info)
     starts = array("q")
-    for piece in [*pieces, stitched]:
+    for piece in [*pieces, *stitched]:
         result.sessions += piece.sessions
         result.stray_icmp += piece.stray_icmp
         result.other_connections += piece.other_connections
@@ -373,30 +402,44 @@ def _run_set(client, capture_set: CaptureSet, scans: dict[str, FileScan], option
     if not chosen.files:
         return None, chosen.errors
     label = capture_set.label
+    ports = options.extra_ports
+    buckets = buckets_for(client) if any(chosen.shared) else 1
     futures = [
-        client.submit(
-            analyze_piece, path, offset, shared, label, options.extra_ports, pure=False, retries=2
-        )
+        client.submit(analyze_piece, path, offset, shared, label, ports, buckets, pure=False,
+                      retries=2)
         for path, offset, shared in zip(chosen.files, chosen.offsets, chosen.shared, strict=True)
+    ]  # fmt: skip
+    stitches = [
+        client.submit(
+            stitch_bucket,
+            label,
+            ports,
+            *[client.submit(_bucket, f, k, pure=False) for f in futures],
+            pure=False,
+            retries=2,
+        )
+        for k in range(buckets)
     ]
-    index = {future.key: n for n, future in enumerate(futures)}
-    pieces: list[Piece | None] = [None] * len(futures)
-    stitch = Stitch(label, options.extra_ports)
-    next_up = 0
-    for future in as_completed(futures):
-        n = index[future.key]
-        pieces[n] = future.result()
-        future.release()
-        while next_up < len(pieces) and pieces[next_up] is not None:
-            stitch.add(pieces[next_up].shipped)
-            pieces[next_up].shipped = []
-            next_up += 1
+    finished = [client.submit(_without_shipped, f, pure=False) for f in futures]
+    del futures
+    index = {future.key: n for n, future in enumerate(finished)}
+    pieces: list[Piece | None] = [None] * len(finished)
+    for future in as_completed(finished):
+        pieces[index[future.key]] = future.result()
         if on_done:
             on_done(label, sum(p is not None for p in pieces), len(pieces))
-    result = combine(label, pieces, stitch.finish())
+    result = combine(label, pieces, *client.gather(stitches))
     for error in chosen.errors:
         result.info.warnings.append(f"{error}: left out of the set")
     return result, []
+
+
+def buckets_for(client) -> int:
+    """Stitch tasks per set: one per worker, so that the stitch runs in parallel too."""
+    try:
+        return max(1, len(client.scheduler_info()["workers"]))
+    except (KeyError, TypeError):
+        return 1
 
 
 def _lost_worker_errors() -> tuple[type[BaseException], ...]:

@@ -74,12 +74,12 @@ class _Splitter:
             self.out.close()
 
 
-def make_set(size: int, files: int, folder: Path) -> None:
+def make_set(size: int, files: int, folder: Path, concurrency: int = 1000) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("gw1-*.pcap"):
         old.unlink()
     splitter = _Splitter(folder, size // files + 1)
-    written, frames = generate(splitter, size)
+    written, frames = generate(splitter, size, concurrency=concurrency)
     splitter.close()
     print(f"{folder}: {written:,} bytes, {frames:,} frames in {splitter.count} files", flush=True)
 
@@ -130,13 +130,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--generate", metavar="SIZE", help="make a set of this size, e.g. 2G")
     parser.add_argument("--files", type=int, default=16)
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=1000,
+        help="sessions open at once in the generated traffic: with 1000, nearly every "
+        "session crosses a file boundary; a gateway's hourly files see a small share do",
+    )
     parser.add_argument("--folder", type=Path)
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args(argv)
-    folder = args.folder or Path(f"/tmp/bench-rotated-{args.generate}")
+    folder = args.folder or Path(f"/tmp/bench-rotated-{args.generate}-c{args.concurrency}")
     if args.generate:
-        make_set(parse_size(args.generate), args.files, folder)
+        make_set(parse_size(args.generate), args.files, folder, args.concurrency)
     total = sum(p.stat().st_size for p in folder.glob("gw1-*.pcap"))
     results: dict[int, list[dict]] = {j: [] for j in args.jobs}
     for _ in range(args.repeat):
