@@ -6,17 +6,20 @@
 In parallel every file is a task, in two rounds:
 
 1. ``scan_file``: the file's frame count (so frame numbers run on from file to file) and a
-   stable hash of every TCP 4-tuple in it (those that ICMP errors quote included).
-2. ``analyze_piece``: the file analysed on its own with its frame offset, except for the
-   4-tuples found in more than one file of the set: their packets are sent back as they are.
-   What the file holds alone (most connections) comes back finished, as sessions.
+   stable hash of every TCP 4-tuple in it (those that ICMP errors quote included), each
+   with the last frame it appears in.
+2. ``analyze_piece``: every 4-tuple belongs to the first file it appears in. A file's task
+   analyses the file, minus the 4-tuples of earlier files, and then follows its own
+   4-tuples into the later files they appear in, reading those only as far as their last
+   frame there and only their packets.
 
-The stitch replays the sent-back packets of all files, in order, through one flow tracker
-and one SMTP tracker (one stitch task per worker, each for its share of the 4-tuples by
-hash): a session that crossed a file boundary (in two files or twenty) is tracked exactly
-as one pass would, because the flow tracker decides everything about a flow from that
-flow's own packets (pcapsmtp.tcp.flows). Finally the ``tcp.stream`` numbers
-are given in the order of every flow's first frame, as one pass numbers them.
+So every packet of a 4-tuple goes through one flow tracker and one SMTP tracker, in frame
+order: a session that crossed a file boundary (into the next file or twenty files on) is
+tracked exactly as one pass would track it, because the flow tracker decides everything
+about a flow from that flow's own packets (pcapsmtp.tcp.flows). The ``tcp.stream``
+numbers are then given in the order of every flow's first frame, as one pass numbers them.
+Nothing but finished sessions and counts travels back; a task holds what one pass over
+its file would hold, plus the connections it follows.
 
 What a file boundary still changes in parallel: an IP datagram whose fragments fall in two
 files is not reassembled (each file warns of it); ``--jobs 1`` reassembles it.
@@ -36,9 +39,8 @@ import shutil
 import subprocess
 import tempfile
 from array import array
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from pcapsmtp.capture import CaptureInfo, IcmpError, TcpSegment, open_capture, packets
 from pcapsmtp.capture.sets import CaptureSet, ChainedCapture, merge_info, order_by_time
@@ -59,7 +61,7 @@ class ParallelError(Exception):
 
 def key_hash(src: bytes, sport: int, dst: bytes, dport: int) -> int:
     """A hash of a 4-tuple, either way round, that is the same in every process (Python's
-    ``hash`` of bytes is not). A collision only sends a few more packets to the stitch."""
+    ``hash`` of bytes is not). A collision only gives two connections the same task."""
     a, b = src + sport.to_bytes(2, "big"), dst + dport.to_bytes(2, "big")
     packed = a + b"|" + b if a <= b else b + b"|" + a
     return int.from_bytes(hashlib.blake2b(packed, digest_size=8).digest(), "big")
@@ -98,7 +100,8 @@ class FileScan:
     path: str
     frames: int = 0
     first_time_ns: int | None = None
-    keys: set[int] = field(default_factory=set)
+    keys: dict[int, int] = field(default_factory=dict)
+    """4-tuple hash -> the last frame (of this file) it appears in."""
     secrets: bool = False
     error: CaptureError | None = None
 
@@ -109,10 +112,11 @@ def scan_file(path: str) -> FileScan:
     hashes = _Hashes()
     try:
         with open_capture(path) as capture:
+            keys = scan.keys
             for packet in packets(capture):
                 found = hashes.of(packet)
                 if found is not None:
-                    scan.keys.add(found)
+                    keys[found] = packet.frame
             scan.frames = capture.info.frames
             scan.first_time_ns = capture.info.first_time_ns
             scan.secrets = bool(capture.info.secrets)
@@ -121,56 +125,73 @@ def scan_file(path: str) -> FileScan:
     return scan
 
 
-def shared_keys(scans: Iterable[FileScan]) -> set[int]:
-    """The 4-tuples seen in more than one file: the connections that may cross a boundary."""
-    seen = Counter(key for scan in scans for key in scan.keys)
-    return {key for key, files in seen.items() if files > 1}
-
-
-# -- round 2: each file on its own, the shared 4-tuples sent back --------------------------
+# -- round 2: each file with its own 4-tuples, followed into later files --------------------------
 
 
 @dataclass(slots=True)
 class Piece:
-    """What one file gave: finished sessions, and the packets of shared 4-tuples."""
+    """What one file's task gave: finished sessions and counts."""
 
     info: CaptureInfo
     sessions: list[Session] = field(default_factory=list)
-    shipped: list[list[TcpSegment | IcmpError]] = field(default_factory=lambda: [[]])
-    """The packets of shared 4-tuples, in frame order, in buckets by 4-tuple hash: each
-    bucket is stitched by its own task."""
     flow_starts: array = field(default_factory=lambda: array("q"))
     """First frame of every flow tracked here (SMTP or not): for the tcp.stream numbers."""
     other_connections: int = 0
     stray_icmp: list[IcmpError] = field(default_factory=list)
 
 
+@dataclass(slots=True, frozen=True)
+class Follow:
+    """Where a task follows its 4-tuples: a later file, up to a frame."""
+
+    path: str
+    frame_offset: int
+    keys: frozenset[int]
+    until: int
+    """The last frame (of that file) any of them appears in."""
+
+
 def analyze_piece(
     path: str,
     frame_offset: int,
-    shared: set[int],
+    others: frozenset[int],
+    follow: list[Follow],
     label: str,
     extra_ports: tuple[int, ...],
-    buckets: int = 1,
 ) -> Piece:
-    """One file of a set analysed with its frame numbers in the set (a task)."""
+    """One file of a set, with its frame numbers in the set, minus ``others`` (4-tuples of
+    earlier files), then its own 4-tuples in ``follow`` (a task)."""
     with open_capture(path, frame_offset) as capture:
-        piece = Piece(capture.info, shipped=[[] for _ in range(buckets)])
-        hashes = _Hashes()
-
-        def own(found: Iterator) -> Iterator:
-            shipped = piece.shipped
-            for packet in found:
-                key = hashes.of(packet) if shared else None
-                if key is not None and key in shared:
-                    shipped[key % buckets].append(packet)
-                else:
-                    yield packet
-
+        piece = Piece(capture.info)
+        found = packets(capture)
+        if others:
+            found = _without(found, others)
         flows = FlowTracker(SMTP_PORTS + extra_ports)
-        _Tracking(label, extra_ports, piece).events(flows.events(own(packets(capture))))
+        chained = _followed(found, follow)
+        _Tracking(label, extra_ports, piece).events(flows.events(chained))
         piece.stray_icmp = flows.unmatched_icmp
         return piece
+
+
+def _without(found: Iterator, others: frozenset[int]) -> Iterator:
+    hashes = _Hashes()
+    for packet in found:
+        if hashes.of(packet) not in others:
+            yield packet
+
+
+def _followed(own: Iterator, follow: list[Follow]) -> Iterator:
+    """The packets of ``own``, then those of the followed 4-tuples in the later files."""
+    yield from own
+    for later in follow:
+        hashes = _Hashes()
+        with open_capture(later.path, later.frame_offset) as capture:
+            last = later.frame_offset + later.until
+            for packet in packets(capture):
+                if packet.frame > last:
+                    break
+                if hashes.of(packet) in later.keys:
+                    yield packet
 
 
 class _Tracking:
@@ -192,54 +213,14 @@ class _Tracking:
                     piece.other_connections += 1
 
 
-class Stitch:
-    """The shipped packets of every file, in order, through one tracker."""
-
-    def __init__(self, label: str, extra_ports: tuple[int, ...]) -> None:
-        self.piece = Piece(CaptureInfo(file=label))
-        self.flows = FlowTracker(SMTP_PORTS + extra_ports)
-        self._tracking = _Tracking(label, extra_ports, self.piece)
-
-    def add(self, shipped: list[TcpSegment | IcmpError]) -> None:
-        flows, tracking = self.flows, self._tracking
-        for packet in shipped:
-            if flows.add(packet):
-                tracking.events(flows.take())
-
-    def finish(self) -> Piece:
-        self.flows.finish()
-        self._tracking.events(self.flows.take())
-        self.piece.stray_icmp = self.flows.unmatched_icmp
-        return self.piece
-
-
-def stitch_bucket(
-    label: str, extra_ports: tuple[int, ...], *shipped: list[TcpSegment | IcmpError]
-) -> Piece:
-    """One bucket of shared 4-tuples, from every file in order, tracked as one pass (a task)."""
-    stitch = Stitch(label, extra_ports)
-    for packets_of_file in shipped:
-        stitch.add(packets_of_file)
-    return stitch.finish()
-
-
-def _bucket(piece: Piece, k: int) -> list:
-    return piece.shipped[k]
-
-
-def _without_shipped(piece: Piece) -> Piece:
-    """The piece for the client, without the packets (the bucket tasks read them still)."""
-    return replace(piece, shipped=[])
-
-
-def combine(label: str, pieces: list[Piece], *stitched: Piece):
-    """The CaptureResult of a set from its pieces (in file order) and the stitch."""
+def combine(label: str, pieces: list[Piece]):
+    """The CaptureResult of a set from its pieces, in file order."""
     from pcapsmtp.analysis import CaptureResult
 
     info = merge_info(label, [piece.info for piece in pieces])
     result = CaptureResult(info)
     starts = array("q")
-    for piece in [*pieces, *stitched]:
+    for piece in pieces:
         result.sessions += piece.sessions
         result.stray_icmp += piece.stray_icmp
         result.other_connections += piece.other_connections
@@ -321,7 +302,10 @@ class Plan:
     capture_set: CaptureSet
     files: list[str]
     offsets: list[int]
-    shared: list[set[int]]
+    others: list[frozenset[int]]
+    """Per file: its 4-tuples that an earlier file's task tracks."""
+    follow: list[list[Follow]]
+    """Per file: where its task follows its own 4-tuples."""
     errors: list[CaptureError]
 
 
@@ -334,9 +318,22 @@ def plan(capture_set: CaptureSet, scans: dict[str, FileScan]) -> Plan:
     for path in files:
         offsets.append(total)
         total += scans[path].frames
-    everywhere = shared_keys(scans[p] for p in files)
-    shared = [scans[p].keys & everywhere for p in files]
-    return Plan(capture_set, files, offsets, shared, errors)
+    owner: dict[int, int] = {}
+    others: list[frozenset[int]] = []
+    follow: list[list[Follow]] = [[] for _ in files]
+    for n, path in enumerate(files):
+        keys = scans[path].keys
+        mine = [k for k in keys if k not in owner]
+        owner.update((k, n) for k in mine)
+        theirs = [k for k in keys if owner[k] != n]
+        others.append(frozenset(theirs))
+        by_owner: dict[int, list[int]] = {}
+        for k in theirs:
+            by_owner.setdefault(owner[k], []).append(k)
+        for first, followed in by_owner.items():
+            until = max(keys[k] for k in followed)
+            follow[first].append(Follow(path, offsets[n], frozenset(followed), until))
+    return Plan(capture_set, files, offsets, others, follow, errors)
 
 
 def analyze_parallel(
@@ -403,43 +400,24 @@ def _run_set(client, capture_set: CaptureSet, scans: dict[str, FileScan], option
         return None, chosen.errors
     label = capture_set.label
     ports = options.extra_ports
-    buckets = buckets_for(client) if any(chosen.shared) else 1
     futures = [
-        client.submit(analyze_piece, path, offset, shared, label, ports, buckets, pure=False,
+        client.submit(analyze_piece, path, offset, others, follow, label, ports, pure=False,
                       retries=2)
-        for path, offset, shared in zip(chosen.files, chosen.offsets, chosen.shared, strict=True)
-    ]  # fmt: skip
-    stitches = [
-        client.submit(
-            stitch_bucket,
-            label,
-            ports,
-            *[client.submit(_bucket, f, k, pure=False) for f in futures],
-            pure=False,
-            retries=2,
+        for path, offset, others, follow in zip(
+            chosen.files, chosen.offsets, chosen.others, chosen.follow, strict=True
         )
-        for k in range(buckets)
-    ]
-    finished = [client.submit(_without_shipped, f, pure=False) for f in futures]
-    del futures
-    index = {future.key: n for n, future in enumerate(finished)}
-    pieces: list[Piece | None] = [None] * len(finished)
-    for future in as_completed(finished):
+    ]  # fmt: skip
+    index = {future.key: n for n, future in enumerate(futures)}
+    pieces: list[Piece | None] = [None] * len(futures)
+    for future in as_completed(futures):
         pieces[index[future.key]] = future.result()
+        future.release()
         if on_done:
             on_done(label, sum(p is not None for p in pieces), len(pieces))
-    result = combine(label, pieces, *client.gather(stitches))
+    result = combine(label, pieces)
     for error in chosen.errors:
         result.info.warnings.append(f"{error}: left out of the set")
     return result, []
-
-
-def buckets_for(client) -> int:
-    """Stitch tasks per set: one per worker, so that the stitch runs in parallel too."""
-    try:
-        return max(1, len(client.scheduler_info()["workers"]))
-    except (KeyError, TypeError):
-        return 1
 
 
 def _lost_worker_errors() -> tuple[type[BaseException], ...]:
