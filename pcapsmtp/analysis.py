@@ -137,6 +137,8 @@ def _reporting(
 
 PARALLEL_MIN_BYTES = 64 * 1024 * 1024
 """Below this much capture, starting worker processes costs more than it saves."""
+AUTO_PARALLEL_MIN_CORES = 2
+"""Without --jobs, several files are read in parallel only on more cores than this."""
 
 
 def analyze(sources: list[str], options: Options | None = None) -> Analysis:
@@ -184,7 +186,9 @@ def _parallel(sets: list[CaptureSet], options: Options) -> bool:
         return False
     if options.jobs is not None:
         return True
-    return sum(_size(path) for path in files) >= PARALLEL_MIN_BYTES
+    # On two cores the scan round and the coordinator eat the second core's gain
+    # (docs/performance.md, "Rotated sets"): parallel by default only above that.
+    return jobs > AUTO_PARALLEL_MIN_CORES and sum(map(_size, files)) >= PARALLEL_MIN_BYTES
 
 
 def _size(path: str) -> int:

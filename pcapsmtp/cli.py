@@ -101,8 +101,9 @@ def parallel_options(function):
         "-j",
         type=click.IntRange(1, 1024),
         metavar="N",
-        help="Worker processes for several files (default: one per core, when the files are "
-        "large enough to repay them); 1 reads everything in this process.",
+        help="Worker processes for several files (default: one per core, on machines of more "
+        "than two cores when the files are large enough to repay them); 1 reads everything "
+        "in this process.",
     )(function)
 
 
