@@ -118,7 +118,7 @@ def capture_after_ehlo(run: Run) -> None:
                  "handshake_captured": False},
     )  # fmt: skip
     first = tcp_frames(run.out / f"{run.name}.pcap")[0]
-    if first.side != "client" or not (first.first_line() or "").startswith("MAIL FROM"):
+    if first.side != "client" or not (first.first_line() or "").upper().startswith("MAIL FROM"):
         raise RuntimeError(f"first captured frame is {first}")
     add_capture_facts(run)
 
