@@ -896,18 +896,21 @@ def forged_rst_volley(run: Run) -> None:
 
 @scenario("zero-window-brief")
 def zero_window_brief(run: Run) -> None:
-    """a receive buffer that fills for a moment: a small Python server with a 2 KB receive
-    buffer pauses 0.1 s, 4 KB into DATA, so its window closes briefly, shorter than the
-    client's persist timer; then it reads the rest and accepts the 100 KB message"""
-    run.network()
-    python_server(run, SERVER, "zero-window", "25", "0.1")
+    """a receive buffer that fills for a moment: a small Python server with a 16 KB receive
+    buffer (SO_RCVBUF) stops reading for 0.1 s, 4 KB into DATA, so its window closes for less
+    than the client's persist timer (no probe); then it reads the rest and accepts the
+    100 KB message. The client's tail-loss probe is off (tcp_early_retrans = 0): at the lab's
+    0.1 ms RTT its 10 ms timer fires while the server delays its ACK, which a real path's
+    RTT would not do"""
+    run.network(Topology(client_sysctls={"net.ipv4.tcp_early_retrans": "0"}))
+    python_server(run, SERVER, "zero-window", "25", "0.1", "16384")
     run.capture()
     smtp = session(simple_mail("lab zero window brief", attachment=100_000), timeout=60)
     run.sessions.append(smtp.session())
     run.finish(
         description=doc(zero_window_brief),
         server_software="python-lab-server",
-        fault="server stops reading for 0.1 s (SO_RCVBUF 2048)",
+        fault="server stops reading for 0.1 s (SO_RCVBUF 16384)",
         expected=["zero-window"],
         expected_severity={"zero-window": "info"},
         absent=absent("zero-window", "slow-server", "retransmissions"),
