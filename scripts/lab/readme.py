@@ -69,8 +69,9 @@ never on byte equality.
   in the capture, answered by a RST; the client never read them).
 - `reset_by`: who sent the RST that ended the session, if one did (`middlebox` = forged).
 - `transactions[].message_size`: present when the client's socket failed before the whole
-  message went out (server-killed-in-data): the message's full size, while `size` is what the
-  client's socket accepted before the failure (not necessarily what reached the server).
+  message went out (server-killed-in-data, forged-rst-volley): the message's full size, while
+  `size` is what the client's socket accepted before the failure (not necessarily what reached
+  the server); the end of data was then never sent, so the dialogue ends with DATA.
 - `expected_severity`: {finding code: `error` | `warning` | `info`}, the severity a correct
   analysis gives that expected finding here (a transient zero window on a delivered message is
   `info`; a server that died during DATA is an `error`).

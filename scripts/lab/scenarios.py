@@ -874,7 +874,13 @@ def forged_rst_volley(run: Run) -> None:
     run.capture(SERVER)
     body = "Lorem ipsum dolor sit amet, consectetur adipiscing elit.\n" * 40 + FORGE + "\n"
     body += "after the trigger, still in flight\n" * 600
-    smtp = session(simple_mail("lab forged rst volley", body=body))
+    # The client writes the message in 16 KB pieces: the first one (with the trigger) is in
+    # flight when the RSTs come back, the second write fails, so the end of data is never
+    # handed to the socket and the truth says exactly how much the socket took.
+    smtp = LabSMTP((SERVER_IP, 25))
+    smtp.pacing = (16384, 0.2)
+    with netns(CLIENT):
+        run_session(smtp, simple_mail("lab forged rst volley", body=body))
     run.sessions.append(smtp.session(reset_by="middlebox", client_error=smtp.exception))
     time.sleep(2)
     run.finish(
