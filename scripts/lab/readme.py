@@ -72,6 +72,8 @@ never on byte equality.
   message went out (server-killed-in-data, forged-rst-volley): the message's full size, while
   `size` is what the client's socket accepted before the failure (not necessarily what reached
   the server); the end of data was then never sent, so the dialogue ends with DATA.
+- `transactions[].line_ending`: `"LF"` when the client ended its message lines and its end
+  of data with a bare LF (`size` counts the bytes as sent, the final `.\n` excluded).
 - `expected_severity`: {finding code: `error` | `warning` | `info`}, the severity a correct
   analysis gives that expected finding here (a transient zero window on a delivered message is
   `info`; a server that died during DATA is an `error`).

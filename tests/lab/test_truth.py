@@ -56,6 +56,9 @@ TSHARK_BLIND = {
 # a capture started late (truth "capture.first_step") shows the first session from that step.
 # tshark 4.0 drops a QUIT that shares a segment with the final "." (FIELD-NOTES).
 QUIT_LOST_AFTER_DOT = {"pipelining"}
+# tshark 4.0 ends DATA only at CRLF.CRLF: after a bare-LF ".\n" that the server accepted (and
+# answered 250) it takes the next command, QUIT, for message text. tshark is wrong there.
+QUIT_LOST_AFTER_BARE_LF_DOT = {"bare-lf-dot"}
 # tshark 4.0 shows MAIL, RCPT and "BDAT n LAST" pipelined in one segment as a single DATA
 # fragment and loses the commands (FIELD-NOTES): there its commands need only be a
 # subsequence of the client's; the replies still agree one for one.
@@ -258,7 +261,8 @@ def test_tshark_sees_the_same_dialogue(path: Path, tshark):
         want_commands = [
             s["command"].upper()[:4] for s in clear if s["command"] not in NOT_COMMANDS
         ]
-        if truth["scenario"] in QUIT_LOST_AFTER_DOT and want_commands[-1:] == ["QUIT"]:
+        quit_lost = QUIT_LOST_AFTER_DOT | QUIT_LOST_AFTER_BARE_LF_DOT
+        if truth["scenario"] in quit_lost and want_commands[-1:] == ["QUIT"]:
             want_commands.pop()
         want_replies = [s["reply"] for s in clear if s["reply"] is not None]
         # Replies that reached the capture after the client had given up (never read by it).
@@ -321,6 +325,17 @@ SIGNATURES = {
     ],
     "smtp-inspection": [("smtp-inspection.pcap", 'smtp && frame contains "XXXXXXXA"', ">0")],
     "tarpit": [("tarpit.pcap", "smtp.response.code==220 && tcp.time_relative>=14", ">0")],
+    "bare-lf-dot": [
+        # the end of data is LF . LF, and no CRLF . CRLF is anywhere in the capture ...
+        ("bare-lf-dot.pcap", f"ip.src=={C} && tcp.payload contains 0a:2e:0a", ">0"),
+        ("bare-lf-dot.pcap", "tcp.payload contains 0d:0a:2e:0d:0a", "0"),
+        # ... yet the server queued the message
+        (
+            "bare-lf-dot.pcap",
+            'smtp.response.code==250 && smtp.rsp.parameter contains "queued"',
+            ">0",
+        ),
+    ],
 }
 
 
