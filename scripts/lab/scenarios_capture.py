@@ -1,4 +1,5 @@
-"""Scenarios where the capture, not the network, is partial: one direction, a late start, drops.
+"""Scenarios where the capture, not the network, is partial: one direction, a late start, drops,
+a filter that keeps ICMP errors about connections it leaves out.
 
 Each takes a complete capture on the same interface at the same time as its main capture
 (``<name>.reference.pcap``, ``other_files["reference"]``), so what the main capture lacks is
@@ -8,12 +9,13 @@ known packet by packet. The SMTP truth still comes from the client's own transcr
 from __future__ import annotations
 
 import json
+import socket
 import time
 
 from client import LabSMTP, make_message, run_session
 from frames import describe, missing, tcp_frames
 from harness import Run
-from labnet import CLIENT, SERVER_IP, in_ns, netns, sh
+from labnet import CLIENT, CLIENT_IP, ROUTER, SERVER_IP, in_ns, netns, sh
 from scenarios import ALICE, BOB, CAROL, DAVE, absent, doc, scenario, session, simple_mail
 
 # What a correct analysis of a partial capture may or may not say is still open (the capture
@@ -209,3 +211,43 @@ def capture_drops(run: Run) -> None:
     if not any(f.side == "server" and f.tcp_len for f in lost):
         raise RuntimeError("no server reply was dropped this time: run it again")
     add_capture_facts(run, dropped_by_capture=[describe(f) for f in lost])
+
+
+@scenario("icmp-quoted-streams")
+def icmp_quoted_streams(run: Run) -> None:
+    """a capture filtered to 'tcp port 25 or icmp' while the client also tries port 2525, which a
+    firewall on the router rejects with ICMP port unreachable: between two deliveries to
+    Postfix the capture holds ICMP errors quoting TCP connections it never saw (Wireshark gives
+    each quoted connection its own tcp.stream, so the second delivery is stream 3)"""
+    run.network()
+    run.lab.iptables(
+        ROUTER, "-A", "FORWARD", "-p", "tcp", "--dport", "2525", "-j", "REJECT",
+        "--reject-with", "icmp-port-unreachable",
+    )  # fmt: skip
+    run.start_postfix()
+    run.capture(expression="tcp port 25 or icmp")
+    run.capture(label="reference")
+    run.sessions.append(session(simple_mail("lab icmp quoted 1", seed=1)).session())
+    others = []
+    for i in range(2):
+        source = (CLIENT_IP, 44000 + i)
+        with netns(CLIENT):
+            try:
+                socket.create_connection((SERVER_IP, 2525), timeout=10, source_address=source)
+                raise RuntimeError("port 2525 answered")
+            except ConnectionRefusedError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+        others.append({"client": f"{CLIENT_IP}:{source[1]}", "server": f"{SERVER_IP}:2525",
+                       "client_error": error, "captured_as": "icmp"})  # fmt: skip
+        time.sleep(0.5)
+    run.sessions.append(session(simple_mail("lab icmp quoted 2", seed=2)).session())
+    run.finish(
+        description=doc(icmp_quoted_streams),
+        fault="iptables on the router: TCP to port 2525 REJECTed with icmp-port-unreachable; "
+        "the capture filter leaves out port 2525 but keeps ICMP",
+        absent=absent(),
+        other_connections=others,
+        capture={"direction": "both", "started": "before-session",
+                 "tcpdump": "tcp port 25 or icmp"},
+    )  # fmt: skip
+    add_capture_facts(run)

@@ -52,6 +52,11 @@ class Frame:
                 self.rst)  # fmt: skip
 
 
+def _int(value: str) -> int:
+    """A number field; -1 where tshark has none (a TCP header quoted in ICMP lacks the ACK)."""
+    return int(value) if value else -1
+
+
 def _flag(value: str) -> bool:
     return value in ("1", "True")
 
@@ -70,8 +75,8 @@ def tcp_frames(name: str) -> tuple[Frame, ...]:
     for line in out.splitlines():
         v = (line.split("\t") + [""] * len(FIELDS))[: len(FIELDS)]
         frames.append(
-            Frame(int(v[0]), float(v[1]), v[2], v[3], int(v[4]), int(v[5]), int(v[6]),
-                  int(v[7]), int(v[8]), int(v[9] or 0), _flag(v[10]), _flag(v[11]),
+            Frame(int(v[0]), float(v[1]), v[2], v[3], _int(v[4]), _int(v[5]), _int(v[6]),
+                  _int(v[7]), _int(v[8]), int(v[9] or 0), _flag(v[10]), _flag(v[11]),
                   _flag(v[12]), int(v[13] or 0), bytes.fromhex(v[14].replace(":", "")))
         )  # fmt: skip
     return tuple(frames)
