@@ -8,8 +8,10 @@ known packet by packet. The SMTP truth still comes from the client's own transcr
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
+import struct
 import time
 
 from client import LabSMTP, make_message, run_session
@@ -251,3 +253,77 @@ def icmp_quoted_streams(run: Run) -> None:
                  "tcpdump": "tcp port 25 or icmp"},
     )  # fmt: skip
     add_capture_facts(run)
+
+
+# -- a SYN scanner that reuses its 4-tuples with the same sequence numbers --------------------
+SCAN_PORTS = (110, 143, 80)
+SCAN_SOURCE_PORT = 61000
+
+
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def syn_probe(dport: int) -> bytes:
+    """A masscan-style SYN: fixed source port, the sequence number a hash of the 4-tuple."""
+    key = f"{CLIENT_IP}:{SCAN_SOURCE_PORT}>{SERVER_IP}:{dport}".encode()
+    seq = int.from_bytes(hashlib.sha256(key).digest()[:4], "big")
+    header = struct.pack("!HHIIBBHHH", SCAN_SOURCE_PORT, dport, seq, 0, 5 << 4, 0x02, 1024, 0, 0)
+    pseudo = socket.inet_aton(CLIENT_IP) + socket.inet_aton(SERVER_IP)
+    pseudo += struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(header))
+    return header[:16] + struct.pack("!H", _checksum(pseudo + header)) + header[18:]
+
+
+def scan_round() -> list[dict]:
+    """Probe SCAN_PORTS from a raw socket in the client namespace; note each answer's flags."""
+    found = []
+    with netns(CLIENT):
+        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+        raw.settimeout(2)
+        try:
+            for dport in SCAN_PORTS:
+                raw.sendto(syn_probe(dport), (SERVER_IP, 0))
+                answer = None
+                while answer is None:
+                    packet, (src, _) = raw.recvfrom(65535)
+                    ihl = (packet[0] & 0x0F) * 4
+                    sport, to_port = struct.unpack("!HH", packet[ihl : ihl + 4])
+                    if src == SERVER_IP and sport == dport and to_port == SCAN_SOURCE_PORT:
+                        answer = packet[ihl + 13]
+                seq = struct.unpack("!I", syn_probe(dport)[4:8])[0]
+                found.append({"client": f"{CLIENT_IP}:{SCAN_SOURCE_PORT}",
+                              "server": f"{SERVER_IP}:{dport}", "isn": seq,
+                              "answer": "RST/ACK" if answer == 0x14 else hex(answer)})  # fmt: skip
+        finally:
+            raw.close()
+    return found
+
+
+@scenario("scan-port-reuse")
+def scan_port_reuse(run: Run) -> None:
+    """a SYN scanner beside the mail client (raw socket, masscan style: fixed source port 61000,
+    each probe's sequence number a hash of its 4-tuple) probes the server's closed ports 110,
+    143 and 80, a delivery to Postfix follows, then the same probes again and a second delivery:
+    every probe is answered RST/ACK and the second round reuses each 4-tuple with the same ISN,
+    which Wireshark counts as the same tcp.stream (the second delivery is stream 4)"""
+    run.network()
+    run.start_postfix()
+    run.capture()
+    probes = scan_round()
+    run.sessions.append(session(simple_mail("lab scan reuse 1", seed=1)).session())
+    time.sleep(2)
+    probes += scan_round()
+    run.sessions.append(session(simple_mail("lab scan reuse 2", seed=2)).session())
+    if any(p["answer"] != "RST/ACK" for p in probes):
+        raise RuntimeError(f"unexpected answers {probes}")
+    run.finish(
+        description=doc(scan_port_reuse),
+        fault="none: a port scanner shares the capture",
+        absent=absent(),
+        other_connections=probes,
+    )

@@ -144,30 +144,3 @@ def test_reference_holds_the_whole_dialogue(name: str):
                 if s["command"] not in NOT_COMMANDS]  # fmt: skip
         assert commands == want
         assert replies == [s["reply"] for s in session["dialogue"] if s["reply"] is not None]
-
-
-@pytest.mark.oracle
-def test_icmp_quoted_connections_take_wireshark_stream_numbers():
-    """tshark numbers a TCP connection it sees only quoted in an ICMP error as a stream of its
-    own, so the delivery after two such errors is tcp.stream 3, not 1."""
-    import subprocess
-
-    from .tsharkframes import count
-
-    name = "icmp-quoted-streams"
-    t = truth_or_skip(name)
-    quoted = {int(c["client"].rsplit(":", 1)[1]) for c in t["other_connections"]}
-    assert count(f"{name}.pcap", "tcp.dstport==2525 && !icmp") == 0
-    assert count(f"{name}.pcap", "icmp.type==3 && icmp.code==3 && tcp.dstport==2525") == len(quoted)
-    out = subprocess.run(
-        ["tshark", "-n", "-r", str(CAPTURES / f"{name}.pcap"), "-Y", "tcp", "-T", "fields",
-         "-e", "tcp.stream", "-e", "tcp.srcport", "-e", "tcp.dstport"],
-        capture_output=True, text=True, check=True, timeout=60,
-    ).stdout  # fmt: skip
-    stream_of = {}
-    for line in out.splitlines():
-        stream, sport, dport = (int(x) for x in line.split("\t"))
-        stream_of.setdefault(max(sport, dport), stream)
-    smtp_ports = [int(s["client"].rsplit(":", 1)[1]) for s in t["sessions"]]
-    assert [stream_of[p] for p in smtp_ports] == [0, 1 + len(quoted)]
-    assert sorted(stream_of[p] for p in quoted) == list(range(1, 1 + len(quoted)))
