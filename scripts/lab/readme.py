@@ -79,8 +79,10 @@ never on byte equality.
   `info`; a server that died during DATA is an `error`).
 - `other_connections`: connections the client made that are not SMTP sessions of the capture
   (icmp-quoted-streams: its attempts on port 2525, rejected with ICMP port unreachable, the
-  capture filter keeping only the ICMP errors, which quote their TCP headers; scan-port-reuse:
-  each SYN probe with its `isn` and the `answer` it got).
+  capture filter keeping only the ICMP errors, which quote their TCP headers).
+- `scanner` (scan-port-reuse): the raw-socket SYN scanner sharing the capture: its `source`,
+  how its `isn` is made, `pause_s` between its `rounds`, each with the `ports` probed in order
+  and the count of each `answers` kind.
 - `greeting_delay_s`: how long the server held its greeting back on purpose.
 - `capture` (only where the main capture is partial): `direction` (`both`, `client-only`,
   `server-only`); `started` (`before-session`, `after-handshake`: the first packet is the

@@ -51,20 +51,27 @@ def test_icmp_quoted_connections_take_wireshark_stream_numbers():
 
 @pytest.mark.oracle
 def test_scanner_reusing_a_tuple_with_the_same_isn_stays_in_its_stream():
+    """Round 2 of the scan reuses round 1's 4-tuples with the same ISNs, more than 10 s and 2000
+    frames after they were reset: Wireshark keeps each in its first stream, so the deliveries
+    are the streams right after round 1's."""
     name = "scan-port-reuse"
     t = truth_or_skip(name)
-    probes = t["other_connections"]
-    targets = sorted({port(p["server"]) for p in probes})
-    assert len(probes) == 2 * len(targets), "two rounds over the same ports"
-    by_target = {}
-    for p in probes:  # the same 4-tuple, the same ISN, both rounds
-        by_target.setdefault(port(p["server"]), set()).add(p["isn"])
-    assert all(len(isns) == 1 for isns in by_target.values())
-    rows = streams(f"{name}.pcap")
-    syns = [(s, d) for s, _, d, flags in rows if int(flags, 16) & 0x12 == 0x02 and d in targets]
-    assert len(syns) == len(probes)
-    first_round = dict((d, s) for s, d in syns[: len(targets)])
-    assert [s for s, d in syns[len(targets) :]] == [first_round[d] for _, d in syns[len(targets) :]]
+    first, second = (r["ports"] for r in t["scanner"]["rounds"])
+    assert second == first[: len(second)]
+    out = subprocess.run(
+        ["tshark", "-n", "-r", str(CAPTURES / f"{name}.pcap"), "-Y", "tcp.srcport==61000 && "
+         "tcp.flags.syn==1", "-T", "fields", "-e", "frame.number", "-e", "frame.time_relative",
+         "-e", "tcp.stream", "-e", "tcp.dstport", "-e", "tcp.seq_raw"],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    syns = [line.split("\t") for line in out.splitlines()]
+    assert [int(r[3]) for r in syns] == first + second
+    before = {int(r[3]): r for r in syns[: len(first)]}
+    for frame, time, stream, dport, seq in syns[len(first) :]:
+        old = before[int(dport)]
+        assert (stream, seq) == (old[2], old[4]), dport
+        assert float(time) - float(old[1]) > 10 and int(frame) - int(old[0]) > 2000
     smtp = {port(s["client"]) for s in t["sessions"]}
+    rows = streams(f"{name}.pcap")
     smtp_streams = sorted({s for s, sp, dp, _ in rows if sp in smtp or dp in smtp})
-    assert smtp_streams == [len(targets), len(targets) + 1]
+    assert smtp_streams == [len(first), len(first) + 1]
