@@ -340,14 +340,19 @@ SIGNATURES = {
 
 
 # What tshark's expert analysis shows whenever these findings would be right. A capture whose
-# truth says the finding is absent must not show it at all.
+# truth says the finding is absent must not show it at all on the mail ports (scan-port-reuse's
+# scanner shares its capture: refused on 1100 other ports, its reused SYNs look like
+# retransmissions). No commas inside a filter: io,stat separates its filters with them.
+MAIL_PORTS = "(tcp.port==25 || tcp.port==465 || tcp.port==587)"
 ABSENCE = {
-    "retransmissions": "tcp.analysis.retransmission || tcp.analysis.fast_retransmission",
-    "zero-window": "tcp.analysis.zero_window",
+    "retransmissions": f"(tcp.analysis.retransmission || tcp.analysis.fast_retransmission) && "
+    f"{MAIL_PORTS}",
+    "zero-window": f"tcp.analysis.zero_window && {MAIL_PORTS}",
     "ip-fragmentation": "ip.flags.mf==1 || ip.frag_offset>0 || ipv6.fragment",
     "capture-truncated": "frame.cap_len < frame.len",
-    "capture-loss": "tcp.analysis.ack_lost_segment",
-    "connect-refused": "tcp.flags.syn==0 && tcp.flags.reset==1 && tcp.seq==1 && tcp.ack==1",
+    "capture-loss": f"tcp.analysis.ack_lost_segment && {MAIL_PORTS}",
+    "connect-refused": "tcp.flags.syn==0 && tcp.flags.reset==1 && tcp.seq==1 && tcp.ack==1 && "
+    f"{MAIL_PORTS}",
 }
 
 
