@@ -18,6 +18,7 @@ from client import LabSMTP, make_message, run_session
 from frames import describe, missing, tcp_frames
 from harness import Run
 from labnet import CLIENT, CLIENT_IP, ROUTER, SERVER_IP, in_ns, netns, sh
+from mta import SERVER_NAME
 from scenarios import ALICE, BOB, CAROL, DAVE, absent, doc, scenario, session, simple_mail
 
 # What a correct analysis of a partial capture may or may not say is still open (the capture
@@ -67,15 +68,24 @@ def add_capture_facts(run: Run, **facts) -> None:
 
 
 def one_side(run: Run, description: str, direction: str, options=(), expression=None) -> None:
+    """Two deliveries and a mail to an unknown recipient (RCPT refused 550, QUIT).
+
+    The refusal is in a server-only capture (hard-bounce expected); a client-only capture shows
+    only a RCPT followed by QUIT, so there a hard-bounce can be neither required nor forbidden.
+    """
     run.network()
     run.start_postfix()
     run.capture(options=options, expression=expression)
     run.capture(label="reference")
     two_sessions(run)
+    refused = simple_mail("lab partial capture 3", [f"nobody@{SERVER_NAME}"], seed=3)
+    run.sessions.append(session(refused).session())
     tcpdump = " ".join([*options, *([expression] if expression else [])])
+    expected = ["hard-bounce"] if direction == "server-only" else []
     run.finish(
         description=description,
-        absent=absent(*PARTIAL),
+        expected=expected,
+        absent=absent(*PARTIAL, "hard-bounce"),
         capture={"direction": direction, "started": "before-session", "tcpdump": tcpdump},
     )
     sides = {f.side for f in tcp_frames(run.out / f"{run.name}.pcap")}
@@ -87,15 +97,17 @@ def one_side(run: Run, description: str, direction: str, options=(), expression=
 @scenario("one-side-client")
 def one_side_client(run: Run) -> None:
     """only the client's packets: tcpdump -Q out on the client's eth0 (what asymmetric routing
-    or a one-way SPAN gives); two deliveries to Postfix, the second pipelined; the complete
-    capture taken beside it is the reference"""
+    or a one-way SPAN gives); two deliveries to Postfix, the second pipelined, then a mail to
+    an unknown recipient (RCPT refused 550 5.1.1, QUIT); the complete capture taken beside it
+    is the reference"""
     one_side(run, doc(one_side_client), "client-only", options=("-Q", "out"))
 
 
 @scenario("one-side-server")
 def one_side_server(run: Run) -> None:
     """only the server's packets: tcpdump 'src host 10.77.2.2' on the client's eth0; the same
-    two deliveries as one-side-client; the complete capture is the reference"""
+    sessions as one-side-client (two deliveries, then RCPT refused 550 5.1.1); the complete
+    capture is the reference"""
     one_side(run, doc(one_side_server), "server-only", expression=f"src host {SERVER_IP}")
 
 
