@@ -86,7 +86,8 @@ never on byte equality.
 - `greeting_delay_s`: how long the server held its greeting back on purpose.
 - `capture` (only where the main capture is partial): `direction` (`both`, `client-only`,
   `server-only`); `started` (`before-session`, `after-handshake`: the first packet is the
-  greeting, `after-ehlo`: the first packet is the client's MAIL FROM); `first_step`: the index in
+  greeting, `after-greeting`: the first packet is the client's EHLO, `after-ehlo`: the first
+  packet is the client's MAIL FROM); `first_step`: the index in
   the first session's `dialogue` of the first step in the capture, with `handshake_captured`
   false; `tcpdump`: the options or filter that made it one-sided; `mechanism`: how packets were
   lost; `captured_tcp_frames` / `reference_tcp_frames`: TCP frames in the main and in the

@@ -139,6 +139,34 @@ def capture_after_ehlo(run: Run) -> None:
     add_capture_facts(run)
 
 
+@scenario("capture-after-greeting")
+def capture_after_greeting(run: Run) -> None:
+    """a capture started after the greeting: the client connects, reads the 220 and waits
+    while tcpdump starts, so the first captured packet is its EHLO and the first reply in the
+    capture is the EHLO's, not a greeting; then one mail and a pipelined one, QUIT"""
+    run.network()
+    run.start_postfix()
+    run.capture(label="reference")
+
+    def body(smtp: LabSMTP) -> None:
+        time.sleep(0.5)  # the ACK of the greeting is out
+        run.capture()
+        time.sleep(0.2)
+        ehlo_then(first_mail, piped_mail)(smtp)
+
+    run.sessions.append(session(body).session())
+    run.finish(
+        description=doc(capture_after_greeting),
+        absent=absent(*PARTIAL),
+        capture={"direction": "both", "started": "after-greeting", "first_step": 1,
+                 "handshake_captured": False},
+    )  # fmt: skip
+    first = tcp_frames(run.out / f"{run.name}.pcap")[0]
+    if first.side != "client" or not (first.first_line() or "").upper().startswith("EHLO"):
+        raise RuntimeError(f"first captured frame is {first}")
+    add_capture_facts(run)
+
+
 @scenario("capture-after-handshake")
 def capture_after_handshake(run: Run) -> None:
     """a capture that misses the TCP handshake: Postfix holds its greeting back 2 s

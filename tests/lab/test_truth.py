@@ -36,7 +36,7 @@ TRANSACTION_KEYS = {"mail_from", "rcpt_to", "subject", "size", "code", "queue_id
 SEVERITIES = {"error", "warning", "info"}
 # The optional "capture" key: how much of the sessions the main capture holds.
 DIRECTIONS = {"both", "client-only", "server-only"}
-STARTS = {"before-session", "after-handshake", "after-ehlo"}
+STARTS = {"before-session", "after-handshake", "after-greeting", "after-ehlo"}
 MAX_CAPTURE_BYTES = 5_000_000
 
 # Dialogue entries tshark 4.0 does not report as a request command, and why:
