@@ -14,8 +14,10 @@ from pcapsmtp.diff.compare import step_name
 from pcapsmtp.diff.model import SAME_SESSION, AlignedStep, Diff, Side, Step
 from pcapsmtp.diff.points import named_findings
 from pcapsmtp.report.safe import wire
+from pcapsmtp.report.sessions import endpoint_fields
 from pcapsmtp.report.times import iso
 from pcapsmtp.smtp import codes
+from pcapsmtp.tcp.community import community_id
 
 
 def _ms(ns: int | None) -> float | None:
@@ -41,6 +43,8 @@ def side_dict(side: Side) -> dict:
         "tcp_stream": session.flow.stream,
         "client": endpoint_name(session.client),
         "server": endpoint_name(session.server),
+        **endpoint_fields(session.client, session.server),
+        "community_id": community_id(session.flow),
         "start": iso(session.flow.first_time_ns),
         "outcome": session.outcome,
         "outcome_reason": session.outcome_reason,
