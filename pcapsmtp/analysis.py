@@ -28,7 +28,7 @@ class Options:
     maillogs: tuple[str, ...] = ()
     """Mail-server logs to link to the sessions (``--maillog``)."""
     log_zone: tzinfo | None = None
-    """The zone of the logs' times that carry none (``--tz``); UTC when None."""
+    """The zone of the logs' times that carry none (``--maillog-tz``); UTC when None."""
     progress: Progress | None = None
     """Told now and then how far the reading got (see pcapsmtp.progress); None: nobody."""
     jobs: int | None = None

@@ -14,6 +14,7 @@ from pcapsmtp.diff.compare import step_name
 from pcapsmtp.diff.model import SAME_SESSION, AlignedStep, Diff, Side, Step
 from pcapsmtp.diff.points import named_findings
 from pcapsmtp.report.safe import wire
+from pcapsmtp.report.schema import SCHEMA_VERSION
 from pcapsmtp.report.sessions import endpoint_fields
 from pcapsmtp.report.times import iso
 from pcapsmtp.smtp import codes
@@ -116,6 +117,7 @@ def aligned_dict(aligned: AlignedStep, roles: tuple[str, str]) -> dict:
 def diff_document(diff: Diff) -> dict:
     roles = (diff.a.role, diff.b.role)
     document = {
+        "schema_version": SCHEMA_VERSION,
         "tool": {"name": "pcapsmtp", "version": __version__},
         "mode": diff.mode,
         roles[0]: side_dict(diff.a),

@@ -26,6 +26,7 @@ from pcapsmtp.report.findings import finding_dict
 from pcapsmtp.report.health import health_document
 from pcapsmtp.report.maillog import maillog_document, session_links
 from pcapsmtp.report.safe import wire
+from pcapsmtp.report.schema import SCHEMA_VERSION
 from pcapsmtp.report.sessions import address, endpoint_fields, endpoint_name
 from pcapsmtp.report.text import tcp_trouble
 from pcapsmtp.report.times import duration, human, iso
@@ -268,6 +269,7 @@ def build_report(
         sessions.append(section)
     generated = options.generated or datetime.now(UTC)
     return {
+        "schema_version": SCHEMA_VERSION,
         "report": {
             "format": FORMAT_VERSION,
             "title": f"SMTP capture report: {wire(os.path.basename(path))}",
