@@ -92,6 +92,18 @@ def maillog_option(function):
     )(maillog_zone_option(function))
 
 
+def _have_cluster() -> bool:
+    from pcapsmtp.extras import CLUSTER, available
+
+    return available(CLUSTER)
+
+
+def _needs(what: str, extra: str) -> str:
+    from pcapsmtp.extras import needs
+
+    return needs(what, extra)
+
+
 # -- conventions shared by every command: --format names, -o FILE, --maillog-tz -------------
 
 FORMAT_ALIASES = {"markdown": "md"}
@@ -200,6 +212,10 @@ def parallel_options(function):
 
 
 def _options(ports, maillogs=(), tz=None, keylog=None, jobs=None, scheduler=None) -> Options:
+    if (scheduler or (jobs or 1) > 1) and not _have_cluster():
+        option = "--scheduler" if scheduler else "--jobs"
+        click.echo(f"pcapsmtp: error: {_needs(option, 'cluster')}", err=True)
+        sys.exit(1)
     return Options(
         extra_ports=tuple(ports),
         maillogs=tuple(maillogs),
