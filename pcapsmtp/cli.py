@@ -11,6 +11,7 @@ import click
 
 from pcapsmtp import __version__
 from pcapsmtp.analysis import Options, analyze
+from pcapsmtp.extras import CLUSTER, available, needs
 
 
 def _zone(_ctx, _param, value):
@@ -76,7 +77,7 @@ def keylog_option(function):
         type=click.Path(exists=True, dir_okay=False, readable=True),
         metavar="FILE",
         help="TLS key log (SSLKEYLOGFILE format) to decrypt STARTTLS and port-465 sessions "
-        "with tshark; keys embedded in a pcapng are used without it.",
+        "with tshark; keys embedded in a pcapng are used without it. Needs the tls extra.",
     )(function)
 
 
@@ -90,18 +91,6 @@ def maillog_option(function):
         help="A mail server's log (Postfix, Exim, Sendmail, qmail; plain or .gz) to link to "
         "the sessions by queue id, else by address and time (repeatable).",
     )(maillog_zone_option(function))
-
-
-def _have_cluster() -> bool:
-    from pcapsmtp.extras import CLUSTER, available
-
-    return available(CLUSTER)
-
-
-def _needs(what: str, extra: str) -> str:
-    from pcapsmtp.extras import needs
-
-    return needs(what, extra)
 
 
 # -- conventions shared by every command: --format names, -o FILE, --maillog-tz -------------
@@ -119,14 +108,14 @@ class FormatChoice(click.Choice):
         return super().convert(value, param, ctx)
 
 
-def format_option(*choices: str, default: str | None = "text", help: str | None = None):
+def format_option(*choices: str):
     return click.option(
         "--format",
         "fmt",
         type=FormatChoice(list(choices)),
-        default=default,
-        show_default=default is not None,
-        help=help or "Output format ('markdown' is accepted for md).",
+        default="text",
+        show_default=True,
+        help="Output format ('markdown' is accepted for md).",
     )
 
 
@@ -207,14 +196,14 @@ def parallel_options(function):
         metavar="N",
         help="Worker processes for several files (default: one per core, on machines of more "
         "than two cores when the files are large enough to repay them); 1 reads everything "
-        "in this process.",
+        "in this process. More than 1 needs the cluster extra (Dask).",
     )(function)
 
 
 def _options(ports, maillogs=(), tz=None, keylog=None, jobs=None, scheduler=None) -> Options:
-    if (scheduler or (jobs or 1) > 1) and not _have_cluster():
+    if (scheduler or (jobs or 1) > 1) and not available(CLUSTER):
         option = "--scheduler" if scheduler else "--jobs"
-        click.echo(f"pcapsmtp: error: {_needs(option, 'cluster')}", err=True)
+        click.echo(f"pcapsmtp: error: {needs(option, CLUSTER)}", err=True)
         sys.exit(1)
     return Options(
         extra_ports=tuple(ports),
