@@ -163,10 +163,13 @@ def maillog_zone_option(function):
 def _output():
     """Where the command's output goes: standard output, or the -o file (opened only once
     there is something to write; an unwritable one is a one-line error, exit 1)."""
-    target = click.get_current_context().meta.get("pcapsmtp.output") or "-"
+    ctx = click.get_current_context()
+    target = ctx.meta.get("pcapsmtp.output") or "-"
     if target == "-":
         yield sys.stdout
         return
+    if any(_same_file(target, source) for source in _inputs(ctx.params)):
+        raise click.UsageError(f"-o {target} is one of the inputs: name another file")
     try:
         stream = open(target, "w", encoding="utf-8")  # noqa: SIM115
     except OSError as e:
@@ -174,6 +177,19 @@ def _output():
         sys.exit(1)
     with stream:
         yield stream
+
+
+def _inputs(params: dict) -> list[str]:
+    found = list(params.get("captures") or ()) + list(params.get("maillogs") or ())
+    found += [params[k] for k in ("capture", "good", "bad", "keylog") if params.get(k)]
+    return found
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _emit(text: str) -> None:

@@ -75,6 +75,14 @@ def test_an_unwritable_output_is_one_line(tmp_path):
     ]
 
 
+def test_an_input_is_never_overwritten(tmp_path):
+    capture = tmp_path / "mail.pcap"
+    capture.write_bytes(CLEAN.read_bytes())
+    result = run("analyze", capture, "-o", capture)
+    assert result.exit_code == 2 and "is one of the inputs" in result.output
+    assert capture.read_bytes() == CLEAN.read_bytes()
+
+
 def test_an_unreadable_capture_writes_no_file(tmp_path):
     out = tmp_path / "out.json"
     result = run("analyze", tmp_path / "missing.pcap", "--format", "json", "-o", out)
