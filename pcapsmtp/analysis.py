@@ -11,6 +11,7 @@ from pcapsmtp.capture import Capture, CaptureInfo, IcmpError, open_capture, pack
 from pcapsmtp.capture.sets import CaptureSet, expand_inputs, group_files
 from pcapsmtp.diagnose import CaptureContext, Finding, diagnose
 from pcapsmtp.errors import CaptureError
+from pcapsmtp.extras import CLUSTER, available
 from pcapsmtp.progress import Progress
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.tracker import SMTP_PORTS, SmtpTracker
@@ -28,7 +29,7 @@ class Options:
     maillogs: tuple[str, ...] = ()
     """Mail-server logs to link to the sessions (``--maillog``)."""
     log_zone: tzinfo | None = None
-    """The zone of the logs' times that carry none (``--tz``); UTC when None."""
+    """The zone of the logs' times that carry none (``--maillog-tz``); UTC when None."""
     progress: Progress | None = None
     """Told now and then how far the reading got (see pcapsmtp.progress); None: nobody."""
     jobs: int | None = None
@@ -188,7 +189,12 @@ def _parallel(sets: list[CaptureSet], options: Options) -> bool:
         return True
     # On two cores the scan round and the coordinator eat the second core's gain
     # (docs/performance.md, "Rotated sets"): parallel by default only above that.
-    return jobs > AUTO_PARALLEL_MIN_CORES and sum(map(_size, files)) >= PARALLEL_MIN_BYTES
+    # Without the cluster extra the files are read one after another, as with --jobs 1.
+    return (
+        jobs > AUTO_PARALLEL_MIN_CORES
+        and sum(map(_size, files)) >= PARALLEL_MIN_BYTES
+        and available(CLUSTER)
+    )
 
 
 def _size(path: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from datetime import UTC
@@ -10,6 +11,7 @@ import click
 
 from pcapsmtp import __version__
 from pcapsmtp.analysis import Options, analyze
+from pcapsmtp.extras import CLUSTER, available, needs
 
 
 def _zone(_ctx, _param, value):
@@ -52,7 +54,11 @@ def common_options(function):
         help="No progress line on stderr (shown only on a terminal, for long reads).",
     )(function)
     function = click.option(
-        "--tz", callback=_zone, metavar="ZONE", help="Show times in this IANA zone (default UTC)."
+        "--tz",
+        callback=_zone,
+        metavar="ZONE",
+        help="Show times in this IANA zone, or 'local' (the TZ environment variable, else the "
+        "system's zone, as tshark shows local time); default UTC with its offset.",
     )(function)
     return click.option(
         "--port",
@@ -71,7 +77,7 @@ def keylog_option(function):
         type=click.Path(exists=True, dir_okay=False, readable=True),
         metavar="FILE",
         help="TLS key log (SSLKEYLOGFILE format) to decrypt STARTTLS and port-465 sessions "
-        "with tshark; keys embedded in a pcapng are used without it.",
+        "with tshark; keys embedded in a pcapng are used without it. Needs the tls extra.",
     )(function)
 
 
@@ -83,9 +89,112 @@ def maillog_option(function):
         multiple=True,
         metavar="FILE",
         help="A mail server's log (Postfix, Exim, Sendmail, qmail; plain or .gz) to link to "
-        "the sessions by queue id, else by address and time (repeatable). Times without a "
-        "zone are taken in --tz.",
+        "the sessions by queue id, else by address and time (repeatable).",
+    )(maillog_zone_option(function))
+
+
+# -- conventions shared by every command: --format names, -o FILE, --maillog-tz -------------
+
+FORMAT_ALIASES = {"markdown": "md"}
+
+
+class FormatChoice(click.Choice):
+    """--format: one vocabulary across commands (text, json, md, csv, html where each makes
+    sense), ``markdown`` accepted for md."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str):
+            value = FORMAT_ALIASES.get(value.lower(), value.lower())
+        return super().convert(value, param, ctx)
+
+
+def format_option(*choices: str):
+    return click.option(
+        "--format",
+        "fmt",
+        type=FormatChoice(list(choices)),
+        default="text",
+        show_default=True,
+        help="Output format ('markdown' is accepted for md).",
+    )
+
+
+def _remember(key: str):
+    def callback(ctx, _param, value):
+        ctx.meta[key] = value
+        return value
+
+    return callback
+
+
+def output_option(function):
+    """-o/--output FILE for the commands that print: the output goes to FILE ('-' standard
+    output, the default)."""
+    return click.option(
+        "-o",
+        "--output",
+        "output",
+        metavar="FILE",
+        default="-",
+        expose_value=False,
+        callback=_remember("pcapsmtp.output"),
+        help="Write the output to FILE instead of standard output ('-').",
     )(function)
+
+
+def maillog_zone_option(function):
+    """--maillog-tz: the zone of the log's times that carry none, apart from the display zone."""
+
+    def callback(ctx, param, value):
+        ctx.meta["pcapsmtp.maillog_tz"] = _zone(ctx, param, value) if value else None
+
+    return click.option(
+        "--maillog-tz",
+        metavar="ZONE",
+        expose_value=False,
+        callback=callback,
+        help="The zone of mail-log times that carry none (syslog's 'Nov 23 06:44:20'): an "
+        "IANA name or 'local' (TZ, else the system's zone); default UTC. Not --tz, which "
+        "only chooses how times are shown.",
+    )(function)
+
+
+@contextlib.contextmanager
+def _output():
+    """Where the command's output goes: standard output, or the -o file (opened only once
+    there is something to write; an unwritable one is a one-line error, exit 1)."""
+    ctx = click.get_current_context()
+    target = ctx.meta.get("pcapsmtp.output") or "-"
+    if target == "-":
+        yield sys.stdout
+        return
+    if any(_same_file(target, source) for source in _inputs(ctx.params)):
+        raise click.UsageError(f"-o {target} is one of the inputs: name another file")
+    try:
+        stream = open(target, "w", encoding="utf-8")  # noqa: SIM115
+    except OSError as e:
+        click.echo(f"pcapsmtp: error: {target}: {e.strerror or e}", err=True)
+        sys.exit(1)
+    with stream:
+        yield stream
+
+
+def _inputs(params: dict) -> list[str]:
+    found = list(params.get("captures") or ()) + list(params.get("maillogs") or ())
+    found += [params[k] for k in ("capture", "good", "bad", "keylog") if params.get(k)]
+    return found
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _emit(text: str) -> None:
+    with _output() as stream:
+        stream.write(text)
 
 
 def parallel_options(function):
@@ -103,15 +212,19 @@ def parallel_options(function):
         metavar="N",
         help="Worker processes for several files (default: one per core, on machines of more "
         "than two cores when the files are large enough to repay them); 1 reads everything "
-        "in this process.",
+        "in this process. More than 1 needs the cluster extra (Dask).",
     )(function)
 
 
 def _options(ports, maillogs=(), tz=None, keylog=None, jobs=None, scheduler=None) -> Options:
+    if (scheduler or (jobs or 1) > 1) and not available(CLUSTER):
+        option = "--scheduler" if scheduler else "--jobs"
+        click.echo(f"pcapsmtp: error: {needs(option, CLUSTER)}", err=True)
+        sys.exit(1)
     return Options(
         extra_ports=tuple(ports),
         maillogs=tuple(maillogs),
-        log_zone=tz,
+        log_zone=click.get_current_context().meta.get("pcapsmtp.maillog_tz"),
         progress=_progress(),
         keylog=keylog,
         jobs=jobs,
@@ -133,13 +246,8 @@ def main() -> None:
 
 @main.command("analyze")
 @click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "md", "csv"]),
-    default="text",
-    show_default=True,
-)
+@format_option("text", "json", "md", "csv")
+@output_option
 @common_options
 @maillog_option
 @keylog_option
@@ -156,9 +264,10 @@ def analyze_command(captures, fmt, ports, tz, maillogs, keylog, jobs, scheduler)
     if analysis.results and fmt == "json":
         from pcapsmtp.report.jsondoc import write_json
 
-        write_json(analysis, sys.stdout)
+        with _output() as stream:
+            write_json(analysis, stream)
     elif analysis.results:
-        sys.stdout.write(_render(analysis, fmt, tz))
+        _emit(_render(analysis, fmt, tz))
     sys.exit(_report_errors(analysis))
 
 
@@ -186,9 +295,8 @@ def _render(analysis, fmt: str, tz) -> str:
     "--session", "session_id", type=int, metavar="N", help="The session id from 'analyze'."
 )
 @click.option("--stream", type=int, metavar="N", help="The Wireshark tcp.stream number instead.")
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
+@format_option("text", "json")
+@output_option
 @common_options
 @maillog_option
 @keylog_option
@@ -210,22 +318,24 @@ def show_command(capture, session_id, stream, fmt, ports, tz, maillogs, keylog) 
     if fmt == "json":
         import json
 
+        from pcapsmtp.report.schema import SCHEMA_VERSION
         from pcapsmtp.report.sessions import session_dict
 
-        document = session_dict(chosen[0])
+        document = {"schema_version": SCHEMA_VERSION} | session_dict(chosen[0])
         if analysis.maillog is not None:
             from pcapsmtp.report.maillog import session_links
 
             document["maillog"] = session_links(analysis.maillog, chosen[0].id)
-        sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        _emit(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     else:
         from pcapsmtp.report.text import format_show
 
-        sys.stdout.write(format_show(chosen[0], tz))
+        text = format_show(chosen[0], tz)
         if analysis.maillog is not None:
             from pcapsmtp.report.maillog import format_session_log
 
-            sys.stdout.write("\n" + format_session_log(analysis.maillog, chosen[0], tz))
+            text += "\n" + format_session_log(analysis.maillog, chosen[0], tz)
+        _emit(text)
 
 
 @main.command("export")
@@ -292,7 +402,15 @@ REPORT_FORMATS = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html
     "--output",
     required=True,
     metavar="FILE",
-    help="The report to write: Markdown (.md), self-contained HTML (.html) or JSON (.json).",
+    help="The report to write: Markdown (.md), self-contained HTML (.html) or JSON (.json); "
+    "'-' for standard output (with --format).",
+)
+@click.option(
+    "--format",
+    type=FormatChoice(["md", "html", "json"]),
+    expose_value=False,
+    callback=_remember("pcapsmtp.format"),
+    help="md, html or json (default: from the name given to -o; 'markdown' is accepted).",
 )
 @click.option(
     "--baseline", metavar="GOOD", help="A capture of mail that went through, to compare with."
@@ -333,9 +451,13 @@ def report_command(
     CAPTURE is one capture file, or the files (or folder) of one rotated capture set."""
     from pcapsmtp.report.document import ReportOptions, UnknownSession, make_report
 
-    fmt = REPORT_FORMATS.get(os.path.splitext(output)[1].lower())
+    fmt = click.get_current_context().meta.get("pcapsmtp.format") or REPORT_FORMATS.get(
+        os.path.splitext(output)[1].lower()
+    )
     if fmt is None:
-        raise click.UsageError(f"{output}: name the report .md, .html or .json (the format)")
+        raise click.UsageError(
+            f"{output}: name the report .md, .html or .json, or give --format md|html|json"
+        )
     if "-" in (*captures, baseline):
         raise click.UsageError("report reads its captures twice: give files, not '-'")
     options = ReportOptions(
@@ -358,6 +480,9 @@ def report_command(
             click.echo(f"pcapsmtp: error: {error}", err=True)
         sys.exit(1)
     text = _render_report(report, fmt)
+    if output == "-":
+        sys.stdout.write(text)
+        return
     try:
         with open(output, "w", encoding="utf-8") as out:
             out.write(text)
@@ -427,9 +552,8 @@ def _render_report(report: dict, fmt: str) -> str:
     help="GOOD and BAD are the client side and the server side of the same session: "
     "say what a box between the two points did.",
 )
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "md", "json"]), default="text", show_default=True
-)
+@format_option("text", "md", "json")
+@output_option
 @common_options
 @keylog_option
 def diff_command(
@@ -450,7 +574,7 @@ def diff_command(
         sys.exit(1)
     except DiffError as error:
         raise click.UsageError(str(error)) from None
-    sys.stdout.write(_render_diff(diff, fmt, tz))
+    _emit(_render_diff(diff, fmt, tz))
 
 
 def _render_diff(diff, fmt: str, tz) -> str:

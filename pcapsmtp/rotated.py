@@ -347,9 +347,9 @@ def analyze_parallel(
     try:
         from dask.distributed import as_completed
     except ImportError:
-        raise ParallelError(
-            "--jobs", "Dask is not installed (pip install 'dask[distributed]')"
-        ) from None
+        from pcapsmtp.extras import CLUSTER, needs
+
+        raise ParallelError("--jobs", needs("it", CLUSTER)) from None
     where = scheduler or "local Dask cluster"
     try:
         client, cluster = _client(jobs, scheduler)

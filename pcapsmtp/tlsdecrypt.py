@@ -47,6 +47,7 @@ from pcapsmtp.capture import CaptureInfo, DecryptionSecrets, Frame
 from pcapsmtp.capture.files import DECOMPRESS_ERRORS
 from pcapsmtp.capture.pcapng import read_pcapng
 from pcapsmtp.errors import CaptureError
+from pcapsmtp.extras import TLS, needs
 from pcapsmtp.smtp.events import CLIENT, SERVER
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.tls import TlsScanner
@@ -164,7 +165,7 @@ def find_tshark() -> str:
     try:
         from pyshark.tshark.tshark import TSharkNotFoundException, get_process_path
     except ImportError:
-        raise DecryptionError("the Python package pyshark is not installed") from None
+        raise DecryptionError(f"{needs('it', TLS)}; the TLS sessions stay encrypted") from None
     try:
         return get_process_path()
     except TSharkNotFoundException:

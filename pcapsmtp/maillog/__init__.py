@@ -61,7 +61,7 @@ def _zone_warnings(result: MaillogLinks, window: Window) -> list[str]:
         hours = result.offset_ns / HOUR_NS
         warnings.append(
             f"the log's times are {abs(hours):.1f} h {'ahead of' if hours > 0 else 'behind'} the "
-            "capture's for the same sessions: is --tz the log's zone?"
+            "capture's for the same sessions: is --maillog-tz the log's zone?"
         )
     for stats in result.files:
         mta_lines = sum(stats.mtas.values())
@@ -70,6 +70,6 @@ def _zone_warnings(result: MaillogLinks, window: Window) -> list[str]:
         elif mta_lines and not stats.used and window.start_ns is not None:
             stats.warnings.append(
                 f"none of its {mta_lines} mail-server lines falls in the captures' time "
-                "(give --tz if the log is in local time)"
+                "(give --maillog-tz if the log is in local time)"
             )
     return warnings

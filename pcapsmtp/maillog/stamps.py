@@ -4,9 +4,9 @@ Time stamps, as mail logs carry them:
 
 - RFC 3164 syslog, ``Nov 23 06:44:20 host postfix/smtpd[123]: ...`` (also Postfix's own
   ``maillog_file``): no year and no zone. The year is the one that puts the line nearest the
-  capture; the zone is ``--tz`` (default UTC).
+  capture; the zone is ``--maillog-tz`` (default UTC).
 - RFC 3339 / ISO 8601 (rsyslog's high-precision format, ``journalctl -o short-iso``):
-  ``2026-11-23T06:44:20.123456+00:00 host prog[pid]: ...``; naive ones take ``--tz``.
+  ``2026-11-23T06:44:20.123456+00:00 host prog[pid]: ...``; naive ones take ``--maillog-tz``.
 - RFC 5424 syslog, ``<22>1 2026-11-23T06:44:20.123Z host postfix/smtpd 123 - - ...``.
 - Exim's mainlog, ``2026-11-23 06:50:03[.123][ +0100] [[pid] ]...`` (log_timezone,
   millisec and pid log selectors).

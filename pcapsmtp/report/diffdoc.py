@@ -14,8 +14,11 @@ from pcapsmtp.diff.compare import step_name
 from pcapsmtp.diff.model import SAME_SESSION, AlignedStep, Diff, Side, Step
 from pcapsmtp.diff.points import named_findings
 from pcapsmtp.report.safe import wire
+from pcapsmtp.report.schema import SCHEMA_VERSION
+from pcapsmtp.report.sessions import endpoint_fields
 from pcapsmtp.report.times import iso
 from pcapsmtp.smtp import codes
+from pcapsmtp.tcp.community import community_id
 
 
 def _ms(ns: int | None) -> float | None:
@@ -41,6 +44,8 @@ def side_dict(side: Side) -> dict:
         "tcp_stream": session.flow.stream,
         "client": endpoint_name(session.client),
         "server": endpoint_name(session.server),
+        **endpoint_fields(session.client, session.server),
+        "community_id": community_id(session.flow),
         "start": iso(session.flow.first_time_ns),
         "outcome": session.outcome,
         "outcome_reason": session.outcome_reason,
@@ -112,6 +117,7 @@ def aligned_dict(aligned: AlignedStep, roles: tuple[str, str]) -> dict:
 def diff_document(diff: Diff) -> dict:
     roles = (diff.a.role, diff.b.role)
     document = {
+        "schema_version": SCHEMA_VERSION,
         "tool": {"name": "pcapsmtp", "version": __version__},
         "mode": diff.mode,
         roles[0]: side_dict(diff.a),

@@ -26,10 +26,12 @@ from pcapsmtp.report.findings import finding_dict
 from pcapsmtp.report.health import health_document
 from pcapsmtp.report.maillog import maillog_document, session_links
 from pcapsmtp.report.safe import wire
-from pcapsmtp.report.sessions import address, endpoint_name
+from pcapsmtp.report.schema import SCHEMA_VERSION
+from pcapsmtp.report.sessions import address, endpoint_fields, endpoint_name
 from pcapsmtp.report.text import tcp_trouble
 from pcapsmtp.report.times import duration, human, iso
 from pcapsmtp.smtp.model import Session
+from pcapsmtp.tcp.community import community_id
 
 FORMAT_VERSION = 1
 MAX_DETAILED = 20
@@ -201,6 +203,8 @@ def timeline_row(session: Session, capture_start: int | None, tz: tzinfo, findin
         "duration_s": round((flow.last_time_ns - flow.first_time_ns) / 1e9, 6),
         "client": endpoint_name(session.client),
         "server": endpoint_name(session.server),
+        **endpoint_fields(session.client, session.server),
+        "community_id": community_id(flow),
         "server_software": _software(session),
         "mail_from": _mail_from(session),
         "recipients": sum(len(t.rcpt_to) for t in session.transactions),
@@ -265,6 +269,7 @@ def build_report(
         sessions.append(section)
     generated = options.generated or datetime.now(UTC)
     return {
+        "schema_version": SCHEMA_VERSION,
         "report": {
             "format": FORMAT_VERSION,
             "title": f"SMTP capture report: {wire(os.path.basename(path))}",

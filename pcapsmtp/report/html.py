@@ -15,6 +15,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from pcapsmtp.report import svg
 from pcapsmtp.report.safe import terminal
+from pcapsmtp.report.zeek import tcp_legend
 
 CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
@@ -35,6 +36,7 @@ def _environment() -> Environment:
         time_sequence=svg.time_sequence,
         sessions_timeline=svg.sessions_timeline,
         csp=CONTENT_SECURITY_POLICY,
+        tcp_legend=tcp_legend,
     )
     return env
 

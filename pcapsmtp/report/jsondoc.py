@@ -9,12 +9,14 @@ from pcapsmtp import __version__
 from pcapsmtp.analysis import Analysis
 from pcapsmtp.report.captures import capture_dict
 from pcapsmtp.report.findings import finding_dict
+from pcapsmtp.report.schema import SCHEMA_VERSION
 from pcapsmtp.report.sessions import session_dict
 
 
 def analysis_document(analysis: Analysis) -> dict:
     findings = analysis.findings
     return {
+        "schema_version": SCHEMA_VERSION,
         "tool": {"name": "pcapsmtp", "version": __version__},
         "captures": [
             capture_dict(result.info)

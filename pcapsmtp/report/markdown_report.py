@@ -12,6 +12,7 @@ import re
 import shlex
 
 from pcapsmtp.report.safe import markdown, terminal
+from pcapsmtp.report.zeek import tcp_legend
 
 UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 """Characters json.dumps leaves raw with ensure_ascii=False that a terminal or an editor
@@ -222,6 +223,7 @@ def _tcp_facts(tcp: dict) -> list[str]:
     return [
         f"- TCP: state {_m(tcp['state'])}, history {_m(tcp['history'])}, handshake RTT "
         f"{_m(tcp['rtt_ms'])} ms; MSS {_pair(tcp['mss'])}",
+        f"- {markdown(tcp_legend(tcp['state'], tcp['history']))}",
         f"- Largest segment: {largest}; largest acknowledged: {acked}",
         f"- TCP trouble: {tcp['retransmissions']} retransmissions, {tcp['lost_segments']} "
         f"segments not captured, {tcp['zero_windows']} zero windows, {len(tcp['resets'])} "

@@ -170,4 +170,17 @@ def redact_addresses(report: dict) -> dict:
                 originals.add(str(parsed))
     pseudonyms = Pseudonyms(hostnames(report), originals)
     pseudonyms.prepare(strings)
-    return _map(report, pseudonyms.text)
+    return _without_flow_hashes(_map(report, pseudonyms.text))
+
+
+def _without_flow_hashes(value):
+    """Community IDs set to null: a hash of the real addresses and ports would let anyone who
+    guesses an address confirm it."""
+    if isinstance(value, dict):
+        return {
+            key: None if key == "community_id" else _without_flow_hashes(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_without_flow_hashes(item) for item in value]
+    return value

@@ -14,6 +14,7 @@ from pcapsmtp.report.times import iso
 from pcapsmtp.smtp import codes
 from pcapsmtp.smtp.events import GREETING, Reply
 from pcapsmtp.smtp.model import Session, Transaction
+from pcapsmtp.tcp.community import community_id
 from pcapsmtp.tcp.model import TH_RST, Endpoint, TcpFlow
 
 
@@ -211,6 +212,17 @@ def smtp_dict(session: Session) -> dict:
     }
 
 
+def endpoint_fields(client: Endpoint, server: Endpoint) -> dict:
+    """The two ends as separate fields, as Zeek (id.orig_h, id.orig_p) and Suricata (src_ip,
+    src_port) log them, beside the contract's "ip:port" strings."""
+    return {
+        "client_ip": address(client.ip),
+        "client_port": client.port,
+        "server_ip": address(server.ip),
+        "server_port": server.port,
+    }
+
+
 def session_dict(session: Session) -> dict:
     flow = session.flow
     client, server = _roles(flow)
@@ -220,6 +232,8 @@ def session_dict(session: Session) -> dict:
         "tcp_stream": flow.stream,
         "client": endpoint_name(client),
         "server": endpoint_name(server),
+        **endpoint_fields(client, server),
+        "community_id": community_id(flow),
         "start": iso(flow.first_time_ns),
         "end": iso(flow.last_time_ns),
         "first_frame": flow.first_frame,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from datetime import UTC, tzinfo
 
 from tabulate import tabulate
@@ -13,6 +14,7 @@ from pcapsmtp.report.findings import format_findings
 from pcapsmtp.report.safe import terminal
 from pcapsmtp.report.sessions import address, endpoint_name, resets
 from pcapsmtp.report.times import duration, human
+from pcapsmtp.report.zeek import tcp_legend
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.tcp.model import TH_FIN, TH_RST, TH_SYN, WIRESHARK_NAMES, Flag, SegmentNote
 
@@ -261,4 +263,5 @@ def format_show(session: Session, tz: tzinfo = UTC) -> str:
     legend = "\nC/S: what the client/server said; c/s: TCP events from the client/server; !: ICMP."
     if session.tls is not None and session.tls.decrypted:
         legend += "\nC*/S*: said inside TLS, decrypted with the key log."
+    legend += "\n" + textwrap.fill(tcp_legend(flow.state, flow.history), 100)
     return "\n".join(head) + table + "\n" + legend + "\n"

@@ -2,19 +2,56 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, tzinfo
+import calendar
+import os
+import time
+from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+LOCAL = "local"
+
+
+class LocalZone(tzinfo):
+    """The zone the C library's ``localtime()`` uses: the TZ environment variable (an IANA
+    name, ``:Area/City`` or a POSIX rule such as ``EST5EDT,M3.2.0,M11.1.0``), else the
+    system's /etc/localtime. tshark shows local time (``-t ad``) this way."""
+
+    def __init__(self) -> None:
+        time.tzset()
+        self.key = os.environ.get("TZ") or LOCAL
+
+    def fromutc(self, dt: datetime) -> datetime:
+        seconds = calendar.timegm(dt.utctimetuple())
+        return dt + timedelta(seconds=time.localtime(seconds).tm_gmtoff)
+
+    def utcoffset(self, dt: datetime | None) -> timedelta:
+        if dt is None:
+            return timedelta(seconds=time.localtime().tm_gmtoff)
+        seconds = time.mktime((*dt.timetuple()[:8], -1))
+        return timedelta(seconds=time.localtime(seconds).tm_gmtoff)
+
+    def dst(self, dt: datetime | None) -> timedelta | None:
+        return None
+
+    def tzname(self, dt: datetime | None) -> str:
+        return self.key
+
+    def __str__(self) -> str:
+        return LOCAL
 
 
 def zone(name: str | None) -> tzinfo:
-    """The --tz zone; UTC when none is given. Raises ValueError for an unknown zone."""
+    """The --tz zone; UTC when none is given; ``local``: the zone of TZ or the system, as
+    tshark uses. Raises ValueError for an unknown zone."""
     if not name:
         return UTC
+    if name == LOCAL:
+        return LocalZone()
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(
-            f"unknown time zone {name!r} (use an IANA name such as Asia/Tokyo)"
+            f"unknown time zone {name!r} (use an IANA name such as Asia/Tokyo, or 'local')"
         ) from None
 
 

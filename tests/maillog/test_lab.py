@@ -172,6 +172,6 @@ def test_a_log_in_local_time_needs_its_zone(tmp_path, compress):
     # The queue id still finds the message's lines; the clocks disagree by the zone's 9 hours.
     assert wrong.maillog.methods()[QUEUE_ID] == 1
     assert wrong.maillog.warnings == [
-        "the log's times are 9.0 h ahead of the capture's for the same sessions: is --tz the "
-        "log's zone?"
+        "the log's times are 9.0 h ahead of the capture's for the same sessions: is "
+        "--maillog-tz the log's zone?"
     ]

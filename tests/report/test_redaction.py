@@ -122,3 +122,31 @@ def test_pseudonyms_in_text(text, expected):
         "text": text,
     }
     assert redact_addresses(document)["text"] == expected
+
+
+def test_pseudonyms_leave_no_community_id(tmp_path):
+    """A Community ID hashes the real addresses and ports: with pseudonyms it is null
+    everywhere (sessions, timeline, the baseline and its diff), and present without them."""
+    capture = LAB / "mtu-blackhole.pcap"
+    args = ["--baseline", str(LAB / "clean-delivery.pcap")]
+    plain_doc = json.loads(report(tmp_path, capture, "json", *args))
+    hidden = json.loads(report(tmp_path, capture, "json", *args, "--redact-addresses"))
+
+    def ids(document) -> list:
+        found = []
+
+        def walk(value):
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    if key == "community_id":
+                        found.append(item)
+                    walk(item)
+            elif isinstance(value, list):
+                for item in value:
+                    walk(item)
+
+        walk(document)
+        return found
+
+    assert len(ids(plain_doc)) >= 5 and all(i and i.startswith("1:") for i in ids(plain_doc))
+    assert ids(hidden) and set(ids(hidden)) == {None}
