@@ -157,6 +157,11 @@ class TcpFlow:
     handshake_ack_time_ns: int | None = None
     role_from: str = "syn"
     """How the client was identified: 'syn', 'syn-ack', 'port' or 'guess'."""
+    continues: int | None = None
+    """The frame at which this flow's ``tcp.stream`` began, when that is before its first
+    frame: an earlier flow of the same 4-tuple that Wireshark numbers as the same stream
+    (a SYN with the same initial sequence number, a late packet), or an ICMP error quoting
+    the 4-tuple before any of its packets."""
     notes: list[SegmentNote] = field(default_factory=list)
     dropped_notes: int = 0
     """Notes not kept because a flow reached its cap (the counts still include them)."""
