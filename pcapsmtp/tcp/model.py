@@ -212,7 +212,9 @@ class StreamGap:
     """The frame at which the gap became certain."""
     time_ns: int
     reason: str
-    """'not captured' (the peer acknowledged them), 'snaplen' or 'never filled'."""
+    """'not captured' (the peer acknowledged them), 'snaplen', 'never filled' (the flow
+    ended before the hole filled) or 'buffer limit' (the data held behind the hole
+    reached the out-of-order bound, tcp.reassembly.MAX_PENDING_BYTES)."""
 
 
 @dataclass(slots=True)
