@@ -173,6 +173,7 @@ def analyze_piece(
         _Tracking(label, extra_ports, piece).events(flows.events(chained))
         piece.stray_icmp = flows.unmatched_icmp
         piece.flow_starts.extend(flows.icmp_starts)
+        piece.info.warnings += flows.warnings
         return piece
 
 

@@ -14,10 +14,11 @@ initial sequence number.
 
 Memory stays bounded by the live connections (and a bounded record of ended ones): a
 flow is ended (``FlowEnded``) when a new SYN reuses its ports, ``LINGER_NS`` of capture
-time after it closed, after ``IDLE_NS`` without packets, or at the end of the capture. What the numbering needs of
-an ended flow (its stream number, endpoints and sequence analysis, about 1 KB) is kept,
-for up to ``MAX_ENDED`` ended flows: a later packet of the same 4-tuple starts a new
-flow (``TcpFlow.continues``) with the old stream number and analysis state.
+time after it closed, after ``IDLE_NS`` without packets, or at the end of the capture.
+What the numbering needs of an ended flow (its stream number, endpoints and sequence
+analysis, about 1 KB) is kept, for up to ``MAX_ENDED`` ended flows: a later packet of
+the same 4-tuple starts a new flow (``TcpFlow.continues``) with the old stream number
+and analysis state.
 
 Whether a flow has ended that way is decided by its own packets, their times and frame
 numbers, when its next packet comes (the periodic sweep only frees what that would end):
@@ -32,6 +33,7 @@ import struct
 from collections import deque
 from collections.abc import Iterable, Iterator
 
+from pcapsmtp.addresses import endpoint_name
 from pcapsmtp.capture.model import IcmpError, TcpSegment
 from pcapsmtp.tcp.analysis import (
     FAST_RETRANSMISSION,
@@ -56,7 +58,7 @@ from pcapsmtp.tcp.model import (
     StreamGap,
     TcpFlow,
 )
-from pcapsmtp.tcp.reassembly import MASK, Chunk, StreamReassembler
+from pcapsmtp.tcp.reassembly import MASK, MAX_PENDING_BYTES, Chunk, StreamReassembler
 from pcapsmtp.tcp.state import ConnectionState
 
 SMTP_PORTS = (25, 465, 587)
@@ -235,6 +237,9 @@ class FlowTracker:
         """frame -> tcp.stream of the unmatched ICMP errors Wireshark gives one."""
         self.icmp_starts: list[int] = []
         """Frames of the ICMP errors that began a tcp.stream (before any of its packets)."""
+        self.warnings: list[str] = []
+        """Directions whose out-of-order data reached the reassembly bound: what was
+        skipped (the gaps say where)."""
         self._table: dict[tuple, _Live] = {}
         self._ended: dict[tuple, _Ended] = {}
         self._out: list[FlowEvent] = []
@@ -608,11 +613,24 @@ class FlowTracker:
                 if reassembler.out:
                     self._emit(live, d, reassembler.take())
             flow.endpoints[d].retransmission_mismatches = reassembler.mismatches
+            if reassembler.limited:
+                self.warnings.append(_limited(flow, d, reassembler))
             for size in live.sent[d].unacked_sizes():
                 flow.endpoints[d].unacked_sizes[size] += 1
         flow.state = live.conn.conn_state(flow.client)
         flow.history = live.conn.history
         self._out.append(FlowEnded(flow))
+
+
+def _limited(flow: TcpFlow, d: int, reassembler: StreamReassembler) -> str:
+    sender, receiver = flow.endpoints[d], flow.endpoints[1 - d]
+    return (
+        f"tcp.stream {flow.stream}, {endpoint_name(sender)} -> {endpoint_name(receiver)}: "
+        f"data held behind holes that did not fill reached the reassembly bound "
+        f"({MAX_PENDING_BYTES // (1024 * 1024)} MiB) {reassembler.limited:,} times; "
+        f"{reassembler.limited_bytes:,} bytes were skipped (gaps 'buffer limit'), and "
+        "segments of them arriving later were not used"
+    )
 
 
 def _expired(live: _Live, now_ns: int, frame: int) -> bool:

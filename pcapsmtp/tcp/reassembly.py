@@ -76,6 +76,9 @@ class StreamReassembler:
         self._recent: deque[tuple[int, bytes]] = deque(maxlen=RECENT_SEGMENTS)
         self.mismatches = 0
         """Retransmitted bytes that differ from the first copy."""
+        self.limited = 0
+        self.limited_bytes = 0
+        """Holes given up at the buffer bound, and their bytes."""
         self.out: list[Chunk] = []
 
     def start(self, isn: int) -> None:
@@ -160,6 +163,9 @@ class StreamReassembler:
             self._deliver(self.expected, data[cut:], wire_len - cut, frame, time_ns)
 
     def _skip_to(self, offset: int, frame: int, time_ns: int, reason: str) -> None:
+        if reason == "buffer limit":
+            self.limited += 1
+            self.limited_bytes += offset - self.expected
         self.out.append(Chunk(self.expected, offset - self.expected, None, frame, time_ns, reason))
         self.expected = offset
         self._drain()

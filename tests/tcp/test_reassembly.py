@@ -3,13 +3,17 @@ become gaps exactly where they are, and the out-of-order buffer stays within its
 
 from __future__ import annotations
 
+import importlib.util
 import random
 import tracemalloc
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pcapsmtp.tcp import reassembly
+from pcapsmtp.capture import open_capture, packets
+from pcapsmtp.tcp import StreamGap, reassembly, track_flows
+from pcapsmtp.tcp.flows import FlowTracker
 from pcapsmtp.tcp.reassembly import (
     SEGMENT_OVERHEAD,
     Chunk,
@@ -123,6 +127,7 @@ def test_the_buffer_bound_declares_the_hole_and_goes_on(monkeypatch):
         chunks += r.take()
     limited = [c for c in chunks if c.data is None]
     assert limited and {c.reason for c in limited} == {"buffer limit"}
+    assert (r.limited, r.limited_bytes) == (len(limited), sum(c.length for c in limited))
     assert [c.length for c in limited] == [hole] * len(limited)
     held = (limit // (size + SEGMENT_OVERHEAD)) * size
     assert len(delivered(chunks)) >= len(segments) * size - held - size
@@ -151,3 +156,34 @@ def test_acknowledged_hole_is_not_captured_and_later_data_flows():
         (200, 100, "not captured"),
         (300, 100, ""),
     ]
+
+
+def hostile_script():
+    path = Path(__file__).resolve().parents[2] / "scripts" / "bench" / "hostile.py"
+    spec = importlib.util.spec_from_file_location("hostile", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_hostile_capture_ends_with_gaps_and_a_warning(tmp_path):
+    """scripts/bench/hostile.py's capture, big enough to pass the bound: the TCP layer
+    declares the holes, delivers what it holds, and warns once for the direction."""
+    path = tmp_path / "holes.pcap"
+    with path.open("wb") as out:
+        hostile_script().generate(out, segments=3500, size=1400, hole=1)
+    tracker = FlowTracker()
+    with open_capture(str(path)) as capture:
+        events = list(tracker.events(packets(capture)))
+    gaps = [e for e in events if isinstance(e, StreamGap)]
+    reasons = {g.reason for g in gaps}
+    assert reasons == {"buffer limit", "never filled"}
+    assert sum(g.length for g in gaps) >= 3500  # every hole, some with data given up
+    [warning] = tracker.warnings
+    limited = [g for g in gaps if g.reason == "buffer limit"]
+    assert f"{len(limited):,} times" in warning
+    assert f"{sum(g.length for g in limited):,} bytes were skipped" in warning
+    assert "203.0.113.7:40000 -> 198.51.100.25:25" in warning
+    with open_capture(str(path)) as capture:
+        delivered = sum(len(e.data) for e in track_flows(packets(capture)) if hasattr(e, "data"))
+    assert delivered >= 3000 * 1400
