@@ -110,6 +110,7 @@ def run_pass(capture, label: str, options: Options, hold_tls) -> CaptureResult:
         elif isinstance(event, FlowEnded):
             result.other_connections += 1
     result.stray_icmp = flows.unmatched_icmp
+    capture.info.warnings += flows.warnings
     result.sessions.sort(key=lambda s: s.flow.first_frame)
     result.smtp = smtp
     return result

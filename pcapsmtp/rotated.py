@@ -135,7 +135,9 @@ class Piece:
     info: CaptureInfo
     sessions: list[Session] = field(default_factory=list)
     flow_starts: array = field(default_factory=lambda: array("q"))
-    """First frame of every flow tracked here (SMTP or not): for the tcp.stream numbers."""
+    """Frame at which every tcp.stream tracked here began (the first frame of a flow that
+    continues no earlier one, or an ICMP error quoting a 4-tuple before its packets): for
+    the tcp.stream numbers."""
     other_connections: int = 0
     stray_icmp: list[IcmpError] = field(default_factory=list)
 
@@ -170,6 +172,8 @@ def analyze_piece(
         chained = _followed(found, follow)
         _Tracking(label, extra_ports, piece).events(flows.events(chained))
         piece.stray_icmp = flows.unmatched_icmp
+        piece.flow_starts.extend(flows.icmp_starts)
+        piece.info.warnings += flows.warnings
         return piece
 
 
@@ -208,7 +212,8 @@ class _Tracking:
             if session is not None:
                 piece.sessions.append(session)
             if isinstance(event, FlowEnded):
-                piece.flow_starts.append(event.flow.first_frame)
+                if event.flow.continues is None:
+                    piece.flow_starts.append(event.flow.first_frame)
                 if session is None:
                     piece.other_connections += 1
 
@@ -227,7 +232,9 @@ def combine(label: str, pieces: list[Piece]):
         starts.extend(piece.flow_starts)
     ordered = sorted(starts)
     for session in result.sessions:
-        session.flow.stream = bisect.bisect_left(ordered, session.flow.first_frame)
+        flow = session.flow
+        began = flow.first_frame if flow.continues is None else flow.continues
+        flow.stream = bisect.bisect_left(ordered, began)
     result.sessions.sort(key=lambda s: s.flow.first_frame)
     result.stray_icmp.sort(key=lambda e: e.frame)
     return result

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import PUBLIC_CAPTURES
+
 TSHARK = shutil.which("tshark")
 REPO = Path(__file__).resolve().parent.parent
-PUBLIC = REPO.parent / "shared" / "captures" / "public"
+PUBLIC = PUBLIC_CAPTURES
 LAB = REPO / "captures"
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".pcap.gz")
 

@@ -336,5 +336,13 @@ def _quoted(data: bytes) -> QuotedPacket | None:
     if len(payload) >= 8 and packet.proto == IPPROTO_TCP:
         (seq,) = struct.unpack_from(">I", payload, 4)
     return QuotedPacket(
-        packet.src, packet.dst, packet.proto, packet.total_len, packet.df, sport, dport, seq
+        packet.src,
+        packet.dst,
+        packet.proto,
+        packet.total_len,
+        packet.df,
+        sport,
+        dport,
+        seq,
+        len(payload) if packet.proto in (IPPROTO_TCP, IPPROTO_UDP) else 0,
     )

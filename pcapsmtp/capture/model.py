@@ -101,6 +101,10 @@ class QuotedPacket:
     sport: int | None = None
     dport: int | None = None
     seq: int | None = None
+    transport_bytes: int = 0
+    """Bytes of the quoted TCP or UDP header and payload present. RFC 792 promises 8 (the
+    ports and the sequence number); Wireshark reads a quoted TCP header as TCP, and gives
+    it a ``tcp.stream``, only when 16 are there (up to the window field)."""
 
 
 @dataclass(slots=True, frozen=True)

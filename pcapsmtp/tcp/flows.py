@@ -1,12 +1,24 @@
 """The flow table: TCP segments and ICMP errors in, ordered stream events out.
 
-Flows are numbered like Wireshark's ``tcp.stream``: in the order of their first
-packet, a new number when a SYN with a new initial sequence number reuses a 4-tuple.
-Memory stays bounded by the live connections: a flow is ended (``FlowEnded``) when a
-new SYN reuses its ports, ``LINGER_NS`` of capture time after it closed, after
-``IDLE_NS`` without packets, or at the end of the capture. A packet arriving for a
-flow already ended that way starts a new stream number where Wireshark would continue
-the old one; with these limits that happens only to stray packets minutes late.
+Flows are numbered like Wireshark 4.0's ``tcp.stream`` (packet-tcp.c, ``dissect_tcp``):
+a number for every 4-tuple in the order of its first packet, and a new number only when
+a SYN (without ACK) carries another initial sequence number than the one the 4-tuple's
+conversation started with (``tcp.analysis.reused_ports``). Nothing else, neither a
+reset, a close nor any time passed, starts a new number: a port scanner's second probe
+or a SYN retried with the same initial sequence number an hour after the reset continues
+the old stream (and its sequence analysis, so the SYN is a retransmission). An ICMP error
+quoting a TCP header (16 bytes or more, see ``QuotedPacket.transport_bytes``) of a
+4-tuple the capture has no packet of yet starts a stream number too, as Wireshark
+dissects the quoted header as TCP (``get_tcp_conversation_data``); the quote sets no
+initial sequence number.
+
+Memory stays bounded by the live connections (and a bounded record of ended ones): a
+flow is ended (``FlowEnded``) when a new SYN reuses its ports, ``LINGER_NS`` of capture
+time after it closed, after ``IDLE_NS`` without packets, or at the end of the capture.
+What the numbering needs of an ended flow (its stream number, endpoints and sequence
+analysis, about 1 KB) is kept, for up to ``MAX_ENDED`` ended flows: a later packet of
+the same 4-tuple starts a new flow (``TcpFlow.continues``) with the old stream number
+and analysis state.
 
 Whether a flow has ended that way is decided by its own packets, their times and frame
 numbers, when its next packet comes (the periodic sweep only frees what that would end):
@@ -21,6 +33,7 @@ import struct
 from collections import deque
 from collections.abc import Iterable, Iterator
 
+from pcapsmtp.addresses import endpoint_name
 from pcapsmtp.capture.model import IcmpError, TcpSegment
 from pcapsmtp.tcp.analysis import (
     FAST_RETRANSMISSION,
@@ -45,7 +58,7 @@ from pcapsmtp.tcp.model import (
     StreamGap,
     TcpFlow,
 )
-from pcapsmtp.tcp.reassembly import MASK, Chunk, StreamReassembler
+from pcapsmtp.tcp.reassembly import MASK, MAX_PENDING_BYTES, Chunk, StreamReassembler
 from pcapsmtp.tcp.state import ConnectionState
 
 SMTP_PORTS = (25, 465, 587)
@@ -65,6 +78,16 @@ MAX_NOTES = 20_000
 """Segment notes kept per flow; counts go on past it."""
 MAX_SENT = 50_000
 """Unacknowledged data segments tracked per direction for the largest-acknowledged figure."""
+MAX_ENDED = 100_000
+"""Ended flows (and ICMP-only conversations) remembered for their stream number, the
+oldest forgotten first: a 4-tuple that comes back after this many others have ended gets
+a new number where Wireshark continues the old one (and every later number is one more).
+About 1 KB each (1,022 bytes measured with tracemalloc on CPython 3.11), so at most
+about 100 MB, reached only by captures of more than 100,000 connections."""
+QUOTED_TCP_BYTES = 16
+"""Bytes of a quoted TCP header Wireshark needs to look up its conversation (up to the
+window field; shorter quotes end its TCP dissection before that)."""
+IPPROTO_TCP = 6
 
 ANY_RETRANSMISSION = RETRANSMISSION | FAST_RETRANSMISSION | SPURIOUS_RETRANSMISSION
 REUSED_PORTS = Flag.REUSED_PORTS.value
@@ -162,6 +185,31 @@ class _Sent:
         return [entry[3] for entry in self._latest.values()]
 
 
+class _Ended:
+    """What stream numbering needs of an ended flow, or of a conversation only ICMP errors
+    quoted (``analysis`` None): Wireshark's conversation, still there for later packets."""
+
+    __slots__ = ("analysis", "client", "first", "frame", "role_from", "stream")
+
+    def __init__(
+        self,
+        stream: int,
+        frame: int,
+        first: tuple | None = None,
+        client: int = 0,
+        role_from: str = "",
+        analysis: SequenceAnalysis | None = None,
+    ) -> None:
+        self.stream = stream
+        self.frame = frame
+        """Where the stream began: the first frame of its first flow, or the ICMP error."""
+        self.first = first
+        """(ip, port) of the flow's endpoint 0."""
+        self.client = client
+        self.role_from = role_from
+        self.analysis = analysis
+
+
 class _Live:
     """A flow and the machinery filling it."""
 
@@ -183,8 +231,17 @@ class FlowTracker:
         self.server_ports = frozenset(server_ports)
         self.streams = 0
         self.unmatched_icmp: list[IcmpError] = []
-        """ICMP errors about connections the capture holds no packet of."""
+        """ICMP errors about connections the capture holds no live packet of (none yet,
+        or of a flow already ended)."""
+        self.icmp_streams: dict[int, int] = {}
+        """frame -> tcp.stream of the unmatched ICMP errors Wireshark gives one."""
+        self.icmp_starts: list[int] = []
+        """Frames of the ICMP errors that began a tcp.stream (before any of its packets)."""
+        self.warnings: list[str] = []
+        """Directions whose out-of-order data reached the reassembly bound: what was
+        skipped (the gaps say where)."""
         self._table: dict[tuple, _Live] = {}
+        self._ended: dict[tuple, _Ended] = {}
         self._out: list[FlowEvent] = []
         self._packets = 0
 
@@ -215,7 +272,8 @@ class FlowTracker:
     def finish(self) -> None:
         """The capture ended: every flow still in the table ends now."""
         for key in list(self._table):
-            self._end(key)
+            self._end(key, remember=False)
+        self._ended.clear()
 
     def flow_of(self, seg: TcpSegment) -> TcpFlow | None:
         """The live flow a segment belongs to (after ``add``)."""
@@ -241,12 +299,19 @@ class FlowTracker:
             self._end(key)
             live = None
         flags = seg.flags
+        if live is None and self._ended:
+            ended = self._ended.pop(key, None)
+            if ended is not None:
+                live = self._table[key] = self._revive(ended, seg)
         reused = False
         if live is not None and flags & TH_SYN:
             state = live.analysis.dirs[self._direction(live.flow, seg)]
             reused = state.base_set and seg.seq != state.base_seq
             if reused and not flags & TH_ACK:
-                self._end(key)
+                if live.flow.last_frame:
+                    self._end(key, remember=False)
+                else:  # revived for this SYN, which starts a new stream instead
+                    del self._table[key]
                 live = None
         if live is None:
             live = self._table[key] = _Live(self._new_flow(seg))
@@ -255,7 +320,37 @@ class FlowTracker:
         else:
             self._update(live, seg, reused)
 
-    def _new_flow(self, seg: TcpSegment) -> TcpFlow:
+    def _revive(self, ended: _Ended, seg: TcpSegment) -> _Live:
+        """A flow continuing the stream number (and sequence analysis) of an ended flow, or
+        of a conversation only ICMP errors quoted so far."""
+        if ended.analysis is None:
+            flow = self._new_flow(seg, ended.stream)
+            flow.continues = ended.frame
+            return _Live(flow)
+        first = Endpoint(*ended.first)
+        if (seg.src, seg.sport) == ended.first:
+            second = Endpoint(seg.dst, seg.dport)
+        else:
+            second = Endpoint(seg.src, seg.sport)
+        flow = TcpFlow(
+            stream=ended.stream,
+            endpoints=(first, second),
+            client=ended.client,
+            first_frame=seg.frame,
+            first_time_ns=seg.time_ns,
+            role_from=ended.role_from,
+            continues=ended.frame,
+        )
+        live = _Live(flow)
+        live.analysis = ended.analysis
+        return live
+
+    def _remember(self, key: tuple, ended: _Ended) -> None:
+        self._ended[key] = ended
+        if len(self._ended) > MAX_ENDED:
+            del self._ended[next(iter(self._ended))]
+
+    def _new_flow(self, seg: TcpSegment, stream: int | None = None) -> TcpFlow:
         first = Endpoint(seg.src, seg.sport)
         second = Endpoint(seg.dst, seg.dport)
         client, role_from = 0, "syn"
@@ -268,16 +363,17 @@ class FlowTracker:
             client, role_from = 1, "port"
         else:
             client, role_from = (0 if seg.sport >= seg.dport else 1), "guess"
-        flow = TcpFlow(
-            stream=self.streams,
+        if stream is None:
+            stream = self.streams
+            self.streams += 1
+        return TcpFlow(
+            stream=stream,
             endpoints=(first, second),
             client=client,
             first_frame=seg.frame,
             first_time_ns=seg.time_ns,
             role_from=role_from,
         )
-        self.streams += 1
-        return flow
 
     @staticmethod
     def _direction(flow: TcpFlow, seg: TcpSegment) -> int:
@@ -456,13 +552,22 @@ class FlowTracker:
 
     def _icmp(self, error: IcmpError) -> None:
         quoted = error.quoted
-        if quoted is None or quoted.sport is None:
+        if quoted is None or quoted.sport is None or quoted.proto != IPPROTO_TCP:
             self.unmatched_icmp.append(error)
             return
         a, b = (quoted.src, quoted.sport), (quoted.dst, quoted.dport)
-        live = self._table.get((a, b) if a <= b else (b, a))
+        key = (a, b) if a <= b else (b, a)
+        live = self._table.get(key)
         if live is None:
             self.unmatched_icmp.append(error)
+            if quoted.transport_bytes >= QUOTED_TCP_BYTES:
+                ended = self._ended.get(key)
+                if ended is None:
+                    ended = _Ended(self.streams, error.frame)
+                    self.streams += 1
+                    self.icmp_starts.append(error.frame)
+                    self._remember(key, ended)
+                self.icmp_streams[error.frame] = ended.stream
             return
         live.flow.icmp.append(error)
         if error.is_too_big and error.mtu:
@@ -481,9 +586,26 @@ class FlowTracker:
             if _expired(live, now_ns, frame):
                 self._end(key)
 
-    def _end(self, key: tuple) -> None:
+    def _end(self, key: tuple, remember: bool = True) -> None:
+        """End a flow; ``remember``: keep what a later packet of its 4-tuple needs to
+        continue its stream number."""
         live = self._table.pop(key)
         flow = live.flow
+        if remember:
+            for state in live.analysis.dirs:
+                state.unacked = []  # only bounds the list's growth: no flag depends on it
+            first = flow.endpoints[0]
+            self._remember(
+                key,
+                _Ended(
+                    flow.stream,
+                    flow.first_frame if flow.continues is None else flow.continues,
+                    (first.ip, first.port),
+                    flow.client,
+                    flow.role_from,
+                    live.analysis,
+                ),
+            )
         for d in (0, 1):
             reassembler = live.reassembly[d]
             if not flow.ignore_payload:
@@ -491,11 +613,24 @@ class FlowTracker:
                 if reassembler.out:
                     self._emit(live, d, reassembler.take())
             flow.endpoints[d].retransmission_mismatches = reassembler.mismatches
+            if reassembler.limited:
+                self.warnings.append(_limited(flow, d, reassembler))
             for size in live.sent[d].unacked_sizes():
                 flow.endpoints[d].unacked_sizes[size] += 1
         flow.state = live.conn.conn_state(flow.client)
         flow.history = live.conn.history
         self._out.append(FlowEnded(flow))
+
+
+def _limited(flow: TcpFlow, d: int, reassembler: StreamReassembler) -> str:
+    sender, receiver = flow.endpoints[d], flow.endpoints[1 - d]
+    return (
+        f"tcp.stream {flow.stream}, {endpoint_name(sender)} -> {endpoint_name(receiver)}: "
+        f"data held behind holes that did not fill reached the reassembly bound "
+        f"({MAX_PENDING_BYTES // (1024 * 1024)} MiB) {reassembler.limited:,} times; "
+        f"{reassembler.limited_bytes:,} bytes were skipped (gaps 'buffer limit'), and "
+        "segments of them arriving later were not used"
+    )
 
 
 def _expired(live: _Live, now_ns: int, frame: int) -> bool:

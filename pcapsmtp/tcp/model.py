@@ -157,6 +157,11 @@ class TcpFlow:
     handshake_ack_time_ns: int | None = None
     role_from: str = "syn"
     """How the client was identified: 'syn', 'syn-ack', 'port' or 'guess'."""
+    continues: int | None = None
+    """The frame at which this flow's ``tcp.stream`` began, when that is before its first
+    frame: an earlier flow of the same 4-tuple that Wireshark numbers as the same stream
+    (a SYN with the same initial sequence number, a late packet), or an ICMP error quoting
+    the 4-tuple before any of its packets."""
     notes: list[SegmentNote] = field(default_factory=list)
     dropped_notes: int = 0
     """Notes not kept because a flow reached its cap (the counts still include them)."""
@@ -207,7 +212,9 @@ class StreamGap:
     """The frame at which the gap became certain."""
     time_ns: int
     reason: str
-    """'not captured' (the peer acknowledged them), 'snaplen' or 'never filled'."""
+    """'not captured' (the peer acknowledged them), 'snaplen', 'never filled' (the flow
+    ended before the hole filled) or 'buffer limit' (the data held behind the hole
+    reached the out-of-order bound, tcp.reassembly.MAX_PENDING_BYTES)."""
 
 
 @dataclass(slots=True)

@@ -5,16 +5,38 @@ the first byte seen when the capture starts mid-connection), so wrap-around is
 handled once, here. Out-of-order bytes wait in a bounded buffer; bytes that will never
 come (the peer acknowledged them, the snap length cut them, the buffer overflowed, the
 flow ended) become a gap the consumer can resynchronise after.
+
+Held segments are found by offset through a heap, so a direction of n segments costs
+O(n log n) whatever their order and however many holes never fill (a port scan, a lossy
+capture of a big transfer, a hostile flow). The buffer is bounded per direction, as
+Zeek's and Suricata's are (a memcap): when what it holds would pass
+``MAX_PENDING_BYTES``, the hole in front of the held data is declared a gap (reason
+'buffer limit'), the data behind it is delivered and the stream goes on.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from dataclasses import dataclass
 
 MASK = 0xFFFFFFFF
 MAX_PENDING_BYTES = 4 * 1024 * 1024
-"""Out-of-order bytes held per direction before the hole in front of them is given up."""
+"""What the out-of-order buffer of one direction may hold (payload plus
+``SEGMENT_OVERHEAD`` per held segment) before the hole in front of it is given up.
+
+When the receiver's acknowledgements are in the capture, a hole they pass is declared
+'not captured' at once, so the buffer holds at most about one receive window: Linux's
+default maximum receive buffer (net.ipv4.tcp_rmem) is 6 MiB, of which the window it
+advertises is a part, and mail servers rarely open one that far. Only
+data behind a hole that never fills, in a capture without those acknowledgements (one
+direction captured, a hostile or damaged flow), comes near the bound; 4 MiB per
+direction keeps a normal transfer whole and one such flow under about 10 MiB."""
+SEGMENT_OVERHEAD = 288
+"""Bytes charged per held segment beyond its payload: what holding one costs in CPython
+3.11 on 64-bit (tuple, heap and dict entries, ints, the bytes object: about 275 bytes,
+checked in tests/tcp/test_reassembly.py), so that many tiny segments reach the bound as
+surely as a few large ones."""
 RECENT_SEGMENTS = 8
 """Delivered segments kept to compare retransmissions with (different bytes = a finding)."""
 
@@ -46,10 +68,17 @@ class StreamReassembler:
         """Offset of the next byte to deliver."""
         self.fin_offset: int | None = None
         self._pending: dict[int, tuple[bytes, int, int, int]] = {}
+        """offset -> (data, wire length, frame, time) of the held out-of-order segments."""
+        self._starts: list[int] = []
+        """Heap of the offsets in ``_pending`` (each once)."""
         self._pending_bytes = 0
+        """What ``_pending`` holds, as charged against MAX_PENDING_BYTES."""
         self._recent: deque[tuple[int, bytes]] = deque(maxlen=RECENT_SEGMENTS)
         self.mismatches = 0
         """Retransmitted bytes that differ from the first copy."""
+        self.limited = 0
+        self.limited_bytes = 0
+        """Holes given up at the buffer bound, and their bytes."""
         self.out: list[Chunk] = []
 
     def start(self, isn: int) -> None:
@@ -79,11 +108,15 @@ class StreamReassembler:
             self._drain()
         else:
             held = self._pending.get(start)
-            if held is None or held[1] < wire_len:
-                self._pending_bytes += len(data) - (len(held[0]) if held else 0)
+            if held is None:
+                heapq.heappush(self._starts, start)
+                self._pending_bytes += len(data) + SEGMENT_OVERHEAD
                 self._pending[start] = (data, wire_len, frame, time_ns)
-            if self._pending_bytes > MAX_PENDING_BYTES:
-                self._skip_to(min(self._pending), frame, time_ns, "buffer limit")
+            elif held[1] < wire_len:
+                self._pending_bytes += len(data) - len(held[0])
+                self._pending[start] = (data, wire_len, frame, time_ns)
+            while self._pending_bytes > MAX_PENDING_BYTES:
+                self._skip_to(self._starts[0], frame, time_ns, "buffer limit")
 
     def fin(self, seq: int) -> None:
         if self.base is None:
@@ -98,14 +131,14 @@ class StreamReassembler:
         if self.fin_offset is not None and limit == self.fin_offset + 1:
             limit -= 1
         if limit > self.expected:
-            hole_end = min([limit, *self._pending])
+            hole_end = min(limit, self._starts[0]) if self._starts else limit
             if hole_end > self.expected:
                 self._skip_to(hole_end, frame, time_ns, "not captured")
 
     def finish(self, frame: int, time_ns: int) -> None:
         """The flow ended: whatever waits behind a hole is delivered after a gap."""
-        while self._pending:
-            self._skip_to(min(self._pending), frame, time_ns, "never filled")
+        while self._starts:
+            self._skip_to(self._starts[0], frame, time_ns, "never filled")
 
     def _deliver(self, start: int, data: bytes, wire_len: int, frame: int, time_ns: int) -> None:
         if data:
@@ -119,19 +152,20 @@ class StreamReassembler:
             self.expected = start + wire_len
 
     def _drain(self) -> None:
-        while self._pending:
-            ready = [o for o in self._pending if o <= self.expected]
-            if not ready:
-                return
-            for start in sorted(ready):
-                data, wire_len, frame, time_ns = self._pending.pop(start)
-                self._pending_bytes -= len(data)
-                if start + wire_len <= self.expected:
-                    continue
-                cut = self.expected - start
-                self._deliver(self.expected, data[cut:], wire_len - cut, frame, time_ns)
+        starts = self._starts
+        while starts and starts[0] <= self.expected:
+            start = heapq.heappop(starts)
+            data, wire_len, frame, time_ns = self._pending.pop(start)
+            self._pending_bytes -= len(data) + SEGMENT_OVERHEAD
+            if start + wire_len <= self.expected:
+                continue
+            cut = self.expected - start
+            self._deliver(self.expected, data[cut:], wire_len - cut, frame, time_ns)
 
     def _skip_to(self, offset: int, frame: int, time_ns: int, reason: str) -> None:
+        if reason == "buffer limit":
+            self.limited += 1
+            self.limited_bytes += offset - self.expected
         self.out.append(Chunk(self.expected, offset - self.expected, None, frame, time_ns, reason))
         self.expected = offset
         self._drain()

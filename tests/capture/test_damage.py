@@ -19,7 +19,7 @@ import subprocess
 import zlib
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -171,7 +171,10 @@ def test_snaplen_truncation_is_counted(tmp_path, clean, tool) -> None:
     assert pairs
     for full, short in pairs:
         if not isinstance(full, TcpSegment):  # an ICMP error: its quoted header fits in 96
-            assert short == full
+            quoted = full.quoted
+            assert 16 <= short.quoted.transport_bytes <= quoted.transport_bytes
+            cut_back = replace(short.quoted, transport_bytes=quoted.transport_bytes)
+            assert replace(short, quoted=cut_back) == full
             continue
         assert (short.frame, short.seq, short.length) == (full.frame, full.seq, full.length)
         assert full.payload.startswith(short.payload)

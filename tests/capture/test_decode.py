@@ -7,6 +7,7 @@ checked against the values we built and against what tshark makes of the same fi
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 
 import dpkt
 import pytest
@@ -213,12 +214,12 @@ ICMP_CASES = [
     (
         "fragmentation needed, 8 bytes of TCP quoted",
         b.icmp4_error(3, 4, BIG4[:28], mtu=1400),
-        (3, 4, 1400, QUOTED4),
+        (3, 4, 1400, replace(QUOTED4, transport_bytes=8)),
     ),
     (
         "fragmentation needed, 576 bytes quoted (RFC 1812)",
         b.icmp4_error(3, 4, BIG4[:576], mtu=1280),
-        (3, 4, 1280, QUOTED4),
+        (3, 4, 1280, replace(QUOTED4, transport_bytes=556)),
     ),
     (
         "fragmentation needed, quoted header with options",
@@ -229,19 +230,25 @@ ICMP_CASES = [
             3,
             4,
             1400,
-            QuotedPacket(b.CLIENT4, b.SERVER4, b.TCP, len(BIG4) + 4, True, 40000, 25, QUOTED_SEQ),
+            QuotedPacket(
+                b.CLIENT4, b.SERVER4, b.TCP, len(BIG4) + 4, True, 40000, 25, QUOTED_SEQ, 8
+            ),
         ),
     ),
     (
         "port unreachable, UDP quoted",
         b.icmp4_error(3, 3, UDP_DATAGRAM[:28]),
-        (3, 3, None, QuotedPacket(b.CLIENT4, b.SERVER4, b.UDP, 50, False, 53000, 53, None)),
+        (3, 3, None, QuotedPacket(b.CLIENT4, b.SERVER4, b.UDP, 50, False, 53000, 53, None, 8)),
     ),
-    ("TTL exceeded", b.icmp4_error(11, 0, BIG4[:28]), (11, 0, None, QUOTED4)),
+    (
+        "TTL exceeded",
+        b.icmp4_error(11, 0, BIG4[:28]),
+        (11, 0, None, replace(QUOTED4, transport_bytes=8)),
+    ),
     (
         "ICMPv6 Packet Too Big",
         b.icmp6_error(2, 0, BIG6[:1232], mtu=1280),
-        (2, 0, 1280, QUOTED6),
+        (2, 0, 1280, replace(QUOTED6, transport_bytes=1192)),
     ),
     (
         "ICMPv6 Packet Too Big quoting a hop-by-hop header",
@@ -250,10 +257,16 @@ ICMP_CASES = [
             2,
             0,
             1280,
-            QuotedPacket(b.CLIENT6, b.SERVER6, b.TCP, len(BIG6) + 8, True, 40000, 25, QUOTED_SEQ),
+            QuotedPacket(
+                b.CLIENT6, b.SERVER6, b.TCP, len(BIG6) + 8, True, 40000, 25, QUOTED_SEQ, 1184
+            ),
         ),
     ),
-    ("ICMPv6 unreachable", b.icmp6_error(1, 4, BIG6[:100]), (1, 4, None, QUOTED6)),
+    (
+        "ICMPv6 unreachable",
+        b.icmp6_error(1, 4, BIG6[:100]),
+        (1, 4, None, replace(QUOTED6, transport_bytes=60)),
+    ),
     ("echo request", b.ipv4(bytes([8, 0, 0, 0, 0, 1, 0, 1]), proto=b.ICMP), None),
     ("ICMPv6 echo request", b.ipv6(bytes([128, 0, 0, 0, 0, 1, 0, 1]), nxt=b.ICMP6), None),
 ]

@@ -1,10 +1,11 @@
 """The reader against tshark on every real capture we have.
 
 For each public capture and each capture of the lab (``captures/``, picked up as it is
-added): the number of frames, every frame's time to the nanosecond, which frames carry
-IP, how many IP datagrams were reassembled, and every TCP segment's frame, ports,
-sequence number and length equal tshark's. On a damaged file tshark stops with an
-error; we compare what it did read.
+added), and for the long captures composed from them (tests/composed.py: 4-tuples
+reused after resets, ICMP errors quoting unseen connections): the number of frames,
+every frame's time to the nanosecond, which frames carry IP, how many IP datagrams were
+reassembled, and every TCP segment's frame, ports, sequence number and length equal
+tshark's. On a damaged file tshark stops with an error; we compare what it did read.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.capture.tshark import TSHARK, Facts, reader_facts, tshark_facts
+from tests.composed import icmp_errors, port_reuse
 from tests.conftest import LAB_CAPTURES, PUBLIC_CAPTURES
 
 PATTERNS = ("*.pcap", "*.pcapng", "*.pcap.gz")
@@ -84,3 +86,19 @@ def test_deliberate_differences_name_existing_files() -> None:
         pytest.skip(f"{PUBLIC_CAPTURES} is absent")
     names = {path.name for path in FILES}
     assert set(DIFFERENCES) <= names
+
+
+@pytest.mark.oracle
+@pytest.mark.parametrize("name", ["port-reuse", "icmp-errors"])
+def test_reader_agrees_with_tshark_on_composed_captures(name: str, tmp_path: Path) -> None:
+    if TSHARK is None:
+        pytest.skip("tshark is not installed")
+    if name == "port-reuse":
+        path = port_reuse(tmp_path / "port-reuse.pcap")
+    else:
+        path = icmp_errors(tmp_path / "icmp-errors.pcap", PUBLIC_CAPTURES / "zeek-smtp.pcap")
+    run = tshark_facts(path)
+    ours, _info = reader_facts(path)
+    assert run.error == ""
+    assert ours == run.facts
+    assert ours.frames > 4000

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pcapsmtp.analysis import Options, analyze
-from tests.conftest import LAB_CAPTURES
+from tests.composed import icmp_errors, port_reuse
+from tests.conftest import LAB_CAPTURES, PUBLIC_CAPTURES
 from tests.rotated.split import comparable, pcap_records, port_reuse_capture, split_pcap
 
 LAB = sorted(p.name for p in LAB_CAPTURES.glob("*.pcap"))
@@ -179,3 +180,26 @@ def test_report_of_a_set_equals_the_report_of_the_whole(tmp_path) -> None:
     text = json.dumps(set_report).replace(str(tmp_path / "gw1-*.pcap"), str(source))
     assert json.loads(text) == whole_report
     assert set_report["sessions"][0]["graphs"], "the graphs read the set's frames"
+
+
+@pytest.mark.parametrize(
+    ("name", "cuts"), [("port-reuse", [2500, 5000, 7500]), ("icmp-errors", [30, 2500])]
+)
+def test_stream_numbers_of_long_captures_across_boundaries(dask_cluster, tmp_path, name, cuts):
+    """4-tuples used again after the flow table ended them, and ICMP errors that begin a
+    tcp.stream (tests/composed.py), cut into files: the stream numbers of one pass."""
+    if name == "port-reuse":
+        source = port_reuse(tmp_path / "whole.pcap")
+    else:
+        source = icmp_errors(tmp_path / "whole.pcap", PUBLIC_CAPTURES / "zeek-smtp.pcap")
+    folder = tmp_path / "set"
+    folder.mkdir()
+    split_pcap(source, cuts, folder)
+    expected = whole(source)
+    streams = [s["tcp_stream"] for s in expected["sessions"]]
+    if name == "port-reuse":
+        assert len(set(streams)) < len(streams)  # sessions that continue a stream
+    else:
+        assert set(range(max(streams) + 1)) - set(streams)  # streams of ICMP errors only
+    assert rotated(folder, Options(jobs=1)) == expected
+    assert rotated(folder, Options(scheduler=dask_cluster.scheduler_address)) == expected
