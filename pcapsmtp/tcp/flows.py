@@ -30,6 +30,7 @@ from pcapsmtp.tcp.analysis import (
     SequenceAnalysis,
 )
 from pcapsmtp.tcp.model import (
+    IP_ID_STEP,
     TH_ACK,
     TH_FIN,
     TH_RST,
@@ -120,8 +121,8 @@ class _Sent:
 
     def __init__(self) -> None:
         self._ref: int | None = None
-        self._latest: dict[int, tuple[int, int, int, int]] = {}
-        self._queue: deque[tuple[int, int, int, int]] = deque()
+        self._latest: dict[int, tuple[int, int, int, int, int]] = {}
+        self._queue: deque[tuple[int, int, int, int, int]] = deque()
 
     def _unwrap(self, seq: int) -> int:
         if self._ref is None:
@@ -131,11 +132,11 @@ class _Sent:
         self._ref += d - 0x100000000 if d & 0x80000000 else d
         return self._ref
 
-    def sent(self, seq: int, length: int, ip_len: int) -> None:
+    def sent(self, seq: int, length: int, ip_len: int, frame: int) -> None:
         if len(self._latest) >= MAX_SENT:
             return
         start = self._unwrap(seq)
-        entry = (start, start + length, length, ip_len)
+        entry = (start, start + length, length, ip_len, frame)
         self._latest[start] = entry
         self._queue.append(entry)
 
@@ -157,6 +158,7 @@ class _Sent:
                 sender.max_acked_segment = entry[2]
             if entry[3] > sender.max_acked_ip_len:
                 sender.max_acked_ip_len = entry[3]
+            sender.last_acked_frame = entry[4]
 
     def unacked_sizes(self) -> list[int]:
         return [entry[3] for entry in self._latest.values()]
@@ -301,6 +303,8 @@ class FlowTracker:
         sender.packets += 1
         sender.bytes += length
         sender.ttls[seg.ttl] += 1
+        if seg.version == 4 and not flags & TH_RST:
+            self._count_ip_id(sender, seg.ip_id)
         sender.df[seg.df] += 1
         if seg.fragment_frames:
             sender.fragmented += 1
@@ -334,7 +338,7 @@ class FlowTracker:
             self._note(flow, d, seg, analysis)
 
         if length:
-            live.sent[d].sent(seg.seq, length, seg.ip_len)
+            live.sent[d].sent(seg.seq, length, seg.ip_len, seg.frame)
         if flags & TH_ACK:
             live.sent[1 - d].acknowledged(seg.ack, flow.endpoints[1 - d])
         live.conn.segment(d, d == flow.client, flags, seg.seq, length)
@@ -396,6 +400,15 @@ class FlowTracker:
             sender.retransmitted_sizes[seg.ip_len] += 1
 
     @staticmethod
+    def _count_ip_id(sender: Endpoint, ip_id: int) -> None:
+        last = sender.ip_id_last
+        if last is not None:
+            sender.ip_id_pairs += 1
+            if 0 < (ip_id - last) & 0xFFFF <= IP_ID_STEP:
+                sender.ip_id_steps += 1
+        sender.ip_id_last = ip_id
+
+    @staticmethod
     def _note(flow: TcpFlow, d: int, seg: TcpSegment, analysis: int) -> None:
         if len(flow.notes) >= MAX_NOTES:
             flow.dropped_notes += 1
@@ -411,6 +424,12 @@ class FlowTracker:
                 length=seg.length,
                 ip_len=seg.ip_len,
                 ttl=seg.ttl,
+                ip_id=seg.ip_id if seg.version == 4 else 0,
+                prev_ip_id=(
+                    flow.endpoints[d].ip_id_last
+                    if seg.version == 4 and seg.flags & TH_RST
+                    else None
+                ),
             )
         )
 
