@@ -96,12 +96,50 @@ def forgery(flow: TcpFlow, note: SegmentNote) -> Forgery | None:
     )
 
 
-def _harmless(session: Session, note: SegmentNote) -> bool:
-    """A RST that closes a finished conversation (after QUIT, or after this side's FIN)."""
+def closed_early(session: Session, direction: int) -> SegmentNote | None:
+    """This side's first FIN, when it came in the middle of the session: before any QUIT and
+    any FIN of the peer, while a command waited for its reply or a transaction was under way,
+    and (from the server) not right after a reply that ends the session (221, 4xx, 5xx).
+    A process that dies (killed, crashed, out of memory) has its kernel close its sockets
+    like this, with a FIN when nothing was left unread."""
     flow = session.flow
+    fin = next((n for n in flow.notes if n.direction == direction and n.tcp_flags & TH_FIN), None)
+    if fin is None:
+        return None
+    peer_fin = any(
+        n.direction != direction and n.tcp_flags & TH_FIN and n.frame < fin.frame
+        for n in flow.notes
+    )
+    if peer_fin or (session.quit is not None and session.quit.frame < fin.frame):
+        return None
+    if direction == flow.server:
+        replies = [r for c in session.commands if (r := c.reply) and r.frame < fin.frame]
+        replies += [r for r in session.unsolicited if r.frame < fin.frame]
+        last = max(replies, key=lambda r: r.frame, default=session.greeting)
+        if last is None or last.code == 221 or last.code >= 400:
+            return None
+    waiting = any(
+        c.frame < fin.frame and c.verb != "QUIT" and (c.reply is None or c.reply.frame > fin.frame)
+        for c in session.commands
+    )
+    open_transaction = any(
+        t.first_frame < fin.frame and (t.final is None or t.final.frame > fin.frame)
+        for t in session.transactions
+    )
+    return fin if waiting or open_transaction else None
+
+
+def _harmless(session: Session, note: SegmentNote) -> bool:
+    """A RST that closes a finished conversation: after QUIT, or after a FIN that was not
+    its sender's own FIN in the middle of the session (``closed_early``)."""
+    flow = session.flow
+    if session.quit is not None and session.quit.frame < note.frame:
+        return True
     fins_before = [n for n in flow.notes if n.tcp_flags & TH_FIN and n.frame < note.frame]
-    quit_done = session.quit is not None and session.quit.frame < note.frame
-    return bool(fins_before) or quit_done
+    if not fins_before:
+        return False
+    early = closed_early(session, note.direction)
+    return early is None or early.frame != fins_before[0].frame
 
 
 def _after_refusal(session: Session, note: SegmentNote) -> bool:
@@ -254,6 +292,10 @@ def reset(session: Session, context) -> Iterator[Finding]:
         if handshake and not session.commands:
             continue  # a refused connection: connect-refused says it better
         reported.add(note.direction)
+        early = closed_early(session, note.direction)
+        if early is not None and early.frame < note.frame:
+            yield _closed_then_reset(session, early, note)
+            continue
         delivered = session.outcome == "delivered"
         yield Finding(
             code="reset",
@@ -284,3 +326,50 @@ def reset(session: Session, context) -> Iterator[Finding]:
                 "(RFC 5321 4.5.3.2) and at what kept the other side silent.",
             ],
         )
+
+
+def _closed_then_reset(session: Session, fin: SegmentNote, first: SegmentNote) -> Finding:
+    """A side that closed in the middle of the session and reset what its peer sent after."""
+    flow = session.flow
+    side, peer = fin.direction, 1 - fin.direction
+    sender, other = flow.endpoints[side], flow.endpoints[peer]
+    resets = [n.frame for n in _resets(flow) if n.direction == side and n.frame > fin.frame]
+    acked = other.last_acked_frame
+    phase = phase_at(session, fin.frame)
+    delivered = session.outcome == "delivered"
+    what = "the message" if phase == "the message transfer (DATA)" else "what its peer was sending"
+    acked_text = (
+        f"; the last data of the {role(flow, peer)} it acknowledged is in frame {acked}"
+        if acked
+        else ""
+    )
+    frames = sorted({fin.frame, first.frame, *([acked] if acked else [])})
+    return Finding(
+        code="reset",
+        severity=INFO if delivered else ERROR,
+        summary=(
+            f"the {role(flow, side)} {host(sender)} closed the connection during {phase} "
+            f"(FIN, frame {fin.frame}) and reset the {len(resets)} segment(s) the "
+            f"{role(flow, peer)} sent after it: it closed before accepting {what}"
+        ),
+        detail=(
+            f"{who(flow, side).capitalize()} sent a FIN in frame {fin.frame} while the session "
+            f"was in {phase}, with no reply saying why and no QUIT before{acked_text}. "
+            f"{who(flow, peer).capitalize()} went on sending, and every further segment was "
+            f"answered by a RST (first in frame {first.frame}) with the "
+            f"{role(flow, side)}'s own TTL ({first.ttl}): its end of the connection no longer "
+            "existed. That is how a kernel closes the sockets of a process that ended (killed, "
+            "crashed, out of memory, restarted) when nothing was left unread: the "
+            f"{role(flow, side)} closed the connection before accepting {what}, and the "
+            f"session ended there ({session.outcome})."
+        ),
+        frames=frames,
+        filter=frame_filter(frames, flow.stream),
+        next_steps=[
+            f"Check the log of {host(sender)} at this time for the MTA process that handled "
+            "the connection: a crash, a kill (OOM killer, a restart, a watchdog), a signal "
+            "(Postfix: 'process /usr/lib/postfix/sbin/smtpd pid N killed by signal 9').",
+            "Check the host's memory, disk and resource limits, and any content filter or "
+            "milter the MTA waits for during DATA.",
+        ],
+    )

@@ -69,7 +69,7 @@ def format_findings(findings: list[Finding], detail: bool = False) -> str:
         streams = sorted({f.tcp_stream for f in alike if f.tcp_stream is not None})
         shown_filter = finding.filter
         if len(alike) > 1 and streams:
-            shown_filter = f"tcp.stream in {{{' '.join(map(str, streams[:50]))}}}"
+            shown_filter = f"tcp.stream in {{{', '.join(map(str, streams[:50]))}}}"
         if frames:
             shown = ", ".join(map(str, frames[:8]))
             more = f" (+{len(frames) - 8})" if len(frames) > 8 else ""

@@ -368,11 +368,18 @@ def _reset_frames(flow: TcpFlow) -> list[int]:
 
 
 def _abortive_reset(flow: TcpFlow) -> bool:
-    """A RST that ended the connection instead of a close (not one after a FIN, as many
-    clients send to finish a closed connection quickly)."""
-    resets = _reset_frames(flow)
-    fins = [note.frame for note in flow.notes if note.tcp_flags & TH_FIN]
-    return bool(resets) and (not fins or resets[0] < fins[0])
+    """A RST that ended the connection instead of a close: not one after a FIN, as many
+    clients send to finish a closed connection quickly, unless it answers the peer's data
+    after the sender's own FIN (the peer had not closed): a process that died mid-session."""
+    resets = [note for note in flow.notes if note.tcp_flags & TH_RST]
+    fins = [note for note in flow.notes if note.tcp_flags & TH_FIN]
+    if not resets:
+        return False
+    first = resets[0]
+    if not fins or first.frame < fins[0].frame:
+        return True
+    closed = {note.direction for note in fins if note.frame < first.frame}
+    return closed == {first.direction}
 
 
 def decide_outcome(session: Session) -> tuple[str, str]:

@@ -167,7 +167,7 @@ class _Sent:
 class _Live:
     """A flow and the machinery filling it."""
 
-    __slots__ = ("analysis", "closed_at", "conn", "flow", "reassembly", "sent")
+    __slots__ = ("analysis", "closed_at", "conn", "flow", "reassembly", "sent", "zero_since")
 
     def __init__(self, flow: TcpFlow) -> None:
         self.flow = flow
@@ -176,6 +176,8 @@ class _Live:
         self.sent = (_Sent(), _Sent())
         self.conn = ConnectionState(flipped=flow.client != 0)
         self.closed_at: int | None = None
+        self.zero_since: list[int | None] = [None, None]
+        """Per direction: when that side closed its receive window, while it stays closed."""
 
 
 class FlowTracker:
@@ -329,6 +331,8 @@ class FlowTracker:
         if reused:
             analysis |= REUSED_PORTS
         live.analysis.after_segment(time_ns, flags)
+        if analysis & ZERO_WINDOW or live.zero_since[d] is not None:
+            self._window(live, d, analysis, seg)
         handshake_done = flow.synack_time_ns is not None and flow.handshake_ack_time_ns is None
         if handshake_done and flags & (TH_SYN | TH_ACK) == TH_ACK:
             flow.handshake_ack_time_ns = time_ns
@@ -398,6 +402,16 @@ class FlowTracker:
                 sender.counts[name] += 1
         if analysis & ANY_RETRANSMISSION and seg.length:
             sender.retransmitted_sizes[seg.ip_len] += 1
+
+    @staticmethod
+    def _window(live: _Live, d: int, analysis: int, seg: TcpSegment) -> None:
+        since = live.zero_since[d]
+        if analysis & ZERO_WINDOW:
+            if since is None:
+                live.zero_since[d] = seg.time_ns
+        elif seg.window and not seg.flags & TH_RST and since is not None:
+            _window_closed(live.flow.endpoints[d], seg.time_ns - since)
+            live.zero_since[d] = None
 
     @staticmethod
     def _count_ip_id(sender: Endpoint, ip_id: int) -> None:
@@ -512,9 +526,17 @@ class FlowTracker:
             flow.endpoints[d].retransmission_mismatches = reassembler.mismatches
             for size in live.sent[d].unacked_sizes():
                 flow.endpoints[d].unacked_sizes[size] += 1
+            since = live.zero_since[d]
+            if since is not None:
+                _window_closed(flow.endpoints[d], flow.last_time_ns - since)
         flow.state = live.conn.conn_state(flow.client)
         flow.history = live.conn.history
         self._out.append(FlowEnded(flow))
+
+
+def _window_closed(endpoint: Endpoint, ns: int) -> None:
+    if ns > endpoint.longest_zero_window_ns:
+        endpoint.longest_zero_window_ns = ns
 
 
 def _expired(live: _Live, now_ns: int, frame: int) -> bool:

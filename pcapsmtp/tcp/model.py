@@ -145,6 +145,9 @@ class Endpoint:
     gap_bytes: int = 0
     retransmission_mismatches: int = 0
     """Retransmissions whose bytes differ from the first copy."""
+    longest_zero_window_ns: int = 0
+    """Longest time this side kept its receive window closed: from a zero-window segment to
+    its next segment with a window above 0 (or the end of the flow)."""
     too_big_mtu: int | None = None
     """Smallest next-hop MTU an ICMP fragmentation-needed / Packet Too Big told this side."""
     max_ip_len_after_too_big: int = 0

@@ -3,13 +3,16 @@ and proof that it still speaks otherwise."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
 import dpkt
+import pytest
 
 from pcapsmtp.analysis import analyze
-from pcapsmtp.diagnose.resets import counts_ip_ids, reset
+from pcapsmtp.diagnose.resets import closed_early, counts_ip_ids, reset
+from tests.conftest import LAB_CAPTURES
 from tests.diagnose.helpers import findings, lab, session_of
 
 SOCKS = "arkime-socks5-smtp-503.pcap"
@@ -125,3 +128,38 @@ def test_a_host_resetting_after_its_own_fin_is_not_forged(public_capture):
     [rst] = [n for n in session.flow.notes if n.tcp_flags & dpkt.tcp.TH_RST]
     assert counts_ip_ids(client) and (rst.frame, rst.ip_id, rst.prev_ip_id) == (24, 0xE443, 0x7FB1)
     assert findings(path, "middlebox-reset") == [] and findings(path, "reset") == []
+
+
+KILLED = "server-killed-in-data"
+
+
+@pytest.mark.parametrize(
+    ("name", "frames"),
+    [(f"{KILLED}.pcap", [45, 52, 60]), (f"{KILLED}.server.pcap", [50, 52, 55])],
+)
+def test_a_server_killed_in_data_closed_before_accepting_the_message(name, frames):
+    """The lab kills Postfix's smtpd during DATA: its kernel sends a FIN (frame 52), the
+    client goes on sending and each segment draws a RST with the server's own TTL. Seen at
+    the client and at the server; the frames are the last data the server acknowledged, its
+    FIN and the first RST."""
+    path = lab(name)
+    truth = json.loads((LAB_CAPTURES / f"{KILLED}.truth.json").read_text())
+    session = session_of(path, 1)
+    assert session.outcome == truth["sessions"][0]["outcome"] == "reset"
+    [finding] = findings(path, "reset")
+    assert finding.severity == truth["expected_severity"]["reset"] == "error"
+    assert finding.frames == frames
+    assert "the server 10.77.2.2 closed the connection during the message transfer" in (
+        finding.summary
+    )
+    assert "reset the 6 segment(s) the client sent after it" in finding.summary
+    assert "closed before accepting the message" in finding.summary
+    assert findings(path, "middlebox-reset") == []
+    assert findings(path, "incomplete-session") == []
+
+
+def test_a_server_that_closes_after_a_refusal_did_not_close_early(public_capture):
+    """Closing after a 4xx/5xx or 221 is how a session ends, not a crash."""
+    for name in ("suricata-smtp-quit_input.pcap", "arkime-smtp-data-521.pcap"):
+        session = session_of(public_capture(name), 1)
+        assert closed_early(session, session.flow.server) is None
