@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from pcapsmtp.diagnose.evidence import host, phase_at, role, who
+from pcapsmtp.diagnose.evidence import closed_early, host, phase_at, role, who
 from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding, frame_filter
 from pcapsmtp.diagnose.registry import session_rule
 from pcapsmtp.smtp.model import Session
@@ -94,39 +94,6 @@ def forgery(flow: TcpFlow, note: SegmentNote) -> Forgery | None:
         usual_ttls=tuple(sorted(usual)) if odd_ttl else (),
         ip_id_after=note.prev_ip_id if odd_id else None,
     )
-
-
-def closed_early(session: Session, direction: int) -> SegmentNote | None:
-    """This side's first FIN, when it came in the middle of the session: before any QUIT and
-    any FIN of the peer, while a command waited for its reply or a transaction was under way,
-    and (from the server) not right after a reply that ends the session (221, 4xx, 5xx).
-    A process that dies (killed, crashed, out of memory) has its kernel close its sockets
-    like this, with a FIN when nothing was left unread."""
-    flow = session.flow
-    fin = next((n for n in flow.notes if n.direction == direction and n.tcp_flags & TH_FIN), None)
-    if fin is None:
-        return None
-    peer_fin = any(
-        n.direction != direction and n.tcp_flags & TH_FIN and n.frame < fin.frame
-        for n in flow.notes
-    )
-    if peer_fin or (session.quit is not None and session.quit.frame < fin.frame):
-        return None
-    if direction == flow.server:
-        replies = [r for c in session.commands if (r := c.reply) and r.frame < fin.frame]
-        replies += [r for r in session.unsolicited if r.frame < fin.frame]
-        last = max(replies, key=lambda r: r.frame, default=session.greeting)
-        if last is None or last.code == 221 or last.code >= 400:
-            return None
-    waiting = any(
-        c.frame < fin.frame and c.verb != "QUIT" and (c.reply is None or c.reply.frame > fin.frame)
-        for c in session.commands
-    )
-    open_transaction = any(
-        t.first_frame < fin.frame and (t.final is None or t.final.frame > fin.frame)
-        for t in session.transactions
-    )
-    return fin if waiting or open_transaction else None
 
 
 def _harmless(session: Session, note: SegmentNote) -> bool:
@@ -335,6 +302,8 @@ def _closed_then_reset(session: Session, fin: SegmentNote, first: SegmentNote) -
     sender, other = flow.endpoints[side], flow.endpoints[peer]
     resets = [n.frame for n in _resets(flow) if n.direction == side and n.frame > fin.frame]
     acked = other.last_acked_frame
+    if acked is not None and acked > fin.frame:
+        acked = None  # acknowledged after the FIN: not what the side had taken before it
     phase = phase_at(session, fin.frame)
     delivered = session.outcome == "delivered"
     what = "the message" if phase == "the message transfer (DATA)" else "what its peer was sending"

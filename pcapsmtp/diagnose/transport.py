@@ -295,24 +295,39 @@ def capture_truncated(sessions: list[Session], context) -> Iterator[Finding]:
 
 @session_rule("incomplete-session")
 def incomplete_session(session: Session, context) -> Iterator[Finding]:
+    """A session left undecided (outcome incomplete or no-smtp) whose connection the capture
+    holds only part of: no SYN and no SYN/ACK (it started before the capture), or neither a
+    RST nor a FIN from both sides by the last frame (the capture stopped first). INFO: the
+    capture, not the network or the hosts."""
     flow = session.flow
-    started_late = flow.syn_time_ns is None and flow.synack_time_ns is None
-    if session.outcome != "incomplete" or not (started_late or session.transactions):
+    if session.outcome not in ("incomplete", "no-smtp"):
         return
-    where = (
-        "the capture starts after the connection was opened"
-        if started_late
-        else "the capture ends before the session did"
+    started_late = flow.syn_time_ns is None and flow.synack_time_ns is None
+    reset = any(n.tcp_flags & TH_RST for n in flow.notes)
+    both_closed = all(e.closed_frame is not None for e in flow.endpoints)
+    still_open = not reset and not both_closed
+    if not (started_late or still_open):
+        return
+    where = " and ".join(
+        [
+            *(["the capture starts after the connection was opened"] if started_late else []),
+            *(["the capture ends before the session did"] if still_open else []),
+        ]
+    )
+    missing = " and ".join(
+        [
+            *(["its beginning (no SYN)"] if started_late else []),
+            *(["its end (the connection was still open at the last frame)"] if still_open else []),
+        ]
     )
     yield Finding(
         code="incomplete-session",
         severity=INFO,
         summary=f"session {session.id} is only partly in the capture: {where}",
         detail=(
-            f"The connection (tcp.stream {flow.stream}) has no "
-            + ("SYN: its beginning is missing, " if started_late else "end: ")
-            + "so what happened before or after the captured part is unknown. Nothing "
-            "in the captured part shows a fault."
+            f"The capture lacks {missing} of the connection (tcp.stream {flow.stream}), so "
+            "what happened outside the captured part is unknown. Nothing in the captured part "
+            "shows a fault."
         ),
         frames=[flow.first_frame, flow.last_frame],
         filter=frame_filter([], flow.stream),

@@ -11,7 +11,8 @@ import dpkt
 import pytest
 
 from pcapsmtp.analysis import analyze
-from pcapsmtp.diagnose.resets import closed_early, counts_ip_ids, reset
+from pcapsmtp.diagnose.evidence import closed_early
+from pcapsmtp.diagnose.resets import counts_ip_ids, reset
 from tests.conftest import LAB_CAPTURES
 from tests.diagnose.helpers import findings, lab, session_of
 
