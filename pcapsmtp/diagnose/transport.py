@@ -303,6 +303,8 @@ def incomplete_session(session: Session, context) -> Iterator[Finding]:
     if session.outcome not in ("incomplete", "no-smtp"):
         return
     started_late = flow.syn_time_ns is None and flow.synack_time_ns is None
+    if not started_late and not all(e.packets for e in flow.endpoints):
+        return  # one direction only: what the capture lacks is the other side, not the end
     reset = any(n.tcp_flags & TH_RST for n in flow.notes)
     both_closed = all(e.closed_frame is not None for e in flow.endpoints)
     still_open = not reset and not both_closed
