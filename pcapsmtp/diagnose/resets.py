@@ -149,6 +149,43 @@ def _evidence(forged: list[Forgery]) -> str:
     return " and ".join(parts)
 
 
+def _why_forged(session: Session, direction: int, forged: list[Forgery]) -> str:
+    """The evidence as sentences, up to the reason a host would not have sent them."""
+    flow = session.flow
+    sender = who(flow, direction)
+    by_ttl = [f for f in forged if f.usual_ttls]
+    by_id = [f for f in forged if f.ip_id_after is not None]
+    parts, reasons = [], []
+    if by_ttl:
+        which = (
+            f"the reset in frame {by_ttl[0].note.frame}"
+            if len(by_ttl) == 1
+            else f"the {len(by_ttl)} resets in {_frames_text([f.note.frame for f in by_ttl])}"
+        )
+        ttls = "/".join(map(str, sorted({f.note.ttl for f in by_ttl})))
+        parts.append(
+            f"Every packet of {sender} in this connection arrived with TTL "
+            f"{'/'.join(map(str, by_ttl[0].usual_ttls))}, except {which} with TTL {ttls}."
+        )
+        reasons.append("a host does not change its TTL within one connection")
+    if by_id:
+        first = by_id[0]
+        which = (
+            f"the reset in frame {first.note.frame} carries"
+            if len(by_id) == 1
+            else f"the resets in {_frames_text([f.note.frame for f in by_id])} carry"
+        )
+        ids = ", ".join(f"{f.note.ip_id:#06x}" for f in by_id[:4])
+        parts.append(
+            f"{sender[0].upper() + sender[1:]} numbers its packets with a counter and went on "
+            f"sending after the first reset, but {which} IP ID {ids} where the count stood at "
+            f"{first.ip_id_after:#06x}."
+        )
+        reasons.append("a host's own reset continues its count and ends its sending")
+    reason = " and ".join(reasons)
+    return " ".join(parts) + " " + reason[0].upper() + reason[1:]
+
+
 @session_rule("middlebox-reset")
 def middlebox_reset(session: Session, context) -> Iterator[Finding]:
     """Every RST that a side's other packets say it did not send (TTL, IP ID counter), one
@@ -204,13 +241,10 @@ def _middlebox_finding(session: Session, direction: int, forged: list[Forgery]) 
             f"forged {'it' if one else 'them'}, during {phase}"
         ),
         detail=(
-            f"{who(flow, direction).capitalize()} sent its packets in this connection "
-            f"one way, and {the_rsts} another: {evidence}. A host does not change its TTL "
-            "within one connection, and a host that numbers its packets with a counter "
-            "numbers its own resets with it too, so "
-            f"{'the reset was' if one else 'the resets were'} made by a box between the "
-            "capture point and that host (firewall, IPS, SMTP proxy, load balancer) that cut "
-            f"the connection during {phase}"
+            _why_forged(session, direction, forged)
+            + f", so {'the reset was' if one else 'the resets were'} made by a box between "
+            "the capture point and that host (firewall, IPS, SMTP proxy, load balancer) that "
+            f"cut the connection during {phase}"
             + ("" if one else "; such a box sends one reset for each segment it stops")
             + f". A capture taken at {host(sender)} at the same time would not show "
             f"{'this reset' if one else 'these resets'}."
@@ -251,6 +285,8 @@ def reset(session: Session, context) -> Iterator[Finding]:
             continue  # the first one ended the session; the rest answer late packets
         if forgery(flow, note) is not None or _harmless(session, note):
             continue
+        if any(r.direction != note.direction and r.frame < note.frame for r in _resets(flow)):
+            continue  # the peer's reset (its own or forged) ended it; this answers late packets
         if _after_refusal(session, note):
             continue  # the client hung up on a refusal; the reply findings name it
         phase = phase_at(session, note.frame)
