@@ -65,11 +65,11 @@ def calm_line(findings: list[Finding], sessions: list[Session]) -> str | None:
     what = ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))
     if unexplained(failed, findings):
         return (
-            f"{len(failed)} of {len(sessions)} sessions did not deliver ({what}) and no rule "
+            f"{len(failed)} of {len(sessions)} sessions show no delivery ({what}) and no rule "
             "names a cause for all of them: read their dialogue."
         )
     return (
-        f"{len(failed)} of {len(sessions)} sessions did not deliver ({what}): the findings "
+        f"{len(failed)} of {len(sessions)} sessions show no delivery ({what}): the findings "
         "below say why."
     )
 
