@@ -55,7 +55,7 @@ FINDINGS = {
 SEVERITIES = {"error", "warning", "info"}
 # The ``capture`` truth key: which packets of the sessions the main capture holds.
 DIRECTIONS = {"both", "client-only", "server-only"}
-STARTS = {"before-session", "after-handshake", "after-ehlo"}
+STARTS = {"before-session", "after-handshake", "after-greeting", "after-ehlo"}
 
 # What must never be said of a capture in which nothing went wrong.
 TROUBLE = sorted(FINDINGS - {"icmp-frag-needed"})

@@ -874,7 +874,13 @@ def forged_rst_volley(run: Run) -> None:
     run.capture(SERVER)
     body = "Lorem ipsum dolor sit amet, consectetur adipiscing elit.\n" * 40 + FORGE + "\n"
     body += "after the trigger, still in flight\n" * 600
-    smtp = session(simple_mail("lab forged rst volley", body=body))
+    # The client writes the message in 16 KB pieces: the first one (with the trigger) is in
+    # flight when the RSTs come back, the second write fails, so the end of data is never
+    # handed to the socket and the truth says exactly how much the socket took.
+    smtp = LabSMTP((SERVER_IP, 25))
+    smtp.pacing = (16384, 0.2)
+    with netns(CLIENT):
+        run_session(smtp, simple_mail("lab forged rst volley", body=body))
     run.sessions.append(smtp.session(reset_by="middlebox", client_error=smtp.exception))
     time.sleep(2)
     run.finish(
@@ -914,4 +920,44 @@ def zero_window_brief(run: Run) -> None:
         expected=["zero-window"],
         expected_severity={"zero-window": "info"},
         absent=absent("zero-window", "slow-server", "retransmissions"),
+    )
+
+
+@scenario("bare-lf-dot")
+def bare_lf_dot(run: Run) -> None:
+    """a client that ends its lines with a bare LF (as a script writing to a socket does): the
+    message and its end of data '.\\n' have no CR; Postfix (smtpd_forbid_bare_newline = no,
+    Debian's default) accepts them and queues the mail; then QUIT"""
+    run.network()
+    run.start_postfix()
+    run.capture()
+    subject = "lab bare LF"
+
+    def body(smtp: LabSMTP) -> None:
+        smtp.ehlo()
+        msg = make_message(subject, ALICE, [BOB], body="one line\nanother line\n" * 20)
+        msg = msg.replace(b"\r\n", b"\n")
+        tx = {"mail_from": ALICE, "rcpt_to": [], "subject": subject, "size": len(msg),
+              "code": None, "queue_id": None, "line_ending": "LF"}  # fmt: skip
+        smtp.transactions.append(tx)
+        smtp.mail(ALICE)
+        tx["rcpt_to"].append({"address": BOB, "code": smtp.rcpt(BOB)[0]})
+        smtp.putcmd("data")
+        code, _ = smtp.getreply()
+        assert code == 354, code
+        smtp.send(msg + b".\n")
+        smtp.expect(".")
+        code, text = smtp.getreply()
+        smtp._finish(tx, code, text)
+        smtp.quit()
+
+    smtp = session(body)
+    run.sessions.append(smtp.session())
+    assert smtp.transactions[0]["code"] == 250, smtp.steps
+    run.finish(
+        description=doc(bare_lf_dot),
+        fault="the client's message lines and end of data use a bare LF",
+        absent=absent(),
+        notes="tshark 4.0 waits for CRLF.CRLF: it never sees this end of data and shows "
+        "QUIT as message text.",
     )
