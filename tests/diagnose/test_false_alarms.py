@@ -1,5 +1,6 @@
 """The rules issue 17 added or changed raise no false alarm on any capture we have: every lab
-capture point of a clean scenario has no error or warning, an error or warning from these
+capture point of a clean scenario (nothing expected, every session delivered) has no error or
+warning, an error or warning from these
 rules appears in a lab capture only where the truth expects its code, and over the public
 captures they raise exactly the alarms reviewed below."""
 
@@ -58,13 +59,16 @@ def _files(truth: dict) -> list:
 def test_lab_capture_points_raise_only_expected_alarms(truth_path):
     truth = json.loads(truth_path.read_text())
     expected = set(truth["expected_findings"])
+    # Clean: nothing expected and every session delivered (a one-sided capture expects no
+    # finding its missing side would show, while its complete reference shows it).
+    clean = not expected and all(s["outcome"] == "delivered" for s in truth["sessions"])
     for path in _files(truth):
         troubles = [
             f"{f.code}: {f.summary}"
             for f in analysis(str(path)).findings
             if f.severity in (ERROR, WARNING)
         ]
-        if not expected:
+        if clean:
             assert troubles == [], path.name
         assert _alarms(path) <= expected, path.name
 
