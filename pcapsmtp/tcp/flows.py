@@ -306,7 +306,12 @@ class FlowTracker:
         sender.bytes += length
         sender.ttls[seg.ttl] += 1
         if seg.version == 4 and not flags & TH_RST:
-            self._count_ip_id(sender, seg.ip_id)
+            last = sender.ip_id_last  # _count_ip_id, inlined: this runs for every packet
+            if last is not None:
+                sender.ip_id_pairs += 1
+                if 0 < (seg.ip_id - last) & 0xFFFF <= IP_ID_STEP:
+                    sender.ip_id_steps += 1
+            sender.ip_id_last = seg.ip_id
         sender.df[seg.df] += 1
         if seg.fragment_frames:
             sender.fragmented += 1
@@ -412,15 +417,6 @@ class FlowTracker:
         elif seg.window and not seg.flags & TH_RST and since is not None:
             _window_closed(live.flow.endpoints[d], seg.time_ns - since)
             live.zero_since[d] = None
-
-    @staticmethod
-    def _count_ip_id(sender: Endpoint, ip_id: int) -> None:
-        last = sender.ip_id_last
-        if last is not None:
-            sender.ip_id_pairs += 1
-            if 0 < (ip_id - last) & 0xFFFF <= IP_ID_STEP:
-                sender.ip_id_steps += 1
-        sender.ip_id_last = ip_id
 
     @staticmethod
     def _note(flow: TcpFlow, d: int, seg: TcpSegment, analysis: int) -> None:
