@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pcapsmtp.diagnose.evidence import host, quote
-from pcapsmtp.diagnose.model import ERROR, INFO, Finding, frame_filter
+from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding, frame_filter
 from pcapsmtp.diagnose.registry import session_rule
 from pcapsmtp.diagnose.replies import meaning
 from pcapsmtp.smtp import codes
@@ -40,9 +40,10 @@ _USUAL = {None, "5.7.8", "5.7.9", "5.7.11", "5.7.0", "5.5.4", "5.5.2", "4.7.0", 
 @session_rule("auth-failed")
 def auth_failed(session: Session, context) -> Iterator[Finding]:
     """Every AUTH whose final reply (after the 334 challenges) is not 2xx: 535, 534, 538,
-    530, 504, 503, 501, 454... ERROR, INFO when a later AUTH in the session succeeded.
-    Credentials never appear: the dialogue parser redacted them, and only the mechanism and
-    the server's reply are quoted."""
+    530, 504, 503, 501, 454... ERROR; INFO when a later AUTH in the session succeeded;
+    WARNING when the session delivered its mail all the same (no effect this time, but the
+    credentials fail and will where relaying needs them). Credentials never appear: the
+    dialogue parser redacted them, and only the mechanism and the server's reply are quoted."""
     for attempt in session.auth:
         if attempt.code is None or codes.is_positive(attempt.code):
             continue
@@ -98,10 +99,12 @@ def _auth_finding(session: Session, attempt, reply: Reply | None, recovered: boo
         )
     if recovered:
         notes.append("A later AUTH in the same session succeeded.")
+    elif session.outcome == "delivered":
+        notes.append("The server took the mail all the same, without authentication.")
     frames = [attempt.frame] + ([reply.frame] if reply is not None else [])
     return Finding(
         code="auth-failed",
-        severity=INFO if recovered else ERROR,
+        severity=INFO if recovered else WARNING if session.outcome == "delivered" else ERROR,
         summary=f"{server} refused AUTH {attempt.mechanism}: {reply_text}",
         detail=(
             f"The client authenticated with {attempt.mechanism} (frame {attempt.frame}) and "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pcapsmtp.addresses import address, endpoint_name
 from pcapsmtp.smtp.events import AUTH_RESPONSE, END_OF_DATA, Reply
 from pcapsmtp.smtp.model import Session
-from pcapsmtp.tcp.model import Endpoint, TcpFlow
+from pcapsmtp.tcp.model import TH_FIN, Endpoint, SegmentNote, TcpFlow
 
 PHASES = {
     "EHLO": "the EHLO exchange",
@@ -60,7 +60,45 @@ def phase_at(session: Session, frame: int) -> str:
         return "the message transfer (DATA)"
     if last.verb == END_OF_DATA and last.reply is not None and last.reply.frame <= frame:
         return "the end of the session, after the reply to the message"
-    return PHASES.get(last.verb, f"{last.verb}")
+    if last.verb in PHASES:
+        return PHASES[last.verb]
+    if last.verb.isalpha() and len(last.verb) <= 12:
+        return f"the {last.verb} command"
+    return "an unrecognised command"
+
+
+def closed_early(session: Session, direction: int) -> SegmentNote | None:
+    """This side's first FIN, when it came in the middle of the session: before any QUIT and
+    any FIN of the peer, while a command waited for its reply or a transaction was under way,
+    and (from the server) not right after a reply that ends the session (221, 4xx, 5xx).
+    A process that dies (killed, crashed, out of memory) has its kernel close its sockets
+    like this, with a FIN when nothing was left unread."""
+    flow = session.flow
+    fin = next((n for n in flow.notes if n.direction == direction and n.tcp_flags & TH_FIN), None)
+    if fin is None:
+        return None
+    peer_fin = any(
+        n.direction != direction and n.tcp_flags & TH_FIN and n.frame < fin.frame
+        for n in flow.notes
+    )
+    quit_sent = any(c.verb == "QUIT" and c.frame < fin.frame for c in session.commands)
+    if peer_fin or quit_sent:
+        return None
+    if direction == flow.server:
+        replies = [r for c in session.commands if (r := c.reply) and r.frame < fin.frame]
+        replies += [r for r in session.unsolicited if r.frame < fin.frame]
+        last = max(replies, key=lambda r: r.frame, default=session.greeting)
+        if last is None or last.code == 221 or last.code >= 400:
+            return None
+    waiting = any(
+        c.frame < fin.frame and c.verb != "QUIT" and (c.reply is None or c.reply.frame > fin.frame)
+        for c in session.commands
+    )
+    open_transaction = any(
+        t.first_frame < fin.frame and (t.final is None or t.final.frame > fin.frame)
+        for t in session.transactions
+    )
+    return fin if waiting or open_transaction else None
 
 
 def ip_len_filter(flow: TcpFlow, above: int) -> str:

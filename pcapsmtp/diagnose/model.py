@@ -39,8 +39,9 @@ class Finding:
 
 
 def frame_filter(frames: list[int], stream: int | None = None) -> str:
-    """'frame.number in {12 15 19}' (and the stream) — a filter that shows exactly these."""
-    shown = " ".join(str(f) for f in sorted(set(frames))[:50])
+    """'frame.number in {12, 15, 19}' (and the stream) — a filter that shows exactly these.
+    Commas: Wireshark 4 rejects a set separated by spaces."""
+    shown = ", ".join(str(f) for f in sorted(set(frames))[:50])
     base = f"frame.number in {{{shown}}}" if frames else ""
     if stream is None:
         return base

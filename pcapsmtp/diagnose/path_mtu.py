@@ -185,7 +185,7 @@ def icmp_frag_needed(session: Session, context) -> Iterator[Finding]:
         if ignored:
             yield Finding(
                 code="icmp-frag-needed",
-                severity=ERROR,
+                severity=WARNING if session.outcome == "delivered" else ERROR,
                 summary=(
                     f"{routers} told {host(sender)} {len(errors)} times that the path MTU is "
                     f"{mtu}, but it kept sending {sender.max_ip_len_after_too_big}-byte packets"
@@ -241,9 +241,11 @@ def ip_fragmentation(session: Session, context) -> Iterator[Finding]:
         if not sender.fragmented:
             continue
         frames = sender_fragment_frames(flow, direction)
+        delivered = session.outcome == "delivered"
+        harmless = delivered and not sender.counts["retransmission"]
         yield Finding(
             code="ip-fragmentation",
-            severity=WARNING,
+            severity=INFO if harmless else WARNING,
             summary=(
                 f"{sender.fragmented} segments from {host(sender)} arrived in IP fragments: "
                 "the sender does not set Don't Fragment and the path MTU is smaller than its "
@@ -254,7 +256,15 @@ def ip_fragmentation(session: Session, context) -> Iterator[Finding]:
                 f"{sender.packets} packets without the DF bit, and a router on the path cut "
                 f"them into fragments; the capture reassembled them. Fragments are fragile: "
                 "one lost fragment loses the whole segment, and many firewalls and load "
-                "balancers drop or mishandle them. The mail still went through here."
+                "balancers drop or mishandle them."
+                + (
+                    " Here every fragment arrived and nothing had to be resent: no effect on "
+                    "the mail yet."
+                    if harmless
+                    else " The mail still went through here, with retransmissions."
+                    if delivered
+                    else ""
+                )
             ),
             frames=frames[:20],
             filter=f"ip.flags.mf == 1 || ip.frag_offset > 0 || ipv6.fragment || "

@@ -124,13 +124,14 @@ def slow_server(session: Session, context) -> Iterator[Finding]:
         and len(slow) == 1
         and abs(server_delay - round(server_delay / SECOND) * SECOND) <= ROUND_NS
     )
+    frames = sorted({r.frame for _c, r, _ns in slow} | {c.frame for c, _r, _ns in slow if c})
     yield Finding(
         code="slow-server",
         severity=WARNING,
         summary=_slow_summary(session, slow, others, tarpit, server_delay),
         detail=_slow_detail(session, slow, server_delay, tarpit),
-        frames=sorted({r.frame for _c, r, _ns in slow} | {c.frame for c, _r, _ns in slow if c}),
-        filter=frame_filter([r.frame for _c, r, _ns in slow], session.flow.stream),
+        frames=frames,
+        filter=frame_filter(frames, session.flow.stream),
         next_steps=_slow_steps(session, greeting is not None),
     )
 
@@ -305,6 +306,7 @@ def _server_timeout_finding(session, notice: Reply, last_reply, idle: int | None
             "wait; Postfix waits 300 s normally but only 10 s when it is overloaded "
             "(smtpd_timeout, stress-adaptive)."
         )
+    frames = sorted({notice.frame} | ({last_reply.frame} if last_reply else set()))
     return Finding(
         code="server-timeout",
         severity=severity,
@@ -318,8 +320,8 @@ def _server_timeout_finding(session, notice: Reply, last_reply, idle: int | None
             f"(RFC 3463 4.4.2: connection dropped, here by the server's idle timer)."
             f"{short} {consequence}"
         ),
-        frames=sorted({notice.frame} | ({last_reply.frame} if last_reply else set())),
-        filter=frame_filter([notice.frame], session.flow.stream),
+        frames=frames,
+        filter=frame_filter(frames, session.flow.stream),
         next_steps=_server_timeout_steps(severity, session),
     )
 

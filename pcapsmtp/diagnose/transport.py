@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pcapsmtp.addresses import address
-from pcapsmtp.diagnose.evidence import host, phase_at, role, who
+from pcapsmtp.diagnose.evidence import host, phase_at, role, seconds, who
 from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding, frame_filter
 from pcapsmtp.diagnose.registry import capture_rule, session_rule
 from pcapsmtp.smtp.model import Session
@@ -159,8 +159,18 @@ def _blackhole_explains(sender) -> bool:
     return sender.max_acked_ip_len > 0 and big >= 2 and sender.too_big_mtu is None
 
 
+ZERO_WINDOW_STALL_NS = 1_000_000_000
+"""A receive window closed this long stalled the transfer: more than the sender's first
+persist probes (RFC 9293 3.8.6.1, from one RTO: 200 ms on Linux, up to 1 s elsewhere) and
+more than anyone notices. Shorter closures are a full buffer being drained."""
+
+
 @session_rule("zero-window")
 def zero_window(session: Session, context) -> Iterator[Finding]:
+    """Segments flagged zero window (Wireshark's ``tcp.analysis.zero_window``) from a side.
+    Severity follows what it did: ERROR when the session then ended in a timeout or reset,
+    WARNING when the window stayed closed ZERO_WINDOW_STALL_NS or longer (a stall), INFO when
+    it reopened sooner (a buffer that filled for a moment, no effect on the mail)."""
     flow = session.flow
     for direction, receiver in enumerate(flow.endpoints):
         count = receiver.counts["zero_window"]
@@ -170,21 +180,39 @@ def zero_window(session: Session, context) -> Iterator[Finding]:
             n for n in flow.notes if n.direction == direction and n.analysis & Flag.ZERO_WINDOW
         ]
         span = (notes[-1].time_ns - notes[0].time_ns) / 1e9 if len(notes) > 1 else 0.0
+        closed = receiver.longest_zero_window_ns
         failed = session.outcome in ("timeout", "reset")
+        stalled = closed >= ZERO_WINDOW_STALL_NS
+        severity = ERROR if failed else WARNING if stalled else INFO
+        times = f"{count} times" if count > 1 else "once"
+        what = (
+            "it stopped reading the data sent to it"
+            if stalled or failed
+            else "its receive buffer filled for a moment, with no effect on the transfer"
+        )
         yield Finding(
             code="zero-window",
-            severity=ERROR if failed else WARNING,
+            severity=severity,
             summary=(
                 f"the {role(flow, direction)} {host(receiver)} advertised a zero window "
-                f"{count} times over {span:.1f} s: it stopped reading the data sent to it"
+                f"{times}{f' over {span:.1f} s' if count > 1 else ''}, closed for "
+                f"{seconds(closed)}{' at most' if count > 1 else ''}: {what}"
             ),
             detail=(
-                f"{who(flow, direction).capitalize()} told its peer {count} times that its "
+                f"{who(flow, direction).capitalize()} told its peer {times} that its "
                 f"receive buffer was full (window 0), first in frame {notes[0].frame} during "
-                f"{phase_at(session, notes[0].frame)}. The sender must wait, probing, until "
-                "the window opens. The application on that host is not reading fast enough: "
-                "it is overloaded, blocked on disk or a content filter, or stuck."
-                + (f" The session then ended ({session.outcome})." if failed else "")
+                f"{phase_at(session, notes[0].frame)}; the longest its window stayed closed "
+                f"was {seconds(closed)}. "
+                + (
+                    "The sender must wait, probing, until the window opens. The application "
+                    "on that host is not reading fast enough: it is overloaded, blocked on "
+                    "disk or a content filter, or stuck."
+                    + (f" The session then ended ({session.outcome})." if failed else "")
+                    if stalled or failed
+                    else f"That is under {seconds(ZERO_WINDOW_STALL_NS)}: the application "
+                    "read its buffer again before the transfer stalled, so this cost the "
+                    "mail nothing; it is worth knowing only if it becomes longer."
+                )
             ),
             frames=[n.frame for n in notes][:20],
             filter=f"tcp.stream eq {flow.stream} && tcp.analysis.zero_window",
@@ -267,24 +295,41 @@ def capture_truncated(sessions: list[Session], context) -> Iterator[Finding]:
 
 @session_rule("incomplete-session")
 def incomplete_session(session: Session, context) -> Iterator[Finding]:
+    """A session left undecided (outcome incomplete or no-smtp) whose connection the capture
+    holds only part of: no SYN and no SYN/ACK (it started before the capture), or neither a
+    RST nor a FIN from both sides by the last frame (the capture stopped first). INFO: the
+    capture, not the network or the hosts."""
     flow = session.flow
-    started_late = flow.syn_time_ns is None and flow.synack_time_ns is None
-    if session.outcome != "incomplete" or not (started_late or session.transactions):
+    if session.outcome not in ("incomplete", "no-smtp"):
         return
-    where = (
-        "the capture starts after the connection was opened"
-        if started_late
-        else "the capture ends before the session did"
+    started_late = flow.syn_time_ns is None and flow.synack_time_ns is None
+    if not started_late and not all(e.packets for e in flow.endpoints):
+        return  # one direction only: what the capture lacks is the other side, not the end
+    reset = any(n.tcp_flags & TH_RST for n in flow.notes)
+    both_closed = all(e.closed_frame is not None for e in flow.endpoints)
+    still_open = not reset and not both_closed
+    if not (started_late or still_open):
+        return
+    where = " and ".join(
+        [
+            *(["the capture starts after the connection was opened"] if started_late else []),
+            *(["the capture ends before the session did"] if still_open else []),
+        ]
+    )
+    missing = " and ".join(
+        [
+            *(["its beginning (no SYN)"] if started_late else []),
+            *(["its end (the connection was still open at the last frame)"] if still_open else []),
+        ]
     )
     yield Finding(
         code="incomplete-session",
         severity=INFO,
         summary=f"session {session.id} is only partly in the capture: {where}",
         detail=(
-            f"The connection (tcp.stream {flow.stream}) has no "
-            + ("SYN: its beginning is missing, " if started_late else "end: ")
-            + "so what happened before or after the captured part is unknown. Nothing "
-            "in the captured part shows a fault."
+            f"The capture lacks {missing} of the connection (tcp.stream {flow.stream}), so "
+            "what happened outside the captured part is unknown. Nothing in the captured part "
+            "shows a fault."
         ),
         frames=[flow.first_frame, flow.last_frame],
         filter=frame_filter([], flow.stream),

@@ -20,9 +20,10 @@ from datetime import UTC, datetime, tzinfo
 from pcapsmtp import __version__
 from pcapsmtp.analysis import Analysis, CaptureResult, Options, analyze
 from pcapsmtp.diagnose import ERROR, INFO, WARNING
+from pcapsmtp.diagnose.coverage import ended_well
 from pcapsmtp.report.captures import capture_dict
 from pcapsmtp.report.dialogue import icmp_name, session_section
-from pcapsmtp.report.findings import finding_dict
+from pcapsmtp.report.findings import calm_line, finding_dict
 from pcapsmtp.report.health import health_document
 from pcapsmtp.report.maillog import maillog_document, session_links
 from pcapsmtp.report.safe import wire
@@ -165,16 +166,10 @@ def verdict(analysis: Analysis) -> dict:
     severities = Counter(f.severity for f in findings)
     outcomes = Counter(s.outcome for s in analysis.sessions)
     worst = next((f for f in findings if f.severity in (ERROR, WARNING)), None)
-    failed = {o: n for o, n in sorted(outcomes.items()) if o != "delivered"}
-    if worst is None and failed:
-        # No rule explained it, but a reader must not be told that all is well.
-        what = ", ".join(f"{n} {o}" for o, n in failed.items())
-        line = (
-            f"{sum(failed.values())} of {len(analysis.sessions)} sessions did not deliver "
-            f"({what}) and no rule names a cause: read their dialogue below."
-        )
-    elif worst is None:
-        line = "No trouble found: nothing failed and nothing is about to."
+    failed = [s for s in analysis.sessions if not ended_well(s)]
+    if worst is None:
+        # A reader must not be told that all is well while a session did not end well.
+        line = calm_line(findings, analysis.sessions) or ""
     else:
         where = f"session {worst.session}" if worst.session else "the capture"
         line = f"{worst.severity.upper()} {worst.code} ({where}): {wire(worst.summary)}"

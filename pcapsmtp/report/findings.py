@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import textwrap
+from collections import Counter
 
 from pcapsmtp.diagnose import ERROR, WARNING, Finding
+from pcapsmtp.diagnose.coverage import ended_well, unexplained
 from pcapsmtp.report.safe import terminal, wire
+from pcapsmtp.smtp.model import Session
 
 
 def finding_dict(finding: Finding) -> dict:
@@ -49,12 +52,37 @@ def sessions_text(alike: list[Finding]) -> str:
     return f"sessions {shown}, {len(ids)}×"
 
 
-def format_findings(findings: list[Finding], detail: bool = False) -> str:
+def calm_line(findings: list[Finding], sessions: list[Session]) -> str | None:
+    """The sentence to print when no finding is an error or a warning: 'No trouble found'
+    only when every session ended well (delivered, or a clean QUIT); otherwise how many did
+    not, and whether the findings below say why."""
+    if troubled(findings):
+        return None
+    failed = [s for s in sessions if not ended_well(s)]
+    if not failed:
+        return "No trouble found: nothing failed and nothing is about to."
+    outcomes = Counter(s.outcome for s in failed)
+    what = ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items()))
+    if unexplained(failed, findings):
+        return (
+            f"{len(failed)} of {len(sessions)} sessions show no delivery ({what}) and no rule "
+            "names a cause for all of them: read their dialogue."
+        )
+    return (
+        f"{len(failed)} of {len(sessions)} sessions show no delivery ({what}): the findings "
+        "below say why."
+    )
+
+
+def format_findings(
+    findings: list[Finding], detail: bool = False, sessions: list[Session] | None = None
+) -> str:
     """The findings, most severe first, alike ones grouped; a plain sentence when there is
-    no trouble."""
+    no error or warning, which says 'No trouble found' only when every session ended well."""
     lines = ["Findings"]
-    if not troubled(findings):
-        lines.append("  No trouble found: nothing failed and nothing is about to.")
+    calm = calm_line(findings, sessions or [])
+    if calm is not None:
+        lines.append(f"  {calm}")
     for finding, alike in group_alike(findings):
         where = sessions_text(alike)
         lines.append(
@@ -69,7 +97,7 @@ def format_findings(findings: list[Finding], detail: bool = False) -> str:
         streams = sorted({f.tcp_stream for f in alike if f.tcp_stream is not None})
         shown_filter = finding.filter
         if len(alike) > 1 and streams:
-            shown_filter = f"tcp.stream in {{{' '.join(map(str, streams[:50]))}}}"
+            shown_filter = f"tcp.stream in {{{', '.join(map(str, streams[:50]))}}}"
         if frames:
             shown = ", ".join(map(str, frames[:8]))
             more = f" (+{len(frames) - 8})" if len(frames) > 8 else ""

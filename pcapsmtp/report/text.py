@@ -140,7 +140,7 @@ def format_analysis(analysis: Analysis, tz: tzinfo = UTC) -> str:
     parts = [format_result(result, tz) for result in analysis.results]
     parts.append(format_sessions(analysis.sessions, tz))
     parts += _capture_wide(analysis, tz)
-    parts.append(format_findings(analysis.findings))
+    parts.append(format_findings(analysis.findings, sessions=analysis.sessions))
     return "\n\n".join(parts) + "\n"
 
 

@@ -342,7 +342,7 @@ class SessionBuilder:
             return "timeout" if is_timeout_notice(closing[0]) else "deferred"
         if client_gave_up(flow) is not None:
             return "timeout"
-        if _abortive_reset(flow):
+        if _abortive_reset(flow) or _reset_after_own_close(flow):
             return "reset"
         waiting = [c for c in self.session.commands if c.reply is None]
         if waiting and flow.last_time_ns - waiting[0].time_ns >= TIMEOUT_NS:
@@ -375,6 +375,24 @@ def _abortive_reset(flow: TcpFlow) -> bool:
     return bool(resets) and (not fins or resets[0] < fins[0])
 
 
+def _reset_after_own_close(flow: TcpFlow) -> bool:
+    """The first RST answers the peer's data after its sender's own FIN, the peer not having
+    closed: in a transaction still open, the sender's process ended in the middle of it."""
+    resets = [note for note in flow.notes if note.tcp_flags & TH_RST]
+    if not resets:
+        return False
+    first = resets[0]
+    closed = {n.direction for n in flow.notes if n.tcp_flags & TH_FIN and n.frame < first.frame}
+    return closed == {first.direction}
+
+
+def _out_of_sequence(transaction: Transaction) -> bool:
+    """RCPT or DATA sent with no MAIL before, answered 503 (bad sequence, RFC 5321 4.1.4): a
+    client out of step, no mail attempted; a later MAIL starts the real transaction."""
+    final = transaction.final
+    return transaction.mail_reply is None and final is not None and final.code == 503
+
+
 def decide_outcome(session: Session) -> tuple[str, str]:
     """The session's outcome in DESIGN.md's vocabulary, with the reason in a few words."""
     flow = session.flow
@@ -394,7 +412,9 @@ def decide_outcome(session: Session) -> tuple[str, str]:
     if session.tls is not None and session.tls.failed:
         return "tls-failed", "the TLS handshake failed"
     outcomes = [
-        t.outcome for t in session.transactions if t.mail_from is not None or t.rcpt_to or t.method
+        t.outcome
+        for t in session.transactions
+        if (t.mail_from is not None or t.rcpt_to or t.method) and not _out_of_sequence(t)
     ]
     for worst in ("rejected", "deferred"):
         if worst in outcomes:

@@ -43,6 +43,7 @@ from pcapsmtp.tcp.analysis import (
     SequenceAnalysis,
 )
 from pcapsmtp.tcp.model import (
+    IP_ID_STEP,
     TH_ACK,
     TH_FIN,
     TH_RST,
@@ -143,8 +144,8 @@ class _Sent:
 
     def __init__(self) -> None:
         self._ref: int | None = None
-        self._latest: dict[int, tuple[int, int, int, int]] = {}
-        self._queue: deque[tuple[int, int, int, int]] = deque()
+        self._latest: dict[int, tuple[int, int, int, int, int]] = {}
+        self._queue: deque[tuple[int, int, int, int, int]] = deque()
 
     def _unwrap(self, seq: int) -> int:
         if self._ref is None:
@@ -154,11 +155,11 @@ class _Sent:
         self._ref += d - 0x100000000 if d & 0x80000000 else d
         return self._ref
 
-    def sent(self, seq: int, length: int, ip_len: int) -> None:
+    def sent(self, seq: int, length: int, ip_len: int, frame: int) -> None:
         if len(self._latest) >= MAX_SENT:
             return
         start = self._unwrap(seq)
-        entry = (start, start + length, length, ip_len)
+        entry = (start, start + length, length, ip_len, frame)
         self._latest[start] = entry
         self._queue.append(entry)
 
@@ -180,6 +181,7 @@ class _Sent:
                 sender.max_acked_segment = entry[2]
             if entry[3] > sender.max_acked_ip_len:
                 sender.max_acked_ip_len = entry[3]
+            sender.last_acked_frame = entry[4]
 
     def unacked_sizes(self) -> list[int]:
         return [entry[3] for entry in self._latest.values()]
@@ -213,7 +215,7 @@ class _Ended:
 class _Live:
     """A flow and the machinery filling it."""
 
-    __slots__ = ("analysis", "closed_at", "conn", "flow", "reassembly", "sent")
+    __slots__ = ("analysis", "closed_at", "conn", "flow", "reassembly", "sent", "zero_since")
 
     def __init__(self, flow: TcpFlow) -> None:
         self.flow = flow
@@ -222,6 +224,8 @@ class _Live:
         self.sent = (_Sent(), _Sent())
         self.conn = ConnectionState(flipped=flow.client != 0)
         self.closed_at: int | None = None
+        self.zero_since: list[int | None] = [None, None]
+        """Per direction: when that side closed its receive window, while it stays closed."""
 
 
 class FlowTracker:
@@ -397,6 +401,13 @@ class FlowTracker:
         sender.packets += 1
         sender.bytes += length
         sender.ttls[seg.ttl] += 1
+        if seg.version == 4 and not flags & TH_RST:
+            last = sender.ip_id_last  # _count_ip_id, inlined: this runs for every packet
+            if last is not None:
+                sender.ip_id_pairs += 1
+                if 0 < (seg.ip_id - last) & 0xFFFF <= IP_ID_STEP:
+                    sender.ip_id_steps += 1
+            sender.ip_id_last = seg.ip_id
         sender.df[seg.df] += 1
         if seg.fragment_frames:
             sender.fragmented += 1
@@ -421,6 +432,8 @@ class FlowTracker:
         if reused:
             analysis |= REUSED_PORTS
         live.analysis.after_segment(time_ns, flags)
+        if analysis & ZERO_WINDOW or live.zero_since[d] is not None:
+            self._window(live, d, analysis, seg)
         handshake_done = flow.synack_time_ns is not None and flow.handshake_ack_time_ns is None
         if handshake_done and flags & (TH_SYN | TH_ACK) == TH_ACK:
             flow.handshake_ack_time_ns = time_ns
@@ -430,7 +443,7 @@ class FlowTracker:
             self._note(flow, d, seg, analysis)
 
         if length:
-            live.sent[d].sent(seg.seq, length, seg.ip_len)
+            live.sent[d].sent(seg.seq, length, seg.ip_len, seg.frame)
         if flags & TH_ACK:
             live.sent[1 - d].acknowledged(seg.ack, flow.endpoints[1 - d])
         live.conn.segment(d, d == flow.client, flags, seg.seq, length)
@@ -492,6 +505,16 @@ class FlowTracker:
             sender.retransmitted_sizes[seg.ip_len] += 1
 
     @staticmethod
+    def _window(live: _Live, d: int, analysis: int, seg: TcpSegment) -> None:
+        since = live.zero_since[d]
+        if analysis & ZERO_WINDOW:
+            if since is None:
+                live.zero_since[d] = seg.time_ns
+        elif seg.window and not seg.flags & TH_RST and since is not None:
+            _window_closed(live.flow.endpoints[d], seg.time_ns - since)
+            live.zero_since[d] = None
+
+    @staticmethod
     def _note(flow: TcpFlow, d: int, seg: TcpSegment, analysis: int) -> None:
         if len(flow.notes) >= MAX_NOTES:
             flow.dropped_notes += 1
@@ -507,6 +530,12 @@ class FlowTracker:
                 length=seg.length,
                 ip_len=seg.ip_len,
                 ttl=seg.ttl,
+                ip_id=seg.ip_id if seg.version == 4 else 0,
+                prev_ip_id=(
+                    flow.endpoints[d].ip_id_last
+                    if seg.version == 4 and seg.flags & TH_RST
+                    else None
+                ),
             )
         )
 
@@ -617,6 +646,9 @@ class FlowTracker:
                 self.warnings.append(_limited(flow, d, reassembler))
             for size in live.sent[d].unacked_sizes():
                 flow.endpoints[d].unacked_sizes[size] += 1
+            since = live.zero_since[d]
+            if since is not None:
+                _window_closed(flow.endpoints[d], flow.last_time_ns - since)
         flow.state = live.conn.conn_state(flow.client)
         flow.history = live.conn.history
         self._out.append(FlowEnded(flow))
@@ -631,6 +663,11 @@ def _limited(flow: TcpFlow, d: int, reassembler: StreamReassembler) -> str:
         f"{reassembler.limited_bytes:,} bytes were skipped (gaps 'buffer limit'), and "
         "segments of them arriving later were not used"
     )
+
+
+def _window_closed(endpoint: Endpoint, ns: int) -> None:
+    if ns > endpoint.longest_zero_window_ns:
+        endpoint.longest_zero_window_ns = ns
 
 
 def _expired(live: _Live, now_ns: int, frame: int) -> bool:

@@ -61,6 +61,10 @@ TH_URG = 0x20
 TH_ECE = 0x40  # ECN echo, RFC 3168
 TH_CWR = 0x80
 
+IP_ID_STEP = 1024
+"""Largest rise of the IP ID between two packets of one side still read as a counter going
+on (Linux counts per connection, Windows per host, so other traffic adds to the step)."""
+
 
 @dataclass(slots=True, frozen=True)
 class SegmentNote:
@@ -77,6 +81,12 @@ class SegmentNote:
     length: int
     ip_len: int
     ttl: int
+    ip_id: int = 0
+    """IPv4 identification (0 for IPv6)."""
+    prev_ip_id: int | None = None
+    """For a RST (IPv4): the IP ID of the sender's last packet before it that was not a RST;
+    a host numbers its packets with a counter, its own RST continues the count and a forged
+    one does not."""
 
 
 @dataclass(slots=True)
@@ -108,11 +118,19 @@ class Endpoint:
     max_acked_segment: int = 0
     """Largest payload the peer acknowledged completely."""
     max_acked_ip_len: int = 0
+    last_acked_frame: int | None = None
+    """Frame of the last data segment of this side the peer acknowledged completely."""
     retransmitted_sizes: Counter = field(default_factory=Counter)
     """IP packet length -> number of retransmissions of that size (all kinds)."""
     unacked_sizes: Counter = field(default_factory=Counter)
     """IP packet length -> data segments never acknowledged by the end of the capture."""
     ttls: Counter = field(default_factory=Counter)
+    ip_id_last: int | None = None
+    """IP ID of the last IPv4 packet this side sent that was not a RST."""
+    ip_id_pairs: int = 0
+    """Consecutive non-RST IPv4 packets of this side compared for their IP IDs ..."""
+    ip_id_steps: int = 0
+    """... and how many of them counted up by 1 to IP_ID_STEP: an incrementing counter."""
     df: Counter = field(default_factory=Counter)
     """True/False -> packets with / without the Don't Fragment bit."""
     counts: Counter = field(default_factory=Counter)
@@ -127,6 +145,9 @@ class Endpoint:
     gap_bytes: int = 0
     retransmission_mismatches: int = 0
     """Retransmissions whose bytes differ from the first copy."""
+    longest_zero_window_ns: int = 0
+    """Longest time this side kept its receive window closed: from a zero-window segment to
+    its next segment with a window above 0 (or the end of the flow)."""
     too_big_mtu: int | None = None
     """Smallest next-hop MTU an ICMP fragmentation-needed / Packet Too Big told this side."""
     max_ip_len_after_too_big: int = 0

@@ -30,6 +30,8 @@ def test_expected_findings_and_no_others(truth_path):
     codes = {f.code for f in findings}
     expected = set(truth["expected_findings"]) & IMPLEMENTED
     assert expected <= codes, [f"{f.code}: {f.summary}" for f in findings]
+    for code, severity in truth.get("expected_severity", {}).items():
+        assert {f.severity for f in findings if f.code == code} == {severity}, code
     unwanted = set(truth["absent_findings"]) & codes
     assert not unwanted, [f"{f.code}: {f.summary}" for f in findings if f.code in unwanted]
     if not truth["expected_findings"]:

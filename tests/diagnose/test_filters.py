@@ -1,0 +1,38 @@
+"""Every finding's Wireshark display filter compiles in tshark 4 and shows its evidence
+frames, on every lab capture (a set separated by spaces, 'frame.number in {61 62}', is an
+error since Wireshark 4.0)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from tests.conftest import LAB_CAPTURES
+from tests.diagnose.helpers import analysis
+from tests.diagnose.test_smoke import _captures
+from tests.tshark import TSHARK, needs_tshark
+
+LAB = _captures(LAB_CAPTURES)
+PER_CAPTURE = 8
+"""Distinct filters checked per capture (a retry storm has hundreds of alike findings)."""
+
+
+@needs_tshark
+@pytest.mark.skipif(not LAB, reason="no lab captures")
+@pytest.mark.parametrize("path", LAB, ids=lambda p: p.name)
+def test_filters_compile_and_show_the_evidence(path):
+    checked: dict[str, list[int]] = {}
+    for finding in analysis(str(path)).findings:
+        if finding.filter and finding.filter not in checked and len(checked) < PER_CAPTURE:
+            checked[finding.filter] = finding.frames
+    for display_filter, frames in checked.items():
+        run = subprocess.run(
+            [TSHARK, "-n", "-r", str(path), "-Y", display_filter, "-T", "fields",
+             "-e", "frame.number"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert run.returncode == 0, (display_filter, run.stderr[-300:])
+        shown = {int(line) for line in run.stdout.split()}
+        if "frame.number in" in display_filter:
+            assert set(frames) <= shown, display_filter
