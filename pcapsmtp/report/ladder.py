@@ -17,10 +17,11 @@ KEYS = ("frame", "last_frame", "count", "offset_ms", "latency_ms", "from", "to",
         "code")  # fmt: skip
 
 
-def _unfinished(session: Session, graphs: dict | None) -> dict[int, tuple[int, float | None]]:
+def _unfinished(session: Session, graphs: dict | None) -> dict[int, tuple[int, float]]:
     """Frame of each message entry that never reached its end -> (frame, ms) where its
     first byte went out: the client's first data segment after the reply to DATA (that
-    reply's frame, no time, when there are no graph points)."""
+    reply's frame and time when no byte of it is in the capture, or there are no graph
+    points)."""
     moved = {}
     client = next((d for d in (graphs or {}).get("directions", []) if d["from"] == "client"), None)
     for transaction in session.transactions:
@@ -31,7 +32,8 @@ def _unfinished(session: Session, graphs: dict | None) -> dict[int, tuple[int, f
         after = transaction.data_reply.frame
         first = min((p for p in (client or {}).get("data", []) if p[4] > after), default=None,
                     key=lambda p: p[4])  # fmt: skip
-        moved[transaction.message_frame] = (first[4], first[0]) if first else (after, None)
+        at = round((transaction.data_reply.time_ns - session.flow.first_time_ns) / 1e6, 3)
+        moved[transaction.message_frame] = (first[4], first[0]) if first else (after, at)
     return moved
 
 
@@ -59,8 +61,7 @@ def ladder_rows(session: Session, entries: list[dict], graphs: dict | None) -> l
             text = entry["label"].replace(" (incomplete in the capture)", "")
             row |= {"frame": frame, "last_frame": frame, "unfinished": True,
                     "label": f"{text}: never completed"}  # fmt: skip
-            if ms is not None:
-                row["offset_ms"] = row["end_ms"] = ms
+            row["offset_ms"] = row["end_ms"] = ms
         rows.append(row)
     rows.sort(key=lambda row: (row["frame"], row["unfinished"]))
     return _with_silences(rows, (graphs or {}).get("silences", []))

@@ -83,6 +83,7 @@ def session_series(session: Session, found: StreamFrames) -> dict:
                 "bytes": max((p[1] + p[2] for p in data), default=0),
                 "retransmitted": sum(p[3] == "retransmission" for p in data),
                 "stall": _stall(data, acks, flow.endpoints[sender]),
+                "unseen": _unseen([seg for seg in found.segments if seg.direction == sender], ms),
                 "data": _thin(data, keep=lambda p: bool(p[3])),
                 "acks": _steps(acks),
             }
@@ -129,6 +130,24 @@ def _stall(data: list, acks: list, sender) -> dict | None:
         "larger_sent_again": max(bigger) if acked and bigger else None,
         "larger_times": sum(bigger.values()) if acked and bigger else 0,
     }
+
+
+def _unseen(segments: list, ms) -> dict | None:
+    """The first segment whose sequence number is beyond every byte (and FIN) this
+    direction was seen to carry (a bare ACK numbered 21,720 bytes on): bytes the sender
+    sent that never reached the capture point, as a capture at the receiving end of a path
+    MTU black hole shows. SYNs and resets are left out: their numbers say nothing of data."""
+    counted = [s for s in segments if s.offset is not None and not s.flags & (TH_SYN | TH_RST)]
+    seen = max(
+        (s.offset + s.length + (1 if s.flags & TH_FIN else 0)
+         for s in counted if s.length or s.flags & TH_FIN),
+        default=0,
+    )  # fmt: skip
+    beyond = next((s for s in counted if seen < s.offset < seen + 2**31), None)
+    if beyond is None:
+        return None
+    return {"t": ms(beyond.time_ns), "frame": beyond.frame, "offset": beyond.offset,
+            "bytes": beyond.offset - seen}  # fmt: skip
 
 
 def _end(session: Session, ms) -> dict | None:

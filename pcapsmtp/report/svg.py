@@ -265,6 +265,7 @@ def time_sequence(graphs: dict) -> Markup:
     for d in directions:
         times += [p[0] for p in d["data"]] + [a[0] for a in d["acks"]]
         times += [d["stall"]["t"]] if d.get("stall") else []
+        times += [d["unseen"]["t"]] if d.get("unseen") else []
     end = graphs.get("end")
     times += [end["t"]] if end else []
     axis = TimeAxis(times, graphs["span_ms"], left, plot_w)
@@ -283,6 +284,7 @@ def time_sequence(graphs: dict) -> Markup:
         parts += _break(piece, top, bottom - top)
     parts += _marks(graphs["marks"], axis, top, bottom - top, left + plot_w)
     for panel_top, direction in zip(tops, directions, strict=True):
+        parts.append(text(left, panel_top - 6, _title(direction), class_="graph-title"))
         if direction.get("stall"):
             parts += _stall(direction, axis, panel_top, left + plot_w)
     label = "Time-sequence graph: " + "; ".join(_title(d) for d in directions)
@@ -298,10 +300,11 @@ def _title(direction: dict) -> str:
 
 
 def _panel(direction: dict, axis: TimeAxis, left: float, plot_w: float, top: float) -> list:
-    acks, data = direction["acks"], direction["data"]
-    limit = max([direction["bytes"], *(a[1] for a in acks)], default=0) or 1
+    acks, data, unseen = direction["acks"], direction["data"], direction.get("unseen")
+    highest = [direction["bytes"], *(a[1] for a in acks), unseen["offset"] if unseen else 0]
+    limit = max(highest) or 1
     y = lambda b: top + PANEL_H * (1 - min(max(b, 0), limit) / limit)  # noqa: E731
-    parts = [text(left, top - 6, _title(direction), class_="graph-title")]
+    parts = []
     for tick in ticks(limit):
         parts.append(el("line", x1=left, y1=y(tick), x2=left + plot_w, y2=y(tick), class_="grid"))
         parts.append(text(left - 6, y(tick) + 4, _bytes_label(tick), class_="axis",
@@ -320,7 +323,29 @@ def _panel(direction: dict, axis: TimeAxis, left: float, plot_w: float, top: flo
     if not data:
         parts.append(text(left + plot_w / 2, top + PANEL_H / 2, "no data sent", class_="note",
                           text_anchor="middle"))  # fmt: skip
+    if unseen:
+        parts += _unseen(direction, axis, y, left + plot_w)
     return parts
+
+
+def _unseen(direction: dict, axis: TimeAxis, y, right: float) -> list[Markup]:
+    """Bytes the sender's sequence numbers say it sent and the capture never saw: a dashed
+    stroke over the missing range, said in words."""
+    unseen = direction["unseen"]
+    x, top, bottom = axis.x(unseen["t"]), y(unseen["offset"]), y(unseen["offset"] - unseen["bytes"])
+    peer = "server" if direction["from"] == "client" else "client"
+    lines = [
+        f"{unseen['bytes']:,} bytes the {direction['from']} sent never showed up here "
+        f"(frame {unseen['frame']} is numbered after them)",
+        f"lost on the way to the {peer}, or not captured",
+    ]
+    at, anchor = _place(x, lines, right, px=7.0)
+    parts = [el("line", x1=x, y1=top, x2=x, y2=bottom, class_="unseen"),
+             el("circle", cx=x, cy=top, r=3.5, class_="unseen-dot")]  # fmt: skip
+    for i, line in enumerate(lines):
+        parts.append(text(at, top + 14 + 15 * i, line, class_="annotation", text_anchor=anchor))
+    return [el("g", "".join(parts), class_="unseen-note", data_ms=_ms(unseen["t"]),
+               data_from=direction["from"])]  # fmt: skip
 
 
 def _stall(direction: dict, axis: TimeAxis, top: float, right: float) -> list[Markup]:
