@@ -343,7 +343,7 @@ def _unseen(direction: dict, axis: TimeAxis, y, right: float) -> list[Markup]:
     parts = [el("line", x1=x, y1=top, x2=x, y2=bottom, class_="unseen"),
              el("circle", cx=x, cy=top, r=3.5, class_="unseen-dot")]  # fmt: skip
     for i, line in enumerate(lines):
-        parts.append(text(at, top + 14 + 15 * i, line, class_="annotation", text_anchor=anchor))
+        parts.append(text(at, top + 48 + 15 * i, line, class_="annotation", text_anchor=anchor))
     return [el("g", "".join(parts), class_="unseen-note", data_ms=_ms(unseen["t"]),
                data_from=direction["from"])]  # fmt: skip
 
