@@ -127,7 +127,9 @@ def _tcp_class(row: dict) -> str:
 
 
 def _stack(row: dict) -> int:
-    if row["kind"] == "tcp" and _tcp_class(row) in ("tcp-warn", "lost"):
+    """Arrows drawn for a row: one per retransmission or lost segment of a run (up to
+    ``MAX_STACK``); one for anything else, its count in the label."""
+    if row["kind"] == "tcp" and ("retrans" in row["label"] or _tcp_class(row) == "lost"):
         return min(row["count"], MAX_STACK)
     return 1
 
@@ -402,6 +404,7 @@ def _break(piece, top: float, plot_h: float) -> list[Markup]:
     """A cut-short silence: a pale band with a zigzag at both ends and, written along it
     once, how long it lasted."""
     middle = (piece.x0 + piece.x1) / 2
+    centre = top + min(plot_h, PANEL_H) / 2
 
     def zigzag(y0: float, n: int) -> str:
         points = (f"{middle + (3 if i % 2 else -3):.1f},{y0 + i * 7:.1f}" for i in range(n))
@@ -413,8 +416,8 @@ def _break(piece, top: float, plot_h: float) -> list[Markup]:
         el("rect", x=piece.x0, y=top, width=piece.x1 - piece.x0, height=plot_h, class_="break"),
         el("path", d=zigzag(top, rows), class_="zigzag"),
         el("path", d=zigzag(top + plot_h - 7 * (rows - 1), rows), class_="zigzag"),
-        text(middle + 4, top + plot_h / 2, label, class_="break-text", text_anchor="middle",
-             transform=f"rotate(-90 {middle + 4:.1f} {top + plot_h / 2:.1f})"),
+        text(middle + 4, centre, label, class_="break-text", text_anchor="middle",
+             transform=f"rotate(-90 {middle + 4:.1f} {centre:.1f})"),
     ]), class_="gap-break", data_ms=_ms(piece.end - piece.start))]  # fmt: skip
 
 
