@@ -234,7 +234,7 @@ def _arrows(row: dict, cx: float, sx: float, y: float) -> list[Markup]:
                         class_="rst-cross"))  # fmt: skip
     bold = cls in ("r4", "r5", "rst")
     text_cls = "msg-text unfinished-text" if row.get("unfinished") else f"{cls}-text"
-    parts.append(text(middle, y - 4, label, 70 if bold else 84, class_=f"label {text_cls}",
+    parts.append(text(middle, y - 4, label, 80 if bold else 84, class_=f"label {text_cls}",
                       text_anchor="middle"))  # fmt: skip
     return parts
 
