@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import shlex
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
@@ -46,7 +46,10 @@ def moment(value, tz_name: str = "UTC") -> str:
         when = datetime.fromisoformat(str(value))
     except ValueError:
         return terminal(str(value))
-    zone = UTC if tz_name == "UTC" else ZoneInfo(tz_name)
+    try:
+        zone = UTC if tz_name == "UTC" else ZoneInfo(tz_name)
+    except (ValueError, ZoneInfoNotFoundError):
+        zone = UTC
     return when.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 

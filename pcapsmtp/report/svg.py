@@ -466,7 +466,8 @@ def _legend(x: float, y: float) -> list[Markup]:
 
 def sessions_timeline(timeline: list[dict], capture: dict) -> Markup:
     rows = timeline[:MAX_TIMELINE_ROWS]
-    left, right, top, row = 200.0, 16.0, 10.0, 18.0
+    left, right, top = 200.0, 16.0, 10.0
+    row, label_class = (18.0, "axis") if len(rows) <= 40 else (11.0, "axis small")
     plot_w = WIDTH - left - right
     height = top + row * len(rows) + 30
     span = max(capture["duration_s"] or 0, 0.001)
@@ -480,8 +481,9 @@ def sessions_timeline(timeline: list[dict], capture: dict) -> Markup:
         y = top + row * i
         start = r["offset_s"] or 0
         x1, x2 = x(start), max(x(start + r["duration_s"]), x(start) + 3)
-        parts.append(text(8, y + 12, f"#{r['session']} {r['outcome']}", 30, class_="axis"))
-        parts.append(el("rect", x=x1, y=y + 3, width=x2 - x1, height=row - 6, rx=2,
+        parts.append(text(8, y + row - 3, f"#{r['session']} {r['outcome']}", 30,
+                          class_=label_class))  # fmt: skip
+        parts.append(el("rect", x=x1, y=y + 2, width=x2 - x1, height=row - 4, rx=2,
                         class_=f"bar {r['outcome']}"))  # fmt: skip
     if len(timeline) > MAX_TIMELINE_ROWS:
         parts.append(text(8, height - 8, f"… {len(timeline) - MAX_TIMELINE_ROWS} more sessions",
