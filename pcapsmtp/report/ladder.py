@@ -9,6 +9,8 @@ second or more) as rows of their own, so a 45 s wait before a 421 is seen, not r
 
 from __future__ import annotations
 
+import bisect
+
 from pcapsmtp.smtp.model import Session
 
 TOLERANCE_MS = 0.002
@@ -52,10 +54,9 @@ def ladder_rows(session: Session, entries: list[dict], graphs: dict | None) -> l
     for entry in entries:
         row = {key: entry.get(key) for key in KEYS} | {"unfinished": False}
         row["end_ms"] = at.get(entry["last_frame"], entry["offset_ms"])
-        if entry["count"] > 1 and row["end_ms"] - entry["offset_ms"] >= 1:
-            row["label"] = (
-                row["label"].rstrip(")") + f", over {_span(row['end_ms'] - row['offset_ms'])})"
-            )
+        lasted = row["end_ms"] - entry["offset_ms"]
+        if entry["count"] > 1 and lasted >= 1 and row["label"].endswith(")"):
+            row["label"] = row["label"][:-1] + f", over {_span(lasted)})"
         if entry["kind"] == "message" and entry["frame"] in moved:
             frame, ms = moved[entry["frame"]]
             text = entry["label"].replace(" (incomplete in the capture)", "")
@@ -68,13 +69,21 @@ def ladder_rows(session: Session, entries: list[dict], graphs: dict | None) -> l
 
 
 def _with_silences(rows: list[dict], silences: list[list[float]]) -> list[dict]:
+    """The rows with a ``silence`` row wherever a silence lies between the end of everything
+    drawn so far and the next row."""
     out: list[dict] = []
+    starts = [s[0] for s in silences]
+    since: float | None = None
     for row in rows:
-        if out:
-            since = max(r["end_ms"] for r in out if r["kind"] != "silence")
+        if since is not None:
             until = row["offset_ms"] + TOLERANCE_MS
-            quiet = [s for s in silences if s[0] >= since - TOLERANCE_MS and s[1] <= until]
+            i = bisect.bisect_left(starts, since - TOLERANCE_MS)
+            quiet = []
+            while i < len(silences) and silences[i][1] <= until:
+                quiet.append(silences[i])
+                i += 1
             out += [{"kind": "silence", "offset_ms": a, "end_ms": b, "ms": round(b - a, 3),
                      "from": None, "frame": None} for a, b in quiet]  # fmt: skip
         out.append(row)
+        since = row["end_ms"] if since is None else max(since, row["end_ms"])
     return out
