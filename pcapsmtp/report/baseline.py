@@ -13,17 +13,10 @@ import re
 from datetime import tzinfo
 
 from pcapsmtp.analysis import Analysis, Options
+from pcapsmtp.diff.parameters import describe
 from pcapsmtp.report.safe import wire
 
 HEADING = re.compile(r"^(#+) ", re.MULTILINE)
-
-
-def _pair(value) -> str:
-    if isinstance(value, dict):
-        return " / ".join("-" if v is None else str(v) for v in value.values())
-    if isinstance(value, list):
-        return ", ".join(map(str, value)) or "-"
-    return "-" if value is None else str(value)
 
 
 def _latency(step) -> str:
@@ -57,7 +50,7 @@ def _view(diff, document: dict, tz: tzinfo) -> dict:
             }
         )
     parameters = [
-        {"label": p["label"], "good": _pair(p["good"]), "bad": _pair(p["bad"]),
+        {"label": p["label"], "good": describe(p["good"]), "bad": describe(p["bad"]),
          "differs": p["differs"]}
         for p in document.get("parameters", {}).values()
         if isinstance(p, dict) and "label" in p

@@ -9,7 +9,7 @@ from pcapsmtp.report.sessions import address, session_dict
 from pcapsmtp.report.text import EVENT_NAMES, ICMP_NAMES
 from pcapsmtp.report.times import human, iso
 from pcapsmtp.smtp.model import Session
-from pcapsmtp.tcp.model import TH_FIN, TH_RST, TH_SYN, WIRESHARK_NAMES, Flag
+from pcapsmtp.tcp.model import TH_ACK, TH_FIN, TH_RST, TH_SYN, WIRESHARK_NAMES, Flag
 
 QUIET_FLAGS = Flag.DUPLICATE_ACK | Flag.WINDOW_UPDATE | Flag.KEEP_ALIVE_ACK
 """TCP events left out of a dialogue: noise next to what people look for."""
@@ -27,7 +27,7 @@ def _note_kind(analysis: Flag, tcp_flags: int) -> str:
         names.remove("retransmission")
     for bit, name in ((TH_SYN, "SYN"), (TH_FIN, "FIN"), (TH_RST, "RST")):
         if tcp_flags & bit:
-            names.insert(0, name)
+            names.insert(0, "SYN/ACK" if bit == TH_SYN and tcp_flags & TH_ACK else name)
     return ", ".join(names)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
@@ -25,6 +26,7 @@ from pcapsmtp.report.captures import capture_dict
 from pcapsmtp.report.dialogue import icmp_name, session_section
 from pcapsmtp.report.findings import calm_line, finding_dict
 from pcapsmtp.report.health import health_document
+from pcapsmtp.report.ladder import ladder_rows
 from pcapsmtp.report.maillog import maillog_document, session_links
 from pcapsmtp.report.safe import wire
 from pcapsmtp.report.schema import SCHEMA_VERSION
@@ -112,10 +114,25 @@ def _software(session: Session) -> str | None:
     return f"{software.name} {software.version}" if software.version else software.name
 
 
+ENHANCED_CODE = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}$")
+HOST_NAME = re.compile(
+    r"^(?=.*[A-Za-z])[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$"
+    r"|^\[[0-9A-Fa-f:.]+\]$"
+)
+"""A host name with at least one letter, or an address literal in brackets (RFC 5321 4.1.3)."""
+
+
 def _hostname(text: str | None) -> str | None:
-    """The name a server gives itself: the first word of its greeting or EHLO reply."""
-    word = (text or "").split(" ", 1)[0].strip()
-    return wire(word) if word and ("." in word or word.isalnum()) and not word.isdigit() else None
+    """The name a server gives itself: the first word of its greeting or EHLO reply, after
+    an enhanced status code if the reply starts with one ('421 4.3.2 <unknown[...]>: ...'
+    names no host; '4.3.2' is no name). A name without a dot only when the protocol's name
+    follows it ('220 mailhost ESMTP Sendmail'), not '220 ESMTP ready'."""
+    words = (text or "").split()
+    if words and ENHANCED_CODE.match(words[0]):
+        words = words[1:]
+    word = words[0] if words else ""
+    named = "." in word or (len(words) > 1 and words[1].upper() in ("ESMTP", "SMTP"))
+    return wire(word) if named and HOST_NAME.match(word) else None
 
 
 def parties(analysis: Analysis) -> list[dict]:
@@ -260,6 +277,7 @@ def build_report(
     for session in detailed:
         section = session_section(session, findings, tz)
         section["graphs"] = (series or {}).get(session.id)
+        section["ladder"] = ladder_rows(session, section["entries"], section["graphs"])
         section["log"] = session_links(analysis.maillog, session.id)
         sessions.append(section)
     generated = options.generated or datetime.now(UTC)

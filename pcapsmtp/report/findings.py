@@ -107,3 +107,48 @@ def format_findings(
                 f"→ {terminal(step)}", 96, initial_indent=indent, subsequent_indent=indent + "  "
             )
     return "\n".join(lines)
+
+
+def ranges(numbers: list[int]) -> str:
+    """'1–240' for a run, '1, 2, 5–9' for runs of three or more among single numbers."""
+    out: list[str] = []
+    run: list[int] = []
+    for n in [*sorted(set(numbers)), None]:
+        if run and n == run[-1] + 1:
+            run.append(n)
+            continue
+        if len(run) >= 3:
+            out.append(f"{run[0]}–{run[-1]}")
+        else:
+            out += map(str, run)
+        run = [n] if n is not None else []
+    return ", ".join(out)
+
+
+def finding_cards(findings: list[dict]) -> list[dict]:
+    """Finding dicts that say the same thing about several sessions as one card: the first
+    finding, how many, which sessions, every evidence frame, and a display filter showing
+    exactly those frames. A lone finding is a card of one, its own filter kept."""
+    groups: dict[tuple, list[dict]] = {}
+    for finding in findings:
+        key = (finding["capture"], finding["code"], finding["severity"], finding["summary"])
+        groups.setdefault(key, []).append(finding)
+    cards = []
+    for alike in groups.values():
+        first = alike[0]
+        frames = sorted({frame for f in alike for frame in f["frames"]})
+        sessions = [f["session"] for f in alike if f["session"]]
+        shown = first["filter"]
+        if len(alike) > 1:
+            shown = f"frame.number in {{{', '.join(map(str, frames))}}}" if frames else None
+        cards.append(
+            {
+                "finding": first,
+                "count": len(alike),
+                "alike": alike,
+                "sessions": ranges(sessions),
+                "frames": frames,
+                "filter": shown,
+            }
+        )
+    return cards

@@ -9,15 +9,49 @@ mistake could not run code or reach the network.
 
 from __future__ import annotations
 
+import re
 import shlex
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup, escape
 
 from pcapsmtp.report import svg
+from pcapsmtp.report.findings import finding_cards, ranges
 from pcapsmtp.report.safe import terminal
 from pcapsmtp.report.zeek import tcp_legend
 
 CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+
+BACKTICKED = re.compile(r"`([^`\n]+)`")
+
+
+def prose(value) -> Markup:
+    """Running text whose `backticked` parts (commands in our advice) show as code. Every
+    part is escaped; wire text quoted in the sentence can at worst become code too, which
+    is as inert as the rest."""
+    parts = BACKTICKED.split(terminal(str(value)))
+    return Markup("").join(
+        Markup("<code>{}</code>").format(part) if i % 2 else escape(part)
+        for i, part in enumerate(parts)
+    )
+
+
+def moment(value, tz_name: str = "UTC") -> str:
+    """An ISO 8601 time as people read it, in the report's zone, to the millisecond."""
+    if not value:
+        return "-"
+    try:
+        when = datetime.fromisoformat(str(value))
+    except ValueError:
+        return terminal(str(value))
+    try:
+        zone = UTC if tz_name == "UTC" else ZoneInfo(tz_name)
+    except (ValueError, ZoneInfoNotFoundError):
+        zone = UTC
+    return when.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def _environment() -> Environment:
@@ -31,10 +65,14 @@ def _environment() -> Environment:
     env.filters["t"] = lambda value: "-" if value is None or value == "" else terminal(str(value))
     env.filters["shell"] = shlex.join
     env.filters["lines"] = lambda value: [terminal(line) for line in str(value).split("\n")]
+    env.filters["prose"] = prose
+    env.filters["moment"] = moment
+    env.filters["ranges"] = ranges
     env.globals.update(
         ladder=svg.ladder,
         time_sequence=svg.time_sequence,
         sessions_timeline=svg.sessions_timeline,
+        finding_cards=finding_cards,
         csp=CONTENT_SECURITY_POLICY,
         tcp_legend=tcp_legend,
     )

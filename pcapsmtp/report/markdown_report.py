@@ -11,19 +11,23 @@ import json
 import re
 import shlex
 
+from pcapsmtp.report.findings import finding_cards, ranges
 from pcapsmtp.report.safe import markdown, terminal
 from pcapsmtp.report.zeek import tcp_legend
 
 UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 """Characters json.dumps leaves raw with ensure_ascii=False that a terminal or an editor
 would act on (C1 controls such as CSI, bidi overrides, line separators)."""
+DRAWING = ("graphs", "ladder")
+"""Keys of a session that only the HTML's figures read."""
 
 
 def render_report_json(report: dict) -> str:
-    """The report document; the graph data stays out (it is the HTML's drawing material)."""
+    """The report document; the graph data and the ladder's rows stay out (they are the
+    HTML's drawing material)."""
     document = dict(report)
     document["sessions"] = [
-        {k: v for k, v in session.items() if k != "graphs"} for session in report["sessions"]
+        {k: v for k, v in session.items() if k not in DRAWING} for session in report["sessions"]
     ]
     if report["baseline"]:
         diff = {k: v for k, v in report["baseline"]["diff"].items() if k != "view"}
@@ -50,6 +54,17 @@ def block(lines: list[str]) -> list[str]:
     longest = max((len(run) for line in body for run in re.findall(r"`+", line)), default=0)
     fence = "`" * max(3, longest + 1)
     return [fence + "text", *body, fence]
+
+
+BACKTICKED = re.compile(r"`([^`\n]+)`")
+
+
+def prose(text: str) -> str:
+    """Running text whose `backticked` parts (the commands in our advice) become code spans
+    (``code``); the rest is escaped (``safe.markdown``). Wire text quoted in it can at worst
+    become a code span too, which renders as inert as escaped text."""
+    parts = BACKTICKED.split(text)
+    return "".join(code(part) if i % 2 else markdown(part) for i, part in enumerate(parts))
 
 
 def table(headers: list[str], rows: list[list]) -> list[str]:
@@ -122,7 +137,7 @@ def _parties(parties: list[dict]) -> list[str]:
             _m(", ".join(map(str, p["ports"]))),
             _m(", ".join(p["names"])),
             _m(", ".join(p["software"])),
-            _m(", ".join(map(str, p["sessions"]))),
+            _m(ranges(p["sessions"])),
         ]
         for p in parties
     ]
@@ -131,26 +146,40 @@ def _parties(parties: list[dict]) -> list[str]:
     return table(["Role", "Address", "Ports", "Names", "Software", "Sessions"], rows)
 
 
-def _finding(number: int, finding: dict) -> list[str]:
+def _finding(number: int, card: dict) -> list[str]:
+    """One finding, or one card for the same finding in several sessions (a retry storm's
+    240 soft bounces): its count, its sessions, every evidence frame."""
+    finding, count = card["finding"], card["count"]
     where = f"session {finding['session']}" if finding["session"] else "the capture"
+    if count > 1:
+        where = f"{count} sessions: {card['sessions']}"
     out = [
         f"### {number}. {finding['severity'].upper()} {_m(finding['code'])} ({where})",
         "",
         f"**{markdown(finding['summary'])}**",
         "",
-        markdown(finding["detail"]),
-        "",
     ]
-    if finding["frames"]:
-        shown = ", ".join(map(str, finding["frames"][:40]))
-        more = f" and {len(finding['frames']) - 40} more" if len(finding["frames"]) > 40 else ""
+    if count > 1:
+        out += [f"The same finding in {count} sessions; the detail is session "
+                f"{finding['session']}'s, each session is listed below.", ""]  # fmt: skip
+    out += [prose(finding["detail"]), ""]
+    frames = card["frames"]
+    if frames:
+        shown = ", ".join(map(str, frames[:40]))
+        more = f" and {len(frames) - 40} more" if len(frames) > 40 else ""
         out.append(f"- Evidence frames: {shown}{more}")
-    if finding["filter"]:
-        out.append(f"- Wireshark display filter: {code(finding['filter'])}")
-    if finding["tcp_stream"] is not None:
+    if card["filter"]:
+        out.append(f"- Wireshark display filter: {code(card['filter'])}")
+    if finding["tcp_stream"] is not None and count == 1:
         out.append(f"- TCP stream: {finding['tcp_stream']}")
     for step in finding["next_steps"]:
-        out.append(f"- Next step: {markdown(step)}")
+        out.append(f"- Next step: {prose(step)}")
+    if count > 1:
+        each = "; ".join(
+            f"{f['session']} (tcp.stream {f['tcp_stream']}): {', '.join(map(str, f['frames']))}"
+            for f in card["alike"]
+        )
+        out.append(f"- Each session, its tcp.stream and evidence frames: {_m(each)}")
     return [*out, ""]
 
 
@@ -158,8 +187,8 @@ def _findings(findings: list[dict]) -> list[str]:
     if not findings:
         return ["No findings: nothing failed and nothing is about to.", ""]
     out = []
-    for number, finding in enumerate(findings, start=1):
-        out += _finding(number, finding)
+    for number, card in enumerate(finding_cards(findings), start=1):
+        out += _finding(number, card)
     return out
 
 

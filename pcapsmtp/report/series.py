@@ -5,10 +5,17 @@ acknowledgements as a step line, and the connection's resets and ICMP errors as 
 are milliseconds since the session's first frame; bytes are stream offsets (0 = the first
 byte after the SYN). Long sessions are thinned so a graph stays small: every segment that
 carried an analysis flag is kept, the plain ones are sampled.
+
+Beside the points, what a reader should not have to work out: the silences (no packet in
+either direction for a while), where a direction stalled (its data stopped being
+acknowledged and was sent again) and the event that ended a session that failed.
 """
 
 from __future__ import annotations
 
+import itertools
+
+from pcapsmtp.report.safe import wire
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.streams import StreamFrames
 from pcapsmtp.tcp.model import TH_FIN, TH_RST, TH_SYN, Flag
@@ -16,6 +23,10 @@ from pcapsmtp.tcp.model import TH_FIN, TH_RST, TH_SYN, Flag
 MAX_POINTS = 2500
 """Segments drawn per direction (flagged ones always)."""
 MAX_ACKS = 2500
+SILENCE_MS = 1000.0
+"""A pause with no packet in either direction at least this long is a silence."""
+NO_END_OUTCOMES = ("delivered", "encrypted")
+"""Outcomes that are no failure: no annotation of how the session ended."""
 
 
 def _kind(analysis: Flag) -> str:
@@ -71,16 +82,93 @@ def session_series(session: Session, found: StreamFrames) -> dict:
                 "segments": len(data),
                 "bytes": max((p[1] + p[2] for p in data), default=0),
                 "retransmitted": sum(p[3] == "retransmission" for p in data),
+                "stall": _stall(data, acks, flow.endpoints[sender]),
+                "unseen": _unseen([seg for seg in found.segments if seg.direction == sender], ms),
                 "data": _thin(data, keep=lambda p: bool(p[3])),
                 "acks": _steps(acks),
             }
         )
+    times = [seg.time_ns for seg in found.segments] + [e.time_ns for e in flow.icmp]
     return {
         "span_ms": ms(flow.last_time_ns),
         "directions": directions,
         "marks": _marks(session, ms),
+        "silences": silences(sorted(ms(t) for t in times)),
+        "end": _end(session, ms),
         "dropped_segments": found.dropped_segments,
     }
+
+
+def silences(times_ms: list[float], least: float = SILENCE_MS) -> list[list[float]]:
+    """[start, end] of each pause of at least ``least`` ms between consecutive packets."""
+    return [[a, b] for a, b in itertools.pairwise(times_ms) if b - a >= least]
+
+
+def _stall(data: list, acks: list, sender) -> dict | None:
+    """Where this direction's data stopped being acknowledged for good: the last time the
+    peer's acknowledgement moved, when bytes sent were still unacknowledged at the end and
+    some of them were sent again after it (a capture that merely ends is no stall). With
+    the sizes that tell a path MTU black hole: packets larger than any ever acknowledged,
+    sent again and again."""
+    sent = max((p[1] + p[2] for p in data), default=0)
+    final = max((a[1] for a in acks), default=0)
+    if not data or final >= sent:
+        return None
+    since = next((t for t, ack in acks if ack >= final), 0.0) if acks else 0.0
+    again = [p for p in data if p[0] > since and p[3] == "retransmission" and p[1] >= final]
+    if not again:
+        return None
+    acked = sender.max_acked_ip_len
+    bigger = {size: n for size, n in sender.retransmitted_sizes.items() if size > acked}
+    return {
+        "t": since,
+        "acked": final,
+        "waiting": sent - final,
+        "retransmissions": len(again),
+        "frames": [again[0][4], again[-1][4]],
+        "largest_acked_packet": acked or None,
+        "larger_sent_again": max(bigger) if acked and bigger else None,
+        "larger_times": sum(bigger.values()) if acked and bigger else 0,
+    }
+
+
+def _unseen(segments: list, ms) -> dict | None:
+    """The first segment whose sequence number is beyond every byte (and FIN) this
+    direction was seen to carry (a bare ACK numbered 21,720 bytes on): bytes the sender
+    sent that never reached the capture point, as a capture at the receiving end of a path
+    MTU black hole shows. SYNs and resets are left out: their numbers say nothing of data."""
+    counted = [s for s in segments if s.offset is not None and not s.flags & (TH_SYN | TH_RST)]
+    seen = max(
+        (s.offset + s.length + (1 if s.flags & TH_FIN else 0)
+         for s in counted if s.length or s.flags & TH_FIN),
+        default=0,
+    )  # fmt: skip
+    beyond = next((s for s in counted if seen < s.offset < seen + 2**31), None)
+    if beyond is None:
+        return None
+    return {"t": ms(beyond.time_ns), "frame": beyond.frame, "offset": beyond.offset,
+            "bytes": beyond.offset - seen}  # fmt: skip
+
+
+def _end(session: Session, ms) -> dict | None:
+    """The event that ended a session that failed: its first reset, or the negative reply
+    that ended it (a 421 after a timeout) when that came first; the last frame otherwise."""
+    if session.outcome in NO_END_OUTCOMES:
+        return None
+    flow = session.flow
+    events = []
+    reset = next((note for note in flow.notes if note.tcp_flags & TH_RST), None)
+    if reset is not None:
+        who = "client" if reset.direction == flow.client else "server"
+        events.append((reset.frame, reset.time_ns, f"RST from the {who}"))
+    last = session.last_reply
+    if last is not None and last.code >= 400:
+        text = f"{last.code} {last.lines[0] if last.lines else ''}".strip()
+        events.append((last.frame, last.time_ns, wire(text)))
+    if not events:
+        events.append((flow.last_frame, flow.last_time_ns, session.outcome_reason))
+    frame, time_ns, what = min(events)
+    return {"t": ms(time_ns), "frame": frame, "outcome": session.outcome, "what": what}
 
 
 def _marks(session: Session, ms) -> list[dict]:

@@ -52,7 +52,7 @@ def ticks(limit: float) -> list[float]:
 
 
 def duration_label(ms: float) -> str:
-    if ms >= 2000:
+    if ms >= 1000:
         return f"{ms / 1000:.3f}".rstrip("0").rstrip(".") + " s"
     if ms >= 10:
         return f"{ms:.1f}".rstrip("0").rstrip(".") + " ms"

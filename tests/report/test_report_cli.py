@@ -105,7 +105,7 @@ def test_the_detailed_dialogue_interleaves_tcp_events(tmp_path):
 
 def test_html_has_the_diagrams(tmp_path):
     page = report(tmp_path, CAPTURE, "html")
-    assert page.count("<svg") == 1 + 1 + 2, "timeline, ladder, two time-sequence graphs"
+    assert page.count("<svg") == 1 + 1 + 1, "timeline, ladder, both directions on one time axis"
     assert 'aria-label="Ladder diagram of session 2"' in page
     assert "client → server: 21,814 bytes in 25 data segments, 6 retransmitted" in page
 
