@@ -1,4 +1,4 @@
-"""Small helpers the rules share: who is who, which SMTP phase a frame fell in, filters."""
+"""Small helpers the rules share: who is who, which SMTP phase a frame fell in."""
 
 from __future__ import annotations
 
@@ -61,13 +61,6 @@ def phase_at(session: Session, frame: int) -> str:
     if last.verb == END_OF_DATA and last.reply is not None and last.reply.frame <= frame:
         return "the end of the session, after the reply to the message"
     return PHASES.get(last.verb, f"{last.verb}")
-
-
-def ip_len_filter(flow: TcpFlow, above: int) -> str:
-    """A filter for packets bigger than ``above`` bytes (IPv4 ip.len; IPv6 payload + 40)."""
-    if len(flow.endpoints[0].ip) == 16:
-        return f"ipv6.plen > {above - 40}"
-    return f"ip.len > {above}"
 
 
 def quote(reply: Reply, limit: int = 160) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pcapsmtp.diagnose.evidence import host, phase_at, role, who
-from pcapsmtp.diagnose.model import ERROR, INFO, Finding, frame_filter
+from pcapsmtp.diagnose.model import ERROR, INFO, Finding
 from pcapsmtp.diagnose.registry import session_rule
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.tcp.model import TH_FIN, TH_RST, SegmentNote, TcpFlow
@@ -80,7 +80,6 @@ def middlebox_reset(session: Session, context) -> Iterator[Finding]:
                 f"{host(sender)} at the same time would not show this reset."
             ),
             frames=[note.frame],
-            filter=f"tcp.stream eq {flow.stream} && tcp.flags.reset == 1",
             next_steps=[
                 "Look in the logs of the firewalls and IPS between the two hosts at "
                 "this time for a session teardown or a signature match (DATA with a "
@@ -124,7 +123,6 @@ def reset(session: Session, context) -> Iterator[Finding]:
                 "(a crash, a policy, an idle or overall timeout, a client that gave up)."
             ),
             frames=[note.frame],
-            filter=frame_filter([note.frame], flow.stream),
             next_steps=[
                 f"Check the log of {host(sender)} (the MTA, or the application that opened the "
                 "connection) at this time.",

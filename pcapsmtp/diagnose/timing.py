@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pcapsmtp.diagnose.evidence import PHASES, host, quote, seconds
-from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding, frame_filter
+from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding
 from pcapsmtp.diagnose.registry import session_rule
 from pcapsmtp.smtp.events import END_OF_DATA, GREETING, Command, Reply
 from pcapsmtp.smtp.model import Session
@@ -130,7 +130,6 @@ def slow_server(session: Session, context) -> Iterator[Finding]:
         summary=_slow_summary(session, slow, others, tarpit, server_delay),
         detail=_slow_detail(session, slow, server_delay, tarpit),
         frames=sorted({r.frame for _c, r, _ns in slow} | {c.frame for c, _r, _ns in slow if c}),
-        filter=frame_filter([r.frame for _c, r, _ns in slow], session.flow.stream),
         next_steps=_slow_steps(session, greeting is not None),
     )
 
@@ -319,7 +318,6 @@ def _server_timeout_finding(session, notice: Reply, last_reply, idle: int | None
             f"{short} {consequence}"
         ),
         frames=sorted({notice.frame} | ({last_reply.frame} if last_reply else set())),
-        filter=frame_filter([notice.frame], session.flow.stream),
         next_steps=_server_timeout_steps(severity, session),
     )
 
@@ -381,7 +379,6 @@ def _connected_ns(session: Session) -> int:
 
 
 def _client_timeout_finding(session, pending: Command | None, waited, silence, closed_ns):
-    flow = session.flow
     server = host(session.server)
     what = _what(pending)
     limit, _section = rfc_timeout(pending)
@@ -431,7 +428,6 @@ def _client_timeout_finding(session, pending: Command | None, waited, silence, c
             f"a server silent for {seconds(silence)} is the fault.{arrived}{duplicate}"
         ),
         frames=sorted(set(frames)),
-        filter=frame_filter(frames, flow.stream),
         next_steps=[
             f"On {server}, find what kept it from answering at this time: its log, its load, "
             "a content filter or milter that hangs after the end of data, a DNS or database "

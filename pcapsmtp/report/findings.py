@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from pcapsmtp.diagnose import ERROR, WARNING, Finding
+from pcapsmtp.diagnose.model import frame_filter
 from pcapsmtp.report.safe import terminal, wire
 
 
@@ -66,14 +67,10 @@ def format_findings(findings: list[Finding], detail: bool = False) -> str:
                 terminal(finding.detail), 96, initial_indent=indent, subsequent_indent=indent
             )
         frames = [frame for f in alike for frame in f.frames]
-        streams = sorted({f.tcp_stream for f in alike if f.tcp_stream is not None})
-        shown_filter = finding.filter
-        if len(alike) > 1 and streams:
-            shown_filter = f"tcp.stream in {{{' '.join(map(str, streams[:50]))}}}"
         if frames:
             shown = ", ".join(map(str, frames[:8]))
             more = f" (+{len(frames) - 8})" if len(frames) > 8 else ""
-            lines.append(f"{indent}frames {shown}{more}; Wireshark: {shown_filter}")
+            lines.append(f"{indent}frames {shown}{more}; Wireshark: {frame_filter(frames)}")
         for step in finding.next_steps[: None if detail else 1]:
             lines += textwrap.wrap(
                 f"→ {terminal(step)}", 96, initial_indent=indent, subsequent_indent=indent + "  "
