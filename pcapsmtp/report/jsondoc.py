@@ -14,6 +14,7 @@ from pcapsmtp.report.sessions import session_dict
 
 def analysis_document(analysis: Analysis) -> dict:
     findings = analysis.findings
+    by_session = analysis.findings_by_session()
     return {
         "tool": {"name": "pcapsmtp", "version": __version__},
         "captures": [
@@ -24,7 +25,7 @@ def analysis_document(analysis: Analysis) -> dict:
         "errors": [{"file": e.source, "reason": e.reason} for e in analysis.errors],
         "sessions": [
             session_dict(session)
-            | {"findings": [finding_dict(f) for f in findings if f.session == session.id]}
+            | {"findings": [finding_dict(f) for f in by_session.get(session.key, [])]}
             for session in analysis.sessions
         ],
         "findings": [finding_dict(f) for f in findings],
