@@ -236,26 +236,23 @@ def show_command(capture, session_id, stream, fmt, ports, tz, maillogs, keylog) 
     analysis = analyze([capture], _options(ports, maillogs, tz, keylog))
     if analysis.errors:
         sys.exit(_report_errors(analysis))
-    chosen = [_select(analysis.sessions, selector, capture)]
+    session = _select(analysis.sessions, selector, capture)
     if fmt == "json":
         import json
 
-        from pcapsmtp.report.sessions import session_dict
+        from pcapsmtp.report.jsondoc import session_document
 
-        document = session_dict(chosen[0])
-        if analysis.maillog is not None:
-            from pcapsmtp.report.maillog import session_links
-
-            document["maillog"] = session_links(analysis.maillog, chosen[0])
+        document = session_document(analysis, session)
         sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-    else:
-        from pcapsmtp.report.text import format_show
+        return
+    from pcapsmtp.report.text import format_show
 
-        sys.stdout.write(format_show(chosen[0], tz))
-        if analysis.maillog is not None:
-            from pcapsmtp.report.maillog import format_session_log
+    findings = analysis.findings_by_session().get(session.key, [])
+    sys.stdout.write(format_show(session, tz, findings))
+    if analysis.maillog is not None:
+        from pcapsmtp.report.maillog import format_session_log
 
-            sys.stdout.write("\n" + format_session_log(analysis.maillog, chosen[0], tz))
+        sys.stdout.write("\n" + format_session_log(analysis.maillog, session, tz))
 
 
 @main.command("export")

@@ -6,7 +6,7 @@ import textwrap
 
 from pcapsmtp.diagnose import ERROR, WARNING, Finding
 from pcapsmtp.diagnose.model import frame_filter
-from pcapsmtp.report.safe import terminal, wire
+from pcapsmtp.report.safe import markdown, terminal, wire
 
 
 def finding_dict(finding: Finding) -> dict:
@@ -38,16 +38,24 @@ def group_alike(findings: list[Finding]) -> list[tuple[Finding, list[Finding]]]:
     return [(alike[0], alike) for alike in groups.values()]
 
 
-def sessions_text(alike: list[Finding]) -> str:
+def sessions_text(alike: list[Finding], several: bool = False) -> str:
+    """'session 3', 'sessions 1–240, 240×', 'capture'; with the capture's name when the
+    findings come from several captures (session ids each start at 1)."""
+    of = f" of {alike[0].capture}" if several else ""
     ids = [f.session for f in alike if f.session]
     if not ids:
-        return "capture"
+        return f"capture {alike[0].capture}" if several else "capture"
     if len(ids) == 1:
-        return f"session {ids[0]}"
+        return f"session {ids[0]}{of}"
     if ids == list(range(ids[0], ids[0] + len(ids))):
-        return f"sessions {ids[0]}–{ids[-1]}, {len(ids)}×"
+        return f"sessions {ids[0]}–{ids[-1]}{of}, {len(ids)}×"
     shown = ", ".join(map(str, ids[:6])) + (" …" if len(ids) > 6 else "")
-    return f"sessions {shown}, {len(ids)}×"
+    return f"sessions {shown}{of}, {len(ids)}×"
+
+
+def _frames_text(frames: list[int], limit: int = 8) -> str:
+    more = f" (+{len(frames) - limit})" if len(frames) > limit else ""
+    return ", ".join(map(str, frames[:limit])) + more
 
 
 def format_findings(findings: list[Finding], detail: bool = False) -> str:
@@ -56,8 +64,9 @@ def format_findings(findings: list[Finding], detail: bool = False) -> str:
     lines = ["Findings"]
     if not troubled(findings):
         lines.append("  No trouble found: nothing failed and nothing is about to.")
+    several = len({f.capture for f in findings}) > 1
     for finding, alike in group_alike(findings):
-        where = sessions_text(alike)
+        where = terminal(sessions_text(alike, several))
         lines.append(
             f"  {finding.severity.upper():7} {finding.code} ({where}): {terminal(finding.summary)}"
         )
@@ -68,11 +77,35 @@ def format_findings(findings: list[Finding], detail: bool = False) -> str:
             )
         frames = [frame for f in alike for frame in f.frames]
         if frames:
-            shown = ", ".join(map(str, frames[:8]))
-            more = f" (+{len(frames) - 8})" if len(frames) > 8 else ""
-            lines.append(f"{indent}frames {shown}{more}; Wireshark: {frame_filter(frames)}")
+            lines.append(
+                f"{indent}frames {_frames_text(frames)}; Wireshark: {frame_filter(frames)}"
+            )
         for step in finding.next_steps[: None if detail else 1]:
             lines += textwrap.wrap(
                 f"→ {terminal(step)}", 96, initial_indent=indent, subsequent_indent=indent + "  "
             )
     return "\n".join(lines)
+
+
+def findings_markdown(findings: list[Finding], level: int = 2) -> str:
+    """The findings as ``format_findings`` lists them, in Markdown: alike ones grouped, the
+    evidence frames with their display filter, the first next step."""
+    from pcapsmtp.report.markdown_report import code
+
+    lines = [f"{'#' * level} Findings", ""]
+    if not troubled(findings):
+        lines += ["No trouble found: nothing failed and nothing is about to.", ""]
+    several = len({f.capture for f in findings}) > 1
+    for finding, alike in group_alike(findings):
+        where = markdown(sessions_text(alike, several))
+        lines.append(
+            f"- **{finding.severity.upper()}** {code(finding.code)} ({where}): "
+            f"{markdown(finding.summary)}"
+        )
+        frames = [frame for f in alike for frame in f.frames]
+        if frames:
+            lines.append(
+                f"  - frames {_frames_text(frames)}; Wireshark: {code(frame_filter(frames))}"
+            )
+        lines += [f"  - next step: {markdown(step)}" for step in finding.next_steps[:1]]
+    return "\n".join(lines) + "\n"

@@ -32,6 +32,18 @@ def analysis_document(analysis: Analysis) -> dict:
     } | _capture_wide(analysis)
 
 
+def session_document(analysis: Analysis, session) -> dict:
+    """One session for ``show --format json``: its dict with its findings (and its mail-log
+    links when logs were given)."""
+    findings = analysis.findings_by_session().get(session.key, [])
+    document = session_dict(session) | {"findings": [finding_dict(f) for f in findings]}
+    if analysis.maillog is not None:
+        from pcapsmtp.report.maillog import session_links
+
+        document["maillog"] = session_links(analysis.maillog, session)
+    return document
+
+
 def _capture_wide(analysis: Analysis) -> dict:
     """Keys added after the contract's: per destination and client; the mail log."""
     from pcapsmtp.report.overview import overview_document

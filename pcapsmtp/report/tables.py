@@ -10,6 +10,7 @@ from tabulate import tabulate
 
 from pcapsmtp.analysis import Analysis
 from pcapsmtp.report.captures import link_type_name
+from pcapsmtp.report.findings import findings_markdown
 from pcapsmtp.report.safe import markdown, wire
 from pcapsmtp.report.sessions import endpoint_name, resets
 from pcapsmtp.report.text import session_table
@@ -69,6 +70,7 @@ def render_markdown(analysis: Analysis, tz: tzinfo = UTC) -> str:
         out.append(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
     else:
         out.append("No SMTP sessions.")
+    out += ["", findings_markdown(analysis.findings).rstrip("\n")]
     out += _capture_wide(analysis, tz)
     return "\n".join(out) + "\n"
 

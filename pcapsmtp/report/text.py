@@ -255,7 +255,9 @@ def _collapse(items):
     return lines
 
 
-def format_show(session: Session, tz: tzinfo = UTC) -> str:
+def format_show(session: Session, tz: tzinfo = UTC, findings: list | None = None) -> str:
+    """The session's head, its dialogue with the TCP events interleaved, and its findings
+    in full (pcapsmtp.diagnose.Finding) when given."""
     flow = session.flow
     software = session.server_software
     head = [
@@ -284,4 +286,7 @@ def format_show(session: Session, tz: tzinfo = UTC) -> str:
     legend = "\nC/S: what the client/server said; c/s: TCP events from the client/server; !: ICMP."
     if session.tls is not None and session.tls.decrypted:
         legend += "\nC*/S*: said inside TLS, decrypted with the key log."
-    return "\n".join(head) + table + "\n" + legend + "\n"
+    text = "\n".join(head) + table + "\n" + legend + "\n"
+    if findings is not None:
+        text += "\n" + format_findings(findings, detail=True) + "\n"
+    return text
