@@ -305,7 +305,7 @@ def export_command(
     session = _select(analysis.sessions, selector, capture)
     try:
         result = export_session(
-            capture, session, output, not keep_credentials, tuple(ports), stream=out
+            capture, session, output, not keep_credentials, tuple(ports), destination=out
         )
     except (ExportError, CaptureError) as error:
         click.echo(f"pcapsmtp: error: {error}", err=True)

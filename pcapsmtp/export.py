@@ -304,12 +304,12 @@ def export_session(
     output: str,
     redact: bool = True,
     ports: tuple = (),
-    stream: BinaryIO | None = None,
+    destination: BinaryIO | None = None,
 ) -> ExportResult:
     """Write the session's frames (and its ICMP errors) from ``source`` to ``output``, or as
-    pcap to ``stream`` when one is given (``output`` then only names it). The credentials are
+    pcap to ``destination`` when one is given (``output`` then only names it). The credentials are
     overwritten unless ``redact`` is False: exports are made to be shared."""
-    if stream is None and os.path.exists(output) and os.path.samefile(source, output):
+    if destination is None and os.path.exists(output) and os.path.samefile(source, output):
         raise ExportError(f"{output} is the capture being read; choose another output file")
     stream = session.flow.stream
     found = collect_streams(source, [stream], ports, segments=False)[stream]
@@ -331,7 +331,7 @@ def export_session(
         raise ExportError(
             "the session's AUTH lines were not found in its frames; no export was written"
         )
-    fmt = _write(records, output, stream)
+    fmt = _write(records, output, destination)
     return ExportResult(
         path=output,
         format=fmt,
