@@ -6,7 +6,9 @@ and under its session), the grouped lines of the analyze text, the report JSON (
 finding dicts the Markdown and HTML reports print) and the diff JSON. tshark answers for all
 filters of a capture in one pass: filter_taps.lua registers one tap per filter (a tap's
 filter is compiled by the same engine as ``-Y``), and for each capture the filter with the
-most frames is also run through ``tshark -Y`` to check that the two agree.
+most frames is also run through ``tshark -Y`` to check that the two agree. The session
+filters of the report (``tcp.stream eq N``) compile and show the session's frames from its
+first to its last.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tests.tshark import LAB, TSHARK, all_captures, capture_id, needs_tshark
 
 TAPS = Path(__file__).with_name("filter_taps.lua")
 TEXT_FILTER = re.compile(r"Wireshark: (.+)$")
+STREAM_FILTER = re.compile(r"`(tcp\.stream eq \d+)`")
 FILE_DAMAGE = re.compile(
     r"Running as user|damaged or corrupt|cut short in the middle|^\((pcap|pcapng): "
 )
@@ -116,17 +119,38 @@ def shown_by_display_filter(capture: Path, display_filter: str) -> set[int]:
     return {int(line) for line in result.stdout.split()}
 
 
-def check(capture: Path, printed: list[tuple[str, str, list[int]]], tmp_path: Path) -> None:
+def session_filters(report: dict) -> list[tuple[str, int, int]]:
+    """(filter, first frame, last frame) of each detailed session as the Markdown report
+    prints it: ``tcp.stream eq N`` shows the session's frames, from its first to its last."""
+    from pcapsmtp.report.markdown_report import render_report_markdown
+
+    printed = set(STREAM_FILTER.findall(render_report_markdown(report)))
+    spans = {f"tcp.stream eq {s['tcp_stream']}": s for s in report["sessions"]}
+    assert printed == set(spans)
+    return [(f, spans[f]["first_frame"], spans[f]["last_frame"]) for f in sorted(printed)]
+
+
+def check(
+    capture: Path,
+    printed: list[tuple[str, str, list[int]]],
+    tmp_path: Path,
+    sessions: list[tuple[str, int, int]] = (),
+) -> None:
     distinct = sorted({(f, tuple(sorted(set(frames)))) for _c, f, frames in printed})
     assert all(f for f, frames in distinct if frames), "a finding with evidence has no filter"
     distinct = [(f, frames) for f, frames in distinct if f]
-    answers = shown_by_tshark(capture, [f for f, _ in distinct], tmp_path)
+    answers = shown_by_tshark(
+        capture, [f for f, _ in distinct] + [f for f, *_ in sessions], tmp_path
+    )
     wrong = [
         (f, answer if isinstance(answer, str) else sorted(answer), list(frames))
-        for (f, frames), answer in zip(distinct, answers, strict=True)
+        for (f, frames), answer in zip(distinct, answers, strict=False)
         if answer != set(frames)
     ]
     assert not wrong, wrong[:5]
+    for (f, first, last), answer in zip(sessions, answers[len(distinct) :], strict=True):
+        assert not isinstance(answer, str) and answer, (f, answer)
+        assert (min(answer), max(answer)) == (first, last), f
     if distinct:
         widest, frames = max(distinct, key=lambda d: len(d[1]))
         assert shown_by_display_filter(capture, widest) == set(frames)
@@ -142,7 +166,7 @@ def test_every_printed_filter_shows_exactly_its_frames(capture, tmp_path):
     assert not errors
     printed += printed_filters(report, name)
     assert {c for c, _f, _frames in printed} <= {name}
-    check(capture, printed, tmp_path)
+    check(capture, printed, tmp_path, session_filters(report))
 
 
 DIFF_PAIRS = [
