@@ -79,6 +79,19 @@ class Analysis:
         found = [finding for result in self.results for finding in result.findings]
         return sorted(found, key=lambda f: f.rank)
 
+    @property
+    def several(self) -> bool:
+        """More than one capture: a session id alone does not name a session."""
+        return len(self.results) > 1
+
+    def findings_by_session(self) -> dict[tuple[str, int], list[Finding]]:
+        """Session key (pcapsmtp.smtp.Session.key) -> its findings, most severe first."""
+        found: dict[tuple[str, int], list[Finding]] = {}
+        for finding in self.findings:
+            if finding.session is not None:
+                found.setdefault((finding.capture, finding.session), []).append(finding)
+        return found
+
 
 def analyze_capture(source: str, options: Options) -> CaptureResult:
     """Read one capture in a single streaming pass (then one tshark pass to decrypt TLS
@@ -158,9 +171,9 @@ def analyze(sources: list[str], options: Options | None = None) -> Analysis:
                 analysis.results.append(_analyze_set(capture_set, options))
             except CaptureError as error:
                 analysis.errors.append(error)
-    for number, session in enumerate(analysis.sessions, start=1):
-        session.id = number
     for result in analysis.results:
+        for number, session in enumerate(result.sessions, start=1):
+            session.id = number
         context = CaptureContext(result.info, result.stray_icmp)
         result.findings = diagnose(result.sessions, context)
     if options.maillogs and analysis.results:

@@ -237,6 +237,46 @@ def _report_warnings(analysis) -> None:
         click.echo(f"pcapsmtp: warning: {warning}", err=True)
 
 
+class SessionParam(click.ParamType):
+    """``--session N`` or ``--session CLIENT:PORT`` ([v6]:PORT): pcapsmtp.selection."""
+
+    name = "session"
+
+    def convert(self, value, param, ctx):
+        from pcapsmtp.selection import Selector, parse_session
+
+        if isinstance(value, Selector):
+            return value
+        try:
+            return parse_session(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+SESSION = SessionParam()
+SESSION_HELP = "The session: its id from 'analyze', or its client's ADDRESS:PORT ([v6]:PORT)."
+STREAM_HELP = "The session by Wireshark's tcp.stream number instead."
+
+
+def _one_selector(session, stream):
+    """--session or --stream, exactly one of them, as a pcapsmtp.selection.Selector."""
+    from pcapsmtp.selection import stream_selector
+
+    if (session is None) == (stream is None):
+        raise click.UsageError("give exactly one of --session and --stream")
+    return session if stream is None else stream_selector(stream)
+
+
+def _select(sessions, selector, where: str):
+    """The session the selector names; a usage error naming the sessions there are if none."""
+    from pcapsmtp.selection import SelectionError, select
+
+    try:
+        return select(sessions, selector, where)
+    except SelectionError as error:
+        raise click.UsageError(str(error)) from None
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pcapsmtp")
 def main() -> None:
@@ -291,10 +331,8 @@ def _render(analysis, fmt: str, tz) -> str:
 
 @main.command("show")
 @click.argument("capture", metavar="CAPTURE")
-@click.option(
-    "--session", "session_id", type=int, metavar="N", help="The session id from 'analyze'."
-)
-@click.option("--stream", type=int, metavar="N", help="The Wireshark tcp.stream number instead.")
+@click.option("--session", "session_id", type=SESSION, metavar="N|CLIENT:PORT", help=SESSION_HELP)
+@click.option("--stream", type=click.IntRange(0), metavar="N", help=STREAM_HELP)
 @format_option("text", "json")
 @output_option
 @common_options
@@ -302,86 +340,105 @@ def _render(analysis, fmt: str, tz) -> str:
 @keylog_option
 def show_command(capture, session_id, stream, fmt, ports, tz, maillogs, keylog) -> None:
     """One session's dialogue as a timeline, TCP events interleaved where they happened."""
-    if (session_id is None) == (stream is None):
-        raise click.UsageError("give exactly one of --session N or --stream N")
+    selector = _one_selector(session_id, stream)
     analysis = analyze([capture], _options(ports, maillogs, tz, keylog))
     if analysis.errors:
         sys.exit(_report_errors(analysis))
-    sessions = analysis.sessions
-    chosen = [
-        s for s in sessions if (s.id == session_id if stream is None else s.flow.stream == stream)
-    ]
-    if not chosen:
-        ids = ", ".join(f"{s.id} (tcp.stream {s.flow.stream})" for s in sessions) or "none"
-        what = f"session {session_id}" if stream is None else f"tcp.stream {stream}"
-        raise click.UsageError(f"{capture} has no SMTP {what}; its sessions: {ids}")
+    session = _select(analysis.sessions, selector, capture)
     if fmt == "json":
         import json
 
+        from pcapsmtp.report.jsondoc import session_document
         from pcapsmtp.report.schema import SCHEMA_VERSION
-        from pcapsmtp.report.sessions import session_dict
 
-        document = {"schema_version": SCHEMA_VERSION} | session_dict(chosen[0])
-        if analysis.maillog is not None:
-            from pcapsmtp.report.maillog import session_links
-
-            document["maillog"] = session_links(analysis.maillog, chosen[0].id)
+        document = {"schema_version": SCHEMA_VERSION} | session_document(analysis, session)
         _emit(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-    else:
-        from pcapsmtp.report.text import format_show
+        return
+    from pcapsmtp.report.text import format_show
 
-        text = format_show(chosen[0], tz)
-        if analysis.maillog is not None:
-            from pcapsmtp.report.maillog import format_session_log
+    findings = analysis.findings_by_session().get(session.key, [])
+    text = format_show(session, tz, findings)
+    if analysis.maillog is not None:
+        from pcapsmtp.report.maillog import format_session_log
 
-            text += "\n" + format_session_log(analysis.maillog, chosen[0], tz)
-        _emit(text)
+        text += "\n" + format_session_log(analysis.maillog, session, tz)
+    _emit(text)
 
 
 @main.command("export")
 @click.argument("capture", metavar="CAPTURE")
-@click.option(
-    "--session", "session_id", type=int, required=True, metavar="N", help="The session id."
-)
+@click.option("--session", "session_id", type=SESSION, metavar="N|CLIENT:PORT", help=SESSION_HELP)
+@click.option("--stream", type=click.IntRange(0), metavar="N", help=STREAM_HELP)
 @click.option(
     "-o",
     "--output",
     required=True,
     metavar="OUT.pcap",
-    help="The file to write: pcap, or pcapng when the name ends in .pcapng.",
+    help="The file to write: pcap, or pcapng when the name ends in .pcapng; '-' writes pcap "
+    "to standard output.",
 )
 @click.option(
-    "--redact",
+    "--keep-credentials",
     is_flag=True,
-    help="Overwrite the AUTH credentials in the frames (same length, checksums updated).",
+    help="Leave the AUTH credentials in the frames (by default they are overwritten with X, "
+    "lengths and checksums kept); the export then must not be shared.",
 )
+@click.option("--redact", is_flag=True, hidden=True, help="The default; accepted as before.")
 @common_options
-def export_command(capture, session_id, output, redact, ports, tz) -> None:
+def export_command(
+    capture, session_id, stream, output, keep_credentials, redact, ports, tz
+) -> None:
     """A trimmed capture: one session's frames and the ICMP errors about it, with their
-    original timestamps, to attach to a ticket or open in Wireshark."""
+    original timestamps, to attach to a ticket or open in Wireshark. AUTH credentials sent
+    in clear are overwritten unless --keep-credentials is given."""
+    from pcapsmtp.errors import CaptureError
     from pcapsmtp.export import ExportError, export_session
 
+    selector = _one_selector(session_id, stream)
+    if redact and keep_credentials:
+        raise click.UsageError("--redact and --keep-credentials contradict each other")
     if capture == "-":
         raise click.UsageError("export reads the capture twice: give a file, not '-'")
+    if os.path.isdir(capture):
+        click.echo(
+            f"pcapsmtp: error: {capture}: is a folder; export reads one capture file", err=True
+        )
+        sys.exit(1)
+    out = None
+    if output == "-":
+        out = click.get_binary_stream("stdout")
+        if out.isatty():
+            raise click.UsageError("-o -: standard output is a terminal; redirect it to a file")
     analysis = analyze([capture], Options(extra_ports=tuple(ports)))
     if analysis.errors:
         sys.exit(_report_errors(analysis))
-    session = next((s for s in analysis.sessions if s.id == session_id), None)
-    if session is None:
-        ids = ", ".join(str(s.id) for s in analysis.sessions) or "none"
-        raise click.UsageError(f"{capture} has no SMTP session {session_id}; its sessions: {ids}")
+    session = _select(analysis.sessions, selector, capture)
     try:
-        result = export_session(capture, session, output, redact=redact, ports=tuple(ports))
-    except ExportError as error:
+        result = export_session(
+            capture, session, output, not keep_credentials, tuple(ports), destination=out
+        )
+    except (ExportError, CaptureError) as error:
         click.echo(f"pcapsmtp: error: {error}", err=True)
         sys.exit(1)
-    click.echo(_export_summary(result, session))
+    if keep_credentials:
+        click.echo(f"pcapsmtp: warning: {_kept_warning(result)}", err=True)
+    click.echo(_export_summary(result, session), err=True)
+
+
+def _kept_warning(result) -> str:
+    if result.kept_lines:
+        return (
+            f"--keep-credentials: {result.kept_lines} AUTH line(s) are in the export in clear "
+            "(base64 is not encryption); do not share it"
+        )
+    return "--keep-credentials: this session sent no AUTH credentials in clear; nothing kept"
 
 
 def _export_summary(result, session) -> str:
     icmp = f" and {result.icmp_frames} ICMP" if result.icmp_frames else ""
+    target = "standard output" if result.path == "-" else result.path
     text = (
-        f"wrote {result.path} ({result.format}): {result.frames} frames{icmp} of session "
+        f"wrote {target} ({result.format}): {result.frames} frames{icmp} of session "
         f"{session.id} (tcp.stream {session.flow.stream}; tcp.stream 0 in the export)"
     )
     if result.redacted_lines:
@@ -418,10 +475,19 @@ REPORT_FORMATS = {".md": "md", ".markdown": "md", ".html": "html", ".htm": "html
 @click.option(
     "--session",
     "session_ids",
-    type=int,
+    type=SESSION,
+    multiple=True,
+    metavar="N|CLIENT:PORT",
+    help="Show this session in detail (repeatable): its id from 'analyze', or its client's "
+    "ADDRESS:PORT; default: the sessions that matter.",
+)
+@click.option(
+    "--stream",
+    "streams",
+    type=click.IntRange(0),
     multiple=True,
     metavar="N",
-    help="Show this session in detail (repeatable); default: the sessions that matter.",
+    help="Show the session of this Wireshark tcp.stream in detail (repeatable).",
 )
 @click.option(
     "--redact-addresses",
@@ -437,6 +503,7 @@ def report_command(
     output,
     baseline,
     session_ids,
+    streams,
     redact_addresses,
     ports,
     tz,
@@ -450,6 +517,7 @@ def report_command(
 
     CAPTURE is one capture file, or the files (or folder) of one rotated capture set."""
     from pcapsmtp.report.document import ReportOptions, UnknownSession, make_report
+    from pcapsmtp.selection import stream_selector
 
     fmt = click.get_current_context().meta.get("pcapsmtp.format") or REPORT_FORMATS.get(
         os.path.splitext(output)[1].lower()
@@ -463,7 +531,7 @@ def report_command(
     options = ReportOptions(
         tz=tz or UTC,
         command_line=_command_line(click.get_current_context()),
-        sessions=tuple(session_ids),
+        selectors=(*session_ids, *map(stream_selector, streams)),
         redact_addresses=redact_addresses,
     )
     try:
@@ -506,8 +574,10 @@ def _command_line(ctx: click.Context) -> list[str]:
     words = ["pcapsmtp", "report", *params["captures"], "-o", params["output"]]
     if params["baseline"]:
         words += ["--baseline", params["baseline"]]
-    for session_id in params["session_ids"]:
-        words += ["--session", str(session_id)]
+    for selector in params["session_ids"]:
+        words += ["--session", selector.text]
+    for stream in params["streams"]:
+        words += ["--stream", str(stream)]
     if params["redact_addresses"]:
         words.append("--redact-addresses")
     for port in params["ports"]:
@@ -536,15 +606,28 @@ def _render_report(report: dict, fmt: str) -> str:
 @click.argument("bad", metavar="BAD")
 @click.option(
     "--good-session",
-    type=int,
-    metavar="N",
-    help="Session N of GOOD (the first capture) instead of the one picked.",
+    type=SESSION,
+    metavar="N|CLIENT:PORT",
+    help="This session of GOOD (the first capture) instead of the one picked: its id from "
+    "'analyze', or its client's ADDRESS:PORT.",
 )
 @click.option(
     "--bad-session",
-    type=int,
+    type=SESSION,
+    metavar="N|CLIENT:PORT",
+    help="This session of BAD (the second capture) instead of the one picked.",
+)
+@click.option(
+    "--good-stream",
+    type=click.IntRange(0),
     metavar="N",
-    help="Session N of BAD (the second capture) instead of the one picked.",
+    help="The session of GOOD by Wireshark's tcp.stream number.",
+)
+@click.option(
+    "--bad-stream",
+    type=click.IntRange(0),
+    metavar="N",
+    help="The session of BAD by Wireshark's tcp.stream number.",
 )
 @click.option(
     "--same-session",
@@ -557,7 +640,17 @@ def _render_report(report: dict, fmt: str) -> str:
 @common_options
 @keylog_option
 def diff_command(
-    good, bad, good_session, bad_session, same_session, fmt, ports, tz, keylog
+    good,
+    bad,
+    good_session,
+    bad_session,
+    good_stream,
+    bad_stream,
+    same_session,
+    fmt,
+    ports,
+    tz,
+    keylog,
 ) -> None:
     """Working vs failing session side by side (GOOD BAD), or one session seen at two
     points (CLIENT_SIDE SERVER_SIDE --same-session)."""
@@ -565,6 +658,8 @@ def diff_command(
     from pcapsmtp.diff import same_session as compare_points
     from pcapsmtp.errors import CaptureError
 
+    good_session = _at_most_one(good_session, good_stream, "good")
+    bad_session = _at_most_one(bad_session, bad_stream, "bad")
     options = _options(ports, keylog=keylog)
     run = compare_points if same_session else compare_captures
     try:
@@ -575,6 +670,16 @@ def diff_command(
     except DiffError as error:
         raise click.UsageError(str(error)) from None
     _emit(_render_diff(diff, fmt, tz))
+
+
+def _at_most_one(session, stream, role: str):
+    if stream is None:
+        return session
+    if session is not None:
+        raise click.UsageError(f"give one of --{role}-session and --{role}-stream")
+    from pcapsmtp.selection import stream_selector
+
+    return stream_selector(stream)
 
 
 def _render_diff(diff, fmt: str, tz) -> str:

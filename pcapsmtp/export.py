@@ -1,4 +1,4 @@
-"""A trimmed capture of one session, optionally with its AUTH credentials overwritten.
+"""A trimmed capture of one session, its AUTH credentials overwritten unless asked to keep them.
 
 The frames of the session's TCP stream (IP fragments included) and the ICMP errors tied to
 it are copied record by record with their original timestamps, captured bytes and original
@@ -23,6 +23,7 @@ import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from pcapsmtp.capture import open_capture
 from pcapsmtp.capture.decode import (  # _ip_start: where to write, which no record says
@@ -59,6 +60,8 @@ class ExportResult:
     redacted_frames: list[int] = field(default_factory=list)
     """Frames whose bytes were overwritten."""
     redacted_lines: int = 0
+    kept_lines: int = 0
+    """Secret lines sent in clear and left as they were (``redact=False``)."""
     encrypted_secrets: int = 0
     """Secret lines sent inside TLS: nothing to overwrite on the wire."""
 
@@ -263,9 +266,10 @@ def _pcapng(records: list[tuple[Frame, bytes]], out) -> None:
         out.write(_block(6, header + data))
 
 
-def _write(records: list[tuple[Frame, bytes]], output: str) -> str:
-    """Write next to the target and rename, so a failure never leaves half a file."""
-    if output.lower().endswith(".pcapng"):
+def _write(records: list[tuple[Frame, bytes]], output: str, stream: BinaryIO | None) -> str:
+    """Write to ``stream`` when given (standard output), else next to the target and rename,
+    so a failure never leaves half a file."""
+    if stream is None and output.lower().endswith(".pcapng"):
         writer, fmt = _pcapng, "pcapng"
     else:
         linktypes = sorted({frame.linktype for frame, _ in records})
@@ -275,6 +279,10 @@ def _write(records: list[tuple[Frame, bytes]], output: str) -> str:
                 "and pcap holds one: name the output .pcapng"
             )
         writer, fmt = _pcap, "pcap-ns" if _needs_ns(records) else "pcap"
+    if stream is not None:
+        writer(records, stream)
+        stream.flush()
+        return fmt
     target = Path(output)
     partial = target.with_name(f".{target.name}.partial")
     try:
@@ -291,14 +299,23 @@ def _write(records: list[tuple[Frame, bytes]], output: str) -> str:
 
 
 def export_session(
-    source: str, session: Session, output: str, redact: bool = False, ports: tuple = ()
+    source: str,
+    session: Session,
+    output: str,
+    redact: bool = True,
+    ports: tuple = (),
+    destination: BinaryIO | None = None,
 ) -> ExportResult:
-    """Write the session's frames (and its ICMP errors) from ``source`` to ``output``."""
-    if os.path.exists(output) and os.path.samefile(source, output):
+    """Write the session's frames (and its ICMP errors) from ``source`` to ``output``, or as
+    pcap to ``destination`` when one is given (``output`` then only names it). The credentials are
+    overwritten unless ``redact`` is False: exports are made to be shared."""
+    if destination is None and os.path.exists(output) and os.path.samefile(source, output):
         raise ExportError(f"{output} is the capture being read; choose another output file")
     stream = session.flow.stream
     found = collect_streams(source, [stream], ports, segments=False)[stream]
-    ranges, encrypted = secret_ranges(session) if redact else ([], 0)
+    ranges, encrypted = secret_ranges(session)
+    kept = 0 if redact else len(ranges)
+    ranges = ranges if redact else []
     redactor = _Redactor(session, found, ranges)
     records: list[tuple[Frame, bytes]] = []
     redacted: list[int] = []
@@ -314,7 +331,7 @@ def export_session(
         raise ExportError(
             "the session's AUTH lines were not found in its frames; no export was written"
         )
-    fmt = _write(records, output)
+    fmt = _write(records, output, destination)
     return ExportResult(
         path=output,
         format=fmt,
@@ -322,5 +339,6 @@ def export_session(
         icmp_frames=len(found.icmp_frames),
         redacted_frames=redacted,
         redacted_lines=len(ranges),
+        kept_lines=kept,
         encrypted_secrets=encrypted,
     )

@@ -53,8 +53,8 @@ class PeerHealth:
     """'destination' (a server address and port) or 'client' (an address)."""
     name: str
     """'10.0.0.25:25' for a destination, '10.0.0.5' for a client."""
-    sessions: list[int] = field(default_factory=list)
-    """Ids of the sessions (connection attempts), in order."""
+    sessions: list[tuple[str, int]] = field(default_factory=list)
+    """Keys (capture, id) of the sessions (connection attempts), in order."""
     peers: set[str] = field(default_factory=set)
     """The clients of a destination, or the destinations of a client."""
     outcomes: Counter[str] = field(default_factory=Counter)
@@ -109,7 +109,7 @@ def client_name(session: Session) -> str:
 
 def _add(peer: PeerHealth, session: Session, other: str) -> None:
     flow = session.flow
-    peer.sessions.append(session.id)
+    peer.sessions.append(session.key)
     peer.peers.add(other)
     peer.outcomes[session.outcome] += 1
     peer.messages.update(t.outcome for t in session.transactions)

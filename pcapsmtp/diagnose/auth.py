@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pcapsmtp.diagnose.evidence import host, quote
-from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding, frame_filter
+from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding
 from pcapsmtp.diagnose.registry import session_rule
 from pcapsmtp.diagnose.replies import meaning
 from pcapsmtp.smtp import codes
@@ -114,7 +114,6 @@ def _auth_finding(session: Session, attempt, reply: Reply | None, recovered: boo
             + " ".join(notes)
         ).strip(),
         frames=sorted(set(frames)),
-        filter=frame_filter(frames, session.flow.stream),
         next_steps=_auth_steps(session, attempt, offered),
     )
 

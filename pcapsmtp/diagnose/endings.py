@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pcapsmtp.diagnose.evidence import closed_early, host, phase_at, quote
-from pcapsmtp.diagnose.model import ERROR, INFO, Finding, frame_filter
+from pcapsmtp.diagnose.model import ERROR, INFO, Finding
 from pcapsmtp.diagnose.registry import session_rule
 from pcapsmtp.smtp.events import Reply
 from pcapsmtp.smtp.model import Session, Transaction
@@ -89,7 +89,6 @@ def client_closed(session: Session, context) -> Iterator[Finding]:
             "reason is on the client: its program stopped, gave up or decided not to go on."
         ),
         frames=frames,
-        filter=frame_filter(frames, flow.stream),
         next_steps=[
             f"Check the log of the client {host(client)} (the MTA, or the program that sent "
             "the mail) at this time: an error it met, a crash, a policy that stopped it.",
@@ -141,7 +140,6 @@ def encrypted_dialogue(session: Session, context) -> Iterator[Finding]:
             "session keys, so this analysis cannot say whether mail was accepted." + ended
         ),
         frames=frames,
-        filter=frame_filter(frames, flow.stream),
         next_steps=[
             "Run again with the TLS key log of the client or the server (`--keylog FILE`, "
             "the SSLKEYLOGFILE format), or with a pcapng holding a Decryption Secrets Block.",
@@ -166,7 +164,6 @@ def server_closed(session: Session, context) -> Iterator[Finding]:
 
 
 def _server_closed_finding(session: Session, fin: SegmentNote) -> Finding:
-    flow = session.flow
     server, client = session.server, session.client
     phase = phase_at(session, fin.frame)
     transaction = _open_transaction(session, fin.frame)
@@ -216,7 +213,6 @@ def _server_closed_finding(session: Session, fin: SegmentNote) -> Finding:
             )
         ),
         frames=frames,
-        filter=frame_filter(frames, flow.stream),
         next_steps=[
             f"Check the log of {host(server)} at this time for the process that handled the "
             "connection (a crash, a kill, a restart, a limit it hit).",

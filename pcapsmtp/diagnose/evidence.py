@@ -1,4 +1,4 @@
-"""Small helpers the rules share: who is who, which SMTP phase a frame fell in, filters."""
+"""Small helpers the rules share: who is who, which SMTP phase a frame fell in."""
 
 from __future__ import annotations
 
@@ -99,13 +99,6 @@ def closed_early(session: Session, direction: int) -> SegmentNote | None:
         for t in session.transactions
     )
     return fin if waiting or open_transaction else None
-
-
-def ip_len_filter(flow: TcpFlow, above: int) -> str:
-    """A filter for packets bigger than ``above`` bytes (IPv4 ip.len; IPv6 payload + 40)."""
-    if len(flow.endpoints[0].ip) == 16:
-        return f"ipv6.plen > {above - 40}"
-    return f"ip.len > {above}"
 
 
 def quote(reply: Reply, limit: int = 160) -> str:

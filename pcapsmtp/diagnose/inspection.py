@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pcapsmtp.diagnose.evidence import host
-from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding, frame_filter
+from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding
 from pcapsmtp.diagnose.registry import session_rule
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.software import is_masked_banner, masked_ehlo_keywords
@@ -49,7 +49,6 @@ def smtp_inspection(session: Session, context) -> Iterator[Finding]:
         ),
         detail=_detail(session, signs, broken),
         frames=sorted(set(frames)),
-        filter=frame_filter(frames, session.flow.stream),
         next_steps=[
             "On a Cisco ASA/FTD: turn ESMTP inspection off for the mail servers (`policy-map "
             "global_policy` / `class inspection_default` / `no inspect esmtp`), or at least "

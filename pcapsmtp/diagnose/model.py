@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 ERROR = "error"
@@ -25,8 +26,6 @@ class Finding:
     """A paragraph: what was measured, how it was decided, where the evidence comes from."""
     frames: list[int] = field(default_factory=list)
     """Evidence frames, as Wireshark numbers them."""
-    filter: str = ""
-    """A Wireshark display filter that shows the evidence."""
     next_steps: list[str] = field(default_factory=list)
     session: int | None = None
     """The session id, or None for a finding about the whole capture."""
@@ -34,16 +33,39 @@ class Finding:
     tcp_stream: int | None = None
 
     @property
+    def filter(self) -> str:
+        """The Wireshark display filter that shows exactly the evidence frames."""
+        return frame_filter(self.frames)
+
+    @property
     def rank(self) -> tuple[int, str, int]:
         return (SEVERITY_ORDER.get(self.severity, 3), self.capture, self.session or 0)
 
 
-def frame_filter(frames: list[int], stream: int | None = None) -> str:
-    """'frame.number in {12, 15, 19}' (and the stream) — a filter that shows exactly these.
-    Commas: Wireshark 4 rejects a set separated by spaces."""
-    shown = ", ".join(str(f) for f in sorted(set(frames))[:50])
-    base = f"frame.number in {{{shown}}}" if frames else ""
-    if stream is None:
-        return base
-    stream_filter = f"tcp.stream eq {stream}"
-    return f"{stream_filter} && {base}" if base else stream_filter
+def frame_filter(frames: Iterable[int]) -> str:
+    """The Wireshark display filter that shows exactly these frames, and no others:
+    ``frame.number == 7`` or ``frame.number in {3, 7, 10..14}``.
+
+    Wireshark 4 syntax: set members are separated by commas (whitespace separators were
+    removed in 4.0, so ``{3 7}`` is an error there); runs of three or more consecutive
+    frames are written as ranges, which keeps the filter short enough to paste. Every
+    filter the tool prints comes from here.
+    """
+    numbers = sorted(set(frames))
+    if not numbers:
+        return ""
+    if len(numbers) == 1:
+        return f"frame.number == {numbers[0]}"
+    members = []
+    start = previous = numbers[0]
+    for number in [*numbers[1:], None]:
+        if number is not None and number == previous + 1:
+            previous = number
+            continue
+        if previous - start >= 2:
+            members.append(f"{start}..{previous}")
+        else:
+            members += [str(n) for n in range(start, previous + 1)]
+        if number is not None:
+            start = previous = number
+    return f"frame.number in {{{', '.join(members)}}}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pcapsmtp.addresses import address
-from pcapsmtp.diagnose.evidence import host, ip_len_filter, phase_at, who
+from pcapsmtp.diagnose.evidence import host, phase_at, who
 from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding
 from pcapsmtp.diagnose.registry import session_rule
 from pcapsmtp.smtp.model import Session
@@ -112,8 +112,6 @@ def _sender_side(session: Session, context, direction: int, sender: Endpoint, st
         summary=summary,
         detail=detail,
         frames=frames[:20],
-        filter=f"tcp.stream eq {flow.stream} && tcp.analysis.retransmission && "
-        + ip_len_filter(flow, acked),
         next_steps=steps,
     )
 
@@ -158,7 +156,6 @@ def _receiver_side(session: Session) -> Finding | None:
             "appear retransmitted and unacknowledged."
         ),
         frames=[data_reply.frame],
-        filter=f"tcp.stream eq {flow.stream}",
         next_steps=[
             s.format(peer=host(server), sender=host(client), probe=full_size - 28, size=full_size)
             for s in MTU_STEPS
@@ -199,8 +196,6 @@ def icmp_frag_needed(session: Session, context) -> Iterator[Finding]:
                     "address-translating box that does not rewrite ICMP."
                 ),
                 frames=frames[:20],
-                filter=f"icmp.type == 3 && icmp.code == 4 || icmpv6.type == 2 || "
-                f"tcp.stream eq {flow.stream}",
                 next_steps=[
                     f"Check that {host(sender)} accepts ICMP type 3 code 4 (host firewall, "
                     "`iptables -L INPUT`), and that a load balancer in front of it forwards "
@@ -223,7 +218,6 @@ def icmp_frag_needed(session: Session, context) -> Iterator[Finding]:
                     "packets were resent smaller, which cost one round trip."
                 ),
                 frames=frames[:20],
-                filter="icmp.type == 3 && icmp.code == 4 || icmpv6.type == 2",
                 next_steps=[
                     f"Nothing to fix. If the small MTU is unexpected, it is the link of {routers}."
                 ],
@@ -267,8 +261,6 @@ def ip_fragmentation(session: Session, context) -> Iterator[Finding]:
                 )
             ),
             frames=frames[:20],
-            filter=f"ip.flags.mf == 1 || ip.frag_offset > 0 || ipv6.fragment || "
-            f"tcp.stream eq {flow.stream}",
             next_steps=[
                 f"Let {host(sender)} use path MTU discovery (Linux: "
                 "net.ipv4.ip_no_pmtu_disc=0; it is the default).",

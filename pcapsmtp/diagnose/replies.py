@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 
 from pcapsmtp.diagnose.evidence import host, quote, seconds
-from pcapsmtp.diagnose.model import ERROR, WARNING, Finding, frame_filter
+from pcapsmtp.diagnose.model import ERROR, WARNING, Finding
 from pcapsmtp.diagnose.registry import capture_rule, session_rule
 from pcapsmtp.smtp import codes
 from pcapsmtp.smtp.events import END_OF_DATA, Reply
@@ -148,7 +148,6 @@ def _refused_connection(session: Session, greeting: Reply) -> Finding:
             "network block), not about any message."
         ),
         frames=[greeting.frame],
-        filter=frame_filter([greeting.frame], session.flow.stream),
         next_steps=[
             *_steps(greeting, server),
             f"Check {host(session.client)} against public blocklists and its reverse DNS.",
@@ -204,7 +203,6 @@ def _refused_transaction(session: Session, transaction: Transaction, final: Repl
             "with the network."
         ),
         frames=sorted({*frames, final.frame}),
-        filter=frame_filter([*frames, final.frame], session.flow.stream),
         next_steps=_steps(final, server),
     )
 
@@ -232,7 +230,6 @@ def _refused_some(session: Session, transaction: Transaction, refused: list[Reci
             "addresses only."
         ),
         frames=sorted(set(frames))[:20],
-        filter=frame_filter(frames, session.flow.stream),
         next_steps=_steps(first, server) if first else ["Check the refused addresses."],
     )
 
@@ -338,7 +335,6 @@ def _deferred(session: Session, reply: Reply, what: str) -> Finding:
             f"{explanation}"
         ),
         frames=sorted(set(frames)),
-        filter=frame_filter(frames, session.flow.stream),
         next_steps=_soft_steps(kind, session)
         + ([] if kind != "a temporary refusal" else _steps(reply, server)[:1]),
     )

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from pcapsmtp.diagnose.evidence import closed_early, host, phase_at, role, who
-from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding, frame_filter
+from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding
 from pcapsmtp.diagnose.registry import session_rule
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.tcp.model import IP_ID_STEP, TH_FIN, TH_RST, Endpoint, SegmentNote, TcpFlow
@@ -255,11 +255,6 @@ def _middlebox_finding(session: Session, direction: int, forged: list[Forgery]) 
             )
         ),
         frames=frames[:20],
-        filter=(
-            f"tcp.stream eq {flow.stream} && tcp.flags.reset == 1"
-            if one
-            else frame_filter(frames, flow.stream)
-        ),
         next_steps=[
             "Look in the logs of the firewalls and IPS between the two hosts at "
             "this time for a session teardown or a signature match (DATA with a "
@@ -321,7 +316,6 @@ def reset(session: Session, context) -> Iterator[Finding]:
                 )
             ),
             frames=[note.frame],
-            filter=frame_filter([note.frame], flow.stream),
             next_steps=[
                 f"Check the log of {host(sender)} (the MTA, or the application that opened the "
                 "connection) at this time.",
@@ -369,7 +363,6 @@ def _closed_then_reset(session: Session, fin: SegmentNote, first: SegmentNote) -
             f"session ended there ({session.outcome})."
         ),
         frames=frames,
-        filter=frame_filter(frames, flow.stream),
         next_steps=[
             f"Check the log of {host(sender)} at this time for the MTA process that handled "
             "the connection: a crash, a kill (OOM killer, a restart, a watchdog), a signal "

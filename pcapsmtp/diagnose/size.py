@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pcapsmtp.diagnose.evidence import host, quote
-from pcapsmtp.diagnose.model import ERROR, WARNING, Finding, frame_filter
+from pcapsmtp.diagnose.model import ERROR, WARNING, Finding
 from pcapsmtp.diagnose.registry import session_rule
 from pcapsmtp.diagnose.replies import is_size_refusal, meaning
 from pcapsmtp.smtp import codes
@@ -87,7 +87,6 @@ def _size_finding(session, transaction: Transaction, refusal: Reply | None, limi
         summary=summary,
         detail=_size_detail(session, transaction, refusal, limit),
         frames=sorted(set(frames)),
-        filter=frame_filter(frames, session.flow.stream),
         next_steps=list(_SIZE_STEPS),
     )
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 from pcapsmtp.addresses import address, endpoint_name
-from pcapsmtp.diagnose.model import ERROR, WARNING, Finding, frame_filter
+from pcapsmtp.diagnose.model import ERROR, WARNING, Finding
 from pcapsmtp.diagnose.registry import capture_rule
 from pcapsmtp.health import FAILED_OUTCOMES, NegativeReply, PeerHealth, id_ranges, server_replies
 from pcapsmtp.smtp import codes
@@ -70,14 +70,6 @@ def _rate(attempts: list[Session]) -> tuple[float, float]:
     span = (attempts[-1].flow.first_time_ns - attempts[0].flow.first_time_ns) / 1e9
     rate = (len(attempts) - 1) * 60 / span if span > 0 else float("inf")
     return span, rate
-
-
-def _syn_filter(session: Session) -> str:
-    ip = "ipv6" if len(session.client.ip) == 16 else "ip"
-    return (
-        f"{ip}.src == {address(session.client.ip)} && {ip}.dst == {address(session.server.ip)}"
-        f" && tcp.dstport == {session.server.port} && tcp.flags.syn == 1 && tcp.flags.ack == 0"
-    )
 
 
 def _how_they_failed(failed: list[Session]) -> str:
@@ -155,7 +147,6 @@ def _storm_finding(attempts: list[Session], failed: list[Session], span: float, 
             "rate-limited or blocked."
         ),
         frames=[s.flow.first_frame for s in shown],
-        filter=_syn_filter(first),
         next_steps=[
             f"On {client}: look at the queue for {address(first.server.ip)} (`postqueue -p`, "
             "`exim -bp`, `mailq`) and at the MTA's retry and concurrency settings; a script "
@@ -222,7 +213,6 @@ def _limited_finding(attempts: list[Session], hits: list) -> Finding:
             "not lost, as long as the sender retries more slowly; retrying faster prolongs it."
         ),
         frames=sorted(reply.frame for _s, reply, _e in hits)[:20],
-        filter=frame_filter(sorted(reply.frame for _s, reply, _e in hits)),
         next_steps=[
             "Send to this destination more slowly and with fewer parallel connections "
             "(Postfix: a transport for it with `_destination_concurrency_limit` and "

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pcapsmtp.diagnose.evidence import PHASES, host, quote, seconds
-from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding, frame_filter
+from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding
 from pcapsmtp.diagnose.registry import session_rule
 from pcapsmtp.smtp.events import END_OF_DATA, GREETING, Command, Reply
 from pcapsmtp.smtp.model import Session
@@ -131,7 +131,6 @@ def slow_server(session: Session, context) -> Iterator[Finding]:
         summary=_slow_summary(session, slow, others, tarpit, server_delay),
         detail=_slow_detail(session, slow, server_delay, tarpit),
         frames=frames,
-        filter=frame_filter(frames, session.flow.stream),
         next_steps=_slow_steps(session, greeting is not None),
     )
 
@@ -321,7 +320,6 @@ def _server_timeout_finding(session, notice: Reply, last_reply, idle: int | None
             f"{short} {consequence}"
         ),
         frames=frames,
-        filter=frame_filter(frames, session.flow.stream),
         next_steps=_server_timeout_steps(severity, session),
     )
 
@@ -383,7 +381,6 @@ def _connected_ns(session: Session) -> int:
 
 
 def _client_timeout_finding(session, pending: Command | None, waited, silence, closed_ns):
-    flow = session.flow
     server = host(session.server)
     what = _what(pending)
     limit, _section = rfc_timeout(pending)
@@ -433,7 +430,6 @@ def _client_timeout_finding(session, pending: Command | None, waited, silence, c
             f"a server silent for {seconds(silence)} is the fault.{arrived}{duplicate}"
         ),
         frames=sorted(set(frames)),
-        filter=frame_filter(frames, flow.stream),
         next_steps=[
             f"On {server}, find what kept it from answering at this time: its log, its load, "
             "a content filter or milter that hangs after the end of data, a DNS or database "

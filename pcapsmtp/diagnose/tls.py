@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pcapsmtp.diagnose.evidence import host, quote, seconds
-from pcapsmtp.diagnose.model import ERROR, WARNING, Finding, frame_filter
+from pcapsmtp.diagnose.model import ERROR, WARNING, Finding
 from pcapsmtp.diagnose.registry import session_rule
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.session import TIMEOUT_NS
@@ -89,7 +89,6 @@ def tls_handshake_failed(session: Session, context) -> Iterator[Finding]:
         summary=summary,
         detail=f"{cause.strip()} {_offer(facts)}".strip(),
         frames=sorted(set(frames)),
-        filter=frame_filter(frames, session.flow.stream),
         next_steps=_tls_steps(session, alert, clear),
     )
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from pcapsmtp.addresses import address
 from pcapsmtp.diagnose.evidence import host, phase_at, role, seconds, who
-from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding, frame_filter
+from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding
 from pcapsmtp.diagnose.registry import capture_rule, session_rule
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.tcp.model import TH_ACK, TH_RST, TH_SYN, Flag
@@ -36,7 +36,6 @@ def connect_refused(session: Session, context) -> Iterator[Finding]:
             "actively. No SMTP was exchanged."
         ),
         frames=(syns[:1] + resets[:1]),
-        filter=f"tcp.stream eq {flow.stream}",
         next_steps=[
             f"On {host(server)}: is the MTA running and listening on port {server.port} "
             "on this address (`ss -ltn`)?",
@@ -76,7 +75,6 @@ def connect_failed(session: Session, context) -> Iterator[Finding]:
             "unreachable, or a firewall drops the traffic."
         ),
         frames=[n.frame for n in syns][:10] + [e.frame for e in icmp][:5],
-        filter=f"tcp.stream eq {flow.stream} || icmp || icmpv6",
         next_steps=[
             f"From the client's network, test `nc -vz {host(server)} {server.port}` and "
             f"`traceroute -T -p {server.port} {host(server)}`.",
@@ -136,7 +134,6 @@ def retransmissions(session: Session, context) -> Iterator[Finding]:
                 )
             ),
             frames=[n.frame for n in notes][:20],
-            filter=f"tcp.stream eq {flow.stream} && tcp.analysis.retransmission",
             next_steps=[
                 "Look for interface errors and drops on the hosts and routers along the path "
                 "(`ip -s link`, switch counters), and for a saturated link.",
@@ -215,7 +212,6 @@ def zero_window(session: Session, context) -> Iterator[Finding]:
                 )
             ),
             frames=[n.frame for n in notes][:20],
-            filter=f"tcp.stream eq {flow.stream} && tcp.analysis.zero_window",
             next_steps=[
                 f"Check the load of {host(receiver)} and of its MTA (queue, disk, content "
                 "scanner) at this time.",
@@ -250,8 +246,6 @@ def capture_loss(session: Session, context) -> Iterator[Finding]:
             "late). Findings about this stretch rest on partial evidence."
         ),
         frames=frames[:20],
-        filter=f"tcp.stream eq {flow.stream} && (tcp.analysis.ack_lost_segment || "
-        "tcp.analysis.lost_segment)",
         next_steps=[
             "Capture again with a larger buffer (`tcpdump -B 8192`), a capture filter that "
             "keeps only mail (`tcp port 25 or 465 or 587 or icmp`), and on the host rather "
@@ -285,7 +279,6 @@ def capture_truncated(sessions: list[Session], context) -> Iterator[Finding]:
             "with them."
         ),
         frames=cut_frames[:20],
-        filter="frame.cap_len < frame.len",
         next_steps=[
             "Capture again with the full packets: `tcpdump -s 0` (the default in "
             "current tcpdump; older versions and some appliances cut at 68 or 96)."
@@ -332,6 +325,5 @@ def incomplete_session(session: Session, context) -> Iterator[Finding]:
             "shows a fault."
         ),
         frames=[flow.first_frame, flow.last_frame],
-        filter=frame_filter([], flow.stream),
         next_steps=["Capture for longer, starting before the mail is sent."],
     )

@@ -49,10 +49,11 @@ def compare_captures(
     good_path: str,
     bad_path: str,
     options: Options | None = None,
-    good_session: int | None = None,
-    bad_session: int | None = None,
+    good_session=None,
+    bad_session=None,
 ) -> Diff:
-    """Compare a working session of ``good_path`` with a failing one of ``bad_path``."""
+    """Compare a working session of ``good_path`` with a failing one of ``bad_path``; the
+    sessions are picked unless named (an id, or a pcapsmtp.selection.Selector)."""
     if good_path == bad_path == "-":
         raise DiffError("only one of the two captures can come from standard input")
     bad_result = load(bad_path, options)
@@ -79,16 +80,21 @@ def same_session(
     client_path: str,
     server_path: str,
     options: Options | None = None,
-    client_session: int | None = None,
-    server_session: int | None = None,
+    client_session=None,
+    server_session=None,
 ) -> Diff:
-    """What happened between two capture points of one session."""
+    """What happened between two capture points of one session. The sessions are named by
+    id or by pcapsmtp.selection.Selector, as in ``compare_captures``."""
     from .points import compare_points
 
     if "-" in (client_path, server_path):
         raise DiffError("--same-session reads each capture twice: name files, not '-'")
     client_result = load(client_path, options)
     server_result = load(server_path, options)
+    if client_session is not None:
+        client_session = by_id(client_result.sessions, client_session, client_path).id
+    if server_session is not None:
+        server_session = by_id(server_result.sessions, server_session, server_path).id
     return compare_points(
         client_path, client_result, server_path, server_result, client_session, server_session
     )

@@ -6,6 +6,7 @@ import math
 
 from pcapsmtp.addresses import endpoint_name
 from pcapsmtp.diagnose import ERROR, Finding
+from pcapsmtp.selection import SelectionError, as_selector, select
 from pcapsmtp.smtp.model import Session
 
 
@@ -18,12 +19,12 @@ def session_findings(findings: list[Finding], session: Session) -> list[Finding]
     return [f for f in findings if f.session == session.id or f.session is None]
 
 
-def by_id(sessions: list[Session], number: int, capture: str) -> Session:
-    for session in sessions:
-        if session.id == number:
-            return session
-    ids = ", ".join(str(s.id) for s in sessions) or "none"
-    raise DiffError(f"{capture} has no SMTP session {number}; its sessions: {ids}")
+def by_id(sessions: list[Session], chosen, capture: str) -> Session:
+    """The session ``chosen`` names (an id or a pcapsmtp.selection.Selector)."""
+    try:
+        return select(sessions, as_selector(chosen), capture)
+    except SelectionError as error:
+        raise DiffError(str(error)) from None
 
 
 def _failing(session: Session, findings: list[Finding]) -> bool:

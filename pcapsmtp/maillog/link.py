@@ -67,9 +67,9 @@ class MaillogLinks:
     """Everything the mail logs added to the analysis."""
 
     files: list[FileStats]
-    links: dict[int, list[Link]] = field(default_factory=dict)
+    links: dict[tuple[str, int], list[Link]] = field(default_factory=dict)
     """Session id -> its links (one per side whose log was given and had lines)."""
-    unlinked: list[int] = field(default_factory=list)
+    unlinked: list[tuple[str, int]] = field(default_factory=list)
     """Sessions no log line was found for."""
     orphans: list[LogUnit] = field(default_factory=list)
     """Log connections and delivery attempts, within the captures' time, with no session."""
@@ -120,25 +120,25 @@ class Linker:
         self.units = build_units(lines)
         self.histories = histories(lines)
         self.window = window_ns
-        self.links: dict[int, list[Link]] = {}
+        self.links: dict[tuple[str, int], list[Link]] = {}
         self.offset = 0
 
     def _add(self, session: Session, unit: LogUnit | None, method: str, why: str) -> None:
         ids = unit.queue_ids if unit else set()
         if unit is not None:
-            unit.session = session.id
+            unit.session = session.key
         messages: dict[str, list[LogLine]] = {}
         for qid in sorted(ids):
             history = self.histories.get(qid)
             if history and all(history[0] is not h[0] for h in messages.values()):
                 messages[qid] = history  # qmail: the message number and its qp, once
         side = unit.side if unit else SERVER_SIDE
-        self.links.setdefault(session.id, []).append(Link(side, method, why, unit, messages))
+        self.links.setdefault(session.key, []).append(Link(side, method, why, unit, messages))
 
     def _sides(self, session: Session) -> set[str]:
         """The sides whose connection lines are linked already (a message's history alone,
         qmail's, leaves the connection to be found by address)."""
-        return {link.side for link in self.links.get(session.id, []) if link.unit is not None}
+        return {link.side for link in self.links.get(session.key, []) if link.unit is not None}
 
     # -- 1. queue ids -----------------------------------------------------------------
 
@@ -182,12 +182,12 @@ class Linker:
                 f" (message {own} in this log)" if own != qid else ""
             )
             link = Link(SERVER_SIDE, QUEUE_ID, why, None, {own: self.histories.get(own, history)})
-            self.links.setdefault(session.id, []).append(link)
+            self.links.setdefault(session.key, []).append(link)
 
     def measure_offset(self, sessions: list[Session]) -> int:
         """Log clock minus capture clock from the server-side queue-id links: the unit's first
         line against the session's first packet ('connect from' where the log has it)."""
-        by_id = {s.id: s for s in sessions}
+        by_id = {s.key: s for s in sessions}
         opened, others = [], []
         for session_id, links in self.links.items():
             for link in links:
@@ -280,17 +280,17 @@ class Linker:
         ]
 
 
-def _twins(sessions: list[Session]) -> dict[int, Session]:
+def _twins(sessions: list[Session]) -> dict[tuple[str, int], Session]:
     """Session id -> the first session of the same connection captured at another point (same
     addresses and ports, starting within TIGHT_NS): one connection, one set of log lines."""
     first: dict[tuple, list[Session]] = {}
-    twins: dict[int, Session] = {}
+    twins: dict[tuple[str, int], Session] = {}
     for session in sorted(sessions, key=lambda s: s.flow.first_time_ns):
         flow = session.flow
         key = (session.client.ip, session.client.port, session.server.ip, session.server.port)
         for earlier in first.get(key, []):
             if flow.first_time_ns - earlier.flow.first_time_ns <= TIGHT_NS:
-                twins[session.id] = earlier
+                twins[session.key] = earlier
                 break
         else:
             first.setdefault(key, []).append(session)
@@ -308,7 +308,7 @@ def link_sessions(
     from pcapsmtp.maillog.compare import compare
 
     twins = _twins(sessions)
-    distinct = [s for s in sessions if s.id not in twins]
+    distinct = [s for s in sessions if s.key not in twins]
     linker = Linker(lines, window_ns)
     linker.by_queue_id(distinct)
     basis = linker.measure_offset(distinct)
@@ -316,16 +316,18 @@ def link_sessions(
     linker.by_address_time(distinct, TIGHT_NS)
     linker.by_address_time(distinct, window_ns)
     for twin, original in twins.items():
-        for link in linker.links.get(original.id, []):
-            why = f"{link.why}, as session {original.id} (the same connection)"
+        for link in linker.links.get(original.key, []):
+            why = (
+                f"{link.why}, as session {original.id} of {original.capture} (the same connection)"
+            )
             copy = Link(link.side, link.method, why, link.unit, link.messages)
             linker.links.setdefault(twin, []).append(copy)
-    by_id = {s.id: s for s in sessions}
+    by_id = {s.key: s for s in sessions}
     for session_id, links in linker.links.items():
         for link in links:
             link.notes = compare(by_id[session_id], link)
     result = MaillogLinks(files, linker.links, window_ns=window_ns)
-    result.unlinked = [s.id for s in sessions if s.id not in linker.links]
+    result.unlinked = [s.key for s in sessions if s.key not in linker.links]
     result.orphans = linker.orphans(spans)
     result.offset_ns, result.offset_basis = linker.offset, basis
     return result

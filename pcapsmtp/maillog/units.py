@@ -34,7 +34,7 @@ class LogUnit:
     peer_port: int | None
     lines: list[LogLine] = field(default_factory=list)
     closed: bool = False
-    session: int | None = None
+    session: tuple[str, int] | None = None
     """The id of the session it was linked to."""
 
     @property

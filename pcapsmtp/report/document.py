@@ -15,7 +15,7 @@ import hashlib
 import os
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 
 from pcapsmtp import __version__
@@ -52,7 +52,10 @@ class ReportOptions:
     tz: tzinfo = UTC
     command_line: list[str] = field(default_factory=list)
     sessions: tuple[int, ...] = ()
-    """Sessions to show in detail; empty: the ones that matter."""
+    """Ids of the sessions to show in detail; empty: the ones that matter."""
+    selectors: tuple = ()
+    """pcapsmtp.selection.Selector: sessions to show in detail named as the user named them
+    (id, client address and port, tcp.stream); resolved into ``sessions``."""
     redact_addresses: bool = False
     generated: datetime | None = None
     """When the report was made; None: now."""
@@ -278,7 +281,7 @@ def build_report(
         section = session_section(session, findings, tz)
         section["graphs"] = (series or {}).get(session.id)
         section["ladder"] = ladder_rows(session, section["entries"], section["graphs"])
-        section["log"] = session_links(analysis.maillog, session.id)
+        section["log"] = session_links(analysis.maillog, session)
         sessions.append(section)
     generated = options.generated or datetime.now(UTC)
     return {
@@ -310,6 +313,27 @@ def build_report(
     }
 
 
+def _resolve(options: ReportOptions, analysis: Analysis, path: str) -> ReportOptions:
+    """The options with the selectors' sessions added to ``sessions`` (ids)."""
+    from pcapsmtp.selection import SelectionError, select
+
+    ids = list(options.sessions)
+    for selector in options.selectors:
+        try:
+            ids.append(select(analysis.sessions, selector, path).id)
+        except SelectionError as error:
+            raise UnknownSession(str(error)) from None
+    known = {s.id for s in analysis.sessions}
+    unknown = [n for n in ids if n not in known]
+    if unknown:
+        from pcapsmtp.selection import listing
+
+        raise UnknownSession(
+            f"{path} has no SMTP session {unknown[0]}; its sessions: {listing(analysis.sessions)}"
+        )
+    return replace(options, sessions=tuple(dict.fromkeys(ids)))
+
+
 def make_report(
     paths: str | list[str],
     analysis_options: Options,
@@ -337,11 +361,7 @@ def make_report(
         )
     path = analysis.results[0].info.file
     sources = analysis.results[0].info.files or path
-    ids = [s.id for s in analysis.sessions]
-    unknown = [n for n in options.sessions if n not in ids]
-    if unknown:
-        held = ", ".join(map(str, ids)) or "none"
-        raise UnknownSession(f"{path} has no SMTP session {unknown[0]}; its sessions: {held}")
+    options = _resolve(options, analysis, path)
     detailed, _ = chosen_sessions(analysis, options.sessions)
     streams = collect_streams(
         sources, [s.flow.stream for s in detailed], analysis_options.extra_ports

@@ -7,7 +7,8 @@ from collections import Counter
 
 from pcapsmtp.diagnose import ERROR, WARNING, Finding
 from pcapsmtp.diagnose.coverage import ended_well, unexplained
-from pcapsmtp.report.safe import terminal, wire
+from pcapsmtp.diagnose.model import frame_filter
+from pcapsmtp.report.safe import markdown, terminal, wire
 from pcapsmtp.smtp.model import Session
 
 
@@ -40,16 +41,24 @@ def group_alike(findings: list[Finding]) -> list[tuple[Finding, list[Finding]]]:
     return [(alike[0], alike) for alike in groups.values()]
 
 
-def sessions_text(alike: list[Finding]) -> str:
+def sessions_text(alike: list[Finding], several: bool = False) -> str:
+    """'session 3', 'sessions 1–240, 240×', 'capture'; with the capture's name when the
+    findings come from several captures (session ids each start at 1)."""
+    of = f" of {alike[0].capture}" if several else ""
     ids = [f.session for f in alike if f.session]
     if not ids:
-        return "capture"
+        return f"capture {alike[0].capture}" if several else "capture"
     if len(ids) == 1:
-        return f"session {ids[0]}"
+        return f"session {ids[0]}{of}"
     if ids == list(range(ids[0], ids[0] + len(ids))):
-        return f"sessions {ids[0]}–{ids[-1]}, {len(ids)}×"
+        return f"sessions {ids[0]}–{ids[-1]}{of}, {len(ids)}×"
     shown = ", ".join(map(str, ids[:6])) + (" …" if len(ids) > 6 else "")
-    return f"sessions {shown}, {len(ids)}×"
+    return f"sessions {shown}{of}, {len(ids)}×"
+
+
+def _frames_text(frames: list[int], limit: int = 8) -> str:
+    more = f" (+{len(frames) - limit})" if len(frames) > limit else ""
+    return ", ".join(map(str, frames[:limit])) + more
 
 
 def calm_line(findings: list[Finding], sessions: list[Session]) -> str | None:
@@ -83,8 +92,9 @@ def format_findings(
     calm = calm_line(findings, sessions or [])
     if calm is not None:
         lines.append(f"  {calm}")
+    several = len({f.capture for f in findings}) > 1
     for finding, alike in group_alike(findings):
-        where = sessions_text(alike)
+        where = terminal(sessions_text(alike, several))
         lines.append(
             f"  {finding.severity.upper():7} {finding.code} ({where}): {terminal(finding.summary)}"
         )
@@ -94,14 +104,10 @@ def format_findings(
                 terminal(finding.detail), 96, initial_indent=indent, subsequent_indent=indent
             )
         frames = [frame for f in alike for frame in f.frames]
-        streams = sorted({f.tcp_stream for f in alike if f.tcp_stream is not None})
-        shown_filter = finding.filter
-        if len(alike) > 1 and streams:
-            shown_filter = f"tcp.stream in {{{', '.join(map(str, streams[:50]))}}}"
         if frames:
-            shown = ", ".join(map(str, frames[:8]))
-            more = f" (+{len(frames) - 8})" if len(frames) > 8 else ""
-            lines.append(f"{indent}frames {shown}{more}; Wireshark: {shown_filter}")
+            lines.append(
+                f"{indent}frames {_frames_text(frames)}; Wireshark: {frame_filter(frames)}"
+            )
         for step in finding.next_steps[: None if detail else 1]:
             lines += textwrap.wrap(
                 f"→ {terminal(step)}", 96, initial_indent=indent, subsequent_indent=indent + "  "
@@ -138,9 +144,7 @@ def finding_cards(findings: list[dict]) -> list[dict]:
         first = alike[0]
         frames = sorted({frame for f in alike for frame in f["frames"]})
         sessions = [f["session"] for f in alike if f["session"]]
-        shown = first["filter"]
-        if len(alike) > 1:
-            shown = f"frame.number in {{{', '.join(map(str, frames))}}}" if frames else None
+        shown = frame_filter(frames) if len(alike) > 1 else first["filter"]
         cards.append(
             {
                 "finding": first,
@@ -152,3 +156,30 @@ def finding_cards(findings: list[dict]) -> list[dict]:
             }
         )
     return cards
+
+
+def findings_markdown(
+    findings: list[Finding], level: int = 2, sessions: list[Session] | None = None
+) -> str:
+    """The findings as ``format_findings`` lists them, in Markdown: alike ones grouped, the
+    evidence frames with their display filter, the first next step."""
+    from pcapsmtp.report.markdown_report import code
+
+    lines = [f"{'#' * level} Findings", ""]
+    calm = calm_line(findings, sessions or [])
+    if calm is not None:
+        lines += [calm, ""]
+    several = len({f.capture for f in findings}) > 1
+    for finding, alike in group_alike(findings):
+        where = markdown(sessions_text(alike, several))
+        lines.append(
+            f"- **{finding.severity.upper()}** {code(finding.code)} ({where}): "
+            f"{markdown(finding.summary)}"
+        )
+        frames = [frame for f in alike for frame in f.frames]
+        if frames:
+            lines.append(
+                f"  - frames {_frames_text(frames)}; Wireshark: {code(frame_filter(frames))}"
+            )
+        lines += [f"  - next step: {markdown(step)}" for step in finding.next_steps[:1]]
+    return "\n".join(lines) + "\n"

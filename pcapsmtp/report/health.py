@@ -10,6 +10,7 @@ from tabulate import tabulate
 from pcapsmtp.health import Health, PeerHealth, summarize
 from pcapsmtp.report.safe import markdown, terminal, wire
 from pcapsmtp.report.times import iso
+from pcapsmtp.selection import session_ref
 
 COLUMNS = [
     "attempts",
@@ -98,13 +99,13 @@ def health_markdown(health: Health, tz: tzinfo = UTC, level: int = 2) -> str:
     return "\n".join(out)
 
 
-def peer_dict(peer: PeerHealth) -> dict:
+def peer_dict(peer: PeerHealth, several: bool = False) -> dict:
     own, others = ("server", "clients") if peer.role == "destination" else ("client", "servers")
     return {
         own: peer.name,
         others: sorted(peer.peers),
         "attempts": peer.attempts,
-        "sessions": list(peer.sessions),
+        "sessions": [session_ref(key, several) for key in peer.sessions],
         "outcomes": dict(sorted(peer.outcomes.items())),
         "delivered": peer.outcomes["delivered"],
         "deferred": peer.outcomes["deferred"],
@@ -134,7 +135,8 @@ def peer_dict(peer: PeerHealth) -> dict:
 def health_document(sessions) -> dict:
     """``{"destinations": [...], "clients": [...]}`` for the JSON document."""
     health = summarize(sessions)
+    several = len({s.capture for s in sessions}) > 1
     return {
-        "destinations": [peer_dict(p) for p in health.destinations],
-        "clients": [peer_dict(p) for p in health.clients],
+        "destinations": [peer_dict(p, several) for p in health.destinations],
+        "clients": [peer_dict(p, several) for p in health.clients],
     }

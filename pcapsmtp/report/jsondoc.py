@@ -15,6 +15,7 @@ from pcapsmtp.report.sessions import session_dict
 
 def analysis_document(analysis: Analysis) -> dict:
     findings = analysis.findings
+    by_session = analysis.findings_by_session()
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "pcapsmtp", "version": __version__},
@@ -26,11 +27,23 @@ def analysis_document(analysis: Analysis) -> dict:
         "errors": [{"file": e.source, "reason": e.reason} for e in analysis.errors],
         "sessions": [
             session_dict(session)
-            | {"findings": [finding_dict(f) for f in findings if f.session == session.id]}
+            | {"findings": [finding_dict(f) for f in by_session.get(session.key, [])]}
             for session in analysis.sessions
         ],
         "findings": [finding_dict(f) for f in findings],
     } | _capture_wide(analysis)
+
+
+def session_document(analysis: Analysis, session) -> dict:
+    """One session for ``show --format json``: its dict with its findings (and its mail-log
+    links when logs were given)."""
+    findings = analysis.findings_by_session().get(session.key, [])
+    document = session_dict(session) | {"findings": [finding_dict(f) for f in findings]}
+    if analysis.maillog is not None:
+        from pcapsmtp.report.maillog import session_links
+
+        document["maillog"] = session_links(analysis.maillog, session)
+    return document
 
 
 def _capture_wide(analysis: Analysis) -> dict:

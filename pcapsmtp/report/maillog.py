@@ -12,6 +12,7 @@ from pcapsmtp.maillog.link import MaillogLinks
 from pcapsmtp.maillog.model import FileStats, LogLine
 from pcapsmtp.report.safe import markdown, terminal, wire
 from pcapsmtp.report.times import iso
+from pcapsmtp.selection import session_ref
 
 NS = 1_000_000_000
 VERDICT_WORDS = {AGREES: "agrees", DIFFERS: "DIFFERS", LATER: "afterwards", "note": "note"}
@@ -55,7 +56,24 @@ def _methods(links: MaillogLinks) -> str:
     return ", ".join(counts) or "none"
 
 
-def _differences(links: MaillogLinks) -> list[tuple[int, str]]:
+def _several(links: MaillogLinks) -> bool:
+    """The links are about sessions of several captures: an id alone does not name one."""
+    return len({capture for capture, _id in [*links.links, *links.unlinked]}) > 1
+
+
+def _named(keys: list[tuple[str, int]], several: bool) -> str:
+    """'1-3, 7', or 'a.pcap: 1-3; b.pcap: 2' among several captures."""
+    from pcapsmtp.health import id_ranges
+
+    by_capture: dict[str, list[int]] = {}
+    for capture, number in keys:
+        by_capture.setdefault(capture, []).append(number)
+    if not several:
+        return id_ranges(number for _c, number in keys)
+    return "; ".join(f"{capture}: {id_ranges(ids)}" for capture, ids in by_capture.items())
+
+
+def _differences(links: MaillogLinks) -> list[tuple[tuple[str, int], str]]:
     return [
         (session, note.text)
         for session, session_links in sorted(links.links.items())
@@ -89,10 +107,9 @@ def summary_lines(links: MaillogLinks, sessions: int, tz: tzinfo = UTC) -> list[
             f"the log's clock is {links.offset_ns / NS:+.1f} s off the capture's (measured on "
             f"{links.offset_basis} sessions linked by queue id); times compared accordingly"
         )
+    several = _several(links)
     if links.unlinked:
-        from pcapsmtp.health import id_ranges
-
-        out.append(f"no log line for session(s) {id_ranges(links.unlinked)}")
+        out.append(f"no log line for session(s) {_named(links.unlinked, several)}")
     if links.orphans:
         out.append(f"{len(links.orphans)} log entries with no session in the capture:")
         out += [f"  {_orphan_text(u, tz)}" for u in links.orphans[:MAX_ORPHANS_SHOWN]]
@@ -104,7 +121,7 @@ def summary_lines(links: MaillogLinks, sessions: int, tz: tzinfo = UTC) -> list[
         if differences
         else "log and wire agree wherever both say something"
     )
-    out += [f"  session {s}: {text}" for s, text in differences[:20]]
+    out += [f"  session {session_ref(s, several)}: {text}" for s, text in differences[:20]]
     return out
 
 
@@ -127,7 +144,7 @@ def maillog_markdown(links: MaillogLinks, sessions: int, tz: tzinfo = UTC, level
 
 def format_session_log(links: MaillogLinks, session, tz: tzinfo = UTC) -> str:
     """The session's log lines and the comparison, for ``show``; says so when there are none."""
-    session_links = links.links.get(session.id, [])
+    session_links = links.links.get(session.key, [])
     if not session_links:
         return (
             "Mail log: no line of the given logs belongs to this session (no queue id in its "
@@ -154,7 +171,7 @@ def format_session_log(links: MaillogLinks, session, tz: tzinfo = UTC) -> str:
 def session_log_markdown(links: MaillogLinks, session, level: int = 3) -> str:
     """The session's log lines and the comparison for the report document, beside its
     dialogue; says so when no line belongs to it."""
-    session_links = links.links.get(session.id, [])
+    session_links = links.links.get(session.key, [])
     heading = f"{'#' * level} Mail log"
     if not session_links:
         return (
@@ -245,13 +262,16 @@ def stats_dict(stats: FileStats) -> dict:
 
 
 def maillog_document(links: MaillogLinks) -> dict:
+    several = _several(links)
     return {
         "files": [stats_dict(s) for s in links.files],
         "linked": links.methods(),
         "window_s": links.window_ns / NS,
         "clock_offset_s": links.offset_ns / NS,
-        "unlinked_sessions": list(links.unlinked),
-        "disagreements": [{"session": s, "text": wire(t)} for s, t in _differences(links)],
+        "unlinked_sessions": [session_ref(key, several) for key in links.unlinked],
+        "disagreements": [
+            {"session": session_ref(s, several), "text": wire(t)} for s, t in _differences(links)
+        ],
         "orphans": [
             {
                 "side": unit.side,
@@ -265,8 +285,8 @@ def maillog_document(links: MaillogLinks) -> dict:
     }
 
 
-def session_links(links: MaillogLinks | None, session_id: int) -> list[dict] | None:
+def session_links(links: MaillogLinks | None, session) -> list[dict] | None:
     """The per-session ``"maillog"`` value: None when no log was given."""
     if links is None:
         return None
-    return [link_dict(link) for link in links.links.get(session_id, [])]
+    return [link_dict(link) for link in links.links.get(session.key, [])]

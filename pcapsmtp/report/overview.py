@@ -18,6 +18,7 @@ from pcapsmtp.report.maillog import (
     maillog_markdown,
     session_links,
 )
+from pcapsmtp.selection import session_ref
 
 
 def overview_text(analysis, tz: tzinfo = UTC) -> list[str]:
@@ -39,11 +40,13 @@ def overview_markdown(analysis, tz: tzinfo = UTC, level: int = 2) -> str:
 
 def overview_document(analysis) -> dict:
     """Top-level JSON keys added after the contract's: "destinations", "clients" and, with
-    logs, "maillog" (its "sessions" maps each session id to that session's links)."""
+    logs, "maillog" (its "sessions" maps each session id, ``capture#id`` among several
+    captures, to that session's links)."""
     document = health_document(analysis.sessions)
     if analysis.maillog is not None:
         document["maillog"] = maillog_document(analysis.maillog)
         document["maillog"]["sessions"] = {
-            str(s.id): session_links(analysis.maillog, s.id) for s in analysis.sessions
+            str(session_ref(s.key, analysis.several)): session_links(analysis.maillog, s)
+            for s in analysis.sessions
         }
     return document

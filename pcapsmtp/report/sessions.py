@@ -14,6 +14,7 @@ from pcapsmtp.report.times import iso
 from pcapsmtp.smtp import codes
 from pcapsmtp.smtp.events import GREETING, Reply
 from pcapsmtp.smtp.model import Session, Transaction
+from pcapsmtp.smtp.session import deciding_reply
 from pcapsmtp.tcp.community import community_id
 from pcapsmtp.tcp.model import TH_RST, Endpoint, TcpFlow
 
@@ -200,6 +201,7 @@ def smtp_dict(session: Session) -> dict:
             for entry in session.dialogue
         ],
         "last_reply": reply_dict(session.last_reply),
+        "deciding_reply": reply_dict(deciding_reply(session)),
         "unanswered": [
             {"frame": c.frame, "command": wire(c.text)}
             for c in session.commands

@@ -10,10 +10,13 @@ from tabulate import tabulate
 
 from pcapsmtp.analysis import Analysis
 from pcapsmtp.report.captures import link_type_name
+from pcapsmtp.report.findings import findings_markdown
 from pcapsmtp.report.safe import markdown, wire
-from pcapsmtp.report.sessions import endpoint_name
-from pcapsmtp.report.text import HEADERS, session_row, tcp_trouble
+from pcapsmtp.report.sessions import endpoint_name, resets
+from pcapsmtp.report.text import session_table
 from pcapsmtp.report.times import human, iso
+from pcapsmtp.smtp import codes
+from pcapsmtp.smtp.session import deciding_reply
 
 CSV_COLUMNS = [
     "id",
@@ -29,12 +32,24 @@ CSV_COLUMNS = [
     "recipients",
     "transactions",
     "outcome",
+    "deciding_code",
+    "deciding_enhanced",
+    "deciding_reply",
+    "deciding_frame",
     "last_code",
     "last_reply",
     "retransmissions",
+    "lost_segments",
+    "zero_windows",
     "resets",
+    "reset_by",
+    "icmp_errors",
     "tcp_state",
 ]
+"""One fact per column. ``deciding_*``: the reply that decided the outcome (the refusal of a
+rejected session; empty when no reply did); ``last_*``: the last reply of the session (often
+the 221 to QUIT); ``resets``: RST segments, ``reset_by``: who sent them (client, server,
+client+server)."""
 
 
 def render_markdown(analysis: Analysis, tz: tzinfo = UTC) -> str:
@@ -51,10 +66,11 @@ def render_markdown(analysis: Analysis, tz: tzinfo = UTC) -> str:
         out += [f"  - warning: {markdown(w)}" for w in info.warnings]
     out.append("")
     if analysis.sessions:
-        rows = [[markdown(cell) for cell in session_row(s, tz)] for s in analysis.sessions]
-        out.append(tabulate(rows, headers=HEADERS, tablefmt="github", disable_numparse=True))
+        headers, rows = session_table(analysis.sessions, tz, markdown)
+        out.append(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
     else:
         out.append("No SMTP sessions.")
+    out += ["", findings_markdown(analysis.findings, sessions=analysis.sessions).rstrip("\n")]
     out += _capture_wide(analysis, tz)
     return "\n".join(out) + "\n"
 
@@ -71,30 +87,47 @@ def render_csv(analysis: Analysis) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for session in analysis.sessions:
-        flow = session.flow
-        first = session.transactions[0] if session.transactions else None
-        last = session.last_reply
-        software = session.server_software
-        writer.writerow(
-            [
-                session.id,
-                session.capture,
-                flow.stream,
-                iso(flow.first_time_ns),
-                iso(flow.last_time_ns),
-                endpoint_name(session.client),
-                endpoint_name(session.server),
-                getattr(software, "name", ""),
-                wire(session.helo or ""),
-                wire(first.mail_from or "") if first else "",
-                sum(len(t.rcpt_to) for t in session.transactions),
-                len(session.transactions),
-                session.outcome,
-                last.code if last else "",
-                wire(last.text.replace("\n", " | ")) if last else "",
-                sum(e.counts["retransmission"] for e in flow.endpoints),
-                tcp_trouble(session) if "RST" in tcp_trouble(session) else "",
-                flow.state,
-            ]
-        )
+        writer.writerow(_csv_row(session))
     return buffer.getvalue()
+
+
+def _csv_row(session) -> list:
+    flow = session.flow
+    first = session.transactions[0] if session.transactions else None
+    last = session.last_reply
+    decided = deciding_reply(session)
+    software = session.server_software
+    total = lambda name: sum(e.counts[name] for e in flow.endpoints)  # noqa: E731
+    rsts = resets(flow)
+    return [
+        session.id,
+        session.capture,
+        flow.stream,
+        iso(flow.first_time_ns),
+        iso(flow.last_time_ns),
+        endpoint_name(session.client),
+        endpoint_name(session.server),
+        getattr(software, "name", ""),
+        wire(session.helo or ""),
+        wire(first.mail_from or "") if first else "",
+        sum(len(t.rcpt_to) for t in session.transactions),
+        len(session.transactions),
+        session.outcome,
+        decided.code if decided else "",
+        (codes.parse_enhanced(decided.lines[0]) or "") if decided and decided.lines else "",
+        _reply_line(decided),
+        decided.frame if decided else "",
+        last.code if last else "",
+        _reply_line(last),
+        total("retransmission"),
+        total("lost_segment") + total("ack_lost_segment"),
+        total("zero_window"),
+        len(rsts),
+        "+".join(sorted({r["from"] for r in rsts})),
+        len(flow.icmp),
+        flow.state,
+    ]
+
+
+def _reply_line(reply) -> str:
+    return wire(reply.text.replace("\n", " | ")) if reply else ""

@@ -16,6 +16,7 @@ from pcapsmtp.report.sessions import address, endpoint_name, resets
 from pcapsmtp.report.times import duration, human
 from pcapsmtp.report.zeek import tcp_legend
 from pcapsmtp.smtp.model import Session
+from pcapsmtp.smtp.session import deciding_reply
 from pcapsmtp.tcp.model import TH_FIN, TH_RST, TH_SYN, WIRESHARK_NAMES, Flag, SegmentNote
 
 QUIET_FLAGS = Flag.DUPLICATE_ACK | Flag.WINDOW_UPDATE | Flag.KEEP_ALIVE_ACK
@@ -86,12 +87,18 @@ def tcp_trouble(session: Session) -> str:
     return ", ".join(parts) or "-"
 
 
+def reply_text(reply, width: int = 34) -> str:
+    """'550 5.1.1 <bob@...>: Recipient address rejected', first line, clipped."""
+    if reply is None:
+        return "-"
+    return _clip(terminal(f"{reply.code} {reply.lines[0] if reply.lines else ''}".rstrip()), width)
+
+
 def session_row(session: Session, tz: tzinfo) -> list[str]:
     transactions = session.transactions
     mail_from = transactions[0].mail_from if transactions else None
     recipients = sum(len(t.rcpt_to) for t in transactions)
     software = session.server_software
-    last = session.last_reply
     return [
         str(session.id),
         human(session.flow.first_time_ns, tz, 3)[11:23],
@@ -101,7 +108,7 @@ def session_row(session: Session, tz: tzinfo) -> list[str]:
         _clip(terminal(mail_from if mail_from is not None else "-") or "<>", 28),
         str(recipients),
         session.outcome,
-        _clip(terminal(f"{last.code} {last.lines[0] if last.lines else ''}"), 34) if last else "-",
+        reply_text(deciding_reply(session)),
         tcp_trouble(session),
     ]
 
@@ -115,16 +122,32 @@ HEADERS = [
     "mail from",
     "rcpt",
     "outcome",
-    "last reply",
+    "deciding reply",
     "TCP",
 ]
+"""The sessions table; "deciding reply" is the reply that decided the outcome (the refusal
+of a rejected session, not the 221 after it; '-' when no reply did: timeouts, resets)."""
+
+
+def session_table(sessions: list[Session], tz: tzinfo, cell=str) -> tuple[list[str], list[list]]:
+    """(headers, rows) of the sessions table; a capture column after the id when the sessions
+    come from several captures, whose ids each start at 1."""
+    several = len({s.capture for s in sessions}) > 1
+    headers = [HEADERS[0], "capture", *HEADERS[1:]] if several else list(HEADERS)
+    rows = []
+    for session in sessions:
+        row = session_row(session, tz)
+        if several:
+            row.insert(1, terminal(session.capture))
+        rows.append([cell(value) for value in row])
+    return headers, rows
 
 
 def format_sessions(sessions: list[Session], tz: tzinfo = UTC) -> str:
     if not sessions:
         return "No SMTP sessions."
-    rows = [session_row(s, tz) for s in sessions]
-    return tabulate(rows, headers=HEADERS, tablefmt="simple", disable_numparse=True)
+    headers, rows = session_table(sessions, tz)
+    return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
 
 
 def format_result(result: CaptureResult, tz: tzinfo) -> str:
@@ -234,7 +257,9 @@ def _collapse(items):
     return lines
 
 
-def format_show(session: Session, tz: tzinfo = UTC) -> str:
+def format_show(session: Session, tz: tzinfo = UTC, findings: list | None = None) -> str:
+    """The session's head, its dialogue with the TCP events interleaved, and its findings
+    in full (pcapsmtp.diagnose.Finding) when given."""
     flow = session.flow
     software = session.server_software
     head = [
@@ -264,4 +289,7 @@ def format_show(session: Session, tz: tzinfo = UTC) -> str:
     if session.tls is not None and session.tls.decrypted:
         legend += "\nC*/S*: said inside TLS, decrypted with the key log."
     legend += "\n" + textwrap.fill(tcp_legend(flow.state, flow.history), 100)
-    return "\n".join(head) + table + "\n" + legend + "\n"
+    text = "\n".join(head) + table + "\n" + legend + "\n"
+    if findings is not None:
+        text += "\n" + format_findings(findings, detail=True, sessions=[session]) + "\n"
+    return text

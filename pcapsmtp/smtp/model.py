@@ -119,7 +119,8 @@ class Session:
     flow: TcpFlow
     capture: str
     id: int = 0
-    """1-based, in order of the connection's first frame across the analysis."""
+    """1-based, in order of the connection's first frame within its capture (a file, or one
+    rotated set): the same whether the capture is analysed alone or with others."""
     tunnel: str | None = None
     """'socks5', 'http-connect' or 'prefix' when SMTP starts after other bytes."""
     greeting: Reply | None = None
@@ -148,6 +149,12 @@ class Session:
     outcome: str = "incomplete"
     outcome_reason: str = ""
     """A short phrase saying why this outcome (for people, not scripts)."""
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """(capture, id): tells apart the sessions of several captures, whose ids each
+        start at 1."""
+        return (self.capture, self.id)
 
     @property
     def client(self):

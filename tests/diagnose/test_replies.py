@@ -126,7 +126,7 @@ def test_hard_bounce_frames_are_the_command_and_its_reply_in_the_dialogue():
     [finding] = findings(lab("unknown-user"), "hard-bounce")
     dialogue = {entry.frame for entry in session.dialogue}
     assert set(finding.frames) <= dialogue
-    assert "tcp.stream eq 0" in finding.filter
+    assert finding.filter == f"frame.number in {{{', '.join(map(str, sorted(finding.frames)))}}}"
 
 
 def test_yahoo_session_of_suricata_bug_1045_is_a_plain_delivery(public_capture):

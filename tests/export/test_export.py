@@ -88,11 +88,15 @@ _original_streams = functools.lru_cache(maxsize=2)(_streams)
 """One tshark run per original capture, not one per session (the cases come in order)."""
 
 
-def _export(capture: Path, session: int, out: Path, redact: bool = False) -> None:
-    args = ["export", str(capture), "--session", str(session), "-o", str(out)]
-    result = CliRunner().invoke(main, [*args, "--redact"] if redact else args)
+def _export(capture: Path, session: int, out: Path, *options: str):
+    """``pcapsmtp export``, which redacts unless told otherwise; it says what it wrote on
+    standard error and nothing on standard output."""
+    args = ["export", str(capture), "--session", str(session), "-o", str(out), *options]
+    result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    assert f"wrote {out}" in result.output
+    assert result.stderr.splitlines()[-1].startswith(f"wrote {out} (")
+    assert result.stdout == ""
+    return result
 
 
 @needs_tshark
@@ -103,7 +107,7 @@ def _export(capture: Path, session: int, out: Path, redact: bool = False) -> Non
 def test_export_is_the_same_stream_to_tshark(tmp_path, capture, session):
     stream = analyze([str(capture)]).sessions[session - 1].flow.stream
     out = tmp_path / "session.pcap"
-    _export(capture, session, out, redact=True)
+    _export(capture, session, out)
     original = _original_streams(capture)[str(stream)]
     exported = _streams(out)
     assert list(exported) == ["0"], "one stream only"
@@ -129,7 +133,7 @@ def test_icmp_errors_tied_to_the_session_come_along(tmp_path):
 def test_pcapng_output(tmp_path):
     capture = LAB / "auth-plain-clear.pcap"
     out = tmp_path / "session.pcapng"
-    _export(capture, 2, out, redact=True)
+    _export(capture, 2, out)
     assert out.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"
     stream = analyze([str(capture)]).sessions[1].flow.stream
     assert _rows(out, "tcp.stream eq 0") == _rows(capture, f"tcp.stream eq {stream}")
@@ -149,9 +153,11 @@ def test_redacted_export_holds_no_credential(tmp_path, session):
     forms = lab_secrets()
     raw = tmp_path / "raw.pcap"
     redacted = tmp_path / "redacted.pcap"
-    _export(capture, session, raw)
-    _export(capture, session, redacted, redact=True)
+    kept = _export(capture, session, raw, "--keep-credentials")
+    _export(capture, session, redacted)
     assert any(form in raw.read_bytes() for form in forms), "the unredacted export has them"
+    assert kept.stderr.startswith("pcapsmtp: warning: --keep-credentials: ")
+    assert "AUTH line(s) are in the export in clear" in kept.stderr
     data = redacted.read_bytes()
     assert [form for form in forms if form in data] == []
     assert len(data) == len(raw.read_bytes())
@@ -163,7 +169,7 @@ def test_redacted_export_holds_no_credential(tmp_path, session):
 def test_redacted_lines_keep_their_shape_and_checksums(tmp_path):
     capture = LAB / "auth-plain-clear.pcap"
     out = tmp_path / "login.pcap"
-    _export(capture, 2, out, redact=True)  # AUTH LOGIN: two lines answering 334
+    _export(capture, 2, out)  # AUTH LOGIN: two lines answering 334
     lines = fields(
         out,
         ["tcp.checksum.status", "smtp.auth.username", "smtp.auth.password"],
@@ -194,7 +200,7 @@ def test_credentials_quoted_by_an_icmp_error_are_overwritten_too(tmp_path):
     capture = _auth_conversation(tmp_path / "icmp.pcap")
     assert b"AGFsaWNlAGxhYi1TZWNyZXQtNDI=" in capture.read_bytes()
     out = tmp_path / "out.pcap"
-    _export(capture, 1, out, redact=True)
+    _export(capture, 1, out)
     data = out.read_bytes()
     assert b"AGFsaWNlAGxhYi1TZWNyZXQtNDI=" not in data
     assert data.count(b"AUTH PLAIN XXXXXXXXXXXXXXXXXXXXXXXXXXXX\r\n") == 2
@@ -221,7 +227,7 @@ def test_credentials_in_ip_fragments_refuse_the_export(tmp_path):
     with pytest.raises(ExportError, match="fragment"):
         export_session(str(capture), session, str(out), redact=True)
     assert not out.exists()
-    result = export_session(str(capture), session, str(out))
+    result = export_session(str(capture), session, str(out), redact=False)
     assert result.frames == len(conversation.packets)
 
 
@@ -234,7 +240,9 @@ def test_unknown_session_is_a_usage_error(tmp_path):
         ["export", str(LAB / "auth-plain-clear.pcap"), "--session", "9", "-o", str(tmp_path / "x")],
     )
     assert result.exit_code == 2
-    assert "no SMTP session 9; its sessions: 1, 2, 3" in result.output
+    assert (
+        "no SMTP session 9; its sessions: 1 (10.77.1.2:34824, tcp.stream 0), 2 (" in result.output
+    )
 
 
 def test_stdin_is_refused(tmp_path):
@@ -260,3 +268,63 @@ def test_never_overwrites_its_input(tmp_path):
     assert result.exit_code == 1
     assert "is the capture being read" in result.output
     assert capture.read_bytes() == (LAB / "auth-plain-clear.pcap").read_bytes()
+
+
+def test_credentials_are_overwritten_by_default_and_redact_is_still_accepted(tmp_path):
+    capture = LAB / "auth-plain-clear.pcap"
+    default, redacted = tmp_path / "default.pcap", tmp_path / "redacted.pcap"
+    result = _export(capture, 1, default)
+    assert "AUTH line(s) overwritten in frame(s)" in result.stderr
+    assert "warning" not in result.stderr
+    _export(capture, 1, redacted, "--redact")
+    assert default.read_bytes() == redacted.read_bytes()
+    assert [form for form in lab_secrets() if form in default.read_bytes()] == []
+
+
+def test_keep_credentials_warns_even_when_there_are_none(tmp_path):
+    result = _export(LAB / "clean-delivery.pcap", 1, tmp_path / "x.pcap", "--keep-credentials")
+    assert result.stderr.startswith("pcapsmtp: warning: --keep-credentials: this session sent no")
+
+
+def test_dash_writes_the_capture_to_standard_output(tmp_path):
+    capture = LAB / "auth-plain-clear.pcap"
+    _export(capture, 2, tmp_path / "file.pcap")
+    result = CliRunner().invoke(main, ["export", str(capture), "--session", "2", "-o", "-"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout_bytes == (tmp_path / "file.pcap").read_bytes()
+    assert result.stderr.startswith("wrote standard output (pcap): ")
+    assert not (Path.cwd() / "-").exists()
+
+
+def test_a_folder_is_a_one_line_error(tmp_path):
+    result = CliRunner().invoke(
+        main, ["export", str(LAB), "--session", "1", "-o", str(tmp_path / "x")]
+    )
+    assert result.exit_code == 1
+    assert result.stderr == f"pcapsmtp: error: {LAB}: is a folder; export reads one capture file\n"
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_session_by_client_address_and_port_or_by_stream(tmp_path):
+    capture = LAB / "auth-plain-clear.pcap"
+    session = analyze([str(capture)]).sessions[1]
+    by_id = _export(capture, 2, tmp_path / "id.pcap")
+    for how in (["--session", "10.77.1.2:40587"], ["--stream", str(session.flow.stream)]):
+        out = tmp_path / "other.pcap"
+        result = CliRunner().invoke(main, ["export", str(capture), *how, "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        assert out.read_bytes() == (tmp_path / "id.pcap").read_bytes()
+    assert "of session 2 (tcp.stream 1;" in by_id.stderr
+
+
+@pytest.mark.parametrize(
+    "how",
+    [[], ["--session", "1", "--stream", "0"], ["--session", "10.77.1.2"], ["--stream", "9"]],
+    ids=["none", "both", "no-port", "no-such-stream"],
+)
+def test_session_selectors_that_name_nothing_are_usage_errors(tmp_path, how):
+    capture = LAB / "auth-plain-clear.pcap"
+    result = CliRunner().invoke(main, ["export", str(capture), *how, "-o", str(tmp_path / "x")])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "x").exists()

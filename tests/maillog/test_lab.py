@@ -46,11 +46,11 @@ def test_every_session_with_a_queue_id_finds_its_lines(truth_path):
         if not ids:
             continue
         session = sessions[expected["client"]]
-        lines = [line for link in links.links.get(session.id, []) for line in link.lines]
+        lines = [line for link in links.links.get(session.key, []) for line in link.lines]
         for qid in ids:
-            assert any(line.queue_id == qid for line in lines), (session.id, qid)
+            assert any(line.queue_id == qid for line in lines), (session.key, qid)
         wire_ids = {t.queue_id for t in session.transactions if t.queue_id}
-        methods = {link.method for link in links.links[session.id]}
+        methods = {link.method for link in links.links[session.key]}
         assert methods == ({QUEUE_ID} if wire_ids else {ADDRESS_TIME})  # encrypted: no id
 
 
@@ -59,7 +59,7 @@ def test_all_lab_captures_and_logs_at_once():
     logs = tuple(str(p) for p in sorted(LAB.glob("*.maillog")))
     analysis = analyze(captures, Options(maillogs=logs))
     links = analysis.maillog
-    by_id = {s.id: s for s in analysis.sessions}
+    by_id = {s.key: s for s in analysis.sessions}
     unlinked = {Path(by_id[i].capture).name.split(".")[0] for i in links.unlinked}
     assert unlinked == NO_MTA
     linked = [by_id[i] for i in links.links]
@@ -73,7 +73,7 @@ def test_all_lab_captures_and_logs_at_once():
 
 def test_a_queue_id_cut_by_the_snap_length_still_links():
     analysis, links = _linked("capture-truncated")
-    (link,) = links.links[analysis.sessions[0].id]
+    (link,) = links.links[analysis.sessions[0].key]
     assert link.method == QUEUE_ID and link.why.startswith(
         "queue id 8BCCA2102E6 (8BCCA2 on the wire: the snap length cut the reply)"
     )
@@ -83,11 +83,11 @@ def test_a_queue_id_cut_by_the_snap_length_still_links():
 def test_greylisting_first_by_time_then_by_queue_id():
     analysis, links = _linked("greylisting")
     first, second = analysis.sessions
-    (grey,) = links.links[first.id]
+    (grey,) = links.links[first.key]
     assert grey.method == ADDRESS_TIME and "within 2 s" in grey.why
     assert [n.verdict for n in grey.notes] == [AGREES]
     assert "451 4.7.1" in grey.notes[0].text
-    (delivered,) = links.links[second.id]
+    (delivered,) = links.links[second.key]
     assert delivered.method == QUEUE_ID and "3F09C20E401" in delivered.why
     assert [n.verdict for n in delivered.notes] == [AGREES, LATER]
     assert [line.number for line in delivered.lines] == [5, 6, 7, 8, 9, 10, 11]
@@ -96,16 +96,16 @@ def test_greylisting_first_by_time_then_by_queue_id():
 def test_retry_storm_pairs_240_connections_one_to_one():
     analysis, links = _linked("retry-storm")
     assert links.methods()[ADDRESS_TIME] == 240 and not links.unlinked
-    numbers = [links.links[s.id][0].lines[0].number for s in analysis.sessions]
+    numbers = [links.links[s.key][0].lines[0].number for s in analysis.sessions]
     assert numbers == list(range(2, 722, 3))  # each session its own 'connect from', in order
     for session in analysis.sessions:
-        (link,) = links.links[session.id]
+        (link,) = links.links[session.key]
         assert [n.verdict for n in link.notes] == [AGREES]
 
 
 def test_exim_queued_then_deferred_afterwards():
     analysis, links = _linked("clean-delivery-exim")
-    (link,) = links.links[analysis.sessions[0].id]
+    (link,) = links.links[analysis.sessions[0].key]
     assert link.method == QUEUE_ID and link.unit.peer_port == 33494
     verdicts = [(n.verdict, n.text) for n in link.notes]
     assert verdicts[0][0] == AGREES and "1xVNsJ-00036b-3A" in verdicts[0][1]
@@ -114,7 +114,7 @@ def test_exim_queued_then_deferred_afterwards():
 
 def test_a_proxy_between_shows_as_another_client_address():
     analysis, links = _linked("smtp-inspection")
-    (link,) = links.links[analysis.sessions[0].id]
+    (link,) = links.links[analysis.sessions[0].key]
     assert link.method == QUEUE_ID
     assert link.notes[0].verdict == NOTE
     assert "names the client 10.77.3.1 where the capture shows 10.77.1.2" in link.notes[0].text
@@ -122,7 +122,7 @@ def test_a_proxy_between_shows_as_another_client_address():
 
 def test_timeouts_and_resets_say_what_the_server_logged():
     analysis, links = _linked("mtu-blackhole")
-    (link,) = links.links[analysis.sessions[1].id]
+    (link,) = links.links[analysis.sessions[1].key]
     texts = [n.text for n in link.notes]
     assert any("opened 2639720E436 but never queued it" in t for t in texts)
     assert any("timeout after DATA (0 bytes)" in t for t in texts)
@@ -144,7 +144,7 @@ def test_a_log_entry_without_a_session_is_said(tmp_path):
 
 def test_connect_timeout_has_no_log_line():
     analysis, links = _linked("connect-timeout")
-    assert links.unlinked == [analysis.sessions[0].id] and links.links == {}
+    assert links.unlinked == [analysis.sessions[0].key] and links.links == {}
 
 
 def _shifted(tmp_path: Path, hours: int, compress: bool) -> Path:
@@ -167,7 +167,9 @@ def test_a_log_in_local_time_needs_its_zone(tmp_path, compress):
     capture = [str(LAB / "clean-delivery.pcap")]
     right = analyze(capture, Options(maillogs=(str(log),), log_zone=ZoneInfo("Asia/Tokyo")))
     assert right.maillog.methods()[QUEUE_ID] == 1 and right.maillog.offset_ns == 0
-    assert len(right.maillog.links[1][0].lines) == 7 and not right.maillog.warnings
+    assert (
+        len(right.maillog.links[right.sessions[0].key][0].lines) == 7 and not right.maillog.warnings
+    )
     wrong = analyze(capture, Options(maillogs=(str(log),)))
     # The queue id still finds the message's lines; the clocks disagree by the zone's 9 hours.
     assert wrong.maillog.methods()[QUEUE_ID] == 1

@@ -42,7 +42,7 @@ def test_sendmail_receiving(tmp_path):
         f"{_stamp()} mx sm-mta[4001]: 4AIBQeXn040000: to=<b@example.net>, delay=00:00:00, "
         "xdelay=00:00:00, mailer=local, pri=30440, dsn=2.0.0, stat=Sent\n",
     )
-    (link,) = links.links[session.id]
+    (link,) = links.links[session.key]
     assert (link.side, link.method) == (SERVER_SIDE, QUEUE_ID)
     assert [n.verdict for n in link.notes] == [AGREES, "later"]
 
@@ -61,7 +61,7 @@ def test_qmail_receiving_by_qp_and_by_tcpserver_port(tmp_path):
         f"{tai} end msg 3890\n"
         f"{tai} tcpserver: end 17310 status 0\n",
     )
-    history, connection = links.links[session.id]
+    history, connection = links.links[session.key]
     assert (history.method, connection.method) == (QUEUE_ID, ADDRESS_PORT)
     assert [line.number for line in history.lines] == [2, 3, 4, 5, 6]
     assert history.notes[0].verdict == AGREES and "queued 3890" in history.notes[0].text
@@ -78,7 +78,7 @@ def test_exim_sending(tmp_path):
         'H=mx.example.net [198.51.100.25] C="250 2.0.0 Ok: queued as 8512E1767A67"\n'
         f"{stamp} 1RwtJY-0009RI-E4 Completed\n",
     )
-    (link,) = links.links[session.id]
+    (link,) = links.links[session.key]
     assert (link.side, link.method) == (CLIENT_SIDE, QUEUE_ID)
     assert "8512E1767A67" in link.why and [line.number for line in link.lines] == [1, 2]
     assert [n.verdict for n in link.notes] == [AGREES]

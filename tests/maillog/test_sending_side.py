@@ -56,7 +56,7 @@ def test_linked_by_the_id_the_server_gave(tmp_path):
     analysis, links = _run(tmp_path, conversations, lines)
     assert links.methods()[QUEUE_ID] == 3 and not links.unlinked and not links.orphans
     for i, session in enumerate(analysis.sessions):
-        (link,) = links.links[session.id]
+        (link,) = links.links[session.key]
         assert link.side == CLIENT_SIDE and link.why.startswith(f"queue id {remote[i]} ")
         assert [line.number for line in link.lines] == [i + 1, 5 + 2 * i, 6 + 2 * i]
         assert [n.verdict for n in link.notes] == [AGREES]
@@ -79,7 +79,7 @@ def test_refused_attempts_by_address_and_time(tmp_path):
     analysis, links = _run(tmp_path, attempts(3, 60.0, "refused"), lines)
     assert links.methods()[ADDRESS_TIME] == 3
     for session in analysis.sessions:
-        (link,) = links.links[session.id]
+        (link,) = links.links[session.key]
         assert link.side == CLIENT_SIDE and len(link.unit.lines) == 2
         # The message's history: its three deferrals, one per attempt.
         assert [line.number for line in link.lines if line.status] == [2, 4, 6]
@@ -97,7 +97,7 @@ def test_log_and_wire_disagree(tmp_path):
         "Connection timed out",
     ]
     analysis, links = _run(tmp_path, attempts(1, 1.0, delivery()), lines)
-    (link,) = links.links[analysis.sessions[0].id]
+    (link,) = links.links[analysis.sessions[0].key]
     (note,) = link.notes
     assert note.verdict == DIFFERS and "quoting a 451 reply the wire does not show" in note.text
     (orphan,) = links.orphans

@@ -49,7 +49,8 @@ def test_an_unreadable_input_is_one_line_and_exit_1(tmp_path, where):
 def test_an_unknown_session_is_a_usage_error(tmp_path):
     result = run(str(CAPTURE), "--session", "7", "-o", str(tmp_path / "r.md"))
     assert result.exit_code == 2
-    assert "has no SMTP session 7; its sessions: 1, 2" in result.output
+    assert "has no SMTP session 7; its sessions: 1 (10.77.1.2:" in result.output
+    assert "), 2 (10.77.1.2:" in result.output and "tcp.stream 1)" in result.output
 
 
 def test_standard_input_is_refused(tmp_path):
@@ -82,7 +83,7 @@ def test_capture_facts(tmp_path):
 def test_findings_carry_evidence_and_filters(tmp_path):
     document = json.loads(report(tmp_path, CAPTURE, "json"))
     blackhole = next(f for f in document["findings"] if f["code"] == "mtu-blackhole")
-    assert blackhole["frames"] and blackhole["filter"].startswith("tcp.stream eq 1")
+    assert blackhole["frames"] and blackhole["filter"].startswith("frame.number in {")
     markdown = report(tmp_path, CAPTURE, "md")
     assert f"`{blackhole['filter']}`" in markdown
 
@@ -93,6 +94,19 @@ def test_the_sessions_that_matter_are_detailed(tmp_path):
     assert [row["session"] for row in document["timeline"]] == [1, 2]
     chosen = json.loads(report(tmp_path, CAPTURE, "json", "--session", "1", "--session", "2"))
     assert [s["id"] for s in chosen["sessions"]] == [1, 2]
+
+
+def test_sessions_chosen_by_client_or_stream_as_in_every_command(tmp_path):
+    second = json.loads(report(tmp_path, CAPTURE, "json", "--session", "2"))["sessions"][0]
+    client = second["client"]
+    by_client = json.loads(report(tmp_path, CAPTURE, "json", "--session", client))
+    by_stream = json.loads(report(tmp_path, CAPTURE, "json", "--stream", str(second["tcp_stream"])))
+    assert (
+        [s["id"] for s in by_client["sessions"]] == [s["id"] for s in by_stream["sessions"]] == [2]
+    )
+    assert by_client["produced"]["command_line"][-2:] == ["--session", client]
+    result = run(str(CAPTURE), "--stream", "9", "-o", str(tmp_path / "r.md"))
+    assert result.exit_code == 2 and "has no SMTP tcp.stream 9; its sessions: 1 (" in result.output
 
 
 def test_the_detailed_dialogue_interleaves_tcp_events(tmp_path):

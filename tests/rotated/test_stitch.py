@@ -132,7 +132,12 @@ def test_several_sets_and_single_files_in_one_run(dask_cluster, tmp_path) -> Non
         str(single),
         str(gw2 / "gw2-*.pcap"),
     ]
-    assert [s.id for s in parallel.sessions] == [1, 2, 3, 4]
+    assert [s.key for s in parallel.sessions] == [
+        (str(gw1 / "gw1-*.pcap"), 1),
+        (str(single), 1),
+        (str(gw2 / "gw2-*.pcap"), 1),
+        (str(gw2 / "gw2-*.pcap"), 2),
+    ], "ids count per capture (a rotated set is one)"
     for p, c in zip(parallel.results, chained.results, strict=True):
         assert comparable_result(p) == comparable_result(c)
 
