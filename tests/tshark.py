@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,7 +11,9 @@ import pytest
 
 TSHARK = shutil.which("tshark")
 REPO = Path(__file__).resolve().parent.parent
-PUBLIC = REPO.parent / "shared" / "captures" / "public"
+PUBLIC = Path(
+    os.environ.get("PCAPSMTP_PUBLIC_CAPTURES", REPO.parent / "shared" / "captures" / "public")
+)
 LAB = REPO / "captures"
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".pcap.gz")
 

@@ -148,6 +148,14 @@ class Session:
     outcome: str = "incomplete"
     outcome_reason: str = ""
     """A short phrase saying why this outcome (for people, not scripts)."""
+    one_sided: str | None = None
+    """'client' or 'server' when the capture holds only that side's packets."""
+    not_captured: list[str] = field(default_factory=list)
+    """What of the session's beginning the capture lacks: 'handshake', 'greeting'."""
+    unanswered: list[Command] = field(default_factory=list)
+    """Commands whose reply is not in the capture (lost, one-sided, or never sent)."""
+    uncertain: list[Reply] = field(default_factory=list)
+    """Replies paired by what they can answer after bytes the capture lacks."""
 
     @property
     def client(self):
