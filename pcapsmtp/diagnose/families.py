@@ -2,6 +2,7 @@
 
 from pcapsmtp.diagnose import (  # noqa: F401
     auth,
+    capture,
     inspection,
     path_mtu,
     replies,

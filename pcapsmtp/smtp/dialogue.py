@@ -229,6 +229,10 @@ class Dialogue:
 
     def finish(self, frame: int, time_ns: int) -> None:
         """The connection ended (last frame given): report what was left unfinished."""
+        if self._held:
+            # Held for a reply to DATA that never came (a one-sided capture, a refused DATA
+            # the capture lacks): what they hold is read as commands.
+            self._release_held(ClientState.COMMAND)
         if self._message is not None:
             self._end_message(frame, time_ns, complete=False)
         for sender, line in self._lines.items():

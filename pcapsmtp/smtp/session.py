@@ -85,7 +85,7 @@ class SessionBuilder:
         elif isinstance(event, MessageEnd):
             self._message(event)
         elif isinstance(event, Unanswered):
-            session.unanswered.append(event.command)
+            session.unanswered.append(event)
             self._dispatch(event.command, None)
         elif isinstance(event, TlsStarted):
             self._tls(event)
@@ -341,6 +341,8 @@ class SessionBuilder:
         session = self.session
         if session.tls is not None and tls is not None:
             session.tls.facts, session.tls.failed = tls.facts, tls.failed
+        if session.one_sided == SERVER:
+            self._server_side_transactions()
         transaction = self._current
         if transaction is not None and self._unattached:
             self._attach(transaction, self._unattached[-1])
@@ -356,6 +358,20 @@ class SessionBuilder:
         session.not_captured = not_captured(session)
         session.outcome, session.outcome_reason = decide_outcome(session)
         return session
+
+    def _server_side_transactions(self) -> None:
+        """Only the server's replies are captured: a 354 shows a DATA, the reply after it
+        answers the message (RFC 5321 4.3.2), so whether it was accepted is known (its sender
+        and recipients are not)."""
+        before = None
+        for reply in self.session.unsolicited:
+            if reply.code == 354:
+                transaction = Transaction(None, reply.frame, reply.time_ns, last_frame=reply.frame)
+                transaction.method, transaction.data_reply = "DATA", reply
+                self._add_transaction(transaction)
+            elif before is not None and before.code == 354 and self._current is not None:
+                self._decide(self._current, reply)
+            before = reply
 
     def _unfinished_outcome(self) -> str:
         flow = self.session.flow
@@ -464,6 +480,8 @@ def decide_outcome(session: Session) -> tuple[str, str]:
     if closing:
         outcome = "timeout" if is_timeout_notice(closing[0]) else "deferred"
         return outcome, f"the server closed with 421: {closing[0].text[:60]}"
+    if session.one_sided == SERVER:
+        return "incomplete", "only the server's packets were captured: the commands are not"
     if session.encrypted and not session.transactions:
         if _abortive_reset(flow):
             return "reset", "the connection was reset inside TLS"
