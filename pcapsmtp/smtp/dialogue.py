@@ -148,6 +148,8 @@ class Dialogue:
         command preceded, each side is read from its first whole line."""
         self.in_step = not mid_session
         """Replies pair with commands by position; False after bytes the capture lacks."""
+        self._whole = not mid_session
+        """No byte of the dialogue is missing so far: position alone is trusted."""
         self._greeting_open = mid_session
         self._skipping = False
         self.client = ClientState.START
@@ -190,7 +192,7 @@ class Dialogue:
         elif self.server == ServerState.TLS:
             self.tls.gap(SERVER)
         else:
-            self.in_step = False
+            self.in_step = self._whole = False
             if self.server != ServerState.START:
                 self._lines[SERVER].clear()
                 self._reply_lines = []
@@ -482,7 +484,7 @@ class Dialogue:
     def _client_gap(self, length: int, frame: int) -> None:
         state = self.client
         if state != ClientState.TLS:
-            self.in_step = False
+            self.in_step = self._whole = False
         if state == ClientState.DATA_BODY:
             self._message_gap += length
             self._tail = b""
@@ -606,8 +608,13 @@ class Dialogue:
             self.in_step = True
             return Command(GREETING, "", 0, 0)
         self._greeting_open = False
-        if self.in_step:
-            return self.pending.popleft() if self.pending else None
+        if self.in_step and not self.pending:
+            return None
+        if self.in_step and (self._whole or fit(self.pending[0], reply) != NO):
+            return self.pending.popleft()
+        # Out of step, or in step again after a hole but this reply cannot answer the next
+        # command (its own command was lost): it answers the first one it can.
+        self.in_step = False
         for index, command in enumerate(self.pending):
             if command.frame > reply.frame:
                 break  # a reply cannot answer a command sent after it

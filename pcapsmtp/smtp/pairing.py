@@ -43,8 +43,11 @@ def fit(command: Command, reply: Reply) -> int:
         # X.1.Y: addressing status (RFC 3463 3.2), the answer to MAIL or RCPT.
         if verb not in ADDRESS_VERBS:
             return NO
-        sender = enhanced[4:] in ("0", "7", "8")
-        return SURE if sender == (verb == "MAIL") and codes.is_positive(code) else MAYBE
+        if not codes.is_positive(code):
+            return MAYBE
+        if enhanced[4:] == "5":
+            return SURE if verb == "RCPT" else NO  # X.1.5 destination address valid
+        return SURE if verb == "MAIL" and enhanced[4:] == "0" else MAYBE
     if codes.is_positive(code):
         return _fit_positive(command, reply)
     return MAYBE

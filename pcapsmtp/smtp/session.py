@@ -369,17 +369,17 @@ class SessionBuilder:
                 transaction = Transaction(None, reply.frame, reply.time_ns, last_frame=reply.frame)
                 transaction.method, transaction.data_reply = "DATA", reply
                 self._add_transaction(transaction)
-            elif before is not None and before.code == 354 and self._current is not None:
+            elif before is not None and before.code == 354 and reply.code != 421:
                 self._decide(self._current, reply)
             before = reply
 
     def _unfinished_outcome(self) -> str:
         flow = self.session.flow
-        if self.session.one_sided:
-            return "incomplete"  # the other side's packets, which would tell, are not captured
         closing = [r for r in self.session.unsolicited if r.code == 421]
         if closing:
             return "timeout" if is_timeout_notice(closing[0]) else "deferred"
+        if self.session.one_sided:
+            return "incomplete"  # the other side's packets, which would tell, are not captured
         if client_gave_up(flow) is not None:
             return "timeout"
         if _abortive_reset(flow):
