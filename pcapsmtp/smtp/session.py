@@ -397,10 +397,12 @@ def _last(command: Command, reply: Reply | None) -> int:
 def not_captured(session: Session) -> list[str]:
     """The parts of the session's beginning the capture lacks (it started mid-session)."""
     flow = session.flow
+    said = session.commands or session.unsolicited or session.last_reply
+    if not said:
+        return []  # no SMTP in it: nothing of a dialogue to miss
     missing = []
     if flow.syn_time_ns is None and flow.synack_time_ns is None:
         missing.append("handshake")
-    said = session.commands or session.unsolicited or session.last_reply
     replies = [c.reply for c in session.commands if c.reply] + session.unsolicited
     first_reply = min((r.frame for r in replies), default=flow.last_frame + 1)
     lost = any(g.sender == SERVER and g.frame <= first_reply for g in session.gaps)
