@@ -42,6 +42,8 @@ PATH = re.compile(r"(?:FROM|TO)\s*:\s*(<[^>]*>?|[^\s<>]*)\s*(.*)", re.IGNORECASE
 TIMEOUT_NS = 30 * 1_000_000_000
 """A command left unanswered this long when the capture ends is a timeout."""
 GIVE_UP_NS = 5 * 1_000_000_000
+QUOTED_ADDRESS = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
+"""An address a reply quotes ("550 5.1.1 <dave@example.org>: Recipient address rejected")."""
 """A client that closes after the server was silent this long gave up waiting for it."""
 
 
@@ -360,18 +362,48 @@ class SessionBuilder:
         return session
 
     def _server_side_transactions(self) -> None:
-        """Only the server's replies are captured: a 354 shows a DATA, the reply after it
-        answers the message (RFC 5321 4.3.2), so whether it was accepted is known (its sender
-        and recipients are not)."""
+        """Only the server's replies are captured: what each can answer tells the envelope's
+        steps (RFC 3463 X.1.Y subjects: 0, 7, 8 the sender, the others a recipient), a 354 a
+        DATA, and the reply after it answers the message (RFC 5321 4.3.2). So the outcome of
+        each step is known; the addresses only where the reply quotes them."""
         before = None
         for reply in self.session.unsolicited:
-            if reply.code == 354:
-                transaction = Transaction(None, reply.frame, reply.time_ns, last_frame=reply.frame)
-                transaction.method, transaction.data_reply = "DATA", reply
-                self._add_transaction(transaction)
-            elif before is not None and before.code == 354 and reply.code != 421:
+            enhanced = codes.parse_enhanced(reply.lines[0] if reply.lines else "") or ""
+            subject = enhanced[4:] if enhanced[1:4] == ".1." else None
+            if before is not None and before.code == 354 and reply.code != 421:
                 self._decide(self._current, reply)
+            elif reply.code == 354:
+                transaction = self._server_side_open(reply)
+                transaction.method, transaction.data_reply = "DATA", reply
+            elif subject in ("0", "7", "8"):
+                self._close_open("abandoned")
+                transaction = self._server_side_open(reply)
+                transaction.mail_reply = reply
+                if not codes.is_positive(reply.code):
+                    transaction.final, transaction.outcome = reply, _class_outcome(reply.code)
+            elif subject is not None:
+                transaction = self._server_side_open(reply)
+                quoted = QUOTED_ADDRESS.search(reply.text)
+                transaction.rcpt_to.append(
+                    Recipient(
+                        quoted.group(1) if quoted else "",
+                        reply.code,
+                        enhanced,
+                        reply.text,
+                        reply.frame,
+                        reply,
+                    )
+                )
+                transaction.last_frame = reply.frame
             before = reply
+
+    def _server_side_open(self, reply: Reply) -> Transaction:
+        current = self._current
+        if current is None or current.final is not None or current.method is not None:
+            self._close_open("abandoned")
+            self._add_transaction(Transaction(None, reply.frame, reply.time_ns))
+        self._current.last_frame = reply.frame
+        return self._current
 
     def _unfinished_outcome(self) -> str:
         flow = self.session.flow
