@@ -12,7 +12,9 @@ import re
 import smtplib
 import socket
 import ssl
+import time
 from collections import deque
+from collections.abc import Callable
 from email.header import Header, decode_header, make_header
 from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
@@ -122,12 +124,21 @@ class LabSMTP(smtplib.SMTP):
         self.connected = False
         self.greeting: int | None = None
         self.exception: str | None = None
+        # Called once the TCP connection is up, before the greeting is read.
+        self.on_connect: Callable[[], None] | None = None
+        # (bytes, seconds): send the message in pieces with a pause after each, calling
+        # on_chunk(i) before piece i; data_sent counts what the socket accepted.
+        self.pacing: tuple[int, float] | None = None
+        self.on_chunk: Callable[[int], None] | None = None
+        self.data_sent = 0
 
     # -- recording hooks ------------------------------------------------------------------
     def _get_socket(self, host, port, timeout):
         sock = super()._get_socket(host, port, timeout)
         self.connected = True
         self.client_addr = sock.getsockname()[:2]
+        if self.on_connect:
+            self.on_connect()
         if self.implicit_tls:
             self.tls = "implicit"
             self._encrypted = True
@@ -192,9 +203,23 @@ class LabSMTP(smtplib.SMTP):
         code, repl = self.getreply()
         if code != 354:
             raise smtplib.SMTPDataError(code, repl)
-        self.send(msg + b".\r\n")
+        if self.pacing:
+            self._send_paced(msg + b".\r\n")
+        else:
+            self.send(msg + b".\r\n")
         self.expect(".")
         return self.getreply()
+
+    def _send_paced(self, payload: bytes) -> None:
+        """A slow sender: the message in pieces, a pause after each."""
+        size, pause = self.pacing
+        self.data_sent = 0
+        for i, start in enumerate(range(0, len(payload), size)):
+            if self.on_chunk:
+                self.on_chunk(i)
+            self.send(payload[start : start + size])
+            self.data_sent = min(start + size, len(payload))
+            time.sleep(pause)
 
     def transaction(
         self,
@@ -229,7 +254,12 @@ class LabSMTP(smtplib.SMTP):
             tx["code"] = tx["rcpt_to"][-1]["code"]
             return tx
         tx["subject"], tx["size"] = subject, len(message)
-        code, text = self.data(message)
+        try:
+            code, text = self.data(message)
+        finally:
+            if self.pacing and self.data_sent < len(message) + 3:  # the socket failed
+                tx["message_size"] = len(message)
+                tx["size"] = min(self.data_sent, len(message))
         self._finish(tx, code, text)
         return tx
 

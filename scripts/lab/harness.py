@@ -52,6 +52,11 @@ FINDINGS = {
     "retry-storm",
 }
 
+SEVERITIES = {"error", "warning", "info"}
+# The ``capture`` truth key: which packets of the sessions the main capture holds.
+DIRECTIONS = {"both", "client-only", "server-only"}
+STARTS = {"before-session", "after-handshake", "after-greeting", "after-ehlo"}
+
 # What must never be said of a capture in which nothing went wrong.
 TROUBLE = sorted(FINDINGS - {"icmp-frag-needed"})
 
@@ -86,12 +91,27 @@ class Run:
         self.postfix.start()
         return self.postfix
 
-    def capture(self, point: str = CLIENT, snaplen: int = 0) -> Path:
-        """Start tcpdump at ``point``: <name>.pcap at the main point, else <name>.<point>.pcap."""
-        main = point == self.main_point
-        path = self.work / (f"{self.name}.pcap" if main else f"{self.name}.{point}.pcap")
-        proc = self.lab.capture(point, INTERFACES[point], path, snaplen)
-        self.captures[point] = (proc, path)
+    def capture(
+        self,
+        point: str = CLIENT,
+        snaplen: int = 0,
+        options: tuple[str, ...] = (),
+        expression: str | None = None,
+        interface: str | None = None,
+        label: str | None = None,
+    ) -> Path:
+        """Start tcpdump at ``point``: <name>.pcap at the main point, else <name>.<label>.pcap.
+
+        ``label`` (default: the point) names a second capture taken in the same namespace,
+        such as the complete ``reference`` beside a one-sided or lossy main capture.
+        """
+        label = label or point
+        main = label == self.main_point
+        path = self.work / (f"{self.name}.pcap" if main else f"{self.name}.{label}.pcap")
+        proc = self.lab.capture(
+            point, interface or INTERFACES[point], path, snaplen, options, expression
+        )
+        self.captures[label] = (proc, path)
         return path
 
     # -- finishing ----------------------------------------------------------------------------
@@ -157,3 +177,9 @@ def check_truth(doc: dict) -> None:
     for code in doc["expected_findings"] + doc["absent_findings"]:
         assert code in FINDINGS, code
     assert not set(doc["expected_findings"]) & set(doc["absent_findings"])
+    for code, severity in doc.get("expected_severity", {}).items():
+        assert code in doc["expected_findings"] and severity in SEVERITIES, (code, severity)
+    capture = doc.get("capture")
+    if capture:
+        assert capture["direction"] in DIRECTIONS, capture
+        assert capture["started"] in STARTS, capture

@@ -224,8 +224,20 @@ class Lab:
                 proc.wait()
         self.procs = [(n, p) for n, p in self.procs if p is not proc]
 
-    def capture(self, role: str, ifname: str, path: Path, snaplen: int = 0) -> subprocess.Popen:
-        """Start tcpdump on a lab interface and wait until it listens."""
+    def capture(
+        self,
+        role: str,
+        ifname: str,
+        path: Path,
+        snaplen: int = 0,
+        options: tuple[str, ...] = (),
+        expression: str | None = None,
+    ) -> subprocess.Popen:
+        """Start tcpdump on a lab interface and wait until it listens.
+
+        ``options`` go before ``-w`` (``-Q out``); ``expression`` is a pcap filter
+        (``src host 10.77.2.2``): both make one-sided captures the way people make them.
+        """
         proc = self.spawn(
             role,
             [
@@ -238,8 +250,10 @@ class Lab:
                 "-U",
                 "-Z",
                 "root",
+                *options,
                 "-w",
                 str(path),
+                *([expression] if expression else []),
             ],
             f"tcpdump {role}",
             stderr=subprocess.PIPE,

@@ -10,6 +10,7 @@ import time
 import traceback
 from pathlib import Path
 
+import scenarios_capture  # noqa: F401  (registers the partial-capture scenarios)
 from harness import Run
 from readme import write_readme
 from scenarios import SCENARIOS

@@ -37,6 +37,10 @@ never on byte equality.
 - `<name>.pcap` — the main capture (`-s 0`, Ethernet, pcap); `capture_point` in the truth says
   where it was taken (the client's `eth0` unless said otherwise).
 - `<name>.<point>.pcap` — the same sessions seen at another point (`other_files`).
+- `<name>.reference.pcap` — for a capture that holds only part of the traffic (one direction,
+  started late, lossy: the truth has a `capture` key), the complete capture taken at the same
+  time on the same interface (`other_files["reference"]`), so what the main capture lacks is
+  known packet by packet.
 - `<name>.truth.json` — ground truth from the lab's own knowledge: what the client sent and
   received (recorded by the client itself), what fault was injected. Never derived from the
   capture.
@@ -64,6 +68,35 @@ never on byte equality.
 - `late_replies`: reply codes the server sent after the client had already given up (they are
   in the capture, answered by a RST; the client never read them).
 - `reset_by`: who sent the RST that ended the session, if one did (`middlebox` = forged).
+- `transactions[].message_size`: present when the client's socket failed before the whole
+  message went out (server-killed-in-data, forged-rst-volley): the message's full size, while
+  `size` is what the client's socket accepted before the failure (not necessarily what reached
+  the server); the end of data was then never sent, so the dialogue ends with DATA.
+- `transactions[].line_ending`: `"LF"` when the client ended its message lines and its end
+  of data with a bare LF (`size` counts the bytes as sent, the final `.\n` excluded).
+- `expected_severity`: {finding code: `error` | `warning` | `info`}, the severity a correct
+  analysis gives that expected finding here (a transient zero window on a delivered message is
+  `info`; a server that died during DATA is an `error`).
+- `other_connections`: connections the client made that are not SMTP sessions of the capture
+  (icmp-quoted-streams: its attempts on port 2525, rejected with ICMP port unreachable, the
+  capture filter keeping only the ICMP errors, which quote their TCP headers).
+- `scanner` (scan-port-reuse): the raw-socket SYN scanner sharing the capture: its `source`,
+  how its `isn` is made, `pause_s` between its `rounds`, each with the `ports` probed in order
+  and the count of each `answers` kind.
+- `greeting_delay_s`: how long the server held its greeting back on purpose.
+- `capture` (only where the main capture is partial): `direction` (`both`, `client-only`,
+  `server-only`); `started` (`before-session`, `after-handshake`: the first packet is the
+  greeting, `after-greeting`: the first packet is the client's EHLO, `after-ehlo`: the first
+  packet is the client's MAIL FROM); `first_step`: the index in
+  the first session's `dialogue` of the first step in the capture, with `handshake_captured`
+  false; `tcpdump`: the options or filter that made it one-sided; `mechanism`: how packets were
+  lost; `captured_tcp_frames` / `reference_tcp_frames`: TCP frames in the main and in the
+  reference capture (counted by tshark); `dropped_by_capture`: every packet the network carried
+  that the capture lacks, in order (`reference_frame` its frame number in the reference, `from`
+  client or server, `tcp_len`, `flags`, `text` the first line of its payload). These facts come
+  from the reference capture; the SMTP truth still comes from the client. Findings a correct
+  analysis of a partial capture may or may not give (`capture-loss` for a one-sided or late
+  capture, `incomplete-session`) are in neither list.
 - Finding codes follow DESIGN.md, plus `retry-storm`. `client-timeout` means the client gave up
   waiting for the server; `server-timeout` means the server gave up waiting for the client.
   `absent_findings` lists codes a correct analysis must not produce.

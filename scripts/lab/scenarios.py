@@ -6,6 +6,8 @@ inside the client namespace and calls ``run.finish(...)`` with what the lab know
 
 from __future__ import annotations
 
+import os
+import signal
 import smtplib
 import ssl
 import subprocess
@@ -793,3 +795,169 @@ def clean_delivery_exim(run: Run) -> None:
     run.capture()
     run.sessions.append(session(simple_mail("lab clean delivery exim")).session())
     run.finish(description=doc(clean_delivery_exim), server_software="Exim", absent=absent())
+
+
+# -- issue 17: a dying server, a volley of forged resets, a window that closes for a moment ------
+def smtpd_pid(postfix: Postfix) -> int:
+    """The PID of the one smtpd child of this lab's Postfix master (its session process)."""
+    master = postfix.proc.pid
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        comm = text[text.index("(") + 1 : text.rindex(")")]
+        ppid = int(text[text.rindex(")") + 2 :].split()[1])
+        if ppid == master and comm == "smtpd":
+            found.append(int(stat.parent.name))
+    if len(found) != 1:
+        raise RuntimeError(f"expected one smtpd under master {master}, found {found}")
+    return found[0]
+
+
+@scenario("server-killed-in-data")
+def server_killed_in_data(run: Run) -> None:
+    """the server's smtpd dies in the middle of DATA: the client sends a 60 KB attachment in
+    8 KB pieces a third of a second apart; after the third piece the lab kills Postfix's smtpd
+    (SIGKILL, by its PID) while its receive queue is empty, so its kernel sends a FIN; the
+    client's next piece is answered by RSTs (genuine TTL) and its send fails"""
+    run.network()
+    run.start_postfix()
+    run.capture()
+    run.capture(SERVER)
+    killed: list[int] = []
+
+    def on_chunk(i: int) -> None:
+        if i == 3:
+            pid = smtpd_pid(run.postfix)
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+            time.sleep(0.5)  # the FIN reaches the client, which does not read it
+
+    smtp = LabSMTP((SERVER_IP, 25))
+    smtp.pacing, smtp.on_chunk = (8192, 0.33), on_chunk
+    with netns(CLIENT):
+        run_session(smtp, simple_mail("lab server killed", attachment=60_000))
+    assert killed, "the client never reached the fourth piece"
+    run.sessions.append(smtp.session(reset_by="server", client_error=smtp.exception))
+    time.sleep(1)
+    if f"pid {killed[0]} killed by signal 9" not in run.postfix.maillog.read_text():
+        raise RuntimeError("Postfix's master did not log the killed smtpd")
+    run.finish(
+        description=doc(server_killed_in_data),
+        fault=f"SIGKILL to the session's smtpd (pid {killed[0]}) during DATA",
+        expected=["reset"],
+        expected_severity={"reset": "error"},
+        absent=absent("reset", "incomplete-session"),
+    )
+
+
+FORGE = "X-Lab-Trigger: forge-resets"
+
+
+@scenario("forged-rst-volley")
+def forged_rst_volley(run: Run) -> None:
+    """a firewall on the router forges a RST in the server's name for every client segment it
+    drops once it has seen a body line (iptables string match marks the connection, CONNMARK;
+    every later client segment is REJECTed with tcp-reset): the client's segments in flight
+    each draw a RST, all with the router's TTL 64 where the server's packets arrive with 62"""
+    run.network()
+    for rule in (
+        ["-m", "connmark", "--mark", "1", "-j", "REJECT", "--reject-with", "tcp-reset"],
+        ["-m", "string", "--algo", "bm", "--string", FORGE, "-j", "CONNMARK", "--set-mark", "1"],
+        ["-m", "connmark", "--mark", "1", "-j", "REJECT", "--reject-with", "tcp-reset"],
+    ):
+        run.lab.iptables(ROUTER, "-A", "FORWARD", "-p", "tcp", "--dport", "25", *rule)
+    run.start_postfix(lambda pf: pf.main.update(smtpd_timeout="30s"))
+    run.capture()
+    run.capture(SERVER)
+    body = "Lorem ipsum dolor sit amet, consectetur adipiscing elit.\n" * 40 + FORGE + "\n"
+    body += "after the trigger, still in flight\n" * 600
+    # The client writes the message in 16 KB pieces: the first one (with the trigger) is in
+    # flight when the RSTs come back, the second write fails, so the end of data is never
+    # handed to the socket and the truth says exactly how much the socket took.
+    smtp = LabSMTP((SERVER_IP, 25))
+    smtp.pacing = (16384, 0.2)
+    with netns(CLIENT):
+        run_session(smtp, simple_mail("lab forged rst volley", body=body))
+    run.sessions.append(smtp.session(reset_by="middlebox", client_error=smtp.exception))
+    time.sleep(2)
+    run.finish(
+        description=doc(forged_rst_volley),
+        fault="iptables on the router: a string match on 'X-Lab-Trigger: forge-resets' sets "
+        "connmark 1; every client segment of a marked connection is REJECTed with tcp-reset "
+        "(each RST has the router's TTL, 64, not the server's 62)",
+        expected=["middlebox-reset"],
+        absent=absent("middlebox-reset", "reset", "server-timeout", "incomplete-session"),
+    )
+    out = subprocess.run(
+        ["tshark", "-n", "-r", str(run.out / f"{run.name}.pcap"), "-Y",
+         f"ip.src=={SERVER_IP} && tcp.flags.reset==1", "-T", "fields", "-e", "ip.ttl"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    if len(out) < 2 or set(out) != {"64"}:
+        raise RuntimeError(f"forged RSTs seen at the client with TTLs {out}")
+
+
+@scenario("zero-window-brief")
+def zero_window_brief(run: Run) -> None:
+    """a receive buffer that fills for a moment: a small Python server with a 16 KB receive
+    buffer (SO_RCVBUF) stops reading for 0.1 s, 4 KB into DATA, so its window closes for less
+    than the client's persist timer (no probe); then it reads the rest and accepts the
+    100 KB message. The client's tail-loss probe is off (tcp_early_retrans = 0): at the lab's
+    0.1 ms RTT its 10 ms timer fires while the server delays its ACK, which a real path's
+    RTT would not do"""
+    run.network(Topology(client_sysctls={"net.ipv4.tcp_early_retrans": "0"}))
+    python_server(run, SERVER, "zero-window", "25", "0.1", "16384")
+    run.capture()
+    smtp = session(simple_mail("lab zero window brief", attachment=100_000), timeout=60)
+    run.sessions.append(smtp.session())
+    run.finish(
+        description=doc(zero_window_brief),
+        server_software="python-lab-server",
+        fault="server stops reading for 0.1 s (SO_RCVBUF 16384)",
+        expected=["zero-window"],
+        expected_severity={"zero-window": "info"},
+        absent=absent("zero-window", "slow-server", "retransmissions"),
+    )
+
+
+@scenario("bare-lf-dot")
+def bare_lf_dot(run: Run) -> None:
+    """a client that ends its lines with a bare LF (as a script writing to a socket does): the
+    message and its end of data '.\\n' have no CR; Postfix (smtpd_forbid_bare_newline = no,
+    Debian's default) accepts them and queues the mail; then QUIT"""
+    run.network()
+    run.start_postfix()
+    run.capture()
+    subject = "lab bare LF"
+
+    def body(smtp: LabSMTP) -> None:
+        smtp.ehlo()
+        msg = make_message(subject, ALICE, [BOB], body="one line\nanother line\n" * 20)
+        msg = msg.replace(b"\r\n", b"\n")
+        tx = {"mail_from": ALICE, "rcpt_to": [], "subject": subject, "size": len(msg),
+              "code": None, "queue_id": None, "line_ending": "LF"}  # fmt: skip
+        smtp.transactions.append(tx)
+        smtp.mail(ALICE)
+        tx["rcpt_to"].append({"address": BOB, "code": smtp.rcpt(BOB)[0]})
+        smtp.putcmd("data")
+        code, _ = smtp.getreply()
+        assert code == 354, code
+        smtp.send(msg + b".\n")
+        smtp.expect(".")
+        code, text = smtp.getreply()
+        smtp._finish(tx, code, text)
+        smtp.quit()
+
+    smtp = session(body)
+    run.sessions.append(smtp.session())
+    assert smtp.transactions[0]["code"] == 250, smtp.steps
+    run.finish(
+        description=doc(bare_lf_dot),
+        fault="the client's message lines and end of data use a bare LF",
+        absent=absent(),
+        notes="tshark 4.0 waits for CRLF.CRLF: it never sees this end of data and shows "
+        "QUIT as message text.",
+    )

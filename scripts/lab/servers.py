@@ -3,7 +3,7 @@
 Run inside a lab namespace by the scenarios:
 
     python3 servers.py no-eod-reply  PORT          never answers the end of data
-    python3 servers.py zero-window   PORT PAUSE    stops reading during DATA for PAUSE seconds
+    python3 servers.py zero-window   PORT PAUSE [RCVBUF]   stops reading during DATA for PAUSE s
     python3 servers.py inspect-proxy PORT          Cisco-ASA-style SMTP inspection (transparent)
 
 Each serves until it is killed; it handles one connection at a time. Nothing here is a
@@ -94,9 +94,9 @@ def no_eod_reply(port: int) -> None:
         conn.close()
 
 
-def zero_window(port: int, pause: float) -> None:
-    """A receiver with a tiny buffer that stops reading in the middle of DATA."""
-    srv = listener(port, rcvbuf=2048)
+def zero_window(port: int, pause: float, rcvbuf: int = 2048) -> None:
+    """A receiver with a small buffer that stops reading in the middle of DATA."""
+    srv = listener(port, rcvbuf=rcvbuf)
     while True:
         conn, _ = srv.accept()
         d = Dialogue(conn)
@@ -175,7 +175,7 @@ def main(argv: list[str]) -> None:
     if mode == "no-eod-reply":
         no_eod_reply(port)
     elif mode == "zero-window":
-        zero_window(port, float(argv[2]))
+        zero_window(port, float(argv[2]), *(int(a) for a in argv[3:4]))
     elif mode == "inspect-proxy":
         inspect_proxy(port)
     else:
