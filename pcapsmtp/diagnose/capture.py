@@ -44,7 +44,7 @@ def one_sided(session: Session, context) -> Iterator[Finding]:
     seen = flow.endpoints[flow.client if side == CLIENT else flow.server]
     missing = "server" if side == CLIENT else "client"
     if side == CLIENT:
-        evidence = [c.frame for c in session.commands if c.verb != GREETING]
+        evidence = sorted({c.frame for c in session.commands if c.verb != GREETING})
         facts = _client_facts(session)
         unknown = (
             "The server's replies are not in the capture, so whether it accepted the sender, "
@@ -55,7 +55,7 @@ def one_sided(session: Session, context) -> Iterator[Finding]:
         replies = [c.reply for c in session.commands if c.reply] + session.unsolicited
         if session.greeting is not None:
             replies.append(session.greeting)
-        evidence = [r.frame for r in replies]
+        evidence = sorted({r.frame for r in replies})
         facts = _server_facts(session)
         unknown = (
             "The client's commands are not in the capture, so the sender, the recipients and "

@@ -345,3 +345,71 @@ def test_hole_in_a_pipelined_session(where, tmp_path):
     codes = {f.code for f in analysis.findings if f.session == session.id}
     if session.uncertain or any(u.reason == "not captured" for u in session.unanswered):
         assert "pairing-uncertain" in codes
+
+
+# -- the lab's own partial captures (truth files with a ``capture`` key) ----------------------
+
+PARTIAL = sorted(p for p in LAB.glob("*.truth.json") if "capture" in _truth(p))
+
+
+def _findings(analysis, session) -> set[str]:
+    return {f.code for f in analysis.findings if f.session == session.id}
+
+
+@pytest.mark.parametrize("truth_path", PARTIAL, ids=_case_id)
+def test_lab_partial_capture_against_its_truth(truth_path):
+    truth = _truth(truth_path)
+    facts = truth["capture"]
+    analysis = analyze([str(_capture(truth_path))])
+    ours = _sessions(analysis)
+    everything = {f.code for f in analysis.findings}
+    assert not everything & set(truth["absent_findings"])
+    assert set(truth["expected_findings"]) <= everything
+    for number, expected in enumerate(truth["sessions"]):
+        session = ours[expected["client"]]
+        direction = facts["direction"]
+        if direction == "client-only":
+            assert session.one_sided == "client"
+            assert [_verb(c) for c in session.commands] == _truth_commands(expected)
+            assert session.outcome == "incomplete"
+            assert [t.mail_from for t in session.transactions] == [
+                t["mail_from"] for t in expected["transactions"]
+            ]
+            assert [[r.address for r in t.rcpt_to] for t in session.transactions] == [
+                [r["address"] for r in t["rcpt_to"]] for t in expected["transactions"]
+            ]
+            assert "capture-one-sided" in _findings(analysis, session)
+        elif direction == "server-only":
+            assert session.one_sided == "server"
+            replies = sorted(
+                [c.reply for c in session.commands if c.reply] + session.unsolicited,
+                key=lambda r: r.frame,
+            )
+            codes = ([session.greeting.code] if session.greeting else []) + [
+                r.code for r in replies
+            ]
+            assert codes == _truth_replies(expected)
+            assert session.outcome == expected["outcome"]  # the replies say it
+            assert [t.queue_id for t in session.transactions] == [
+                t["queue_id"] for t in expected["transactions"]
+            ]
+            assert "capture-one-sided" in _findings(analysis, session)
+        elif facts["started"] != "before-session" and number == 0:
+            first = facts["first_step"]
+            steps = [(s["command"], s["reply"]) for s in expected["dialogue"]]
+            assert _steps(session) == steps[first:]
+            assert "handshake" in session.not_captured
+            assert ("greeting" in session.not_captured) == (first > 0)
+            assert "capture-started-late" in _findings(analysis, session)
+        else:
+            # Holes: the readable envelope, the queue id and the outcome are the truth's.
+            assert session.outcome == expected["outcome"]
+            for ours_t, theirs in zip(session.transactions, expected["transactions"], strict=True):
+                assert ours_t.queue_id == theirs["queue_id"]
+                assert ours_t.mail_from in (theirs["mail_from"], None)
+                assert {r.address for r in ours_t.rcpt_to} <= {
+                    r["address"] for r in theirs["rcpt_to"]
+                }
+            for command, code in _aligned(session, expected):
+                if command.reply is not None and not command.reply.uncertain:
+                    assert command.reply.code == code, (command.verb, command.frame)
