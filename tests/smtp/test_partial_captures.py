@@ -413,3 +413,25 @@ def test_lab_partial_capture_against_its_truth(truth_path):
             for command, code in _aligned(session, expected):
                 if command.reply is not None and not command.reply.uncertain:
                     assert command.reply.code == code, (command.verb, command.frame)
+
+
+def test_credentials_stay_redacted_without_the_servers_334(tmp_path):
+    """Client-only: no 334 challenge is captured, yet the lines after AUTH are credentials
+    (the choke point in smtp/dialogue.py), in every output."""
+    import base64
+
+    from click.testing import CliRunner
+
+    from pcapsmtp.cli import main
+
+    truth = _truth(LAB / "auth-plain-clear.truth.json")
+    edited = one_direction(LAB / "auth-plain-clear.pcap", tmp_path / "c.pcap", 587, False)
+    secrets = [truth["credentials"]["password"], truth["credentials"]["failed_password"]]
+    for fmt in ("json", "text", "md"):
+        output = CliRunner().invoke(main, ["analyze", "--format", fmt, str(edited)]).output
+        assert "AUTH" in output or fmt != "json"
+        for secret in secrets:
+            for form in (secret, base64.b64encode(secret.encode()).decode()):
+                assert form not in output
+    session = _sessions(analyze([str(edited)]))[truth["sessions"][1]["client"]]
+    assert [c.verb for c in session.commands][:3] == ["EHLO", "AUTH", AUTH_RESPONSE]
