@@ -109,6 +109,9 @@ class ClientState(Enum):
     """After a gap: skipping to the next line that reads as a command."""
 
 
+READING_COMMANDS = (ClientState.COMMAND, ClientState.RESYNC)
+
+
 class ServerState(Enum):
     START = auto()
     LINES = auto()
@@ -595,7 +598,7 @@ class Dialogue:
         self.events.append(reply)
         if command is not None:
             self._after_reply(command, reply)
-        elif reply.code == 354 and self.client in (ClientState.COMMAND, ClientState.RESYNC):
+        elif reply.code == 354 and self.client in READING_COMMANDS:
             # The DATA it answers is not in the capture; the client's next bytes are a message.
             self._start_message(dot_stuffed=True)
             self.client = ClientState.DATA_BODY
@@ -637,15 +640,7 @@ class Dialogue:
         verb, code = command.verb, reply.code
         if verb == "DATA" and self.client == ClientState.AWAIT_DATA_REPLY:
             self._release_held(ClientState.DATA_BODY if code == 354 else ClientState.COMMAND)
-        elif (
-            verb == "DATA"
-            and code == 354
-            and self.client
-            in (
-                ClientState.COMMAND,
-                ClientState.RESYNC,
-            )
-        ):
+        elif verb == "DATA" and code == 354 and self.client in READING_COMMANDS:
             self._start_message(dot_stuffed=True)
             self.client = ClientState.DATA_BODY
         elif code == 334 and (self._auth_active or verb in ("AUTH", AUTH_RESPONSE)):
