@@ -99,7 +99,9 @@ def session_row(session: Session, tz: tzinfo) -> list[str]:
         _clip(terminal(mail_from if mail_from is not None else "-") or "<>", 28),
         str(recipients),
         session.outcome,
-        _clip(terminal(f"{last.code} {last.lines[0] if last.lines else ''}"), 34) if last else "-",
+        _clip(terminal(f"{last.code} {last.lines[0] if last.lines else ''}"), 34)
+        if last
+        else ("not captured (one-sided)" if session.one_sided == "client" else "-"),
         tcp_trouble(session),
     ]
 
