@@ -155,6 +155,8 @@ class Dialogue:
         """No byte of the dialogue is missing so far: position alone is trusted."""
         self._greeting_open = mid_session
         self._skipping = False
+        self._early_data: Command | None = None
+        """A DATA whose message came before its 354 (pipelined, or the 354 not captured)."""
         self.client = ClientState.START
         self.server = ServerState.START
         self.pending: deque[Command] = deque()
@@ -412,6 +414,7 @@ class Dialogue:
             self._anomaly(
                 "data_without_354", frame, CLIENT, "message bytes before the reply to DATA"
             )
+            self._early_data = next((c for c in self.pending if c.verb == "DATA"), None)
             self._release_held(ClientState.DATA_BODY)
 
     def _release_held(self, state: ClientState) -> None:
@@ -641,6 +644,8 @@ class Dialogue:
         if verb == "DATA" and self.client == ClientState.AWAIT_DATA_REPLY:
             self._release_held(ClientState.DATA_BODY if code == 354 else ClientState.COMMAND)
         elif verb == "DATA" and code == 354 and self.client in READING_COMMANDS:
+            if command is self._early_data:
+                return  # its message was sent before this 354 and is already read
             self._start_message(dot_stuffed=True)
             self.client = ClientState.DATA_BODY
         elif code == 334 and (self._auth_active or verb in ("AUTH", AUTH_RESPONSE)):
