@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from pcapsmtp.capture import CaptureInfo, IcmpError
 from pcapsmtp.diagnose import families  # noqa: F401  (registers the rules)
+from pcapsmtp.diagnose.capture import NEEDS_BOTH_SIDES
 from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding
 from pcapsmtp.diagnose.registry import RULES
 from pcapsmtp.smtp.model import Session
@@ -47,6 +48,8 @@ def diagnose(sessions: list[Session], context: CaptureContext) -> list[Finding]:
     for rule in RULES:
         targets: Iterable = sessions if rule.scope == "session" else [sessions]
         for target in targets:
+            if _needs_missing_side(rule.codes, target):
+                continue
             try:
                 produced = list(rule.function(target, context))
             except Exception as error:
@@ -59,6 +62,16 @@ def diagnose(sessions: list[Session], context: CaptureContext) -> list[Finding]:
             findings.extend(produced)
     findings.sort(key=lambda f: f.rank)
     return findings
+
+
+def _needs_missing_side(codes: tuple[str, ...], target) -> bool:
+    """A rule whose evidence is the other side's packets, on a one-sided session."""
+    return (
+        isinstance(target, Session)
+        and target.one_sided is not None
+        and bool(codes)
+        and set(codes) <= NEEDS_BOTH_SIDES
+    )
 
 
 def _rule_failed(name: str, error: Exception, target) -> Finding:

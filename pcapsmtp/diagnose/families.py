@@ -2,6 +2,7 @@
 
 from pcapsmtp.diagnose import (  # noqa: F401
     auth,
+    capture,
     endings,
     inspection,
     path_mtu,

@@ -108,7 +108,9 @@ def session_row(session: Session, tz: tzinfo) -> list[str]:
         _clip(terminal(mail_from if mail_from is not None else "-") or "<>", 28),
         str(recipients),
         session.outcome,
-        reply_text(deciding_reply(session)),
+        reply_text(deciding_reply(session))
+        if session.one_sided != "client"
+        else "not captured (one-sided)",
         tcp_trouble(session),
     ]
 

@@ -4,7 +4,12 @@ Both directions of one connection go through one ``Dialogue`` in capture order, 
 each side's framing depends on the other's replies: a 354 turns the client's bytes into a
 message, a 334 makes its next line a credential, a 220 to STARTTLS turns both into TLS.
 Commands and replies are paired in order (RFC 2920 pipelining), the greeting and the end
-of a message being virtual commands so every reply answers one.
+of a message being virtual commands so every reply answers one. Bytes the capture lacks (a
+gap in either direction, a capture started mid-session) put the pairing out of step: each
+side is read again from its next whole line (as Zeek's SMTP_AFTER_GAP), and each reply then
+answers the first waiting command it can answer (``pairing.fit``), marked uncertain until a
+reply only one command draws (354 to DATA, "queued as" to the final dot) puts it back in step.
+A command whose reply the capture lacks is reported as ``Unanswered``, never silently dropped.
 
 Credentials are redacted here, at parse time, and nowhere else: AUTH initial responses
 and every line answering a 334 never leave this module in clear.
@@ -31,8 +36,10 @@ from pcapsmtp.smtp.events import (
     MessageEnd,
     Reply,
     TlsStarted,
+    Unanswered,
 )
 from pcapsmtp.smtp.message import MessageScanner
+from pcapsmtp.smtp.pairing import NO, SURE, fit
 from pcapsmtp.smtp.tls import TlsScanner
 
 KNOWN_VERBS = frozenset(
@@ -102,6 +109,9 @@ class ClientState(Enum):
     """After a gap: skipping to the next line that reads as a command."""
 
 
+READING_COMMANDS = (ClientState.COMMAND, ClientState.RESYNC)
+
+
 class ServerState(Enum):
     START = auto()
     LINES = auto()
@@ -129,8 +139,24 @@ class _Line:
 class Dialogue:
     """Parses one connection's SMTP dialogue; ``take()`` returns the events so far."""
 
-    def __init__(self, greeting_expected: bool = True, limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        greeting_expected: bool = True,
+        limits: Limits | None = None,
+        mid_session: bool = False,
+    ) -> None:
         self.limits = limits or Limits()
+        self.mid_session = mid_session
+        """The capture starts after the connection opened: the greeting is the first reply no
+        command preceded, each side is read from its first whole line."""
+        self.in_step = not mid_session
+        """Replies pair with commands by position; False after bytes the capture lacks."""
+        self._whole = not mid_session
+        """No byte of the dialogue is missing so far: position alone is trusted."""
+        self._greeting_open = mid_session
+        self._skipping = False
+        self._early_data: Command | None = None
+        """A DATA whose message came before its 354 (pipelined, or the 354 not captured)."""
         self.client = ClientState.START
         self.server = ServerState.START
         self.pending: deque[Command] = deque()
@@ -170,11 +196,12 @@ class Dialogue:
             self._client_gap(length, frame)
         elif self.server == ServerState.TLS:
             self.tls.gap(SERVER)
-        elif self.server != ServerState.START:
-            self._lines[SERVER].clear()
-            self._reply_lines = []
-            self.server = ServerState.RESYNC
-            self.pending.clear()
+        else:
+            self.in_step = self._whole = False
+            if self.server != ServerState.START:
+                self._lines[SERVER].clear()
+                self._reply_lines = []
+                self.server = ServerState.RESYNC
 
     def _cut_by_snaplen(self, sender: str, frame: int, time_ns: int) -> bool:
         """The snap length cut the end of a segment: what it held is taken to end there.
@@ -209,6 +236,10 @@ class Dialogue:
 
     def finish(self, frame: int, time_ns: int) -> None:
         """The connection ended (last frame given): report what was left unfinished."""
+        if self._held:
+            # Held for a reply to DATA that never came (a one-sided capture, a refused DATA
+            # the capture lacks): what they hold is read as commands.
+            self._release_held(ClientState.COMMAND)
         if self._message is not None:
             self._end_message(frame, time_ns, complete=False)
         for sender, line in self._lines.items():
@@ -224,6 +255,8 @@ class Dialogue:
             self._anomaly(
                 "incomplete_reply", self._reply_first[0], SERVER, self._reply_lines[0][:80]
             )
+        while self.pending:
+            self._unanswered(self.pending.popleft(), "end")
 
     def take(self) -> list[Event]:
         events, self.events = self.events, []
@@ -260,7 +293,9 @@ class Dialogue:
                 self._anomaly(
                     "starttls_not_started", frame, CLIENT, "clear text after 220 to STARTTLS"
                 )
-            self.client = ClientState.COMMAND
+            self.client = (
+                ClientState.RESYNC if implicit and self.mid_session else ClientState.COMMAND
+            )
 
     def _client_line(self, data: bytes, pos: int, offset: int, frame: int, time_ns: int) -> int:
         line = self._lines[CLIENT]
@@ -316,8 +351,15 @@ class Dialogue:
         verb, _, argument = text.strip().partition(" ")
         verb = verb.upper()
         if self.client == ClientState.RESYNC:
-            if verb not in KNOWN_VERBS:
+            if text.strip() == ".":
+                self._end_of_uncaptured_message(first_frame, offset, length, frame, time_ns)
                 return
+            if verb not in KNOWN_VERBS:
+                if not self._skipping:
+                    self._anomaly("skipped_to_resync", frame, CLIENT, text[:80])
+                self._skipping = True
+                return
+            self._skipping = False
             self.client = ClientState.COMMAND
         command = Command(verb, argument.strip(), frame, time_ns, first_frame, offset, length)
         if verb not in KNOWN_VERBS:
@@ -335,6 +377,13 @@ class Dialogue:
         if verb == "DATA":
             self.client = ClientState.AWAIT_DATA_REPLY
 
+    def _end_of_uncaptured_message(self, first_frame, offset, length, frame, time_ns) -> None:
+        """A lone '.' line while reading for the next command ends a message whose start the
+        capture lacks (it began before the capture or inside a gap)."""
+        self._skipping = False
+        self._push(Command(END_OF_DATA, "", frame, time_ns, first_frame, offset, length))
+        self.client = ClientState.COMMAND
+
     def _is_credential(self, text: str) -> bool:
         stripped = text.strip()
         return (
@@ -345,8 +394,9 @@ class Dialogue:
 
     def _push(self, command: Command) -> None:
         command.pipelined = any(c.verb != GREETING for c in self.pending)
+        self._greeting_open = False
         if len(self.pending) >= self.limits.max_pending:
-            self.pending.popleft()
+            self._unanswered(self.pending.popleft(), "not captured")
             self._anomaly("too_many_pending_commands", command.frame, CLIENT)
         self.pending.append(command)
         self.events.append(command)
@@ -364,6 +414,7 @@ class Dialogue:
             self._anomaly(
                 "data_without_354", frame, CLIENT, "message bytes before the reply to DATA"
             )
+            self._early_data = next((c for c in self.pending if c.verb == "DATA"), None)
             self._release_held(ClientState.DATA_BODY)
 
     def _release_held(self, state: ClientState) -> None:
@@ -438,6 +489,8 @@ class Dialogue:
 
     def _client_gap(self, length: int, frame: int) -> None:
         state = self.client
+        if state != ClientState.TLS:
+            self.in_step = self._whole = False
         if state == ClientState.DATA_BODY:
             self._message_gap += length
             self._tail = b""
@@ -452,7 +505,6 @@ class Dialogue:
                 self._bdat_done(frame, self._bdat_command.time_ns)
             self._lines[CLIENT].clear()
             self._held, self._held_bytes = [], 0
-            self.pending.clear()
             self.client = ClientState.RESYNC
 
     # -- server --------------------------------------------------------------
@@ -466,6 +518,8 @@ class Dialogue:
                 if _looks_like_tls(data[pos:]):
                     self._start_tls(SERVER, frame, time_ns, implicit)
                     self.server = ServerState.TLS
+                elif implicit and (self.mid_session or not self.in_step):
+                    self.server = ServerState.RESYNC
                 else:
                     self.server = ServerState.LINES
             elif state == ServerState.TLS:
@@ -538,7 +592,7 @@ class Dialogue:
             dot.message = self._end_message(reply.frame, reply.time_ns, complete=False)
             self._push(dot)
             self.client = ClientState.COMMAND
-        command = self.pending.popleft() if self.pending else None
+        command = self._answered(reply)
         if command is None and reply.code != 421:
             self._anomaly("reply_without_command", reply.frame, SERVER, f"{reply.code}")
         reply.command = command
@@ -547,12 +601,51 @@ class Dialogue:
         self.events.append(reply)
         if command is not None:
             self._after_reply(command, reply)
+        elif reply.code == 354 and self.client in READING_COMMANDS:
+            # The DATA it answers is not in the capture; the client's next bytes are a message.
+            self._start_message(dot_stuffed=True)
+            self.client = ClientState.DATA_BODY
+
+    def _answered(self, reply: Reply) -> Command | None:
+        """The command this reply answers, taken off the waiting ones."""
+        if self._greeting_open and not self.pending and reply.code in (220, 421, 554):
+            # The greeting is the first reply no command preceded (RFC 5321 3.1).
+            self._greeting_open = False
+            self.in_step = True
+            return Command(GREETING, "", 0, 0)
+        self._greeting_open = False
+        if self.in_step and not self.pending:
+            return None
+        if self.in_step and (self._whole or fit(self.pending[0], reply) != NO):
+            return self.pending.popleft()
+        # Out of step, or in step again after a hole but this reply cannot answer the next
+        # command (its own command was lost): it answers the first one it can.
+        self.in_step = False
+        for index, command in enumerate(self.pending):
+            if command.frame > reply.frame:
+                break  # a reply cannot answer a command sent after it
+            level = fit(command, reply)
+            if level == NO:
+                continue
+            for _ in range(index):
+                self._unanswered(self.pending.popleft(), "not captured")
+            self.pending.popleft()
+            reply.uncertain = level != SURE
+            self.in_step = level == SURE
+            return command
+        return None
+
+    def _unanswered(self, command: Command, reason: str) -> None:
+        if command.verb != GREETING:
+            self.events.append(Unanswered(command, reason))
 
     def _after_reply(self, command: Command, reply: Reply) -> None:
         verb, code = command.verb, reply.code
         if verb == "DATA" and self.client == ClientState.AWAIT_DATA_REPLY:
             self._release_held(ClientState.DATA_BODY if code == 354 else ClientState.COMMAND)
-        elif verb == "DATA" and code == 354 and self.client == ClientState.COMMAND:
+        elif verb == "DATA" and code == 354 and self.client in READING_COMMANDS:
+            if command is self._early_data:
+                return  # its message was sent before this 354 and is already read
             self._start_message(dot_stuffed=True)
             self.client = ClientState.DATA_BODY
         elif code == 334 and (self._auth_active or verb in ("AUTH", AUTH_RESPONSE)):

@@ -70,6 +70,9 @@ class Reply:
     """The distinct frames that completed its lines, in order (evidence for a long reply)."""
     truncated: bool = False
     """The snap length cut it: its text is incomplete."""
+    uncertain: bool = False
+    """Paired by its code and the order of the dialogue after bytes the capture lacks (a gap,
+    a capture started mid-session): it may answer another command than ``command``."""
 
     @property
     def text(self) -> str:
@@ -88,6 +91,15 @@ class MessageEnd:
     """pcapsmtp.smtp.message.MessageFacts, when the message scanner could read it."""
     complete: bool = True
     """False when bytes of the message were missing from the capture."""
+
+
+@dataclass(slots=True)
+class Unanswered:
+    """A command whose reply the capture does not hold: it was in bytes the capture lacks
+    (``reason`` 'not captured'), or none came before the capture ended ('end')."""
+
+    command: Command
+    reason: str
 
 
 @dataclass(slots=True)
@@ -122,7 +134,7 @@ class Anomaly:
     detail: str = ""
 
 
-Event = Command | Reply | MessageEnd | TlsStarted | Gap | Anomaly
+Event = Command | Reply | MessageEnd | Unanswered | TlsStarted | Gap | Anomaly
 
 
 @dataclass(slots=True)

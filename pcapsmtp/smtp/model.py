@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pcapsmtp.smtp.events import Anomaly, Command, Gap, Reply
+from pcapsmtp.smtp.events import Anomaly, Command, Gap, Reply, Unanswered
 from pcapsmtp.tcp.model import TcpFlow
 
 OUTCOMES = (
@@ -149,6 +149,14 @@ class Session:
     outcome: str = "incomplete"
     outcome_reason: str = ""
     """A short phrase saying why this outcome (for people, not scripts)."""
+    one_sided: str | None = None
+    """'client' or 'server' when the capture holds only that side's packets."""
+    not_captured: list[str] = field(default_factory=list)
+    """What of the session's beginning the capture lacks: 'handshake', 'greeting'."""
+    unanswered: list[Unanswered] = field(default_factory=list)
+    """Commands whose reply is not in the capture (lost in a hole, one-sided, never sent)."""
+    uncertain: list[Reply] = field(default_factory=list)
+    """Replies paired by what they can answer after bytes the capture lacks."""
 
     @property
     def key(self) -> tuple[str, int]:

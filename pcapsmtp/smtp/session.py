@@ -22,6 +22,7 @@ from pcapsmtp.smtp.events import (
     MessageEnd,
     Reply,
     TlsStarted,
+    Unanswered,
 )
 from pcapsmtp.smtp.model import (
     AuthAttempt,
@@ -41,6 +42,8 @@ PATH = re.compile(r"(?:FROM|TO)\s*:\s*(<[^>]*>?|[^\s<>]*)\s*(.*)", re.IGNORECASE
 TIMEOUT_NS = 30 * 1_000_000_000
 """A command left unanswered this long when the capture ends is a timeout."""
 GIVE_UP_NS = 5 * 1_000_000_000
+QUOTED_ADDRESS = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
+"""An address a reply quotes ("550 5.1.1 <dave@example.org>: Recipient address rejected")."""
 """A client that closes after the server was silent this long gave up waiting for it."""
 
 
@@ -83,6 +86,9 @@ class SessionBuilder:
             self._reply(event)
         elif isinstance(event, MessageEnd):
             self._message(event)
+        elif isinstance(event, Unanswered):
+            session.unanswered.append(event)
+            self._dispatch(event.command, None)
         elif isinstance(event, TlsStarted):
             self._tls(event)
         elif isinstance(event, Gap):
@@ -124,7 +130,9 @@ class SessionBuilder:
         session = self.session
         command = reply.command
         latency = None
-        if command is not None and command.verb == GREETING:
+        if reply.uncertain:
+            session.uncertain.append(reply)  # no latency: it may answer another command
+        elif command is not None and command.verb == GREETING:
             latency = self._greeting_latency(reply)
         elif command is not None:
             latency = reply.time_ns - command.time_ns
@@ -146,11 +154,16 @@ class SessionBuilder:
             return
         if command.verb == GREETING:
             self._on_greeting(reply, latency)
-        elif command.verb == END_OF_DATA:
+        else:
+            self._dispatch(command, reply)
+
+    def _dispatch(self, command: Command, reply: Reply | None) -> None:
+        """What a command (and its reply, None when the capture lacks it) does to the session."""
+        if command.verb == END_OF_DATA:
             self._on_end_of_data(command, reply)
         elif command.verb == AUTH_RESPONSE:
             self._on_auth_response(command, reply)
-        else:
+        elif command.verb != GREETING:
             handler = getattr(self, f"_on_{command.verb.lower()}", None)
             if handler is not None:
                 handler(command, reply)
@@ -164,72 +177,80 @@ class SessionBuilder:
         self.session.greeting = reply
         self.session.greeting_latency_ns = latency
 
-    def _on_ehlo(self, command: Command, reply: Reply) -> None:
+    def _on_ehlo(self, command: Command, reply: Reply | None) -> None:
         session = self.session
         if session.helo is None or session.tls is None:
             session.helo, session.helo_verb = command.argument, command.verb
-        if codes.is_positive(reply.code) and session.ehlo is None:
+        if reply is not None and codes.is_positive(reply.code) and session.ehlo is None:
             session.ehlo = reply
             session.extensions = parse_ehlo(reply.lines)
 
     _on_helo = _on_ehlo
     _on_lhlo = _on_ehlo
 
-    def _on_starttls(self, command: Command, reply: Reply) -> None:
+    def _on_starttls(self, command: Command, reply: Reply | None) -> None:
         self.session.starttls = command
 
-    def _on_auth(self, command: Command, reply: Reply) -> None:
-        if self._auth is not None and reply.code != 334:
+    def _on_auth(self, command: Command, reply: Reply | None) -> None:
+        if self._auth is not None and reply is not None and reply.code != 334:
             self._auth.code = reply.code
 
-    def _on_auth_response(self, command: Command, reply: Reply) -> None:
+    def _on_auth_response(self, command: Command, reply: Reply | None) -> None:
         self._on_auth(command, reply)
 
-    def _on_mail(self, command: Command, reply: Reply) -> None:
+    def _on_mail(self, command: Command, reply: Reply | None) -> None:
         self._close_open("abandoned")
         address, params = parse_path(command.argument)
         transaction = Transaction(
-            address, command.frame, command.time_ns, params, reply, last_frame=reply.frame
+            address, command.frame, command.time_ns, params, reply, last_frame=_last(command, reply)
         )
-        if not codes.is_positive(reply.code):
+        if reply is not None and not codes.is_positive(reply.code):
             transaction.final, transaction.outcome = reply, _class_outcome(reply.code)
         self._add_transaction(transaction)
 
-    def _on_rcpt(self, command: Command, reply: Reply) -> None:
+    def _on_rcpt(self, command: Command, reply: Reply | None) -> None:
         transaction = self._open(command)
         address, _params = parse_path(command.argument)
-        text = reply.text
+        text = reply.text if reply is not None else None
         transaction.rcpt_to.append(
             Recipient(
                 address or command.argument,
-                reply.code,
-                codes.parse_enhanced(text),
+                reply.code if reply is not None else None,
+                codes.parse_enhanced(text) if text is not None else None,
                 text,
                 command.frame,
                 reply,
             )
         )
-        transaction.last_frame = reply.frame
+        transaction.last_frame = _last(command, reply)
 
-    def _on_data(self, command: Command, reply: Reply) -> None:
+    def _on_data(self, command: Command, reply: Reply | None) -> None:
         transaction = self._open(command)
         transaction.method, transaction.data_reply = "DATA", reply
-        transaction.last_frame = reply.frame
-        if reply.code != 354:
+        transaction.last_frame = _last(command, reply)
+        if reply is not None and reply.code != 354:
             self._decide(transaction, reply)
 
-    def _on_bdat(self, command: Command, reply: Reply) -> None:
+    def _on_bdat(self, command: Command, reply: Reply | None) -> None:
         transaction = self._open(command)
         transaction.method = "BDAT"
         self._attach(transaction, command.message)
-        transaction.last_frame = reply.frame
-        if command.bdat_last or not codes.is_positive(reply.code):
+        transaction.last_frame = _last(command, reply)
+        if reply is not None and (command.bdat_last or not codes.is_positive(reply.code)):
             self._decide(transaction, reply)
 
-    def _on_end_of_data(self, command: Command, reply: Reply) -> None:
+    def _on_end_of_data(self, command: Command, reply: Reply | None) -> None:
         transaction = self._open(command)
+        # A reply to the end of data implies DATA, also when the DATA is not in the capture.
+        transaction.method = transaction.method or "DATA"
+        if command.message is None:
+            transaction.message_complete = False
+            transaction.message_frame = command.frame
         self._attach(transaction, command.message)
-        self._decide(transaction, reply)
+        if reply is not None:
+            self._decide(transaction, reply)
+        else:
+            transaction.last_frame = command.frame
 
     def _attach(self, transaction: Transaction, message: MessageEnd | None) -> None:
         if message is None:
@@ -241,10 +262,10 @@ class SessionBuilder:
         transaction.message_complete = message.complete
         transaction.message_frame = message.frame
 
-    def _on_rset(self, command: Command, reply: Reply) -> None:
+    def _on_rset(self, command: Command, reply: Reply | None) -> None:
         self._close_open("abandoned")
 
-    def _on_quit(self, command: Command, reply: Reply) -> None:
+    def _on_quit(self, command: Command, reply: Reply | None) -> None:
         self.session.quit = command
 
     def _message(self, event: MessageEnd) -> None:
@@ -300,6 +321,8 @@ class SessionBuilder:
     def _close_open(self, outcome: str) -> None:
         transaction = self._current
         if transaction is not None and transaction.final is None:
+            if transaction.message_frame is not None:
+                outcome = "incomplete"  # sent to its end; the answer is not in the capture
             transaction.outcome = self._refused_recipients(transaction) or outcome
         self._current = None
 
@@ -320,6 +343,8 @@ class SessionBuilder:
         session = self.session
         if session.tls is not None and tls is not None:
             session.tls.facts, session.tls.failed = tls.facts, tls.failed
+        if session.one_sided == SERVER:
+            self._server_side_transactions()
         transaction = self._current
         if transaction is not None and self._unattached:
             self._attach(transaction, self._unattached[-1])
@@ -332,14 +357,61 @@ class SessionBuilder:
             session.ehlo.lines if session.ehlo else [],
             self._other_replies,
         )
+        session.not_captured = not_captured(session)
         session.outcome, session.outcome_reason = decide_outcome(session)
         return session
+
+    def _server_side_transactions(self) -> None:
+        """Only the server's replies are captured: what each can answer tells the envelope's
+        steps (RFC 3463 X.1.Y subjects: 0, 7, 8 the sender, the others a recipient), a 354 a
+        DATA, and the reply after it answers the message (RFC 5321 4.3.2). So the outcome of
+        each step is known; the addresses only where the reply quotes them."""
+        before = None
+        for reply in self.session.unsolicited:
+            enhanced = codes.parse_enhanced(reply.lines[0] if reply.lines else "") or ""
+            subject = enhanced[4:] if enhanced[1:4] == ".1." else None
+            if before is not None and before.code == 354 and reply.code != 421:
+                self._decide(self._current, reply)
+            elif reply.code == 354:
+                transaction = self._server_side_open(reply)
+                transaction.method, transaction.data_reply = "DATA", reply
+            elif subject in ("0", "7", "8"):
+                self._close_open("abandoned")
+                transaction = self._server_side_open(reply)
+                transaction.mail_reply = reply
+                if not codes.is_positive(reply.code):
+                    transaction.final, transaction.outcome = reply, _class_outcome(reply.code)
+            elif subject is not None:
+                transaction = self._server_side_open(reply)
+                quoted = QUOTED_ADDRESS.search(reply.text)
+                transaction.rcpt_to.append(
+                    Recipient(
+                        quoted.group(1) if quoted else "",
+                        reply.code,
+                        enhanced,
+                        reply.text,
+                        reply.frame,
+                        reply,
+                    )
+                )
+                transaction.last_frame = reply.frame
+            before = reply
+
+    def _server_side_open(self, reply: Reply) -> Transaction:
+        current = self._current
+        if current is None or current.final is not None or current.method is not None:
+            self._close_open("abandoned")
+            self._add_transaction(Transaction(None, reply.frame, reply.time_ns))
+        self._current.last_frame = reply.frame
+        return self._current
 
     def _unfinished_outcome(self) -> str:
         flow = self.session.flow
         closing = [r for r in self.session.unsolicited if r.code == 421]
         if closing:
             return "timeout" if is_timeout_notice(closing[0]) else "deferred"
+        if self.session.one_sided:
+            return "incomplete"  # the other side's packets, which would tell, are not captured
         if client_gave_up(flow) is not None:
             return "timeout"
         if _abortive_reset(flow) or _reset_after_own_close(flow):
@@ -348,6 +420,27 @@ class SessionBuilder:
         if waiting and flow.last_time_ns - waiting[0].time_ns >= TIMEOUT_NS:
             return "timeout"
         return "incomplete"
+
+
+def _last(command: Command, reply: Reply | None) -> int:
+    return reply.frame if reply is not None else command.frame
+
+
+def not_captured(session: Session) -> list[str]:
+    """The parts of the session's beginning the capture lacks (it started mid-session)."""
+    flow = session.flow
+    said = session.commands or session.unsolicited or session.last_reply
+    if not said:
+        return []  # no SMTP in it: nothing of a dialogue to miss
+    missing = []
+    if flow.syn_time_ns is None and flow.synack_time_ns is None:
+        missing.append("handshake")
+    replies = [c.reply for c in session.commands if c.reply] + session.unsolicited
+    first_reply = min((r.frame for r in replies), default=flow.last_frame + 1)
+    lost = any(g.sender == SERVER and g.frame <= first_reply for g in session.gaps)
+    if session.greeting is None and said and (missing or lost) and session.one_sided != CLIENT:
+        missing.append("greeting")
+    return missing
 
 
 def is_timeout_notice(reply: Reply) -> bool:
@@ -398,6 +491,8 @@ def decide_outcome(session: Session) -> tuple[str, str]:
     flow = session.flow
     state = flow.state
     client, server = session.client, session.server
+    if session.one_sided == CLIENT:
+        return "incomplete", "only the client's packets were captured: the replies are not"
     if state == "S0" and not server.packets:
         if any(error.type in (1, 3) for error in flow.icmp):
             return "unreachable", "ICMP destination unreachable in answer to the connection"
@@ -439,6 +534,8 @@ def decide_outcome(session: Session) -> tuple[str, str]:
     if closing:
         outcome = "timeout" if is_timeout_notice(closing[0]) else "deferred"
         return outcome, f"the server closed with 421: {closing[0].text[:60]}"
+    if session.one_sided == SERVER:
+        return "incomplete", "only the server's packets were captured: the commands are not"
     if session.encrypted and not session.transactions:
         if _abortive_reset(flow):
             return "reset", "the connection was reset inside TLS"

@@ -95,6 +95,19 @@ class _Sniffer:
         return "prefix" if greeting_at else None
 
 
+def one_sided(flow: TcpFlow) -> str | None:
+    """'client' or 'server' when the capture holds only that side's packets of a connection
+    that carried data: the other side's existed (data flows only over an established
+    connection) but the capture point did not see them (asymmetric routing, a one-way SPAN,
+    ``tcpdump -Q out``, a ``src host`` filter)."""
+    client, server = flow.endpoints[flow.client], flow.endpoints[flow.server]
+    if not server.packets and client.bytes:
+        return CLIENT
+    if not client.packets and server.bytes:
+        return SERVER
+    return None
+
+
 class _Connection:
     __slots__ = ("builder", "dialogue", "inside", "sniffer", "starts")
 
@@ -102,8 +115,8 @@ class _Connection:
         self.builder = SessionBuilder(flow, capture)
         self.sniffer = _Sniffer() if sniff else None
         self.starts: dict[int, int] = {}
-        greeting_expected = flow.syn_time_ns is not None or flow.synack_time_ns is not None
-        self.dialogue = Dialogue(greeting_expected=greeting_expected)
+        handshake = flow.syn_time_ns is not None or flow.synack_time_ns is not None
+        self.dialogue = Dialogue(greeting_expected=handshake, mid_session=not handshake)
         self.inside: tuple[Dialogue, dict[str, int]] | None = None
         """The dialogue inside TLS and the plaintext offset per sender, once decrypted."""
 
@@ -216,6 +229,7 @@ class SmtpTracker:
                 return None
             self._recognised(connection, flow, decision)
         dialogue = connection.dialogue
+        connection.builder.session.one_sided = one_sided(flow)
         dialogue.finish(flow.last_frame, flow.last_time_ns)
         self._drain(connection)
         if dialogue.tls is not None and self.hold_tls is not None and self.hold_tls():

@@ -547,10 +547,12 @@ class FlowTracker:
             mine.fin((seg.seq + seg.length) & MASK)
         if seg.flags & TH_ACK:
             peers.acknowledged(seg.ack, seg.frame, seg.time_ns)
-        if mine.out:
-            self._emit(live, d, mine.take())
+        # What this ACK releases of the peer's stream (a gap, the bytes held behind it) was
+        # sent before this segment: it goes first, so a reply follows the command it answers.
         if peers.out:
             self._emit(live, 1 - d, peers.take())
+        if mine.out:
+            self._emit(live, d, mine.take())
 
     def _emit(self, live: _Live, direction: int, chunks: list[Chunk]) -> None:
         flow = live.flow

@@ -15,6 +15,15 @@ from pcapsmtp.diagnose import ERROR, WARNING, all_codes
 LAB = Path(__file__).resolve().parents[2] / "captures"
 TRUTHS = sorted(LAB.glob("*.truth.json"))
 IMPLEMENTED = set(all_codes())
+ABOUT_THE_CAPTURE = {
+    "capture-one-sided",
+    "capture-loss",
+    "capture-started-late",
+    "pairing-uncertain",
+    "incomplete-session",
+}
+"""What a partial capture (a truth with a ``capture`` key) may say about itself: the lab's
+README leaves these out of both lists, and the capture is not clean even when the mail is."""
 
 
 def _findings(truth_path: Path):
@@ -35,7 +44,12 @@ def test_expected_findings_and_no_others(truth_path):
     unwanted = set(truth["absent_findings"]) & codes
     assert not unwanted, [f"{f.code}: {f.summary}" for f in findings if f.code in unwanted]
     if not truth["expected_findings"]:
-        troubles = [f for f in findings if f.severity in (ERROR, WARNING)]
+        partial = "capture" in truth
+        troubles = [
+            f
+            for f in findings
+            if f.severity in (ERROR, WARNING) and not (partial and f.code in ABOUT_THE_CAPTURE)
+        ]
         assert troubles == [], "a clean capture has no error or warning"
 
 

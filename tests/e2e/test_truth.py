@@ -57,10 +57,19 @@ def _our_steps(session) -> list[tuple[str | None, int | None]]:
     return steps
 
 
+def _skip_partial(truth: dict) -> None:
+    """A capture that lacks part of the dialogue on purpose (one direction, a late start,
+    capture drops: its truth has a ``capture`` key) is compared with its truth by what it
+    holds in tests/smtp/test_partial_captures.py, not step for step here."""
+    if "capture" in truth:
+        pytest.skip("partial capture: see tests/smtp/test_partial_captures.py")
+
+
 @pytest.mark.skipif(not TRUTHS, reason="no lab captures")
 @pytest.mark.parametrize("truth_path", TRUTHS, ids=_truth_id)
 def test_sessions_match_the_lab_truth(truth_path, analysed):
     truth, analysis = analysed(truth_path)
+    _skip_partial(truth)
     ours = _by_endpoints(analysis)
     assert len(analysis.sessions) == len(truth["sessions"])
     for expected in truth["sessions"]:
@@ -87,6 +96,7 @@ def test_sessions_match_the_lab_truth(truth_path, analysed):
 @pytest.mark.parametrize("truth_path", TRUTHS, ids=_truth_id)
 def test_transactions_match_the_lab_truth(truth_path, analysed):
     truth, analysis = analysed(truth_path)
+    _skip_partial(truth)
     ours = _by_endpoints(analysis)
     for expected in truth["sessions"]:
         if expected["tls"] is not None:

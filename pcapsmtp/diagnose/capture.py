@@ -1,0 +1,194 @@
+"""What the capture itself lacks, said plainly with what can and cannot be concluded: one
+direction only, a session whose beginning is missing, replies paired by their code after a
+hole. The network and the MTAs are not blamed for the capture's limits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pcapsmtp.diagnose.evidence import host
+from pcapsmtp.diagnose.model import INFO, WARNING, Finding
+from pcapsmtp.diagnose.registry import session_rule
+from pcapsmtp.smtp.events import CLIENT, END_OF_DATA, GREETING
+from pcapsmtp.smtp.model import Session
+
+NEEDS_BOTH_SIDES = frozenset(
+    [
+        "mtu-blackhole",
+        "client-timeout",
+        "slow-server",
+        "capture-loss",
+        "incomplete-session",
+    ]
+)
+"""Codes whose evidence is the other side's packets (its ACKs, its replies, its silence): on a
+one-sided session their absence is the capture's, so these rules do not run there."""
+
+
+@session_rule("capture-one-sided")
+def one_sided(session: Session, context) -> Iterator[Finding]:
+    side = session.one_sided
+    if side is None:
+        return
+    flow = session.flow
+    seen = flow.endpoints[flow.client if side == CLIENT else flow.server]
+    missing = "server" if side == CLIENT else "client"
+    if side == CLIENT:
+        evidence = sorted({c.frame for c in session.commands if c.verb != GREETING})
+        facts = _client_facts(session)
+        unknown = (
+            "The server's replies are not in the capture, so whether it accepted the sender, "
+            "the recipients or the message is unknown: no reply code, no queue id, no "
+            "delivery outcome."
+        )
+    else:
+        replies = [c.reply for c in session.commands if c.reply] + session.unsolicited
+        if session.greeting is not None:
+            replies.append(session.greeting)
+        evidence = sorted({r.frame for r in replies})
+        facts = _server_facts(session)
+        unknown = (
+            "The client's commands are not in the capture, so the sender, the recipients and "
+            "the message itself are unknown; each reply is shown, not what it answered."
+        )
+    yield Finding(
+        code="capture-one-sided",
+        severity=WARNING,
+        summary=(
+            f"only the {side}'s packets of session {session.id} are in the capture "
+            f"({seen.packets} packets from {host(seen)}, none from the {missing}): "
+            + ("delivery cannot be confirmed" if side == CLIENT else "commands unknown")
+        ),
+        detail=(
+            f"Every packet of tcp.stream {flow.stream} was sent by the {side}; the {missing}'s "
+            "packets existed (data only flows over an established connection) but the capture "
+            "point did not see them: asymmetric routing, a SPAN port mirroring one direction, "
+            "`tcpdump -Q out` or a `src host` filter. "
+            f"{facts} {unknown} Findings that need the {missing}'s packets (acknowledgements, "
+            "reply times, retransmissions judged by missing ACKs) are not made for this session."
+        ),
+        frames=evidence[:50] or [flow.first_frame],
+        next_steps=[
+            "Capture both directions: on the client or server host itself, or on a port that "
+            "sees both directions (`tcpdump -i any 'tcp port 25 or 465 or 587 or icmp'`).",
+            "For the outcome meanwhile, read the sending MTA's log for this time and "
+            "recipient (the server's reply and queue id are there).",
+        ],
+    )
+
+
+def _client_facts(session: Session) -> str:
+    verbs = [c.verb for c in session.commands]
+    sent = [t for t in session.transactions if t.message_frame is not None]
+    said = []
+    if session.helo:
+        said.append(f"{session.helo_verb} {session.helo}")
+    for transaction in session.transactions:
+        recipients = ", ".join(r.address for r in transaction.rcpt_to) or "no recipient"
+        said.append(f"MAIL FROM <{transaction.mail_from or ''}> to {recipients}")
+    text = "The client sent " + ("; ".join(said) if said else "no SMTP command") + "."
+    if sent:
+        text += f" It sent {len(sent)} message(s) through to the end of data" + (
+            " and then QUIT." if "QUIT" in verbs else "."
+        )
+    elif "QUIT" in verbs:
+        text += " It ended with QUIT."
+    return text
+
+
+def _server_facts(session: Session) -> str:
+    decided = [t for t in session.transactions if t.final is not None]
+    codes = [r.code for r in session.unsolicited]
+    text = f"The server sent {len(codes) + (session.greeting is not None)} replies"
+    if session.greeting is not None:
+        text += f", starting with the greeting {session.greeting.code}"
+    text += "."
+    for transaction in decided:
+        queued = f" (queue id {transaction.queue_id})" if transaction.queue_id else ""
+        text += (
+            f" It answered a message with {transaction.final.code}{queued}: "
+            f"{'accepted' if transaction.outcome == 'delivered' else transaction.outcome}."
+        )
+    return text
+
+
+@session_rule("capture-started-late")
+def started_late(session: Session, context) -> Iterator[Finding]:
+    missing = session.not_captured
+    if not missing:
+        return
+    flow = session.flow
+    parts = {
+        "handshake": "the TCP handshake (MSS, window scaling, the round-trip time are unknown)",
+        "greeting": "the server's greeting (banner and server software unknown)",
+    }
+    first_reply = next((c for c in session.commands if c.reply is not None), None)
+    pairing = ""
+    if first_reply is not None and "greeting" in missing:
+        pairing = (
+            f" The first reply in the capture (frame {first_reply.reply.frame}) answers "
+            f"{first_reply.verb if first_reply.verb != END_OF_DATA else 'the end of a message'} "
+            f"(frame {first_reply.frame}), not a greeting."
+        )
+    lost = [r.frame for r in session.unsolicited][:10]
+    if lost:
+        pairing += (
+            f" Replies to commands sent before the capture started: frame(s) "
+            f"{', '.join(map(str, lost))}."
+        )
+    yield Finding(
+        code="capture-started-late",
+        severity=INFO,
+        summary=(
+            f"session {session.id} began before the capture did: not captured "
+            + " and ".join(missing)
+        ),
+        detail=(
+            f"tcp.stream {flow.stream} is in the capture from frame {flow.first_frame} on; "
+            f"missing: {'; '.join(parts[m] for m in missing)}.{pairing} What the captured part "
+            "shows is read as usual; what happened before it is unknown."
+        ),
+        frames=[flow.first_frame, *lost],
+        next_steps=["Start the capture before the connection is opened."],
+    )
+
+
+@session_rule("pairing-uncertain")
+def pairing_uncertain(session: Session, context) -> Iterator[Finding]:
+    uncertain = session.uncertain
+    lost = (
+        []
+        if session.one_sided
+        else [u.command for u in session.unanswered if u.reason == "not captured"]
+    )
+    if not uncertain and not lost:
+        return
+    flow = session.flow
+    frames = sorted({r.frame for r in uncertain} | {c.frame for c in lost})
+    named = ", ".join(
+        f"{r.code} in frame {r.frame} to {r.command.verb if r.command else '?'}"
+        for r in uncertain[:5]
+    )
+    yield Finding(
+        code="pairing-uncertain",
+        severity=INFO,
+        summary=(
+            f"after bytes the capture lacks, {len(uncertain)} reply(ies) of session "
+            f"{session.id} are paired with their command by code only, and "
+            f"{len(lost)} command(s) have no reply in the capture"
+        ),
+        detail=(
+            "A hole in the capture (or its late start) lost some replies or commands, so the "
+            "order alone no longer says which reply answers which command. Each reply after "
+            "it was given to the first waiting command it can answer (a 354 only to DATA, "
+            "'queued as' only to the end of a message, X.1.5 only to RCPT); where several "
+            "could have drawn it the pairing is uncertain"
+            + (f": {named}." if named else ".")
+            + " Reply times for these are not measured."
+        ),
+        frames=frames[:50],
+        next_steps=[
+            "Capture again without drops (`tcpdump -B 8192`, a narrower capture filter) to "
+            "see every reply.",
+        ],
+    )
