@@ -163,7 +163,6 @@ def pairing_uncertain(session: Session, context) -> Iterator[Finding]:
     )
     if not uncertain and not lost:
         return
-    flow = session.flow
     frames = sorted({r.frame for r in uncertain} | {c.frame for c in lost})
     named = ", ".join(
         f"{r.code} in frame {r.frame} to {r.command.verb if r.command else '?'}"
