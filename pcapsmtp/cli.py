@@ -265,6 +265,8 @@ def export_command(capture, session_id, output, redact, ports, tz) -> None:
     except ExportError as error:
         click.echo(f"pcapsmtp: error: {error}", err=True)
         sys.exit(1)
+    for warning in result.warnings:
+        click.echo(f"pcapsmtp: warning: {warning}", err=True)
     click.echo(_export_summary(result, session))
 
 

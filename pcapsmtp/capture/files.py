@@ -20,6 +20,7 @@ from pcapsmtp.capture.model import CaptureInfo, Frame
 from pcapsmtp.capture.pcap import PCAP_MAGICS, read_pcap
 from pcapsmtp.capture.pcapng import PCAPNG_MAGIC, read_pcapng
 from pcapsmtp.errors import CaptureError
+from pcapsmtp.timestamps import LAST_DATE_NS
 
 STDIN = "-"
 CHUNK = 1 << 20
@@ -123,11 +124,16 @@ class Capture:
         info = self.info
         kept = 0  # the most bytes kept of a cut frame: the snap length actually applied
         offset = self.frame_offset
+        undated = 0  # frames whose time is not a date (pcapsmtp.timestamps)
+        first_undated = 0
         try:
             for frame in self._records(self._stream, info):
                 if offset:
                     frame.number += offset
                 info.frames += 1
+                if not 0 <= frame.time_ns <= LAST_DATE_NS:
+                    undated += 1
+                    first_undated = first_undated or frame.number
                 if info.first_time_ns is None:
                     info.first_time_ns = frame.time_ns
                 info.last_time_ns = frame.time_ns
@@ -140,6 +146,11 @@ class Capture:
             info.warnings.append(
                 f"the {info.compression or 'file'} stream is damaged after frame "
                 f"{info.frames} ({e}); the frames before it were read"
+            )
+        if undated:
+            info.warnings.append(
+                f"{undated} frame(s) have a time that is not a date (before 1970 or after "
+                f"year 9999; first: frame {first_undated}): shown as @seconds since 1970"
             )
         if info.truncated:
             # Not info.snaplen: editcap -s and some capture tools cut frames without

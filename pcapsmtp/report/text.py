@@ -12,7 +12,7 @@ from pcapsmtp.report.captures import link_type_name
 from pcapsmtp.report.findings import format_findings
 from pcapsmtp.report.safe import terminal
 from pcapsmtp.report.sessions import address, endpoint_name, resets
-from pcapsmtp.report.times import duration, human
+from pcapsmtp.report.times import clock, duration, human
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.tcp.model import TH_FIN, TH_RST, TH_SYN, WIRESHARK_NAMES, Flag, SegmentNote
 
@@ -92,7 +92,7 @@ def session_row(session: Session, tz: tzinfo) -> list[str]:
     last = session.last_reply
     return [
         str(session.id),
-        human(session.flow.first_time_ns, tz, 3)[11:23],
+        clock(session.flow.first_time_ns, tz),
         f"{endpoint_name(session.client)} → {endpoint_name(session.server)}",
         _clip(getattr(software, "name", None) or "-", 18),
         _clip(terminal(session.helo or "-"), 20),
