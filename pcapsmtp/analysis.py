@@ -158,6 +158,10 @@ def analyze(sources: list[str], options: Options | None = None) -> Analysis:
                 analysis.errors.append(error)
     for number, session in enumerate(analysis.sessions, start=1):
         session.id = number
+        analysis.warnings += [
+            f"session {number}: {limit}: a per-session cap (docs/limits.md)"
+            for limit in session.limits()
+        ]
     for result in analysis.results:
         context = CaptureContext(result.info, result.stray_icmp)
         result.findings = diagnose(result.sessions, context)

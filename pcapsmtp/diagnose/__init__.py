@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from pcapsmtp.capture import CaptureInfo, IcmpError
 from pcapsmtp.diagnose import families  # noqa: F401  (registers the rules)
-from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding
+from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding, cap_frames
 from pcapsmtp.diagnose.registry import RULES
 from pcapsmtp.smtp.model import Session
 
@@ -52,6 +52,7 @@ def diagnose(sessions: list[Session], context: CaptureContext) -> list[Finding]:
             except Exception as error:
                 produced = [_rule_failed(rule.name, error, target)]
             for finding in produced:
+                cap_frames(finding)
                 finding.capture = context.info.file
                 if isinstance(target, Session):
                     finding.session = target.id

@@ -87,7 +87,7 @@ def render_csv(analysis: Analysis) -> str:
                 getattr(software, "name", ""),
                 wire(session.helo or ""),
                 wire(first.mail_from or "") if first else "",
-                sum(len(t.rcpt_to) for t in session.transactions),
+                sum(t.recipients for t in session.transactions),
                 len(session.transactions),
                 session.outcome,
                 last.code if last else "",

@@ -87,7 +87,7 @@ def tcp_trouble(session: Session) -> str:
 def session_row(session: Session, tz: tzinfo) -> list[str]:
     transactions = session.transactions
     mail_from = transactions[0].mail_from if transactions else None
-    recipients = sum(len(t.rcpt_to) for t in transactions)
+    recipients = sum(t.recipients for t in transactions)
     software = session.server_software
     last = session.last_reply
     return [

@@ -140,8 +140,8 @@ def line(out, scale: float) -> None:
     c = Connection(pcap)
     _greeting(c)
     size = int(100 * 2**20 * scale)
-    c.stream("C", (b"RCPT TO:<" + b"A" * (CHUNK - 9),) + tuple(()) if size <= CHUNK else
-             _repeat(b"A" * CHUNK, size))  # fmt: skip
+    c.say("C", b"RCPT TO:<")
+    c.stream("C", _repeat(b"A" * CHUNK, size))
     c.close()
 
 
