@@ -15,6 +15,7 @@ from pcapsmtp.progress import Progress
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.tracker import SMTP_PORTS, SmtpTracker
 from pcapsmtp.tcp import FlowEnded, FlowTracker
+from pcapsmtp.tcp.flows import MAX_FLOWS
 from pcapsmtp.tlsdecrypt import decrypt_held, keys_at_hand, readable_source
 
 
@@ -109,6 +110,11 @@ def run_pass(capture, label: str, options: Options, hold_tls) -> CaptureResult:
         elif isinstance(event, FlowEnded):
             result.other_connections += 1
     result.stray_icmp = flows.unmatched_icmp
+    if flows.evicted:
+        capture.info.warnings.append(
+            f"{flows.evicted:,} connection(s) ended early: more than {MAX_FLOWS:,} were open "
+            "at once (the flow table's cap, docs/limits.md); each is shown as far as it was seen"
+        )
     result.sessions.sort(key=lambda s: s.flow.first_frame)
     result.smtp = smtp
     return result

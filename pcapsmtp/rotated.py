@@ -48,6 +48,7 @@ from pcapsmtp.errors import CaptureError
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.tracker import SMTP_PORTS, SmtpTracker
 from pcapsmtp.tcp import FlowEnded, FlowTracker
+from pcapsmtp.tcp.flows import MAX_FLOWS
 
 
 class ParallelError(Exception):
@@ -170,6 +171,12 @@ def analyze_piece(
         chained = _followed(found, follow)
         _Tracking(label, extra_ports, piece).events(flows.events(chained))
         piece.stray_icmp = flows.unmatched_icmp
+        if flows.evicted:
+            capture.info.warnings.append(
+                f"{flows.evicted:,} connection(s) ended early: more than {MAX_FLOWS:,} were "
+                "open at once (the flow table's cap, docs/limits.md); each is shown as far as "
+                "it was seen"
+            )
         return piece
 
 

@@ -59,6 +59,9 @@ IDLE_FRAMES = 100_000
 Both a time and a frame distance are required, so a bogus timestamp in a small capture
 (they exist: a frame dated 2063 among frames of 2015) never ends a flow early.
 """
+MAX_FLOWS = 100_000
+"""Flows open at once. Past it the least recently active 1 % are ended early (a SYN flood
+or a scan otherwise grows the table without bound); ``FlowTracker.evicted`` counts them."""
 SWEEP_EVERY = 10_000
 """TCP segments between two sweeps of the table (which only free memory, see above)."""
 MAX_NOTES = 20_000
@@ -187,6 +190,8 @@ class FlowTracker:
         self._table: dict[tuple, _Live] = {}
         self._out: list[FlowEvent] = []
         self._packets = 0
+        self.evicted = 0
+        """Flows ended early because MAX_FLOWS were open at once."""
 
     def events(self, packets: Iterable[TcpSegment | IcmpError]) -> Iterator[FlowEvent]:
         segment, icmp = self._segment, self._icmp  # add(), unrolled: it runs for every packet
@@ -249,6 +254,8 @@ class FlowTracker:
                 self._end(key)
                 live = None
         if live is None:
+            if len(self._table) >= MAX_FLOWS:
+                self._evict()
             live = self._table[key] = _Live(self._new_flow(seg))
         if live.flow.ignore_payload:
             self._number_only(live, seg)
@@ -480,6 +487,13 @@ class FlowTracker:
         for key, live in list(self._table.items()):
             if _expired(live, now_ns, frame):
                 self._end(key)
+
+    def _evict(self) -> None:
+        """End the least recently active 1 % of the flows: one sort per that many new flows."""
+        by_activity = sorted(self._table.items(), key=lambda item: item[1].flow.last_frame)
+        for key, _live in by_activity[: max(1, MAX_FLOWS // 100)]:
+            self._end(key)
+            self.evicted += 1
 
     def _end(self, key: tuple) -> None:
         live = self._table.pop(key)
