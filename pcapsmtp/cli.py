@@ -217,7 +217,9 @@ def show_command(capture, session_id, stream, fmt, ports, tz, maillogs, keylog) 
             from pcapsmtp.report.maillog import session_links
 
             document["maillog"] = session_links(analysis.maillog, chosen[0].id)
-        sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        from pcapsmtp.report.safe import json_text
+
+        sys.stdout.write(json_text(json.dumps(document, indent=2, ensure_ascii=False)) + "\n")
     else:
         from pcapsmtp.report.text import format_show
 

@@ -9,6 +9,7 @@ from pcapsmtp import __version__
 from pcapsmtp.analysis import Analysis
 from pcapsmtp.report.captures import capture_dict
 from pcapsmtp.report.findings import finding_dict
+from pcapsmtp.report.safe import json_text
 from pcapsmtp.report.sessions import session_dict
 
 
@@ -39,7 +40,7 @@ def _capture_wide(analysis: Analysis) -> dict:
 
 
 def render_json(analysis: Analysis) -> str:
-    return json.dumps(analysis_document(analysis), indent=2, ensure_ascii=False) + "\n"
+    return json_text(json.dumps(analysis_document(analysis), indent=2, ensure_ascii=False)) + "\n"
 
 
 def write_json(analysis: Analysis, stream: TextIO) -> None:
@@ -50,7 +51,7 @@ def write_json(analysis: Analysis, stream: TextIO) -> None:
     for chunk in encoder.iterencode(analysis_document(analysis)):
         pending.append(chunk)
         if len(pending) >= 8192:
-            stream.write("".join(pending))
+            stream.write(json_text("".join(pending)))
             pending.clear()
     pending.append("\n")
-    stream.write("".join(pending))
+    stream.write(json_text("".join(pending)))

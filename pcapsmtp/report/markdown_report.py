@@ -8,14 +8,9 @@ them (CommonMark 4.5), so nothing from the capture can close a block or start ma
 from __future__ import annotations
 
 import json
-import re
 import shlex
 
-from pcapsmtp.report.safe import markdown, terminal
-
-UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-"""Characters json.dumps leaves raw with ensure_ascii=False that a terminal or an editor
-would act on (C1 controls such as CSI, bidi overrides, line separators)."""
+from pcapsmtp.report.safe import json_text, markdown, markdown_block, markdown_code
 
 
 def render_report_json(report: dict) -> str:
@@ -28,33 +23,22 @@ def render_report_json(report: dict) -> str:
         diff = {k: v for k, v in report["baseline"]["diff"].items() if k != "view"}
         document["baseline"] = report["baseline"] | {"diff": diff}
     text = json.dumps(document, indent=2, ensure_ascii=False)
-    return UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
+    return json_text(text) + "\n"
 
 
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def code(text: str) -> str:
-    """An inline code span that no backtick in ``text`` can close."""
-    text = terminal(text)
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * (longest + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def block(lines: list[str]) -> list[str]:
-    """A fenced code block that no line of it can close."""
-    body = [terminal(line) for line in lines]
-    longest = max((len(run) for line in body for run in re.findall(r"`+", line)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return [fence + "text", *body, fence]
+_PIPE = re.compile(r"(?<!\\)\|")
+"""A pipe not escaped yet: inside a code span too, GitHub tables split the cell at it."""
+code = markdown_code
+block = markdown_block
 
 
 def table(headers: list[str], rows: list[list]) -> list[str]:
     """A GitHub table; cells are already Markdown (escape wire text before)."""
     out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    out += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    out += ["| " + " | ".join(_PIPE.sub(r"\\|", str(cell)) for cell in row) + " |" for row in rows]
     return out
 
 

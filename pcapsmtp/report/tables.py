@@ -10,7 +10,7 @@ from tabulate import tabulate
 
 from pcapsmtp.analysis import Analysis
 from pcapsmtp.report.captures import link_type_name
-from pcapsmtp.report.safe import markdown, wire
+from pcapsmtp.report.safe import csv_cell, markdown, wire
 from pcapsmtp.report.sessions import endpoint_name
 from pcapsmtp.report.text import HEADERS, session_row, tcp_trouble
 from pcapsmtp.report.times import human, iso
@@ -75,26 +75,25 @@ def render_csv(analysis: Analysis) -> str:
         first = session.transactions[0] if session.transactions else None
         last = session.last_reply
         software = session.server_software
-        writer.writerow(
-            [
-                session.id,
-                session.capture,
-                flow.stream,
-                iso(flow.first_time_ns),
-                iso(flow.last_time_ns),
-                endpoint_name(session.client),
-                endpoint_name(session.server),
-                getattr(software, "name", ""),
-                wire(session.helo or ""),
-                wire(first.mail_from or "") if first else "",
-                sum(t.recipients for t in session.transactions),
-                len(session.transactions),
-                session.outcome,
-                last.code if last else "",
-                wire(last.text.replace("\n", " | ")) if last else "",
-                sum(e.counts["retransmission"] for e in flow.endpoints),
-                tcp_trouble(session) if "RST" in tcp_trouble(session) else "",
-                flow.state,
-            ]
-        )
+        row = [
+            session.id,
+            session.capture,
+            flow.stream,
+            iso(flow.first_time_ns),
+            iso(flow.last_time_ns),
+            endpoint_name(session.client),
+            endpoint_name(session.server),
+            getattr(software, "name", ""),
+            wire(session.helo or ""),
+            wire(first.mail_from or "") if first else "",
+            sum(t.recipients for t in session.transactions),
+            len(session.transactions),
+            session.outcome,
+            last.code if last else "",
+            wire(last.text.replace("\n", " | ")) if last else "",
+            sum(e.counts["retransmission"] for e in flow.endpoints),
+            tcp_trouble(session) if "RST" in tcp_trouble(session) else "",
+            flow.state,
+        ]
+        writer.writerow([csv_cell(value) for value in row])
     return buffer.getvalue()
