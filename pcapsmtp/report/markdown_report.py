@@ -8,6 +8,7 @@ them (CommonMark 4.5), so nothing from the capture can close a block or start ma
 from __future__ import annotations
 
 import json
+import re
 import shlex
 
 from pcapsmtp.report.safe import json_text, markdown, markdown_block, markdown_code
