@@ -41,9 +41,9 @@ class Crash:
 
 def _run(args: list[str]) -> Crash | None:
     result = CliRunner().invoke(main, args, catch_exceptions=True)
-    if result.exception is None or isinstance(result.exception, SystemExit):
-        if result.exit_code in (0, 1, 2):
-            return None
+    ended = result.exception is None or isinstance(result.exception, SystemExit)
+    if ended and result.exit_code in (0, 1, 2):
+        return None
     error = result.exception or RuntimeError(f"exit status {result.exit_code}")
     trace = "".join(traceback.format_exception(error)) if result.exc_info else str(error)
     return Crash(tuple(args), f"{type(error).__name__}: {error}"[:300], trace)
@@ -53,7 +53,7 @@ def _session_ids(capture: Path) -> list[int]:
     try:
         analysis = analyze([str(capture)], Options())
         return [session.id for session in analysis.sessions][:2]
-    except Exception:  # noqa: BLE001 - analyze's own crash is reported by the CLI runs
+    except Exception:
         return []
 
 
