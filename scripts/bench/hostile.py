@@ -196,10 +196,10 @@ def mime(out, scale: float) -> None:
     _greeting(c)
     depth = max(int(10_000 * scale), 2)
     opening = b"".join(
-        b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i)
+        b'Content-Type: multipart/mixed; boundary="b%05d"\r\n\r\n--b%05d\r\n' % (i, i)
         for i in range(depth)
     )
-    closing = b"".join(b"\r\n--b%d--\r\n" % i for i in reversed(range(depth)))
+    closing = b"".join(b"\r\n--b%05d--\r\n" % i for i in reversed(range(depth)))
     _message(c, iter([b"MIME-Version: 1.0\r\n", opening, b"Content-Type: text/plain\r\n\r\nhi",
                       closing]))  # fmt: skip
 
