@@ -247,17 +247,20 @@ def write_case(name: str, folder: Path, scale: float = 1.0) -> Path:
     return path
 
 
-def measure(path: Path) -> tuple[float, int, int, list[str]]:
-    """Seconds, peak RSS (bytes), exit status and warnings of one analyze run."""
+def measure(path: Path) -> tuple[float, float, int, int, list[str]]:
+    """Wall seconds, CPU seconds (user + system: what a busy machine does not inflate),
+    peak RSS (bytes), exit status and warnings of one analyze run."""
     start = time.monotonic()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    before, cpu_before = usage.ru_maxrss, usage.ru_utime + usage.ru_stime
     done = subprocess.run(
         [sys.executable, "-P", "-m", "pcapsmtp", "analyze", "-q", "--format", "json", str(path)],
         capture_output=True, text=True, check=False,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
     )  # fmt: skip
     seconds = time.monotonic() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak, cpu = usage.ru_maxrss, usage.ru_utime + usage.ru_stime - cpu_before
     if peak <= before:
         peak = before  # ru_maxrss of children is the largest so far: run one case per process
     warnings = [line for line in done.stderr.splitlines() if line.strip()]
@@ -269,7 +272,7 @@ def measure(path: Path) -> tuple[float, int, int, list[str]]:
         warnings += capture.get("warnings", [])
     for session in document.get("sessions", []):
         warnings += [f"session {session.get('id')}: {w}" for w in session.get("limits", [])]
-    return seconds, peak * 1024, done.returncode, warnings
+    return seconds, cpu, peak * 1024, done.returncode, warnings
 
 
 def main() -> None:
@@ -290,9 +293,9 @@ def main() -> None:
         folder.mkdir(parents=True, exist_ok=True)
         path = write_case(names[0], folder, args.scale)
         size = path.stat().st_size
-        seconds, peak, status, warnings = measure(path)
-        print(f"{names[0]:8} {size:>14,} B  {seconds:7.1f} s  {peak / 2**20:7.0f} MB peak  "
-              f"exit {status}", flush=True)  # fmt: skip
+        seconds, cpu, peak, status, warnings = measure(path)
+        print(f"{names[0]:8} {size:>14,} B  {seconds:7.1f} s wall  {cpu:7.1f} s CPU  "
+              f"{peak / 2**20:7.0f} MB peak  exit {status}", flush=True)  # fmt: skip
         for warning in warnings:
             print(f"    {warning[:200]}", flush=True)
 
