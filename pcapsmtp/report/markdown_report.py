@@ -263,6 +263,8 @@ def _session(session: dict) -> list[str]:
     out += block(dialogue_lines(session["entries"]))
     if session["dialogue_dropped"]:
         out.append(f"({session['dialogue_dropped']} more dialogue lines not kept)")
+    for limit in session.get("limits", []):
+        out += ["", f"Limit reached (pcapsmtp docs/limits.md): {markdown(limit)}"]
     if session.get("log") is not None:
         out += ["", *_session_log(session["log"])]
     return [*out, ""]
