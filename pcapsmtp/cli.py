@@ -199,6 +199,7 @@ def show_command(capture, session_id, stream, fmt, ports, tz, maillogs, keylog) 
     analysis = analyze([capture], _options(ports, maillogs, tz, keylog))
     if analysis.errors:
         sys.exit(_report_errors(analysis))
+    _report_warnings(analysis)
     sessions = analysis.sessions
     chosen = [
         s for s in sessions if (s.id == session_id if stream is None else s.flow.stream == stream)
