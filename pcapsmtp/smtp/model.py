@@ -62,6 +62,9 @@ class LeftOut:
             replies = " (" + ", ".join(f"{code} ×{n:,}" for code, n in top) + ")"
         else:
             replies = ""
+        unanswered = self.count - sum(known.values())
+        if known and unanswered and len(known) == 1:
+            replies = f" ({next(iter(known))} ×{sum(known.values()):,}, {unanswered:,} other)"
         return f"+{self.count:,} more {self.noun}{replies} (the first {self.cap:,} kept)"
 
 

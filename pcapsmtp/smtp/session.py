@@ -81,6 +81,8 @@ class _Capped:
         self.items: list = getattr(session, name)
         self.tail: deque = deque()
         self.tail_size = tail
+        self.unanswered: set[int] = set()
+        """ids of commands left out before their reply came: counted when it comes."""
 
     def add(self, item, keep: bool = False) -> None:
         """Append ``item``; ``keep`` appends it whatever the cap (AUTH lines: the export
@@ -96,8 +98,19 @@ class _Capped:
         left_out = self.session.left_out.get(self.name)
         if left_out is None:
             left_out = self.session.left_out[self.name] = LeftOut(self.noun, self.cap)
+        if isinstance(item, Command) and item.reply is None:
+            self.unanswered.add(id(item))
+            left_out.count += 1
+            return
         reply = getattr(item, "reply", None)
         left_out.add(getattr(item, "code", None) or getattr(reply, "code", None))
+
+    def answered(self, command: Command, code: int) -> None:
+        """The reply to a command already left out: its code joins the count."""
+        if id(command) in self.unanswered:
+            self.unanswered.discard(id(command))
+            codes = self.session.left_out[self.name].codes
+            codes[code] = codes.get(code, 0) + 1
 
     def finish(self) -> None:
         if self.tail:
@@ -184,6 +197,8 @@ class SessionBuilder:
             reply.code,
         )
         session.last_reply = reply
+        if command is not None and self._commands.unanswered:
+            self._commands.answered(command, reply.code)
         if command is None:
             self._unsolicited.add(reply)
             self._other_reply(reply.text)
