@@ -13,7 +13,32 @@ from pcapsmtp.report.safe import json_text
 from pcapsmtp.report.sessions import session_dict
 
 
-def analysis_document(analysis: Analysis) -> dict:
+class _Sessions(list):
+    """The sessions' dicts, made one at a time as the encoder reaches them: a capture of
+    200,000 sessions never holds 200,000 session dicts at once (json's pure-Python encoder,
+    used with ``indent``, iterates a list; ``len`` answers for the empty check)."""
+
+    def __init__(self, analysis: Analysis) -> None:
+        super().__init__()
+        self.analysis = analysis
+
+    def __len__(self) -> int:
+        return len(self.analysis.sessions)
+
+    def __bool__(self) -> bool:
+        return bool(self.analysis.sessions)
+
+    def __iter__(self):
+        by_session: dict[int | None, list] = {}
+        for finding in self.analysis.findings:
+            by_session.setdefault(finding.session, []).append(finding)
+        for session in self.analysis.sessions:
+            found = by_session.get(session.id, [])
+            yield session_dict(session) | {"findings": [finding_dict(f) for f in found]}
+
+
+def analysis_document(analysis: Analysis, lazy: bool = False) -> dict:
+    """The JSON document; ``lazy``: its sessions made while it is encoded (write_json)."""
     findings = analysis.findings
     return {
         "tool": {"name": "pcapsmtp", "version": __version__},
@@ -23,11 +48,7 @@ def analysis_document(analysis: Analysis) -> dict:
             for result in analysis.results
         ],
         "errors": [{"file": e.source, "reason": e.reason} for e in analysis.errors],
-        "sessions": [
-            session_dict(session)
-            | {"findings": [finding_dict(f) for f in findings if f.session == session.id]}
-            for session in analysis.sessions
-        ],
+        "sessions": _Sessions(analysis) if lazy else list(_Sessions(analysis)),
         "findings": [finding_dict(f) for f in findings],
     } | _capture_wide(analysis)
 
@@ -48,7 +69,7 @@ def write_json(analysis: Analysis, stream: TextIO) -> None:
     (tens of MB, and several times that while ``json.dumps`` joins it) is never whole."""
     encoder = json.JSONEncoder(indent=2, ensure_ascii=False)
     pending: list[str] = []
-    for chunk in encoder.iterencode(analysis_document(analysis)):
+    for chunk in encoder.iterencode(analysis_document(analysis, lazy=True)):
         pending.append(chunk)
         if len(pending) >= 8192:
             stream.write(json_text("".join(pending)))
