@@ -65,6 +65,8 @@ def record_lengths(rng: random.Random, data: bytearray, _other: bytes) -> None:
     if found is None:
         return block_lengths(rng, data, _other)
     order, offsets = found
+    if not offsets:
+        return
     at = rng.choice(offsets)
     field = rng.choice((8, 12))
     struct.pack_into(order + "I", data, at + field, rng.choice(EXTREME_U32))
