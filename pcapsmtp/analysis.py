@@ -16,6 +16,7 @@ from pcapsmtp.progress import Progress
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.tracker import SMTP_PORTS, SmtpTracker
 from pcapsmtp.tcp import FlowEnded, FlowTracker
+from pcapsmtp.tcp.flows import evicted_warning
 from pcapsmtp.tlsdecrypt import decrypt_held, keys_at_hand, readable_source
 
 
@@ -124,6 +125,8 @@ def run_pass(capture, label: str, options: Options, hold_tls) -> CaptureResult:
             result.other_connections += 1
     result.stray_icmp = flows.unmatched_icmp
     capture.info.warnings += flows.warnings
+    if flows.evicted:
+        capture.info.warnings.append(evicted_warning(flows.evicted))
     result.sessions.sort(key=lambda s: s.flow.first_frame)
     result.smtp = smtp
     return result
@@ -174,6 +177,12 @@ def analyze(sources: list[str], options: Options | None = None) -> Analysis:
     for result in analysis.results:
         for number, session in enumerate(result.sessions, start=1):
             session.id = number
+            analysis.warnings += [
+                f"session {number}"
+                + (f" of {result.info.file}" if len(analysis.results) > 1 else "")
+                + f": {limit}: a per-session cap (docs/limits.md)"
+                for limit in session.limits()
+            ]
         context = CaptureContext(result.info, result.stray_icmp)
         result.findings = diagnose(result.sessions, context)
     if options.maillogs and analysis.results:

@@ -344,15 +344,17 @@ def show_command(capture, session_id, stream, fmt, ports, tz, maillogs, keylog) 
     analysis = analyze([capture], _options(ports, maillogs, tz, keylog))
     if analysis.errors:
         sys.exit(_report_errors(analysis))
+    _report_warnings(analysis)
     session = _select(analysis.sessions, selector, capture)
     if fmt == "json":
         import json
 
         from pcapsmtp.report.jsondoc import session_document
+        from pcapsmtp.report.safe import json_text
         from pcapsmtp.report.schema import SCHEMA_VERSION
 
         document = {"schema_version": SCHEMA_VERSION} | session_document(analysis, session)
-        _emit(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        _emit(json_text(json.dumps(document, indent=2, ensure_ascii=False)) + "\n")
         return
     from pcapsmtp.report.text import format_show
 
@@ -420,6 +422,8 @@ def export_command(
     except (ExportError, CaptureError) as error:
         click.echo(f"pcapsmtp: error: {error}", err=True)
         sys.exit(1)
+    for warning in result.warnings:
+        click.echo(f"pcapsmtp: warning: {warning}", err=True)
     if keep_credentials:
         click.echo(f"pcapsmtp: warning: {_kept_warning(result)}", err=True)
     click.echo(_export_summary(result, session), err=True)

@@ -64,6 +64,8 @@ class ExportResult:
     """Secret lines sent in clear and left as they were (``redact=False``)."""
     encrypted_secrets: int = 0
     """Secret lines sent inside TLS: nothing to overwrite on the wire."""
+    warnings: list[str] = field(default_factory=list)
+    """Values the output format cannot hold, written clamped."""
 
 
 # -- what to overwrite ------------------------------------------------------------------------
@@ -225,15 +227,27 @@ def _secret_fragment_frames(found: StreamFrames, session: Session, ranges) -> fr
 # -- writers ----------------------------------------------------------------------------------
 
 
+U32 = 0xFFFFFFFF
+PCAP_LAST_NS = U32 * 1_000_000_000 + 999_999_999
+"""2106-02-07 06:28:15.999999999 UTC: a pcap record's time is an unsigned 32-bit second."""
+PCAPNG_LAST_NS = (1 << 64) - 1
+"""2554-07-21 23:34:33.709551615 UTC: a pcapng block's time is an unsigned 64-bit count."""
+
+
+def _clamp(value: int, last: int) -> int:
+    return min(max(value, 0), last)
+
+
 def _pcap(records: list[tuple[Frame, bytes]], out) -> None:
     nano = _needs_ns(records)
     linktype = records[0][0].linktype if records else 1
-    snaplen = max([PCAP_SNAPLEN, *(len(data) for _, data in records)])
+    snaplen = min(max([PCAP_SNAPLEN, *(len(data) for _, data in records)]), U32)
     magic, scale = (PCAP_MAGIC_NS, 1) if nano else (PCAP_MAGIC_US, 1000)
-    out.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype))
+    out.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype & U32))
     for frame, data in records:
-        seconds, rest = divmod(frame.time_ns, 1_000_000_000)
-        out.write(struct.pack("<IIII", seconds, rest // scale, len(data), frame.wire_len))
+        seconds, rest = divmod(_clamp(frame.time_ns, PCAP_LAST_NS), 1_000_000_000)
+        wire_len = _clamp(frame.wire_len, U32)
+        out.write(struct.pack("<IIII", seconds, rest // scale, len(data), wire_len))
         out.write(data)
 
 
@@ -257,13 +271,34 @@ def _pcapng(records: list[tuple[Frame, bytes]], out) -> None:
     for frame, _ in records:
         if frame.linktype not in interfaces:
             interfaces[frame.linktype] = len(interfaces)
-            out.write(_block(1, struct.pack("<HHI", frame.linktype, 0, 0) + OPT_IF_TSRESOL_NS))
+            idb = struct.pack("<HHI", frame.linktype & 0xFFFF, 0, 0) + OPT_IF_TSRESOL_NS
+            out.write(_block(1, idb))
     for frame, data in records:
-        high, low = frame.time_ns >> 32, frame.time_ns & 0xFFFFFFFF
-        header = struct.pack(
-            "<IIIII", interfaces[frame.linktype], high, low, len(data), frame.wire_len
-        )
+        time_ns = _clamp(frame.time_ns, PCAPNG_LAST_NS)
+        high, low = time_ns >> 32, time_ns & U32
+        wire_len = _clamp(frame.wire_len, U32)
+        header = struct.pack("<IIIII", interfaces[frame.linktype], high, low, len(data), wire_len)
         out.write(_block(6, header + data))
+
+
+def _unfit(records: list[tuple[Frame, bytes]], fmt: str) -> list[str]:
+    """What the output format cannot hold as captured (and is written clamped): the time of a
+    damaged or hostile record, beyond 2106 in pcap or 2554 in pcapng, or before 1970."""
+    last = PCAPNG_LAST_NS if fmt == "pcapng" else PCAP_LAST_NS
+    frames = [f.number for f, _ in records if not 0 <= f.time_ns <= last]
+    warnings = []
+    if frames:
+        warnings.append(
+            f"{len(frames)} frame(s) have a time {fmt} cannot hold (first: frame {frames[0]}): "
+            "written as the nearest time it can (1970 or its last date)"
+        )
+    frames = [f.number for f, _ in records if not 0 <= f.wire_len <= U32]
+    if frames:
+        warnings.append(
+            f"{len(frames)} frame(s) have an original length {fmt} cannot hold (first: frame "
+            f"{frames[0]}): written as {U32}"
+        )
+    return warnings
 
 
 def _write(records: list[tuple[Frame, bytes]], output: str, stream: BinaryIO | None) -> str:
@@ -333,6 +368,7 @@ def export_session(
         )
     fmt = _write(records, output, destination)
     return ExportResult(
+        warnings=_unfit(records, "pcapng" if fmt == "pcapng" else "pcap"),
         path=output,
         format=fmt,
         frames=len(records),

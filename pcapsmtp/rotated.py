@@ -48,6 +48,7 @@ from pcapsmtp.errors import CaptureError
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.tracker import SMTP_PORTS, SmtpTracker
 from pcapsmtp.tcp import FlowEnded, FlowTracker
+from pcapsmtp.tcp.flows import evicted_warning
 
 
 class ParallelError(Exception):
@@ -174,6 +175,8 @@ def analyze_piece(
         piece.stray_icmp = flows.unmatched_icmp
         piece.flow_starts.extend(flows.icmp_starts)
         piece.info.warnings += flows.warnings
+        if flows.evicted:
+            piece.info.warnings.append(evicted_warning(flows.evicted))
         return piece
 
 

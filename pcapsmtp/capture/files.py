@@ -20,6 +20,7 @@ from pcapsmtp.capture.model import CaptureInfo, Frame
 from pcapsmtp.capture.pcap import PCAP_MAGICS, read_pcap
 from pcapsmtp.capture.pcapng import PCAPNG_MAGIC, read_pcapng
 from pcapsmtp.errors import CaptureError
+from pcapsmtp.timestamps import LAST_DATE_NS
 
 STDIN = "-"
 CHUNK = 1 << 20
@@ -31,14 +32,31 @@ COMPRESSIONS = {
 }
 DECOMPRESS_ERRORS = (OSError, EOFError, lzma.LZMAError, ValueError, zlib.error)
 """What a damaged compressed stream raises; gzip's zlib.error is no OSError."""
+MAX_INFLATION = 100
+"""Inflated bytes per compressed byte beyond which a compressed capture is taken for a
+decompression bomb (Apache POI's ZipSecureFile draws the line at the same ratio). Real
+captures compress 2 to 10 times; a bomb of zeros, a thousand times."""
+MIN_INFLATED = 16 << 20
+"""Below this much inflated data the ratio is not checked: small files of zeros are fine."""
+
+
+class InflationLimit(ValueError):
+    """A compressed capture inflated past MAX_INFLATION times its size."""
 
 
 class _Rewound(io.RawIOBase):
-    """A stream whose first bytes, already read to sniff the format, are served again."""
+    """A stream whose first bytes, already read to sniff the format, are served again.
 
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+    ``consumed`` counts the bytes served; given the stream that feeds a decompressor
+    (``source``), reading stops with InflationLimit once more than MAX_INFLATION times what
+    that stream served has come out: the capture is streamed, never inflated whole, and a
+    bomb ends the reading instead of running for hours."""
+
+    def __init__(self, head: bytes, rest: BinaryIO, source: _Rewound | None = None) -> None:
         self._head = head
         self._rest = rest
+        self._source = source
+        self.consumed = 0
 
     def readable(self) -> bool:
         return True
@@ -54,12 +72,25 @@ class _Rewound(io.RawIOBase):
         # the cut that still sat in that megabyte would be lost.
         data = self._rest.read1(len(buffer))
         buffer[: len(data)] = data
+        self.consumed += len(data)
+        source = self._source
+        if (
+            source is not None
+            and self.consumed > MIN_INFLATED
+            and self.consumed > MAX_INFLATION * source.consumed
+        ):
+            raise InflationLimit(
+                f"it inflates to more than {MAX_INFLATION} times its size "
+                f"({self.consumed >> 20} MiB from {source.consumed >> 20} MiB): "
+                "a decompression bomb, or not a capture"
+            )
         return len(data)
 
 
-def _sniff(stream: BinaryIO, n: int = 8) -> tuple[bytes, BinaryIO]:
+def _sniff(stream: BinaryIO, n: int = 8, source: _Rewound | None = None) -> tuple[bytes, BinaryIO]:
     head = stream.read(n)
-    return head, io.BufferedReader(_Rewound(head, stream), CHUNK)
+    rewound = _Rewound(head, stream, source)
+    return head, io.BufferedReader(rewound, CHUNK)
 
 
 def _open_raw(source: str) -> BinaryIO:
@@ -104,7 +135,7 @@ class Capture:
             for magic, (name, opener) in COMPRESSIONS.items():
                 if head.startswith(magic):
                     self.info.compression = name
-                    head, stream = _sniff(opener(stream))
+                    head, stream = _sniff(opener(stream), source=stream.raw)
                     break
         except DECOMPRESS_ERRORS as e:
             self.close()
@@ -123,11 +154,16 @@ class Capture:
         info = self.info
         kept = 0  # the most bytes kept of a cut frame: the snap length actually applied
         offset = self.frame_offset
+        undated = 0  # frames whose time is not a date (pcapsmtp.timestamps)
+        first_undated = 0
         try:
             for frame in self._records(self._stream, info):
                 if offset:
                     frame.number += offset
                 info.frames += 1
+                if not 0 <= frame.time_ns <= LAST_DATE_NS:
+                    undated += 1
+                    first_undated = first_undated or frame.number
                 if info.first_time_ns is None:
                     info.first_time_ns = frame.time_ns
                 info.last_time_ns = frame.time_ns
@@ -136,10 +172,20 @@ class Capture:
                     info.truncated += 1
                     kept = max(kept, len(frame.data))
                 yield frame
+        except InflationLimit as e:
+            info.warnings.append(
+                f"reading stopped after frame {info.frames}: the {info.compression} stream {e}; "
+                "the frames before it were read"
+            )
         except DECOMPRESS_ERRORS as e:
             info.warnings.append(
                 f"the {info.compression or 'file'} stream is damaged after frame "
                 f"{info.frames} ({e}); the frames before it were read"
+            )
+        if undated:
+            info.warnings.append(
+                f"{undated} frame(s) have a time that is not a date (before 1970 or after "
+                f"year 9999; first: frame {first_undated}): shown as @seconds since 1970"
             )
         if info.truncated:
             # Not info.snaplen: editcap -s and some capture tools cut frames without

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pcapsmtp.capture import CaptureInfo, IcmpError
 from pcapsmtp.diagnose import families  # noqa: F401  (registers the rules)
 from pcapsmtp.diagnose.capture import NEEDS_BOTH_SIDES
-from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding
+from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding, cap_frames
 from pcapsmtp.diagnose.registry import RULES
 from pcapsmtp.smtp.model import Session
 
@@ -55,6 +55,7 @@ def diagnose(sessions: list[Session], context: CaptureContext) -> list[Finding]:
             except Exception as error:
                 produced = [_rule_failed(rule.name, error, target)]
             for finding in produced:
+                cap_frames(finding)
                 finding.capture = context.info.file
                 if isinstance(target, Session):
                     finding.session = target.id

@@ -25,7 +25,9 @@ class Finding:
     detail: str
     """A paragraph: what was measured, how it was decided, where the evidence comes from."""
     frames: list[int] = field(default_factory=list)
-    """Evidence frames, as Wireshark numbers them."""
+    """Evidence frames, as Wireshark numbers them (at most MAX_FRAMES)."""
+    frames_left_out: int = 0
+    """Evidence frames beyond MAX_FRAMES, counted and not listed."""
     next_steps: list[str] = field(default_factory=list)
     session: int | None = None
     """The session id, or None for a finding about the whole capture."""
@@ -40,6 +42,21 @@ class Finding:
     @property
     def rank(self) -> tuple[int, str, int]:
         return (SEVERITY_ORDER.get(self.severity, 3), self.capture, self.session or 0)
+
+
+MAX_FRAMES = 1000
+"""Evidence frames a finding lists: a peer that sends a million refused commands gives a
+finding with a million frames otherwise, in every output."""
+
+
+def cap_frames(finding: Finding) -> None:
+    """Keep the first MAX_FRAMES distinct evidence frames (in their order); count the rest."""
+    if len(finding.frames) <= MAX_FRAMES:
+        return
+    frames = list(dict.fromkeys(finding.frames))
+    if len(frames) > MAX_FRAMES:
+        finding.frames_left_out += len(frames) - MAX_FRAMES
+        finding.frames = frames[:MAX_FRAMES]
 
 
 def frame_filter(frames: Iterable[int]) -> str:

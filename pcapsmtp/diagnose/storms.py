@@ -11,7 +11,6 @@ at worst. Exim's default retry rule starts at 15 minutes; Sendmail's queue runs 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 from pcapsmtp.addresses import address, endpoint_name
 from pcapsmtp.diagnose.model import ERROR, WARNING, Finding
@@ -19,6 +18,7 @@ from pcapsmtp.diagnose.registry import capture_rule
 from pcapsmtp.health import FAILED_OUTCOMES, NegativeReply, PeerHealth, id_ranges, server_replies
 from pcapsmtp.smtp import codes
 from pcapsmtp.smtp.model import Session
+from pcapsmtp.timestamps import raw, utc
 
 STORM_MIN_ATTEMPTS = 20
 """Failed attempts from one client to one destination before the rate is looked at."""
@@ -30,7 +30,9 @@ EVIDENCE_SESSIONS = 10
 
 
 def _utc(time_ns: int) -> str:
-    moment = datetime.fromtimestamp(time_ns // 1_000_000_000, UTC)
+    moment = utc(time_ns)
+    if moment is None:
+        return raw(time_ns)
     return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
 
 

@@ -153,7 +153,7 @@ def bounded_lines(stream, stats: FileStats) -> Iterator[tuple[int, str]]:
                     rest = stream.readline(MAX_LINE)
                     if not rest or rest.endswith(b"\n"):
                         break
-            yield number, chunk.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
+            yield number, chunk.rstrip(b"\r\n").decode("utf-8", "backslashreplace")
     except (OSError, EOFError, zlib.error) as error:
         stats.warnings.append(f"reading stopped at line {number + 1}: {error}")
 

@@ -22,6 +22,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
+from pcapsmtp.timestamps import utc
+
 NS = 1_000_000_000
 MONTHS = {
     name: number
@@ -88,7 +90,7 @@ class Clock:
 
     def __init__(self, zone: tzinfo = UTC, near_ns: int | None = None) -> None:
         self.zone = zone
-        self.near = datetime.fromtimestamp((near_ns or 0) / NS, UTC) if near_ns else None
+        self.near = utc(near_ns) if near_ns else None
         self._minutes: dict[tuple, int | None] = {}
 
     def _minute(self, key: tuple, offset: timedelta | None) -> int | None:
@@ -101,12 +103,12 @@ class Clock:
         for candidate in [year] if year else self._years():
             try:
                 local = datetime(candidate, month, day, hour, minute)
-            except ValueError:  # February 29 in another year, or nonsense
+                if offset is None:
+                    moment = local.replace(tzinfo=self.zone)
+                else:
+                    moment = (local - offset).replace(tzinfo=UTC)
+            except (ValueError, OverflowError):  # February 29 in another year, or nonsense
                 continue
-            if offset is None:
-                moment = local.replace(tzinfo=self.zone)
-            else:
-                moment = (local - offset).replace(tzinfo=UTC)
             if best is None or self._distance(moment) < self._distance(best):
                 best = moment
         value = None if best is None else int(best.timestamp()) * NS
@@ -114,7 +116,10 @@ class Clock:
         return value
 
     def _years(self) -> list[int]:
-        year = (self.near or datetime.now(UTC)).astimezone(self.zone).year
+        try:
+            year = (self.near or datetime.now(UTC)).astimezone(self.zone).year
+        except (ValueError, OverflowError):
+            year = self.near.year
         return [year, year - 1, year + 1]
 
     def _distance(self, moment: datetime) -> float:

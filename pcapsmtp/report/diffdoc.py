@@ -13,7 +13,7 @@ from pcapsmtp.addresses import endpoint_name
 from pcapsmtp.diff.compare import step_name
 from pcapsmtp.diff.model import SAME_SESSION, AlignedStep, Diff, Side, Step
 from pcapsmtp.diff.points import named_findings
-from pcapsmtp.report.safe import wire
+from pcapsmtp.report.safe import json_text, wire
 from pcapsmtp.report.schema import SCHEMA_VERSION
 from pcapsmtp.report.sessions import endpoint_fields
 from pcapsmtp.report.times import iso
@@ -174,4 +174,4 @@ def same_session_dict(diff: Diff, roles: tuple[str, str]) -> dict:
 
 
 def render_diff_json(diff: Diff) -> str:
-    return json.dumps(diff_document(diff), indent=2, ensure_ascii=False) + "\n"
+    return json_text(json.dumps(diff_document(diff), indent=2, ensure_ascii=False)) + "\n"

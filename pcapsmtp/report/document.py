@@ -222,7 +222,7 @@ def timeline_row(session: Session, capture_start: int | None, tz: tzinfo, findin
         "community_id": community_id(flow),
         "server_software": _software(session),
         "mail_from": _mail_from(session),
-        "recipients": sum(len(t.rcpt_to) for t in session.transactions),
+        "recipients": sum(t.recipients for t in session.transactions),
         "outcome": session.outcome,
         "outcome_reason": session.outcome_reason,
         "last_reply": wire(f"{last.code} {last.lines[0] if last.lines else ''}".strip())

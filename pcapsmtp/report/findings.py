@@ -20,6 +20,7 @@ def finding_dict(finding: Finding) -> dict:
         "capture": finding.capture,
         "tcp_stream": finding.tcp_stream,
         "frames": list(finding.frames),
+        **({"frames_left_out": finding.frames_left_out} if finding.frames_left_out else {}),
         "filter": finding.filter,
         "summary": wire(finding.summary),
         "detail": wire(finding.detail),

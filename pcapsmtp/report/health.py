@@ -3,7 +3,7 @@ structures; the report document calls the same functions."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, tzinfo
 
 from tabulate import tabulate
 
@@ -11,6 +11,7 @@ from pcapsmtp.health import Health, PeerHealth, summarize
 from pcapsmtp.report.safe import markdown, terminal, wire
 from pcapsmtp.report.times import iso
 from pcapsmtp.selection import session_ref
+from pcapsmtp.timestamps import local, raw
 
 COLUMNS = [
     "attempts",
@@ -33,7 +34,9 @@ TITLES = {
 def _short(time_ns: int | None, tz: tzinfo) -> str:
     if time_ns is None:
         return "-"
-    moment = datetime.fromtimestamp(time_ns / 1e9, UTC).astimezone(tz)
+    moment = local(time_ns, tz)
+    if moment is None:
+        return raw(time_ns)
     return f"{moment:%Y-%m-%d %H:%M:%S}"
 
 

@@ -9,13 +9,36 @@ from pcapsmtp import __version__
 from pcapsmtp.analysis import Analysis
 from pcapsmtp.report.captures import capture_dict
 from pcapsmtp.report.findings import finding_dict
+from pcapsmtp.report.safe import json_text
 from pcapsmtp.report.schema import SCHEMA_VERSION
 from pcapsmtp.report.sessions import session_dict
 
 
-def analysis_document(analysis: Analysis) -> dict:
+class _Sessions(list):
+    """The sessions' dicts, made one at a time as the encoder reaches them: a capture of
+    200,000 sessions never holds 200,000 session dicts at once (json's pure-Python encoder,
+    used with ``indent``, iterates a list; ``len`` answers for the empty check)."""
+
+    def __init__(self, analysis: Analysis) -> None:
+        super().__init__()
+        self.analysis = analysis
+
+    def __len__(self) -> int:
+        return len(self.analysis.sessions)
+
+    def __bool__(self) -> bool:
+        return bool(self.analysis.sessions)
+
+    def __iter__(self):
+        by_session = self.analysis.findings_by_session()
+        for session in self.analysis.sessions:
+            found = by_session.get(session.key, [])
+            yield session_dict(session) | {"findings": [finding_dict(f) for f in found]}
+
+
+def analysis_document(analysis: Analysis, lazy: bool = False) -> dict:
+    """The JSON document; ``lazy``: its sessions made while it is encoded (write_json)."""
     findings = analysis.findings
-    by_session = analysis.findings_by_session()
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "pcapsmtp", "version": __version__},
@@ -25,11 +48,7 @@ def analysis_document(analysis: Analysis) -> dict:
             for result in analysis.results
         ],
         "errors": [{"file": e.source, "reason": e.reason} for e in analysis.errors],
-        "sessions": [
-            session_dict(session)
-            | {"findings": [finding_dict(f) for f in by_session.get(session.key, [])]}
-            for session in analysis.sessions
-        ],
+        "sessions": _Sessions(analysis) if lazy else list(_Sessions(analysis)),
         "findings": [finding_dict(f) for f in findings],
     } | _capture_wide(analysis)
 
@@ -54,7 +73,7 @@ def _capture_wide(analysis: Analysis) -> dict:
 
 
 def render_json(analysis: Analysis) -> str:
-    return json.dumps(analysis_document(analysis), indent=2, ensure_ascii=False) + "\n"
+    return json_text(json.dumps(analysis_document(analysis), indent=2, ensure_ascii=False)) + "\n"
 
 
 def write_json(analysis: Analysis, stream: TextIO) -> None:
@@ -62,10 +81,10 @@ def write_json(analysis: Analysis, stream: TextIO) -> None:
     (tens of MB, and several times that while ``json.dumps`` joins it) is never whole."""
     encoder = json.JSONEncoder(indent=2, ensure_ascii=False)
     pending: list[str] = []
-    for chunk in encoder.iterencode(analysis_document(analysis)):
+    for chunk in encoder.iterencode(analysis_document(analysis, lazy=True)):
         pending.append(chunk)
         if len(pending) >= 8192:
-            stream.write("".join(pending))
+            stream.write(json_text("".join(pending)))
             pending.clear()
     pending.append("\n")
-    stream.write("".join(pending))
+    stream.write(json_text("".join(pending)))

@@ -5,7 +5,7 @@ Log lines are untrusted text: terminal() / markdown() / wire() as everything fro
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, tzinfo
 
 from pcapsmtp.maillog.compare import AGREES, DIFFERS, LATER
 from pcapsmtp.maillog.link import MaillogLinks
@@ -13,6 +13,7 @@ from pcapsmtp.maillog.model import FileStats, LogLine
 from pcapsmtp.report.safe import markdown, terminal, wire
 from pcapsmtp.report.times import iso
 from pcapsmtp.selection import session_ref
+from pcapsmtp.timestamps import local, raw
 
 NS = 1_000_000_000
 VERDICT_WORDS = {AGREES: "agrees", DIFFERS: "DIFFERS", LATER: "afterwards", "note": "note"}
@@ -22,7 +23,9 @@ MAX_ORPHANS_SHOWN = 10
 def _clock(time_ns: int | None, precise: bool, tz: tzinfo) -> str:
     if time_ns is None:
         return "-"
-    moment = datetime.fromtimestamp(time_ns // NS, UTC).astimezone(tz)
+    moment = local(time_ns, tz)
+    if moment is None:
+        return raw(time_ns)
     fraction = f".{time_ns % NS // 1000:06d}" if precise else ""
     return f"{moment:%Y-%m-%d %H:%M:%S}{fraction}"
 

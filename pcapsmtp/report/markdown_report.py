@@ -12,12 +12,9 @@ import re
 import shlex
 
 from pcapsmtp.report.findings import finding_cards, ranges
-from pcapsmtp.report.safe import markdown, terminal
+from pcapsmtp.report.safe import json_text, markdown, markdown_block, markdown_code
 from pcapsmtp.report.zeek import tcp_legend
 
-UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-"""Characters json.dumps leaves raw with ensure_ascii=False that a terminal or an editor
-would act on (C1 controls such as CSI, bidi overrides, line separators)."""
 DRAWING = ("graphs", "ladder")
 """Keys of a session that only the HTML's figures read."""
 
@@ -33,27 +30,16 @@ def render_report_json(report: dict) -> str:
         diff = {k: v for k, v in report["baseline"]["diff"].items() if k != "view"}
         document["baseline"] = report["baseline"] | {"diff": diff}
     text = json.dumps(document, indent=2, ensure_ascii=False)
-    return UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
+    return json_text(text) + "\n"
 
 
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def code(text: str) -> str:
-    """An inline code span that no backtick in ``text`` can close."""
-    text = terminal(text)
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * (longest + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{fence}{pad}{text}{pad}{fence}"
-
-
-def block(lines: list[str]) -> list[str]:
-    """A fenced code block that no line of it can close."""
-    body = [terminal(line) for line in lines]
-    longest = max((len(run) for line in body for run in re.findall(r"`+", line)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return [fence + "text", *body, fence]
+_PIPE = re.compile(r"(?<!\\)\|")
+"""A pipe not escaped yet: inside a code span too, GitHub tables split the cell at it."""
+code = markdown_code
+block = markdown_block
 
 
 BACKTICKED = re.compile(r"`([^`\n]+)`")
@@ -70,7 +56,7 @@ def prose(text: str) -> str:
 def table(headers: list[str], rows: list[list]) -> list[str]:
     """A GitHub table; cells are already Markdown (escape wire text before)."""
     out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    out += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    out += ["| " + " | ".join(_PIPE.sub(r"\\|", str(cell)) for cell in row) + " |" for row in rows]
     return out
 
 
@@ -309,6 +295,8 @@ def _session(session: dict) -> list[str]:
     out += block(dialogue_lines(session["entries"]))
     if session["dialogue_dropped"]:
         out.append(f"({session['dialogue_dropped']} more dialogue lines not kept)")
+    for limit in session.get("limits", []):
+        out += ["", f"Limit reached (pcapsmtp docs/limits.md): {markdown(limit)}"]
     if session.get("log") is not None:
         out += ["", *_session_log(session["log"])]
     return [*out, ""]

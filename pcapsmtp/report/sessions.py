@@ -118,6 +118,11 @@ def transaction_dict(transaction: Transaction) -> dict:
             {"address": wire(r.address), "code": r.code, "enhanced": r.enhanced, "frame": r.frame}
             for r in transaction.rcpt_to
         ],
+        **(
+            {"rcpt_left_out": transaction.rcpt_left_out.summary()}
+            if transaction.rcpt_left_out
+            else {}
+        ),
         "method": transaction.method,
         "size": transaction.size,
         "declared_size": transaction.declared_size,
@@ -245,4 +250,13 @@ def session_dict(session: Session) -> dict:
         "tcp": tcp_dict(flow),
         "smtp": smtp_dict(session),
         "findings": [],
+        **(
+            {"limits": session.limits()}
+            if session.left_out or _recipients_left_out(session)
+            else {}
+        ),
     }
+
+
+def _recipients_left_out(session: Session) -> bool:
+    return any(t.rcpt_left_out is not None for t in session.transactions)

@@ -11,7 +11,7 @@ from tabulate import tabulate
 from pcapsmtp.analysis import Analysis
 from pcapsmtp.report.captures import link_type_name
 from pcapsmtp.report.findings import findings_markdown
-from pcapsmtp.report.safe import markdown, wire
+from pcapsmtp.report.safe import csv_cell, markdown, wire
 from pcapsmtp.report.sessions import endpoint_name, resets
 from pcapsmtp.report.text import session_table
 from pcapsmtp.report.times import human, iso
@@ -87,7 +87,7 @@ def render_csv(analysis: Analysis) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for session in analysis.sessions:
-        writer.writerow(_csv_row(session))
+        writer.writerow([csv_cell(value) for value in _csv_row(session)])
     return buffer.getvalue()
 
 
@@ -110,7 +110,7 @@ def _csv_row(session) -> list:
         getattr(software, "name", ""),
         wire(session.helo or ""),
         wire(first.mail_from or "") if first else "",
-        sum(len(t.rcpt_to) for t in session.transactions),
+        sum(t.recipients for t in session.transactions),
         len(session.transactions),
         session.outcome,
         decided.code if decided else "",

@@ -13,7 +13,7 @@ from pcapsmtp.report.captures import link_type_name
 from pcapsmtp.report.findings import format_findings
 from pcapsmtp.report.safe import terminal
 from pcapsmtp.report.sessions import address, endpoint_name, resets
-from pcapsmtp.report.times import duration, human
+from pcapsmtp.report.times import clock, duration, human
 from pcapsmtp.report.zeek import tcp_legend
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.session import deciding_reply
@@ -97,11 +97,11 @@ def reply_text(reply, width: int = 34) -> str:
 def session_row(session: Session, tz: tzinfo) -> list[str]:
     transactions = session.transactions
     mail_from = transactions[0].mail_from if transactions else None
-    recipients = sum(len(t.rcpt_to) for t in transactions)
+    recipients = sum(t.recipients for t in transactions)
     software = session.server_software
     return [
         str(session.id),
-        human(session.flow.first_time_ns, tz, 3)[11:23],
+        clock(session.flow.first_time_ns, tz),
         f"{endpoint_name(session.client)} → {endpoint_name(session.server)}",
         _clip(getattr(software, "name", None) or "-", 18),
         _clip(terminal(session.helo or "-"), 20),

@@ -8,6 +8,8 @@ import time
 from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pcapsmtp.timestamps import NS, local, raw
+
 LOCAL = "local"
 
 
@@ -55,28 +57,34 @@ def zone(name: str | None) -> tzinfo:
         ) from None
 
 
-def _split(time_ns: int) -> tuple[datetime, int]:
-    seconds, nanos = divmod(time_ns, 1_000_000_000)
-    return datetime.fromtimestamp(seconds, UTC), nanos
-
-
 def iso(time_ns: int | None) -> str | None:
-    """ISO 8601 in UTC at full (nanosecond) precision, for machine-readable output."""
+    """ISO 8601 in UTC at full (nanosecond) precision, for machine-readable output; a time
+    that is not a date as its raw value ('@seconds.nanoseconds', pcapsmtp.timestamps)."""
     if time_ns is None:
         return None
-    moment, nanos = _split(time_ns)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{nanos:09d}+00:00"
+    moment = local(time_ns)
+    if moment is None:
+        return raw(time_ns)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{time_ns % NS:09d}+00:00"
 
 
 def human(time_ns: int | None, tz: tzinfo = UTC, precision: int = 6) -> str:
-    """'2026-11-23 06:10:01.123456 +00:00' in the given zone."""
+    """'2026-11-23 06:10:01.123456 +00:00' in the given zone; the raw value when the time
+    is not a date."""
     if time_ns is None:
         return "-"
-    moment, nanos = _split(time_ns)
-    local = moment.astimezone(tz)
-    offset = local.strftime("%z")
-    fraction = f"{nanos:09d}"[:precision]
-    return f"{local:%Y-%m-%d %H:%M:%S}.{fraction} {offset[:3]}:{offset[3:]}"
+    moment = local(time_ns, tz)
+    if moment is None:
+        return raw(time_ns)
+    offset = moment.strftime("%z")
+    fraction = f"{time_ns % NS:09d}"[:precision]
+    return f"{moment:%Y-%m-%d %H:%M:%S}.{fraction} {offset[:3]}:{offset[3:]}"
+
+
+def clock(time_ns: int, tz: tzinfo = UTC) -> str:
+    """'06:10:01.123' (the time of day, to the millisecond), for narrow columns."""
+    shown = human(time_ns, tz, 3)
+    return shown[11:23] if local(time_ns, tz) is not None else shown
 
 
 def duration(seconds: float) -> str:

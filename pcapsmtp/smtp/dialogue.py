@@ -86,7 +86,10 @@ def _looks_like_tls(data: bytes) -> bool:
 
 
 def _decode(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
+    """Wire bytes become text here, once: bytes that are not UTF-8 become the four characters
+    ``\\xNN`` (as report.safe shows control bytes), so no lone surrogate reaches an encoder
+    (JSON, files, terminals) and every output can write what it gets."""
+    return raw.decode("utf-8", "backslashreplace")
 
 
 class ClientState(Enum):

@@ -24,7 +24,7 @@ class Command:
     verb: str
     """Upper-case verb, or one of GREETING, END_OF_DATA, AUTH_RESPONSE."""
     argument: str
-    """The rest of the line, decoded with surrogateescape; REDACTED where it held a secret."""
+    """The rest of the line as UTF-8, other bytes as ``\\xNN``; REDACTED where it held a secret."""
     frame: int
     """Frame that completed the line."""
     time_ns: int

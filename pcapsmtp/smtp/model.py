@@ -38,6 +38,37 @@ class Recipient:
 
 
 @dataclass(slots=True)
+class LeftOut:
+    """What a per-session cap left out of one list: how many, and by reply code."""
+
+    noun: str
+    """What the list holds, plural ('recipients')."""
+    cap: int
+    count: int = 0
+    codes: dict[int | None, int] = field(default_factory=dict)
+    """Left-out items per reply code (None: no reply or not a reply)."""
+
+    def add(self, code: int | None = None) -> None:
+        self.count += 1
+        self.codes[code] = self.codes.get(code, 0) + 1
+
+    def summary(self) -> str:
+        """'+999,960 more recipients, all 250 (the first 1,000 kept)'."""
+        known = {code: n for code, n in self.codes.items() if code is not None}
+        if len(known) == 1 and sum(known.values()) == self.count:
+            replies = f", all {next(iter(known))}"
+        elif known:
+            top = sorted(known.items(), key=lambda item: -item[1])[:5]
+            replies = " (" + ", ".join(f"{code} ×{n:,}" for code, n in top) + ")"
+        else:
+            replies = ""
+        unanswered = self.count - sum(known.values())
+        if known and unanswered and len(known) == 1:
+            replies = f" ({next(iter(known))} ×{sum(known.values()):,}, {unanswered:,} other)"
+        return f"+{self.count:,} more {self.noun}{replies} (the first {self.cap:,} kept)"
+
+
+@dataclass(slots=True)
 class Transaction:
     """One mail: MAIL FROM, its recipients, the message and the final reply."""
 
@@ -48,6 +79,8 @@ class Transaction:
     mail_params: dict[str, str] = field(default_factory=dict)
     mail_reply: Reply | None = None
     rcpt_to: list[Recipient] = field(default_factory=list)
+    """The first MAX_RECIPIENTS recipients (pcapsmtp.smtp.session); the rest in left_out."""
+    rcpt_left_out: LeftOut | None = None
     method: str | None = None
     """'DATA' or 'BDAT' once the message transfer started."""
     data_reply: Reply | None = None
@@ -69,6 +102,11 @@ class Transaction:
     def declared_size(self) -> int | None:
         value = self.mail_params.get("SIZE")
         return int(value) if value and value.isdigit() else None
+
+    @property
+    def recipients(self) -> int:
+        """RCPT commands answered, those left out by the cap included."""
+        return len(self.rcpt_to) + (self.rcpt_left_out.count if self.rcpt_left_out else 0)
 
 
 @dataclass(slots=True)
@@ -140,12 +178,15 @@ class Session:
     dialogue: list[DialogueEntry] = field(default_factory=list)
     dropped_entries: int = 0
     commands: list[Command] = field(default_factory=list)
-    """Every command, in order, paired with its reply (``command.reply``)."""
+    """Every command, in order, paired with its reply (``command.reply``); past
+    MAX_COMMANDS only the last ones and those that carried credentials are kept."""
     unsolicited: list[Reply] = field(default_factory=list)
     last_reply: Reply | None = None
     quit: Command | None = None
     gaps: list[Gap] = field(default_factory=list)
     anomalies: list[Anomaly] = field(default_factory=list)
+    left_out: dict[str, LeftOut] = field(default_factory=dict)
+    """What the per-session caps left out of the lists above, by list name."""
     outcome: str = "incomplete"
     outcome_reason: str = ""
     """A short phrase saying why this outcome (for people, not scripts)."""
@@ -163,6 +204,15 @@ class Session:
         """(capture, id): tells apart the sessions of several captures, whose ids each
         start at 1."""
         return (self.capture, self.id)
+
+    def limits(self) -> list[str]:
+        """What the per-session caps left out, one line each ('+999,000 more recipients,
+        all 250 (the first 1,000 kept)'); empty when nothing was."""
+        shown = [left_out.summary() for left_out in self.left_out.values()]
+        for number, transaction in enumerate(self.transactions, start=1):
+            if transaction.rcpt_left_out is not None:
+                shown.append(f"transaction {number}: {transaction.rcpt_left_out.summary()}")
+        return shown
 
     @property
     def client(self):

@@ -7,6 +7,7 @@ handled in the order the server answered them, which is the order they were sent
 from __future__ import annotations
 
 import re
+from collections import deque
 
 from pcapsmtp.smtp import codes
 from pcapsmtp.smtp.events import (
@@ -27,6 +28,7 @@ from pcapsmtp.smtp.events import (
 from pcapsmtp.smtp.model import (
     AuthAttempt,
     DialogueEntry,
+    LeftOut,
     Recipient,
     Session,
     TlsInfo,
@@ -38,6 +40,13 @@ from pcapsmtp.tcp.model import TH_FIN, TH_RST, TcpFlow
 
 MAX_ENTRIES = 20_000
 MAX_TRANSACTIONS = 5_000
+MAX_COMMANDS = 20_000
+MAX_RECIPIENTS = 1_000
+"""Recipients kept per transaction; RFC 5321 4.5.3.1.8 asks servers to take at least 100."""
+MAX_LISTED = 1_000
+"""Anomalies, gaps and unsolicited replies kept per session."""
+TAIL = 100
+"""Past a cap, the last this many items are kept as well: a session fails at its end."""
 PATH = re.compile(r"(?:FROM|TO)\s*:\s*(<[^>]*>?|[^\s<>]*)\s*(.*)", re.IGNORECASE | re.DOTALL)
 TIMEOUT_NS = 30 * 1_000_000_000
 """A command left unanswered this long when the capture ends is a timeout."""
@@ -66,6 +75,53 @@ def _class_outcome(code: int) -> str:
     return "deferred" if codes.is_transient(code) else "rejected"
 
 
+class _Capped:
+    """A session list bounded whatever a peer sends: the first ``cap`` items, the last TAIL,
+    and a count (by reply code) of those in between, in ``session.left_out``."""
+
+    def __init__(self, session: Session, name: str, noun: str, cap: int, tail: int = TAIL):
+        self.session, self.name, self.noun, self.cap = session, name, noun, cap
+        self.items: list = getattr(session, name)
+        self.tail: deque = deque()
+        self.tail_size = tail
+        self.unanswered: set[int] = set()
+        """ids of commands left out before their reply came: counted when it comes."""
+
+    def add(self, item, keep: bool = False) -> None:
+        """Append ``item``; ``keep`` appends it whatever the cap (AUTH lines: the export
+        must find every one to redact it)."""
+        if len(self.items) < self.cap or keep:
+            self.items.append(item)
+            return
+        self.tail.append(item)
+        if len(self.tail) > self.tail_size:
+            self._leave_out(self.tail.popleft())
+
+    def _leave_out(self, item) -> None:
+        left_out = self.session.left_out.get(self.name)
+        if left_out is None:
+            left_out = self.session.left_out[self.name] = LeftOut(self.noun, self.cap)
+        if isinstance(item, Command) and item.reply is None:
+            self.unanswered.add(id(item))
+            left_out.count += 1
+            return
+        reply = getattr(item, "reply", None)
+        left_out.add(getattr(item, "code", None) or getattr(reply, "code", None))
+
+    def answered(self, command: Command, code: int) -> None:
+        """The reply to a command already left out: its code joins the count."""
+        if id(command) in self.unanswered:
+            self.unanswered.discard(id(command))
+            codes = self.session.left_out[self.name].codes
+            codes[code] = codes.get(code, 0) + 1
+
+    def finish(self) -> None:
+        if self.tail:
+            self.items.extend(self.tail)
+            self.items.sort(key=lambda item: item.frame)  # kept AUTH lines among the tail
+            self.tail.clear()
+
+
 class SessionBuilder:
     """Feeds on the dialogue's events; ``finish()`` returns the Session."""
 
@@ -77,9 +133,15 @@ class SessionBuilder:
         self._auth: AuthAttempt | None = None
         self._other_replies: list[str] = []
         self._unattached: list[MessageEnd] = []
+        session = self.session
+        self._commands = _Capped(session, "commands", "commands", MAX_COMMANDS)
+        self._dialogue = _Capped(session, "dialogue", "dialogue entries", MAX_ENTRIES)
+        self._gaps = _Capped(session, "gaps", "gaps", MAX_LISTED)
+        self._anomalies = _Capped(session, "anomalies", "anomalies", MAX_LISTED)
+        self._unsolicited = _Capped(session, "unsolicited", "unsolicited replies", MAX_LISTED)
+        self._unanswered = _Capped(session, "unanswered", "unanswered commands", MAX_LISTED)
 
     def add(self, event: Event) -> None:
-        session = self.session
         if isinstance(event, Command):
             self._command(event)
         elif isinstance(event, Reply):
@@ -87,12 +149,12 @@ class SessionBuilder:
         elif isinstance(event, MessageEnd):
             self._message(event)
         elif isinstance(event, Unanswered):
-            session.unanswered.append(event)
+            self._unanswered.add(event)
             self._dispatch(event.command, None)
         elif isinstance(event, TlsStarted):
             self._tls(event)
         elif isinstance(event, Gap):
-            session.gaps.append(event)
+            self._gaps.add(event)
             self._entry(
                 event.frame,
                 event.time_ns,
@@ -101,23 +163,19 @@ class SessionBuilder:
                 f"[{event.length} bytes not in the capture: {event.reason}]",
             )
         elif isinstance(event, Anomaly):
-            session.anomalies.append(event)
+            self._anomalies.add(event)
 
     # -- events ----------------------------------------------------------------
 
     def _entry(self, frame, time_ns, sender, kind, text, latency_ns=None, code=None) -> None:
-        session = self.session
-        if len(session.dialogue) >= MAX_ENTRIES:
-            session.dropped_entries += 1
-            return
-        session.dialogue.append(
+        self._dialogue.add(
             DialogueEntry(frame, time_ns, sender, kind, text, latency_ns, code, self.decrypting)
         )
 
     def _command(self, command: Command) -> None:
         if command.verb == GREETING:
             return
-        self.session.commands.append(command)
+        self._commands.add(command, keep=command.secret)
         self._entry(command.frame, command.time_ns, CLIENT, "command", command.text)
         if command.verb == "AUTH":
             mechanism = command.argument.split(" ", 1)[0].upper()
@@ -148,9 +206,11 @@ class SessionBuilder:
             reply.code,
         )
         session.last_reply = reply
+        if command is not None and self._commands.unanswered:
+            self._commands.answered(command, reply.code)
         if command is None:
-            session.unsolicited.append(reply)
-            self._other_replies.append(reply.text)
+            self._unsolicited.add(reply)
+            self._other_reply(reply.text)
             return
         if command.verb == GREETING:
             self._on_greeting(reply, latency)
@@ -212,6 +272,12 @@ class SessionBuilder:
         transaction = self._open(command)
         address, _params = parse_path(command.argument)
         text = reply.text if reply is not None else None
+        if len(transaction.rcpt_to) >= MAX_RECIPIENTS:
+            if transaction.rcpt_left_out is None:
+                transaction.rcpt_left_out = LeftOut("recipients", MAX_RECIPIENTS)
+            transaction.rcpt_left_out.add(reply.code if reply is not None else None)
+            transaction.last_frame = _last(command, reply)
+            return
         transaction.rcpt_to.append(
             Recipient(
                 address or command.argument,
@@ -298,6 +364,12 @@ class SessionBuilder:
         session = self.session
         if len(session.transactions) >= MAX_TRANSACTIONS:
             session.dropped_transactions += 1
+            left_out = session.left_out.get("transactions")
+            if left_out is None:
+                left_out = session.left_out["transactions"] = LeftOut(
+                    "transactions", MAX_TRANSACTIONS
+                )
+            left_out.add(transaction.mail_reply.code if transaction.mail_reply else None)
         else:
             session.transactions.append(transaction)
         self._current = transaction
@@ -316,7 +388,7 @@ class SessionBuilder:
             transaction.outcome = "incomplete"
         if codes.is_positive(reply.code):
             transaction.queue_id = codes.queue_id(reply.text)
-        self._other_replies.append(reply.text)
+        self._other_reply(reply.text)
 
     def _close_open(self, outcome: str) -> None:
         transaction = self._current
@@ -331,7 +403,10 @@ class SessionBuilder:
         """A transaction whose every recipient was refused ended there, whatever came next;
         its deciding reply is the last refusal."""
         refused = [r for r in transaction.rcpt_to if r.code is not None]
+        left_out = transaction.rcpt_left_out.codes if transaction.rcpt_left_out else {}
         if not refused or any(codes.is_positive(r.code) for r in refused):
+            return None
+        if any(code is not None and codes.is_positive(code) for code in left_out):
             return None
         transaction.final = refused[-1].reply
         return "deferred" if any(codes.is_transient(r.code) for r in refused) else "rejected"
@@ -341,6 +416,12 @@ class SessionBuilder:
     def finish(self, tls: TlsScanner | None = None) -> Session:
         """The Session, its outcome decided; ``tls`` is the scanner of its TLS records."""
         session = self.session
+        for capped in (self._commands, self._dialogue, self._gaps, self._anomalies):
+            capped.finish()
+        self._unsolicited.finish()
+        self._unanswered.finish()
+        if "dialogue" in session.left_out:
+            session.dropped_entries = session.left_out["dialogue"].count
         if session.tls is not None and tls is not None:
             session.tls.facts, session.tls.failed = tls.facts, tls.failed
         if session.one_sided == SERVER:
@@ -404,6 +485,11 @@ class SessionBuilder:
             self._add_transaction(Transaction(None, reply.frame, reply.time_ns))
         self._current.last_frame = reply.frame
         return self._current
+
+    def _other_reply(self, text: str) -> None:
+        """Reply texts for the server software guess: the first MAX_LISTED are plenty."""
+        if len(self._other_replies) < MAX_LISTED:
+            self._other_replies.append(text)
 
     def _unfinished_outcome(self) -> str:
         flow = self.session.flow

@@ -73,6 +73,9 @@ IDLE_FRAMES = 100_000
 Both a time and a frame distance are required, so a bogus timestamp in a small capture
 (they exist: a frame dated 2063 among frames of 2015) never ends a flow early.
 """
+MAX_FLOWS = 100_000
+"""Flows open at once. Past it the least recently active 1 % are ended early (a SYN flood
+or a scan otherwise grows the table without bound); ``FlowTracker.evicted`` counts them."""
 SWEEP_EVERY = 10_000
 """TCP segments between two sweeps of the table (which only free memory, see above)."""
 MAX_NOTES = 20_000
@@ -248,6 +251,8 @@ class FlowTracker:
         self._ended: dict[tuple, _Ended] = {}
         self._out: list[FlowEvent] = []
         self._packets = 0
+        self.evicted = 0
+        """Flows ended early because MAX_FLOWS were open at once."""
 
     def events(self, packets: Iterable[TcpSegment | IcmpError]) -> Iterator[FlowEvent]:
         segment, icmp = self._segment, self._icmp  # add(), unrolled: it runs for every packet
@@ -318,6 +323,8 @@ class FlowTracker:
                     del self._table[key]
                 live = None
         if live is None:
+            if len(self._table) >= MAX_FLOWS:
+                self._evict()
             live = self._table[key] = _Live(self._new_flow(seg))
         if live.flow.ignore_payload:
             self._number_only(live, seg)
@@ -617,6 +624,13 @@ class FlowTracker:
             if _expired(live, now_ns, frame):
                 self._end(key)
 
+    def _evict(self) -> None:
+        """End the least recently active 1 % of the flows: one sort per that many new flows."""
+        by_activity = sorted(self._table.items(), key=lambda item: item[1].flow.last_frame)
+        for key, _live in by_activity[: max(1, MAX_FLOWS // 100)]:
+            self._end(key)
+            self.evicted += 1
+
     def _end(self, key: tuple, remember: bool = True) -> None:
         """End a flow; ``remember``: keep what a later packet of its 4-tuple needs to
         continue its stream number."""
@@ -670,6 +684,14 @@ def _limited(flow: TcpFlow, d: int, reassembler: StreamReassembler) -> str:
 def _window_closed(endpoint: Endpoint, ns: int) -> None:
     if ns > endpoint.longest_zero_window_ns:
         endpoint.longest_zero_window_ns = ns
+
+
+def evicted_warning(evicted: int) -> str:
+    """The capture warning when the flow table's cap ended connections early."""
+    return (
+        f"{evicted:,} connection(s) ended early: more than {MAX_FLOWS:,} were open at once "
+        "(the flow table's cap, docs/limits.md); each is shown as far as it was seen"
+    )
 
 
 def _expired(live: _Live, now_ns: int, frame: int) -> bool:

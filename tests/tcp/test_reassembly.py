@@ -159,7 +159,7 @@ def test_acknowledged_hole_is_not_captured_and_later_data_flows():
 
 
 def hostile_script():
-    path = Path(__file__).resolve().parents[2] / "scripts" / "bench" / "hostile.py"
+    path = Path(__file__).resolve().parents[2] / "scripts" / "bench" / "holes.py"
     spec = importlib.util.spec_from_file_location("hostile", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -167,7 +167,7 @@ def hostile_script():
 
 
 def test_hostile_capture_ends_with_gaps_and_a_warning(tmp_path):
-    """scripts/bench/hostile.py's capture, big enough to pass the bound: the TCP layer
+    """scripts/bench/holes.py's capture, big enough to pass the bound: the TCP layer
     declares the holes, delivers what it holds, and warns once for the direction."""
     path = tmp_path / "holes.pcap"
     with path.open("wb") as out:
