@@ -157,9 +157,8 @@ def test_public_client_only_capture(public_capture):
     (finding,) = [f for f in analysis.findings if f.code == "capture-one-sided"]
     assert finding.severity == "warning"
     assert "2 message(s) through to the end of data and then QUIT" in finding.detail
-    assert finding.filter == (
-        "tcp.stream eq 0 && frame.number in {4, 5, 6, 7, 9, 10, 11, 12, 16, 17}"
-    )
+    assert finding.frames == [4, 5, 6, 7, 9, 10, 11, 12, 16, 17]
+    assert finding.filter == "frame.number in {4..7, 9..12, 16, 17}"
 
 
 # -- started mid-session -------------------------------------------------------------------
