@@ -316,6 +316,13 @@ def _kind(reply: Reply) -> tuple[str, str]:
             "The server throttles this sender (too many connections or messages in a short "
             "time). Retrying at once makes it worse; the sending MTA must slow down."
         )
+    if codes.is_policy_refusal(reply.code, enhanced(reply), reply.text):
+        return "a policy refusal of this client", (
+            "The words name a policy of the server that refused this client (its address, "
+            "its host name or reverse DNS, a blocklist, an access table). The code is 4xx, so "
+            "the sending MTA keeps the mail and retries, but every retry meets the same "
+            "policy: waiting does not fix this, changing what the policy looks at does."
+        )
     return "a temporary refusal", (
         "A 4xx reply is transient (RFC 5321 4.2.1): the sending MTA keeps the mail and "
         "retries (4.5.4.1: at least 30 minutes apart, giving up after 4-5 days)."
@@ -328,6 +335,8 @@ def _deferred(session: Session, reply: Reply, what: str) -> Finding:
     command = reply.command
     frames = [reply.frame] + ([command.frame] if command is not None and command.frame else [])
     label = kind if kind != "a temporary refusal" else meaning(reply)
+    if kind == "a policy refusal of this client":
+        label += ": retrying will not help"
     return Finding(
         code="soft-bounce",
         severity=WARNING,
@@ -358,6 +367,16 @@ def _soft_steps(kind: str, session: Session) -> list[str]:
             "Lower the sending rate and concurrency towards this destination (Postfix: "
             "a transport with default_destination_concurrency_limit / _rate_delay).",
             f"Check that {client} does not also send unwanted mail (a compromised account).",
+        ]
+    if kind == "a policy refusal of this client":
+        return [
+            f"Retrying will not help: find which policy matched {client}. The reply text "
+            "names it; the server's log at this time says which restriction (Postfix: "
+            "smtpd_client_restrictions, e.g. reject_unknown_client_hostname answers 450 "
+            "'Client host rejected: cannot find your hostname').",
+            f"Check {client}'s reverse DNS (`host {client}`; its name must resolve back to "
+            "it) and public blocklists; if the refusal is deliberate, send through a relay "
+            "the server accepts, or ask its administrator to allow the client.",
         ]
     return [
         "Nothing to do at once: the sender retries. If it keeps failing, ask the "

@@ -103,8 +103,30 @@ def test_retry_storm_421_greetings_are_soft_bounces_one_per_session():
     assert len(deferred) == len(sessions) == 240
     first = min(deferred, key=lambda f: f.session)
     assert "deferred the connection in its greeting: 421 4.3.2" in first.summary
-    assert "not accepting messages now" in first.summary
+    assert "not accepting messages now" in first.detail
     assert all(f.frames and 0 not in f.frames for f in deferred)
+
+
+def test_a_client_host_rejected_421_is_a_policy_refusal_not_nothing_to_do():
+    """'Client host rejected' is an access restriction of the server: the sender's retries
+    meet it again, so "nothing to do, the sender retries" is wrong advice (issue 18)."""
+    path = lab("retry-storm")
+    deferred = findings(path, "soft-bounce")
+    assert all("Client host rejected" in f.summary for f in deferred)
+    first = min(deferred, key=lambda f: f.session)
+    assert "policy refusal of this client: retrying will not help" in first.summary
+    steps = " ".join(first.next_steps)
+    assert "Nothing to do" not in steps and "the sender retries" not in steps
+    assert "reverse DNS" in steps and "host 10.77.1.2" in steps
+    [storm] = findings(path, "retry-storm")
+    assert any("refuses 10.77.1.2 by policy" in s for s in storm.next_steps)
+
+
+def test_greylisting_and_other_deferrals_are_no_policy_refusal(public_capture):
+    [grey] = findings(lab("greylisting"), "soft-bounce")
+    assert "greylisting" in grey.summary and "policy" not in grey.summary
+    [domain] = findings(public_capture("suricata-bug-5867-fp-drop-01_input.pcap"), "soft-bounce")
+    assert "policy" not in domain.summary
 
 
 def test_a_450_to_rcpt_about_the_sender_domain(public_capture):
