@@ -41,7 +41,7 @@ def _span(seconds: float) -> str:
 
 
 OUTCOME_PHRASES = {
-    "refused": "refused (RST to the SYN)",
+    "refused": "refused (a reset to the SYN, or closed before any greeting)",
     "unreachable": "never answered",
     "deferred": "deferred (4xx)",
     "rejected": "rejected (5xx)",
