@@ -157,3 +157,34 @@ def test_yahoo_session_of_suricata_bug_1045_is_a_plain_delivery(public_capture):
     path = public_capture("suricata-bug-1045_smtpsuricataflowbitsFN.pcap")
     assert session_of(path, 1).outcome == "delivered"
     assert not findings(path, "soft-bounce") and not findings(path, "hard-bounce")
+
+
+NESTED_MAIL = "suricata-ruletype-firewall-132-smtp-nested-mail-from_smtp-nested-mail.pcap"
+
+
+def test_a_5_5_x_reply_is_a_protocol_error_not_a_hard_bounce(public_capture):
+    """503 5.5.1 "nested MAIL command": RFC 3463 X.5.x is a protocol status, a fault of the
+    client's dialogue, not a refused sender or mailbox (issue 18)."""
+    path = public_capture(NESTED_MAIL)
+    assert not findings(path, "hard-bounce")
+    [finding] = findings(path, "protocol-error")
+    assert "503 5.5.1 Error: nested MAIL command" in finding.summary
+    assert "protocol error of the client, not a refusal of the mail" in finding.summary
+    assert finding.severity == ERROR
+    assert "not a bounce about an address" in finding.detail
+
+
+def test_bdat_syntax_errors_and_bare_503s_are_protocol_errors(public_capture):
+    bdat = findings(public_capture("zeek-smtp-bdat-cmd-invalid.pcapng"), "protocol-error")
+    assert len(bdat) == 3 and all("521 5.5.4" in f.summary for f in bdat)
+    bare = public_capture("zeek-smtp-mail-transactions-invalid.pcap")
+    assert not findings(bare, "hard-bounce")
+    assert {f.summary.split(":")[1].strip()[:3] for f in findings(bare, "protocol-error")} == {
+        "503"
+    }
+
+
+def test_address_refusals_stay_hard_bounces():
+    [finding] = findings(lab("unknown-user"), "hard-bounce")
+    assert "550 5.1.1" in finding.summary
+    assert not findings(lab("unknown-user"), "protocol-error")
