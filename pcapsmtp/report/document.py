@@ -21,6 +21,7 @@ from pcapsmtp import __version__
 from pcapsmtp.analysis import Analysis, CaptureResult, Options, analyze
 from pcapsmtp.diagnose import ERROR, INFO, WARNING
 from pcapsmtp.report.captures import capture_dict
+from pcapsmtp.report.counts import count
 from pcapsmtp.report.dialogue import icmp_name, session_section
 from pcapsmtp.report.findings import finding_dict
 from pcapsmtp.report.health import health_document
@@ -168,7 +169,7 @@ def verdict(analysis: Analysis) -> dict:
         # No rule explained it, but a reader must not be told that all is well.
         what = ", ".join(f"{n} {o}" for o, n in failed.items())
         line = (
-            f"{sum(failed.values())} of {len(analysis.sessions)} sessions did not deliver "
+            f"{sum(failed.values())} of {count(len(analysis.sessions), 'session')} did not deliver "
             f"({what}) and no rule names a cause: read their dialogue below."
         )
     elif worst is None:

@@ -81,26 +81,30 @@ def summary_lines(links: MaillogLinks, sessions: int, tz: tzinfo = UTC) -> list[
     out += [f"warning: {w}" for w in links.warnings]
     window = links.window_ns // NS
     out.append(
-        f"{len(links.links)} of {sessions} sessions linked to log lines: {_methods(links)} "
+        f"{len(links.links)} of {_count(sessions, 'session')} linked to log lines: "
+        f"{_methods(links)} "
         f"(address and time: within 2 s, then {window} s)"
     )
     if links.offset_ns:
         out.append(
             f"the log's clock is {links.offset_ns / NS:+.1f} s off the capture's (measured on "
-            f"{links.offset_basis} sessions linked by queue id); times compared accordingly"
+            f"{_count(links.offset_basis, 'session')} linked by queue id); times compared "
+            "accordingly"
         )
     if links.unlinked:
         from pcapsmtp.health import id_ranges
 
-        out.append(f"no log line for session(s) {id_ranges(links.unlinked)}")
+        which = "session" if len(links.unlinked) == 1 else "sessions"
+        out.append(f"no log line for {which} {id_ranges(links.unlinked)}")
     if links.orphans:
-        out.append(f"{len(links.orphans)} log entries with no session in the capture:")
+        entries = "log entry" if len(links.orphans) == 1 else "log entries"
+        out.append(f"{len(links.orphans)} {entries} with no session in the capture:")
         out += [f"  {_orphan_text(u, tz)}" for u in links.orphans[:MAX_ORPHANS_SHOWN]]
         if len(links.orphans) > MAX_ORPHANS_SHOWN:
             out.append(f"  … and {len(links.orphans) - MAX_ORPHANS_SHOWN} more")
     differences = _differences(links)
     out.append(
-        f"log and wire disagree in {len({s for s, _t in differences})} session(s)"
+        f"log and wire disagree in {_count(len({s for s, _t in differences}), 'session')}"
         if differences
         else "log and wire agree wherever both say something"
     )
