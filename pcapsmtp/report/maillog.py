@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, tzinfo
 
-from pcapsmtp.maillog.compare import AGREES, DIFFERS, LATER
+from pcapsmtp.maillog.compare import AGREES, DIFFERS, FORMATS_TRIED, LATER
 from pcapsmtp.maillog.link import MaillogLinks
 from pcapsmtp.maillog.model import FileStats, LogLine
 from pcapsmtp.report.safe import markdown, terminal, wire
@@ -103,13 +103,26 @@ def summary_lines(links: MaillogLinks, sessions: int, tz: tzinfo = UTC) -> list[
         if len(links.orphans) > MAX_ORPHANS_SHOWN:
             out.append(f"  … and {len(links.orphans) - MAX_ORPHANS_SHOWN} more")
     differences = _differences(links)
-    out.append(
-        f"log and wire disagree in {_count(len({s for s, _t in differences}), 'session')}"
-        if differences
-        else "log and wire agree wherever both say something"
-    )
+    out.append(comparison(links, differences))
     out += [f"  session {s}: {text}" for s, text in differences[:20]]
     return out
+
+
+def comparison(links: MaillogLinks, differences: list | None = None) -> str:
+    """The verdict of the comparison, which only says 'agree' when something was compared."""
+    if not any(stats.used for stats in links.files):
+        if any(stats.mtas for stats in links.files):
+            return (
+                "nothing compared: the log had no usable line (its mail-server lines all "
+                "fall outside the captures' time; give --tz if the log is in local time)"
+            )
+        return f"nothing compared: the log had no usable line (tried {FORMATS_TRIED})"
+    if not links.links:
+        return "nothing compared: no session is linked to a log line"
+    differences = _differences(links) if differences is None else differences
+    if differences:
+        return f"log and wire disagree in {_count(len({s for s, _t in differences}), 'session')}"
+    return "log and wire agree wherever both say something"
 
 
 def format_maillog(links: MaillogLinks, sessions: int, tz: tzinfo = UTC) -> str:
@@ -255,6 +268,7 @@ def maillog_document(links: MaillogLinks) -> dict:
         "window_s": links.window_ns / NS,
         "clock_offset_s": links.offset_ns / NS,
         "unlinked_sessions": list(links.unlinked),
+        "comparison": wire(comparison(links)),
         "disagreements": [{"session": s, "text": wire(t)} for s, t in _differences(links)],
         "orphans": [
             {
