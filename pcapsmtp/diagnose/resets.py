@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pcapsmtp.diagnose.evidence import host, phase_at, role, who
+from pcapsmtp.diagnose.evidence import count, host, phase_at, role, who
 from pcapsmtp.diagnose.model import ERROR, INFO, Finding, frame_filter
 from pcapsmtp.diagnose.registry import session_rule
+from pcapsmtp.diagnose.vantage import hops
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.tcp.model import TH_FIN, TH_RST, SegmentNote, TcpFlow
 
@@ -87,11 +88,27 @@ def middlebox_reset(session: Session, context) -> Iterator[Finding]:
                 "pattern, a size limit, an SMTP inspection policy).",
                 "Capture at both ends at once (`pcapsmtp diff CLIENT SERVER --same-session`) to "
                 "see the reset appear on one side only.",
-                f"Count the hops: TTL {note.ttl} against {usual_text} puts the box "
-                f"{abs(max(usual) - note.ttl)} hop(s) from where the host's packets come from "
-                "(initial TTLs are 64, 128 or 255).",
+                _hops_step(note.ttl, max(usual), role(flow, note.direction)),
             ],
         )
+
+
+def _hops_step(forged_ttl: int, usual_ttl: int, sender: str) -> str:
+    """Where the forging box sits, from how many routers each TTL crossed (hosts start at
+    64, 128 or 255 and every router takes one off)."""
+    box, real = hops(forged_ttl), hops(usual_ttl)
+    where = (
+        "with no router between it and the capture point: on that network segment, or "
+        "the first router itself"
+        if box == 0
+        else f"{count(box, 'router')} away from the capture point"
+    )
+    return (
+        f"Locate the box by its TTL: the {sender}'s packets crossed {count(real, 'router')} "
+        f"to reach the capture point (TTL {usual_ttl}), the reset {count(box, 'router')} (TTL "
+        f"{forged_ttl}), assuming the usual starting TTLs of 64, 128 or 255: the box that "
+        f"made it sits {where}."
+    )
 
 
 @session_rule("reset")

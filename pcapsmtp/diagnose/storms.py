@@ -124,7 +124,8 @@ def _storm_finding(attempts: list[Session], failed: list[Session], span: float, 
     client, server = address(first.client.ip), endpoint_name(first.server)
     through = len(attempts) - len(failed)
     got_through = (
-        f"{through} other session(s) to it did deliver mail or ended otherwise"
+        f"{through} other session{'' if through == 1 else 's'} to it did deliver mail or "
+        "ended otherwise"
         if through
         else "not one attempt got a message through"
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pcapsmtp.diagnose.evidence import PHASES, host, quote, seconds
+from pcapsmtp.diagnose.evidence import PHASES, count, host, quote, seconds
 from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding, frame_filter
 from pcapsmtp.diagnose.registry import session_rule
 from pcapsmtp.diagnose.vantage import capture_elsewhere
@@ -279,8 +279,8 @@ def _server_timeout_finding(session, notice: Reply, last_reply, idle: int | None
         severity, consequence = (
             WARNING,
             (
-                f"The client was not idle: it sent {unacked} data segment(s) the server never "
-                "acknowledged, so the silence the server saw was on the path (see the "
+                f"The client was not idle: it sent {count(unacked, 'data segment')} the "
+                "server never acknowledged, so the silence the server saw was on the path (see the "
                 "mtu-blackhole or retransmissions findings for the cause)."
             ),
         )

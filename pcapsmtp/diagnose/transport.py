@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pcapsmtp.addresses import address
-from pcapsmtp.diagnose.evidence import host, phase_at, role, seconds, who
+from pcapsmtp.diagnose.evidence import count, host, phase_at, role, seconds, who
 from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding, frame_filter
 from pcapsmtp.diagnose.registry import capture_rule, session_rule
 from pcapsmtp.smtp.model import Session
@@ -118,10 +118,10 @@ def connect_failed(session: Session, context) -> Iterator[Finding]:
         severity=ERROR,
         summary=(
             f"{host(client)} could not connect to {host(server)} port {server.port}: "
-            f"{len(syns)} SYN(s) over {waited:.1f} s went unanswered"
+            f"{count(len(syns), 'SYN')} over {waited:.1f} s went unanswered"
         ),
         detail=(
-            f"The client sent {len(syns)} connection request(s) between frames "
+            f"The client sent {count(len(syns), 'connection request')} between frames "
             f"{syns[0].frame if syns else flow.first_frame} and {flow.last_frame} and gave up "
             f"after {waited:.1f} s{cause}. The server never answered, so the host is down, "
             "unreachable, or a firewall drops the traffic."
@@ -297,7 +297,7 @@ def capture_truncated(sessions: list[Session], context) -> Iterator[Finding]:
         severity=WARNING,
         summary=(
             f"{info.truncated} frames were cut short by the capture's snap length: the "
-            f"payload of {len(affected)} SMTP session(s) is incomplete"
+            f"payload of {count(len(affected), 'SMTP session')} is incomplete"
         ),
         detail=(
             "The capture kept only the first bytes of each packet"
@@ -332,10 +332,15 @@ def incomplete_session(session: Session, context) -> Iterator[Finding]:
         severity=INFO,
         summary=f"session {session.id} is only partly in the capture: {where}",
         detail=(
-            f"The connection (tcp.stream {flow.stream}) has no "
-            + ("SYN: its beginning is missing, " if started_late else "end: ")
-            + "so what happened before or after the captured part is unknown. Nothing "
-            "in the captured part shows a fault."
+            f"The connection (tcp.stream {flow.stream}) "
+            + (
+                "has no SYN: its beginning is missing, so what happened before the captured "
+                "part is unknown."
+                if started_late
+                else "has no end (no FIN or RST): the capture stopped while it was "
+                "still open, so what happened after the captured part is unknown."
+            )
+            + " Nothing in the captured part shows a fault."
         ),
         frames=[flow.first_frame, flow.last_frame],
         filter=frame_filter([], flow.stream),

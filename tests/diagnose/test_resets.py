@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from pcapsmtp.diagnose.resets import reset
-from tests.diagnose.helpers import findings, session_of
+from tests.diagnose.helpers import findings, lab, session_of
 
 SOCKS = "arkime-socks5-smtp-503.pcap"
 
@@ -35,3 +35,13 @@ def test_rst_after_a_failed_tls_handshake_is_not_a_reset(public_capture):
     assert list(reset(session, None)) == []
     [finding] = reset(replace(session, outcome="reset"), None)
     assert "during the TLS handshake" in finding.summary
+
+
+def test_forged_reset_says_where_the_box_sits_in_routers():
+    """TTL 64 against the server's 62: the lab's router made it (truth: iptables REJECT on
+    the router), no router between it and the client-side capture."""
+    [finding] = findings(lab("rst-in-data"), "middlebox-reset")
+    step = finding.next_steps[-1]
+    assert "crossed 2 routers to reach the capture point (TTL 62)" in step
+    assert "no router between it and the capture point" in step
+    assert "hop(s)" not in step

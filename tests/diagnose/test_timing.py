@@ -130,3 +130,10 @@ def test_client_gives_up_waiting_for_the_reply_to_the_end_of_data():
 def test_no_timeouts_where_both_sides_kept_talking(name):
     path = lab(name)
     assert not findings(path, "client-timeout") and not findings(path, "server-timeout")
+
+
+def test_black_hole_at_the_receiver_asks_for_a_capture_at_the_client():
+    [finding] = findings(lab("mtu-blackhole.server.pcap"), "mtu-blackhole")
+    assert "confirm with a capture at the client 10.77.1.2" in finding.detail
+    [sender] = findings(lab("mtu-blackhole"), "mtu-blackhole")
+    assert "taken at the sending side (judged from TTLs)" in sender.detail

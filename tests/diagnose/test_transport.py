@@ -23,3 +23,9 @@ def test_synack_then_fin_is_not_called_a_reset_to_the_syn(public_capture):
     assert "SYN/ACK in frame 2" in finding.detail and "FIN in frame 4" in finding.detail
     assert finding.frames == [1, 2, 4]
     assert not any("ss -ltn" in step for step in finding.next_steps)
+
+
+def test_counts_agree_with_their_nouns():
+    [finding] = findings(lab("connect-timeout"), "connect-failed")
+    assert "8 SYNs over" in finding.summary and "(s)" not in finding.summary
+    assert "8 connection requests between" in finding.detail
