@@ -116,7 +116,7 @@ def run_pass(capture, label: str, options: Options, hold_tls) -> CaptureResult:
     smtp = SmtpTracker(label, options.extra_ports, hold_tls=hold_tls)
     found = packets(capture)
     if options.progress is not None:
-        found = _reporting(found, capture, options.progress, flows, result.sessions)
+        found = _reporting(found, capture, options.progress, flows, smtp)
     for event in flows.events(found):
         session = smtp.add(event)
         if session is not None:
@@ -137,7 +137,7 @@ PROGRESS_EVERY = 4096
 
 
 def _reporting(
-    found: Iterator, capture: Capture, progress: Progress, flows: FlowTracker, sessions: list
+    found: Iterator, capture: Capture, progress: Progress, flows: FlowTracker, smtp: SmtpTracker
 ) -> Iterator:
     """The packets as they are, telling ``progress`` how far the reading got now and then."""
     size = capture.size()
@@ -145,9 +145,7 @@ def _reporting(
         for n, packet in enumerate(found, 1):
             if not n % PROGRESS_EVERY:
                 position, frames = capture.position(), capture.info.frames
-                progress.update(
-                    capture.source, position, size, frames, flows.streams, len(sessions)
-                )
+                progress.update(capture.source, position, size, frames, flows.streams, smtp.seen)
             yield packet
     finally:
         progress.done()

@@ -40,8 +40,8 @@ def format_progress(
         if seconds > 0:
             parts.append(f"{position / 1e6 / seconds:,.0f} MB/s")
     parts.append(f"{packets:,} packets")
-    parts.append(f"{connections:,} TCP connections")
-    parts.append(f"{sessions:,} SMTP sessions ended")
+    parts.append(f"{connections:,} TCP connection{'' if connections == 1 else 's'}")
+    parts.append(f"{sessions:,} SMTP session{'' if sessions == 1 else 's'}")
     return ", ".join(parts)
 
 

@@ -19,14 +19,17 @@ def test_line_says_how_far_and_how_fast() -> None:
     line = format_progress("/data/big.pcap", 300_000_000, 1_200_000_000, 401_234, 5_012, 1_201, 6)
     assert line == (
         "pcapsmtp: reading big.pcap, 300 of 1,200 MB (25%), 50 MB/s, 401,234 packets, "
-        "5,012 TCP connections, 1,201 SMTP sessions ended"
+        "5,012 TCP connections, 1,201 SMTP sessions"
     )
 
 
 def test_standard_input_has_no_size() -> None:
     line = format_progress("-", None, None, 10, 1, 0, 2)
-    assert line == "pcapsmtp: reading standard input, 10 packets, 1 TCP connections, " + (
-        "0 SMTP sessions ended"
+    assert line == "pcapsmtp: reading standard input, 10 packets, 1 TCP connection, " + (
+        "0 SMTP sessions"
+    )
+    assert format_progress("-", None, None, 10, 2, 1, 2).endswith(
+        "2 TCP connections, 1 SMTP session"
     )
 
 
@@ -76,6 +79,25 @@ def test_the_analysis_reports_while_reading(monkeypatch) -> None:
     assert seen[-1] == "done" and len(seen) > 2
     positions = [entry[1] for entry in seen[:-1]]
     assert positions == sorted(positions) and all(entry[2] > 0 for entry in seen[:-1])
+
+
+def test_the_session_count_grows_while_reading(monkeypatch) -> None:
+    """Sessions are handed out only when their connection ends, long after the line shows:
+    the line counts the SMTP connections met so far, so it is not stuck at 0 (issue 18)."""
+    monkeypatch.setattr(analysis, "PROGRESS_EVERY", 400)
+    counts = []
+
+    class Recorder:
+        def update(self, source, position, size, packets, connections, sessions) -> None:
+            counts.append(sessions)
+
+        def done(self) -> None:
+            pass
+
+    storm = str(LAB / "retry-storm.pcap")
+    result = analyze([storm], Options(progress=Recorder()))
+    assert counts and counts[0] > 0 and counts == sorted(counts)
+    assert counts[-1] <= len(result.sessions) == 240
 
 
 def test_no_progress_in_a_pipe_and_quiet_is_accepted() -> None:

@@ -116,3 +116,8 @@ def seconds(ns: int) -> str:
         return f"{value:.1f} s"
     minutes, rest = divmod(round(value), 60)
     return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+
+
+def count(number: int, noun: str, plural: str | None = None) -> str:
+    """'1 SYN', '8 SYNs': a count that agrees with its noun."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pcapsmtp.addresses import address
-from pcapsmtp.diagnose.evidence import host, phase_at, who
+from pcapsmtp.diagnose.evidence import host, phase_at, role, who
 from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding
 from pcapsmtp.diagnose.registry import session_rule
+from pcapsmtp.diagnose.vantage import capture_elsewhere, captured_at
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.tcp.model import Endpoint, Flag, TcpFlow
 
@@ -100,7 +101,13 @@ def _sender_side(session: Session, context, direction: int, sender: Endpoint, st
             else "The transfer never got through and the session ended "
             f"({session.outcome}: {session.outcome_reason})."
         )
-        + " The evidence comes from the sending side's capture, where the lost packets show."
+        + (
+            " The capture was taken at the sending side (judged from TTLs), where the lost "
+            "packets show."
+            if captured_at(session, role(flow, direction))
+            else " The lost packets show in this capture, so it was taken between the sender "
+            "and the hole."
+        )
     )
     steps = [
         s.format(peer=host(peer), sender=host(sender), probe=smallest - 28, size=smallest)
@@ -152,8 +159,8 @@ def _receiver_side(session: Session) -> Finding | None:
             f"ended ({session.outcome}: {session.outcome_reason}). The client announced "
             f"MSS {client_mss}, so full-size packets are {full_size} bytes; the largest "
             f"that arrived was {client.max_ip_len}. At the receiving end a black hole shows "
-            "as packets that never come: confirm with a capture at the sender, where they "
-            "appear retransmitted and unacknowledged."
+            f"as packets that never come: confirm with {capture_elsewhere(session)}, where "
+            "they appear retransmitted and unacknowledged."
         ),
         frames=[data_reply.frame],
         next_steps=[

@@ -90,14 +90,16 @@ def _steps(reply: Reply, server: str) -> list[str]:
 # --- hard bounces ------------------------------------------------------------------------------
 
 
-@session_rule("hard-bounce")
+@session_rule("hard-bounce", "protocol-error")
 def hard_bounce(session: Session, context) -> Iterator[Finding]:
     """A 5xx that refused mail: the greeting (the whole connection), MAIL, every RCPT, DATA or
     the end of data (the transaction), or some of the recipients (WARNING when the others
     got the message). Size and AUTH refusals are left to size-exceeded and auth-failed.
     Skipped: RCPT/DATA pipelined after a refused MAIL (they repeat that refusal), a 503 to
     RCPT/DATA sent without any MAIL (a client out of sequence: no mail was attempted), and a
-    '.' answered 500 (the server was reading commands: no message was refused)."""
+    '.' answered 500 (the server was reading commands: no message was refused). A refusal
+    that is a protocol error of the client (``is_protocol_error``) is a protocol-error, not
+    a bounce: nothing was judged about the sender, the recipients or the message."""
     greeting = session.greeting
     if greeting is not None and codes.is_permanent(greeting.code):
         yield _refused_connection(session, greeting)
@@ -118,12 +120,75 @@ def hard_bounce(session: Session, context) -> Iterator[Finding]:
             and codes.is_permanent(final.code)
         )
         if refused_at_end:
-            if not is_size_refusal(final) and not _explained_by_auth(session, final):
+            if is_protocol_error(final):
+                yield _protocol_error(session, transaction, final)
+            elif not is_size_refusal(final) and not _explained_by_auth(session, final):
                 yield _refused_transaction(session, transaction, final)
             continue
         refused = [r for r in transaction.rcpt_to if r.code and codes.is_permanent(r.code)]
+        broken = [r for r in refused if is_protocol_error(r.reply)]
+        if broken:
+            yield _protocol_error(session, transaction, broken[0].reply)
+        refused = [r for r in refused if r not in broken]
         if refused and not any(_explained_by_auth(session, r.reply) for r in refused if r.reply):
             yield _refused_some(session, transaction, refused)
+
+
+PROTOCOL_BASIC = (500, 501, 502, 503, 504)
+"""RFC 5321 4.2.2's syntax and sequence errors: unrecognized, bad arguments, not implemented,
+bad sequence, parameter not implemented."""
+
+
+def is_protocol_error(reply: Reply | None) -> bool:
+    """A 5xx that says the client broke the protocol, not that the mail was refused: an
+    enhanced code X.5.x (RFC 3463 3.6: protocol status, e.g. 5.5.1 invalid command, 5.5.2
+    syntax, 5.5.4 invalid arguments), or without one a 500-504."""
+    if reply is None or not codes.is_permanent(reply.code):
+        return False
+    status = enhanced(reply)
+    if status is not None:
+        return status.split(".")[1:2] == ["5"]
+    return reply.code in PROTOCOL_BASIC
+
+
+def _protocol_error(session: Session, transaction: Transaction, reply: Reply) -> Finding:
+    server = host(session.server)
+    command = reply.command
+    verb = command.verb if command is not None else "a command"
+    shown = "the end of data" if verb == END_OF_DATA else verb
+    frames = sorted({reply.frame, *([command.frame] if command is not None else [])})
+    delivered = transaction.outcome == "delivered"
+    return Finding(
+        code="protocol-error",
+        severity=WARNING if delivered else ERROR,
+        summary=(
+            f"{server} did not accept the client's {shown}: {quote(reply, 100)} "
+            f"({meaning(reply)}): a protocol error of the client, not a refusal of the mail"
+        ),
+        detail=(
+            f"In frame {reply.frame} the server answered {shown}"
+            + (f" (frame {command.frame})" if command is not None else "")
+            + f" with {quote(reply, 300)!r}. Its code ({enhanced(reply) or reply.code}) is a "
+            "protocol status (RFC 3463 X.5.x; RFC 5321's 500-504): the server could not follow "
+            "what the client sent (a command out of sequence, a malformed argument, a feature "
+            "the server did not announce, too many recipients at once). It judged neither "
+            "the sender, nor the recipients, nor the message: this is not a bounce about an "
+            "address, and the same mail from a client that speaks SMTP correctly may pass. "
+            + (
+                "The mail still went to the recipients the server accepted."
+                if delivered
+                else "As a 5xx it is permanent: the sending MTA returns the mail to its author."
+            )
+        ),
+        frames=frames,
+        next_steps=[
+            f"Compare the client's {shown} in frame {frames[0]} with RFC 5321 and with the "
+            "EHLO keywords the server announced (a BDAT without CHUNKING, a nested MAIL, an "
+            "unsupported parameter, more recipients than the server takes at once).",
+            "Fix or update the client software (its SMTP library or MTA); a firewall or proxy "
+            "that rewrites SMTP commands (see smtp-inspection) causes the same.",
+        ],
+    )
 
 
 def _stray_dot(reply: Reply | None) -> bool:
@@ -313,6 +378,13 @@ def _kind(reply: Reply) -> tuple[str, str]:
             "The server throttles this sender (too many connections or messages in a short "
             "time). Retrying at once makes it worse; the sending MTA must slow down."
         )
+    if codes.is_policy_refusal(reply.code, enhanced(reply), reply.text):
+        return "a policy refusal of this client", (
+            "The words name a policy of the server that refused this client (its address, "
+            "its host name or reverse DNS, a blocklist, an access table). The code is 4xx, so "
+            "the sending MTA keeps the mail and retries, but every retry meets the same "
+            "policy: waiting does not fix this, changing what the policy looks at does."
+        )
     return "a temporary refusal", (
         "A 4xx reply is transient (RFC 5321 4.2.1): the sending MTA keeps the mail and "
         "retries (4.5.4.1: at least 30 minutes apart, giving up after 4-5 days)."
@@ -325,6 +397,8 @@ def _deferred(session: Session, reply: Reply, what: str) -> Finding:
     command = reply.command
     frames = [reply.frame] + ([command.frame] if command is not None and command.frame else [])
     label = kind if kind != "a temporary refusal" else meaning(reply)
+    if kind == "a policy refusal of this client":
+        label += ": retrying will not help"
     return Finding(
         code="soft-bounce",
         severity=WARNING,
@@ -354,6 +428,16 @@ def _soft_steps(kind: str, session: Session) -> list[str]:
             "Lower the sending rate and concurrency towards this destination (Postfix: "
             "a transport with default_destination_concurrency_limit / _rate_delay).",
             f"Check that {client} does not also send unwanted mail (a compromised account).",
+        ]
+    if kind == "a policy refusal of this client":
+        return [
+            f"Retrying will not help: find which policy matched {client}. The reply text "
+            "names it; the server's log at this time says which restriction (Postfix: "
+            "smtpd_client_restrictions, e.g. reject_unknown_client_hostname answers 450 "
+            "'Client host rejected: cannot find your hostname').",
+            f"Check {client}'s reverse DNS (`host {client}`; its name must resolve back to "
+            "it) and public blocklists; if the refusal is deliberate, send through a relay "
+            "the server accepts, or ask its administrator to allow the client.",
         ]
     return [
         "Nothing to do at once: the sender retries. If it keeps failing, ask the "

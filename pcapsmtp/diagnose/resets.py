@@ -13,9 +13,10 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from pcapsmtp.diagnose.evidence import closed_early, host, phase_at, role, who
+from pcapsmtp.diagnose.evidence import closed_early, count, host, phase_at, role, who
 from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding
 from pcapsmtp.diagnose.registry import session_rule
+from pcapsmtp.diagnose.vantage import hops
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.tcp.model import IP_ID_STEP, TH_FIN, TH_RST, Endpoint, SegmentNote, TcpFlow
 
@@ -223,15 +224,7 @@ def _middlebox_finding(session: Session, direction: int, forged: list[Forgery]) 
         else (f"{len(frames)} RSTs ({_frames_text(frames)})")
     )
     usual_ttls = next((f.usual_ttls for f in forged if f.usual_ttls), ())
-    hops = (
-        [
-            f"Count the hops: TTL {first.ttl} against {'/'.join(map(str, usual_ttls))} puts "
-            f"the box {abs(max(usual_ttls) - first.ttl)} hop(s) from where the host's packets "
-            "come from (initial TTLs are 64, 128 or 255)."
-        ]
-        if usual_ttls
-        else []
-    )
+    hops = [_hops_step(first.ttl, max(usual_ttls), role(flow, direction))] if usual_ttls else []
     return Finding(
         code="middlebox-reset",
         severity=severity,
@@ -263,6 +256,24 @@ def _middlebox_finding(session: Session, direction: int, forged: list[Forgery]) 
             f"see {'the reset' if one else 'the resets'} appear on one side only.",
             *hops,
         ],
+    )
+
+
+def _hops_step(forged_ttl: int, usual_ttl: int, sender: str) -> str:
+    """Where the forging box sits, from how many routers each TTL crossed (hosts start at
+    64, 128 or 255 and every router takes one off)."""
+    box, real = hops(forged_ttl), hops(usual_ttl)
+    where = (
+        "with no router between it and the capture point: on that network segment, or "
+        "the first router itself"
+        if box == 0
+        else f"{count(box, 'router')} away from the capture point"
+    )
+    return (
+        f"Locate the box by its TTL: the {sender}'s packets crossed {count(real, 'router')} "
+        f"to reach the capture point (TTL {usual_ttl}), the reset {count(box, 'router')} (TTL "
+        f"{forged_ttl}), assuming the usual starting TTLs of 64, 128 or 255: the box that "
+        f"made it sits {where}."
     )
 
 

@@ -43,7 +43,7 @@ def _span(seconds: float) -> str:
 
 
 OUTCOME_PHRASES = {
-    "refused": "refused (RST to the SYN)",
+    "refused": "refused (a reset to the SYN, or closed before any greeting)",
     "unreachable": "never answered",
     "deferred": "deferred (4xx)",
     "rejected": "rejected (5xx)",
@@ -118,7 +118,8 @@ def _storm_finding(attempts: list[Session], failed: list[Session], span: float, 
     client, server = address(first.client.ip), endpoint_name(first.server)
     through = len(attempts) - len(failed)
     got_through = (
-        f"{through} other session(s) to it did deliver mail or ended otherwise"
+        f"{through} other session{'' if through == 1 else 's'} to it did deliver mail or "
+        "ended otherwise"
         if through
         else "not one attempt got a message through"
     )
@@ -153,10 +154,34 @@ def _storm_finding(attempts: list[Session], failed: list[Session], span: float, 
             f"On {client}: look at the queue for {address(first.server.ip)} (`postqueue -p`, "
             "`exim -bp`, `mailq`) and at the MTA's retry and concurrency settings; a script "
             "or an application that retries in a loop shows the same pattern.",
-            f"Find out why {server} does not take the mail (the replies above; its log at these "
-            "times, e.g. with `--maillog`) and fix that, or hold the queue for it "
+            _policy_step(failed, client, address(first.server.ip))
+            or f"Find out why {server} does not take the mail (the replies above; its log at "
+            "these times, e.g. with `--maillog`) and fix that, or hold the queue for it "
             "(`postsuper -h`, a transport map to `retry:`) until it is fixed.",
         ],
+    )
+
+
+def _policy_step(failed: list[Session], client: str, server: str) -> str | None:
+    """When the server refuses the client by policy, no retry gets through: say what does."""
+    refusal = next(
+        (
+            reply
+            for session in failed
+            for reply in server_replies(session)
+            if codes.is_policy_refusal(reply.code, codes.parse_enhanced(reply.text), reply.text)
+        ),
+        None,
+    )
+    if refusal is None:
+        return None
+    words = " ".join(refusal.text.split())[:100]
+    return (
+        f"{server} refuses {client} by policy ('{refusal.code} {words}'): no retry gets "
+        "through, fast or slow. Hold the queue for it (`postsuper -h`, a transport map to "
+        f"`retry:`), then find the restriction that matched in {server}'s log and fix its "
+        f"reason ({client}'s reverse DNS, an access table, a blocklist), or send through a "
+        "relay the server accepts."
     )
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pcapsmtp.diagnose.evidence import PHASES, host, quote, seconds
+from pcapsmtp.diagnose.evidence import PHASES, count, host, quote, seconds
 from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding
 from pcapsmtp.diagnose.registry import session_rule
+from pcapsmtp.diagnose.vantage import capture_elsewhere
 from pcapsmtp.smtp.events import END_OF_DATA, GREETING, Command, Reply
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.session import client_gave_up, is_timeout_notice
@@ -278,8 +279,8 @@ def _server_timeout_finding(session, notice: Reply, last_reply, idle: int | None
         severity, consequence = (
             WARNING,
             (
-                f"The client was not idle: it sent {unacked} data segment(s) the server never "
-                "acknowledged, so the silence the server saw was on the path (see the "
+                f"The client was not idle: it sent {count(unacked, 'data segment')} the "
+                "server never acknowledged, so the silence the server saw was on the path (see the "
                 "mtu-blackhole or retransmissions findings for the cause)."
             ),
         )
@@ -297,6 +298,8 @@ def _server_timeout_finding(session, notice: Reply, last_reply, idle: int | None
         severity, consequence = ERROR, "The mail in progress was lost with the connection."
     else:
         severity, consequence = ERROR, "No mail got through in this session."
+    silent = not unacked and not _stalled_message(session, last_reply)
+    lost = "the client's data was lost on the way" if unacked else "the message stopped in transfer"
     waited = seconds(idle) if idle is not None else "an unknown time"
     short = ""
     if idle is not None and idle < SERVER_TIMEOUT_NS:
@@ -309,9 +312,8 @@ def _server_timeout_finding(session, notice: Reply, last_reply, idle: int | None
     return Finding(
         code="server-timeout",
         severity=severity,
-        summary=(
-            f"{server} closed the connection after the client was silent {waited}, "
-            f"waiting for {_waiting_for(last_reply)}: {quote(notice, 80)}"
+        summary=_server_timeout_summary(
+            server, waited, None if silent else lost, last_reply, notice
         ),
         detail=(
             f"In frame {notice.frame}, unasked, the server sent {quote(notice, 200)!r} and "
@@ -320,21 +322,46 @@ def _server_timeout_finding(session, notice: Reply, last_reply, idle: int | None
             f"{short} {consequence}"
         ),
         frames=frames,
-        next_steps=_server_timeout_steps(severity, session),
+        next_steps=_server_timeout_steps(severity, session, silent),
     )
 
 
-def _server_timeout_steps(severity: str, session: Session) -> list[str]:
+def _server_timeout_summary(server: str, waited: str, lost: str | None, last_reply, notice) -> str:
+    """Says the client was silent only when it was: when its data was lost on the way, the
+    server heard nothing, but the client had not stopped talking."""
+    waiting = _waiting_for(last_reply)
+    if lost is None:
+        return (
+            f"{server} closed the connection after the client was silent {waited}, "
+            f"waiting for {waiting}: {quote(notice, 80)}"
+        )
+    return (
+        f"{server} closed the connection after receiving nothing for {waited} while waiting "
+        f"for {waiting}; {lost}: {quote(notice, 80)}"
+    )
+
+
+def _server_timeout_steps(severity: str, session: Session, silent: bool) -> list[str]:
     if severity == INFO:
         return ["Nothing failed. A client that sends QUIT when done frees the server sooner."]
-    steps = [
-        f"Find why {host(session.client)} stopped talking: a client waiting on something "
-        "of its own between commands (a lookup, a lock, a slow application), or data lost "
-        "on the path (compare with a capture at the server).",
+    elsewhere = capture_elsewhere(session)
+    if silent:
+        first = (
+            f"Find why {host(session.client)} stopped talking: a client waiting on something "
+            "of its own between commands (a lookup, a lock, a slow application), or data lost "
+            f"on the path (compare with {elsewhere})."
+        )
+    else:
+        first = (
+            "The timeout only ended a transfer that had already stalled: fix the cause named "
+            "by the mtu-blackhole or retransmissions finding of this session (compare with "
+            f"{elsewhere} to see where the packets stop)."
+        )
+    return [
+        first,
         "If the server's timeout is short, look in its log for overload ('stress' in "
         "Postfix's smtpd log, process limits reached) and see Postfix STRESS_README.",
     ]
-    return steps
 
 
 # --- client-timeout --------------------------------------------------------------------------

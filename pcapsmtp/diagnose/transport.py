@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pcapsmtp.addresses import address
-from pcapsmtp.diagnose.evidence import host, phase_at, role, seconds, who
+from pcapsmtp.diagnose.evidence import count, host, phase_at, role, seconds, who
 from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding
 from pcapsmtp.diagnose.registry import capture_rule, session_rule
 from pcapsmtp.smtp.model import Session
@@ -25,6 +25,10 @@ def connect_refused(session: Session, context) -> Iterator[Finding]:
     server = flow.endpoints[flow.server]
     resets = [n.frame for n in flow.notes if n.tcp_flags & TH_RST]
     syns = [n.frame for n in flow.notes if n.tcp_flags & (TH_SYN | TH_ACK) == TH_SYN]
+    synacks = [n for n in flow.notes if n.tcp_flags & (TH_SYN | TH_ACK) == TH_SYN | TH_ACK]
+    if flow.synack_time_ns is not None or synacks:
+        yield _closed_without_greeting(session, syns, synacks)
+        return
     yield Finding(
         code="connect-refused",
         severity=ERROR,
@@ -41,6 +45,52 @@ def connect_refused(session: Session, context) -> Iterator[Finding]:
             "on this address (`ss -ltn`)?",
             "Check firewalls on the way that answer with a reset (REJECT with tcp-reset).",
             "Check the MX / smarthost record points to the right host and port.",
+        ],
+    )
+
+
+def _closed_without_greeting(session: Session, syns: list[int], synacks: list) -> Finding:
+    """The server's TCP accepted (SYN/ACK), then the server closed before any greeting: not
+    a refusal of the SYN, but an MTA (or a box in front of it) that dropped the client."""
+    flow = session.flow
+    server, client = flow.endpoints[flow.server], flow.endpoints[flow.client]
+    closed = server.closed_frame
+    note = next((n for n in flow.notes if n.frame == closed), None)
+    how = "a reset" if note is not None and note.tcp_flags & TH_RST else "a FIN"
+    accepted = synacks[0].frame if synacks else None
+    after = (
+        f", {seconds(note.time_ns - synacks[0].time_ns)} later,"
+        if note is not None and synacks
+        else ""
+    )
+    frames = [f for f in (syns[0] if syns else None, accepted, closed) if f]
+    return Finding(
+        code="connect-refused",
+        severity=ERROR,
+        summary=(
+            f"{host(server)} accepted the TCP connection to port {server.port}, then closed it "
+            f"({how}) without a greeting"
+        ),
+        detail=(
+            "The server's TCP answered the connection request"
+            + (f" (SYN/ACK in frame {accepted})" if accepted else "")
+            + f" and the server closed the connection with {how} in frame {closed}{after}, "
+            "before sending any 220 greeting. Something listens on the port, but the mail "
+            "server (or a proxy, load balancer or firewall in front of it) dropped this client "
+            "at once: a connection or process limit reached (Postfix process_limit, "
+            "smtpd_client_connection_count_limit), a pre-greeting check that refused the "
+            "client's address (postscreen, TCP wrappers in /etc/hosts.deny, an access "
+            "list), or a proxy with no working server behind it. No SMTP was exchanged."
+        ),
+        frames=frames,
+        next_steps=[
+            f"In the mail log of {host(server)} at this time, look for the connection from "
+            f"{host(client)} and what ended it (Postfix: 'lost connection after CONNECT', "
+            "'too many connections', postscreen's 'DNSBL rank' or 'PREGREET').",
+            f"Check the server's connection limits and whether {host(client)} is on an "
+            "access or blocklist the server consults before greeting.",
+            "If a load balancer or proxy answers on this address, check that its mail "
+            "servers behind it are up.",
         ],
     )
 
@@ -66,10 +116,10 @@ def connect_failed(session: Session, context) -> Iterator[Finding]:
         severity=ERROR,
         summary=(
             f"{host(client)} could not connect to {host(server)} port {server.port}: "
-            f"{len(syns)} SYN(s) over {waited:.1f} s went unanswered"
+            f"{count(len(syns), 'SYN')} over {waited:.1f} s went unanswered"
         ),
         detail=(
-            f"The client sent {len(syns)} connection request(s) between frames "
+            f"The client sent {count(len(syns), 'connection request')} between frames "
             f"{syns[0].frame if syns else flow.first_frame} and {flow.last_frame} and gave up "
             f"after {waited:.1f} s{cause}. The server never answered, so the host is down, "
             "unreachable, or a firewall drops the traffic."
@@ -268,7 +318,7 @@ def capture_truncated(sessions: list[Session], context) -> Iterator[Finding]:
         severity=WARNING,
         summary=(
             f"{info.truncated} frames were cut short by the capture's snap length: the "
-            f"payload of {len(affected)} SMTP session(s) is incomplete"
+            f"payload of {count(len(affected), 'SMTP session')} is incomplete"
         ),
         detail=(
             "The capture kept only the first bytes of each packet"

@@ -10,40 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pcapsmtp.addresses import endpoint_name
+from pcapsmtp.diagnose.vantage import capture_point, hops, usual_ttl
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.tcp.model import TH_RST, Endpoint
 
 from .model import Parameter
-
-INITIAL_TTLS = (32, 64, 128, 255)
-"""The TTLs operating systems start with: Linux and macOS 64, Windows 128, network gear 255."""
-
-
-def usual_ttl(endpoint: Endpoint) -> int | None:
-    """The TTL most of this side's packets carry at the capture point."""
-    return endpoint.ttls.most_common(1)[0][0] if endpoint.ttls else None
-
-
-def hops(ttl: int | None) -> int | None:
-    """Routers between the sender and the capture point, assuming a usual initial TTL."""
-    if ttl is None:
-        return None
-    return min(t for t in INITIAL_TTLS if t >= ttl) - ttl
-
-
-def capture_point(session: Session) -> str:
-    """'client' when the client's packets carry an initial TTL and the server's do not,
-    'server' the other way round, 'path' when neither does, 'unknown' otherwise."""
-    client, server = hops(usual_ttl(session.client)), hops(usual_ttl(session.server))
-    if client is None or server is None:
-        return "unknown"
-    if client == 0 and server > 0:
-        return "client"
-    if server == 0 and client > 0:
-        return "server"
-    if client > 0 and server > 0:
-        return "path"
-    return "unknown"
 
 
 def _roles(session: Session, value: Callable[[Endpoint], object]) -> dict:

@@ -21,6 +21,12 @@ AGREES = "agrees"
 DIFFERS = "differs"
 LATER = "later"
 NOTE = "note"
+FORMATS_TRIED = (
+    "Postfix, Exim, Sendmail and qmail lines, with RFC 3164 syslog, RFC 3339 / ISO 8601, "
+    "RFC 5424, Exim mainlog and TAI64N (multilog) time stamps"
+)
+"""What a log line is read as (pcapsmtp.maillog.stamps and one module per MTA), to name
+when none fitted."""
 WIRE_FAILED = ("deferred", "rejected", "reset", "timeout", "refused", "unreachable", "tls-failed")
 
 

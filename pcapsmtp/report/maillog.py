@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, tzinfo
 
-from pcapsmtp.maillog.compare import AGREES, DIFFERS, LATER
+from pcapsmtp.maillog.compare import AGREES, DIFFERS, FORMATS_TRIED, LATER
 from pcapsmtp.maillog.link import MaillogLinks
 from pcapsmtp.maillog.model import FileStats, LogLine
 from pcapsmtp.report.safe import markdown, terminal, wire
@@ -102,30 +102,47 @@ def summary_lines(links: MaillogLinks, sessions: int, tz: tzinfo = UTC) -> list[
     out += [f"warning: {w}" for w in links.warnings]
     window = links.window_ns // NS
     out.append(
-        f"{len(links.links)} of {sessions} sessions linked to log lines: {_methods(links)} "
+        f"{len(links.links)} of {_count(sessions, 'session')} linked to log lines: "
+        f"{_methods(links)} "
         f"(address and time: within 2 s, then {window} s)"
     )
     if links.offset_ns:
         out.append(
             f"the log's clock is {links.offset_ns / NS:+.1f} s off the capture's (measured on "
-            f"{links.offset_basis} sessions linked by queue id); times compared accordingly"
+            f"{_count(links.offset_basis, 'session')} linked by queue id); times compared "
+            "accordingly"
         )
     several = _several(links)
     if links.unlinked:
-        out.append(f"no log line for session(s) {_named(links.unlinked, several)}")
+        which = "session" if len(links.unlinked) == 1 else "sessions"
+        out.append(f"no log line for {which} {_named(links.unlinked, several)}")
     if links.orphans:
-        out.append(f"{len(links.orphans)} log entries with no session in the capture:")
+        entries = "log entry" if len(links.orphans) == 1 else "log entries"
+        out.append(f"{len(links.orphans)} {entries} with no session in the capture:")
         out += [f"  {_orphan_text(u, tz)}" for u in links.orphans[:MAX_ORPHANS_SHOWN]]
         if len(links.orphans) > MAX_ORPHANS_SHOWN:
             out.append(f"  … and {len(links.orphans) - MAX_ORPHANS_SHOWN} more")
     differences = _differences(links)
-    out.append(
-        f"log and wire disagree in {len({s for s, _t in differences})} session(s)"
-        if differences
-        else "log and wire agree wherever both say something"
-    )
+    out.append(comparison(links, differences))
     out += [f"  session {session_ref(s, several)}: {text}" for s, text in differences[:20]]
     return out
+
+
+def comparison(links: MaillogLinks, differences: list | None = None) -> str:
+    """The verdict of the comparison, which only says 'agree' when something was compared."""
+    if not any(stats.used for stats in links.files):
+        if any(stats.mtas for stats in links.files):
+            return (
+                "nothing compared: the log had no usable line (its mail-server lines all "
+                "fall outside the captures' time; give --tz if the log is in local time)"
+            )
+        return f"nothing compared: the log had no usable line (tried {FORMATS_TRIED})"
+    if not links.links:
+        return "nothing compared: no session is linked to a log line"
+    differences = _differences(links) if differences is None else differences
+    if differences:
+        return f"log and wire disagree in {_count(len({s for s, _t in differences}), 'session')}"
+    return "log and wire agree wherever both say something"
 
 
 def format_maillog(links: MaillogLinks, sessions: int, tz: tzinfo = UTC) -> str:
@@ -272,6 +289,7 @@ def maillog_document(links: MaillogLinks) -> dict:
         "window_s": links.window_ns / NS,
         "clock_offset_s": links.offset_ns / NS,
         "unlinked_sessions": [session_ref(key, several) for key in links.unlinked],
+        "comparison": wire(comparison(links)),
         "disagreements": [
             {"session": session_ref(s, several), "text": wire(t)} for s, t in _differences(links)
         ],

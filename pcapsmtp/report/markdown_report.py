@@ -363,6 +363,7 @@ def _maillog(maillog: dict) -> list[str]:
         f"- Sessions linked to log lines: {_m(linked)}",
         f"- Sessions with no log line: {_m(unlinked)}",
         f"- Log deliveries with no session in the capture: {len(maillog['orphans'])}",
+        f"- Comparison: {_m(maillog['comparison'])}",
     ]
     out += [
         f"- Disagreement, session {d['session']}: {_m(d['text'])}" for d in maillog["disagreements"]

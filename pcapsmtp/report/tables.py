@@ -10,6 +10,7 @@ from tabulate import tabulate
 
 from pcapsmtp.analysis import Analysis
 from pcapsmtp.report.captures import link_type_name
+from pcapsmtp.report.counts import count
 from pcapsmtp.report.findings import findings_markdown
 from pcapsmtp.report.safe import csv_cell, markdown, wire
 from pcapsmtp.report.sessions import endpoint_name, resets
@@ -61,7 +62,7 @@ def render_markdown(analysis: Analysis, tz: tzinfo = UTC) -> str:
             f"- **{markdown(info.file)}** ({info.format}"
             f"{f', {len(info.files)} rotated files' if info.files else ''}): {info.frames} frames, "
             f"{human(info.first_time_ns, tz)} to {human(info.last_time_ns, tz)}, "
-            f"link types {links or '-'}, {len(result.sessions)} SMTP sessions"
+            f"link types {links or '-'}, {count(len(result.sessions), 'SMTP session')}"
         )
         out += [f"  - warning: {markdown(w)}" for w in info.warnings]
     out.append("")

@@ -10,6 +10,7 @@ from tabulate import tabulate
 from pcapsmtp.analysis import Analysis, CaptureResult
 from pcapsmtp.capture import CaptureInfo
 from pcapsmtp.report.captures import link_type_name
+from pcapsmtp.report.counts import count
 from pcapsmtp.report.findings import format_findings
 from pcapsmtp.report.safe import terminal
 from pcapsmtp.report.sessions import address, endpoint_name, resets
@@ -155,9 +156,11 @@ def format_sessions(sessions: list[Session], tz: tzinfo = UTC) -> str:
 def format_result(result: CaptureResult, tz: tzinfo) -> str:
     text = format_capture(result.info, tz)
     other = (
-        f"; {result.other_connections} other TCP connections" if result.other_connections else ""
+        f"; {count(result.other_connections, 'other TCP connection')}"
+        if result.other_connections
+        else ""
     )
-    text += f"\n  {len(result.sessions)} SMTP sessions{other}"
+    text += f"\n  {count(len(result.sessions), 'SMTP session')}{other}"
     return text
 
 

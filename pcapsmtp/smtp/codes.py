@@ -693,6 +693,28 @@ def is_rate_limited(code: int, enhanced: str | None, text: str) -> bool:
     return code == 421 and generic and bool(re.search(r"try again later", text, re.I))
 
 
+_POLICY = re.compile(
+    r"client host rejected|helo command rejected|relay access denied|access denied"
+    r"|\bblock(?:ed|listed)\b|blocklist|blacklist|\blisted (?:at|on|in|by)\b|spamhaus"
+    r"|\b(?:RBL|DNSBL)\b|reputation",
+    re.I,
+)
+"""Postfix's words for an access restriction that matched (smtpd_client_restrictions and
+friends: 'Client host rejected', 'Helo command rejected', 'Relay access denied'), and the
+words of blocklist and reputation refusals."""
+
+
+def is_policy_refusal(code: int, enhanced: str | None, text: str) -> bool:
+    """A refusal of this client (its address, name or reputation) by the server's policy:
+    even as a 4xx, waiting and retrying meet the same policy until its reason is fixed.
+    Greylisting and rate limiting, which a later retry does pass, are not."""
+    if not _is_negative(code) or is_greylisting(code, text):
+        return False
+    if is_rate_limited(code, enhanced, text):
+        return False
+    return bool(_POLICY.search(text)) or (enhanced or "").split(".")[1:2] == ["7"]
+
+
 _SIZE_TEXT = re.compile(
     r"size exceeds|message (?:is )?too (?:big|large)|exceeds .*size limit|databytes"
     r"|message length exceeds|message size limit",

@@ -139,6 +139,10 @@ class SmtpTracker:
         self._ignored: set[int] = set()
         self._held: dict[int, _Connection] = {}
         """tcp.stream -> an ended connection that went into TLS, awaiting its plaintext."""
+        self.seen = 0
+        """SMTP connections met so far, ended or not (on an SMTP port, or recognised by
+        their dialogue on another): what a progress line can count while sessions are
+        still open, since a session is only handed out once its connection has ended."""
 
     def add(self, event: FlowEvent) -> Session | None:
         flow = event.flow
@@ -168,6 +172,8 @@ class SmtpTracker:
         ports = {flow.endpoints[0].port, flow.endpoints[1].port}
         connection = _Connection(flow, self.capture, sniff=not ports & self.ports)
         self._connections[flow.stream] = connection
+        if connection.sniffer is None:
+            self.seen += 1
         return connection
 
     def _data(self, connection: _Connection, event: StreamData) -> None:
@@ -192,6 +198,7 @@ class SmtpTracker:
 
     def _recognised(self, connection: _Connection, flow: TcpFlow, decision) -> None:
         server, starts, tunnel = decision
+        self.seen += 1
         if flow.server != server and flow.role_from in ("port", "guess"):
             flow.client, flow.role_from = 1 - server, "smtp"
         connection.builder.session.tunnel = tunnel

@@ -103,8 +103,30 @@ def test_retry_storm_421_greetings_are_soft_bounces_one_per_session():
     assert len(deferred) == len(sessions) == 240
     first = min(deferred, key=lambda f: f.session)
     assert "deferred the connection in its greeting: 421 4.3.2" in first.summary
-    assert "not accepting messages now" in first.summary
+    assert "not accepting messages now" in first.detail
     assert all(f.frames and 0 not in f.frames for f in deferred)
+
+
+def test_a_client_host_rejected_421_is_a_policy_refusal_not_nothing_to_do():
+    """'Client host rejected' is an access restriction of the server: the sender's retries
+    meet it again, so "nothing to do, the sender retries" is wrong advice (issue 18)."""
+    path = lab("retry-storm")
+    deferred = findings(path, "soft-bounce")
+    assert all("Client host rejected" in f.summary for f in deferred)
+    first = min(deferred, key=lambda f: f.session)
+    assert "policy refusal of this client: retrying will not help" in first.summary
+    steps = " ".join(first.next_steps)
+    assert "Nothing to do" not in steps and "the sender retries" not in steps
+    assert "reverse DNS" in steps and "host 10.77.1.2" in steps
+    [storm] = findings(path, "retry-storm")
+    assert any("refuses 10.77.1.2 by policy" in s for s in storm.next_steps)
+
+
+def test_greylisting_and_other_deferrals_are_no_policy_refusal(public_capture):
+    [grey] = findings(lab("greylisting"), "soft-bounce")
+    assert "greylisting" in grey.summary and "policy" not in grey.summary
+    [domain] = findings(public_capture("suricata-bug-5867-fp-drop-01_input.pcap"), "soft-bounce")
+    assert "policy" not in domain.summary
 
 
 def test_a_450_to_rcpt_about_the_sender_domain(public_capture):
@@ -135,3 +157,34 @@ def test_yahoo_session_of_suricata_bug_1045_is_a_plain_delivery(public_capture):
     path = public_capture("suricata-bug-1045_smtpsuricataflowbitsFN.pcap")
     assert session_of(path, 1).outcome == "delivered"
     assert not findings(path, "soft-bounce") and not findings(path, "hard-bounce")
+
+
+NESTED_MAIL = "suricata-ruletype-firewall-132-smtp-nested-mail-from_smtp-nested-mail.pcap"
+
+
+def test_a_5_5_x_reply_is_a_protocol_error_not_a_hard_bounce(public_capture):
+    """503 5.5.1 "nested MAIL command": RFC 3463 X.5.x is a protocol status, a fault of the
+    client's dialogue, not a refused sender or mailbox (issue 18)."""
+    path = public_capture(NESTED_MAIL)
+    assert not findings(path, "hard-bounce")
+    [finding] = findings(path, "protocol-error")
+    assert "503 5.5.1 Error: nested MAIL command" in finding.summary
+    assert "protocol error of the client, not a refusal of the mail" in finding.summary
+    assert finding.severity == ERROR
+    assert "not a bounce about an address" in finding.detail
+
+
+def test_bdat_syntax_errors_and_bare_503s_are_protocol_errors(public_capture):
+    bdat = findings(public_capture("zeek-smtp-bdat-cmd-invalid.pcapng"), "protocol-error")
+    assert len(bdat) == 3 and all("521 5.5.4" in f.summary for f in bdat)
+    bare = public_capture("zeek-smtp-mail-transactions-invalid.pcap")
+    assert not findings(bare, "hard-bounce")
+    assert {f.summary.split(":")[1].strip()[:3] for f in findings(bare, "protocol-error")} == {
+        "503"
+    }
+
+
+def test_address_refusals_stay_hard_bounces():
+    [finding] = findings(lab("unknown-user"), "hard-bounce")
+    assert "550 5.1.1" in finding.summary
+    assert not findings(lab("unknown-user"), "protocol-error")

@@ -164,3 +164,13 @@ def test_a_server_that_closes_after_a_refusal_did_not_close_early(public_capture
     for name in ("suricata-smtp-quit_input.pcap", "arkime-smtp-data-521.pcap"):
         session = session_of(public_capture(name), 1)
         assert closed_early(session, session.flow.server) is None
+
+
+def test_forged_reset_says_where_the_box_sits_in_routers():
+    """TTL 64 against the server's 62: the lab's router made it (truth: iptables REJECT on
+    the router), no router between it and the client-side capture."""
+    [finding] = findings(lab("rst-in-data"), "middlebox-reset")
+    step = finding.next_steps[-1]
+    assert "crossed 2 routers to reach the capture point (TTL 62)" in step
+    assert "no router between it and the capture point" in step
+    assert "hop(s)" not in step

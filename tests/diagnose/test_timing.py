@@ -80,6 +80,25 @@ def test_server_timeout_behind_a_black_hole_is_a_consequence():
         assert findings(path, "mtu-blackhole")[0].severity == ERROR
 
 
+def test_server_timeout_summary_agrees_with_its_detail_on_the_client_silence():
+    """At the client the data shows sent and never acknowledged: the detail says the client
+    was not idle, so the summary must not call it silent (issue 18)."""
+    [finding] = findings(lab("mtu-blackhole"), "server-timeout")
+    assert "The client was not idle" in finding.detail
+    assert "client was silent" not in finding.summary
+    assert "lost on the way" in finding.summary
+    assert "stopped talking" not in " ".join(finding.next_steps)
+
+
+def test_server_timeout_names_the_other_end_to_capture_at():
+    """The capture point is judged from TTLs: advice names the end it was not taken at."""
+    at_client = findings(lab("mtu-blackhole"), "server-timeout")[0].next_steps
+    at_server = findings(lab("mtu-blackhole.server.pcap"), "server-timeout")[0].next_steps
+    assert any("a capture at the server 10.77.2.2" in s for s in at_client)
+    assert any("a capture at the client 10.77.1.2" in s for s in at_server)
+    assert not any("at the server" in s for s in at_server)
+
+
 def test_server_timeout_after_a_delivered_mail_is_info(public_capture):
     """AOL delivers the mail, the client stays without QUIT, 30 s later: 421 4.4.2."""
     [finding] = findings(public_capture("arkime-smtp-data-250.pcap"), "server-timeout")
@@ -111,3 +130,10 @@ def test_client_gives_up_waiting_for_the_reply_to_the_end_of_data():
 def test_no_timeouts_where_both_sides_kept_talking(name):
     path = lab(name)
     assert not findings(path, "client-timeout") and not findings(path, "server-timeout")
+
+
+def test_black_hole_at_the_receiver_asks_for_a_capture_at_the_client():
+    [finding] = findings(lab("mtu-blackhole.server.pcap"), "mtu-blackhole")
+    assert "confirm with a capture at the client 10.77.1.2" in finding.detail
+    [sender] = findings(lab("mtu-blackhole"), "mtu-blackhole")
+    assert "taken at the sending side (judged from TTLs)" in sender.detail

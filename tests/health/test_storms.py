@@ -53,7 +53,7 @@ def test_a_storm_among_deliveries_is_a_warning(tmp_path):
     capture = write_capture(tmp_path / "mixed.pcap", deliveries + failures)
     (storm,) = _findings(capture, "retry-storm")
     assert storm.severity == WARNING and "40 failed attempts" in storm.summary
-    assert "5 other session(s)" in storm.detail
+    assert "5 other sessions" in storm.detail
 
 
 def test_rate_limited_names_the_rule_that_matched(tmp_path):

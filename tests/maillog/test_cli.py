@@ -93,3 +93,31 @@ def test_report_sections_for_the_report_document():
     beside = session_log_markdown(analysis.maillog, analysis.sessions[1])
     assert beside.startswith("### Mail log\n\nThe server's log, linked by queue id 3F09C20E401")
     assert "\n- agrees: the server queued 3F09C20E401" in beside
+
+
+def test_a_log_with_no_usable_line_is_not_said_to_agree(tmp_path):
+    """A syslog of other programs only (here cron and sshd at the capture's time): nothing
+    was compared, so "log and wire agree" would be false calm (issue 18)."""
+    log = tmp_path / "messages"
+    log.write_text(
+        "Nov 23 06:45:50 client CRON[812]: (root) CMD (run-parts /etc/cron.hourly)\n"
+        "Nov 23 06:46:01 client sshd[901]: Accepted publickey for admin from 10.77.1.9\n"
+        "\x00\x01 not a log line at all\n"
+    )
+    capture = LAB / "server-timeout.pcap"
+    text = run("analyze", capture, "--maillog", log).stdout
+    assert "log and wire agree" not in text
+    assert "nothing compared: the log had no usable line (tried Postfix, Exim, " in text
+    assert "RFC 5424" in text and "TAI64N" in text
+    document = json.loads(run("analyze", capture, "--maillog", log, "--format", "json").stdout)
+    assert document["maillog"]["comparison"].startswith("nothing compared: the log had no")
+    markdown = run("analyze", capture, "--maillog", log, "--format", "md").stdout
+    assert "- nothing compared: the log had no usable line" in markdown
+    report = tmp_path / "report.md"
+    run("report", capture, "--maillog", log, "-o", report)
+    assert "Comparison: nothing compared: the log had no usable line" in report.read_text()
+
+
+def test_a_log_that_agrees_still_says_so():
+    document = json.loads(run("analyze", *GREY, "--format", "json").stdout)
+    assert document["maillog"]["comparison"] == "log and wire agree wherever both say something"
