@@ -193,6 +193,8 @@ class Linker:
             for link in links:
                 if link.unit is None or link.side != SERVER_SIDE or session_id not in by_id:
                     continue
+                if "handshake" in by_id[session_id].not_captured:
+                    continue  # the connection opened before the capture: no first packet
                 first = link.unit.lines[0]
                 if first.time_ns is None:
                     continue
@@ -282,14 +284,16 @@ class Linker:
 
 def _twins(sessions: list[Session]) -> dict[tuple[str, int], Session]:
     """Session id -> the first session of the same connection captured at another point (same
-    addresses and ports, starting within TIGHT_NS): one connection, one set of log lines."""
+    addresses and ports, starting before the other ended, give or take TIGHT_NS: a capture
+    that began mid-connection starts later than its twin): one connection, one set of log
+    lines."""
     first: dict[tuple, list[Session]] = {}
     twins: dict[tuple[str, int], Session] = {}
     for session in sorted(sessions, key=lambda s: s.flow.first_time_ns):
         flow = session.flow
         key = (session.client.ip, session.client.port, session.server.ip, session.server.port)
         for earlier in first.get(key, []):
-            if flow.first_time_ns - earlier.flow.first_time_ns <= TIGHT_NS:
+            if flow.first_time_ns - earlier.flow.last_time_ns <= TIGHT_NS:
                 twins[session.key] = earlier
                 break
         else:
