@@ -92,7 +92,7 @@ def _server_log(session: Session, link) -> list[Note]:
     codes = _wire_codes(session)
     for line in link.unit.lines if link.unit else []:
         if line.event == REJECTED:
-            notes.append(_rejection(line, codes))
+            notes.append(_rejection(session, line, codes))
         elif line.event == DISCONNECT and _abnormal_end(line):
             notes.append(
                 Note(
@@ -138,6 +138,13 @@ def _other_address(session: Session, link) -> Note | None:
 
 
 def _queued_unseen(session: Session, qid: str, line: LogLine) -> Note:
+    if session.one_sided == "client":
+        return Note(
+            NOTE,
+            f"the server queued {qid} {_ref(line)}: the capture holds only the client's "
+            "packets, so this log line is the evidence that the message was accepted",
+            line,
+        )
     if session.encrypted or any(t.outcome == "delivered" for t in session.transactions):
         return Note(
             AGREES,
@@ -153,7 +160,14 @@ def _queued_unseen(session: Session, qid: str, line: LogLine) -> Note:
     )
 
 
-def _rejection(line: LogLine, codes: set[int]) -> Note:
+def _rejection(session: Session, line: LogLine, codes: set[int]) -> Note:
+    if session.one_sided == "client":
+        return Note(
+            NOTE,
+            f"the server logged a refusal {_ref(line)}: {line.detail} (the capture holds only "
+            "the client's packets: the reply is known from the log alone)",
+            line,
+        )
     if line.code is None or line.code in codes:
         return Note(AGREES, f"the server logged the refusal {_ref(line)}: {line.detail}", line)
     return Note(

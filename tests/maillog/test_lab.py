@@ -177,3 +177,14 @@ def test_a_log_in_local_time_needs_its_zone(tmp_path, compress):
         "the log's times are 9.0 h ahead of the capture's for the same sessions: is "
         "--maillog-tz the log's zone?"
     ]
+
+
+def test_a_client_only_capture_learns_the_outcome_from_the_log():
+    """one-side-client.pcap holds no server packet: the two queued messages and the 550 are
+    known from the log alone, said so, and not called a disagreement with the wire."""
+    analysis, links = _linked("one-side-client")
+    notes = [n for s in analysis.sessions for link in links.links[s.key] for n in link.notes]
+    assert [n for n in notes if n.verdict == DIFFERS] == []
+    told = [n.text for n in notes if n.verdict == NOTE and "only the client's packets" in n.text]
+    assert sum("queued" in t for t in told) == 2
+    assert sum("refusal" in t and "550" in t for t in told) == 1
