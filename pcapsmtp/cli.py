@@ -333,7 +333,7 @@ def _render(analysis, fmt: str, tz) -> str:
 @click.argument("capture", metavar="CAPTURE")
 @click.option("--session", "session_id", type=SESSION, metavar="N|CLIENT:PORT", help=SESSION_HELP)
 @click.option("--stream", type=click.IntRange(0), metavar="N", help=STREAM_HELP)
-@format_option("text", "json")
+@format_option("text", "json", "md")
 @output_option
 @common_options
 @maillog_option
@@ -359,12 +359,26 @@ def show_command(capture, session_id, stream, fmt, ports, tz, maillogs, keylog) 
     from pcapsmtp.report.text import format_show
 
     findings = analysis.findings_by_session().get(session.key, [])
-    text = format_show(session, tz, findings)
+    text = format_show(session, tz, None if fmt == "md" else findings)
     if analysis.maillog is not None:
         from pcapsmtp.report.maillog import format_session_log
 
         text += "\n" + format_session_log(analysis.maillog, session, tz)
+    if fmt == "md":
+        text = _show_markdown(capture, session, text, findings)
     _emit(text)
+
+
+def _show_markdown(capture: str, session, timeline: str, findings: list) -> str:
+    """show as Markdown: the timeline in a code block no wire line can close, then the
+    session's findings as analyze --format md lists them."""
+    from pcapsmtp.report.findings import findings_markdown
+    from pcapsmtp.report.safe import markdown, markdown_block
+
+    lines = [f"# Session {session.id} of {markdown(capture)}", ""]
+    lines += markdown_block(timeline.rstrip("\n").split("\n"))
+    lines += ["", findings_markdown(findings, sessions=[session])]
+    return "\n".join(lines)
 
 
 @main.command("export")
