@@ -5,4 +5,4 @@
 MAJOR when a field is renamed, removed or changes its meaning.
 """
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"

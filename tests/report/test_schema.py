@@ -233,3 +233,57 @@ def test_a_renamed_field_fails_in_diff():
     assert_valid("diff", document)
     for where in (("bad", "client_port"), ("verdict",), ("steps", 0, "good")):
         assert list(validator("diff").iter_errors(renamed(document, where))), where
+
+
+# -- fields that appear only in some documents --------------------------------------------------
+
+
+def test_a_capped_document(tmp_path, monkeypatch):
+    """A hostile capture past the per-session caps (2,000 recipients, 1,000 kept; commands
+    capped lower here) and a finding with more evidence frames than it lists (the frame cap
+    lowered): ``limits``, ``rcpt_left_out`` and ``frames_left_out`` follow the schema in the
+    analyze, show and report documents, and a misspelt one fails."""
+    from pcapsmtp.diagnose import model
+    from pcapsmtp.smtp import session as session_module
+    from tests.e2e.test_hostile_inputs import hostile
+
+    monkeypatch.setattr(session_module, "MAX_COMMANDS", 500)
+    monkeypatch.setattr(model, "MAX_FRAMES", 2)
+    rcpts = hostile.write_case("rcpts", tmp_path, 0.002)
+    holes = hostile.write_case("holes", tmp_path, 0.002)
+    analyzed = run("analyze", rcpts, "--format", "json")
+    assert_valid("analyze", analyzed)
+    session = analyzed["sessions"][0]
+    assert session["smtp"]["transactions"][0]["rcpt_left_out"].startswith("+1,000 more")
+    assert any(line.startswith("transaction 1: +1,000") for line in session["limits"])
+    assert any("commands" in line for line in session["limits"]), session["limits"]
+    assert_valid("show", run("show", rcpts, "--session", "1", "--format", "json"))
+    assert_valid("report", run("report", rcpts, "-o", "-", "--format", "json"))
+    with_frames = run("analyze", holes, "--format", "json")
+    assert_valid("analyze", with_frames)
+    capped = [f for f in with_frames["findings"] if "frames_left_out" in f]
+    assert capped and all(len(f["frames"]) == 2 for f in capped), with_frames["findings"]
+    for where in (("sessions", 0, "limits"), ("sessions", 0, "smtp", "transactions", 0,
+                                              "rcpt_left_out")):  # fmt: skip
+        assert list(validator("analyze").iter_errors(renamed(analyzed, where))), where
+    capped[0]["frames_left_out"] = 0
+    assert list(validator("analyze").iter_errors(with_frames))
+
+
+def test_two_captures_with_their_mail_logs():
+    """Two captures analysed together name their sessions 'capture#id' in the destinations,
+    clients and mail-log lists; the mail log's comparison and each session's deciding reply
+    are there."""
+    names = ("greylisting", "unknown-user")
+    logs = [a for n in names for a in ("--maillog", LAB / f"{n}.maillog")]
+    document = run("analyze", *[LAB / f"{n}.pcap" for n in names], *logs, "--format", "json")
+    assert_valid("analyze", document)
+    assert len(document["captures"]) == 2
+    keys = list(document["maillog"]["sessions"])
+    assert keys and all("#" in key for key in keys), keys
+    assert all("#" in str(s) for d in document["destinations"] for s in d["sessions"])
+    assert document["maillog"]["comparison"]
+    assert any(s["smtp"]["deciding_reply"] for s in document["sessions"])
+    broken = copy.deepcopy(document)
+    broken["maillog"]["sessions"]["#1"] = None
+    assert list(validator("analyze").iter_errors(broken))
