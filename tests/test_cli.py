@@ -133,3 +133,15 @@ def test_diff_takes_the_same_selectors():
     assert wrong.exit_code == 2 and "has no SMTP tcp.stream 7; its sessions: 1 (" in wrong.output
     both = CliRunner().invoke(main, ["diff", GREY, GREY, "--bad-stream", "0", "--bad-session", "1"])
     assert both.exit_code == 2
+
+
+def test_show_as_markdown_has_the_timeline_fenced_and_the_findings():
+    from markdown_it import MarkdownIt
+
+    text = run("show", RST, "--session", "1", "--format", "markdown")
+    assert text.startswith("# Session 1 of ")
+    tokens = MarkdownIt("commonmark").parse(text)
+    [fence] = [t for t in tokens if t.type == "fence"]
+    assert "220 server.lab.test ESMTP Postfix" in fence.content
+    assert "## Findings" in text and "`middlebox-reset`" in text
+    assert "`frame.number == 33`" in text
