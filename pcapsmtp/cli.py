@@ -232,9 +232,14 @@ def _options(ports, maillogs=(), tz=None, keylog=None, jobs=None, scheduler=None
     )
 
 
-def _report_warnings(analysis) -> None:
+def _report_warnings(analysis, captures: bool = False) -> None:
+    """The analysis's warnings on stderr; ``captures``: each capture's own too (a file cut
+    short, a bound reached), for commands whose output has no capture section to hold them."""
     for warning in analysis.warnings:
         click.echo(f"pcapsmtp: warning: {warning}", err=True)
+    for result in analysis.results if captures else []:
+        for warning in result.info.warnings:
+            click.echo(f"pcapsmtp: warning: {result.info.file}: {warning}", err=True)
 
 
 class SessionParam(click.ParamType):
@@ -344,7 +349,7 @@ def show_command(capture, session_id, stream, fmt, ports, tz, maillogs, keylog) 
     analysis = analyze([capture], _options(ports, maillogs, tz, keylog))
     if analysis.errors:
         sys.exit(_report_errors(analysis))
-    _report_warnings(analysis)
+    _report_warnings(analysis, captures=True)
     session = _select(analysis.sessions, selector, capture)
     if fmt == "json":
         import json
@@ -428,6 +433,7 @@ def export_command(
     analysis = analyze([capture], Options(extra_ports=tuple(ports)))
     if analysis.errors:
         sys.exit(_report_errors(analysis))
+    _report_warnings(analysis, captures=True)
     session = _select(analysis.sessions, selector, capture)
     try:
         result = export_session(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -145,3 +146,15 @@ def test_show_as_markdown_has_the_timeline_fenced_and_the_findings():
     assert "220 server.lab.test ESMTP Postfix" in fence.content
     assert "## Findings" in text and "`middlebox-reset`" in text
     assert "`frame.number == 33`" in text
+
+
+@pytest.mark.parametrize("command", [["show"], ["export", "-o", "OUT"]])
+def test_show_and_export_of_a_cut_capture_warn_what_was_not_read(tmp_path, command):
+    """A capture cut inside a record: show and export, whose output has no capture section,
+    say on stderr that the last frame was not read (analyze says it in its output)."""
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(Path(RST).read_bytes()[:1500])
+    args = [a.replace("OUT", str(tmp_path / "out.pcap")) for a in command]
+    result = CliRunner().invoke(main, [args[0], str(cut), "--session", "1", *args[1:]])
+    assert result.exit_code == 0, result.output
+    assert f"pcapsmtp: warning: {cut}: the file is cut short inside record" in result.stderr
