@@ -204,7 +204,8 @@ def test_stream_numbers_of_long_captures_across_boundaries(dask_cluster, tmp_pat
     streams = [s["tcp_stream"] for s in expected["sessions"]]
     if name == "port-reuse":
         assert len(set(streams)) < len(streams)  # sessions that continue a stream
-    else:
-        assert set(range(max(streams) + 1)) - set(streams)  # streams of ICMP errors only
+    elif (PUBLIC_CAPTURES / "zeek-smtp.pcap").is_file():
+        # zeek-smtp.pcap's errors quote a session the capture lacks: streams of ICMP only
+        assert set(range(max(streams) + 1)) - set(streams)
     assert rotated(folder, Options(jobs=1)) == expected
     assert rotated(folder, Options(scheduler=dask_cluster.scheduler_address)) == expected
