@@ -11,7 +11,7 @@ import click
 
 from pcapsmtp import __version__
 from pcapsmtp.analysis import Options, analyze
-from pcapsmtp.extras import CLUSTER, available, needs
+from pcapsmtp.analysis.extras import CLUSTER, available, needs
 
 
 def _zone(_ctx, _param, value):
@@ -38,7 +38,7 @@ def _progress():
     """A progress line on stderr while captures are read: only on a terminal, not --quiet."""
     if click.get_current_context().meta.get("pcapsmtp.quiet") or not sys.stderr.isatty():
         return None
-    from pcapsmtp.progress import Progress
+    from pcapsmtp.analysis.progress import Progress
 
     return Progress(sys.stderr)
 

@@ -36,7 +36,7 @@ from pcapsmtp.capture.decode import (  # _ip_start: where to write, which no rec
 )
 from pcapsmtp.capture.model import Frame, IPPacket
 from pcapsmtp.smtp.model import Session
-from pcapsmtp.streams import MASK, StreamFrames, collect_streams
+from pcapsmtp.tcp.streams import MASK, StreamFrames, collect_streams
 
 FILLER = b"X"
 """Overwrites credential bytes: visibly a redaction, and still valid base64 where the original

@@ -11,8 +11,7 @@ from __future__ import annotations
 import shlex
 import sys
 
-from pcapsmtp import tlsdecrypt
-from pcapsmtp.analysis import analyze
+from pcapsmtp.analysis import analyze, tlsdecrypt
 
 
 def main() -> None:

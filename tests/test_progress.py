@@ -6,10 +6,10 @@ import io
 
 from click.testing import CliRunner
 
-from pcapsmtp import analysis
 from pcapsmtp.analysis import Options, analyze
+from pcapsmtp.analysis import run as analysis
+from pcapsmtp.analysis.progress import DELAY, INTERVAL, Progress, format_progress
 from pcapsmtp.cli import main
-from pcapsmtp.progress import DELAY, INTERVAL, Progress, format_progress
 from tests.tshark import LAB
 
 CAPTURE = str(LAB / "mtu-healthy.pcap")

@@ -16,11 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from pcapsmtp import tlsdecrypt
-from pcapsmtp.analysis import Options, analyze
-from pcapsmtp.capture import Frame
-from pcapsmtp.smtp.events import AUTH_RESPONSE, END_OF_DATA
-from pcapsmtp.tlsdecrypt import (
+from pcapsmtp.analysis import Options, analyze, tlsdecrypt
+from pcapsmtp.analysis.tlsdecrypt import (
     LINKTYPE_WIRESHARK_UPPER_PDU,
     KeyLog,
     export_plaintext,
@@ -29,6 +26,8 @@ from pcapsmtp.tlsdecrypt import (
     stream_filter,
     tshark_command,
 )
+from pcapsmtp.capture import Frame
+from pcapsmtp.smtp.events import AUTH_RESPONSE, END_OF_DATA
 from tests.tlsconv import CLIENT, SERVER, Conversation, make_pki
 from tests.tshark import needs_tshark
 

@@ -13,9 +13,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pcapsmtp.addresses import address, endpoint_name
+from pcapsmtp.diagnose.health import (
+    FAILED_OUTCOMES,
+    NegativeReply,
+    PeerHealth,
+    id_ranges,
+    server_replies,
+)
 from pcapsmtp.diagnose.model import ERROR, WARNING, Finding
 from pcapsmtp.diagnose.registry import capture_rule
-from pcapsmtp.health import FAILED_OUTCOMES, NegativeReply, PeerHealth, id_ranges, server_replies
 from pcapsmtp.smtp import codes
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.timestamps import raw, utc

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pcapsmtp.addresses import address
-from pcapsmtp.health import server_replies
+from pcapsmtp.diagnose.health import server_replies
 from pcapsmtp.maillog.model import CONNECT_FAILED, DELIVERY, DISCONNECT, REJECTED, LogLine
 from pcapsmtp.maillog.units import SERVER_SIDE
 from pcapsmtp.smtp.model import Session

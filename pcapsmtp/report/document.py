@@ -345,7 +345,7 @@ def make_report(
     when asked: (report, errors of unreadable inputs)."""
     from pcapsmtp.report.pseudonyms import redact_addresses
     from pcapsmtp.report.series import session_series
-    from pcapsmtp.streams import collect_streams
+    from pcapsmtp.tcp.streams import collect_streams
 
     paths = [paths] if isinstance(paths, str) else list(paths)
     analysis = analyze(paths, analysis_options)

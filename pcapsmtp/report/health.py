@@ -7,7 +7,7 @@ from datetime import UTC, tzinfo
 
 from tabulate import tabulate
 
-from pcapsmtp.health import Health, PeerHealth, summarize
+from pcapsmtp.diagnose.health import Health, PeerHealth, summarize
 from pcapsmtp.report.safe import markdown, terminal, wire
 from pcapsmtp.report.times import iso
 from pcapsmtp.selection import session_ref

@@ -66,7 +66,7 @@ def _several(links: MaillogLinks) -> bool:
 
 def _named(keys: list[tuple[str, int]], several: bool) -> str:
     """'1-3, 7', or 'a.pcap: 1-3; b.pcap: 2' among several captures."""
-    from pcapsmtp.health import id_ranges
+    from pcapsmtp.diagnose.health import id_ranges
 
     by_capture: dict[str, list[int]] = {}
     for capture, number in keys:

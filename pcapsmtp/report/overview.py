@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, tzinfo
 
-from pcapsmtp.health import summarize
+from pcapsmtp.diagnose.health import summarize
 from pcapsmtp.report.health import format_health, health_document, health_markdown
 from pcapsmtp.report.maillog import (
     format_maillog,

@@ -17,8 +17,8 @@ import itertools
 
 from pcapsmtp.report.safe import wire
 from pcapsmtp.smtp.model import Session
-from pcapsmtp.streams import StreamFrames
 from pcapsmtp.tcp.model import TH_FIN, TH_RST, TH_SYN, Flag
+from pcapsmtp.tcp.streams import StreamFrames
 
 MAX_POINTS = 2500
 """Segments drawn per direction (flagged ones always)."""

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pcapsmtp import analysis
+from pcapsmtp.analysis import run as analysis
+from pcapsmtp.analysis.extras import CLUSTER, TLS, available
 from pcapsmtp.cli import main
-from pcapsmtp.extras import CLUSTER, TLS, available
 
 LAB = Path(__file__).resolve().parents[2] / "captures"
 pytestmark = pytest.mark.skipif(not (LAB / "starttls-25.pcap").exists(), reason="no lab captures")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pcapsmtp.analysis import analyze
-from pcapsmtp.health import id_ranges, summarize
+from pcapsmtp.diagnose.health import id_ranges, summarize
 from pcapsmtp.report.health import format_health, health_markdown
 from pcapsmtp.report.jsondoc import analysis_document
 

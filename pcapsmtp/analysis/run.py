@@ -7,17 +7,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 
+from pcapsmtp.analysis.extras import CLUSTER, available
+from pcapsmtp.analysis.progress import Progress
+from pcapsmtp.analysis.tlsdecrypt import decrypt_held, keys_at_hand, readable_source
 from pcapsmtp.capture import Capture, CaptureInfo, IcmpError, open_capture, packets
 from pcapsmtp.capture.sets import CaptureSet, expand_inputs, group_files
 from pcapsmtp.diagnose import CaptureContext, Finding, diagnose
 from pcapsmtp.errors import CaptureError
-from pcapsmtp.extras import CLUSTER, available
-from pcapsmtp.progress import Progress
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.tracker import SMTP_PORTS, SmtpTracker
 from pcapsmtp.tcp import FlowEnded, FlowTracker
 from pcapsmtp.tcp.flows import evicted_warning
-from pcapsmtp.tlsdecrypt import decrypt_held, keys_at_hand, readable_source
 
 
 @dataclass(slots=True)
@@ -191,7 +191,7 @@ def analyze(sources: list[str], options: Options | None = None) -> Analysis:
 def _analyze_set(capture_set: CaptureSet, options: Options) -> CaptureResult:
     if len(capture_set.files) == 1:
         return analyze_capture(capture_set.files[0], options)
-    from pcapsmtp.rotated import analyze_chained, analyze_merged
+    from pcapsmtp.analysis.rotated import analyze_chained, analyze_merged
 
     if options.keylog:
         return analyze_merged(capture_set, options)
@@ -226,7 +226,7 @@ def _size(path: str) -> int:
 
 
 def _analyze_parallel(analysis: Analysis, sets: list[CaptureSet], options: Options) -> None:
-    from pcapsmtp.rotated import ParallelError, analyze_parallel
+    from pcapsmtp.analysis.rotated import ParallelError, analyze_parallel
 
     jobs = options.jobs or os.cpu_count() or 1
     progress = options.progress

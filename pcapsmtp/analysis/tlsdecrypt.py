@@ -43,11 +43,11 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from pcapsmtp.analysis.extras import TLS, needs
 from pcapsmtp.capture import CaptureInfo, DecryptionSecrets, Frame
 from pcapsmtp.capture.files import DECOMPRESS_ERRORS
 from pcapsmtp.capture.pcapng import read_pcapng
 from pcapsmtp.errors import CaptureError
-from pcapsmtp.extras import TLS, needs
 from pcapsmtp.smtp.events import CLIENT, SERVER
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.tls import TlsScanner

@@ -223,7 +223,7 @@ class _Tracking:
 
 def combine(label: str, pieces: list[Piece]):
     """The CaptureResult of a set from its pieces, in file order."""
-    from pcapsmtp.analysis import CaptureResult
+    from pcapsmtp.analysis.run import CaptureResult
 
     info = merge_info(label, [piece.info for piece in pieces])
     result = CaptureResult(info)
@@ -248,7 +248,7 @@ def combine(label: str, pieces: list[Piece]):
 
 def analyze_chained(capture_set: CaptureSet, options) -> object:
     """One pass over the files of a set, one after another (``--jobs 1``)."""
-    from pcapsmtp.analysis import run_pass
+    from pcapsmtp.analysis.run import run_pass
 
     times = {}
     readable = []
@@ -282,7 +282,7 @@ def _first_time(path: str) -> int | None:
 def analyze_merged(capture_set: CaptureSet, options) -> object:
     """A set with TLS keys: merged with ``mergecap -a`` into one file, which tshark then
     decrypts as it would a single capture."""
-    from pcapsmtp.analysis import analyze_capture
+    from pcapsmtp.analysis.run import analyze_capture
 
     mergecap = shutil.which("mergecap")
     if mergecap is None:
@@ -357,7 +357,7 @@ def analyze_parallel(
     try:
         from dask.distributed import as_completed
     except ImportError:
-        from pcapsmtp.extras import CLUSTER, needs
+        from pcapsmtp.analysis.extras import CLUSTER, needs
 
         raise ParallelError("--jobs", needs("it", CLUSTER)) from None
     where = scheduler or "local Dask cluster"
@@ -390,7 +390,7 @@ def _run_set(client, capture_set: CaptureSet, scans: dict[str, FileScan], option
     from dask.distributed import as_completed
 
     if "-" in capture_set.files:
-        from pcapsmtp.analysis import analyze_capture
+        from pcapsmtp.analysis.run import analyze_capture
 
         try:
             return analyze_capture("-", options), []
@@ -398,7 +398,7 @@ def _run_set(client, capture_set: CaptureSet, scans: dict[str, FileScan], option
             return None, [error]
     if options.keylog or any(scans[p].secrets for p in capture_set.files):
         if len(capture_set.files) == 1:
-            from pcapsmtp.analysis import analyze_capture
+            from pcapsmtp.analysis.run import analyze_capture
 
             try:
                 return analyze_capture(capture_set.files[0], options), []
