@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from pcapsmtp.analysis.one_pass import collect_streams
 from pcapsmtp.capture import open_capture
 from pcapsmtp.capture.decode import (  # _ip_start: where to write, which no record says
     IPPROTO_ICMP,
@@ -36,7 +37,7 @@ from pcapsmtp.capture.decode import (  # _ip_start: where to write, which no rec
 )
 from pcapsmtp.capture.model import Frame, IPPacket
 from pcapsmtp.smtp.model import Session
-from pcapsmtp.tcp.streams import MASK, StreamFrames, collect_streams
+from pcapsmtp.tcp.streams import MASK, StreamFrames
 
 FILLER = b"X"
 """Overwrites credential bytes: visibly a redaction, and still valid base64 where the original

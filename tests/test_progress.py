@@ -7,7 +7,7 @@ import io
 from click.testing import CliRunner
 
 from pcapsmtp.analysis import Options, analyze
-from pcapsmtp.analysis import run as analysis
+from pcapsmtp.analysis import one_pass as analysis
 from pcapsmtp.analysis.progress import DELAY, INTERVAL, Progress, format_progress
 from pcapsmtp.cli import main
 from tests.tshark import LAB

@@ -1,5 +1,11 @@
-"""The analysis floor: captures in, an Analysis out (sessions, findings, mail-log links)."""
+"""The analysis floor: captures in, an Analysis out (sessions, findings, mail-log links).
 
-from pcapsmtp.analysis.run import Analysis, CaptureResult, Options, analyze
+``model`` holds the records, ``one_pass`` the one place that wires capture -> tcp -> smtp,
+``rotated`` the sets read as one capture, ``tlsdecrypt`` tshark's pass for TLS, ``run``
+the ``analyze`` that drives them and runs diagnose over what they found.
+"""
+
+from pcapsmtp.analysis.model import Analysis, CaptureResult, Options
+from pcapsmtp.analysis.run import analyze
 
 __all__ = ["Analysis", "CaptureResult", "Options", "analyze"]

@@ -39,16 +39,22 @@ import shutil
 import subprocess
 import tempfile
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from pcapsmtp.analysis.extras import CLUSTER, needs
+from pcapsmtp.analysis.model import CaptureResult, Options
+from pcapsmtp.analysis.one_pass import OnePass, analyze_capture, run_pass
 from pcapsmtp.capture import CaptureInfo, IcmpError, TcpSegment, open_capture, packets
-from pcapsmtp.capture.sets import CaptureSet, ChainedCapture, merge_info, order_by_time
+from pcapsmtp.capture.sets import (
+    CaptureSet,
+    ChainedCapture,
+    first_time,
+    merge_info,
+    order_by_time,
+)
 from pcapsmtp.errors import CaptureError
 from pcapsmtp.smtp.model import Session
-from pcapsmtp.smtp.tracker import SMTP_PORTS, SmtpTracker
-from pcapsmtp.tcp import FlowEnded, FlowTracker
-from pcapsmtp.tcp.flows import evicted_warning
 
 
 class ParallelError(Exception):
@@ -165,18 +171,15 @@ def analyze_piece(
     """One file of a set, with its frame numbers in the set, minus ``others`` (4-tuples of
     earlier files), then its own 4-tuples in ``follow`` (a task)."""
     with open_capture(path, frame_offset) as capture:
-        piece = Piece(capture.info)
         found = packets(capture)
         if others:
             found = _without(found, others)
-        flows = FlowTracker(SMTP_PORTS + extra_ports)
-        chained = _followed(found, follow)
-        _Tracking(label, extra_ports, piece).events(flows.events(chained))
-        piece.stray_icmp = flows.unmatched_icmp
-        piece.flow_starts.extend(flows.icmp_starts)
-        piece.info.warnings += flows.warnings
-        if flows.evicted:
-            piece.info.warnings.append(evicted_warning(flows.evicted))
+        one = OnePass(label, extra_ports, flow_starts=True)
+        one.run(_followed(found, follow))
+        piece = Piece(capture.info, one.sessions, one.flow_starts, one.other_connections)
+        piece.stray_icmp = one.flows.unmatched_icmp
+        piece.flow_starts.extend(one.flows.icmp_starts)
+        one.warn(piece.info)
         return piece
 
 
@@ -201,30 +204,8 @@ def _followed(own: Iterator, follow: list[Follow]) -> Iterator:
                     yield packet
 
 
-class _Tracking:
-    """Stream events -> sessions, counting every flow and its first frame into a Piece."""
-
-    def __init__(self, label: str, extra_ports: tuple[int, ...], piece: Piece) -> None:
-        self.smtp = SmtpTracker(label, extra_ports)
-        self.piece = piece
-
-    def events(self, events: Iterable) -> None:
-        piece, smtp = self.piece, self.smtp
-        for event in events:
-            session = smtp.add(event)
-            if session is not None:
-                piece.sessions.append(session)
-            if isinstance(event, FlowEnded):
-                if event.flow.continues is None:
-                    piece.flow_starts.append(event.flow.first_frame)
-                if session is None:
-                    piece.other_connections += 1
-
-
-def combine(label: str, pieces: list[Piece]):
+def combine(label: str, pieces: list[Piece]) -> CaptureResult:
     """The CaptureResult of a set from its pieces, in file order."""
-    from pcapsmtp.analysis.run import CaptureResult
-
     info = merge_info(label, [piece.info for piece in pieces])
     result = CaptureResult(info)
     starts = array("q")
@@ -246,16 +227,14 @@ def combine(label: str, pieces: list[Piece]):
 # -- running it ------------------------------------------------------------------------
 
 
-def analyze_chained(capture_set: CaptureSet, options) -> object:
+def analyze_chained(capture_set: CaptureSet, options: Options) -> CaptureResult:
     """One pass over the files of a set, one after another (``--jobs 1``)."""
-    from pcapsmtp.analysis.run import run_pass
-
     times = {}
     readable = []
     errors = []
     for path in capture_set.files:
         try:
-            times[path] = _first_time(path)
+            times[path] = first_time(path)
             readable.append(path)
         except CaptureError as error:
             errors.append(error)
@@ -273,17 +252,9 @@ def analyze_chained(capture_set: CaptureSet, options) -> object:
     return result
 
 
-def _first_time(path: str) -> int | None:
-    from pcapsmtp.capture.sets import first_time
-
-    return first_time(path)
-
-
-def analyze_merged(capture_set: CaptureSet, options) -> object:
+def analyze_merged(capture_set: CaptureSet, options: Options) -> CaptureResult:
     """A set with TLS keys: merged with ``mergecap -a`` into one file, which tshark then
     decrypts as it would a single capture."""
-    from pcapsmtp.analysis.run import analyze_capture
-
     mergecap = shutil.which("mergecap")
     if mergecap is None:
         result = analyze_chained(capture_set, options)
@@ -292,7 +263,7 @@ def analyze_merged(capture_set: CaptureSet, options) -> object:
             "the set was read without it"
         )
         return result
-    times = {path: _first_time(path) for path in capture_set.files}
+    times = {path: first_time(path) for path in capture_set.files}
     ordered = order_by_time(capture_set.files, times)
     with tempfile.TemporaryDirectory(prefix="pcapsmtp-") as folder:
         merged = os.path.join(folder, "merged.pcapng")
@@ -348,17 +319,15 @@ def plan(capture_set: CaptureSet, scans: dict[str, FileScan]) -> Plan:
 
 def analyze_parallel(
     sets: list[CaptureSet],
-    options,
+    options: Options,
     jobs: int,
     scheduler: str | None,
     on_done: Callable[[str, int, int], None] | None = None,
-) -> list[tuple[object | None, list[CaptureError]]]:
+) -> list[tuple[CaptureResult | None, list[CaptureError]]]:
     """Every set, one task per file on Dask: (CaptureResult or None, errors) per set."""
     try:
         from dask.distributed import as_completed
     except ImportError:
-        from pcapsmtp.analysis.extras import CLUSTER, needs
-
         raise ParallelError("--jobs", needs("it", CLUSTER)) from None
     where = scheduler or "local Dask cluster"
     try:
@@ -390,16 +359,12 @@ def _run_set(client, capture_set: CaptureSet, scans: dict[str, FileScan], option
     from dask.distributed import as_completed
 
     if "-" in capture_set.files:
-        from pcapsmtp.analysis.run import analyze_capture
-
         try:
             return analyze_capture("-", options), []
         except CaptureError as error:
             return None, [error]
     if options.keylog or any(scans[p].secrets for p in capture_set.files):
         if len(capture_set.files) == 1:
-            from pcapsmtp.analysis.run import analyze_capture
-
             try:
                 return analyze_capture(capture_set.files[0], options), []
             except CaptureError as error:

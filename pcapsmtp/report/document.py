@@ -343,9 +343,9 @@ def make_report(
     """Analyse ``paths`` (one capture, or the files of one rotated set) and the baseline,
     collect the graph data of the detailed sessions, build the report and redact addresses
     when asked: (report, errors of unreadable inputs)."""
+    from pcapsmtp.analysis.one_pass import collect_streams
     from pcapsmtp.report.pseudonyms import redact_addresses
     from pcapsmtp.report.series import session_series
-    from pcapsmtp.tcp.streams import collect_streams
 
     paths = [paths] if isinstance(paths, str) else list(paths)
     analysis = analyze(paths, analysis_options)

@@ -3,8 +3,9 @@
 ``analyze`` keeps facts, not packets: a flow remembers counts and the segments worth a note,
 never every frame. What ``export`` (the frames to copy) and the report's time-sequence
 graphs (every segment's time, sequence offset and acknowledgement) need is collected here,
-for the few streams asked for, by replaying the capture through the same ``FlowTracker`` so
-stream numbers are the ones ``analyze`` gave (Wireshark's ``tcp.stream``).
+for the few streams asked for, by replaying the capture through a flow table set up as the
+analysis's own (pcapsmtp.analysis.one_pass.collect_streams), so stream numbers are the ones
+``analyze`` gave (Wireshark's ``tcp.stream``).
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pcapsmtp.capture import IcmpError, TcpSegment, open_capture, packets
-from pcapsmtp.tcp import SMTP_PORTS, FlowEnded, FlowTracker, TcpFlow
-from pcapsmtp.tcp.model import TH_ACK, TH_SYN
+from pcapsmtp.capture import IcmpError, TcpSegment
+from pcapsmtp.tcp.flows import FlowTracker
+from pcapsmtp.tcp.model import TH_ACK, TH_SYN, FlowEnded, TcpFlow
 
 MASK = 0xFFFFFFFF
 MAX_SEGMENTS = 100_000
@@ -84,44 +85,33 @@ class StreamFrames:
         )
 
 
-def collect_streams(
-    source: str | list[str],
+def follow_streams(
+    found: Iterable[TcpSegment | IcmpError],
+    tracker: FlowTracker,
     streams: Iterable[int],
-    ports: Iterable[int] = (),
     segments: bool = True,
 ) -> dict[int, StreamFrames]:
-    """Frames (and, when asked, segments) of the given ``tcp.stream`` numbers of a capture,
-    or of a rotated set: its files in capture order (``CaptureInfo.files``).
-
-    ``ports`` must be the extra SMTP ports the analysis used: they decide which side is
-    the client of a flow whose handshake is missing, never the numbering.
-    """
+    """Frames (and, when asked, segments) of the given ``tcp.stream`` numbers among the
+    packets of a capture, through a fresh flow table configured as the analysis's own
+    (pcapsmtp.analysis.one_pass.collect_streams), so the numbers are the same."""
     wanted = {n: StreamFrames(n) for n in streams}
-    tracker = FlowTracker(SMTP_PORTS + tuple(ports))
-    if isinstance(source, list):
-        from pcapsmtp.capture.sets import CaptureSet, ChainedCapture
-
-        opened = ChainedCapture(CaptureSet("", source))
-    else:
-        opened = open_capture(source)
-    with opened as capture:
-        for packet in packets(capture):
-            tracker.add(packet)
-            if isinstance(packet, TcpSegment):
-                flow = tracker.flow_of(packet)
-                if flow is None:
-                    continue
-                flow.ignore_payload = True  # offsets are computed here; no reassembly needed
-                found = wanted.get(flow.stream)
-                if found is not None:
-                    found.add(packet, flow, segments)
-            for event in tracker.take():
-                if isinstance(event, FlowEnded):
-                    _icmp(wanted.get(event.flow.stream), event.flow)
-        tracker.finish()
+    for packet in found:
+        tracker.add(packet)
+        if isinstance(packet, TcpSegment):
+            flow = tracker.flow_of(packet)
+            if flow is None:
+                continue
+            flow.ignore_payload = True  # offsets are computed here; no reassembly needed
+            chosen = wanted.get(flow.stream)
+            if chosen is not None:
+                chosen.add(packet, flow, segments)
         for event in tracker.take():
             if isinstance(event, FlowEnded):
                 _icmp(wanted.get(event.flow.stream), event.flow)
+    tracker.finish()
+    for event in tracker.take():
+        if isinstance(event, FlowEnded):
+            _icmp(wanted.get(event.flow.stream), event.flow)
     return wanted
 
 

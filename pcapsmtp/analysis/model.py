@@ -1,0 +1,92 @@
+"""What an analysis is asked (Options) and what it gives (Analysis, one CaptureResult a capture).
+
+Plain records: the pass (pcapsmtp.analysis.one_pass) fills them, diagnose adds findings, and
+everything above (diff, the ticket, report, the command line) reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import tzinfo
+
+from pcapsmtp.analysis.progress import Progress
+from pcapsmtp.capture import CaptureInfo, IcmpError
+from pcapsmtp.diagnose import Finding
+from pcapsmtp.errors import CaptureError
+from pcapsmtp.maillog.link import MaillogLinks
+from pcapsmtp.smtp.model import Session
+from pcapsmtp.smtp.tracker import SmtpTracker
+
+
+@dataclass(slots=True)
+class Options:
+    """What the user asked for, as far as the analysis (not the output) is concerned."""
+
+    extra_ports: tuple[int, ...] = ()
+    keylog: str | None = None
+    """TLS key log (SSLKEYLOGFILE format) to decrypt STARTTLS and port-465 sessions with."""
+    maillogs: tuple[str, ...] = ()
+    """Mail-server logs to link to the sessions (``--maillog``)."""
+    log_zone: tzinfo | None = None
+    """The zone of the logs' times that carry none (``--maillog-tz``); UTC when None."""
+    progress: Progress | None = None
+    """Told now and then how far the reading got (see pcapsmtp.analysis.progress); None: nobody."""
+    jobs: int | None = None
+    """Worker processes for rotated sets (pcapsmtp.analysis.rotated); None: one per core, used
+    when the captures are large enough to repay starting them; 1: everything in this process."""
+    scheduler: str | None = None
+    """Address of a running Dask scheduler (``tcp://HOST:PORT``) to run the tasks on."""
+
+
+@dataclass(slots=True)
+class CaptureResult:
+    """What one capture file holds."""
+
+    info: CaptureInfo
+    sessions: list[Session] = field(default_factory=list)
+    stray_icmp: list[IcmpError] = field(default_factory=list)
+    """ICMP errors about connections with no packet in the capture."""
+    other_connections: int = 0
+    """TCP connections that are not SMTP."""
+    findings: list[Finding] = field(default_factory=list)
+    smtp: SmtpTracker | None = None
+    """While the pass is being finished only: the tracker holding TLS sessions."""
+
+
+@dataclass(slots=True)
+class Analysis:
+    """Everything found in one or more captures."""
+
+    results: list[CaptureResult] = field(default_factory=list)
+    errors: list[CaptureError] = field(default_factory=list)
+    """Inputs that could not be read at all; the others are analysed regardless."""
+    maillog: MaillogLinks | None = None
+    """When mail logs were given."""
+    warnings: list[str] = field(default_factory=list)
+    """About the inputs as a whole (folder entries that are not captures, ...)."""
+
+    @property
+    def captures(self) -> list[CaptureInfo]:
+        return [result.info for result in self.results]
+
+    @property
+    def sessions(self) -> list[Session]:
+        return [session for result in self.results for session in result.sessions]
+
+    @property
+    def findings(self) -> list[Finding]:
+        found = [finding for result in self.results for finding in result.findings]
+        return sorted(found, key=lambda f: f.rank)
+
+    @property
+    def several(self) -> bool:
+        """More than one capture: a session id alone does not name a session."""
+        return len(self.results) > 1
+
+    def findings_by_session(self) -> dict[tuple[str, int], list[Finding]]:
+        """Session key (pcapsmtp.smtp.Session.key) -> its findings, most severe first."""
+        found: dict[tuple[str, int], list[Finding]] = {}
+        for finding in self.findings:
+            if finding.session is not None:
+                found.setdefault((finding.capture, finding.session), []).append(finding)
+        return found

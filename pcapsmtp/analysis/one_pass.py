@@ -1,0 +1,142 @@
+"""The one pass: capture -> tcp -> smtp, wired here and nowhere else.
+
+Every reading of a capture goes through this module: a single file (``analyze_capture``,
+then tshark's pass for TLS when keys are at hand), a rotated set chained into one stream or
+one task's piece of it (pcapsmtp.analysis.rotated), and the second pass that replays chosen
+streams for export and the report's graphs (``collect_streams``). So the flow table always
+knows the same server ports, and stream numbers (Wireshark's ``tcp.stream``) are the same in
+every pass. Diagnosis is not part of the pass: it runs over the finished sessions
+(pcapsmtp.analysis.run).
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+
+from pcapsmtp.analysis.model import CaptureResult, Options
+from pcapsmtp.analysis.progress import Progress
+from pcapsmtp.analysis.tlsdecrypt import decrypt_held, keys_at_hand, readable_source
+from pcapsmtp.capture import Capture, CaptureInfo, IcmpError, TcpSegment, open_capture, packets
+from pcapsmtp.capture.sets import CaptureSet, ChainedCapture
+from pcapsmtp.smtp.model import Session
+from pcapsmtp.smtp.tracker import SMTP_PORTS, SmtpTracker
+from pcapsmtp.tcp import FlowEnded, FlowTracker
+from pcapsmtp.tcp.flows import evicted_warning
+from pcapsmtp.tcp.streams import StreamFrames, follow_streams
+
+
+def flow_tracker(extra_ports: Iterable[int]) -> FlowTracker:
+    """The flow table of a pass: SMTP's ports and the user's decide which side is the server
+    of a flow whose handshake is missing, never the numbering."""
+    return FlowTracker(SMTP_PORTS + tuple(extra_ports))
+
+
+class OnePass:
+    """The flow table and the SMTP tracker of one pass, fed a stream of packets."""
+
+    def __init__(
+        self,
+        label: str,
+        extra_ports: tuple[int, ...],
+        hold_tls: Callable[[], bool] | None = None,
+        flow_starts: bool = False,
+    ) -> None:
+        self.flows = flow_tracker(extra_ports)
+        self.smtp = SmtpTracker(label, extra_ports, hold_tls=hold_tls)
+        self.sessions: list[Session] = []
+        self.other_connections = 0
+        """TCP connections that are not SMTP."""
+        self.flow_starts: array | None = array("q") if flow_starts else None
+        """When asked: the first frame of every flow that continues no earlier one (a rotated
+        set's pieces number their streams from these)."""
+
+    def run(self, found: Iterable[TcpSegment | IcmpError]) -> None:
+        smtp, sessions, starts = self.smtp, self.sessions, self.flow_starts
+        for event in self.flows.events(found):
+            session = smtp.add(event)
+            if session is not None:
+                sessions.append(session)
+            if isinstance(event, FlowEnded):
+                if starts is not None and event.flow.continues is None:
+                    starts.append(event.flow.first_frame)
+                if session is None:
+                    self.other_connections += 1
+
+    def warn(self, info: CaptureInfo) -> None:
+        """What the flow table had to give up, into the capture's warnings."""
+        info.warnings += self.flows.warnings
+        if self.flows.evicted:
+            info.warnings.append(evicted_warning(self.flows.evicted))
+
+
+def analyze_capture(source: str, options: Options) -> CaptureResult:
+    """Read one capture in a single streaming pass (then one tshark pass to decrypt TLS
+    sessions, when keys are at hand: pcapsmtp.analysis.tlsdecrypt)."""
+    with readable_source(source, options.keylog) as path, open_capture(path) as capture:
+        capture.info.file = source
+        result = run_pass(
+            capture, source, options, lambda: keys_at_hand(capture.info, options.keylog)
+        )
+        result.sessions += decrypt_held(result.smtp, path, capture.info, options.keylog)
+        result.smtp = None
+        result.sessions.sort(key=lambda s: s.flow.first_frame)
+        return result
+
+
+def run_pass(
+    capture: Capture, label: str, options: Options, hold_tls: Callable[[], bool] | None
+) -> CaptureResult:
+    """The one streaming pass over a capture (or a chained rotated set): capture -> tcp ->
+    smtp. The SMTP tracker stays in ``result.smtp`` for the sessions it holds for TLS."""
+    one = OnePass(label, options.extra_ports, hold_tls)
+    found = packets(capture)
+    if options.progress is not None:
+        found = _reporting(found, capture, options.progress, one)
+    one.run(found)
+    result = CaptureResult(
+        capture.info, one.sessions, one.flows.unmatched_icmp, one.other_connections
+    )
+    one.warn(capture.info)
+    result.sessions.sort(key=lambda s: s.flow.first_frame)
+    result.smtp = one.smtp
+    return result
+
+
+PROGRESS_EVERY = 4096
+"""Packets between two progress reports (the report itself is throttled in time)."""
+
+
+def _reporting(found: Iterator, capture: Capture, progress: Progress, one: OnePass) -> Iterator:
+    """The packets as they are, telling ``progress`` how far the reading got now and then."""
+    size = capture.size()
+    flows, smtp = one.flows, one.smtp
+    try:
+        for n, packet in enumerate(found, 1):
+            if not n % PROGRESS_EVERY:
+                position, frames = capture.position(), capture.info.frames
+                progress.update(capture.source, position, size, frames, flows.streams, smtp.seen)
+            yield packet
+    finally:
+        progress.done()
+
+
+def collect_streams(
+    source: str | list[str],
+    streams: Iterable[int],
+    ports: Iterable[int] = (),
+    segments: bool = True,
+) -> dict[int, StreamFrames]:
+    """A second pass for the given ``tcp.stream`` numbers of a capture, or of a rotated set
+    (its files in capture order, ``CaptureInfo.files``): their frames and, when asked, their
+    segments (pcapsmtp.tcp.streams).
+
+    ``ports`` must be the extra SMTP ports the analysis used: they decide which side is the
+    client of a flow whose handshake is missing.
+    """
+    if isinstance(source, list):
+        opened = ChainedCapture(CaptureSet("", source))
+    else:
+        opened = open_capture(source)
+    with opened as capture:
+        return follow_streams(packets(capture), flow_tracker(ports), streams, segments)
