@@ -1,4 +1,5 @@
-"""Command line: options -> analyze() -> render(). Reports unreadable inputs once; no logic."""
+"""Command line: options -> analyze() -> render(). Shows every error once (pcapsmtp.errors:
+caught by the commands' class, ``Command.invoke``); no logic."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import click
 from pcapsmtp import __version__
 from pcapsmtp.analysis import Options, analyze
 from pcapsmtp.analysis.extras import CLUSTER, available, needs
+from pcapsmtp.errors import CaptureError, PcapsmtpError
 
 
 def _zone(_ctx, _param, value):
@@ -23,10 +25,28 @@ def _zone(_ctx, _param, value):
         raise click.BadParameter(str(e)) from None
 
 
-def _report_errors(analysis) -> int:
-    for error in analysis.errors:
+def _report_errors(errors: list[PcapsmtpError]) -> int:
+    """One line per error on stderr; the exit status they call for."""
+    for error in errors:
         click.echo(f"pcapsmtp: error: {error}", err=True)
-    return 1 if analysis.errors else 0
+    return 1 if errors else 0
+
+
+class Command(click.Command):
+    """Every command: the one place where a PcapsmtpError raised while it runs becomes what
+    the user reads (pcapsmtp.errors): a usage error (exit 2) or one line (exit 1)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except PcapsmtpError as error:
+            if error.usage:
+                raise click.UsageError(str(error), ctx) from None
+            sys.exit(_report_errors([error]))
+
+
+class Group(click.Group):
+    command_class = Command
 
 
 def _quiet(ctx, _param, value) -> None:
@@ -173,8 +193,7 @@ def _output():
     try:
         stream = open(target, "w", encoding="utf-8")  # noqa: SIM115
     except OSError as e:
-        click.echo(f"pcapsmtp: error: {target}: {e.strerror or e}", err=True)
-        sys.exit(1)
+        raise PcapsmtpError(f"{target}: {e.strerror or e}") from None
     with stream:
         yield stream
 
@@ -219,8 +238,7 @@ def parallel_options(function):
 def _options(ports, maillogs=(), tz=None, keylog=None, jobs=None, scheduler=None) -> Options:
     if (scheduler or (jobs or 1) > 1) and not available(CLUSTER):
         option = "--scheduler" if scheduler else "--jobs"
-        click.echo(f"pcapsmtp: error: {needs(option, CLUSTER)}", err=True)
-        sys.exit(1)
+        raise PcapsmtpError(needs(option, CLUSTER))
     return Options(
         extra_ports=tuple(ports),
         maillogs=tuple(maillogs),
@@ -273,16 +291,14 @@ def _one_selector(session, stream):
 
 
 def _select(sessions, selector, where: str):
-    """The session the selector names; a usage error naming the sessions there are if none."""
-    from pcapsmtp.selection import SelectionError, select
+    """The session the selector names; a usage error naming the sessions there are if none
+    (SelectionError)."""
+    from pcapsmtp.selection import select
 
-    try:
-        return select(sessions, selector, where)
-    except SelectionError as error:
-        raise click.UsageError(str(error)) from None
+    return select(sessions, selector, where)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pcapsmtp")
 def main() -> None:
     """Why does this mail not get through? Reads pcap/pcapng captures (plain or
@@ -313,7 +329,7 @@ def analyze_command(captures, fmt, ports, tz, maillogs, keylog, jobs, scheduler)
             write_json(analysis, stream)
     elif analysis.results:
         _emit(_render(analysis, fmt, tz))
-    sys.exit(_report_errors(analysis))
+    sys.exit(_report_errors(analysis.errors))
 
 
 def _render(analysis, fmt: str, tz) -> str:
@@ -348,7 +364,7 @@ def show_command(capture, session_id, stream, fmt, ports, tz, maillogs, keylog) 
     selector = _one_selector(session_id, stream)
     analysis = analyze([capture], _options(ports, maillogs, tz, keylog))
     if analysis.errors:
-        sys.exit(_report_errors(analysis))
+        sys.exit(_report_errors(analysis.errors))
     _report_warnings(analysis, captures=True)
     session = _select(analysis.sessions, selector, capture)
     if fmt == "json":
@@ -412,8 +428,7 @@ def export_command(
     """A trimmed capture: one session's frames and the ICMP errors about it, with their
     original timestamps, to attach to a ticket or open in Wireshark. AUTH credentials sent
     in clear are overwritten unless --keep-credentials is given."""
-    from pcapsmtp.errors import CaptureError
-    from pcapsmtp.export import ExportError, export_session
+    from pcapsmtp.export import export_session
 
     selector = _one_selector(session_id, stream)
     if redact and keep_credentials:
@@ -421,10 +436,7 @@ def export_command(
     if capture == "-":
         raise click.UsageError("export reads the capture twice: give a file, not '-'")
     if os.path.isdir(capture):
-        click.echo(
-            f"pcapsmtp: error: {capture}: is a folder; export reads one capture file", err=True
-        )
-        sys.exit(1)
+        raise CaptureError(capture, "is a folder; export reads one capture file")
     out = None
     if output == "-":
         out = click.get_binary_stream("stdout")
@@ -432,16 +444,12 @@ def export_command(
             raise click.UsageError("-o -: standard output is a terminal; redirect it to a file")
     analysis = analyze([capture], Options(extra_ports=tuple(ports)))
     if analysis.errors:
-        sys.exit(_report_errors(analysis))
+        sys.exit(_report_errors(analysis.errors))
     _report_warnings(analysis, captures=True)
     session = _select(analysis.sessions, selector, capture)
-    try:
-        result = export_session(
-            capture, session, output, not keep_credentials, tuple(ports), destination=out
-        )
-    except (ExportError, CaptureError) as error:
-        click.echo(f"pcapsmtp: error: {error}", err=True)
-        sys.exit(1)
+    result = export_session(
+        capture, session, output, not keep_credentials, tuple(ports), destination=out
+    )
     for warning in result.warnings:
         click.echo(f"pcapsmtp: warning: {warning}", err=True)
     if keep_credentials:
@@ -540,7 +548,7 @@ def report_command(
     session timeline, dialogues and diagrams. Never contains AUTH credentials.
 
     CAPTURE is one capture file, or the files (or folder) of one rotated capture set."""
-    from pcapsmtp.report.document import ReportOptions, UnknownSession, make_report
+    from pcapsmtp.report.document import ReportOptions, make_report
     from pcapsmtp.selection import stream_selector
 
     fmt = click.get_current_context().meta.get("pcapsmtp.format") or REPORT_FORMATS.get(
@@ -558,19 +566,11 @@ def report_command(
         selectors=(*session_ids, *map(stream_selector, streams)),
         redact_addresses=redact_addresses,
     )
-    try:
-        report, errors = make_report(
-            list(captures),
-            _options(ports, maillogs, tz, keylog, jobs, scheduler),
-            options,
-            baseline,
-        )
-    except UnknownSession as error:
-        raise click.UsageError(str(error)) from None
+    report, errors = make_report(
+        list(captures), _options(ports, maillogs, tz, keylog, jobs, scheduler), options, baseline
+    )
     if errors:
-        for error in errors:
-            click.echo(f"pcapsmtp: error: {error}", err=True)
-        sys.exit(1)
+        sys.exit(_report_errors(errors))
     text = _render_report(report, fmt)
     if output == "-":
         sys.stdout.write(text)
@@ -579,8 +579,7 @@ def report_command(
         with open(output, "w", encoding="utf-8") as out:
             out.write(text)
     except OSError as e:
-        click.echo(f"pcapsmtp: error: {output}: {e.strerror or e}", err=True)
-        sys.exit(1)
+        raise PcapsmtpError(f"{output}: {e.strerror or e}") from None
     verdict = report["verdict"]
     click.echo(
         f"wrote {output}: {_count(verdict['sessions'], 'session')}; findings: "
@@ -678,21 +677,14 @@ def diff_command(
 ) -> None:
     """Working vs failing session side by side (GOOD BAD), or one session seen at two
     points (CLIENT_SIDE SERVER_SIDE --same-session)."""
-    from pcapsmtp.diff import DiffError, compare_captures
+    from pcapsmtp.diff import compare_captures
     from pcapsmtp.diff import same_session as compare_points
-    from pcapsmtp.errors import CaptureError
 
     good_session = _at_most_one(good_session, good_stream, "good")
     bad_session = _at_most_one(bad_session, bad_stream, "bad")
     options = _options(ports, keylog=keylog)
     run = compare_points if same_session else compare_captures
-    try:
-        diff = run(good, bad, options, good_session, bad_session)
-    except CaptureError as error:
-        click.echo(f"pcapsmtp: error: {error}", err=True)
-        sys.exit(1)
-    except DiffError as error:
-        raise click.UsageError(str(error)) from None
+    diff = run(good, bad, options, good_session, bad_session)
     _emit(_render_diff(diff, fmt, tz))
 
 

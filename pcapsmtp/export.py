@@ -36,6 +36,7 @@ from pcapsmtp.capture.decode import (  # _ip_start: where to write, which no rec
     parse_ip,
 )
 from pcapsmtp.capture.model import Frame, IPPacket
+from pcapsmtp.errors import PcapsmtpError
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.tcp.streams import MASK, StreamFrames
 
@@ -47,7 +48,7 @@ PCAP_MAGIC_NS = 0xA1B23C4D
 PCAP_SNAPLEN = 262144
 
 
-class ExportError(Exception):
+class ExportError(PcapsmtpError):
     """The export cannot be written as asked (and safely); the message says why."""
 
 

@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 
 from pcapsmtp.addresses import endpoint_name
+from pcapsmtp.errors import PcapsmtpError
 from pcapsmtp.smtp.model import Session
 
 ID = "id"
@@ -31,9 +32,11 @@ MAX_LISTED = 12
 """Sessions named in an error message; a retry storm's 240 are summed up after these."""
 
 
-class SelectionError(ValueError):
+class SelectionError(PcapsmtpError, ValueError):
     """No session (or more than one capture's) answers to the selector; the text says which
     sessions there are."""
+
+    usage = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,11 +53,11 @@ from pcapsmtp.capture.sets import (
     merge_info,
     order_by_time,
 )
-from pcapsmtp.errors import CaptureError
+from pcapsmtp.errors import CaptureError, PcapsmtpError
 from pcapsmtp.smtp.model import Session
 
 
-class ParallelError(Exception):
+class ParallelError(PcapsmtpError):
     """The tasks could not be run (no scheduler at that address, workers lost for good)."""
 
     def __init__(self, where: str, reason: str) -> None:

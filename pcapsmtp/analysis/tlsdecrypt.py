@@ -47,7 +47,7 @@ from pcapsmtp.analysis.extras import TLS, needs
 from pcapsmtp.capture import CaptureInfo, DecryptionSecrets, Frame
 from pcapsmtp.capture.files import DECOMPRESS_ERRORS
 from pcapsmtp.capture.pcapng import read_pcapng
-from pcapsmtp.errors import CaptureError
+from pcapsmtp.errors import CaptureError, PcapsmtpError
 from pcapsmtp.smtp.events import CLIENT, SERVER
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.tls import TlsScanner
@@ -82,7 +82,7 @@ KEY_LOG_LINE = re.compile(rb"([A-Z][A-Z0-9_]*) ([0-9A-Fa-f]{16,}) ([0-9A-Fa-f]{1
 first bytes), secret; lines starting with '#' are comments."""
 
 
-class DecryptionError(Exception):
+class DecryptionError(PcapsmtpError):
     """Decryption could not be done; the message is the warning users read."""
 
 

@@ -6,12 +6,15 @@ import math
 
 from pcapsmtp.addresses import endpoint_name
 from pcapsmtp.diagnose import ERROR, Finding
+from pcapsmtp.errors import PcapsmtpError
 from pcapsmtp.selection import SelectionError, as_selector, select
 from pcapsmtp.smtp.model import Session
 
 
-class DiffError(Exception):
+class DiffError(PcapsmtpError):
     """The captures hold no pair of sessions to compare: a usage error (exit status 2)."""
+
+    usage = True
 
 
 def session_findings(findings: list[Finding], session: Session) -> list[Finding]:

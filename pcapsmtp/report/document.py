@@ -22,6 +22,7 @@ from pcapsmtp import __version__
 from pcapsmtp.analysis import Analysis, CaptureResult, Options, analyze
 from pcapsmtp.diagnose import ERROR, INFO, WARNING
 from pcapsmtp.diagnose.coverage import ended_well
+from pcapsmtp.errors import PcapsmtpError
 from pcapsmtp.report.captures import capture_dict
 from pcapsmtp.report.dialogue import icmp_name, session_section
 from pcapsmtp.report.findings import calm_line, finding_dict
@@ -41,8 +42,10 @@ MAX_DETAILED = 20
 """Sessions shown in detail (dialogue, diagrams) unless chosen with --session."""
 
 
-class UnknownSession(ValueError):
+class UnknownSession(PcapsmtpError, ValueError):
     """--session named a session the capture does not hold (a usage error)."""
+
+    usage = True
 
 
 @dataclass(slots=True)
