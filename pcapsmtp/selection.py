@@ -19,7 +19,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from pcapsmtp.addresses import endpoint_name
+from pcapsmtp.capture.addresses import endpoint_name
 from pcapsmtp.errors import PcapsmtpError
 from pcapsmtp.smtp.model import Session
 

@@ -19,8 +19,8 @@ from typing import BinaryIO
 from pcapsmtp.capture.model import CaptureInfo, Frame
 from pcapsmtp.capture.pcap import PCAP_MAGICS, read_pcap
 from pcapsmtp.capture.pcapng import PCAPNG_MAGIC, read_pcapng
+from pcapsmtp.capture.timestamps import LAST_DATE_NS
 from pcapsmtp.errors import CaptureError
-from pcapsmtp.timestamps import LAST_DATE_NS
 
 STDIN = "-"
 CHUNK = 1 << 20
@@ -154,7 +154,7 @@ class Capture:
         info = self.info
         kept = 0  # the most bytes kept of a cut frame: the snap length actually applied
         offset = self.frame_offset
-        undated = 0  # frames whose time is not a date (pcapsmtp.timestamps)
+        undated = 0  # frames whose time is not a date (pcapsmtp.capture.timestamps)
         first_undated = 0
         try:
             for frame in self._records(self._stream, info):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pcapsmtp.addresses import address, endpoint_name
+from pcapsmtp.capture.addresses import address, endpoint_name
 from pcapsmtp.smtp.events import AUTH_RESPONSE, END_OF_DATA, Reply
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.tcp.model import TH_FIN, Endpoint, SegmentNote, TcpFlow

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pcapsmtp.addresses import address, endpoint_name
+from pcapsmtp.capture.addresses import address, endpoint_name
 from pcapsmtp.smtp import codes
 from pcapsmtp.smtp.events import Reply
 from pcapsmtp.smtp.model import Session

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pcapsmtp.addresses import address
+from pcapsmtp.capture.addresses import address
 from pcapsmtp.diagnose.evidence import host, phase_at, role, who
 from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding
 from pcapsmtp.diagnose.registry import session_rule

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pcapsmtp.addresses import address, endpoint_name
+from pcapsmtp.capture.addresses import address, endpoint_name
+from pcapsmtp.capture.timestamps import raw, utc
 from pcapsmtp.diagnose.health import (
     FAILED_OUTCOMES,
     NegativeReply,
@@ -24,7 +25,6 @@ from pcapsmtp.diagnose.model import ERROR, WARNING, Finding
 from pcapsmtp.diagnose.registry import capture_rule
 from pcapsmtp.smtp import codes
 from pcapsmtp.smtp.model import Session
-from pcapsmtp.timestamps import raw, utc
 
 STORM_MIN_ATTEMPTS = 20
 """Failed attempts from one client to one destination before the rate is looked at."""

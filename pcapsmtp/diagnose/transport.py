@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pcapsmtp.addresses import address
+from pcapsmtp.capture.addresses import address
 from pcapsmtp.diagnose.evidence import count, host, phase_at, role, seconds, who
 from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding
 from pcapsmtp.diagnose.registry import capture_rule, session_rule

@@ -8,7 +8,7 @@ with a capture at the other end" must name the end the capture was not taken at.
 
 from __future__ import annotations
 
-from pcapsmtp.addresses import address
+from pcapsmtp.capture.addresses import address
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.tcp.model import Endpoint
 

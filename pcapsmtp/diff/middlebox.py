@@ -8,7 +8,7 @@ its sender's side, "downstream" the other one.
 
 from __future__ import annotations
 
-from pcapsmtp.addresses import endpoint_name
+from pcapsmtp.capture.addresses import endpoint_name
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.software import is_masked_banner, masked_ehlo_keywords
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pcapsmtp.addresses import endpoint_name
+from pcapsmtp.capture.addresses import endpoint_name
 from pcapsmtp.diagnose.vantage import capture_point, hops, usual_ttl
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.tcp.model import TH_RST, Endpoint

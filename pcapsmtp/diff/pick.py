@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from pcapsmtp.addresses import endpoint_name
+from pcapsmtp.capture.addresses import endpoint_name
 from pcapsmtp.diagnose import ERROR, Finding
 from pcapsmtp.errors import PcapsmtpError
 from pcapsmtp.selection import SelectionError, as_selector, select

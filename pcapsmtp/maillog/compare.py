@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pcapsmtp.addresses import address
+from pcapsmtp.capture.addresses import address
 from pcapsmtp.diagnose.health import server_replies
 from pcapsmtp.maillog.model import CONNECT_FAILED, DELIVERY, DISCONNECT, REJECTED, LogLine
 from pcapsmtp.maillog.units import SERVER_SIDE

@@ -21,7 +21,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
-from pcapsmtp.addresses import address
+from pcapsmtp.capture.addresses import address
 from pcapsmtp.maillog.model import FileStats, LogLine
 from pcapsmtp.maillog.units import CLIENT_SIDE, SERVER_SIDE, LogUnit, build_units, histories
 from pcapsmtp.smtp.model import Session

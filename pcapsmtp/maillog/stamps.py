@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from pcapsmtp.timestamps import utc
+from pcapsmtp.capture.timestamps import utc
 
 NS = 1_000_000_000
 MONTHS = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from pcapsmtp import __version__
-from pcapsmtp.addresses import endpoint_name
+from pcapsmtp.capture.addresses import endpoint_name
 from pcapsmtp.diff.compare import step_name
 from pcapsmtp.diff.model import SAME_SESSION, AlignedStep, Diff, Side, Step
 from pcapsmtp.diff.points import named_findings

@@ -12,7 +12,7 @@ from datetime import UTC, tzinfo
 
 from tabulate import tabulate
 
-from pcapsmtp.addresses import endpoint_name
+from pcapsmtp.capture.addresses import endpoint_name
 from pcapsmtp.diff.compare import step_name
 from pcapsmtp.diff.model import SAME_SESSION, AlignedStep, Diff, Side, Step
 from pcapsmtp.diff.parameters import describe

@@ -7,11 +7,11 @@ from datetime import UTC, tzinfo
 
 from tabulate import tabulate
 
+from pcapsmtp.capture.timestamps import local, raw
 from pcapsmtp.diagnose.health import Health, PeerHealth, summarize
 from pcapsmtp.report.safe import markdown, terminal, wire
 from pcapsmtp.report.times import iso
 from pcapsmtp.selection import session_ref
-from pcapsmtp.timestamps import local, raw
 
 COLUMNS = [
     "attempts",

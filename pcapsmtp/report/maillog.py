@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from datetime import UTC, tzinfo
 
+from pcapsmtp.capture.timestamps import local, raw
 from pcapsmtp.maillog.compare import AGREES, DIFFERS, FORMATS_TRIED, LATER
 from pcapsmtp.maillog.link import MaillogLinks
 from pcapsmtp.maillog.model import FileStats, LogLine
 from pcapsmtp.report.safe import markdown, terminal, wire
 from pcapsmtp.report.times import iso
 from pcapsmtp.selection import session_ref
-from pcapsmtp.timestamps import local, raw
 
 NS = 1_000_000_000
 VERDICT_WORDS = {AGREES: "agrees", DIFFERS: "DIFFERS", LATER: "afterwards", "note": "note"}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from pcapsmtp.addresses import address, endpoint_name
+from pcapsmtp.capture.addresses import address, endpoint_name
 from pcapsmtp.report.safe import wire
 from pcapsmtp.report.times import iso
 from pcapsmtp.smtp import codes

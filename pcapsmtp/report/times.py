@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pcapsmtp.timestamps import NS, local, raw
+from pcapsmtp.capture.timestamps import NS, local, raw
 
 LOCAL = "local"
 

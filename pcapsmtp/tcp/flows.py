@@ -33,7 +33,7 @@ import struct
 from collections import deque
 from collections.abc import Iterable, Iterator
 
-from pcapsmtp.addresses import endpoint_name
+from pcapsmtp.capture.addresses import endpoint_name
 from pcapsmtp.capture.model import IcmpError, TcpSegment
 from pcapsmtp.tcp.analysis import (
     FAST_RETRANSMISSION,

@@ -31,7 +31,7 @@ def _linked(name: str, *logs: str, **options):
 
 
 def _endpoint(endpoint) -> str:
-    from pcapsmtp.addresses import endpoint_name
+    from pcapsmtp.capture.addresses import endpoint_name
 
     return endpoint_name(endpoint)
 

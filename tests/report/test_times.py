@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from pcapsmtp.capture.timestamps import LAST_DATE_NS, is_date, raw
 from pcapsmtp.report.times import clock, human, iso
-from pcapsmtp.timestamps import LAST_DATE_NS, is_date, raw
 
 NS = 1_000_000_000
 
