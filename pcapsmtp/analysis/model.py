@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import tzinfo
+from typing import TYPE_CHECKING
 
 from pcapsmtp.analysis.progress import Progress
 from pcapsmtp.capture import CaptureInfo, IcmpError
 from pcapsmtp.diagnose import Finding
 from pcapsmtp.errors import CaptureError
-from pcapsmtp.maillog.link import MaillogLinks
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.tracker import SmtpTracker
+
+if TYPE_CHECKING:  # the mail-log parsers load only when logs are given
+    from pcapsmtp.maillog.link import MaillogLinks
 
 
 @dataclass(slots=True)

@@ -23,7 +23,6 @@ from pcapsmtp.analysis.rotated import (
 from pcapsmtp.capture.sets import CaptureSet, expand_inputs, group_files
 from pcapsmtp.diagnose import CaptureContext, diagnose
 from pcapsmtp.errors import CaptureError
-from pcapsmtp.maillog import link_maillogs
 
 PARALLEL_MIN_BYTES = 64 * 1024 * 1024
 """Below this much capture, starting worker processes costs more than it saves."""
@@ -116,6 +115,8 @@ def _analyze_parallel(analysis: Analysis, sets: list[CaptureSet], options: Optio
 
 
 def _link_maillogs(analysis: Analysis, options: Options) -> None:
+    from pcapsmtp.maillog import link_maillogs  # here: its parsers load only when logs are given
+
     links, errors = link_maillogs(
         analysis.sessions, analysis.captures, list(options.maillogs), options.log_zone or UTC
     )
