@@ -17,16 +17,16 @@ from functools import cached_property
 from pcapsmtp.smtp import codes
 from pcapsmtp.smtp.events import CLIENT, SERVER, Command, Reply
 from pcapsmtp.smtp.model import Outcome, Session, Transaction
-from pcapsmtp.tcp.model import TH_FIN, TH_RST, Endpoint, TcpFlow
+from pcapsmtp.tcp.model import TH_FIN, TH_RST, ConnState, Endpoint, TcpFlow
 
 TIMEOUT_NS = 30 * 1_000_000_000
 """A command left unanswered this long when the capture ends is a timeout."""
 GIVE_UP_NS = 5 * 1_000_000_000
 """A client that closes after the server was silent this long gave up waiting for it."""
-RESET_STATES = ("RSTO", "RSTR")
-"""Zeek conn_state: the client (RSTO) or the server (RSTR) reset an established connection."""
-RESET_TO_SYN_STATES = ("RSTR", "RSTOS0")
-"""Zeek conn_state of a reset with no handshake completed (REJ aside)."""
+RESET_STATES = (ConnState.RSTO, ConnState.RSTR)
+"""The client (RSTO) or the server (RSTR) reset an established connection."""
+RESET_TO_SYN_STATES = (ConnState.RSTR, ConnState.RSTOS0)
+"""States a reset to the SYN can leave besides REJ (with no SYN/ACK and no byte seen)."""
 ICMP_UNREACHABLE = (1, 3)
 """ICMP (v4 type 3) and ICMPv6 (type 1) destination unreachable, as flow.icmp holds them."""
 
@@ -118,7 +118,7 @@ class Facts:
 
     @property
     def syn_unanswered(self) -> bool:
-        return self.flow.state == "S0" and not self.server.packets
+        return self.flow.state == ConnState.S0 and not self.server.packets
 
     @property
     def server_closed_first(self) -> bool:
@@ -139,7 +139,7 @@ class Facts:
 
 def _reset_to_syn(f: Facts) -> bool:
     session, state = f.session, f.flow.state
-    return state == "REJ" or (
+    return state == ConnState.REJ or (
         state in RESET_TO_SYN_STATES
         and not session.server.bytes
         and not session.client.bytes
