@@ -47,8 +47,9 @@ class Outcome(StrEnum):
     NO_SMTP = "no-smtp"
     ABANDONED = "abandoned"
     """Transactions only: the client left it before its final reply, with RSET or a new
-    MAIL (RFC 5321 4.1.1.5). A session whose other transactions were delivered counts as
-    delivered; one with only abandoned transactions is ``incomplete``."""
+    MAIL (RFC 5321 4.1.1.5). It decides nothing about its session: one whose other
+    transactions were all delivered is delivered, and with no other, how the connection
+    ended decides (pcapsmtp.smtp.outcome)."""
 
 
 SESSION_OUTCOMES = tuple(o for o in Outcome if o is not Outcome.ABANDONED)
