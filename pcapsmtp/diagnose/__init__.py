@@ -12,11 +12,20 @@ from dataclasses import dataclass, field
 from pcapsmtp.capture import CaptureInfo, IcmpError
 from pcapsmtp.diagnose import families  # noqa: F401  (registers the rules)
 from pcapsmtp.diagnose.capture import NEEDS_BOTH_SIDES
-from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding, cap_frames
+from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding, Severity, cap_frames
 from pcapsmtp.diagnose.registry import RULES
 from pcapsmtp.smtp.model import Session
 
-__all__ = ["ERROR", "INFO", "WARNING", "CaptureContext", "Finding", "all_codes", "diagnose"]
+__all__ = [
+    "ERROR",
+    "INFO",
+    "WARNING",
+    "CaptureContext",
+    "Finding",
+    "Severity",
+    "all_codes",
+    "diagnose",
+]
 
 
 @dataclass(slots=True)

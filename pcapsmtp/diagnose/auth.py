@@ -14,7 +14,7 @@ from pcapsmtp.diagnose.registry import session_rule
 from pcapsmtp.diagnose.replies import meaning
 from pcapsmtp.smtp import codes
 from pcapsmtp.smtp.events import Reply
-from pcapsmtp.smtp.model import Session
+from pcapsmtp.smtp.model import Outcome, Session
 
 _AUTH_CAUSES = {
     # RFC 4954 section 6, and the codes servers commonly use.
@@ -99,12 +99,12 @@ def _auth_finding(session: Session, attempt, reply: Reply | None, recovered: boo
         )
     if recovered:
         notes.append("A later AUTH in the same session succeeded.")
-    elif session.outcome == "delivered":
+    elif session.outcome == Outcome.DELIVERED:
         notes.append("The server took the mail all the same, without authentication.")
     frames = [attempt.frame] + ([reply.frame] if reply is not None else [])
     return Finding(
         code="auth-failed",
-        severity=INFO if recovered else WARNING if session.outcome == "delivered" else ERROR,
+        severity=INFO if recovered else WARNING if session.outcome == Outcome.DELIVERED else ERROR,
         summary=f"{server} refused AUTH {attempt.mechanism}: {reply_text}",
         detail=(
             f"The client authenticated with {attempt.mechanism} (frame {attempt.frame}) and "

@@ -32,7 +32,7 @@ def one_sided(session: Session, context) -> Iterator[Finding]:
         return
     flow = session.flow
     seen = flow.endpoints[flow.client if side == CLIENT else flow.server]
-    missing = "server" if side == CLIENT else "client"
+    missing = side.peer
     if side == CLIENT:
         evidence = sorted({c.frame for c in session.commands if c.verb != GREETING})
         facts = _client_facts(session)

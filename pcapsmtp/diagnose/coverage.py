@@ -9,7 +9,7 @@ report say that no trouble was found.
 from __future__ import annotations
 
 from pcapsmtp.diagnose.model import ERROR, Finding
-from pcapsmtp.smtp.model import Session
+from pcapsmtp.smtp.model import Outcome, Session
 
 SIDE_CONDITIONS = frozenset(
     {
@@ -27,9 +27,9 @@ SIDE_CONDITIONS = frozenset(
 def ended_well(session: Session) -> bool:
     """Delivered every message, or a clean QUIT (answered 2xx) with no message left waiting
     for its reply."""
-    if session.outcome == "delivered":
+    if session.outcome == Outcome.DELIVERED:
         return True
-    if session.outcome != "incomplete" or session.quit is None:
+    if session.outcome != Outcome.INCOMPLETE or session.quit is None:
         return False
     reply = session.quit.reply
     if reply is None or not 200 <= reply.code < 300:

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pcapsmtp.diagnose.evidence import closed_early, host, phase_at, quote
 from pcapsmtp.diagnose.model import ERROR, INFO, Finding
 from pcapsmtp.diagnose.registry import session_rule
-from pcapsmtp.smtp.events import Reply
-from pcapsmtp.smtp.model import Session, Transaction
+from pcapsmtp.smtp.events import SERVER, Reply
+from pcapsmtp.smtp.model import Outcome, Session, Transaction
 from pcapsmtp.tcp.model import TH_RST, SegmentNote
 
 
@@ -49,7 +49,7 @@ def client_closed(session: Session, context) -> Iterator[Finding]:
     flow = session.flow
     client, server = session.client, session.server
     closed = client.closed_frame
-    if session.outcome != "incomplete" or closed is None:
+    if session.outcome != Outcome.INCOMPLETE or closed is None:
         return
     if server.closed_frame is not None and server.closed_frame < closed:
         return  # the server closed first
@@ -105,7 +105,7 @@ def encrypted_dialogue(session: Session, context) -> Iterator[Finding]:
     tls = session.tls
     if tls is None or tls.decrypted or tls.failed:
         return
-    if session.outcome not in ("encrypted", "reset", "incomplete"):
+    if session.outcome not in (Outcome.ENCRYPTED, Outcome.RESET, Outcome.INCOMPLETE):
         return
     if any(t.final is not None for t in session.transactions):
         return  # the clear part decided a mail: the reply findings speak for it
@@ -122,9 +122,9 @@ def encrypted_dialogue(session: Session, context) -> Iterator[Finding]:
         else ""
     )
     ended = {
-        "reset": " The connection then ended with a reset, inside TLS, for a reason the "
+        Outcome.RESET: " The connection then ended with a reset, inside TLS, for a reason the "
         "capture cannot show.",
-        "incomplete": " The capture ends before the session did.",
+        Outcome.INCOMPLETE: " The capture ends before the session did.",
     }.get(session.outcome, "")
     frames = sorted({tls.frame, flow.last_frame})
     yield Finding(
@@ -156,7 +156,7 @@ def server_closed(session: Session, context) -> Iterator[Finding]:
     ``reset``). ERROR: the server ended the session before accepting what it was given."""
     flow = session.flow
     fin = closed_early(session, flow.server)
-    if fin is None or session.outcome == "delivered":
+    if fin is None or session.outcome == Outcome.DELIVERED:
         return
     if any(n.direction == flow.server and n.tcp_flags & TH_RST for n in flow.notes):
         return  # it reset what followed: the reset finding tells it
@@ -167,7 +167,7 @@ def _server_closed_finding(session: Session, fin: SegmentNote) -> Finding:
     server, client = session.server, session.client
     phase = phase_at(session, fin.frame)
     transaction = _open_transaction(session, fin.frame)
-    garbled = [a for a in session.anomalies if a.sender == "server" and a.code == "bad_reply_line"]
+    garbled = [a for a in session.anomalies if a.sender == SERVER and a.code == "bad_reply_line"]
     last_bad = garbled[-1] if garbled and garbled[-1].frame <= fin.frame else None
     acked = client.last_acked_frame
     if acked is not None and acked > fin.frame:

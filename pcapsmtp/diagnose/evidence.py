@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pcapsmtp.capture.addresses import address, endpoint_name
-from pcapsmtp.smtp.events import AUTH_RESPONSE, END_OF_DATA, Reply
+from pcapsmtp.smtp.events import AUTH_RESPONSE, END_OF_DATA, Reply, Side
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.tcp.model import TH_FIN, Endpoint, SegmentNote, TcpFlow
 
@@ -24,8 +24,9 @@ PHASES = {
 }
 
 
-def role(flow: TcpFlow, direction: int) -> str:
-    return "client" if direction == flow.client else "server"
+def role(flow: TcpFlow, direction: int) -> Side:
+    """The side that sent in this TCP direction."""
+    return Side.CLIENT if direction == flow.client else Side.SERVER
 
 
 def who(flow: TcpFlow, direction: int) -> str:

@@ -16,10 +16,17 @@ from dataclasses import dataclass, field
 from pcapsmtp.capture.addresses import address, endpoint_name
 from pcapsmtp.smtp import codes
 from pcapsmtp.smtp.events import Reply
-from pcapsmtp.smtp.model import Session
+from pcapsmtp.smtp.model import Outcome, Session
 
-CONNECT_FAILURES = ("refused", "unreachable")
-FAILED_OUTCOMES = ("rejected", "deferred", "reset", "timeout", "tls-failed", *CONNECT_FAILURES)
+CONNECT_FAILURES = (Outcome.REFUSED, Outcome.UNREACHABLE)
+FAILED_OUTCOMES = (
+    Outcome.REJECTED,
+    Outcome.DEFERRED,
+    Outcome.RESET,
+    Outcome.TIMEOUT,
+    Outcome.TLS_FAILED,
+    *CONNECT_FAILURES,
+)
 """Session outcomes that mean the attempt got no mail through (``incomplete``, ``encrypted`` and
 ``no-smtp`` say too little to count either way)."""
 
@@ -77,7 +84,8 @@ class PeerHealth:
 
     @property
     def other(self) -> int:
-        named = ("delivered", "deferred", "rejected", "timeout", *CONNECT_FAILURES)
+        named = (Outcome.DELIVERED, Outcome.DEFERRED, Outcome.REJECTED, Outcome.TIMEOUT)
+        named += CONNECT_FAILURES
         return self.attempts - sum(self.outcomes[o] for o in named)
 
     def negative_replies(self) -> list[NegativeReply]:

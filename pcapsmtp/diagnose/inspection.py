@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from pcapsmtp.diagnose.evidence import host
 from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding
 from pcapsmtp.diagnose.registry import session_rule
-from pcapsmtp.smtp.model import Session
+from pcapsmtp.smtp.model import Outcome, Session
 from pcapsmtp.smtp.software import is_masked_banner, masked_ehlo_keywords
 
-BROKEN_OUTCOMES = ("reset", "timeout", "tls-failed")
+BROKEN_OUTCOMES = (Outcome.RESET, Outcome.TIMEOUT, Outcome.TLS_FAILED)
 """How an inspecting firewall breaks a session (it does not write SMTP refusals)."""
 ASA_MAX_RCPT = 100
 """_default_esmtp_map: `match cmd RCPT count gt 100 drop-connection`."""

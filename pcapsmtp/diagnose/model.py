@@ -4,22 +4,33 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-ERROR = "error"
-"""What made mail fail."""
-WARNING = "warning"
-"""Trouble that did not stop mail, or that will."""
-INFO = "info"
-"""Worth knowing: PMTUD that worked, a clamped MSS, a masked banner that did no harm."""
 
-SEVERITY_ORDER = {ERROR: 0, WARNING: 1, INFO: 2}
+class Severity(StrEnum):
+    """How much a finding matters, most severe first (DESIGN.md). A StrEnum: the JSON and
+    the text outputs carry the value ("error"), and it compares equal to it."""
+
+    ERROR = "error"
+    """What made mail fail."""
+    WARNING = "warning"
+    """Trouble that did not stop mail, or that will."""
+    INFO = "info"
+    """Worth knowing: PMTUD that worked, a clamped MSS, a masked banner that did no harm."""
+
+
+ERROR = Severity.ERROR
+WARNING = Severity.WARNING
+INFO = Severity.INFO
+
+SEVERITY_ORDER = {severity: rank for rank, severity in enumerate(Severity)}
 
 
 @dataclass(slots=True)
 class Finding:
     code: str
     """A stable identifier from docs/findings.md (never renamed)."""
-    severity: str
+    severity: Severity
     summary: str
     """One line a mail admin reads first, with the numbers that matter."""
     detail: str

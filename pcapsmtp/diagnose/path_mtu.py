@@ -15,7 +15,7 @@ from pcapsmtp.diagnose.evidence import host, phase_at, role, who
 from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding
 from pcapsmtp.diagnose.registry import session_rule
 from pcapsmtp.diagnose.vantage import capture_elsewhere, captured_at
-from pcapsmtp.smtp.model import Session
+from pcapsmtp.smtp.model import Outcome, Session
 from pcapsmtp.tcp.model import Endpoint, Flag, TcpFlow
 
 MIN_RETRIES = 2
@@ -78,7 +78,7 @@ def _sender_side(session: Session, context, direction: int, sender: Endpoint, st
         if n.direction == direction and n.analysis & Flag.ANY_RETRANSMISSION and n.ip_len > acked
     ]
     first = frames[0] if frames else flow.first_frame
-    recovered = session.outcome == "delivered"
+    recovered = session.outcome == Outcome.DELIVERED
     mss = peer.handshake.mss if peer.handshake and peer.handshake.mss else None
     summary = (
         f"{smallest}-byte packets from {host(sender)} were retransmitted {retries} times and "
@@ -135,7 +135,7 @@ def _receiver_side(session: Session) -> Finding | None:
     client = flow.endpoints[flow.client]
     server = flow.endpoints[flow.server]
     client_mss = client.handshake.mss if client.handshake else None
-    if not client_mss or session.outcome not in ("timeout", "reset"):
+    if not client_mss or session.outcome not in (Outcome.TIMEOUT, Outcome.RESET):
         return None
     full_size = client_mss + (60 if len(client.ip) == 16 else 40)
     if client.max_ip_len >= full_size or client.retransmitted_sizes:
@@ -189,7 +189,7 @@ def icmp_frag_needed(session: Session, context) -> Iterator[Finding]:
         if ignored:
             yield Finding(
                 code="icmp-frag-needed",
-                severity=WARNING if session.outcome == "delivered" else ERROR,
+                severity=WARNING if session.outcome == Outcome.DELIVERED else ERROR,
                 summary=(
                     f"{routers} told {host(sender)} {len(errors)} times that the path MTU is "
                     f"{mtu}, but it kept sending {sender.max_ip_len_after_too_big}-byte packets"
@@ -242,7 +242,7 @@ def ip_fragmentation(session: Session, context) -> Iterator[Finding]:
         if not sender.fragmented:
             continue
         frames = sender_fragment_frames(flow, direction)
-        delivered = session.outcome == "delivered"
+        delivered = session.outcome == Outcome.DELIVERED
         harmless = delivered and not sender.counts["retransmission"]
         yield Finding(
             code="ip-fragmentation",

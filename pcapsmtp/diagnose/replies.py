@@ -18,8 +18,8 @@ from pcapsmtp.diagnose.model import ERROR, WARNING, Finding
 from pcapsmtp.diagnose.registry import capture_rule, session_rule
 from pcapsmtp.smtp import codes
 from pcapsmtp.smtp.events import END_OF_DATA, Reply
-from pcapsmtp.smtp.model import Recipient, Session, Transaction
-from pcapsmtp.smtp.session import is_timeout_notice
+from pcapsmtp.smtp.model import Outcome, Recipient, Session, Transaction
+from pcapsmtp.smtp.outcome import is_timeout_notice
 
 
 def enhanced(reply: Reply) -> str | None:
@@ -115,7 +115,7 @@ def hard_bounce(session: Session, context) -> Iterator[Finding]:
         if _stray_dot(final):
             continue
         refused_at_end = (
-            transaction.outcome == "rejected"
+            transaction.outcome == Outcome.REJECTED
             and final is not None
             and codes.is_permanent(final.code)
         )
@@ -157,7 +157,7 @@ def _protocol_error(session: Session, transaction: Transaction, reply: Reply) ->
     verb = command.verb if command is not None else "a command"
     shown = "the end of data" if verb == END_OF_DATA else verb
     frames = sorted({reply.frame, *([command.frame] if command is not None else [])})
-    delivered = transaction.outcome == "delivered"
+    delivered = transaction.outcome == Outcome.DELIVERED
     return Finding(
         code="protocol-error",
         severity=WARNING if delivered else ERROR,
@@ -238,7 +238,7 @@ def _what_was_refused(transaction: Transaction, final: Reply) -> tuple[str, list
         return "the BDAT command (before its chunk was taken)", frames
     if verb in (END_OF_DATA, "BDAT"):
         facts = transaction.message
-        subject = getattr(facts, "subject", None)
+        subject = facts.subject if facts is not None else None
         about = f"{transaction.size} bytes" if transaction.size is not None else "the message"
         about += f", subject {subject!r}" if subject else ""
         frames = [transaction.message_frame] if transaction.message_frame else frames
@@ -275,7 +275,7 @@ def _refused_transaction(session: Session, transaction: Transaction, final: Repl
 def _refused_some(session: Session, transaction: Transaction, refused: list[Recipient]) -> Finding:
     server = host(session.server)
     first = refused[0].reply
-    delivered = transaction.outcome == "delivered"
+    delivered = transaction.outcome == Outcome.DELIVERED
     codes_seen = sorted({f"{r.code} {r.enhanced or ''}".strip() for r in refused})
     frames = [f for r in refused for f in (r.frame, r.reply.frame if r.reply else r.frame)]
     others = "the message went to the other recipients" if delivered else "nothing was delivered"
@@ -342,7 +342,7 @@ def _soft_bounces(session: Session) -> Iterator[tuple[Finding, Transaction | Non
             yield _deferred(session, reply, "the session (unsolicited 421, then it closed)"), None
     for transaction in session.transactions:
         final = transaction.final
-        if transaction.outcome == "deferred" and _transient(final):
+        if transaction.outcome == Outcome.DEFERRED and _transient(final):
             what, _frames = _what_was_refused(transaction, final)
             yield _deferred(session, final, what), transaction
             continue
@@ -445,7 +445,7 @@ def _soft_steps(kind: str, session: Session) -> list[str]:
     ]
 
 
-RETRY_OUTCOMES = ("delivered", "deferred", "rejected")
+RETRY_OUTCOMES = (Outcome.DELIVERED, Outcome.DEFERRED, Outcome.REJECTED)
 
 
 class _Retries:
@@ -488,5 +488,5 @@ def _note_retry(finding: Finding, session: Session, retry) -> None:
         f" The client retried {waited} later in session {other.id} "
         f"(frame {transaction.first_frame}), which was {transaction.outcome}."
     )
-    if transaction.outcome == "delivered":
+    if transaction.outcome == Outcome.DELIVERED:
         finding.summary += f"; the retry in session {other.id} was delivered"

@@ -17,7 +17,7 @@ from pcapsmtp.diagnose.evidence import closed_early, count, host, phase_at, role
 from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding
 from pcapsmtp.diagnose.registry import session_rule
 from pcapsmtp.diagnose.vantage import hops
-from pcapsmtp.smtp.model import Session
+from pcapsmtp.smtp.model import Outcome, Session
 from pcapsmtp.tcp.model import IP_ID_STEP, TH_FIN, TH_RST, Endpoint, SegmentNote, TcpFlow
 
 MIN_IP_ID_PAIRS = 4
@@ -120,7 +120,7 @@ def _after_refusal(session: Session, note: SegmentNote) -> bool:
         and last is not None
         and last.code >= 400
         and last.frame < note.frame
-        and session.outcome in ("rejected", "deferred")
+        and session.outcome in (Outcome.REJECTED, Outcome.DEFERRED)
     )
 
 
@@ -214,7 +214,7 @@ def _middlebox_finding(session: Session, direction: int, forged: list[Forgery]) 
     one = len(forged) == 1
     if _harmless(session, first):
         severity = INFO
-    elif session.outcome == "delivered":
+    elif session.outcome == Outcome.DELIVERED:
         severity = WARNING
     else:
         severity = ERROR
@@ -283,7 +283,7 @@ def reset(session: Session, context) -> Iterator[Finding]:
     QUIT. ERROR; INFO when every message had been accepted before (the reset only cut the
     goodbye)."""
     flow = session.flow
-    if session.outcome in ("timeout", "tls-failed"):
+    if session.outcome in (Outcome.TIMEOUT, Outcome.TLS_FAILED):
         return  # the side that gave up resets; the timeout and TLS findings name the cause
     reported: set[int] = set()
     for note in _resets(flow):
@@ -305,7 +305,7 @@ def reset(session: Session, context) -> Iterator[Finding]:
         if early is not None and early.frame < note.frame:
             yield _closed_then_reset(session, early, note)
             continue
-        delivered = session.outcome == "delivered"
+        delivered = session.outcome == Outcome.DELIVERED
         yield Finding(
             code="reset",
             severity=INFO if delivered else ERROR,
@@ -346,7 +346,7 @@ def _closed_then_reset(session: Session, fin: SegmentNote, first: SegmentNote) -
     if acked is not None and acked > fin.frame:
         acked = None  # acknowledged after the FIN: not what the side had taken before it
     phase = phase_at(session, fin.frame)
-    delivered = session.outcome == "delivered"
+    delivered = session.outcome == Outcome.DELIVERED
     what = "the message" if phase == "the message transfer (DATA)" else "what its peer was sending"
     acked_text = (
         f"; the last data of the {role(flow, peer)} it acknowledged is in frame {acked}"

@@ -15,7 +15,7 @@ from pcapsmtp.diagnose.registry import session_rule
 from pcapsmtp.diagnose.replies import is_size_refusal, meaning
 from pcapsmtp.smtp import codes
 from pcapsmtp.smtp.events import Reply
-from pcapsmtp.smtp.model import Session, Transaction
+from pcapsmtp.smtp.model import Outcome, Session, Transaction
 
 BASE64_GROWTH = 78 / 57
 """Base64 turns 57 bytes into a 76-character line plus CRLF (RFC 2045 6.8): x1.37."""
@@ -41,7 +41,7 @@ def size_exceeded(session: Session, context) -> Iterator[Finding]:
         refusal = _size_reply(transaction)
         sizes = [n for n in (transaction.declared_size, transaction.size) if n]
         over = limit is not None and any(n > limit for n in sizes)
-        silent_failure = transaction.outcome in ("reset", "timeout") and over
+        silent_failure = transaction.outcome in (Outcome.RESET, Outcome.TIMEOUT) and over
         if refusal is None and not silent_failure:
             continue
         yield _size_finding(session, transaction, refusal, limit)
@@ -124,9 +124,8 @@ def _size_detail(session, transaction: Transaction, refusal: Reply | None, limit
 
 def _base64_note(transaction: Transaction, limit) -> str:
     facts = transaction.message
-    attachments = [
-        a for a in getattr(facts, "attachments", []) if a.transfer_encoding == "base64" and a.size
-    ]
+    found = facts.attachments if facts is not None else []
+    attachments = [a for a in found if a.transfer_encoding == "base64" and a.size]
     if not attachments:
         return ""
     decoded = sum(a.size for a in attachments)

@@ -24,7 +24,7 @@ from pcapsmtp.diagnose.health import (
 from pcapsmtp.diagnose.model import ERROR, WARNING, Finding
 from pcapsmtp.diagnose.registry import capture_rule
 from pcapsmtp.smtp import codes
-from pcapsmtp.smtp.model import Session
+from pcapsmtp.smtp.model import Outcome, Session
 
 STORM_MIN_ATTEMPTS = 20
 """Failed attempts from one client to one destination before the rate is looked at."""
@@ -49,18 +49,18 @@ def _span(seconds: float) -> str:
 
 
 OUTCOME_PHRASES = {
-    "refused": "refused (a reset to the SYN, or closed before any greeting)",
-    "unreachable": "never answered",
-    "deferred": "deferred (4xx)",
-    "rejected": "rejected (5xx)",
-    "timeout": "timed out",
-    "reset": "reset",
-    "tls-failed": "failed in the TLS handshake",
+    Outcome.REFUSED: "refused (a reset to the SYN, or closed before any greeting)",
+    Outcome.UNREACHABLE: "never answered",
+    Outcome.DEFERRED: "deferred (4xx)",
+    Outcome.REJECTED: "rejected (5xx)",
+    Outcome.TIMEOUT: "timed out",
+    Outcome.RESET: "reset",
+    Outcome.TLS_FAILED: "failed in the TLS handshake",
 }
 
 
 def _failed(session: Session) -> bool:
-    delivered = any(t.outcome == "delivered" for t in session.transactions)
+    delivered = any(t.outcome == Outcome.DELIVERED for t in session.transactions)
     return session.outcome in FAILED_OUTCOMES and not delivered
 
 
@@ -134,7 +134,7 @@ def _storm_finding(attempts: list[Session], failed: list[Session], span: float, 
     else:
         pace = f"{rate:.0f} a minute" if rate >= 10 else f"{rate:.1f} a minute"
     shown = [*failed[: EVIDENCE_SESSIONS - 1], last]
-    delivered = any(t.outcome == "delivered" for s in attempts for t in s.transactions)
+    delivered = any(t.outcome == Outcome.DELIVERED for s in attempts for t in s.transactions)
     return Finding(
         code="retry-storm",
         severity=WARNING if delivered else ERROR,

@@ -16,9 +16,9 @@ from pcapsmtp.diagnose.evidence import PHASES, count, host, quote, seconds
 from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding
 from pcapsmtp.diagnose.registry import session_rule
 from pcapsmtp.diagnose.vantage import capture_elsewhere
-from pcapsmtp.smtp.events import END_OF_DATA, GREETING, Command, Reply
+from pcapsmtp.smtp.events import CLIENT, END_OF_DATA, GREETING, Command, Reply
 from pcapsmtp.smtp.model import Session
-from pcapsmtp.smtp.session import client_gave_up, is_timeout_notice
+from pcapsmtp.smtp.outcome import client_gave_up, is_timeout_notice
 
 SECOND = 1_000_000_000
 MINUTE = 60 * SECOND
@@ -233,7 +233,7 @@ def server_timeout(session: Session, context) -> Iterator[Finding]:
 
 
 def _last_client_time(session: Session, before_ns: int) -> int | None:
-    times = [e.time_ns for e in session.dialogue if e.sender == "client" and e.time_ns < before_ns]
+    times = [e.time_ns for e in session.dialogue if e.sender == CLIENT and e.time_ns < before_ns]
     return max(times, default=None)
 
 

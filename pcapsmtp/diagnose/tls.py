@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from pcapsmtp.diagnose.evidence import host, quote, seconds
 from pcapsmtp.diagnose.model import ERROR, WARNING, Finding
 from pcapsmtp.diagnose.registry import session_rule
+from pcapsmtp.smtp.events import CLIENT, SERVER
 from pcapsmtp.smtp.model import Session
-from pcapsmtp.smtp.session import TIMEOUT_NS
+from pcapsmtp.smtp.outcome import TIMEOUT_NS
+from pcapsmtp.smtp.tls import TlsAlert
 
 ALERTS = {
     # description -> what it says about the handshake (RFC 8446 6.2, RFC 5246 7.2.2)
@@ -109,7 +111,7 @@ def _hello_time(session: Session) -> int:
 def _clear_answer(session: Session) -> tuple[str, int] | None:
     """(text, frame) of plain SMTP where TLS was expected from the server."""
     tls = session.tls
-    text = tls.facts.clear_text.get("server")
+    text = tls.facts.clear_text.get(SERVER)
     if text:
         return text.strip(), tls.frame
     if tls.mode != "implicit":
@@ -120,10 +122,10 @@ def _clear_answer(session: Session) -> tuple[str, int] | None:
     return (quote(replies[0], 120), replies[0].frame) if replies else None
 
 
-def _alert_words(session: Session, alert) -> tuple[str, str]:
+def _alert_words(session: Session, alert: TlsAlert) -> tuple[str, str]:
     flow = session.flow
-    sender = session.client if alert.sender == "client" else session.server
-    peer = "server" if alert.sender == "client" else "client"
+    sender = session.client if alert.sender == CLIENT else session.server
+    peer = alert.sender.peer
     what = ALERTS.get(alert.description, "the alert names no common reason")
     facts = session.tls.facts
     answer_to = (
@@ -134,7 +136,7 @@ def _alert_words(session: Session, alert) -> tuple[str, str]:
         f"TLS handshake failed: the {alert.sender} {host(sender)} sent a {alert.level} "
         f"{alert.description} alert in answer to {answer_to}"
     )
-    if alert.description == "protocol_version" and alert.sender == "server":
+    if alert.description == "protocol_version" and alert.sender == SERVER:
         summary += f" (the client offered only {offered})"
     cause = (
         f"In frame {alert.frame} the {alert.sender} ({host(sender)}) sent a {alert.level} "
@@ -148,7 +150,7 @@ def _alert_words(session: Session, alert) -> tuple[str, str]:
         )
     if alert.description in CERTIFICATE_ALERTS:
         cause += f"The {alert.sender} refused the {peer}'s certificate. " + _certificate(facts)
-    closer = "client" if session.client.closed_frame else "server"
+    closer = CLIENT if session.client.closed_frame else SERVER
     if session.client.closed_frame or session.server.closed_frame:
         cause += f"The {closer} then closed the connection (tcp.stream {flow.stream}). "
     return summary, cause

@@ -9,7 +9,7 @@ from pcapsmtp.capture.addresses import address
 from pcapsmtp.diagnose.evidence import count, host, phase_at, role, seconds, who
 from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding
 from pcapsmtp.diagnose.registry import capture_rule, session_rule
-from pcapsmtp.smtp.model import Session
+from pcapsmtp.smtp.model import Outcome, Session
 from pcapsmtp.tcp.model import TH_ACK, TH_RST, TH_SYN, Flag
 
 RETRANSMISSION_RATE = 0.02
@@ -19,7 +19,7 @@ MIN_RETRANSMISSIONS = 3
 
 @session_rule("connect-refused")
 def connect_refused(session: Session, context) -> Iterator[Finding]:
-    if session.outcome != "refused":
+    if session.outcome != Outcome.REFUSED:
         return
     flow = session.flow
     server = flow.endpoints[flow.server]
@@ -97,7 +97,7 @@ def _closed_without_greeting(session: Session, syns: list[int], synacks: list) -
 
 @session_rule("connect-failed")
 def connect_failed(session: Session, context) -> Iterator[Finding]:
-    if session.outcome != "unreachable":
+    if session.outcome != Outcome.UNREACHABLE:
         return
     flow = session.flow
     server = flow.endpoints[flow.server]
@@ -228,7 +228,7 @@ def zero_window(session: Session, context) -> Iterator[Finding]:
         ]
         span = (notes[-1].time_ns - notes[0].time_ns) / 1e9 if len(notes) > 1 else 0.0
         closed = receiver.longest_zero_window_ns
-        failed = session.outcome in ("timeout", "reset")
+        failed = session.outcome in (Outcome.TIMEOUT, Outcome.RESET)
         stalled = closed >= ZERO_WINDOW_STALL_NS
         severity = ERROR if failed else WARNING if stalled else INFO
         times = f"{count} times" if count > 1 else "once"
@@ -343,7 +343,7 @@ def incomplete_session(session: Session, context) -> Iterator[Finding]:
     RST nor a FIN from both sides by the last frame (the capture stopped first). INFO: the
     capture, not the network or the hosts."""
     flow = session.flow
-    if session.outcome not in ("incomplete", "no-smtp"):
+    if session.outcome not in (Outcome.INCOMPLETE, Outcome.NO_SMTP):
         return
     started_late = flow.syn_time_ns is None and flow.synack_time_ns is None
     if not started_late and not all(e.packets for e in flow.endpoints):

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from pcapsmtp.diagnose import Finding
 from pcapsmtp.smtp import codes
+from pcapsmtp.smtp.model import Outcome
 from pcapsmtp.smtp.software import is_masked_banner, masked_ehlo_keywords
 
 from .align import TOLERATED_GAPS, align
-from .model import COMPARE, AlignedStep, Diff, Divergence, Parameter, Side, Step
+from .model import COMPARE, AlignedStep, Diff, Divergence, Parameter, Side, Step, Value
 from .parameters import describe, parameters
 from .steps import session_steps
 
@@ -206,9 +207,9 @@ def _seconds(ns: int) -> str:
 
 def _end_differences(a: Step, b: Step, names) -> list[tuple[str, bool, str]]:
     wa, wb = names
-    outcome_a, outcome_b = a.note.split(":")[0], b.note.split(":")[0]
+    outcome_a, outcome_b = a.outcome, b.outcome
     # 'encrypted' says only that the capture cannot see how the mail went.
-    unknown = "encrypted" in (outcome_a, outcome_b)
+    unknown = Outcome.ENCRYPTED in (outcome_a, outcome_b)
     if a.argument != b.argument or (outcome_a != outcome_b and not unknown):
         return [
             (
@@ -296,7 +297,7 @@ def verdict(diff: Diff) -> str:
     return where + found + params
 
 
-def _notable(a: object, b: object) -> bool:
+def _notable(a: Value, b: Value) -> bool:
     """Different enough to name: numbers half again as large, anything else unequal."""
     if isinstance(a, dict) and isinstance(b, dict):
         return any(_notable(a.get(k), b.get(k)) for k in a.keys() | b.keys())

@@ -9,6 +9,7 @@ its sender's side, "downstream" the other one.
 from __future__ import annotations
 
 from pcapsmtp.capture.addresses import endpoint_name
+from pcapsmtp.smtp.events import CLIENT, SERVER, Side
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.software import is_masked_banner, masked_ehlo_keywords
 
@@ -35,11 +36,11 @@ def transit_facts(diff: Diff, va: FlowView, vb: FlowView) -> None:
 
 def _segments(diff: Diff, va: FlowView, vb: FlowView) -> None:
     """Compare both directions: client data (a -> b) and server data (b -> a)."""
-    c2s = compare_direction(va, vb, "client")
-    s2c = compare_direction(vb, va, "server")
+    c2s = compare_direction(va, vb, CLIENT)
+    s2c = compare_direction(vb, va, SERVER)
     diff.transit = [c2s.summary, s2c.summary]
-    diff.facts += _reset_facts(va, vb, "client", c2s.offset_ns, s2c)
-    diff.facts += _reset_facts(vb, va, "server", s2c.offset_ns, c2s)
+    diff.facts += _reset_facts(va, vb, CLIENT, c2s.offset_ns, s2c)
+    diff.facts += _reset_facts(vb, va, SERVER, s2c.offset_ns, c2s)
     diff.facts += _segment_facts(c2s, up_is_a=True)
     diff.facts += _segment_facts(s2c, up_is_a=False)
     diff.facts += _handshake_facts(va, vb)
@@ -52,9 +53,9 @@ def _frames(up_is_a: bool, up: list[int], down: list[int] = ()) -> dict:
     }
 
 
-def _sides(sender: str) -> tuple[str, str]:
+def _sides(sender: Side) -> tuple[str, str]:
     """(upstream, downstream) names for a sender."""
-    return SIDES if sender == "client" else SIDES[::-1]
+    return SIDES if sender == CLIENT else SIDES[::-1]
 
 
 def _segment_facts(transit: Transit, up_is_a: bool) -> list[TransitFact]:
@@ -143,7 +144,7 @@ def _vanished_fact(transit: Transit, up_is_a: bool) -> TransitFact:
 
 
 def _reset_facts(
-    up: FlowView, down: FlowView, sender: str, offset: int, peer: Transit
+    up: FlowView, down: FlowView, sender: Side, offset: int, peer: Transit
 ) -> list[TransitFact]:
     """The ``sender``'s RSTs seen on one side only. ``peer``: the other direction, whose
     vanished segments a forged RST may answer."""
@@ -152,7 +153,7 @@ def _reset_facts(
         if reset.seen_at == "down":
             facts.append(_arrived_alone(reset, up, down, peer))
         elif not reset.both and reset.other_continued:
-            up_is_a = sender == "client"
+            up_is_a = sender == CLIENT
             facts.append(
                 TransitFact(
                     "rst-dropped",
@@ -170,7 +171,7 @@ def _arrived_alone(reset: ResetTransit, up: FlowView, down: FlowView, peer: Tran
     sender's side capture goes on without it."""
     sender, segment = reset.sender, reset.segment
     up_name, down_name = _sides(sender)
-    frames = _frames(sender == "client", [], [segment.frame])
+    frames = _frames(sender == CLIENT, [], [segment.frame])
     usual = usual_ttl(down, sender)
     ttl_differs = usual is not None and segment.ttl != usual
     if not (reset.other_continued or ttl_differs):
@@ -187,7 +188,7 @@ def _arrived_alone(reset: ResetTransit, up: FlowView, down: FlowView, peer: Tran
         why.append(f"the {up_name} capture goes on and shows no such RST")
     answer, answered = _answering(peer, segment, sender, down_name)
     ip = endpoint_name(up.flow.endpoints[_index(up, sender)])
-    frames = _frames(sender == "client", [], [segment.frame, *answered])
+    frames = _frames(sender == CLIENT, [], [segment.frame, *answered])
     return TransitFact(
         "rst-forged",
         f"a RST claiming to come from the {sender} {ip} reached the {down_name} (frame "
@@ -198,7 +199,7 @@ def _arrived_alone(reset: ResetTransit, up: FlowView, down: FlowView, peer: Tran
     )
 
 
-def _answering(peer: Transit, reset, sender: str, where: str) -> tuple[str, list[int]]:
+def _answering(peer: Transit, reset, sender: Side, where: str) -> tuple[str, list[int]]:
     """A forged RST right after a segment the box swallowed is the box's answer to it:
     (the phrase that says so, that segment's frame)."""
     before = [s for s in peer.vanished + peer.unconfirmed if s.time_ns <= reset.time_ns]
@@ -213,16 +214,16 @@ def _answering(peer: Transit, reset, sender: str, where: str) -> tuple[str, list
     )
 
 
-def _index(view: FlowView, sender: str) -> int:
-    return view.flow.client if sender == "client" else view.flow.server
+def _index(view: FlowView, sender: Side) -> int:
+    return view.flow.client if sender == CLIENT else view.flow.server
 
 
 def _handshake_facts(va: FlowView, vb: FlowView) -> list[TransitFact]:
     facts = []
-    for sender, up, down in (("client", va, vb), ("server", vb, va)):
+    for sender, up, down in ((CLIENT, va, vb), (SERVER, vb, va)):
         sent = up.flow.endpoints[_index(up, sender)].handshake
         got = down.flow.endpoints[_index(down, sender)].handshake
-        what = "SYN" if sender == "client" else "SYN/ACK"
+        what = "SYN" if sender == CLIENT else "SYN/ACK"
         if sent is None or got is None:
             continue
         for attr, name, code in (
@@ -253,7 +254,7 @@ def _handshake_facts(va: FlowView, vb: FlowView) -> list[TransitFact]:
     return facts
 
 
-def _ttl_hops(up: FlowView, down: FlowView, sender: str) -> int | None:
+def _ttl_hops(up: FlowView, down: FlowView, sender: Side) -> int | None:
     before, after = usual_ttl(up, sender), usual_ttl(down, sender)
     return None if before is None or after is None else before - after
 
@@ -266,7 +267,7 @@ def _value(value) -> str:
 
 def _address_facts(sa: Session, sb: Session, va: FlowView, vb: FlowView) -> list[TransitFact]:
     facts = []
-    for role in ("client", "server"):
+    for role in (CLIENT, SERVER):
         ea, eb = getattr(sa, role), getattr(sb, role)
         if (ea.ip, ea.port) != (eb.ip, eb.port):
             facts.append(
@@ -276,7 +277,7 @@ def _address_facts(sa: Session, sb: Session, va: FlowView, vb: FlowView) -> list
                     f"{endpoint_name(eb)} at the server side: address translation",
                 )
             )
-    for sender in ("client", "server"):
+    for sender in (CLIENT, SERVER):
         isn_a, isn_b = va.isn.get(sender), vb.isn.get(sender)
         if isn_a is not None and isn_b is not None and isn_a != isn_b:
             facts.append(

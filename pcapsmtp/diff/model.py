@@ -12,7 +12,11 @@ from dataclasses import dataclass, field
 
 from pcapsmtp.diagnose import Finding
 from pcapsmtp.smtp.events import Reply
-from pcapsmtp.smtp.model import Session
+from pcapsmtp.smtp.events import Side as Sender
+from pcapsmtp.smtp.model import Outcome, Session
+
+Value = str | int | float | bool | list | dict | None
+"""A parameter's value: plain, as JSON holds it (pcapsmtp.diff.parameters)."""
 
 COMPARE = "compare"
 SAME_SESSION = "same-session"
@@ -58,6 +62,8 @@ class Step:
     sent before the capture started; ``note`` says which."""
     note: str = ""
     """Anything else worth a few words ('never finished', the outcome at the end)."""
+    outcome: Outcome | None = None
+    """For 'end': the session's outcome."""
     first_frame: int = 0
     last_frame: int = 0
     """The frames this step spans: TCP events between them belong to it."""
@@ -95,8 +101,8 @@ class Parameter:
     name: str
     """Stable identifier (the JSON key)."""
     label: str
-    a: object
-    b: object
+    a: Value
+    b: Value
     differs: bool
 
 
@@ -119,8 +125,7 @@ class TransitFact:
 class DirectionTransit:
     """What one side sent, as seen where it was sent and where it should have arrived."""
 
-    sender: str
-    """'client' or 'server'."""
+    sender: Sender
     sent: int = 0
     """Data segments (transmissions, retransmissions included) seen on the sender's side."""
     arrived: int = 0

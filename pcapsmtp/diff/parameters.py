@@ -14,10 +14,10 @@ from pcapsmtp.diagnose.vantage import capture_point, hops, usual_ttl
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.tcp.model import TH_RST, Endpoint
 
-from .model import Parameter
+from .model import Parameter, Value
 
 
-def _roles(session: Session, value: Callable[[Endpoint], object]) -> dict:
+def _roles(session: Session, value: Callable[[Endpoint], Value]) -> dict:
     return {"client": value(session.client), "server": value(session.server)}
 
 
@@ -47,10 +47,10 @@ def _icmp(session: Session) -> list[dict]:
     return [{"type": e.type, "code": e.code, "mtu": e.mtu} for e in session.flow.icmp]
 
 
-def _tls(attr: str) -> Callable[[Session], object]:
-    def get(session: Session) -> object:
+def _tls(attr: str) -> Callable[[Session], Value]:
+    def get(session: Session) -> Value:
         facts = session.tls.facts if session.tls else None
-        return getattr(facts, attr, None)
+        return getattr(facts, attr) if facts is not None else None
 
     return get
 
@@ -71,7 +71,7 @@ def _duration_ms(session: Session) -> float:
     return round((flow.last_time_ns - flow.first_time_ns) / 1e6, 3)
 
 
-def _same(a: object, b: object) -> bool:
+def _same(a: Value, b: Value) -> bool:
     return a == b
 
 
@@ -141,7 +141,7 @@ ROWS: list[tuple[str, str, Callable[[Session], object], Callable[[object, object
 VALUE_NAMES = {"from": "", "ttl": "TTL", "mtu": "MTU"}
 
 
-def describe(value: object) -> str:
+def describe(value: Value) -> str:
     """A parameter value in a few characters: '1460 / 1400', 'client TTL 64', 'none'."""
     if value is None:
         return "-"

@@ -8,7 +8,7 @@ from pcapsmtp.capture.addresses import endpoint_name
 from pcapsmtp.diagnose import ERROR, Finding
 from pcapsmtp.errors import PcapsmtpError
 from pcapsmtp.selection import SelectionError, as_selector, select
-from pcapsmtp.smtp.model import Session
+from pcapsmtp.smtp.model import Outcome, Session
 
 
 class DiffError(PcapsmtpError):
@@ -42,7 +42,7 @@ def pick_failing(sessions: list[Session], findings: list[Finding], capture: str)
         if _failing(session, findings):
             return session
     for session in sessions:
-        if session.outcome != "delivered":
+        if session.outcome != Outcome.DELIVERED:
             return session
     return sessions[0]
 
@@ -84,7 +84,7 @@ def pick_comparable(
         position, session = item
         return (
             endpoint_name(session.server) == server or bool(_recipients(session) & recipients),
-            not _failing(session, findings) and session.outcome == "delivered",
+            not _failing(session, findings) and session.outcome == Outcome.DELIVERED,
             bool(_senders(session) & senders),
             _closeness(_size(session), size),
             position == failing.id - 1,

@@ -8,6 +8,7 @@ session and writes the verdict; ``middlebox`` says what happened between the two
 from __future__ import annotations
 
 from pcapsmtp.analysis import CaptureResult
+from pcapsmtp.diagnose.model import Severity
 from pcapsmtp.smtp.model import Session
 
 from .align import align
@@ -117,7 +118,7 @@ def same_dialogue(a: Session, b: Session) -> bool:
 
 
 def _troubled(result: CaptureResult, session: Session) -> bool:
-    return any(f.session == session.id and f.severity == "error" for f in result.findings)
+    return any(f.session == session.id and f.severity == Severity.ERROR for f in result.findings)
 
 
 # -- verdict --------------------------------------------------------------------------------

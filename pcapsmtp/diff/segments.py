@@ -12,6 +12,7 @@ import zlib
 from dataclasses import dataclass, field
 
 from pcapsmtp.capture import TcpSegment, open_capture, packets
+from pcapsmtp.smtp.events import CLIENT, SERVER, Side
 from pcapsmtp.tcp.model import TH_ACK, TH_SYN, TcpFlow
 
 MAX_SEGMENTS = 200_000
@@ -27,7 +28,7 @@ class Segment:
 
     frame: int
     time_ns: int
-    sender: str
+    sender: Side
     """'client' or 'server'."""
     seq: int
     """Raw sequence number."""
@@ -47,9 +48,9 @@ class FlowView:
     """One connection as one capture saw it."""
 
     flow: TcpFlow
-    isn: dict[str, int] = field(default_factory=dict)
+    isn: dict[Side, int] = field(default_factory=dict)
     """'client' / 'server' -> raw sequence number of its SYN (or SYN/ACK), when captured."""
-    first_bytes: dict[str, bytes] = field(default_factory=dict)
+    first_bytes: dict[Side, bytes] = field(default_factory=dict)
     """'client' / 'server' -> the first bytes of its stream (in order, up to FIRST_BYTES)."""
     _next_seq: dict[str, int | None] = field(default_factory=dict)
     segments: list[Segment] = field(default_factory=list)
@@ -57,9 +58,9 @@ class FlowView:
     """Segments not kept past MAX_SEGMENTS."""
     last_time_ns: int = 0
 
-    def sender_of(self, seg: TcpSegment) -> str:
+    def sender_of(self, seg: TcpSegment) -> Side:
         client = self.flow.endpoints[self.flow.client]
-        return "client" if seg.src == client.ip and seg.sport == client.port else "server"
+        return CLIENT if seg.src == client.ip and seg.sport == client.port else SERVER
 
 
 def _key(a: tuple[bytes, int], b: tuple[bytes, int]) -> tuple:
@@ -93,7 +94,7 @@ def _owner(candidates: list[FlowView], frame: int) -> FlowView | None:
     return None
 
 
-def _collect(view: FlowView, sender: str, seg: TcpSegment) -> None:
+def _collect(view: FlowView, sender: Side, seg: TcpSegment) -> None:
     """Append the segment to the sender's first bytes when it continues them in order."""
     if sender not in view.first_bytes:
         view.first_bytes[sender] = b""
@@ -111,7 +112,7 @@ def _add(view: FlowView, seg: TcpSegment, record: bool) -> None:
     sender = view.sender_of(seg)
     view.last_time_ns = seg.time_ns
     # The client's SYN, or the server's SYN/ACK (not a simultaneous open's bare SYN).
-    is_handshake = seg.flags & TH_SYN and (sender == "client" or seg.flags & TH_ACK)
+    is_handshake = seg.flags & TH_SYN and (sender == CLIENT or seg.flags & TH_ACK)
     if is_handshake and sender not in view.isn:
         view.isn[sender] = seg.seq
     if seg.length:

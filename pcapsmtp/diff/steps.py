@@ -8,7 +8,16 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from itertools import pairwise
 
-from pcapsmtp.smtp.events import AUTH_RESPONSE, END_OF_DATA, REDACTED, Command, Reply
+from pcapsmtp.smtp.events import (
+    AUTH_RESPONSE,
+    CLIENT,
+    END_OF_DATA,
+    REDACTED,
+    SERVER,
+    Command,
+    Reply,
+    Side,
+)
 from pcapsmtp.smtp.model import Session, Transaction
 from pcapsmtp.tcp.model import TH_FIN, TH_RST, Flag, SegmentNote, TcpFlow
 
@@ -119,9 +128,8 @@ def _unsolicited_step(reply: Reply) -> Step:
 def _tls_step(session: Session) -> Step:
     tls = session.tls
     facts = tls.facts
-    version = getattr(facts, "version", None)
-    cipher = getattr(facts, "cipher", None)
-    what = ", ".join(str(x) for x in (version, cipher) if x)
+    found = (facts.version, facts.cipher) if facts is not None else ()
+    what = ", ".join(str(x) for x in found if x)
     label = "TLS handshake" + (" (implicit)" if tls.mode == "implicit" else "")
     if tls.failed:
         label += " failed"
@@ -148,8 +156,8 @@ def ending(session: Session) -> tuple[str, str]:
     return "open", "still open when the capture ended"
 
 
-def _who(flow: TcpFlow, note: SegmentNote) -> str:
-    return "client" if note.direction == flow.client else "server"
+def _who(flow: TcpFlow, note: SegmentNote) -> Side:
+    return CLIENT if note.direction == flow.client else SERVER
 
 
 def _end_step(session: Session) -> Step:
@@ -162,6 +170,7 @@ def _end_step(session: Session) -> Step:
         frame=flow.last_frame,
         time_ns=flow.last_time_ns,
         note=f"{session.outcome}: {session.outcome_reason}",
+        outcome=session.outcome,
     )
 
 

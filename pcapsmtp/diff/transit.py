@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from statistics import median
 
+from pcapsmtp.smtp.events import Side
 from pcapsmtp.tcp.model import TH_RST
 
 from .model import DirectionTransit
@@ -44,7 +45,7 @@ class Transit:
 class ResetTransit:
     """A RST of one sender and whether the other capture saw it too."""
 
-    sender: str
+    sender: Side
     segment: Segment
     seen_at: str
     """'up' (the sender's side) or 'down' (the receiver's side)."""
@@ -54,18 +55,18 @@ class ResetTransit:
     """The other capture holds packets of this connection after it."""
 
 
-def _relative(view: FlowView, other: FlowView, sender: str):
+def _relative(view: FlowView, other: FlowView, sender: Side):
     """seq -> name in the sequence space both captures share."""
     mine, theirs = view.isn.get(sender), other.isn.get(sender)
     base = mine if mine is not None and theirs is not None else 0
     return lambda seq: (seq - base) & MASK
 
 
-def data_of(view: FlowView, sender: str) -> list[Segment]:
+def data_of(view: FlowView, sender: Side) -> list[Segment]:
     return [s for s in view.segments if s.sender == sender and s.length]
 
 
-def compare_direction(up: FlowView, down: FlowView, sender: str) -> Transit:
+def compare_direction(up: FlowView, down: FlowView, sender: Side) -> Transit:
     """The ``sender``'s data segments as ``up`` (its side) and ``down`` (the other) saw them."""
     rel_up, rel_down = _relative(up, down, sender), _relative(down, up, sender)
     sent, received = data_of(up, sender), data_of(down, sender)
@@ -161,17 +162,17 @@ def _summarise(transit: Transit, up, down, received, copies, matched, rel_up) ->
     summary.hops = _hops(up, down, summary.sender)
 
 
-def usual_ttl(view: FlowView, sender: str) -> int | None:
+def usual_ttl(view: FlowView, sender: Side) -> int | None:
     ttls = Counter(s.ttl for s in view.segments if s.sender == sender)
     return ttls.most_common(1)[0][0] if ttls else None
 
 
-def _hops(up: FlowView, down: FlowView, sender: str) -> int | None:
+def _hops(up: FlowView, down: FlowView, sender: Side) -> int | None:
     ttl_up, ttl_down = usual_ttl(up, sender), usual_ttl(down, sender)
     return None if ttl_up is None or ttl_down is None else ttl_up - ttl_down
 
 
-def resets(up: FlowView, down: FlowView, sender: str, offset: int) -> list[ResetTransit]:
+def resets(up: FlowView, down: FlowView, sender: Side, offset: int) -> list[ResetTransit]:
     """The ``sender``'s RSTs on either side, each saying whether the other side saw it."""
     rel_up, rel_down = _relative(up, down, sender), _relative(down, up, sender)
     ups = [s for s in up.segments if s.sender == sender and s.flags & TH_RST]

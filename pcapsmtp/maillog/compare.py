@@ -15,7 +15,8 @@ from pcapsmtp.capture.addresses import address
 from pcapsmtp.diagnose.health import server_replies
 from pcapsmtp.maillog.model import CONNECT_FAILED, DELIVERY, DISCONNECT, REJECTED, LogLine
 from pcapsmtp.maillog.units import SERVER_SIDE
-from pcapsmtp.smtp.model import Session
+from pcapsmtp.smtp.events import CLIENT
+from pcapsmtp.smtp.model import Outcome, Session
 
 AGREES = "agrees"
 DIFFERS = "differs"
@@ -27,7 +28,15 @@ FORMATS_TRIED = (
 )
 """What a log line is read as (pcapsmtp.maillog.stamps and one module per MTA), to name
 when none fitted."""
-WIRE_FAILED = ("deferred", "rejected", "reset", "timeout", "refused", "unreachable", "tls-failed")
+WIRE_FAILED = (
+    Outcome.DEFERRED,
+    Outcome.REJECTED,
+    Outcome.RESET,
+    Outcome.TIMEOUT,
+    Outcome.REFUSED,
+    Outcome.UNREACHABLE,
+    Outcome.TLS_FAILED,
+)
 
 
 @dataclass(slots=True, frozen=True)
@@ -57,7 +66,7 @@ def _wire_codes(session: Session) -> set[int]:
 
 def _server_log(session: Session, link) -> list[Note]:
     notes: list[Note] = []
-    delivered = {t.queue_id: t for t in session.transactions if t.outcome == "delivered"}
+    delivered = {t.queue_id: t for t in session.transactions if t.outcome == Outcome.DELIVERED}
     for qid, history in link.messages.items():
         queued = next((line for line in history if line.queued), None)
         names = {qid, *(alias for line in history for alias in line.aliases)}
@@ -138,14 +147,14 @@ def _other_address(session: Session, link) -> Note | None:
 
 
 def _queued_unseen(session: Session, qid: str, line: LogLine) -> Note:
-    if session.one_sided == "client":
+    if session.one_sided == CLIENT:
         return Note(
             NOTE,
             f"the server queued {qid} {_ref(line)}: the capture holds only the client's "
             "packets, so this log line is the evidence that the message was accepted",
             line,
         )
-    if session.encrypted or any(t.outcome == "delivered" for t in session.transactions):
+    if session.encrypted or any(t.outcome == Outcome.DELIVERED for t in session.transactions):
         return Note(
             AGREES,
             f"the server queued {qid} {_ref(line)}; the wire shows a message "
@@ -161,7 +170,7 @@ def _queued_unseen(session: Session, qid: str, line: LogLine) -> Note:
 
 
 def _rejection(session: Session, line: LogLine, codes: set[int]) -> Note:
-    if session.one_sided == "client":
+    if session.one_sided == CLIENT:
         return Note(
             NOTE,
             f"the server logged a refusal {_ref(line)}: {line.detail} (the capture holds only "
@@ -192,13 +201,15 @@ def _later(line: LogLine) -> Note:
 
 def _client_log(session: Session, link) -> list[Note]:
     notes = []
-    delivered = {t.queue_id for t in session.transactions if t.outcome == "delivered"}
+    delivered = {t.queue_id for t in session.transactions if t.outcome == Outcome.DELIVERED}
     failed_on_wire = session.outcome in WIRE_FAILED
     codes = _wire_codes(session)
     for line in link.unit.lines if link.unit else []:
         if line.event == CONNECT_FAILED:
             verdict = (
-                AGREES if session.outcome in ("refused", "unreachable", "timeout") else DIFFERS
+                AGREES
+                if session.outcome in (Outcome.REFUSED, Outcome.UNREACHABLE, Outcome.TIMEOUT)
+                else DIFFERS
             )
             notes.append(
                 Note(

@@ -35,6 +35,7 @@ from pcapsmtp.smtp.events import (
     Limits,
     MessageEnd,
     Reply,
+    Side,
     TlsStarted,
     Unanswered,
 )
@@ -185,13 +186,13 @@ class Dialogue:
 
     # -- input ---------------------------------------------------------------
 
-    def feed(self, sender: str, data: bytes, offset: int, frame: int, time_ns: int) -> None:
+    def feed(self, sender: Side, data: bytes, offset: int, frame: int, time_ns: int) -> None:
         if sender == CLIENT:
             self._feed_client(data, offset, frame, time_ns)
         else:
             self._feed_server(data, offset, frame, time_ns)
 
-    def gap(self, sender: str, length: int, frame: int, time_ns: int, reason: str) -> None:
+    def gap(self, sender: Side, length: int, frame: int, time_ns: int, reason: str) -> None:
         self.events.append(Gap(sender, frame, time_ns, length, reason))
         if reason == "snaplen" and self._cut_by_snaplen(sender, frame, time_ns):
             return
@@ -206,7 +207,7 @@ class Dialogue:
                 self._reply_lines = []
                 self.server = ServerState.RESYNC
 
-    def _cut_by_snaplen(self, sender: str, frame: int, time_ns: int) -> bool:
+    def _cut_by_snaplen(self, sender: Side, frame: int, time_ns: int) -> bool:
         """The snap length cut the end of a segment: what it held is taken to end there.
 
         SMTP peers write a command or a reply per segment, so the line cut short ends at the
@@ -319,7 +320,7 @@ class Dialogue:
         self._client_command(raw, first_frame, line_offset, length, frame, time_ns)
         return end + 1
 
-    def _append(self, line: _Line, chunk: bytes, sender: str, frame: int) -> None:
+    def _append(self, line: _Line, chunk: bytes, sender: Side, frame: int) -> None:
         room = self.limits.max_line - len(line.buffer)
         if len(chunk) > room:
             if not line.cut:
@@ -661,12 +662,12 @@ class Dialogue:
 
     # -- shared --------------------------------------------------------------
 
-    def _start_tls(self, sender: str, frame: int, time_ns: int, implicit: bool) -> None:
+    def _start_tls(self, sender: Side, frame: int, time_ns: int, implicit: bool) -> None:
         if self.tls is None:
             self.tls = TlsScanner()
         self.events.append(TlsStarted(sender, frame, time_ns, implicit))
         if implicit:
             self.pending.clear()
 
-    def _anomaly(self, code: str, frame: int, sender: str, detail: str = "") -> None:
+    def _anomaly(self, code: str, frame: int, sender: Side, detail: str = "") -> None:
         self.events.append(Anomaly(code, frame, sender, detail))

@@ -3,9 +3,30 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-CLIENT = "client"
-SERVER = "server"
+from pcapsmtp.smtp.message import MessageFacts
+
+
+class Side(StrEnum):
+    """Which end of the connection sent something: the client (who opened it) or the server.
+
+    An enum rather than a bool: both ends are named wherever they appear (``sender``,
+    ``one_sided``), and as a StrEnum it is the plain "client" / "server" the JSON and the
+    text outputs carry. (The TCP layer numbers the two directions 0 and 1 instead:
+    ``TcpFlow.client`` says which one is the client's.)
+    """
+
+    CLIENT = "client"
+    SERVER = "server"
+
+    @property
+    def peer(self) -> Side:
+        return Side.SERVER if self is Side.CLIENT else Side.CLIENT
+
+
+CLIENT = Side.CLIENT
+SERVER = Side.SERVER
 
 GREETING = "<greeting>"
 """Virtual command the server's greeting answers (Zeek's CONN_ESTABLISHMENT)."""
@@ -87,8 +108,8 @@ class MessageEnd:
     time_ns: int
     size: int
     """Bytes of the message as the server receives it."""
-    facts: object | None
-    """pcapsmtp.smtp.message.MessageFacts, when the message scanner could read it."""
+    facts: MessageFacts | None
+    """When the message scanner could read it."""
     complete: bool = True
     """False when bytes of the message were missing from the capture."""
 
@@ -106,7 +127,7 @@ class Unanswered:
 class TlsStarted:
     """From this frame on, the sender's bytes are TLS records."""
 
-    sender: str
+    sender: Side
     frame: int
     time_ns: int
     implicit: bool
@@ -117,7 +138,7 @@ class TlsStarted:
 class Gap:
     """Bytes of one direction the capture does not hold."""
 
-    sender: str
+    sender: Side
     frame: int
     time_ns: int
     length: int
@@ -130,7 +151,7 @@ class Anomaly:
 
     code: str
     frame: int
-    sender: str
+    sender: Side
     detail: str = ""
 
 

@@ -8,23 +8,62 @@ as aiosmtpd's Session / Envelope and Zeek's State / Info.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
-from pcapsmtp.smtp.events import Anomaly, Command, Gap, Reply, Unanswered
-from pcapsmtp.tcp.model import TcpFlow
+from pcapsmtp.smtp.events import Anomaly, Command, Gap, Reply, Side, Unanswered
+from pcapsmtp.smtp.message import MessageFacts
+from pcapsmtp.smtp.software import SoftwareGuess
+from pcapsmtp.smtp.tls import TlsFacts
+from pcapsmtp.tcp.model import Endpoint, TcpFlow
 
-OUTCOMES = (
-    "delivered",
-    "rejected",
-    "deferred",
-    "reset",
-    "timeout",
-    "tls-failed",
-    "refused",
-    "unreachable",
-    "incomplete",
-    "encrypted",
-    "no-smtp",
+
+class Outcome(StrEnum):
+    """How a session, or one of its transactions, ended (DESIGN.md's vocabulary).
+
+    A StrEnum: the JSON and the text outputs carry the value, and it compares equal to it.
+    A session ends in any of them but ABANDONED (``SESSION_OUTCOMES``); a transaction in
+    one of ``TRANSACTION_OUTCOMES``. How a session's is decided: pcapsmtp.smtp.outcome.
+    """
+
+    DELIVERED = "delivered"
+    """The server accepted the message (2xx to the end of data)."""
+    REJECTED = "rejected"
+    """A 5xx refused it."""
+    DEFERRED = "deferred"
+    """A 4xx put it off (the client will retry)."""
+    RESET = "reset"
+    """The connection was reset before the mail was decided."""
+    TIMEOUT = "timeout"
+    """Someone gave up waiting: the client for a reply, or the server (421 4.4.2)."""
+    TLS_FAILED = "tls-failed"
+    REFUSED = "refused"
+    """RST to the SYN, or a server that closed without a greeting."""
+    UNREACHABLE = "unreachable"
+    """No answer to the SYN (or an ICMP destination unreachable)."""
+    INCOMPLETE = "incomplete"
+    """The capture does not show the end, or the session carried no mail."""
+    ENCRYPTED = "encrypted"
+    """The dialogue continues inside TLS and no key log opened it."""
+    NO_SMTP = "no-smtp"
+    ABANDONED = "abandoned"
+    """Transactions only: the client left it before its final reply, with RSET or a new
+    MAIL (RFC 5321 4.1.1.5). It decides nothing about its session: one whose other
+    transactions were all delivered is delivered, and with no other, how the connection
+    ended decides (pcapsmtp.smtp.outcome)."""
+
+
+SESSION_OUTCOMES = tuple(o for o in Outcome if o is not Outcome.ABANDONED)
+"""The ``outcome`` of a session in the JSON (docs/schema/analyze.schema.json)."""
+TRANSACTION_OUTCOMES = (
+    Outcome.DELIVERED,
+    Outcome.REJECTED,
+    Outcome.DEFERRED,
+    Outcome.RESET,
+    Outcome.TIMEOUT,
+    Outcome.INCOMPLETE,
+    Outcome.ABANDONED,
 )
+"""The ``outcome`` of a transaction in the JSON."""
 
 
 @dataclass(slots=True)
@@ -87,15 +126,14 @@ class Transaction:
     """The reply to DATA (354, or the rejection)."""
     size: int | None = None
     """Bytes of the message as transferred (dot-unstuffed)."""
-    message: object | None = None
-    """pcapsmtp.smtp.message.MessageFacts."""
+    message: MessageFacts | None = None
     message_complete: bool = True
     message_frame: int | None = None
     final: Reply | None = None
     """The reply that decided the transaction (to end-of-data, or the rejection before)."""
     queue_id: str | None = None
-    outcome: str = "incomplete"
-    """delivered | rejected | deferred | reset | timeout | incomplete | abandoned."""
+    outcome: Outcome = Outcome.INCOMPLETE
+    """One of TRANSACTION_OUTCOMES."""
     last_frame: int = 0
 
     @property
@@ -115,8 +153,7 @@ class DialogueEntry:
 
     frame: int
     time_ns: int
-    sender: str
-    """'client' or 'server' (who sent it)."""
+    sender: Side
     kind: str
     """'command', 'reply', 'message', 'tls', 'gap' or 'note'."""
     text: str
@@ -133,8 +170,7 @@ class TlsInfo:
     """'starttls' or 'implicit'."""
     frame: int
     """Frame of the first TLS record."""
-    facts: object | None = None
-    """pcapsmtp.smtp.tls.TlsFacts."""
+    facts: TlsFacts | None = None
     failed: bool = False
     decrypted: bool = False
     """A key log opened it: the dialogue inside TLS is in the session like a clear one."""
@@ -168,8 +204,7 @@ class Session:
     ehlo: Reply | None = None
     extensions: dict = field(default_factory=dict)
     """pcapsmtp.smtp.software.parse_ehlo() of the (first clear) EHLO reply."""
-    server_software: object | None = None
-    """pcapsmtp.smtp.software.SoftwareGuess."""
+    server_software: SoftwareGuess | None = None
     starttls: Command | None = None
     tls: TlsInfo | None = None
     auth: list[AuthAttempt] = field(default_factory=list)
@@ -187,11 +222,12 @@ class Session:
     anomalies: list[Anomaly] = field(default_factory=list)
     left_out: dict[str, LeftOut] = field(default_factory=dict)
     """What the per-session caps left out of the lists above, by list name."""
-    outcome: str = "incomplete"
+    outcome: Outcome = Outcome.INCOMPLETE
+    """One of SESSION_OUTCOMES, decided by pcapsmtp.smtp.outcome.decide_outcome."""
     outcome_reason: str = ""
     """A short phrase saying why this outcome (for people, not scripts)."""
-    one_sided: str | None = None
-    """'client' or 'server' when the capture holds only that side's packets."""
+    one_sided: Side | None = None
+    """When the capture holds only that side's packets."""
     not_captured: list[str] = field(default_factory=list)
     """What of the session's beginning the capture lacks: 'handshake', 'greeting'."""
     unanswered: list[Unanswered] = field(default_factory=list)
@@ -215,11 +251,11 @@ class Session:
         return shown
 
     @property
-    def client(self):
+    def client(self) -> Endpoint:
         return self.flow.endpoints[self.flow.client]
 
     @property
-    def server(self):
+    def server(self) -> Endpoint:
         return self.flow.endpoints[self.flow.server]
 
     @property

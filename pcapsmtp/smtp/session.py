@@ -29,14 +29,24 @@ from pcapsmtp.smtp.model import (
     AuthAttempt,
     DialogueEntry,
     LeftOut,
+    Outcome,
     Recipient,
     Session,
     TlsInfo,
     Transaction,
 )
+from pcapsmtp.smtp.outcome import (
+    TIMEOUT_NS,
+    abortive_reset,
+    class_outcome,
+    client_gave_up,
+    decide_outcome,
+    is_timeout_notice,
+    reset_after_own_close,
+)
 from pcapsmtp.smtp.software import parse_ehlo, server_software
 from pcapsmtp.smtp.tls import TlsScanner
-from pcapsmtp.tcp.model import TH_FIN, TH_RST, TcpFlow
+from pcapsmtp.tcp.model import TcpFlow
 
 MAX_ENTRIES = 20_000
 MAX_TRANSACTIONS = 5_000
@@ -48,12 +58,8 @@ MAX_LISTED = 1_000
 TAIL = 100
 """Past a cap, the last this many items are kept as well: a session fails at its end."""
 PATH = re.compile(r"(?:FROM|TO)\s*:\s*(<[^>]*>?|[^\s<>]*)\s*(.*)", re.IGNORECASE | re.DOTALL)
-TIMEOUT_NS = 30 * 1_000_000_000
-"""A command left unanswered this long when the capture ends is a timeout."""
-GIVE_UP_NS = 5 * 1_000_000_000
 QUOTED_ADDRESS = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
 """An address a reply quotes ("550 5.1.1 <dave@example.org>: Recipient address rejected")."""
-"""A client that closes after the server was silent this long gave up waiting for it."""
 
 
 def parse_path(argument: str) -> tuple[str | None, dict[str, str]]:
@@ -67,12 +73,6 @@ def parse_path(argument: str) -> tuple[str | None, dict[str, str]]:
         key, _, value = token.partition("=")
         params[key.upper()] = value
     return address, params
-
-
-def _class_outcome(code: int) -> str:
-    if codes.is_positive(code):
-        return "delivered"
-    return "deferred" if codes.is_transient(code) else "rejected"
 
 
 class _Capped:
@@ -259,13 +259,13 @@ class SessionBuilder:
         self._on_auth(command, reply)
 
     def _on_mail(self, command: Command, reply: Reply | None) -> None:
-        self._close_open("abandoned")
+        self._close_open(Outcome.ABANDONED)
         address, params = parse_path(command.argument)
         transaction = Transaction(
             address, command.frame, command.time_ns, params, reply, last_frame=_last(command, reply)
         )
         if reply is not None and not codes.is_positive(reply.code):
-            transaction.final, transaction.outcome = reply, _class_outcome(reply.code)
+            transaction.final, transaction.outcome = reply, class_outcome(reply.code)
         self._add_transaction(transaction)
 
     def _on_rcpt(self, command: Command, reply: Reply | None) -> None:
@@ -329,7 +329,7 @@ class SessionBuilder:
         transaction.message_frame = message.frame
 
     def _on_rset(self, command: Command, reply: Reply | None) -> None:
-        self._close_open("abandoned")
+        self._close_open(Outcome.ABANDONED)
 
     def _on_quit(self, command: Command, reply: Reply | None) -> None:
         self.session.quit = command
@@ -338,7 +338,7 @@ class SessionBuilder:
         """A message ended on the wire; it joins its transaction when the server answers the
         command that ended it (with pipelining, the next MAIL may already be on its way)."""
         self._unattached.append(event)
-        subject = getattr(event.facts, "subject", None)
+        subject = event.facts.subject if event.facts is not None else None
         summary = f"[message: {event.size} bytes"
         summary += f", subject {subject!r}]" if subject else "]"
         if not event.complete:
@@ -382,24 +382,24 @@ class SessionBuilder:
 
     def _decide(self, transaction: Transaction, reply: Reply) -> None:
         transaction.final = reply
-        transaction.outcome = _class_outcome(reply.code)
+        transaction.outcome = class_outcome(reply.code)
         transaction.last_frame = reply.frame
-        if transaction.outcome == "delivered" and transaction.method is None:
-            transaction.outcome = "incomplete"
+        if transaction.outcome == Outcome.DELIVERED and transaction.method is None:
+            transaction.outcome = Outcome.INCOMPLETE
         if codes.is_positive(reply.code):
             transaction.queue_id = codes.queue_id(reply.text)
         self._other_reply(reply.text)
 
-    def _close_open(self, outcome: str) -> None:
+    def _close_open(self, outcome: Outcome) -> None:
         transaction = self._current
         if transaction is not None and transaction.final is None:
             if transaction.message_frame is not None:
-                outcome = "incomplete"  # sent to its end; the answer is not in the capture
+                outcome = Outcome.INCOMPLETE  # sent to its end; the answer is not in the capture
             transaction.outcome = self._refused_recipients(transaction) or outcome
         self._current = None
 
     @staticmethod
-    def _refused_recipients(transaction: Transaction) -> str | None:
+    def _refused_recipients(transaction: Transaction) -> Outcome | None:
         """A transaction whose every recipient was refused ended there, whatever came next;
         its deciding reply is the last refusal."""
         refused = [r for r in transaction.rcpt_to if r.code is not None]
@@ -409,7 +409,9 @@ class SessionBuilder:
         if any(code is not None and codes.is_positive(code) for code in left_out):
             return None
         transaction.final = refused[-1].reply
-        return "deferred" if any(codes.is_transient(r.code) for r in refused) else "rejected"
+        if any(codes.is_transient(r.code) for r in refused):
+            return Outcome.DEFERRED
+        return Outcome.REJECTED
 
     # -- the end ---------------------------------------------------------------
 
@@ -457,11 +459,11 @@ class SessionBuilder:
                 transaction = self._server_side_open(reply)
                 transaction.method, transaction.data_reply = "DATA", reply
             elif subject in ("0", "7", "8"):
-                self._close_open("abandoned")
+                self._close_open(Outcome.ABANDONED)
                 transaction = self._server_side_open(reply)
                 transaction.mail_reply = reply
                 if not codes.is_positive(reply.code):
-                    transaction.final, transaction.outcome = reply, _class_outcome(reply.code)
+                    transaction.final, transaction.outcome = reply, class_outcome(reply.code)
             elif subject is not None:
                 transaction = self._server_side_open(reply)
                 quoted = QUOTED_ADDRESS.search(reply.text)
@@ -481,7 +483,7 @@ class SessionBuilder:
     def _server_side_open(self, reply: Reply) -> Transaction:
         current = self._current
         if current is None or current.final is not None or current.method is not None:
-            self._close_open("abandoned")
+            self._close_open(Outcome.ABANDONED)
             self._add_transaction(Transaction(None, reply.frame, reply.time_ns))
         self._current.last_frame = reply.frame
         return self._current
@@ -491,21 +493,22 @@ class SessionBuilder:
         if len(self._other_replies) < MAX_LISTED:
             self._other_replies.append(text)
 
-    def _unfinished_outcome(self) -> str:
+    def _unfinished_outcome(self) -> Outcome:
         flow = self.session.flow
         closing = [r for r in self.session.unsolicited if r.code == 421]
         if closing:
-            return "timeout" if is_timeout_notice(closing[0]) else "deferred"
+            return Outcome.TIMEOUT if is_timeout_notice(closing[0]) else Outcome.DEFERRED
         if self.session.one_sided:
-            return "incomplete"  # the other side's packets, which would tell, are not captured
+            # the other side's packets, which would tell, are not captured
+            return Outcome.INCOMPLETE
         if client_gave_up(flow) is not None:
-            return "timeout"
-        if _abortive_reset(flow) or _reset_after_own_close(flow):
-            return "reset"
+            return Outcome.TIMEOUT
+        if abortive_reset(flow) or reset_after_own_close(flow):
+            return Outcome.RESET
         waiting = [c for c in self.session.commands if c.reply is None]
         if waiting and flow.last_time_ns - waiting[0].time_ns >= TIMEOUT_NS:
-            return "timeout"
-        return "incomplete"
+            return Outcome.TIMEOUT
+        return Outcome.INCOMPLETE
 
 
 def _last(command: Command, reply: Reply | None) -> int:
@@ -529,132 +532,14 @@ def not_captured(session: Session) -> list[str]:
     return missing
 
 
-def is_timeout_notice(reply: Reply) -> bool:
-    """A server closing an idle connection: 421 4.4.2 (RFC 3463) or its usual words."""
-    text = reply.text.lower()
-    return "4.4.2" in text or "timeout" in text or "timed out" in text
-
-
-def client_gave_up(flow: TcpFlow) -> int | None:
-    """Nanoseconds the server had been silent when the client closed (FIN or RST) the
-    connection, if that is GIVE_UP_NS or more: the client timed out waiting for it."""
-    silence = flow.endpoints[flow.client].peer_silent_ns
-    return silence if silence is not None and silence >= GIVE_UP_NS else None
-
-
-def _reset_frames(flow: TcpFlow) -> list[int]:
-    return [note.frame for note in flow.notes if note.tcp_flags & TH_RST]
-
-
-def _abortive_reset(flow: TcpFlow) -> bool:
-    """A RST that ended the connection instead of a close (not one after a FIN, as many
-    clients send to finish a closed connection quickly)."""
-    resets = _reset_frames(flow)
-    fins = [note.frame for note in flow.notes if note.tcp_flags & TH_FIN]
-    return bool(resets) and (not fins or resets[0] < fins[0])
-
-
-def _reset_after_own_close(flow: TcpFlow) -> bool:
-    """The first RST answers the peer's data after its sender's own FIN, the peer not having
-    closed: in a transaction still open, the sender's process ended in the middle of it."""
-    resets = [note for note in flow.notes if note.tcp_flags & TH_RST]
-    if not resets:
-        return False
-    first = resets[0]
-    closed = {n.direction for n in flow.notes if n.tcp_flags & TH_FIN and n.frame < first.frame}
-    return closed == {first.direction}
-
-
-def _out_of_sequence(transaction: Transaction) -> bool:
-    """RCPT or DATA sent with no MAIL before, answered 503 (bad sequence, RFC 5321 4.1.4): a
-    client out of step, no mail attempted; a later MAIL starts the real transaction."""
-    final = transaction.final
-    return transaction.mail_reply is None and final is not None and final.code == 503
-
-
-def decide_outcome(session: Session) -> tuple[str, str]:
-    """The session's outcome in DESIGN.md's vocabulary, with the reason in a few words."""
-    flow = session.flow
-    state = flow.state
-    client, server = session.client, session.server
-    if session.one_sided == CLIENT:
-        return "incomplete", "only the client's packets were captured: the replies are not"
-    if state == "S0" and not server.packets:
-        if any(error.type in (1, 3) for error in flow.icmp):
-            return "unreachable", "ICMP destination unreachable in answer to the connection"
-        return "unreachable", "the connection request was never answered"
-    if state == "REJ" or (
-        state in ("RSTR", "RSTOS0")
-        and not server.bytes
-        and not client.bytes
-        and flow.synack_time_ns is None
-    ):
-        return "refused", "the connection request was answered with a reset"
-    if session.tls is not None and session.tls.failed:
-        return "tls-failed", "the TLS handshake failed"
-    outcomes = [
-        t.outcome
-        for t in session.transactions
-        if (t.mail_from is not None or t.rcpt_to or t.method) and not _out_of_sequence(t)
-    ]
-    for worst in ("rejected", "deferred"):
-        if worst in outcomes:
-            return worst, f"a transaction was {worst}"
-    greeting = session.greeting
-    if greeting is not None and not codes.is_positive(greeting.code):
-        return _class_outcome(greeting.code), f"the greeting was {greeting.code}"
-    failed_auth = [a for a in session.auth if a.code is not None and not codes.is_positive(a.code)]
-    if failed_auth and not session.transactions:
-        return _class_outcome(failed_auth[-1].code), "authentication failed"
-    closing = [r for r in session.unsolicited if r.code == 421]
-    if "timeout" in outcomes:
-        return "timeout", "the client gave up waiting during a transaction"
-    if "reset" in outcomes:
-        return "reset", "the connection was reset during a transaction"
-    if (
-        outcomes
-        and all(o in ("delivered", "abandoned") for o in outcomes)
-        and "delivered" in outcomes
-    ):
-        return "delivered", "every message was accepted"
-    if closing:
-        outcome = "timeout" if is_timeout_notice(closing[0]) else "deferred"
-        return outcome, f"the server closed with 421: {closing[0].text[:60]}"
-    if session.one_sided == SERVER:
-        return "incomplete", "only the server's packets were captured: the commands are not"
-    if session.encrypted and not session.transactions:
-        if _abortive_reset(flow):
-            return "reset", "the connection was reset inside TLS"
-        return "encrypted", "the dialogue continues inside TLS"
-    server_closed_first = server.closed_frame is not None and (
-        client.closed_frame is None or server.closed_frame < client.closed_frame
-    )
-    if session.greeting is None and server_closed_first and not server.bytes:
-        return "refused", "the server closed the connection without a greeting"
-    if not session.commands and session.greeting is None:
-        if flow.state in ("RSTO", "RSTR"):
-            return "reset", "the connection was reset before any SMTP"
-        return "no-smtp", "no SMTP dialogue in this connection"
-    waiting = [c for c in session.commands if c.reply is None]
-    if waiting and client_gave_up(flow) is not None:
-        return "timeout", f"the client gave up waiting for the reply to {waiting[0].verb}"
-    if _abortive_reset(flow) and session.quit is None:
-        return "reset", "the connection was reset"
-    if waiting and flow.last_time_ns - waiting[0].time_ns >= TIMEOUT_NS:
-        return "timeout", f"no reply to {waiting[0].verb} before the capture ended"
-    if session.quit is not None:
-        return "incomplete", "no mail transaction in this session"
-    return "incomplete", "the capture does not show how the session ended"
-
-
 def deciding_reply(session: Session) -> Reply | None:
     """The server's reply that decided the session's outcome (decide_outcome's reason), or
     None when no reply did (a timeout, a reset, a refused connection). For a rejected or
     deferred session this is the refusal, not the ``221 Bye`` that may follow it."""
     outcome = session.outcome
     transactions = [t for t in session.transactions if t.outcome == outcome and t.final]
-    if outcome in ("rejected", "deferred", "delivered") and transactions:
-        return transactions[0].final if outcome != "delivered" else transactions[-1].final
+    if outcome in (Outcome.REJECTED, Outcome.DEFERRED, Outcome.DELIVERED) and transactions:
+        return transactions[0].final if outcome != Outcome.DELIVERED else transactions[-1].final
     greeting = session.greeting
     if greeting is not None and not codes.is_positive(greeting.code):
         return greeting
@@ -666,9 +551,9 @@ def deciding_reply(session: Session) -> Reply | None:
         if found:
             return found[0]
     closing = [r for r in session.unsolicited if r.code == 421]
-    if closing and outcome in ("deferred", "timeout"):
+    if closing and outcome in (Outcome.DEFERRED, Outcome.TIMEOUT):
         return closing[0]
-    if outcome in ("rejected", "deferred"):
+    if outcome in (Outcome.REJECTED, Outcome.DEFERRED):
         refusals = [r for r in replies if not codes.is_positive(r.code)]
         return refusals[-1] if refusals else None
     return None

@@ -14,8 +14,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 
-CLIENT = "client"
-SERVER = "server"
+from pcapsmtp.smtp.events import CLIENT, SERVER, Side
 
 # Record content types (RFC 8446 5.1, RFC 6520 for heartbeat).
 CHANGE_CIPHER_SPEC = 20
@@ -123,7 +122,7 @@ class TlsAlert:
 
     frame: int
     time_ns: int
-    sender: str
+    sender: Side
     """``client`` or ``server``."""
     level: str
     """``warning``, ``fatal``, or ``unknown`` when encrypted."""
@@ -167,13 +166,13 @@ class TlsFacts:
     certificates: int = 0
     """Certificates in the server's chain (0 when not seen: TLS 1.3 or resumption)."""
     alerts: list[TlsAlert] = field(default_factory=list)
-    encrypted_from: dict[str, int] = field(default_factory=dict)
+    encrypted_from: dict[Side, int] = field(default_factory=dict)
     """Sender -> first frame carrying one of its encrypted records (after its
     ChangeCipherSpec in TLS <= 1.2; after the ServerHello in TLS 1.3)."""
-    application_bytes: dict[str, int] = field(default_factory=dict)
+    application_bytes: dict[Side, int] = field(default_factory=dict)
     """Sender -> bytes in its application_data records (in TLS 1.3 these include the
     encrypted handshake, which looks the same)."""
-    clear_text: dict[str, str] = field(default_factory=dict)
+    clear_text: dict[Side, str] = field(default_factory=dict)
     """Sender -> the first bytes of a direction that is not TLS at all, as text: evidence
     such as an inspection box's "500 5.5.1 Command unrecognized" after a 220 to STARTTLS."""
     anomalies: list[str] = field(default_factory=list)
@@ -185,7 +184,7 @@ class TlsFacts:
 class _Direction:
     """Parsing state of one direction."""
 
-    sender: str
+    sender: Side
     buf: bytearray = field(default_factory=bytearray)
     """The record being read: header, plus the body when it is read in clear."""
     skip: int = 0
@@ -236,13 +235,13 @@ class TlsScanner:
 
     # -- input ----------------------------------------------------------------
 
-    def feed(self, sender: str, data: bytes, frame: int, time_ns: int) -> None:
+    def feed(self, sender: Side, data: bytes, frame: int, time_ns: int) -> None:
         """Bytes of one direction in stream order (any split)."""
         d = self._direction(sender)
         while data and not d.stopped:
             data = self._resync(d, data) if d.resync else self._walk(d, data, frame, time_ns)
 
-    def gap(self, sender: str) -> None:
+    def gap(self, sender: Side) -> None:
         """Bytes of ``sender`` went missing: find the next record boundary in what follows."""
         d = self._direction(sender)
         if d.stopped:
@@ -257,7 +256,7 @@ class TlsScanner:
         d.resync = True
         d.resync_need = 0
 
-    def _direction(self, sender: str) -> _Direction:
+    def _direction(self, sender: Side) -> _Direction:
         d = self._dirs.get(sender)
         if d is None:
             d = self._dirs[sender] = _Direction(sender)
@@ -367,7 +366,7 @@ class TlsScanner:
 
     def _alert(
         self,
-        sender: str,
+        sender: Side,
         level: int | None,
         code: int | None,
         frame: int,

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from pcapsmtp.smtp.dialogue import Dialogue
-from pcapsmtp.smtp.events import CLIENT, SERVER
+from pcapsmtp.smtp.events import CLIENT, SERVER, Side
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.session import SessionBuilder
 from pcapsmtp.smtp.tls import TlsScanner
@@ -95,9 +95,9 @@ class _Sniffer:
         return "prefix" if greeting_at else None
 
 
-def one_sided(flow: TcpFlow) -> str | None:
-    """'client' or 'server' when the capture holds only that side's packets of a connection
-    that carried data: the other side's existed (data flows only over an established
+def one_sided(flow: TcpFlow) -> Side | None:
+    """The side whose packets alone the capture holds, for a connection that carried
+    data: the other side's existed (data flows only over an established
     connection) but the capture point did not see them (asymmetric routing, a one-way SPAN,
     ``tcpdump -Q out``, a ``src host`` filter)."""
     client, server = flow.endpoints[flow.client], flow.endpoints[flow.server]
@@ -251,7 +251,7 @@ class SmtpTracker:
         scanner (its facts are the session's only once it is finished)."""
         return [(c.builder.session, c.dialogue.tls) for c in self._held.values()]
 
-    def decrypted(self, stream: int, sender: str, data: bytes, frame: int, time_ns: int) -> None:
+    def decrypted(self, stream: int, sender: Side, data: bytes, frame: int, time_ns: int) -> None:
         """Application data that ``sender`` sent inside TLS on ``stream``, in capture order,
         with the frame that completed its record."""
         connection = self._held[stream]

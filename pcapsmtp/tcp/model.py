@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from enum import IntFlag
+from enum import IntFlag, StrEnum
 
 from pcapsmtp.capture.model import IcmpError
 
@@ -160,6 +160,38 @@ class Endpoint:
     a client closing after a long silence gave up waiting."""
 
 
+class ConnState(StrEnum):
+    """Zeek's conn_state (base/protocols/conn/main.zeek), the client as Zeek's originator,
+    in docs/zeek-conn.md's words. A StrEnum: the outputs carry the value ("SF")."""
+
+    S0 = "S0"
+    """The client tried to connect, no answer seen."""
+    S1 = "S1"
+    """Connected, not closed within the capture."""
+    SF = "SF"
+    """Connected and closed normally."""
+    REJ = "REJ"
+    """The connection attempt was refused (RST)."""
+    S2 = "S2"
+    """Connected; the client began to close, no close seen from the server."""
+    S3 = "S3"
+    """Connected; the server began to close, no close seen from the client."""
+    RSTO = "RSTO"
+    """Connected, then the client aborted it (RST)."""
+    RSTR = "RSTR"
+    """The server aborted it (RST)."""
+    RSTOS0 = "RSTOS0"
+    """The client sent a SYN, then a RST; no SYN/ACK seen."""
+    RSTRH = "RSTRH"
+    """The server sent a SYN/ACK, then a RST; the client's SYN not seen."""
+    SH = "SH"
+    """The client sent a SYN, then a FIN; no SYN/ACK seen (half open)."""
+    SHR = "SHR"
+    """The server sent a SYN/ACK, then a FIN; the client's SYN not seen."""
+    OTH = "OTH"
+    """No SYN seen: the capture began mid-connection, or nothing matched."""
+
+
 @dataclass(slots=True)
 class TcpFlow:
     """One TCP connection (one Wireshark ``tcp.stream``)."""
@@ -187,8 +219,7 @@ class TcpFlow:
     dropped_notes: int = 0
     """Notes not kept because a flow reached its cap (the counts still include them)."""
     icmp: list[IcmpError] = field(default_factory=list)
-    state: str = "OTH"
-    """Zeek's conn_state (S0, S1, SF, REJ, S2, S3, RSTO, RSTR, RSTOS0, RSTRH, SH, SHR, OTH)."""
+    state: ConnState = ConnState.OTH
     history: str = ""
     """Zeek's history string (uppercase: the client; lowercase: the server)."""
     ignore_payload: bool = False

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from pcapsmtp.tcp.model import TH_ACK, TH_FIN, TH_RST, TH_SYN
+from pcapsmtp.tcp.model import TH_ACK, TH_FIN, TH_RST, TH_SYN, ConnState
 
 
 class EndpointState(IntEnum):
@@ -108,7 +108,7 @@ class ConnectionState:
         elif me == EndpointState.INACTIVE:
             self.states[sender] = EndpointState.PARTIAL
 
-    def conn_state(self, client: int) -> str:
+    def conn_state(self, client: int) -> ConnState:
         """Zeek's conn_state, the client taken as Zeek's originator."""
         os, rs = self.states[client], self.states[1 - client]
         inactive = (EndpointState.INACTIVE, EndpointState.PARTIAL)
@@ -118,23 +118,23 @@ class ConnectionState:
             if os in (EndpointState.SYN_SENT, EndpointState.SYN_ACK_SENT) or (
                 os == EndpointState.RESET and no_bytes
             ):
-                return "REJ"
-            return "RSTRH" if o_inactive else "RSTR"
+                return ConnState.REJ
+            return ConnState.RSTRH if o_inactive else ConnState.RSTR
         if os == EndpointState.RESET:
             if r_inactive:
-                return "RSTOS0" if self._syn_then_reset() else "OTH"
-            return "RSTO"
+                return ConnState.RSTOS0 if self._syn_then_reset() else ConnState.OTH
+            return ConnState.RSTO
         if rs == EndpointState.CLOSED and os == EndpointState.CLOSED:
-            return "SF"
+            return ConnState.SF
         if os == EndpointState.CLOSED:
-            return "SH" if r_inactive else "S2"
+            return ConnState.SH if r_inactive else ConnState.S2
         if rs == EndpointState.CLOSED:
-            return "SHR" if o_inactive else "S3"
+            return ConnState.SHR if o_inactive else ConnState.S3
         if os == EndpointState.SYN_SENT and rs == EndpointState.INACTIVE:
-            return "S0"
+            return ConnState.S0
         if os == EndpointState.ESTABLISHED and rs == EndpointState.ESTABLISHED:
-            return "S1"
-        return "OTH"
+            return ConnState.S1
+        return ConnState.OTH
 
     def _syn_then_reset(self) -> bool:
         """Zeek's /\\^?S[^HAFGIQ]*R.*/ on the history."""

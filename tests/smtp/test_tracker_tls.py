@@ -3,7 +3,7 @@ plaintext when asked to, reads it as the dialogue restarted inside TLS, and AUTH
 redacted by the same parser as in clear text.
 
 The plaintext fed here is what OpenSSL encrypted (tests/tlsconv.py), record by record with
-the frame that carried each write's last byte: what pcapsmtp.tlsdecrypt gets from tshark.
+the frame that carried each write's last byte: what pcapsmtp.analysis.tlsdecrypt gets from tshark.
 """
 
 from __future__ import annotations
