@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from pcapsmtp.capture.addresses import endpoint_name
 from pcapsmtp.analysis import analyze
+from pcapsmtp.capture.addresses import endpoint_name
 from pcapsmtp.capture.model import IcmpError
 from pcapsmtp.smtp.model import SESSION_OUTCOMES, Outcome
 from pcapsmtp.smtp.outcome import OUTCOME_RULES, Facts, decide_outcome, deciding_rule
