@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 from statistics import median
 
 from pcapsmtp.tcp.model import TH_RST
+from pcapsmtp.tcp.sequence import MASK
 
 from .model import DirectionTransit
 from .segments import FlowView, Segment
-
-MASK = 0xFFFFFFFF
 
 
 @dataclass(slots=True)
