@@ -36,6 +36,7 @@ from pcapsmtp.capture.decode import (  # _ip_start: where to write, which no rec
     parse_ip,
 )
 from pcapsmtp.capture.model import Frame, IPPacket
+from pcapsmtp.capture.pcap import MAX_RECORD_LEN, TCPDUMP_MAGIC, TCPDUMP_MAGIC_NANO
 from pcapsmtp.errors import PcapsmtpError
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.tcp.streams import MASK, StreamFrames
@@ -43,9 +44,6 @@ from pcapsmtp.tcp.streams import MASK, StreamFrames
 FILLER = b"X"
 """Overwrites credential bytes: visibly a redaction, and still valid base64 where the original
 was (Wireshark with smtp.decryption on decodes it without complaint)."""
-PCAP_MAGIC_US = 0xA1B2C3D4
-PCAP_MAGIC_NS = 0xA1B23C4D
-PCAP_SNAPLEN = 262144
 
 
 class ExportError(PcapsmtpError):
@@ -243,8 +241,8 @@ def _clamp(value: int, last: int) -> int:
 def _pcap(records: list[tuple[Frame, bytes]], out) -> None:
     nano = _needs_ns(records)
     linktype = records[0][0].linktype if records else 1
-    snaplen = min(max([PCAP_SNAPLEN, *(len(data) for _, data in records)]), U32)
-    magic, scale = (PCAP_MAGIC_NS, 1) if nano else (PCAP_MAGIC_US, 1000)
+    snaplen = min(max([MAX_RECORD_LEN, *(len(data) for _, data in records)]), U32)
+    magic, scale = (TCPDUMP_MAGIC_NANO, 1) if nano else (TCPDUMP_MAGIC, 1000)
     out.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype & U32))
     for frame, data in records:
         seconds, rest = divmod(_clamp(frame.time_ns, PCAP_LAST_NS), 1_000_000_000)

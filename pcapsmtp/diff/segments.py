@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 
 from pcapsmtp.capture import TcpSegment, open_capture, packets
 from pcapsmtp.smtp.events import CLIENT, SERVER, Side
+from pcapsmtp.tcp.flowkey import flow_key
 from pcapsmtp.tcp.model import TH_ACK, TH_SYN, TcpFlow
+from pcapsmtp.tcp.sequence import MASK
 
 MAX_SEGMENTS = 200_000
 """Segments kept per connection; a longer one is compared on its first ones."""
@@ -63,22 +65,18 @@ class FlowView:
         return CLIENT if seg.src == client.ip and seg.sport == client.port else SERVER
 
 
-def _key(a: tuple[bytes, int], b: tuple[bytes, int]) -> tuple:
-    return (a, b) if a <= b else (b, a)
-
-
 def read_views(path: str, flows: list[TcpFlow], record: bool = False) -> list[FlowView]:
     """The views of ``flows`` in the capture at ``path``; segments kept when ``record``."""
     views = [FlowView(flow) for flow in flows]
     index: dict[tuple, list[FlowView]] = {}
     for view in views:
         first, second = view.flow.endpoints
-        index.setdefault(_key((first.ip, first.port), (second.ip, second.port)), []).append(view)
+        index.setdefault(flow_key(first.ip, first.port, second.ip, second.port), []).append(view)
     with open_capture(path) as capture:
         for packet in packets(capture):
             if not isinstance(packet, TcpSegment):
                 continue
-            candidates = index.get(_key((packet.src, packet.sport), (packet.dst, packet.dport)))
+            candidates = index.get(flow_key(packet.src, packet.sport, packet.dst, packet.dport))
             if not candidates:
                 continue
             view = _owner(candidates, packet.frame)
@@ -105,7 +103,7 @@ def _collect(view: FlowView, sender: Side, seg: TcpSegment) -> None:
     view.first_bytes[sender] = (have + seg.payload)[:FIRST_BYTES]
     # A payload cut by the snap length ends the bytes we can trust.
     complete = len(seg.payload) == seg.length
-    view._next_seq[sender] = (seg.seq + seg.length) & 0xFFFFFFFF if complete else None
+    view._next_seq[sender] = (seg.seq + seg.length) & MASK if complete else None
 
 
 def _add(view: FlowView, seg: TcpSegment, record: bool) -> None:

@@ -20,11 +20,10 @@ from statistics import median
 
 from pcapsmtp.smtp.events import Side
 from pcapsmtp.tcp.model import TH_RST
+from pcapsmtp.tcp.sequence import MASK
 
 from .model import DirectionTransit
 from .segments import FlowView, Segment
-
-MASK = 0xFFFFFFFF
 
 
 @dataclass(slots=True)

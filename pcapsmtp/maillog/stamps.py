@@ -22,9 +22,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from pcapsmtp.capture.timestamps import utc
+from pcapsmtp.capture.timestamps import NS, utc
 
-NS = 1_000_000_000
 MONTHS = {
     name: number
     for number, name in enumerate(

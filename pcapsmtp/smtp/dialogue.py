@@ -21,6 +21,7 @@ import re
 from collections import deque
 from enum import Enum, auto
 
+from pcapsmtp.smtp.codes import is_positive
 from pcapsmtp.smtp.events import (
     AUTH_RESPONSE,
     CLIENT,
@@ -587,7 +588,7 @@ class Dialogue:
         # While DATA still awaits its reply (a client that sent its message before the 354),
         # replies answer the commands before it, not the message.
         answers_data = any(command.verb == "DATA" for command in self.pending)
-        lost_dot = self._message_gap > 0 or 200 <= reply.code < 300
+        lost_dot = self._message_gap > 0 or is_positive(reply.code)
         if self.client == ClientState.DATA_BODY and not answers_data and lost_dot:
             # The server answered a message whose final dot we did not see: it was in bytes
             # the capture lacks. (Another reply mid-message, such as a 421 timeout, is not

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pcapsmtp.smtp.dialogue import Dialogue
 from pcapsmtp.smtp.events import CLIENT, SERVER, Side
 from pcapsmtp.smtp.model import Session
+from pcapsmtp.smtp.ports import SMTP_PORTS
 from pcapsmtp.smtp.session import SessionBuilder
 from pcapsmtp.smtp.tls import TlsScanner
 from pcapsmtp.tcp.model import FlowEnded, FlowEvent, StreamData, StreamGap, TcpFlow
 
-SMTP_PORTS = (25, 465, 587)
 SNIFF_LIMIT = 4096
 """Bytes per direction looked at to recognise SMTP on another port."""
 SNIFF_HOLD = 256 * 1024

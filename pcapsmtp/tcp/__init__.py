@@ -1,7 +1,7 @@
 """The TCP layer: flows numbered like Wireshark's tcp.stream, analysed like its tcp.analysis,
 reassembled into ordered byte streams with explicit gaps. Knows nothing of SMTP."""
 
-from pcapsmtp.tcp.flows import SMTP_PORTS, FlowTracker, parse_options, track_flows
+from pcapsmtp.tcp.flows import FlowTracker, parse_options, track_flows
 from pcapsmtp.tcp.model import (
     Endpoint,
     Flag,
@@ -15,7 +15,6 @@ from pcapsmtp.tcp.model import (
 )
 
 __all__ = [
-    "SMTP_PORTS",
     "Endpoint",
     "Flag",
     "FlowEnded",

@@ -4,7 +4,7 @@ This follows ``tcp_analyze_sequence_number()`` in Wireshark's packet-tcp.c (4.0)
 reference our users read their captures with, so that our counts of retransmissions,
 out-of-order segments, duplicate ACKs and the rest equal tshark's ``tcp.analysis.*``.
 Its conventions are kept on purpose: 0 means "not seen yet" for ``nextseq``, ``lastack``
-and ``maxseqtobeacked``; comparisons are modulo 2**32 (``_gt``, ``_lt``, ``_le``).
+and ``maxseqtobeacked``; comparisons are modulo 2**32 (``gt``, ``lt``, ``le`` of tcp.sequence).
 
 The "ACKed segment that wasn't captured" rule differs between the Wireshark versions whose
 source we could read; the one here (one report per stall, then the mark moves to the
@@ -17,8 +17,8 @@ from __future__ import annotations
 import heapq
 
 from pcapsmtp.tcp.model import TH_ACK, TH_FIN, TH_RST, TH_SYN, Flag
+from pcapsmtp.tcp.sequence import MASK, gt, le, lt, unwrap
 
-MASK = 0xFFFFFFFF
 MAX_UNACKED_SEGMENTS = 1000
 """Wireshark stops listing unacknowledged segments at this many (TCP_MAX_UNACKED_SEGMENTS)."""
 FAST_RETRANSMISSION_WINDOW_NS = 20_000_000
@@ -27,25 +27,6 @@ DEFAULT_OUT_OF_ORDER_NS = 3_000_000
 """Out-of-order threshold when the handshake RTT is unknown (Wireshark)."""
 WIN_SCALE_UNKNOWN = -1
 WIN_SCALE_NONE = -2
-
-
-def _delta(a: int, b: int) -> int:
-    """a - b as a signed 32-bit difference."""
-    d = (a - b) & MASK
-    return d - 0x100000000 if d & 0x80000000 else d
-
-
-def _gt(a: int, b: int) -> bool:
-    return 0 < (a - b) & MASK < 0x80000000
-
-
-def _lt(a: int, b: int) -> bool:
-    return (a - b) & MASK >= 0x80000000
-
-
-def _le(a: int, b: int) -> bool:
-    d = (a - b) & MASK
-    return d == 0 or d >= 0x80000000
 
 
 # The flags as plain ints: this module runs for every segment, and each IntFlag operator
@@ -106,14 +87,13 @@ class DirectionState:
         """A recent sequence number of this direction, unwrapped to 64 bits."""
 
     def unwrap(self, seq: int) -> int:
-        value = self.unwrapped + _delta(seq, self.unwrapped & MASK)
-        self.unwrapped = value
+        self.unwrapped = value = unwrap(seq, self.unwrapped)
         return value
 
     def acknowledge(self, ack: int) -> None:
         """Drop the listed segments an ACK from the peer covers."""
         if self.unacked:
-            limit = self.unwrapped + _delta(ack, self.unwrapped & MASK)
+            limit = unwrap(ack, self.unwrapped)
             while self.unacked and self.unacked[0] <= limit:
                 heapq.heappop(self.unacked)
 
@@ -154,7 +134,7 @@ class SequenceAnalysis:
         else:
             if window == 0 and no_control:
                 result |= ZERO_WINDOW
-            if fwd.nextseq and _gt(seq, fwd.nextseq) and not flags & TH_RST:
+            if fwd.nextseq and gt(seq, fwd.nextseq) and not flags & TH_RST:
                 result |= LOST_SEGMENT
             if seglen <= 1 and seq == (fwd.nextseq - 1) & MASK and no_control:
                 result |= KEEP_ALIVE
@@ -170,7 +150,7 @@ class SequenceAnalysis:
             fwd.lastnondupack = frame
             fwd.dupacknum = 0
 
-        if rev.maxseqtobeacked and _gt(ack, rev.maxseqtobeacked) and flags & TH_ACK:
+        if rev.maxseqtobeacked and gt(ack, rev.maxseqtobeacked) and flags & TH_ACK:
             if rev.maxseqtobeacked > rev.nextseq:  # Wireshark compares these without wrap
                 result |= ACK_LOST_SEGMENT
             else:
@@ -189,7 +169,7 @@ class SequenceAnalysis:
                 nextseq = (nextseq + 1) & MASK
             heapq.heappush(fwd.unacked, fwd.unwrap(nextseq))
         probe = result & ZERO_WINDOW_PROBE
-        if (_gt(nextseq, fwd.nextseq) or not fwd.nextseq) and not probe:
+        if (gt(nextseq, fwd.nextseq) or not fwd.nextseq) and not probe:
             fwd.nextseq = nextseq
             fwd.nextseq_time = time_ns
         if (seq == fwd.maxseqtobeacked or not fwd.maxseqtobeacked) and not probe:
@@ -232,10 +212,10 @@ class SequenceAnalysis:
     def _retransmission(self, result, fwd, rev, time_ns, seq, seglen, flags) -> int:
         if result & KEEP_ALIVE:
             return 0
-        not_advanced = bool(fwd.nextseq) and _lt(seq, fwd.nextseq)
+        not_advanced = bool(fwd.nextseq) and lt(seq, fwd.nextseq)
         if seglen > 1 and (fwd.nextseq - 1) & MASK == seq:
             not_advanced = False
-        if seglen > 0 and rev.lastack and _le((seq + seglen) & MASK, rev.lastack):
+        if seglen > 0 and rev.lastack and le((seq + seglen) & MASK, rev.lastack):
             return SPURIOUS_RETRANSMISSION
         if (
             not_advanced

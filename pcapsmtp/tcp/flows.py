@@ -34,6 +34,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 
 from pcapsmtp.capture.addresses import endpoint_name
+from pcapsmtp.capture.decode import IPPROTO_TCP
 from pcapsmtp.capture.model import IcmpError, TcpSegment
 from pcapsmtp.tcp.analysis import (
     FAST_RETRANSMISSION,
@@ -42,6 +43,7 @@ from pcapsmtp.tcp.analysis import (
     ZERO_WINDOW,
     SequenceAnalysis,
 )
+from pcapsmtp.tcp.flowkey import flow_key
 from pcapsmtp.tcp.model import (
     IP_ID_STEP,
     TH_ACK,
@@ -59,10 +61,10 @@ from pcapsmtp.tcp.model import (
     StreamGap,
     TcpFlow,
 )
-from pcapsmtp.tcp.reassembly import MASK, MAX_PENDING_BYTES, Chunk, StreamReassembler
+from pcapsmtp.tcp.reassembly import MAX_PENDING_BYTES, Chunk, StreamReassembler
+from pcapsmtp.tcp.sequence import MASK, unwrap
 from pcapsmtp.tcp.state import ConnectionState
 
-SMTP_PORTS = (25, 465, 587)
 LINGER_NS = 10 * 1_000_000_000
 LINGER_FRAMES = 2_000
 """A closed flow stays this long, and this many frames, in the table for late packets."""
@@ -91,7 +93,6 @@ about 100 MB, reached only by captures of more than 100,000 connections."""
 QUOTED_TCP_BYTES = 16
 """Bytes of a quoted TCP header Wireshark needs to look up its conversation (up to the
 window field; shorter quotes end its TCP dissection before that)."""
-IPPROTO_TCP = 6
 
 ANY_RETRANSMISSION = RETRANSMISSION | FAST_RETRANSMISSION | SPURIOUS_RETRANSMISSION
 REUSED_PORTS = Flag.REUSED_PORTS.value
@@ -154,8 +155,7 @@ class _Sent:
         if self._ref is None:
             self._ref = seq
             return seq
-        d = (seq - self._ref) & MASK
-        self._ref += d - 0x100000000 if d & 0x80000000 else d
+        self._ref = unwrap(seq, self._ref)
         return self._ref
 
     def sent(self, seq: int, length: int, ip_len: int, frame: int) -> None:
@@ -234,8 +234,11 @@ class _Live:
 class FlowTracker:
     """Turns segments into flows and stream events; ICMP errors are tied to their flow."""
 
-    def __init__(self, server_ports: Iterable[int] = SMTP_PORTS) -> None:
+    def __init__(self, server_ports: Iterable[int] = ()) -> None:
         self.server_ports = frozenset(server_ports)
+        """Ports a server listens on, given by the caller (the SMTP ports): they name the
+        client of a flow whose handshake was not captured, never the numbering. Without
+        them the client is guessed from the port numbers alone."""
         self.streams = 0
         self.unmatched_icmp: list[IcmpError] = []
         """ICMP errors about connections the capture holds no live packet of (none yet,
@@ -286,19 +289,14 @@ class FlowTracker:
 
     def flow_of(self, seg: TcpSegment) -> TcpFlow | None:
         """The live flow a segment belongs to (after ``add``)."""
-        live = self._table.get(self._key(seg))
+        live = self._table.get(flow_key(seg.src, seg.sport, seg.dst, seg.dport))
         return live.flow if live else None
-
-    def _key(self, seg: TcpSegment) -> tuple:
-        a, b = (seg.src, seg.sport), (seg.dst, seg.dport)
-        return (a, b) if a <= b else (b, a)
 
     def _segment(self, seg: TcpSegment) -> None:
         self._packets += 1
         if self._packets % SWEEP_EVERY == 0:
             self._sweep(seg.time_ns, seg.frame)
-        a, b = (seg.src, seg.sport), (seg.dst, seg.dport)
-        key = (a, b) if a <= b else (b, a)  # _key, inlined
+        key = flow_key(seg.src, seg.sport, seg.dst, seg.dport)
         live = self._table.get(key)
         if (
             live is not None
@@ -593,8 +591,7 @@ class FlowTracker:
         if quoted is None or quoted.sport is None or quoted.proto != IPPROTO_TCP:
             self.unmatched_icmp.append(error)
             return
-        a, b = (quoted.src, quoted.sport), (quoted.dst, quoted.dport)
-        key = (a, b) if a <= b else (b, a)
+        key = flow_key(quoted.src, quoted.sport, quoted.dst, quoted.dport)
         live = self._table.get(key)
         if live is None:
             self.unmatched_icmp.append(error)
@@ -704,7 +701,7 @@ def _expired(live: _Live, now_ns: int, frame: int) -> bool:
 
 
 def track_flows(
-    packets: Iterable[TcpSegment | IcmpError], server_ports: Iterable[int] = SMTP_PORTS
+    packets: Iterable[TcpSegment | IcmpError], server_ports: Iterable[int] = ()
 ) -> Iterator[FlowEvent]:
     """Stream events of every TCP flow, in capture order, each flow ended by FlowEnded."""
     return FlowTracker(server_ports).events(packets)

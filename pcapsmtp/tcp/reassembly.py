@@ -20,7 +20,8 @@ import heapq
 from collections import deque
 from dataclasses import dataclass
 
-MASK = 0xFFFFFFFF
+from pcapsmtp.tcp.sequence import MASK, unwrap
+
 MAX_PENDING_BYTES = 4 * 1024 * 1024
 """What the out-of-order buffer of one direction may hold (payload plus
 ``SEGMENT_OVERHEAD`` per held segment) before the hole in front of it is given up.
@@ -39,11 +40,6 @@ checked in tests/tcp/test_reassembly.py), so that many tiny segments reach the b
 surely as a few large ones."""
 RECENT_SEGMENTS = 8
 """Delivered segments kept to compare retransmissions with (different bytes = a finding)."""
-
-
-def _delta(a: int, b: int) -> int:
-    d = (a - b) & MASK
-    return d - 0x100000000 if d & 0x80000000 else d
 
 
 @dataclass(slots=True)
@@ -88,7 +84,7 @@ class StreamReassembler:
 
     def offset(self, seq: int) -> int:
         assert self.base is not None
-        return self.expected + _delta((seq - self.base) & MASK, self.expected & MASK)
+        return unwrap(seq - self.base, self.expected)
 
     def segment(self, seq: int, data: bytes, wire_len: int, frame: int, time_ns: int) -> None:
         """A data segment; ``data`` may be shorter than ``wire_len`` under a snap length."""

@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pcapsmtp.capture import IcmpError, TcpSegment
-from pcapsmtp.tcp.flows import FlowTracker
-from pcapsmtp.tcp.model import TH_ACK, TH_SYN, FlowEnded, TcpFlow
+from pcapsmtp.tcp import FlowEnded, FlowTracker, TcpFlow
+from pcapsmtp.tcp.model import TH_ACK, TH_SYN
+from pcapsmtp.tcp.sequence import MASK
 
-MASK = 0xFFFFFFFF
 MAX_SEGMENTS = 100_000
 """Segments remembered per stream for the graphs; frames are always all kept."""
 
