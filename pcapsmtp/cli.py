@@ -540,7 +540,7 @@ def report_command(
     session timeline, dialogues and diagrams. Never contains AUTH credentials.
 
     CAPTURE is one capture file, or the files (or folder) of one rotated capture set."""
-    from pcapsmtp.report.document import ReportOptions, UnknownSession, make_report
+    from pcapsmtp.ticket import ReportOptions, UnknownSession, make_report
     from pcapsmtp.selection import stream_selector
 
     fmt = click.get_current_context().meta.get("pcapsmtp.format") or REPORT_FORMATS.get(

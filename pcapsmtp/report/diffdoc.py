@@ -10,9 +10,8 @@ import json
 
 from pcapsmtp import __version__
 from pcapsmtp.addresses import endpoint_name
-from pcapsmtp.diff.compare import step_name
 from pcapsmtp.diff.model import SAME_SESSION, AlignedStep, Diff, Side, Step
-from pcapsmtp.diff.points import named_findings
+from pcapsmtp.diff.names import named_findings, step_name
 from pcapsmtp.report.safe import json_text, wire
 from pcapsmtp.report.schema import SCHEMA_VERSION
 from pcapsmtp.report.sessions import endpoint_fields

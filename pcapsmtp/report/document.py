@@ -11,17 +11,16 @@ each renderer makes it inert for its format.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 
 from pcapsmtp import __version__
-from pcapsmtp.analysis import Analysis, CaptureResult, Options, analyze
-from pcapsmtp.diagnose import ERROR, INFO, WARNING
+from pcapsmtp.analysis import Analysis, CaptureResult
 from pcapsmtp.diagnose.coverage import ended_well
+from pcapsmtp.diagnose.model import ERROR, INFO, WARNING
 from pcapsmtp.report.captures import capture_dict
 from pcapsmtp.report.dialogue import icmp_name, session_section
 from pcapsmtp.report.findings import calm_line, finding_dict
@@ -41,10 +40,6 @@ MAX_DETAILED = 20
 """Sessions shown in detail (dialogue, diagrams) unless chosen with --session."""
 
 
-class UnknownSession(ValueError):
-    """--session named a session the capture does not hold (a usage error)."""
-
-
 @dataclass(slots=True)
 class ReportOptions:
     """What the user asked of the report (the analysis options are separate)."""
@@ -62,27 +57,6 @@ class ReportOptions:
 
 
 # -- the capture and its parties ----------------------------------------------------------------
-
-
-def file_facts(path: str, files: list[str] | None = None) -> dict:
-    """Size and SHA-256 of a capture file, so the recipient can check they have the same one;
-    of each of ``files`` when ``path`` names a rotated set."""
-    if files:
-        each = [file_facts(f) for f in files]
-        return {
-            "name": os.path.basename(path),
-            "size": sum(f["size"] for f in each),
-            "sha256": ", ".join(f"{f['name']}: {f['sha256']}" for f in each),
-        }
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return {
-        "name": os.path.basename(path),
-        "size": os.path.getsize(path),
-        "sha256": digest.hexdigest(),
-    }
 
 
 def capture_section(result: CaptureResult, facts: dict, tz: tzinfo) -> dict:
@@ -266,10 +240,12 @@ def build_report(
     path: str,
     analysis: Analysis,
     options: ReportOptions,
+    facts: dict,
     series: dict | None = None,
     baseline: dict | None = None,
 ) -> dict:
-    """The report of one analysed capture; ``series`` maps session ids to their graph data
+    """The report of one analysed capture; ``facts`` are its file's size and SHA-256
+    (``ticket.file_facts``), ``series`` maps session ids to their graph data
     (``report.series``), ``baseline`` is a ``baseline_section``."""
     result = analysis.results[0]
     findings = analysis.findings
@@ -291,7 +267,7 @@ def build_report(
             "title": f"SMTP capture report: {wire(os.path.basename(path))}",
         },
         "verdict": verdict(analysis),
-        "capture": capture_section(result, file_facts(path, result.info.files), tz),
+        "capture": capture_section(result, facts, tz),
         "parties": parties(analysis),
         "findings": [finding_dict(f) for f in findings],
         "timeline": [timeline_row(s, start, tz, findings) for s in analysis.sessions],
@@ -311,71 +287,3 @@ def build_report(
             "of pcapsmtp holds them",
         },
     }
-
-
-def _resolve(options: ReportOptions, analysis: Analysis, path: str) -> ReportOptions:
-    """The options with the selectors' sessions added to ``sessions`` (ids)."""
-    from pcapsmtp.selection import SelectionError, select
-
-    ids = list(options.sessions)
-    for selector in options.selectors:
-        try:
-            ids.append(select(analysis.sessions, selector, path).id)
-        except SelectionError as error:
-            raise UnknownSession(str(error)) from None
-    known = {s.id for s in analysis.sessions}
-    unknown = [n for n in ids if n not in known]
-    if unknown:
-        from pcapsmtp.selection import listing
-
-        raise UnknownSession(
-            f"{path} has no SMTP session {unknown[0]}; its sessions: {listing(analysis.sessions)}"
-        )
-    return replace(options, sessions=tuple(dict.fromkeys(ids)))
-
-
-def make_report(
-    paths: str | list[str],
-    analysis_options: Options,
-    options: ReportOptions,
-    baseline_path: str | None = None,
-) -> tuple[dict | None, list]:
-    """Analyse ``paths`` (one capture, or the files of one rotated set) and the baseline,
-    collect the graph data of the detailed sessions, build the report and redact addresses
-    when asked: (report, errors of unreadable inputs)."""
-    from pcapsmtp.report.pseudonyms import redact_addresses
-    from pcapsmtp.report.series import session_series
-    from pcapsmtp.streams import collect_streams
-
-    paths = [paths] if isinstance(paths, str) else list(paths)
-    analysis = analyze(paths, analysis_options)
-    baseline = analyze([baseline_path], analysis_options) if baseline_path else None
-    errors = analysis.errors + (baseline.errors if baseline else [])
-    if errors:
-        return None, errors
-    if len(analysis.results) != 1:
-        names = ", ".join(r.info.file for r in analysis.results) or "none"
-        raise UnknownSession(
-            f"a report covers one capture (or one rotated set); these inputs are "
-            f"{len(analysis.results)}: {names}"
-        )
-    path = analysis.results[0].info.file
-    sources = analysis.results[0].info.files or path
-    options = _resolve(options, analysis, path)
-    detailed, _ = chosen_sessions(analysis, options.sessions)
-    streams = collect_streams(
-        sources, [s.flow.stream for s in detailed], analysis_options.extra_ports
-    )
-    series = {s.id: session_series(s, streams[s.flow.stream]) for s in detailed}
-    base = None
-    if baseline is not None and baseline_path:
-        from pcapsmtp.report.baseline import baseline_section
-
-        bad_session = options.sessions[0] if options.sessions else None
-        base = baseline_section(
-            baseline_path, baseline, path, analysis_options, bad_session, options.tz
-        )
-    report = build_report(path, analysis, options, series, base)
-    if options.redact_addresses:
-        report = redact_addresses(report)
-    return report, []

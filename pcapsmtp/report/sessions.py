@@ -12,9 +12,9 @@ from pcapsmtp.addresses import address, endpoint_name
 from pcapsmtp.report.safe import wire
 from pcapsmtp.report.times import iso
 from pcapsmtp.smtp import codes
+from pcapsmtp.smtp.deciding import deciding_reply
 from pcapsmtp.smtp.events import GREETING, Reply
 from pcapsmtp.smtp.model import Session, Transaction
-from pcapsmtp.smtp.session import deciding_reply
 from pcapsmtp.tcp.community import community_id
 from pcapsmtp.tcp.model import TH_RST, Endpoint, TcpFlow
 

@@ -17,7 +17,7 @@ from pcapsmtp.report.sessions import endpoint_name, resets
 from pcapsmtp.report.text import session_table
 from pcapsmtp.report.times import human, iso
 from pcapsmtp.smtp import codes
-from pcapsmtp.smtp.session import deciding_reply
+from pcapsmtp.smtp.deciding import deciding_reply
 
 CSV_COLUMNS = [
     "id",

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from pcapsmtp.analysis import Options, analyze
-from pcapsmtp.report.document import ReportOptions, make_report
+from pcapsmtp.ticket import ReportOptions, make_report
 from pcapsmtp.report.findings import format_findings
 from pcapsmtp.report.jsondoc import analysis_document
 from tests.tshark import LAB, TSHARK, all_captures, capture_id, needs_tshark
