@@ -18,6 +18,7 @@ from pcapsmtp.analysis import Analysis, CaptureResult, Options, analyze
 from pcapsmtp.diff import DiffError, compare_results
 from pcapsmtp.report.baseline import baseline_section
 from pcapsmtp.report.document import ReportOptions, build_report, chosen_sessions
+from pcapsmtp.report.model import FileFacts, Report
 from pcapsmtp.report.pseudonyms import redact_addresses
 from pcapsmtp.report.series import session_series
 from pcapsmtp.selection import SelectionError, listing, select
@@ -30,25 +31,23 @@ class UnknownSession(ValueError):
     """--session named a session the capture does not hold (a usage error)."""
 
 
-def file_facts(path: str, files: list[str] | None = None) -> dict:
+def file_facts(path: str, files: list[str] | None = None) -> FileFacts:
     """Size and SHA-256 of a capture file, so the recipient can check they have the same one;
     of each of ``files`` when ``path`` names a rotated set."""
     if files:
         each = [file_facts(f) for f in files]
-        return {
-            "name": os.path.basename(path),
-            "size": sum(f["size"] for f in each),
-            "sha256": ", ".join(f"{f['name']}: {f['sha256']}" for f in each),
-        }
+        return FileFacts(
+            name=os.path.basename(path),
+            size=sum(f["size"] for f in each),
+            sha256=", ".join(f"{f['name']}: {f['sha256']}" for f in each),
+        )
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
-    return {
-        "name": os.path.basename(path),
-        "size": os.path.getsize(path),
-        "sha256": digest.hexdigest(),
-    }
+    return FileFacts(
+        name=os.path.basename(path), size=os.path.getsize(path), sha256=digest.hexdigest()
+    )
 
 
 def _resolve(options: ReportOptions, analysis: Analysis, path: str) -> ReportOptions:
@@ -85,7 +84,7 @@ def make_report(
     analysis_options: Options,
     options: ReportOptions,
     baseline_path: str | None = None,
-) -> tuple[dict | None, list]:
+) -> tuple[Report | None, list]:
     """Analyse ``paths`` (one capture, or the files of one rotated set) and the baseline,
     collect the graph data of the detailed sessions, build the report and redact addresses
     when asked: (report, errors of unreadable inputs)."""

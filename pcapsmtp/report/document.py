@@ -1,6 +1,9 @@
 """The report as one plain document: what ``report`` writes as JSON, Markdown or HTML.
 
-Every renderer reads this structure and nothing else, so what is in the report (and what is
+Its shape is declared in ``report.model`` (TypedDicts: at run time plain dicts, which the
+JSON and the redaction need). It is built from models computed once by ``pcapsmtp.ticket``
+(the analysis, the comparison, the graph data, the files' facts): nothing here reads a
+capture. Every renderer reads this structure and nothing else, so what is in the report (and what is
 redacted from it) is decided once, here: credentials never reach it (the SMTP parser
 redacted them), and ``--redact-addresses`` rewrites the finished structure
 (``pseudonyms.redact_addresses``) before any renderer sees it.
@@ -25,8 +28,19 @@ from pcapsmtp.report.captures import capture_dict
 from pcapsmtp.report.dialogue import icmp_name, session_section
 from pcapsmtp.report.findings import calm_line, finding_dict
 from pcapsmtp.report.health import health_document
-from pcapsmtp.report.ladder import ladder_rows
 from pcapsmtp.report.maillog import maillog_document, session_links
+from pcapsmtp.report.model import (
+    BaselineSection,
+    CaptureSection,
+    Detailed,
+    FileFacts,
+    Party,
+    Produced,
+    Report,
+    ReportInfo,
+    TimelineRow,
+    Verdict,
+)
 from pcapsmtp.report.safe import wire
 from pcapsmtp.report.schema import SCHEMA_VERSION
 from pcapsmtp.report.sessions import address, endpoint_fields, endpoint_name
@@ -59,15 +73,15 @@ class ReportOptions:
 # -- the capture and its parties ----------------------------------------------------------------
 
 
-def capture_section(result: CaptureResult, facts: dict, tz: tzinfo) -> dict:
+def capture_section(result: CaptureResult, facts: FileFacts, tz: tzinfo) -> CaptureSection:
     info = result.info
     span = (
         (info.last_time_ns - info.first_time_ns) / 1e9
         if info.first_time_ns is not None and info.last_time_ns is not None
         else None
     )
-    return (
-        capture_dict(info)
+    return CaptureSection(
+        **capture_dict(info)
         | facts
         | {
             "file": wire(info.file),
@@ -112,25 +126,20 @@ def _hostname(text: str | None) -> str | None:
     return wire(word) if named and HOST_NAME.match(word) else None
 
 
-def parties(analysis: Analysis) -> list[dict]:
+def parties(analysis: Analysis) -> list[Party]:
     """Servers, clients and the routers that sent ICMP errors, with what they said of
     themselves."""
-    found: dict[tuple[str, str], dict] = {}
+    found: dict[tuple[str, str], Party] = {}
 
-    def party(role: str, ip: bytes) -> dict:
+    def party(role: str, ip: bytes) -> Party:
         key = (role, address(ip))
         if key not in found:
-            found[key] = {
-                "role": role,
-                "address": key[1],
-                "ports": [],
-                "names": [],
-                "software": [],
-                "sessions": [],
-            }
+            found[key] = Party(
+                role=role, address=key[1], ports=[], names=[], software=[], sessions=[]
+            )
         return found[key]
 
-    def add(entry: dict, name: str, value) -> None:
+    def add(entry: Party, name: str, value) -> None:
         if value is not None and value not in entry[name]:
             entry[name].append(value)
 
@@ -155,7 +164,7 @@ def parties(analysis: Analysis) -> list[dict]:
 # -- findings, verdict, timeline ----------------------------------------------------------------
 
 
-def verdict(analysis: Analysis) -> dict:
+def verdict(analysis: Analysis) -> Verdict:
     findings = analysis.findings
     severities = Counter(f.severity for f in findings)
     outcomes = Counter(s.outcome for s in analysis.sessions)
@@ -167,44 +176,44 @@ def verdict(analysis: Analysis) -> dict:
     else:
         where = f"session {worst.session}" if worst.session else "the capture"
         line = f"{worst.severity.upper()} {worst.code} ({where}): {wire(worst.summary)}"
-    return {
-        "line": line,
-        "level": worst.severity if worst else WARNING if failed else "ok",
-        "sessions": len(analysis.sessions),
-        "outcomes": dict(sorted(outcomes.items())),
-        "errors": severities[ERROR],
-        "warnings": severities[WARNING],
-        "info": severities[INFO],
-    }
+    return Verdict(
+        line=line,
+        level=worst.severity if worst else WARNING if failed else "ok",
+        sessions=len(analysis.sessions),
+        outcomes=dict(sorted(outcomes.items())),
+        errors=severities[ERROR],
+        warnings=severities[WARNING],
+        info=severities[INFO],
+    )
 
 
-def timeline_row(session: Session, capture_start: int | None, tz: tzinfo, findings) -> dict:
+def timeline_row(session: Session, capture_start: int | None, tz: tzinfo, findings) -> TimelineRow:
     flow = session.flow
     last = session.last_reply
-    return {
-        "session": session.id,
-        "tcp_stream": flow.stream,
-        "start": iso(flow.first_time_ns),
-        "start_local": human(flow.first_time_ns, tz),
-        "offset_s": round((flow.first_time_ns - capture_start) / 1e9, 6)
+    return TimelineRow(
+        session=session.id,
+        tcp_stream=flow.stream,
+        start=iso(flow.first_time_ns),
+        start_local=human(flow.first_time_ns, tz),
+        offset_s=round((flow.first_time_ns - capture_start) / 1e9, 6)
         if capture_start is not None
         else None,
-        "duration_s": round((flow.last_time_ns - flow.first_time_ns) / 1e9, 6),
-        "client": endpoint_name(session.client),
-        "server": endpoint_name(session.server),
+        duration_s=round((flow.last_time_ns - flow.first_time_ns) / 1e9, 6),
+        client=endpoint_name(session.client),
+        server=endpoint_name(session.server),
         **endpoint_fields(session.client, session.server),
-        "community_id": community_id(flow),
-        "server_software": _software(session),
-        "mail_from": _mail_from(session),
-        "recipients": sum(t.recipients for t in session.transactions),
-        "outcome": session.outcome,
-        "outcome_reason": session.outcome_reason,
-        "last_reply": wire(f"{last.code} {last.lines[0] if last.lines else ''}".strip())
+        community_id=community_id(flow),
+        server_software=_software(session),
+        mail_from=_mail_from(session),
+        recipients=sum(t.recipients for t in session.transactions),
+        outcome=session.outcome,
+        outcome_reason=session.outcome_reason,
+        last_reply=wire(f"{last.code} {last.lines[0] if last.lines else ''}".strip())
         if last
         else None,
-        "tcp": tcp_trouble(session),
-        "findings": sorted({f.code for f in findings if f.session == session.id}),
-    }
+        tcp=tcp_trouble(session),
+        findings=sorted({f.code for f in findings if f.session == session.id}),
+    )
 
 
 def _mail_from(session: Session) -> str | None:
@@ -240,10 +249,10 @@ def build_report(
     path: str,
     analysis: Analysis,
     options: ReportOptions,
-    facts: dict,
+    facts: FileFacts,
     series: dict | None = None,
-    baseline: dict | None = None,
-) -> dict:
+    baseline: BaselineSection | None = None,
+) -> Report:
     """The report of one analysed capture; ``facts`` are its file's size and SHA-256
     (``ticket.file_facts``), ``series`` maps session ids to their graph data
     (``report.series``), ``baseline`` is a ``baseline_section``."""
@@ -254,36 +263,33 @@ def build_report(
     detailed, why = chosen_sessions(analysis, options.sessions)
     sessions = []
     for session in detailed:
-        section = session_section(session, findings, tz)
-        section["graphs"] = (series or {}).get(session.id)
-        section["ladder"] = ladder_rows(session, section["entries"], section["graphs"])
-        section["log"] = session_links(analysis.maillog, session)
-        sessions.append(section)
+        graphs = (series or {}).get(session.id)
+        log = session_links(analysis.maillog, session)
+        sessions.append(session_section(session, findings, tz, graphs, log))
     generated = options.generated or datetime.now(UTC)
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "report": {
-            "format": FORMAT_VERSION,
-            "title": f"SMTP capture report: {wire(os.path.basename(path))}",
-        },
-        "verdict": verdict(analysis),
-        "capture": capture_section(result, facts, tz),
-        "parties": parties(analysis),
-        "findings": [finding_dict(f) for f in findings],
-        "timeline": [timeline_row(s, start, tz, findings) for s in analysis.sessions],
-        "overview": health_document(analysis.sessions),
-        "maillog": maillog_document(analysis.maillog) if analysis.maillog is not None else None,
-        "detailed": {"why": why, "sessions": [s.id for s in detailed]},
-        "sessions": sessions,
-        "baseline": baseline,
-        "produced": {
-            "tool": "pcapsmtp",
-            "version": __version__,
-            "command_line": options.command_line,
-            "generated": generated.astimezone(UTC).isoformat(timespec="seconds"),
-            "tz": getattr(tz, "key", None) or "UTC",
-            "addresses": "pseudonyms" if options.redact_addresses else "as captured",
-            "credentials": "AUTH credentials are redacted when the capture is read: no output "
+    return Report(
+        schema_version=SCHEMA_VERSION,
+        report=ReportInfo(
+            format=FORMAT_VERSION, title=f"SMTP capture report: {wire(os.path.basename(path))}"
+        ),
+        verdict=verdict(analysis),
+        capture=capture_section(result, facts, tz),
+        parties=parties(analysis),
+        findings=[finding_dict(f) for f in findings],
+        timeline=[timeline_row(s, start, tz, findings) for s in analysis.sessions],
+        overview=health_document(analysis.sessions),
+        maillog=maillog_document(analysis.maillog) if analysis.maillog is not None else None,
+        detailed=Detailed(why=why, sessions=[s.id for s in detailed]),
+        sessions=sessions,
+        baseline=baseline,
+        produced=Produced(
+            tool="pcapsmtp",
+            version=__version__,
+            command_line=options.command_line,
+            generated=generated.astimezone(UTC).isoformat(timespec="seconds"),
+            tz=getattr(tz, "key", None) or "UTC",
+            addresses="pseudonyms" if options.redact_addresses else "as captured",
+            credentials="AUTH credentials are redacted when the capture is read: no output "
             "of pcapsmtp holds them",
-        },
-    }
+        ),
+    )

@@ -7,11 +7,12 @@ from collections import Counter
 
 from pcapsmtp.diagnose.coverage import ended_well, unexplained
 from pcapsmtp.diagnose.model import ERROR, WARNING, Finding, frame_filter
+from pcapsmtp.report.model import FindingDoc
 from pcapsmtp.report.safe import markdown, markdown_code, terminal, wire
 from pcapsmtp.smtp.model import Session
 
 
-def finding_dict(finding: Finding) -> dict:
+def finding_dict(finding: Finding) -> FindingDoc:
     return {
         "code": finding.code,
         "severity": finding.severity,
