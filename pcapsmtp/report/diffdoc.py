@@ -7,6 +7,7 @@ Keys of the two sides are their roles: ``good`` and ``bad``, or ``client_side`` 
 from __future__ import annotations
 
 import json
+from datetime import UTC, tzinfo
 
 from pcapsmtp import __version__
 from pcapsmtp.addresses import endpoint_name
@@ -172,5 +173,6 @@ def same_session_dict(diff: Diff, roles: tuple[str, str]) -> dict:
     }
 
 
-def render_diff_json(diff: Diff) -> str:
+def render_diff_json(diff: Diff, tz: tzinfo = UTC) -> str:
+    """The diff document; its times are UTC whatever ``tz`` is, as in every JSON output."""
     return json_text(json.dumps(diff_document(diff), indent=2, ensure_ascii=False)) + "\n"

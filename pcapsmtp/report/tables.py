@@ -83,7 +83,8 @@ def _capture_wide(analysis: Analysis, tz: tzinfo) -> list[str]:
     return ["", sections] if sections else []
 
 
-def render_csv(analysis: Analysis) -> str:
+def render_csv(analysis: Analysis, tz: tzinfo = UTC) -> str:
+    """One row per session; times in UTC whatever ``tz`` is, as in the JSON."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
