@@ -3,9 +3,9 @@
 Its shape is declared in ``report.model`` (TypedDicts: at run time plain dicts, which the
 JSON and the redaction need). It is built from models computed once by ``pcapsmtp.ticket``
 (the analysis, the comparison, the graph data, the files' facts): nothing here reads a
-capture. Every renderer reads this structure and nothing else, so what is in the report (and what is
-redacted from it) is decided once, here: credentials never reach it (the SMTP parser
-redacted them), and ``--redact-addresses`` rewrites the finished structure
+capture. Every renderer reads this structure and nothing else, so what is in the report
+(and what is redacted from it) is decided once, here: credentials never reach it (the SMTP
+parser redacted them), and ``--redact-addresses`` rewrites the finished structure
 (``pseudonyms.redact_addresses``) before any renderer sees it.
 
 Wire text is kept as ``safe.wire`` text (valid UTF-8, control characters still in it);
