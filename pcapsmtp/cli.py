@@ -333,21 +333,9 @@ def analyze_command(captures, fmt, ports, tz, maillogs, keylog, jobs, scheduler)
 
 
 def _render(analysis, fmt: str, tz) -> str:
-    if fmt == "json":
-        from pcapsmtp.report.jsondoc import render_json
+    from pcapsmtp.report.formats import ANALYSIS, renderer
 
-        return render_json(analysis)
-    if fmt == "md":
-        from pcapsmtp.report.tables import render_markdown
-
-        return render_markdown(analysis, tz)
-    if fmt == "csv":
-        from pcapsmtp.report.tables import render_csv
-
-        return render_csv(analysis)
-    from pcapsmtp.report.text import format_analysis
-
-    return format_analysis(analysis, tz)
+    return renderer(ANALYSIS, fmt)(analysis, tz)
 
 
 @main.command("show")
@@ -548,8 +536,8 @@ def report_command(
     session timeline, dialogues and diagrams. Never contains AUTH credentials.
 
     CAPTURE is one capture file, or the files (or folder) of one rotated capture set."""
-    from pcapsmtp.report.document import ReportOptions, make_report
     from pcapsmtp.selection import stream_selector
+    from pcapsmtp.ticket import ReportOptions, make_report
 
     fmt = click.get_current_context().meta.get("pcapsmtp.format") or REPORT_FORMATS.get(
         os.path.splitext(output)[1].lower()
@@ -611,17 +599,9 @@ def _command_line(ctx: click.Context) -> list[str]:
 
 
 def _render_report(report: dict, fmt: str) -> str:
-    if fmt == "json":
-        from pcapsmtp.report.markdown_report import render_report_json
+    from pcapsmtp.report.formats import REPORT, renderer
 
-        return render_report_json(report)
-    if fmt == "md":
-        from pcapsmtp.report.markdown_report import render_report_markdown
-
-        return render_report_markdown(report)
-    from pcapsmtp.report.html import render_report_html
-
-    return render_report_html(report)
+    return renderer(REPORT, fmt)(report)
 
 
 @main.command("diff")
@@ -699,10 +679,6 @@ def _at_most_one(session, stream, role: str):
 
 
 def _render_diff(diff, fmt: str, tz) -> str:
-    if fmt == "json":
-        from pcapsmtp.report.diffdoc import render_diff_json
+    from pcapsmtp.report.formats import DIFF, renderer
 
-        return render_diff_json(diff)
-    from pcapsmtp.report.difftext import format_diff, render_diff_markdown
-
-    return render_diff_markdown(diff, tz) if fmt == "md" else format_diff(diff, tz)
+    return renderer(DIFF, fmt)(diff, tz)

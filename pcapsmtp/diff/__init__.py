@@ -23,7 +23,15 @@ from .model import COMPARE, SAME_SESSION, Diff, Side
 from .parameters import capture_point
 from .pick import DiffError, by_id, pick_comparable, pick_failing, session_findings
 
-__all__ = ["COMPARE", "SAME_SESSION", "Diff", "DiffError", "compare_captures", "same_session"]
+__all__ = [
+    "COMPARE",
+    "SAME_SESSION",
+    "Diff",
+    "DiffError",
+    "compare_captures",
+    "compare_results",
+    "same_session",
+]
 
 
 def load(path: str, options: Options | None) -> CaptureResult:
@@ -58,6 +66,19 @@ def compare_captures(
         raise DiffError("only one of the two captures can come from standard input")
     bad_result = load(bad_path, options)
     good_result = bad_result if good_path == bad_path else load(good_path, options)
+    return compare_results(good_path, good_result, bad_path, bad_result, good_session, bad_session)
+
+
+def compare_results(
+    good_path: str,
+    good_result: CaptureResult,
+    bad_path: str,
+    bad_result: CaptureResult,
+    good_session=None,
+    bad_session=None,
+) -> Diff:
+    """``compare_captures`` of two captures already analysed (each on its own, so the
+    session ids are those ``analyze`` shows for it)."""
     bad_sessions, good_sessions = bad_result.sessions, good_result.sessions
     if bad_session is not None:
         bad = by_id(bad_sessions, bad_session, bad_path)

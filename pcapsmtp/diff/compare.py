@@ -10,7 +10,8 @@ from pcapsmtp.smtp.software import is_masked_banner, masked_ehlo_keywords
 
 from .align import TOLERATED_GAPS, align
 from .model import COMPARE, AlignedStep, Diff, Divergence, Parameter, Side, Step, Value
-from .parameters import describe, parameters
+from .names import describe, step_name
+from .parameters import parameters
 from .steps import session_steps
 
 MAX_STEPS = 2000
@@ -18,19 +19,6 @@ MAX_STEPS = 2000
 SLOWER_FACTOR = 5
 SLOWER_MIN_NS = 1_000_000_000
 """A reply is 'slower' when it took five times as long and at least a second more."""
-
-STEP_NAMES = {
-    "greeting": "the greeting",
-    "message": "the message transfer",
-    "tls": "the TLS handshake",
-    "unsolicited": "a reply nobody asked for",
-    "end": "the end of the session",
-    "auth-response": "an AUTH exchange",
-}
-
-
-def step_name(step: Step) -> str:
-    return STEP_NAMES.get(step.key, step.key)
 
 
 def steps_of(side: Side) -> list[Step]:

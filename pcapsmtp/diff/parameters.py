@@ -138,29 +138,6 @@ ROWS: list[tuple[str, str, Callable[[Session], object], Callable[[object, object
 ]
 
 
-VALUE_NAMES = {"from": "", "ttl": "TTL", "mtu": "MTU"}
-
-
-def describe(value: Value) -> str:
-    """A parameter value in a few characters: '1460 / 1400', 'client TTL 64', 'none'."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, dict) and set(value) == {"client", "server"}:
-        return f"{describe(value['client'])} / {describe(value['server'])}"
-    if isinstance(value, dict):
-        words = (
-            f"{VALUE_NAMES.get(k, k)} {describe(v)}" for k, v in value.items() if v is not None
-        )
-        return " ".join(words).strip()
-    if isinstance(value, list):
-        return ", ".join(describe(v) for v in value) if value else "none"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
 def parameters(a: Session, b: Session) -> list[Parameter]:
     out = []
     for name, label, value, alike in ROWS:

@@ -15,17 +15,11 @@ from .align import align
 from .compare import aligned_steps, findings_only, first_divergence
 from .middlebox import SIDES, count, transit_facts
 from .model import SAME_SESSION, Diff, Side, TransitFact
+from .names import PAIRING_NAMES, named_findings
 from .pairing import pair_views
 from .parameters import capture_point, parameters
 from .pick import DiffError, session_findings
 from .segments import read_views
-
-PAIRING_NAMES = {
-    "isn": "by their initial sequence numbers",
-    "payload": "by the first bytes the client sent",
-    "ports": "by the client port and time",
-    "time": "by time alone (a guess)",
-}
 
 
 def compare_points(
@@ -122,15 +116,6 @@ def _troubled(result: CaptureResult, session: Session) -> bool:
 
 
 # -- verdict --------------------------------------------------------------------------------
-
-
-def named_findings(diff: Diff) -> list[str]:
-    """The catalogue codes the transit facts amount to, in order."""
-    out: list[str] = []
-    for fact in diff.facts:
-        if fact.finding and fact.finding not in out:
-            out.append(fact.finding)
-    return out
 
 
 def verdict(diff: Diff) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pcapsmtp.capture import LINKTYPE_NAMES, CaptureInfo
+from pcapsmtp.capture import LINKTYPE_NAMES
+from pcapsmtp.capture.model import CaptureInfo
+from pcapsmtp.report.model import CaptureFacts
 from pcapsmtp.report.times import iso
 
 
@@ -10,7 +12,7 @@ def link_type_name(linktype: int) -> str:
     return LINKTYPE_NAMES.get(linktype, f"linktype-{linktype}")
 
 
-def capture_dict(info: CaptureInfo) -> dict:
+def capture_dict(info: CaptureInfo) -> CaptureFacts:
     return {
         "file": info.file,
         "format": info.format,

@@ -4,6 +4,8 @@ the report's renderers read it."""
 from __future__ import annotations
 
 from pcapsmtp.report.findings import finding_dict
+from pcapsmtp.report.ladder import ladder_rows
+from pcapsmtp.report.model import Entry, LogLink, SessionSection
 from pcapsmtp.report.safe import wire
 from pcapsmtp.report.sessions import address, session_dict
 from pcapsmtp.report.text import EVENT_NAMES, ICMP_NAMES
@@ -31,7 +33,7 @@ def _note_kind(analysis: Flag, tcp_flags: int) -> str:
     return ", ".join(names)
 
 
-def dialogue_entries(session: Session) -> list[dict]:
+def dialogue_entries(session: Session) -> list[Entry]:
     """The dialogue with TCP events and ICMP errors interleaved, in frame order; runs of the
     same TCP event from the same side (a retransmission storm), or of the same ICMP error,
     as one entry with a count."""
@@ -58,7 +60,7 @@ def dialogue_entries(session: Session) -> list[dict]:
         to = "client" if error.dst == session.client.ip else "server"
         items.append((error.frame, 1, error.time_ns, "network", "icmp", text, None, None, to))
     items.sort(key=lambda item: (item[0], item[1]))
-    entries: list[dict] = []
+    entries: list[Entry] = []
     for frame, _, time_ns, sender, kind, text, latency, code, to in items:
         previous = entries[-1] if entries else None
         if (
@@ -84,6 +86,7 @@ def dialogue_entries(session: Session) -> list[dict]:
                 "latency_ms": round(latency / 1e6, 3) if latency is not None else None,
                 "code": code,
                 "to": to,
+                "label": "",
             }
         )
     for entry in entries:
@@ -91,7 +94,7 @@ def dialogue_entries(session: Session) -> list[dict]:
     return entries
 
 
-def _label(entry: dict) -> str:
+def _label(entry: Entry) -> str:
     """One line for a diagram or a table: a TCP run as its kind, count and frames."""
     text = entry["text"]
     if entry["count"] > 1:
@@ -103,13 +106,22 @@ def _label(entry: dict) -> str:
     return text.split("\n")[0]
 
 
-def session_section(session: Session, findings, tz) -> dict:
-    """The session's JSON dict (DESIGN.md) with its findings, its times for people and its
-    interleaved dialogue."""
+def session_section(
+    session: Session, findings, tz, graphs: dict | None = None, log: list[LogLink] | None = None
+) -> SessionSection:
+    """The session's JSON dict (DESIGN.md) with its findings, its times for people, its
+    interleaved dialogue and, for the HTML's figures, its ``graphs`` (``series``) and the
+    ladder's rows; ``log``: its mail log lines (``maillog.session_links``)."""
     detail = session_dict(session)
-    detail["start_local"] = human(session.flow.first_time_ns, tz)
-    detail["end_local"] = human(session.flow.last_time_ns, tz)
     detail["findings"] = [finding_dict(f) for f in findings if f.session == session.id]
-    detail["dialogue_dropped"] = session.dropped_entries
-    detail["entries"] = dialogue_entries(session)
-    return detail
+    entries = dialogue_entries(session)
+    return SessionSection(
+        **detail,
+        start_local=human(session.flow.first_time_ns, tz),
+        end_local=human(session.flow.last_time_ns, tz),
+        dialogue_dropped=session.dropped_entries,
+        entries=entries,
+        graphs=graphs,
+        ladder=ladder_rows(session, entries, graphs),
+        log=log,
+    )

@@ -7,12 +7,12 @@ Keys of the two sides are their roles: ``good`` and ``bad``, or ``client_side`` 
 from __future__ import annotations
 
 import json
+from datetime import UTC, tzinfo
 
 from pcapsmtp import __version__
 from pcapsmtp.capture.addresses import endpoint_name
-from pcapsmtp.diff.compare import step_name
 from pcapsmtp.diff.model import SAME_SESSION, AlignedStep, Diff, Side, Step
-from pcapsmtp.diff.points import named_findings
+from pcapsmtp.diff.names import named_findings, step_name
 from pcapsmtp.report.safe import json_text, wire
 from pcapsmtp.report.schema import SCHEMA_VERSION
 from pcapsmtp.report.sessions import endpoint_fields
@@ -173,5 +173,6 @@ def same_session_dict(diff: Diff, roles: tuple[str, str]) -> dict:
     }
 
 
-def render_diff_json(diff: Diff) -> str:
+def render_diff_json(diff: Diff, tz: tzinfo = UTC) -> str:
+    """The diff document; its times are UTC whatever ``tz`` is, as in every JSON output."""
     return json_text(json.dumps(diff_document(diff), indent=2, ensure_ascii=False)) + "\n"

@@ -13,9 +13,8 @@ from datetime import UTC, tzinfo
 from tabulate import tabulate
 
 from pcapsmtp.capture.addresses import endpoint_name
-from pcapsmtp.diff.compare import step_name
 from pcapsmtp.diff.model import SAME_SESSION, AlignedStep, Diff, Side, Step
-from pcapsmtp.diff.parameters import describe
+from pcapsmtp.diff.names import PAIRING_NAMES, describe, step_name
 from pcapsmtp.report.safe import markdown, terminal
 from pcapsmtp.report.times import human
 
@@ -122,8 +121,6 @@ def format_diff(diff: Diff, tz: tzinfo = UTC) -> str:
 
 
 def _pairing(diff: Diff) -> str:
-    from pcapsmtp.diff.points import PAIRING_NAMES
-
     return PAIRING_NAMES.get(diff.pairing, diff.pairing or "")
 
 

@@ -1,8 +1,11 @@
 """The report as one plain document: what ``report`` writes as JSON, Markdown or HTML.
 
-Every renderer reads this structure and nothing else, so what is in the report (and what is
-redacted from it) is decided once, here: credentials never reach it (the SMTP parser
-redacted them), and ``--redact-addresses`` rewrites the finished structure
+Its shape is declared in ``report.model`` (TypedDicts: at run time plain dicts, which the
+JSON and the redaction need). It is built from models computed once by ``pcapsmtp.ticket``
+(the analysis, the comparison, the graph data, the files' facts): nothing here reads a
+capture. Every renderer reads this structure and nothing else, so what is in the report
+(and what is redacted from it) is decided once, here: credentials never reach it (the SMTP
+parser redacted them), and ``--redact-addresses`` rewrites the finished structure
 (``pseudonyms.redact_addresses``) before any renderer sees it.
 
 Wire text is kept as ``safe.wire`` text (valid UTF-8, control characters still in it);
@@ -11,24 +14,33 @@ each renderer makes it inert for its format.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 
 from pcapsmtp import __version__
-from pcapsmtp.analysis import Analysis, CaptureResult, Options, analyze
-from pcapsmtp.diagnose import ERROR, INFO, WARNING
+from pcapsmtp.analysis import Analysis, CaptureResult
 from pcapsmtp.diagnose.coverage import ended_well
-from pcapsmtp.errors import PcapsmtpError
+from pcapsmtp.diagnose.model import ERROR, INFO, WARNING
 from pcapsmtp.report.captures import capture_dict
 from pcapsmtp.report.dialogue import icmp_name, session_section
 from pcapsmtp.report.findings import calm_line, finding_dict
 from pcapsmtp.report.health import health_document
-from pcapsmtp.report.ladder import ladder_rows
 from pcapsmtp.report.maillog import maillog_document, session_links
+from pcapsmtp.report.model import (
+    BaselineSection,
+    CaptureSection,
+    Detailed,
+    FileFacts,
+    Party,
+    Produced,
+    Report,
+    ReportInfo,
+    TimelineRow,
+    Verdict,
+)
 from pcapsmtp.report.safe import wire
 from pcapsmtp.report.schema import SCHEMA_VERSION
 from pcapsmtp.report.sessions import address, endpoint_fields, endpoint_name
@@ -40,12 +52,6 @@ from pcapsmtp.tcp.community import community_id
 FORMAT_VERSION = 1
 MAX_DETAILED = 20
 """Sessions shown in detail (dialogue, diagrams) unless chosen with --session."""
-
-
-class UnknownSession(PcapsmtpError, ValueError):
-    """--session named a session the capture does not hold (a usage error)."""
-
-    usage = True
 
 
 @dataclass(slots=True)
@@ -67,36 +73,15 @@ class ReportOptions:
 # -- the capture and its parties ----------------------------------------------------------------
 
 
-def file_facts(path: str, files: list[str] | None = None) -> dict:
-    """Size and SHA-256 of a capture file, so the recipient can check they have the same one;
-    of each of ``files`` when ``path`` names a rotated set."""
-    if files:
-        each = [file_facts(f) for f in files]
-        return {
-            "name": os.path.basename(path),
-            "size": sum(f["size"] for f in each),
-            "sha256": ", ".join(f"{f['name']}: {f['sha256']}" for f in each),
-        }
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return {
-        "name": os.path.basename(path),
-        "size": os.path.getsize(path),
-        "sha256": digest.hexdigest(),
-    }
-
-
-def capture_section(result: CaptureResult, facts: dict, tz: tzinfo) -> dict:
+def capture_section(result: CaptureResult, facts: FileFacts, tz: tzinfo) -> CaptureSection:
     info = result.info
     span = (
         (info.last_time_ns - info.first_time_ns) / 1e9
         if info.first_time_ns is not None and info.last_time_ns is not None
         else None
     )
-    return (
-        capture_dict(info)
+    return CaptureSection(
+        **capture_dict(info)
         | facts
         | {
             "file": wire(info.file),
@@ -141,25 +126,20 @@ def _hostname(text: str | None) -> str | None:
     return wire(word) if named and HOST_NAME.match(word) else None
 
 
-def parties(analysis: Analysis) -> list[dict]:
+def parties(analysis: Analysis) -> list[Party]:
     """Servers, clients and the routers that sent ICMP errors, with what they said of
     themselves."""
-    found: dict[tuple[str, str], dict] = {}
+    found: dict[tuple[str, str], Party] = {}
 
-    def party(role: str, ip: bytes) -> dict:
+    def party(role: str, ip: bytes) -> Party:
         key = (role, address(ip))
         if key not in found:
-            found[key] = {
-                "role": role,
-                "address": key[1],
-                "ports": [],
-                "names": [],
-                "software": [],
-                "sessions": [],
-            }
+            found[key] = Party(
+                role=role, address=key[1], ports=[], names=[], software=[], sessions=[]
+            )
         return found[key]
 
-    def add(entry: dict, name: str, value) -> None:
+    def add(entry: Party, name: str, value) -> None:
         if value is not None and value not in entry[name]:
             entry[name].append(value)
 
@@ -184,7 +164,7 @@ def parties(analysis: Analysis) -> list[dict]:
 # -- findings, verdict, timeline ----------------------------------------------------------------
 
 
-def verdict(analysis: Analysis) -> dict:
+def verdict(analysis: Analysis) -> Verdict:
     findings = analysis.findings
     severities = Counter(f.severity for f in findings)
     outcomes = Counter(s.outcome for s in analysis.sessions)
@@ -196,44 +176,44 @@ def verdict(analysis: Analysis) -> dict:
     else:
         where = f"session {worst.session}" if worst.session else "the capture"
         line = f"{worst.severity.upper()} {worst.code} ({where}): {wire(worst.summary)}"
-    return {
-        "line": line,
-        "level": worst.severity if worst else WARNING if failed else "ok",
-        "sessions": len(analysis.sessions),
-        "outcomes": dict(sorted(outcomes.items())),
-        "errors": severities[ERROR],
-        "warnings": severities[WARNING],
-        "info": severities[INFO],
-    }
+    return Verdict(
+        line=line,
+        level=worst.severity if worst else WARNING if failed else "ok",
+        sessions=len(analysis.sessions),
+        outcomes=dict(sorted(outcomes.items())),
+        errors=severities[ERROR],
+        warnings=severities[WARNING],
+        info=severities[INFO],
+    )
 
 
-def timeline_row(session: Session, capture_start: int | None, tz: tzinfo, findings) -> dict:
+def timeline_row(session: Session, capture_start: int | None, tz: tzinfo, findings) -> TimelineRow:
     flow = session.flow
     last = session.last_reply
-    return {
-        "session": session.id,
-        "tcp_stream": flow.stream,
-        "start": iso(flow.first_time_ns),
-        "start_local": human(flow.first_time_ns, tz),
-        "offset_s": round((flow.first_time_ns - capture_start) / 1e9, 6)
+    return TimelineRow(
+        session=session.id,
+        tcp_stream=flow.stream,
+        start=iso(flow.first_time_ns),
+        start_local=human(flow.first_time_ns, tz),
+        offset_s=round((flow.first_time_ns - capture_start) / 1e9, 6)
         if capture_start is not None
         else None,
-        "duration_s": round((flow.last_time_ns - flow.first_time_ns) / 1e9, 6),
-        "client": endpoint_name(session.client),
-        "server": endpoint_name(session.server),
+        duration_s=round((flow.last_time_ns - flow.first_time_ns) / 1e9, 6),
+        client=endpoint_name(session.client),
+        server=endpoint_name(session.server),
         **endpoint_fields(session.client, session.server),
-        "community_id": community_id(flow),
-        "server_software": _software(session),
-        "mail_from": _mail_from(session),
-        "recipients": sum(t.recipients for t in session.transactions),
-        "outcome": session.outcome,
-        "outcome_reason": session.outcome_reason,
-        "last_reply": wire(f"{last.code} {last.lines[0] if last.lines else ''}".strip())
+        community_id=community_id(flow),
+        server_software=_software(session),
+        mail_from=_mail_from(session),
+        recipients=sum(t.recipients for t in session.transactions),
+        outcome=session.outcome,
+        outcome_reason=session.outcome_reason,
+        last_reply=wire(f"{last.code} {last.lines[0] if last.lines else ''}".strip())
         if last
         else None,
-        "tcp": tcp_trouble(session),
-        "findings": sorted({f.code for f in findings if f.session == session.id}),
-    }
+        tcp=tcp_trouble(session),
+        findings=sorted({f.code for f in findings if f.session == session.id}),
+    )
 
 
 def _mail_from(session: Session) -> str | None:
@@ -269,10 +249,12 @@ def build_report(
     path: str,
     analysis: Analysis,
     options: ReportOptions,
+    facts: FileFacts,
     series: dict | None = None,
-    baseline: dict | None = None,
-) -> dict:
-    """The report of one analysed capture; ``series`` maps session ids to their graph data
+    baseline: BaselineSection | None = None,
+) -> Report:
+    """The report of one analysed capture; ``facts`` are its file's size and SHA-256
+    (``ticket.file_facts``), ``series`` maps session ids to their graph data
     (``report.series``), ``baseline`` is a ``baseline_section``."""
     result = analysis.results[0]
     findings = analysis.findings
@@ -281,104 +263,33 @@ def build_report(
     detailed, why = chosen_sessions(analysis, options.sessions)
     sessions = []
     for session in detailed:
-        section = session_section(session, findings, tz)
-        section["graphs"] = (series or {}).get(session.id)
-        section["ladder"] = ladder_rows(session, section["entries"], section["graphs"])
-        section["log"] = session_links(analysis.maillog, session)
-        sessions.append(section)
+        graphs = (series or {}).get(session.id)
+        log = session_links(analysis.maillog, session)
+        sessions.append(session_section(session, findings, tz, graphs, log))
     generated = options.generated or datetime.now(UTC)
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "report": {
-            "format": FORMAT_VERSION,
-            "title": f"SMTP capture report: {wire(os.path.basename(path))}",
-        },
-        "verdict": verdict(analysis),
-        "capture": capture_section(result, file_facts(path, result.info.files), tz),
-        "parties": parties(analysis),
-        "findings": [finding_dict(f) for f in findings],
-        "timeline": [timeline_row(s, start, tz, findings) for s in analysis.sessions],
-        "overview": health_document(analysis.sessions),
-        "maillog": maillog_document(analysis.maillog) if analysis.maillog is not None else None,
-        "detailed": {"why": why, "sessions": [s.id for s in detailed]},
-        "sessions": sessions,
-        "baseline": baseline,
-        "produced": {
-            "tool": "pcapsmtp",
-            "version": __version__,
-            "command_line": options.command_line,
-            "generated": generated.astimezone(UTC).isoformat(timespec="seconds"),
-            "tz": getattr(tz, "key", None) or "UTC",
-            "addresses": "pseudonyms" if options.redact_addresses else "as captured",
-            "credentials": "AUTH credentials are redacted when the capture is read: no output "
+    return Report(
+        schema_version=SCHEMA_VERSION,
+        report=ReportInfo(
+            format=FORMAT_VERSION, title=f"SMTP capture report: {wire(os.path.basename(path))}"
+        ),
+        verdict=verdict(analysis),
+        capture=capture_section(result, facts, tz),
+        parties=parties(analysis),
+        findings=[finding_dict(f) for f in findings],
+        timeline=[timeline_row(s, start, tz, findings) for s in analysis.sessions],
+        overview=health_document(analysis.sessions),
+        maillog=maillog_document(analysis.maillog) if analysis.maillog is not None else None,
+        detailed=Detailed(why=why, sessions=[s.id for s in detailed]),
+        sessions=sessions,
+        baseline=baseline,
+        produced=Produced(
+            tool="pcapsmtp",
+            version=__version__,
+            command_line=options.command_line,
+            generated=generated.astimezone(UTC).isoformat(timespec="seconds"),
+            tz=getattr(tz, "key", None) or "UTC",
+            addresses="pseudonyms" if options.redact_addresses else "as captured",
+            credentials="AUTH credentials are redacted when the capture is read: no output "
             "of pcapsmtp holds them",
-        },
-    }
-
-
-def _resolve(options: ReportOptions, analysis: Analysis, path: str) -> ReportOptions:
-    """The options with the selectors' sessions added to ``sessions`` (ids)."""
-    from pcapsmtp.selection import SelectionError, select
-
-    ids = list(options.sessions)
-    for selector in options.selectors:
-        try:
-            ids.append(select(analysis.sessions, selector, path).id)
-        except SelectionError as error:
-            raise UnknownSession(str(error)) from None
-    known = {s.id for s in analysis.sessions}
-    unknown = [n for n in ids if n not in known]
-    if unknown:
-        from pcapsmtp.selection import listing
-
-        raise UnknownSession(
-            f"{path} has no SMTP session {unknown[0]}; its sessions: {listing(analysis.sessions)}"
-        )
-    return replace(options, sessions=tuple(dict.fromkeys(ids)))
-
-
-def make_report(
-    paths: str | list[str],
-    analysis_options: Options,
-    options: ReportOptions,
-    baseline_path: str | None = None,
-) -> tuple[dict | None, list]:
-    """Analyse ``paths`` (one capture, or the files of one rotated set) and the baseline,
-    collect the graph data of the detailed sessions, build the report and redact addresses
-    when asked: (report, errors of unreadable inputs)."""
-    from pcapsmtp.analysis.one_pass import collect_streams
-    from pcapsmtp.report.pseudonyms import redact_addresses
-    from pcapsmtp.report.series import session_series
-
-    paths = [paths] if isinstance(paths, str) else list(paths)
-    analysis = analyze(paths, analysis_options)
-    baseline = analyze([baseline_path], analysis_options) if baseline_path else None
-    errors = analysis.errors + (baseline.errors if baseline else [])
-    if errors:
-        return None, errors
-    if len(analysis.results) != 1:
-        names = ", ".join(r.info.file for r in analysis.results) or "none"
-        raise UnknownSession(
-            f"a report covers one capture (or one rotated set); these inputs are "
-            f"{len(analysis.results)}: {names}"
-        )
-    path = analysis.results[0].info.file
-    sources = analysis.results[0].info.files or path
-    options = _resolve(options, analysis, path)
-    detailed, _ = chosen_sessions(analysis, options.sessions)
-    streams = collect_streams(
-        sources, [s.flow.stream for s in detailed], analysis_options.extra_ports
+        ),
     )
-    series = {s.id: session_series(s, streams[s.flow.stream]) for s in detailed}
-    base = None
-    if baseline is not None and baseline_path:
-        from pcapsmtp.report.baseline import baseline_section
-
-        bad_session = options.sessions[0] if options.sessions else None
-        base = baseline_section(
-            baseline_path, baseline, path, analysis_options, bad_session, options.tz
-        )
-    report = build_report(path, analysis, options, series, base)
-    if options.redact_addresses:
-        report = redact_addresses(report)
-    return report, []

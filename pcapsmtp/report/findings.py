@@ -5,14 +5,14 @@ from __future__ import annotations
 import textwrap
 from collections import Counter
 
-from pcapsmtp.diagnose import ERROR, WARNING, Finding
 from pcapsmtp.diagnose.coverage import ended_well, unexplained
-from pcapsmtp.diagnose.model import frame_filter
-from pcapsmtp.report.safe import markdown, terminal, wire
+from pcapsmtp.diagnose.model import ERROR, WARNING, Finding, frame_filter
+from pcapsmtp.report.model import FindingDoc
+from pcapsmtp.report.safe import markdown, markdown_code, terminal, wire
 from pcapsmtp.smtp.model import Session
 
 
-def finding_dict(finding: Finding) -> dict:
+def finding_dict(finding: Finding) -> FindingDoc:
     return {
         "code": finding.code,
         "severity": finding.severity,
@@ -164,8 +164,6 @@ def findings_markdown(
 ) -> str:
     """The findings as ``format_findings`` lists them, in Markdown: alike ones grouped, the
     evidence frames with their display filter, the first next step."""
-    from pcapsmtp.report.markdown_report import code
-
     lines = [f"{'#' * level} Findings", ""]
     calm = calm_line(findings, sessions or [])
     if calm is not None:
@@ -174,13 +172,12 @@ def findings_markdown(
     for finding, alike in group_alike(findings):
         where = markdown(sessions_text(alike, several))
         lines.append(
-            f"- **{finding.severity.upper()}** {code(finding.code)} ({where}): "
+            f"- **{finding.severity.upper()}** {markdown_code(finding.code)} ({where}): "
             f"{markdown(finding.summary)}"
         )
         frames = [frame for f in alike for frame in f.frames]
         if frames:
-            lines.append(
-                f"  - frames {_frames_text(frames)}; Wireshark: {code(frame_filter(frames))}"
-            )
+            shown = markdown_code(frame_filter(frames))
+            lines.append(f"  - frames {_frames_text(frames)}; Wireshark: {shown}")
         lines += [f"  - next step: {markdown(step)}" for step in finding.next_steps[:1]]
     return "\n".join(lines) + "\n"

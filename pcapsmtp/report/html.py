@@ -19,6 +19,7 @@ from markupsafe import Markup, escape
 
 from pcapsmtp.report import svg
 from pcapsmtp.report.findings import finding_cards, ranges
+from pcapsmtp.report.model import Report
 from pcapsmtp.report.safe import terminal
 from pcapsmtp.report.zeek import tcp_legend
 
@@ -79,5 +80,5 @@ def _environment() -> Environment:
     return env
 
 
-def render_report_html(report: dict) -> str:
+def render_report_html(report: Report) -> str:
     return _environment().get_template("report.html.j2").render(r=report)

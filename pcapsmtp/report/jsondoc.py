@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, tzinfo
 from typing import TextIO
 
 from pcapsmtp import __version__
@@ -72,7 +73,8 @@ def _capture_wide(analysis: Analysis) -> dict:
     return overview_document(analysis)
 
 
-def render_json(analysis: Analysis) -> str:
+def render_json(analysis: Analysis, tz: tzinfo = UTC) -> str:
+    """The analysis document; its times are UTC whatever ``tz`` is (DESIGN.md)."""
     return json_text(json.dumps(analysis_document(analysis), indent=2, ensure_ascii=False)) + "\n"
 
 

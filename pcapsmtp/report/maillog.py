@@ -11,6 +11,7 @@ from pcapsmtp.capture.timestamps import local, raw
 from pcapsmtp.maillog.compare import AGREES, DIFFERS, FORMATS_TRIED, LATER
 from pcapsmtp.maillog.link import MaillogLinks
 from pcapsmtp.maillog.model import FileStats, LogLine
+from pcapsmtp.report.model import LogLineDoc, LogLink, MaillogDoc
 from pcapsmtp.report.safe import markdown, terminal, wire
 from pcapsmtp.report.times import iso
 from pcapsmtp.selection import session_ref
@@ -232,7 +233,7 @@ def _line_text(line: LogLine, session, links: MaillogLinks, width: int) -> str:
 # -- JSON ------------------------------------------------------------------------------------
 
 
-def line_dict(line: LogLine) -> dict:
+def line_dict(line: LogLine) -> LogLineDoc:
     return {
         "file": line.source,
         "line": line.number,
@@ -246,7 +247,7 @@ def line_dict(line: LogLine) -> dict:
     }
 
 
-def link_dict(link) -> dict:
+def link_dict(link) -> LogLink:
     return {
         "side": link.side,
         "method": link.method,
@@ -281,7 +282,7 @@ def stats_dict(stats: FileStats) -> dict:
     }
 
 
-def maillog_document(links: MaillogLinks) -> dict:
+def maillog_document(links: MaillogLinks) -> MaillogDoc:
     several = _several(links)
     return {
         "files": [stats_dict(s) for s in links.files],
@@ -306,7 +307,7 @@ def maillog_document(links: MaillogLinks) -> dict:
     }
 
 
-def session_links(links: MaillogLinks | None, session) -> list[dict] | None:
+def session_links(links: MaillogLinks | None, session) -> list[LogLink] | None:
     """The per-session ``"maillog"`` value: None when no log was given."""
     if links is None:
         return None

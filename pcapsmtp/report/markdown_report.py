@@ -12,6 +12,22 @@ import re
 import shlex
 
 from pcapsmtp.report.findings import finding_cards, ranges
+from pcapsmtp.report.model import (
+    BaselineSection,
+    CaptureSection,
+    Detailed,
+    Entry,
+    FindingDoc,
+    LogLink,
+    MaillogDoc,
+    Overview,
+    Party,
+    Produced,
+    Report,
+    SessionSection,
+    TcpDoc,
+    TimelineRow,
+)
 from pcapsmtp.report.safe import json_text, markdown, markdown_block, markdown_code
 from pcapsmtp.report.zeek import tcp_legend
 
@@ -19,7 +35,7 @@ DRAWING = ("graphs", "ladder")
 """Keys of a session that only the HTML's figures read."""
 
 
-def render_report_json(report: dict) -> str:
+def render_report_json(report: Report) -> str:
     """The report document; the graph data and the ladder's rows stay out (they are the
     HTML's drawing material)."""
     document = dict(report)
@@ -79,7 +95,7 @@ def _pair(pair: dict | None, unit: str = "") -> str:
 # -- sections -----------------------------------------------------------------------------------
 
 
-def _capture(capture: dict, produced: dict) -> list[str]:
+def _capture(capture: CaptureSection, produced: Produced) -> list[str]:
     links = ", ".join(f"{lt['name']} ({lt['frames']})" for lt in capture["link_types"]) or "-"
     local = produced["tz"] != "UTC"
     rows = [
@@ -115,7 +131,7 @@ def _capture(capture: dict, produced: dict) -> list[str]:
     return out
 
 
-def _parties(parties: list[dict]) -> list[str]:
+def _parties(parties: list[Party]) -> list[str]:
     rows = [
         [
             _m(p["role"]),
@@ -169,7 +185,7 @@ def _finding(number: int, card: dict) -> list[str]:
     return [*out, ""]
 
 
-def _findings(findings: list[dict]) -> list[str]:
+def _findings(findings: list[FindingDoc]) -> list[str]:
     if not findings:
         return ["No findings: nothing failed and nothing is about to.", ""]
     out = []
@@ -178,7 +194,7 @@ def _findings(findings: list[dict]) -> list[str]:
     return out
 
 
-def timeline_table(rows: list[dict], tz: str) -> list[str]:
+def timeline_table(rows: list[TimelineRow], tz: str) -> list[str]:
     if not rows:
         return ["No SMTP sessions."]
     when = "Start (UTC)" if tz == "UTC" else f"Start ({markdown(tz)})"
@@ -213,7 +229,7 @@ def timeline_table(rows: list[dict], tz: str) -> list[str]:
     )
 
 
-def dialogue_lines(entries: list[dict]) -> list[str]:
+def dialogue_lines(entries: list[Entry]) -> list[str]:
     """The dialogue as fixed-width lines: frame, time since the session began, latency, who."""
     who = {"client": "C", "server": "S", "network": "!"}
     lines = [f"{'frame':>7}  {'time':>12}  {'latency':>10}     what"]
@@ -232,7 +248,7 @@ def dialogue_lines(entries: list[dict]) -> list[str]:
     return lines
 
 
-def _tcp_facts(tcp: dict) -> list[str]:
+def _tcp_facts(tcp: TcpDoc) -> list[str]:
     largest = _pair(tcp["max_segment"], " bytes")
     acked = _pair(tcp["max_acked_segment"], " bytes")
     return [
@@ -246,7 +262,7 @@ def _tcp_facts(tcp: dict) -> list[str]:
     ]
 
 
-def _session(session: dict) -> list[str]:
+def _session(session: SessionSection) -> list[str]:
     smtp, tls, auth = session["smtp"], session["smtp"]["tls"], session["smtp"]["auth"]
     stream = code(f"tcp.stream eq {session['tcp_stream']}")
     out = [
@@ -297,12 +313,12 @@ def _session(session: dict) -> list[str]:
         out.append(f"({session['dialogue_dropped']} more dialogue lines not kept)")
     for limit in session.get("limits", []):
         out += ["", f"Limit reached (pcapsmtp docs/limits.md): {markdown(limit)}"]
-    if session.get("log") is not None:
+    if session["log"] is not None:
         out += ["", *_session_log(session["log"])]
     return [*out, ""]
 
 
-def _session_log(links: list[dict]) -> list[str]:
+def _session_log(links: list[LogLink]) -> list[str]:
     if not links:
         return ["Mail server log: no line of the given logs belongs to this session.", ""]
     out = []
@@ -314,7 +330,7 @@ def _session_log(links: list[dict]) -> list[str]:
     return out
 
 
-def _overview(overview: dict) -> list[str]:
+def _overview(overview: Overview) -> list[str]:
     """Per destination and per client: the capture-wide view (pcapsmtp.health)."""
     out = []
     columns = [
@@ -330,7 +346,7 @@ def _overview(overview: dict) -> list[str]:
         ("destinations", "server", "Destination"),
         ("clients", "client", "Client"),
     ):
-        rows = overview.get(key) or []
+        rows = overview[key]
         if not rows:
             continue
         out += table(
@@ -342,9 +358,7 @@ def _overview(overview: dict) -> list[str]:
                     _m(row["first_time"]),
                     _m(row["last_time"]),
                     _m(
-                        ", ".join(
-                            f"{r['code']}×{r['count']}" for r in row.get("negative_replies", [])
-                        )
+                        ", ".join(f"{r['code']}×{r['count']}" for r in row["negative_replies"])
                         or "-"
                     ),
                 ]
@@ -355,7 +369,7 @@ def _overview(overview: dict) -> list[str]:
     return out
 
 
-def _maillog(maillog: dict) -> list[str]:
+def _maillog(maillog: MaillogDoc) -> list[str]:
     linked = ", ".join(f"{n} by {how}" for how, n in maillog["linked"].items() if n) or "none"
     unlinked = ", ".join(map(str, maillog["unlinked_sessions"])) or "none"
     out = [
@@ -372,7 +386,7 @@ def _maillog(maillog: dict) -> list[str]:
     return [*out, ""]
 
 
-def _baseline(baseline: dict, tz: str) -> list[str]:
+def _baseline(baseline: BaselineSection, tz: str) -> list[str]:
     capture = baseline["capture"]
     out = [
         f"Baseline capture {_m(capture['file'])}, SHA-256 {code(capture['sha256'])}, "
@@ -392,7 +406,7 @@ def _baseline(baseline: dict, tz: str) -> list[str]:
     return [*out, ""]
 
 
-def _produced(produced: dict, detailed: dict) -> list[str]:
+def _produced(produced: Produced, detailed: Detailed) -> list[str]:
     command = shlex.join(produced["command_line"])
     return [
         f"- Tool: pcapsmtp {_m(produced['version'])}",
@@ -406,7 +420,7 @@ def _produced(produced: dict, detailed: dict) -> list[str]:
     ]
 
 
-def render_report_markdown(report: dict) -> str:
+def render_report_markdown(report: Report) -> str:
     produced = report["produced"]
     verdict = report["verdict"]
     outcomes = ", ".join(f"{n} {o}" for o, n in verdict["outcomes"].items()) or "none"
@@ -436,9 +450,9 @@ def render_report_markdown(report: dict) -> str:
         "",
         "## Destinations and clients",
         "",
-        *_overview(report.get("overview") or {}),
+        *_overview(report["overview"]),
     ]
-    if report.get("maillog"):
+    if report["maillog"]:
         out += ["## Mail server logs", "", *_maillog(report["maillog"])]
     out += ["## Sessions in detail", "", f"Shown: {markdown(report['detailed']['why'])}.", ""]
     for session in report["sessions"]:

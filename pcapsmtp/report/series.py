@@ -14,11 +14,12 @@ acknowledged and was sent again) and the event that ended a session that failed.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
+from typing import Protocol
 
 from pcapsmtp.report.safe import wire
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.tcp.model import TH_FIN, TH_RST, TH_SYN, Flag
-from pcapsmtp.tcp.streams import StreamFrames
 
 MAX_POINTS = 2500
 """Segments drawn per direction (flagged ones always)."""
@@ -62,7 +63,37 @@ def _steps(acks: list[list[float]]) -> list[list[float]]:
     return out
 
 
-def session_series(session: Session, found: StreamFrames) -> dict:
+class Segment(Protocol):
+    """One segment of the second pass (``streams.SegmentPoint``): offsets in the sender's
+    stream, ``ack`` in the peer's."""
+
+    @property
+    def frame(self) -> int: ...
+    @property
+    def time_ns(self) -> int: ...
+    @property
+    def direction(self) -> int: ...
+    @property
+    def offset(self) -> int | None: ...
+    @property
+    def length(self) -> int: ...
+    @property
+    def flags(self) -> int: ...
+    @property
+    def ack(self) -> int | None: ...
+
+
+class Replayed(Protocol):
+    """What the graphs need of a stream read again (``streams.StreamFrames``), which the
+    ticket layer replays: the report reads it, never reads the capture."""
+
+    @property
+    def segments(self) -> Sequence[Segment]: ...
+    @property
+    def dropped_segments(self) -> int: ...
+
+
+def session_series(session: Session, found: Replayed) -> dict:
     flow = session.flow
     start = flow.first_time_ns
     flags = {note.frame: note.analysis for note in flow.notes}

@@ -9,12 +9,22 @@ from __future__ import annotations
 from collections import Counter
 
 from pcapsmtp.capture.addresses import address, endpoint_name
+from pcapsmtp.report.model import (
+    Endpoints,
+    ReplyDoc,
+    Reset,
+    SessionDoc,
+    SmtpDoc,
+    TcpDoc,
+    TlsDoc,
+    TransactionDoc,
+)
 from pcapsmtp.report.safe import wire
 from pcapsmtp.report.times import iso
 from pcapsmtp.smtp import codes
+from pcapsmtp.smtp.deciding import deciding_reply
 from pcapsmtp.smtp.events import GREETING, Reply
 from pcapsmtp.smtp.model import Session, Transaction
-from pcapsmtp.smtp.session import deciding_reply
 from pcapsmtp.tcp.community import community_id
 from pcapsmtp.tcp.model import TH_RST, Endpoint, TcpFlow
 
@@ -40,7 +50,7 @@ def _total(flow: TcpFlow, name: str) -> int:
     return sum(endpoint.counts[name] for endpoint in flow.endpoints)
 
 
-def resets(flow: TcpFlow) -> list[dict]:
+def resets(flow: TcpFlow) -> list[Reset]:
     return [
         {
             "frame": note.frame,
@@ -52,7 +62,7 @@ def resets(flow: TcpFlow) -> list[dict]:
     ]
 
 
-def tcp_dict(flow: TcpFlow) -> dict:
+def tcp_dict(flow: TcpFlow) -> TcpDoc:
     handshake = lambda attr: (  # noqa: E731
         lambda e: getattr(e.handshake, attr) if e.handshake else None
     )
@@ -96,7 +106,7 @@ def _sizes(counter: Counter) -> dict[str, int]:
     return {str(size): count for size, count in sorted(counter.items())}
 
 
-def reply_dict(reply: Reply | None) -> dict | None:
+def reply_dict(reply: Reply | None) -> ReplyDoc | None:
     if reply is None:
         return None
     return {
@@ -107,7 +117,7 @@ def reply_dict(reply: Reply | None) -> dict | None:
     }
 
 
-def transaction_dict(transaction: Transaction) -> dict:
+def transaction_dict(transaction: Transaction) -> TransactionDoc:
     final = transaction.final
     message = transaction.message
     enhanced = codes.parse_enhanced(final.lines[0]) if final and final.lines else None
@@ -155,7 +165,7 @@ def _text(obj, name: str) -> str | None:
     return wire(value) if isinstance(value, str) else None
 
 
-def tls_dict(session: Session) -> dict | None:
+def tls_dict(session: Session) -> TlsDoc | None:
     if session.tls is None:
         return None
     facts = session.tls.facts
@@ -174,7 +184,7 @@ def tls_dict(session: Session) -> dict | None:
     }
 
 
-def smtp_dict(session: Session) -> dict:
+def smtp_dict(session: Session) -> SmtpDoc:
     software = session.server_software
     auth = session.auth[-1] if session.auth else None
     return {
@@ -219,7 +229,7 @@ def smtp_dict(session: Session) -> dict:
     }
 
 
-def endpoint_fields(client: Endpoint, server: Endpoint) -> dict:
+def endpoint_fields(client: Endpoint, server: Endpoint) -> Endpoints:
     """The two ends as separate fields, as Zeek (id.orig_h, id.orig_p) and Suricata (src_ip,
     src_port) log them, beside the contract's "ip:port" strings."""
     return {
@@ -230,7 +240,7 @@ def endpoint_fields(client: Endpoint, server: Endpoint) -> dict:
     }
 
 
-def session_dict(session: Session) -> dict:
+def session_dict(session: Session) -> SessionDoc:
     flow = session.flow
     client, server = _roles(flow)
     return {

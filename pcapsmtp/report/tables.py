@@ -17,7 +17,7 @@ from pcapsmtp.report.sessions import endpoint_name, resets
 from pcapsmtp.report.text import session_table
 from pcapsmtp.report.times import human, iso
 from pcapsmtp.smtp import codes
-from pcapsmtp.smtp.session import deciding_reply
+from pcapsmtp.smtp.deciding import deciding_reply
 
 CSV_COLUMNS = [
     "id",
@@ -83,7 +83,8 @@ def _capture_wide(analysis: Analysis, tz: tzinfo) -> list[str]:
     return ["", sections] if sections else []
 
 
-def render_csv(analysis: Analysis) -> str:
+def render_csv(analysis: Analysis, tz: tzinfo = UTC) -> str:
+    """One row per session; times in UTC whatever ``tz`` is, as in the JSON."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)

@@ -8,7 +8,7 @@ from datetime import UTC, tzinfo
 from tabulate import tabulate
 
 from pcapsmtp.analysis import Analysis, CaptureResult
-from pcapsmtp.capture import CaptureInfo
+from pcapsmtp.capture.model import CaptureInfo
 from pcapsmtp.report.captures import link_type_name
 from pcapsmtp.report.counts import count
 from pcapsmtp.report.findings import format_findings
@@ -16,8 +16,8 @@ from pcapsmtp.report.safe import terminal
 from pcapsmtp.report.sessions import address, endpoint_name, resets
 from pcapsmtp.report.times import clock, duration, human
 from pcapsmtp.report.zeek import tcp_legend
+from pcapsmtp.smtp.deciding import deciding_reply
 from pcapsmtp.smtp.model import Session
-from pcapsmtp.smtp.session import deciding_reply
 from pcapsmtp.tcp.model import TH_FIN, TH_RST, TH_SYN, WIRESHARK_NAMES, Flag, SegmentNote
 
 QUIET_FLAGS = Flag.DUPLICATE_ACK | Flag.WINDOW_UPDATE | Flag.KEEP_ALIVE_ACK

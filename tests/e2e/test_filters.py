@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 from pcapsmtp.analysis import Options, analyze
-from pcapsmtp.report.document import ReportOptions, make_report
 from pcapsmtp.report.findings import format_findings
 from pcapsmtp.report.jsondoc import analysis_document
+from pcapsmtp.ticket import ReportOptions, make_report
 from tests.tshark import LAB, TSHARK, all_captures, capture_id, needs_tshark
 
 TAPS = Path(__file__).with_name("filter_taps.lua")

@@ -170,7 +170,7 @@ def test_an_unreadable_file_in_a_set_is_named_and_the_rest_read(dask_cluster, tm
 
 
 def test_report_of_a_set_equals_the_report_of_the_whole(tmp_path) -> None:
-    from pcapsmtp.report.document import ReportOptions, make_report
+    from pcapsmtp.ticket import ReportOptions, make_report
 
     source = LAB_CAPTURES / "loss.pcap"
     split_pcap(source, [40, 94], tmp_path)
