@@ -30,8 +30,15 @@ PIPELINE = (
     "pcapsmtp.ticket",
 )
 """Modules (and their submodules) the report layer must not import..."""
-MODELS = ("pcapsmtp.capture.model", "pcapsmtp.diff.model", "pcapsmtp.diff.names")
-"""...except these, which hold models and names only."""
+MODELS = (
+    "pcapsmtp.capture.model",
+    "pcapsmtp.capture.addresses",
+    "pcapsmtp.capture.timestamps",
+    "pcapsmtp.diff.model",
+    "pcapsmtp.diff.names",
+)
+"""...except these, which hold models and names only (addresses and timestamps: how an
+address or a capture time is written, pure functions that read nothing)."""
 ANALYSIS_MODELS = {"Analysis", "CaptureResult", "Options"}
 """What may be imported from pcapsmtp.analysis: its models, not ``analyze``."""
 KNOWN = {("pcapsmtp.report.captures", "pcapsmtp.capture", "LINKTYPE_NAMES")}
