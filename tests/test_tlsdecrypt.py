@@ -1,4 +1,4 @@
-"""pcapsmtp.tlsdecrypt: tshark's plaintext is exactly what each side wrote inside TLS, record by
+"""pcapsmtp.analysis.tlsdecrypt: tshark's plaintext is exactly what each side wrote inside TLS, record by
 record, whatever the TCP segmentation; what cannot be decrypted becomes a warning.
 
 The captures here are made by tests/tlsconv.py: OpenSSL's own TLS 1.2 and 1.3 records and key

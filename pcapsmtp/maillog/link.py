@@ -25,7 +25,7 @@ from pcapsmtp.capture.addresses import address
 from pcapsmtp.maillog.model import FileStats, LogLine
 from pcapsmtp.maillog.units import CLIENT_SIDE, SERVER_SIDE, LogUnit, build_units, histories
 from pcapsmtp.smtp.model import Session
-from pcapsmtp.timestamps import NS
+from pcapsmtp.capture.timestamps import NS
 
 WINDOW_NS = 120 * NS
 TIGHT_NS = 2 * NS

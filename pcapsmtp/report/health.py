@@ -1,4 +1,4 @@
-"""The per-destination and per-client view (pcapsmtp.health) as text, Markdown and plain
+"""The per-destination and per-client view (pcapsmtp.diagnose.health) as text, Markdown and plain
 structures; the report document calls the same functions."""
 
 from __future__ import annotations

@@ -331,7 +331,7 @@ def _session_log(links: list[LogLink]) -> list[str]:
 
 
 def _overview(overview: Overview) -> list[str]:
-    """Per destination and per client: the capture-wide view (pcapsmtp.health)."""
+    """Per destination and per client: the capture-wide view (pcapsmtp.diagnose.health)."""
     out = []
     columns = [
         "attempts",

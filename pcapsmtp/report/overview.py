@@ -1,5 +1,5 @@
 """The capture-wide sections (issue 13) in one place for every renderer: per destination and
-per client (pcapsmtp.health), and the mail logs' links when ``--maillog`` was given.
+per client (pcapsmtp.diagnose.health), and the mail logs' links when ``--maillog`` was given.
 
 The report document calls these: ``overview_markdown(analysis, tz)`` for its sections,
 ``overview_document(analysis)`` for its JSON, and per session

@@ -59,7 +59,7 @@ def zone(name: str | None) -> tzinfo:
 
 def iso(time_ns: int | None) -> str | None:
     """ISO 8601 in UTC at full (nanosecond) precision, for machine-readable output; a time
-    that is not a date as its raw value ('@seconds.nanoseconds', pcapsmtp.timestamps)."""
+    that is not a date as its raw value ('@seconds.nanoseconds', pcapsmtp.capture.timestamps)."""
     if time_ns is None:
         return None
     moment = local(time_ns)

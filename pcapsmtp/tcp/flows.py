@@ -24,7 +24,7 @@ Whether a flow has ended that way is decided by its own packets, their times and
 numbers, when its next packet comes (the periodic sweep only frees what that would end):
 never by the packets of other flows. So the flows of one 4-tuple come out the same when
 they are tracked on their own, which is what stitching a rotated capture set rests on
-(pcapsmtp.rotated).
+(pcapsmtp.analysis.rotated).
 """
 
 from __future__ import annotations
