@@ -22,10 +22,10 @@ import statistics
 from dataclasses import dataclass, field
 
 from pcapsmtp.capture.addresses import address
+from pcapsmtp.capture.timestamps import NS
 from pcapsmtp.maillog.model import FileStats, LogLine
 from pcapsmtp.maillog.units import CLIENT_SIDE, SERVER_SIDE, LogUnit, build_units, histories
 from pcapsmtp.smtp.model import Session
-from pcapsmtp.capture.timestamps import NS
 
 WINDOW_NS = 120 * NS
 TIGHT_NS = 2 * NS
