@@ -1,5 +1,5 @@
-"""pcapsmtp.analysis.tlsdecrypt: tshark's plaintext is exactly what each side wrote inside TLS, record by
-record, whatever the TCP segmentation; what cannot be decrypted becomes a warning.
+"""pcapsmtp.analysis.tlsdecrypt: tshark's plaintext is exactly what each side wrote inside TLS,
+record by record, whatever the TCP segmentation; what cannot be decrypted becomes a warning.
 
 The captures here are made by tests/tlsconv.py: OpenSSL's own TLS 1.2 and 1.3 records and key
 log, in TCP segments placed on purpose (several records in one segment, a record over many
