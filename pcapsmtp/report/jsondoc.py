@@ -37,6 +37,24 @@ class _Sessions(list):
             yield session_dict(session) | {"findings": [finding_dict(f) for f in found]}
 
 
+class _Findings(list):
+    """The findings' dicts, made one at a time as the encoder reaches them (as _Sessions:
+    a flood of 200,000 connections has 200,000 findings)."""
+
+    def __init__(self, findings: list) -> None:
+        super().__init__()
+        self.findings = findings
+
+    def __len__(self) -> int:
+        return len(self.findings)
+
+    def __bool__(self) -> bool:
+        return bool(self.findings)
+
+    def __iter__(self):
+        return map(finding_dict, self.findings)
+
+
 def analysis_document(analysis: Analysis, lazy: bool = False) -> dict:
     """The JSON document; ``lazy``: its sessions made while it is encoded (write_json)."""
     findings = analysis.findings
@@ -50,7 +68,7 @@ def analysis_document(analysis: Analysis, lazy: bool = False) -> dict:
         ],
         "errors": [{"file": e.source, "reason": e.reason} for e in analysis.errors],
         "sessions": _Sessions(analysis) if lazy else list(_Sessions(analysis)),
-        "findings": [finding_dict(f) for f in findings],
+        "findings": _Findings(findings) if lazy else [finding_dict(f) for f in findings],
     } | _capture_wide(analysis)
 
 

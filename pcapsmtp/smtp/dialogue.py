@@ -18,7 +18,6 @@ and every line answering a 334 never leave this module in clear.
 from __future__ import annotations
 
 import re
-from collections import deque
 from enum import Enum, auto
 
 from pcapsmtp.smtp.codes import is_positive
@@ -144,6 +143,13 @@ class _Line:
 class Dialogue:
     """Parses one connection's SMTP dialogue; ``take()`` returns the events so far."""
 
+    __slots__ = (
+        "_auth_active", "_bdat_command", "_bdat_remaining", "_early_data", "_greeting_open",
+        "_held", "_held_bytes", "_lines", "_message", "_message_gap", "_reply_code",
+        "_reply_first", "_reply_frames", "_reply_lines", "_skipping", "_tail", "_whole",
+        "client", "events", "in_step", "limits", "mid_session", "pending", "server", "tls",
+    )  # fmt: skip
+
     def __init__(
         self,
         greeting_expected: bool = True,
@@ -164,7 +170,9 @@ class Dialogue:
         """A DATA whose message came before its 354 (pipelined, or the 354 not captured)."""
         self.client = ClientState.START
         self.server = ServerState.START
-        self.pending: deque[Command] = deque()
+        self.pending: list[Command] = []
+        """Commands awaiting their reply, oldest first (a list: a deque costs 600 bytes even
+        empty, and pipelining keeps this short)."""
         self.events: list[Event] = []
         self.tls: TlsScanner | None = None
         self._lines = {CLIENT: _Line(), SERVER: _Line()}
@@ -261,7 +269,7 @@ class Dialogue:
                 "incomplete_reply", self._reply_first[0], SERVER, self._reply_lines[0][:80]
             )
         while self.pending:
-            self._unanswered(self.pending.popleft(), "end")
+            self._unanswered(self.pending.pop(0), "end")
 
     def take(self) -> list[Event]:
         events, self.events = self.events, []
@@ -401,7 +409,7 @@ class Dialogue:
         command.pipelined = any(c.verb != GREETING for c in self.pending)
         self._greeting_open = False
         if len(self.pending) >= self.limits.max_pending:
-            self._unanswered(self.pending.popleft(), "not captured")
+            self._unanswered(self.pending.pop(0), "not captured")
             self._anomaly("too_many_pending_commands", command.frame, CLIENT)
         self.pending.append(command)
         self.events.append(command)
@@ -622,7 +630,7 @@ class Dialogue:
         if self.in_step and not self.pending:
             return None
         if self.in_step and (self._whole or fit(self.pending[0], reply) != NO):
-            return self.pending.popleft()
+            return self.pending.pop(0)
         # Out of step, or in step again after a hole but this reply cannot answer the next
         # command (its own command was lost): it answers the first one it can.
         self.in_step = False
@@ -633,8 +641,8 @@ class Dialogue:
             if level == NO:
                 continue
             for _ in range(index):
-                self._unanswered(self.pending.popleft(), "not captured")
-            self.pending.popleft()
+                self._unanswered(self.pending.pop(0), "not captured")
+            self.pending.pop(0)
             reply.uncertain = level != SURE
             self.in_step = level == SURE
             return command

@@ -32,6 +32,7 @@ from __future__ import annotations
 import struct
 from collections import deque
 from collections.abc import Iterable, Iterator
+from functools import partial
 
 from pcapsmtp.capture.addresses import endpoint_name
 from pcapsmtp.capture.decode import IPPROTO_TCP
@@ -84,6 +85,8 @@ MAX_NOTES = 20_000
 """Segment notes kept per flow; counts go on past it."""
 MAX_SENT = 50_000
 """Unacknowledged data segments tracked per direction for the largest-acknowledged figure."""
+QUEUE_AS_LIST = 16
+"""Unacknowledged segments of one direction kept in a list before a deque takes over."""
 MAX_ENDED = 100_000
 """Ended flows (and ICMP-only conversations) remembered for their stream number, the
 oldest forgotten first: a 4-tuple that comes back after this many others have ended gets
@@ -149,7 +152,9 @@ class _Sent:
     def __init__(self) -> None:
         self._ref: int | None = None
         self._latest: dict[int, tuple[int, int, int, int, int]] = {}
-        self._queue: deque[tuple[int, int, int, int, int]] = deque()
+        self._queue: list | deque[tuple[int, int, int, int, int]] | None = None
+        """In the order sent; a list while short (a deque costs 600 bytes even empty, and
+        a flood holds 100,000 flows), a deque past QUEUE_AS_LIST entries."""
 
     def _unwrap(self, seq: int) -> int:
         if self._ref is None:
@@ -164,21 +169,28 @@ class _Sent:
         start = self._unwrap(seq)
         entry = (start, start + length, length, ip_len, frame)
         self._latest[start] = entry
-        self._queue.append(entry)
+        queue = self._queue
+        if queue is None:
+            self._queue = [entry]
+        else:
+            queue.append(entry)
+            if len(queue) > QUEUE_AS_LIST and type(queue) is list:
+                self._queue = deque(queue)
 
     def acknowledged(self, ack: int, sender: Endpoint) -> None:
         if not self._queue:
             return
         limit = self._unwrap(ack)
         queue, latest = self._queue, self._latest
+        popleft = queue.popleft if type(queue) is deque else partial(queue.pop, 0)
         while queue:
             entry = queue[0]
             if latest.get(entry[0]) is not entry:
-                queue.popleft()
+                popleft()
                 continue
             if entry[1] > limit:
                 return
-            queue.popleft()
+            popleft()
             del latest[entry[0]]
             if entry[2] > sender.max_acked_segment:
                 sender.max_acked_segment = entry[2]
@@ -405,7 +417,7 @@ class FlowTracker:
         sender.last_time_ns = time_ns
         sender.packets += 1
         sender.bytes += length
-        sender.ttls[seg.ttl] += 1
+        sender.count_packet(seg.ttl, seg.df)
         if seg.version == 4 and not flags & TH_RST:
             last = sender.ip_id_last  # _count_ip_id, inlined: this runs for every packet
             if last is not None:
@@ -413,7 +425,6 @@ class FlowTracker:
                 if 0 < (seg.ip_id - last) & 0xFFFF <= IP_ID_STEP:
                     sender.ip_id_steps += 1
             sender.ip_id_last = seg.ip_id
-        sender.df[seg.df] += 1
         if seg.fragment_frames:
             sender.fragmented += 1
             if len(sender.fragment_frames) < 50:
@@ -505,9 +516,9 @@ class FlowTracker:
     def _count(sender: Endpoint, analysis: int, seg: TcpSegment) -> None:
         for flag, name in COUNTED:
             if analysis & flag:
-                sender.counts[name] += 1
+                sender.count_flag(name)
         if analysis & ANY_RETRANSMISSION and seg.length:
-            sender.retransmitted_sizes[seg.ip_len] += 1
+            sender.count_retransmitted(seg.ip_len)
 
     @staticmethod
     def _window(live: _Live, d: int, analysis: int, seg: TcpSegment) -> None:
@@ -658,7 +669,7 @@ class FlowTracker:
             if reassembler.limited:
                 self.warnings.append(_limited(flow, d, reassembler))
             for size in live.sent[d].unacked_sizes():
-                flow.endpoints[d].unacked_sizes[size] += 1
+                flow.endpoints[d].count_unacked(size)
             since = live.zero_since[d]
             if since is not None:
                 _window_closed(flow.endpoints[d], flow.last_time_ns - since)

@@ -120,21 +120,88 @@ class Endpoint:
     max_acked_ip_len: int = 0
     last_acked_frame: int | None = None
     """Frame of the last data segment of this side the peer acknowledged completely."""
-    retransmitted_sizes: Counter = field(default_factory=Counter)
-    """IP packet length -> number of retransmissions of that size (all kinds)."""
-    unacked_sizes: Counter = field(default_factory=Counter)
-    """IP packet length -> data segments never acknowledged by the end of the capture."""
-    ttls: Counter = field(default_factory=Counter)
+    # The counters below are read through the properties that follow (``ttls``, ``df``,
+    # ``counts``, ...): most flows have one TTL, one DF setting and no flag, so they are kept
+    # as plain fields and a Counter is made only when needed; an empty Counter costs 80
+    # bytes, a Counter of one entry 160, and a flood holds 100,000 flows of two endpoints.
+    _ttl: int = 0
+    _ttl_packets: int = 0
+    """The one TTL seen so far and its packets, while there is only one."""
+    _ttls: Counter | None = field(default=None, repr=False)
+    """TTL -> packets, once a second TTL was seen."""
+    _df_set: int = 0
+    _df_clear: int = 0
+    _retransmitted_sizes: Counter | None = field(default=None, repr=False)
+    _unacked_sizes: Counter | None = field(default=None, repr=False)
+    _counts: Counter | None = field(default=None, repr=False)
+
+    def count_packet(self, ttl: int, df: bool) -> None:
+        """One more packet sent with this TTL and DF bit."""
+        if df:
+            self._df_set += 1
+        else:
+            self._df_clear += 1
+        if self._ttls is not None:
+            self._ttls[ttl] += 1
+        elif ttl == self._ttl or not self._ttl_packets:
+            self._ttl = ttl
+            self._ttl_packets += 1
+        else:
+            self._ttls = Counter({self._ttl: self._ttl_packets, ttl: 1})
+
+    def count_flag(self, name: str) -> None:
+        if self._counts is None:
+            self._counts = Counter()
+        self._counts[name] += 1
+
+    def count_retransmitted(self, ip_len: int) -> None:
+        if self._retransmitted_sizes is None:
+            self._retransmitted_sizes = Counter()
+        self._retransmitted_sizes[ip_len] += 1
+
+    def count_unacked(self, ip_len: int) -> None:
+        if self._unacked_sizes is None:
+            self._unacked_sizes = Counter()
+        self._unacked_sizes[ip_len] += 1
+
+    @property
+    def ttls(self) -> Counter:
+        """TTL (hop limit) -> packets sent with it (a copy while there is only one TTL)."""
+        if self._ttls is not None:
+            return self._ttls
+        return Counter({self._ttl: self._ttl_packets}) if self._ttl_packets else Counter()
+
+    @property
+    def df(self) -> Counter:
+        """True/False -> packets with / without the Don't Fragment bit."""
+        found = Counter()
+        if self._df_set:
+            found[True] = self._df_set
+        if self._df_clear:
+            found[False] = self._df_clear
+        return found
+
+    @property
+    def counts(self) -> Counter:
+        """Analysis flag name (Wireshark's) -> segments this side sent with that flag."""
+        return self._counts if self._counts is not None else Counter()
+
+    @property
+    def retransmitted_sizes(self) -> Counter:
+        """IP packet length -> number of retransmissions of that size (all kinds)."""
+        return self._retransmitted_sizes if self._retransmitted_sizes is not None else Counter()
+
+    @property
+    def unacked_sizes(self) -> Counter:
+        """IP packet length -> data segments never acknowledged by the end of the capture."""
+        return self._unacked_sizes if self._unacked_sizes is not None else Counter()
+
     ip_id_last: int | None = None
     """IP ID of the last IPv4 packet this side sent that was not a RST."""
     ip_id_pairs: int = 0
     """Consecutive non-RST IPv4 packets of this side compared for their IP IDs ..."""
     ip_id_steps: int = 0
     """... and how many of them counted up by 1 to IP_ID_STEP: an incrementing counter."""
-    df: Counter = field(default_factory=Counter)
-    """True/False -> packets with / without the Don't Fragment bit."""
-    counts: Counter = field(default_factory=Counter)
-    """Analysis flag name (Wireshark's) -> segments this side sent with that flag."""
     fragmented: int = 0
     """Segments that arrived in IP fragments."""
     fragment_frames: list[int] = field(default_factory=list)

@@ -17,7 +17,6 @@ Zeek's and Suricata's are (a memcap): when what it holds would pass
 from __future__ import annotations
 
 import heapq
-from collections import deque
 from dataclasses import dataclass
 
 from pcapsmtp.tcp.sequence import MASK, unwrap
@@ -57,6 +56,11 @@ class Chunk:
 class StreamReassembler:
     """Feed segments of one direction in capture order; collect chunks in stream order."""
 
+    __slots__ = (
+        "_pending", "_pending_bytes", "_recent", "_starts", "base", "expected", "fin_offset",
+        "limited", "limited_bytes", "mismatches", "out",
+    )  # fmt: skip
+
     def __init__(self) -> None:
         self.base: int | None = None
         """Sequence number of stream offset 0."""
@@ -69,7 +73,9 @@ class StreamReassembler:
         """Heap of the offsets in ``_pending`` (each once)."""
         self._pending_bytes = 0
         """What ``_pending`` holds, as charged against MAX_PENDING_BYTES."""
-        self._recent: deque[tuple[int, bytes]] = deque(maxlen=RECENT_SEGMENTS)
+        self._recent: list[tuple[int, bytes]] = []
+        """The last RECENT_SEGMENTS delivered, oldest first (a list: a deque costs 600
+        bytes even empty, and a flood holds 100,000 flows)."""
         self.mismatches = 0
         """Retransmitted bytes that differ from the first copy."""
         self.limited = 0
@@ -139,7 +145,10 @@ class StreamReassembler:
     def _deliver(self, start: int, data: bytes, wire_len: int, frame: int, time_ns: int) -> None:
         if data:
             self.out.append(Chunk(start, len(data), data, frame, time_ns))
-            self._recent.append((start, data))
+            recent = self._recent
+            recent.append((start, data))
+            if len(recent) > RECENT_SEGMENTS:
+                del recent[0]
         self.expected = start + len(data)
         if wire_len > len(data):
             self.out.append(
