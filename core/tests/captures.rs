@@ -46,8 +46,11 @@ fn le32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
 }
 
-/// (link type, records as (sec, usec, data, wire length)) of a little-endian µs pcap.
-fn pcap_records(data: &[u8]) -> (u32, Vec<(u32, u32, Vec<u8>, u32)>) {
+/// (sec, usec, captured bytes, wire length) of a pcap record.
+type Record = (u32, u32, Vec<u8>, u32);
+
+/// (link type, records) of a little-endian µs pcap.
+fn pcap_records(data: &[u8]) -> (u32, Vec<Record>) {
     assert_eq!(
         data[..4],
         [0xd4, 0xc3, 0xb2, 0xa1],
