@@ -32,7 +32,12 @@ impl Read for PyStream {
             let data = match result {
                 Ok(data) => data,
                 Err(err) => {
-                    let message = err.to_string();
+                    // str(exception), as Python code would show it.
+                    let message = err
+                        .value(py)
+                        .str()
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|_| err.to_string());
                     if !err.is_instance_of::<PyException>(py) {
                         *self.interrupt.lock().unwrap_or_else(|e| e.into_inner()) = Some(err);
                     }
