@@ -11,7 +11,10 @@ use _core::reader::{Format, Reader, MAX_BLOCK_LEN};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let limits = Limits { min_inflated: 1 << 20, max_inflation: 100 };
+    let limits = Limits {
+        min_inflated: 1 << 20,
+        max_inflation: 100,
+    };
     let Ok(opened) = input::open(Box::new(Cursor::new(data.to_vec())), limits) else {
         return;
     };
