@@ -1,0 +1,282 @@
+//! The Python binding: `pcapsmtp._core.Reader`, frames in batches.
+
+use std::io::{self, BufReader, Read};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+
+use crate::input::{self, Limits, Stream, CHUNK};
+use crate::reader::{Format, Reader as RecordReader};
+
+/// Frames per batch, and the captured bytes after which a batch ends early.
+const BATCH_FRAMES: usize = 1024;
+const BATCH_BYTES: usize = 4 << 20;
+
+/// A Python binary stream (a file, ``sys.stdin.buffer``, a pipe) read as a Rust reader.
+/// An exception that is no Exception (KeyboardInterrupt, SystemExit) is kept to be raised
+/// again once the reader returns to Python; any other becomes an input error.
+struct PyStream {
+    stream: Py<PyAny>,
+    method: &'static str,
+    interrupt: Arc<Mutex<Option<PyErr>>>,
+}
+
+impl Read for PyStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Python::with_gil(|py| {
+            let result = self.stream.call_method1(py, self.method, (buf.len(),));
+            let data = match result {
+                Ok(data) => data,
+                Err(err) => {
+                    // str(exception), as Python code would show it.
+                    let message = err
+                        .value(py)
+                        .str()
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|_| err.to_string());
+                    if !err.is_instance_of::<PyException>(py) {
+                        *self.interrupt.lock().unwrap_or_else(|e| e.into_inner()) = Some(err);
+                    }
+                    return Err(io::Error::other(message));
+                }
+            };
+            if data.is_none(py) {
+                return Ok(0); // a non-blocking stream with nothing yet: taken as its end
+            }
+            let bytes = data
+                .extract::<&[u8]>(py)
+                .map_err(|e| io::Error::other(e.to_string()))?;
+            let n = bytes.len().min(buf.len());
+            buf[..n].copy_from_slice(&bytes[..n]);
+            Ok(n)
+        })
+    }
+}
+
+/// Reads a capture from a Python binary stream: sniffs compression and format at once,
+/// then hands out frames in batches.
+///
+/// ``Reader(stream, frame_class, frame_offset, min_inflated, max_inflation)``: frames are
+/// built by calling ``frame_class(number, time_ns, linktype, data, wire_len, interface)``.
+/// An input that cannot be decompressed at all sets ``open_error``; one that is no capture
+/// leaves ``format`` None (``head`` holds its first bytes). A panic inside the reader ends
+/// the reading with a warning, never the process.
+#[pyclass(module = "pcapsmtp._core")]
+pub struct Reader {
+    records: Mutex<Option<RecordReader<BufReader<Stream>>>>,
+    frame_class: Py<PyAny>,
+    interrupt: Arc<Mutex<Option<PyErr>>>,
+    raw_bytes: Arc<std::sync::atomic::AtomicU64>,
+    #[pyo3(get)]
+    compression: Option<&'static str>,
+    #[pyo3(get)]
+    format: Option<&'static str>,
+    head: Vec<u8>,
+    #[pyo3(get)]
+    open_error: Option<String>,
+}
+
+#[pymethods]
+impl Reader {
+    #[new]
+    #[pyo3(signature = (stream, frame_class, frame_offset=0, min_inflated=16<<20, max_inflation=100))]
+    fn new(
+        py: Python<'_>,
+        stream: Py<PyAny>,
+        frame_class: Py<PyAny>,
+        frame_offset: u64,
+        min_inflated: u64,
+        max_inflation: u64,
+    ) -> PyResult<Self> {
+        let method = if stream.bind(py).hasattr("read1")? {
+            "read1"
+        } else {
+            "read"
+        };
+        let interrupt = Arc::new(Mutex::new(None));
+        let source = PyStream {
+            stream,
+            method,
+            interrupt: interrupt.clone(),
+        };
+        let limits = Limits {
+            min_inflated,
+            max_inflation,
+        };
+        let opened = catch_unwind(AssertUnwindSafe(|| input::open(Box::new(source), limits)));
+        let mut reader = Reader {
+            records: Mutex::new(None),
+            frame_class,
+            interrupt,
+            raw_bytes: Arc::default(),
+            compression: None,
+            format: None,
+            head: Vec::new(),
+            open_error: None,
+        };
+        reader.raise_interrupt()?;
+        match opened {
+            Err(panic) => {
+                reader.open_error = Some(format!("cannot read: {}", panic_message(&panic)))
+            }
+            Ok(Err(e)) => {
+                reader.open_error = Some(format!("cannot decompress: {}", input::describe(&e)))
+            }
+            Ok(Ok(opened)) => {
+                reader.compression = opened.compression;
+                reader.raw_bytes = opened.raw_bytes;
+                reader.head = opened.head;
+                if let Some(format) = Format::sniff(&reader.head) {
+                    reader.format = Some(format.name());
+                    let stream = BufReader::with_capacity(CHUNK, opened.stream);
+                    *reader.records.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(
+                        RecordReader::new(stream, format, opened.compression, frame_offset),
+                    );
+                }
+            }
+        }
+        Ok(reader)
+    }
+
+    /// The first bytes of the (decompressed) input: what the format was sniffed from.
+    #[getter]
+    fn head<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.head)
+    }
+
+    /// Bytes read from the stream so far (compressed bytes when it is compressed).
+    #[getter]
+    fn raw_position(&self) -> u64 {
+        self.raw_bytes.load(Ordering::Relaxed)
+    }
+
+    /// The largest snap length announced so far.
+    #[getter]
+    fn snaplen(&self) -> Option<u32> {
+        self.records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .and_then(|r| r.snaplen())
+    }
+
+    /// The next frames, at most ``BATCH_FRAMES`` of them; an empty list at the end.
+    fn next_batch<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let batch = PyList::empty(py);
+        let Some(records) = self
+            .records
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        else {
+            return Ok(batch);
+        };
+        let mut frames = Vec::new();
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let mut bytes = 0;
+            while frames.len() < BATCH_FRAMES && bytes < BATCH_BYTES {
+                let Some(frame) = records.next_frame() else {
+                    break;
+                };
+                bytes += frame.data.len();
+                frames.push(frame);
+            }
+        }));
+        if let Err(panic) = outcome {
+            let message = panic_message(&panic);
+            let count = records.count() + frames.len() as u64;
+            records.stop(format!(
+                "the capture reader failed after frame {count} (an internal error: {message}); \
+                 the frames before it were read"
+            ));
+        }
+        self.raise_interrupt()?;
+        let class = self.frame_class.bind(py);
+        for f in frames {
+            let data = PyBytes::new(py, &f.data);
+            batch.append(class.call1((
+                f.number,
+                f.time_ns,
+                f.linktype,
+                data,
+                f.wire_len,
+                f.interface,
+            ))?)?;
+        }
+        Ok(batch)
+    }
+
+    /// Warnings since the last call, each one line: what damage or a limit cut off.
+    fn take_warnings(&mut self) -> Vec<String> {
+        self.records
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            .map(|r| r.take_warnings())
+            .unwrap_or_default()
+    }
+
+    /// Decryption Secrets Blocks since the last call, as (secrets type, data).
+    fn take_secrets<'py>(&mut self, py: Python<'py>) -> Vec<(u32, Bound<'py, PyBytes>)> {
+        let Some(records) = self
+            .records
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        else {
+            return Vec::new();
+        };
+        records
+            .take_secrets()
+            .into_iter()
+            .map(|s| (s.kind, PyBytes::new(py, &s.data)))
+            .collect()
+    }
+}
+
+impl Reader {
+    fn raise_interrupt(&mut self) -> PyResult<()> {
+        match self
+            .interrupt
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            Some(err) => {
+                if let Some(records) = self
+                    .records
+                    .get_mut()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .as_mut()
+                {
+                    records.stop(String::new());
+                    records.take_warnings();
+                }
+                Err(err)
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic".into()
+    }
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Reader>()?;
+    m.add("MAX_RECORD_LEN", crate::reader::MAX_RECORD_LEN)?;
+    m.add("MAX_BLOCK_LEN", crate::reader::MAX_BLOCK_LEN)?;
+    Ok(())
+}
