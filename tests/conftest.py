@@ -1,20 +1,17 @@
-"""Where the test captures live, and skipping when a capture or a tool is absent."""
+"""Skipping when a capture or a tool is absent; where the captures are: tests/captures.py."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-PUBLIC_CAPTURES = Path(
-    os.environ.get("PCAPSMTP_PUBLIC_CAPTURES", REPO_ROOT.parent / "shared" / "captures" / "public")
-)
-"""Real captures from public projects (DESIGN.md); read in place, never copied here."""
-LAB_CAPTURES = REPO_ROOT / "captures"
-"""Captures made by the project's own lab (scripts/lab)."""
+from tests.captures import LAB, PUBLIC, REPO_ROOT
+
+PUBLIC_CAPTURES = PUBLIC
+LAB_CAPTURES = LAB
+__all__ = ["LAB_CAPTURES", "PUBLIC_CAPTURES", "REPO_ROOT"]
 
 
 @pytest.fixture

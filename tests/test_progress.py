@@ -10,7 +10,7 @@ from pcapsmtp import analysis
 from pcapsmtp.analysis import Options, analyze
 from pcapsmtp.cli import main
 from pcapsmtp.progress import DELAY, INTERVAL, Progress, format_progress
-from tests.tshark import LAB
+from tests.captures import LAB
 
 CAPTURE = str(LAB / "mtu-healthy.pcap")
 

@@ -8,28 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PUBLIC_CAPTURES
+from tests.captures import LAB, PUBLIC, all_captures, capture_id
 
 TSHARK = shutil.which("tshark")
-REPO = Path(__file__).resolve().parent.parent
-PUBLIC = PUBLIC_CAPTURES
-LAB = REPO / "captures"
-CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".pcap.gz")
+__all__ = ["LAB", "PUBLIC", "TSHARK", "all_captures", "capture_id", "fields", "needs_tshark"]
 
 needs_tshark = pytest.mark.skipif(TSHARK is None, reason="tshark is not installed")
-
-
-def all_captures() -> list[Path]:
-    """Every capture in captures/ and in the public folder (when present), sorted."""
-    found = []
-    for folder in (LAB, PUBLIC):
-        if folder.is_dir():
-            found += [p for p in folder.iterdir() if p.name.endswith(CAPTURE_SUFFIXES)]
-    return sorted(found)
-
-
-def capture_id(path: Path) -> str:
-    return f"{path.parent.name}/{path.name}"
 
 
 def fields(

@@ -31,7 +31,7 @@ from pcapsmtp.cli import main
 from pcapsmtp.errors import CaptureError
 from tests.capture import writers as w
 from tests.capture.tshark import TSHARK, reader_facts, tshark_facts
-from tests.conftest import PUBLIC_CAPTURES
+from tests.captures import PUBLIC
 
 SOURCE = "zeek-smtp.pcap"  # 125 frames, Ethernet, µs pcap, little-endian
 FRAMES = 125
@@ -64,7 +64,7 @@ class Clean:
 
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory) -> Clean:
-    source = PUBLIC_CAPTURES / SOURCE
+    source = PUBLIC / SOURCE
     if not source.is_file():
         pytest.skip(f"{source} is absent")
     if shutil.which("editcap") is None:

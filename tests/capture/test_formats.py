@@ -29,12 +29,12 @@ import pytest
 from pcapsmtp.capture import DecryptionSecrets, open_capture, packets
 from tests.capture import writers as w
 from tests.capture.tshark import TSHARK, reader_facts, tshark_facts
-from tests.conftest import LAB_CAPTURES, PUBLIC_CAPTURES, REPO_ROOT
+from tests.captures import LAB, PUBLIC, REPO_ROOT
 
 SOURCES = {
-    "zeek-smtp": PUBLIC_CAPTURES / "zeek-smtp.pcap",  # IPv4 over Ethernet, 125 frames
-    "zeek-ipv6": PUBLIC_CAPTURES / "zeek-communityid-ipv6.pcap",  # IPv6 over Ethernet
-    "lab-clean-delivery": LAB_CAPTURES / "clean-delivery.pcap",
+    "zeek-smtp": PUBLIC / "zeek-smtp.pcap",  # IPv4 over Ethernet, 125 frames
+    "zeek-ipv6": PUBLIC / "zeek-communityid-ipv6.pcap",  # IPv6 over Ethernet
+    "lab-clean-delivery": LAB / "clean-delivery.pcap",
 }
 
 

@@ -8,19 +8,19 @@ import subprocess
 
 import pytest
 
-from tests.conftest import LAB_CAPTURES
+from tests.captures import LAB
 from tests.diagnose.helpers import analysis
 from tests.diagnose.test_smoke import _captures
 from tests.tshark import TSHARK, needs_tshark
 
-LAB = _captures(LAB_CAPTURES)
+LAB_FILES = _captures(LAB)
 PER_CAPTURE = 8
 """Distinct filters checked per capture (a retry storm has hundreds of alike findings)."""
 
 
 @needs_tshark
-@pytest.mark.skipif(not LAB, reason="no lab captures")
-@pytest.mark.parametrize("path", LAB, ids=lambda p: p.name)
+@pytest.mark.skipif(not LAB_FILES, reason="no lab captures")
+@pytest.mark.parametrize("path", LAB_FILES, ids=lambda p: p.name)
 def test_filters_compile_and_show_the_evidence(path):
     checked: dict[str, list[int]] = {}
     for finding in analysis(str(path)).findings:

@@ -25,7 +25,8 @@ from pcapsmtp.analysis import Options, analyze
 from pcapsmtp.report.document import ReportOptions, make_report
 from pcapsmtp.report.findings import format_findings
 from pcapsmtp.report.jsondoc import analysis_document
-from tests.tshark import LAB, TSHARK, all_captures, capture_id, needs_tshark
+from tests.captures import LAB, all_captures, capture_id
+from tests.tshark import TSHARK, needs_tshark
 
 TAPS = Path(__file__).with_name("filter_taps.lua")
 TEXT_FILTER = re.compile(r"Wireshark: (.+)$")

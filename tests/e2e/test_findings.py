@@ -11,8 +11,8 @@ import pytest
 
 from pcapsmtp.analysis import analyze
 from pcapsmtp.diagnose import ERROR, WARNING, all_codes
+from tests.captures import LAB
 
-LAB = Path(__file__).resolve().parents[2] / "captures"
 TRUTHS = sorted(LAB.glob("*.truth.json"))
 IMPLEMENTED = set(all_codes())
 ABOUT_THE_CAPTURE = {

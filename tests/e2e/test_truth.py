@@ -16,8 +16,8 @@ import pytest
 from pcapsmtp.analysis import analyze
 from pcapsmtp.report.sessions import endpoint_name
 from pcapsmtp.smtp.events import AUTH_RESPONSE, GREETING
+from tests.captures import LAB
 
-LAB = Path(__file__).resolve().parents[2] / "captures"
 TRUTHS = sorted(LAB.glob("*.truth.json"))
 
 

@@ -4,7 +4,6 @@ would make by hand from the same sessions."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -12,8 +11,8 @@ from pcapsmtp.analysis import analyze
 from pcapsmtp.health import id_ranges, summarize
 from pcapsmtp.report.health import format_health, health_markdown
 from pcapsmtp.report.jsondoc import analysis_document
+from tests.captures import LAB
 
-LAB = Path(__file__).resolve().parents[2] / "captures"
 pytestmark = pytest.mark.skipif(not (LAB / "greylisting.pcap").exists(), reason="no lab captures")
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -15,15 +14,13 @@ from markupsafe import escape as html_escape
 from pcapsmtp.analysis import analyze
 from pcapsmtp.cli import main
 from pcapsmtp.report.zeek import CONN_STATES, HISTORY_LETTERS, history_words, tcp_legend
-from tests.tshark import all_captures, capture_id
+from tests.captures import LAB, REPO_ROOT, all_captures, capture_id
 
-REPO = Path(__file__).resolve().parents[2]
-LAB = REPO / "captures"
-DOC = REPO / "docs" / "zeek-conn.md"
+DOC = REPO_ROOT / "docs" / "zeek-conn.md"
 
 
 def test_every_state_the_schema_allows_has_words():
-    schema = json.loads((REPO / "docs" / "schema" / "analyze.schema.json").read_text())
+    schema = json.loads((REPO_ROOT / "docs" / "schema" / "analyze.schema.json").read_text())
     assert set(schema["$defs"]["tcp"]["properties"]["state"]["enum"]) == set(CONN_STATES)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from pcapsmtp.analysis import Options, analyze
-from tests.conftest import REPO_ROOT
+from tests.captures import REPO_ROOT
 from tests.rotated.split import comparable, pcap_records, split_pcap
 
 PIECES = 8

@@ -23,7 +23,8 @@ import pytest
 
 from pcapsmtp.analysis import analyze
 from pcapsmtp.smtp.session import parse_path
-from tests.tshark import PUBLIC, TSHARK, needs_tshark
+from tests.captures import PUBLIC
+from tests.tshark import TSHARK, needs_tshark
 
 ZEEK = sorted(PUBLIC.glob("zeek-*.pcap*")) if PUBLIC.is_dir() else []
 NO_PARAMETER = {"DATA", "QUIT", "RSET", "NOOP", "STARTTLS", "TURN"}

@@ -30,7 +30,8 @@ import pytest
 from pcapsmtp.analysis import analyze
 from pcapsmtp.smtp.dialogue import KNOWN_VERBS
 from pcapsmtp.smtp.events import AUTH_RESPONSE, END_OF_DATA, GREETING
-from tests.tshark import TSHARK, all_captures, capture_id, needs_tshark
+from tests.captures import all_captures, capture_id
+from tests.tshark import TSHARK, needs_tshark
 
 TSHARK_PORTS = (25, 587)
 """The ports tshark 4.0 dissects as SMTP by default (465 is TLS to it)."""

@@ -24,8 +24,8 @@ from pcapsmtp.diagnose.capture import NEEDS_BOTH_SIDES
 from pcapsmtp.report.sessions import endpoint_name
 from pcapsmtp.smtp.events import AUTH_RESPONSE, END_OF_DATA, GREETING
 from tests.capture_edits import cut_payload, drop_frames, one_direction, payloads
+from tests.captures import LAB
 
-LAB = Path(__file__).resolve().parents[2] / "captures"
 CLEAR = sorted(
     path
     for path in LAB.glob("*.truth.json")

@@ -22,9 +22,9 @@ import pytest
 import pcapsmtp.tcp.flows
 from pcapsmtp.capture import TcpSegment, open_capture, packets
 from pcapsmtp.tcp import Flag, FlowEnded, FlowTracker
+from tests.captures import PUBLIC, all_captures, capture_id
 from tests.composed import icmp_errors, port_reuse
-from tests.conftest import PUBLIC_CAPTURES
-from tests.tshark import all_captures, capture_id, fields, needs_tshark
+from tests.tshark import fields, needs_tshark
 
 ANALYSIS = {
     "retransmission": Flag.ANY_RETRANSMISSION,
@@ -46,7 +46,7 @@ ANALYSIS = {
 CAPTURES = all_captures()
 COMPOSED = {
     "port-reuse": port_reuse,
-    "icmp-errors": lambda path: icmp_errors(path, PUBLIC_CAPTURES / "zeek-smtp.pcap"),
+    "icmp-errors": lambda path: icmp_errors(path, PUBLIC / "zeek-smtp.pcap"),
 }
 
 
