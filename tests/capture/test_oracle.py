@@ -10,12 +10,12 @@ tshark's. On a damaged file tshark stops with an error; we compare what it did r
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
+from tests.ahead import ahead
 from tests.capture.tshark import TSHARK, Facts, reader_facts, tshark_facts
 from tests.captures import LAB, PUBLIC, in_folder
 from tests.composed import icmp_errors, port_reuse
@@ -52,11 +52,12 @@ FILES = capture_files()
 
 @pytest.fixture(scope="module")
 def tshark_runs():
-    """tshark on every file, two at a time, started before the first comparison."""
+    """tshark on every file, two at a time, started before the first comparison (under
+    pytest-xdist: on each file a worker's tests read)."""
     if TSHARK is None:
         pytest.skip("tshark is not installed")
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        yield {path: pool.submit(tshark_facts, path) for path in FILES}
+    with ahead(2) as submit:
+        yield {path: submit(tshark_facts, path) for path in FILES}
 
 
 @pytest.mark.oracle

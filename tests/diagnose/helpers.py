@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
 from pathlib import Path
 
 import pytest
 
-from pcapsmtp.analysis import Analysis, analyze
+from pcapsmtp.analysis import Analysis
 from pcapsmtp.diagnose import Finding
-from tests.captures import LAB
+from tests.captures import LAB, analysed
 
 
-@cache
 def analysis(path: str) -> Analysis:
-    return analyze([path])
+    return analysed(path)
 
 
 def lab(name: str) -> str:

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from pcapsmtp.analysis import Options, analyze
+from pcapsmtp.analysis import Options
 from pcapsmtp.report.document import ReportOptions, make_report
 from pcapsmtp.report.findings import format_findings
 from pcapsmtp.report.jsondoc import analysis_document
-from tests.captures import LAB, all_captures, capture_id
+from tests.captures import LAB, all_captures, analysed, capture_id
 from tests.tshark import TSHARK, needs_tshark
 
 TAPS = Path(__file__).with_name("filter_taps.lua")
@@ -160,7 +160,7 @@ def check(
 @pytest.mark.parametrize("capture", all_captures(), ids=capture_id)
 def test_every_printed_filter_shows_exactly_its_frames(capture, tmp_path):
     name = str(capture)
-    analysis = analyze([name])
+    analysis = analysed(name)
     printed = printed_filters(analysis_document(analysis), name)
     printed += grouped_text_filters(analysis, name)
     report, errors = make_report(name, Options(), ReportOptions(tz=UTC))

@@ -11,13 +11,13 @@ from pcapsmtp.analysis import analyze
 from pcapsmtp.health import id_ranges, summarize
 from pcapsmtp.report.health import format_health, health_markdown
 from pcapsmtp.report.jsondoc import analysis_document
-from tests.captures import LAB
+from tests.captures import LAB, analysed
 
 pytestmark = pytest.mark.skipif(not (LAB / "greylisting.pcap").exists(), reason="no lab captures")
 
 
 def _only(name: str):
-    health = summarize(analyze([str(LAB / name)]).sessions)
+    health = summarize(analysed(LAB / name).sessions)
     (destination,) = health.destinations
     (client,) = health.clients
     return destination, client

@@ -11,12 +11,12 @@ import json
 import shutil
 import subprocess
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 
 import pytest
 
+from tests.ahead import ahead
 from tests.captures import LAB
 
 TRUTHS = sorted(LAB.glob("*.truth.json"))
@@ -224,12 +224,14 @@ def parse_smtp_fields(lines: list[str]) -> dict[int, list]:
 
 @pytest.fixture(scope="module")
 def tshark():
-    """tshark's facts for every capture, gathered in parallel (each run is ~0.5 s)."""
+    """tshark's facts for every capture, gathered in parallel (each run is ~0.5 s); under
+    pytest-xdist, for the captures a worker's tests read, when they do."""
     if not shutil.which("tshark"):
         pytest.skip("tshark is not installed")
     pcaps = sorted(LAB.glob("*.pcap"))
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(tshark_facts, pcaps))
+    with ahead(4) as submit:
+        for path in pcaps:
+            submit(tshark_facts, path)
     return tshark_facts
 
 

@@ -11,10 +11,9 @@ import pytest
 from click.testing import CliRunner
 from markupsafe import escape as html_escape
 
-from pcapsmtp.analysis import analyze
 from pcapsmtp.cli import main
 from pcapsmtp.report.zeek import CONN_STATES, HISTORY_LETTERS, history_words, tcp_legend
-from tests.captures import LAB, REPO_ROOT, all_captures, capture_id
+from tests.captures import LAB, REPO_ROOT, all_captures, analysed, capture_id
 
 DOC = REPO_ROOT / "docs" / "zeek-conn.md"
 
@@ -26,7 +25,7 @@ def test_every_state_the_schema_allows_has_words():
 
 @pytest.mark.parametrize("path", all_captures(), ids=capture_id)
 def test_every_state_and_letter_met_has_words(path):
-    for session in analyze([str(path)]).sessions:
+    for session in analysed(path).sessions:
         flow = session.flow
         assert flow.state in CONN_STATES
         unknown = {c for c in flow.history if c.lower() not in HISTORY_LETTERS}

@@ -27,10 +27,9 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from pcapsmtp.analysis import analyze
 from pcapsmtp.smtp.dialogue import KNOWN_VERBS
 from pcapsmtp.smtp.events import AUTH_RESPONSE, END_OF_DATA, GREETING
-from tests.captures import all_captures, capture_id
+from tests.captures import all_captures, analysed, capture_id
 from tests.tshark import TSHARK, needs_tshark
 
 TSHARK_PORTS = (25, 587)
@@ -78,7 +77,7 @@ def tshark_dialogue(path) -> dict[int, tuple[list[tuple[str, int]], list[int]]]:
 
 
 def our_dialogue(path):
-    return {session.flow.stream: session for session in analyze([str(path)]).sessions}
+    return {session.flow.stream: session for session in analysed(path).sessions}
 
 
 def our_codes(session) -> list[int]:
