@@ -14,6 +14,15 @@ LAB_CAPTURES = LAB
 __all__ = ["LAB_CAPTURES", "PUBLIC_CAPTURES", "REPO_ROOT"]
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "xdist_group(name): tests that share an expensive module fixture (a Dask cluster, a "
+        "generated capture, reports in every format); with ``--dist loadgroup`` (scripts/test) "
+        "pytest-xdist runs them in one worker, so the fixture is made once",
+    )
+
+
 @pytest.fixture
 def public_capture():
     """``public_capture(name)``: the path of a public capture; skips the test when absent."""

@@ -16,15 +16,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pcapsmtp.analysis import Options, analyze
-from tests.captures import LAB, PUBLIC
+from tests.captures import LAB, PUBLIC, analysed
 from tests.composed import icmp_errors, port_reuse
 from tests.rotated.split import comparable, pcap_records, port_reuse_capture, split_pcap
+
+pytestmark = pytest.mark.xdist_group("rotated-dask-cluster")
 
 LAB_NAMES = sorted(p.name for p in LAB.glob("*.pcap"))
 
 
 def whole(path: Path) -> dict:
-    return comparable(analyze([str(path)], Options(jobs=1)), str(path))
+    return comparable(analysed(path, jobs=1), str(path))
 
 
 def rotated(folder: Path, options: Options) -> dict:

@@ -137,6 +137,7 @@ def test_streams_and_analysis_flags_equal_tsharks(path):
 
 @needs_tshark
 @pytest.mark.oracle
+@pytest.mark.xdist_group("tcp-composed")
 @pytest.mark.parametrize("name", COMPOSED)
 def test_long_captures_equal_tsharks(name, composed, table_limits):
     """Port reuse long after a reset, and ICMP errors quoting unseen connections."""
@@ -186,6 +187,7 @@ def test_icmp_errors_are_tied_to_tsharks_stream(path):
 
 @needs_tshark
 @pytest.mark.oracle
+@pytest.mark.xdist_group("tcp-composed")
 def test_icmp_errors_of_unseen_connections_get_tsharks_stream(composed, table_limits):
     """Errors before their connection's first packet, after it ended, and of connections
     never seen: each has tshark's stream number, and the connections after them too."""
