@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import tshark
 from tests.captures import LAB, PUBLIC, REPO_ROOT
 
 PUBLIC_CAPTURES = PUBLIC
@@ -21,6 +22,14 @@ def pytest_configure(config):
         "generated capture, reports in every format); with ``--dist loadgroup`` (scripts/test) "
         "pytest-xdist runs them in one worker, so the fixture is made once",
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tshark_fields_cache(request):
+    """tshark's rows kept between runs in pytest's cache (see tests/tshark.py)."""
+    tshark.CACHE = getattr(request.config, "cache", None)
+    yield
+    tshark.CACHE = None
 
 
 @pytest.fixture

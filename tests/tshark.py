@@ -1,8 +1,16 @@
-"""tshark as the reference oracle: one invocation per file, fields parsed into rows."""
+"""tshark as the reference oracle: one invocation per file, fields parsed into rows.
+
+tshark spends ~0.4 s of CPU starting up, and the oracle tests ask it about every capture
+several times over. Its rows depend only on the file's bytes, the tshark version and the
+command line, so they are kept in pytest's cache under a digest of all three, as
+tests/capture/tshark.py does (``pytest --cache-clear`` or ``-p no:cacheprovider`` to do
+without); our side is always computed afresh."""
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,6 +23,8 @@ TSHARK = shutil.which("tshark")
 __all__ = ["LAB", "PUBLIC", "TSHARK", "all_captures", "capture_id", "fields", "needs_tshark"]
 
 needs_tshark = pytest.mark.skipif(TSHARK is None, reason="tshark is not installed")
+CACHE = None
+"""pytest's cache (``config.cache``), set by tests/conftest.py; None: always run tshark."""
 
 
 def fields(
@@ -55,5 +65,21 @@ def _fields(
         cmd += ["-Y", display_filter]
     for name in names:
         cmd += ["-e", name]
+    key = None
+    if CACHE is not None:
+        digest = hashlib.sha256(Path(path).read_bytes())
+        digest.update(json.dumps([_version(), *cmd[4:]]).encode())
+        key = f"pcapsmtp/tshark-fields/{digest.hexdigest()}"
+        known = CACHE.get(key, None)
+        if known is not None:
+            return tuple(tuple(row) for row in known)
     out = subprocess.run(cmd, capture_output=True, text=True, errors="replace", timeout=300).stdout
-    return tuple(tuple(line.split("\t")) for line in out.splitlines() if line)
+    rows = tuple(tuple(line.split("\t")) for line in out.splitlines() if line)
+    if key is not None:
+        CACHE.set(key, rows)
+    return rows
+
+
+@functools.cache
+def _version() -> str:
+    return subprocess.run([TSHARK, "-v"], capture_output=True, text=True, check=True).stdout
