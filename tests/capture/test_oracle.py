@@ -84,6 +84,7 @@ def test_deliberate_differences_name_existing_files() -> None:
 
 
 @pytest.mark.oracle
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["port-reuse", "icmp-errors"])
 def test_reader_agrees_with_tshark_on_composed_captures(name: str, tmp_path: Path) -> None:
     if TSHARK is None:

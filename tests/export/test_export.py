@@ -90,6 +90,7 @@ def _export(capture: Path, session: int, out: Path, *options: str):
 
 @needs_tshark
 @pytest.mark.oracle
+@pytest.mark.slow
 @pytest.mark.parametrize("capture", all_captures(), ids=capture_id)
 def test_export_is_the_same_stream_to_tshark(tmp_path, capture):
     """Every session picked from the capture (one tshark run over the original for all)."""

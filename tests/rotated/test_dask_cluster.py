@@ -23,7 +23,7 @@ from pcapsmtp.analysis import Options, analyze
 from tests.captures import REPO_ROOT
 from tests.rotated.split import comparable, pcap_records, split_pcap
 
-pytestmark = pytest.mark.xdist_group("rotated-generated-set")
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("rotated-generated-set")]
 
 PIECES = 8
 

@@ -189,6 +189,7 @@ def test_report_of_a_set_equals_the_report_of_the_whole(tmp_path) -> None:
     assert set_report["sessions"][0]["graphs"], "the graphs read the set's frames"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "cuts"), [("port-reuse", [2500, 5000, 7500]), ("icmp-errors", [30, 2500])]
 )

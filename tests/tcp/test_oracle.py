@@ -137,6 +137,7 @@ def test_streams_and_analysis_flags_equal_tsharks(path):
 
 @needs_tshark
 @pytest.mark.oracle
+@pytest.mark.slow
 @pytest.mark.xdist_group("tcp-composed")
 @pytest.mark.parametrize("name", COMPOSED)
 def test_long_captures_equal_tsharks(name, composed, table_limits):
