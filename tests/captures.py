@@ -10,12 +10,9 @@ Cached analyses are shared between tests: a test must not change what it gets ba
 
 from __future__ import annotations
 
-import json
 import os
 from functools import cache
 from pathlib import Path
-
-import pytest
 
 from pcapsmtp.analysis import Analysis, Options, analyze
 
@@ -30,13 +27,6 @@ CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".pcap.gz")
 
 TRUTHS = sorted(LAB.glob("*.truth.json"))
 """The lab's truth files (what the lab did, for each capture it made)."""
-HAVE_LAB = (LAB / "clean-delivery.pcap").is_file()
-needs_lab = pytest.mark.skipif(not HAVE_LAB, reason="no lab captures")
-
-
-def lab(name: str) -> Path:
-    """captures/NAME.pcap (NAME with or without its suffix)."""
-    return LAB / (name if name.endswith(CAPTURE_SUFFIXES) else f"{name}.pcap")
 
 
 def in_folder(folder: Path, suffixes: tuple[str, ...] = CAPTURE_SUFFIXES) -> list[Path]:
@@ -53,12 +43,6 @@ def all_captures() -> list[Path]:
 
 def capture_id(path: Path) -> str:
     return f"{path.parent.name}/{path.name}"
-
-
-@cache
-def truth(name: str) -> dict:
-    """The lab's truth for captures/NAME.pcap."""
-    return json.loads((LAB / f"{name}.truth.json").read_text())
 
 
 @cache

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from pcapsmtp.diagnose import ERROR, WARNING
-from tests.captures import LAB, PUBLIC
+from tests.captures import LAB, PUBLIC, TRUTHS
 from tests.diagnose.helpers import analysis
 from tests.diagnose.test_smoke import _captures
 
@@ -37,8 +37,6 @@ PUBLIC_ALARMS = {
     "suricata-smtp-errors_smtperr.pcap": {"server-closed"},
 }
 """Public captures where these rules raise an error or warning, each reviewed by hand."""
-
-TRUTHS = sorted(LAB.glob("*.truth.json"))
 
 
 def _alarms(path) -> set[str]:

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 from pcapsmtp.diagnose import ERROR, WARNING, all_codes
-from tests.captures import LAB, analysed
+from tests.captures import LAB, TRUTHS, analysed
 
-TRUTHS = sorted(LAB.glob("*.truth.json"))
 IMPLEMENTED = set(all_codes())
 ABOUT_THE_CAPTURE = {
     "capture-one-sided",

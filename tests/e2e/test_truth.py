@@ -16,9 +16,7 @@ import pytest
 from pcapsmtp.report.sessions import endpoint_name
 from pcapsmtp.smtp.events import AUTH_RESPONSE, GREETING
 from tests import captures
-from tests.captures import LAB
-
-TRUTHS = sorted(LAB.glob("*.truth.json"))
+from tests.captures import LAB, TRUTHS
 
 
 def _truth_id(path: Path) -> str:

@@ -17,9 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.ahead import ahead
-from tests.captures import LAB
-
-TRUTHS = sorted(LAB.glob("*.truth.json"))
+from tests.captures import LAB, TRUTHS
 
 OUTCOMES = {
     "delivered", "rejected", "deferred", "reset", "timeout", "tls-failed", "refused",
