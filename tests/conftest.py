@@ -12,6 +12,7 @@ from tests.captures import LAB, PUBLIC, REPO_ROOT
 
 PUBLIC_CAPTURES = PUBLIC
 LAB_CAPTURES = LAB
+"""The old names, for a test still importing them from here; new code: tests.captures."""
 __all__ = ["LAB_CAPTURES", "PUBLIC_CAPTURES", "REPO_ROOT"]
 
 
@@ -37,9 +38,9 @@ def public_capture():
     """``public_capture(name)``: the path of a public capture; skips the test when absent."""
 
     def find(name: str) -> Path:
-        path = PUBLIC_CAPTURES / name
+        path = PUBLIC / name
         if not path.is_file():
-            pytest.skip(f"public capture {name} not present in {PUBLIC_CAPTURES}")
+            pytest.skip(f"public capture {name} not present in {PUBLIC}")
         return path
 
     return find
