@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 from tests.captures import LAB, PUBLIC, all_captures, capture_id
 
 TSHARK = shutil.which("tshark")
+TAPS = Path(__file__).with_name("e2e") / "filter_taps.lua"
 __all__ = ["LAB", "PUBLIC", "TSHARK", "all_captures", "capture_id", "fields", "needs_tshark"]
 
 needs_tshark = pytest.mark.skipif(TSHARK is None, reason="tshark is not installed")
@@ -83,3 +85,35 @@ def _fields(
 @functools.cache
 def _version() -> str:
     return subprocess.run([TSHARK, "-v"], capture_output=True, text=True, check=True).stdout
+
+
+def shown_by_tshark(capture: Path, filters: list[str], tmp_path: Path) -> list[set[int] | str]:
+    """For each filter, the frames tshark shows, or tshark's complaint (one tshark pass for
+    all of them: a tap per filter, tests/e2e/filter_taps.lua)."""
+    return tap_filters(capture, filters, tmp_path)[0]
+
+
+def tap_filters(
+    capture: Path, filters: list[str], tmp_path: Path
+) -> tuple[list[set[int] | str], subprocess.CompletedProcess]:
+    """shown_by_tshark's answers, and tshark's run (its exit status, its stderr)."""
+    listing = tmp_path / "filters.txt"
+    listing.write_text("".join(f"{f}\n" for f in filters), encoding="utf-8")
+    result = subprocess.run(
+        [TSHARK, "-n", "-q", "-r", str(capture), "-X", f"lua_script:{TAPS}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=os.environ | {"PCAPSMTP_FILTERS": str(listing)},
+    )
+    answers: dict[int, set[int] | str] = {}
+    for line in result.stdout.splitlines():
+        number, _, frames = line.partition("\t")
+        if frames.startswith("ERROR"):
+            answers[int(number)] = frames
+        else:
+            answers[int(number)] = {int(f) for f in frames.split(",") if f}
+    shown = [
+        answers.get(n, f"no answer: {result.stderr.strip()}") for n in range(1, len(filters) + 1)
+    ]
+    return shown, result
