@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from tests.capture.writers import LINKTYPE_ETHERNET, PcapFile, Record, read_pcap
+from tests.captures import LAB
 
 SERVER_PORTS = (25, 465, 587)
 SECOND = 1_000_000_000
@@ -96,9 +97,6 @@ def moved(
             record = _rewrite_tcp(record, layers[0], port, (client_isn, server_isn))
         out.append(record)
     return out
-
-
-LAB = Path(__file__).resolve().parent.parent / "captures"
 
 
 def _sessions(name: str) -> list[Record]:

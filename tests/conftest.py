@@ -1,20 +1,36 @@
-"""Where the test captures live, and skipping when a capture or a tool is absent."""
+"""Skipping when a capture or a tool is absent; where the captures are: tests/captures.py."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-PUBLIC_CAPTURES = Path(
-    os.environ.get("PCAPSMTP_PUBLIC_CAPTURES", REPO_ROOT.parent / "shared" / "captures" / "public")
-)
-"""Real captures from public projects (DESIGN.md); read in place, never copied here."""
-LAB_CAPTURES = REPO_ROOT / "captures"
-"""Captures made by the project's own lab (scripts/lab)."""
+from tests import tshark
+from tests.captures import LAB, PUBLIC, REPO_ROOT
+
+PUBLIC_CAPTURES = PUBLIC
+LAB_CAPTURES = LAB
+"""The old names, for a test still importing them from here; new code: tests.captures."""
+__all__ = ["LAB_CAPTURES", "PUBLIC_CAPTURES", "REPO_ROOT"]
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "xdist_group(name): tests that share an expensive module fixture (a Dask cluster, a "
+        "generated capture, reports in every format); with ``--dist loadgroup`` (scripts/test) "
+        "pytest-xdist runs them in one worker, so the fixture is made once",
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tshark_fields_cache(request):
+    """tshark's rows kept between runs in pytest's cache (see tests/tshark.py)."""
+    tshark.CACHE = getattr(request.config, "cache", None)
+    yield
+    tshark.CACHE = None
 
 
 @pytest.fixture
@@ -22,9 +38,9 @@ def public_capture():
     """``public_capture(name)``: the path of a public capture; skips the test when absent."""
 
     def find(name: str) -> Path:
-        path = PUBLIC_CAPTURES / name
+        path = PUBLIC / name
         if not path.is_file():
-            pytest.skip(f"public capture {name} not present in {PUBLIC_CAPTURES}")
+            pytest.skip(f"public capture {name} not present in {PUBLIC}")
         return path
 
     return find

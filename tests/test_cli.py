@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from pcapsmtp.cli import main
-from tests.tshark import LAB
+from tests.captures import LAB
 
 pytestmark = pytest.mark.skipif(not (LAB / "rst-in-data.pcap").exists(), reason="no lab")
 

@@ -10,7 +10,7 @@ from pcapsmtp.analysis import Options, analyze
 from pcapsmtp.analysis import one_pass as analysis
 from pcapsmtp.analysis.progress import DELAY, INTERVAL, Progress, format_progress
 from pcapsmtp.cli import main
-from tests.tshark import LAB
+from tests.captures import LAB
 
 CAPTURE = str(LAB / "mtu-healthy.pcap")
 

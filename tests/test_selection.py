@@ -13,7 +13,7 @@ from pcapsmtp.selection import (
     select,
     stream_selector,
 )
-from tests.tshark import LAB
+from tests.captures import LAB
 
 pytestmark = pytest.mark.skipif(not (LAB / "auth-plain-clear.pcap").exists(), reason="no lab")
 

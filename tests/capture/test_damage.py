@@ -18,7 +18,7 @@ import struct
 import subprocess
 import zlib
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -29,9 +29,10 @@ from pcapsmtp.capture import TcpSegment, open_capture, packets
 from pcapsmtp.capture import files as capture_files
 from pcapsmtp.cli import main
 from pcapsmtp.errors import CaptureError
+from tests.ahead import Later, ahead
 from tests.capture import writers as w
 from tests.capture.tshark import TSHARK, reader_facts, tshark_facts
-from tests.conftest import PUBLIC_CAPTURES
+from tests.captures import PUBLIC
 
 SOURCE = "zeek-smtp.pcap"  # 125 frames, Ethernet, µs pcap, little-endian
 FRAMES = 125
@@ -64,7 +65,7 @@ class Clean:
 
 @pytest.fixture(scope="module")
 def clean(tmp_path_factory) -> Clean:
-    source = PUBLIC_CAPTURES / SOURCE
+    source = PUBLIC / SOURCE
     if not source.is_file():
         pytest.skip(f"{source} is absent")
     if shutil.which("editcap") is None:
@@ -116,15 +117,16 @@ DAMAGE: list[tuple[str, str, Callable[[Clean], bytes], int | None, tuple[str, ..
 
 
 @pytest.fixture(scope="module")
-def damaged(clean, tmp_path_factory) -> dict[str, tuple[Path, Future | None]]:
-    """Every damaged file, written up front, with tshark (two at a time) already reading."""
+def damaged(clean, tmp_path_factory) -> dict[str, tuple[Path, Later | Future | None]]:
+    """Every damaged file, written up front, with tshark (two at a time) already reading
+    (under pytest-xdist: reading when a test asks)."""
     folder = tmp_path_factory.mktemp("damaged")
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ahead(2) as submit:
         found = {}
         for index, (name, suffix, damage, _frames, _words) in enumerate(DAMAGE):
             path = folder / f"{index}.{suffix}"
             path.write_bytes(damage(clean))
-            found[name] = (path, pool.submit(tshark_facts, path) if TSHARK else None)
+            found[name] = (path, submit(tshark_facts, path) if TSHARK else None)
         yield found
 
 

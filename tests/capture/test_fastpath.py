@@ -32,12 +32,13 @@ from tests.capture.writers import (
     read_pcap,
     relink,
 )
-from tests.tshark import LAB, all_captures, capture_id
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts" / "bench"))
 
 from gencapture import LINKTYPE_LINUX_SLL as GEN_SLL
 from gencapture import generate
+
+from tests.captures import LAB, all_captures, capture_id
 
 
 def both_paths(path: Path) -> tuple[tuple, tuple]:

@@ -20,21 +20,22 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import pytest
 
 from pcapsmtp.capture import DecryptionSecrets, open_capture, packets
+from tests.ahead import UNDER_XDIST, Later, ahead
 from tests.capture import writers as w
 from tests.capture.tshark import TSHARK, reader_facts, tshark_facts
-from tests.conftest import LAB_CAPTURES, PUBLIC_CAPTURES, REPO_ROOT
+from tests.captures import LAB, PUBLIC, REPO_ROOT
 
 SOURCES = {
-    "zeek-smtp": PUBLIC_CAPTURES / "zeek-smtp.pcap",  # IPv4 over Ethernet, 125 frames
-    "zeek-ipv6": PUBLIC_CAPTURES / "zeek-communityid-ipv6.pcap",  # IPv6 over Ethernet
-    "lab-clean-delivery": LAB_CAPTURES / "clean-delivery.pcap",
+    "zeek-smtp": PUBLIC / "zeek-smtp.pcap",  # IPv4 over Ethernet, 125 frames
+    "zeek-ipv6": PUBLIC / "zeek-communityid-ipv6.pcap",  # IPv6 over Ethernet
+    "lab-clean-delivery": LAB / "clean-delivery.pcap",
 }
 
 
@@ -328,31 +329,53 @@ class Made:
     maker: Maker
     variant: Variant | None
     skipped: str = ""
-    tshark: Future | None = None
+    tshark: Future | Later | None = None
+
+
+class OnDemand(dict):
+    """A dict whose known keys get their value from ``function(key)`` when first read."""
+
+    def __init__(self, function, keys) -> None:
+        super().__init__()
+        self._function = function
+        self._keys = set(keys)
+
+    def __contains__(self, key) -> bool:
+        return key in self._keys
+
+    def __getitem__(self, key):
+        if not super().__contains__(key):
+            self[key] = self._function(key)
+        return super().__getitem__(key)
 
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory) -> dict[tuple[str, str], Made]:
     """Every variant of every source present, made up front while tshark, two at a time,
-    reads the ones already made: tshark's start-up is most of this module's time."""
+    reads the ones already made: tshark's start-up is most of this module's time. Under
+    pytest-xdist a worker makes (and tshark reads) only the variants its tests ask for."""
     missing = [name for name in ("editcap", "mergecap", "gzip") if shutil.which(name) is None]
     if missing or TSHARK is None:
         pytest.skip(f"not installed: {', '.join(missing or ['tshark'])}")
-    found: dict[tuple[str, str], Made] = {}
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for source, path in SOURCES.items():
-            if not path.is_file():
-                continue
-            maker = Maker(path, tmp_path_factory.mktemp(source))
-            for variant in SOURCE_VARIANTS[source]:
-                try:
-                    v = maker.make(variant)
-                except pytest.skip.Exception as skip:
-                    found[source, variant] = Made(maker, None, skipped=str(skip))
-                    continue
-                future = pool.submit(tshark_facts, v.oracle or v.path)
-                found[source, variant] = Made(maker, v, tshark=future)
-        yield found
+    makers: dict[str, Maker] = {}
+
+    def make(key: tuple[str, str], submit) -> Made:
+        source, variant = key
+        if source not in makers:
+            makers[source] = Maker(SOURCES[source], tmp_path_factory.mktemp(source))
+        maker = makers[source]
+        try:
+            v = maker.make(variant)
+        except pytest.skip.Exception as skip:
+            return Made(maker, None, skipped=str(skip))
+        return Made(maker, v, tshark=submit(tshark_facts, v.oracle or v.path))
+
+    present = [(source, variant) for source, variant in CASES if SOURCES[source].is_file()]
+    with ahead(2) as submit:
+        if UNDER_XDIST:
+            yield OnDemand(lambda key: make(key, submit), present)
+        else:
+            yield {key: make(key, submit) for key in present}
 
 
 def segment_keys(path: Path, kept: list[int] | None = None, copies: int = 1) -> Counter:

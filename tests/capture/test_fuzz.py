@@ -25,7 +25,7 @@ from pcapsmtp.capture.model import Frame
 from pcapsmtp.errors import CaptureError
 from tests.capture import build as b
 from tests.capture import writers as w
-from tests.conftest import PUBLIC_CAPTURES
+from tests.captures import PUBLIC
 
 PUBLIC_SEEDS = [
     "arkime-smtp-subject-multi-nospace.pcap",
@@ -79,7 +79,7 @@ def seeds() -> dict[str, bytes]:
     found = {"synthetic.pcap": synthetic_pcap(), "synthetic.pcapng": synthetic_pcapng()}
     found["synthetic.pcapng.gz"] = gzip.compress(found["synthetic.pcapng"], mtime=0)
     for name in PUBLIC_SEEDS:
-        path = PUBLIC_CAPTURES / name
+        path = PUBLIC / name
         if path.is_file():
             found[name] = path.read_bytes()
     return found

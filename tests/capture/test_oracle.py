@@ -10,25 +10,19 @@ tshark's. On a damaged file tshark stops with an error; we compare what it did r
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 
+from tests.ahead import ahead
 from tests.capture.tshark import TSHARK, Facts, reader_facts, tshark_facts
+from tests.captures import LAB, PUBLIC, in_folder
 from tests.composed import icmp_errors, port_reuse
-from tests.conftest import LAB_CAPTURES, PUBLIC_CAPTURES
-
-PATTERNS = ("*.pcap", "*.pcapng", "*.pcap.gz")
 
 
 def capture_files() -> list[Path]:
-    files: list[Path] = []
-    for folder in (PUBLIC_CAPTURES, LAB_CAPTURES):
-        if folder.is_dir():
-            files += sorted({p for pattern in PATTERNS for p in folder.glob(pattern)})
-    return files
+    return in_folder(PUBLIC) + in_folder(LAB)
 
 
 @dataclass(frozen=True)
@@ -58,11 +52,12 @@ FILES = capture_files()
 
 @pytest.fixture(scope="module")
 def tshark_runs():
-    """tshark on every file, two at a time, started before the first comparison."""
+    """tshark on every file, two at a time, started before the first comparison (under
+    pytest-xdist: on each file a worker's tests read)."""
     if TSHARK is None:
         pytest.skip("tshark is not installed")
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        yield {path: pool.submit(tshark_facts, path) for path in FILES}
+    with ahead(2) as submit:
+        yield {path: submit(tshark_facts, path) for path in FILES}
 
 
 @pytest.mark.oracle
@@ -82,13 +77,14 @@ def test_reader_agrees_with_tshark(path: Path, tshark_runs) -> None:
 
 def test_deliberate_differences_name_existing_files() -> None:
     """A difference for a capture we no longer have is stale and must go."""
-    if not PUBLIC_CAPTURES.is_dir():
-        pytest.skip(f"{PUBLIC_CAPTURES} is absent")
+    if not PUBLIC.is_dir():
+        pytest.skip(f"{PUBLIC} is absent")
     names = {path.name for path in FILES}
     assert set(DIFFERENCES) <= names
 
 
 @pytest.mark.oracle
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["port-reuse", "icmp-errors"])
 def test_reader_agrees_with_tshark_on_composed_captures(name: str, tmp_path: Path) -> None:
     if TSHARK is None:
@@ -96,7 +92,7 @@ def test_reader_agrees_with_tshark_on_composed_captures(name: str, tmp_path: Pat
     if name == "port-reuse":
         path = port_reuse(tmp_path / "port-reuse.pcap")
     else:
-        path = icmp_errors(tmp_path / "icmp-errors.pcap", PUBLIC_CAPTURES / "zeek-smtp.pcap")
+        path = icmp_errors(tmp_path / "icmp-errors.pcap", PUBLIC / "zeek-smtp.pcap")
     run = tshark_facts(path)
     ours, _info = reader_facts(path)
     assert run.error == ""

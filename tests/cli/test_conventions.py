@@ -7,14 +7,13 @@ import json
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from pcapsmtp.cli import main
+from tests.captures import LAB
 
-LAB = Path(__file__).resolve().parents[2] / "captures"
 CLEAN = LAB / "clean-delivery.pcap"
 pytestmark = pytest.mark.skipif(not CLEAN.exists(), reason="no lab captures")
 

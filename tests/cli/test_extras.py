@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -14,8 +13,8 @@ from click.testing import CliRunner
 from pcapsmtp.analysis import run as analysis
 from pcapsmtp.analysis.extras import CLUSTER, TLS, available
 from pcapsmtp.cli import main
+from tests.captures import LAB
 
-LAB = Path(__file__).resolve().parents[2] / "captures"
 pytestmark = pytest.mark.skipif(not (LAB / "starttls-25.pcap").exists(), reason="no lab captures")
 TWO = [str(LAB / "clean-delivery.pcap"), str(LAB / "unknown-user.pcap")]
 

@@ -4,31 +4,29 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
 from pathlib import Path
 
 import pytest
 
-from pcapsmtp.analysis import Analysis, analyze
+from pcapsmtp.analysis import Analysis
 from pcapsmtp.diagnose import Finding
-from tests.conftest import LAB_CAPTURES
+from tests.captures import LAB, analysed
 
 
-@cache
 def analysis(path: str) -> Analysis:
-    return analyze([path])
+    return analysed(path)
 
 
 def lab(name: str) -> str:
     """Path of a lab capture (captures/NAME.pcap); skips when the lab files are absent."""
-    path = LAB_CAPTURES / (name if name.endswith(".pcap") else f"{name}.pcap")
+    path = LAB / (name if name.endswith(".pcap") else f"{name}.pcap")
     if not path.is_file():
         pytest.skip(f"lab capture {path.name} not present")
     return str(path)
 
 
 def truth(name: str) -> dict:
-    return json.loads((LAB_CAPTURES / f"{name}.truth.json").read_text())
+    return json.loads((LAB / f"{name}.truth.json").read_text())
 
 
 def findings(path: str | Path, code: str | None = None, session: int | None = None):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from pcapsmtp.diagnose import all_codes
-from tests.conftest import REPO_ROOT
+from tests.captures import REPO_ROOT
 
 CATALOGUE = REPO_ROOT / "docs" / "findings.md"
 HEADING = re.compile(r"^## `([a-z0-9-]+)`$", re.M)

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from pcapsmtp.diagnose import ERROR, WARNING
-from tests.conftest import LAB_CAPTURES, PUBLIC_CAPTURES
+from tests.captures import LAB, PUBLIC, TRUTHS
 from tests.diagnose.helpers import analysis
 from tests.diagnose.test_smoke import _captures
 
@@ -38,8 +38,6 @@ PUBLIC_ALARMS = {
 }
 """Public captures where these rules raise an error or warning, each reviewed by hand."""
 
-TRUTHS = sorted(LAB_CAPTURES.glob("*.truth.json"))
-
 
 def _alarms(path) -> set[str]:
     return {
@@ -51,7 +49,7 @@ def _alarms(path) -> set[str]:
 
 def _files(truth: dict) -> list:
     names = [f"{truth['scenario']}.pcap", *(truth.get("other_files") or {}).values()]
-    return [LAB_CAPTURES / name for name in names if (LAB_CAPTURES / name).is_file()]
+    return [LAB / name for name in names if (LAB / name).is_file()]
 
 
 @pytest.mark.skipif(not TRUTHS, reason="no lab captures")
@@ -73,10 +71,10 @@ def test_lab_capture_points_raise_only_expected_alarms(truth_path):
         assert _alarms(path) <= expected, path.name
 
 
-PUBLIC = _captures(PUBLIC_CAPTURES)
+PUBLIC_FILES = _captures(PUBLIC)
 
 
-@pytest.mark.skipif(not PUBLIC, reason="no public captures")
-@pytest.mark.parametrize("path", PUBLIC, ids=lambda p: p.name)
+@pytest.mark.skipif(not PUBLIC_FILES, reason="no public captures")
+@pytest.mark.parametrize("path", PUBLIC_FILES, ids=lambda p: p.name)
 def test_public_alarms_are_the_reviewed_ones(path):
     assert _alarms(path) == PUBLIC_ALARMS.get(path.name, set())

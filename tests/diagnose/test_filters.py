@@ -4,35 +4,32 @@ error since Wireshark 4.0)."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
-from tests.conftest import LAB_CAPTURES
+from tests.captures import LAB
 from tests.diagnose.helpers import analysis
 from tests.diagnose.test_smoke import _captures
-from tests.tshark import TSHARK, needs_tshark
+from tests.tshark import needs_tshark, tap_filters
 
-LAB = _captures(LAB_CAPTURES)
+LAB_FILES = _captures(LAB)
 PER_CAPTURE = 8
 """Distinct filters checked per capture (a retry storm has hundreds of alike findings)."""
 
 
 @needs_tshark
-@pytest.mark.skipif(not LAB, reason="no lab captures")
-@pytest.mark.parametrize("path", LAB, ids=lambda p: p.name)
-def test_filters_compile_and_show_the_evidence(path):
+@pytest.mark.skipif(not LAB_FILES, reason="no lab captures")
+@pytest.mark.parametrize("path", LAB_FILES, ids=lambda p: p.name)
+def test_filters_compile_and_show_the_evidence(path, tmp_path):
+    """One tshark pass for the capture's filters, a tap each (tests/tshark.tap_filters)."""
     checked: dict[str, list[int]] = {}
     for finding in analysis(str(path)).findings:
         if finding.filter and finding.filter not in checked and len(checked) < PER_CAPTURE:
             checked[finding.filter] = finding.frames
-    for display_filter, frames in checked.items():
-        run = subprocess.run(
-            [TSHARK, "-n", "-r", str(path), "-Y", display_filter, "-T", "fields",
-             "-e", "frame.number"],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        assert run.returncode == 0, (display_filter, run.stderr[-300:])
-        shown = {int(line) for line in run.stdout.split()}
+    if not checked:
+        return
+    answers, run = tap_filters(path, list(checked), tmp_path)
+    assert run.returncode == 0, run.stderr[-300:]
+    for (display_filter, frames), shown in zip(checked.items(), answers, strict=True):
+        assert not isinstance(shown, str), (display_filter, shown[-300:])
         if "frame.number in" in display_filter:
             assert set(frames) <= shown, display_filter

@@ -13,7 +13,7 @@ import pytest
 from pcapsmtp.analysis import analyze
 from pcapsmtp.diagnose.evidence import closed_early
 from pcapsmtp.diagnose.resets import counts_ip_ids, reset
-from tests.conftest import LAB_CAPTURES
+from tests.captures import LAB
 from tests.diagnose.helpers import findings, lab, session_of
 
 SOCKS = "arkime-socks5-smtp-503.pcap"
@@ -144,7 +144,7 @@ def test_a_server_killed_in_data_closed_before_accepting_the_message(name, frame
     the client and at the server; the frames are the last data the server acknowledged, its
     FIN and the first RST."""
     path = lab(name)
-    truth = json.loads((LAB_CAPTURES / f"{KILLED}.truth.json").read_text())
+    truth = json.loads((LAB / f"{KILLED}.truth.json").read_text())
     session = session_of(path, 1)
     assert session.outcome == truth["sessions"][0]["outcome"] == "reset"
     [finding] = findings(path, "reset")

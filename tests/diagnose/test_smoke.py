@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import LAB_CAPTURES, PUBLIC_CAPTURES
+from tests.captures import CAPTURE_SUFFIXES as SUFFIXES
+from tests.captures import LAB, PUBLIC, in_folder
 from tests.diagnose.helpers import analysis
 
-CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".pcap.gz", ".cap")
+CAPTURE_SUFFIXES = (*SUFFIXES, ".cap")
 
 
 def _captures(folder) -> list:
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.name.endswith(CAPTURE_SUFFIXES))
+    return in_folder(folder, CAPTURE_SUFFIXES)
 
 
-CAPTURES = _captures(LAB_CAPTURES) + _captures(PUBLIC_CAPTURES)
+CAPTURES = _captures(LAB) + _captures(PUBLIC)
 
 
 @pytest.mark.skipif(not CAPTURES, reason="no lab or public captures")

@@ -3,14 +3,11 @@ the failing one departs, which findings only it has, which parameters differ."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from pcapsmtp.diff import DiffError, compare_captures
 from pcapsmtp.diff.model import AlignedStep, Diff
-
-LAB = Path(__file__).resolve().parents[2] / "captures"
+from tests.captures import LAB
 
 
 def lab(name: str) -> str:

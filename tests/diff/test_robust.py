@@ -10,8 +10,8 @@ import pytest
 from pcapsmtp.diff import DiffError, compare_captures, same_session
 from pcapsmtp.report.diffdoc import render_diff_json
 from pcapsmtp.report.difftext import format_diff, render_diff_markdown
+from tests.captures import LAB
 
-LAB = Path(__file__).resolve().parents[2] / "captures"
 CAPTURES = sorted(LAB.glob("*.pcap"))
 REFERENCE = LAB / "clean-delivery.pcap"
 

@@ -20,9 +20,9 @@ from pcapsmtp.cli import main
 from pcapsmtp.diagnose import ERROR, WARNING
 from pcapsmtp.report.sessions import endpoint_name
 from pcapsmtp.smtp.events import AUTH_RESPONSE, GREETING
+from tests.captures import LAB
 from tests.tshark import needs_tshark
 
-LAB = Path(__file__).resolve().parents[2] / "captures"
 TLS_CASES = ["starttls-25", "starttls-auth-587", "smtps-465"]
 TRUTHS = {name: json.loads((LAB / f"{name}.truth.json").read_text()) for name in TLS_CASES}
 

@@ -13,7 +13,6 @@ first to its last.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from datetime import UTC
@@ -21,13 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from pcapsmtp.analysis import Options, analyze
+from pcapsmtp.analysis import Options
 from pcapsmtp.report.findings import format_findings
 from pcapsmtp.report.jsondoc import analysis_document
 from pcapsmtp.ticket import ReportOptions, make_report
-from tests.tshark import LAB, TSHARK, all_captures, capture_id, needs_tshark
+from tests.captures import LAB, all_captures, analysed, capture_id
+from tests.tshark import TSHARK, needs_tshark, shown_by_tshark
 
-TAPS = Path(__file__).with_name("filter_taps.lua")
 TEXT_FILTER = re.compile(r"Wireshark: (.+)$")
 STREAM_FILTER = re.compile(r"`(tcp\.stream eq \d+)`")
 FILE_DAMAGE = re.compile(
@@ -69,29 +68,6 @@ def grouped_text_filters(analysis, capture: str) -> list[tuple[str, str, list[in
     return [
         (capture, line, [frame for f in alike for frame in f.frames])
         for line, (_first, alike) in zip(lines, groups, strict=True)
-    ]
-
-
-def shown_by_tshark(capture: Path, filters: list[str], tmp_path: Path) -> list[set[int] | str]:
-    """For each filter, the frames tshark shows, or tshark's complaint."""
-    listing = tmp_path / "filters.txt"
-    listing.write_text("".join(f"{f}\n" for f in filters), encoding="utf-8")
-    result = subprocess.run(
-        [TSHARK, "-n", "-q", "-r", str(capture), "-X", f"lua_script:{TAPS}"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=os.environ | {"PCAPSMTP_FILTERS": str(listing)},
-    )
-    answers: dict[int, set[int] | str] = {}
-    for line in result.stdout.splitlines():
-        number, _, frames = line.partition("\t")
-        if frames.startswith("ERROR"):
-            answers[int(number)] = frames
-        else:
-            answers[int(number)] = {int(f) for f in frames.split(",") if f}
-    return [
-        answers.get(n, f"no answer: {result.stderr.strip()}") for n in range(1, len(filters) + 1)
     ]
 
 
@@ -159,7 +135,7 @@ def check(
 @pytest.mark.parametrize("capture", all_captures(), ids=capture_id)
 def test_every_printed_filter_shows_exactly_its_frames(capture, tmp_path):
     name = str(capture)
-    analysis = analyze([name])
+    analysis = analysed(name)
     printed = printed_filters(analysis_document(analysis), name)
     printed += grouped_text_filters(analysis, name)
     report, errors = make_report(name, Options(), ReportOptions(tz=UTC))

@@ -9,11 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pcapsmtp.analysis import analyze
 from pcapsmtp.diagnose import ERROR, WARNING, all_codes
+from tests.captures import LAB, TRUTHS, analysed
 
-LAB = Path(__file__).resolve().parents[2] / "captures"
-TRUTHS = sorted(LAB.glob("*.truth.json"))
 IMPLEMENTED = set(all_codes())
 ABOUT_THE_CAPTURE = {
     "capture-one-sided",
@@ -28,7 +26,7 @@ README leaves these out of both lists, and the capture is not clean even when th
 
 def _findings(truth_path: Path):
     truth = json.loads(truth_path.read_text())
-    analysis = analyze([str(LAB / f"{truth['scenario']}.pcap")])
+    analysis = analysed(LAB / f"{truth['scenario']}.pcap")
     return truth, analysis.findings
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pcapsmtp.analysis import Options, analyze
-from tests.conftest import REPO_ROOT
+from tests.captures import REPO_ROOT
 
 _spec = importlib.util.spec_from_file_location("hostile", REPO_ROOT / "scripts/bench/hostile.py")
 hostile = importlib.util.module_from_spec(_spec)

@@ -13,6 +13,8 @@ import sys
 import tracemalloc
 from pathlib import Path
 
+import pytest
+
 from pcapsmtp.capture import open_capture, packets
 from pcapsmtp.smtp.tracker import SMTP_PORTS, SmtpTracker
 from pcapsmtp.tcp import FlowTracker
@@ -39,6 +41,7 @@ def streaming_peak(path: Path) -> tuple[int, int]:
         tracemalloc.stop()
 
 
+@pytest.mark.slow
 def test_peak_memory_does_not_grow_with_the_capture(tmp_path) -> None:
     peaks = {}
     for size in (3 * MB, 12 * MB):

@@ -13,12 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from pcapsmtp.analysis import analyze
 from pcapsmtp.report.sessions import endpoint_name
 from pcapsmtp.smtp.events import AUTH_RESPONSE, GREETING
-
-LAB = Path(__file__).resolve().parents[2] / "captures"
-TRUTHS = sorted(LAB.glob("*.truth.json"))
+from tests import captures
+from tests.captures import LAB, TRUTHS
 
 
 def _truth_id(path: Path) -> str:
@@ -27,14 +25,9 @@ def _truth_id(path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def analysed():
-    cache = {}
-
     def get(truth_path: Path):
-        if truth_path not in cache:
-            truth = json.loads(truth_path.read_text())
-            capture = LAB / f"{truth['scenario']}.pcap"
-            cache[truth_path] = (truth, analyze([str(capture)]))
-        return cache[truth_path]
+        truth = json.loads(truth_path.read_text())
+        return truth, captures.analysed(LAB / f"{truth['scenario']}.pcap")
 
     return get
 

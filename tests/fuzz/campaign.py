@@ -10,13 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.conftest import LAB_CAPTURES, PUBLIC_CAPTURES
+from tests.captures import LAB, PUBLIC
 from tests.fuzz.mutate import mutate
 from tests.fuzz.target import Crash, run_all
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 """Inputs that once crashed a command: small files, replayed by every test run."""
-REFERENCE = LAB_CAPTURES / "clean-delivery.pcap"
+REFERENCE = LAB / "clean-delivery.pcap"
 LAB_SEEDS = ["clean-delivery.pcap", "auth-plain-clear.pcap", "pipelining.pcap",
              "greylisting.pcap", "bdat-chunking.pcap", "ipv6.pcap", "starttls-25.pcap"]  # fmt: skip
 PUBLIC_SEEDS = ["ndpi-smtps.pcapng", "arkime-smtp-html.pcap", "zeek-rfc3030-bdat-nonascii.pcap",
@@ -25,8 +25,8 @@ PUBLIC_SEEDS = ["ndpi-smtps.pcapng", "arkime-smtp-html.pcap", "zeek-rfc3030-bdat
 
 def seed_captures() -> list[Path]:
     """Small real captures: the lab's (always here) and public ones when present."""
-    found = [LAB_CAPTURES / name for name in LAB_SEEDS]
-    found += [PUBLIC_CAPTURES / name for name in PUBLIC_SEEDS]
+    found = [LAB / name for name in LAB_SEEDS]
+    found += [PUBLIC / name for name in PUBLIC_SEEDS]
     return [path for path in found if path.is_file()]
 
 

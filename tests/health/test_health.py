@@ -4,7 +4,6 @@ would make by hand from the same sessions."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -12,13 +11,13 @@ from pcapsmtp.analysis import analyze
 from pcapsmtp.diagnose.health import id_ranges, summarize
 from pcapsmtp.report.health import format_health, health_markdown
 from pcapsmtp.report.jsondoc import analysis_document
+from tests.captures import LAB, analysed
 
-LAB = Path(__file__).resolve().parents[2] / "captures"
 pytestmark = pytest.mark.skipif(not (LAB / "greylisting.pcap").exists(), reason="no lab captures")
 
 
 def _only(name: str):
-    health = summarize(analyze([str(LAB / name)]).sessions)
+    health = summarize(analysed(LAB / name).sessions)
     (destination,) = health.destinations
     (client,) = health.clients
     return destination, client

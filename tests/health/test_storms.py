@@ -10,9 +10,8 @@ import pytest
 from pcapsmtp.analysis import analyze
 from pcapsmtp.diagnose import ERROR, WARNING
 from pcapsmtp.diagnose.storms import STORM_MIN_ATTEMPTS
+from tests.captures import LAB
 from tests.health.traffic import DELIVERY, attempts, greeted, write_capture
-
-LAB = Path(__file__).resolve().parents[2] / "captures"
 
 
 def _findings(path: Path, code: str):

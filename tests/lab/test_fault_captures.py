@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from .tsharkframes import CAPTURES, count, tcp_frames, truth_or_skip
+from tests.captures import LAB
+
+from .tsharkframes import count, tcp_frames, truth_or_skip
 
 
 @pytest.mark.oracle
@@ -34,7 +36,7 @@ def test_server_killed_in_data_fin_then_genuine_resets():
     tx = session["transactions"][0]
     assert tx["code"] is None and tx["size"] < tx["message_size"]
     assert [s["command"] for s in session["dialogue"]][-1] == "DATA"
-    assert "killed by signal 9" in (CAPTURES / t["maillog"]).read_text()
+    assert "killed by signal 9" in (LAB / t["maillog"]).read_text()
     assert t["expected_severity"] == {"reset": "error"}
 
 

@@ -14,11 +14,13 @@ from collections import Counter
 
 import pytest
 
-from .tsharkframes import CAPTURES, missing, tcp_frames, truth, truth_or_skip
+from tests.captures import LAB
+
+from .tsharkframes import missing, tcp_frames, truth, truth_or_skip
 
 PARTIAL = sorted(
     p.name.removesuffix(".truth.json")
-    for p in CAPTURES.glob("*.truth.json")
+    for p in LAB.glob("*.truth.json")
     if (truth(p.name.removesuffix(".truth.json")) or {}).get("capture")
 )
 EXPECTED = {"one-side-client", "one-side-server", "capture-after-ehlo", "capture-after-greeting",
@@ -26,7 +28,7 @@ EXPECTED = {"one-side-client", "one-side-server", "capture-after-ehlo", "capture
 
 
 def test_every_partial_scenario_is_there():
-    if not CAPTURES.is_dir():
+    if not LAB.is_dir():
         pytest.skip("no captures/")
     assert set(PARTIAL) >= EXPECTED
 
@@ -139,7 +141,7 @@ def test_reference_holds_the_whole_dialogue(name: str):
     from .test_truth import NOT_COMMANDS, tshark_facts
 
     t = truth_or_skip(name)
-    seen, _ = tshark_facts(CAPTURES / t["other_files"]["reference"])
+    seen, _ = tshark_facts(LAB / t["other_files"]["reference"])
     for session in t["sessions"]:
         port = int(session["client"].rsplit(":", 1)[1])
         commands, replies = seen[port][0]

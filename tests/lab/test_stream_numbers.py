@@ -12,13 +12,15 @@ import subprocess
 
 import pytest
 
-from .tsharkframes import CAPTURES, count, truth_or_skip
+from tests.captures import LAB
+
+from .tsharkframes import count, truth_or_skip
 
 
 def streams(name: str) -> list[tuple[int, int, int, str]]:
     """(tcp.stream, source port, destination port, flags) of every TCP frame, in order."""
     out = subprocess.run(
-        ["tshark", "-n", "-r", str(CAPTURES / name), "-Y", "tcp", "-T", "fields",
+        ["tshark", "-n", "-r", str(LAB / name), "-Y", "tcp", "-T", "fields",
          "-e", "tcp.stream", "-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "tcp.flags"],
         capture_output=True, text=True, check=True, timeout=60,
     ).stdout  # fmt: skip
@@ -59,7 +61,7 @@ def test_scanner_reusing_a_tuple_with_the_same_isn_stays_in_its_stream():
     first, second = (r["ports"] for r in t["scanner"]["rounds"])
     assert second == first[: len(second)]
     out = subprocess.run(
-        ["tshark", "-n", "-r", str(CAPTURES / f"{name}.pcap"), "-Y", "tcp.srcport==61000 && "
+        ["tshark", "-n", "-r", str(LAB / f"{name}.pcap"), "-Y", "tcp.srcport==61000 && "
          "tcp.flags.syn==1", "-T", "fields", "-e", "frame.number", "-e", "frame.time_relative",
          "-e", "tcp.stream", "-e", "tcp.dstport", "-e", "tcp.seq_raw"],
         capture_output=True, text=True, check=True, timeout=60,

@@ -11,14 +11,13 @@ import json
 import shutil
 import subprocess
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 
 import pytest
 
-CAPTURES = Path(__file__).resolve().parents[2] / "captures"
-TRUTHS = sorted(CAPTURES.glob("*.truth.json"))
+from tests.ahead import ahead
+from tests.captures import LAB, TRUTHS
 
 OUTCOMES = {
     "delivered", "rejected", "deferred", "reset", "timeout", "tls-failed", "refused",
@@ -79,14 +78,14 @@ def ids(paths):
 
 
 def test_captures_exist():
-    if not CAPTURES.is_dir():
+    if not LAB.is_dir():
         pytest.skip("no captures/ folder")
     assert TRUTHS, "captures/ holds no *.truth.json"
-    assert (CAPTURES / "clean-delivery.truth.json").exists()  # the README's quick start
+    assert (LAB / "clean-delivery.truth.json").exists()  # the README's quick start
 
 
 def test_readme_lists_every_capture():
-    readme = (CAPTURES / "README.md").read_text(encoding="utf-8")
+    readme = (LAB / "README.md").read_text(encoding="utf-8")
     assert "scripts/lab/run" in readme
     for path in TRUTHS:
         name = path.name.removesuffix(".truth.json")
@@ -164,11 +163,11 @@ def test_named_files_exist(path: Path):
     files += [truth[k] for k in ("keylog", "maillog") if truth[k]]
     files += list((truth["other_files"] or {}).values())
     for file in files:
-        assert (CAPTURES / file).is_file(), f"{path.name} names {file}, which is missing"
+        assert (LAB / file).is_file(), f"{path.name} names {file}, which is missing"
         if file.endswith(".pcap"):
-            assert (CAPTURES / file).stat().st_size < MAX_CAPTURE_BYTES
+            assert (LAB / file).stat().st_size < MAX_CAPTURE_BYTES
     if truth["keylog"]:
-        lines = (CAPTURES / truth["keylog"]).read_text().splitlines()
+        lines = (LAB / truth["keylog"]).read_text().splitlines()
         secrets = [line for line in lines if line and not line.startswith("#")]
         assert secrets and all(line.split(" ")[0].isupper() for line in secrets)
 
@@ -223,12 +222,14 @@ def parse_smtp_fields(lines: list[str]) -> dict[int, list]:
 
 @pytest.fixture(scope="module")
 def tshark():
-    """tshark's facts for every capture, gathered in parallel (each run is ~0.5 s)."""
+    """tshark's facts for every capture, gathered in parallel (each run is ~0.5 s); under
+    pytest-xdist, for the captures a worker's tests read, when they do."""
     if not shutil.which("tshark"):
         pytest.skip("tshark is not installed")
-    pcaps = sorted(CAPTURES.glob("*.pcap"))
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(tshark_facts, pcaps))
+    pcaps = sorted(LAB.glob("*.pcap"))
+    with ahead(4) as submit:
+        for path in pcaps:
+            submit(tshark_facts, path)
     return tshark_facts
 
 
@@ -246,7 +247,7 @@ def test_tshark_sees_the_same_dialogue(path: Path, tshark):
     sessions = [s for s in truth["sessions"] if comparable(s)]
     if not sessions:
         pytest.skip("no clear-text session on port 25/587")
-    seen, _ = tshark(CAPTURES / f"{truth['scenario']}.pcap")
+    seen, _ = tshark(LAB / f"{truth['scenario']}.pcap")
     seen = {port: list(streams) for port, streams in seen.items()}
     capture = truth.get("capture") or {}
     for index, session in enumerate(sessions):
@@ -363,15 +364,15 @@ def test_absent_findings_have_no_evidence(path: Path, tshark):
     files = [f"{truth['scenario']}.pcap", *(truth["other_files"] or {}).values()]
     for code in set(truth["absent_findings"]) & ABSENCE.keys():
         for file in files:
-            count = tshark(CAPTURES / file)[1][ABSENCE[code]]
+            count = tshark(LAB / file)[1][ABSENCE[code]]
             assert count == 0, f"{file} shows {code} ({ABSENCE[code]}) but the truth says absent"
 
 
 @pytest.mark.oracle
 @pytest.mark.parametrize("name", sorted(SIGNATURES))
 def test_fault_signature_is_in_the_capture(name: str, tshark):
-    if not (CAPTURES / f"{name}.truth.json").exists():
+    if not (LAB / f"{name}.truth.json").exists():
         pytest.skip(f"{name} not generated")
     for file, display_filter, want in SIGNATURES[name]:
-        count = tshark(CAPTURES / file)[1][display_filter]
+        count = tshark(LAB / file)[1][display_filter]
         assert (count > 0) if want == ">0" else (count == 0), f"{file}: {display_filter}"

@@ -8,11 +8,11 @@ import subprocess
 from collections import Counter
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 import pytest
 
-CAPTURES = Path(__file__).resolve().parents[2] / "captures"
+from tests.captures import LAB
+
 CLIENT, SERVER = "10.77.1.2", "10.77.2.2"
 FIELDS = ("frame.number", "frame.time_relative", "ip.src", "ip.id", "ip.ttl", "tcp.srcport",
           "tcp.dstport", "tcp.seq_raw", "tcp.ack_raw", "tcp.len", "tcp.flags.syn",
@@ -66,7 +66,7 @@ def tcp_frames(name: str) -> tuple[Frame, ...]:
     """The TCP frames of captures/``name``, in order."""
     if not shutil.which("tshark"):
         pytest.skip("tshark is not installed")
-    argv = ["tshark", "-n", "-r", str(CAPTURES / name), "-Y", "tcp", "-T", "fields",
+    argv = ["tshark", "-n", "-r", str(LAB / name), "-Y", "tcp", "-T", "fields",
             "-E", "occurrence=f"]  # fmt: skip
     for field in FIELDS:
         argv += ["-e", field]
@@ -85,7 +85,7 @@ def tcp_frames(name: str) -> tuple[Frame, ...]:
 def count(name: str, display_filter: str) -> int:
     """How many frames of captures/``name`` match ``display_filter``."""
     out = subprocess.run(
-        ["tshark", "-n", "-r", str(CAPTURES / name), "-Y", display_filter, "-T", "fields",
+        ["tshark", "-n", "-r", str(LAB / name), "-Y", display_filter, "-T", "fields",
          "-e", "frame.number"],
         capture_output=True, text=True, check=True, timeout=60,
     ).stdout  # fmt: skip
@@ -105,7 +105,7 @@ def missing(reference: tuple[Frame, ...], capture: tuple[Frame, ...]) -> list[Fr
 
 
 def truth(name: str) -> dict | None:
-    path = CAPTURES / f"{name}.truth.json"
+    path = LAB / f"{name}.truth.json"
     if not path.exists():
         return None
     return json.loads(path.read_text(encoding="utf-8"))

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from pcapsmtp.cli import main
+from tests.captures import LAB
 
-LAB = Path(__file__).resolve().parents[2] / "captures"
 pytestmark = pytest.mark.skipif(not (LAB / "greylisting.pcap").exists(), reason="no lab captures")
 GREY = [str(LAB / "greylisting.pcap"), "--maillog", str(LAB / "greylisting.maillog")]
 

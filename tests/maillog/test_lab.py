@@ -14,9 +14,8 @@ import pytest
 from pcapsmtp.analysis import Options, analyze
 from pcapsmtp.maillog.compare import AGREES, DIFFERS, LATER, NOTE
 from pcapsmtp.maillog.link import ADDRESS_TIME, QUEUE_ID
+from tests.captures import LAB, TRUTHS
 
-LAB = Path(__file__).resolve().parents[2] / "captures"
-TRUTHS = sorted(LAB.glob("*.truth.json"))
 WITH_LOGS = [t for t in TRUTHS if json.loads(t.read_text())["maillog"]]
 pytestmark = pytest.mark.skipif(not WITH_LOGS, reason="no lab captures")
 NO_MTA = {"connect-refused", "connect-timeout", "no-eod-reply", "zero-window", "zero-window-brief"}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import io
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -16,9 +15,9 @@ from pcapsmtp.analysis import Options, analyze
 from pcapsmtp.maillog.files import MAX_LINE, LineParser, Window, bounded_lines, read_maillogs
 from pcapsmtp.maillog.model import FileStats
 from pcapsmtp.maillog.stamps import Clock
+from tests.captures import LAB
 from tests.maillog.test_parsers import EXIM, POSTFIX, QMAIL, SENDMAIL
 
-LAB = Path(__file__).resolve().parents[2] / "captures"
 NEAR = int(datetime(2026, 11, 23, 6, 44, tzinfo=UTC).timestamp() * 1e9)
 REAL = [text for text, _facts in POSTFIX + EXIM + SENDMAIL + QMAIL]
 

@@ -11,9 +11,9 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from pcapsmtp.cli import main
+from tests.captures import LAB, REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[2]
-LAB = REPO / "captures"
+REPO = REPO_ROOT
 FORMATS = ("md", "html", "json")
 
 UNSAFE_CHARACTERS = re.compile(

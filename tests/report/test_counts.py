@@ -7,7 +7,7 @@ import re
 from click.testing import CliRunner
 
 from pcapsmtp.cli import main
-from tests.tshark import LAB
+from tests.captures import LAB
 
 ONE = str(LAB / "server-timeout.pcap")
 MANY = str(LAB / "retry-storm.pcap")

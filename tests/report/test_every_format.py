@@ -24,6 +24,8 @@ from pcapsmtp.report import safe
 from tests.conversation import Conversation
 from tests.report.helpers import LAB, Elements
 
+pytestmark = pytest.mark.xdist_group("report-every-format")
+
 HOSTILE = {
     "script": "<SCRIPT>alert(1)</SCRIPT>",
     "image": "![x](http://evil.example/p.png)",

@@ -12,6 +12,8 @@ from markdown_it import MarkdownIt
 from tests.report import hostile
 from tests.report.helpers import FORMATS, LAB, UNSAFE_CHARACTERS, Elements, plain, report
 
+pytestmark = pytest.mark.xdist_group("report-hostile")
+
 
 @pytest.fixture(scope="module", params=["alone", "with-baseline"])
 def reports(request, tmp_path_factory) -> dict[str, str]:

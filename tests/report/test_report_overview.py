@@ -4,14 +4,13 @@ session it shows in detail (issue 13), in every format."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from pcapsmtp.cli import main
+from tests.captures import LAB
 
-LAB = Path(__file__).resolve().parents[2] / "captures"
 CAPTURE, LOG = LAB / "greylisting.pcap", LAB / "greylisting.maillog"
 pytestmark = pytest.mark.skipif(not LOG.exists(), reason="no lab greylisting capture and log")
 

@@ -19,12 +19,10 @@ from referencing import Registry, Resource
 
 from pcapsmtp.cli import main
 from pcapsmtp.report.schema import SCHEMA_VERSION
-from tests.tshark import PUBLIC, all_captures
+from tests.captures import LAB, PUBLIC, REPO_ROOT, all_captures
 
-REPO = Path(__file__).resolve().parents[2]
-SCHEMAS = REPO / "docs" / "schema"
-GOLDEN = REPO / "tests" / "golden"
-LAB = REPO / "captures"
+SCHEMAS = REPO_ROOT / "docs" / "schema"
+GOLDEN = REPO_ROOT / "tests" / "golden"
 CAPTURES = sorted(LAB.glob("*.pcap"))
 BASE = "https://pcapsmtp.example/schema/"
 

@@ -6,30 +6,26 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from markupsafe import escape as html_escape
 
-from pcapsmtp.analysis import analyze
 from pcapsmtp.cli import main
 from pcapsmtp.report.zeek import CONN_STATES, HISTORY_LETTERS, history_words, tcp_legend
-from tests.tshark import all_captures, capture_id
+from tests.captures import LAB, REPO_ROOT, all_captures, analysed, capture_id
 
-REPO = Path(__file__).resolve().parents[2]
-LAB = REPO / "captures"
-DOC = REPO / "docs" / "zeek-conn.md"
+DOC = REPO_ROOT / "docs" / "zeek-conn.md"
 
 
 def test_every_state_the_schema_allows_has_words():
-    schema = json.loads((REPO / "docs" / "schema" / "analyze.schema.json").read_text())
+    schema = json.loads((REPO_ROOT / "docs" / "schema" / "analyze.schema.json").read_text())
     assert set(schema["$defs"]["tcp"]["properties"]["state"]["enum"]) == set(CONN_STATES)
 
 
 @pytest.mark.parametrize("path", all_captures(), ids=capture_id)
 def test_every_state_and_letter_met_has_words(path):
-    for session in analyze([str(path)]).sessions:
+    for session in analysed(path).sessions:
         flow = session.flow
         assert flow.state in CONN_STATES
         unknown = {c for c in flow.history if c.lower() not in HISTORY_LETTERS}

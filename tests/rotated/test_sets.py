@@ -7,7 +7,7 @@ import os
 import pytest
 
 from pcapsmtp.capture.sets import expand_inputs, group_files, rotation_key
-from tests.conftest import LAB_CAPTURES
+from tests.captures import LAB
 
 
 @pytest.mark.parametrize(
@@ -55,7 +55,7 @@ def test_a_file_given_twice_is_two_captures() -> None:
 
 
 def test_a_folder_gives_its_captures_and_says_what_it_skipped(tmp_path) -> None:
-    (tmp_path / "gw1-01.pcap").write_bytes((LAB_CAPTURES / "clean-delivery.pcap").read_bytes())
+    (tmp_path / "gw1-01.pcap").write_bytes((LAB / "clean-delivery.pcap").read_bytes())
     (tmp_path / "notes.txt").write_text("not a capture")
     (tmp_path / "sub").mkdir()
     inputs, warnings, errors = expand_inputs([str(tmp_path)])

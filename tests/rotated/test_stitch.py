@@ -16,15 +16,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pcapsmtp.analysis import Options, analyze
+from tests.captures import LAB, PUBLIC, analysed
 from tests.composed import icmp_errors, port_reuse
-from tests.conftest import LAB_CAPTURES, PUBLIC_CAPTURES
 from tests.rotated.split import comparable, pcap_records, port_reuse_capture, split_pcap
 
-LAB = sorted(p.name for p in LAB_CAPTURES.glob("*.pcap"))
+pytestmark = pytest.mark.xdist_group("rotated-dask-cluster")
+
+LAB_NAMES = sorted(p.name for p in LAB.glob("*.pcap"))
 
 
 def whole(path: Path) -> dict:
-    return comparable(analyze([str(path)], Options(jobs=1)), str(path))
+    return comparable(analysed(path, jobs=1), str(path))
 
 
 def rotated(folder: Path, options: Options) -> dict:
@@ -38,22 +40,22 @@ def rotated(folder: Path, options: Options) -> dict:
 
 
 def records(name: str) -> int:
-    return len(pcap_records(LAB_CAPTURES / name)[1])
+    return len(pcap_records(LAB / name)[1])
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_chained_pieces_equal_the_whole(data) -> None:
-    name = data.draw(st.sampled_from(LAB), label="capture")
+    name = data.draw(st.sampled_from(LAB_NAMES), label="capture")
     n = records(name)
     cuts = data.draw(st.lists(st.integers(1, max(1, n - 1)), max_size=5), label="cuts")
     with tempfile.TemporaryDirectory() as folder:
-        split_pcap(LAB_CAPTURES / name, cuts, Path(folder))
-        assert rotated(Path(folder), Options(jobs=1)) == whole(LAB_CAPTURES / name)
+        split_pcap(LAB / name, cuts, Path(folder))
+        assert rotated(Path(folder), Options(jobs=1)) == whole(LAB / name)
 
 
 def test_the_files_order_is_their_time_not_their_name(tmp_path) -> None:
-    path = LAB_CAPTURES / "loss.pcap"
+    path = LAB / "loss.pcap"
     first, second = split_pcap(path, [60], tmp_path)
     swapped_a, swapped_b = tmp_path / "gw1-9.pcap", tmp_path / "gw1-1.pcap"
     first.rename(swapped_a)
@@ -98,16 +100,16 @@ def dask_cluster():
 
 @pytest.mark.parametrize(("name", "cuts", "what"), CASES, ids=[c[2] for c in CASES])
 def test_parallel_pieces_equal_the_whole(dask_cluster, tmp_path, name, cuts, what) -> None:
-    split_pcap(LAB_CAPTURES / name, cuts, tmp_path)
+    split_pcap(LAB / name, cuts, tmp_path)
     options = Options(scheduler=dask_cluster.scheduler_address)
-    assert rotated(tmp_path, options) == whole(LAB_CAPTURES / name)
+    assert rotated(tmp_path, options) == whole(LAB / name)
 
 
 @pytest.mark.parametrize("cut", [23, 24, 25, 30])
 def test_port_reuse_across_a_boundary(dask_cluster, tmp_path, cut) -> None:
     """The second connection of a 4-tuple starts near the boundary, while the first still
     lingers in the flow table: the new stream number and the reuse flag as in one pass."""
-    source = port_reuse_capture(LAB_CAPTURES / "clean-delivery.pcap", tmp_path / "reuse.pcap")
+    source = port_reuse_capture(LAB / "clean-delivery.pcap", tmp_path / "reuse.pcap")
     folder = tmp_path / "set"
     folder.mkdir()
     split_pcap(source, [cut], folder)
@@ -121,9 +123,9 @@ def test_several_sets_and_single_files_in_one_run(dask_cluster, tmp_path) -> Non
     gw1, gw2 = tmp_path / "gw1", tmp_path / "gw2"
     gw1.mkdir()
     gw2.mkdir()
-    split_pcap(LAB_CAPTURES / "loss.pcap", [50], gw1)
-    split_pcap(LAB_CAPTURES / "greylisting.pcap", [20], gw2, prefix="gw2-")
-    single = LAB_CAPTURES / "unknown-user.pcap"
+    split_pcap(LAB / "loss.pcap", [50], gw1)
+    split_pcap(LAB / "greylisting.pcap", [20], gw2, prefix="gw2-")
+    single = LAB / "unknown-user.pcap"
     inputs = [str(gw1), str(single), str(gw2)]
     parallel = analyze(inputs, Options(scheduler=dask_cluster.scheduler_address))
     chained = analyze(inputs, Options(jobs=1))
@@ -155,7 +157,7 @@ def comparable_result(result) -> tuple:
 
 
 def test_an_unreadable_file_in_a_set_is_named_and_the_rest_read(dask_cluster, tmp_path) -> None:
-    pieces = split_pcap(LAB_CAPTURES / "unknown-user.pcap", [10], tmp_path)
+    pieces = split_pcap(LAB / "unknown-user.pcap", [10], tmp_path)
     bad = tmp_path / "gw1-202611230199.pcap"
     bad.write_bytes(b"garbage, no capture")
     inputs = [str(pieces[0]), str(bad), str(pieces[1])]
@@ -172,7 +174,7 @@ def test_an_unreadable_file_in_a_set_is_named_and_the_rest_read(dask_cluster, tm
 def test_report_of_a_set_equals_the_report_of_the_whole(tmp_path) -> None:
     from pcapsmtp.ticket import ReportOptions, make_report
 
-    source = LAB_CAPTURES / "loss.pcap"
+    source = LAB / "loss.pcap"
     split_pcap(source, [40, 94], tmp_path)
     options = ReportOptions(generated=None)
     whole_report, _ = make_report(str(source), Options(jobs=1), options)
@@ -187,6 +189,7 @@ def test_report_of_a_set_equals_the_report_of_the_whole(tmp_path) -> None:
     assert set_report["sessions"][0]["graphs"], "the graphs read the set's frames"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "cuts"), [("port-reuse", [2500, 5000, 7500]), ("icmp-errors", [30, 2500])]
 )
@@ -196,7 +199,7 @@ def test_stream_numbers_of_long_captures_across_boundaries(dask_cluster, tmp_pat
     if name == "port-reuse":
         source = port_reuse(tmp_path / "whole.pcap")
     else:
-        source = icmp_errors(tmp_path / "whole.pcap", PUBLIC_CAPTURES / "zeek-smtp.pcap")
+        source = icmp_errors(tmp_path / "whole.pcap", PUBLIC / "zeek-smtp.pcap")
     folder = tmp_path / "set"
     folder.mkdir()
     split_pcap(source, cuts, folder)
@@ -204,7 +207,7 @@ def test_stream_numbers_of_long_captures_across_boundaries(dask_cluster, tmp_pat
     streams = [s["tcp_stream"] for s in expected["sessions"]]
     if name == "port-reuse":
         assert len(set(streams)) < len(streams)  # sessions that continue a stream
-    elif (PUBLIC_CAPTURES / "zeek-smtp.pcap").is_file():
+    elif (PUBLIC / "zeek-smtp.pcap").is_file():
         # zeek-smtp.pcap's errors quote a session the capture lacks: streams of ICMP only
         assert set(range(max(streams) + 1)) - set(streams)
     assert rotated(folder, Options(jobs=1)) == expected

@@ -30,7 +30,8 @@ from pcapsmtp.smtp.codes import (
     queue_id_mta,
     reply_class,
 )
-from tests.tshark import all_captures, capture_id, fields, needs_tshark
+from tests.captures import all_captures, capture_id
+from tests.tshark import fields, needs_tshark
 
 # --- Reply classes --------------------------------------------------------------------------
 

@@ -23,7 +23,8 @@ import pytest
 
 from pcapsmtp.analysis import analyze
 from pcapsmtp.smtp.session import parse_path
-from tests.tshark import PUBLIC, TSHARK, needs_tshark
+from tests.captures import PUBLIC, analysed
+from tests.tshark import TSHARK, needs_tshark
 
 ZEEK = sorted(PUBLIC.glob("zeek-*.pcap*")) if PUBLIC.is_dir() else []
 NO_PARAMETER = {"DATA", "QUIT", "RSET", "NOOP", "STARTTLS", "TURN"}
@@ -80,7 +81,7 @@ def _explained(session, frame: int) -> bool:
 @pytest.mark.parametrize("path", ZEEK, ids=lambda p: p.name)
 def test_every_envelope_tshark_reads_is_ours(path):
     theirs = tshark_envelopes(path)
-    sessions = {s.flow.stream: s for s in analyze([str(path)]).sessions}
+    sessions = {s.flow.stream: s for s in analysed(path).sessions}
     for stream, envelope in theirs.items():
         assert stream in sessions, f"tcp.stream {stream}: tshark reads SMTP we do not"
         ours = our_envelopes(sessions[stream])

@@ -36,7 +36,8 @@ from hypothesis import strategies as st
 from pcapsmtp.capture import open_capture, packets
 from pcapsmtp.smtp.message import HEADER_LIMIT, MessageFacts, MessageScanner
 from pcapsmtp.tcp import StreamData, StreamGap, track_flows
-from tests.tshark import PUBLIC, fields, needs_tshark
+from tests.captures import PUBLIC, in_folder
+from tests.tshark import fields, needs_tshark
 
 PORTS = (25, 465, 587, 2525, 1224, 225, 8240)
 
@@ -118,17 +119,18 @@ def client_streams(path: Path) -> list[tuple[bytes, bool]]:
     return [(bytes(data), gap[0]) for data, gap in flows.values()]
 
 
-def capture_messages() -> list:
-    if not PUBLIC.is_dir():
-        return []
+def public_captures() -> list[Path]:
+    return in_folder(PUBLIC, (".pcap", ".pcapng"))
+
+
+def capture_messages(path: Path) -> list[tuple[str, bytes, bool]]:
+    """(case, body, dot-stuffed) of every complete message of the capture; the case is
+    ``name#i``, i counting the transfers of one flow."""
     cases = []
-    for path in sorted(PUBLIC.iterdir()):
-        if not path.name.endswith((".pcap", ".pcapng")):
-            continue
-        for data, gap in client_streams(path):
-            for i, (body, stuffed, complete) in enumerate(transfers(data)):
-                if complete and not gap:
-                    cases.append(pytest.param(body, stuffed, id=f"{path.name}#{i}"))
+    for data, gap in client_streams(path):
+        for i, (body, stuffed, complete) in enumerate(transfers(data)):
+            if complete and not gap:
+                cases.append((f"{path.name}#{i}", body, stuffed))
     return cases
 
 
@@ -177,26 +179,29 @@ DIFFERENT = {
 
 
 @pytest.mark.skipif(not PUBLIC.is_dir(), reason="public captures absent")
-@pytest.mark.parametrize(("body", "dot_stuffed"), capture_messages())
-def test_capture_message_matches_email_package(request, body, dot_stuffed):
+@pytest.mark.parametrize("path", public_captures(), ids=lambda p: p.name)
+def test_capture_message_matches_email_package(path):
     """Every complete message in the public captures, fed in 1460-byte segments, gives the
     subject, attachments (name, type, decoded size), leaf count and size that the email
     package finds in the whole unstuffed message."""
-    facts = scan(body, dot_stuffed, [1460] * (len(body) // 1460))
-    whole = unstuff(body) if dot_stuffed else body
-    if dot_stuffed and whole and not whole.endswith(b"\n"):
-        whole += b"\r\n"  # the CRLF before the final dot ends the last line
-    assert facts.size == len(whole)
-    case = request.node.callspec.id
-    if case in DIFFERENT:
-        pytest.skip(f"deliberate difference: {DIFFERENT[case]}")
-    message = email.message_from_bytes(whole, policy=policy.default)
-    if not facts.headers_truncated:
-        subject = message["subject"]
-        assert facts.subject == (None if subject is None else str(subject))
-    assert our_attachments(facts) == email_attachments(message)
-    assert facts.parts == len(list(leaves(message)))
-    assert facts.received == len(message.get_all("received", []))
+    cases = capture_messages(path)
+    if not cases:
+        pytest.skip("no complete message in this capture")
+    for case, body, dot_stuffed in cases:
+        facts = scan(body, dot_stuffed, [1460] * (len(body) // 1460))
+        whole = unstuff(body) if dot_stuffed else body
+        if dot_stuffed and whole and not whole.endswith(b"\n"):
+            whole += b"\r\n"  # the CRLF before the final dot ends the last line
+        assert facts.size == len(whole), case
+        if case in DIFFERENT:  # deliberate difference: checked up to here
+            continue
+        message = email.message_from_bytes(whole, policy=policy.default)
+        if not facts.headers_truncated:
+            subject = message["subject"]
+            assert facts.subject == (None if subject is None else str(subject)), case
+        assert our_attachments(facts) == email_attachments(message), case
+        assert facts.parts == len(list(leaves(message))), case
+        assert facts.received == len(message.get_all("received", [])), case
 
 
 # Arkime's expected outputs, tests/pcap/smtp-subject-*.test (arkime/arkime), email.subject.

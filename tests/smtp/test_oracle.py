@@ -27,10 +27,10 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from pcapsmtp.analysis import analyze
 from pcapsmtp.smtp.dialogue import KNOWN_VERBS
 from pcapsmtp.smtp.events import AUTH_RESPONSE, END_OF_DATA, GREETING
-from tests.tshark import TSHARK, all_captures, capture_id, needs_tshark
+from tests.captures import all_captures, analysed, capture_id
+from tests.tshark import TSHARK, needs_tshark
 
 TSHARK_PORTS = (25, 587)
 """The ports tshark 4.0 dissects as SMTP by default (465 is TLS to it)."""
@@ -77,7 +77,7 @@ def tshark_dialogue(path) -> dict[int, tuple[list[tuple[str, int]], list[int]]]:
 
 
 def our_dialogue(path):
-    return {session.flow.stream: session for session in analyze([str(path)]).sessions}
+    return {session.flow.stream: session for session in analysed(path).sessions}
 
 
 def our_codes(session) -> list[int]:

@@ -24,8 +24,8 @@ from pcapsmtp.diagnose.capture import NEEDS_BOTH_SIDES
 from pcapsmtp.report.sessions import endpoint_name
 from pcapsmtp.smtp.events import AUTH_RESPONSE, END_OF_DATA, GREETING
 from tests.capture_edits import cut_payload, drop_frames, one_direction, payloads
+from tests.captures import LAB, analysed
 
-LAB = Path(__file__).resolve().parents[2] / "captures"
 CLEAR = sorted(
     path
     for path in LAB.glob("*.truth.json")
@@ -366,7 +366,7 @@ def _findings(analysis, session) -> set[str]:
 def test_lab_partial_capture_against_its_truth(truth_path):
     truth = _truth(truth_path)
     facts = truth["capture"]
-    analysis = analyze([str(_capture(truth_path))])
+    analysis = analysed(_capture(truth_path))
     ours = _sessions(analysis)
     everything = {f.code for f in analysis.findings}
     assert not everything & set(truth["absent_findings"])

@@ -18,8 +18,9 @@ from pcapsmtp.smtp.software import (
     parse_ehlo,
     server_software,
 )
+from tests.captures import PUBLIC
 from tests.smtp.test_codes import SMTP_CAPTURES, server_replies
-from tests.tshark import PUBLIC, needs_tshark
+from tests.tshark import needs_tshark
 
 # suricata-smtp-extract-url-schemes_input.pcap frame 10: Exchange 2003 behind a Cisco ASA with
 # "inspect esmtp"; the keywords it does not allow became X's (TURN, CHUNKING, VRFY, ...).

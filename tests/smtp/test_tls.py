@@ -28,7 +28,8 @@ from hypothesis import strategies as st
 from pcapsmtp.capture import open_capture, packets
 from pcapsmtp.smtp.tls import CLIENT, SERVER, VERSION_NAMES, TlsScanner
 from pcapsmtp.tcp import StreamData, StreamGap, track_flows
-from tests.tshark import PUBLIC, fields, needs_tshark
+from tests.captures import PUBLIC
+from tests.tshark import fields, needs_tshark
 
 # -- real captures --------------------------------------------------------------
 

@@ -9,7 +9,8 @@ import pytest
 
 from pcapsmtp.analysis import analyze
 from pcapsmtp.tcp.community import community_id
-from tests.tshark import LAB, all_captures, capture_id, fields, needs_tshark
+from tests.captures import LAB, all_captures, analysed, capture_id
+from tests.tshark import fields, needs_tshark
 
 # zeek/zeek a13de64fbbdb, testing/btest/Baseline/bifs.community_id.run-pcaps/ipv6.pcap.out:
 # the Community ID Zeek computes for testing/btest/Traces/communityid/ipv6.pcap (the public
@@ -39,7 +40,7 @@ def test_matches_tshark(path):
     theirs: dict[int, str] = {}
     for stream, value in rows:
         theirs.setdefault(int(stream), value)
-    sessions = analyze([str(path)]).sessions
+    sessions = analysed(path).sessions
     assert sessions or path.parent != LAB, "every lab capture has SMTP sessions"
     ours = {s.flow.stream: community_id(s.flow) for s in sessions}
     assert ours == {stream: theirs[stream] for stream in ours}

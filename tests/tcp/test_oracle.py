@@ -22,9 +22,9 @@ import pytest
 import pcapsmtp.tcp.flows
 from pcapsmtp.capture import TcpSegment, open_capture, packets
 from pcapsmtp.tcp import Flag, FlowEnded, FlowTracker
+from tests.captures import PUBLIC, all_captures, capture_id
 from tests.composed import icmp_errors, port_reuse
-from tests.conftest import PUBLIC_CAPTURES
-from tests.tshark import all_captures, capture_id, fields, needs_tshark
+from tests.tshark import fields, needs_tshark
 
 ANALYSIS = {
     "retransmission": Flag.ANY_RETRANSMISSION,
@@ -46,7 +46,7 @@ ANALYSIS = {
 CAPTURES = all_captures()
 COMPOSED = {
     "port-reuse": port_reuse,
-    "icmp-errors": lambda path: icmp_errors(path, PUBLIC_CAPTURES / "zeek-smtp.pcap"),
+    "icmp-errors": lambda path: icmp_errors(path, PUBLIC / "zeek-smtp.pcap"),
 }
 
 
@@ -137,6 +137,8 @@ def test_streams_and_analysis_flags_equal_tsharks(path):
 
 @needs_tshark
 @pytest.mark.oracle
+@pytest.mark.slow
+@pytest.mark.xdist_group("tcp-composed")
 @pytest.mark.parametrize("name", COMPOSED)
 def test_long_captures_equal_tsharks(name, composed, table_limits):
     """Port reuse long after a reset, and ICMP errors quoting unseen connections."""
@@ -186,6 +188,7 @@ def test_icmp_errors_are_tied_to_tsharks_stream(path):
 
 @needs_tshark
 @pytest.mark.oracle
+@pytest.mark.xdist_group("tcp-composed")
 def test_icmp_errors_of_unseen_connections_get_tsharks_stream(composed, table_limits):
     """Errors before their connection's first packet, after it ended, and of connections
     never seen: each has tshark's stream number, and the connections after them too."""
