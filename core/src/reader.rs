@@ -535,42 +535,27 @@ impl<R: Read> Reader<R> {
         Ok(self.frame(time_ns, linktype, data, wire_len, index))
     }
 
-    fn enhanced(&mut self, mut block: Vec<u8>) -> Step<Frame> {
-        if block.len() < 32 {
-            return Err(self.damage(format!(
-                "an enhanced packet block after frame {} is too short",
-                self.count
-            )));
-        }
-        let o = self.order;
-        let (index, high, low, caplen, wire_len) = (
-            o.u32(&block, 8),
-            o.u32(&block, 12),
-            o.u32(&block, 16),
-            o.u32(&block, 20),
-            o.u32(&block, 24),
-        );
-        if caplen as usize > block.len() - 32 {
-            return Err(self.damage(format!(
-                "frame {} claims more captured bytes than its block holds",
-                self.count + 1
-            )));
-        }
-        block.truncate(28 + caplen as usize);
-        block.drain(..28);
-        self.timed(index, high, low, block, wire_len)
+    fn enhanced(&mut self, block: Vec<u8>) -> Step<Frame> {
+        self.packet(block, "an enhanced packet block", true)
     }
 
-    fn obsolete(&mut self, mut block: Vec<u8>) -> Step<Frame> {
+    fn obsolete(&mut self, block: Vec<u8>) -> Step<Frame> {
+        self.packet(block, "a packet block", false)
+    }
+
+    /// An enhanced or an obsolete packet block: the same layout but for the interface
+    /// index, 32 bits in the enhanced block and 16 (then a drops count) in the obsolete one.
+    fn packet(&mut self, mut block: Vec<u8>, name: &str, wide_index: bool) -> Step<Frame> {
         if block.len() < 32 {
-            return Err(self.damage(format!(
-                "a packet block after frame {} is too short",
-                self.count
-            )));
+            return Err(self.damage(format!("{name} after frame {} is too short", self.count)));
         }
         let o = self.order;
-        let (index, high, low, caplen, wire_len) = (
-            u32::from(o.u16(&block, 8)),
+        let index = if wide_index {
+            o.u32(&block, 8)
+        } else {
+            u32::from(o.u16(&block, 8))
+        };
+        let (high, low, caplen, wire_len) = (
             o.u32(&block, 12),
             o.u32(&block, 16),
             o.u32(&block, 20),
