@@ -8,7 +8,6 @@ from pcapsmtp.capture.decode import (
     IPPROTO_ICMP,
     IPPROTO_ICMP6,
     IPPROTO_TCP,
-    LINKTYPE_NAMES,
     decode_icmp_error,
     decode_ip,
     decode_tcp,
@@ -18,6 +17,7 @@ from pcapsmtp.capture.fast import IRRELEVANT, fast_segment
 from pcapsmtp.capture.files import Capture, open_capture
 from pcapsmtp.capture.fragments import Reassembler
 from pcapsmtp.capture.model import (
+    LINKTYPE_NAMES,
     CaptureInfo,
     DecryptionSecrets,
     Frame,

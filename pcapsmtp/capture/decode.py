@@ -12,6 +12,10 @@ import struct
 from dataclasses import replace
 
 from pcapsmtp.capture.model import (
+    LINK_LAYOUTS,
+    LINKTYPE_ETHERNET,
+    LINKTYPE_LOOP,
+    LINKTYPE_NULL,
     LINKTYPE_SYSTEMD_JOURNAL,
     Frame,
     IcmpError,
@@ -19,31 +23,6 @@ from pcapsmtp.capture.model import (
     QuotedPacket,
     TcpSegment,
 )
-
-LINKTYPE_NULL = 0
-LINKTYPE_ETHERNET = 1
-DLT_RAW_12 = 12
-DLT_RAW_14 = 14
-LINKTYPE_RAW = 101
-LINKTYPE_LOOP = 108
-LINKTYPE_LINUX_SLL = 113
-LINKTYPE_IPV4 = 228
-LINKTYPE_IPV6 = 229
-LINKTYPE_LINUX_SLL2 = 276
-
-LINKTYPE_NAMES = {
-    LINKTYPE_NULL: "null",
-    LINKTYPE_ETHERNET: "ethernet",
-    DLT_RAW_12: "raw",
-    DLT_RAW_14: "raw",
-    LINKTYPE_RAW: "raw",
-    LINKTYPE_LOOP: "loop",
-    LINKTYPE_LINUX_SLL: "linux-sll",
-    LINKTYPE_IPV4: "ipv4",
-    LINKTYPE_IPV6: "ipv6",
-    LINKTYPE_LINUX_SLL2: "linux-sll2",
-    LINKTYPE_SYSTEMD_JOURNAL: "systemd-journal",
-}
 
 # EtherTypes (IEEE 802 numbers, as dpkt.ethernet names them) and IP protocol numbers (IANA),
 # written out: importing dpkt costs ~70 ms of start-up, and the common path needs no dpkt.
@@ -86,14 +65,10 @@ def _ip_start(frame: Frame) -> int:
     """Offset of the IP header in the frame, or -1 when the frame carries no IP."""
     data = frame.data
     linktype = frame.linktype
-    if linktype == LINKTYPE_ETHERNET:
-        return _ethertype_payload(data, 12)
-    if linktype in (LINKTYPE_RAW, DLT_RAW_12, DLT_RAW_14, LINKTYPE_IPV4, LINKTYPE_IPV6):
-        return 0
-    if linktype == LINKTYPE_LINUX_SLL:
-        return _ethertype_payload(data, 14)
-    if linktype == LINKTYPE_LINUX_SLL2:
-        return _ethertype_payload(data, 0, header_len=20)
+    layout = LINK_LAYOUTS.get(linktype)
+    if layout is not None:
+        start, type_at = layout
+        return start if type_at < 0 else _ethertype_payload(data, type_at, header_len=start)
     if linktype in (LINKTYPE_NULL, LINKTYPE_LOOP):
         if len(data) < 4:
             return -1

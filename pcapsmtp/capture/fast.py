@@ -15,35 +15,12 @@ from __future__ import annotations
 
 import struct
 
-from pcapsmtp.capture.decode import (
-    DLT_RAW_12,
-    DLT_RAW_14,
-    IPPROTO_ICMP,
-    IPPROTO_ICMP6,
-    IPPROTO_TCP,
-    LINKTYPE_ETHERNET,
-    LINKTYPE_IPV4,
-    LINKTYPE_IPV6,
-    LINKTYPE_LINUX_SLL,
-    LINKTYPE_LINUX_SLL2,
-    LINKTYPE_RAW,
-)
-from pcapsmtp.capture.model import TcpSegment
+from pcapsmtp.capture.decode import IPPROTO_ICMP, IPPROTO_ICMP6, IPPROTO_TCP
+from pcapsmtp.capture.model import LINK_LAYOUTS, TcpSegment
 
 IRRELEVANT = "irrelevant"
 """An IP packet that is neither TCP nor ICMP (UDP, say): counted as IP, then dropped."""
 
-# Where the IP header starts, and where the EtherType before it is (-1: none, raw IP).
-_LINK_LAYOUT = {
-    LINKTYPE_ETHERNET: (14, 12),
-    LINKTYPE_LINUX_SLL: (16, 14),
-    LINKTYPE_LINUX_SLL2: (20, 0),
-    LINKTYPE_RAW: (0, -1),
-    DLT_RAW_12: (0, -1),
-    DLT_RAW_14: (0, -1),
-    LINKTYPE_IPV4: (0, -1),
-    LINKTYPE_IPV6: (0, -1),
-}
 _ETHERTYPE_IP = b"\x08\x00"
 _ETHERTYPE_IP6 = b"\x86\xdd"
 _IPV4 = struct.Struct(">xxHHHBB")  # total length, identification, flags+offset, TTL, protocol
@@ -54,7 +31,7 @@ _MAYBE_INTERESTING = (IPPROTO_TCP, IPPROTO_ICMP, IPPROTO_ICMP6)
 
 def fast_segment(data: bytes, linktype: int, number: int, time_ns: int) -> TcpSegment | str | None:
     """The TCP segment in a common frame, IRRELEVANT, or None: take the general path."""
-    layout = _LINK_LAYOUT.get(linktype)
+    layout = LINK_LAYOUTS.get(linktype)
     if layout is None:
         return None
     start, type_at = layout

@@ -7,6 +7,46 @@ from dataclasses import dataclass, field
 LINKTYPE_SYSTEMD_JOURNAL = -1
 """Pseudo link type of a pcapng systemd Journal Export Block: a frame with no packet."""
 
+LINKTYPE_NULL = 0
+LINKTYPE_ETHERNET = 1
+DLT_RAW_12 = 12
+DLT_RAW_14 = 14
+LINKTYPE_RAW = 101
+LINKTYPE_LOOP = 108
+LINKTYPE_LINUX_SLL = 113
+LINKTYPE_IPV4 = 228
+LINKTYPE_IPV6 = 229
+LINKTYPE_LINUX_SLL2 = 276
+
+LINKTYPE_NAMES = {
+    LINKTYPE_NULL: "null",
+    LINKTYPE_ETHERNET: "ethernet",
+    DLT_RAW_12: "raw",
+    DLT_RAW_14: "raw",
+    LINKTYPE_RAW: "raw",
+    LINKTYPE_LOOP: "loop",
+    LINKTYPE_LINUX_SLL: "linux-sll",
+    LINKTYPE_IPV4: "ipv4",
+    LINKTYPE_IPV6: "ipv6",
+    LINKTYPE_LINUX_SLL2: "linux-sll2",
+    LINKTYPE_SYSTEMD_JOURNAL: "systemd-journal",
+}
+
+LINK_LAYOUTS = {
+    LINKTYPE_ETHERNET: (14, 12),
+    LINKTYPE_LINUX_SLL: (16, 14),
+    LINKTYPE_LINUX_SLL2: (20, 0),
+    LINKTYPE_RAW: (0, -1),
+    DLT_RAW_12: (0, -1),
+    DLT_RAW_14: (0, -1),
+    LINKTYPE_IPV4: (0, -1),
+    LINKTYPE_IPV6: (0, -1),
+}
+"""Link types whose header has a fixed size: where the IP header (or the tags before it)
+starts, and where the EtherType is (-1: none, the frame is raw IP). The one table of both
+the fast path (capture/fast.py) and the general path (capture/decode.py), which follows
+VLAN, PPPoE and MPLS from that EtherType; BSD loopback needs a look at the frame."""
+
 
 @dataclass(slots=True)
 class Frame:

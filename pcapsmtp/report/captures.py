@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from pcapsmtp.capture import LINKTYPE_NAMES
-from pcapsmtp.capture.model import CaptureInfo
+from pcapsmtp.capture.model import LINKTYPE_NAMES, CaptureInfo
 from pcapsmtp.report.model import CaptureFacts
 from pcapsmtp.report.times import iso
 
