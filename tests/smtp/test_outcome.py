@@ -123,6 +123,29 @@ def test_public_sessions(public_capture, name, number, rule, also):
     assert (session.outcome, session.outcome_reason) == decide_outcome(session)
 
 
+ABANDONED_CASES = [
+    # RSET after MAIL, then a transaction delivered: the abandoned one does not count
+    ("suricata-ruletype-firewall-128-smtp-rset-next-tx-delivered_smtp-rset-change-sender.pcap",
+     ["abandoned", "delivered"], "delivered"),
+    ("suricata-ruletype-firewall-130-smtp-rset-after-rcpt_smtp-rset-after-rcpt.pcap",
+     ["abandoned", "delivered"], "delivered"),
+    # RSET, then QUIT: no mail was attempted to its end, how the session ended decides
+    ("suricata-ruletype-firewall-134-smtp-rset-then-quit_smtp-rset-then-quit.pcap",
+     ["abandoned"], "quit-without-mail"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "transactions", "rule"), ABANDONED_CASES)
+def test_abandoned_transactions_decide_nothing(public_capture, name, transactions, rule):
+    """A transaction the client left with RSET ends ``abandoned`` (a transaction outcome
+    only, never a session's)."""
+    session = _sessions(public_capture(name))[1]
+    assert [t.outcome for t in session.transactions] == transactions
+    assert session.transactions[0].outcome is Outcome.ABANDONED
+    assert deciding_rule(session).name == rule
+    assert session.outcome != Outcome.ABANDONED
+
+
 # -- rules no capture we have reaches: a real session with one fact changed ------------------
 
 
