@@ -19,7 +19,7 @@ from pcapsmtp.addresses import endpoint_name
 from pcapsmtp.analysis import analyze
 from pcapsmtp.capture.model import IcmpError
 from pcapsmtp.smtp.model import SESSION_OUTCOMES, Outcome
-from pcapsmtp.smtp.outcome import OUTCOME_RULES, Facts, decide_outcome, deciding_rule
+from pcapsmtp.smtp.outcome import OUTCOME_RULES, SessionFacts, decide_outcome, deciding_rule
 from tests.conftest import LAB_CAPTURES
 
 _analyses: dict[Path, list] = {}
@@ -33,7 +33,7 @@ def _sessions(path: Path) -> dict:
 
 
 def _holding(session) -> list[str]:
-    facts = Facts(session)
+    facts = SessionFacts(session)
     return [rule.name for rule in OUTCOME_RULES if rule.applies(facts)]
 
 
@@ -262,7 +262,7 @@ def test_no_reply_before_the_capture_ended(monkeypatch):
 def test_rule_names_are_unique_and_the_last_always_holds():
     names = [rule.name for rule in OUTCOME_RULES]
     assert len(names) == len(set(names))
-    assert OUTCOME_RULES[-1].applies(Facts(_lab("clean-delivery")))
+    assert OUTCOME_RULES[-1].applies(SessionFacts(_lab("clean-delivery")))
 
 
 def test_every_session_outcome_has_a_rule_and_no_rule_abandons_a_session():
