@@ -267,8 +267,7 @@ def _value(value) -> str:
 
 def _address_facts(sa: Session, sb: Session, va: FlowView, vb: FlowView) -> list[TransitFact]:
     facts = []
-    for role in (CLIENT, SERVER):
-        ea, eb = getattr(sa, role), getattr(sb, role)
+    for role, ea, eb in ((CLIENT, sa.client, sb.client), (SERVER, sa.server, sb.server)):
         if (ea.ip, ea.port) != (eb.ip, eb.port):
             facts.append(
                 TransitFact(

@@ -77,7 +77,7 @@ def out_of_sequence(transaction: Transaction) -> bool:
     return transaction.mail_reply is None and final is not None and final.code == 503
 
 
-class Facts:
+class SessionFacts:
     """What the rules ask of a session, each computed once when first asked."""
 
     def __init__(self, session: Session) -> None:
@@ -137,7 +137,7 @@ class Facts:
         return not self.session.commands and self.session.greeting is None
 
 
-def _reset_to_syn(f: Facts) -> bool:
+def _reset_to_syn(f: SessionFacts) -> bool:
     session, state = f.session, f.flow.state
     return state == ConnState.REJ or (
         state in RESET_TO_SYN_STATES
@@ -147,7 +147,7 @@ def _reset_to_syn(f: Facts) -> bool:
     )
 
 
-def _delivered(f: Facts) -> bool:
+def _delivered(f: SessionFacts) -> bool:
     """Every transaction delivered or abandoned by the client, and one delivered."""
     kept = (Outcome.DELIVERED, Outcome.ABANDONED)
     return all(o in kept for o in f.outcomes) and Outcome.DELIVERED in f.outcomes
@@ -157,10 +157,10 @@ def _delivered(f: Facts) -> bool:
 class OutcomeRule:
     """One way a session ends: when ``applies`` holds (and no rule before it did), the
     session's outcome is ``outcome`` and its reason ``reason``, a str.format template with
-    the Facts as ``f`` ("the greeting was {f.session.greeting.code}")."""
+    the SessionFacts as ``f`` ("the greeting was {f.session.greeting.code}")."""
 
     name: str
-    applies: Callable[[Facts], bool]
+    applies: Callable[[SessionFacts], bool]
     outcome: Outcome
     reason: str
 
@@ -332,17 +332,17 @@ OUTCOME_RULES: tuple[OutcomeRule, ...] = (
 """In the order they are checked; the last always holds."""
 
 
-def _first(facts: Facts) -> OutcomeRule:
+def _first(facts: SessionFacts) -> OutcomeRule:
     return next(rule for rule in OUTCOME_RULES if rule.applies(facts))
 
 
 def deciding_rule(session: Session) -> OutcomeRule:
     """The first rule of OUTCOME_RULES that holds for the session: the one that decides it."""
-    return _first(Facts(session))
+    return _first(SessionFacts(session))
 
 
 def decide_outcome(session: Session) -> tuple[Outcome, str]:
     """The session's outcome in DESIGN.md's vocabulary, with the reason in a few words."""
-    facts = Facts(session)
+    facts = SessionFacts(session)
     rule = _first(facts)
     return rule.outcome, rule.reason.format(f=facts)

@@ -19,7 +19,7 @@ from pcapsmtp.analysis import analyze
 from pcapsmtp.capture.addresses import endpoint_name
 from pcapsmtp.capture.model import IcmpError
 from pcapsmtp.smtp.model import SESSION_OUTCOMES, Outcome
-from pcapsmtp.smtp.outcome import OUTCOME_RULES, Facts, decide_outcome, deciding_rule
+from pcapsmtp.smtp.outcome import OUTCOME_RULES, SessionFacts, decide_outcome, deciding_rule
 from tests.conftest import LAB_CAPTURES
 
 _analyses: dict[Path, list] = {}
@@ -33,7 +33,7 @@ def _sessions(path: Path) -> dict:
 
 
 def _holding(session) -> list[str]:
-    facts = Facts(session)
+    facts = SessionFacts(session)
     return [rule.name for rule in OUTCOME_RULES if rule.applies(facts)]
 
 
@@ -121,6 +121,29 @@ def test_public_sessions(public_capture, name, number, rule, also):
     assert holding[0] == rule, holding
     assert also <= set(holding[1:]), holding
     assert (session.outcome, session.outcome_reason) == decide_outcome(session)
+
+
+ABANDONED_CASES = [
+    # RSET after MAIL, then a transaction delivered: the abandoned one does not count
+    ("suricata-ruletype-firewall-128-smtp-rset-next-tx-delivered_smtp-rset-change-sender.pcap",
+     ["abandoned", "delivered"], "delivered"),
+    ("suricata-ruletype-firewall-130-smtp-rset-after-rcpt_smtp-rset-after-rcpt.pcap",
+     ["abandoned", "delivered"], "delivered"),
+    # RSET, then QUIT: no mail was attempted to its end, how the session ended decides
+    ("suricata-ruletype-firewall-134-smtp-rset-then-quit_smtp-rset-then-quit.pcap",
+     ["abandoned"], "quit-without-mail"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "transactions", "rule"), ABANDONED_CASES)
+def test_abandoned_transactions_decide_nothing(public_capture, name, transactions, rule):
+    """A transaction the client left with RSET ends ``abandoned`` (a transaction outcome
+    only, never a session's)."""
+    session = _sessions(public_capture(name))[1]
+    assert [t.outcome for t in session.transactions] == transactions
+    assert session.transactions[0].outcome is Outcome.ABANDONED
+    assert deciding_rule(session).name == rule
+    assert session.outcome != Outcome.ABANDONED
 
 
 # -- rules no capture we have reaches: a real session with one fact changed ------------------
@@ -239,7 +262,7 @@ def test_no_reply_before_the_capture_ended(monkeypatch):
 def test_rule_names_are_unique_and_the_last_always_holds():
     names = [rule.name for rule in OUTCOME_RULES]
     assert len(names) == len(set(names))
-    assert OUTCOME_RULES[-1].applies(Facts(_lab("clean-delivery")))
+    assert OUTCOME_RULES[-1].applies(SessionFacts(_lab("clean-delivery")))
 
 
 def test_every_session_outcome_has_a_rule_and_no_rule_abandons_a_session():
