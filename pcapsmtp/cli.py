@@ -307,7 +307,7 @@ def main() -> None:
 
 @main.command("analyze")
 @click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")
-@format_option("text", "json", "md", "csv")
+@format_option("text", "json", "md", "csv", "zeek", "zeek-json")
 @output_option
 @common_options
 @maillog_option
@@ -319,10 +319,17 @@ def analyze_command(captures, fmt, ports, tz, maillogs, keylog, jobs, scheduler)
     CAPTURE is a file, '-' for standard input, or a folder of captures. The files of a
     rotated capture (tcpdump -G or -C, a dumpcap ring buffer: names that differ only in
     their trailing counter or date) are read as one capture, in time order, sessions that
-    cross from one file to the next included."""
+    cross from one file to the next included.
+
+    --format zeek (zeek-json: the same as JSON lines) prints Zeek's smtp.log and then its
+    conn.log, each with its own header lines; with -o DIR they are written as DIR/smtp.log
+    and DIR/conn.log (docs/zeek-logs.md)."""
     analysis = analyze(list(captures), _options(ports, maillogs, tz, keylog, jobs, scheduler))
     _report_warnings(analysis)
-    if analysis.results and fmt == "json":
+    zeek_dir = fmt.startswith("zeek") and click.get_current_context().meta["pcapsmtp.output"]
+    if analysis.results and zeek_dir and zeek_dir != "-":
+        _write_zeek(analysis, zeek_dir, fmt == "zeek-json")
+    elif analysis.results and fmt == "json":
         from pcapsmtp.report.jsondoc import write_json
 
         with _output() as stream:
@@ -330,6 +337,24 @@ def analyze_command(captures, fmt, ports, tz, maillogs, keylog, jobs, scheduler)
     elif analysis.results:
         _emit(_render(analysis, fmt, tz))
     sys.exit(_report_errors(analysis.errors))
+
+
+def _write_zeek(analysis, folder: str, as_json: bool) -> None:
+    """-o DIR with a Zeek format: DIR/smtp.log and DIR/conn.log (DIR made when missing)."""
+    from pcapsmtp.report.zeeklogs import zeek_files
+
+    files = zeek_files(analysis, as_json)
+    paths = [os.path.join(folder, name) for name in files]
+    inputs = _inputs(click.get_current_context().params)
+    if any(_same_file(path, source) for path in paths for source in inputs):
+        raise click.UsageError(f"-o {folder}: its .log files would overwrite an input")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        for path, text in zip(paths, files.values(), strict=True):
+            with open(path, "w", encoding="utf-8") as out:
+                out.write(text)
+    except OSError as e:
+        raise PcapsmtpError(f"{folder}: {e.strerror or e}") from None
 
 
 def _render(analysis, fmt: str, tz) -> str:

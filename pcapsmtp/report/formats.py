@@ -18,8 +18,11 @@ ANALYSIS = {
     "json": "pcapsmtp.report.jsondoc:render_json",
     "md": "pcapsmtp.report.tables:render_markdown",
     "csv": "pcapsmtp.report.tables:render_csv",
+    "zeek": "pcapsmtp.report.zeeklogs:render_zeek",
+    "zeek-json": "pcapsmtp.report.zeeklogs:render_zeek_json",
 }
-"""``analyze``: (Analysis, tzinfo) -> text."""
+"""``analyze``: (Analysis, tzinfo) -> text. The Zeek formats print smtp.log then conn.log;
+with ``-o DIR`` the command writes them as files (pcapsmtp.report.zeeklogs.zeek_files)."""
 
 DIFF = {
     "text": "pcapsmtp.report.difftext:format_diff",

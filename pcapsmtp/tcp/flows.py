@@ -417,6 +417,7 @@ class FlowTracker:
         sender.last_time_ns = time_ns
         sender.packets += 1
         sender.bytes += length
+        sender.ip_bytes += seg.ip_len
         sender.count_packet(seg.ttl, seg.df)
         if seg.version == 4 and not flags & TH_RST:
             last = sender.ip_id_last  # _count_ip_id, inlined: this runs for every packet

@@ -110,6 +110,8 @@ class Endpoint:
     packets: int = 0
     bytes: int = 0
     """Payload bytes on the wire (``tcp.len`` summed, retransmissions included)."""
+    ip_bytes: int = 0
+    """IP bytes on the wire (the IP total length summed, as Zeek's ``orig_ip_bytes``)."""
     data_segments: int = 0
     max_segment: int = 0
     """Largest payload sent, in bytes."""

@@ -1,0 +1,545 @@
+"""smtp.log and conn.log as Zeek writes them, so zeek-cut and the SIEM parsers built for
+Zeek read what pcapsmtp found (``analyze --format zeek`` and ``--format zeek-json``).
+
+Learnt from Zeek's own scripts and writers (zeek/zeek: base/protocols/smtp/main.zeek,
+base/protocols/conn/main.zeek, src/logging/writers/ascii, src/threading/formatters), none of
+it copied: the field names, types and order of both logs; the TSV layout (the ``#`` header
+lines, ``-`` for unset, ``(empty)`` for an empty string or set, ``#close`` at the end); how
+wire text is escaped (a tab, a backslash, a set's comma, a control character, a byte that is
+not UTF-8); and when Zeek writes an smtp.log row: one per mail transaction as its script
+draws the line (a row starts with the connection's first SMTP line, at the reply to a
+message, or at a MAIL after client activity; a row with no MAIL, RCPT or STARTTLS is not
+written). The TCP facts are the analysis's own: conn_state and history come from
+pcapsmtp.tcp.state, computed once while reading.
+
+Where pcapsmtp knows less than Zeek the field is unset (``-``), never guessed: the headers
+the SMTP layer does not keep (Reply-To, In-Reply-To, X-Originating-IP, Received, User-Agent),
+the files framework's ``fuids``, ``local_orig``/``local_resp`` (no ``Site::local_nets``).
+docs/zeek-logs.md lists every difference and why.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from hashlib import sha256
+
+from pcapsmtp.analysis.model import Analysis
+from pcapsmtp.capture.addresses import address
+from pcapsmtp.smtp.events import AUTH_RESPONSE, GREETING, Command, Reply
+from pcapsmtp.smtp.model import Session
+from pcapsmtp.tcp.model import TH_FIN, TH_RST, TcpFlow
+
+SEPARATOR = "\t"
+SET_SEPARATOR = ","
+EMPTY = "(empty)"
+UNSET = "-"
+
+SMTP_FIELDS = (
+    ("ts", "time"),
+    ("uid", "string"),
+    ("id.orig_h", "addr"),
+    ("id.orig_p", "port"),
+    ("id.resp_h", "addr"),
+    ("id.resp_p", "port"),
+    ("trans_depth", "count"),
+    ("helo", "string"),
+    ("mailfrom", "string"),
+    ("rcptto", "set[string]"),
+    ("date", "string"),
+    ("from", "string"),
+    ("to", "set[string]"),
+    ("cc", "set[string]"),
+    ("reply_to", "string"),
+    ("msg_id", "string"),
+    ("in_reply_to", "string"),
+    ("subject", "string"),
+    ("x_originating_ip", "addr"),
+    ("first_received", "string"),
+    ("second_received", "string"),
+    ("last_reply", "string"),
+    ("path", "vector[addr]"),
+    ("user_agent", "string"),
+    ("tls", "bool"),
+    ("fuids", "vector[string]"),
+    ("is_webmail", "bool"),
+)
+"""Zeek's SMTP::Info as logged with its base scripts, plus ``is_webmail``, which the
+policy script protocols/smtp/software adds (site/local.zeek loads it)."""
+
+CONN_FIELDS = (
+    ("ts", "time"),
+    ("uid", "string"),
+    ("id.orig_h", "addr"),
+    ("id.orig_p", "port"),
+    ("id.resp_h", "addr"),
+    ("id.resp_p", "port"),
+    ("proto", "enum"),
+    ("service", "string"),
+    ("duration", "interval"),
+    ("orig_bytes", "count"),
+    ("resp_bytes", "count"),
+    ("conn_state", "string"),
+    ("local_orig", "bool"),
+    ("local_resp", "bool"),
+    ("missed_bytes", "count"),
+    ("history", "string"),
+    ("orig_pkts", "count"),
+    ("orig_ip_bytes", "count"),
+    ("resp_pkts", "count"),
+    ("resp_ip_bytes", "count"),
+    ("tunnel_parents", "set[string]"),
+    ("ip_proto", "count"),
+)
+"""Zeek's Conn::Info."""
+
+TUNNEL_SERVICES = {"http-connect": "http", "socks5": "socks"}
+"""The service Zeek names for the proxy an SMTP session was tunnelled through."""
+
+
+@dataclass(slots=True)
+class ZeekLog:
+    """One log: its path ('smtp', 'conn'), fields and rows (field name -> value; None is
+    unset, a time or interval is an int of nanoseconds)."""
+
+    path: str
+    fields: tuple[tuple[str, str], ...]
+    rows: list[dict[str, object]] = field(default_factory=list)
+    open_ns: int | None = None
+    close_ns: int | None = None
+
+
+def zeek_logs(analysis: Analysis) -> list[ZeekLog]:
+    """smtp.log and conn.log of the analysis's sessions, in the order of their first frames
+    (Zeek writes a row when it is done with it; the order of rows carries nothing)."""
+    times = [t for c in analysis.captures for t in (c.first_time_ns, c.last_time_ns) if t]
+    span = (min(times), max(times)) if times else (None, None)
+    smtp = ZeekLog("smtp", SMTP_FIELDS, [], *span)
+    conn = ZeekLog("conn", CONN_FIELDS, [], *span)
+    for session in analysis.sessions:
+        conn.rows.append(conn_row(session))
+        smtp.rows.extend(smtp_rows(session))
+    smtp.rows.sort(key=lambda row: row["ts"])
+    return [smtp, conn]
+
+
+def render_zeek(analysis: Analysis, tz=None) -> str:
+    """Both logs in Zeek's TSV layout, smtp.log then conn.log, each with its own headers:
+    zeek-cut reads the two one after the other (it starts again at each ``#fields``)."""
+    return "".join(tsv(log) for log in zeek_logs(analysis))
+
+
+def render_zeek_json(analysis: Analysis, tz=None) -> str:
+    """Both logs as JSON lines, smtp.log's then conn.log's; each line carries ``_path``
+    (as Zeek's JSON streaming logs do) to tell them apart."""
+    return "".join(json_lines(log, with_path=True) for log in zeek_logs(analysis))
+
+
+def zeek_files(analysis: Analysis, as_json: bool = False) -> dict[str, str]:
+    """File name -> contents for ``-o DIR``: smtp.log and conn.log (JSON lines with
+    ``as_json``, named .log as Zeek names them with LogAscii::use_json)."""
+    if as_json:
+        return {f"{log.path}.log": json_lines(log) for log in zeek_logs(analysis)}
+    return {f"{log.path}.log": tsv(log) for log in zeek_logs(analysis)}
+
+
+# -- the uid -------------------------------------------------------------------------------
+
+_BASE62 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _base62(value: int) -> str:
+    """Least significant digit first, as Zeek's uitoa_n writes a UID."""
+    digits = _BASE62[value % 62]
+    value //= 62
+    while value:
+        digits += _BASE62[value % 62]
+        value //= 62
+    return digits
+
+
+def uid(flow: TcpFlow) -> str:
+    """A Zeek-style connection uid ('C' and 96 bits in base 62) that is the same whenever
+    the same connection is read: a hash of its addresses, ports, first frame and time, not
+    Zeek's random one (the two never match)."""
+    client, server = flow.endpoints[flow.client], flow.endpoints[flow.server]
+    key = b"|".join(
+        [
+            client.ip,
+            server.ip,
+            b"%d|%d|%d|%d" % (client.port, server.port, flow.first_frame, flow.first_time_ns),
+        ]
+    )
+    digest = sha256(key).digest()
+    return "C" + _base62(int.from_bytes(digest[:8])) + _base62(int.from_bytes(digest[8:12]))
+
+
+# -- conn.log ------------------------------------------------------------------------------
+
+
+def _ids(session: Session) -> dict[str, object]:
+    client, server = session.client, session.server
+    return {
+        "uid": uid(session.flow),
+        "id.orig_h": address(client.ip),
+        "id.orig_p": client.port,
+        "id.resp_h": address(server.ip),
+        "id.resp_p": server.port,
+    }
+
+
+def _services(session: Session) -> str | None:
+    """What Zeek's analyzers would confirm: smtp once the client sent a command, ssl once a
+    TLS handshake was seen, the proxy's protocol for a tunnelled session."""
+    found = set()
+    if any(c.verb not in (GREETING, AUTH_RESPONSE) for c in session.commands):
+        found.add("smtp")
+        if session.tunnel in TUNNEL_SERVICES:
+            found.add(TUNNEL_SERVICES[session.tunnel])
+    if session.tls is not None and session.tls.facts is not None:
+        found.add("ssl")
+    return ",".join(sorted(found)) or None
+
+
+def _end_ns(flow: TcpFlow) -> int:
+    """The time Zeek's duration ends: the last packet, or, once both sides sent a FIN or RST,
+    the packet with which the second did (later packets do not move it)."""
+    closing = {}
+    for note in flow.notes:
+        if note.tcp_flags & (TH_FIN | TH_RST) and note.direction not in closing:
+            closing[note.direction] = note.time_ns
+    if len(closing) == 2 and all(e.closed_frame is not None for e in flow.endpoints):
+        return max(closing.values())
+    return flow.last_time_ns
+
+
+def conn_row(session: Session) -> dict[str, object]:
+    flow = session.flow
+    client, server = session.client, session.server
+    duration = _end_ns(flow) - flow.first_time_ns
+    row: dict[str, object] = {"ts": flow.first_time_ns, **_ids(session), "proto": "tcp"}
+    row["service"] = _services(session)
+    row["duration"] = duration if duration > 0 else None
+    row["orig_bytes"] = client.stream_bytes + client.gap_bytes if duration > 0 else None
+    row["resp_bytes"] = server.stream_bytes + server.gap_bytes if duration > 0 else None
+    row["conn_state"] = str(flow.state)
+    row["local_orig"] = None
+    row["local_resp"] = None
+    row["missed_bytes"] = client.gap_bytes + server.gap_bytes
+    row["history"] = flow.history or None
+    row["orig_pkts"] = client.packets
+    row["orig_ip_bytes"] = client.ip_bytes
+    row["resp_pkts"] = server.packets
+    row["resp_ip_bytes"] = server.ip_bytes
+    row["tunnel_parents"] = None
+    row["ip_proto"] = 6
+    return row
+
+
+# -- smtp.log ------------------------------------------------------------------------------
+
+_EMAIL = re.compile(r"(?:^|[<,:\t ])[^<,:\t @]+@[^>,;\t ]+(?:[>,;\t ]|$)")
+"""base/utils/email.zeek's address pattern ([:blank:] is space and tab)."""
+_EMAIL_STRIP = re.compile(r"[<>,:;\t ]")
+_MIME_ADDRESS = re.compile(r'(?:"[^"]*")?[^,]+@[^,]+')
+"""split_mime_email_addresses: an address as the header gives it, display name included."""
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
+
+
+def _email_addresses(text: str) -> list[str]:
+    return [_EMAIL_STRIP.sub("", found) for found in _EMAIL.findall(text)]
+
+
+def _unique(values) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+def _mime_addresses(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    return _unique(part.strip() for part in _MIME_ADDRESS.findall(text))
+
+
+@dataclass(slots=True)
+class _Row:
+    """An smtp.log row being filled, as Zeek's SMTP::Info."""
+
+    ts: int
+    depth: int
+    helo: str | None
+    tls: bool
+    mailfrom: str | None = None
+    rcptto: list[str] = field(default_factory=list)
+    rcpt_seen: bool = False
+    headers: dict[str, object] = field(default_factory=dict)
+    last_reply: str | None = None
+    activity: bool = False
+    """A MAIL, RCPT or STARTTLS was seen: Zeek writes only such rows."""
+
+
+def _events(session: Session) -> list[tuple[int, int, Command | Reply]]:
+    """The session's commands and replies in the order they crossed the wire."""
+    found: dict[int, tuple[int, int, Command | Reply]] = {}
+    order = 0
+    replies = [session.greeting, *session.unsolicited]
+    for command in session.commands:
+        if command.verb not in (GREETING, AUTH_RESPONSE) and command.frame:
+            found[id(command)] = (command.frame, order, command)
+            order += 1
+        replies.append(command.reply)
+    for reply in replies:
+        if reply is not None and reply.frame and id(reply) not in found:
+            found[id(reply)] = (reply.frame, order, reply)
+            order += 1
+    return sorted(found.values(), key=lambda event: (event[0], event[1]))
+
+
+def _headers(command: Command) -> dict[str, object]:
+    """The message's top-level header fields as smtp.log names them."""
+    facts = command.message.facts if command.message is not None else None
+    if facts is None:
+        return {}
+    subject = facts.subject_raw
+    if subject is not None:
+        subject = _FOLD.sub("", subject).strip()
+    return {
+        "date": facts.date,
+        "from": facts.from_,
+        "to": _mime_addresses(facts.to),
+        "cc": _mime_addresses(facts.cc),
+        "msg_id": facts.message_id,
+        "subject": subject,
+    }
+
+
+def smtp_rows(session: Session) -> list[dict[str, object]]:
+    """The smtp.log rows of one session, drawn where Zeek's SMTP script draws them."""
+    rows: list[_Row] = []
+    current: _Row | None = None
+    helo: str | None = None
+    transferred = 0
+    tls = session.tls is not None and session.tls.mode == "implicit"
+
+    def start(time_ns: int) -> _Row:
+        return _Row(ts=time_ns, depth=transferred + 1, helo=helo, tls=tls)
+
+    def flush(time_ns: int) -> _Row:
+        if current is not None and current.activity:
+            rows.append(current)
+        return start(time_ns)
+
+    for _frame, _order, event in _events(session):
+        if current is None:
+            current = start(event.time_ns)
+        if isinstance(event, Reply):
+            text = event.lines[-1] if event.lines else ""
+            current.last_reply = f"{event.code} {text}"
+            command = event.command
+            if command is not None and command.verb == "STARTTLS" and event.code == 220:
+                tls = current.tls = current.activity = True
+            if command is not None and command.message is not None:
+                transferred += 1
+                current = flush(event.time_ns)
+            continue
+        verb, argument = event.verb.upper(), event.argument
+        if verb in ("HELO", "EHLO"):
+            helo = current.helo = argument
+        elif verb == "RCPT" and argument[:3].upper() == "TO:":
+            for found in _email_addresses(argument):
+                current.rcptto.append(
+                    found.replace("ORCPT=rfc822;", "").replace("ORCPT=rfc822", "")
+                )
+            current.activity = True
+        elif verb == "MAIL" and argument[:5].upper() == "FROM:":
+            current = flush(event.time_ns)
+            addresses = _email_addresses(argument)
+            if addresses and addresses[0]:
+                current.mailfrom = addresses[0]
+            current.activity = True
+        if event.message is not None:
+            current.headers.update(_headers(event))
+    if current is not None and current.activity:
+        rows.append(current)
+    return [_smtp_dict(session, row) for row in rows]
+
+
+def _smtp_dict(session: Session, row: _Row) -> dict[str, object]:
+    ids = _ids(session)
+    headers = row.headers
+    return {
+        "ts": row.ts,
+        **ids,
+        "trans_depth": row.depth,
+        "helo": row.helo,
+        "mailfrom": row.mailfrom,
+        "rcptto": _unique(row.rcptto) or None,
+        "date": headers.get("date"),
+        "from": headers.get("from"),
+        "to": headers.get("to") or None,
+        "cc": headers.get("cc") or None,
+        "reply_to": None,
+        "msg_id": headers.get("msg_id"),
+        "in_reply_to": None,
+        "subject": headers.get("subject"),
+        "x_originating_ip": None,
+        "first_received": None,
+        "second_received": None,
+        "last_reply": row.last_reply,
+        "path": [ids["id.resp_h"], ids["id.orig_h"]],
+        "user_agent": None,
+        "tls": row.tls,
+        "fuids": None,
+        "is_webmail": None,
+    }
+
+
+# -- writing: TSV and JSON -----------------------------------------------------------------
+
+_WIRE_BYTE = re.compile(r"\\x([89a-f][0-9a-f])")
+
+
+def _encode(text: str) -> bytes:
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace")
+
+
+def _to_bytes(text: str) -> bytes:
+    """The bytes a model string stands for: the SMTP layer keeps a byte that is not UTF-8 as
+    the text ``\\xNN`` (backslashreplace, NN from 80 to ff); it is turned back into that
+    byte here so that it is escaped the way Zeek escapes the byte."""
+    out = bytearray()
+    position = 0
+    for match in _WIRE_BYTE.finditer(text):
+        out += _encode(text[position : match.start()])
+        out.append(int(match.group(1), 16))
+        position = match.end()
+    out += _encode(text[position:])
+    return bytes(out)
+
+
+def _char_ok(char: str, controls_ok: bool) -> bool:
+    """A character Zeek's escape_utf8 writes as it is."""
+    point = ord(char)
+    if 32 <= point < 127:
+        return True
+    if point < 32 or point == 127:
+        return controls_ok and char in "\b\f\n\r\t"
+    return not (0x80 <= point <= 0x9F or 0xE000 <= point <= 0xF8FF or 0xFFF0 <= point <= 0xFFFF)
+
+
+def _escape_utf8(chunk: bytes, controls_ok: bool) -> str:
+    """Zeek's escape_utf8: valid UTF-8 of printable characters is kept; otherwise every byte
+    that is not printable ASCII becomes \\xNN."""
+    try:
+        text = chunk.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and all(_char_ok(char, controls_ok) for char in text):
+        return text
+    return "".join(chr(b) if 32 <= b < 127 else f"\\x{b:02x}" for b in chunk)
+
+
+def tsv_text(text: str, in_set: bool = False) -> str:
+    """A string field (or set element) as Zeek's ASCII writer writes it: empty is
+    ``(empty)``, a value equal to ``-`` or ``(empty)`` has its first character escaped, a
+    backslash is doubled, the tab (and a set's comma) is ``\\x09`` (``\\x2c``), and a
+    control character or a byte that is not UTF-8 is ``\\xNN``."""
+    if text == "":
+        return EMPTY
+    data = _to_bytes(text)
+    if data in (UNSET.encode(), EMPTY.encode()):
+        return f"\\x{data[0]:02x}" + data[1:].decode()
+    special = {ord("\\"): "\\\\", ord(SEPARATOR): "\\x09"}
+    if in_set:
+        special[ord(SET_SEPARATOR)] = "\\x2c"
+    out, chunk = [], bytearray()
+    for byte in data:
+        if byte in special:
+            out.append(_escape_utf8(bytes(chunk), controls_ok=False))
+            out.append(special[byte])
+            chunk.clear()
+        else:
+            chunk.append(byte)
+    out.append(_escape_utf8(bytes(chunk), controls_ok=False))
+    return "".join(out)
+
+
+def _seconds(ns: int) -> str:
+    micros = (ns + 500) // 1000
+    return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
+
+
+def tsv_value(value: object, kind: str) -> str:
+    if value is None:
+        return UNSET
+    if kind in ("time", "interval"):
+        return _seconds(int(value))
+    if kind == "bool":
+        return "T" if value else "F"
+    if kind.startswith(("set[", "vector[")):
+        items = list(value)  # type: ignore[call-overload]
+        if not items:
+            return EMPTY
+        return SET_SEPARATOR.join(tsv_text(str(item), in_set=True) for item in items)
+    if kind == "string":
+        return tsv_text(str(value))
+    return str(value)
+
+
+def _stamp(ns: int | None) -> str:
+    moment = datetime.fromtimestamp((ns or 0) / 1e9, UTC)
+    return moment.strftime("%Y-%m-%d-%H-%M-%S")
+
+
+def tsv(log: ZeekLog) -> str:
+    """One log in Zeek's ASCII layout. ``#open`` and ``#close`` are the capture's first and
+    last packet times (UTC), not the clock, so the same capture gives the same file."""
+    names = [name for name, _kind in log.fields]
+    kinds = [kind for _name, kind in log.fields]
+    lines = [
+        "#separator \\x09",
+        f"#set_separator{SEPARATOR}{SET_SEPARATOR}",
+        f"#empty_field{SEPARATOR}{EMPTY}",
+        f"#unset_field{SEPARATOR}{UNSET}",
+        f"#path{SEPARATOR}{log.path}",
+        f"#open{SEPARATOR}{_stamp(log.open_ns)}",
+        SEPARATOR.join(["#fields", *names]),
+        SEPARATOR.join(["#types", *kinds]),
+    ]
+    for row in log.rows:
+        lines.append(SEPARATOR.join(tsv_value(row[n], k) for n, k in log.fields))
+    lines.append(f"#close{SEPARATOR}{_stamp(log.close_ns)}")
+    return "\n".join(lines) + "\n"
+
+
+def _json_text(text: str) -> str:
+    """A string as Zeek's JSON writer escapes it before JSON quoting (HEX policy)."""
+    return _escape_utf8(_to_bytes(text), controls_ok=True)
+
+
+def json_value(value: object, kind: str) -> object:
+    if kind in ("time", "interval"):
+        micros = (int(value) + 500) // 1000  # type: ignore[call-overload]
+        return micros / 1e6
+    if kind.startswith(("set[", "vector[")):
+        return [_json_text(str(item)) for item in value]  # type: ignore[union-attr]
+    if kind == "string":
+        return _json_text(str(value))
+    return value
+
+
+def json_lines(log: ZeekLog, with_path: bool = False) -> str:
+    """One JSON object a row, Zeek's field names as keys, unset fields left out (Zeek's
+    default, LogAscii::json_include_unset_fields=F), times as epoch seconds."""
+    out = []
+    for row in log.rows:
+        document: dict[str, object] = {"_path": log.path} if with_path else {}
+        for name, kind in log.fields:
+            if row[name] is not None:
+                document[name] = json_value(row[name], kind)
+        out.append(json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n")
+    return "".join(out)
