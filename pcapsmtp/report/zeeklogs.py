@@ -440,7 +440,8 @@ def _escape_utf8(chunk: bytes, controls_ok: bool) -> str:
         text = None
     if text is not None and all(_char_ok(char, controls_ok) for char in text):
         return text
-    return "".join(chr(b) if 32 <= b < 127 else f"\\x{b:02x}" for b in chunk)
+    kept = b"\b\f\n\r\t" if controls_ok else b""
+    return "".join(chr(b) if 32 <= b < 127 or b in kept else f"\\x{b:02x}" for b in chunk)
 
 
 def tsv_text(text: str, in_set: bool = False) -> str:
