@@ -28,6 +28,7 @@ from hashlib import sha256
 
 from pcapsmtp.analysis.model import Analysis
 from pcapsmtp.capture.addresses import address
+from pcapsmtp.report.safe import json_text
 from pcapsmtp.smtp.events import AUTH_RESPONSE, GREETING, Command, Reply
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.tcp.model import TH_FIN, TH_RST, TcpFlow
@@ -421,6 +422,12 @@ def _to_bytes(text: str) -> bytes:
     return bytes(out)
 
 
+_BIDI_AND_SEPARATORS = re.compile("[\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+"""What Zeek writes raw but a terminal or an editor acts on (bidi marks, overrides and
+isolates, line and paragraph separators): the TSV escapes them like controls, the JSON
+writes them as \\uXXXX (pcapsmtp.report.safe.json_text)."""
+
+
 def _char_ok(char: str, controls_ok: bool) -> bool:
     """A character Zeek's escape_utf8 writes as it is."""
     point = ord(char)
@@ -431,14 +438,19 @@ def _char_ok(char: str, controls_ok: bool) -> bool:
     return not (0x80 <= point <= 0x9F or 0xE000 <= point <= 0xF8FF or 0xFFF0 <= point <= 0xFFFF)
 
 
-def _escape_utf8(chunk: bytes, controls_ok: bool) -> str:
+def _escape_utf8(chunk: bytes, controls_ok: bool, inert: bool = False) -> str:
     """Zeek's escape_utf8: valid UTF-8 of printable characters is kept; otherwise every byte
-    that is not printable ASCII becomes \\xNN."""
+    that is not printable ASCII (nor, where ``controls_ok``, one of \\b \\f \\n \\r \\t, which
+    the JSON quoting escapes) becomes \\xNN."""
     try:
         text = chunk.decode("utf-8")
     except UnicodeDecodeError:
         text = None
-    if text is not None and all(_char_ok(char, controls_ok) for char in text):
+    if (
+        text is not None
+        and all(_char_ok(char, controls_ok) for char in text)
+        and not (inert and _BIDI_AND_SEPARATORS.search(text))
+    ):
         return text
     kept = b"\b\f\n\r\t" if controls_ok else b""
     return "".join(chr(b) if 32 <= b < 127 or b in kept else f"\\x{b:02x}" for b in chunk)
@@ -448,7 +460,8 @@ def tsv_text(text: str, in_set: bool = False) -> str:
     """A string field (or set element) as Zeek's ASCII writer writes it: empty is
     ``(empty)``, a value equal to ``-`` or ``(empty)`` has its first character escaped, a
     backslash is doubled, the tab (and a set's comma) is ``\\x09`` (``\\x2c``), and a
-    control character or a byte that is not UTF-8 is ``\\xNN``."""
+    control character or a byte that is not UTF-8 is ``\\xNN``. Beyond Zeek: a bidi mark or
+    a line separator is escaped like a control character."""
     if text == "":
         return EMPTY
     data = _to_bytes(text)
@@ -460,12 +473,12 @@ def tsv_text(text: str, in_set: bool = False) -> str:
     out, chunk = [], bytearray()
     for byte in data:
         if byte in special:
-            out.append(_escape_utf8(bytes(chunk), controls_ok=False))
+            out.append(_escape_utf8(bytes(chunk), controls_ok=False, inert=True))
             out.append(special[byte])
             chunk.clear()
         else:
             chunk.append(byte)
-    out.append(_escape_utf8(bytes(chunk), controls_ok=False))
+    out.append(_escape_utf8(bytes(chunk), controls_ok=False, inert=True))
     return "".join(out)
 
 
@@ -517,7 +530,7 @@ def tsv(log: ZeekLog) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _json_text(text: str) -> str:
+def _zeek_json_string(text: str) -> str:
     """A string as Zeek's JSON writer escapes it before JSON quoting (HEX policy)."""
     return _escape_utf8(_to_bytes(text), controls_ok=True)
 
@@ -527,9 +540,9 @@ def json_value(value: object, kind: str) -> object:
         micros = (int(value) + 500) // 1000  # type: ignore[call-overload]
         return micros / 1e6
     if kind.startswith(("set[", "vector[")):
-        return [_json_text(str(item)) for item in value]  # type: ignore[union-attr]
+        return [_zeek_json_string(str(item)) for item in value]  # type: ignore[union-attr]
     if kind == "string":
-        return _json_text(str(value))
+        return _zeek_json_string(str(value))
     return value
 
 
@@ -542,5 +555,6 @@ def json_lines(log: ZeekLog, with_path: bool = False) -> str:
         for name, kind in log.fields:
             if row[name] is not None:
                 document[name] = json_value(row[name], kind)
-        out.append(json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n")
+        out.append(json_text(json.dumps(document, ensure_ascii=False, separators=(",", ":"))))
+        out.append("\n")
     return "".join(out)

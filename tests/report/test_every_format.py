@@ -84,7 +84,7 @@ def outputs(tmp_path_factory) -> dict[str, str]:
     path = str(_capture(folder))
     good = str(LAB / "clean-delivery.pcap")
     found = {f"analyze-{fmt}": _run("analyze", "--format", fmt, path)
-             for fmt in ("text", "json", "md", "csv")}  # fmt: skip
+             for fmt in ("text", "json", "md", "csv", "zeek")}  # fmt: skip
     found["show-text"] = _run("show", "--session", "1", path)
     found["show-json"] = _run("show", "--format", "json", "--session", "1", path)
     for fmt in ("text", "md", "json"):
@@ -102,7 +102,8 @@ def _kinds(name: str) -> str:
 
 
 CASES = [
-    "analyze-text", "analyze-json", "analyze-md", "analyze-csv", "show-text", "show-json",
+    "analyze-text", "analyze-json", "analyze-md", "analyze-csv", "analyze-zeek", "show-text",
+    "show-json",
     "diff-text", "diff-md", "diff-json", "report-md", "report-html", "report-json",
     "report-baseline-md", "report-baseline-html", "report-baseline-json",
 ]  # fmt: skip

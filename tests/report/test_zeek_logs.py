@@ -329,7 +329,8 @@ def test_conn_log_matches_zeeks(public_capture, test):
 # -- structure, on every capture we have -------------------------------------------------------
 
 HEADER_KEYS = ["separator", "set_separator", "empty_field", "unset_field", "path", "open"]
-RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
+UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+"""What a terminal or an editor acts on: no wire text brings it into either log."""
 UID = re.compile(r"^C[0-9a-zA-Z]{2,24}$")
 
 
@@ -356,7 +357,7 @@ def test_logs_are_well_formed_and_join_on_every_capture(path):
     analysis = analysed(path)
     text = render_zeek(analysis)
     check_structure(text, {"smtp": SMTP_FIELDS, "conn": CONN_FIELDS})
-    assert not RAW_CONTROL.search(text)
+    assert not UNSAFE.search(text)
     logs = zeek_cut(text)
     conn_uids = [row["uid"] for row in logs["conn"]]
     assert len(conn_uids) == len(set(conn_uids)) == len(analysis.sessions)
@@ -365,7 +366,9 @@ def test_logs_are_well_formed_and_join_on_every_capture(path):
     for row in logs["conn"]:
         assert row["proto"] == "tcp" and row["ip_proto"] == "6"
         assert int(row["orig_pkts"]) + int(row["resp_pkts"]) > 0
-    documents = [json.loads(line) for line in render_zeek_json(analysis).splitlines()]
+    lines = render_zeek_json(analysis)
+    assert not UNSAFE.search(lines)
+    documents = [json.loads(line) for line in lines.splitlines()]
     by_path = {"smtp": [], "conn": []}
     for document in documents:
         by_path[document.pop("_path")].append(document)
@@ -454,6 +457,7 @@ def hostile_capture(folder):
             b"From: evil\t<attacker@evil.example>\r\n"
             b'To: "Doe, John" <victim@corp.example>\r\n'
             b"Subject: tab\there \x1b[2J bell\x07 back\\slash \xff end\r\n"
+            b"Message-ID: <\xe2\x80\xaegpj.exe\xe2\x80\xa8@evil.example>\r\n"
             b"\r\nbody\r\n.\r\n",
         ),
         ("S", b"554 5.7.1 no\tthanks \x1b[5m\r\n"),
@@ -467,7 +471,7 @@ def hostile_capture(folder):
 def test_hostile_wire_text_keeps_the_columns(tmp_path):
     capture = hostile_capture(tmp_path)
     text = zeek_output(capture)
-    assert not RAW_CONTROL.search(text)
+    assert not UNSAFE.search(text)
     check_structure(text, {"smtp": SMTP_FIELDS, "conn": CONN_FIELDS})
     (row,) = zeek_cut(text)["smtp"]
     assert row["helo"] == "\\x2d"
@@ -476,11 +480,11 @@ def test_hostile_wire_text_keeps_the_columns(tmp_path):
     assert row["from"] == "evil\\x09<attacker@evil.example>"
     assert row["subject"] == "tab\\x09here \\x1b[2J bell\\x07 back\\\\slash \\xff end"
     assert row["last_reply"] == "554 5.7.1 no\\x09thanks \\x1b[5m"
-    (document,) = [
-        json.loads(line)
-        for line in zeek_output(capture, "zeek-json").splitlines()
-        if '"_path":"smtp"' in line
-    ]
+    assert row["msg_id"] == "<\\xe2\\x80\\xaegpj.exe\\xe2\\x80\\xa8@evil.example>"
+    lines = zeek_output(capture, "zeek-json")
+    assert not UNSAFE.search(lines)
+    (document,) = [json.loads(line) for line in lines.splitlines() if '"_path":"smtp"' in line]
+    assert document["msg_id"] == "<\u202egpj.exe\u2028@evil.example>"  # as Zeek, once parsed
     assert document["subject"] == "tab\there \\x1b[2J bell\\x07 back\\slash \\xff end"
     assert document["to"] == ['"Doe, John" <victim@corp.example>']
 
