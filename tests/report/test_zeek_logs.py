@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
@@ -26,7 +29,7 @@ from pcapsmtp.report.zeeklogs import (
     tsv_value,
     uid,
 )
-from tests.captures import LAB, all_captures, analysed, capture_id
+from tests.captures import LAB, PUBLIC, all_captures, analysed, capture_id
 from tests.conversation import Conversation
 from tests.report.helpers import secret_forms, truth
 
@@ -526,3 +529,43 @@ def test_o_dir_that_is_a_file_is_one_error_line(public_capture, tmp_path):
 def test_help_says_how_both_logs_are_printed():
     result = CliRunner().invoke(main, ["analyze", "--help"])
     assert "zeek-json" in result.output and "DIR/smtp.log" in result.output
+
+
+def cutter() -> str:
+    """Zeek's own zeek-cut, or bro-cut (Debian's bro-aux: the same program, older name)."""
+    found = shutil.which("zeek-cut") or shutil.which("bro-cut")
+    if found is None:
+        pytest.skip("neither zeek-cut nor bro-cut is installed (Debian: bro-aux)")
+    return found
+
+
+@pytest.mark.parametrize(
+    "capture", [LAB / "clean-delivery.pcap", LAB / "rst-in-data.pcap", PUBLIC / "zeek-smtp.pcap"]
+)
+def test_zeek_cut_reads_both_logs(capture, tmp_path):
+    if not capture.exists():
+        pytest.skip(f"{capture} not present")
+    program = cutter()
+    text = zeek_output(capture)
+    columns = ["uid", "ts", "helo", "mailfrom", "rcptto", "history", "conn_state", "subject"]
+    cut = subprocess.run(
+        [program, *columns], input=text, capture_output=True, text=True, check=True
+    ).stdout
+    logs = zeek_cut(text)
+    expected = [
+        "\t".join(row.get(column, "") for column in columns)
+        for path in ("smtp", "conn")
+        for row in logs[path]
+    ]
+    assert cut.splitlines() == expected
+    dated = subprocess.run(
+        [program, "-d", "ts"], input=text, capture_output=True, text=True, check=True
+    ).stdout.split()
+    first = datetime.fromtimestamp(float(logs["smtp"][0]["ts"]), UTC) if logs["smtp"] else None
+    assert first is None or dated[0].startswith(first.strftime("%Y-%m-%dT%H:%M:%S"))
+    hostile = zeek_output(hostile_capture(tmp_path))
+    cut = subprocess.run(
+        [program, "subject", "to", "last_reply"], input=hostile, capture_output=True, text=True
+    ).stdout.splitlines()
+    row = zeek_cut(hostile)["smtp"][0]
+    assert cut[0].split("\t") == [row["subject"], row["to"], row["last_reply"]]
