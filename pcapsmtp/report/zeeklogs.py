@@ -326,9 +326,11 @@ def smtp_rows(session: Session) -> list[dict[str, object]]:
     def start(time_ns: int) -> _Row:
         return _Row(ts=time_ns, depth=transferred + 1, helo=helo, tls=tls)
 
-    def flush(time_ns: int) -> _Row:
-        if current is not None and current.activity:
-            rows.append(current)
+    def flush(row: _Row, time_ns: int) -> _Row:
+        """Zeek's smtp_message: a row with client activity is written and a new one begun."""
+        if not row.activity:
+            return row
+        rows.append(row)
         return start(time_ns)
 
     for _frame, _order, event in _events(session):
@@ -342,7 +344,9 @@ def smtp_rows(session: Session) -> list[dict[str, object]]:
                 tls = current.tls = current.activity = True
             if command is not None and command.message is not None:
                 transferred += 1
-                current = flush(event.time_ns)
+                if current.activity:
+                    rows.append(current)
+                current = start(event.time_ns)
             continue
         verb, argument = event.verb.upper(), event.argument
         if verb in ("HELO", "EHLO"):
@@ -354,7 +358,7 @@ def smtp_rows(session: Session) -> list[dict[str, object]]:
                 )
             current.activity = True
         elif verb == "MAIL" and argument[:5].upper() == "FROM:":
-            current = flush(event.time_ns)
+            current = flush(current, event.time_ns)
             addresses = _email_addresses(argument)
             if addresses and addresses[0]:
                 current.mailfrom = addresses[0]

@@ -251,6 +251,15 @@ CONN_DIFFERENCES = {
 }
 
 
+EVENT_TIMES = {
+    # Zeek's baselines mask ts, but its event dump of zeek-smtp.pcap does not
+    # (testing/btest/Baseline/scripts.policy.misc.dump-events/smtp-events.log): the ts of
+    # each SMTP::Info it wrote (smtp=[ts=...]) and each connection's start_time.
+    "smtp": ["1254722768.219663", "1437831787.867142"],
+    "conn": ["1254722767.529046", "1437831787.856895"],
+}
+
+
 def zeek_cut(text: str) -> dict[str, list[dict[str, str]]]:
     """What zeek-cut reads: the separator from ``#separator``, the names from ``#fields``,
     then one value per field on each line; several logs one after the other."""
@@ -308,6 +317,11 @@ def test_smtp_log_matches_zeeks(public_capture, test, capture, rows):
             if not same(column, mine[column], expected):
                 mismatches.append((number, column, mine[column], expected))
     assert mismatches == []
+
+
+def test_times_match_zeeks_event_dump(public_capture):
+    logs = zeek_cut(zeek_output(public_capture("zeek-smtp.pcap")))
+    assert {path: [row["ts"] for row in logs[path]] for path in EVENT_TIMES} == EVENT_TIMES
 
 
 def test_every_difference_is_one_and_explained():
