@@ -103,7 +103,7 @@ TUNNEL_SERVICES = {"http-connect": "http", "socks5": "socks"}
 @dataclass(slots=True)
 class ZeekLog:
     """One log: its path ('smtp', 'conn'), fields and rows (field name -> value; None is
-    unset, a time or interval is an int of nanoseconds)."""
+    unset, a time or an interval is a float of seconds, as Zeek holds it: zeek_time)."""
 
     path: str
     fields: tuple[tuple[str, str], ...]
@@ -180,6 +180,13 @@ def uid(flow: TcpFlow) -> str:
 # -- conn.log ------------------------------------------------------------------------------
 
 
+def zeek_time(ns: int) -> float:
+    """A capture time as Zeek holds it: libpcap's microseconds (a finer time truncated) as
+    seconds in a double, so that a duration is the same difference of doubles as Zeek's."""
+    seconds, micros = divmod(ns // 1000, 1_000_000)
+    return seconds + micros / 1e6
+
+
 def _ids(session: Session) -> dict[str, object]:
     client, server = session.client, session.server
     return {
@@ -219,8 +226,9 @@ def _end_ns(flow: TcpFlow) -> int:
 def conn_row(session: Session) -> dict[str, object]:
     flow = session.flow
     client, server = session.client, session.server
-    duration = _end_ns(flow) - flow.first_time_ns
-    row: dict[str, object] = {"ts": flow.first_time_ns, **_ids(session), "proto": "tcp"}
+    duration = zeek_time(_end_ns(flow)) - zeek_time(flow.first_time_ns)
+    row: dict[str, object] = {"ts": zeek_time(flow.first_time_ns), **_ids(session)}
+    row["proto"] = "tcp"
     row["service"] = _services(session)
     row["duration"] = duration if duration > 0 else None
     row["orig_bytes"] = client.stream_bytes + client.gap_bytes if duration > 0 else None
@@ -374,7 +382,7 @@ def _smtp_dict(session: Session, row: _Row) -> dict[str, object]:
     ids = _ids(session)
     headers = row.headers
     return {
-        "ts": row.ts,
+        "ts": zeek_time(row.ts),
         **ids,
         "trans_depth": row.depth,
         "helo": row.helo,
@@ -486,16 +494,11 @@ def tsv_text(text: str, in_set: bool = False) -> str:
     return "".join(out)
 
 
-def _seconds(ns: int) -> str:
-    micros = (ns + 500) // 1000
-    return f"{micros // 1_000_000}.{micros % 1_000_000:06d}"
-
-
 def tsv_value(value: object, kind: str) -> str:
     if value is None:
         return UNSET
     if kind in ("time", "interval"):
-        return _seconds(int(value))
+        return f"{value:.6f}"
     if kind == "bool":
         return "T" if value else "F"
     if kind.startswith(("set[", "vector[")):
@@ -540,9 +543,6 @@ def _zeek_json_string(text: str) -> str:
 
 
 def json_value(value: object, kind: str) -> object:
-    if kind in ("time", "interval"):
-        micros = (int(value) + 500) // 1000  # type: ignore[call-overload]
-        return micros / 1e6
     if kind.startswith(("set[", "vector[")):
         return [_zeek_json_string(str(item)) for item in value]  # type: ignore[union-attr]
     if kind == "string":

@@ -29,6 +29,7 @@ from pcapsmtp.report.zeeklogs import (
     tsv_text,
     tsv_value,
     uid,
+    zeek_time,
 )
 from tests.captures import LAB, PUBLIC, all_captures, analysed, capture_id
 from tests.conversation import Conversation
@@ -469,8 +470,16 @@ def test_unset_empty_and_typed_values():
     assert tsv_value([], "set[string]") == "(empty)"
     assert tsv_value(["a", "b,c"], "set[string]") == "a,b\\x2cc"
     assert tsv_value(True, "bool") == "T" and tsv_value(False, "bool") == "F"
-    assert tsv_value(1_254_722_767_492_060_000, "time") == "1254722767.492060"
-    assert tsv_value(414_217_000, "interval") == "0.414217"
+    assert tsv_value(zeek_time(1_254_722_767_492_060_999), "time") == "1254722767.492060"
+    assert tsv_value(0.4142169952, "interval") == "0.414217"
+
+
+def test_json_durations_are_zeeks_doubles(public_capture):
+    """Zeek's event dump gives the durations to the nanosecond: 7.0 secs 576.0 msecs
+    952.934265 usecs and 57.0 msecs 320.11795 usecs, differences of two doubles."""
+    lines = zeek_output(public_capture("zeek-smtp.pcap"), "zeek-json").splitlines()
+    durations = [json.loads(line)["duration"] for line in lines if '"_path":"conn"' in line]
+    assert durations == pytest.approx([7.576952934265, 0.05732011795], abs=1e-11)
 
 
 def hostile_capture(folder):
