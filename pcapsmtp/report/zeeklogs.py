@@ -310,17 +310,20 @@ def _headers(command: Command) -> dict[str, object]:
     facts = command.message.facts if command.message is not None else None
     if facts is None:
         return {}
-    subject = facts.subject_raw
-    if subject is not None:
-        subject = _FOLD.sub("", subject).strip()
     return {
-        "date": facts.date,
-        "from": facts.from_,
-        "to": _mime_addresses(facts.to),
-        "cc": _mime_addresses(facts.cc),
-        "msg_id": facts.message_id,
-        "subject": subject,
+        "date": _unfold(facts.date),
+        "from": _unfold(facts.from_),
+        "to": _mime_addresses(_unfold(facts.to)),
+        "cc": _mime_addresses(_unfold(facts.cc)),
+        "msg_id": _unfold(facts.message_id),
+        "subject": _unfold(facts.subject_raw),
     }
+
+
+def _unfold(value: str | None) -> str | None:
+    """A header value as Zeek's MIME analyzer gives it: the line breaks of folding removed,
+    the whitespace that followed them kept."""
+    return None if value is None else _FOLD.sub("", value).strip()
 
 
 def smtp_rows(session: Session) -> list[dict[str, object]]:
