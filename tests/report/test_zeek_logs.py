@@ -34,6 +34,7 @@ from pcapsmtp.report.zeeklogs import (
 from tests.captures import LAB, PUBLIC, all_captures, analysed, capture_id
 from tests.conversation import Conversation
 from tests.report.helpers import secret_forms, truth
+from tests.tshark import needs_tshark
 
 ZEEK_COMMIT = "a13de64fbbdb01f90961c04719b308fbbb6d199e"
 SET_COLUMNS = {"rcptto", "to", "cc"}
@@ -430,6 +431,24 @@ def test_no_credential_in_the_logs(name):
     analysis = analysed(LAB / f"{name}.pcap")
     seen = render_zeek(analysis) + render_zeek_json(analysis)
     assert [form for form in secret_forms(truth(name)["credentials"]) if form in seen] == []
+
+
+@needs_tshark
+@pytest.mark.parametrize("name", ["starttls-auth-587", "starttls-25", "smtps-465"])
+def test_decrypted_sessions_go_on_inside_tls_without_credentials(name):
+    """With the key log the rows go on inside TLS (tls T), and AUTH there is redacted too."""
+    if not (LAB / f"{name}.keylog").exists():
+        pytest.skip(f"{name}.keylog not present")
+    analysis = analysed(LAB / f"{name}.pcap", keylog=str(LAB / f"{name}.keylog"))
+    text = render_zeek(analysis)
+    seen = text + render_zeek_json(analysis)
+    credentials = truth(name).get("credentials")
+    assert not credentials or [f for f in secret_forms(credentials) if f in seen] == []
+    rows = zeek_cut(text)["smtp"]
+    assert rows and all(row["tls"] == "T" for row in rows)
+    assert [row["mailfrom"] for row in rows][-1] != "-"
+    (conn,) = zeek_cut(text)["conn"]
+    assert conn["service"] == "smtp,ssl"
 
 
 def test_the_same_capture_gives_the_same_logs(public_capture):
