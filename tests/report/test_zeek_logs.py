@@ -21,16 +21,8 @@ import pytest
 from click.testing import CliRunner
 
 from pcapsmtp.cli import main
-from pcapsmtp.report.zeeklogs import (
-    CONN_FIELDS,
-    SMTP_FIELDS,
-    render_zeek,
-    render_zeek_json,
-    tsv_text,
-    tsv_value,
-    uid,
-    zeek_time,
-)
+from pcapsmtp.report.zeeklogs import CONN_FIELDS, SMTP_FIELDS, render_zeek, render_zeek_json, uid
+from pcapsmtp.report.zeekwriter import tsv_text, tsv_value, zeek_time
 from tests.captures import LAB, PUBLIC, all_captures, analysed, capture_id
 from tests.conversation import Conversation
 from tests.report.helpers import secret_forms, truth
