@@ -252,7 +252,6 @@ class _Row:
     tls: bool
     mailfrom: str | None = None
     rcptto: list[str] = field(default_factory=list)
-    rcpt_seen: bool = False
     headers: dict[str, object] = field(default_factory=dict)
     last_reply: str | None = None
     activity: bool = False
