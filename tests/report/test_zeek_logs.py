@@ -515,6 +515,7 @@ def hostile_capture(folder):
             b"Subject: tab\there \x1b[2J bell\x07 back\\slash \xff end\r\n"
             b"Message-ID: <\xe2\x80\xaegpj.exe\xe2\x80\xa8@evil.example>\r\n"
             b"Date: Thu, 4 Mar 2021\r\n 01:39:13 -0800\r\n"
+            b"Cc: =?utf-8?q?line=0Abreak?= <cc@corp.example>\r\n"
             b"\r\nbody\r\n.\r\n",
         ),
         ("S", b"554 5.7.1 no\tthanks \x1b[5m\r\n"),
@@ -533,6 +534,7 @@ def test_hostile_wire_text_keeps_the_columns(tmp_path):
     (row,) = zeek_cut(text)["smtp"]
     assert row["helo"] == "\\x2d"
     assert row["date"] == "Thu, 4 Mar 2021 01:39:13 -0800"  # unfolded, as Zeek's MIME analyzer
+    assert row["cc"] == "line\\x0abreak <cc@corp.example>"  # a newline from an encoded word
     assert row["rcptto"] == "b@corp.example"  # Zeek's address pattern stops at a comma
     assert row["to"] == '"Doe\\x2c John" <victim@corp.example>'
     assert row["from"] == "evil\\x09<attacker@evil.example>"
@@ -545,6 +547,7 @@ def test_hostile_wire_text_keeps_the_columns(tmp_path):
     assert document["msg_id"] == "<\u202egpj.exe\u2028@evil.example>"  # as Zeek, once parsed
     assert document["subject"] == "tab\there \\x1b[2J bell\\x07 back\\slash \\xff end"
     assert document["to"] == ['"Doe, John" <victim@corp.example>']
+    assert document["cc"] == ["line\nbreak <cc@corp.example>"]
 
 
 # -- the command line -------------------------------------------------------------------------
