@@ -228,7 +228,9 @@ _MIME_ADDRESS = re.compile(r'(?:"[^"]*")?[^,]+@[^,]+')
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 
 
-def _email_addresses(text: str) -> list[str]:
+def email_addresses(text: str) -> list[str]:
+    """The addresses in a command argument or a header element, as Zeek's
+    extract_email_addrs_vec finds them."""
     return [_EMAIL_STRIP.sub("", found) for found in _EMAIL.findall(text)]
 
 
@@ -333,14 +335,14 @@ def smtp_rows(session: Session) -> list[dict[str, object]]:
         if verb in ("HELO", "EHLO"):
             helo = current.helo = argument
         elif verb == "RCPT" and argument[:3].upper() == "TO:":
-            for found in _email_addresses(argument):
+            for found in email_addresses(argument):
                 current.rcptto.append(
                     found.replace("ORCPT=rfc822;", "").replace("ORCPT=rfc822", "")
                 )
             current.activity = True
         elif verb == "MAIL" and argument[:5].upper() == "FROM:":
             current = flush(current, event.time_ns)
-            addresses = _email_addresses(argument)
+            addresses = email_addresses(argument)
             if addresses and addresses[0]:
                 current.mailfrom = addresses[0]
             current.activity = True
