@@ -370,6 +370,35 @@ def test_addresses_split_as_zeeks_intel_saw_them(public_capture):
     assert len(row["to"].split(",")) == 5
 
 
+ZEEK_HEADERS = {
+    # The #fields and #types lines of Zeek's smtp.log (scripts.base.protocols.smtp.basic,
+    # with is_webmail, which site/local.zeek adds) and conn.log
+    # (scripts.base.protocols.http.http-connect).
+    "smtp": (
+        "ts uid id.orig_h id.orig_p id.resp_h id.resp_p trans_depth helo mailfrom rcptto date "
+        "from to cc reply_to msg_id in_reply_to subject x_originating_ip first_received "
+        "second_received last_reply path user_agent tls fuids is_webmail",
+        "time string addr port addr port count string string set[string] string string "
+        "set[string] set[string] string string string string addr string string string "
+        "vector[addr] string bool vector[string] bool",
+    ),
+    "conn": (
+        "ts uid id.orig_h id.orig_p id.resp_h id.resp_p proto service duration orig_bytes "
+        "resp_bytes conn_state local_orig local_resp missed_bytes history orig_pkts "
+        "orig_ip_bytes resp_pkts resp_ip_bytes tunnel_parents ip_proto",
+        "time string addr port addr port enum string interval count count string bool bool "
+        "count string count count count count set[string] count",
+    ),
+}
+
+
+def test_fields_and_types_are_zeeks():
+    for path, fields in (("smtp", SMTP_FIELDS), ("conn", CONN_FIELDS)):
+        names, kinds = ZEEK_HEADERS[path]
+        assert [name for name, _kind in fields] == names.split()
+        assert [kind for _name, kind in fields] == kinds.split()
+
+
 def test_every_difference_is_one_and_explained():
     baselines = {test: rows for test, _capture, rows in smtp_baselines()}
     for (test, number, column), (ours, why) in DIFFERENCES.items():
