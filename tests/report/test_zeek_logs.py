@@ -35,7 +35,6 @@ from tests.conversation import Conversation
 from tests.report.helpers import secret_forms, truth
 from tests.tshark import needs_tshark
 
-ZEEK_COMMIT = "a13de64fbbdb01f90961c04719b308fbbb6d199e"
 SET_COLUMNS = {"rcptto", "to", "cc"}
 
 SMTP_COLUMNS = (
