@@ -510,11 +510,13 @@ def _export_summary(result, session) -> str:
             f"wrote {target} ({result.format}): {result.frames} frames{icmp} of session "
             f"{session.id} (tcp.stream {session.flow.stream}; tcp.stream 0 in the export)"
         )
-    if result.comments or result.annotated_findings:
+    if result.annotated and result.comments:
         text += (
             f"; {result.comments} comment(s) on {result.commented_frames} frame(s) for "
             f"{result.annotated_findings} finding(s)"
         )
+    elif result.annotated:
+        text += "; no comment: no finding has an evidence frame among them"
     if result.redacted_lines:
         frames = ", ".join(map(str, result.redacted_frames))
         text += f"; {result.redacted_lines} AUTH line(s) overwritten in frame(s) {frames}"

@@ -76,6 +76,8 @@ class ExportResult:
     comments: int = 0
     """Packet comments added (one per finding on each of its evidence frames)."""
     commented_frames: int = 0
+    annotated: bool = False
+    """Findings were given to comment on (--annotate)."""
     annotated_findings: int = 0
     """Findings with at least one evidence frame in the export."""
 
@@ -302,14 +304,16 @@ def _unfit(records: list[Record], fmt: str) -> list[str]:
     return warnings
 
 
-def _write(records: list[Record], output: str, stream: BinaryIO | None, pcapng: bool, note) -> str:
+def _write(
+    records: list[Record], output: str, stream: BinaryIO | None, pcapng: bool, note, interfaces=()
+) -> str:
     """Write to ``stream`` when given (standard output), else next to the target and rename,
     so a failure never leaves half a file."""
     if pcapng:
         fmt = "pcapng"
 
         def writer(recs, out):
-            pcapng_copy.write(recs, out, note, f"pcapsmtp {__version__}")
+            pcapng_copy.write(recs, out, note, f"pcapsmtp {__version__}", interfaces)
 
     else:
         linktypes = sorted({record.frame.linktype for record in records})
@@ -415,13 +419,6 @@ def _redactors(sessions: Sequence[Session], found: dict[int, StreamFrames], reda
     return by_frame, redactors, kept, encrypted
 
 
-def _facts(source: str):
-    """For each frame of the capture, what its block said (pcapng) or None (pcap)."""
-    if not pcapng_copy.is_pcapng(source):
-        return None
-    return pcapng_copy.scan(source)
-
-
 def _export(
     source: str,
     sessions: Sequence[Session],
@@ -438,7 +435,8 @@ def _export(
     and commenting the evidence frames of ``annotate``'s findings."""
     by_frame, redactors, kept, encrypted = _redactors(sessions, found, redact)
     comments = _comments(annotate or ())
-    facts = _facts(source) if pcapng else None
+    scan = pcapng_copy.Scan(source) if pcapng and pcapng_copy.is_pcapng(source) else None
+    facts = iter(scan) if scan is not None else None
     records: list[Record] = []
     redacted: list[int] = []
     with open_capture(source) as capture:
@@ -473,7 +471,8 @@ def _export(
             raise ExportError(
                 "the AUTH lines of a session were not found in its frames; no export was written"
             )
-    fmt = _write(records, output, destination, pcapng, note)
+    everything = keep is None and scan is not None
+    fmt = _write(records, output, destination, pcapng, note, scan.interfaces if everything else ())
     numbers = [r.frame.number for r in records]
     exported = set(numbers)
     return ExportResult(
@@ -489,6 +488,7 @@ def _export(
         frame_numbers=numbers,
         comments=sum(len(r.comments) for r in records),
         commented_frames=sum(1 for r in records if r.comments),
+        annotated=annotate is not None,
         annotated_findings=sum(1 for f in annotate or () if exported.intersection(f.frames)),
     )
 

@@ -165,9 +165,20 @@ def _options(data: bytes, big: bool, kept: dict[int, str | None]) -> list[tuple[
     return out
 
 
-def scan(path: str) -> Iterator[RecordFacts]:
-    """The facts of each frame of a pcapng file, in frame order; ends where the blocks
-    stop making sense (the core stops there too, with a warning)."""
+class Scan:
+    """The facts of each frame of a pcapng file, in frame order (iterate once); ends where
+    the blocks stop making sense (the core stops there too, with a warning)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.interfaces: list[Interface] = []
+        """Every interface described so far, in the order of the file."""
+
+    def __iter__(self) -> Iterator[RecordFacts]:
+        return _scan(self.path, self.interfaces)
+
+
+def _scan(path: str, every: list[Interface]) -> Iterator[RecordFacts]:
     with open_decompressed(path) as stream:
         big = False
         section = -1
@@ -198,6 +209,7 @@ def scan(path: str) -> Iterator[RecordFacts]:
                 options = _options(block[16:-4], big, IDB_OPTIONS)
                 key = (section, len(interfaces))
                 interfaces.append(Interface(linktype, snaplen, tuple(options), key))
+                every.append(interfaces[-1])
             elif btype in (BT_EPB, BT_PB) and length >= 32:
                 index = struct.unpack_from(order + ("I" if btype == BT_EPB else "H"), block, 8)[0]
                 high, low, caplen = struct.unpack_from(order + "III", block, 12)
@@ -278,13 +290,23 @@ def interface_block(interface: Interface) -> bytes:
     )
 
 
-def write(records: Iterable[Record], out: BinaryIO, comment: str | None, application: str) -> None:
-    """One section: the header (``comment``, ``application`` as shb_userappl), an interface
-    description for each interface the records use, in order of first use, and the records.
+def write(
+    records: Iterable[Record],
+    out: BinaryIO,
+    comment: str | None,
+    application: str,
+    interfaces: Iterable[Interface] = (),
+) -> None:
+    """One section: the header (``comment``, ``application`` as shb_userappl), the
+    ``interfaces`` given (so a whole capture keeps its interface numbers), then each other
+    interface the records use in order of first use, and the records.
     A record from a Simple Packet Block becomes an Enhanced one timed like the frame before
     it (the core's time for it); a journal entry is written as it was."""
     out.write(section_header(comment, application))
     indices: dict[Interface, int] = {}
+    for interface in interfaces:
+        indices.setdefault(interface, len(indices))
+        out.write(interface_block(interface))
     for record in records:
         facts = record.facts
         if facts.journal is not None or record.frame.linktype == LINKTYPE_SYSTEMD_JOURNAL:
