@@ -6,6 +6,7 @@ byte or a credential, and nothing secret of the input's section header is copied
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import shutil
@@ -293,6 +294,11 @@ def test_existing_comments_are_kept_and_ours_added(tmp_path):
     assert found[first][0] == "seen by the admin", "the input's comment first"
     assert [CODE.match(c).group(1) for c in found[first][1:]] == evidence[first]
     assert ours(out) == evidence
+    squeezed = tmp_path / "commented.pcapng.gz"
+    squeezed.write_bytes(gzip.compress(commented.read_bytes()))
+    out_gz = tmp_path / "from-gzip.pcapng"
+    export_capture(str(squeezed), analysis.sessions, str(out_gz), annotate=analysis.findings)
+    assert comments(out_gz) == found, "a compressed pcapng input is read the same"
 
 
 def _link_type_null() -> list[Path]:
