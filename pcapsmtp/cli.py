@@ -472,7 +472,7 @@ def export_command(
     for warning in result.warnings:
         click.echo(f"pcapsmtp: warning: {warning}", err=True)
     if keep_credentials:
-        click.echo(f"pcapsmtp: warning: {_kept_warning(result)}", err=True)
+        click.echo(f"pcapsmtp: warning: {_kept_warning(result, session)}", err=True)
     click.echo(_export_summary(result, session), err=True)
 
 
@@ -481,9 +481,12 @@ def _annotation(analysis, capture: str, session) -> dict:
     capture's comment."""
     from pcapsmtp.export import section_comment
 
-    findings = [f for f in analysis.findings if f.session is None or session is None]
+    findings = [
+        f
+        for f in analysis.findings
+        if session is None or f.session is None or (f.capture, f.session) == session.key
+    ]
     if session is not None:
-        findings += analysis.findings_by_session().get(session.key, [])
         scope = f"session {session.id} (tcp.stream {session.flow.stream})"
     else:
         scope = "annotated copy"
@@ -491,12 +494,14 @@ def _annotation(analysis, capture: str, session) -> dict:
     return {"annotate": findings, "note": note}
 
 
-def _kept_warning(result) -> str:
+def _kept_warning(result, session) -> str:
     if result.kept_lines:
         return (
             f"--keep-credentials: {result.kept_lines} AUTH line(s) are in the export in clear "
             "(base64 is not encryption); do not share it"
         )
+    if session is None:
+        return "--keep-credentials: no session sent AUTH credentials in clear; nothing kept"
     return "--keep-credentials: this session sent no AUTH credentials in clear; nothing kept"
 
 

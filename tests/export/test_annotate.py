@@ -159,6 +159,10 @@ def test_cli_session_and_standard_output(tmp_path):
     result = CliRunner().invoke(main, [*args, "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "comment(s) on" in result.stderr
+    analysis = analysed(capture)
+    session = analysis.sessions[1]
+    numbers = export_session(str(capture), session, str(tmp_path / "p.pcap")).frame_numbers
+    assert ours(out) == expected(_session_findings(analysis, session), numbers)
     piped = CliRunner().invoke(main, [*args, "-o", "-"])
     assert piped.exit_code == 0, piped.stderr
     assert piped.stdout_bytes == out.read_bytes()
