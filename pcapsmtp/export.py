@@ -20,6 +20,7 @@ key to decrypt them.
 from __future__ import annotations
 
 import os
+import re
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -459,6 +460,8 @@ def _export(
                         frame.linktype, capture.info.snaplen or MAX_RECORD_LEN, nano
                     )
                 fact = RecordFacts(interface)
+            if annotate is not None:
+                fact.options = [o for o in fact.options if not _earlier_annotation(*o)]
             redactor = by_frame.get(frame.number)
             data = redactor.frame(frame) if redactor else frame.data
             if data is not frame.data:
@@ -491,6 +494,15 @@ def _export(
         annotated=annotate is not None,
         annotated_findings=sum(1 for f in annotate or () if exported.intersection(f.frames)),
     )
+
+
+EARLIER = re.compile(rb"pcapsmtp [a-z0-9-]+: ")
+"""How a comment this export wrote begins: an annotated copy annotated again gets the new
+analysis's comments, not both."""
+
+
+def _earlier_annotation(code: int, value: bytes) -> bool:
+    return code == pcapng_copy.OPT_COMMENT and EARLIER.match(value) is not None
 
 
 def _matches(fact: RecordFacts, frame: Frame) -> bool:

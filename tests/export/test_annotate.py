@@ -298,6 +298,9 @@ def test_existing_comments_are_kept_and_ours_added(tmp_path):
     assert found[first][0] == "seen by the admin", "the input's comment first"
     assert [CODE.match(c).group(1) for c in found[first][1:]] == evidence[first]
     assert ours(out) == evidence
+    again = tmp_path / "again.pcapng"
+    export_capture(str(out), analysis.sessions, str(again), annotate=analysis.findings)
+    assert comments(again) == found, "an annotated copy annotated again: no comment twice"
     squeezed = tmp_path / "commented.pcapng.gz"
     squeezed.write_bytes(gzip.compress(commented.read_bytes()))
     out_gz = tmp_path / "from-gzip.pcapng"
