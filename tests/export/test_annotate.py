@@ -222,6 +222,7 @@ def test_hostile_wire_text_lands_inert(tmp_path):
     assert result.exit_code == 0, result.output
     found = [c for cs in comments(out).values() for c in cs]
     assert found and all(c.startswith("pcapsmtp hard-bounce: ") for c in found)
+    assert fields(out, FRAME) == fields(capture, FRAME), "a nanosecond pcap's times kept"
     raw = out.read_bytes()
     for comment in found:
         assert not UNSAFE.search(comment), comment
