@@ -10,6 +10,7 @@ import gzip
 import json
 import re
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
@@ -346,3 +347,62 @@ def test_interfaces_link_types_and_resolutions_are_kept(tmp_path):
     info = subprocess.run(["capinfos", str(out)], capture_output=True, text=True).stdout
     assert "Time precision = nanoseconds (9)" in info
     assert "Time precision = microseconds (6)" in info
+
+
+def _big_endian_pcapng(path: Path) -> tuple[Path, int]:
+    """mtu-blackhole's frames in a big-endian pcapng as odd writers make them: two Ethernet
+    interfaces (one counting 2^-20 s from an offset, one nanoseconds), an obsolete Packet
+    Block, a Simple Packet Block, a systemd journal entry, a Decryption Secrets Block, and a
+    frame with a comment and direction flags of its own. Returns it and the SPB's number."""
+    from tests.capture import writers as w
+
+    order = ">"
+    capture = w.read_pcap((LAB / "mtu-blackhole.pcap").read_bytes())
+    offset = 1_700_000_000
+    parts = [w.shb(order), w.idb(1, order, 262144, 0x80 | 20, offset), w.idb(1, order, 262144, 9)]
+    parts.append(w.dsb(0x544C534B, b"CLIENT_RANDOM 00 11\n", order))
+    spb_number = 5
+    number = 0
+    for i, record in enumerate(capture.records):
+        number += 1
+        if number == 12:
+            parts.append(w.systemd_journal(b"__REALTIME_TIMESTAMP=1763880000000000\nMESSAGE=hi\n"))
+            number += 1
+        data, wire = record.data, record.wire_len
+        if number == spb_number:
+            parts.append(w.spb(data, wire, order))
+        elif number == 3:
+            parts.append(w.obsolete_pb(1, record.time_ns, data, wire, order))
+        elif number == 7:
+            units = record.time_ns
+            head = struct.pack(order + "IIIII", 1, units >> 32, units & 0xFFFFFFFF, len(data), wire)
+            pad = b"\x00" * (-len(data) % 4)
+            options = w._options([(1, b"admin note"), (2, struct.pack(order + "I", 2))], order)
+            parts.append(w._block(6, head + data + pad + options, order))
+        elif i % 2:
+            parts.append(w.epb(1, record.time_ns, data, wire, order))
+        else:
+            units = ((record.time_ns - offset * 10**9) << 20) // 10**9
+            parts.append(w.epb(0, units, data, wire, order))
+    path.write_bytes(b"".join(parts))
+    return path, spb_number
+
+
+@needs_tshark
+@pytest.mark.oracle
+def test_a_big_endian_pcapng_with_every_kind_of_block(tmp_path):
+    capture, spb = _big_endian_pcapng(tmp_path / "odd.pcapng")
+    analysis = analysed(capture)
+    assert analysis.findings, "mtu-blackhole's findings, frame numbers shifted by the journal"
+    out = tmp_path / "annotated.pcapng"
+    export_capture(str(capture), analysis.sessions, str(out), annotate=analysis.findings)
+    keys = [*FRAME, "frame.interface_id", "frame.encap_type", "frame.packet_flags"]
+    rows, original = fields(out, keys), fields(capture, keys)
+    assert len(rows) == len(original) == analysis.captures[0].frames
+    for row, before in zip(rows, original, strict=True):
+        if row[0] == str(spb):  # no timestamp in a Simple Packet Block: the frame before's
+            row, before = row[2:], before[2:]
+        assert row == before
+    assert comments(out)[7][0] == "admin note"
+    assert ours(out) == expected(analysis.findings)
+    assert b"CLIENT_RANDOM" not in out.read_bytes()
