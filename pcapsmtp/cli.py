@@ -424,7 +424,7 @@ def export_command(
     original timestamps, to attach to a ticket or open in Wireshark. AUTH credentials sent
     in clear are overwritten unless --keep-credentials is given. With --annotate, the
     findings ride along as packet comments on their evidence frames."""
-    from pcapsmtp.export import export_capture, export_session
+    from pcapsmtp.export import annotation, export_capture, export_session
 
     whole = annotate and session_id is None and stream is None
     selector = None if whole else _one_selector(session_id, stream)
@@ -447,51 +447,20 @@ def export_command(
     if analysis.errors:
         sys.exit(_report_errors(analysis.errors))
     _report_warnings(analysis, captures=True)
-    if whole:
-        session = None
+    session = None if whole else _select(analysis.sessions, selector, capture)
+    extra = annotation(analysis, capture, session) if annotate else {}
+    overwrite = not keep_credentials
+    if session is None:
         result = export_capture(
-            capture,
-            analysis.sessions,
-            output,
-            not keep_credentials,
-            tuple(ports),
-            destination=out,
-            **_annotation(analysis, capture, None),
+            capture, analysis.sessions, output, overwrite, tuple(ports), out, **extra
         )
     else:
-        session = _select(analysis.sessions, selector, capture)
-        result = export_session(
-            capture,
-            session,
-            output,
-            not keep_credentials,
-            tuple(ports),
-            destination=out,
-            **(_annotation(analysis, capture, session) if annotate else {}),
-        )
+        result = export_session(capture, session, output, overwrite, tuple(ports), out, **extra)
     for warning in result.warnings:
         click.echo(f"pcapsmtp: warning: {warning}", err=True)
     if keep_credentials:
         click.echo(f"pcapsmtp: warning: {_kept_warning(result, session)}", err=True)
     click.echo(_export_summary(result, session), err=True)
-
-
-def _annotation(analysis, capture: str, session) -> dict:
-    """The findings to comment on (a session's own and the capture-wide ones) and the
-    capture's comment."""
-    from pcapsmtp.export import section_comment
-
-    findings = [
-        f
-        for f in analysis.findings
-        if session is None or f.session is None or (f.capture, f.session) == session.key
-    ]
-    if session is not None:
-        scope = f"session {session.id} (tcp.stream {session.flow.stream})"
-    else:
-        scope = "annotated copy"
-    note = section_comment(capture, findings, len(analysis.sessions), scope)
-    return {"annotate": findings, "note": note}
 
 
 def _kept_warning(result, session) -> str:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from pcapsmtp import __version__
+from pcapsmtp.analysis import Analysis
 from pcapsmtp.analysis.one_pass import collect_streams
 from pcapsmtp.capture import open_capture, pcapng_copy
 from pcapsmtp.capture.decode import (  # _ip_start: where to write, which no record says
@@ -390,6 +391,22 @@ def section_comment(source: str, findings: Sequence[Finding], sessions: int, sco
         f"{verdict}. Each evidence frame carries one comment per finding "
         '(display filter: frame.comment contains "pcapsmtp").'
     )
+
+
+def annotation(analysis: Analysis, capture: str, session: Session | None) -> dict:
+    """What ``--annotate`` comments on: every finding of the capture, or a session's own and
+    the capture-wide ones; and the capture's comment. Keyword arguments of the exports."""
+    findings = [
+        f
+        for f in analysis.findings
+        if session is None or f.session is None or (f.capture, f.session) == session.key
+    ]
+    if session is None:
+        scope = "annotated copy"
+    else:
+        scope = f"session {session.id} (tcp.stream {session.flow.stream})"
+    note = section_comment(capture, findings, len(analysis.sessions), scope)
+    return {"annotate": findings, "note": note}
 
 
 # -- the export -------------------------------------------------------------------------------
