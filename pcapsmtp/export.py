@@ -20,13 +20,17 @@ key to decrypt them.
 from __future__ import annotations
 
 import os
+import re
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from pcapsmtp import __version__
+from pcapsmtp.analysis import Analysis
 from pcapsmtp.analysis.one_pass import collect_streams
-from pcapsmtp.capture import open_capture
+from pcapsmtp.capture import open_capture, pcapng_copy
 from pcapsmtp.capture.decode import (  # _ip_start: where to write, which no record says
     IPPROTO_ICMP,
     IPPROTO_ICMP6,
@@ -35,9 +39,12 @@ from pcapsmtp.capture.decode import (  # _ip_start: where to write, which no rec
     decode_ip,
     parse_ip,
 )
-from pcapsmtp.capture.model import Frame, IPPacket
+from pcapsmtp.capture.model import LINKTYPE_SYSTEMD_JOURNAL, Frame, IPPacket
 from pcapsmtp.capture.pcap import MAX_RECORD_LEN, TCPDUMP_MAGIC, TCPDUMP_MAGIC_NANO
+from pcapsmtp.capture.pcapng_copy import U64, Record, RecordFacts
+from pcapsmtp.diagnose.model import Finding
 from pcapsmtp.errors import PcapsmtpError
+from pcapsmtp.report.safe import terminal
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.tcp.streams import MASK, StreamFrames
 
@@ -66,6 +73,15 @@ class ExportResult:
     """Secret lines sent inside TLS: nothing to overwrite on the wire."""
     warnings: list[str] = field(default_factory=list)
     """Values the output format cannot hold, written clamped."""
+    frame_numbers: list[int] = field(default_factory=list)
+    """The capture's number of each frame written, in order (frame i + 1 of the export)."""
+    comments: int = 0
+    """Packet comments added (one per finding on each of its evidence frames)."""
+    commented_frames: int = 0
+    annotated: bool = False
+    """Findings were given to comment on (--annotate)."""
+    annotated_findings: int = 0
+    """Findings with at least one evidence frame in the export."""
 
 
 # -- what to overwrite ------------------------------------------------------------------------
@@ -148,6 +164,8 @@ class _Redactor:
         self.ranges = ranges
         self.fragment_frames = _secret_fragment_frames(found, session, ranges)
         """Fragments of client segments that carry credential bytes."""
+        self.changed = 0
+        """Frames overwritten so far."""
 
     def frame(self, frame: Frame) -> bytes:
         if not self.ranges or self.base is None:
@@ -168,7 +186,10 @@ class _Redactor:
             changed = self._icmp_quote(buf, at, end)
         else:
             changed = False
-        return bytes(buf) if changed else frame.data
+        if not changed:
+            return frame.data
+        self.changed += 1
+        return bytes(buf)
 
     def _tcp(self, buf: bytearray, src: bytes, at: int, end: int) -> bool:
         """The TCP segment at buf[at:end]: overwrite what lies in the secret ranges and
@@ -230,69 +251,53 @@ def _secret_fragment_frames(found: StreamFrames, session: Session, ranges) -> fr
 U32 = 0xFFFFFFFF
 PCAP_LAST_NS = U32 * 1_000_000_000 + 999_999_999
 """2106-02-07 06:28:15.999999999 UTC: a pcap record's time is an unsigned 32-bit second."""
-PCAPNG_LAST_NS = (1 << 64) - 1
-"""2554-07-21 23:34:33.709551615 UTC: a pcapng block's time is an unsigned 64-bit count."""
 
 
 def _clamp(value: int, last: int) -> int:
     return min(max(value, 0), last)
 
 
-def _pcap(records: list[tuple[Frame, bytes]], out) -> None:
+def _pcap(records: list[Record], out) -> None:
     nano = _needs_ns(records)
-    linktype = records[0][0].linktype if records else 1
-    snaplen = min(max([MAX_RECORD_LEN, *(len(data) for _, data in records)]), U32)
+    linktype = records[0].frame.linktype if records else 1
+    snaplen = min(max([MAX_RECORD_LEN, *(len(r.data) for r in records)]), U32)
     magic, scale = (TCPDUMP_MAGIC_NANO, 1) if nano else (TCPDUMP_MAGIC, 1000)
     out.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype & U32))
-    for frame, data in records:
+    for record in records:
+        frame, data = record.frame, record.data
         seconds, rest = divmod(_clamp(frame.time_ns, PCAP_LAST_NS), 1_000_000_000)
         wire_len = _clamp(frame.wire_len, U32)
         out.write(struct.pack("<IIII", seconds, rest // scale, len(data), wire_len))
         out.write(data)
 
 
-def _needs_ns(records: list[tuple[Frame, bytes]]) -> bool:
-    return any(frame.time_ns % 1000 for frame, _ in records)
+def _needs_ns(records: list[Record]) -> bool:
+    return any(record.frame.time_ns % 1000 for record in records)
 
 
-def _block(block_type: int, body: bytes) -> bytes:
-    body += b"\x00" * (-len(body) % 4)
-    length = len(body) + 12
-    return struct.pack("<II", block_type, length) + body + struct.pack("<I", length)
-
-
-OPT_IF_TSRESOL_NS = struct.pack("<HHB3x", 9, 1, 9) + struct.pack("<HH", 0, 0)
-"""if_tsresol = 9 (nanoseconds), then opt_endofopt (draft-ietf-opsawg-pcapng 4.2)."""
-
-
-def _pcapng(records: list[tuple[Frame, bytes]], out) -> None:
-    out.write(_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)))
-    interfaces: dict[int, int] = {}
-    for frame, _ in records:
-        if frame.linktype not in interfaces:
-            interfaces[frame.linktype] = len(interfaces)
-            idb = struct.pack("<HHI", frame.linktype & 0xFFFF, 0, 0) + OPT_IF_TSRESOL_NS
-            out.write(_block(1, idb))
-    for frame, data in records:
-        time_ns = _clamp(frame.time_ns, PCAPNG_LAST_NS)
-        high, low = time_ns >> 32, time_ns & U32
-        wire_len = _clamp(frame.wire_len, U32)
-        header = struct.pack("<IIIII", interfaces[frame.linktype], high, low, len(data), wire_len)
-        out.write(_block(6, header + data))
-
-
-def _unfit(records: list[tuple[Frame, bytes]], fmt: str) -> list[str]:
-    """What the output format cannot hold as captured (and is written clamped): the time of a
-    damaged or hostile record, beyond 2106 in pcap or 2554 in pcapng, or before 1970."""
-    last = PCAPNG_LAST_NS if fmt == "pcapng" else PCAP_LAST_NS
-    frames = [f.number for f, _ in records if not 0 <= f.time_ns <= last]
+def _unfit(records: list[Record], fmt: str) -> list[str]:
+    """What the output format cannot hold as captured (and is written clamped): in pcap, the
+    time of a damaged or hostile record beyond 2106 or before 1970, an original length
+    beyond 32 bits; in pcapng, a timestamp the frame did not have in the input (a Simple
+    Packet Block, a pcap record) that its interface's counter cannot hold."""
+    if fmt == "pcapng":
+        frames = [
+            r.frame.number
+            for r in records
+            if r.facts.units is None
+            and r.facts.interface is not None
+            and r.facts.interface.units(r.frame.time_ns) in (0, U64)
+            and r.frame.time_ns != r.facts.interface.tsoffset_ns
+        ]
+    else:
+        frames = [r.frame.number for r in records if not 0 <= r.frame.time_ns <= PCAP_LAST_NS]
     warnings = []
     if frames:
         warnings.append(
             f"{len(frames)} frame(s) have a time {fmt} cannot hold (first: frame {frames[0]}): "
             "written as the nearest time it can (1970 or its last date)"
         )
-    frames = [f.number for f, _ in records if not 0 <= f.wire_len <= U32]
+    frames = [r.frame.number for r in records if not 0 <= r.frame.wire_len <= U32]
     if frames:
         warnings.append(
             f"{len(frames)} frame(s) have an original length {fmt} cannot hold (first: frame "
@@ -301,36 +306,226 @@ def _unfit(records: list[tuple[Frame, bytes]], fmt: str) -> list[str]:
     return warnings
 
 
-def _write(records: list[tuple[Frame, bytes]], output: str, stream: BinaryIO | None) -> str:
+def _write(
+    records: list[Record], output: str, stream: BinaryIO | None, pcapng: bool, note, interfaces=()
+) -> str:
     """Write to ``stream`` when given (standard output), else next to the target and rename,
     so a failure never leaves half a file."""
-    if stream is None and output.lower().endswith(".pcapng"):
-        writer, fmt = _pcapng, "pcapng"
+    if pcapng:
+        fmt = "pcapng"
+
+        def writer(recs, out):
+            pcapng_copy.write(recs, out, note, f"pcapsmtp {__version__}", interfaces)
+
     else:
-        linktypes = sorted({frame.linktype for frame, _ in records})
+        linktypes = sorted({record.frame.linktype for record in records})
         if len(linktypes) > 1:
             raise ExportError(
-                f"the session's frames have several link types ({', '.join(map(str, linktypes))}) "
+                f"the frames have several link types ({', '.join(map(str, linktypes))}) "
                 "and pcap holds one: name the output .pcapng"
             )
         writer, fmt = _pcap, "pcap-ns" if _needs_ns(records) else "pcap"
-    if stream is not None:
-        writer(records, stream)
-        stream.flush()
-        return fmt
-    target = Path(output)
-    partial = target.with_name(f".{target.name}.partial")
     try:
-        with open(partial, "wb") as out:
-            writer(records, out)
-        os.replace(partial, target)
+        if stream is not None:
+            writer(records, stream)
+            stream.flush()
+            return fmt
+        target = Path(output)
+        partial = target.with_name(f".{target.name}.partial")
+        try:
+            with open(partial, "wb") as out:
+                writer(records, out)
+            os.replace(partial, target)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
     except OSError as e:
-        partial.unlink(missing_ok=True)
         raise ExportError(f"{output}: {e.strerror or e}") from None
+    except pcapng_copy.ScanError as e:
+        raise ExportError(f"{output}: {e}") from None
     return fmt
 
 
+# -- findings as packet comments --------------------------------------------------------------
+
+
+MAX_COMMENT_BYTES = 4000
+"""A comment is one line in Wireshark's packet list and Expert Info: a summary is a line,
+and a hostile one stays far below the option's 65535-byte bound."""
+
+
+def finding_comment(finding: Finding) -> str:
+    """``pcapsmtp <code>: <summary>``: the summary with its wire text made inert (control
+    characters and bidi overrides shown as escapes, bytes that were not UTF-8 as \\xNN), so
+    the comment is valid UTF-8 with no control byte; cut at a character boundary."""
+    text = terminal(f"pcapsmtp {finding.code}: {finding.summary}")
+    data = text.encode("utf-8", "backslashreplace")
+    if len(data) > MAX_COMMENT_BYTES:
+        data = data[: MAX_COMMENT_BYTES - 3] + b"..."
+    return data.decode("utf-8", "ignore")
+
+
+def _comments(findings: Sequence[Finding]) -> dict[int, list[str]]:
+    """Frame -> one comment per finding that names it as evidence, in the findings' order."""
+    by_frame: dict[int, list[str]] = {}
+    for finding in findings:
+        comment = finding_comment(finding)
+        for frame in dict.fromkeys(finding.frames):
+            by_frame.setdefault(frame, []).append(comment)
+    return by_frame
+
+
+def section_comment(source: str, findings: Sequence[Finding], sessions: int, scope: str) -> str:
+    """The capture's comment: the tool, what was exported, and the verdict in counts."""
+    counts = {severity: 0 for severity in ("error", "warning", "info")}
+    for finding in findings:
+        counts[finding.severity] = counts.get(finding.severity, 0) + 1
+    codes = ", ".join(dict.fromkeys(f.code for f in findings if f.severity == "error"))
+    verdict = (
+        f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info"
+        + (f" (errors: {codes})" if codes else "")
+    )
+    name = terminal(os.path.basename(source))
+    return (
+        f"pcapsmtp {__version__}: {scope} of {name}; {sessions} SMTP session(s); findings: "
+        f"{verdict}. Each evidence frame carries one comment per finding "
+        '(display filter: frame.comment contains "pcapsmtp").'
+    )
+
+
+def annotation(analysis: Analysis, capture: str, session: Session | None) -> dict:
+    """What ``--annotate`` comments on: every finding of the capture, or a session's own and
+    the capture-wide ones; and the capture's comment. Keyword arguments of the exports."""
+    findings = [
+        f
+        for f in analysis.findings
+        if session is None or f.session is None or (f.capture, f.session) == session.key
+    ]
+    if session is None:
+        scope = "annotated copy"
+    else:
+        scope = f"session {session.id} (tcp.stream {session.flow.stream})"
+    note = section_comment(capture, findings, len(analysis.sessions), scope)
+    return {"annotate": findings, "note": note}
+
+
 # -- the export -------------------------------------------------------------------------------
+
+
+def _refuse_own_input(source: str, output: str, destination) -> None:
+    if destination is None and os.path.exists(output) and os.path.samefile(source, output):
+        raise ExportError(f"{output} is the capture being read; choose another output file")
+
+
+def _redactors(sessions: Sequence[Session], found: dict[int, StreamFrames], redact: bool):
+    """Frame -> the redactor of its session, for the sessions with credentials in clear;
+    and the counts the result reports (overwritten, kept, inside TLS)."""
+    by_frame: dict[int, _Redactor] = {}
+    redactors, kept, encrypted = [], 0, 0
+    for session in sessions:
+        ranges, inside_tls = secret_ranges(session)
+        encrypted += inside_tls
+        if not ranges:
+            continue
+        if not redact:
+            kept += len(ranges)
+            continue
+        redactor = _Redactor(session, found[session.flow.stream], ranges)
+        redactors.append(redactor)
+        for frame in found[session.flow.stream].frames:
+            by_frame[frame] = redactor
+    return by_frame, redactors, kept, encrypted
+
+
+def _export(
+    source: str,
+    sessions: Sequence[Session],
+    found: dict[int, StreamFrames],
+    keep: set[int] | None,
+    output: str,
+    redact: bool,
+    destination: BinaryIO | None,
+    pcapng: bool,
+    annotate: Sequence[Finding] | None,
+    note: str | None,
+) -> ExportResult:
+    """Copy the frames ``keep`` accepts (all when None), redacting the sessions' credentials
+    and commenting the evidence frames of ``annotate``'s findings."""
+    by_frame, redactors, kept, encrypted = _redactors(sessions, found, redact)
+    comments = _comments(annotate or ())
+    scan = pcapng_copy.Scan(source) if pcapng and pcapng_copy.is_pcapng(source) else None
+    facts = iter(scan) if scan is not None else None
+    records: list[Record] = []
+    redacted: list[int] = []
+    with open_capture(source) as capture:
+        interface = None
+        for frame in capture.frames():
+            fact = None
+            if facts is not None:
+                fact = next(facts, None)
+                if fact is None or not _matches(fact, frame):
+                    raise ExportError(
+                        f"frame {frame.number}: the capture's blocks could not be matched "
+                        "with its frames; no export was written"
+                    )
+            if keep is not None and frame.number not in keep:
+                continue
+            if fact is None:
+                if interface is None or interface.linktype != frame.linktype & 0xFFFF:
+                    nano = capture.info.format == "pcap-ns"
+                    interface = pcapng_copy.pcap_interface(
+                        frame.linktype, capture.info.snaplen or MAX_RECORD_LEN, nano
+                    )
+                fact = RecordFacts(interface)
+            if annotate is not None:
+                fact.options = [o for o in fact.options if not _earlier_annotation(*o)]
+            redactor = by_frame.get(frame.number)
+            data = redactor.frame(frame) if redactor else frame.data
+            if data is not frame.data:
+                redacted.append(frame.number)
+            records.append(
+                Record(frame, data, fact, comments.get(frame.number, []), data is not frame.data)
+            )
+    for redactor in redactors:
+        if not redactor.changed:
+            raise ExportError(
+                "the AUTH lines of a session were not found in its frames; no export was written"
+            )
+    everything = keep is None and scan is not None
+    fmt = _write(records, output, destination, pcapng, note, scan.interfaces if everything else ())
+    numbers = [r.frame.number for r in records]
+    exported = set(numbers)
+    return ExportResult(
+        warnings=_unfit(records, "pcapng" if fmt == "pcapng" else "pcap"),
+        path=output,
+        format=fmt,
+        frames=len(records),
+        icmp_frames=sum(len(found[s].icmp_frames) for s in found) if keep is not None else 0,
+        redacted_frames=redacted,
+        redacted_lines=sum(len(r.ranges) for r in redactors),
+        kept_lines=kept,
+        encrypted_secrets=encrypted,
+        frame_numbers=numbers,
+        comments=sum(len(r.comments) for r in records),
+        commented_frames=sum(1 for r in records if r.comments),
+        annotated=annotate is not None,
+        annotated_findings=sum(1 for f in annotate or () if exported.intersection(f.frames)),
+    )
+
+
+EARLIER = re.compile(rb"pcapsmtp [a-z0-9-]+: ")
+"""How a comment this export wrote begins: an annotated copy annotated again gets the new
+analysis's comments, not both."""
+
+
+def _earlier_annotation(code: int, value: bytes) -> bool:
+    return code == pcapng_copy.OPT_COMMENT and EARLIER.match(value) is not None
+
+
+def _matches(fact: RecordFacts, frame: Frame) -> bool:
+    if fact.journal is not None:
+        return frame.linktype == LINKTYPE_SYSTEMD_JOURNAL
+    return fact.interface is not None and fact.interface.linktype == frame.linktype & 0xFFFF
 
 
 def export_session(
@@ -340,41 +535,46 @@ def export_session(
     redact: bool = True,
     ports: tuple = (),
     destination: BinaryIO | None = None,
+    annotate: Sequence[Finding] | None = None,
+    note: str | None = None,
 ) -> ExportResult:
-    """Write the session's frames (and its ICMP errors) from ``source`` to ``output``, or as
-    pcap to ``destination`` when one is given (``output`` then only names it). The credentials are
-    overwritten unless ``redact`` is False: exports are made to be shared."""
-    if destination is None and os.path.exists(output) and os.path.samefile(source, output):
-        raise ExportError(f"{output} is the capture being read; choose another output file")
+    """Write the session's frames (and its ICMP errors) from ``source`` to ``output``, or to
+    ``destination`` when one is given (``output`` then only names it): pcap, or pcapng when
+    ``output`` ends in .pcapng or findings are given to ``annotate`` (their evidence frames
+    get a comment each, ``note`` is the capture's comment). The credentials are overwritten
+    unless ``redact`` is False: exports are made to be shared."""
+    _refuse_own_input(source, output, destination)
+    pcapng = annotate is not None or (destination is None and output.lower().endswith(".pcapng"))
     stream = session.flow.stream
-    found = collect_streams(source, [stream], ports, segments=False)[stream]
-    ranges, encrypted = secret_ranges(session)
-    kept = 0 if redact else len(ranges)
-    ranges = ranges if redact else []
-    redactor = _Redactor(session, found, ranges)
-    records: list[tuple[Frame, bytes]] = []
-    redacted: list[int] = []
-    with open_capture(source) as capture:
-        for frame in capture.frames():
-            if frame.number not in found.frames:
-                continue
-            data = redactor.frame(frame)
-            if data is not frame.data:
-                redacted.append(frame.number)
-            records.append((frame, data))
-    if ranges and not redacted:
-        raise ExportError(
-            "the session's AUTH lines were not found in its frames; no export was written"
-        )
-    fmt = _write(records, output, destination)
-    return ExportResult(
-        warnings=_unfit(records, "pcapng" if fmt == "pcapng" else "pcap"),
-        path=output,
-        format=fmt,
-        frames=len(records),
-        icmp_frames=len(found.icmp_frames),
-        redacted_frames=redacted,
-        redacted_lines=len(ranges),
-        kept_lines=kept,
-        encrypted_secrets=encrypted,
+    found = collect_streams(source, [stream], ports, segments=False)
+    return _export(
+        source,
+        [session],
+        found,
+        found[stream].frames,
+        output,
+        redact,
+        destination,
+        pcapng,
+        annotate,
+        note,
     )
+
+
+def export_capture(
+    source: str,
+    sessions: Sequence[Session],
+    output: str,
+    redact: bool = True,
+    ports: tuple = (),
+    destination: BinaryIO | None = None,
+    annotate: Sequence[Finding] | None = None,
+    note: str | None = None,
+) -> ExportResult:
+    """Every frame of ``source`` as pcapng, frame numbers unchanged, the credentials of its
+    ``sessions`` overwritten unless ``redact`` is False, and a comment on each evidence
+    frame of the findings given to ``annotate``."""
+    _refuse_own_input(source, output, destination)
+    streams = [s.flow.stream for s in sessions if redact and secret_ranges(s)[0]]
+    found = collect_streams(source, streams, ports, segments=False) if streams else {}
+    return _export(source, sessions, found, None, output, redact, destination, True, annotate, note)

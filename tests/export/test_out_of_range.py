@@ -1,4 +1,5 @@
-"""A frame whose time the output format cannot hold is written clamped, with a warning."""
+"""A frame whose time pcap cannot hold is written clamped, with a warning; pcapng keeps the
+timestamp as the input stored it (same counter, same resolution), so nothing is clamped."""
 
 from __future__ import annotations
 
@@ -9,20 +10,32 @@ import pytest
 from click.testing import CliRunner
 
 from pcapsmtp.cli import main
+from tests.tshark import fields, needs_tshark
 
 CORPUS = Path(__file__).resolve().parents[1] / "fuzz" / "corpus"
 
 
-@pytest.mark.parametrize("suffix", [".pcap", ".pcapng"])
-def test_times_beyond_the_format_are_clamped_with_a_warning(tmp_path, suffix):
-    out = tmp_path / f"e{suffix}"
-    capture = CORPUS / "export-time-beyond-u32.pcapng"
-    result = CliRunner().invoke(main, ["export", "--session", "1", str(capture), "-o", str(out)])
+CAPTURE = CORPUS / "export-time-beyond-u32.pcapng"
+
+
+def test_times_beyond_pcap_are_clamped_with_a_warning(tmp_path):
+    out = tmp_path / "e.pcap"
+    result = CliRunner().invoke(main, ["export", "--session", "1", str(CAPTURE), "-o", str(out)])
     assert result.exit_code == 0, result.output
-    fmt = suffix[1:]
-    assert f"have a time {fmt} cannot hold (first: frame 1)" in result.stderr
-    data = out.read_bytes()
-    if suffix == ".pcap":
-        seconds = struct.unpack_from("<I", data, 24)[0]
-        assert seconds == 0xFFFFFFFF, "the last second pcap can hold"
+    assert "have a time pcap cannot hold (first: frame 1)" in result.stderr
+    seconds = struct.unpack_from("<I", out.read_bytes(), 24)[0]
+    assert seconds == 0xFFFFFFFF, "the last second pcap can hold"
+    assert CliRunner().invoke(main, ["analyze", str(out)]).exit_code == 0, "readable again"
+
+
+@needs_tshark
+@pytest.mark.oracle
+def test_pcapng_keeps_the_stored_time(tmp_path):
+    out = tmp_path / "e.pcapng"
+    result = CliRunner().invoke(main, ["export", "--session", "1", str(CAPTURE), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "cannot hold" not in result.stderr
+    times = ["frame.number", "frame.time_epoch", "frame.len", "frame.cap_len"]
+    assert fields(out, times) == fields(CAPTURE, times)
+    assert fields(out, times)[0][1] == "9223372039002.259455000", "beyond 2^63 ns, kept"
     assert CliRunner().invoke(main, ["analyze", str(out)]).exit_code == 0, "readable again"

@@ -71,6 +71,7 @@ def commands(capture: Path, reference: Path, scratch: Path) -> list[list[str]]:
         for suffix in (".pcap", ".pcapng"):
             out = str(scratch / f"e{suffix}")
             runs.append(["export", "-q", "--redact", "--session", str(session), path, "-o", out])
+    runs.append(["export", "-q", "--annotate", path, "-o", str(scratch / "a.pcapng")])
     return runs
 
 
