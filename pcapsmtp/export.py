@@ -27,15 +27,8 @@ from typing import BinaryIO
 
 from pcapsmtp.analysis.one_pass import collect_streams
 from pcapsmtp.capture import open_capture
-from pcapsmtp.capture.decode import (  # _ip_start: where to write, which no record says
-    IPPROTO_ICMP,
-    IPPROTO_ICMP6,
-    IPPROTO_TCP,
-    _ip_start,
-    decode_ip,
-    parse_ip,
-)
-from pcapsmtp.capture.model import Frame, IPPacket
+from pcapsmtp.capture.decode import decode_ip, ip_start, parse_ip
+from pcapsmtp.capture.model import IPPROTO_ICMP, IPPROTO_ICMP6, IPPROTO_TCP, Frame, IPPacket
 from pcapsmtp.capture.pcap import MAX_RECORD_LEN, TCPDUMP_MAGIC, TCPDUMP_MAGIC_NANO
 from pcapsmtp.errors import PcapsmtpError
 from pcapsmtp.smtp.model import Session
@@ -152,7 +145,7 @@ class _Redactor:
     def frame(self, frame: Frame) -> bytes:
         if not self.ranges or self.base is None:
             return frame.data
-        start = _ip_start(frame)
+        start = ip_start(frame)
         ip = decode_ip(frame) if start >= 0 else None
         if not isinstance(ip, IPPacket):
             return frame.data
