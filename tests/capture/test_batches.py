@@ -242,3 +242,20 @@ def test_snaplen_cut_frames_agree(tmp_path) -> None:
     path = tmp_path / "cut.pcap"
     path.write_bytes(PcapFile(LINKTYPE_ETHERNET, records).to_bytes())
     assert_agree(path)
+
+
+def test_one_decoder_across_the_files_of_a_rotated_set(tmp_path) -> None:
+    """A datagram whose fragments fall into two files of a set is reassembled at the frame
+    completing it, numbered on from the first file, and counted once in the set's facts."""
+    from pcapsmtp.capture.sets import CaptureSet, ChainedCapture
+
+    segment = b.tcp(b"x" * 100)
+    first = b.write_pcap(tmp_path / "gw-1.pcap", [b.ipv4(segment[:64], ident=5, more=True)])
+    second = b.write_pcap(
+        tmp_path / "gw-2.pcap", [b.ipv4(segment[64:], ident=5, offset=64)], [b.T0 + 1]
+    )
+    with ChainedCapture(CaptureSet("gw-*.pcap", [str(first), str(second)])) as capture:
+        found = list(packets(capture))
+        info = capture.info
+    assert [(p.frame, p.fragment_frames, p.length) for p in found] == [(2, (1, 2), 100)]
+    assert (info.frames, info.ip_frames, info.reassembled, info.warnings) == (2, 2, 1, [])
