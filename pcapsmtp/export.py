@@ -31,15 +31,15 @@ from pcapsmtp import __version__
 from pcapsmtp.analysis import Analysis
 from pcapsmtp.analysis.one_pass import collect_streams
 from pcapsmtp.capture import open_capture, pcapng_copy
-from pcapsmtp.capture.decode import (  # _ip_start: where to write, which no record says
+from pcapsmtp.capture.decode import decode_ip, ip_start, parse_ip
+from pcapsmtp.capture.model import (
     IPPROTO_ICMP,
     IPPROTO_ICMP6,
     IPPROTO_TCP,
-    _ip_start,
-    decode_ip,
-    parse_ip,
+    LINKTYPE_SYSTEMD_JOURNAL,
+    Frame,
+    IPPacket,
 )
-from pcapsmtp.capture.model import LINKTYPE_SYSTEMD_JOURNAL, Frame, IPPacket
 from pcapsmtp.capture.pcap import MAX_RECORD_LEN, TCPDUMP_MAGIC, TCPDUMP_MAGIC_NANO
 from pcapsmtp.capture.pcapng_copy import U64, Record, RecordFacts
 from pcapsmtp.diagnose.model import Finding
@@ -170,7 +170,7 @@ class _Redactor:
     def frame(self, frame: Frame) -> bytes:
         if not self.ranges or self.base is None:
             return frame.data
-        start = _ip_start(frame)
+        start = ip_start(frame)
         ip = decode_ip(frame) if start >= 0 else None
         if not isinstance(ip, IPPacket):
             return frame.data

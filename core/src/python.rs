@@ -10,7 +10,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
 use crate::input::{self, Limits, Stream, CHUNK};
-use crate::reader::{Format, Reader as RecordReader};
+use crate::reader::{Format, Frame, Reader as RecordReader};
+use crate::tally::Tally;
 
 /// Frames per batch, and the captured bytes after which a batch ends early.
 const BATCH_FRAMES: usize = 1024;
@@ -78,6 +79,7 @@ pub struct Reader {
     head: Vec<u8>,
     #[pyo3(get)]
     open_error: Option<String>,
+    tally: Tally,
 }
 
 #[pymethods]
@@ -117,6 +119,7 @@ impl Reader {
             format: None,
             head: Vec::new(),
             open_error: None,
+            tally: Tally::default(),
         };
         reader.raise_interrupt()?;
         match opened {
@@ -167,36 +170,8 @@ impl Reader {
     /// The next frames, at most ``BATCH_FRAMES`` of them; an empty list at the end.
     fn next_batch<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let batch = PyList::empty(py);
-        let Some(records) = self
-            .records
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-        else {
-            return Ok(batch);
-        };
-        let mut frames = Vec::new();
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            let mut bytes = 0;
-            while frames.len() < BATCH_FRAMES && bytes < BATCH_BYTES {
-                let Some(frame) = records.next_frame() else {
-                    break;
-                };
-                bytes += frame.data.len();
-                frames.push(frame);
-            }
-        }));
-        if let Err(panic) = outcome {
-            let message = panic_message(&panic);
-            let count = records.count() + frames.len() as u64;
-            records.stop(format!(
-                "the capture reader failed after frame {count} (an internal error: {message}); \
-                 the frames before it were read"
-            ));
-        }
-        self.raise_interrupt()?;
-        let class = self.frame_class.bind(py);
-        for f in frames {
+        let class = self.frame_class.bind(py).clone();
+        for f in self.read_batch()? {
             let data = PyBytes::new(py, &f.data);
             batch.append(class.call1((
                 f.number,
@@ -208,6 +183,35 @@ impl Reader {
             ))?)?;
         }
         Ok(batch)
+    }
+
+    /// What CaptureInfo counts of the frames read so far: (frames, first time, last time,
+    /// [(link type, frames)], truncated, most bytes kept of a cut frame, frames whose
+    /// time is not a date, the first of them).
+    #[allow(clippy::type_complexity)]
+    fn tally(
+        &self,
+    ) -> (
+        u64,
+        Option<i128>,
+        Option<i128>,
+        Vec<(i64, u64)>,
+        u64,
+        usize,
+        u64,
+        u64,
+    ) {
+        let t = &self.tally;
+        (
+            t.frames,
+            t.first_time_ns,
+            t.last_time_ns,
+            t.link_types.clone(),
+            t.truncated,
+            t.kept,
+            t.undated,
+            t.first_undated,
+        )
     }
 
     /// Warnings since the last call, each one line: what damage or a limit cut off.
@@ -239,6 +243,43 @@ impl Reader {
 }
 
 impl Reader {
+    /// The next frames, counted in the tally; none at the end. A panic inside the reader
+    /// ends the reading with a warning.
+    pub(crate) fn read_batch(&mut self) -> PyResult<Vec<Frame>> {
+        let Some(records) = self
+            .records
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        else {
+            return Ok(Vec::new());
+        };
+        let mut frames = Vec::new();
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let mut bytes = 0;
+            while frames.len() < BATCH_FRAMES && bytes < BATCH_BYTES {
+                let Some(frame) = records.next_frame() else {
+                    break;
+                };
+                bytes += frame.data.len();
+                frames.push(frame);
+            }
+        }));
+        if let Err(panic) = outcome {
+            let message = panic_message(&panic);
+            let count = records.count() + frames.len() as u64;
+            records.stop(format!(
+                "the capture reader failed after frame {count} (an internal error: {message}); \
+                 the frames before it were read"
+            ));
+        }
+        self.raise_interrupt()?;
+        for frame in &frames {
+            self.tally.count(frame);
+        }
+        Ok(frames)
+    }
+
     fn raise_interrupt(&mut self) -> PyResult<()> {
         match self
             .interrupt
@@ -263,7 +304,7 @@ impl Reader {
     }
 }
 
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = panic.downcast_ref::<String>() {
@@ -276,6 +317,7 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Reader>()?;
+    crate::python_decode::register(m)?;
     m.add("MAX_RECORD_LEN", crate::reader::MAX_RECORD_LEN)?;
     m.add("MAX_BLOCK_LEN", crate::reader::MAX_BLOCK_LEN)?;
     Ok(())

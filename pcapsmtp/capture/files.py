@@ -17,7 +17,6 @@ from typing import BinaryIO
 
 from pcapsmtp import _core
 from pcapsmtp.capture.model import CaptureInfo, DecryptionSecrets, Frame
-from pcapsmtp.capture.timestamps import LAST_DATE_NS
 from pcapsmtp.errors import CaptureError
 
 STDIN = "-"
@@ -45,12 +44,25 @@ def core_reader(stream: BinaryIO, frame_offset: int = 0) -> _core.Reader:
 def read_frames(reader: _core.Reader, info: CaptureInfo) -> Iterator[Frame]:
     """The frames of an open core reader, with what it learns kept in ``info`` as it goes:
     snap length, decryption secrets, and at the end the warning about damage or a limit."""
+    for batch in read_batches(reader, info):
+        yield from batch
+
+
+def read_batches(
+    reader: _core.Reader, info: CaptureInfo, decoder: _core.Decoder | None = None
+) -> Iterator[list]:
+    """Batches of an open core reader: Frames, or with ``decoder`` the TcpSegments and
+    IcmpErrors the decoder makes of them (capture.packets); what the reader learns is kept
+    in ``info`` as it goes."""
     info.format = reader.format
-    while batch := reader.next_batch():
+    while True:
+        batch = reader.next_batch() if decoder is None else decoder.decode(reader)
+        if not batch and (decoder is None or batch is None):
+            break
         if reader.snaplen is not None:
             info.snaplen = reader.snaplen
         info.secrets.extend(DecryptionSecrets(*s) for s in reader.take_secrets())
-        yield from batch
+        yield batch
     if reader.snaplen is not None:
         info.snaplen = reader.snaplen
     info.secrets.extend(DecryptionSecrets(*s) for s in reader.take_secrets())
@@ -109,23 +121,21 @@ class Capture:
 
     def frames(self) -> Iterator[Frame]:
         """Every record of the file, in order; reading errors end it with a warning."""
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self, decoder: _core.Decoder | None = None) -> Iterator[list]:
+        """The file's frames in batches, or with ``decoder`` the packets it decodes from
+        them (pcapsmtp.capture.packets); the frames are counted in ``info`` as they are
+        read, and what was odd about them becomes its warnings at the end."""
         info = self.info
-        kept = 0  # the most bytes kept of a cut frame: the snap length actually applied
-        undated = 0  # frames whose time is not a date (pcapsmtp.capture.timestamps)
-        first_undated = 0
-        for frame in read_frames(self._reader, info):
-            info.frames += 1
-            if not 0 <= frame.time_ns <= LAST_DATE_NS:
-                undated += 1
-                first_undated = first_undated or frame.number
-            if info.first_time_ns is None:
-                info.first_time_ns = frame.time_ns
-            info.last_time_ns = frame.time_ns
-            info.link_types[frame.linktype] = info.link_types.get(frame.linktype, 0) + 1
-            if frame.wire_len > len(frame.data):
-                info.truncated += 1
-                kept = max(kept, len(frame.data))
-            yield frame
+        for batch in read_batches(self._reader, info, decoder):
+            info.frames = self._reader.tally()[0]
+            yield batch
+        tally = self._reader.tally()
+        info.frames, info.first_time_ns, info.last_time_ns, link_types = tally[:4]
+        info.link_types = dict(link_types)
+        info.truncated, kept, undated, first_undated = tally[4:]
         if undated:
             info.warnings.append(
                 f"{undated} frame(s) have a time that is not a date (before 1970 or after "

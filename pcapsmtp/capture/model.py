@@ -32,20 +32,11 @@ LINKTYPE_NAMES = {
     LINKTYPE_SYSTEMD_JOURNAL: "systemd-journal",
 }
 
-LINK_LAYOUTS = {
-    LINKTYPE_ETHERNET: (14, 12),
-    LINKTYPE_LINUX_SLL: (16, 14),
-    LINKTYPE_LINUX_SLL2: (20, 0),
-    LINKTYPE_RAW: (0, -1),
-    DLT_RAW_12: (0, -1),
-    DLT_RAW_14: (0, -1),
-    LINKTYPE_IPV4: (0, -1),
-    LINKTYPE_IPV6: (0, -1),
-}
-"""Link types whose header has a fixed size: where the IP header (or the tags before it)
-starts, and where the EtherType is (-1: none, the frame is raw IP). The one table of both
-the fast path (capture/fast.py) and the general path (capture/decode.py), which follows
-VLAN, PPPoE and MPLS from that EtherType; BSD loopback needs a look at the frame."""
+IPPROTO_ICMP = 1
+IPPROTO_TCP = 6
+IPPROTO_UDP = 17
+IPPROTO_ICMP6 = 58
+"""IP protocol numbers (IANA), as dpkt names them."""
 
 
 @dataclass(slots=True)

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from pcapsmtp import _core
 from pcapsmtp.capture.files import COMPRESSIONS, Capture, open_capture
 from pcapsmtp.capture.model import CaptureInfo, Frame
 from pcapsmtp.capture.pcap import PCAP_MAGICS
@@ -176,6 +177,12 @@ class ChainedCapture:
         self._done_bytes = 0
 
     def frames(self) -> Iterator[Frame]:
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self, decoder: _core.Decoder | None = None) -> Iterator[list]:
+        """Capture.batches over the files in turn (one decoder for all: a datagram's
+        fragments may span two files)."""
         offset = 0
         for path in self.files:
             try:
@@ -185,7 +192,7 @@ class ChainedCapture:
                 continue
             self._current = capture
             with capture:
-                yield from capture.frames()
+                yield from capture.batches(decoder)
                 own = capture.info
                 self._done_bytes += capture.size() or 0
             self._current = None

@@ -35,8 +35,7 @@ from collections.abc import Iterable, Iterator
 from functools import partial
 
 from pcapsmtp.capture.addresses import endpoint_name
-from pcapsmtp.capture.decode import IPPROTO_TCP
-from pcapsmtp.capture.model import IcmpError, TcpSegment
+from pcapsmtp.capture.model import IPPROTO_TCP, IcmpError, TcpSegment
 from pcapsmtp.tcp.analysis import (
     FAST_RETRANSMISSION,
     RETRANSMISSION,

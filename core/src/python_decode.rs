@@ -1,0 +1,345 @@
+//! The decoder's binding: `pcapsmtp._core.Models` (capture/model.py's classes, and
+//! decoding one frame or packet at a time) and `pcapsmtp._core.Decoder` (a reader's
+//! batches decoded into TcpSegment and IcmpError objects, fragments reassembled).
+
+use std::borrow::Cow;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyTuple};
+
+use crate::decode::{self, Ip, IpPacket, IpStart, Packet, QuotedPacket};
+use crate::python::{panic_message, Reader};
+
+/// The dataclasses of capture/model.py the decoder builds, and decoding one frame or one
+/// IP packet at a time (export rewrites single frames; tests decode any bytes).
+#[pyclass(module = "pcapsmtp._core", frozen)]
+pub struct Models {
+    ip_packet: Py<PyAny>,
+    tcp_segment: Py<PyAny>,
+    icmp_error: Py<PyAny>,
+    quoted_packet: Py<PyAny>,
+}
+
+fn tuple<'py>(py: Python<'py>, items: Vec<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyTuple>> {
+    PyTuple::new(py, items)
+}
+
+macro_rules! any {
+    ($py:expr, $value:expr) => {
+        $value.into_pyobject($py)?.into_any()
+    };
+}
+
+fn boolean(py: Python<'_>, value: bool) -> Bound<'_, PyAny> {
+    pyo3::types::PyBool::new(py, value).to_owned().into_any()
+}
+
+fn bytes<'py>(py: Python<'py>, data: &[u8]) -> Bound<'py, PyAny> {
+    PyBytes::new(py, data).into_any()
+}
+
+fn frames<'py>(py: Python<'py>, frames: &[u64]) -> PyResult<Bound<'py, PyAny>> {
+    Ok(PyTuple::new(py, frames)?.into_any())
+}
+
+/// A Python IPPacket's fields, for decode_tcp and decode_icmp_error.
+fn ip_from_py(ip: &Bound<'_, PyAny>) -> PyResult<IpPacket<'static>> {
+    let get = |name: &str| ip.getattr(name);
+    Ok(IpPacket {
+        frame: get("frame")?.extract()?,
+        time_ns: get("time_ns")?.extract()?,
+        version: get("version")?.extract()?,
+        src: Cow::Owned(get("src")?.extract()?),
+        dst: Cow::Owned(get("dst")?.extract()?),
+        proto: get("proto")?.extract()?,
+        ttl: get("ttl")?.extract()?,
+        df: get("df")?.extract()?,
+        ident: get("ident")?.extract()?,
+        total_len: get("total_len")?.extract()?,
+        payload: Cow::Owned(get("payload")?.extract()?),
+        payload_len: get("payload_len")?.extract()?,
+        frag_offset: get("frag_offset")?.extract()?,
+        more_fragments: get("more_fragments")?.extract()?,
+        fragment_frames: get("fragment_frames")?.extract()?,
+    })
+}
+
+impl Models {
+    fn ip<'py>(&self, py: Python<'py>, ip: &IpPacket<'_>) -> PyResult<Bound<'py, PyAny>> {
+        let args = tuple(
+            py,
+            vec![
+                any!(py, ip.frame),
+                any!(py, ip.time_ns),
+                any!(py, ip.version),
+                bytes(py, &ip.src),
+                bytes(py, &ip.dst),
+                any!(py, ip.proto),
+                any!(py, ip.ttl),
+                boolean(py, ip.df),
+                any!(py, ip.ident),
+                any!(py, ip.total_len),
+                bytes(py, &ip.payload),
+                any!(py, ip.payload_len),
+                any!(py, ip.frag_offset),
+                boolean(py, ip.more_fragments),
+                frames(py, &ip.fragment_frames)?,
+            ],
+        )?;
+        self.ip_packet.bind(py).call1(args)
+    }
+
+    fn quoted<'py>(&self, py: Python<'py>, q: &QuotedPacket<'_>) -> PyResult<Bound<'py, PyAny>> {
+        let args = tuple(
+            py,
+            vec![
+                bytes(py, &q.src),
+                bytes(py, &q.dst),
+                any!(py, q.proto),
+                any!(py, q.total_len),
+                boolean(py, q.df),
+                any!(py, q.sport),
+                any!(py, q.dport),
+                any!(py, q.seq),
+                any!(py, q.transport_bytes),
+            ],
+        )?;
+        self.quoted_packet.bind(py).call1(args)
+    }
+
+    /// The TcpSegment or IcmpError object of a decoded packet.
+    pub fn packet<'py>(&self, py: Python<'py>, packet: &Packet<'_>) -> PyResult<Bound<'py, PyAny>> {
+        match packet {
+            Packet::Tcp(s) => {
+                let args = tuple(
+                    py,
+                    vec![
+                        any!(py, s.frame),
+                        any!(py, s.time_ns),
+                        any!(py, s.version),
+                        bytes(py, &s.src),
+                        bytes(py, &s.dst),
+                        any!(py, s.sport),
+                        any!(py, s.dport),
+                        any!(py, s.seq),
+                        any!(py, s.ack),
+                        any!(py, s.flags),
+                        any!(py, s.window),
+                        bytes(py, &s.options),
+                        bytes(py, &s.payload),
+                        any!(py, s.length),
+                        any!(py, s.ttl),
+                        boolean(py, s.df),
+                        any!(py, s.ip_id),
+                        any!(py, s.ip_len),
+                        frames(py, &s.fragment_frames)?,
+                    ],
+                )?;
+                self.tcp_segment.bind(py).call1(args)
+            }
+            Packet::Icmp(e) => {
+                let quoted = match &e.quoted {
+                    Some(q) => self.quoted(py, q)?,
+                    None => py.None().into_bound(py),
+                };
+                let args = tuple(
+                    py,
+                    vec![
+                        any!(py, e.frame),
+                        any!(py, e.time_ns),
+                        any!(py, e.version),
+                        bytes(py, &e.src),
+                        bytes(py, &e.dst),
+                        any!(py, e.kind),
+                        any!(py, e.code),
+                        any!(py, e.mtu),
+                        quoted,
+                    ],
+                )?;
+                self.icmp_error.bind(py).call1(args)
+            }
+        }
+    }
+
+    fn ip_or_reason<'py>(&self, py: Python<'py>, ip: Ip<'_>) -> PyResult<Bound<'py, PyAny>> {
+        match ip {
+            Ip::Packet(ip) => self.ip(py, &ip),
+            Ip::None => Ok(py.None().into_bound(py)),
+            Ip::Reason(reason) => Ok(any!(py, reason)),
+        }
+    }
+}
+
+#[pymethods]
+impl Models {
+    #[new]
+    fn new(
+        ip_packet: Py<PyAny>,
+        tcp_segment: Py<PyAny>,
+        icmp_error: Py<PyAny>,
+        quoted_packet: Py<PyAny>,
+    ) -> Self {
+        Models {
+            ip_packet,
+            tcp_segment,
+            icmp_error,
+            quoted_packet,
+        }
+    }
+
+    /// The IP packet in a frame (``linktype``, ``data``); None when it carries none; the
+    /// reason when it cannot be read.
+    fn decode_ip<'py>(
+        &self,
+        py: Python<'py>,
+        linktype: i64,
+        data: &[u8],
+        number: u64,
+        time_ns: i128,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.ip_or_reason(py, decode::decode_ip(linktype, data, number, time_ns))
+    }
+
+    /// The IPv4 or IPv6 packet at ``data[start:]``, or why it cannot be read.
+    fn parse_ip<'py>(
+        &self,
+        py: Python<'py>,
+        data: &[u8],
+        start: usize,
+        number: u64,
+        time_ns: i128,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let ip = match decode::parse_ip(data, start, number, time_ns) {
+            Ok(ip) => Ip::Packet(ip),
+            Err(reason) => Ip::Reason(reason),
+        };
+        self.ip_or_reason(py, ip)
+    }
+
+    /// The TcpSegment in an IPPacket, or why it cannot be read.
+    fn decode_tcp<'py>(
+        &self,
+        py: Python<'py>,
+        ip: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        match decode::decode_tcp(ip_from_py(ip)?) {
+            Ok(segment) => self.packet(py, &Packet::Tcp(segment)),
+            Err(reason) => Ok(any!(py, reason)),
+        }
+    }
+
+    /// The IcmpError in an IPPacket; None for other ICMP.
+    fn decode_icmp_error<'py>(
+        &self,
+        py: Python<'py>,
+        ip: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        match decode::decode_icmp_error(&ip_from_py(ip)?) {
+            Some(error) => self.packet(py, &Packet::Icmp(error)),
+            None => Ok(py.None().into_bound(py)),
+        }
+    }
+}
+
+/// Offset of the IP header in a frame: -1 when it carries no IP, -2 for a link type we
+/// do not read.
+#[pyfunction]
+fn ip_start(linktype: i64, data: &[u8]) -> i64 {
+    match decode::ip_start(linktype, data) {
+        IpStart::At(start) => start as i64,
+        IpStart::None => -1,
+        IpStart::Unsupported => -2,
+    }
+}
+
+/// A capture's frames decoded, batch by batch, into TcpSegment and IcmpError objects,
+/// IP fragments reassembled across batches (and across the files of a rotated set).
+/// A panic while decoding a frame leaves that frame out and becomes one warning.
+#[pyclass(module = "pcapsmtp._core")]
+pub struct Decoder {
+    models: Py<Models>,
+    inner: decode::Decoder,
+    failed: u64,
+    first_failure: Option<(u64, String)>,
+}
+
+#[pymethods]
+impl Decoder {
+    #[new]
+    fn new(models: Py<Models>) -> Self {
+        Decoder {
+            models,
+            inner: decode::Decoder::new(),
+            failed: 0,
+            first_failure: None,
+        }
+    }
+
+    /// The packets of the reader's next batch of frames; None once the reader has no
+    /// more frames.
+    fn decode<'py>(
+        &mut self,
+        py: Python<'py>,
+        reader: &Bound<'py, Reader>,
+    ) -> PyResult<Option<Bound<'py, PyList>>> {
+        let batch = reader.borrow_mut().read_batch()?;
+        if batch.is_empty() {
+            return Ok(None);
+        }
+        let models = self.models.get();
+        let out = PyList::empty(py);
+        for frame in &batch {
+            let inner = &mut self.inner;
+            match catch_unwind(AssertUnwindSafe(|| inner.decode(frame))) {
+                Ok(Some(packet)) => out.append(models.packet(py, &packet)?)?,
+                Ok(None) => {}
+                Err(panic) => {
+                    self.failed += 1;
+                    self.first_failure
+                        .get_or_insert_with(|| (frame.number, panic_message(&panic)));
+                }
+            }
+        }
+        Ok(Some(out))
+    }
+
+    #[getter]
+    fn ip_frames(&self) -> u64 {
+        self.inner.ip_frames
+    }
+
+    #[getter]
+    fn reassembled(&self) -> u64 {
+        self.inner.reassembled
+    }
+
+    /// (reason, frames) of the frames not decoded, in the order the reasons were met.
+    #[getter]
+    fn undecoded(&self) -> Vec<(String, u64)> {
+        self.inner.undecoded.clone()
+    }
+
+    /// Once the capture has been read: the warnings about fragment sets that never
+    /// completed and about frames the decoder failed on.
+    fn finish(&mut self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let incomplete = catch_unwind(AssertUnwindSafe(|| self.inner.finish())).unwrap_or_default();
+        warnings.extend(decode::incomplete_warning(&incomplete));
+        if let Some((frame, message)) = &self.first_failure {
+            warnings.push(format!(
+                "the packet decoder failed on {} frame(s) (an internal error: {message}; first: \
+                 frame {frame}); those frames were left out",
+                self.failed
+            ));
+        }
+        warnings
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Models>()?;
+    m.add_class::<Decoder>()?;
+    m.add_function(wrap_pyfunction!(ip_start, m)?)?;
+    Ok(())
+}
