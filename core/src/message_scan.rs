@@ -229,9 +229,7 @@ impl MessageScan {
         } else {
             self.parse(&data, false, describe);
         }
-        // Keep the allocation for the next batch.
-        self.batch = data;
-        self.batch.clear();
+        drop(data); // not kept for the next batch: a message in progress holds little
     }
 
     fn note_raw(&mut self, data: &[u8]) {
@@ -336,6 +334,18 @@ impl MessageScan {
             if !changed {
                 break;
             }
+        }
+        self.compact();
+    }
+
+    /// Give back what the unconsumed stream no longer needs (most of a batch once its
+    /// body is scanned): many messages are in progress at once on a busy capture.
+    fn compact(&mut self) {
+        let len = self.len();
+        if self.buf.capacity() > 4096 && len < self.buf.capacity() / 4 {
+            self.buf.drain(..self.head);
+            self.head = 0;
+            self.buf.shrink_to(len.max(1024) * 2);
         }
     }
 

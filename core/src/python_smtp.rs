@@ -180,16 +180,10 @@ impl MessageScan {
             callable: describe,
             error: None,
         };
-        let found = match self.end.find(rest) {
-            Some((body_end, marker_end)) => {
-                self.scan.feed(&rest[..body_end], &mut describer);
-                (pos + marker_end) as i64
-            }
-            None => {
-                self.scan.feed(rest, &mut describer);
-                -1
-            }
-        };
+        let found = self.end.find(rest);
+        self.scan.feed(&found.released, &mut describer);
+        self.scan.feed(&rest[..found.body], &mut describer);
+        let found = found.marker_end.map_or(-1, |end| (pos + end) as i64);
         checked(describer, found)
     }
 
@@ -213,8 +207,14 @@ impl MessageScan {
     }
 
     /// Bytes of the DATA stream the capture lacks: the marker cannot span them.
-    fn gap(&mut self) {
-        self.end.gap();
+    fn gap(&mut self, describe: &Bound<'_, PyAny>) -> PyResult<()> {
+        let held = self.end.gap();
+        let mut describer = PyDescribe {
+            callable: describe,
+            error: None,
+        };
+        self.scan.feed(&held, &mut describer);
+        checked(describer, ())
     }
 
     fn finish<'py>(
@@ -226,6 +226,10 @@ impl MessageScan {
             callable: describe,
             error: None,
         };
+        // A message that ends without its marker: what was held back as its possible start
+        // is message.
+        let held = self.end.take_held();
+        self.scan.feed(&held, &mut describer);
         let facts = self.scan.finish(&mut describer);
         let facts = checked(describer, facts)?;
         let attachments = facts

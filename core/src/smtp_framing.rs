@@ -116,12 +116,28 @@ impl LineFramer {
 /// The end of a DATA message: CRLF "." CRLF (RFC 5321 4.1.1.4), found across segments.
 pub const END_MARKER: &[u8] = b"\r\n.\r\n";
 
-/// Finds the end-of-data marker in a message's bytes as they arrive.
+/// Where a segment of a DATA message ends, as [`DataEnd::find`] says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// Bytes held back from earlier segments that turned out to be message: fed first.
+    pub released: Vec<u8>,
+    /// Bytes of this segment that are message (from its start).
+    pub body: usize,
+    /// Where the end-of-data marker ends in this segment, when it does.
+    pub marker_end: Option<usize>,
+}
+
+/// Finds the end-of-data marker in a message's bytes as they arrive. A "." or ".CR" after
+/// a line end at the end of a segment may be the marker's start: it is held back until the
+/// next segment tells (so the message never gets the marker's bytes), and handed back by
+/// [`DataEnd::take_held`] when the message ends otherwise.
 #[derive(Debug, Clone)]
 pub struct DataEnd {
     /// The last bytes seen (at most four): the start of a marker split across segments.
     tail: [u8; 4],
     tail_len: usize,
+    held: [u8; 2],
+    held_len: usize,
 }
 
 impl Default for DataEnd {
@@ -136,18 +152,27 @@ impl DataEnd {
         DataEnd {
             tail: [b'\r', b'\n', 0, 0],
             tail_len: 2,
+            held: [0; 2],
+            held_len: 0,
         }
     }
 
-    /// Bytes the capture lacks: a marker cannot span them.
-    pub fn gap(&mut self) {
+    /// Bytes the capture lacks: a marker cannot span them. Returns the bytes held back,
+    /// which are message.
+    pub fn gap(&mut self) -> Vec<u8> {
         self.tail_len = 0;
+        self.take_held()
     }
 
-    /// In `data`: where the message's bytes end (just after the CRLF before the dot; 0
-    /// when that CRLF came in earlier segments) and where the marker ends, or None when
-    /// all of `data` is message.
-    pub fn find(&mut self, data: &[u8]) -> Option<(usize, usize)> {
+    /// The bytes held back (message bytes, once the message ends without its marker).
+    pub fn take_held(&mut self) -> Vec<u8> {
+        let held = self.held[..self.held_len].to_vec();
+        self.held_len = 0;
+        held
+    }
+
+    /// Reads `data`; the caller feeds [`Found::released`], then `data[..body]`.
+    pub fn find(&mut self, data: &[u8]) -> Found {
         let tail_len = self.tail_len;
         let mut head = [0u8; 8];
         head[..tail_len].copy_from_slice(&self.tail[..tail_len]);
@@ -155,24 +180,55 @@ impl DataEnd {
         head[tail_len..tail_len + lead].copy_from_slice(&data[..lead]);
         let found = memmem::find(&head[..tail_len + lead], END_MARKER)
             .or_else(|| memmem::find(data, END_MARKER).map(|at| at + tail_len));
-        match found {
-            Some(at) => {
-                let body_end = (at + 2).saturating_sub(tail_len);
-                let marker_end = (at + END_MARKER.len()).saturating_sub(tail_len);
-                let marker_end = marker_end.min(data.len());
-                Some((body_end.min(marker_end), marker_end))
-            }
-            None => {
-                let mut window = [0u8; 12];
-                let take = data.len().min(4);
-                window[..tail_len].copy_from_slice(&self.tail[..tail_len]);
-                window[tail_len..tail_len + take].copy_from_slice(&data[data.len() - take..]);
-                let total = tail_len + take;
-                let keep = total.min(4);
-                self.tail[..keep].copy_from_slice(&window[total - keep..total]);
-                self.tail_len = keep;
-                None
-            }
+        if let Some(at) = found {
+            // Held bytes sit at the tail's end: a marker starting in the tail holds them.
+            let released = if at >= tail_len {
+                self.take_held()
+            } else {
+                self.held_len = 0;
+                Vec::new()
+            };
+            let marker_end = (at + END_MARKER.len())
+                .saturating_sub(tail_len)
+                .min(data.len());
+            let body = (at + 2).saturating_sub(tail_len).min(marker_end);
+            return Found {
+                released,
+                body,
+                marker_end: Some(marker_end),
+            };
+        }
+        let mut window = [0u8; 8];
+        let take = data.len().min(4);
+        window[..tail_len].copy_from_slice(&self.tail[..tail_len]);
+        window[tail_len..tail_len + take].copy_from_slice(&data[data.len() - take..]);
+        let total = tail_len + take;
+        let hold = if window[..total].ends_with(b"\r\n.\r") {
+            2
+        } else if window[..total].ends_with(b"\r\n.") {
+            1
+        } else {
+            0
+        };
+        let hold = hold.min(self.held_len + data.len());
+        let keep = total.min(4);
+        self.tail[..keep].copy_from_slice(&window[total - keep..total]);
+        self.tail_len = keep;
+        // Of the held bytes and this segment, all but the last `hold` are message.
+        let old_len = self.held_len;
+        let from_old = hold.saturating_sub(data.len()).min(old_len);
+        let released = self.held[..old_len - from_old].to_vec();
+        let mut held = [0u8; 2];
+        held[..from_old].copy_from_slice(&self.held[old_len - from_old..old_len]);
+        let from_data = hold - from_old;
+        held[from_old..hold].copy_from_slice(&data[data.len() - from_data..]);
+        self.held = held;
+        self.held_len = hold;
+        let body = data.len().saturating_sub(hold);
+        Found {
+            released,
+            body,
+            marker_end: None,
         }
     }
 }
@@ -260,61 +316,75 @@ mod tests {
         assert_eq!(lines(&got), vec![(b"ab\n".to_vec(), 4, 50, 3, 3)]);
     }
 
-    fn whole(chunks: &[&[u8]]) -> Option<(usize, usize, usize)> {
+    /// (segment where the marker ended, where in it, the message bytes before it).
+    fn whole(chunks: &[&[u8]]) -> (Option<(usize, usize)>, Vec<u8>) {
         let mut end = DataEnd::new();
+        let mut message = Vec::new();
         for (i, chunk) in chunks.iter().enumerate() {
-            if let Some((body, marker)) = end.find(chunk) {
-                return Some((i, body, marker));
+            let found = end.find(chunk);
+            message.extend_from_slice(&found.released);
+            message.extend_from_slice(&chunk[..found.body]);
+            if let Some(marker_end) = found.marker_end {
+                return (Some((i, marker_end)), message);
             }
         }
-        None
+        message.extend(end.take_held());
+        (None, message)
     }
 
     #[test]
     fn the_end_of_data_in_one_segment() {
+        let got = whole(&[b"Subject: x\r\n\r\nbody\r\n.\r\nQUIT"]);
+        assert_eq!(got, (Some((0, 23)), b"Subject: x\r\n\r\nbody\r\n".to_vec()));
         assert_eq!(
-            whole(&[b"Subject: x\r\n\r\nbody\r\n.\r\nQUIT"]),
-            Some((0, 20, 23))
+            whole(&[b".\r\n"]),
+            (Some((0, 3)), Vec::new()),
+            "an empty message"
         );
-        assert_eq!(whole(&[b".\r\n"]), Some((0, 0, 3)), "an empty message");
-        assert_eq!(whole(&[b"a\r\n..\r\nb"]), None, "a stuffed dot line");
+        let got = whole(&[b"a\r\n..\r\nb"]);
+        assert_eq!(got, (None, b"a\r\n..\r\nb".to_vec()), "a stuffed dot line");
     }
 
     #[test]
-    fn the_end_of_data_split_at_every_byte() {
-        let message = b"line\r\n.\r\n";
-        for at in 0..=message.len() {
-            let (a, b) = message.split_at(at);
-            let expected = if at == message.len() {
-                (0, 6, 9)
-            } else {
-                (1, 6usize.saturating_sub(at), 9 - at)
-            };
-            assert_eq!(whole(&[a, b]), Some(expected), "split at {at}");
+    fn the_end_of_data_split_at_every_place() {
+        let wire = b"line\r\n..\r\n.\r\nQUIT";
+        let message = b"line\r\n..\r\n".to_vec();
+        for at in 0..=wire.len() {
+            for at2 in at..=wire.len() {
+                let (a, rest) = wire.split_at(at);
+                let (b, c) = rest.split_at(at2 - at);
+                let (found, got) = whole(&[a, b, c]);
+                assert_eq!(got, message, "split at {at}, {at2}");
+                let (segment, marker_end) = found.expect("found");
+                let base = [0, a.len(), at2][segment];
+                assert_eq!(base + marker_end, 13, "split at {at}, {at2}");
+            }
         }
+    }
+
+    #[test]
+    fn held_bytes_that_are_no_marker_are_message() {
+        let (found, got) = whole(&[b"a\r\n.", b"x\r\n.\r", b"\r\n", b".\r\n"]);
+        assert_eq!(found, Some((3, 3)));
+        assert_eq!(got, b"a\r\n.x\r\n.\r\r\n".to_vec());
+        let (found, got) = whole(&[b"a\r\n.\r"]);
+        assert_eq!((found, got), (None, b"a\r\n.\r".to_vec()));
     }
 
     #[test]
     fn the_end_of_data_across_tiny_segments() {
-        let mut end = DataEnd::new();
         let wire = b"x\r\n.\r\n";
-        for (i, byte) in wire.iter().enumerate() {
-            let got = end.find(std::slice::from_ref(byte));
-            if i + 1 < wire.len() {
-                assert_eq!(got, None);
-            } else {
-                assert_eq!(got, Some((0, 1)));
-            }
-        }
+        let chunks: Vec<&[u8]> = wire.chunks(1).collect();
+        assert_eq!(whole(&chunks), (Some((5, 1)), b"x\r\n".to_vec()));
     }
 
     #[test]
     fn no_end_of_data_across_a_gap() {
         let mut end = DataEnd::new();
-        assert_eq!(end.find(b"a\r\n"), None);
-        end.gap();
-        assert_eq!(end.find(b".\r\nb"), None);
-        assert_eq!(end.find(b"\r\n.\r\n"), Some((2, 5)));
+        assert_eq!(end.find(b"a\r\n.").body, 3);
+        assert_eq!(end.gap(), b".".to_vec(), "held bytes are message");
+        assert_eq!(end.find(b".\r\nb").marker_end, None);
+        assert_eq!(end.find(b"\r\n.\r\n").marker_end, Some(5));
     }
 
     #[test]

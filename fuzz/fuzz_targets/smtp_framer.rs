@@ -83,21 +83,24 @@ fuzz_target!(|data: &[u8]| {
     let mut scan = MessageScan::new(dot_stuffed);
     let mut fed = 0u64;
     for segment in &segments {
-        let mut part: &[u8] = segment;
-        let mut ended = false;
-        if dot_stuffed {
-            if let Some((body_end, marker_end)) = end.find(segment) {
-                assert!(body_end <= marker_end && marker_end <= segment.len());
-                part = &segment[..body_end];
-                ended = true;
-            }
+        if !dot_stuffed {
+            fed += segment.len() as u64;
+            scan.feed(segment, &mut Naive);
+            continue;
         }
-        fed += part.len() as u64;
-        scan.feed(part, &mut Naive);
-        if ended {
+        let found = end.find(segment);
+        assert!(found.released.len() <= 2 && found.body <= segment.len());
+        fed += (found.released.len() + found.body) as u64;
+        scan.feed(&found.released, &mut Naive);
+        scan.feed(&segment[..found.body], &mut Naive);
+        if let Some(marker_end) = found.marker_end {
+            assert!(found.body <= marker_end && marker_end <= segment.len());
             break;
         }
     }
+    let held = end.take_held();
+    fed += held.len() as u64;
+    scan.feed(&held, &mut Naive);
     let facts = scan.finish(&mut Naive);
     assert!(facts.size <= fed + 2);
     assert!(facts.attachments.len() <= MAX_ATTACHMENTS);

@@ -155,7 +155,7 @@ class MessageScanner:
 
     def lost(self) -> None:
         """DATA bytes the capture lacks: an end-of-data marker cannot span them."""
-        self._core.gap()
+        self._core.gap(self._describe_block)
 
     def finish(self) -> MessageFacts:
         """Facts about everything fed; later calls return the same record."""
