@@ -167,6 +167,13 @@ impl MessageScan {
         if data.is_empty() || self.finished {
             return;
         }
+        let need = self.batch.len() + data.len();
+        if need > self.batch.capacity() {
+            // Grown by doubling but never past the batch size (or the one chunk that passes
+            // it): hundreds of messages can be in progress at once.
+            let target = (self.batch.capacity() * 2).max(need).min(BATCH.max(need));
+            self.batch.reserve_exact(target - self.batch.len());
+        }
         self.batch.extend_from_slice(data);
         if self.batch.len() >= BATCH {
             self.scan_batch(describe);
