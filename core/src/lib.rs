@@ -1,18 +1,23 @@
-//! pcapsmtp's compiled core: the capture reader and the packet decoder.
+//! pcapsmtp's compiled core: the capture reader, the packet decoder and the SMTP framing.
 //!
 //! `input` undoes compression, `reader` turns pcap and pcapng records into frames,
 //! `decode` (with `fragments`) turns frames into TCP segments and ICMP errors, `tally`
-//! counts the frames for CaptureInfo, and
-//! `python` (feature "python", which maturin turns on) is the `pcapsmtp._core` module.
+//! counts the frames for CaptureInfo, `smtp_framing` and `message_scan` are the byte
+//! scans of the SMTP layer, and `python` (feature "python", which maturin turns on,
+//! with `python_decode` and `python_smtp`) is the `pcapsmtp._core` module.
 #![forbid(unsafe_code)]
 
 pub mod decode;
 pub mod fragments;
 pub mod input;
+pub mod message_scan;
 pub mod reader;
+pub mod smtp_framing;
 pub mod tally;
 
 #[cfg(feature = "python")]
 mod python;
 #[cfg(feature = "python")]
 mod python_decode;
+#[cfg(feature = "python")]
+mod python_smtp;

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from enum import Enum, auto
 
+from pcapsmtp._core import LineFramer
 from pcapsmtp.smtp.codes import is_positive
 from pcapsmtp.smtp.events import (
     AUTH_RESPONSE,
@@ -78,7 +79,6 @@ CREDENTIAL = re.compile(r"[A-Za-z0-9+/=._~-]+|\*")
 """What a SASL response line looks like (base64, RFC 4954 4), or '*' to cancel."""
 BDAT_ARGUMENT = re.compile(r"(\d{1,18})(?:\s+(LAST))?\s*", re.IGNORECASE)
 TLS_RECORD_TYPES = (0x14, 0x15, 0x16, 0x17)
-END_MARKER = b"\r\n.\r\n"
 
 
 def _looks_like_tls(data: bytes) -> bool:
@@ -114,6 +114,8 @@ class ClientState(Enum):
 
 
 READING_COMMANDS = (ClientState.COMMAND, ClientState.RESYNC)
+CLIENT_LINES = (ClientState.COMMAND, ClientState.AUTH_RESPONSE, ClientState.RESYNC)
+"""States in which the client's bytes are command lines."""
 
 
 class ServerState(Enum):
@@ -124,20 +126,8 @@ class ServerState(Enum):
     RESYNC = auto()
 
 
-class _Line:
-    """A line being assembled from segments, with where it started."""
-
-    __slots__ = ("buffer", "cut", "first_frame", "offset")
-
-    def __init__(self) -> None:
-        self.buffer = bytearray()
-        self.first_frame = 0
-        self.offset = 0
-        self.cut = False
-
-    def clear(self) -> None:
-        self.buffer.clear()
-        self.cut = False
+SERVER_LINES = (ServerState.LINES, ServerState.RESYNC)
+"""States in which the server's bytes are reply lines."""
 
 
 class Dialogue:
@@ -146,7 +136,7 @@ class Dialogue:
     __slots__ = (
         "_auth_active", "_bdat_command", "_bdat_remaining", "_early_data", "_greeting_open",
         "_held", "_held_bytes", "_lines", "_message", "_message_gap", "_reply_code",
-        "_reply_first", "_reply_frames", "_reply_lines", "_skipping", "_tail", "_whole",
+        "_reply_first", "_reply_frames", "_reply_lines", "_skipping", "_whole",
         "client", "events", "in_step", "limits", "mid_session", "pending", "server", "tls",
     )  # fmt: skip
 
@@ -175,7 +165,11 @@ class Dialogue:
         empty, and pipelining keeps this short)."""
         self.events: list[Event] = []
         self.tls: TlsScanner | None = None
-        self._lines = {CLIENT: _Line(), SERVER: _Line()}
+        self._lines = {
+            CLIENT: LineFramer(self.limits.max_line),
+            SERVER: LineFramer(self.limits.max_line),
+        }
+        """The line framing of each side (the compiled core: pcapsmtp._core.LineFramer)."""
         self._reply_lines: list[str] = []
         self._reply_code = 0
         self._reply_frames: list[int] = []
@@ -184,7 +178,6 @@ class Dialogue:
         self._held_bytes = 0
         self._message: MessageScanner | None = None
         self._message_gap = 0
-        self._tail = b""
         self._bdat_remaining = 0
         self._bdat_command: Command | None = None
         self._auth_active = False
@@ -225,8 +218,8 @@ class Dialogue:
         """
         line = self._lines[sender]
         if sender == CLIENT and self.client in (ClientState.COMMAND, ClientState.AUTH_RESPONSE):
-            if line.buffer:
-                raw = bytes(line.buffer) + b"\r\n"
+            if partial := line.partial:
+                raw = partial + b"\r\n"
                 first_frame, offset = line.first_frame, line.offset
                 line.clear()
                 self._client_command(raw, first_frame, offset, len(raw), frame, time_ns)
@@ -234,8 +227,8 @@ class Dialogue:
                     self.events[-1].truncated = True
             return True
         if sender == SERVER and self.server == ServerState.LINES:
-            if line.buffer:
-                raw = bytes(line.buffer).rstrip(b"\r\n")
+            if partial := line.partial:
+                raw = partial.rstrip(b"\r\n")
                 first_frame, offset = line.first_frame, line.offset
                 line.clear()
                 self._reply_line(raw, first_frame, offset, frame, time_ns)
@@ -256,14 +249,11 @@ class Dialogue:
         if self._message is not None:
             self._end_message(frame, time_ns, complete=False)
         for sender, line in self._lines.items():
-            if line.buffer and sender == CLIENT and self.client == ClientState.COMMAND:
-                self._anomaly(
-                    "incomplete_command", line.first_frame, CLIENT, _decode(line.buffer[:80])
-                )
-            elif line.buffer and sender == SERVER and self.server == ServerState.LINES:
-                self._anomaly(
-                    "incomplete_reply", line.first_frame, SERVER, _decode(line.buffer[:80])
-                )
+            partial = line.partial
+            if partial and sender == CLIENT and self.client == ClientState.COMMAND:
+                self._anomaly("incomplete_command", line.first_frame, CLIENT, _decode(partial[:80]))
+            elif partial and sender == SERVER and self.server == ServerState.LINES:
+                self._anomaly("incomplete_reply", line.first_frame, SERVER, _decode(partial[:80]))
         if self._reply_lines:
             self._anomaly(
                 "incomplete_reply", self._reply_first[0], SERVER, self._reply_lines[0][:80]
@@ -283,8 +273,8 @@ class Dialogue:
             state = self.client
             if state in (ClientState.START, ClientState.AWAIT_TLS):
                 self._client_sniff(data[pos:], frame, time_ns)
-            elif state in (ClientState.COMMAND, ClientState.AUTH_RESPONSE, ClientState.RESYNC):
-                pos = self._client_line(data, pos, offset, frame, time_ns)
+            elif state in CLIENT_LINES:
+                pos = self._client_lines(data, pos, offset, frame, time_ns)
             elif state == ClientState.DATA_BODY:
                 pos = self._data_body(data, pos, offset, frame, time_ns)
             elif state == ClientState.BDAT_CHUNK:
@@ -310,35 +300,24 @@ class Dialogue:
                 ClientState.RESYNC if implicit and self.mid_session else ClientState.COMMAND
             )
 
-    def _client_line(self, data: bytes, pos: int, offset: int, frame: int, time_ns: int) -> int:
-        line = self._lines[CLIENT]
-        end = data.find(b"\n", pos)
-        if not line.buffer and not line.cut:
-            line.first_frame, line.offset = frame, offset + pos
-        if end < 0:
-            self._append(line, data[pos:], CLIENT, frame)
-            return len(data)
-        self._append(line, data[pos : end + 1], CLIENT, frame)
-        raw = bytes(line.buffer)
-        first_frame, line_offset, length = (
-            line.first_frame,
-            line.offset,
-            offset + end + 1 - line.offset,
-        )
-        line.clear()
-        self._client_command(raw, first_frame, line_offset, length, frame, time_ns)
-        return end + 1
+    def _client_lines(self, data: bytes, pos: int, offset: int, frame: int, time_ns: int) -> int:
+        """Command lines from ``data[pos]`` on, until one of them ends the line state (DATA,
+        BDAT): the framer's later lines are dropped and the bytes after it read anew."""
+        framer = self._lines[CLIENT]
+        for line in framer.feed(data, pos, offset, frame):
+            if line is None:
+                self._line_too_long(CLIENT, frame)
+                continue
+            raw, first_frame, line_offset, length, end = line
+            self._client_command(raw, first_frame, line_offset, length, frame, time_ns)
+            if self.client not in CLIENT_LINES:
+                framer.clear()
+                return end
+        return len(data)
 
-    def _append(self, line: _Line, chunk: bytes, sender: Side, frame: int) -> None:
-        room = self.limits.max_line - len(line.buffer)
-        if len(chunk) > room:
-            if not line.cut:
-                self._anomaly(
-                    "line_too_long", frame, sender, f"more than {self.limits.max_line} bytes"
-                )
-                line.cut = True
-            chunk = chunk[: max(room, 0)]
-        line.buffer += chunk
+    def _line_too_long(self, sender: Side, frame: int) -> None:
+        """A line passed the cap: its further bytes are skipped, never held."""
+        self._anomaly("line_too_long", frame, sender, f"more than {self.limits.max_line} bytes")
 
     def _client_command(
         self, raw: bytes, first_frame: int, offset: int, length: int, frame: int, time_ns: int
@@ -443,19 +422,11 @@ class Dialogue:
     def _start_message(self, dot_stuffed: bool) -> None:
         self._message = MessageScanner(dot_stuffed=dot_stuffed)
         self._message_gap = 0
-        self._tail = b"\r\n"
 
     def _data_body(self, data: bytes, pos: int, offset: int, frame: int, time_ns: int) -> int:
-        window = self._tail + data[pos:]
-        found = window.find(END_MARKER)
-        if found < 0:
-            self._message.feed(data[pos:])
-            self._tail = window[-4:]
+        marker_end = self._message.feed_data(data, pos)
+        if marker_end < 0:
             return len(data)
-        body_end = pos + found + 2 - len(self._tail)
-        if body_end > pos:
-            self._message.feed(data[pos:body_end])
-        marker_end = pos + found + len(END_MARKER) - len(self._tail)
         dot = Command(END_OF_DATA, "", frame, time_ns, frame, offset + marker_end - 3, 3)
         dot.message = self._end_message(frame, time_ns, complete=self._message_gap == 0)
         self._push(dot)
@@ -485,8 +456,7 @@ class Dialogue:
             self._bdat_done(frame, command.time_ns)
 
     def _bdat_chunk(self, data: bytes, pos: int, frame: int, time_ns: int) -> int:
-        take = min(self._bdat_remaining, len(data) - pos)
-        self._message.feed(data[pos : pos + take])
+        take = self._message.feed_bdat(data, pos, self._bdat_remaining)
         self._bdat_remaining -= take
         if self._bdat_remaining == 0:
             self._bdat_done(frame, time_ns)
@@ -506,7 +476,7 @@ class Dialogue:
             self.in_step = self._whole = False
         if state == ClientState.DATA_BODY:
             self._message_gap += length
-            self._tail = b""
+            self._message.lost()
         elif state == ClientState.BDAT_CHUNK and length < self._bdat_remaining:
             self._message_gap += length
             self._bdat_remaining -= length
@@ -539,22 +509,22 @@ class Dialogue:
                 self.tls.feed(SERVER, data[pos:], frame, time_ns)
                 return
             else:
-                pos = self._server_line(data, pos, offset, frame, time_ns)
+                pos = self._server_lines(data, pos, offset, frame, time_ns)
 
-    def _server_line(self, data: bytes, pos: int, offset: int, frame: int, time_ns: int) -> int:
-        line = self._lines[SERVER]
-        if not line.buffer and not line.cut:
-            line.first_frame, line.offset = frame, offset + pos
-        end = data.find(b"\n", pos)
-        if end < 0:
-            self._append(line, data[pos:], SERVER, frame)
-            return len(data)
-        self._append(line, data[pos : end + 1], SERVER, frame)
-        raw = bytes(line.buffer).rstrip(b"\r\n")
-        first_frame, line_offset = line.first_frame, line.offset
-        line.clear()
-        self._reply_line(raw, first_frame, line_offset, frame, time_ns)
-        return end + 1
+    def _server_lines(self, data: bytes, pos: int, offset: int, frame: int, time_ns: int) -> int:
+        """Reply lines from ``data[pos]`` on, until a reply ends the line state (220 to
+        STARTTLS): the framer's later lines are dropped and the bytes after it read anew."""
+        framer = self._lines[SERVER]
+        for line in framer.feed(data, pos, offset, frame):
+            if line is None:
+                self._line_too_long(SERVER, frame)
+                continue
+            raw, first_frame, line_offset, _, end = line
+            self._reply_line(raw.rstrip(b"\r\n"), first_frame, line_offset, frame, time_ns)
+            if self.server not in SERVER_LINES:
+                framer.clear()
+                return end
+        return len(data)
 
     def _reply_line(
         self, raw: bytes, first_frame: int, offset: int, frame: int, time_ns: int

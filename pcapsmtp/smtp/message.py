@@ -1,10 +1,12 @@
 """Facts from a mail message as it crosses DATA or BDAT: headers, MIME parts, attachments.
 
 Sans-io and bounded: ``MessageScanner.feed`` takes the message in any split and never holds
-the body. Only the top header block (``HEADER_LIMIT``), one part header block at a time
-(``PART_HEADER_LIMIT``) and a few bytes of overlap for the boundary search are kept, so a
-50 MB message costs the same memory as a 5 KB one. Bodies are never split into lines: the
-boundaries of the open multiparts are looked for with ``bytes.find``.
+the body. The scans that look at every byte (the end of DATA, dot-unstuffing, size, bare LFs
+and 8-bit bytes, where header blocks end and which header lines are kept, the delimiter lines
+of the open multiparts, base64 sizes) run in the compiled core (``core/src/message_scan.rs``,
+``pcapsmtp._core.MessageScan``). Only the top header block (``HEADER_LIMIT``), one part
+header block at a time (``PART_HEADER_LIMIT``) and a few bytes of overlap for the boundary
+search are kept, so a 50 MB message costs the same memory as a 5 KB one.
 
 Header fields are parsed by the ``email`` package (compat32, so raw values survive); RFC 2047
 encoded words and RFC 2231 parameters are decoded by it too, with charset fallbacks for the
@@ -14,7 +16,6 @@ Peer data never makes this module raise: oddities become anomaly codes.
 
 from __future__ import annotations
 
-import enum
 import re
 from dataclasses import dataclass
 from email import policy
@@ -22,21 +23,19 @@ from email.header import decode_header
 from email.message import Message
 from email.parser import BytesHeaderParser
 
-HEADER_LIMIT = 256 * 1024
+from pcapsmtp import _core
+from pcapsmtp._core import MessageScan
+
+HEADER_LIMIT = _core.HEADER_LIMIT
 """Bytes of the message's own header block kept for parsing; the rest is counted, not kept."""
-PART_HEADER_LIMIT = 64 * 1024
+PART_HEADER_LIMIT = _core.PART_HEADER_LIMIT
 """Bytes of one MIME part's header block kept for parsing."""
-MAX_DEPTH = 20
+MAX_DEPTH = _core.MAX_DEPTH
 """Nested multiparts followed; a deeper one is treated as a single opaque part."""
 MAX_BOUNDARY = 998
 """Longest boundary followed: a delimiter line must fit an SMTP line (RFC 5321 4.5.3.1.6).
 RFC 2046 5.1.1 allows only 70 characters, but longer ones are seen and cost nothing."""
-MAX_PADDING = 1000
-"""Whitespace allowed after a boundary before its line ends (RFC 2046 5.1.1 transport padding)."""
-BATCH = 64 * 1024
-"""Small feeds (one TCP segment each) are gathered up to this size before scanning: the
-per-call cost of the scan, not its per-byte cost, dominates at 1460-byte segments."""
-MAX_ATTACHMENTS = 1000
+MAX_ATTACHMENTS = _core.MAX_ATTACHMENTS
 """Attachments recorded; further ones are only counted in ``parts``."""
 
 
@@ -94,44 +93,6 @@ class MessageFacts:
     """The message holds bytes above 127: needs 8BITMIME (RFC 6152) or SMTPUTF8 (RFC 6531)."""
 
 
-class _State(enum.Enum):
-    HEADERS = enum.auto()
-    """Reading a header block: the message's at the start, a part's after a delimiter line."""
-    BODY = enum.auto()
-    """In a body, preamble or epilogue: looking for a delimiter of an open multipart."""
-
-
-@dataclass(slots=True)
-class _Multipart:
-    """An open multipart entity: what ends its parts."""
-
-    needle: bytes
-    """LF + "--" + boundary: a delimiter starts a line (RFC 2046 5.1.1)."""
-    digest: bool
-    """multipart/digest: parts without Content-Type are message/rfc822 (RFC 2046 5.1.5)."""
-    opened: bool = False
-    """A delimiter of this multipart was seen."""
-
-
-@dataclass(slots=True)
-class _Leaf:
-    """The leaf part whose body is being read."""
-
-    start: int
-    """Stream offset of the first body byte."""
-    content_type: str
-    encoding: str
-    filename: str | None
-    attachment: bool
-    base64_chars: int = 0
-    """Base64 alphabet characters in the body so far (base64 only; padding not counted)."""
-
-
-# A line that continues the header block, as email.feedparser.headerRE sees it (RFC 5322 2.2).
-_HEADER_LINE = re.compile(rb"From |[\x21-\x39\x3b-\x7e]*:|[\t ]")
-_WSP = re.compile(rb"[ \t]*")
-_BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-_NOT_BASE64 = bytes(b for b in range(256) if b not in _BASE64_ALPHABET)
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
 _PARSER = BytesHeaderParser(policy=policy.compat32)
 _DECODED_FIELDS = (
@@ -144,35 +105,17 @@ _DECODED_FIELDS = (
 
 
 class MessageScanner:
-    """Message bytes in, ``MessageFacts`` out; see the module docstring."""
+    """Message bytes in, ``MessageFacts`` out; see the module docstring.
+
+    The byte scans run in the compiled core (``_core.MessageScan``); each header block it
+    finds comes back here to be read by the email package (``_describe_block``).
+    """
+
+    __slots__ = ("_core", "_facts", "_result")
 
     def __init__(self, dot_stuffed: bool = True) -> None:
-        self._dot_stuffed = dot_stuffed
-        self._held = b"\r\n" if dot_stuffed else b""
-        """Raw bytes that may begin a stuffed line; at first a virtual line end."""
-        self._virtual = dot_stuffed
-        self._prev_cr = False
-        self._single_dots = 0
-        self._size = 0
-        self._last = b""
-        self._state = _State.HEADERS
-        self._buf = bytearray(b"\n")
-        """Unconsumed stream; in HEADERS ``_buf[0]`` is the LF before the current line."""
-        self._buf_pos = -1
-        """Stream offset of ``_buf[0]`` (-1: the virtual LF before the first line)."""
-        self._search = 1
-        """Where to resume looking for the end of the current header line."""
-        self._skip_line = False
-        self._hdr = bytearray()
-        self._hdr_cut = False
-        self._dropping = False
-        """The header field being read did not fit and is left out."""
-        self._stack: list[_Multipart] = []
-        self._leaf: _Leaf | None = None
-        self._top_done = False
+        self._core = MessageScan(dot_stuffed)
         self._result: MessageFacts | None = None
-        self._batch: list[bytes] = []
-        self._batched = 0
         self._facts = MessageFacts(
             size=0,
             message_id=None,
@@ -196,314 +139,83 @@ class MessageScanner:
         the final ".CRLF" (the CRLF before it ends the last line and may be fed or left
         out: ``finish`` supplies it when the message does not end with a line break);
         for BDAT the chunk bytes as they are."""
-        if not data or self._result is not None:
-            return
-        self._batch.append(data)
-        self._batched += len(data)
-        if self._batched >= BATCH:
-            self._scan_batch()
+        if data and self._result is None:
+            self._core.feed(data, self._describe_block)
 
-    def _scan_batch(self) -> None:
-        if not self._batch:
-            return
-        data = self._batch[0] if len(self._batch) == 1 else b"".join(self._batch)
-        self._batch = []
-        self._batched = 0
-        self._note_raw(data)
-        if self._dot_stuffed:
-            data = self._unstuff(data)
-        self._parse(data, final=False)
+    def feed_data(self, data: bytes, pos: int) -> int:
+        """DATA bytes from ``data[pos]`` on as the client sent them: the message's part is
+        fed; returns the index in ``data`` where the end-of-data marker (CRLF.CRLF, RFC
+        5321 4.1.1.4) ends, also when it came split across calls, or -1."""
+        return self._core.data_end(data, pos, self._describe_block)
+
+    def feed_bdat(self, data: bytes, pos: int, remaining: int) -> int:
+        """A BDAT chunk's bytes from ``data[pos]`` on, ``remaining`` of them still to come:
+        what the chunk holds is fed; returns how many bytes that was."""
+        return self._core.bdat(data, pos, remaining, self._describe_block)
+
+    def lost(self) -> None:
+        """DATA bytes the capture lacks: an end-of-data marker cannot span them."""
+        self._core.gap(self._describe_block)
 
     def finish(self) -> MessageFacts:
         """Facts about everything fed; later calls return the same record."""
         if self._result is None:
-            self._result = self._finish()
+            facts = self._facts
+            (
+                facts.size,
+                facts.parts,
+                attachments,
+                facts.headers_truncated,
+                anomalies,
+                facts.bare_lf,
+                facts.eight_bit,
+            ) = self._core.finish(self._describe_block)
+            facts.attachments = [
+                Attachment(filename, content_type, size, encoded, encoding)
+                for content_type, encoding, filename, size, encoded in attachments
+            ]
+            facts.anomalies = anomalies
+            self._result = facts
         return self._result
 
-    def _finish(self) -> MessageFacts:
-        facts = self._facts
-        self._scan_batch()
-        if self._dot_stuffed:
-            tail = self._unstuff_block(self._held)
-            self._held = b""
-            self._parse(tail[2:] if self._virtual else tail, final=False)
-            if self._size and self._last != b"\n":
-                # The caller left out the CRLF that ends the last line (it belongs to the
-                # message, RFC 5321 4.1.1.4): count it and let the last line end.
-                self._parse(b"\r\n", final=False)
-        self._parse(b"", final=True)
-        if self._leaf is not None:
-            self._end_leaf(self._buf_pos + len(self._buf))
-        self._close_levels(0)
-        if self._single_dots:
-            self._anomaly("unstuffed_leading_dot")
-        if facts.bare_lf:
-            self._anomaly("bare_lf")
-        facts.size = self._size
-        return facts
+    # -- header blocks ----------------------------------------------------------
 
-    def _note_raw(self, data: bytes) -> None:
-        facts = self._facts
-        bare = data.count(b"\n") - data.count(b"\r\n")
-        if self._prev_cr and data[0] == 10:
-            bare -= 1
-        facts.bare_lf += bare
-        self._prev_cr = data[-1] == 13
-        if not facts.eight_bit and not data.isascii():
-            facts.eight_bit = True
-
-    # -- dot-stuffing (RFC 5321 4.5.2) ----------------------------------------
-
-    def _unstuff(self, data: bytes) -> bytes:
-        """Remove the dot that starts a line; hold back a possible "CRLF." across chunks."""
-        buf = self._held + data
-        hold = 0
-        for prefix in (b"\r\n.", b"\r\n", b"\r"):
-            if buf.endswith(prefix):
-                hold = len(prefix)
-                break
-        self._held = buf[len(buf) - hold :]
-        body = self._unstuff_block(buf[: len(buf) - hold])
-        if self._virtual and body:
-            body = body[2:]
-            self._virtual = False
-        return body
-
-    def _unstuff_block(self, block: bytes) -> bytes:
-        starts = block.count(b"\r\n.")
-        if not starts:
-            return block
-        doubled = block.count(b"\r\n..")
-        # A line with a single leading dot: RFC 5321 4.5.2 still deletes it, but a client that
-        # stuffs would have doubled it, so the message loses a dot the sender meant to send.
-        self._single_dots += starts - doubled - block.endswith(b"\r\n.")
-        return block.replace(b"\r\n.", b"\r\n")
-
-    # -- the MIME walk --------------------------------------------------------
-
-    def _parse(self, data: bytes, final: bool) -> None:
-        if data:
-            self._size += len(data)
-            self._last = data[-1:]
-            self._buf += data
-        while self._headers(final) if self._state is _State.HEADERS else self._body(final):
-            pass
-
-    def _headers(self, final: bool) -> bool:
-        """Walk complete header lines; True once the block has ended (the state changed)."""
-        buf = self._buf
-        while True:
-            nl = buf.find(b"\n", self._search)
-            if nl < 0:
-                if not final or len(buf) <= 1:
-                    return self._wait_for_line(final)
-                nl = len(buf)
-            if self._skip_line:
-                self._skip_line = False
-            elif nl == 1 or (nl == 2 and buf[1] == 13):
-                return self._end_headers(nl)
-            elif not _HEADER_LINE.match(buf, 1):
-                # email.feedparser ends the header block here too (MissingHeaderBodySeparator).
-                self._anomaly("missing_header_separator")
-                return self._end_headers(0)
-            else:
-                self._keep_header_line(buf, 1, nl + 1)
-            if nl == len(buf):
-                return self._end_headers(nl)
-            del buf[:nl]
-            self._buf_pos += nl
-            self._search = 1
-
-    def _wait_for_line(self, final: bool) -> bool:
-        """No line end yet: keep the partial line, unless it is already over the limit."""
-        buf = self._buf
-        if final:
-            return self._end_headers(len(buf))
-        limit = HEADER_LIMIT if not self._top_done else PART_HEADER_LIMIT
-        if not self._skip_line and len(buf) <= limit:
-            self._search = len(buf)
-            return False
-        if not self._skip_line:
-            if not _HEADER_LINE.match(buf, 1):
-                self._anomaly("missing_header_separator")
-                return self._end_headers(0)
-            self._cut_headers()
-            self._skip_line = True
-            self._dropping = True
-        # Forget the overlong line's bytes; the offset stays right for what follows.
-        self._buf_pos += len(buf)
-        del buf[:]
-        self._search = 0
-        return False
-
-    def _keep_header_line(self, buf: bytearray, start: int, end: int) -> None:
-        """Keep a header line if the block has room. Over the limit, a field is left out
-        whole (with its continuation lines); a later one that fits is still kept, so a
-        Content-Type after a huge Received chain still counts."""
-        limit = HEADER_LIMIT if not self._top_done else PART_HEADER_LIMIT
-        if buf[start] in b" \t" and self._dropping:
-            return
-        self._dropping = len(self._hdr) + end - start > limit
-        if self._dropping:
-            self._cut_headers()
-        else:
-            self._hdr += buf[start:end]
-
-    def _cut_headers(self) -> None:
-        if not self._hdr_cut:
-            self._hdr_cut = True
-            if self._top_done:
-                self._anomaly("part_header_too_long")
-            else:
-                self._facts.headers_truncated = True
-                self._anomaly("header_too_long")
-
-    def _end_headers(self, body_at: int) -> bool:
-        """The header block ended; the body's first byte follows ``_buf[body_at]``."""
-        block = bytes(self._hdr)
-        self._hdr = bytearray()
-        self._hdr_cut = False
-        self._dropping = False
-        self._skip_line = False
-        del self._buf[:body_at]
-        self._buf_pos += body_at
-        self._state = _State.BODY
-        parent = self._stack[-1] if self._stack else None
-        top = not self._top_done
-        self._top_done = True
+    def _describe_block(
+        self, block: bytes, top: bool, nested: bool, parent_digest: bool
+    ) -> tuple[bytes | None, bool, tuple[str, str, str | None] | None, list[str]]:
+        """A header block the core found, read by the email package: (multipart boundary,
+        multipart/digest, (content type, transfer encoding, filename) when the part is an
+        attachment, anomaly codes in the order found). Never raises on peer data."""
+        found: list[str] = []
         try:
             entity = _PARSER.parsebytes(block)
-            if parent is not None and parent.digest:
+            if parent_digest:
                 entity.set_default_type("message/rfc822")
             info, anomalies = _describe(entity)
             if top:
-                self._top_facts(entity, block)
+                self._top_facts(entity, block, found)
+            found += anomalies
         except Exception:  # the email package meeting input nobody foresaw: we never raise
-            info, anomalies = _Entity("text/plain", "plain", None, "7bit", None, None), []
-            self._anomaly("header_parse_error")
-        for code in anomalies:
-            self._anomaly(code)
+            info = _Entity("text/plain", "plain", None, "7bit", None, None)
+            found.append("header_parse_error")
         if top:
             self._facts.content_type = info.content_type
-        self._open_entity(info, parent)
-        return True
-
-    def _open_entity(self, info: _Entity, parent: _Multipart | None) -> None:
-        """A header block is known: open a multipart or start a leaf part."""
-        if info.boundary is not None:
-            if len(self._stack) < MAX_DEPTH:
-                self._stack.append(_Multipart(b"\n--" + info.boundary, info.subtype == "digest"))
-                return
-            self._anomaly("multipart_too_deep")
         attachment = info.disposition == "attachment" or info.filename is not None
-        if info.content_type == "message/rfc822" and parent is not None:
+        if info.content_type == "message/rfc822" and nested:
             attachment = True
-        self._leaf = _Leaf(
-            self._buf_pos + 1, info.content_type, info.encoding, info.filename, attachment
-        )
-        self._facts.parts += 1
-
-    def _body(self, final: bool) -> bool:
-        """Consume body bytes up to the next delimiter; True when one was found."""
-        buf = self._buf
-        if not self._stack:
-            self._consume(len(buf))
-            return False
-        hit = self._next_delimiter(final)
-        if hit is None:
-            keep = 0 if final else max(len(m.needle) for m in self._stack)
-            self._consume(max(0, len(buf) - keep))
-            return False
-        at, level, eol, close = hit
-        if eol < 0:
-            self._consume(max(0, at - 1))
-            return False
-        end = at - 1 if at > 0 and buf[at - 1] == 13 else at
-        self._consume(end)
-        if self._leaf is not None:
-            self._end_leaf(self._buf_pos)
-        self._close_levels(level + 1)
-        self._stack[level].opened = True
-        if close:
-            del self._stack[level:]
-        cut = eol - end
-        del buf[:cut]
-        self._buf_pos += cut
-        if not close:
-            self._state = _State.HEADERS
-            self._search = 1
-        return True
-
-    def _close_levels(self, level: int) -> None:
-        """Multiparts from ``level`` inward end without their close delimiter."""
-        for multipart in self._stack[level:]:
-            if multipart.opened:
-                self._anomaly("unterminated_multipart")
-            else:
-                # No delimiter at all: like the email package, take the body as one part.
-                self._anomaly("boundary_not_found")
-                self._facts.parts += 1
-        del self._stack[level:]
-
-    def _next_delimiter(self, final: bool) -> tuple[int, int, int, bool] | None:
-        """(position, stack level, line end or -1 when more bytes are needed, close)."""
-        buf = self._buf
-        start = 0
-        while True:
-            best = -1
-            level = 0
-            for i, multipart in enumerate(self._stack):
-                at = buf.find(multipart.needle, start)
-                if at >= 0 and (best < 0 or at < best):
-                    best, level = at, i
-            if best < 0:
-                return None
-            verdict = _delimiter_end(buf, best + len(self._stack[level].needle), final)
-            if verdict is not None:
-                return best, level, verdict[0], verdict[1]
-            start = best + 1
-
-    def _consume(self, n: int) -> None:
-        """Hand ``_buf[:n]`` to the current leaf (if any) and forget it."""
-        if n <= 0:
-            return
-        leaf = self._leaf
-        if leaf is not None and leaf.encoding == "base64":
-            buf = self._buf
-            s = max(0, leaf.start - self._buf_pos)
-            if s < n:
-                # What a lenient decoder (binascii.a2b_base64) keeps: the alphabet only.
-                leaf.base64_chars += len(buf[s:n].translate(None, _NOT_BASE64))
-        del self._buf[:n]
-        self._buf_pos += n
-
-    def _end_leaf(self, end: int) -> None:
-        leaf = self._leaf
-        self._leaf = None
-        if leaf is None or not leaf.attachment:
-            return
-        facts = self._facts
-        if len(facts.attachments) >= MAX_ATTACHMENTS:
-            self._anomaly("too_many_attachments")
-            return
-        encoded = max(0, end - leaf.start)
-        size = encoded
-        if leaf.encoding == "base64":
-            size = leaf.base64_chars * 6 // 8  # RFC 4648 4: 6 bits a character
-        facts.attachments.append(
-            Attachment(leaf.filename, leaf.content_type, size, encoded, leaf.encoding)
-        )
+        leaf = (info.content_type, info.encoding, info.filename) if attachment else None
+        return info.boundary, info.subtype == "digest", leaf, found
 
     # -- header facts ---------------------------------------------------------
 
-    def _top_facts(self, entity: Message, block: bytes) -> None:
+    def _top_facts(self, entity: Message, block: bytes, found: list[str]) -> None:
         facts = self._facts
         fields: dict[str, list[str]] = {}
         for name, value in entity.raw_items():
             fields.setdefault(name.strip().lower(), []).append(value)
         facts.received = len(fields.get("received", ()))
         if not block.isascii():
-            self._anomaly("raw_8bit_header")
+            found.append("raw_8bit_header")
         if "message-id" in fields:
             facts.message_id = decode_field(fields["message-id"][0])[0]
         if "date" in fields:
@@ -515,39 +227,9 @@ class MessageScanner:
             decoded = [decode_field(v) for v in values]
             setattr(facts, attr, ", ".join(text for text, _ in decoded))
             if not all(ok for _, ok in decoded):
-                self._anomaly(f"undecodable_{name}")
+                found.append(f"undecodable_{name}")
         if "subject" in fields:
             facts.subject_raw = _raw_bytes(fields["subject"][0]).decode("utf-8", "backslashreplace")
-
-    def _anomaly(self, code: str) -> None:
-        if code not in self._facts.anomalies:
-            self._facts.anomalies.append(code)
-
-
-def _delimiter_end(buf: bytearray, k: int, final: bool) -> tuple[int, bool] | None:
-    """After "--boundary" at ``k``: (index of the LF ending the line or -1 when more bytes
-    are needed, close delimiter), or None when this is no delimiter line (RFC 2046 5.1.1:
-    only "--" and linear white space may follow the boundary)."""
-    n = len(buf)
-    start = k
-    close = buf.startswith(b"--", k)
-    if close:
-        k += 2
-    elif n - k < 2 and b"--".startswith(bytes(buf[k:])) and not final:
-        return -1, False
-    k = _WSP.match(buf, k).end()
-    if k == n:
-        if final:
-            return n, close
-        return (-1, close) if k - start < MAX_PADDING else None
-    if buf[k] == 10:
-        return k, close
-    if buf[k] == 13:
-        if k + 1 == n:
-            return (n, close) if final else (-1, close)
-        if buf[k + 1] == 10:
-            return k + 1, close
-    return None
 
 
 @dataclass(slots=True)

@@ -1,0 +1,270 @@
+//! The Python binding of the SMTP framing: `pcapsmtp._core.LineFramer` and
+//! `pcapsmtp._core.MessageScan`, driven by `pcapsmtp/smtp/dialogue.py` and `message.py`.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyTuple};
+
+use crate::message_scan::{self, Describe, Entity, LeafInfo};
+use crate::smtp_framing::{self, DataEnd, Framed};
+
+/// One direction's lines: ``feed(data, pos, offset, frame)`` returns, in order, a tuple
+/// ``(raw, first_frame, offset, length, end)`` per complete line (``raw`` cut at the
+/// cap, ``end`` the index in ``data`` after the line) and None where the line being read
+/// passed the cap; the partial last line is held.
+#[pyclass(module = "pcapsmtp._core")]
+pub struct LineFramer {
+    framer: smtp_framing::LineFramer,
+}
+
+#[pymethods]
+impl LineFramer {
+    #[new]
+    fn new(max_line: usize) -> Self {
+        LineFramer {
+            framer: smtp_framing::LineFramer::new(max_line),
+        }
+    }
+
+    fn feed<'py>(
+        &mut self,
+        py: Python<'py>,
+        data: &[u8],
+        pos: usize,
+        offset: u64,
+        frame: u64,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for item in self.framer.feed(data, pos, offset, frame) {
+            match item {
+                Framed::Line {
+                    raw,
+                    first_frame,
+                    offset,
+                    length,
+                    end,
+                } => out.append((PyBytes::new(py, &raw), first_frame, offset, length, end))?,
+                Framed::TooLong => out.append(py.None())?,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Forget the partial line.
+    fn clear(&mut self) {
+        self.framer.clear();
+    }
+
+    /// The partial line held (at most the cap).
+    #[getter]
+    fn partial<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.framer.partial())
+    }
+
+    /// Frame where the partial line began.
+    #[getter]
+    fn first_frame(&self) -> u64 {
+        self.framer.start().0
+    }
+
+    /// Stream offset where the partial line began.
+    #[getter]
+    fn offset(&self) -> u64 {
+        self.framer.start().1
+    }
+}
+
+/// What the Python describer returns (see [`PyDescribe`]).
+type Described = (
+    Option<Vec<u8>>,
+    bool,
+    Option<(String, String, Option<String>)>,
+    Vec<String>,
+);
+
+/// Calls the Python describer: ``describe(block, top, nested, parent_digest)`` returns
+/// ``(boundary or None, digest, (content_type, encoding, filename) or None, anomalies)``.
+/// The first error it raises is kept to be raised once the scan returns to Python.
+struct PyDescribe<'a, 'py> {
+    callable: &'a Bound<'py, PyAny>,
+    error: Option<PyErr>,
+}
+
+impl PyDescribe<'_, '_> {
+    fn call(&self, block: &[u8], top: bool, nested: bool, digest: bool) -> PyResult<Entity> {
+        let py = self.callable.py();
+        let result = self
+            .callable
+            .call1((PyBytes::new(py, block), top, nested, digest))?;
+        let (boundary, digest, attachment, anomalies): Described = result.extract()?;
+        Ok(Entity {
+            boundary,
+            digest,
+            attachment: attachment.map(|(content_type, encoding, filename)| LeafInfo {
+                content_type,
+                encoding,
+                filename,
+            }),
+            anomalies,
+        })
+    }
+}
+
+impl Describe for PyDescribe<'_, '_> {
+    fn describe(&mut self, block: &[u8], top: bool, nested: bool, digest: bool) -> Entity {
+        if self.error.is_some() {
+            return Entity::default();
+        }
+        match self.call(block, top, nested, digest) {
+            Ok(entity) => entity,
+            Err(err) => {
+                self.error = Some(err);
+                Entity::default()
+            }
+        }
+    }
+}
+
+fn checked<T>(describer: PyDescribe<'_, '_>, value: T) -> PyResult<T> {
+    match describer.error {
+        Some(err) => Err(err),
+        None => Ok(value),
+    }
+}
+
+/// A message's byte scans (pcapsmtp.smtp.message): ``feed`` message bytes, or for DATA
+/// ``data_end`` the client's bytes, which finds the end-of-data marker too; ``finish``
+/// returns ``(size, parts, attachments, headers_truncated, anomalies, bare_lf,
+/// eight_bit)`` with attachments as ``(content_type, encoding, filename, size,
+/// encoded_size)``. Each call that may complete a header block takes the describer.
+#[pyclass(module = "pcapsmtp._core")]
+pub struct MessageScan {
+    scan: message_scan::MessageScan,
+    end: DataEnd,
+}
+
+type FinishedFacts = (
+    u64,
+    u64,
+    Vec<(String, String, Option<String>, u64, u64)>,
+    bool,
+    Vec<String>,
+    u64,
+    bool,
+);
+
+#[pymethods]
+impl MessageScan {
+    #[new]
+    #[pyo3(signature = (dot_stuffed=true))]
+    fn new(dot_stuffed: bool) -> Self {
+        MessageScan {
+            scan: message_scan::MessageScan::new(dot_stuffed),
+            end: DataEnd::new(),
+        }
+    }
+
+    fn feed(&mut self, data: &[u8], describe: &Bound<'_, PyAny>) -> PyResult<()> {
+        let mut describer = PyDescribe {
+            callable: describe,
+            error: None,
+        };
+        self.scan.feed(data, &mut describer);
+        checked(describer, ())
+    }
+
+    /// DATA bytes ``data[pos:]``: the message's part of them is fed; returns the index
+    /// in ``data`` where the end-of-data marker ends, or -1 when all of it is message.
+    fn data_end(&mut self, data: &[u8], pos: usize, describe: &Bound<'_, PyAny>) -> PyResult<i64> {
+        let rest = data.get(pos..).unwrap_or_default();
+        let mut describer = PyDescribe {
+            callable: describe,
+            error: None,
+        };
+        let found = self.end.find(rest);
+        self.scan.feed(&found.released, &mut describer);
+        self.scan.feed(&rest[..found.body], &mut describer);
+        let found = found.marker_end.map_or(-1, |end| (pos + end) as i64);
+        checked(describer, found)
+    }
+
+    /// A BDAT chunk's bytes in ``data[pos:]``, ``remaining`` of the chunk still to come:
+    /// feeds what the chunk holds of them and returns how many that was.
+    fn bdat(
+        &mut self,
+        data: &[u8],
+        pos: usize,
+        remaining: u64,
+        describe: &Bound<'_, PyAny>,
+    ) -> PyResult<usize> {
+        let rest = data.get(pos..).unwrap_or_default();
+        let take = smtp_framing::bdat_take(remaining, rest.len());
+        let mut describer = PyDescribe {
+            callable: describe,
+            error: None,
+        };
+        self.scan.feed(&rest[..take], &mut describer);
+        checked(describer, take)
+    }
+
+    /// Bytes of the DATA stream the capture lacks: the marker cannot span them.
+    fn gap(&mut self, describe: &Bound<'_, PyAny>) -> PyResult<()> {
+        let held = self.end.gap();
+        let mut describer = PyDescribe {
+            callable: describe,
+            error: None,
+        };
+        self.scan.feed(&held, &mut describer);
+        checked(describer, ())
+    }
+
+    fn finish<'py>(
+        &mut self,
+        py: Python<'py>,
+        describe: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let mut describer = PyDescribe {
+            callable: describe,
+            error: None,
+        };
+        // A message that ends without its marker: what was held back as its possible start
+        // is message.
+        let held = self.end.take_held();
+        self.scan.feed(&held, &mut describer);
+        let facts = self.scan.finish(&mut describer);
+        let facts = checked(describer, facts)?;
+        let attachments = facts
+            .attachments
+            .into_iter()
+            .map(|a| {
+                (
+                    a.info.content_type,
+                    a.info.encoding,
+                    a.info.filename,
+                    a.size,
+                    a.encoded_size,
+                )
+            })
+            .collect();
+        let out: FinishedFacts = (
+            facts.size,
+            facts.parts,
+            attachments,
+            facts.headers_truncated,
+            facts.anomalies,
+            facts.bare_lf,
+            facts.eight_bit,
+        );
+        out.into_pyobject(py)
+    }
+}
+
+/// Adds the SMTP framing classes to `pcapsmtp._core`.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<LineFramer>()?;
+    m.add_class::<MessageScan>()?;
+    m.add("HEADER_LIMIT", message_scan::HEADER_LIMIT)?;
+    m.add("PART_HEADER_LIMIT", message_scan::PART_HEADER_LIMIT)?;
+    m.add("MAX_DEPTH", message_scan::MAX_DEPTH)?;
+    m.add("MAX_ATTACHMENTS", message_scan::MAX_ATTACHMENTS)?;
+    Ok(())
+}
