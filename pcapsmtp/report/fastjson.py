@@ -34,6 +34,26 @@ _FLOAT_PYTHON_WRITES_OTHERWISE = re.compile(rb"(?:^|: |\n +)-?(?:[0-9][0-9.]*e|0
 below 1e-4: where orjson's text may differ from Python's."""
 
 
+class LazyList(list):
+    """Items made one at a time as a writer reaches them (``make(item)`` for each of
+    ``items``): a capture of 200,000 sessions, or of 200,000 clients, never holds all their
+    dicts at once. The standard library's encoder with ``indent`` (pure Python) and
+    ``jsondoc.write_json`` iterate it; ``len`` answers for the empty check."""
+
+    def __init__(self, items, make) -> None:
+        super().__init__()
+        self.items, self.make = items, make
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def __iter__(self):
+        return map(self.make, self.items)
+
+
 def encode(value, depth: int = 0) -> str:
     """``value`` as JSON text indented by two spaces a level, as if it were nested
     ``depth`` levels deep in a document (its lines after the first indented by that)."""
