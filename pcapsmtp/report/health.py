@@ -4,11 +4,13 @@ structures; the report document calls the same functions."""
 from __future__ import annotations
 
 from datetime import UTC, tzinfo
+from functools import partial
 
 from tabulate import tabulate
 
 from pcapsmtp.capture.timestamps import local, raw
 from pcapsmtp.diagnose.health import Health, PeerHealth, summarize
+from pcapsmtp.report.fastjson import LazyList
 from pcapsmtp.report.safe import markdown, terminal, wire
 from pcapsmtp.report.times import iso
 from pcapsmtp.selection import session_ref
@@ -135,11 +137,18 @@ def peer_dict(peer: PeerHealth, several: bool = False) -> dict:
     }
 
 
-def health_document(sessions) -> dict:
-    """``{"destinations": [...], "clients": [...]}`` for the JSON document."""
+def health_document(sessions, lazy: bool = False) -> dict:
+    """``{"destinations": [...], "clients": [...]}`` for the JSON document; ``lazy``: each
+    peer's dict made as the writer reaches it (pcapsmtp.report.fastjson.LazyList)."""
     health = summarize(sessions)
     several = len({s.capture for s in sessions}) > 1
+    make = partial(peer_dict, several=several)
+    if lazy:
+        return {
+            "destinations": LazyList(health.destinations, make),
+            "clients": LazyList(health.clients, make),
+        }
     return {
-        "destinations": [peer_dict(p, several) for p in health.destinations],
-        "clients": [peer_dict(p, several) for p in health.clients],
+        "destinations": [make(p) for p in health.destinations],
+        "clients": [make(p) for p in health.clients],
     }

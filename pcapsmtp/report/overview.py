@@ -38,11 +38,11 @@ def overview_markdown(analysis, tz: tzinfo = UTC, level: int = 2) -> str:
     return "\n\n".join(p for p in parts if p) + "\n"
 
 
-def overview_document(analysis) -> dict:
+def overview_document(analysis, lazy: bool = False) -> dict:
     """Top-level JSON keys added after the contract's: "destinations", "clients" and, with
     logs, "maillog" (its "sessions" maps each session id, ``capture#id`` among several
     captures, to that session's links)."""
-    document = health_document(analysis.sessions)
+    document = health_document(analysis.sessions, lazy)
     if analysis.maillog is not None:
         document["maillog"] = maillog_document(analysis.maillog)
         document["maillog"]["sessions"] = {

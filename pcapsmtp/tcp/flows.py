@@ -229,17 +229,39 @@ class _Ended:
 class _Live:
     """A flow and the machinery filling it."""
 
-    __slots__ = ("analysis", "closed_at", "conn", "flow", "reassembly", "sent", "zero_since")
+    __slots__ = (
+        "analysis", "closed_at", "conn", "flow", "isn", "reassembly", "sent", "zero_since",
+    )  # fmt: skip
 
     def __init__(self, flow: TcpFlow) -> None:
         self.flow = flow
         self.analysis = SequenceAnalysis()
-        self.reassembly = (StreamReassembler(), StreamReassembler())
-        self.sent = (_Sent(), _Sent())
+        self.reassembly: list[StreamReassembler | None] = [None, None]
+        self.sent: list[_Sent | None] = [None, None]
+        """Per direction, made when that direction first needs them (``reassembler``,
+        ``sent``): a SYN flood or a scan holds 100,000 flows that never carry a byte."""
+        self.isn: list[int | None] = [None, None]
+        """Per direction, the SYN's sequence number while its reassembler is not made yet."""
         self.conn = ConnectionState(flipped=flow.client != 0)
         self.closed_at: int | None = None
         self.zero_since: list[int | None] = [None, None]
         """Per direction: when that side closed its receive window, while it stays closed."""
+
+
+def _reassembler(live: _Live, d: int) -> StreamReassembler:
+    reassembler = live.reassembly[d]
+    if reassembler is None:
+        reassembler = live.reassembly[d] = StreamReassembler()
+        if live.isn[d] is not None:
+            reassembler.start(live.isn[d])
+    return reassembler
+
+
+def _sent(live: _Live, d: int) -> _Sent:
+    sent = live.sent[d]
+    if sent is None:
+        sent = live.sent[d] = _Sent()
+    return sent
 
 
 class FlowTracker:
@@ -459,8 +481,8 @@ class FlowTracker:
             self._note(flow, d, seg, analysis)
 
         if length:
-            live.sent[d].sent(seg.seq, length, seg.ip_len, seg.frame)
-        if flags & TH_ACK:
+            _sent(live, d).sent(seg.seq, length, seg.ip_len, seg.frame)
+        if flags & TH_ACK and live.sent[1 - d] is not None:
             live.sent[1 - d].acknowledged(seg.ack, flow.endpoints[1 - d])
         live.conn.segment(d, d == flow.client, flags, seg.seq, length)
         if analysis & ANY_RETRANSMISSION and length:
@@ -496,7 +518,8 @@ class FlowTracker:
         if flags & TH_RST or (flags & TH_FIN and peer_closed):
             live.closed_at = time_ns
             for reassembler in live.reassembly:
-                reassembler.release()
+                if reassembler is not None:
+                    reassembler.release()
 
     def _handshake(self, live: _Live, d: int, seg: TcpSegment) -> None:
         flow = live.flow
@@ -510,7 +533,10 @@ class FlowTracker:
         elif flow.syn_time_ns is None:
             flow.syn_time_ns = seg.time_ns
         live.analysis.set_window_scale(d, handshake.wscale, is_synack)
-        live.reassembly[d].start(seg.seq)
+        if live.reassembly[d] is not None:
+            live.reassembly[d].start(seg.seq)
+        elif live.isn[d] is None:  # as StreamReassembler.start: the first SYN sets the base
+            live.isn[d] = seg.seq
 
     @staticmethod
     def _count(sender: Endpoint, analysis: int, seg: TcpSegment) -> None:
@@ -556,18 +582,27 @@ class FlowTracker:
         )
 
     def _reassemble(self, live: _Live, d: int, seg: TcpSegment) -> None:
-        mine, peers = live.reassembly[d], live.reassembly[1 - d]
-        if seg.length:
-            mine.segment(seg.seq, seg.payload, seg.length, seg.frame, seg.time_ns)
-        if seg.flags & TH_FIN:
-            mine.fin((seg.seq + seg.length) & MASK)
-        if seg.flags & TH_ACK:
-            peers.acknowledged(seg.ack, seg.frame, seg.time_ns)
+        flags = seg.flags
+        mine = live.reassembly[d]
+        if seg.length or flags & TH_FIN:
+            mine = _reassembler(live, d)
+            if seg.length:
+                mine.segment(seg.seq, seg.payload, seg.length, seg.frame, seg.time_ns)
+            if flags & TH_FIN:
+                mine.fin((seg.seq + seg.length) & MASK)
+        peers = live.reassembly[1 - d]
+        if flags & TH_ACK:
+            isn = live.isn[1 - d]
+            # An ACK of the peer's SYN alone changes nothing in a reassembler not made yet.
+            if peers is None and isn is not None and seg.ack != (isn + 1) & MASK:
+                peers = _reassembler(live, 1 - d)
+            if peers is not None:
+                peers.acknowledged(seg.ack, seg.frame, seg.time_ns)
         # What this ACK releases of the peer's stream (a gap, the bytes held behind it) was
         # sent before this segment: it goes first, so a reply follows the command it answers.
-        if peers.out:
+        if peers is not None and peers.out:
             self._emit(live, 1 - d, peers.take())
-        if mine.out:
+        if mine is not None and mine.out:
             self._emit(live, d, mine.take())
 
     def _emit(self, live: _Live, direction: int, chunks: list[Chunk]) -> None:
@@ -661,15 +696,19 @@ class FlowTracker:
             )
         for d in (0, 1):
             reassembler = live.reassembly[d]
-            if not flow.ignore_payload:
-                reassembler.finish(flow.last_frame, flow.last_time_ns)
-                if reassembler.out:
-                    self._emit(live, d, reassembler.take())
-            flow.endpoints[d].retransmission_mismatches = reassembler.mismatches
-            if reassembler.limited:
-                self.warnings.append(_limited(flow, d, reassembler))
-            for size in live.sent[d].unacked_sizes():
-                flow.endpoints[d].count_unacked(size)
+            if reassembler is not None:
+                if not flow.ignore_payload:
+                    reassembler.finish(flow.last_frame, flow.last_time_ns)
+                    if reassembler.out:
+                        self._emit(live, d, reassembler.take())
+                flow.endpoints[d].retransmission_mismatches = reassembler.mismatches
+                if reassembler.limited:
+                    self.warnings.append(_limited(flow, d, reassembler))
+            else:
+                flow.endpoints[d].retransmission_mismatches = 0
+            if live.sent[d] is not None:
+                for size in live.sent[d].unacked_sizes():
+                    flow.endpoints[d].count_unacked(size)
             since = live.zero_since[d]
             if since is not None:
                 _window_closed(flow.endpoints[d], flow.last_time_ns - since)
