@@ -4,7 +4,7 @@ nothing), prints it to PDF, lays it out in a 1400-px window with nothing wider t
 page, and leaves screenshots in test-artifacts/ for people to look at. Skipped when
 chromium is not installed.
 
-One Chromium serves the module (tests/report/browser.py: a fresh tab per page), and each
+One Chromium serves the tests (tests/report/browser.py: a fresh tab per page), and each
 report page is written once; the module's tests run in one pytest-xdist worker
 (``--dist loadgroup``) so that the browser is started once."""
 
@@ -47,17 +47,19 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser(tmp_path_factory):
+    """Session-wide: pytest-xdist may run other modules' tests between this module's, which
+    would end and restart a module's fixture."""
     shown = Browser(CHROMIUM, tmp_path_factory.mktemp("chromium") / "profile")
     yield shown
     shown.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def html_report(tmp_path_factory):
     """``html_report(case)``: the HTML report of a lab capture (or of the hostile one),
-    written once for the module; tests must not change the file."""
+    written once; tests must not change the file."""
     written: dict[str, Path] = {}
 
     def page(case: str) -> Path:
