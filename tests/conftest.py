@@ -26,11 +26,16 @@ def pytest_configure(config):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _tshark_fields_cache(request):
-    """tshark's rows kept between runs in pytest's cache (see tests/tshark.py)."""
+def _tshark_fields_cache(request, tmp_path_factory):
+    """tshark's answers kept between runs in pytest's cache, and shared by the
+    pytest-xdist workers of a run through their common temporary folder (see
+    tests/tshark.py)."""
     tshark.CACHE = getattr(request.config, "cache", None)
+    if hasattr(request.config, "workerinput"):
+        tshark.SHARED = tmp_path_factory.getbasetemp().parent / "tshark-answers"
     yield
     tshark.CACHE = None
+    tshark.SHARED = None
 
 
 @pytest.fixture

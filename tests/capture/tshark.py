@@ -4,57 +4,28 @@ One tshark run per file, ``-T fields``: frame number, epoch time (nanoseconds), 
 protocol stack, the fragment count tshark shows in the frame where it completed an IP
 reassembly, and the TCP ports, sequence number and length.
 
-tshark spends ~0.3 s starting up, which over ~200 runs is most of the suite's time. Its
-output depends only on the file's bytes, the tshark version and the command line, so it is
-kept in pytest's cache under a digest of all three (``pytest --cache-clear`` or
-``-p no:cacheprovider`` to do without); our side is always computed afresh.
+tshark runs through tests/tshark.py, which answers this question together with the other
+modules' about the same file in one tshark pass, and keeps the answers (see there); our side
+is always computed afresh.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from pcapsmtp.capture import IPPacket, TcpSegment, open_capture, packets
 from pcapsmtp.capture.decode import decode_ip
+from tests.tshark import TSHARK as TSHARK
+from tests.tshark import answer, ask
 
-TSHARK = shutil.which("tshark")
 FIELDS = ("frame.number", "frame.time_epoch", "frame.protocols", "ip.fragment.count",
           "ipv6.fragment.count", "tcp.srcport", "tcp.dstport", "tcp.seq_raw",
           "tcp.len")  # fmt: skip
 ROOT_NOTICE = 'Running as user "root" and group "root". This could be dangerous.'
 PREFERENCES = ("-o", "ip.defragment:TRUE", "-o", "ipv6.defragment:TRUE")
 """Pinned, so that a personal Wireshark profile cannot change the reference."""
-CACHE = None
-"""pytest's cache (``config.cache``), set by conftest.py; None: always run tshark."""
-
-
-@functools.cache
-def _version() -> str:
-    return subprocess.run([TSHARK, "-v"], capture_output=True, text=True, check=True).stdout
-
-
-def run_tshark(path: Path | str, args: list[str]) -> tuple[int, str, str]:
-    """(exit status, stdout, stderr) of ``tshark -r path args``, from the cache if known."""
-    command = [TSHARK, "-n", *PREFERENCES, "-r", str(path), *args]
-    key = None
-    if CACHE is not None:
-        digest = hashlib.sha256(Path(path).read_bytes())
-        digest.update(json.dumps([_version(), *PREFERENCES, *args]).encode())
-        key = f"pcapsmtp/tshark/{digest.hexdigest()}"
-        known = CACHE.get(key, None)
-        if known is not None:
-            return tuple(known)
-    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
-    result = (done.returncode, done.stdout, done.stderr)
-    if key is not None:
-        CACHE.set(key, list(result))
-    return result
+ask(FIELDS, None, PREFERENCES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +65,8 @@ def epoch_ns(text: str) -> int | None:
 
 def tshark_facts(path: Path | str) -> TsharkRun:
     """tshark's facts about ``path``: what it read before any error, and the error."""
-    args = ["-T", "fields"]
-    for field in FIELDS:
-        args += ["-e", field]
-    _status, stdout, stderr = run_tshark(path, args)
-    rows = [line.split("\t") for line in stdout.splitlines()]
+    found = answer(path, FIELDS, None, PREFERENCES)
+    rows = found.rows
     facts = Facts(
         frames=len(rows),
         times=tuple(epoch_ns(row[1]) for row in rows),
@@ -110,25 +78,17 @@ def tshark_facts(path: Path | str) -> TsharkRun:
             if row[5] and not {"icmp", "icmpv6"} & set(row[2].split(":"))
         ),
     )
-    error = "\n".join(line for line in stderr.splitlines() if line != ROOT_NOTICE)
+    error = "\n".join(line for line in found.stderr.splitlines() if line != ROOT_NOTICE)
     return TsharkRun(facts, error.strip())
 
 
 def tshark_fields(path: Path | str, fields: list[str], display_filter: str = "") -> list[dict]:
     """One dict per frame (matching ``display_filter``): field -> list of its occurrences."""
-    args = ["-T", "fields", "-E", "occurrence=a"]
-    if display_filter:
-        args += ["-Y", display_filter]
-    for field in fields:
-        args += ["-e", field]
-    status, stdout, stderr = run_tshark(path, args)
-    assert status == 0, stderr
+    found = answer(path, fields, display_filter or None, ("-E", "occurrence=a", *PREFERENCES))
+    assert found.status == 0, found.stderr
     return [
-        {
-            f: value.split(",") if value else []
-            for f, value in zip(fields, line.split("\t"), strict=True)
-        }
-        for line in stdout.splitlines()
+        {f: value.split(",") if value else [] for f, value in zip(fields, row, strict=True)}
+        for row in found.rows
     ]
 
 

@@ -4,9 +4,10 @@ evidence frames, over every lab and public capture.
 The filters are collected where users meet them: the analyze JSON (each finding, at the top
 and under its session), the grouped lines of the analyze text, the report JSON (the same
 finding dicts the Markdown and HTML reports print) and the diff JSON. tshark answers for all
-filters of a capture in one pass: filter_taps.lua registers one tap per filter (a tap's
+filters of a capture in one pass: tests/tshark_taps.lua registers one tap per filter (a tap's
 filter is compiled by the same engine as ``-Y``), and for each capture the filter with the
-most frames is also run through ``tshark -Y`` to check that the two agree. The session
+most frames is also given to the same tshark run as ``-Y`` (its frames printed with ``-T
+fields -e frame.number``) to check that the two agree. The session
 filters of the report (``tcp.stream eq N``) compile and show the session's frames from its
 first to its last.
 """
@@ -25,7 +26,7 @@ from pcapsmtp.report.findings import format_findings
 from pcapsmtp.report.jsondoc import analysis_document
 from pcapsmtp.ticket import ReportOptions, make_report
 from tests.captures import LAB, all_captures, analysed, capture_id
-from tests.tshark import TSHARK, needs_tshark, shown_by_tshark
+from tests.tshark import needs_tshark, tap_filters
 
 TEXT_FILTER = re.compile(r"Wireshark: (.+)$")
 STREAM_FILTER = re.compile(r"`(tcp\.stream eq \d+)`")
@@ -71,28 +72,12 @@ def grouped_text_filters(analysis, capture: str) -> list[tuple[str, str, list[in
     ]
 
 
-def shown_by_display_filter(capture: Path, display_filter: str) -> set[int]:
-    result = subprocess.run(
-        [
-            TSHARK,
-            "-n",
-            "-r",
-            str(capture),
-            "-Y",
-            display_filter,
-            "-T",
-            "fields",
-            "-e",
-            "frame.number",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    complaint = [line for line in result.stderr.splitlines() if not FILE_DAMAGE.search(line)]
-    damaged = "damaged or corrupt" in result.stderr or "cut short" in result.stderr
-    assert (result.returncode == 0 or damaged) and not complaint, (display_filter, result.stderr)
-    return {int(line) for line in result.stdout.split()}
+def shown_by_display_filter(run: subprocess.CompletedProcess, display_filter: str) -> set[int]:
+    """The frames ``-Y display_filter`` printed in ``run`` (tests.tshark.tap_filters)."""
+    complaint = [line for line in run.stderr.splitlines() if not FILE_DAMAGE.search(line)]
+    damaged = "damaged or corrupt" in run.stderr or "cut short" in run.stderr
+    assert (run.returncode == 0 or damaged) and not complaint, (display_filter, run.stderr)
+    return {int(line) for line in run.stdout.split()}
 
 
 def session_filters(report: dict) -> list[tuple[str, int, int]]:
@@ -115,8 +100,9 @@ def check(
     distinct = sorted({(f, tuple(sorted(set(frames)))) for _c, f, frames in printed})
     assert all(f for f, frames in distinct if frames), "a finding with evidence has no filter"
     distinct = [(f, frames) for f, frames in distinct if f]
-    answers = shown_by_tshark(
-        capture, [f for f, _ in distinct] + [f for f, *_ in sessions], tmp_path
+    widest, widest_frames = max(distinct, key=lambda d: len(d[1])) if distinct else (None, ())
+    answers, run = tap_filters(
+        capture, [f for f, _ in distinct] + [f for f, *_ in sessions], tmp_path, widest
     )
     wrong = [
         (f, answer if isinstance(answer, str) else sorted(answer), list(frames))
@@ -128,8 +114,7 @@ def check(
         assert not isinstance(answer, str) and answer, (f, answer)
         assert (min(answer), max(answer)) == (first, last), f
     if distinct:
-        widest, frames = max(distinct, key=lambda d: len(d[1]))
-        assert shown_by_display_filter(capture, widest) == set(frames)
+        assert shown_by_display_filter(run, widest) == set(widest_frames)
 
 
 @pytest.mark.parametrize("capture", all_captures(), ids=capture_id)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from collections import defaultdict
 from functools import cache
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 
 from tests.ahead import ahead
 from tests.captures import LAB, TRUTHS
+from tests.tshark import answer, ask
 
 OUTCOMES = {
     "delivered", "rejected", "deferred", "reset", "timeout", "tls-failed", "refused",
@@ -175,34 +175,30 @@ def test_named_files_exist(path: Path):
 # -- tshark as the oracle ---------------------------------------------------------------------
 # A retransmitted segment would be dissected twice; its first transmission is in the capture.
 SMTP_FILTER = "smtp && !tcp.analysis.retransmission && !tcp.analysis.spurious_retransmission"
+SMTP_FIELDS = ["tcp.stream", "tcp.srcport", "tcp.dstport", "smtp.req.command", "smtp.response.code"]
+ALL_OCCURRENCES = ("-E", "occurrence=a", "-E", "aggregator=|")
+ask(SMTP_FIELDS, SMTP_FILTER, ALL_OCCURRENCES)
 
 
 @cache
 def tshark_facts(pcap: Path) -> tuple[dict[int, list], dict[str, int]]:
-    """One tshark pass over ``pcap``: its SMTP dialogue and the frame count of each signature.
+    """tshark's SMTP dialogue in ``pcap`` and the frame count of each signature (one tshark
+    pass with the other modules' questions, tests/tshark.py).
 
     The dialogue is {client port: [(commands, replies) per TCP stream, in order]}; the counts
-    are {display filter: matching frames} (io,stat counts every frame, whatever -Y shows).
+    are {display filter: matching frames}.
     """
     filters = [f for _, checks in sorted(SIGNATURES.items()) for file, f, _ in checks
                if file == pcap.name]  # fmt: skip
     filters += [f for f in ABSENCE.values() if f not in filters]
-    stat = ["-z", "io,stat,0," + ",".join(filters)] if filters else []
-    out = subprocess.run(
-        ["tshark", "-n", "-r", str(pcap), "-Y", SMTP_FILTER, "-T", "fields", "-E", "occurrence=a",
-         "-E", "aggregator=|", "-e", "tcp.stream", "-e", "tcp.srcport", "-e", "tcp.dstport",
-         "-e", "smtp.req.command", "-e", "smtp.response.code", *stat],
-        capture_output=True, text=True, check=True, timeout=60,
-    ).stdout  # fmt: skip
-    lines = out.splitlines()
+    dialogue = answer(pcap, SMTP_FIELDS, SMTP_FILTER, ALL_OCCURRENCES)
+    assert dialogue.status == 0, dialogue.stderr
     counts = {}
-    if filters:
-        row = next(line for line in reversed(lines) if "<>" in line)
-        cells = [c.strip() for c in row.split("|") if c.strip()]
-        # the row is: interval | frames | bytes | frames | bytes ... one pair per filter
-        counts = dict(zip(filters, (int(c) for c in cells[1::2]), strict=True))
-        lines = lines[: next(i for i, line in enumerate(lines) if line.startswith("===="))]
-    return parse_smtp_fields(lines), counts
+    for display_filter in filters:
+        shown = answer(pcap, ["frame.number"], display_filter)
+        assert shown.status == 0, shown.stderr
+        counts[display_filter] = len(shown.rows)
+    return parse_smtp_fields(["\t".join(row) for row in dialogue.rows]), counts
 
 
 def parse_smtp_fields(lines: list[str]) -> dict[int, list]:
@@ -355,6 +351,8 @@ ABSENCE = {
     "connect-refused": "tcp.flags.syn==0 && tcp.flags.reset==1 && tcp.seq==1 && tcp.ack==1 && "
     f"{MAIL_PORTS}",
 }
+for _filter in [f for checks in SIGNATURES.values() for _, f, _ in checks] + [*ABSENCE.values()]:
+    ask(["frame.number"], _filter)
 
 
 @pytest.mark.oracle

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from collections import Counter
 from dataclasses import dataclass
 from functools import cache
@@ -12,11 +11,13 @@ from functools import cache
 import pytest
 
 from tests.captures import LAB
+from tests.tshark import answer, ask
 
 CLIENT, SERVER = "10.77.1.2", "10.77.2.2"
 FIELDS = ("frame.number", "frame.time_relative", "ip.src", "ip.id", "ip.ttl", "tcp.srcport",
           "tcp.dstport", "tcp.seq_raw", "tcp.ack_raw", "tcp.len", "tcp.flags.syn",
           "tcp.flags.fin", "tcp.flags.reset", "tcp.window_size_value", "tcp.payload")  # fmt: skip
+ask(FIELDS, "tcp", ("-E", "occurrence=f"))
 
 
 @dataclass(frozen=True)
@@ -66,14 +67,11 @@ def tcp_frames(name: str) -> tuple[Frame, ...]:
     """The TCP frames of captures/``name``, in order."""
     if not shutil.which("tshark"):
         pytest.skip("tshark is not installed")
-    argv = ["tshark", "-n", "-r", str(LAB / name), "-Y", "tcp", "-T", "fields",
-            "-E", "occurrence=f"]  # fmt: skip
-    for field in FIELDS:
-        argv += ["-e", field]
-    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=60).stdout
+    found = answer(LAB / name, FIELDS, "tcp", ("-E", "occurrence=f"))
+    assert found.status == 0, found.stderr
     frames = []
-    for line in out.splitlines():
-        v = (line.split("\t") + [""] * len(FIELDS))[: len(FIELDS)]
+    for row in found.rows:
+        v = (list(row) + [""] * len(FIELDS))[: len(FIELDS)]
         frames.append(
             Frame(int(v[0]), float(v[1]), v[2], v[3], _int(v[4]), _int(v[5]), _int(v[6]),
                   _int(v[7]), _int(v[8]), int(v[9] or 0), _flag(v[10]), _flag(v[11]),
@@ -84,12 +82,9 @@ def tcp_frames(name: str) -> tuple[Frame, ...]:
 
 def count(name: str, display_filter: str) -> int:
     """How many frames of captures/``name`` match ``display_filter``."""
-    out = subprocess.run(
-        ["tshark", "-n", "-r", str(LAB / name), "-Y", display_filter, "-T", "fields",
-         "-e", "frame.number"],
-        capture_output=True, text=True, check=True, timeout=60,
-    ).stdout  # fmt: skip
-    return len(out.split())
+    found = answer(LAB / name, ["frame.number"], display_filter)
+    assert found.status == 0, found.stderr
+    return len(found.rows)
 
 
 def missing(reference: tuple[Frame, ...], capture: tuple[Frame, ...]) -> list[Frame]:

@@ -16,7 +16,6 @@ command is explained mechanically:
 
 from __future__ import annotations
 
-import subprocess
 from collections import defaultdict
 
 import pytest
@@ -24,24 +23,21 @@ import pytest
 from pcapsmtp.analysis import analyze
 from pcapsmtp.smtp.session import parse_path
 from tests.captures import PUBLIC, analysed
-from tests.tshark import TSHARK, needs_tshark
+from tests.tshark import answer, ask, needs_tshark
 
 ZEEK = sorted(PUBLIC.glob("zeek-*.pcap*")) if PUBLIC.is_dir() else []
 NO_PARAMETER = {"DATA", "QUIT", "RSET", "NOOP", "STARTTLS", "TURN"}
+ENVELOPE_FIELDS = ["tcp.stream", "frame.number", "smtp.req.command", "smtp.req.parameter"]
+ALL_OCCURRENCES = ("-E", "occurrence=a", "-E", "aggregator=\x1f")
+ask(ENVELOPE_FIELDS, "smtp.req", ALL_OCCURRENCES)
 
 
 def tshark_envelopes(path) -> dict[int, list[tuple[str, str, int]]]:
     """tcp.stream -> [(MAIL | RCPT, address, frame)] as tshark 4.0 reads the commands."""
-    out = subprocess.run(
-        [TSHARK, "-n", "-r", str(path), "-Y", "smtp.req", "-T", "fields",
-         "-E", "occurrence=a", "-E", "aggregator=\x1f",
-         "-e", "tcp.stream", "-e", "frame.number",
-         "-e", "smtp.req.command", "-e", "smtp.req.parameter"],
-        capture_output=True, text=True, errors="replace", timeout=120,
-    ).stdout  # fmt: skip
+    rows = answer(path, ENVELOPE_FIELDS, "smtp.req", ALL_OCCURRENCES).rows
     found: dict[int, list[tuple[str, str, int]]] = defaultdict(list)
-    for row in out.splitlines():
-        stream, frame, commands, parameters = [*row.split("\t"), "", ""][:4]
+    for row in rows:
+        stream, frame, commands, parameters = [*row, "", ""][:4]
         params = iter(parameters.split("\x1f") if parameters else [])
         for command in commands.split("\x1f") if commands else []:
             verb = command.upper()

@@ -30,46 +30,22 @@ import pytest
 from pcapsmtp.smtp.dialogue import KNOWN_VERBS
 from pcapsmtp.smtp.events import AUTH_RESPONSE, END_OF_DATA, GREETING
 from tests.captures import all_captures, analysed, capture_id
-from tests.tshark import TSHARK, needs_tshark
+from tests.tshark import answer, ask, needs_tshark
 
 TSHARK_PORTS = (25, 587)
 """The ports tshark 4.0 dissects as SMTP by default (465 is TLS to it)."""
 
 
-def tshark_dialogue(path) -> dict[int, tuple[list[tuple[str, int]], list[int]]]:
-    import subprocess
+DIALOGUE = ["tcp.stream", "frame.number", "smtp.req.command", "smtp.response.code"]
+ALL_OCCURRENCES = ("-E", "occurrence=a", "-E", "aggregator=\x1f")
+ask(DIALOGUE, "smtp", ALL_OCCURRENCES)
 
-    out = subprocess.run(
-        [
-            TSHARK,
-            "-n",
-            "-r",
-            str(path),
-            "-Y",
-            "smtp",
-            "-T",
-            "fields",
-            "-E",
-            "occurrence=a",
-            "-E",
-            "aggregator=\x1f",
-            "-e",
-            "tcp.stream",
-            "-e",
-            "frame.number",
-            "-e",
-            "smtp.req.command",
-            "-e",
-            "smtp.response.code",
-        ],
-        capture_output=True,
-        text=True,
-        errors="replace",
-        timeout=120,
-    ).stdout
+
+def tshark_dialogue(path) -> dict[int, tuple[list[tuple[str, int]], list[int]]]:
+    rows = answer(path, DIALOGUE, "smtp", ALL_OCCURRENCES).rows
     streams: dict[int, tuple[list[str], list[int]]] = defaultdict(lambda: ([], []))
-    for row in out.splitlines():
-        stream, frame, commands, responses = [*row.split("\t"), "", "", ""][:4]
+    for row in rows:
+        stream, frame, commands, responses = [*row, "", "", ""][:4]
         commands_seen, codes = streams[int(stream)]
         commands_seen += [(c.upper()[:4], int(frame)) for c in commands.split("\x1f") if c]
         codes += [int(code) for code in responses.split("\x1f") if code]

@@ -24,7 +24,7 @@ from pcapsmtp.capture import TcpSegment, open_capture, packets
 from pcapsmtp.tcp import Flag, FlowEnded, FlowTracker
 from tests.captures import PUBLIC, all_captures, capture_id
 from tests.composed import icmp_errors, port_reuse
-from tests.tshark import fields, needs_tshark
+from tests.tshark import ask, fields, needs_tshark
 
 ANALYSIS = {
     "retransmission": Flag.ANY_RETRANSMISSION,
@@ -64,10 +64,16 @@ def table_limits(request, monkeypatch):
         monkeypatch.setattr(pcapsmtp.tcp.flows, "SWEEP_EVERY", 7)
 
 
+VIEW = ["frame.number", "tcp.stream", "tcp.flags.reset", *(f"tcp.analysis.{n}" for n in ANALYSIS)]
+SEGMENTS = "tcp && !icmp && !icmpv6"
+ICMP_QUOTING_TCP = "(icmp || icmpv6) && tcp"
+ask(VIEW, SEGMENTS)
+ask(["frame.number", "tcp.stream"], ICMP_QUOTING_TCP)
+
+
 def tshark_view(path) -> dict[int, tuple[int, frozenset[str]]]:
-    names = ["frame.number", "tcp.stream", "tcp.flags.reset"]
-    names += [f"tcp.analysis.{n}" for n in ANALYSIS]
-    rows = fields(path, names, "tcp && !icmp && !icmpv6")
+    names = VIEW
+    rows = fields(path, names, SEGMENTS)
     view = {}
     for row in rows:
         row += [""] * (len(names) - len(row))
@@ -153,12 +159,12 @@ def test_long_captures_equal_tsharks(name, composed, table_limits):
 
 def icmp_only(path, tcp_streams) -> set[int]:
     """The tcp.stream numbers tshark gives only to ICMP-quoted headers."""
-    rows = fields(path, ["tcp.stream"], "(icmp || icmpv6) && tcp")
+    rows = fields(path, ["tcp.stream"], ICMP_QUOTING_TCP)
     return {int(r[0]) for r in rows if r and r[0]} - tcp_streams
 
 
 def assert_icmp_tied_to_tsharks_stream(path):
-    rows = fields(path, ["frame.number", "tcp.stream"], "(icmp || icmpv6) && tcp")
+    rows = fields(path, ["frame.number", "tcp.stream"], ICMP_QUOTING_TCP)
     theirs = {int(r[0]): int(r[1]) for r in rows if len(r) > 1 and r[1]}
     _ours, icmp, flows = our_view(path)
     assert theirs
