@@ -18,6 +18,8 @@ from tests import tshark
 from tests.captures import all_captures, analysed, capture_id
 
 FIELDS = ["tcp.stream", "ip.src", "ipv6.src", "tcp.srcport", "ip.len", "ipv6.plen"]
+SEGMENTS = "tcp and not icmp and not icmpv6"
+tshark.ask(FIELDS, SEGMENTS)
 
 
 @tshark.needs_tshark
@@ -25,9 +27,7 @@ FIELDS = ["tcp.stream", "ip.src", "ipv6.src", "tcp.srcport", "ip.len", "ipv6.ple
 def test_packets_and_ip_bytes_per_side_match_tshark(path):
     packets: Counter = Counter()
     ip_bytes: Counter = Counter()
-    for stream, src4, src6, port, len4, plen6 in tshark.fields(
-        path, FIELDS, "tcp and not icmp and not icmpv6"
-    ):
+    for stream, src4, src6, port, len4, plen6 in tshark.fields(path, FIELDS, SEGMENTS):
         key = (int(stream), src4 or src6, int(port))
         packets[key] += 1
         ip_bytes[key] += int(len4) if len4 else int(plen6) + 40
