@@ -25,6 +25,25 @@ def pytest_configure(config):
     )
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Make ``--dist loadgroup`` group again: pytest-xdist 3.8 names a test's group by
+    rewriting ``item._nodeid`` (its ``pytest_collection_modifyitems``), which pytest 9 no
+    longer reads (the node id comes from ``item._id``), so every group ran on both workers
+    and each built its fixture. Runs after xdist's hook and does what it meant to."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        marks = item.iter_markers("xdist_group")
+        names = sorted(
+            {str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in marks}
+        )
+        if names and "@" not in item.nodeid:
+            from _pytest.nodeid import coerce_node_id  # pytest 9 only; earlier ones never get here
+
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(names)}")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _tshark_fields_cache(request, tmp_path_factory):
     """tshark's answers kept between runs in pytest's cache, and shared by the
