@@ -23,12 +23,15 @@ from pcapsmtp.export import export_capture, export_session, finding_comment
 from tests.captures import LAB, PUBLIC, all_captures, analysed, capture_id
 from tests.report.helpers import secret_forms
 from tests.report.hostile import hostile_capture
-from tests.tshark import TSHARK, fields, needs_tshark
+from tests.tshark import TSHARK, ask, fields, needs_tshark
 
 FRAME = ["frame.number", "frame.time_epoch", "frame.len", "frame.cap_len", "frame.protocols"]
 CODE = re.compile(r"pcapsmtp ([a-z0-9-]+): ")
 COMMENT_FIELDS = ("-e", "frame.number", "-e", "frame.comment")
 CREDENTIAL_CAPTURES = ["auth-plain-clear", "starttls-auth-587"]
+SELECTED = 'frame.comment contains "pcapsmtp"'
+ask(FRAME)
+ask(["frame.number"], SELECTED)
 
 
 def comments(path: Path) -> dict[int, list[str]]:
@@ -49,7 +52,7 @@ def comments(path: Path) -> dict[int, list[str]]:
 
 def ours(path: Path) -> dict[int, list[str]]:
     """The codes of the comments ``frame.comment contains "pcapsmtp"`` selects."""
-    rows = fields(path, ["frame.number"], 'frame.comment contains "pcapsmtp"')
+    rows = fields(path, ["frame.number"], SELECTED)
     selected = {int(row[0]) for row in rows}
     found = {n: [c for c in cs if c.startswith("pcapsmtp ")] for n, cs in comments(path).items()}
     assert {n for n, cs in found.items() if cs} == selected
