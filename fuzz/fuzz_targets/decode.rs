@@ -21,7 +21,11 @@ fuzz_target!(|data: &[u8]| {
         let len = usize::from(u16::from_be_bytes([data[at + 1], data[at + 2]]));
         let end = (at + 3 + len).min(data.len());
         number += 1;
-        time_ns += if selector & 0x80 != 0 { 30_000_000_000 } else { 1_000 };
+        time_ns += if selector & 0x80 != 0 {
+            30_000_000_000
+        } else {
+            1_000
+        };
         let frame = Frame {
             number,
             time_ns,
