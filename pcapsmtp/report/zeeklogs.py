@@ -86,6 +86,16 @@ CONN_FIELDS = (
 )
 """Zeek's Conn::Info."""
 
+MAX_PATH = 1000
+"""Zeek's SMTP::max_path_length."""
+
+WEBMAIL_USER_AGENTS = re.compile(
+    r"^iPlanet Messenger|^Sun Java\(tm\) System Messenger Express|\(IMP\)|^SquirrelMail"
+    r"|^NeoMail|ZimbraWebClient"
+)
+"""Zeek's SMTP::webmail_user_agents (policy/protocols/smtp/software.zeek): a User-Agent
+field (not X-Mailer) that matches marks the row ``is_webmail``."""
+
 TUNNEL_SERVICES = {"http-connect": "http", "socks5": "socks"}
 """The service Zeek names for the proxy an SMTP session was tunnelled through."""
 
@@ -287,8 +297,17 @@ def _headers(command: Command) -> dict[str, object]:
         "from": _unfold(facts.from_),
         "to": _mime_addresses(_unfold(facts.to)),
         "cc": _mime_addresses(_unfold(facts.cc)),
+        "reply_to": _unfold(facts.reply_to),
         "msg_id": _unfold(facts.message_id),
+        "in_reply_to": _unfold(facts.in_reply_to),
         "subject": _unfold(facts.subject_raw),
+        "x_originating_ip": facts.x_originating_ip,
+        "first_received": _unfold(facts.first_received),
+        "second_received": _unfold(facts.second_received),
+        "received_path": facts.received_path,
+        "user_agent": _unfold(facts.user_agent),
+        "is_webmail": facts.user_agent_field == "user-agent"
+        and bool(WEBMAIL_USER_AGENTS.search(_unfold(facts.user_agent) or "")),
     }
 
 
@@ -353,6 +372,16 @@ def smtp_rows(session: Session) -> list[dict[str, object]]:
     return [_smtp_dict(session, row) for row in rows]
 
 
+def _path(ids: dict[str, object], hops: tuple[str, ...]) -> list[object]:
+    """The server, the client, then each Received field's address that differs from the
+    one before (Zeek's ``path``, at most MAX_PATH long)."""
+    path = [ids["id.resp_h"], ids["id.orig_h"]]
+    for hop in hops:
+        if hop != path[-1] and len(path) < MAX_PATH:
+            path.append(hop)
+    return path
+
+
 def _smtp_dict(session: Session, row: _Row) -> dict[str, object]:
     ids = _ids(session)
     headers = row.headers
@@ -367,17 +396,17 @@ def _smtp_dict(session: Session, row: _Row) -> dict[str, object]:
         "from": headers.get("from"),
         "to": headers.get("to") or None,
         "cc": headers.get("cc") or None,
-        "reply_to": None,
+        "reply_to": headers.get("reply_to"),
         "msg_id": headers.get("msg_id"),
-        "in_reply_to": None,
+        "in_reply_to": headers.get("in_reply_to"),
         "subject": headers.get("subject"),
-        "x_originating_ip": None,
-        "first_received": None,
-        "second_received": None,
+        "x_originating_ip": headers.get("x_originating_ip"),
+        "first_received": headers.get("first_received"),
+        "second_received": headers.get("second_received"),
         "last_reply": row.last_reply,
-        "path": [ids["id.resp_h"], ids["id.orig_h"]],
-        "user_agent": None,
+        "path": _path(ids, headers.get("received_path", ())),
+        "user_agent": headers.get("user_agent"),
         "tls": row.tls,
         "fuids": None,
-        "is_webmail": None,
+        "is_webmail": headers.get("is_webmail", False),
     }

@@ -25,6 +25,7 @@ from email.parser import BytesHeaderParser
 
 from pcapsmtp import _core
 from pcapsmtp._core import MessageScan
+from pcapsmtp.smtp.header_addresses import ip_addresses, received_address
 
 HEADER_LIMIT = _core.HEADER_LIMIT
 """Bytes of the message's own header block kept for parsing; the rest is counted, not kept."""
@@ -37,6 +38,9 @@ MAX_BOUNDARY = 998
 RFC 2046 5.1.1 allows only 70 characters, but longer ones are seen and cost nothing."""
 MAX_ATTACHMENTS = _core.MAX_ATTACHMENTS
 """Attachments recorded; further ones are only counted in ``parts``."""
+MAX_HOPS = 100
+"""Received fields whose address is kept in ``received_path``: a relay takes a mail with
+more for a loop (RFC 5321 6.3)."""
 
 
 @dataclass(slots=True)
@@ -91,6 +95,24 @@ class MessageFacts:
     (Postfix smtpd_forbid_bare_newline) and the stuff of SMTP smuggling."""
     eight_bit: bool = False
     """The message holds bytes above 127: needs 8BITMIME (RFC 6152) or SMTPUTF8 (RFC 6531)."""
+    # The trace and reply fields Zeek's smtp.log keeps, as Zeek keeps them: the field value
+    # as on the wire (folding kept, encoded words not decoded, non-UTF-8 bytes as \xNN,
+    # like ``subject_raw``), the last field of a name counting.
+    reply_to: str | None = None
+    in_reply_to: str | None = None
+    user_agent: str | None = None
+    """The last User-Agent, X-Mailer or X-User-Agent field."""
+    user_agent_field: str | None = None
+    """Which of the three it was (lower case), e.g. ``x-mailer``."""
+    x_originating_ip: str | None = None
+    """The first address in the last X-Originating-IP field that names one."""
+    first_received: str | None = None
+    """The last Received field, i.e. the first hop."""
+    second_received: str | None = None
+    """The Received field before it."""
+    received_path: tuple[str, ...] = ()
+    """The address each Received field names (pcapsmtp.smtp.header_addresses), top field
+    first, an address repeating the one before left out; at most MAX_HOPS."""
 
 
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
@@ -229,7 +251,41 @@ class MessageScanner:
             if not all(ok for _, ok in decoded):
                 found.append(f"undecodable_{name}")
         if "subject" in fields:
-            facts.subject_raw = _raw_bytes(fields["subject"][0]).decode("utf-8", "backslashreplace")
+            facts.subject_raw = _wire_text(fields["subject"][0])
+        _trace_facts(facts, entity)
+
+
+def _wire_text(value: str) -> str:
+    return _raw_bytes(value).decode("utf-8", "backslashreplace")
+
+
+_KEPT_AS_ON_THE_WIRE = {"reply-to": "reply_to", "in-reply-to": "in_reply_to"}
+_USER_AGENTS = ("user-agent", "x-mailer", "x-user-agent")
+
+
+def _trace_facts(facts: MessageFacts, entity: Message) -> None:
+    """The fields Zeek's smtp.log keeps beyond the ones above, in field order."""
+    received: list[str] = []
+    hops = 0
+    for name, value in entity.raw_items():
+        key = name.strip().lower()
+        if key in _KEPT_AS_ON_THE_WIRE:
+            setattr(facts, _KEPT_AS_ON_THE_WIRE[key], _wire_text(value))
+        elif key in _USER_AGENTS:
+            facts.user_agent, facts.user_agent_field = _wire_text(value), key
+        elif key == "x-originating-ip":
+            found = ip_addresses(_FOLD.sub("", _wire_text(value)), limit=1)
+            if found:
+                facts.x_originating_ip = found[0]
+        elif key == "received":
+            facts.second_received = facts.first_received
+            facts.first_received = _wire_text(value)
+            hops += 1
+            address = received_address(_FOLD.sub("", facts.first_received))
+            if hops <= MAX_HOPS and address and (not received or received[-1] != address):
+                received.append(address)
+    if received:
+        facts.received_path = tuple(received)
 
 
 @dataclass(slots=True)
