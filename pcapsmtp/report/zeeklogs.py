@@ -9,10 +9,9 @@ MAIL after client activity; a row with no MAIL, RCPT or STARTTLS is not written)
 facts are the analysis's own: conn_state and history come from pcapsmtp.tcp.state, computed
 once while reading. The layout and the escaping of wire text: pcapsmtp.report.zeekwriter.
 
-Where pcapsmtp knows less than Zeek the field is unset (``-``), never guessed: the headers
-the SMTP layer does not keep (Reply-To, In-Reply-To, X-Originating-IP, Received, User-Agent),
-the files framework's ``fuids``, ``local_orig``/``local_resp`` (no ``Site::local_nets``).
-docs/zeek-logs.md lists every difference and why.
+Where pcapsmtp knows less than Zeek the field is unset (``-``), never guessed:
+``local_orig``/``local_resp`` (no ``Site::local_nets``). docs/zeek-logs.md lists every
+difference and why.
 """
 
 from __future__ import annotations

@@ -612,6 +612,80 @@ def test_hostile_wire_text_keeps_the_columns(tmp_path):
     assert document["cc"] == ["line\nbreak <cc@corp.example>"]
 
 
+def hostile_trace_capture(folder, agent: bytes):
+    """The trace and reply fields with control bytes, bytes that are not UTF-8, encoded
+    words, a bidi override and an overlong value."""
+    conversation = Conversation()
+    conversation.handshake()
+    conversation.say(
+        ("S", b"220 mx.evil.example ESMTP\r\n"),
+        ("C", b"EHLO client.evil.example\r\n"),
+        ("S", b"250 mx.evil.example\r\n"),
+        ("C", b"MAIL FROM:<a@evil.example>\r\n"),
+        ("S", b"250 2.1.0 Ok\r\n"),
+        ("C", b"RCPT TO:<b@corp.example>\r\n"),
+        ("S", b"250 2.1.5 Ok\r\n"),
+        ("C", b"DATA\r\n"),
+        ("S", b"354 go ahead\r\n"),
+        (
+            "C",
+            b"Received: from evil (evil [198.51.100.7])\r\n\tby relay\x1b[2J; \xff\r\n"
+            b"Received: from x\t(x [192.0.2.66]) by evil\r\n"
+            b"Reply-To: tab\there \x07 <r@evil.example>\r\n"
+            b"In-Reply-To: <\xe2\x80\xaegpj.exe@evil.example>\r\n"
+            b"X-Originating-IP: [10.9.8.7]\r\n"
+            b"User-Agent: " + agent + b"\r\n"
+            b"Subject: s\r\n"
+            b"\r\nbody\r\n.\r\n",
+        ),
+        ("S", b"250 2.0.0 queued\r\n"),
+        ("C", b"QUIT\r\n"),
+        ("S", b"221 2.0.0 bye\r\n"),
+    )
+    conversation.close()
+    return conversation.write(folder / "hostile-trace.pcap")
+
+
+def test_hostile_trace_fields_keep_the_columns(tmp_path):
+    long_agent = b"=?utf-8?b?" + b"QUJD" * 2000 + b"?= SquirrelMail"
+    capture = hostile_trace_capture(tmp_path, long_agent)
+    text = zeek_output(capture)
+    assert not UNSAFE.search(text)
+    check_structure(text, {"smtp": SMTP_FIELDS, "conn": CONN_FIELDS})
+    (row,) = zeek_cut(text)["smtp"]
+    assert row["first_received"] == "from x\\x09(x [192.0.2.66]) by evil"
+    assert row["second_received"] == "from evil (evil [198.51.100.7])\\x09by relay\\x1b[2J; \\xff"
+    assert row["path"] == "198.51.100.25,192.0.2.10,198.51.100.7,192.0.2.66"
+    assert row["reply_to"] == "tab\\x09here \\x07 <r@evil.example>"
+    assert row["in_reply_to"] == "<\\xe2\\x80\\xaegpj.exe@evil.example>"
+    assert row["x_originating_ip"] == "10.9.8.7"
+    assert row["user_agent"] == long_agent.decode()  # encoded words as on the wire, whole
+    assert row["is_webmail"] == "F"  # SquirrelMail, but not at the start
+    lines = zeek_output(capture, "zeek-json")
+    assert not UNSAFE.search(lines)
+    (document,) = [json.loads(line) for line in lines.splitlines() if '"_path":"smtp"' in line]
+    assert document["first_received"] == "from x\t(x [192.0.2.66]) by evil"
+    assert document["second_received"] == "from evil (evil [198.51.100.7])\tby relay\\x1b[2J; \\xff"
+    assert document["reply_to"] == "tab\there \\x07 <r@evil.example>"
+    assert document["in_reply_to"] == "<\u202egpj.exe@evil.example>"  # as Zeek, once parsed
+    assert document["path"] == ["198.51.100.25", "192.0.2.10", "198.51.100.7", "192.0.2.66"]
+    assert document["x_originating_ip"] == "10.9.8.7"
+    assert document["is_webmail"] is False
+
+
+@pytest.mark.parametrize(
+    ("agent", "webmail"),
+    [
+        (b"SquirrelMail/1.4.22", "T"),
+        (b"Internet Messaging Program (IMP) H3 (4.1.4)", "T"),
+        (b"Mozilla/5.0 Thunderbird/115.0", "F"),
+    ],
+)
+def test_is_webmail_as_zeeks_software_script(tmp_path, agent, webmail):
+    (row,) = zeek_cut(zeek_output(hostile_trace_capture(tmp_path, agent)))["smtp"]
+    assert (row["user_agent"], row["is_webmail"]) == (agent.decode(), webmail)
+
+
 # -- the command line -------------------------------------------------------------------------
 
 
