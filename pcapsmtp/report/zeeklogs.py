@@ -9,13 +9,14 @@ MAIL after client activity; a row with no MAIL, RCPT or STARTTLS is not written)
 facts are the analysis's own: conn_state and history come from pcapsmtp.tcp.state, computed
 once while reading. The layout and the escaping of wire text: pcapsmtp.report.zeekwriter.
 
-Where pcapsmtp knows less than Zeek the field is unset (``-``), never guessed:
-``local_orig``/``local_resp`` (no ``Site::local_nets``). docs/zeek-logs.md lists every
-difference and why.
+``local_orig``/``local_resp`` are Zeek's defaults: with no ``Site::local_nets`` of its own,
+Zeek counts its private address space as local (``Site::private_address_space_is_local``).
+docs/zeek-logs.md lists every difference and why.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from hashlib import sha256
@@ -94,6 +95,23 @@ WEBMAIL_USER_AGENTS = re.compile(
 )
 """Zeek's SMTP::webmail_user_agents (policy/protocols/smtp/software.zeek): a User-Agent
 field (not X-Mailer) that matches marks the row ``is_webmail``."""
+
+PRIVATE_ADDRESS_SPACE = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "0.0.0.0/8", "2002::/24", "10.0.0.0/8", "2002:a00::/24", "100.64.0.0/10",
+        "2002:6440::/26", "127.0.0.0/8", "2002:7f00::/24", "169.254.0.0/16", "2002:a9fe::/32",
+        "172.16.0.0/12", "2002:ac10::/28", "192.0.0.0/24", "2002:c000::/40", "192.0.2.0/24",
+        "2002:c000:200::/40", "192.168.0.0/16", "2002:c0a8::/32", "198.18.0.0/15",
+        "2002:c612::/31", "198.51.100.0/24", "2002:c633:6400::/40", "203.0.113.0/24",
+        "2002:cb00:7100::/40", "224.0.0.0/24", "2002:e000::/40", "239.0.0.0/8",
+        "2002:ef00::/24", "240.0.0.0/4", "2002:f000::/20", "255.255.255.255/32",
+        "2002:ffff:ffff::/48", "::/128", "::1/128", "64:ff9b:1::/48", "100::/64",
+        "2001::/23", "2001:2::/48", "2001:db8::/32", "fc00::/7", "fe80::/10", "fec0::/10",
+    )
+)  # fmt: skip
+"""Zeek's Site::private_address_space (base/utils/site.zeek), which its default
+Site::private_address_space_is_local makes the local networks."""
 
 TUNNEL_SERVICES = {"http-connect": "http", "socks5": "socks"}
 """The service Zeek names for the proxy an SMTP session was tunnelled through."""
@@ -203,6 +221,14 @@ def _end_ns(flow: TcpFlow) -> int:
     return flow.last_time_ns
 
 
+def is_local(ip: bytes) -> bool:
+    """Zeek's Site::is_local_addr with its default local networks."""
+    found = ipaddress.ip_address(ip)
+    if isinstance(found, ipaddress.IPv6Address) and found.ipv4_mapped is not None:
+        found = found.ipv4_mapped
+    return any(found in net for net in PRIVATE_ADDRESS_SPACE)
+
+
 def conn_row(session: Session) -> dict[str, object]:
     flow = session.flow
     client, server = session.client, session.server
@@ -214,8 +240,8 @@ def conn_row(session: Session) -> dict[str, object]:
     row["orig_bytes"] = client.stream_bytes + client.gap_bytes if duration > 0 else None
     row["resp_bytes"] = server.stream_bytes + server.gap_bytes if duration > 0 else None
     row["conn_state"] = str(flow.state)
-    row["local_orig"] = None
-    row["local_resp"] = None
+    row["local_orig"] = is_local(client.ip)
+    row["local_resp"] = is_local(server.ip)
     row["missed_bytes"] = client.gap_bytes + server.gap_bytes
     row["history"] = flow.history or None
     row["orig_pkts"] = client.packets
