@@ -321,9 +321,9 @@ def analyze_command(captures, fmt, ports, tz, maillogs, keylog, jobs, scheduler)
     their trailing counter or date) are read as one capture, in time order, sessions that
     cross from one file to the next included.
 
-    --format zeek (zeek-json: the same as JSON lines) prints Zeek's smtp.log and then its
-    conn.log, each with its own header lines; with -o DIR they are written as DIR/smtp.log
-    and DIR/conn.log (docs/zeek-logs.md)."""
+    --format zeek (zeek-json: the same as JSON lines) prints Zeek's smtp.log, conn.log and
+    files.log one after the other, each with its own header lines; with -o DIR they are
+    written as DIR/smtp.log, DIR/conn.log and DIR/files.log (docs/zeek-logs.md)."""
     analysis = analyze(list(captures), _options(ports, maillogs, tz, keylog, jobs, scheduler))
     _report_warnings(analysis)
     zeek_dir = fmt.startswith("zeek") and click.get_current_context().meta["pcapsmtp.output"]
@@ -340,7 +340,7 @@ def analyze_command(captures, fmt, ports, tz, maillogs, keylog, jobs, scheduler)
 
 
 def _write_zeek(analysis, folder: str, as_json: bool) -> None:
-    """-o DIR with a Zeek format: DIR/smtp.log and DIR/conn.log (DIR made when missing)."""
+    """-o DIR with a Zeek format: DIR/smtp.log, conn.log, files.log (DIR made when missing)."""
     from pcapsmtp.report.zeeklogs import zeek_files
 
     files = zeek_files(analysis, as_json)

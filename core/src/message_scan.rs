@@ -25,13 +25,18 @@ pub const MAX_PADDING: usize = 1000;
 pub const BATCH: usize = 64 * 1024;
 /// Attachments recorded; further ones are only counted in `parts`.
 pub const MAX_ATTACHMENTS: usize = 1000;
+/// Leaf parts that are no attachment recorded (for Zeek's files.log); further ones are only
+/// counted in `parts`.
+pub const MAX_OTHER_PARTS: usize = 1000;
 
-/// What an attached part is, as its header block says.
+/// What a leaf part is, as its header block says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeafInfo {
     pub content_type: String,
     pub encoding: String,
     pub filename: Option<String>,
+    /// An attachment, not a part of the text (a body, an alternative).
+    pub attachment: bool,
 }
 
 /// What a header block says about the body after it.
@@ -41,7 +46,7 @@ pub struct Entity {
     pub boundary: Option<Vec<u8>>,
     /// multipart/digest: its parts' default type is message/rfc822.
     pub digest: bool,
-    /// Set when the part, read as a leaf, is an attachment.
+    /// Set when the part, read as a leaf, is to be recorded (an attachment or not).
     pub attachment: Option<LeafInfo>,
     /// Anomaly codes found in the block, in order.
     pub anomalies: Vec<String>,
@@ -53,7 +58,7 @@ pub trait Describe {
     fn describe(&mut self, block: &[u8], top: bool, nested: bool, parent_digest: bool) -> Entity;
 }
 
-/// An attached part: what its header said and its sizes.
+/// A recorded leaf part (an attachment or not): what its header said and its sizes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attachment {
     pub info: LeafInfo,
@@ -61,6 +66,9 @@ pub struct Attachment {
     pub size: u64,
     /// Bytes of the body on the wire, without the line break before the next delimiter.
     pub encoded_size: u64,
+    /// Which MIME entity of the message it is: 1 for the message's own header block, then
+    /// each header block in order (multiparts included), as Zeek counts them.
+    pub entity: u64,
 }
 
 /// What the scans found, once the message is finished.
@@ -68,11 +76,15 @@ pub struct Attachment {
 pub struct Facts {
     pub size: u64,
     pub parts: u64,
+    /// The recorded leaf parts in message order, at most MAX_ATTACHMENTS attachments and
+    /// MAX_OTHER_PARTS others; `info.attachment` tells them apart.
     pub attachments: Vec<Attachment>,
     pub headers_truncated: bool,
     pub anomalies: Vec<String>,
     pub bare_lf: u64,
     pub eight_bit: bool,
+    /// Header blocks read: the MIME entities the message began.
+    pub entities: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -87,6 +99,7 @@ struct Leaf {
     start: i64,
     info: Option<LeafInfo>,
     base64_chars: u64,
+    entity: u64,
 }
 
 const BASE64_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -125,6 +138,8 @@ pub struct MessageScan {
     finished: bool,
     batch: Vec<u8>,
     facts: Facts,
+    attachments_listed: usize,
+    others_listed: usize,
     base64: [bool; 256],
 }
 
@@ -156,6 +171,8 @@ impl MessageScan {
             top_done: false,
             finished: false,
             batch: Vec::new(),
+            attachments_listed: 0,
+            others_listed: 0,
             facts: Facts::default(),
             base64: base64_table(),
         }
@@ -479,6 +496,7 @@ impl MessageScan {
         let parent_digest = self.stack.last().map(|m| m.digest);
         let top = !self.top_done;
         self.top_done = true;
+        self.facts.entities += 1;
         let entity = describe.describe(
             &block,
             top,
@@ -505,6 +523,7 @@ impl MessageScan {
             start: self.buf_pos + 1,
             info: entity.attachment,
             base64_chars: 0,
+            entity: self.facts.entities,
         });
         self.facts.parts += 1;
         true
@@ -632,9 +651,17 @@ impl MessageScan {
         let Some(info) = leaf.info else {
             return;
         };
-        if self.facts.attachments.len() >= MAX_ATTACHMENTS {
-            self.anomaly("too_many_attachments");
-            return;
+        if info.attachment {
+            if self.attachments_listed >= MAX_ATTACHMENTS {
+                self.anomaly("too_many_attachments");
+                return;
+            }
+            self.attachments_listed += 1;
+        } else {
+            if self.others_listed >= MAX_OTHER_PARTS {
+                return;
+            }
+            self.others_listed += 1;
         }
         let encoded = (end - leaf.start).max(0) as u64;
         let size = if info.encoding == "base64" {
@@ -646,6 +673,7 @@ impl MessageScan {
             info,
             size,
             encoded_size: encoded,
+            entity: leaf.entity,
         });
     }
 
@@ -719,6 +747,7 @@ mod tests {
                 boundary: param(block, b"boundary="),
                 digest: false,
                 attachment: filename.map(|filename| LeafInfo {
+                    attachment: true,
                     content_type: "application/octet-stream".into(),
                     encoding: if base64 { "base64" } else { "7bit" }.into(),
                     filename: Some(filename),
@@ -856,6 +885,58 @@ mod tests {
             facts.anomalies.contains(&"multipart_too_deep".to_string()),
             "{facts:?}"
         );
+    }
+
+    /// Records every leaf; those naming a file are attachments.
+    struct EveryLeaf;
+
+    impl Describe for EveryLeaf {
+        fn describe(&mut self, block: &[u8], top: bool, nested: bool, digest: bool) -> Entity {
+            let mut entity = Naive.describe(block, top, nested, digest);
+            if entity.boundary.is_none() && entity.attachment.is_none() {
+                entity.attachment = Some(LeafInfo {
+                    content_type: "text/plain".into(),
+                    encoding: "7bit".into(),
+                    filename: None,
+                    attachment: false,
+                });
+            }
+            entity
+        }
+    }
+
+    #[test]
+    fn other_leaves_are_recorded_apart_from_the_attachment_bound() {
+        let mut message = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n".to_vec();
+        for _ in 0..(MAX_OTHER_PARTS + 10) {
+            message.extend_from_slice(b"--b\r\n\r\ntext\r\n");
+        }
+        for _ in 0..(MAX_ATTACHMENTS + 10) {
+            message.extend_from_slice(
+                b"--b\r\nContent-Disposition: attachment; filename=a\r\n\r\nxy\r\n",
+            );
+        }
+        message.extend_from_slice(b"--b--\r\n");
+        let mut scanner = MessageScan::new(false);
+        scanner.feed(&message, &mut EveryLeaf);
+        let facts = scanner.finish(&mut EveryLeaf);
+        assert_eq!(facts.parts, (MAX_OTHER_PARTS + MAX_ATTACHMENTS + 20) as u64);
+        let (attached, others): (Vec<_>, Vec<_>) =
+            facts.attachments.iter().partition(|a| a.info.attachment);
+        assert_eq!(
+            (attached.len(), others.len()),
+            (MAX_ATTACHMENTS, MAX_OTHER_PARTS)
+        );
+        assert_eq!((others[0].size, attached[0].size), (4, 2));
+        assert_eq!(
+            (others[0].entity, attached[0].entity),
+            (2, MAX_OTHER_PARTS as u64 + 12)
+        );
+        assert_eq!(
+            facts.entities,
+            (MAX_OTHER_PARTS + MAX_ATTACHMENTS + 21) as u64
+        );
+        assert_eq!(facts.anomalies, vec!["too_many_attachments"]);
     }
 
     #[test]

@@ -77,12 +77,13 @@ impl LineFramer {
 type Described = (
     Option<Vec<u8>>,
     bool,
-    Option<(String, String, Option<String>)>,
+    Option<(String, String, Option<String>, bool)>,
     Vec<String>,
 );
 
 /// Calls the Python describer: ``describe(block, top, nested, parent_digest)`` returns
-/// ``(boundary or None, digest, (content_type, encoding, filename) or None, anomalies)``.
+/// ``(boundary or None, digest, (content_type, encoding, filename, attachment) or None,
+/// anomalies)``: a leaf is recorded when the third is given.
 /// The first error it raises is kept to be raised once the scan returns to Python.
 struct PyDescribe<'a, 'py> {
     callable: &'a Bound<'py, PyAny>,
@@ -99,10 +100,11 @@ impl PyDescribe<'_, '_> {
         Ok(Entity {
             boundary,
             digest,
-            attachment: attachment.map(|(content_type, encoding, filename)| LeafInfo {
+            attachment: attachment.map(|(content_type, encoding, filename, attachment)| LeafInfo {
                 content_type,
                 encoding,
                 filename,
+                attachment,
             }),
             anomalies,
         })
@@ -134,8 +136,8 @@ fn checked<T>(describer: PyDescribe<'_, '_>, value: T) -> PyResult<T> {
 /// A message's byte scans (pcapsmtp.smtp.message): ``feed`` message bytes, or for DATA
 /// ``data_end`` the client's bytes, which finds the end-of-data marker too; ``finish``
 /// returns ``(size, parts, attachments, headers_truncated, anomalies, bare_lf,
-/// eight_bit)`` with attachments as ``(content_type, encoding, filename, size,
-/// encoded_size)``. Each call that may complete a header block takes the describer.
+/// eight_bit, entities)`` with attachments (the recorded leaf parts) as ``(content_type,
+/// encoding, filename, size, encoded_size, attachment, entity)``. Each call that may complete a header block takes the describer.
 #[pyclass(module = "pcapsmtp._core")]
 pub struct MessageScan {
     scan: message_scan::MessageScan,
@@ -145,11 +147,12 @@ pub struct MessageScan {
 type FinishedFacts = (
     u64,
     u64,
-    Vec<(String, String, Option<String>, u64, u64)>,
+    Vec<(String, String, Option<String>, u64, u64, bool, u64)>,
     bool,
     Vec<String>,
     u64,
     bool,
+    u64,
 );
 
 #[pymethods]
@@ -242,6 +245,8 @@ impl MessageScan {
                     a.info.filename,
                     a.size,
                     a.encoded_size,
+                    a.info.attachment,
+                    a.entity,
                 )
             })
             .collect();
@@ -253,6 +258,7 @@ impl MessageScan {
             facts.anomalies,
             facts.bare_lf,
             facts.eight_bit,
+            facts.entities,
         );
         out.into_pyobject(py)
     }
@@ -266,5 +272,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("PART_HEADER_LIMIT", message_scan::PART_HEADER_LIMIT)?;
     m.add("MAX_DEPTH", message_scan::MAX_DEPTH)?;
     m.add("MAX_ATTACHMENTS", message_scan::MAX_ATTACHMENTS)?;
+    m.add("MAX_OTHER_PARTS", message_scan::MAX_OTHER_PARTS)?;
     Ok(())
 }

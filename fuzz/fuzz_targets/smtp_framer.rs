@@ -33,6 +33,7 @@ impl Describe for Naive {
             boundary: param(block, b"boundary="),
             digest: !digest && block.windows(6).any(|w| w == b"digest"),
             attachment: param(block, b"name=").map(|name| LeafInfo {
+                attachment: true,
                 content_type: "application/octet-stream".into(),
                 encoding: if base64 { "base64" } else { "7bit" }.into(),
                 filename: Some(String::from_utf8_lossy(&name).into_owned()),

@@ -86,6 +86,31 @@ CONN_FIELDS = (
 )
 """Zeek's Conn::Info."""
 
+FILES_FIELDS = (
+    ("ts", "time"),
+    ("fuid", "string"),
+    ("uid", "string"),
+    ("id.orig_h", "addr"),
+    ("id.orig_p", "port"),
+    ("id.resp_h", "addr"),
+    ("id.resp_p", "port"),
+    ("source", "string"),
+    ("depth", "count"),
+    ("analyzers", "set[string]"),
+    ("mime_type", "string"),
+    ("filename", "string"),
+    ("duration", "interval"),
+    ("local_orig", "bool"),
+    ("is_orig", "bool"),
+    ("seen_bytes", "count"),
+    ("total_bytes", "count"),
+    ("missing_bytes", "count"),
+    ("overflow_bytes", "count"),
+    ("timedout", "bool"),
+    ("parent_fuid", "string"),
+)
+"""Zeek's Files::Info as its base scripts log it."""
+
 MAX_PATH = 1000
 """Zeek's SMTP::max_path_length."""
 
@@ -118,34 +143,40 @@ TUNNEL_SERVICES = {"http-connect": "http", "socks5": "socks"}
 
 
 def zeek_logs(analysis: Analysis) -> list[ZeekLog]:
-    """smtp.log and conn.log of the analysis's sessions, in the order of their first frames
-    (Zeek writes a row when it is done with it; the order of rows carries nothing)."""
+    """smtp.log, conn.log and files.log of the analysis's sessions, in the order of their
+    first frames (Zeek writes a row when it is done with it; the order of rows carries
+    nothing)."""
     times = [t for c in analysis.captures for t in (c.first_time_ns, c.last_time_ns) if t]
     span = (min(times), max(times)) if times else (None, None)
     smtp = ZeekLog("smtp", SMTP_FIELDS, [], *span)
     conn = ZeekLog("conn", CONN_FIELDS, [], *span)
+    files = ZeekLog("files", FILES_FIELDS, [], *span)
     for session in analysis.sessions:
         conn.rows.append(conn_row(session))
-        smtp.rows.extend(smtp_rows(session))
+        found = message_files(session)
+        smtp.rows.extend(smtp_rows(session, found))
+        files.rows.extend(row for rows in found.values() for row in rows)
     smtp.rows.sort(key=lambda row: row["ts"])
-    return [smtp, conn]
+    files.rows.sort(key=lambda row: row["ts"])
+    return [smtp, conn, files]
 
 
 def render_zeek(analysis: Analysis, tz=None) -> str:
-    """Both logs in Zeek's TSV layout, smtp.log then conn.log, each with its own headers:
-    zeek-cut reads the two one after the other (it starts again at each ``#fields``)."""
+    """The logs in Zeek's TSV layout, smtp.log, conn.log then files.log, each with its own
+    headers: zeek-cut reads them one after the other (it starts again at each
+    ``#fields``)."""
     return "".join(tsv(log) for log in zeek_logs(analysis))
 
 
 def render_zeek_json(analysis: Analysis, tz=None) -> str:
-    """Both logs as JSON lines, smtp.log's then conn.log's; each line carries ``_path``
-    (as Zeek's JSON streaming logs do) to tell them apart."""
+    """The logs as JSON lines, smtp.log's, conn.log's then files.log's; each line carries
+    ``_path`` (as Zeek's JSON streaming logs do) to tell them apart."""
     return "".join(json_lines(log, with_path=True) for log in zeek_logs(analysis))
 
 
 def zeek_files(analysis: Analysis, as_json: bool = False) -> dict[str, str]:
-    """File name -> contents for ``-o DIR``: smtp.log and conn.log (JSON lines with
-    ``as_json``, named .log as Zeek names them with LogAscii::use_json)."""
+    """File name -> contents for ``-o DIR``: smtp.log, conn.log and files.log (JSON lines
+    with ``as_json``, named .log as Zeek names them with LogAscii::use_json)."""
     if as_json:
         return {f"{log.path}.log": json_lines(log) for log in zeek_logs(analysis)}
     return {f"{log.path}.log": tsv(log) for log in zeek_logs(analysis)}
@@ -166,6 +197,11 @@ def _base62(value: int) -> str:
     return digits
 
 
+def _zeek_id(letter: str, key: bytes) -> str:
+    digest = sha256(key).digest()
+    return letter + _base62(int.from_bytes(digest[:8])) + _base62(int.from_bytes(digest[8:12]))
+
+
 def uid(flow: TcpFlow) -> str:
     """A Zeek-style connection uid ('C' and 96 bits in base 62) that is the same whenever
     the same connection is read: a hash of its addresses, ports, first frame and time, not
@@ -178,8 +214,14 @@ def uid(flow: TcpFlow) -> str:
             b"%d|%d|%d|%d" % (client.port, server.port, flow.first_frame, flow.first_time_ns),
         ]
     )
-    digest = sha256(key).digest()
-    return "C" + _base62(int.from_bytes(digest[:8])) + _base62(int.from_bytes(digest[8:12]))
+    return _zeek_id("C", key)
+
+
+def fuid(connection: str, message: int, entity: int) -> str:
+    """A Zeek-style file id ('F' and 96 bits in base 62) for a MIME entity: a hash of the
+    connection's uid, the message's number in it and the entity's depth, the same whenever
+    the same capture is read (Zeek's are random)."""
+    return _zeek_id("F", b"%s|%d|%d" % (connection.encode(), message, entity))
 
 
 # -- conn.log ------------------------------------------------------------------------------
@@ -253,6 +295,54 @@ def conn_row(session: Session) -> dict[str, object]:
     return row
 
 
+# -- files.log -----------------------------------------------------------------------------
+
+
+def message_files(session: Session) -> dict[int, list[dict[str, object]]]:
+    """The files.log rows of each message of the session (keyed by the id of the command
+    that carried it): one for each leaf MIME part with a body, as Zeek's files framework
+    gets one from its MIME analyzer. ``depth`` counts the MIME entities the connection
+    began (Zeek's SMTP::State mime_depth): every header block of every message so far."""
+    ids = _ids(session)
+    local = is_local(session.client.ip)
+    found: dict[int, list[dict[str, object]]] = {}
+    entities = 0
+    number = 0
+    for command in session.commands:
+        end = command.message
+        if end is None or end.facts is None:
+            continue
+        number += 1
+        rows = found[id(command)] = []
+        for leaf in end.facts.leaves:
+            if leaf.size == 0:
+                continue
+            depth = entities + leaf.entity
+            rows.append(
+                {
+                    "ts": zeek_time(command.time_ns),
+                    "fuid": fuid(str(ids["uid"]), number, depth),
+                    **ids,
+                    "source": "SMTP",
+                    "depth": depth,
+                    "analyzers": [],
+                    "mime_type": leaf.content_type,
+                    "filename": leaf.filename,
+                    "duration": None,
+                    "local_orig": local,
+                    "is_orig": True,
+                    "seen_bytes": leaf.size,
+                    "total_bytes": None,
+                    "missing_bytes": 0 if end.complete else None,
+                    "overflow_bytes": 0,
+                    "timedout": False,
+                    "parent_fuid": None,
+                }
+            )
+        entities += end.facts.entities
+    return found
+
+
 # -- smtp.log ------------------------------------------------------------------------------
 
 _EMAIL = re.compile(r"(?:^|[<,:\t ])[^<,:\t @]+@[^>,;\t ]+(?:[>,;\t ]|$)")
@@ -290,6 +380,7 @@ class _Row:
     mailfrom: str | None = None
     rcptto: list[str] = field(default_factory=list)
     headers: dict[str, object] = field(default_factory=dict)
+    fuids: list[str] = field(default_factory=list)
     last_reply: str | None = None
     activity: bool = False
     """A MAIL, RCPT or STARTTLS was seen: Zeek writes only such rows."""
@@ -342,8 +433,12 @@ def _unfold(value: str | None) -> str | None:
     return None if value is None else _FOLD.sub("", value).strip()
 
 
-def smtp_rows(session: Session) -> list[dict[str, object]]:
-    """The smtp.log rows of one session, drawn where Zeek's SMTP script draws them."""
+def smtp_rows(
+    session: Session, files: dict[int, list[dict[str, object]]] | None = None
+) -> list[dict[str, object]]:
+    """The smtp.log rows of one session, drawn where Zeek's SMTP script draws them;
+    ``fuids`` from ``files`` (message_files), so that they join files.log."""
+    files = message_files(session) if files is None else files
     rows: list[_Row] = []
     current: _Row | None = None
     helo: str | None = None
@@ -392,6 +487,7 @@ def smtp_rows(session: Session) -> list[dict[str, object]]:
             current.activity = True
         if event.message is not None:
             current.headers.update(_headers(event))
+            current.fuids += [str(row["fuid"]) for row in files.get(id(event), ())]
     if current is not None and current.activity:
         rows.append(current)
     return [_smtp_dict(session, row) for row in rows]
@@ -432,6 +528,6 @@ def _smtp_dict(session: Session, row: _Row) -> dict[str, object]:
         "path": _path(ids, headers.get("received_path", ())),
         "user_agent": headers.get("user_agent"),
         "tls": row.tls,
-        "fuids": None,
+        "fuids": row.fuids,
         "is_webmail": headers.get("is_webmail", False),
     }

@@ -38,6 +38,9 @@ MAX_BOUNDARY = 998
 RFC 2046 5.1.1 allows only 70 characters, but longer ones are seen and cost nothing."""
 MAX_ATTACHMENTS = _core.MAX_ATTACHMENTS
 """Attachments recorded; further ones are only counted in ``parts``."""
+MAX_OTHER_PARTS = _core.MAX_OTHER_PARTS
+"""Leaf parts that are no attachment recorded in ``leaves``; further ones are only counted
+in ``parts``."""
 MAX_HOPS = 100
 """Received fields whose address is kept in ``received_path``: a relay takes a mail with
 more for a loop (RFC 5321 6.3)."""
@@ -59,6 +62,21 @@ class Attachment:
     belongs to the following boundary (RFC 2046 5.1.1)."""
     transfer_encoding: str = "7bit"
     """Content-Transfer-Encoding, lower case (RFC 2045 6.1: 7bit when absent)."""
+
+
+@dataclass(slots=True)
+class Leaf:
+    """A leaf MIME part of a message, an attachment or not (a text body, an alternative):
+    Zeek's files.log has a file for each."""
+
+    entity: int
+    """Which MIME entity of the message it is: 1 for the message's own header block, then
+    each header block in order, multiparts included (Zeek's count)."""
+    content_type: str
+    filename: str | None
+    size: int
+    """As ``Attachment.size``."""
+    attachment: bool
 
 
 @dataclass(slots=True)
@@ -111,6 +129,11 @@ class MessageFacts:
     second_received: str | None = None
     """The Received field before it."""
     received_path: tuple[str, ...] = ()
+    leaves: tuple[Leaf, ...] = ()
+    """The leaf parts in message order, at most MAX_ATTACHMENTS attachments and
+    MAX_OTHER_PARTS others."""
+    entities: int = 0
+    """Header blocks read: the MIME entities the message began."""
     """The address each Received field names (pcapsmtp.smtp.header_addresses), top field
     first, an address repeating the one before left out; at most MAX_HOPS."""
 
@@ -186,16 +209,22 @@ class MessageScanner:
             (
                 facts.size,
                 facts.parts,
-                attachments,
+                leaves,
                 facts.headers_truncated,
                 anomalies,
                 facts.bare_lf,
                 facts.eight_bit,
+                facts.entities,
             ) = self._core.finish(self._describe_block)
             facts.attachments = [
                 Attachment(filename, content_type, size, encoded, encoding)
-                for content_type, encoding, filename, size, encoded in attachments
+                for content_type, encoding, filename, size, encoded, attached, _ in leaves
+                if attached
             ]
+            facts.leaves = tuple(
+                Leaf(entity, content_type, filename, size, attached)
+                for content_type, _, filename, size, _, attached, entity in leaves
+            )
             facts.anomalies = anomalies
             self._result = facts
         return self._result
@@ -204,10 +233,11 @@ class MessageScanner:
 
     def _describe_block(
         self, block: bytes, top: bool, nested: bool, parent_digest: bool
-    ) -> tuple[bytes | None, bool, tuple[str, str, str | None] | None, list[str]]:
+    ) -> tuple[bytes | None, bool, tuple[str, str, str | None, bool] | None, list[str]]:
         """A header block the core found, read by the email package: (multipart boundary,
-        multipart/digest, (content type, transfer encoding, filename) when the part is an
-        attachment, anomaly codes in the order found). Never raises on peer data."""
+        multipart/digest, (content type, transfer encoding, filename, attachment) when the
+        part is an attachment or another leaf, anomaly codes in the order found). Never
+        raises on peer data."""
         found: list[str] = []
         try:
             entity = _PARSER.parsebytes(block)
@@ -225,7 +255,9 @@ class MessageScanner:
         attachment = info.disposition == "attachment" or info.filename is not None
         if info.content_type == "message/rfc822" and nested:
             attachment = True
-        leaf = (info.content_type, info.encoding, info.filename) if attachment else None
+        leaf = None
+        if attachment or info.boundary is None:
+            leaf = (info.content_type, info.encoding, info.filename, attachment)
         return info.boundary, info.subtype == "digest", leaf, found
 
     # -- header facts ---------------------------------------------------------

@@ -23,6 +23,7 @@ from click.testing import CliRunner
 from pcapsmtp.cli import main
 from pcapsmtp.report.zeeklogs import (
     CONN_FIELDS,
+    FILES_FIELDS,
     SMTP_FIELDS,
     email_addresses,
     render_zeek,
@@ -428,8 +429,166 @@ def test_conn_log_matches_zeeks(public_capture, test):
         assert (column, row[column]) == (column, value)
 
 
+FILES_COLUMNS = (
+    "id.orig_p",
+    "source",
+    "depth",
+    "analyzers",
+    "mime_type",
+    "filename",
+    "local_orig",
+    "is_orig",
+    "seen_bytes",
+    "total_bytes",
+    "missing_bytes",
+    "overflow_bytes",
+    "timedout",
+    "parent_fuid",
+)
+FILES_BASELINES = {
+    # btest test: (public capture, the columns Zeek's files.log or files.log.cut gives, its
+    # rows ordered by connection and depth); uid and fuid are checked as joins, ts and
+    # duration not compared (masked, or not known to pcapsmtp)
+    "smtp.attachment": (
+        "zeek-smtp.pcap",
+        FILES_COLUMNS,
+        [
+            "1470 SMTP 3 (empty) text/plain - T T 77 - 0 0 F -",
+            "1470 SMTP 4 (empty) text/html - T T 1868 - 0 0 F -",
+            "1470 SMTP 5 (empty) text/plain NEWS.txt T T 10809 - 0 0 F -",
+            "49648 SMTP 1 (empty) text/plain - T T 204 - 0 0 F -",
+        ],
+    ),
+    "smtp.bdat-gap": (
+        "zeek-smtp-bdat-gap.pcap",
+        ("source", "depth", "mime_type", "filename", "missing_bytes"),
+        ["SMTP 1 - - 1000", "SMTP 2 - - 0"],
+    ),
+    "smtp.bdat-multipart": (
+        "zeek-rfc3030-bdat-multipart.pcap",
+        ("source", "depth", "mime_type", "filename"),
+        ["SMTP 2 text/plain -", "SMTP 3 image/png zeek-logo.png"],
+    ),
+    "smtp.bdat-multipart-chunked": (
+        "zeek-rfc3030-bdat-multipart-chunked.pcap",
+        ("source", "depth", "mime_type", "filename"),
+        ["SMTP 2 text/plain -", "SMTP 3 image/png zeek-logo.png"],
+    ),
+    "smtp.bdat-pipeline-8bitmime": (
+        "zeek-smtp-bdat-pipeline-8bitmime.pcap",
+        ("source", "depth", "mime_type", "filename"),
+        ["SMTP 1 text/plain -", "SMTP 2 text/x-diff -"],
+    ),
+}
+FILES_WHY = {
+    "sniffed": "Zeek's mime_type is what its file signatures find in the content; pcapsmtp "
+    "does not keep message bodies and writes the type the part declares",
+    "decoded": "pcapsmtp counts a quoted-printable or text part's bytes as on the wire "
+    "(without the line break before the next boundary); Zeek counts what its MIME "
+    "analyzer delivers",
+    "bdat-gap": "the BDAT chunk that lost bytes and was never completed is no message to "
+    "pcapsmtp (its bytes go to no files.log row); Zeek makes a file of what it got, so "
+    "its depth count is one ahead for the DATA message that follows",
+}
+FILES_MISSING = {
+    # (btest test, row): the reason in FILES_WHY; Zeek's row that pcapsmtp does not write
+    ("smtp.bdat-gap", 1): "bdat-gap",
+}
+FILES_DIFFERENCES = {
+    # (btest test, row, column): (what pcapsmtp writes, the reason in FILES_WHY)
+    ("smtp.attachment", 2, "seen_bytes"): ("1931", "decoded"),
+    ("smtp.attachment", 3, "seen_bytes"): ("10995", "decoded"),
+    ("smtp.bdat-gap", 2, "depth"): ("1", "bdat-gap"),
+    ("smtp.bdat-gap", 2, "mime_type"): ("text/plain", "sniffed"),
+    ("smtp.bdat-pipeline-8bitmime", 2, "mime_type"): ("text/plain", "sniffed"),
+}
+FILES_EQUAL = 80
+"""Values equal to Zeek's of the 90 in FILES_BASELINES: the rest are FILES_DIFFERENCES
+and the values of FILES_MISSING rows."""
+
+
+def files_baselines():
+    for test, (capture, columns, rows) in FILES_BASELINES.items():
+        yield test, capture, columns, [row.split(" ") for row in rows]
+
+
+def our_files(capture) -> tuple[dict[str, list[dict[str, str]]], list[dict[str, str]]]:
+    logs = zeek_cut(zeek_output(capture))
+    return logs, sorted(logs["files"], key=lambda r: (int(r["id.orig_p"]), int(r["depth"])))
+
+
+def test_files_log_values_equal_to_zeeks_are_counted(public_capture):
+    equal = total = 0
+    mismatches = []
+    for test, capture, columns, rows in files_baselines():
+        _logs, ours = our_files(public_capture(capture))
+        total += sum(
+            len(columns) for number in range(len(rows)) if (test, number + 1) in FILES_MISSING
+        )
+        kept = [(n, row) for n, row in enumerate(rows, start=1) if (test, n) not in FILES_MISSING]
+        assert len(ours) == len(kept), test
+        for mine, (number, theirs) in zip(ours, kept, strict=True):
+            for column, value in zip(columns, theirs, strict=True):
+                total += 1
+                if mine[column] == value:
+                    equal += 1
+                else:
+                    mismatches.append((test, number, column, mine[column], value))
+    assert (equal, total) == (FILES_EQUAL, 90), mismatches
+    assert {(t, n, c): m for t, n, c, m, _v in mismatches} == {
+        key: ours for key, (ours, _why) in FILES_DIFFERENCES.items()
+    }
+
+
+def test_every_files_difference_is_explained():
+    assert all(why in FILES_WHY for _ours, why in FILES_DIFFERENCES.values())
+    assert all(why in FILES_WHY for why in FILES_MISSING.values())
+
+
+ZEEK_ATTACHMENT_FUIDS = {
+    # scripts.base.protocols.smtp.attachment: smtp.log's fuids of each row, as the depths
+    # of the files.log rows they name
+    "1470": [3, 4, 5],
+    "49648": [1],
+}
+
+
+def test_fuids_join_as_zeeks(public_capture):
+    """Zeek's fuids are random: what is compared is the join, each smtp.log row naming the
+    files.log rows of its message, in order."""
+    logs, _ours = our_files(public_capture("zeek-smtp.pcap"))
+    by_fuid = {row["fuid"]: row for row in logs["files"]}
+    joined = {
+        row["id.orig_p"]: [int(by_fuid[f]["depth"]) for f in row["fuids"].split(",")]
+        for row in logs["smtp"]
+    }
+    assert joined == ZEEK_ATTACHMENT_FUIDS
+    for row in logs["smtp"]:
+        assert {by_fuid[f]["uid"] for f in row["fuids"].split(",")} == {row["uid"]}
+
+
+def check_files_join(logs: dict[str, list[dict[str, str]]]) -> None:
+    """Every fuid in smtp.log names a files.log row of its connection, once; every files.log
+    row's uid is a connection's."""
+    files = {row["fuid"]: row for row in logs["files"]}
+    assert len(files) == len(logs["files"])
+    named = [
+        (f, row["uid"])
+        for row in logs["smtp"]
+        if row["fuids"] not in ("-", "(empty)")
+        for f in row["fuids"].split(",")
+    ]
+    assert len(named) == len({f for f, _uid in named})
+    assert all(files[f]["uid"] == connection for f, connection in named)
+    assert {row["uid"] for row in logs["files"]} <= {row["uid"] for row in logs["conn"]}
+    assert all(
+        row["fuid"].startswith("F") and UID.match("C" + row["fuid"][1:]) for row in files.values()
+    )
+
+
 # -- structure, on every capture we have -------------------------------------------------------
 
+LOGS = {"smtp": SMTP_FIELDS, "conn": CONN_FIELDS, "files": FILES_FIELDS}
 HEADER_KEYS = ["separator", "set_separator", "empty_field", "unset_field", "path", "open"]
 UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 """What a terminal or an editor acts on: no wire text brings it into either log."""
@@ -458,23 +617,24 @@ def check_structure(text: str, fields: dict[str, tuple]) -> None:
 def test_logs_are_well_formed_and_join_on_every_capture(path):
     analysis = analysed(path)
     text = render_zeek(analysis)
-    check_structure(text, {"smtp": SMTP_FIELDS, "conn": CONN_FIELDS})
+    check_structure(text, LOGS)
     assert not UNSAFE.search(text)
     logs = zeek_cut(text)
     conn_uids = [row["uid"] for row in logs["conn"]]
     assert len(conn_uids) == len(set(conn_uids)) == len(analysis.sessions)
     assert all(UID.match(u) for u in conn_uids)
     assert {row["uid"] for row in logs["smtp"]} <= set(conn_uids)
+    check_files_join(logs)
     for row in logs["conn"]:
         assert row["proto"] == "tcp" and row["ip_proto"] == "6"
         assert int(row["orig_pkts"]) + int(row["resp_pkts"]) > 0
     lines = render_zeek_json(analysis)
     assert not UNSAFE.search(lines)
     documents = [json.loads(line) for line in lines.splitlines()]
-    by_path = {"smtp": [], "conn": []}
+    by_path = {"smtp": [], "conn": [], "files": []}
     for document in documents:
         by_path[document.pop("_path")].append(document)
-    for name, fields in (("smtp", SMTP_FIELDS), ("conn", CONN_FIELDS)):
+    for name, fields in LOGS.items():
         assert len(by_path[name]) == len(logs[name])
         names = [field for field, _kind in fields]
         for document, row in zip(by_path[name], logs[name], strict=True):
@@ -602,7 +762,7 @@ def test_hostile_wire_text_keeps_the_columns(tmp_path):
     capture = hostile_capture(tmp_path)
     text = zeek_output(capture)
     assert not UNSAFE.search(text)
-    check_structure(text, {"smtp": SMTP_FIELDS, "conn": CONN_FIELDS})
+    check_structure(text, LOGS)
     (row,) = zeek_cut(text)["smtp"]
     assert row["helo"] == "\\x2d"
     assert row["date"] == "Thu, 4 Mar 2021 01:39:13 -0800"  # unfolded, as Zeek's MIME analyzer
@@ -661,7 +821,7 @@ def test_hostile_trace_fields_keep_the_columns(tmp_path):
     capture = hostile_trace_capture(tmp_path, long_agent)
     text = zeek_output(capture)
     assert not UNSAFE.search(text)
-    check_structure(text, {"smtp": SMTP_FIELDS, "conn": CONN_FIELDS})
+    check_structure(text, LOGS)
     (row,) = zeek_cut(text)["smtp"]
     assert row["first_received"] == "from x\\x09(x [192.0.2.66]) by evil"
     assert row["second_received"] == "from evil (evil [198.51.100.7])\\x09by relay\\x1b[2J; \\xff"
@@ -699,7 +859,7 @@ def test_is_webmail_as_zeeks_software_script(tmp_path, agent, webmail):
 # -- the command line -------------------------------------------------------------------------
 
 
-def test_o_dir_writes_both_files(public_capture, tmp_path):
+def test_o_dir_writes_the_three_files(public_capture, tmp_path):
     capture = public_capture("zeek-smtp.pcap")
     for fmt in ("zeek", "zeek-json"):
         folder = tmp_path / fmt
@@ -708,12 +868,12 @@ def test_o_dir_writes_both_files(public_capture, tmp_path):
         )
         assert result.exit_code == 0, result.output
         assert result.stdout == ""
-        assert sorted(p.name for p in folder.iterdir()) == ["conn.log", "smtp.log"]
-        smtp, conn = (folder / "smtp.log").read_text(), (folder / "conn.log").read_text()
+        assert sorted(p.name for p in folder.iterdir()) == ["conn.log", "files.log", "smtp.log"]
+        logs = "".join((folder / f"{name}.log").read_text() for name in LOGS)
         if fmt == "zeek":
-            assert smtp + conn == zeek_output(capture)
+            assert logs == zeek_output(capture)
         else:
-            rows = [json.loads(line) for line in (smtp + conn).splitlines()]
+            rows = [json.loads(line) for line in logs.splitlines()]
             assert rows and all("_path" not in row for row in rows)
             assert len(rows) == len(zeek_output(capture, fmt).splitlines())
 
@@ -730,9 +890,10 @@ def test_o_dir_that_is_a_file_is_one_error_line(public_capture, tmp_path):
     assert len(result.stderr.splitlines()) == 1
 
 
-def test_help_says_how_both_logs_are_printed():
+def test_help_says_how_the_logs_are_printed():
     result = CliRunner().invoke(main, ["analyze", "--help"])
     assert "zeek-json" in result.output and "DIR/smtp.log" in result.output
+    assert "DIR/files.log" in result.output
 
 
 def cutter() -> str:
@@ -746,7 +907,7 @@ def cutter() -> str:
 @pytest.mark.parametrize(
     "capture", [LAB / "clean-delivery.pcap", LAB / "rst-in-data.pcap", PUBLIC / "zeek-smtp.pcap"]
 )
-def test_zeek_cut_reads_both_logs(capture, tmp_path):
+def test_zeek_cut_reads_the_logs(capture, tmp_path):
     if not capture.exists():
         pytest.skip(f"{capture} not present")
     program = cutter()
@@ -757,9 +918,7 @@ def test_zeek_cut_reads_both_logs(capture, tmp_path):
     ).stdout
     logs = zeek_cut(text)
     expected = [
-        "\t".join(row.get(column, "") for column in columns)
-        for path in ("smtp", "conn")
-        for row in logs[path]
+        "\t".join(row.get(column, "") for column in columns) for path in LOGS for row in logs[path]
     ]
     assert cut.splitlines() == expected
     dated = subprocess.run(
