@@ -843,6 +843,58 @@ def test_hostile_trace_fields_keep_the_columns(tmp_path):
     assert document["is_webmail"] is False
 
 
+def test_hostile_file_names_keep_the_columns(tmp_path):
+    """A file name with a tab, an escape, a bidi override and a comma (decoded from RFC 2047),
+    a part with no name, and an empty part (no body: no file, as Zeek's files framework
+    gets none)."""
+    conversation = Conversation()
+    conversation.handshake()
+    conversation.say(
+        ("S", b"220 mx ESMTP\r\n"),
+        ("C", b"EHLO c\r\n"),
+        ("S", b"250 mx\r\n"),
+        ("C", b"MAIL FROM:<a@evil.example>\r\n"),
+        ("S", b"250 Ok\r\n"),
+        ("C", b"RCPT TO:<b@corp.example>\r\n"),
+        ("S", b"250 Ok\r\n"),
+        ("C", b"DATA\r\n"),
+        ("S", b"354 go ahead\r\n"),
+        (
+            "C",
+            b"Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+            b"--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+            b"--b\r\nContent-Type: text/plain\r\n\r\n"
+            b"--b\r\nContent-Type: application/octet-stream\r\n"
+            b"Content-Transfer-Encoding: base64\r\n"
+            b'Content-Disposition: attachment; filename="=?utf-8?q?a=09b=1B=E2=80=AEc,d.exe?="'
+            b"\r\n\r\nQUJDRA==\r\n--b--\r\n.\r\n",
+        ),
+        ("S", b"250 queued\r\n"),
+    )
+    conversation.close()
+    capture = conversation.write(tmp_path / "hostile-files.pcap")
+    text = zeek_output(capture)
+    assert not UNSAFE.search(text)
+    check_structure(text, LOGS)
+    logs = zeek_cut(text)
+    check_files_join(logs)
+    files = [(r["depth"], r["mime_type"], r["filename"], r["seen_bytes"]) for r in logs["files"]]
+    assert files == [
+        ("2", "text/plain", "-", "5"),
+        ("4", "application/octet-stream", "a\\x09b\\x1b\\xe2\\x80\\xaec,d.exe", "4"),
+    ]
+    (row,) = logs["smtp"]
+    assert row["fuids"] == ",".join(r["fuid"] for r in logs["files"])
+    lines = zeek_output(capture, "zeek-json")
+    assert not UNSAFE.search(lines)
+    documents = [json.loads(line) for line in lines.splitlines()]
+    (attached,) = [d for d in documents if d["_path"] == "files" and "filename" in d]
+    # with a control character in it, every byte that is not printable ASCII is \xNN (Zeek)
+    assert attached["filename"] == "a\tb\\x1b\\xe2\\x80\\xaec,d.exe"
+    (smtp,) = [d for d in documents if d["_path"] == "smtp"]
+    assert smtp["fuids"] == [r["fuid"] for r in logs["files"]]
+
+
 @pytest.mark.parametrize(
     ("agent", "webmail"),
     [

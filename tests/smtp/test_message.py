@@ -143,6 +143,15 @@ def leaves(part: email.message.Message):
         yield part
 
 
+def entities(part: email.message.Message):
+    """Every MIME entity in order, multiparts included (Zeek's depth count): an attached
+    message is one, as for us."""
+    yield part
+    if part.get_content_maintype() == "multipart" and part.is_multipart():
+        for child in part.get_payload():
+            yield from entities(child)
+
+
 def email_attachments(message: email.message.Message) -> list[tuple]:
     found = []
     for part in leaves(message):
@@ -202,6 +211,17 @@ def test_capture_message_matches_email_package(path):
         assert our_attachments(facts) == email_attachments(message), case
         assert facts.parts == len(list(leaves(message))), case
         assert facts.received == len(message.get_all("received", [])), case
+        assert [(leaf.entity, leaf.content_type) for leaf in facts.leaves] == [
+            (number, part.get_content_type())
+            for number, part in enumerate(entities(message), start=1)
+            if part.get_content_maintype() != "multipart"  # never a leaf, parts or none
+        ], case
+        assert facts.entities == len(list(entities(message))), case
+        assert [(a.filename, a.content_type, a.size) for a in facts.attachments] == [
+            (leaf.filename, leaf.content_type, leaf.size)
+            for leaf in facts.leaves
+            if leaf.attachment
+        ], case
 
 
 # Arkime's expected outputs, tests/pcap/smtp-subject-*.test (arkime/arkime), email.subject.
