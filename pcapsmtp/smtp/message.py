@@ -129,13 +129,13 @@ class MessageFacts:
     second_received: str | None = None
     """The Received field before it."""
     received_path: tuple[str, ...] = ()
-    leaves: tuple[Leaf, ...] = ()
-    """The leaf parts in message order, at most MAX_ATTACHMENTS attachments and
-    MAX_OTHER_PARTS others."""
-    entities: int = 0
-    """Header blocks read: the MIME entities the message began."""
     """The address each Received field names (pcapsmtp.smtp.header_addresses), top field
     first, an address repeating the one before left out; at most MAX_HOPS."""
+    leaves: tuple[Leaf, ...] = ()
+    """The leaf parts in message order (attachments too), at most MAX_ATTACHMENTS
+    attachments and MAX_OTHER_PARTS others."""
+    entities: int = 0
+    """Header blocks read: the MIME entities the message began."""
 
 
 _FOLD = re.compile(r"\r?\n(?=[ \t])")
