@@ -69,6 +69,9 @@ pub struct Attachment {
     /// Which MIME entity of the message it is: 1 for the message's own header block, then
     /// each header block in order (multiparts included), as Zeek counts them.
     pub entity: u64,
+    /// What Zeek's MIME analyzer delivers of it: `size`, except for quoted-printable, decoded
+    /// as Zeek decodes it (QuotedPrintable).
+    pub delivered: u64,
 }
 
 /// What the scans found, once the message is finished.
@@ -100,6 +103,123 @@ struct Leaf {
     info: Option<LeafInfo>,
     base64_chars: u64,
     entity: u64,
+    /// A part of a multipart: the line break before the next delimiter, which is not fed,
+    /// ended its last line.
+    in_multipart: bool,
+    qp: QuotedPrintable,
+}
+
+/// Counts what Zeek's MIME analyzer delivers for a quoted-printable body, fed in any split
+/// (its MIME_Entity::DecodeQuotedPrintable, line by line): trailing blanks dropped, `=XY`
+/// one byte, `=` at the end of a line a soft break, any other byte as it is, and a CRLF
+/// after every line that does not end in a soft break.
+#[derive(Debug, Clone, Default)]
+struct QuotedPrintable {
+    out: u64,
+    state: QpState,
+    /// Blanks not yet known to be followed by more of the line.
+    blanks: u64,
+    cr: bool,
+    started: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum QpState {
+    #[default]
+    Text,
+    Equals,
+    EqualsHex,
+    EqualsBlank,
+}
+
+impl QuotedPrintable {
+    fn feed(&mut self, data: &[u8]) {
+        for &b in data {
+            if self.cr {
+                self.cr = false;
+                if b == b'\n' {
+                    self.line_end();
+                    continue;
+                }
+                self.text(b'\r');
+            }
+            match b {
+                b'\n' => self.line_end(),
+                b'\r' => {
+                    self.cr = true;
+                    self.started = true;
+                }
+                _ => {
+                    self.started = true;
+                    self.text(b);
+                }
+            }
+        }
+    }
+
+    fn text(&mut self, b: u8) {
+        let blank = b == b' ' || b == b'\t';
+        match self.state {
+            QpState::Equals if b.is_ascii_hexdigit() => {
+                self.state = QpState::EqualsHex;
+                return;
+            }
+            QpState::Equals if blank => {
+                self.state = QpState::EqualsBlank;
+                self.blanks = 1;
+                return;
+            }
+            QpState::EqualsBlank if blank => {
+                self.blanks += 1;
+                return;
+            }
+            QpState::EqualsHex if b.is_ascii_hexdigit() => {
+                self.out += 1;
+                self.state = QpState::Text;
+                return;
+            }
+            // '=' not followed by two hex digits is itself, and so is a first digit
+            QpState::Equals | QpState::EqualsBlank => self.out += 1,
+            QpState::EqualsHex => self.out += 2,
+            QpState::Text => {}
+        }
+        self.state = QpState::Text;
+        if blank {
+            self.blanks += 1;
+            return;
+        }
+        self.out += std::mem::take(&mut self.blanks);
+        if b == b'=' {
+            self.state = QpState::Equals;
+        } else {
+            self.out += 1;
+        }
+    }
+
+    fn line_end(&mut self) {
+        match self.state {
+            QpState::Equals | QpState::EqualsBlank => {} // a soft line break
+            QpState::EqualsHex => self.out += 2 + 2,
+            QpState::Text => self.out += 2,
+        }
+        self.state = QpState::Text;
+        self.blanks = 0;
+        self.cr = false;
+        self.started = false;
+    }
+
+    /// The count once the body ended; `in_multipart`: the line break before the delimiter
+    /// ended a last line (a line of its own when the body ended with a line break).
+    fn finish(&mut self, in_multipart: bool, empty: bool) -> u64 {
+        if self.cr {
+            self.cr = false;
+            self.text(b'\r');
+        }
+        if (in_multipart && !empty) || self.started {
+            self.line_end();
+        }
+        self.out
+    }
 }
 
 const BASE64_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -524,6 +644,8 @@ impl MessageScan {
             info: entity.attachment,
             base64_chars: 0,
             entity: self.facts.entities,
+            in_multipart: !self.stack.is_empty(),
+            qp: QuotedPrintable::default(),
         });
         self.facts.parts += 1;
         true
@@ -630,14 +752,16 @@ impl MessageScan {
             return;
         }
         if let Some(leaf) = self.leaf.as_mut() {
-            let base64 = leaf.info.as_ref().is_some_and(|i| i.encoding == "base64");
-            if base64 {
-                let s = (leaf.start - self.buf_pos).max(0) as usize;
-                if s < n {
+            let encoding = leaf.info.as_ref().map(|i| i.encoding.as_str());
+            let s = (leaf.start - self.buf_pos).max(0) as usize;
+            if s < n {
+                let chunk = &self.buf[self.head + s..self.head + n];
+                if encoding == Some("base64") {
                     let table = &self.base64;
-                    let chunk = &self.buf[self.head + s..self.head + n];
                     leaf.base64_chars +=
                         chunk.iter().filter(|&&b| table[b as usize]).count() as u64;
+                } else if encoding == Some("quoted-printable") {
+                    leaf.qp.feed(chunk);
                 }
             }
         }
@@ -645,7 +769,7 @@ impl MessageScan {
     }
 
     fn end_leaf(&mut self, end: i64) {
-        let Some(leaf) = self.leaf.take() else {
+        let Some(mut leaf) = self.leaf.take() else {
             return;
         };
         let Some(info) = leaf.info else {
@@ -669,11 +793,17 @@ impl MessageScan {
         } else {
             encoded
         };
+        let delivered = if info.encoding == "quoted-printable" {
+            leaf.qp.finish(leaf.in_multipart, encoded == 0)
+        } else {
+            size
+        };
         self.facts.attachments.push(Attachment {
             info,
             size,
             encoded_size: encoded,
             entity: leaf.entity,
+            delivered,
         });
     }
 
@@ -937,6 +1067,43 @@ mod tests {
             (MAX_OTHER_PARTS + MAX_ATTACHMENTS + 21) as u64
         );
         assert_eq!(facts.anomalies, vec!["too_many_attachments"]);
+    }
+
+    fn quoted_printable(body: &[u8], in_multipart: bool, splits: &[usize]) -> u64 {
+        let mut qp = QuotedPrintable::default();
+        let mut pos = 0;
+        for &size in splits {
+            let end = (pos + size).min(body.len());
+            qp.feed(&body[pos..end]);
+            pos = end;
+        }
+        qp.feed(&body[pos..]);
+        qp.finish(in_multipart, body.is_empty())
+    }
+
+    #[test]
+    fn quoted_printable_counts_as_zeek_decodes() {
+        let cases: &[(&[u8], bool, u64)] = &[
+            (b"abc", true, 5),                    // the last line ends at the delimiter
+            (b"abc\r\n", true, 7),                // then an empty line of its own
+            (b"abc\r\n", false, 5),               // the message's end: no line after it
+            (b"a=3Db  \t\r\nc", true, 3 + 2 + 3), // =3D one byte, trailing blanks dropped
+            (b"soft=\r\nbreak", true, 4 + 5 + 2), // no CRLF after a soft break
+            (b"soft= \t\r\nx", true, 4 + 1 + 2),  // blanks after '=' still a soft break
+            (b"=G =4 =4x =\tz", true, 2 + 1 + 2 + 1 + 3 + 1 + 3 + 2), // '=' as it is
+            (b"end=4", true, 3 + 2 + 2),          // '=' and a digit at the end: as they are
+            (b"a\rb\nc", true, 3 + 2 + 1 + 2),    // a lone CR is text, a bare LF ends a line
+        ];
+        for &(body, in_multipart, expected) in cases {
+            for at in 0..=body.len() {
+                assert_eq!(
+                    quoted_printable(body, in_multipart, &[at, 1]),
+                    expected,
+                    "{:?} split at {at}",
+                    String::from_utf8_lossy(body)
+                );
+            }
+        }
     }
 
     #[test]

@@ -137,7 +137,7 @@ fn checked<T>(describer: PyDescribe<'_, '_>, value: T) -> PyResult<T> {
 /// ``data_end`` the client's bytes, which finds the end-of-data marker too; ``finish``
 /// returns ``(size, parts, attachments, headers_truncated, anomalies, bare_lf,
 /// eight_bit, entities)`` with attachments (the recorded leaf parts) as ``(content_type,
-/// encoding, filename, size, encoded_size, attachment, entity)``. Each call that may complete a header block takes the describer.
+/// encoding, filename, size, encoded_size, attachment, entity, delivered)``. Each call that may complete a header block takes the describer.
 #[pyclass(module = "pcapsmtp._core")]
 pub struct MessageScan {
     scan: message_scan::MessageScan,
@@ -147,7 +147,7 @@ pub struct MessageScan {
 type FinishedFacts = (
     u64,
     u64,
-    Vec<(String, String, Option<String>, u64, u64, bool, u64)>,
+    Vec<(String, String, Option<String>, u64, u64, bool, u64, u64)>,
     bool,
     Vec<String>,
     u64,
@@ -247,6 +247,7 @@ impl MessageScan {
                     a.encoded_size,
                     a.info.attachment,
                     a.entity,
+                    a.delivered,
                 )
             })
             .collect();

@@ -75,7 +75,9 @@ class Leaf:
     content_type: str
     filename: str | None
     size: int
-    """As ``Attachment.size``."""
+    """What Zeek's MIME analyzer delivers of it: ``Attachment.size``, except that a
+    quoted-printable body is counted decoded as Zeek decodes it (a CRLF after each line
+    that is no soft break, the last line's included)."""
     attachment: bool
 
 
@@ -218,12 +220,12 @@ class MessageScanner:
             ) = self._core.finish(self._describe_block)
             facts.attachments = [
                 Attachment(filename, content_type, size, encoded, encoding)
-                for content_type, encoding, filename, size, encoded, attached, _ in leaves
+                for content_type, encoding, filename, size, encoded, attached, _, _ in leaves
                 if attached
             ]
             facts.leaves = tuple(
-                Leaf(entity, content_type, filename, size, attached)
-                for content_type, _, filename, size, _, attached, entity in leaves
+                Leaf(entity, content_type, filename, delivered, attached)
+                for content_type, _, filename, _, _, attached, entity, delivered in leaves
             )
             facts.anomalies = anomalies
             self._result = facts
