@@ -1,9 +1,11 @@
-"""smtp.log and conn.log as Zeek writes them, so zeek-cut and the SIEM parsers built for
-Zeek read what pcapsmtp found (``analyze --format zeek`` and ``--format zeek-json``).
+"""smtp.log, conn.log and files.log as Zeek writes them, so zeek-cut and the SIEM parsers
+built for Zeek read what pcapsmtp found (``analyze --format zeek`` and ``--format
+zeek-json``).
 
-Learnt from Zeek's own scripts (zeek/zeek: base/protocols/smtp/main.zeek,
-base/protocols/conn/main.zeek), none of it copied: the field names, types and order of both
-logs, and when Zeek writes an smtp.log row: one per mail transaction as its script draws the
+Learnt from Zeek's own scripts (zeek/zeek: base/protocols/smtp/main.zeek, files.zeek and
+entities.zeek, base/protocols/conn/main.zeek, base/frameworks/files/main.zeek), none of it
+copied: the field names, types and order of the logs, which MIME entity is a file and how
+deep, and when Zeek writes an smtp.log row: one per mail transaction as its script draws the
 line (a row starts with the connection's first SMTP line, at the reply to a message, or at a
 MAIL after client activity; a row with no MAIL, RCPT or STARTTLS is not written). The TCP
 facts are the analysis's own: conn_state and history come from pcapsmtp.tcp.state, computed
