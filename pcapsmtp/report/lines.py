@@ -12,7 +12,7 @@ import json
 from datetime import UTC, tzinfo
 
 from pcapsmtp.analysis import Analysis
-from pcapsmtp.analysis.follow import FindingFound, LiveEvent, SessionShown, WarningFound
+from pcapsmtp.analysis.follow import FindingFound, LiveEvent, SessionShown
 from pcapsmtp.diagnose import Finding
 from pcapsmtp.report.findings import finding_dict
 from pcapsmtp.report.jsondoc import analysis_document
@@ -56,32 +56,35 @@ def text_summary(analysis: Analysis, interrupted: bool, tz: tzinfo = UTC) -> str
 
 
 def json_line(event: LiveEvent) -> str:
-    """One JSON object: ``type`` session, finding or warning (docs/live.md)."""
+    """One JSON object, its ``type`` session, finding or warning (docs/live.md,
+    docs/schema/live.schema.json): a session as in ``analyze --format json`` with the
+    findings about it not shown before, a finding as there."""
     if isinstance(event, SessionShown):
         session = event.session
         document = {
             "type": "session",
             "time": iso(session.flow.last_time_ns),
-            "id": session.id,
-            "tcp_stream": session.flow.stream,
-            "client": endpoint_name(session.client),
-            "server": endpoint_name(session.server),
-            "outcome": session.outcome,
             "revised": event.revised,
-            "findings": [finding_dict(f) for f in event.findings],
-            "session": session_dict(session),
+            "session": session_dict(session)
+            | {"findings": [finding_dict(f) for f in event.findings]},
         }
     elif isinstance(event, FindingFound):
-        document = {"type": "finding", "time": iso(event.time_ns)} | finding_dict(event.finding)
-    elif isinstance(event, WarningFound):
+        document = {
+            "type": "finding",
+            "time": iso(event.time_ns),
+            "finding": finding_dict(event.finding),
+        }
+    else:
         document = {"type": "warning", "text": event.text}
     return _one_line(document)
 
 
 def json_summary(analysis: Analysis, interrupted: bool) -> str:
-    """The document ``analyze --format json`` prints, on one line, with ``type`` summary
-    and whether Ctrl-C ended the input."""
-    return _one_line({"type": "summary", "interrupted": interrupted} | analysis_document(analysis))
+    """The last line: whether Ctrl-C ended the input, and the document ``analyze --format
+    json`` prints for the same bytes."""
+    return _one_line(
+        {"type": "summary", "interrupted": interrupted, "analysis": analysis_document(analysis)}
+    )
 
 
 def _one_line(document: dict) -> str:

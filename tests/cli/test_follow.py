@@ -26,6 +26,7 @@ from click.testing import CliRunner
 from pcapsmtp.cli import main
 from tests.captures import LAB, REPO_ROOT
 from tests.report.helpers import UNSAFE_CHARACTERS, secret_forms, truth
+from tests.report.test_schema import assert_valid
 
 GREY = LAB / "greylisting.pcap"
 """Two sessions seven seconds apart: deferred (451, greylisted), then delivered."""
@@ -104,9 +105,10 @@ def analyze_json(data: bytes) -> dict:
 
 
 def summary_document(line: str) -> tuple[dict, bool]:
+    """The summary line's analysis, and whether Ctrl-C ended the input."""
     document = json.loads(line)
-    assert document.pop("type") == "summary"
-    return document, document.pop("interrupted")
+    assert document["type"] == "summary"
+    return document["analysis"], document["interrupted"]
 
 
 def last_frame_of_first_session() -> int:
@@ -121,14 +123,18 @@ def test_a_session_is_shown_while_the_rest_is_held_back_and_the_summary_is_analy
     child = Child("--format", "json")
     child.feed(header, chunks[:first_end])
     line = json.loads(child.next_line())  # the writer holds the second session back meanwhile
-    assert (line["type"], line["tcp_stream"], line["outcome"]) == ("session", 0, "deferred")
-    assert [f["code"] for f in line["findings"]] == ["soft-bounce"]
-    assert line["session"]["last_frame"] <= first_end
+    assert line["type"] == "session"
+    session = line["session"]
+    assert (session["tcp_stream"], session["outcome"]) == (0, "deferred")
+    assert [f["code"] for f in session["findings"]] == ["soft-bounce"]
+    assert session["last_frame"] <= first_end
     child.feed(b"", chunks[first_end:])
     rest, code, stderr = child.finish()
     assert code == 0, stderr
     kinds = [json.loads(x)["type"] for x in rest]
     assert kinds[-1] == "summary" and "session" in kinds
+    for x in [json.dumps(line), *rest]:
+        assert_valid("live", json.loads(x))
     summary, interrupted = summary_document(rest[-1])
     assert not interrupted
     assert summary == analyze_json(GREY.read_bytes())
@@ -142,14 +148,14 @@ def test_ctrl_c_ends_the_input_and_open_sessions_as_at_the_end_of_a_capture(tmp_
     cut = first_end + (len(chunks) - first_end) // 2
     child = Child("--format", "json")
     child.feed(header, chunks[:first_end])
-    assert json.loads(child.next_line())["tcp_stream"] == 0  # started, its handler in place
+    assert json.loads(child.next_line())["session"]["tcp_stream"] == 0  # its handler in place
     child.feed(b"", chunks[first_end:cut])
     child.process.send_signal(signal.SIGINT)
     rest, code, stderr = child.finish()
     assert code == 0, stderr
     events = [json.loads(x) for x in rest]
-    second = [e for e in events if e["type"] == "session"]
-    assert [(e["tcp_stream"], e["outcome"]) for e in second] == [(1, "incomplete")]
+    second = [e["session"] for e in events if e["type"] == "session"]
+    assert [(s["tcp_stream"], s["outcome"]) for s in second] == [(1, "incomplete")]
     warnings = [e["text"] for e in events if e["type"] == "warning"]
     assert any(w.startswith("reading stopped by Ctrl-C (SIGINT) after frame ") for w in warnings)
     summary, interrupted = summary_document(rest[-1])
@@ -205,7 +211,7 @@ def test_no_credentials_and_no_control_characters_in_the_lines():
     text = CliRunner().invoke(main, ["analyze", "--follow", str(LAB / f"{name}.pcap")]).stdout
     assert [form for form in secret_forms(truth(name)["credentials"]) if form in text] == []
     for line in result.stdout.splitlines():
-        json.loads(line)
+        assert_valid("live", json.loads(line))
         assert not UNSAFE_CHARACTERS.search(line)
 
 
@@ -221,3 +227,26 @@ def test_no_credentials_and_no_control_characters_in_the_lines():
 def test_what_follow_does_not_do_is_a_usage_error(args):
     result = CliRunner().invoke(main, ["analyze", "--follow", *args])
     assert result.exit_code == 2, result.output
+
+
+def test_a_finding_of_several_sessions_comes_when_the_input_goes_quiet():
+    """retry-storm needs many sessions: with half the storm written and the writer holding
+    the rest back, the quiet input lets the child check every rule over the sessions so far."""
+    storm = LAB / "retry-storm.pcap"
+    header, chunks = records(storm)
+    child = Child("--format", "json")
+    child.feed(header, chunks[: len(chunks) // 2], pause=0)
+    seen = []
+    while not seen or seen[-1]["type"] != "finding":
+        seen.append(json.loads(child.next_line()))
+    assert seen[-1]["finding"]["code"] == "retry-storm"
+    child.feed(b"", chunks[len(chunks) // 2 :], pause=0)
+    rest, code, stderr = child.finish()
+    assert code == 0, stderr
+    lines = seen + [json.loads(x) for x in rest]
+    for line in lines:
+        assert_valid("live", line)
+    summary, _ = summary_document(rest[-1])
+    streams = {s["tcp_stream"] for s in summary["sessions"]}
+    assert {x["session"]["tcp_stream"] for x in lines if x["type"] == "session"} == streams
+    assert "retry-storm" in [f["code"] for f in summary["findings"]]
