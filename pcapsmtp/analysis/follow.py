@@ -137,13 +137,21 @@ class LiveInput:
         self._quiet = quiet
         self._owned = owned
         self._grace_until: float | None = None
+        self.failure: BaseException | None = None
+        """What ``quiet`` raised (output that cannot be written): it ends the input, and is
+        raised again once the pass is over, not taken for damage to the capture."""
 
     def read1(self, size: int = -1) -> bytes:
         size = size if size > 0 else 1 << 20
-        while not self._interrupt.requested:
+        while not self._interrupt.requested and self.failure is None:
             if select.select([self._fd], [], [], QUIET_S)[0]:
                 return os.read(self._fd, size)
-            self._quiet()
+            try:
+                self._quiet()
+            except Exception as error:
+                self.failure = error
+        if self.failure is not None:
+            return b""
         return self._flushed(size)
 
     read = read1
@@ -222,6 +230,8 @@ class Follower:
                 info = self.info = capture.info
                 self.one = OnePass(self.source, self.options.extra_ports, self._hold(info))
                 self.one.run(self._watched(packets(capture)), self._ended)
+                if input_.failure is not None:
+                    raise input_.failure
                 result = CaptureResult(
                     info, self.one.sessions, self.one.flows.unmatched_icmp,
                     self.one.other_connections,
