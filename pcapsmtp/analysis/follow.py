@@ -22,8 +22,9 @@ ends at once: the session as it will be, shown without waiting. A connection is 
 the same on its own as among others (pcapsmtp.tcp.flows says why), so this preview is the
 session; packets that still come for it (a last ACK, a retransmitted FIN) can change it,
 and when they do, the session is shown again, marked revised, when the flow table ends it.
-A connection that never closes (a SYN nobody answers, a hung server) is shown when the flow
-table ends it: after 15 minutes of silence, or at the end of the input.
+A connection attempt nobody answers is shown once it has been silent for SILENT_S; another
+connection that never closes (a hung server) is shown when the flow table ends it: after
+15 minutes of silence, or at the end of the input.
 
 Session numbers: ``analyze`` numbers sessions by their first frame, which is known only once
 every session has ended. Live events number sessions in the order they were shown (the
@@ -67,6 +68,10 @@ anyway)."""
 GRACE_S = 2.0
 """After Ctrl-C, what the writer still flushes (tcpdump writes its buffer when it gets the
 same SIGINT) is read for up to this long, as long as it keeps coming."""
+SILENT_S = 30.0
+"""A connection attempt (SYNs, no answer) silent this long, by the clock, is shown as it
+stands: a server that never answers is a failure worth seeing before the flow table gives
+the connection up (15 minutes)."""
 MAX_KEPT_BYTES = 64 << 20
 """Payload bytes of one open connection kept for its preview. A larger one (a big message)
 is shown when the flow table ends it instead."""
@@ -199,6 +204,11 @@ class _Watch:
     fins: set[tuple[bytes, int]] = field(default_factory=set)
     closed: bool = False
     too_big: bool = False
+    attempt: bool = True
+    """Nothing but SYNs so far: a connection attempt nobody answered (yet)."""
+    heard_at: float = 0.0
+    """When its last packet was read (time.monotonic)."""
+    silent_shown: bool = False
 
 
 class Follower:
@@ -221,6 +231,7 @@ class Follower:
         """Keys of the findings shown (``_key``)."""
         self._unchecked = False
         self._next_check = 0.0
+        self._next_silent = 0.0
         self._last_time_ns: int | None = None
 
     def run(self) -> tuple[Analysis, bool]:
@@ -269,6 +280,8 @@ class Follower:
                 yield packet
                 if closing is not None:
                     self._preview(closing, packet)
+                if time.monotonic() >= self._next_silent:
+                    self._silent()
             else:
                 self._watch_icmp(packet)
                 yield packet
@@ -282,6 +295,9 @@ class Follower:
             watch = self._watches[key] = _Watch(seg.frame)
         if watch.closed:
             return None
+        watch.heard_at = time.monotonic()
+        if seg.flags & (TH_SYN | TH_ACK) != TH_SYN:
+            watch.attempt = False
         if not watch.too_big:
             watch.packets.append(seg)
             watch.kept += len(seg.payload)
@@ -302,12 +318,27 @@ class Follower:
         if watch is not None and not watch.closed and not watch.too_big:
             watch.packets.append(error)
 
-    def _preview(self, watch: _Watch, seg: TcpSegment) -> None:
-        """The closed connection's session, from its own packets replayed through a pass
-        that ends at once; shown under the stream number the main flow table gave it."""
-        kept, watch.packets = watch.packets, []
+    def _silent(self) -> None:
+        """Connection attempts silent for SILENT_S: shown as they stand; the watch goes on,
+        so an answer that comes after all revises them."""
+        now = time.monotonic()
+        self._next_silent = now + 1.0
+        for watch in list(self._watches.values()):
+            silent = now - watch.heard_at >= SILENT_S
+            if watch.attempt and watch.packets and not watch.silent_shown and silent:
+                watch.silent_shown = True
+                self._preview(watch, watch.packets[-1], keep=True)
+
+    def _preview(self, watch: _Watch, seg: TcpSegment, keep: bool = False) -> None:
+        """The connection's session, from its own packets replayed through a pass that ends
+        at once; shown under the stream number the main flow table gave it (again, revised,
+        when it was shown before and has changed). ``keep``: the connection is still open,
+        its packets stay for a later view."""
+        kept = list(watch.packets) if keep else watch.packets
+        if not keep:
+            watch.packets = []
         flow = self.one.flows.flow_of(seg)
-        if watch.too_big or flow is None or (flow.stream, flow.first_frame) in self._ids:
+        if watch.too_big or flow is None:
             return
         replay = OnePass(self.source, self.options.extra_ports)
         replay.run(kept)
@@ -345,6 +376,7 @@ class Follower:
             self._check()
 
     def _quiet(self) -> None:
+        self._silent()
         if self._unchecked:
             self._check()
 

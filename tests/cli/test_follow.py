@@ -23,6 +23,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from pcapsmtp.analysis import Options
+from pcapsmtp.analysis import follow as follow_module
+from pcapsmtp.analysis.follow import SessionShown, follow
 from pcapsmtp.cli import main
 from tests.captures import LAB, REPO_ROOT
 from tests.report.helpers import UNSAFE_CHARACTERS, secret_forms, truth
@@ -250,3 +253,34 @@ def test_a_finding_of_several_sessions_comes_when_the_input_goes_quiet():
     streams = {s["tcp_stream"] for s in summary["sessions"]}
     assert {x["session"]["tcp_stream"] for x in lines if x["type"] == "session"} == streams
     assert "retry-storm" in [f["code"] for f in summary["findings"]]
+
+
+def test_a_connection_attempt_nobody_answers_is_shown_once_it_falls_silent(monkeypatch):
+    """connect-timeout.pcap's eight unanswered SYNs, written to a pipe that then stays open:
+    the attempt is shown when it has been silent for SILENT_S (0.5 s here), not when the
+    flow table gives it up at the end, and the end does not show it again."""
+    monkeypatch.setattr(follow_module, "SILENT_S", 0.5)
+    header, chunks = records(LAB / "connect-timeout.pcap")
+    read_end, write_end = os.pipe()
+    events: queue.Queue = queue.Queue()
+    done: dict = {}
+    source = f"/dev/fd/{read_end}"
+    reader = threading.Thread(
+        target=lambda: done.update(result=follow(source, Options(), events.put)), daemon=True
+    )
+    reader.start()
+    os.write(write_end, header + b"".join(chunks))
+    shown = events.get(timeout=WAIT_S)
+    assert isinstance(shown, SessionShown) and not shown.revised
+    assert (shown.session.outcome, [f.code for f in shown.findings]) == (
+        "unreachable",
+        ["connect-failed"],
+    )
+    os.close(write_end)
+    reader.join(WAIT_S)
+    os.close(read_end)
+    analysis, interrupted = done["result"]
+    assert not interrupted
+    assert [s.outcome for s in analysis.sessions] == ["unreachable"]
+    assert [f.code for f in analysis.findings] == ["connect-failed"]
+    assert events.empty()
