@@ -243,12 +243,12 @@ class Follower:
                 self.one.run(self._watched(packets(capture)), self._ended)
                 if input_.failure is not None:
                     raise input_.failure
+                one = self.one
                 result = CaptureResult(
-                    info, self.one.sessions, self.one.flows.unmatched_icmp,
-                    self.one.other_connections,
-                )  # fmt: skip
-                self.one.warn(info)
-                held = decrypt_held(self.one.smtp, self.source, info, None)
+                    info, one.sessions, one.flows.unmatched_icmp, one.other_connections
+                )
+                one.warn(info)
+                held = decrypt_held(one.smtp, self.source, info, None)
                 for session in held:
                     self._show(session.flow, session)
                 result.sessions += held
