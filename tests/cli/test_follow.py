@@ -27,7 +27,9 @@ from pcapsmtp.analysis import Options
 from pcapsmtp.analysis import follow as follow_module
 from pcapsmtp.analysis.follow import SessionShown, follow
 from pcapsmtp.cli import main
-from tests.captures import LAB, REPO_ROOT
+from pcapsmtp.report.jsondoc import analysis_document
+from pcapsmtp.report.lines import json_summary
+from tests.captures import LAB, REPO_ROOT, all_captures, analysed, capture_id
 from tests.report.helpers import UNSAFE_CHARACTERS, secret_forms, truth
 from tests.report.test_schema import assert_valid
 
@@ -284,3 +286,17 @@ def test_a_connection_attempt_nobody_answers_is_shown_once_it_falls_silent(monke
     assert [s.outcome for s in analysis.sessions] == ["unreachable"]
     assert [f.code for f in analysis.findings] == ["connect-failed"]
     assert events.empty()
+
+
+@pytest.mark.parametrize("path", all_captures(), ids=capture_id)
+def test_every_session_is_shown_and_the_summary_is_analyze_on_every_capture(path):
+    """Every lab and public capture read with --follow (a file, as fast as it is read):
+    each session of ``analyze`` was shown as it ended, and the summary is its document."""
+    events: list = []
+    analysis, interrupted = follow(str(path), Options(), events.append)
+    summary, _ = summary_document(json_summary(analysis, interrupted))
+    expected = json.loads(json.dumps(analysis_document(analysed(path)), ensure_ascii=False))
+    assert summary == expected
+    shown = {(e.session.flow.stream, e.session.flow.first_frame) for e in events
+             if isinstance(e, SessionShown)}  # fmt: skip
+    assert {(s["tcp_stream"], s["first_frame"]) for s in expected["sessions"]} <= shown
