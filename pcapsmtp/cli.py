@@ -313,7 +313,14 @@ def main() -> None:
 @maillog_option
 @keylog_option
 @parallel_options
-def analyze_command(captures, fmt, ports, tz, maillogs, keylog, jobs, scheduler) -> None:
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Live: read one capture ('-' from 'tcpdump -U -w -', or a file to its end) as it "
+    "arrives; a line per session as it ends and per finding as it is known (--format "
+    "json: JSON lines), the summary at the end of input or on Ctrl-C (docs/live.md).",
+)
+def analyze_command(captures, fmt, ports, tz, maillogs, keylog, jobs, scheduler, follow) -> None:
     """Capture facts, one row per SMTP session, and findings.
 
     CAPTURE is a file, '-' for standard input, or a folder of captures. The files of a
@@ -324,6 +331,9 @@ def analyze_command(captures, fmt, ports, tz, maillogs, keylog, jobs, scheduler)
     --format zeek (zeek-json: the same as JSON lines) prints Zeek's smtp.log, conn.log and
     files.log one after the other, each with its own header lines; with -o DIR they are
     written as DIR/smtp.log, DIR/conn.log and DIR/files.log (docs/zeek-logs.md)."""
+    if follow:
+        _follow(captures, fmt, tz, ports, maillogs, bool(keylog or scheduler or (jobs or 1) > 1))
+        return
     analysis = analyze(list(captures), _options(ports, maillogs, tz, keylog, jobs, scheduler))
     _report_warnings(analysis)
     zeek_dir = fmt.startswith("zeek") and click.get_current_context().meta["pcapsmtp.output"]
@@ -336,6 +346,46 @@ def analyze_command(captures, fmt, ports, tz, maillogs, keylog, jobs, scheduler)
             write_json(analysis, stream)
     elif analysis.results:
         _emit(_render(analysis, fmt, tz))
+    sys.exit(_report_errors(analysis.errors))
+
+
+def _follow(captures, fmt: str, tz, ports, maillogs, elsewhere: bool) -> None:
+    """analyze --follow: lines as they come, flushed one by one (pcapsmtp.analysis.follow);
+    exit 0 at the end of input and on Ctrl-C alike, since Ctrl-C reaches tcpdump too and
+    either may end the input first; 130 on a second Ctrl-C, which stops at once."""
+    from pcapsmtp.analysis.follow import follow
+    from pcapsmtp.report import lines
+
+    if len(captures) != 1 or fmt not in ("text", "json"):
+        raise click.UsageError("--follow reads one capture ('-' or a file) as text or json")
+    if elsewhere:
+        raise click.UsageError(
+            "--follow decrypts no TLS and reads in this process: no --keylog, --jobs or --scheduler"
+        )
+    options = _options(ports, maillogs)
+    options.progress = None
+    with _output() as stream:
+
+        def show(event) -> None:
+            stream.write(lines.json_line(event) if fmt == "json" else lines.text_line(event, tz))
+            stream.write("\n")
+            stream.flush()
+
+        try:
+            analysis, interrupted = follow(captures[0], options, show)
+            summary = (
+                lines.json_summary(analysis, interrupted) + "\n"
+                if fmt == "json"
+                else lines.text_summary(analysis, interrupted, tz)
+            )
+            stream.write(summary)
+            stream.flush()
+        except KeyboardInterrupt:
+            click.echo("pcapsmtp: interrupted", err=True)
+            sys.exit(130)
+        except BrokenPipeError:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
     sys.exit(_report_errors(analysis.errors))
 
 

@@ -13,7 +13,8 @@ use crate::input::{self, Limits, Stream, CHUNK};
 use crate::reader::{Format, Frame, Reader as RecordReader};
 use crate::tally::Tally;
 
-/// Frames per batch, and the captured bytes after which a batch ends early.
+/// Frames per batch, and the captured bytes after which a batch ends early (it also ends
+/// when the bytes read from the source are used up).
 const BATCH_FRAMES: usize = 1024;
 const BATCH_BYTES: usize = 4 << 20;
 
@@ -263,6 +264,11 @@ impl Reader {
                 };
                 bytes += frame.data.len();
                 frames.push(frame);
+                // The bytes in hand are used up: hand these frames on rather than wait
+                // for the source (a pipe from a live capture may take minutes).
+                if !records.has_buffered() {
+                    break;
+                }
             }
         }));
         if let Err(panic) = outcome {

@@ -9,7 +9,7 @@
 //! read each record by its length fields into its own buffer; nothing is indexed unchecked
 //! and the module has no `unsafe`.
 
-use std::io::{self, Read};
+use std::io::{self, BufReader, Read};
 
 use crate::input::{describe, inflation_limit, read_full};
 
@@ -203,6 +203,15 @@ pub struct Reader<R> {
     // pcapng
     interfaces: Vec<Interface>,
     last_time_ns: i128,
+}
+
+impl<R: Read> Reader<BufReader<R>> {
+    /// Whether bytes already taken from the source wait in the buffer. When none do, the
+    /// next frame may have to wait for the source: a pipe fed by a live capture
+    /// (`tcpdump -w - | pcapsmtp analyze - --follow`) delivers packets as they are seen.
+    pub fn has_buffered(&self) -> bool {
+        !self.input.buffer().is_empty()
+    }
 }
 
 impl<R: Read> Reader<R> {

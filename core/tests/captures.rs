@@ -299,3 +299,57 @@ fn input_that_is_no_capture_is_not_sniffed_as_one() {
     opened.stream.take(10).read_to_end(&mut rest).unwrap();
     assert!(rest.is_empty());
 }
+
+/// A pipe's deliveries: each read returns at most what is left of the piece at hand, as a
+/// pipe returns what the writer has written so far.
+struct Pieces(std::collections::VecDeque<Vec<u8>>);
+
+impl Read for Pieces {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let Some(piece) = self.0.front_mut() else {
+            return Ok(0);
+        };
+        let n = piece.len().min(buf.len());
+        buf[..n].copy_from_slice(&piece[..n]);
+        piece.drain(..n);
+        if piece.is_empty() {
+            self.0.pop_front();
+        }
+        Ok(n)
+    }
+}
+
+#[test]
+fn the_reader_tells_when_the_bytes_that_arrived_are_used_up() {
+    // greylisting.pcap arriving in three pieces: the file header, record 1 and half of
+    // record 2; the rest of record 2 and record 3; the rest. A record cut between two
+    // pieces is read whole; after record 3 nothing is in hand, which is where the Python
+    // binding ends a batch rather than wait for the source (analyze --follow).
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../captures/greylisting.pcap");
+    let data = fs::read(path).expect("the lab capture");
+    let mut ends = vec![24];
+    while *ends.last().unwrap() < data.len() {
+        let at = *ends.last().unwrap();
+        ends.push(at + 16 + le32(&data, at + 8) as usize);
+    }
+    let half = (ends[1] + ends[2]) / 2;
+    let pieces = [&data[..half], &data[half..ends[3]], &data[ends[3]..]];
+    let source = Pieces(pieces.iter().map(|p| p.to_vec()).collect());
+    let opened = input::open(Box::new(source), Limits::default()).expect("opens");
+    let format = Format::sniff(&opened.head).expect("a capture");
+    let stream = std::io::BufReader::with_capacity(input::CHUNK, opened.stream);
+    let mut reader = Reader::new(stream, format, None, 0);
+    let mut in_hand = Vec::new();
+    let mut frames = Vec::new();
+    while let Some(frame) = reader.next_frame() {
+        frames.push(frame);
+        in_hand.push(reader.has_buffered());
+    }
+    let records = ends.len() - 1;
+    let mut expected = vec![true; records];
+    expected[2] = false;
+    expected[records - 1] = false;
+    assert_eq!(in_hand, expected);
+    assert_eq!(facts(&frames), facts(&read_plain(data.clone()).0));
+    assert!(reader.take_warnings().is_empty());
+}

@@ -21,7 +21,7 @@ from pcapsmtp.capture import Capture, CaptureInfo, IcmpError, TcpSegment, open_c
 from pcapsmtp.capture.sets import CaptureSet, ChainedCapture
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.tracker import SMTP_PORTS, SmtpTracker
-from pcapsmtp.tcp import FlowEnded, FlowTracker
+from pcapsmtp.tcp import FlowEnded, FlowTracker, TcpFlow
 from pcapsmtp.tcp.flows import evicted_warning
 from pcapsmtp.tcp.streams import StreamFrames, follow_streams
 
@@ -51,7 +51,14 @@ class OnePass:
         """When asked: the first frame of every flow that continues no earlier one (a rotated
         set's pieces number their streams from these)."""
 
-    def run(self, found: Iterable[TcpSegment | IcmpError]) -> None:
+    def run(
+        self,
+        found: Iterable[TcpSegment | IcmpError],
+        on_end: Callable[[TcpFlow, Session | None], None] | None = None,
+    ) -> None:
+        """Feed the packets through; ``on_end`` is told of every flow as it ends, with its
+        session (None for a connection that is not SMTP, or one held for TLS): the live
+        mode (pcapsmtp.analysis.follow) shows sessions as they end."""
         smtp, sessions, starts = self.smtp, self.sessions, self.flow_starts
         for event in self.flows.events(found):
             session = smtp.add(event)
@@ -62,6 +69,8 @@ class OnePass:
                     starts.append(event.flow.first_frame)
                 if session is None:
                     self.other_connections += 1
+                if on_end is not None:
+                    on_end(event.flow, session)
 
     def warn(self, info: CaptureInfo) -> None:
         """What the flow table had to give up, into the capture's warnings."""

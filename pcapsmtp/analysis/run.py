@@ -45,6 +45,14 @@ def analyze(sources: list[str], options: Options | None = None) -> Analysis:
                 analysis.results.append(_analyze_set(capture_set, options))
             except CaptureError as error:
                 analysis.errors.append(error)
+    conclude(analysis, options)
+    return analysis
+
+
+def conclude(analysis: Analysis, options: Options) -> None:
+    """What follows the reading of every capture: sessions numbered by their first frame,
+    diagnosed, linked to the mail logs. Also the end of the live mode
+    (pcapsmtp.analysis.follow), so its summary is this analysis."""
     for result in analysis.results:
         for number, session in enumerate(result.sessions, start=1):
             session.id = number
@@ -58,7 +66,6 @@ def analyze(sources: list[str], options: Options | None = None) -> Analysis:
         result.findings = diagnose(result.sessions, context)
     if options.maillogs and analysis.results:
         _link_maillogs(analysis, options)
-    return analysis
 
 
 def _analyze_set(capture_set: CaptureSet, options: Options) -> CaptureResult:

@@ -99,13 +99,13 @@ class Capture:
     CaptureError; damage later in the file becomes a warning in ``info``.
     """
 
-    def __init__(self, source: str, frame_offset: int = 0) -> None:
+    def __init__(self, source: str, frame_offset: int = 0, stream: BinaryIO | None = None) -> None:
         self.source = source
         self.info = CaptureInfo(file=source)
         self.frame_offset = frame_offset
         """Added to every frame number: the frames of the files before this one in a
         rotated set (pcapsmtp.capture.sets), so numbers run on as in one merged capture."""
-        self._raw = _open_raw(source)
+        self._raw = _open_raw(source) if stream is None else stream
         try:
             self._reader = core_reader(self._raw, frame_offset)
         except BaseException:
@@ -180,6 +180,8 @@ class Capture:
         self.close()
 
 
-def open_capture(source: str, frame_offset: int = 0) -> Capture:
-    """Open a pcap or pcapng file (plain or compressed), or ``-`` for standard input."""
-    return Capture(source, frame_offset)
+def open_capture(source: str, frame_offset: int = 0, stream: BinaryIO | None = None) -> Capture:
+    """Open a pcap or pcapng file (plain or compressed), or ``-`` for standard input;
+    ``stream``: read this binary stream instead, named ``source`` (the live mode's reader,
+    pcapsmtp.analysis.follow)."""
+    return Capture(source, frame_offset, stream)
