@@ -3,7 +3,7 @@
 //! back in batches (`take()`: the chunks since the last call, bytes only where there are).
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
 use crate::reassembly::{self, Content};
 
@@ -86,9 +86,10 @@ impl Chunk {
             Some(d) => d.bind(py).repr()?.to_string(),
             None => "None".into(),
         };
+        let reason = PyString::new(py, &self.reason).repr()?;
         Ok(format!(
-            "Chunk(offset={}, length={}, data={}, frame={}, time_ns={}, reason={:?})",
-            self.offset, self.length, data, self.frame, self.time_ns, self.reason
+            "Chunk(offset={}, length={}, data={}, frame={}, time_ns={}, reason={})",
+            self.offset, self.length, data, self.frame, self.time_ns, reason
         ))
     }
 }
