@@ -2,9 +2,10 @@
 //!
 //! `input` undoes compression, `reader` turns pcap and pcapng records into frames,
 //! `decode` (with `fragments`) turns frames into TCP segments and ICMP errors, `tally`
-//! counts the frames for CaptureInfo, `smtp_framing` and `message_scan` are the byte
-//! scans of the SMTP layer, and `python` (feature "python", which maturin turns on,
-//! with `python_decode` and `python_smtp`) is the `pcapsmtp._core` module.
+//! counts the frames for CaptureInfo, `reassembly` turns a TCP direction's segments into
+//! an ordered stream with gaps, `smtp_framing` and `message_scan` are the byte scans of
+//! the SMTP layer, and `python` (feature "python", which maturin turns on, with
+//! `python_decode`, `python_reassembly` and `python_smtp`) is the `pcapsmtp._core` module.
 #![forbid(unsafe_code)]
 
 pub mod decode;
@@ -12,6 +13,7 @@ pub mod fragments;
 pub mod input;
 pub mod message_scan;
 pub mod reader;
+pub mod reassembly;
 pub mod smtp_framing;
 pub mod tally;
 
@@ -19,5 +21,7 @@ pub mod tally;
 mod python;
 #[cfg(feature = "python")]
 mod python_decode;
+#[cfg(feature = "python")]
+mod python_reassembly;
 #[cfg(feature = "python")]
 mod python_smtp;

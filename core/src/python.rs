@@ -324,6 +324,7 @@ pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Reader>()?;
     crate::python_decode::register(m)?;
+    crate::python_reassembly::register(m)?;
     crate::python_smtp::register(m)?;
     m.add("MAX_RECORD_LEN", crate::reader::MAX_RECORD_LEN)?;
     m.add("MAX_BLOCK_LEN", crate::reader::MAX_BLOCK_LEN)?;

@@ -3,11 +3,12 @@ become gaps exactly where they are, and the out-of-order buffer stays within its
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import random
-import tracemalloc
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -91,22 +92,45 @@ def test_holes_become_gaps_exactly_where_they_are(case):
     assert position == end
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+                     "uordblks", "fordblks", "keepcost")
+    ]  # fmt: skip
+
+
+def malloc_in_use():
+    """Bytes the C allocator has handed out and not taken back (glibc's mallinfo2): the
+    compiled core allocates there, where tracemalloc does not look. Python's small
+    objects come from its own arenas, so the loop's temporary ints do not count."""
+    try:
+        mallinfo2 = ctypes.CDLL(None).mallinfo2
+    except (AttributeError, OSError):
+        pytest.skip("needs glibc's mallinfo2")
+    mallinfo2.restype = _MallInfo2
+    return lambda: mallinfo2().uordblks
+
+
 def test_held_segment_costs_no_more_than_charged():
-    """SEGMENT_OVERHEAD is what holding a segment costs beyond its payload bytes."""
+    """SEGMENT_OVERHEAD is charged per held segment beyond its payload bytes: holding one
+    must cost no more. The segments are held in the compiled core (Rust, the C
+    allocator), so the cost is measured there; it was measured with tracemalloc while the
+    reassembler was CPython (about 275 bytes, the figure the charge keeps so the bound
+    fires where it did). The lower bound checks that the measurement sees the held
+    segments at all: an entry holds at least its offset, lengths, frame and time."""
+    in_use = malloc_in_use()
     r = StreamReassembler()
     r.start(0)
     count = 5000
     payloads = [bytes([i % 256]) * 10 for i in range(count)]
-    tracemalloc.start()
-    try:
-        before = tracemalloc.get_traced_memory()[0]
-        for i, data in enumerate(payloads):
-            r.segment(1 + 100 + 20 * i, data[:], 10, 10**6 + i, 1_700_000_000 * 10**9 + i)
-        after = tracemalloc.get_traced_memory()[0]
-    finally:
-        tracemalloc.stop()
+    before = in_use()
+    for i, data in enumerate(payloads):
+        r.segment(1 + 100 + 20 * i, data, 10, 10**6 + i, 1_700_000_000 * 10**9 + i)
+    after = in_use()
+    assert len(r._pending) == count and r.limited == 0
     per_segment = (after - before) / count - 10
-    assert 100 < per_segment <= SEGMENT_OVERHEAD
+    assert 48 < per_segment <= SEGMENT_OVERHEAD
 
 
 def test_the_buffer_bound_declares_the_hole_and_goes_on(monkeypatch):
