@@ -54,7 +54,7 @@ def analyze(sources: list[str], options: Options | None = None) -> Analysis:
                 + f": {limit}: a per-session cap (docs/limits.md)"
                 for limit in session.limits()
             ]
-        context = CaptureContext(result.info, result.stray_icmp)
+        context = CaptureContext(result.info, result.stray_icmp, dns=result.dns)
         result.findings = diagnose(result.sessions, context)
     if options.maillogs and analysis.results:
         _link_maillogs(analysis, options)
