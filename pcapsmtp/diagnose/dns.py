@@ -117,10 +117,18 @@ def _has_data(lookup: Lookup, answers: Answers) -> bool:
 
 
 def _timed_out(lookup: Lookup, end_ns: int | None) -> bool:
-    """Unanswered, and the capture went on long enough after the last try to know."""
+    """Unanswered, and the capture went on long enough after the last try to know (a
+    client's retry says the same of the tries before it)."""
     if lookup.response is not None or not lookup.queries or end_ns is None:
         return False
     return end_ns - lookup.queries[-1].time_ns >= TIMEOUT_NS
+
+
+def _late(lookup: Lookup) -> bool:
+    """Answered, but TIMEOUT_NS or more after the last try: the client had given up."""
+    if lookup.response is None or not lookup.queries:
+        return False
+    return lookup.response.time_ns - lookup.queries[-1].time_ns >= TIMEOUT_NS
 
 
 def _resolver(lookup: Lookup) -> str:
@@ -204,8 +212,13 @@ def failed_lookups(sessions: list[Session], context) -> Iterator[Finding]:
         ptr_client = _ptr_session(lookup, clients)
         if not mail and ptr_client is None:
             continue
-        if lookup.response is None:
-            if _timed_out(lookup, end_ns) and lookup.server in answering:
+        if lookup.response is None or _late(lookup):
+            # A capture that lacks the responses (one-sided) shows queries without answers
+            # too: a client that retried, or a resolver that answered others, tells them apart.
+            retried = len(lookup.queries) > 1
+            if _late(lookup) or (
+                (_timed_out(lookup, end_ns) or retried) and (retried or lookup.server in answering)
+            ):
                 failed.setdefault(question, []).append(lookup)
         elif lookup.rcode in FAILED_RCODES or _no_address(lookup, answers):
             failed.setdefault(question, []).append(lookup)
@@ -243,9 +256,14 @@ def _no_address(lookup: Lookup, answers: Answers) -> bool:
 
 
 def _what_failed(lookup: Lookup) -> str:
+    tries = len(lookup.queries)
+    tried = f"{tries} {'try' if tries == 1 else 'tries'}"
     if lookup.response is None:
-        tries = len(lookup.queries)
-        return f"no answer ({tries} {'try' if tries == 1 else 'tries'})"
+        return f"no answer ({tried})"
+    if _late(lookup):
+        late = lookup.response.time_ns - lookup.queries[-1].time_ns
+        answer = f"{rcode_name(lookup.rcode)} came {seconds(late)} after the last"
+        return f"no answer within {seconds(TIMEOUT_NS)} ({tried}; {answer})"
     if lookup.rcode == NOERROR:
         return "no address (NOERROR, empty answer)"
     return rcode_name(lookup.rcode)
@@ -262,7 +280,8 @@ RCODE_MEANING = {
 def _failed_finding(group, lookups, answers, sessions, clients) -> Finding:
     first = group[0]
     later = _answered_later(group[-1], lookups, answers)
-    code = "dns-timeout" if all(g.response is None for g in group) else "dns-lookup-failed"
+    timed_out = all(g.response is None or _late(g) for g in group)
+    code = "dns-timeout" if timed_out else "dns-lookup-failed"
     results = sorted({_what_failed(g) for g in group})
     frames = [frame for g in group for frame in g.frames]
     ptr_session = _ptr_session(first, clients)
@@ -281,7 +300,7 @@ def _failed_finding(group, lookups, answers, sessions, clients) -> Finding:
     summary = f"DNS {question} ({role}) failed: {', '.join(results)}"
     if later is not None:
         summary += f"; answered {seconds(later.time_ns - first.time_ns)} later"
-    meaning = RCODE_MEANING.get(first.rcode) if first.response is not None else None
+    meaning = RCODE_MEANING.get(first.rcode) if not timed_out else None
     detail = (
         f"{address(first.client)} asked resolver {_resolver(first)} for {question} "
         f"{len(group)} time(s) (frames {', '.join(map(str, frames[:10]))}): "
@@ -565,10 +584,8 @@ def _slow_greeting(session: Session, mine: list[Lookup], spent: int, wait: int) 
             else "no answer before the greeting"
         )
         parts.append(f"{lookup.question} ({took})")
-    frames = [f for lk in mine for f in lk.frames] + [
-        session.flow.first_frame,
-        session.greeting.frame,
-    ]
+    evidence = {f for lk in mine for f in lk.frames}
+    frames = sorted(evidence | {session.flow.first_frame, session.greeting.frame})
     return _tie(
         Finding(
             "dns-slow-greeting",
