@@ -1,0 +1,142 @@
+"""The DNS rules on the lab's DNS captures (unbound serving broken zones; what dig told the
+client is the truth), against tshark's frames for the same lookups; and what they must not
+say: nothing where the capture cannot tell (responses missing, an MX host's address not in
+the capture), nothing on any capture whose truth does not expect it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pcapsmtp.analysis import analyze
+from pcapsmtp.diagnose import ERROR, INFO, WARNING
+from tests import tshark
+from tests.capture_edits import keep
+from tests.captures import LAB, PUBLIC, TRUTHS, all_captures, capture_id
+from tests.diagnose.helpers import analysis, lab, truth
+
+DNS_CODES = {
+    "dns-lookup-failed",
+    "dns-timeout",
+    "dns-no-mx",
+    "dns-mx-mismatch",
+    "dns-slow-greeting",
+}
+
+
+def _dns_findings(path: str):
+    return [f for f in analysis(path).findings if f.code in DNS_CODES]
+
+
+def _frames(path: str, display_filter: str) -> list[int]:
+    return [int(row[0]) for row in tshark.fields(Path(path), ["frame.number"], display_filter)]
+
+
+@tshark.needs_tshark
+def test_each_failed_mx_lookup_is_named_with_its_frames_and_status():
+    path = lab("dns-lookup-failed")
+    found = {tuple(f.frames): f for f in _dns_findings(path)}
+    failed = [t for t in truth("dns-lookup-failed")["dns"] if t["status"] != "NOERROR"]
+    assert len(failed) == 3 and len(found) == 3
+    for asked in failed:
+        frames = tuple(_frames(path, f"dns.id == {asked['id']}"))
+        finding = found[frames]
+        assert (finding.code, finding.severity, finding.session) == (
+            "dns-lookup-failed",
+            ERROR,
+            None,
+        )
+        assert asked["name"] in finding.summary and asked["status"] in finding.summary
+        assert f"dig @10.77.2.1 MX {asked['name']}" in " ".join(finding.next_steps)
+        assert f"dns.id == 0x{asked['id']:04x}" in finding.detail
+
+
+@tshark.needs_tshark
+def test_an_unanswered_mx_lookup_and_its_retry_are_a_timeout():
+    path = lab("dns-timeout")
+    [finding] = _dns_findings(path)
+    assert (finding.code, finding.severity) == ("dns-timeout", ERROR)
+    assert finding.frames == _frames(path, 'dns.qry.name == "silent.test"')
+    assert "no answer (2 tries)" in finding.summary
+
+
+@tshark.needs_tshark
+def test_no_mx_is_info_and_a_null_mx_an_error():
+    path = lab("dns-no-mx")
+    by_severity = {f.severity: f for f in _dns_findings(path)}
+    assert set(by_severity) == {ERROR, INFO}
+    assert by_severity[ERROR].frames == _frames(path, 'dns.qry.name == "nullmx.lab.test"')
+    assert "RFC 7505" in by_severity[ERROR].summary
+    plain = _frames(path, 'dns.qry.name == "plain.lab.test" && dns.qry.type == 15')
+    assert by_severity[INFO].frames == plain
+    assert "10.77.2.2" in by_severity[INFO].detail  # the fallback address the capture shows
+
+
+def test_a_connection_elsewhere_than_the_mx_is_named_on_its_session():
+    path = lab("dns-mx-mismatch")
+    told = truth("dns-mx-mismatch")
+    [finding] = _dns_findings(path)
+    assert (finding.code, finding.severity, finding.session) == ("dns-mx-mismatch", WARNING, 1)
+    mx_address = told["dns"][1]["answers"][0]
+    assert told["sessions"][0]["server"].startswith("10.77.2.2")
+    assert "10.77.2.2" in finding.summary and mx_address in finding.summary
+
+
+@tshark.needs_tshark
+def test_a_slow_ptr_answer_is_why_the_greeting_was_late():
+    path = lab("dns-slow-ptr")
+    delay = truth("dns-slow-ptr")["slow_ptr_delay_s"]
+    [finding] = _dns_findings(path)
+    assert (finding.code, finding.severity, finding.session) == ("dns-slow-greeting", WARNING, 1)
+    ptr = _frames(path, "dns.qry.type == 12")
+    assert set(ptr) <= set(finding.frames)
+    [[took]] = tshark.fields(
+        Path(path), ["dns.time"], "dns.qry.type == 12 && dns.flags.response == 1"
+    )
+    assert delay <= float(took) < delay + 0.5
+    assert "2.1.77.10.in-addr.arpa PTR" in finding.summary
+    assert "dig @10.77.2.1 -x 10.77.1.2" in finding.next_steps[0]
+
+
+def test_queries_without_their_responses_are_no_timeout(tmp_path):
+    """A capture that kept only the client's queries (a one-sided capture) says nothing of
+    DNS: no retry and no answer from that resolver, so nothing shows the lookups failed."""
+    source = Path(lab("dns-lookup-failed"))
+    kept = keep(source, tmp_path / "queries.pcap", lambda _n, buf: buf[34:36] != b"\x00\x35")
+    result = analyze([str(kept)]).results[0]
+    assert result.dns and all(lk.response is None for lk in result.dns)
+    assert not [f for f in result.findings if f.code in DNS_CODES]
+
+
+def test_an_mx_host_whose_address_is_not_in_the_capture_is_no_mismatch(tmp_path):
+    source = Path(lab("dns-mx-mismatch"))
+    answers = _frames(str(source), "dns.qry.type == 1 && dns.flags.response == 1")
+    kept = keep(source, tmp_path / "no-a.pcap", lambda n, _buf: n not in answers)
+    result = analyze([str(kept)]).results[0]
+    assert not [f for f in result.findings if f.code == "dns-mx-mismatch"]
+
+
+@pytest.mark.parametrize("path", all_captures(), ids=capture_id)
+def test_dns_findings_only_where_the_truth_expects_them(path):
+    """No false alarm: a DNS code appears in a lab capture only when its truth expects it,
+    and in no public capture (three hold DNS: zeek-smtp.pcap and
+    suricata-bug-3616-smtp_input.pcap the A lookup of the server the client then connects
+    to, arkime-arkime_synthetic.pcap a resolver test with NXDOMAIN, SERVFAIL and unanswered
+    queries for names no mail lookup needs)."""
+    codes = {f.code for f in _dns_findings(str(path))}
+    if path.parent == LAB:
+        name = path.name.split(".")[0]
+        expected = set(json.loads((LAB / f"{name}.truth.json").read_text())["expected_findings"])
+        assert codes <= expected
+    else:
+        assert path.parent == PUBLIC and codes == set()
+
+
+def test_every_dns_scenario_has_its_code():
+    dns_truths = [t for t in TRUTHS if t.name.startswith("dns-")]
+    if not dns_truths:
+        pytest.skip("no DNS lab captures")
+    expected = {c for t in dns_truths for c in json.loads(t.read_text())["expected_findings"]}
+    assert expected == DNS_CODES
