@@ -11,6 +11,7 @@ NXDOMAINs (blocklist misses, search-list expansions) are normal.
 from __future__ import annotations
 
 import ipaddress
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 
 from pcapsmtp.capture.addresses import address
@@ -93,19 +94,41 @@ def _is_mail_lookup(lookup: Lookup, mail_names: set[str]) -> bool:
     return lookup.qtype == TYPE_MX or (lookup.qtype in ADDRESS_TYPES and lookup.name in mail_names)
 
 
-def _answered_later(lookup: Lookup, lookups: list[Lookup], answers: Answers) -> Lookup | None:
-    """A later lookup of the same question from the same client that got an answer."""
-    for other in lookups:
+def _by_question(lookups: list[Lookup]) -> dict[tuple[str, int], list[Lookup]]:
+    found: dict[tuple[str, int], list[Lookup]] = {}
+    for lookup in lookups:
+        found.setdefault((lookup.name, lookup.qtype), []).append(lookup)
+    return found
+
+
+def _answered_later(lookup: Lookup, same: list[Lookup], answers: Answers) -> Lookup | None:
+    """A later lookup of the same question (``same``: all of them) that got an answer."""
+    for other in same:
         if (
-            other is not lookup
-            and other.time_ns > lookup.time_ns
-            and (other.client, other.name, other.qtype)
-            == (lookup.client, lookup.name, lookup.qtype)
+            other.time_ns > lookup.time_ns
             and other.rcode == NOERROR
+            and not _late(other)
             and _has_data(other, answers)
         ):
             return other
     return None
+
+
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+
+def _is_local(ip: bytes) -> bool:
+    """A loopback address: a host's stub resolver (systemd-resolved at 127.0.0.53, a local
+    unbound) is asked from there, and ``tcpdump -i any`` shows those lookups as the host's."""
+    try:
+        found = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(found in net for net in LOOPBACK if net.version == found.version)
+
+
+def _made_by(lookup: Lookup, host: bytes) -> bool:
+    return lookup.client == host or _is_local(lookup.client)
 
 
 def _has_data(lookup: Lookup, answers: Answers) -> bool:
@@ -168,7 +191,7 @@ def _sessions_for_domain(sessions: list[Session], lookup: Lookup) -> list[Sessio
     return [
         s
         for s in sessions
-        if s.client.ip == lookup.client
+        if _made_by(lookup, s.client.ip)
         and s.flow.first_time_ns >= lookup.time_ns
         and domain in _recipient_domains(s)
     ]
@@ -201,13 +224,15 @@ def failed_lookups(sessions: list[Session], context) -> Iterator[Finding]:
         return
     answers = Answers(lookups)
     mail_names = _mail_names(lookups, answers)
-    clients = {s.client.ip: s for s in sessions}
+    clients: dict[bytes, list[Session]] = {}
+    for session in sessions:
+        clients.setdefault(session.client.ip, []).append(session)
     end_ns = context.info.last_time_ns
     answering = {lookup.server for lookup in lookups if lookup.response is not None}
     failed: dict[tuple, list[Lookup]] = {}
     slow: dict[tuple, list[Lookup]] = {}
     for lookup in lookups:
-        question = (lookup.client, lookup.name, lookup.qtype)
+        question = (lookup.name, lookup.qtype)
         mail = _is_mail_lookup(lookup, mail_names)
         ptr_client = _ptr_session(lookup, clients)
         if not mail and ptr_client is None:
@@ -224,23 +249,28 @@ def failed_lookups(sessions: list[Session], context) -> Iterator[Finding]:
             failed.setdefault(question, []).append(lookup)
         elif len(lookup.queries) > 1 and mail:
             slow.setdefault(question, []).append(lookup)
-    for group in failed.values():
-        yield _failed_finding(group, lookups, answers, sessions, clients)
+    questions = _by_question(lookups)
+    for question, group in failed.items():
+        yield _failed_finding(group, questions[question], answers, sessions, clients)
     for group in slow.values():
         yield _retried_finding(group)
 
 
-def _ptr_session(lookup: Lookup, clients: dict[bytes, Session]) -> Session | None:
-    """The SMTP session whose client this PTR lookup asks about, made by its server."""
+def _ptr_session(lookup: Lookup, clients: dict[bytes, list[Session]]) -> Session | None:
+    """The SMTP session whose client this PTR lookup asks about, made by its server: the
+    last one from that client that had begun when the lookup was made (or the first)."""
     if lookup.qtype != TYPE_PTR:
         return None
     reverse = _reverse_address(lookup.name)
     if reverse is None:
         return None
-    session = clients.get(ipaddress.ip_address(reverse).packed)
-    if session is None or session.server.ip != lookup.client:
-        return None
-    return session
+    found = [
+        s
+        for s in clients.get(ipaddress.ip_address(reverse).packed, [])
+        if _made_by(lookup, s.server.ip)
+    ]
+    begun = [s for s in found if s.flow.first_time_ns <= lookup.time_ns]
+    return begun[-1] if begun else (found[0] if found else None)
 
 
 def _no_address(lookup: Lookup, answers: Answers) -> bool:
@@ -277,9 +307,9 @@ RCODE_MEANING = {
 }
 
 
-def _failed_finding(group, lookups, answers, sessions, clients) -> Finding:
+def _failed_finding(group, same, answers, sessions, clients) -> Finding:
     first = group[0]
-    later = _answered_later(group[-1], lookups, answers)
+    later = _answered_later(group[-1], same, answers)
     timed_out = all(g.response is None or _late(g) for g in group)
     code = "dns-timeout" if timed_out else "dns-lookup-failed"
     results = sorted({_what_failed(g) for g in group})
@@ -457,24 +487,25 @@ def mx_mismatch(sessions: list[Session], context) -> Iterator[Finding]:
     if not lookups:
         return
     answers = Answers(lookups)
+    mx = [lk for lk in lookups if lk.qtype == TYPE_MX and lk.rcode == NOERROR and not _late(lk)]
+    if not mx:
+        return
     for session in sessions:
         server = address(session.server.ip)
-        for lookup, wanted in _destinations(session, lookups, answers):
+        for lookup, wanted in _destinations(session, mx, answers):
             if wanted and server not in wanted:
                 yield _mismatch(session, lookup, wanted, answers)
                 break
 
 
-def _destinations(session: Session, lookups: list[Lookup], answers: Answers):
+def _destinations(session: Session, mx: list[Lookup], answers: Answers):
     """(the MX lookup, the addresses its answers lead to) for the session's recipient
-    domains; empty addresses when some MX host's address is not in the capture."""
+    domains, from the answered MX lookups ``mx``; empty addresses when some MX host's
+    address is not in the capture."""
     before = [
         lookup
-        for lookup in lookups
-        if lookup.qtype == TYPE_MX
-        and lookup.client == session.client.ip
-        and lookup.response is not None
-        and lookup.rcode == NOERROR
+        for lookup in mx
+        if _made_by(lookup, session.client.ip)
         and lookup.response.time_ns <= session.flow.first_time_ns
     ]
     domains = _recipient_domains(session)
@@ -535,21 +566,17 @@ def slow_greeting(sessions: list[Session], context) -> Iterator[Finding]:
     """The server's own lookups (PTR of the client, blocklists, ...) between the client's SYN
     and the greeting took SLOW_GREETING_NS or more and half the wait: a slow resolver is why
     the greeting was late."""
-    lookups = context.dns
+    lookups = [lk for lk in context.dns if lk.queries]
     if not lookups:
         return
+    times = [lk.time_ns for lk in lookups]
     for session in sessions:
         if session.greeting is None:
             continue
         start = session.flow.syn_time_ns or session.flow.first_time_ns
         greeted = session.greeting.time_ns
-        mine = [
-            lookup
-            for lookup in lookups
-            if lookup.client == session.server.ip
-            and lookup.queries
-            and start <= lookup.time_ns <= greeted
-        ]
+        window = lookups[bisect_left(times, start) : bisect_right(times, greeted)]
+        mine = _about_client(session, window)
         spans = [
             (lk.time_ns, min(lk.response.time_ns if lk.response else greeted, greeted))
             for lk in mine
@@ -558,6 +585,33 @@ def slow_greeting(sessions: list[Session], context) -> Iterator[Finding]:
         wait = greeted - start
         if spent >= SLOW_GREETING_NS and spent * 2 >= wait:
             yield _slow_greeting(session, mine, spent, wait)
+
+
+def _about_client(session: Session, window: list[Lookup]) -> list[Lookup]:
+    """The lookups the session's server made about its client: the PTR of its address,
+    blocklist queries (the address reversed under a list's zone), and the addresses of the
+    names the PTR answered (Postfix checks that they lead back). A busy server's lookups for
+    its other clients are not this session's."""
+    server = session.server.ip
+    reverse = _reverse_name(session.client.ip)
+    prefix = reverse.removesuffix(".in-addr.arpa").removesuffix(".ip6.arpa") + "."
+    mine = [
+        lk
+        for lk in window
+        if _made_by(lk, server) and (lk.name == reverse or lk.name.startswith(prefix))
+    ]
+    names = {r.value for lk in mine for r in lk.records(TYPE_PTR)}
+    chosen = {id(lk) for lk in mine}
+    return [
+        lk
+        for lk in window
+        if id(lk) in chosen
+        or (lk.name in names and lk.qtype in ADDRESS_TYPES and _made_by(lk, server))
+    ]
+
+
+def _reverse_name(ip: bytes) -> str:
+    return ipaddress.ip_address(ip).reverse_pointer
 
 
 def _covered(spans: list[tuple[int, int]]) -> int:
