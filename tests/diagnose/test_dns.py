@@ -140,3 +140,57 @@ def test_every_dns_scenario_has_its_code():
         pytest.skip("no DNS lab captures")
     expected = {c for t in dns_truths for c in json.loads(t.read_text())["expected_findings"]}
     assert expected == DNS_CODES
+
+
+def _via_loopback(source: Path, target: Path) -> Path:
+    """The capture as a host with a stub resolver shows it (systemd-resolved: asked at
+    127.0.0.53 from 127.0.0.1): every DNS datagram's addresses moved to loopback."""
+    import dpkt
+
+    local, stub = bytes([127, 0, 0, 1]), bytes([127, 0, 0, 53])
+    with open(source, "rb") as handle, open(target, "wb") as out:
+        writer = dpkt.pcap.Writer(out, linktype=dpkt.pcap.DLT_EN10MB, snaplen=65535)
+        for ts, buf in dpkt.pcap.Reader(handle):
+            eth = dpkt.ethernet.Ethernet(buf)
+            ip = eth.data
+            if isinstance(getattr(ip, "data", None), dpkt.udp.UDP) and 53 in (
+                ip.data.sport,
+                ip.data.dport,
+            ):
+                ip.src, ip.dst = (local, stub) if ip.data.dport == 53 else (stub, local)
+                ip.sum = ip.data.sum = 0
+            writer.writepkt(bytes(eth), ts)
+    return target
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [("dns-slow-ptr", "dns-slow-greeting"), ("dns-mx-mismatch", "dns-mx-mismatch")],
+)
+def test_lookups_through_a_loopback_stub_resolver_are_the_hosts(tmp_path, name, code):
+    moved = _via_loopback(Path(lab(name)), tmp_path / f"{name}.pcap")
+    result = analyze([str(moved)]).results[0]
+    assert {lk.client for lk in result.dns} == {bytes([127, 0, 0, 1])}
+    assert [f.session for f in result.findings if f.code == code] == [1]
+
+
+def test_a_busy_servers_lookups_for_another_client_are_not_this_sessions(tmp_path):
+    """The same capture with the PTR asked about 10.77.1.3 instead (another client of a busy
+    server): the 2.5 s lookup is not why this session's greeting was late."""
+    import dpkt
+
+    target = tmp_path / "other-client.pcap"
+    with open(lab("dns-slow-ptr"), "rb") as handle, open(target, "wb") as out:
+        writer = dpkt.pcap.Writer(out, linktype=dpkt.pcap.DLT_EN10MB, snaplen=65535)
+        for ts, buf in dpkt.pcap.Reader(handle):
+            eth = dpkt.ethernet.Ethernet(buf)
+            udp = getattr(eth.data, "data", None)
+            if isinstance(udp, dpkt.udp.UDP) and 53 in (udp.sport, udp.dport):
+                udp.data = bytes(udp.data).replace(
+                    b"\x012\x011\x0277\x0210", b"\x013\x011\x0277\x0210"
+                )
+                eth.data.sum = udp.sum = 0
+            writer.writepkt(bytes(eth), ts)
+    result = analyze([str(target)]).results[0]
+    assert any(lk.name == "3.1.77.10.in-addr.arpa" for lk in result.dns)
+    assert not [f for f in result.findings if f.code == "dns-slow-greeting"]
