@@ -194,3 +194,32 @@ def test_a_busy_servers_lookups_for_another_client_are_not_this_sessions(tmp_pat
     result = analyze([str(target)]).results[0]
     assert any(lk.name == "3.1.77.10.in-addr.arpa" for lk in result.dns)
     assert not [f for f in result.findings if f.code == "dns-slow-greeting"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["analyze"],
+        ["analyze", "--format", "json"],
+        ["analyze", "--format", "md"],
+        ["report", "-o", "{tmp}/r.md"],
+        ["report", "-o", "{tmp}/r.html"],
+        ["report", "-o", "{tmp}/r.json"],
+    ],
+    ids=lambda a: "-".join(a[:3]).replace("{tmp}/", ""),
+)
+def test_dns_findings_show_in_every_output(tmp_path, args):
+    """A DNS finding reaches every format the way other findings do: code, summary, the dig
+    command to confirm it."""
+    from click.testing import CliRunner
+
+    from pcapsmtp.cli import main
+
+    path = lab("dns-lookup-failed")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    result = CliRunner().invoke(main, [argv[0], path, *argv[1:]], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out = Path(argv[-1]).read_text() if argv[0] == "report" else result.output
+    assert "dns-lookup-failed" in out
+    assert "gone.lab.test" in out and "NXDOMAIN" in out
+    assert "dig @10.77.2.1 MX gone.lab.test" in out
