@@ -94,18 +94,19 @@ def _is_mail_lookup(lookup: Lookup, mail_names: set[str]) -> bool:
     return lookup.qtype == TYPE_MX or (lookup.qtype in ADDRESS_TYPES and lookup.name in mail_names)
 
 
-def _by_question(lookups: list[Lookup]) -> dict[tuple[str, int], list[Lookup]]:
-    found: dict[tuple[str, int], list[Lookup]] = {}
+def _by_name(lookups: list[Lookup]) -> dict[str, list[Lookup]]:
+    found: dict[str, list[Lookup]] = {}
     for lookup in lookups:
-        found.setdefault((lookup.name, lookup.qtype), []).append(lookup)
+        found.setdefault(lookup.name, []).append(lookup)
     return found
 
 
 def _answered_later(lookup: Lookup, same: list[Lookup], answers: Answers) -> Lookup | None:
-    """A later lookup of the same question (``same``: all of them) that got an answer."""
+    """A later lookup of the same question (``same``: all of the name's) that got an answer."""
     for other in same:
         if (
-            other.time_ns > lookup.time_ns
+            other.qtype == lookup.qtype
+            and other.time_ns > lookup.time_ns
             and other.rcode == NOERROR
             and not _late(other)
             and _has_data(other, answers)
@@ -198,12 +199,24 @@ def _sessions_for_domain(sessions: list[Session], lookup: Lookup) -> list[Sessio
 
 
 def _recipient_domains(session: Session) -> set[str]:
-    return {
-        r.address.rpartition("@")[2].strip("<> ").rstrip(".").lower()
-        for t in session.transactions
-        for r in t.rcpt_to
-        if "@" in r.address
-    }
+    return {_domain(r.address) for t in session.transactions for r in t.rcpt_to if "@" in r.address}
+
+
+def _domain(mailbox: str) -> str:
+    return mailbox.rpartition("@")[2].strip("<> ").rstrip(".").lower()
+
+
+def _checked_sender(lookup: Lookup, sessions: list[Session]) -> Session | None:
+    """The session whose server looked up its sender's domain during it (Postfix
+    reject_unknown_sender_domain, Exim verify = sender): a receiving server's check."""
+    for s in sessions:
+        if (
+            _made_by(lookup, s.server.ip)
+            and s.flow.first_time_ns <= lookup.time_ns <= s.flow.last_time_ns
+            and any(t.mail_from and _domain(t.mail_from) == lookup.name for t in s.transactions)
+        ):
+            return s
+    return None
 
 
 def _tie(finding: Finding, session: Session | None) -> Finding:
@@ -218,7 +231,7 @@ def _tie(finding: Finding, session: Session | None) -> Finding:
 def failed_lookups(sessions: list[Session], context) -> Iterator[Finding]:
     """A mail lookup (MX; A/AAAA of a mail domain or MX host) answered NXDOMAIN, SERVFAIL,
     REFUSED or with no address at all, or never answered; a PTR lookup a server made about
-    one of its SMTP clients that failed. One finding per question."""
+    one of its SMTP clients that failed. One finding per name (its MX, A and AAAA together)."""
     lookups = context.dns
     if not lookups:
         return
@@ -232,7 +245,7 @@ def failed_lookups(sessions: list[Session], context) -> Iterator[Finding]:
     failed: dict[tuple, list[Lookup]] = {}
     slow: dict[tuple, list[Lookup]] = {}
     for lookup in lookups:
-        question = (lookup.name, lookup.qtype)
+        question = lookup.name
         mail = _is_mail_lookup(lookup, mail_names)
         ptr_client = _ptr_session(lookup, clients)
         if not mail and ptr_client is None:
@@ -249,9 +262,9 @@ def failed_lookups(sessions: list[Session], context) -> Iterator[Finding]:
             failed.setdefault(question, []).append(lookup)
         elif len(lookup.queries) > 1 and mail:
             slow.setdefault(question, []).append(lookup)
-    questions = _by_question(lookups)
-    for question, group in failed.items():
-        yield _failed_finding(group, questions[question], answers, sessions, clients)
+    names = _by_name(lookups)
+    for name, group in failed.items():
+        yield _failed_finding(group, names[name], answers, sessions, clients)
     for group in slow.values():
         yield _retried_finding(group)
 
@@ -315,11 +328,17 @@ def _failed_finding(group, same, answers, sessions, clients) -> Finding:
     results = sorted({_what_failed(g) for g in group})
     frames = [frame for g in group for frame in g.frames]
     ptr_session = _ptr_session(first, clients)
-    question = first.question
+    checked = _checked_sender(first, sessions) if ptr_session is None else None
+    types = list(dict.fromkeys(type_name(g.qtype) for g in group))
+    question = f"{first.name or '.'} {', '.join(types)}"
     if ptr_session is not None:
         role = f"the reverse lookup of SMTP client {address(ptr_session.client.ip)}"
         severity = INFO if first.rcode == NXDOMAIN else WARNING
         session = ptr_session
+    elif checked is not None:
+        role = f"the sender domain of session {checked.id}, checked by its server"
+        severity = WARNING if later is not None else ERROR
+        session = checked
     else:
         role = _mail_role(first, answers)
         severity = WARNING if later is not None else ERROR
@@ -337,7 +356,7 @@ def _failed_finding(group, same, answers, sessions, clients) -> Finding:
         f"{', '.join(results)}"
         + (f": {meaning}" if meaning else "")
         + ". "
-        + _consequence(first, ptr_session, later)
+        + _consequence(first, ptr_session, later, checked is not None)
         + f" In Wireshark: {_wireshark(first)}."
     )
     steps = [
@@ -366,7 +385,15 @@ def _mail_role(lookup: Lookup, answers: Answers) -> str:
     return "the domain's own address, used when it has no MX"
 
 
-def _consequence(lookup: Lookup, ptr_session: Session | None, later: Lookup | None) -> str:
+def _consequence(
+    lookup: Lookup, ptr_session: Session | None, later: Lookup | None, sender_check: bool
+) -> str:
+    if sender_check:
+        return (
+            "A server that checks senders refuses mail from a domain that does not resolve "
+            "(Postfix reject_unknown_sender_domain: 'Sender address rejected: Domain not "
+            "found', 5.1.8 for NXDOMAIN, 4.1.8 for a temporary failure)."
+        )
     if ptr_session is not None:
         return (
             "Servers that require reverse DNS refuse such clients (Postfix "

@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from client import make_message
 from harness import Run
 from labnet import CLIENT, SERVER, in_ns
 from scenarios import BOB, absent, doc, scenario, session, simple_mail
@@ -291,13 +292,9 @@ def dns_mx_mismatch(run: Run) -> None:
     )
 
 
-@scenario("dns-slow-ptr")
-def dns_slow_ptr(run: Run) -> None:
-    """a receiving Postfix with its peer-name lookup on (smtpd_peername_lookup = yes) resolves
-    through unbound, whose authoritative server for the client's reverse zone answers only after
-    2.5 s: the PTR lookup of 10.77.1.2 holds the greeting back; the mail is then delivered. The
-    capture is the server's, on its eth0"""
-    run.network()
+def server_resolver(run: Run) -> None:
+    """The server namespace's /etc/resolv.conf names unbound (``ip netns exec`` mounts
+    /etc/netns/pcl-server/resolv.conf over it); removed when the scenario ends."""
     netns_dir = Path("/etc/netns") / f"pcl-{SERVER}"
     netns_dir.mkdir(parents=True, exist_ok=True)
     (netns_dir / "resolv.conf").write_text(f"nameserver {RESOLVER}\noptions timeout:5 attempts:1\n")
@@ -309,6 +306,51 @@ def dns_slow_ptr(run: Run) -> None:
                 folder.rmdir()
 
     run.extra_stops.append(remove_resolv)
+
+
+@scenario("dns-sender-domain")
+def dns_sender_domain(run: Run) -> None:
+    """a receiving Postfix that checks senders (smtpd_sender_restrictions =
+    reject_unknown_sender_domain) resolves through unbound: mail from alice@gone.lab.test, a
+    domain that does not exist, is refused at MAIL FROM (450 4.1.8 Domain not found) after the
+    server's MX lookup of gone.lab.test is answered NXDOMAIN; the capture is the server's"""
+    run.network()
+    server_resolver(run)
+    start_unbound(run)
+    run.start_postfix(
+        lambda pf: pf.main.update(
+            disable_dns_lookups="no",
+            smtpd_sender_restrictions="reject_unknown_sender_domain",
+        )
+    )
+    run.main_point = SERVER
+    run.capture(SERVER)
+    sender = "alice@gone.lab.test"
+
+    def body(smtp) -> None:
+        smtp.ehlo()
+        msg = make_message("lab dns sender domain", sender, [BOB])
+        smtp.transaction(sender, [BOB], msg, "lab dns sender domain")
+        smtp.quit()
+
+    smtp = session(body)
+    run.sessions.append(smtp.session())
+    run.finish(
+        description=doc(dns_sender_domain),
+        fault="the sender's domain gone.lab.test does not exist (NXDOMAIN from unbound)",
+        expected=["dns-lookup-failed", "soft-bounce"],
+        absent=dns_absent("dns-lookup-failed", "soft-bounce"),
+    )
+
+
+@scenario("dns-slow-ptr")
+def dns_slow_ptr(run: Run) -> None:
+    """a receiving Postfix with its peer-name lookup on (smtpd_peername_lookup = yes) resolves
+    through unbound, whose authoritative server for the client's reverse zone answers only after
+    2.5 s: the PTR lookup of 10.77.1.2 holds the greeting back; the mail is then delivered. The
+    capture is the server's, on its eth0"""
+    run.network()
+    server_resolver(run)
     start_slow_authority(run)
     start_unbound(run)
     run.start_postfix(
