@@ -1,4 +1,4 @@
-//! Frames -> IP packets -> TCP segments and ICMP errors.
+//! Frames -> IP packets -> TCP segments, ICMP errors and DNS datagrams (UDP port 53).
 //!
 //! Our own header parsing rather than a crate's (etherparse reads the same headers): the
 //! decoding must be Wireshark's on the packets real capture points write, which a strict
@@ -44,6 +44,10 @@ const IPV6_AH: u8 = 51;
 /// Extension headers walked to reach the upper layer (hop-by-hop, routing, destination
 /// options, mobility, HIP, shim6, AH); the fragment header is handled apart.
 const IPV6_CHAIN: [u8; 7] = [0, 43, 60, 135, 139, 140, IPV6_AH];
+
+/// DNS's UDP port (RFC 1035 4.2.1), on either side of a datagram.
+pub const DNS_PORT: u16 = 53;
+const UDP_HEADER: usize = 8;
 
 const ICMP_UNREACH: u8 = 3;
 const ICMP_FRAG_NEEDED: u8 = 4;
@@ -580,14 +584,63 @@ fn quoted(data: &[u8]) -> Option<QuotedPacket<'_>> {
     })
 }
 
+/// A UDP datagram to or from port 53: capture/model.py's DnsDatagram. The DNS message
+/// itself is read in Python (dpkt.dns): only its bytes travel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DnsDatagram<'a> {
+    pub frame: u64,
+    pub time_ns: i128,
+    pub version: u8,
+    pub src: Cow<'a, [u8]>,
+    pub dst: Cow<'a, [u8]>,
+    pub sport: u16,
+    pub dport: u16,
+    /// The captured UDP payload (shorter than `length` under a snap length).
+    pub payload: Cow<'a, [u8]>,
+    /// The UDP payload length on the wire, from the UDP header.
+    pub length: usize,
+    pub fragment_frames: Vec<u64>,
+}
+
+/// The DNS datagram in an (unfragmented or reassembled) IP packet carrying UDP; None when
+/// neither port is 53 or the UDP header is not all there (nothing asked for that UDP).
+pub fn decode_dns(ip: IpPacket<'_>) -> Option<DnsDatagram<'_>> {
+    let header = ip.payload.get(..UDP_HEADER)?;
+    let sport = u16::from_be_bytes([header[0], header[1]]);
+    let dport = u16::from_be_bytes([header[2], header[3]]);
+    if sport != DNS_PORT && dport != DNS_PORT {
+        return None;
+    }
+    // A UDP length of 0 (jumbograms) or beyond the IP payload: the IP payload is the datagram.
+    let udp_len = usize::from(u16::from_be_bytes([header[4], header[5]]));
+    let udp_len = if udp_len < UDP_HEADER || udp_len > ip.payload_len {
+        ip.payload_len
+    } else {
+        udp_len
+    };
+    Some(DnsDatagram {
+        frame: ip.frame,
+        time_ns: ip.time_ns,
+        version: ip.version,
+        sport,
+        dport,
+        payload: sub(&ip.payload, UDP_HEADER, udp_len),
+        length: udp_len - UDP_HEADER,
+        src: ip.src,
+        dst: ip.dst,
+        fragment_frames: ip.fragment_frames,
+    })
+}
+
 /// What the capture layer hands upward.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Packet<'a> {
     Tcp(TcpSegment<'a>),
     Icmp(IcmpError<'a>),
+    Dns(DnsDatagram<'a>),
 }
 
-/// Frames in capture order -> TCP segments and ICMP errors, with CaptureInfo's counters:
+/// Frames in capture order -> TCP segments, ICMP errors and DNS datagrams, with CaptureInfo's counters:
 /// IP frames, datagrams reassembled, frames not decoded by reason (in the order the
 /// reasons were first met), and the fragment sets that never completed.
 #[derive(Default)]
@@ -639,7 +692,7 @@ impl Decoder {
         }
     }
 
-    /// The TCP segment or ICMP error a frame carries, if any.
+    /// The TCP segment, ICMP error or DNS datagram a frame carries, if any.
     pub fn decode<'a>(&mut self, frame: &'a Frame) -> Option<Packet<'a>> {
         let ip = self.ip_packet(frame)?;
         match ip.proto {
@@ -651,6 +704,7 @@ impl Decoder {
                 }
             },
             IPPROTO_ICMP | IPPROTO_ICMP6 => decode_icmp_error(&ip).map(Packet::Icmp),
+            IPPROTO_UDP => decode_dns(ip).map(Packet::Dns),
             _ => None,
         }
     }

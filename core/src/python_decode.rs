@@ -1,6 +1,7 @@
 //! The decoder's binding: `pcapsmtp._core.Models` (capture/model.py's classes, and
 //! decoding one frame or packet at a time) and `pcapsmtp._core.Decoder` (a reader's
-//! batches decoded into TcpSegment and IcmpError objects, fragments reassembled).
+//! batches decoded into TcpSegment and IcmpError objects, fragments reassembled, and
+//! DnsDatagram objects on the side when asked).
 
 use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -19,6 +20,8 @@ pub struct Models {
     tcp_segment: Py<PyAny>,
     icmp_error: Py<PyAny>,
     quoted_packet: Py<PyAny>,
+    /// None: DNS datagrams are not built (callers that want only TCP and ICMP).
+    dns_datagram: Option<Py<PyAny>>,
 }
 
 fn tuple<'py>(py: Python<'py>, items: Vec<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyTuple>> {
@@ -108,7 +111,35 @@ impl Models {
         self.quoted_packet.bind(py).call1(args)
     }
 
-    /// The TcpSegment or IcmpError object of a decoded packet.
+    /// The DnsDatagram object of a DNS datagram, when the models have its class.
+    fn dns<'py>(
+        &self,
+        py: Python<'py>,
+        d: &decode::DnsDatagram<'_>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let Some(class) = &self.dns_datagram else {
+            return Ok(None);
+        };
+        let args = tuple(
+            py,
+            vec![
+                any!(py, d.frame),
+                any!(py, d.time_ns),
+                any!(py, d.version),
+                bytes(py, &d.src),
+                bytes(py, &d.dst),
+                any!(py, d.sport),
+                any!(py, d.dport),
+                bytes(py, &d.payload),
+                any!(py, d.length),
+                frames(py, &d.fragment_frames)?,
+            ],
+        )?;
+        class.bind(py).call1(args).map(Some)
+    }
+
+    /// The TcpSegment, IcmpError or DnsDatagram object of a decoded packet (None for a
+    /// DNS datagram when the models have no class for it).
     pub fn packet<'py>(&self, py: Python<'py>, packet: &Packet<'_>) -> PyResult<Bound<'py, PyAny>> {
         match packet {
             Packet::Tcp(s) => {
@@ -159,6 +190,7 @@ impl Models {
                 )?;
                 self.icmp_error.bind(py).call1(args)
             }
+            Packet::Dns(d) => Ok(self.dns(py, d)?.unwrap_or_else(|| py.None().into_bound(py))),
         }
     }
 
@@ -174,17 +206,20 @@ impl Models {
 #[pymethods]
 impl Models {
     #[new]
+    #[pyo3(signature = (ip_packet, tcp_segment, icmp_error, quoted_packet, dns_datagram=None))]
     fn new(
         ip_packet: Py<PyAny>,
         tcp_segment: Py<PyAny>,
         icmp_error: Py<PyAny>,
         quoted_packet: Py<PyAny>,
+        dns_datagram: Option<Py<PyAny>>,
     ) -> Self {
         Models {
             ip_packet,
             tcp_segment,
             icmp_error,
             quoted_packet,
+            dns_datagram,
         }
     }
 
@@ -254,7 +289,9 @@ fn ip_start(linktype: i64, data: &[u8]) -> i64 {
 }
 
 /// A capture's frames decoded, batch by batch, into TcpSegment and IcmpError objects,
-/// IP fragments reassembled across batches (and across the files of a rotated set).
+/// IP fragments reassembled across batches (and across the files of a rotated set). DNS
+/// datagrams (when the models have their class) are kept apart, for ``take_dns``: the
+/// flow table never sees them.
 /// A panic while decoding a frame leaves that frame out and becomes one warning.
 #[pyclass(module = "pcapsmtp._core")]
 pub struct Decoder {
@@ -262,6 +299,7 @@ pub struct Decoder {
     inner: decode::Decoder,
     failed: u64,
     first_failure: Option<(u64, String)>,
+    dns: Vec<Py<PyAny>>,
 }
 
 #[pymethods]
@@ -273,7 +311,13 @@ impl Decoder {
             inner: decode::Decoder::new(),
             failed: 0,
             first_failure: None,
+            dns: Vec::new(),
         }
+    }
+
+    /// The DnsDatagram objects of the batches decoded since the last call, in capture order.
+    fn take_dns<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        PyList::new(py, std::mem::take(&mut self.dns))
     }
 
     /// The packets of the reader's next batch of frames; None once the reader has no
@@ -292,6 +336,11 @@ impl Decoder {
         for frame in &batch {
             let inner = &mut self.inner;
             match catch_unwind(AssertUnwindSafe(|| inner.decode(frame))) {
+                Ok(Some(Packet::Dns(d))) => {
+                    if let Some(datagram) = models.dns(py, &d)? {
+                        self.dns.push(datagram.unbind());
+                    }
+                }
                 Ok(Some(packet)) => out.append(models.packet(py, &packet)?)?,
                 Ok(None) => {}
                 Err(panic) => {

@@ -317,6 +317,71 @@ fn icmp_errors_quote_the_packet_they_return() {
     assert_eq!(e.quoted.and_then(|q| q.seq), Some(SEQ));
 }
 
+fn udp(sport: u16, dport: u16, payload: &[u8], length: Option<u16>) -> Vec<u8> {
+    let mut u = Vec::new();
+    u.extend(sport.to_be_bytes());
+    u.extend(dport.to_be_bytes());
+    u.extend(length.unwrap_or(8 + payload.len() as u16).to_be_bytes());
+    u.extend([0, 0]);
+    u.extend(payload);
+    u
+}
+
+/// A DNS query for example.org MX (RFC 1035 4.1), id 0x1234.
+const MX_QUERY: &[u8] =
+    b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x07example\x03org\x00\x00\x0f\x00\x01";
+
+#[test]
+fn udp_port_53_either_side_is_a_dns_datagram() {
+    let udp4 = |body: Vec<u8>| {
+        ipv4(
+            &body,
+            V4 {
+                proto: 17,
+                ..V4::default()
+            },
+        )
+    };
+    let f = frame(3, 101, udp4(udp(40001, 53, MX_QUERY, None)));
+    let Some(Packet::Dns(d)) = Decoder::new().decode(&f) else {
+        panic!("no DNS datagram");
+    };
+    assert_eq!((d.frame, d.version, d.sport, d.dport), (3, 4, 40001, 53));
+    assert_eq!((&d.src[..], &d.dst[..]), (&CLIENT[..], &SERVER[..]));
+    assert_eq!((&d.payload[..], d.length), (MX_QUERY, MX_QUERY.len()));
+    let answer = frame(4, 229, ipv6(&udp(53, 40001, MX_QUERY, None), 17));
+    let Some(Packet::Dns(d)) = Decoder::new().decode(&answer) else {
+        panic!("no DNS datagram over IPv6");
+    };
+    assert_eq!((d.version, d.sport, &d.payload[..]), (6, 53, MX_QUERY));
+    // Cut by a snap length: the header's length stays, the payload is what was captured.
+    let mut cut = udp4(udp(53, 40001, MX_QUERY, None));
+    cut.truncate(cut.len() - 10);
+    let cut = frame(5, 101, cut);
+    let Some(Packet::Dns(d)) = Decoder::new().decode(&cut) else {
+        panic!("no DNS datagram when cut");
+    };
+    assert_eq!(
+        (d.payload.len(), d.length),
+        (MX_QUERY.len() - 10, MX_QUERY.len())
+    );
+    // Ethernet padding after a short datagram is not DNS: the UDP length bounds the payload.
+    let mut padded = udp4(udp(53, 40001, &MX_QUERY[..12], None));
+    padded.extend([0; 6]);
+    let padded = frame(6, 101, padded);
+    let Some(Packet::Dns(d)) = Decoder::new().decode(&padded) else {
+        panic!("no DNS datagram with padding");
+    };
+    assert_eq!(&d.payload[..], &MX_QUERY[..12]);
+    // Other UDP, and a UDP header cut short, are nothing.
+    assert!(Decoder::new()
+        .decode(&frame(7, 101, udp4(udp(5353, 5353, MX_QUERY, None))))
+        .is_none());
+    assert!(Decoder::new()
+        .decode(&frame(8, 101, udp4(vec![0, 53, 0, 53])))
+        .is_none());
+}
+
 /// A 3,000-byte segment in three IPv4 fragments with the given IP ID.
 fn fragments(ident: u16) -> (Vec<u8>, Vec<Vec<u8>>) {
     let payload: Vec<u8> = (0..3000u32).map(|i| (i * 7 % 251) as u8).collect();

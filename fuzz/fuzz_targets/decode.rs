@@ -42,6 +42,10 @@ fuzz_target!(|data: &[u8]| {
                 assert!(s.payload.len() <= frame.data.len().max(65535 + 40));
             }
             Some(Packet::Icmp(e)) => assert_eq!(e.frame, number),
+            Some(Packet::Dns(d)) => {
+                assert_eq!(d.frame, number);
+                assert!(d.payload.len() <= d.length);
+            }
             None => {}
         }
     }

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from pcapsmtp.analysis.progress import Progress
 from pcapsmtp.capture import CaptureInfo, IcmpError
 from pcapsmtp.diagnose import Finding
+from pcapsmtp.dns.model import Lookup
 from pcapsmtp.errors import CaptureError
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.tracker import SmtpTracker
@@ -51,6 +52,9 @@ class CaptureResult:
     """ICMP errors about connections with no packet in the capture."""
     other_connections: int = 0
     """TCP connections that are not SMTP."""
+    dns: list[Lookup] = field(default_factory=list)
+    """The DNS lookups the capture holds (UDP port 53; not read in parallel pieces of a
+    rotated set)."""
     findings: list[Finding] = field(default_factory=list)
     smtp: SmtpTracker | None = None
     """While the pass is being finished only: the tracker holding TLS sessions."""

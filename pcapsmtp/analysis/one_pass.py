@@ -19,6 +19,7 @@ from pcapsmtp.analysis.progress import Progress
 from pcapsmtp.analysis.tlsdecrypt import decrypt_held, keys_at_hand, readable_source
 from pcapsmtp.capture import Capture, CaptureInfo, IcmpError, TcpSegment, open_capture, packets
 from pcapsmtp.capture.sets import CaptureSet, ChainedCapture
+from pcapsmtp.dns import read_dns
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.tracker import SMTP_PORTS, SmtpTracker
 from pcapsmtp.tcp import FlowEnded, FlowTracker, TcpFlow
@@ -97,9 +98,11 @@ def run_pass(
     capture: Capture, label: str, options: Options, hold_tls: Callable[[], bool] | None
 ) -> CaptureResult:
     """The one streaming pass over a capture (or a chained rotated set): capture -> tcp ->
-    smtp. The SMTP tracker stays in ``result.smtp`` for the sessions it holds for TLS."""
+    smtp, with the DNS datagrams read as lookups at the end. The SMTP tracker stays in
+    ``result.smtp`` for the sessions it holds for TLS."""
     one = OnePass(label, options.extra_ports, hold_tls)
-    found = packets(capture)
+    datagrams: list = []
+    found = packets(capture, datagrams)
     if options.progress is not None:
         found = _reporting(found, capture, options.progress, one)
     one.run(found)
@@ -107,6 +110,7 @@ def run_pass(
         capture.info, one.sessions, one.flows.unmatched_icmp, one.other_connections
     )
     one.warn(capture.info)
+    result.dns = read_dns(datagrams, capture.info)
     result.sessions.sort(key=lambda s: s.flow.first_frame)
     result.smtp = one.smtp
     return result

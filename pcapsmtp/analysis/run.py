@@ -62,7 +62,7 @@ def conclude(analysis: Analysis, options: Options) -> None:
                 + f": {limit}: a per-session cap (docs/limits.md)"
                 for limit in session.limits()
             ]
-        context = CaptureContext(result.info, result.stray_icmp)
+        context = CaptureContext(result.info, result.stray_icmp, dns=result.dns)
         result.findings = diagnose(result.sessions, context)
     if options.maillogs and analysis.results:
         _link_maillogs(analysis, options)

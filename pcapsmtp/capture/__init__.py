@@ -1,4 +1,5 @@
-"""The capture layer: files in, TCP segments and ICMP errors out. Knows nothing of SMTP.
+"""The capture layer: files in, TCP segments and ICMP errors out (and, on the side, the DNS
+datagrams of UDP port 53). Knows nothing of SMTP.
 
 Decoding runs in the compiled core (core/src/decode.rs, core/src/fragments.rs): the
 reader's batches of frames become TcpSegment and IcmpError objects there, IP fragments
@@ -15,6 +16,7 @@ from pcapsmtp.capture.model import (
     LINKTYPE_NAMES,
     CaptureInfo,
     DecryptionSecrets,
+    DnsDatagram,
     Frame,
     IcmpError,
     IPPacket,
@@ -28,6 +30,7 @@ __all__ = [
     "Capture",
     "CaptureInfo",
     "DecryptionSecrets",
+    "DnsDatagram",
     "Frame",
     "IPPacket",
     "IcmpError",
@@ -39,15 +42,35 @@ __all__ = [
 
 MODELS = _core.Models(IPPacket, TcpSegment, IcmpError, QuotedPacket)
 """The classes the core builds its packets with (capture/model.py)."""
+DNS_MODELS = _core.Models(IPPacket, TcpSegment, IcmpError, QuotedPacket, DnsDatagram)
+"""The same, and DnsDatagram: the decoder then keeps the DNS datagrams it meets."""
+
+MAX_DNS_DATAGRAMS = 200_000
+"""DNS datagrams kept from one capture: a resolver's own capture holds millions; an MTA's
+lookups for its mail are far fewer. Beyond this, the rest are counted in a warning."""
 
 
-def packets(capture: Capture) -> Iterator[TcpSegment | IcmpError]:
+def packets(
+    capture: Capture, dns: list[DnsDatagram] | None = None
+) -> Iterator[TcpSegment | IcmpError]:
     """TCP segments and ICMP errors, in capture order; a datagram reassembled from IP
     fragments comes with the frame completing it. ``capture`` may be a ChainedCapture
-    (capture.sets): fragments are reassembled across its files."""
-    decoder = _core.Decoder(MODELS)
+    (capture.sets): fragments are reassembled across its files. With ``dns``, the DNS
+    datagrams (UDP port 53) are appended to it batch by batch, in capture order; they never
+    reach the flow table."""
+    decoder = _core.Decoder(MODELS if dns is None else DNS_MODELS)
+    left_out = 0
     for batch in capture.batches(decoder):
         yield from batch
+        if dns is not None:
+            found = decoder.take_dns()
+            room = MAX_DNS_DATAGRAMS - len(dns)
+            dns += found[:room] if len(found) > room else found
+            left_out += max(0, len(found) - room)
+    if left_out:
+        capture.info.warnings.append(
+            f"{left_out} DNS datagram(s) beyond the first {MAX_DNS_DATAGRAMS} were not read"
+        )
     _finish(capture.info, decoder)
 
 

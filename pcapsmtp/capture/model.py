@@ -162,6 +162,25 @@ class IcmpError:
 
 
 @dataclass(slots=True, frozen=True)
+class DnsDatagram:
+    """A UDP datagram to or from port 53: a DNS message, still as bytes (pcapsmtp.dns reads
+    it). The resolver's lookups an MTA makes for its mail (MX, A/AAAA, PTR) travel so."""
+
+    frame: int
+    time_ns: int
+    version: int
+    src: bytes
+    dst: bytes
+    sport: int
+    dport: int
+    payload: bytes
+    """The captured UDP payload: shorter than ``length`` when the snap length cut the frame."""
+    length: int
+    """The UDP payload length on the wire, from the UDP header."""
+    fragment_frames: tuple[int, ...] = ()
+
+
+@dataclass(slots=True, frozen=True)
 class DecryptionSecrets:
     """A pcapng Decryption Secrets Block, kept for TLS decryption."""
 

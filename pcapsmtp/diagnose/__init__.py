@@ -14,6 +14,7 @@ from pcapsmtp.diagnose import families  # noqa: F401  (registers the rules)
 from pcapsmtp.diagnose.capture import NEEDS_BOTH_SIDES
 from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding, Severity, cap_frames
 from pcapsmtp.diagnose.registry import RULES
+from pcapsmtp.dns.model import Lookup
 from pcapsmtp.smtp.model import Session
 
 __all__ = [
@@ -36,6 +37,8 @@ class CaptureContext:
     stray_icmp: list[IcmpError] = field(default_factory=list)
     path_acked: dict[tuple[bytes, bytes], list[int]] = field(default_factory=dict)
     """(sender ip, receiver ip) -> the largest acknowledged packet of each connection."""
+    dns: list[Lookup] = field(default_factory=list)
+    """The capture's DNS lookups (pcapsmtp.dns), in the order of their first frame."""
 
 
 def all_codes() -> list[str]:

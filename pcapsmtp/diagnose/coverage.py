@@ -19,6 +19,11 @@ SIDE_CONDITIONS = frozenset(
         "ip-fragmentation",
         "icmp-frag-needed",
         "analysis-error",
+        "dns-lookup-failed",
+        "dns-timeout",
+        "dns-no-mx",
+        "dns-mx-mismatch",
+        "dns-slow-greeting",
     }
 )
 """Codes that describe a condition on the way, not why a session ended (unless an error)."""

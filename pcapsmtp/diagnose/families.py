@@ -3,6 +3,7 @@
 from pcapsmtp.diagnose import (  # noqa: F401
     auth,
     capture,
+    dns,
     endings,
     inspection,
     path_mtu,

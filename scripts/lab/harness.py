@@ -50,6 +50,11 @@ FINDINGS = {
     "smtp-inspection",
     "incomplete-session",
     "retry-storm",
+    "dns-lookup-failed",
+    "dns-timeout",
+    "dns-no-mx",
+    "dns-mx-mismatch",
+    "dns-slow-greeting",
 }
 
 SEVERITIES = {"error", "warning", "info"}

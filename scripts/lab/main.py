@@ -11,6 +11,7 @@ import traceback
 from pathlib import Path
 
 import scenarios_capture  # noqa: F401  (registers the partial-capture scenarios)
+import scenarios_dns  # noqa: F401  (registers the DNS scenarios)
 from harness import Run
 from readme import write_readme
 from scenarios import SCENARIOS

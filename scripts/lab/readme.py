@@ -28,7 +28,10 @@ without letting them start services, builds four namespaces
     client 10.77.1.2 ── router ── core ── server 10.77.2.2      (fd77:1::2 / fd77:2::2)
 
 with offloads off on every veth and short TCP timers, runs each scenario and writes its files
-here. No namespace has a default route; the MTAs never look anything up and never relay.
+here. No namespace has a default route; the MTAs never look anything up and never relay,
+except in the `dns-*` scenarios, where Debian's unbound runs in the core namespace
+(10.77.2.1:53) serving the lab's zones, some broken on purpose, and the sending side resolves
+with dig (bind9-dnsutils) like an MTA: MX, then the hosts' A records.
 Regenerated captures differ in timing, ports and queue ids: tests rely on the truth files,
 never on byte equality.
 
@@ -84,6 +87,11 @@ never on byte equality.
   how its `isn` is made, `pause_s` between its `rounds`, each with the `ports` probed in order
   and the count of each `answers` kind.
 - `greeting_delay_s`: how long the server held its greeting back on purpose.
+- `dns` (the `dns-*` scenarios): each lookup the client made, in order, as dig reported it:
+  `name`, `type`, `status` (the response code, or `timeout` when dig got no answer), `id`
+  (the query's DNS id), `answers` (the answer section's data for that type).
+  `slow_ptr_delay_s`: how long the lab's authority for the client's reverse zone waited before
+  each answer.
 - `capture` (only where the main capture is partial): `direction` (`both`, `client-only`,
   `server-only`); `started` (`before-session`, `after-handshake`: the first packet is the
   greeting, `after-greeting`: the first packet is the client's EHLO, `after-ehlo`: the first

@@ -5,6 +5,7 @@ Run inside a lab namespace by the scenarios:
     python3 servers.py no-eod-reply  PORT          never answers the end of data
     python3 servers.py zero-window   PORT PAUSE [RCVBUF]   stops reading during DATA for PAUSE s
     python3 servers.py inspect-proxy PORT          Cisco-ASA-style SMTP inspection (transparent)
+    python3 servers.py slow-dns ADDR:PORT DELAY   a reverse zone's authority, answering late
 
 Each serves until it is killed; it handles one connection at a time. Nothing here is a
 general-purpose server: it trusts its one lab client.
@@ -170,8 +171,41 @@ def inspect_proxy(port: int) -> None:
         upstream.close()
 
 
+def slow_dns(where: str, delay: float) -> None:
+    """An authoritative server for the lab's reverse zone that answers every query after
+    ``delay`` seconds (a slow or distant name server, which no netem here can imitate):
+    PTR of 10.77.1.x -> client.lab.test, NXDOMAIN for anything else. Built with dpkt.dns."""
+    import dpkt
+
+    host, port = where.rsplit(":", 1)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind((host, int(port)))
+
+    def answer(data: bytes, peer) -> None:
+        time.sleep(delay)
+        query = dpkt.dns.DNS(data)
+        reply = dpkt.dns.DNS(id=query.id, qd=query.qd, op=dpkt.dns.DNS_AA | 0x8000)
+        q = query.qd[0]
+        if q.type == dpkt.dns.DNS_PTR and q.name.lower().endswith("1.77.10.in-addr.arpa"):
+            rr = dpkt.dns.DNS.RR(name=q.name, type=dpkt.dns.DNS_PTR, ttl=60)
+            rr.ptrname = "client.lab.test"
+            reply.an = [rr]
+        else:
+            reply.rcode = dpkt.dns.DNS_RCODE_NXDOMAIN
+        sock.sendto(bytes(reply), peer)
+        log("answered", q.name, "after", delay)
+
+    while True:
+        data, peer = sock.recvfrom(4096)
+        threading.Thread(target=answer, args=(data, peer), daemon=True).start()
+
+
 def main(argv: list[str]) -> None:
-    mode, port = argv[0], int(argv[1])
+    mode = argv[0]
+    if mode == "slow-dns":
+        slow_dns(argv[1], float(argv[2]))
+        return
+    port = int(argv[1])
     if mode == "no-eod-reply":
         no_eod_reply(port)
     elif mode == "zero-window":
