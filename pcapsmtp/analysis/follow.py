@@ -50,6 +50,7 @@ from pcapsmtp.analysis.tlsdecrypt import decrypt_held, keys_at_hand
 from pcapsmtp.capture import CaptureInfo, IcmpError, TcpSegment, open_capture, packets
 from pcapsmtp.capture.files import STDIN
 from pcapsmtp.diagnose import CaptureContext, Finding, diagnose
+from pcapsmtp.dns import read_dns
 from pcapsmtp.errors import CaptureError
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.tcp import TcpFlow
@@ -240,7 +241,8 @@ class Follower:
             with open_capture(self.source, stream=input_) as capture:
                 info = self.info = capture.info
                 self.one = OnePass(self.source, self.options.extra_ports, self._hold(info))
-                self.one.run(self._watched(packets(capture)), self._ended)
+                datagrams: list = []
+                self.one.run(self._watched(packets(capture, datagrams)), self._ended)
                 if input_.failure is not None:
                     raise input_.failure
                 one = self.one
@@ -248,6 +250,7 @@ class Follower:
                     info, one.sessions, one.flows.unmatched_icmp, one.other_connections
                 )
                 one.warn(info)
+                result.dns = read_dns(datagrams, info)
                 held = decrypt_held(one.smtp, self.source, info, None)
                 for session in held:
                     self._show(session.flow, session)
