@@ -22,18 +22,27 @@ from collections.abc import Iterable, Iterator, Sequence
 from pcapsmtp.diagnose.digest import Digest, make_digest
 from pcapsmtp.smtp.model import Session
 
-_MAX_ENTRY = 2**31
-"""A session pickles to at most this (the caps of smtp/session.py keep it far below)."""
+KEEP_IN_MEMORY = 1000
+"""Sessions held in memory before the spool starts writing (about 5 MB of them): a capture
+of a few sessions, however large, pays no pickling (a session of a million RCPTs holds
+tens of thousands of commands, and pickling them needs as much again while it runs)."""
 
 
 class SessionSpool(Sequence):
-    """Sessions on disk, their digests in memory; ``sort_by_first_frame`` orders them."""
+    """Sessions on disk (after the first ``keep``), their digests in memory;
+    ``sort_by_first_frame`` orders them."""
 
-    def __init__(self, sessions: Iterable[Session] = ()) -> None:
-        self._file = tempfile.TemporaryFile(prefix="pcapsmtp-sessions-")  # noqa: SIM115 (the spool owns it)
+    def __init__(self, sessions: Iterable[Session] = (), keep: int | None = None) -> None:
+        self._keep = KEEP_IN_MEMORY if keep is None else keep
+        self._held: dict[int, Session] = {}
+        """Entry -> a session kept in memory (the first ``keep``)."""
+        self._file = None
+        """Made when the first session is spooled."""
         self._end = 0
         self._offsets = array("q")
-        self._lengths = array("q")
+        """Where each pickled session starts (-1: held). Written and read as a stream: a
+        session with the thousands of commands the caps allow is never a second time in
+        memory as bytes."""
         self._order: array | None = None
         """Position -> entry, once sorted (entries are in the order they ended)."""
         self._ids = False
@@ -43,14 +52,16 @@ class SessionSpool(Sequence):
         self.extend(sessions)
 
     def append(self, session: Session) -> None:
-        data = pickle.dumps(session, protocol=pickle.HIGHEST_PROTOCOL)
-        if len(data) >= _MAX_ENTRY:
-            raise ValueError("a session too large to spool")
-        self._file.seek(self._end)
-        self._file.write(data)
-        self._offsets.append(self._end)
-        self._lengths.append(len(data))
-        self._end += len(data)
+        if len(self._held) < self._keep:
+            self._held[len(self._offsets)] = session
+            self._offsets.append(-1)
+        else:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(prefix="pcapsmtp-sessions-")  # noqa: SIM115
+            self._file.seek(self._end)
+            pickle.dump(session, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+            self._offsets.append(self._end)
+            self._end = self._file.tell()
         self.digests.append(make_digest(session))
         if self._order is not None:
             self._order.append(len(self._offsets) - 1)
@@ -81,8 +92,10 @@ class SessionSpool(Sequence):
 
     def _load(self, position: int) -> Session:
         entry = self._entries()[position]
-        self._file.seek(self._offsets[entry])
-        session = pickle.loads(self._file.read(self._lengths[entry]))
+        session = self._held.get(entry)
+        if session is None:
+            self._file.seek(self._offsets[entry])
+            session = pickle.load(self._file)
         if self._ids:
             session.id = position + 1
         return session
@@ -110,7 +123,8 @@ class SessionSpool(Sequence):
         return (list, (list(self),))
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
 
 
 class Chain(Sequence):

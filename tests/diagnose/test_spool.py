@@ -11,6 +11,7 @@ import tempfile
 
 import pytest
 
+from pcapsmtp.analysis import spool as spool_module
 from pcapsmtp.analysis.model import Options
 from pcapsmtp.analysis.one_pass import analyze_capture
 from pcapsmtp.analysis.run import _numbered
@@ -49,8 +50,10 @@ def _same(a, b, seen=None) -> bool:
 @functools.cache
 def _both(path):
     held = analyze_capture(str(path), Options())
-    spooled = analyze_capture(str(path), Options(), spool=True)
-    assert isinstance(spooled.sessions, SessionSpool)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(spool_module, "KEEP_IN_MEMORY", 0)
+        spooled = analyze_capture(str(path), Options(), spool=True)
+    assert isinstance(spooled.sessions, SessionSpool) and spooled.sessions._file is not None
     return _numbered(held.sessions), _numbered(spooled.sessions)
 
 
@@ -71,12 +74,22 @@ def test_spooled_sessions_come_back_equal_and_in_first_frame_order(path):
 def test_sessions_end_out_of_order_yet_come_back_sorted(tmp_path):
     """Appended in the order they ended (the reverse here), read back by first frame."""
     held, _spooled = _both(MANY)
-    spool = SessionSpool(reversed(held))
+    spool = SessionSpool(reversed(held), keep=0)
     assert [s.flow.first_frame for s in spool] != [s.flow.first_frame for s in held]
     spool.sort_by_first_frame()
     spool.number()
     assert _same(list(spool), list(held))
     assert [d.id for d in spool.digests] == [s.id for s in held]
+
+
+def test_the_first_sessions_stay_in_memory_the_rest_are_spooled():
+    held, _spooled = _both(MANY)
+    assert SessionSpool(held)._file is None  # fewer than KEEP_IN_MEMORY: no file at all
+    spool = SessionSpool(reversed(held), keep=5)
+    spool.sort_by_first_frame()
+    spool.number()
+    assert len(spool._held) == 5 and spool._file is not None
+    assert _same(list(spool), list(held))
 
 
 @pytest.mark.parametrize("path", [p for p in CAPTURES if p.exists()], ids=lambda p: p.name)
@@ -93,7 +106,7 @@ def test_the_spool_file_has_no_name_and_goes_with_the_spool(tmp_path, monkeypatc
     or a kill either; its space is freed when it is closed or the process ends."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     held, _spooled = _both(MANY)
-    spool = SessionSpool(held)
+    spool = SessionSpool(held, keep=0)
     assert os.listdir(tmp_path) == []
     descriptor = spool._file.fileno()
     assert os.fstat(descriptor).st_nlink == 0 and os.fstat(descriptor).st_size > 0
@@ -118,7 +131,7 @@ def test_digests_are_small():
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
-        spool = SessionSpool(held)
+        spool = SessionSpool(held, keep=0)
         per_session = (tracemalloc.get_traced_memory()[0] - before) / len(held)
     finally:
         tracemalloc.stop()
