@@ -78,7 +78,21 @@ class Analysis:
 
     @property
     def sessions(self) -> list[Session]:
-        return [session for result in self.results for session in result.sessions]
+        """Every capture's sessions; spooled ones (pcapsmtp.analysis.spool) are read back
+        as they are reached, never all at once."""
+        parts = [result.sessions for result in self.results]
+        if all(isinstance(part, list) for part in parts):
+            joined = [session for part in parts for session in part]
+            if not all(hasattr(part, "digests") for part in parts):
+                return joined
+            from pcapsmtp.analysis.spool import SessionList
+
+            return SessionList(joined, [d for part in parts for d in part.digests])
+        if len(parts) == 1:
+            return parts[0]
+        from pcapsmtp.analysis.spool import Chain
+
+        return Chain(parts)
 
     @property
     def findings(self) -> list[Finding]:

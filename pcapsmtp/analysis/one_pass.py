@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from pcapsmtp.analysis.model import CaptureResult, Options
 from pcapsmtp.analysis.progress import Progress
+from pcapsmtp.analysis.spool import SessionSpool
 from pcapsmtp.analysis.tlsdecrypt import decrypt_held, keys_at_hand, readable_source
 from pcapsmtp.capture import Capture, CaptureInfo, IcmpError, TcpSegment, open_capture, packets
 from pcapsmtp.capture.sets import CaptureSet, ChainedCapture
@@ -42,10 +43,12 @@ class OnePass:
         extra_ports: tuple[int, ...],
         hold_tls: Callable[[], bool] | None = None,
         flow_starts: bool = False,
+        spool: bool = False,
     ) -> None:
         self.flows = flow_tracker(extra_ports)
         self.smtp = SmtpTracker(label, extra_ports, hold_tls=hold_tls)
-        self.sessions: list[Session] = []
+        self.sessions: list[Session] | SessionSpool = SessionSpool() if spool else []
+        """The finished sessions; with ``spool``, in a temporary file (pcapsmtp.analysis.spool)."""
         self.other_connections = 0
         """TCP connections that are not SMTP."""
         self.flow_starts: array | None = array("q") if flow_starts else None
@@ -80,27 +83,40 @@ class OnePass:
             info.warnings.append(evicted_warning(self.flows.evicted))
 
 
-def analyze_capture(source: str, options: Options) -> CaptureResult:
+def analyze_capture(source: str, options: Options, spool: bool = False) -> CaptureResult:
     """Read one capture in a single streaming pass (then one tshark pass to decrypt TLS
-    sessions, when keys are at hand: pcapsmtp.analysis.tlsdecrypt)."""
+    sessions, when keys are at hand: pcapsmtp.analysis.tlsdecrypt). ``spool``: the finished
+    sessions go to a temporary file as they end (pcapsmtp.analysis.spool)."""
     with readable_source(source, options.keylog) as path, open_capture(path) as capture:
         capture.info.file = source
         result = run_pass(
-            capture, source, options, lambda: keys_at_hand(capture.info, options.keylog)
+            capture, source, options, lambda: keys_at_hand(capture.info, options.keylog), spool
         )
         result.sessions += decrypt_held(result.smtp, path, capture.info, options.keylog)
         result.smtp = None
-        result.sessions.sort(key=lambda s: s.flow.first_frame)
+        sort_sessions(result.sessions)
         return result
 
 
+def sort_sessions(sessions: list[Session] | SessionSpool) -> None:
+    """In order of their first frame (the order of their ids)."""
+    if isinstance(sessions, SessionSpool):
+        sessions.sort_by_first_frame()
+    else:
+        sessions.sort(key=lambda s: s.flow.first_frame)
+
+
 def run_pass(
-    capture: Capture, label: str, options: Options, hold_tls: Callable[[], bool] | None
+    capture: Capture,
+    label: str,
+    options: Options,
+    hold_tls: Callable[[], bool] | None,
+    spool: bool = False,
 ) -> CaptureResult:
     """The one streaming pass over a capture (or a chained rotated set): capture -> tcp ->
     smtp, with the DNS datagrams read as lookups at the end. The SMTP tracker stays in
     ``result.smtp`` for the sessions it holds for TLS."""
-    one = OnePass(label, options.extra_ports, hold_tls)
+    one = OnePass(label, options.extra_ports, hold_tls, spool=spool)
     datagrams: list = []
     found = packets(capture, datagrams)
     if options.progress is not None:
@@ -111,7 +127,7 @@ def run_pass(
     )
     one.warn(capture.info)
     result.dns = read_dns(datagrams, capture.info)
-    result.sessions.sort(key=lambda s: s.flow.first_frame)
+    sort_sessions(result.sessions)
     result.smtp = one.smtp
     return result
 

@@ -20,9 +20,11 @@ from pcapsmtp.analysis.rotated import (
     analyze_merged,
     analyze_parallel,
 )
+from pcapsmtp.analysis.spool import SessionList, SessionSpool
 from pcapsmtp.capture.sets import CaptureSet, expand_inputs, group_files
 from pcapsmtp.diagnose import CaptureContext, diagnose
 from pcapsmtp.errors import CaptureError
+from pcapsmtp.smtp.model import Session
 
 PARALLEL_MIN_BYTES = 64 * 1024 * 1024
 """Below this much capture, starting worker processes costs more than it saves."""
@@ -54,23 +56,33 @@ def conclude(analysis: Analysis, options: Options) -> None:
     diagnosed, linked to the mail logs. Also the end of the live mode
     (pcapsmtp.analysis.follow), so its summary is this analysis."""
     for result in analysis.results:
-        for number, session in enumerate(result.sessions, start=1):
-            session.id = number
-            analysis.warnings += [
-                f"session {number}"
-                + (f" of {result.info.file}" if len(analysis.results) > 1 else "")
-                + f": {limit}: a per-session cap (docs/limits.md)"
-                for limit in session.limits()
-            ]
+        result.sessions = _numbered(result.sessions)
+        analysis.warnings += [
+            f"session {digest.id}"
+            + (f" of {result.info.file}" if len(analysis.results) > 1 else "")
+            + f": {limit}: a per-session cap (docs/limits.md)"
+            for digest in result.sessions.digests
+            for limit in digest.limits
+        ]
         context = CaptureContext(result.info, result.stray_icmp, dns=result.dns)
         result.findings = diagnose(result.sessions, context)
     if options.maillogs and analysis.results:
         _link_maillogs(analysis, options)
 
 
+def _numbered(sessions: list[Session] | SessionSpool) -> SessionList | SessionSpool:
+    """Ids 1, 2, ... in first-frame order, and the digests the capture-wide rules read."""
+    if isinstance(sessions, SessionSpool):
+        sessions.number()
+        return sessions
+    for number, session in enumerate(sessions, start=1):
+        session.id = number
+    return SessionList(sessions)
+
+
 def _analyze_set(capture_set: CaptureSet, options: Options) -> CaptureResult:
     if len(capture_set.files) == 1:
-        return analyze_capture(capture_set.files[0], options)
+        return analyze_capture(capture_set.files[0], options, spool=True)
     if options.keylog:
         return analyze_merged(capture_set, options)
     return analyze_chained(capture_set, options)

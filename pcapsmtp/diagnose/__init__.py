@@ -6,12 +6,13 @@ is reported as a warning finding of its own instead of stopping the others.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pcapsmtp.capture import CaptureInfo, IcmpError
 from pcapsmtp.diagnose import families  # noqa: F401  (registers the rules)
 from pcapsmtp.diagnose.capture import NEEDS_BOTH_SIDES
+from pcapsmtp.diagnose.digest import digests
 from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding, Severity, cap_frames
 from pcapsmtp.diagnose.registry import RULES
 from pcapsmtp.dns.model import Lookup
@@ -45,36 +46,47 @@ def all_codes() -> list[str]:
     return sorted({code for rule in RULES for code in rule.codes})
 
 
-def _path_acked(sessions: list[Session]) -> dict[tuple[bytes, bytes], list[int]]:
+def _path_acked(sessions: Sequence[Session]) -> dict[tuple[bytes, bytes], list[int]]:
     paths: dict[tuple[bytes, bytes], list[int]] = {}
-    for session in sessions:
-        for direction, sender in enumerate(session.flow.endpoints):
-            receiver = session.flow.endpoints[1 - direction]
-            paths.setdefault((sender.ip, receiver.ip), []).append(sender.max_acked_ip_len)
+    for digest in digests(sessions):
+        for direction, sender in enumerate(digest.ips):
+            receiver = digest.ips[1 - direction]
+            paths.setdefault((sender, receiver), []).append(digest.acked[direction])
     return paths
 
 
-def diagnose(sessions: list[Session], context: CaptureContext) -> list[Finding]:
+def diagnose(sessions: Sequence[Session], context: CaptureContext) -> list[Finding]:
+    """Every rule: the session rules all on one session, then on the next (a spooled
+    session is read back once), then the rules over the whole capture. The findings are in
+    the order of rank, then of the rules, as if each rule had run over every session in
+    turn."""
     context.path_acked = _path_acked(sessions)
-    findings: list[Finding] = []
-    for rule in RULES:
-        targets: Iterable = sessions if rule.scope == "session" else [sessions]
-        for target in targets:
-            if _needs_missing_side(rule.codes, target):
-                continue
-            try:
-                produced = list(rule.function(target, context))
-            except Exception as error:
-                produced = [_rule_failed(rule.name, error, target)]
-            for finding in produced:
-                cap_frames(finding)
-                finding.capture = context.info.file
-                if isinstance(target, Session):
-                    finding.session = target.id
-                    finding.tcp_stream = target.flow.stream
-            findings.extend(produced)
-    findings.sort(key=lambda f: f.rank)
-    return findings
+    found: list[tuple[int, Finding]] = []
+    session_rules = [(n, rule) for n, rule in enumerate(RULES) if rule.scope == "session"]
+    for session in sessions:
+        for number, rule in session_rules:
+            found += ((number, f) for f in _run(rule, session, context))
+    for number, rule in enumerate(RULES):
+        if rule.scope != "session":
+            found += ((number, f) for f in _run(rule, sessions, context))
+    found.sort(key=lambda item: (item[1].rank, item[0]))
+    return [finding for _number, finding in found]
+
+
+def _run(rule, target, context: CaptureContext) -> list[Finding]:
+    if _needs_missing_side(rule.codes, target):
+        return []
+    try:
+        produced = list(rule.function(target, context))
+    except Exception as error:
+        produced = [_rule_failed(rule.name, error, target)]
+    for finding in produced:
+        cap_frames(finding)
+        finding.capture = context.info.file
+        if isinstance(target, Session):
+            finding.session = target.id
+            finding.tcp_stream = target.flow.stream
+    return produced
 
 
 def _needs_missing_side(codes: tuple[str, ...], target) -> bool:

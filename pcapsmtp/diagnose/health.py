@@ -10,10 +10,11 @@ of the analysis are counted together, as the usual several captures are one rota
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pcapsmtp.capture.addresses import address, endpoint_name
+from pcapsmtp.diagnose.digest import Digest, digests
 from pcapsmtp.smtp import codes
 from pcapsmtp.smtp.events import Reply
 from pcapsmtp.smtp.model import Outcome, Session
@@ -94,8 +95,8 @@ class PeerHealth:
 
 @dataclass(slots=True)
 class Health:
-    destinations: list[PeerHealth]
-    clients: list[PeerHealth]
+    destinations: Sequence[PeerHealth]
+    clients: Sequence[PeerHealth]
 
 
 def server_replies(session: Session) -> list[Reply]:
@@ -115,40 +116,60 @@ def client_name(session: Session) -> str:
     return address(session.client.ip)
 
 
-def _add(peer: PeerHealth, session: Session, other: str) -> None:
-    flow = session.flow
-    peer.sessions.append(session.key)
+def _add(peer: PeerHealth, digest: Digest, other: str) -> None:
+    peer.sessions.append(digest.key)
     peer.peers.add(other)
-    peer.outcomes[session.outcome] += 1
-    peer.messages.update(t.outcome for t in session.transactions)
-    if peer.first_ns is None or flow.first_time_ns < peer.first_ns:
-        peer.first_ns = flow.first_time_ns
-    if peer.last_ns is None or flow.last_time_ns > peer.last_ns:
-        peer.last_ns = flow.last_time_ns
-    for reply in server_replies(session):
-        peer.replies[reply.code] += 1
-        if not (codes.is_transient(reply.code) or codes.is_permanent(reply.code)):
-            continue
-        enhanced = codes.parse_enhanced(reply.lines[0]) if reply.lines else None
-        key = (reply.code, enhanced)
+    peer.outcomes[digest.outcome] += 1
+    peer.messages.update(digest.messages)
+    if peer.first_ns is None or digest.first_time_ns < peer.first_ns:
+        peer.first_ns = digest.first_time_ns
+    if peer.last_ns is None or digest.last_time_ns > peer.last_ns:
+        peer.last_ns = digest.last_time_ns
+    peer.replies.update(digest.replies)
+    for code, enhanced, text, frame in digest.negatives:
+        key = (code, enhanced)
         if key in peer.negative:
             peer.negative[key].count += 1
         else:
-            text = " ".join(reply.text.split())
-            peer.negative[key] = NegativeReply(
-                reply.code, enhanced, 1, text, reply.frame, session.capture
-            )
+            peer.negative[key] = NegativeReply(code, enhanced, 1, text, frame, digest.capture)
 
 
-def summarize(sessions: Iterable[Session]) -> Health:
-    """Per destination and per client, in order of their first attempt."""
-    destinations: dict[str, PeerHealth] = {}
-    clients: dict[str, PeerHealth] = {}
-    for session in sorted(sessions, key=lambda s: (s.flow.first_time_ns, s.id)):
-        server, client = destination_name(session), client_name(session)
-        _add(destinations.setdefault(server, PeerHealth("destination", server)), session, client)
-        _add(clients.setdefault(client, PeerHealth("client", client)), session, server)
-    return Health(list(destinations.values()), list(clients.values()))
+class _Peers(Sequence):
+    """Destinations or clients in order of their first attempt, each ``PeerHealth`` made
+    from the digests of its sessions when it is reached: a flood from 200,000 addresses
+    never holds 200,000 of them."""
+
+    def __init__(self, role: str, groups: dict[str, list], others) -> None:
+        self.role, self.groups, self.others = role, groups, others
+        self.names = list(groups)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self._peer(name) for name in self.names[index]]
+        return self._peer(self.names[index])
+
+    def _peer(self, name: str) -> PeerHealth:
+        peer = PeerHealth(self.role, name)
+        for digest in self.groups[name]:
+            _add(peer, digest, self.others(digest))
+        return peer
+
+
+def summarize(sessions: Sequence[Session]) -> Health:
+    """Per destination and per client, in order of their first attempt; from the sessions'
+    digests (pcapsmtp.diagnose.digest)."""
+    destinations: dict[str, list[Digest]] = {}
+    clients: dict[str, list[Digest]] = {}
+    for digest in sorted(digests(sessions), key=lambda d: (d.first_time_ns, d.id)):
+        destinations.setdefault(digest.destination, []).append(digest)
+        clients.setdefault(digest.client_name, []).append(digest)
+    return Health(
+        _Peers("destination", destinations, lambda d: d.client_name),
+        _Peers("client", clients, lambda d: d.destination),
+    )
 
 
 def id_ranges(ids: Iterable[int], limit: int = 12) -> str:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
+from pcapsmtp.diagnose.digest import Digest, digests
 from pcapsmtp.diagnose.evidence import host, quote, seconds
 from pcapsmtp.diagnose.model import ERROR, WARNING, Finding
 from pcapsmtp.diagnose.registry import capture_rule, session_rule
@@ -317,13 +318,26 @@ def soft_bounce(sessions: list[Session], context) -> Iterator[Finding]:
     retry the server asks for, and with the retry itself when a later session of this
     capture from the same client carried the same envelope. A capture rule so it can look
     for that retry; each finding still names its session."""
-    retries = _Retries(sessions)
-    for position, session in enumerate(sessions):
+    kept = digests(sessions)
+    retries = _Retries(kept)
+    for position, digest in enumerate(kept):
+        if not digest.soft_bounce:
+            continue
+        session = sessions[position]
         for finding, transaction in _soft_bounces(session):
             if transaction is not None:
-                _note_retry(finding, session, retries.after(position, session, transaction))
+                retry = retries.after(position, digest.client_ip, transaction)
+                if retry is not None:
+                    other = sessions[retry[0]]
+                    retry = (other, other.transactions[retry[1]])
+                _note_retry(finding, session, retry)
             finding.session, finding.tcp_stream = session.id, session.flow.stream
             yield finding
+
+
+def has_soft_bounce(session: Session) -> bool:
+    """``soft_bounce`` has a finding about this session (what its digest keeps)."""
+    return next(_soft_bounces(session), None) is not None
 
 
 def _transient(reply: Reply | None) -> bool:
@@ -445,36 +459,31 @@ def _soft_steps(kind: str, session: Session) -> list[str]:
     ]
 
 
-RETRY_OUTCOMES = (Outcome.DELIVERED, Outcome.DEFERRED, Outcome.REJECTED)
-
-
 class _Retries:
     """Transactions of the capture by (client IP, sender, recipient), in capture order, so
-    each deferral finds its retry without scanning every later session."""
+    each deferral finds its retry without scanning every later session; from the digests
+    (pcapsmtp.diagnose.digest), which keep each session's envelopes."""
 
-    def __init__(self, sessions: list[Session]) -> None:
-        self._by_key: dict[tuple, list[tuple[int, Session, Transaction]]] = {}
-        for position, session in enumerate(sessions):
-            for transaction in session.transactions:
-                if transaction.outcome not in RETRY_OUTCOMES:
-                    continue
-                for recipient in transaction.rcpt_to:
-                    key = (session.client.ip, transaction.mail_from, recipient.address)
-                    self._by_key.setdefault(key, []).append((position, session, transaction))
+    def __init__(self, kept: Sequence[Digest]) -> None:
+        self._by_key: dict[tuple, list[tuple[int, int, int]]] = {}
+        for position, digest in enumerate(kept):
+            for number, sender, recipients, first_frame in digest.envelopes:
+                for recipient in recipients:
+                    key = (digest.client_ip, sender, recipient)
+                    self._by_key.setdefault(key, []).append((position, number, first_frame))
 
-    def after(self, position: int, session: Session, transaction: Transaction):
-        """(session, transaction) of the first later attempt at any of this envelope."""
+    def after(self, position: int, client_ip: bytes, transaction: Transaction):
+        """(position, transaction index) of the first later attempt at any of this
+        envelope."""
         found = []
         for recipient in transaction.rcpt_to:
-            entries = self._by_key.get(
-                (session.client.ip, transaction.mail_from, recipient.address)
-            )
+            entries = self._by_key.get((client_ip, transaction.mail_from, recipient.address))
             if entries:
                 at = bisect.bisect_right(entries, position, key=lambda entry: entry[0])
                 if at < len(entries):
                     found.append(entries[at])
-        first = min(found, key=lambda entry: (entry[0], entry[2].first_frame), default=None)
-        return first[1:] if first is not None else None
+        first = min(found, key=lambda entry: (entry[0], entry[2]), default=None)
+        return first[:2] if first is not None else None
 
 
 def _note_retry(finding: Finding, session: Session, retry) -> None:

@@ -10,10 +10,11 @@ at worst. Exim's default retry rule starts at 15 minutes; Sendmail's queue runs 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from pcapsmtp.capture.addresses import address, endpoint_name
 from pcapsmtp.capture.timestamps import raw, utc
+from pcapsmtp.diagnose.digest import Digest, digests
 from pcapsmtp.diagnose.health import (
     FAILED_OUTCOMES,
     NegativeReply,
@@ -64,18 +65,28 @@ def _failed(session: Session) -> bool:
     return session.outcome in FAILED_OUTCOMES and not delivered
 
 
-def _pairs(sessions: list[Session]) -> dict[tuple, list[Session]]:
-    """(client address, server address, server port) -> its sessions in time order."""
-    pairs: dict[tuple, list[Session]] = {}
-    for session in sorted(sessions, key=lambda s: s.flow.first_time_ns):
-        key = (session.client.ip, session.server.ip, session.server.port)
-        pairs.setdefault(key, []).append(session)
+def _digest_failed(digest: Digest) -> bool:
+    return digest.outcome in FAILED_OUTCOMES and not digest.delivered
+
+
+def _in_time_order(sessions: Sequence[Session]) -> list[tuple[int, Digest]]:
+    """(position, digest) of every session, in order of its first packet."""
+    return sorted(enumerate(digests(sessions)), key=lambda item: item[1].first_time_ns)
+
+
+def _pairs(sessions: Sequence[Session]) -> dict[tuple, list[tuple[int, Digest]]]:
+    """(client address, server address, server port) -> (position, digest) of its sessions
+    in time order."""
+    pairs: dict[tuple, list[tuple[int, Digest]]] = {}
+    for position, digest in _in_time_order(sessions):
+        key = (digest.client_ip, digest.server_ip, digest.server_port)
+        pairs.setdefault(key, []).append((position, digest))
     return pairs
 
 
-def _rate(attempts: list[Session]) -> tuple[float, float]:
+def _rate(attempts: list[Session] | list[Digest]) -> tuple[float, float]:
     """(span in seconds from the first attempt to the last, attempts a minute)."""
-    span = (attempts[-1].flow.first_time_ns - attempts[0].flow.first_time_ns) / 1e9
+    span = (attempts[-1].first_time_ns - attempts[0].first_time_ns) / 1e9
     rate = (len(attempts) - 1) * 60 / span if span > 0 else float("inf")
     return span, rate
 
@@ -108,21 +119,25 @@ def _how_they_failed(failed: list[Session]) -> str:
 
 
 @capture_rule("retry-storm")
-def retry_storm(sessions: list[Session], context) -> Iterator[Finding]:
+def retry_storm(sessions: Sequence[Session], context) -> Iterator[Finding]:
+    """From the digests (pcapsmtp.diagnose.digest); a storm's failed sessions are read back
+    to describe it."""
     for attempts in _pairs(sessions).values():
-        failed = [s for s in attempts if _failed(s)]
+        failed = [(position, d) for position, d in attempts if _digest_failed(d)]
         if len(failed) < STORM_MIN_ATTEMPTS:
             continue
-        span, rate = _rate(failed)
+        span, rate = _rate([d for _position, d in failed])
         if rate < STORM_MIN_RATE and len(failed) < STORM_PERSISTENT:
             continue
-        yield _storm_finding(attempts, failed, span, rate)
+        delivered = any(d.delivered for _position, d in attempts)
+        loaded = [sessions[position] for position, _d in failed]
+        yield _storm_finding(len(attempts), delivered, loaded, span, rate)
 
 
-def _storm_finding(attempts: list[Session], failed: list[Session], span: float, rate: float):
+def _storm_finding(attempts: int, delivered: bool, failed: list[Session], span: float, rate):
     first, last = failed[0], failed[-1]
     client, server = address(first.client.ip), endpoint_name(first.server)
-    through = len(attempts) - len(failed)
+    through = attempts - len(failed)
     got_through = (
         f"{through} other session{'' if through == 1 else 's'} to it did deliver mail or "
         "ended otherwise"
@@ -134,7 +149,6 @@ def _storm_finding(attempts: list[Session], failed: list[Session], span: float, 
     else:
         pace = f"{rate:.0f} a minute" if rate >= 10 else f"{rate:.1f} a minute"
     shown = [*failed[: EVIDENCE_SESSIONS - 1], last]
-    delivered = any(t.outcome == Outcome.DELIVERED for s in attempts for t in s.transactions)
     return Finding(
         code="retry-storm",
         severity=WARNING if delivered else ERROR,
@@ -191,10 +205,15 @@ def _policy_step(failed: list[Session], client: str, server: str) -> str | None:
     )
 
 
-def _destinations(sessions: list[Session]) -> dict[tuple, list[Session]]:
-    found: dict[tuple, list[Session]] = {}
-    for session in sorted(sessions, key=lambda s: s.flow.first_time_ns):
-        found.setdefault((session.server.ip, session.server.port), []).append(session)
+def throttled(session: Session) -> bool:
+    """The server said it rate-limits (what the digest keeps for ``rate-limited``)."""
+    return bool(_throttling(session))
+
+
+def _destinations(sessions: Sequence[Session]) -> dict[tuple, list[tuple[int, Digest]]]:
+    found: dict[tuple, list[tuple[int, Digest]]] = {}
+    for position, digest in _in_time_order(sessions):
+        found.setdefault((digest.server_ip, digest.server_port), []).append((position, digest))
     return found
 
 
@@ -208,15 +227,16 @@ def _throttling(session: Session) -> list:
 
 
 @capture_rule("rate-limited")
-def rate_limited(sessions: list[Session], context) -> Iterator[Finding]:
+def rate_limited(sessions: Sequence[Session], context) -> Iterator[Finding]:
+    """From the digests; the sessions with a throttling reply are read back."""
     for attempts in _destinations(sessions).values():
-        hits = [(s, reply, enhanced) for s in attempts for reply, enhanced in _throttling(s)]
+        limited = [sessions[position] for position, d in attempts if d.throttled]
+        hits = [(s, reply, enhanced) for s in limited for reply, enhanced in _throttling(s)]
         if hits:
-            yield _limited_finding(attempts, hits)
+            yield _limited_finding(attempts[0][1].destination, len(attempts), hits)
 
 
-def _limited_finding(attempts: list[Session], hits: list) -> Finding:
-    server = endpoint_name(attempts[0].server)
+def _limited_finding(server: str, attempts: int, hits: list) -> Finding:
     kinds: dict[tuple, list] = {}
     for session, reply, enhanced in hits:
         kinds.setdefault((reply.code, enhanced), []).append((session, reply))
@@ -236,7 +256,7 @@ def _limited_finding(attempts: list[Session], hits: list) -> Finding:
         summary=(
             f"{server} throttled {', '.join(clients[:3])}"
             + (f" (+{len(clients) - 3})" if len(clients) > 3 else "")
-            + f": {len(hits)} × {label} in {len(limited)} of {len(attempts)} sessions — {meaning}"
+            + f": {len(hits)} × {label} in {len(limited)} of {attempts} sessions — {meaning}"
         ),
         detail=(
             f"The server at {server} answered '{label} {text}' (session {top[0][0].id}, frame "

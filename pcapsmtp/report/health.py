@@ -9,6 +9,7 @@ from functools import partial
 from tabulate import tabulate
 
 from pcapsmtp.capture.timestamps import local, raw
+from pcapsmtp.diagnose.digest import digests
 from pcapsmtp.diagnose.health import Health, PeerHealth, summarize
 from pcapsmtp.report.fastjson import LazyList
 from pcapsmtp.report.safe import markdown, terminal, wire
@@ -141,7 +142,7 @@ def health_document(sessions, lazy: bool = False) -> dict:
     """``{"destinations": [...], "clients": [...]}`` for the JSON document; ``lazy``: each
     peer's dict made as the writer reaches it (pcapsmtp.report.fastjson.LazyList)."""
     health = summarize(sessions)
-    several = len({s.capture for s in sessions}) > 1
+    several = len({d.capture for d in digests(sessions)}) > 1
     make = partial(peer_dict, several=several)
     if lazy:
         return {

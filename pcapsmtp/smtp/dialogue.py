@@ -18,6 +18,7 @@ and every line answering a 334 never leave this module in clear.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from enum import Enum, auto
 
 from pcapsmtp._core import LineFramer
@@ -130,6 +131,38 @@ SERVER_LINES = (ServerState.LINES, ServerState.RESYNC)
 """States in which the server's bytes are reply lines."""
 
 
+DEFAULT_LIMITS = Limits()
+"""The limits of every Dialogue not given its own (shared: never changed)."""
+
+
+class _Framers:
+    """Each side's line framer, made when that side first needs one: a flood of connections
+    that never say a word (or whose client never does) holds none."""
+
+    __slots__ = ("client", "max_line", "server")
+
+    def __init__(self, max_line: int) -> None:
+        self.max_line = max_line
+        self.client: LineFramer | None = None
+        self.server: LineFramer | None = None
+
+    def __getitem__(self, sender: Side) -> LineFramer:
+        if sender == CLIENT:
+            if self.client is None:
+                self.client = LineFramer(self.max_line)
+            return self.client
+        if self.server is None:
+            self.server = LineFramer(self.max_line)
+        return self.server
+
+    def items(self) -> Iterator[tuple[Side, LineFramer]]:
+        """The framers made so far, the client's first."""
+        if self.client is not None:
+            yield CLIENT, self.client
+        if self.server is not None:
+            yield SERVER, self.server
+
+
 class Dialogue:
     """Parses one connection's SMTP dialogue; ``take()`` returns the events so far."""
 
@@ -146,7 +179,7 @@ class Dialogue:
         limits: Limits | None = None,
         mid_session: bool = False,
     ) -> None:
-        self.limits = limits or Limits()
+        self.limits = limits or DEFAULT_LIMITS
         self.mid_session = mid_session
         """The capture starts after the connection opened: the greeting is the first reply no
         command preceded, each side is read from its first whole line."""
@@ -165,10 +198,7 @@ class Dialogue:
         empty, and pipelining keeps this short)."""
         self.events: list[Event] = []
         self.tls: TlsScanner | None = None
-        self._lines = {
-            CLIENT: LineFramer(self.limits.max_line),
-            SERVER: LineFramer(self.limits.max_line),
-        }
+        self._lines = _Framers(self.limits.max_line)
         """The line framing of each side (the compiled core: pcapsmtp._core.LineFramer)."""
         self._reply_lines: list[str] = []
         self._reply_code = 0

@@ -130,6 +130,15 @@ class _Capped:
             self.tail.clear()
 
 
+_RARE = {
+    "_gaps": ("gaps", "gaps"),
+    "_anomalies": ("anomalies", "anomalies"),
+    "_unsolicited": ("unsolicited", "unsolicited replies"),
+    "_unanswered": ("unanswered", "unanswered commands"),
+}
+"""SessionBuilder's capped lists made when first needed: slot -> (Session field, noun)."""
+
+
 class SessionBuilder:
     """Feeds on the dialogue's events; ``finish()`` returns the Session."""
 
@@ -149,10 +158,20 @@ class SessionBuilder:
         session = self.session
         self._commands = _Capped(session, "commands", "commands", MAX_COMMANDS)
         self._dialogue = _Capped(session, "dialogue", "dialogue entries", MAX_ENTRIES)
-        self._gaps = _Capped(session, "gaps", "gaps", MAX_LISTED)
-        self._anomalies = _Capped(session, "anomalies", "anomalies", MAX_LISTED)
-        self._unsolicited = _Capped(session, "unsolicited", "unsolicited replies", MAX_LISTED)
-        self._unanswered = _Capped(session, "unanswered", "unanswered commands", MAX_LISTED)
+        self._gaps: _Capped | None = None
+        self._anomalies: _Capped | None = None
+        self._unsolicited: _Capped | None = None
+        self._unanswered: _Capped | None = None
+        """The lists most sessions never add to: made by ``_rare`` when first needed (100,000
+        open connections of a flood hold them otherwise)."""
+
+    def _rare(self, slot: str) -> _Capped:
+        capped = getattr(self, slot)
+        if capped is None:
+            name, noun = _RARE[slot]
+            capped = _Capped(self.session, name, noun, MAX_LISTED)
+            setattr(self, slot, capped)
+        return capped
 
     def add(self, event: Event) -> None:
         if isinstance(event, Command):
@@ -162,12 +181,12 @@ class SessionBuilder:
         elif isinstance(event, MessageEnd):
             self._message(event)
         elif isinstance(event, Unanswered):
-            self._unanswered.add(event)
+            self._rare("_unanswered").add(event)
             self._dispatch(event.command, None)
         elif isinstance(event, TlsStarted):
             self._tls(event)
         elif isinstance(event, Gap):
-            self._gaps.add(event)
+            self._rare("_gaps").add(event)
             self._entry(
                 event.frame,
                 event.time_ns,
@@ -176,7 +195,7 @@ class SessionBuilder:
                 f"[{event.length} bytes not in the capture: {event.reason}]",
             )
         elif isinstance(event, Anomaly):
-            self._anomalies.add(event)
+            self._rare("_anomalies").add(event)
 
     # -- events ----------------------------------------------------------------
 
@@ -222,7 +241,7 @@ class SessionBuilder:
         if command is not None and self._commands.unanswered:
             self._commands.answered(command, reply.code)
         if command is None:
-            self._unsolicited.add(reply)
+            self._rare("_unsolicited").add(reply)
             self._other_reply(reply.text)
             return
         if command.verb == GREETING:
@@ -432,9 +451,11 @@ class SessionBuilder:
         """The Session, its outcome decided; ``tls`` is the scanner of its TLS records."""
         session = self.session
         for capped in (self._commands, self._dialogue, self._gaps, self._anomalies):
-            capped.finish()
-        self._unsolicited.finish()
-        self._unanswered.finish()
+            if capped is not None:
+                capped.finish()
+        for capped in (self._unsolicited, self._unanswered):
+            if capped is not None:
+                capped.finish()
         if "dialogue" in session.left_out:
             session.dropped_entries = session.left_out["dialogue"].count
         if session.tls is not None and tls is not None:

@@ -114,7 +114,8 @@ class _Connection:
     def __init__(self, flow: TcpFlow, capture: str, sniff: bool) -> None:
         self.builder = SessionBuilder(flow, capture)
         self.sniffer = _Sniffer() if sniff else None
-        self.starts: dict[int, int] = {}
+        self.starts: dict[int, int] | None = None
+        """Direction -> where SMTP starts in it, on a connection recognised by its dialogue."""
         handshake = flow.syn_time_ns is not None or flow.synack_time_ns is not None
         self.dialogue = Dialogue(greeting_expected=handshake, mid_session=not handshake)
         self.inside: tuple[Dialogue, dict[str, int]] | None = None
@@ -209,7 +210,8 @@ class SmtpTracker:
             self._feed(connection, flow, direction, offset, data, frame, time_ns)
 
     def _feed(self, connection, flow, direction, offset, data, frame, time_ns) -> None:
-        start = connection.starts.get(direction, 0)
+        starts = connection.starts
+        start = starts.get(direction, 0) if starts else 0
         if offset + len(data) <= start:
             return
         if offset < start:

@@ -1,0 +1,174 @@
+"""Finished sessions kept in a temporary file instead of memory, read back one at a time.
+
+A capture of 200,000 SMTP connections ends 200,000 sessions of about 4.5 KB each; holding
+them until the output is written was most of the memory of such a run (docs/limits.md).
+A ``SessionSpool`` pickles each session when it ends into an anonymous temporary file
+(``tempfile.TemporaryFile``: unlinked at once, so the system removes it when the file is
+closed or the process ends, also on an error, Ctrl-C or a kill) and keeps in memory only
+where each one is and its ``Digest`` (pcapsmtp.diagnose.digest), which is what the rules
+over the whole capture read. It is a ``Sequence`` of sessions in first-frame order, like
+the list it replaces: iterating it reads each session back (a new object each time; the
+file is read through the page cache), and a pickled spool (a worker process's result)
+travels as the list of its sessions.
+"""
+
+from __future__ import annotations
+
+import pickle
+import tempfile
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
+
+from pcapsmtp.diagnose.digest import Digest, make_digest
+from pcapsmtp.smtp.model import Session
+
+KEEP_IN_MEMORY = 1000
+"""Sessions held in memory before the spool starts writing (about 5 MB of them): a capture
+of a few sessions, however large, pays no pickling (a session of a million RCPTs holds
+tens of thousands of commands, and pickling them needs as much again while it runs)."""
+
+
+class SessionSpool(Sequence):
+    """Sessions on disk (after the first ``keep``), their digests in memory;
+    ``sort_by_first_frame`` orders them."""
+
+    def __init__(self, sessions: Iterable[Session] = (), keep: int | None = None) -> None:
+        self._keep = KEEP_IN_MEMORY if keep is None else keep
+        self._held: dict[int, Session] = {}
+        """Entry -> a session kept in memory (the first ``keep``)."""
+        self._file = None
+        """Made when the first session is spooled."""
+        self._end = 0
+        self._offsets = array("q")
+        """Where each pickled session starts (-1: held). Written and read as a stream: a
+        session with the thousands of commands the caps allow is never a second time in
+        memory as bytes."""
+        self._order: array | None = None
+        """Position -> entry, once sorted (entries are in the order they ended)."""
+        self._ids = False
+        """Sessions read back get their position + 1 as id (set by ``number``)."""
+        self.digests: list[Digest] = []
+        """In the sessions' order."""
+        self.extend(sessions)
+
+    def append(self, session: Session) -> None:
+        if len(self._held) < self._keep:
+            self._held[len(self._offsets)] = session
+            self._offsets.append(-1)
+        else:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(prefix="pcapsmtp-sessions-")  # noqa: SIM115
+            self._file.seek(self._end)
+            pickle.dump(session, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+            self._offsets.append(self._end)
+            self._end = self._file.tell()
+        self.digests.append(make_digest(session))
+        if self._order is not None:
+            self._order.append(len(self._offsets) - 1)
+
+    def extend(self, sessions: Iterable[Session]) -> None:
+        for session in sessions:
+            self.append(session)
+
+    def __iadd__(self, sessions: Iterable[Session]) -> SessionSpool:
+        self.extend(sessions)
+        return self
+
+    def sort_by_first_frame(self) -> None:
+        """First-frame order, as ``list.sort(key=lambda s: s.flow.first_frame)`` (stable)."""
+        entries = self._entries()
+        order = sorted(range(len(entries)), key=lambda n: self.digests[n].first_frame)
+        self._order = array("q", (entries[n] for n in order))
+        self.digests = [self.digests[n] for n in order]
+
+    def number(self) -> None:
+        """Ids 1, 2, ... in the present order (pcapsmtp.analysis.run)."""
+        self._ids = True
+        for number, digest in enumerate(self.digests, start=1):
+            digest.id = number
+
+    def _entries(self) -> Sequence[int]:
+        return self._order if self._order is not None else range(len(self._offsets))
+
+    def _load(self, position: int) -> Session:
+        entry = self._entries()[position]
+        session = self._held.get(entry)
+        if session is None:
+            self._file.seek(self._offsets[entry])
+            session = pickle.load(self._file)
+        if self._ids:
+            session.id = position + 1
+        return session
+
+    def __len__(self) -> int:
+        return len(self._offsets)
+
+    def __getitem__(self, position):
+        if isinstance(position, slice):
+            return [self._load(n) for n in range(*position.indices(len(self)))]
+        if position < 0:
+            position += len(self)
+        if not 0 <= position < len(self):
+            raise IndexError("session spool index out of range")
+        return self._load(position)
+
+    def __iter__(self) -> Iterator[Session]:
+        for position in range(len(self)):
+            yield self._load(position)
+
+    def __bool__(self) -> bool:
+        return bool(self._offsets)
+
+    def __reduce__(self):
+        return (list, (list(self),))
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+class Chain(Sequence):
+    """The sessions of several captures one after another (``Analysis.sessions``), without
+    reading back a spooled one until it is reached."""
+
+    def __init__(self, parts: list[Sequence[Session]]) -> None:
+        self.parts = parts
+
+    @property
+    def digests(self) -> list[Digest]:
+        from pcapsmtp.diagnose.digest import digests
+
+        return [d for part in self.parts for d in digests(part)]
+
+    def __len__(self) -> int:
+        return sum(map(len, self.parts))
+
+    def __getitem__(self, position):
+        if isinstance(position, slice):
+            return [self[n] for n in range(*position.indices(len(self)))]
+        if position < 0:
+            position += len(self)
+        for part in self.parts:
+            if position < len(part):
+                return part[position]
+            position -= len(part)
+        raise IndexError("session index out of range")
+
+    def __iter__(self) -> Iterator[Session]:
+        for part in self.parts:
+            yield from part
+
+    def __add__(self, other):
+        return [*self, *other]
+
+    def __radd__(self, other):
+        return [*other, *self]
+
+
+class SessionList(list):
+    """A capture's sessions held in memory, with their digests made once (as a spool
+    keeps them) for the rules over the whole capture and the per-peer summary."""
+
+    def __init__(self, sessions: Iterable[Session], digests: list[Digest] | None = None) -> None:
+        super().__init__(sessions)
+        self.digests = [make_digest(s) for s in self] if digests is None else digests

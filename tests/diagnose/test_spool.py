@@ -1,0 +1,139 @@
+"""The session spool (pcapsmtp.analysis.spool): finished sessions in a temporary file, read
+back in first-frame order, the same sessions and findings as when they are all held."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import pickle
+import tempfile
+
+import pytest
+
+from pcapsmtp.analysis import spool as spool_module
+from pcapsmtp.analysis.model import Options
+from pcapsmtp.analysis.one_pass import analyze_capture
+from pcapsmtp.analysis.run import _numbered
+from pcapsmtp.analysis.spool import SessionSpool
+from pcapsmtp.capture import CaptureInfo
+from pcapsmtp.diagnose import CaptureContext, diagnose
+from tests.captures import LAB
+
+MANY = LAB / "retry-storm.pcap"
+"""The lab's 240 connections to a server that answers 421: sessions that end out of the
+order they started in, and a capture-wide finding."""
+CAPTURES = [MANY, LAB / "greylisting.pcap"]
+
+pytestmark = pytest.mark.skipif(not MANY.exists(), reason="no lab captures")
+
+
+def _same(a, b, seen=None) -> bool:
+    """The same sessions, field by field (a session holds cycles, so not by ``==``)."""
+    seen = set() if seen is None else seen
+    if (id(a), id(b)) in seen:
+        return True
+    seen.add((id(a), id(b)))
+    if type(a) is not type(b):
+        return False
+    if dataclasses.is_dataclass(a):
+        return all(
+            _same(getattr(a, f.name), getattr(b, f.name), seen) for f in dataclasses.fields(a)
+        )
+    if isinstance(a, list | tuple | SessionSpool):
+        return len(a) == len(b) and all(_same(x, y, seen) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k], seen) for k in a)
+    return a == b
+
+
+@functools.cache
+def _both(path):
+    held = analyze_capture(str(path), Options())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(spool_module, "KEEP_IN_MEMORY", 0)
+        spooled = analyze_capture(str(path), Options(), spool=True)
+    assert isinstance(spooled.sessions, SessionSpool) and spooled.sessions._file is not None
+    return _numbered(held.sessions), _numbered(spooled.sessions)
+
+
+@pytest.mark.parametrize("path", [p for p in CAPTURES if p.exists()], ids=lambda p: p.name)
+def test_spooled_sessions_come_back_equal_and_in_first_frame_order(path):
+    held, spooled = _both(path)
+    back = list(spooled)
+    assert len(back) == len(held) > 0
+    assert _same(back, list(held)) and not _same(back[:1], list(held)[1:2])
+    frames = [s.flow.first_frame for s in back]
+    assert frames == sorted(frames)
+    assert [s.id for s in back] == list(range(1, len(back) + 1))
+    assert _same([spooled[-1], *spooled[1:3]], [held[-1], *held[1:3]])
+    with pytest.raises(IndexError):
+        spooled[len(held)]
+
+
+def test_sessions_end_out_of_order_yet_come_back_sorted(tmp_path):
+    """Appended in the order they ended (the reverse here), read back by first frame."""
+    held, _spooled = _both(MANY)
+    spool = SessionSpool(reversed(held), keep=0)
+    assert [s.flow.first_frame for s in spool] != [s.flow.first_frame for s in held]
+    spool.sort_by_first_frame()
+    spool.number()
+    assert _same(list(spool), list(held))
+    assert [d.id for d in spool.digests] == [s.id for s in held]
+
+
+def test_the_first_sessions_stay_in_memory_the_rest_are_spooled():
+    held, _spooled = _both(MANY)
+    assert SessionSpool(held)._file is None  # fewer than KEEP_IN_MEMORY: no file at all
+    spool = SessionSpool(reversed(held), keep=5)
+    spool.sort_by_first_frame()
+    spool.number()
+    assert len(spool._held) == 5 and spool._file is not None
+    assert _same(list(spool), list(held))
+
+
+@pytest.mark.parametrize("path", [p for p in CAPTURES if p.exists()], ids=lambda p: p.name)
+def test_findings_over_the_spool_equal_those_over_the_list(path):
+    held, spooled = _both(path)
+    info = CaptureInfo(file=str(path))
+    found = diagnose(held, CaptureContext(info))
+    assert found
+    assert diagnose(spooled, CaptureContext(info)) == found
+
+
+def test_the_spool_file_has_no_name_and_goes_with_the_spool(tmp_path, monkeypatch):
+    """Unlinked when made: nothing in the temporary folder to delete, on an error, Ctrl-C
+    or a kill either; its space is freed when it is closed or the process ends."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    held, _spooled = _both(MANY)
+    spool = SessionSpool(held, keep=0)
+    assert os.listdir(tmp_path) == []
+    descriptor = spool._file.fileno()
+    assert os.fstat(descriptor).st_nlink == 0 and os.fstat(descriptor).st_size > 0
+    spool.close()
+    with pytest.raises(OSError):
+        os.fstat(descriptor)
+
+
+def test_a_pickled_spool_travels_as_the_list_of_its_sessions():
+    """A worker process's result (pcapsmtp.analysis.rotated) carries its sessions, not a
+    file only that process can read."""
+    held, spooled = _both(MANY)
+    travelled = pickle.loads(pickle.dumps(spooled))
+    assert type(travelled) is list and _same(travelled, list(held))
+
+
+def test_digests_are_small():
+    """What is held per finished session instead of the session."""
+    import tracemalloc
+
+    held, _spooled = _both(MANY)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        spool = SessionSpool(held, keep=0)
+        per_session = (tracemalloc.get_traced_memory()[0] - before) / len(held)
+    finally:
+        tracemalloc.stop()
+    spool.close()
+    assert per_session < 1200, f"{per_session:,.0f} bytes a session"
