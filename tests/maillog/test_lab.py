@@ -63,7 +63,7 @@ def test_all_lab_captures_and_logs_at_once():
     assert unlinked == NO_MTA
     linked = [by_id[i] for i in links.links]
     assert all(Path(s.capture).name.split(".")[0] not in NO_MTA for s in linked)
-    assert links.methods() == {QUEUE_ID: 44, "client address and port": 0, ADDRESS_TIME: 264}
+    assert links.methods() == {QUEUE_ID: 49, "client address and port": 0, ADDRESS_TIME: 265}
     assert links.orphans == [] and links.offset_ns == 0
     notes = [n for ls in links.links.values() for link in ls for n in link.notes]
     assert [n.text for n in notes if n.verdict == DIFFERS] == []
