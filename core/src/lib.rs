@@ -2,9 +2,10 @@
 //!
 //! `input` undoes compression, `reader` turns pcap and pcapng records into frames,
 //! `decode` (with `fragments`) turns frames into TCP segments and ICMP errors, `tally`
-//! counts the frames for CaptureInfo, `smtp_framing` and `message_scan` are the byte
-//! scans of the SMTP layer, and `python` (feature "python", which maturin turns on,
-//! with `python_decode` and `python_smtp`) is the `pcapsmtp._core` module.
+//! counts the frames for CaptureInfo, `tcp` is the per-segment analysis of one TCP flow,
+//! `smtp_framing` and `message_scan` are the byte scans of the SMTP layer, and `python`
+//! (feature "python", which maturin turns on, with `python_decode`, `python_smtp` and
+//! `python_tcp`) is the `pcapsmtp._core` module.
 #![forbid(unsafe_code)]
 
 pub mod decode;
@@ -14,6 +15,7 @@ pub mod message_scan;
 pub mod reader;
 pub mod smtp_framing;
 pub mod tally;
+pub mod tcp;
 
 #[cfg(feature = "python")]
 mod python;
@@ -21,3 +23,5 @@ mod python;
 mod python_decode;
 #[cfg(feature = "python")]
 mod python_smtp;
+#[cfg(feature = "python")]
+mod python_tcp;
