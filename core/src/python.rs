@@ -326,6 +326,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     crate::python_decode::register(m)?;
     crate::python_reassembly::register(m)?;
     crate::python_smtp::register(m)?;
+    crate::python_tcp::register(m)?;
     m.add("MAX_RECORD_LEN", crate::reader::MAX_RECORD_LEN)?;
     m.add("MAX_BLOCK_LEN", crate::reader::MAX_BLOCK_LEN)?;
     Ok(())

@@ -25,24 +25,19 @@ numbers, when its next packet comes (the periodic sweep only frees what that wou
 never by the packets of other flows. So the flows of one 4-tuple come out the same when
 they are tracked on their own, which is what stitching a rotated capture set rests on
 (pcapsmtp.analysis.rotated).
+
+What each segment changes beyond the endpoint counters (Wireshark's sequence analysis,
+Zeek's state and history, the data awaiting acknowledgement, the zero windows) is the
+core's ``FlowAnalysis`` (core/src/tcp/): one call per segment, its flags back.
 """
 
 from __future__ import annotations
 
-import struct
-from collections import deque
 from collections.abc import Iterable, Iterator
-from functools import partial
 
+from pcapsmtp._core import FlowAnalysis, tcp_options
 from pcapsmtp.capture.addresses import endpoint_name
 from pcapsmtp.capture.model import IPPROTO_TCP, IcmpError, TcpSegment
-from pcapsmtp.tcp.analysis import (
-    FAST_RETRANSMISSION,
-    RETRANSMISSION,
-    SPURIOUS_RETRANSMISSION,
-    ZERO_WINDOW,
-    SequenceAnalysis,
-)
 from pcapsmtp.tcp.flowkey import flow_key
 from pcapsmtp.tcp.model import (
     IP_ID_STEP,
@@ -51,6 +46,7 @@ from pcapsmtp.tcp.model import (
     TH_RST,
     TH_SYN,
     WIRESHARK_NAMES,
+    ConnState,
     Endpoint,
     Flag,
     FlowEnded,
@@ -62,8 +58,7 @@ from pcapsmtp.tcp.model import (
     TcpFlow,
 )
 from pcapsmtp.tcp.reassembly import MAX_PENDING_BYTES, Chunk, StreamReassembler
-from pcapsmtp.tcp.sequence import MASK, unwrap
-from pcapsmtp.tcp.state import ConnectionState
+from pcapsmtp.tcp.sequence import MASK
 
 LINGER_NS = 10 * 1_000_000_000
 LINGER_FRAMES = 2_000
@@ -82,123 +77,26 @@ SWEEP_EVERY = 10_000
 """TCP segments between two sweeps of the table (which only free memory, see above)."""
 MAX_NOTES = 20_000
 """Segment notes kept per flow; counts go on past it."""
-MAX_SENT = 50_000
-"""Unacknowledged data segments tracked per direction for the largest-acknowledged figure."""
-QUEUE_AS_LIST = 16
-"""Unacknowledged segments of one direction kept in a list before a deque takes over."""
 MAX_ENDED = 100_000
 """Ended flows (and ICMP-only conversations) remembered for their stream number, the
 oldest forgotten first: a 4-tuple that comes back after this many others have ended gets
 a new number where Wireshark continues the old one (and every later number is one more).
-About 1 KB each (1,022 bytes measured with tracemalloc on CPython 3.11), so at most
-about 100 MB, reached only by captures of more than 100,000 connections."""
+About 1 KB each (938 bytes measured with tracemalloc on CPython 3.11, the retired
+``FlowAnalysis`` included), so at most about 100 MB, reached only by captures of more
+than 100,000 connections."""
 QUOTED_TCP_BYTES = 16
 """Bytes of a quoted TCP header Wireshark needs to look up its conversation (up to the
 window field; shorter quotes end its TCP dissection before that)."""
 
-ANY_RETRANSMISSION = RETRANSMISSION | FAST_RETRANSMISSION | SPURIOUS_RETRANSMISSION
-REUSED_PORTS = Flag.REUSED_PORTS.value
+ANY_RETRANSMISSION = Flag.ANY_RETRANSMISSION.value
 COUNTED = [(flag.value, name) for flag, name in WIRESHARK_NAMES.items()]
-"""(flag bits, Wireshark name) for the per-endpoint counts, as ints (see tcp.analysis)."""
-
-TCPOPT_EOL, TCPOPT_NOP, TCPOPT_MSS, TCPOPT_WSCALE, TCPOPT_SACK_PERM, TCPOPT_TIMESTAMP = (
-    0,
-    1,
-    2,
-    3,
-    4,
-    8,
-)
+"""(flag bits, Wireshark name) for the per-endpoint counts, as ints (the flags of
+``FlowAnalysis.segment``)."""
 
 
 def parse_options(options: bytes) -> Handshake:
     """The handshake options of a SYN or SYN/ACK (RFC 9293, RFC 7323, RFC 2018)."""
-    result = Handshake()
-    i = 0
-    while i < len(options):
-        kind = options[i]
-        if kind == TCPOPT_EOL:
-            break
-        if kind == TCPOPT_NOP:
-            i += 1
-            continue
-        if i + 1 >= len(options) or options[i + 1] < 2:
-            break
-        length = options[i + 1]
-        body = options[i + 2 : i + length]
-        if kind == TCPOPT_MSS and len(body) == 2:
-            result.mss = struct.unpack(">H", body)[0]
-        elif kind == TCPOPT_WSCALE and len(body) == 1:
-            result.wscale = min(body[0], 14)
-        elif kind == TCPOPT_SACK_PERM:
-            result.sack_permitted = True
-        elif kind == TCPOPT_TIMESTAMP:
-            result.timestamps = True
-        i += length
-    return result
-
-
-class _Sent:
-    """Data segments awaiting acknowledgement: the source of 'largest segment acknowledged'.
-
-    Only a segment's latest transmission counts: when a sender resends the bytes at a
-    seq in a smaller segment (Linux MTU probing) and that one is acknowledged, the
-    large original was not.
-    """
-
-    __slots__ = ("_latest", "_queue", "_ref")
-
-    def __init__(self) -> None:
-        self._ref: int | None = None
-        self._latest: dict[int, tuple[int, int, int, int, int]] = {}
-        self._queue: list | deque[tuple[int, int, int, int, int]] | None = None
-        """In the order sent; a list while short (a deque costs 600 bytes even empty, and
-        a flood holds 100,000 flows), a deque past QUEUE_AS_LIST entries."""
-
-    def _unwrap(self, seq: int) -> int:
-        if self._ref is None:
-            self._ref = seq
-            return seq
-        self._ref = unwrap(seq, self._ref)
-        return self._ref
-
-    def sent(self, seq: int, length: int, ip_len: int, frame: int) -> None:
-        if len(self._latest) >= MAX_SENT:
-            return
-        start = self._unwrap(seq)
-        entry = (start, start + length, length, ip_len, frame)
-        self._latest[start] = entry
-        queue = self._queue
-        if queue is None:
-            self._queue = [entry]
-        else:
-            queue.append(entry)
-            if len(queue) > QUEUE_AS_LIST and type(queue) is list:
-                self._queue = deque(queue)
-
-    def acknowledged(self, ack: int, sender: Endpoint) -> None:
-        if not self._queue:
-            return
-        limit = self._unwrap(ack)
-        queue, latest = self._queue, self._latest
-        popleft = queue.popleft if type(queue) is deque else partial(queue.pop, 0)
-        while queue:
-            entry = queue[0]
-            if latest.get(entry[0]) is not entry:
-                popleft()
-                continue
-            if entry[1] > limit:
-                return
-            popleft()
-            del latest[entry[0]]
-            if entry[2] > sender.max_acked_segment:
-                sender.max_acked_segment = entry[2]
-            if entry[3] > sender.max_acked_ip_len:
-                sender.max_acked_ip_len = entry[3]
-            sender.last_acked_frame = entry[4]
-
-    def unacked_sizes(self) -> list[int]:
-        return [entry[3] for entry in self._latest.values()]
+    return Handshake(*tcp_options(options))
 
 
 class _Ended:
@@ -214,7 +112,7 @@ class _Ended:
         first: tuple | None = None,
         client: int = 0,
         role_from: str = "",
-        analysis: SequenceAnalysis | None = None,
+        analysis: FlowAnalysis | None = None,
     ) -> None:
         self.stream = stream
         self.frame = frame
@@ -224,28 +122,23 @@ class _Ended:
         self.client = client
         self.role_from = role_from
         self.analysis = analysis
+        """Retired (``FlowAnalysis.retire``): what a later flow continues."""
 
 
 class _Live:
     """A flow and the machinery filling it."""
 
-    __slots__ = (
-        "analysis", "closed_at", "conn", "flow", "isn", "reassembly", "sent", "zero_since",
-    )  # fmt: skip
+    __slots__ = ("analysis", "closed_at", "flow", "isn", "reassembly")
 
-    def __init__(self, flow: TcpFlow) -> None:
+    def __init__(self, flow: TcpFlow, previous: FlowAnalysis | None = None) -> None:
         self.flow = flow
-        self.analysis = SequenceAnalysis()
+        self.analysis = FlowAnalysis(flow.client != 0, previous)
         self.reassembly: list[StreamReassembler | None] = [None, None]
-        self.sent: list[_Sent | None] = [None, None]
-        """Per direction, made when that direction first needs them (``reassembler``,
-        ``sent``): a SYN flood or a scan holds 100,000 flows that never carry a byte."""
+        """Per direction, made when that direction first needs it (``reassembler``): a
+        SYN flood or a scan holds 100,000 flows that never carry a byte."""
         self.isn: list[int | None] = [None, None]
         """Per direction, the SYN's sequence number while its reassembler is not made yet."""
-        self.conn = ConnectionState(flipped=flow.client != 0)
         self.closed_at: int | None = None
-        self.zero_since: list[int | None] = [None, None]
-        """Per direction: when that side closed its receive window, while it stays closed."""
 
 
 def _reassembler(live: _Live, d: int) -> StreamReassembler:
@@ -255,13 +148,6 @@ def _reassembler(live: _Live, d: int) -> StreamReassembler:
         if live.isn[d] is not None:
             reassembler.start(live.isn[d])
     return reassembler
-
-
-def _sent(live: _Live, d: int) -> _Sent:
-    sent = live.sent[d]
-    if sent is None:
-        sent = live.sent[d] = _Sent()
-    return sent
 
 
 class FlowTracker:
@@ -345,8 +231,7 @@ class FlowTracker:
                 live = self._table[key] = self._revive(ended, seg)
         reused = False
         if live is not None and flags & TH_SYN:
-            state = live.analysis.dirs[self._direction(live.flow, seg)]
-            reused = state.base_set and seg.seq != state.base_seq
+            reused = live.analysis.reuses(self._direction(live.flow, seg), seg.seq)
             if reused and not flags & TH_ACK:
                 if live.flow.last_frame:
                     self._end(key, remember=False)
@@ -383,9 +268,7 @@ class FlowTracker:
             role_from=ended.role_from,
             continues=ended.frame,
         )
-        live = _Live(flow)
-        live.analysis = ended.analysis
-        return live
+        return _Live(flow, ended.analysis)
 
     def _remember(self, key: tuple, ended: _Ended) -> None:
         self._ended[key] = ended
@@ -462,16 +345,21 @@ class FlowTracker:
             if sender.too_big_mtu is not None and seg.ip_len > sender.max_ip_len_after_too_big:
                 sender.max_ip_len_after_too_big = seg.ip_len
 
-        if flags & TH_SYN:
-            self._handshake(live, d, seg)
-        analysis = live.analysis.analyze(
-            d, seg.frame, time_ns, seg.seq, seg.ack, length, flags, seg.window
+        wscale = self._handshake(live, d, seg) if flags & TH_SYN else None
+        analysis = live.analysis.segment(
+            d,
+            d == flow.client,
+            seg.frame,
+            time_ns,
+            seg.seq,
+            seg.ack,
+            length,
+            flags,
+            seg.window,
+            seg.ip_len,
+            reused,
+            wscale,
         )
-        if reused:
-            analysis |= REUSED_PORTS
-        live.analysis.after_segment(time_ns, flags)
-        if analysis & ZERO_WINDOW or live.zero_since[d] is not None:
-            self._window(live, d, analysis, seg)
         handshake_done = flow.synack_time_ns is not None and flow.handshake_ack_time_ns is None
         if handshake_done and flags & (TH_SYN | TH_ACK) == TH_ACK:
             flow.handshake_ack_time_ns = time_ns
@@ -479,17 +367,6 @@ class FlowTracker:
             self._count(sender, analysis, seg)
         if analysis or flags & (TH_SYN | TH_FIN | TH_RST):
             self._note(flow, d, seg, analysis)
-
-        if length:
-            _sent(live, d).sent(seg.seq, length, seg.ip_len, seg.frame)
-        if flags & TH_ACK and live.sent[1 - d] is not None:
-            live.sent[1 - d].acknowledged(seg.ack, flow.endpoints[1 - d])
-        live.conn.segment(d, d == flow.client, flags, seg.seq, length)
-        if analysis & ANY_RETRANSMISSION and length:
-            live.conn.record("t", d == flow.client)
-        if analysis & ZERO_WINDOW:
-            live.conn.record("w", d == flow.client)
-
         self._reassemble(live, d, seg)
         self._closing(live, d, flags, time_ns)
 
@@ -501,11 +378,9 @@ class FlowTracker:
         flow = live.flow
         flags = seg.flags
         flow.last_frame, flow.last_time_ns = seg.frame, seg.time_ns
-        dirs = live.analysis.dirs
-        if not (dirs[0].base_set and dirs[1].base_set):
-            live.analysis.bases(self._direction(flow, seg), seg.seq, seg.ack, flags)
+        d = self._direction(flow, seg)
+        live.analysis.number_only(d, seg.seq, seg.ack, flags)
         if flags & (TH_FIN | TH_RST):
-            d = self._direction(flow, seg)
             sender = flow.endpoints[d]
             if sender.closed_frame is None:
                 sender.closed_frame = seg.frame
@@ -521,7 +396,8 @@ class FlowTracker:
                 if reassembler is not None:
                     reassembler.release()
 
-    def _handshake(self, live: _Live, d: int, seg: TcpSegment) -> None:
+    def _handshake(self, live: _Live, d: int, seg: TcpSegment) -> int | None:
+        """A SYN or SYN/ACK: its options and times; the window scale it announced."""
         flow = live.flow
         handshake = parse_options(seg.options)
         is_synack = bool(seg.flags & TH_ACK)
@@ -532,11 +408,11 @@ class FlowTracker:
                 flow.synack_time_ns = seg.time_ns
         elif flow.syn_time_ns is None:
             flow.syn_time_ns = seg.time_ns
-        live.analysis.set_window_scale(d, handshake.wscale, is_synack)
         if live.reassembly[d] is not None:
             live.reassembly[d].start(seg.seq)
         elif live.isn[d] is None:  # as StreamReassembler.start: the first SYN sets the base
             live.isn[d] = seg.seq
+        return handshake.wscale
 
     @staticmethod
     def _count(sender: Endpoint, analysis: int, seg: TcpSegment) -> None:
@@ -545,16 +421,6 @@ class FlowTracker:
                 sender.count_flag(name)
         if analysis & ANY_RETRANSMISSION and seg.length:
             sender.count_retransmitted(seg.ip_len)
-
-    @staticmethod
-    def _window(live: _Live, d: int, analysis: int, seg: TcpSegment) -> None:
-        since = live.zero_since[d]
-        if analysis & ZERO_WINDOW:
-            if since is None:
-                live.zero_since[d] = seg.time_ns
-        elif seg.window and not seg.flags & TH_RST and since is not None:
-            _window_closed(live.flow.endpoints[d], seg.time_ns - since)
-            live.zero_since[d] = None
 
     @staticmethod
     def _note(flow: TcpFlow, d: int, seg: TcpSegment, analysis: int) -> None:
@@ -612,7 +478,7 @@ class FlowTracker:
             if chunk.data is None:
                 endpoint.gaps += 1
                 endpoint.gap_bytes += chunk.length
-                live.conn.record("g", direction == flow.client)
+                live.analysis.record("g", direction == flow.client)
                 self._out.append(
                     StreamGap(
                         flow,
@@ -679,21 +545,6 @@ class FlowTracker:
         continue its stream number."""
         live = self._table.pop(key)
         flow = live.flow
-        if remember:
-            for state in live.analysis.dirs:
-                state.unacked = []  # only bounds the list's growth: no flag depends on it
-            first = flow.endpoints[0]
-            self._remember(
-                key,
-                _Ended(
-                    flow.stream,
-                    flow.first_frame if flow.continues is None else flow.continues,
-                    (first.ip, first.port),
-                    flow.client,
-                    flow.role_from,
-                    live.analysis,
-                ),
-            )
         for d in (0, 1):
             reassembler = live.reassembly[d]
             if reassembler is not None:
@@ -706,14 +557,32 @@ class FlowTracker:
                     self.warnings.append(_limited(flow, d, reassembler))
             else:
                 flow.endpoints[d].retransmission_mismatches = 0
-            if live.sent[d] is not None:
-                for size in live.sent[d].unacked_sizes():
-                    flow.endpoints[d].count_unacked(size)
-            since = live.zero_since[d]
-            if since is not None:
-                _window_closed(flow.endpoints[d], flow.last_time_ns - since)
-        flow.state = live.conn.conn_state(flow.client)
-        flow.history = live.conn.history
+        state, flow.history, directions = live.analysis.end(flow.last_time_ns, flow.client)
+        flow.state = ConnState(state)
+        for endpoint, facts in zip(flow.endpoints, directions, strict=True):
+            (
+                endpoint.max_acked_segment,
+                endpoint.max_acked_ip_len,
+                endpoint.last_acked_frame,
+                endpoint.longest_zero_window_ns,
+                unacked,
+            ) = facts
+            for size in unacked:
+                endpoint.count_unacked(size)
+        if remember:
+            live.analysis.retire()
+            first = flow.endpoints[0]
+            self._remember(
+                key,
+                _Ended(
+                    flow.stream,
+                    flow.first_frame if flow.continues is None else flow.continues,
+                    (first.ip, first.port),
+                    flow.client,
+                    flow.role_from,
+                    live.analysis,
+                ),
+            )
         self._out.append(FlowEnded(flow))
 
 
@@ -726,11 +595,6 @@ def _limited(flow: TcpFlow, d: int, reassembler: StreamReassembler) -> str:
         f"{reassembler.limited_bytes:,} bytes were skipped (gaps 'buffer limit'), and "
         "segments of them arriving later were not used"
     )
-
-
-def _window_closed(endpoint: Endpoint, ns: int) -> None:
-    if ns > endpoint.longest_zero_window_ns:
-        endpoint.longest_zero_window_ns = ns
 
 
 def evicted_warning(evicted: int) -> str:

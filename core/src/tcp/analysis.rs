@@ -1,0 +1,355 @@
+//! Wireshark's TCP sequence analysis (`tcp_analyze_sequence_number()` in packet-tcp.c,
+//! 4.0), segment by segment, so that our `tcp.analysis.*` flags equal tshark's frame for
+//! frame. Its conventions are kept on purpose: 0 means "not seen yet" for `nextseq`,
+//! `lastack` and `maxseqtobeacked`, and comparisons are modulo 2**32.
+//!
+//! The "ACKed segment that wasn't captured" rule differs between the Wireshark versions
+//! whose source we could read; the one here (one report per stall, then the mark moves to
+//! the highest byte seen) reproduces tshark 4.0.17 on every capture of tests/tcp.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use super::sequence::{add, gt, le, lt, unwrap};
+use super::{TH_ACK, TH_FIN, TH_RST, TH_SYN};
+
+/// The flags, with Wireshark's meaning (pcapsmtp.tcp.model.Flag holds the same values).
+pub const RETRANSMISSION: u16 = 0x0001;
+pub const LOST_SEGMENT: u16 = 0x0002;
+pub const ACK_LOST_SEGMENT: u16 = 0x0004;
+pub const KEEP_ALIVE: u16 = 0x0008;
+pub const DUPLICATE_ACK: u16 = 0x0010;
+pub const ZERO_WINDOW: u16 = 0x0020;
+pub const ZERO_WINDOW_PROBE: u16 = 0x0040;
+pub const ZERO_WINDOW_PROBE_ACK: u16 = 0x0080;
+pub const KEEP_ALIVE_ACK: u16 = 0x0100;
+pub const OUT_OF_ORDER: u16 = 0x0200;
+pub const FAST_RETRANSMISSION: u16 = 0x0400;
+pub const WINDOW_UPDATE: u16 = 0x0800;
+pub const WINDOW_FULL: u16 = 0x1000;
+pub const REUSED_PORTS: u16 = 0x2000;
+pub const SPURIOUS_RETRANSMISSION: u16 = 0x4000;
+pub const ANY_RETRANSMISSION: u16 = RETRANSMISSION | FAST_RETRANSMISSION | SPURIOUS_RETRANSMISSION;
+
+/// Wireshark stops listing unacknowledged segments at this many (TCP_MAX_UNACKED_SEGMENTS).
+pub const MAX_UNACKED_SEGMENTS: usize = 1000;
+/// A retransmission within 20 ms of the second duplicate ACK is a fast one (Wireshark).
+pub const FAST_RETRANSMISSION_WINDOW_NS: i128 = 20_000_000;
+/// Out-of-order threshold when the handshake RTT is unknown (Wireshark).
+pub const DEFAULT_OUT_OF_ORDER_NS: i128 = 3_000_000;
+const WIN_SCALE_UNKNOWN: i8 = -1;
+const WIN_SCALE_NONE: i8 = -2;
+
+/// Wireshark's per-direction `tcp_flow_t` and `tcp_analyze_seq_info`.
+#[derive(Clone, Debug)]
+pub struct DirectionState {
+    pub base_seq: u32,
+    pub base_set: bool,
+    nextseq: u32,
+    nextseq_time: i128,
+    maxseqtobeacked: u32,
+    lastack: u32,
+    lastack_time: i128,
+    dupacknum: i64,
+    window: u16,
+    win_scale: i8,
+    /// Analysis flags of this direction's last segment.
+    lastsegmentflags: u16,
+    /// Unwrapped next-sequence numbers of Wireshark's unacked-segment list, lowest first.
+    unacked: BinaryHeap<Reverse<i64>>,
+    /// A recent sequence number of this direction, unwrapped to 64 bits.
+    unwrapped: i64,
+}
+
+impl Default for DirectionState {
+    fn default() -> Self {
+        DirectionState {
+            base_seq: 0,
+            base_set: false,
+            nextseq: 0,
+            nextseq_time: 0,
+            maxseqtobeacked: 0,
+            lastack: 0,
+            lastack_time: 0,
+            dupacknum: 0,
+            window: 0,
+            win_scale: WIN_SCALE_UNKNOWN,
+            lastsegmentflags: 0,
+            unacked: BinaryHeap::new(),
+            unwrapped: 0,
+        }
+    }
+}
+
+impl DirectionState {
+    fn unwrap(&mut self, seq: u32) -> i64 {
+        self.unwrapped = unwrap(seq, self.unwrapped);
+        self.unwrapped
+    }
+
+    /// Drop the listed segments an ACK from the peer covers.
+    fn acknowledge(&mut self, ack: u32) {
+        if self.unacked.is_empty() {
+            return;
+        }
+        let limit = unwrap(ack, self.unwrapped);
+        while let Some(Reverse(lowest)) = self.unacked.peek() {
+            if *lowest > limit {
+                break;
+            }
+            self.unacked.pop();
+        }
+    }
+}
+
+/// One segment's fields as the analysis reads them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Segment {
+    pub frame: u64,
+    pub time_ns: i128,
+    pub seq: u32,
+    pub ack: u32,
+    pub length: u64,
+    pub flags: u16,
+    pub window: u16,
+}
+
+/// Both directions of one conversation plus the handshake timing Wireshark keeps.
+#[derive(Clone, Debug, Default)]
+pub struct SequenceAnalysis {
+    pub dirs: [DirectionState; 2],
+    first_rtt_ns: i128,
+    mru_syn_ns: i128,
+}
+
+impl SequenceAnalysis {
+    /// The analysis flags of one segment sent in `direction` (0 or 1); updates the state
+    /// as Wireshark does.
+    pub fn analyze(&mut self, direction: usize, seg: &Segment) -> u16 {
+        let d = direction & 1;
+        let (seq, ack, seglen, flags, window) =
+            (seg.seq, seg.ack, seg.length, seg.flags, seg.window);
+        self.bases(d, seq, ack, flags);
+        let first_rtt_ns = self.first_rtt_ns;
+        let [a, b] = &mut self.dirs;
+        let (fwd, rev) = if d == 0 { (a, b) } else { (b, a) };
+        let mut result = 0u16;
+
+        let no_control = flags & (TH_SYN | TH_FIN | TH_RST) == 0;
+        let same_position = seq == fwd.nextseq && ack == fwd.lastack;
+
+        if seglen == 1 && seq == fwd.nextseq && rev.window == 0 {
+            result |= ZERO_WINDOW_PROBE;
+        } else {
+            if window == 0 && no_control {
+                result |= ZERO_WINDOW;
+            }
+            if fwd.nextseq != 0 && gt(seq, fwd.nextseq) && flags & TH_RST == 0 {
+                result |= LOST_SEGMENT;
+            }
+            if seglen <= 1 && seq == fwd.nextseq.wrapping_sub(1) && no_control {
+                result |= KEEP_ALIVE;
+            }
+            if seglen == 0 && window != 0 && window != fwd.window && same_position && no_control {
+                result |= WINDOW_UPDATE;
+            }
+            if seglen > 0 && rev.win_scale != WIN_SCALE_UNKNOWN && no_control {
+                let scale = rev.win_scale.max(0) as u32;
+                let edge = add(rev.lastack, u64::from(rev.window) << scale);
+                if add(seq, seglen) == edge {
+                    result |= WINDOW_FULL;
+                }
+            }
+            result = acks(result, fwd, rev, seglen, window, same_position, no_control);
+        }
+
+        if ack != fwd.lastack {
+            fwd.dupacknum = 0;
+        }
+
+        if rev.maxseqtobeacked != 0 && gt(ack, rev.maxseqtobeacked) && flags & TH_ACK != 0 {
+            if rev.maxseqtobeacked > rev.nextseq {
+                // Wireshark compares these without wrap.
+                result |= ACK_LOST_SEGMENT;
+            } else {
+                // One report per stall: -1 until the other side's ACK moves again.
+                if rev.dupacknum == 0 {
+                    result |= ACK_LOST_SEGMENT;
+                }
+                rev.dupacknum = -1;
+            }
+            rev.maxseqtobeacked = rev.nextseq;
+        }
+
+        if seglen > 0 || flags & (TH_SYN | TH_FIN) != 0 {
+            result |= retransmission(result, fwd, rev, first_rtt_ns, seg);
+        }
+
+        let mut nextseq = add(seq, seglen);
+        if (seglen != 0 || flags & (TH_SYN | TH_FIN) != 0)
+            && fwd.unacked.len() < MAX_UNACKED_SEGMENTS
+        {
+            if flags & (TH_SYN | TH_FIN) != 0 {
+                nextseq = nextseq.wrapping_add(1);
+            }
+            let unwrapped = fwd.unwrap(nextseq);
+            fwd.unacked.push(Reverse(unwrapped));
+        }
+        let probe = result & ZERO_WINDOW_PROBE != 0;
+        if (gt(nextseq, fwd.nextseq) || fwd.nextseq == 0) && !probe {
+            fwd.nextseq = nextseq;
+            fwd.nextseq_time = seg.time_ns;
+        }
+        if (seq == fwd.maxseqtobeacked || fwd.maxseqtobeacked == 0) && !probe {
+            fwd.maxseqtobeacked = fwd.nextseq;
+        }
+
+        fwd.window = window;
+        fwd.lastack = ack;
+        fwd.lastack_time = seg.time_ns;
+        fwd.lastsegmentflags = result;
+        rev.acknowledge(ack);
+        result
+    }
+
+    /// Each direction's initial sequence number, from its first segment or the first ACK
+    /// of it (kept also for flows whose analysis is off: port reuse is told by it).
+    pub fn bases(&mut self, direction: usize, seq: u32, ack: u32, flags: u16) {
+        let d = direction & 1;
+        let fwd = &mut self.dirs[d];
+        if !fwd.base_set {
+            fwd.base_seq = if flags & TH_SYN != 0 {
+                seq
+            } else {
+                seq.wrapping_sub(1)
+            };
+            fwd.base_set = true;
+            fwd.unwrapped = i64::from(seq);
+        }
+        let rev = &mut self.dirs[1 - d];
+        if !rev.base_set && flags & TH_ACK != 0 {
+            rev.base_seq = ack.wrapping_sub(1);
+            rev.base_set = true;
+        }
+    }
+
+    /// Handshake timing Wireshark records after analysing a segment.
+    pub fn after_segment(&mut self, time_ns: i128, flags: u16) {
+        if flags & TH_SYN != 0 && flags & TH_ACK == 0 {
+            self.mru_syn_ns = time_ns;
+        } else if flags & (TH_SYN | TH_ACK) == TH_ACK
+            && self.mru_syn_ns != 0
+            && self.first_rtt_ns == 0
+        {
+            self.first_rtt_ns = time_ns - self.mru_syn_ns;
+        }
+    }
+
+    /// Wireshark's window-scale bookkeeping for a SYN or SYN/ACK.
+    pub fn set_window_scale(&mut self, direction: usize, wscale: Option<u8>, is_synack: bool) {
+        let d = direction & 1;
+        let rev_scale = self.dirs[1 - d].win_scale;
+        let fwd = &mut self.dirs[d];
+        if let Some(scale) = wscale {
+            fwd.win_scale = scale.min(14) as i8;
+        }
+        if fwd.win_scale == WIN_SCALE_UNKNOWN {
+            fwd.win_scale = WIN_SCALE_NONE;
+            self.dirs[1 - d].win_scale = WIN_SCALE_NONE;
+        } else if is_synack && rev_scale == WIN_SCALE_NONE {
+            fwd.win_scale = WIN_SCALE_NONE;
+        }
+    }
+
+    /// A SYN of `direction` with another initial sequence number than the one its side
+    /// started with: Wireshark's `tcp.analysis.reused_ports`.
+    pub fn reuses(&self, direction: usize, seq: u32) -> bool {
+        let state = &self.dirs[direction & 1];
+        state.base_set && seq != state.base_seq
+    }
+
+    /// Forget the unacknowledged-segment lists (an ended flow kept for its numbering: no
+    /// flag depends on them, they only bound their growth).
+    pub fn forget_unacked(&mut self) {
+        for state in &mut self.dirs {
+            state.unacked = BinaryHeap::new();
+        }
+    }
+}
+
+/// Keep-alive ACK, zero-window-probe ACK and duplicate ACK (mutually exclusive).
+fn acks(
+    result: u16,
+    fwd: &mut DirectionState,
+    rev: &DirectionState,
+    seglen: u64,
+    window: u16,
+    same_position: bool,
+    no_control: bool,
+) -> u16 {
+    if !(seglen == 0 && same_position && no_control) {
+        return result;
+    }
+    if window != 0 && window == fwd.window && rev.lastsegmentflags & KEEP_ALIVE != 0 {
+        return result | KEEP_ALIVE_ACK;
+    }
+    if window == 0 && fwd.window == 0 && rev.lastsegmentflags & ZERO_WINDOW_PROBE != 0 {
+        return result | ZERO_WINDOW_PROBE_ACK;
+    }
+    if window != 0 && window == fwd.window {
+        fwd.dupacknum = if fwd.dupacknum == -1 {
+            1
+        } else {
+            fwd.dupacknum + 1
+        };
+        return result | DUPLICATE_ACK;
+    }
+    result
+}
+
+fn retransmission(
+    result: u16,
+    fwd: &DirectionState,
+    rev: &DirectionState,
+    first_rtt_ns: i128,
+    seg: &Segment,
+) -> u16 {
+    if result & KEEP_ALIVE != 0 {
+        return 0;
+    }
+    let (seq, seglen, time_ns) = (seg.seq, seg.length, seg.time_ns);
+    let mut not_advanced = fwd.nextseq != 0 && lt(seq, fwd.nextseq);
+    if seglen > 1 && fwd.nextseq.wrapping_sub(1) == seq {
+        not_advanced = false;
+    }
+    if seglen > 0 && rev.lastack != 0 && le(add(seq, seglen), rev.lastack) {
+        return SPURIOUS_RETRANSMISSION;
+    }
+    let since_ack = time_ns - rev.lastack_time;
+    if not_advanced
+        && rev.dupacknum >= 2
+        && rev.lastack == seq
+        && (0..FAST_RETRANSMISSION_WINDOW_NS).contains(&since_ack)
+    {
+        return FAST_RETRANSMISSION;
+    }
+    let threshold = if first_rtt_ns != 0 {
+        first_rtt_ns
+    } else {
+        DEFAULT_OUT_OF_ORDER_NS
+    };
+    let syn_fin = u64::from(seg.flags & (TH_SYN | TH_FIN) != 0);
+    let since_next = time_ns - fwd.nextseq_time;
+    if not_advanced
+        && 0 <= since_next
+        && since_next < threshold
+        && fwd.nextseq != add(seq, seglen.wrapping_add(syn_fin))
+    {
+        return OUT_OF_ORDER;
+    }
+    if not_advanced {
+        RETRANSMISSION
+    } else {
+        0
+    }
+}

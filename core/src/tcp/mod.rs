@@ -1,0 +1,18 @@
+//! The per-segment TCP work of one flow: Wireshark's sequence analysis (`analysis`), Zeek's
+//! connection state and history (`conn_state`), the largest-acknowledged bookkeeping
+//! (`sent`), the handshake options (`options`), and `flow`, which runs them all for one
+//! segment. Plain Rust, owned by whoever keeps the flow table (today the Python one, through
+//! `python_tcp`).
+
+pub mod analysis;
+pub mod conn_state;
+pub mod flow;
+pub mod options;
+pub mod sent;
+pub mod sequence;
+
+/// TCP header flags (RFC 9293).
+pub const TH_FIN: u16 = 0x01;
+pub const TH_SYN: u16 = 0x02;
+pub const TH_RST: u16 = 0x04;
+pub const TH_ACK: u16 = 0x10;
