@@ -74,6 +74,9 @@ POSTDISSECTORS = frozenset({"communityid"})
 own, reading and changing no other (Wireshark's epan/dissectors/packet-communityid.c: "A
 post-dissector for Community ID flow hashes"): ``--enable-protocol`` for one of them does
 not split a group of passes."""
+PORT_DECODE = re.compile(r"tcp\.port==(\d+),[A-Za-z0-9_.-]+")
+"""``-d tcp.port==N,protocol``: it changes the dissection of TCP segments to or from port N
+only, so for a file with none it changes nothing, and the pass without it answers."""
 
 _ASKED: dict[tuple[str, ...], tuple[dict[str, None], dict[str, None]]] = {}
 """Declared questions: dissection options -> (fields, display filters), in declaration order."""
@@ -96,6 +99,24 @@ def ask(names: list[str] | tuple[str, ...], display_filter: str | None = None,
     wanted.update(dict.fromkeys(names))
     if display_filter:
         filters[display_filter] = None
+    rest, ports = _port_decodes(dissection)
+    if ports:  # also asked of the pass without them, for the files with no segment there
+        ask([*names, "tcp.srcport", "tcp.dstport"], display_filter, rest)
+
+
+def _port_decodes(dissection: tuple[str, ...]) -> tuple[tuple[str, ...], frozenset[str]]:
+    """(the dissection options but the ``-d tcp.port==N,...`` ones, those ports N)."""
+    rest: list[str] = []
+    ports: set[str] = set()
+    items = iter(dissection)
+    for option in items:
+        value = next(items, "") if option == "-d" else None
+        match = PORT_DECODE.fullmatch(value or "")
+        if match:
+            ports.add(match.group(1))
+        else:
+            rest += [option] if value is None else [option, value]
+    return tuple(rest), frozenset(ports)
 
 
 def fields(
@@ -244,6 +265,13 @@ def _served(
 ):
     """(the shown frames as (number, [occurrences of each of ``names``]), status, stderr)
     from the file's pass, or None when the pass cannot give them."""
+    rest, ports = _port_decodes(dissection)
+    if ports:
+        every = _served(path, ("tcp.srcport", "tcp.dstport"), None, rest)
+        if every is not None:
+            used = {port for _n, cells in every[0] for found in cells for port in found}
+            if not used & ports:
+                return _served(path, names, display_filter, rest)
     group = _group(dissection)
     union, filters, enabled = _union(group)
     if not set(names) <= set(union) or (display_filter and display_filter not in filters):
@@ -293,7 +321,22 @@ def _union(group: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...], tu
 
 def _pass(path: str, group: tuple[str, ...], union: tuple[str, ...], filters: tuple[str, ...]):
     """(frames as (number, [occurrences per field]), {filter: frames shown}, status,
-    stderr) of one pass over ``path``, or None when its output could be read two ways."""
+    stderr) of one pass over ``path``, or None when its output could be read two ways.
+    Shared by the callers: not to be changed."""
+    stat = Path(path).stat()
+    return _read_pass(path, stat.st_size, stat.st_mtime_ns, group, union, filters)
+
+
+@functools.lru_cache(maxsize=16)
+def _read_pass(
+    path: str,
+    _size: int,
+    _mtime_ns: int,
+    group: tuple[str, ...],
+    union: tuple[str, ...],
+    filters: tuple[str, ...],
+):
+    """:func:`_pass`, read once for the several questions a test asks of the same file."""
     args = ["-T", "fields", *group, "-E", "separator=\t", "-E", "occurrence=a"]
     args += ["-E", "aggregator=\udcff"]  # the byte 0xff on the command line
     for name in union:
