@@ -15,7 +15,9 @@ break, bytes that are not UTF-8), is put to tshark on its own.
 
 Passes are grouped by the options that change the dissection (``-d``, ``-o``,
 ``--enable-protocol``); a ``-o`` setting a preference to the value tshark already has (as
-``tshark -G currentprefs`` says) changes nothing and does not split a group.
+``tshark -G currentprefs`` says) changes nothing and does not split a group, nor does
+enabling a post-dissector that only adds fields of its own (:data:`POSTDISSECTORS`): the
+group's pass enables it when one of its questions asks for it.
 
 Answers depend only on the file's bytes, the tshark version and the command line: they are
 shared between pytest-xdist workers of one run (a directory of the run's temporary folder,
@@ -28,6 +30,7 @@ from __future__ import annotations
 import fcntl
 import functools
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -53,6 +56,7 @@ __all__ = [
     "capture_id",
     "fields",
     "needs_tshark",
+    "occurrences",
 ]
 
 needs_tshark = pytest.mark.skipif(TSHARK is None, reason="tshark is not installed")
@@ -64,6 +68,15 @@ AGGREGATOR = b"\xff"
 LINE_BREAKS = re.compile("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 """What ``str.splitlines`` breaks a line at besides "\\n" (the rows of a question put on
 its own are cut with it)."""
+
+POSTDISSECTORS = frozenset({"communityid"})
+"""Protocols that tshark runs after the others on each frame and that add a field of their
+own, reading and changing no other (Wireshark's epan/dissectors/packet-communityid.c: "A
+post-dissector for Community ID flow hashes"): ``--enable-protocol`` for one of them does
+not split a group of passes."""
+PORT_DECODE = re.compile(r"tcp\.port==(\d+),[A-Za-z0-9_.-]+")
+"""``-d tcp.port==N,protocol``: it changes the dissection of TCP segments to or from port N
+only, so for a file with none it changes nothing, and the pass without it answers."""
 
 _ASKED: dict[tuple[str, ...], tuple[dict[str, None], dict[str, None]]] = {}
 """Declared questions: dissection options -> (fields, display filters), in declaration order."""
@@ -86,6 +99,24 @@ def ask(names: list[str] | tuple[str, ...], display_filter: str | None = None,
     wanted.update(dict.fromkeys(names))
     if display_filter:
         filters[display_filter] = None
+    rest, ports = _port_decodes(dissection)
+    if ports:  # also asked of the pass without them, for the files with no segment there
+        ask([*names, "tcp.srcport", "tcp.dstport"], display_filter, rest)
+
+
+def _port_decodes(dissection: tuple[str, ...]) -> tuple[tuple[str, ...], frozenset[str]]:
+    """(the dissection options but the ``-d tcp.port==N,...`` ones, those ports N)."""
+    rest: list[str] = []
+    ports: set[str] = set()
+    items = iter(dissection)
+    for option in items:
+        value = next(items, "") if option == "-d" else None
+        match = PORT_DECODE.fullmatch(value or "")
+        if match:
+            ports.add(match.group(1))
+        else:
+            rest += [option] if value is None else [option, value]
+    return tuple(rest), frozenset(ports)
 
 
 def fields(
@@ -142,7 +173,11 @@ def _group(dissection: tuple[str, ...]) -> tuple[str, ...]:
     kept: list[str] = []
     items = iter(dissection)
     for option in items:
-        if option == "-o":
+        if option == "--enable-protocol":
+            protocol = next(items)
+            if protocol not in POSTDISSECTORS:
+                kept += [option, protocol]
+        elif option == "-o":
             setting = next(items)
             name, _, value = setting.partition(":")
             current = _current_preferences().get(name)
@@ -188,25 +223,14 @@ def _from_pass(
         or not _ASKED
     ):
         return None
-    group = _group(dissection)
-    union, filters = _union(group)
-    if not set(names) <= set(union) or (display_filter and display_filter not in filters):
+    served = _served(path, names, display_filter, dissection)
+    if served is None:
         return None
-    passed = _pass(path, group, union, filters)
-    if passed is None:
-        return None
-    table, shown, status, stderr = passed
-    columns = [union.index(name) for name in names]
-    frames = shown.get(display_filter) if display_filter else None
-    if display_filter and frames is None:
-        return None
+    table, status, stderr = served
     rows = []
-    for number, cells in table:
-        if frames is not None and number not in frames:
-            continue
+    for _number, cells in table:
         row = []
-        for column in columns:
-            parts = cells[column]
+        for parts in cells:
             if not parts:
                 row.append("")
             elif occurrence == "f":
@@ -220,21 +244,99 @@ def _from_pass(
     return Answer(tuple(rows), status, stderr)
 
 
+def occurrences(
+    path: Path | str,
+    names: list[str] | tuple[str, ...],
+    display_filter: str | None = None,
+    options: tuple[str, ...] = (),
+) -> list[tuple[int, list[list[str]]]] | None:
+    """(frame number, every occurrence of each field, each value whole) of the frames
+    ``tshark -Y display_filter`` shows, from the file's pass; None when the question was
+    not declared (:func:`ask`) or the pass cannot answer it."""
+    dissection, output = _split(options)
+    if output or not _ASKED:
+        return None
+    served = _served(str(path), tuple(names), display_filter, dissection)
+    return None if served is None else [(n, [list(p) for p in cells]) for n, cells in served[0]]
+
+
+def _served(
+    path: str, names: tuple[str, ...], display_filter: str | None, dissection: tuple[str, ...]
+):
+    """(the shown frames as (number, [occurrences of each of ``names``]), status, stderr)
+    from the file's pass, or None when the pass cannot give them."""
+    rest, ports = _port_decodes(dissection)
+    if ports:
+        every = _served(path, ("tcp.srcport", "tcp.dstport"), None, rest)
+        if every is not None:
+            used = {port for _n, cells in every[0] for found in cells for port in found}
+            if not used & ports:
+                return _served(path, names, display_filter, rest)
+    group = _group(dissection)
+    union, filters, enabled = _union(group)
+    if not set(names) <= set(union) or (display_filter and display_filter not in filters):
+        return None
+    if not set(_enabled(dissection)) <= set(enabled):
+        return None
+    switched = tuple(o for protocol in enabled for o in ("--enable-protocol", protocol))
+    passed = _pass(path, group + switched, union, filters)
+    if passed is None:
+        return None
+    table, shown, status, stderr = passed
+    columns = [union.index(name) for name in names]
+    frames = shown.get(display_filter) if display_filter else None
+    if display_filter and frames is None:
+        return None
+    kept = [
+        (number, [cells[column] for column in columns])
+        for number, cells in table
+        if frames is None or number in frames
+    ]
+    return kept, status, stderr
+
+
+def _enabled(dissection: tuple[str, ...]) -> tuple[str, ...]:
+    """The post-dissectors ``dissection`` enables (``--enable-protocol``)."""
+    return tuple(
+        value
+        for option, value in itertools.pairwise(dissection)
+        if option == "--enable-protocol" and value in POSTDISSECTORS
+    )
+
+
 @functools.cache
-def _union(group: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The fields (frame.number first) and the filters of the questions in ``group``."""
+def _union(group: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """The fields (frame.number first), the filters and the post-dissectors to enable of
+    the questions in ``group``."""
     union: dict[str, None] = {"frame.number": None}
     filters: dict[str, None] = {}
+    enabled: dict[str, None] = {}
     for dissection, (wanted, asked) in _ASKED.items():
         if _group(dissection) == group:
             union.update(wanted)
             filters.update(asked)
-    return tuple(union), tuple(filters)
+            enabled.update(dict.fromkeys(_enabled(dissection)))
+    return tuple(union), tuple(filters), tuple(enabled)
 
 
 def _pass(path: str, group: tuple[str, ...], union: tuple[str, ...], filters: tuple[str, ...]):
     """(frames as (number, [occurrences per field]), {filter: frames shown}, status,
-    stderr) of one pass over ``path``, or None when its output could be read two ways."""
+    stderr) of one pass over ``path``, or None when its output could be read two ways.
+    Shared by the callers: not to be changed."""
+    stat = Path(path).stat()
+    return _read_pass(path, stat.st_size, stat.st_mtime_ns, group, union, filters)
+
+
+@functools.lru_cache(maxsize=16)
+def _read_pass(
+    path: str,
+    _size: int,
+    _mtime_ns: int,
+    group: tuple[str, ...],
+    union: tuple[str, ...],
+    filters: tuple[str, ...],
+):
+    """:func:`_pass`, read once for the several questions a test asks of the same file."""
     args = ["-T", "fields", *group, "-E", "separator=\t", "-E", "occurrence=a"]
     args += ["-E", "aggregator=\udcff"]  # the byte 0xff on the command line
     for name in union:

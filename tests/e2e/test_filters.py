@@ -10,6 +10,10 @@ most frames is also given to the same tshark run as ``-Y`` (its frames printed w
 fields -e frame.number``) to check that the two agree. The session
 filters of the report (``tcp.stream eq N``) compile and show the session's frames from its
 first to its last.
+
+This is also the check of each finding's own filter (``Finding.filter``, the analyze JSON's
+"filter"): tests/diagnose/test_filters.py, which ran a tshark of its own per lab capture for
+at most eight of them and asked for a superset of the evidence, was folded in here.
 """
 
 from __future__ import annotations

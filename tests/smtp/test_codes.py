@@ -31,7 +31,7 @@ from pcapsmtp.smtp.codes import (
     reply_class,
 )
 from tests.captures import all_captures, capture_id
-from tests.tshark import fields, needs_tshark
+from tests.tshark import ask, fields, needs_tshark
 
 # --- Reply classes --------------------------------------------------------------------------
 
@@ -719,14 +719,15 @@ SMTP_ON_OTHER_PORTS = (
     "-d",
     "tcp.port==225,smtp",
 )
+REPLY_FIELDS = ["tcp.stream", "tcp.srcport", "smtp.response.code", "tcp.payload"]
+ask(REPLY_FIELDS, "tcp.len > 0", SMTP_ON_OTHER_PORTS)
 
 
 @functools.cache
 def server_replies(path) -> dict[int, list[tuple[int, str]]]:
     """Per tcp.stream, the server's replies as (code, text): the bytes of the side that sent
     an SMTP response, cut into lines and grouped at the "ddd " last line (RFC 5321 4.2.1)."""
-    names = ["tcp.stream", "tcp.srcport", "smtp.response.code", "tcp.payload"]
-    rows = fields(path, names, "tcp.len > 0", SMTP_ON_OTHER_PORTS)
+    rows = fields(path, REPLY_FIELDS, "tcp.len > 0", SMTP_ON_OTHER_PORTS)
     server_port = {row[0]: row[1] for row in rows if row[2]}
     data: dict[int, bytes] = {}
     for stream, port, _, payload in rows:

@@ -10,12 +10,14 @@ import pytest
 from pcapsmtp.analysis import analyze
 from pcapsmtp.tcp.community import community_id
 from tests.captures import LAB, all_captures, analysed, capture_id
-from tests.tshark import fields, needs_tshark
+from tests.tshark import ask, fields, needs_tshark
 
 # zeek/zeek a13de64fbbdb, testing/btest/Baseline/bifs.community_id.run-pcaps/ipv6.pcap.out:
 # the Community ID Zeek computes for testing/btest/Traces/communityid/ipv6.pcap (the public
 # capture zeek-communityid-ipv6.pcap, byte for byte).
 ZEEK_IPV6 = "1:/qFaeAR+gFe1KYjMzVDsMv+wgU4="
+COMMUNITY_ID = ("--enable-protocol", "communityid")
+ask(["tcp.stream", "communityid"], "tcp", COMMUNITY_ID)
 
 
 def test_zeek_reference_value(public_capture):
@@ -35,8 +37,9 @@ def test_same_either_way_round(public_capture):
 @pytest.mark.parametrize("path", all_captures(), ids=capture_id)
 def test_matches_tshark(path):
     """tshark's communityid protocol is off by default; its value for the first frame of each
-    tcp.stream is the stream's."""
-    rows = fields(path, ["tcp.stream", "communityid"], "tcp", ("--enable-protocol", "communityid"))
+    tcp.stream is the stream's (asked in the shared pass, which enables it:
+    tests/tshark.py)."""
+    rows = fields(path, ["tcp.stream", "communityid"], "tcp", COMMUNITY_ID)
     theirs: dict[int, str] = {}
     for stream, value in rows:
         theirs.setdefault(int(stream), value)
