@@ -43,7 +43,15 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from pcapsmtp.analysis.model import Analysis, CaptureResult, Options
+from pcapsmtp.analysis.model import (
+    Analysis,
+    CaptureResult,
+    FindingFound,
+    LiveEvent,
+    Options,
+    SessionShown,
+    WarningFound,
+)
 from pcapsmtp.analysis.one_pass import OnePass
 from pcapsmtp.analysis.run import conclude
 from pcapsmtp.analysis.tlsdecrypt import decrypt_held, keys_at_hand
@@ -76,35 +84,6 @@ the connection up (15 minutes)."""
 MAX_KEPT_BYTES = 64 << 20
 """Payload bytes of one open connection kept for its preview. A larger one (a big message)
 is shown when the flow table ends it instead."""
-
-
-@dataclass(slots=True)
-class SessionShown:
-    """A session that ended, with the findings about it alone not shown before."""
-
-    session: Session
-    findings: list[Finding]
-    revised: bool = False
-    """Shown before, when its connection closed; later packets changed its outcome or
-    added findings, and this is how the flow table ended it."""
-
-
-@dataclass(slots=True)
-class FindingFound:
-    """A finding that became known from several sessions (or a new one about a session
-    shown before)."""
-
-    finding: Finding
-    time_ns: int | None
-    """Capture time of the last packet read when it became known."""
-
-
-@dataclass(slots=True)
-class WarningFound:
-    text: str
-
-
-LiveEvent = SessionShown | FindingFound | WarningFound
 
 
 class Interrupt:

@@ -111,3 +111,32 @@ class Analysis:
             if finding.session is not None:
                 found.setdefault((finding.capture, finding.session), []).append(finding)
         return found
+
+
+@dataclass(slots=True)
+class SessionShown:
+    """A session that ended, with the findings about it alone not shown before."""
+
+    session: Session
+    findings: list[Finding]
+    revised: bool = False
+    """Shown before, when its connection closed; later packets changed its outcome or
+    added findings, and this is how the flow table ended it."""
+
+
+@dataclass(slots=True)
+class FindingFound:
+    """A finding that became known from several sessions (or a new one about a session
+    shown before)."""
+
+    finding: Finding
+    time_ns: int | None
+    """Capture time of the last packet read when it became known."""
+
+
+@dataclass(slots=True)
+class WarningFound:
+    text: str
+
+
+LiveEvent = SessionShown | FindingFound | WarningFound

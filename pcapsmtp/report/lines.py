@@ -12,8 +12,8 @@ import json
 from datetime import UTC, tzinfo
 
 from pcapsmtp.analysis import Analysis
-from pcapsmtp.analysis.follow import FindingFound, LiveEvent, SessionShown
-from pcapsmtp.diagnose import Finding
+from pcapsmtp.analysis.model import FindingFound, LiveEvent, SessionShown
+from pcapsmtp.diagnose.model import Finding
 from pcapsmtp.report.findings import finding_dict
 from pcapsmtp.report.jsondoc import analysis_document
 from pcapsmtp.report.safe import json_text, terminal
