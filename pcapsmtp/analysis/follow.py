@@ -56,10 +56,9 @@ from pcapsmtp.analysis.one_pass import OnePass
 from pcapsmtp.analysis.run import conclude
 from pcapsmtp.analysis.tlsdecrypt import decrypt_held, keys_at_hand
 from pcapsmtp.capture import CaptureInfo, IcmpError, TcpSegment, open_capture, packets
-from pcapsmtp.capture.files import STDIN
+from pcapsmtp.capture.files import STDIN, open_file
 from pcapsmtp.diagnose import CaptureContext, Finding, diagnose
 from pcapsmtp.dns import read_dns
-from pcapsmtp.errors import CaptureError
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.tcp import TcpFlow
 from pcapsmtp.tcp.flowkey import FlowKey, flow_key
@@ -161,16 +160,7 @@ class LiveInput:
 def _open_input(source: str, interrupt: Interrupt, quiet: Callable[[], None]) -> LiveInput:
     if source == STDIN:
         return LiveInput(0, interrupt, quiet, None)
-    try:
-        if os.path.isdir(source):
-            raise CaptureError(source, "is a directory, not a capture file")
-        raw = open(source, "rb", buffering=0)  # noqa: SIM115  (closed with the capture)
-    except FileNotFoundError:
-        raise CaptureError(source, "no such file") from None
-    except PermissionError:
-        raise CaptureError(source, "permission denied") from None
-    except OSError as e:
-        raise CaptureError(source, e.strerror or str(e)) from None
+    raw = open_file(source, buffering=0)
     return LiveInput(raw.fileno(), interrupt, quiet, raw)
 
 

@@ -72,10 +72,15 @@ def read_batches(
 def _open_raw(source: str) -> BinaryIO:
     if source == STDIN:
         return sys.stdin.buffer
+    return open_file(source)
+
+
+def open_file(source: str, buffering: int = CHUNK) -> BinaryIO:
+    """A capture file opened for reading, or a CaptureError saying in one line why not."""
     try:
         if os.path.isdir(source):
             raise CaptureError(source, "is a directory, not a capture file")
-        return open(source, "rb", buffering=CHUNK)
+        return open(source, "rb", buffering=buffering)
     except FileNotFoundError:
         raise CaptureError(source, "no such file") from None
     except PermissionError:
