@@ -297,3 +297,14 @@ def select_session(sessions, selector, where: str):
     from pcapsmtp.selection import select
 
     return select(sessions, selector, where)
+
+
+def session_selector(function):
+    """--session N|CLIENT:PORT and --stream N: the one session a command works on
+    (``select_session``)."""
+    function = click.option("--stream", type=click.IntRange(0), metavar="N", help=STREAM_HELP)(
+        function
+    )
+    return click.option(
+        "--session", "session_id", type=SESSION, metavar="N|CLIENT:PORT", help=SESSION_HELP
+    )(function)

@@ -9,23 +9,20 @@ import click
 
 from pcapsmtp.analysis import Options, analyze
 from pcapsmtp.cli.common import (
-    SESSION,
-    SESSION_HELP,
-    STREAM_HELP,
     Command,
     common_options,
     one_selector,
     report_errors,
     report_warnings,
     select_session,
+    session_selector,
 )
 from pcapsmtp.errors import CaptureError
 
 
 @click.command("export", cls=Command)
 @click.argument("capture", metavar="CAPTURE")
-@click.option("--session", "session_id", type=SESSION, metavar="N|CLIENT:PORT", help=SESSION_HELP)
-@click.option("--stream", type=click.IntRange(0), metavar="N", help=STREAM_HELP)
+@session_selector
 @click.option(
     "-o",
     "--output",

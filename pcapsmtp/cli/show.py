@@ -8,9 +8,6 @@ import click
 
 from pcapsmtp.analysis import analyze
 from pcapsmtp.cli.common import (
-    SESSION,
-    SESSION_HELP,
-    STREAM_HELP,
     Command,
     analysis_options,
     common_options,
@@ -23,13 +20,13 @@ from pcapsmtp.cli.common import (
     report_errors,
     report_warnings,
     select_session,
+    session_selector,
 )
 
 
 @click.command("show", cls=Command)
 @click.argument("capture", metavar="CAPTURE")
-@click.option("--session", "session_id", type=SESSION, metavar="N|CLIENT:PORT", help=SESSION_HELP)
-@click.option("--stream", type=click.IntRange(0), metavar="N", help=STREAM_HELP)
+@session_selector
 @format_option("text", "json", "md")
 @output_option
 @common_options
