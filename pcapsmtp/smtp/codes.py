@@ -298,8 +298,60 @@ def _enhanced_phrase(enhanced: str) -> str | None:
 _GMAIL = r"(?=.*\b(?:gsmtp|gcdp)\b)"  # Gmail appends "- gsmtp" to every reply
 
 
-def _rules(*rows: tuple[str, str]) -> tuple[tuple[re.Pattern[str], str], ...]:
-    return tuple((re.compile(pattern, re.I), text) for pattern, text in rows)
+_Rule = tuple[re.Pattern[str], str, "re.Pattern[str] | None"]
+
+
+def _rules(*rows: tuple[str, str]) -> tuple[_Rule, ...]:
+    """Compiled rules, each with its gate: see _lookahead_gate."""
+    return tuple(
+        (re.compile(pattern, re.I), text, _gate(_lookahead_gate(pattern))) for pattern, text in rows
+    )
+
+
+def _gate(lookahead: str | None) -> re.Pattern[str] | None:
+    return re.compile(lookahead, re.I) if lookahead is not None else None
+
+
+def _syntax(pattern: str) -> list[tuple[int, int]]:
+    """(index, depth) of each "(", ")" and "|" of a pattern that is syntax: not escaped, not
+    in a character class; depth counts the groups open before it."""
+    found, depth, index, in_class = [], 0, 0, False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            index += 1
+        elif in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            index += 1 if pattern[index + 1 : index + 2] in ("]", "^") else 0
+        elif char in "(|)":
+            depth -= char == ")"
+            found.append((index, depth))
+            depth += char == "("
+        index += 1
+    return found
+
+
+def _lookahead_gate(pattern: str) -> str | None:
+    """G when every alternative of the pattern starts with the lookahead "(?=.*G)", else None.
+
+    Such a pattern cannot match a text in which G is not found, so _apply searches G once per
+    text and skips the rule without scanning: the lookahead alone costs a scan of the rest of
+    the text at every start position (most of the time of meaning() before it had gates)."""
+    marks = _syntax(pattern)
+    starts = [0] + [i + 1 for i, depth in marks if pattern[i] == "|" and depth == 0]
+    gates = set()
+    for start in starts:
+        if not pattern.startswith("(?=.*", start):
+            return None
+        end = next(
+            (i for i, depth in marks if i > start and depth == 0 and pattern[i] == ")"), None
+        )
+        if end is None:
+            return None
+        gates.add(pattern[start + 5 : end])
+    return gates.pop() if len(gates) == 1 else None
 
 
 PROVIDER_RULES = _rules(
@@ -623,8 +675,15 @@ def _flat(code: int, text: str) -> str:
     return f"{code} {' '.join(text.split())}"
 
 
-def _apply(rules: tuple[tuple[re.Pattern[str], str], ...], subject: str) -> str | None:
-    for pattern, meaning_text in rules:
+def _apply(rules: tuple[_Rule, ...], subject: str) -> str | None:
+    gates: dict[re.Pattern[str], bool] = {}
+    for pattern, meaning_text, gate in rules:
+        if gate is not None:
+            found = gates.get(gate)
+            if found is None:
+                found = gates[gate] = gate.search(subject) is not None
+            if not found:
+                continue
         match = pattern.search(subject)
         if match:
             groups = [g for g in match.groups() if g]

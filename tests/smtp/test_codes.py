@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pcapsmtp.smtp import codes
 from pcapsmtp.smtp.codes import (
     ENHANCED_CODES,
     enhanced_meaning,
@@ -765,3 +766,92 @@ def test_every_captured_reply(path):
             assert not (is_greylisting(code, text) and is_permanent(code))
             found = queue_id(text)
             assert found is None or found in text
+
+
+# --- Rule gates: meaning() skips a rule whose lookahead cannot match -------------------------
+
+
+def _plain_apply(rules, subject):
+    """codes._apply without gates: every rule's pattern searched in order."""
+    for pattern, meaning_text, _ in rules:
+        match = pattern.search(subject)
+        if match:
+            groups = [g for g in match.groups() if g]
+            return meaning_text.format(*groups) if groups else meaning_text
+    return None
+
+
+def _assert_gated_as_plain(code, text):
+    subject = codes._flat(code, text)
+    for rules in (codes.PROVIDER_RULES, codes.GENERIC_RULES):
+        assert codes._apply(rules, subject) == _plain_apply(rules, subject)
+
+
+def test_gmail_and_yahoo_rules_have_gates():
+    gated = [rule for rule in codes.PROVIDER_RULES if rule[2] is not None]
+    assert {gate.pattern for _, _, gate in gated} == {r"\b(?:gsmtp|gcdp)\b", "yahoo"}
+    assert len(gated) == sum(codes._GMAIL in p.pattern for p, _, _ in codes.PROVIDER_RULES) + 1
+
+
+@pytest.mark.parametrize(
+    ("pattern", "gate"),
+    [
+        (r"(?=.*x)a", "x"),
+        (r"(?=.*\b(?:x|y)\b)a|(?=.*\b(?:x|y)\b)^b(c|d)", r"\b(?:x|y)\b"),
+        (r"(?=.*x)a|b", None),  # "b" alone can match without x
+        (r"a|(?=.*x)b", None),
+        (r"(?=.*x)a|(?=.*y)b", None),  # two different gates
+        (r"(?=.*x)a[|]b", "x"),  # "|" in a class does not split
+        (r"(?=.*x)a\|b", "x"),  # nor an escaped one
+        (r"(?=x)a", None),  # a lookahead at the start position only
+        (r"(?=.*x", None),  # unbalanced: no gate
+        (r"plain", None),
+    ],
+)
+def test_lookahead_gate(pattern, gate):
+    assert codes._lookahead_gate(pattern) == gate
+
+
+@pytest.mark.parametrize(("code", "text", "expected"), MEANINGS)
+def test_gated_rules_as_plain_on_known_texts(code, text, expected):
+    _assert_gated_as_plain(code, text)
+
+
+_RULE_WORDS = [
+    "gsmtp",
+    "- gsmtp",
+    "gcdp",
+    "xgsmtp",
+    "yahoo",
+    "PH01",
+    "5.7.26",
+    "4.7.28",
+    "5.7.25",
+    "PTR record",
+    "TLS required for RCPT domain",
+    "unusual rate of",
+    "very low reputation of the sending domain",
+    "sending limit exceeded",
+    "User unknown",
+    "[TSS04]",
+    "\n",
+    " ",
+]
+
+
+@given(
+    st.integers(min_value=400, max_value=599),
+    st.lists(st.sampled_from(_RULE_WORDS) | st.text(max_size=8), max_size=12),
+)
+def test_gated_rules_as_plain_on_generated_texts(code, parts):
+    _assert_gated_as_plain(code, " ".join(parts))
+    _assert_gated_as_plain(code, "".join(parts))
+
+
+@needs_tshark
+@pytest.mark.oracle
+@pytest.mark.parametrize("path", SMTP_CAPTURES, ids=capture_id)
+def test_gated_rules_as_plain_on_captured_replies(path):
+    for replies in server_replies(path).values():
+        for code, text in replies:
+            _assert_gated_as_plain(code, text)
