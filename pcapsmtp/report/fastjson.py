@@ -31,11 +31,14 @@ import orjson
 _OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
 _NUMBER_PYTHON_WRITES_OTHERWISE = (
     re.compile(rb": -?(?:[0-9][0-9.]*e|0\.0000)"),
-    re.compile(rb"[\[,]\n *-?(?:[0-9][0-9.]*e|0\.0000)"),
+    re.compile(rb",\n *-?(?:[0-9][0-9.]*e|0\.0000)"),
+    re.compile(rb"\[\n *-?(?:[0-9][0-9.]*e|0\.0000)"),
 )
 """A number in exponent form or below 1e-4 (where orjson's text may differ from Python's)
-as a value after a key, or as an item of a list; each expression starts with a literal
-or a class, which keeps the search fast (one expression with both took twice as long)."""
+as a value after a key, or as an item of a list (after "," or "["); each expression starts
+with a literal, which keeps the search fast: one expression with both took twice as long,
+and the list item's as one expression starting with the class "[\\[,]" (checked at every
+byte) 0.24 s against 0.14 s for the two on the 17 MB document of a 200 MB capture."""
 _SCALAR_PYTHON_WRITES_OTHERWISE = re.compile(rb"-?(?:[0-9][0-9.]*e|0\.0000)")
 
 

@@ -96,4 +96,6 @@ def csv_cell(value: object) -> object:
 def json_text(document: str) -> str:
     """An encoded JSON document (``ensure_ascii=False``) with C1 controls, bidi marks and
     line separators as ``\\uXXXX``: the same data, inert in a terminal or an editor."""
+    if document.isascii() and "\x7f" not in document:
+        return document  # nothing to replace; isascii() is O(1) on a str, the scan is memchr's
     return _UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", document)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import functools
 import os
 import time
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -62,10 +63,20 @@ def iso(time_ns: int | None) -> str | None:
     that is not a date as its raw value ('@seconds.nanoseconds', pcapsmtp.capture.timestamps)."""
     if time_ns is None:
         return None
-    moment = local(time_ns)
-    if moment is None:
+    seconds, nanoseconds = divmod(time_ns, NS)
+    second = _iso_second(seconds)
+    if second is None:
         return raw(time_ns)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{time_ns % NS:09d}+00:00"
+    return f"{second}.{nanoseconds:09d}+00:00"
+
+
+@functools.lru_cache(maxsize=1024)
+def _iso_second(seconds: int) -> str | None:
+    """The date and time of day of a second since 1970, or None when it is not a date: a
+    capture's times come many to the second, and a datetime made and formatted for each
+    was most of iso()'s time (is_date of a time and of its second agree)."""
+    moment = local(seconds * NS)
+    return None if moment is None else f"{moment:%Y-%m-%dT%H:%M:%S}"
 
 
 def human(time_ns: int | None, tz: tzinfo = UTC, precision: int = 6) -> str:

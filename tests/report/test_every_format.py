@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from pcapsmtp.cli import main
@@ -196,3 +198,9 @@ def test_json_text_escapes_what_json_dumps_leaves_raw():
     out = safe.json_text(raw)
     assert UNSAFE.findall(out) == []
     assert json.loads(out) == json.loads(raw)
+
+
+@given(st.text() | st.text(alphabet=st.characters(max_codepoint=0xA0)))
+def test_json_text_returns_a_text_without_unsafe_characters_unchanged(text):
+    escaped = safe._UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    assert safe.json_text(text) == escaped

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pcapsmtp.report import fastjson
 from pcapsmtp.report.fastjson import encode
 from pcapsmtp.report.jsondoc import render_json, write_json
 from tests.captures import all_captures, analysed, capture_id
@@ -54,3 +57,31 @@ def test_write_json_is_render_json_byte_for_byte(path) -> None:
     written = io.StringIO()
     write_json(analysis, written)
     assert written.getvalue() == render_json(analysis)
+
+
+_ONE_CLASS_LIST_ITEM = re.compile(rb"[\[,]\n *-?(?:[0-9][0-9.]*e|0\.0000)")
+"""The list-item expression as it was, one expression starting with a class."""
+
+
+def _may_differ_as_before(encoded: bytes) -> bool:
+    return bool(
+        fastjson._NUMBER_PYTHON_WRITES_OTHERWISE[0].search(encoded)
+        or _ONE_CLASS_LIST_ITEM.search(encoded)
+        or fastjson._SCALAR_PYTHON_WRITES_OTHERWISE.match(encoded)
+    )
+
+
+_PIECES = st.sampled_from([b",", b"[", b"\n", b"  ", b": ", b"-", b"1", b"0.0000", b"e", b"."])
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_values | st.lists(_PIECES | st.binary(max_size=3), max_size=16).map(b"".join))
+def test_literal_list_item_expressions_decide_as_the_class_did(value) -> None:
+    if isinstance(value, bytes):
+        encoded = value
+    else:
+        try:
+            encoded = orjson.dumps(value, option=fastjson._OPTIONS)
+        except TypeError:  # integers past 64 bits
+            encoded = json.dumps(value, indent=2, ensure_ascii=False).encode("utf-8", "replace")
+    assert fastjson._may_differ(encoded) == _may_differ_as_before(encoded)
