@@ -16,6 +16,7 @@ Peer data never makes this module raise: oddities become anomaly codes.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from email import policy
@@ -240,27 +241,12 @@ class MessageScanner:
         multipart/digest, (content type, transfer encoding, filename, attachment) when the
         part is an attachment or another leaf, anomaly codes in the order found). Never
         raises on peer data."""
-        found: list[str] = []
-        try:
-            entity = _PARSER.parsebytes(block)
-            if parent_digest:
-                entity.set_default_type("message/rfc822")
-            info, anomalies = _describe(entity)
-            if top:
-                self._top_facts(entity, block, found)
-            found += anomalies
-        except Exception:  # the email package meeting input nobody foresaw: we never raise
-            info = _Entity("text/plain", "plain", None, "7bit", None, None)
-            found.append("header_parse_error")
         if top:
-            self._facts.content_type = info.content_type
-        attachment = info.disposition == "attachment" or info.filename is not None
-        if info.content_type == "message/rfc822" and nested:
-            attachment = True
-        leaf = None
-        if attachment or info.boundary is None:
-            leaf = (info.content_type, info.encoding, info.filename, attachment)
-        return info.boundary, info.subtype == "digest", leaf, found
+            return _block_description(block, nested, parent_digest, self)
+        if len(block) > _CACHED_PART_BLOCK:
+            return _block_description(block, nested, parent_digest, None)
+        boundary, digest, leaf, found = _part_description(block, nested, parent_digest)
+        return boundary, digest, leaf, list(found)
 
     # -- header facts ---------------------------------------------------------
 
@@ -287,6 +273,50 @@ class MessageScanner:
         if "subject" in fields:
             facts.subject_raw = _wire_text(fields["subject"][0])
         _trace_facts(facts, entity)
+
+
+_CACHED_PART_BLOCK = 1024
+"""A body part's header block up to this size is read once for all the messages that repeat
+it (most parts' "Content-Type: text/plain; charset=utf-8"): the email package's parse was
+the larger half of the message scan's time."""
+
+
+@functools.lru_cache(maxsize=256)
+def _part_description(
+    block: bytes, nested: bool, parent_digest: bool
+) -> tuple[bytes | None, bool, tuple[str, str, str | None, bool] | None, tuple[str, ...]]:
+    """_block_description of a body part's block (not the message's own: that one also
+    fills the message's facts), its anomaly codes as a tuple: a cached answer is shared."""
+    boundary, digest, leaf, found = _block_description(block, nested, parent_digest, None)
+    return boundary, digest, leaf, tuple(found)
+
+
+def _block_description(
+    block: bytes, nested: bool, parent_digest: bool, top: MessageScanner | None
+) -> tuple[bytes | None, bool, tuple[str, str, str | None, bool] | None, list[str]]:
+    """MessageScanner._describe_block of a block; ``top``: the scanner whose message this
+    block heads (its facts are filled), None for a body part's block."""
+    found: list[str] = []
+    try:
+        entity = _PARSER.parsebytes(block)
+        if parent_digest:
+            entity.set_default_type("message/rfc822")
+        info, anomalies = _describe(entity)
+        if top is not None:
+            top._top_facts(entity, block, found)
+        found += anomalies
+    except Exception:  # the email package meeting input nobody foresaw: we never raise
+        info = _Entity("text/plain", "plain", None, "7bit", None, None)
+        found.append("header_parse_error")
+    if top is not None:
+        top._facts.content_type = info.content_type
+    attachment = info.disposition == "attachment" or info.filename is not None
+    if info.content_type == "message/rfc822" and nested:
+        attachment = True
+    leaf = None
+    if attachment or info.boundary is None:
+        leaf = (info.content_type, info.encoding, info.filename, attachment)
+    return info.boundary, info.subtype == "digest", leaf, found
 
 
 def _wire_text(value: str) -> str:

@@ -640,3 +640,36 @@ def test_fuzz_never_raises(data, sizes, dot_stuffed):
     facts = scan(data, dot_stuffed, sizes)
     assert facts.size >= 0
     assert facts.parts >= 0
+
+
+# --- A body part's header block is read once (message._part_description) -----------------------
+
+_PART_LINES = [
+    b"Content-Type: text/plain; charset=utf-8\r\n",
+    b"Content-Type: multipart/mixed; boundary=\"b1\"\r\n",
+    b"Content-Type: multipart/digest; boundary=\r\n",
+    b"Content-Type: message/rfc822\r\n",
+    b"Content-Transfer-Encoding: BASE64 \r\n",
+    b"Content-Disposition: attachment; filename=\"=?utf-8?b?w6k=?=.pdf\"\r\n",
+    b"Content-Disposition: attachment; filename*=utf-8''%E2%82%AC.txt\r\n",
+    b"Content-Type: application/pdf; name=\"\xe9t\xe9.pdf\"\r\n",
+    b" folded; x=1\r\n",
+    b"X-Other: y\r\n",
+    b"broken header\r\n",
+    b"\r\n",
+]
+
+
+@given(
+    st.lists(st.sampled_from(_PART_LINES) | st.binary(max_size=12), max_size=6).map(b"".join),
+    st.booleans(),
+    st.booleans(),
+)
+def test_part_block_read_once_is_read_as_each_time(block, nested, parent_digest):
+    from pcapsmtp.smtp import message
+
+    expected = message._block_description(block, nested, parent_digest, None)
+    for _ in range(2):  # the second answer from the cache
+        got = MessageScanner()._describe_block(block, False, nested, parent_digest)
+        assert got == expected
+        got[3].append("changed by the caller")  # a fresh list: the cache is not touched
