@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from pcapsmtp.capture.addresses import address
 from pcapsmtp.diagnose.coverage import ended_well
@@ -237,9 +237,7 @@ def failed_lookups(sessions: list[Session], context) -> Iterator[Finding]:
         return
     answers = Answers(lookups)
     mail_names = _mail_names(lookups, answers)
-    clients: dict[bytes, list[Session]] = {}
-    for session in sessions:
-        clients.setdefault(session.client.ip, []).append(session)
+    clients = _ClientSessions(sessions)
     end_ns = context.info.last_time_ns
     answering = {lookup.server for lookup in lookups if lookup.response is not None}
     failed: dict[tuple, list[Lookup]] = {}
@@ -269,7 +267,23 @@ def failed_lookups(sessions: list[Session], context) -> Iterator[Finding]:
         yield _retried_finding(group)
 
 
-def _ptr_session(lookup: Lookup, clients: dict[bytes, list[Session]]) -> Session | None:
+class _ClientSessions:
+    """Client address -> its sessions, gathered on the first question: only a PTR lookup
+    asks, and a spooled capture's sessions are then read back from disk."""
+
+    def __init__(self, sessions: Sequence[Session]) -> None:
+        self._sessions = sessions
+        self._clients: dict[bytes, list[Session]] | None = None
+
+    def get(self, ip: bytes, default: list[Session]) -> list[Session]:
+        if self._clients is None:
+            self._clients = {}
+            for session in self._sessions:
+                self._clients.setdefault(session.client.ip, []).append(session)
+        return self._clients.get(ip, default)
+
+
+def _ptr_session(lookup: Lookup, clients: _ClientSessions) -> Session | None:
     """The SMTP session whose client this PTR lookup asks about, made by its server: the
     last one from that client that had begun when the lookup was made (or the first)."""
     if lookup.qtype != TYPE_PTR:
@@ -597,7 +611,7 @@ def slow_greeting(sessions: list[Session], context) -> Iterator[Finding]:
     if not lookups:
         return
     times = [lk.time_ns for lk in lookups]
-    for session in sessions:
+    for session in _lookup_makers_sessions(sessions, lookups):
         if session.greeting is None:
             continue
         start = session.flow.syn_time_ns or session.flow.first_time_ns
@@ -612,6 +626,22 @@ def slow_greeting(sessions: list[Session], context) -> Iterator[Finding]:
         wait = greeted - start
         if spent >= SLOW_GREETING_NS and spent * 2 >= wait:
             yield _slow_greeting(session, mine, spent, wait)
+
+
+def _lookup_makers_sessions(
+    sessions: Sequence[Session], lookups: list[Lookup]
+) -> Iterator[Session]:
+    """The sessions whose server made one of the lookups (_made_by): _about_client finds
+    none for the others. Read from the digests, a spooled capture's other sessions are not
+    read back from disk."""
+    makers = {lookup.client for lookup in lookups}
+    kept = getattr(sessions, "digests", None)
+    if kept is None or any(_is_local(client) for client in makers):
+        yield from sessions
+        return
+    for position, digest in enumerate(kept):
+        if digest.server_ip in makers:
+            yield sessions[position]
 
 
 def _about_client(session: Session, window: list[Lookup]) -> list[Lookup]:

@@ -236,3 +236,33 @@ def test_dns_findings_show_in_every_output(tmp_path, args):
     assert "dns-lookup-failed" in out
     assert "gone.lab.test" in out and "NXDOMAIN" in out
     assert "dig @10.77.2.1 MX gone.lab.test" in out
+
+
+DNS_LAB = sorted(LAB.glob("dns-*.pcap"))
+
+
+@pytest.fixture(scope="module")
+def dns_lab_results():
+    return [analyze([str(path)]).results[0] for path in DNS_LAB]
+
+
+@pytest.mark.parametrize("number", range(len(DNS_LAB)), ids=[p.name for p in DNS_LAB])
+def test_dns_rules_read_back_only_the_sessions_they_can_name(dns_lab_results, number):
+    """slow_greeting passes over the sessions whose server made none of the lookups by their
+    digest, failed_lookups gathers the clients' sessions only for a PTR lookup: the same
+    findings as over a plain list (no digests), with every lab capture's sessions in one
+    chain (servers that made none of this capture's lookups among them)."""
+    from pcapsmtp.analysis.spool import Chain, SessionSpool
+    from pcapsmtp.diagnose import CaptureContext
+    from pcapsmtp.diagnose.dns import failed_lookups, slow_greeting
+
+    result = dns_lab_results[number]
+    context = CaptureContext(result.info, result.stray_icmp, dns=result.dns)
+    parts = [r.sessions for r in dns_lab_results]
+    spooled = SessionSpool(result.sessions, keep=0)
+    for sessions in (result.sessions, Chain(parts), spooled):
+        for rule in (failed_lookups, slow_greeting):
+            assert list(rule(sessions, context)) == list(rule(list(sessions), context))
+    assert [f.code for f in slow_greeting(Chain(parts), context)] == [
+        f.code for f in result.findings if f.code == "dns-slow-greeting"
+    ]

@@ -646,13 +646,13 @@ def test_fuzz_never_raises(data, sizes, dot_stuffed):
 
 _PART_LINES = [
     b"Content-Type: text/plain; charset=utf-8\r\n",
-    b"Content-Type: multipart/mixed; boundary=\"b1\"\r\n",
+    b'Content-Type: multipart/mixed; boundary="b1"\r\n',
     b"Content-Type: multipart/digest; boundary=\r\n",
     b"Content-Type: message/rfc822\r\n",
     b"Content-Transfer-Encoding: BASE64 \r\n",
-    b"Content-Disposition: attachment; filename=\"=?utf-8?b?w6k=?=.pdf\"\r\n",
+    b'Content-Disposition: attachment; filename="=?utf-8?b?w6k=?=.pdf"\r\n',
     b"Content-Disposition: attachment; filename*=utf-8''%E2%82%AC.txt\r\n",
-    b"Content-Type: application/pdf; name=\"\xe9t\xe9.pdf\"\r\n",
+    b'Content-Type: application/pdf; name="\xe9t\xe9.pdf"\r\n',
     b" folded; x=1\r\n",
     b"X-Other: y\r\n",
     b"broken header\r\n",
