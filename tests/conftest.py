@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import resource
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -42,6 +45,34 @@ def pytest_collection_modifyitems(config, items):
             from _pytest.nodeid import coerce_node_id  # pytest 9 only; earlier ones never get here
 
             item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(names)}")
+
+
+CPU_LOG = os.environ.get("PCAPSMTP_TEST_CPU_LOG")
+"""A file to which each test's CPU seconds are appended (``nodeid, worker, cpu, wall``, tab
+separated): the process's and its finished children's user+system time over the test's
+setup, call and teardown. Wall times of a loaded machine say little; CPU per test says
+where a run's time goes (``sort -t$'\\t' -k3 -rn``)."""
+
+
+def _cpu_seconds() -> float:
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    if not CPU_LOG:
+        yield
+        return
+    cpu, wall = _cpu_seconds(), time.monotonic()
+    yield
+    cpu, wall = _cpu_seconds() - cpu, time.monotonic() - wall
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    with open(CPU_LOG, "a", encoding="utf-8") as log:
+        log.write(f"{item.nodeid}\t{worker}\t{cpu:.3f}\t{wall:.3f}\n")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -104,6 +104,8 @@ def check(
     distinct = sorted({(f, tuple(sorted(set(frames)))) for _c, f, frames in printed})
     assert all(f for f, frames in distinct if frames), "a finding with evidence has no filter"
     distinct = [(f, frames) for f, frames in distinct if f]
+    if not distinct and not sessions:
+        return  # nothing to put to tshark (a tap run without taps would check nothing)
     widest, widest_frames = max(distinct, key=lambda d: len(d[1])) if distinct else (None, ())
     answers, run = tap_filters(
         capture, [f for f, _ in distinct] + [f for f, *_ in sessions], tmp_path, widest
