@@ -244,7 +244,9 @@ def analyze_chained(capture_set: CaptureSet, options: Options) -> CaptureResult:
     capture = ChainedCapture(ordered)
     for error in errors:
         capture.info.warnings.append(f"{error}: left out of the set")
-    result = run_pass(capture, capture_set.label, options, hold_tls=None)
+    # Spooled as a single file's sessions are: a set of many files ends as many sessions as
+    # one capture of its size, and holding them all grew the memory with the set's length.
+    result = run_pass(capture, capture_set.label, options, hold_tls=None, spool=True)
     if any(info_secret for info_secret in capture.info.secrets):
         capture.info.warnings.append(
             "TLS keys embedded in files of a rotated set are not used; give them with --keylog"
