@@ -292,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rotated", metavar="SIZE", help="a generated rotated set of SIZE")
     parser.add_argument("--rotated-folder", metavar="DIR", help="an existing rotated set")
     parser.add_argument("--files", type=int, default=16, help="files of a generated set")
+    parser.add_argument(
+        "--concurrency", type=int, default=1000, help="sessions open at once in a generated set"
+    )
     args = parser.parse_args(argv)
 
     if args.stream:
@@ -319,7 +322,12 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"Machine: {machine()}\n")
         return rotated.main(
-            (["--generate", args.rotated, "--files", str(args.files)] if args.rotated else [])
+            (
+                ["--generate", args.rotated, "--files", str(args.files)]
+                + ["--concurrency", str(args.concurrency)]
+                if args.rotated
+                else []
+            )
             + (["--folder", args.rotated_folder] if args.rotated_folder else [])
             + ["--repeat", str(args.runs)]
         )
