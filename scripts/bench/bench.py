@@ -321,16 +321,11 @@ def main(argv: list[str] | None = None) -> int:
         import rotated
 
         print(f"Machine: {machine()}\n")
-        return rotated.main(
-            (
-                ["--generate", args.rotated, "--files", str(args.files)]
-                + ["--concurrency", str(args.concurrency)]
-                if args.rotated
-                else []
-            )
-            + (["--folder", args.rotated_folder] if args.rotated_folder else [])
-            + ["--repeat", str(args.runs)]
-        )
+        given = ["--folder", args.rotated_folder] if args.rotated_folder else []
+        if args.rotated:
+            given = ["--generate", args.rotated, "--files", str(args.files)]
+            given += ["--concurrency", str(args.concurrency)]
+        return rotated.main([*given, "--repeat", str(args.runs)])
 
     captures = [os.path.abspath(path) for path in args.captures]
     if args.generate:
