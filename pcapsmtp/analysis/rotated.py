@@ -40,7 +40,6 @@ import subprocess
 import tempfile
 from array import array
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from pcapsmtp.analysis.extras import CLUSTER, needs
@@ -332,6 +331,8 @@ def analyze_parallel(
         from dask.distributed import as_completed
     except ImportError:
         raise ParallelError("--jobs", needs("it", CLUSTER)) from None
+    from concurrent.futures import ThreadPoolExecutor  # here: analyze of one file never needs it
+
     where = scheduler or "local Dask cluster"
     all_files = sorted({path for s in sets for path in s.files if path != "-"})
     scans: dict[str, FileScan] = {}
