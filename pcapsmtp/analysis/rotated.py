@@ -244,7 +244,9 @@ def analyze_chained(capture_set: CaptureSet, options: Options) -> CaptureResult:
     capture = ChainedCapture(ordered)
     for error in errors:
         capture.info.warnings.append(f"{error}: left out of the set")
-    result = run_pass(capture, capture_set.label, options, hold_tls=None)
+    # Spooled as a single file's sessions are: a set of many files ends as many sessions as
+    # one capture of its size, and holding them all grew the memory with the set's length.
+    result = run_pass(capture, capture_set.label, options, hold_tls=None, spool=True)
     if any(info_secret for info_secret in capture.info.secrets):
         capture.info.warnings.append(
             "TLS keys embedded in files of a rotated set are not used; give them with --keylog"
@@ -329,20 +331,41 @@ def analyze_parallel(
         from dask.distributed import as_completed
     except ImportError:
         raise ParallelError("--jobs", needs("it", CLUSTER)) from None
+    from concurrent.futures import ThreadPoolExecutor  # here: analyze of one file never needs it
+
     where = scheduler or "local Dask cluster"
+    all_files = sorted({path for s in sets for path in s.files if path != "-"})
+    scans: dict[str, FileScan] = {}
+    if scheduler is None:
+        # The local workers take seconds to start (a process each, importing Dask and
+        # pcapsmtp); the scan round, a fast decode of every file, runs here meanwhile.
+        with ThreadPoolExecutor(1) as starter:
+            starting = starter.submit(_client, jobs, None)
+            try:
+                for path in all_files:
+                    scans[path] = scan_file(path)
+                    if on_done:
+                        on_done("scan", len(scans), len(all_files))
+            except BaseException:
+                _close_when_started(starting)
+                raise
+            try:
+                client, cluster = starting.result()
+            except (OSError, TimeoutError) as error:
+                raise ParallelError(where, f"cannot start or reach it ({error})") from None
+    else:
+        try:
+            client, cluster = _client(jobs, scheduler)
+        except (OSError, TimeoutError) as error:
+            raise ParallelError(where, f"cannot start or reach it ({error})") from None
     try:
-        client, cluster = _client(jobs, scheduler)
-    except (OSError, TimeoutError) as error:
-        raise ParallelError(where, f"cannot start or reach it ({error})") from None
-    try:
-        all_files = sorted({path for s in sets for path in s.files if path != "-"})
-        scans = {}
-        futures = client.map(scan_file, all_files, pure=False, retries=2)
-        for future in as_completed(futures):
-            scan = future.result()
-            scans[scan.path] = scan
-            if on_done:
-                on_done("scan", len(scans), len(all_files))
+        if not scans:
+            futures = client.map(scan_file, all_files, pure=False, retries=2)
+            for future in as_completed(futures):
+                scan = future.result()
+                scans[scan.path] = scan
+                if on_done:
+                    on_done("scan", len(scans), len(all_files))
         outcomes = []
         for capture_set in sets:
             outcomes.append(_run_set(client, capture_set, scans, options, on_done))
@@ -393,6 +416,17 @@ def _run_set(client, capture_set: CaptureSet, scans: dict[str, FileScan], option
     for error in chosen.errors:
         result.info.warnings.append(f"{error}: left out of the set")
     return result, []
+
+
+def _close_when_started(starting) -> None:
+    """Close the local cluster a thread is starting, once it is up (the scan beside it
+    failed or was interrupted)."""
+    try:
+        client, cluster = starting.result()
+    except Exception:
+        return
+    client.close()
+    cluster.close()
 
 
 def _lost_worker_errors() -> tuple[type[BaseException], ...]:

@@ -6,6 +6,8 @@
     python3 scripts/bench/bench.py --generate 1G --format pcapng
     python3 scripts/bench/bench.py captures/*.pcap big.pcap      # existing captures
     python3 scripts/bench/bench.py --startup captures/clean-delivery.pcap
+    python3 scripts/bench/bench.py --stream 100M 1G 10G          # generator piped into stdin
+    python3 scripts/bench/bench.py --rotated 2G --files 16       # --jobs 1 against --jobs 2
 
 For each capture, in turn (A B A B ..., so that a machine slowing down hurts both alike):
 
@@ -21,6 +23,17 @@ library and tshark are needed.
 
 ``--startup`` measures instead the time from starting ``pcapsmtp analyze FILE`` to the first
 byte of its output (and tshark's ``-r FILE`` for comparison).
+
+``--stream SIZE ...`` pipes the generator (gencapture.py ``-o -``) into ``pcapsmtp analyze
+--format json -`` for each size, so a capture larger than the disk can spare is measured
+(10G): the analyzer's own CPU time and peak RSS (``wait4`` on it alone, not the generator),
+and its resident memory sampled from /proc as it reads, printed at every tenth of the input
+(the bytes it has read, /proc/PID/io ``rchar``), which shows whether memory grows with the
+capture's length or stays flat.
+
+``--rotated SIZE`` (or ``--rotated-folder DIR``) reads a rotated set with ``--jobs 1`` and
+``--jobs 2`` in turn (scripts/bench/rotated.py makes the set and runs it): wall and CPU time
+of the whole process tree and peak memory of the command and its largest worker.
 """
 
 from __future__ import annotations
@@ -32,6 +45,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -107,6 +121,83 @@ def first_output(command: list[str]) -> float:
     proc.stdout.read()
     proc.wait()
     return elapsed
+
+
+def _proc_fields(pid: int) -> tuple[int, int]:
+    """(resident KiB, bytes read) of a running process, from /proc; zeros once it is gone."""
+    rss = read = 0
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            rss = next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
+        with open(f"/proc/{pid}/io") as f:
+            read = next((int(line.split()[1]) for line in f if line.startswith("rchar:")), 0)
+    except (OSError, StopIteration):
+        pass
+    return rss, read
+
+
+def stream(size: str, seed: int, interval: float = 0.25) -> dict:
+    """The generator's capture of ``size`` piped into ``pcapsmtp analyze --format json -``:
+    the analyzer's wall, CPU and peak RSS, and its RSS sampled against the bytes it read."""
+    generator = subprocess.Popen(
+        [sys.executable, str(HERE / "gencapture.py"), "--size", size, "--seed", str(seed),
+         "-o", "-"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    start = time.perf_counter()
+    analyzer = subprocess.Popen(
+        pcapsmtp_command("-"),
+        stdin=generator.stdout, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        env=env, cwd=REPO,
+    )  # fmt: skip
+    generator.stdout.close()
+    printed = [0]
+
+    def drain() -> None:
+        while chunk := analyzer.stdout.read(1 << 16):
+            printed[0] += len(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    samples: list[tuple[int, int]] = []
+    while True:
+        pid, status, usage = os.wait4(analyzer.pid, os.WNOHANG)
+        if pid:
+            break
+        rss, read = _proc_fields(analyzer.pid)
+        if rss:
+            samples.append((read, rss))
+        time.sleep(interval)
+    wall = time.perf_counter() - start
+    analyzer.returncode = os.waitstatus_to_exitcode(status)
+    reader.join()
+    generator.wait()
+    return {
+        "size": size,
+        "wall": wall,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "rss": usage.ru_maxrss / 1024,
+        "printed": printed[0],
+        "status": analyzer.returncode,
+        "samples": samples,
+    }
+
+
+def rss_curve(samples: list[tuple[int, int]], total: int, steps: int = 10) -> list[str]:
+    """RSS (MiB) when the analyzer had read each tenth of ``total`` bytes: the largest
+    sample up to that point, so a peak between two marks is not missed."""
+    marks = []
+    peak = 0
+    it = iter(samples)
+    for step in range(1, steps + 1):
+        limit = total * step // steps
+        for read, rss in it:
+            peak = max(peak, rss)
+            if read >= limit:
+                break
+        marks.append(f"{peak / 1024:.0f}")
+    return marks
 
 
 def frames_in(path: str) -> int:
@@ -195,7 +286,46 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs of each command")
     parser.add_argument("--no-tshark", action="store_true", help="measure pcapsmtp only")
     parser.add_argument("--startup", action="store_true", help="time to first output instead")
+    parser.add_argument(
+        "--stream", metavar="SIZE", nargs="+", help="generator piped into analyze -, per size"
+    )
+    parser.add_argument("--rotated", metavar="SIZE", help="a generated rotated set of SIZE")
+    parser.add_argument("--rotated-folder", metavar="DIR", help="an existing rotated set")
+    parser.add_argument("--files", type=int, default=16, help="files of a generated set")
+    parser.add_argument(
+        "--concurrency", type=int, default=1000, help="sessions open at once in a generated set"
+    )
     args = parser.parse_args(argv)
+
+    if args.stream:
+        print(f"Machine: {machine()}\n")
+        print(
+            "pcapsmtp: `gencapture.py --size SIZE -o - | "
+            f"{' '.join(pcapsmtp_command('-'))} > /dev/null`; the analyzer's own figures\n\n"
+            "| size | wall s | CPU s | peak RSS MiB | JSON bytes | RSS MiB at 10 %, 20 %, ... "
+            "100 % of the input |\n| --- | --- | --- | --- | --- | --- |"
+        )
+        for size in args.stream:
+            got = stream(size, args.seed)
+            if got["status"]:
+                print(f"| {size} | analyze exited with {got['status']} | | | | |")
+                continue
+            curve = ", ".join(rss_curve(got["samples"], parse_size(size)))
+            print(
+                f"| {size} | {got['wall']:.1f} | {got['cpu']:.1f} | {got['rss']:.0f} | "
+                f"{got['printed']:,} | {curve} |",
+                flush=True,
+            )
+        return 0
+    if args.rotated or args.rotated_folder:
+        import rotated
+
+        print(f"Machine: {machine()}\n")
+        given = ["--folder", args.rotated_folder] if args.rotated_folder else []
+        if args.rotated:
+            given = ["--generate", args.rotated, "--files", str(args.files)]
+            given += ["--concurrency", str(args.concurrency)]
+        return rotated.main([*given, "--repeat", str(args.runs)])
 
     captures = [os.path.abspath(path) for path in args.captures]
     if args.generate:

@@ -8,8 +8,9 @@
 interleaved SMTP sessions) of that size and cuts it, as it streams, into ``--files`` pcap
 files named as ``tcpdump -G`` names them; sessions open at a cut cross into the next file.
 
-Each run is ``pcapsmtp analyze FOLDER --jobs J --format json -q`` with its output thrown
-away, the runs of the different J alternating. While a run goes, the peak resident memory
+Each run is ``python3 -m pcapsmtp analyze FOLDER --jobs J --format json -q`` (this
+checkout's pcapsmtp) with its output thrown away, the runs of the different J alternating;
+CPU time is the command's and its workers' (``wait4``). While a run goes, the peak resident memory
 (VmHWM) of the command and of every process below it (the Dask workers and their nanny,
 the scheduler runs in the command) is read from /proc every 0.2 s; the table gives the
 command's own peak and the largest worker's. Only the standard library is needed.
@@ -27,6 +28,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 
 from gencapture import generate, parse_size  # noqa: E402
@@ -107,20 +109,29 @@ def _peak_kib(pid: int) -> int:
 
 
 def run(folder: Path, jobs: int) -> dict:
-    command = ["pcapsmtp", "analyze", str(folder), "--jobs", str(jobs), "--format", "json", "-q"]
+    """One run; CPU is the command's and every process below it that it waited for (the
+    Dask nannies and workers), from ``wait4``."""
+    command = [sys.executable, "-m", "pcapsmtp", "analyze", str(folder), "--jobs", str(jobs),
+               "--format", "json", "-q"]  # fmt: skip
+    # This checkout's pcapsmtp, not whichever is installed.
+    env = dict(os.environ, PYTHONPATH=str(REPO))
     start = time.monotonic()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env, cwd=REPO)
     peaks: dict[int, int] = {}
-    while process.poll() is None:
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
         for pid in [process.pid, *_descendants(process.pid)]:
             peaks[pid] = max(peaks.get(pid, 0), _peak_kib(pid))
         time.sleep(0.2)
     seconds = time.monotonic() - start
-    if process.returncode:
-        sys.exit(f"{' '.join(command)} failed with {process.returncode}")
-    main = peaks.pop(process.pid, 0)
+    if os.waitstatus_to_exitcode(status):
+        sys.exit(f"{' '.join(command)} failed with {os.waitstatus_to_exitcode(status)}")
+    main = max(peaks.pop(process.pid, 0), usage.ru_maxrss)
     return {
         "seconds": seconds,
+        "cpu": usage.ru_utime + usage.ru_stime,
         "main_mib": main / 1024,
         "worker_mib": max(peaks.values(), default=0) / 1024,
     }
@@ -153,21 +164,27 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"set: {folder}, {len(list(folder.glob('gw1-*.pcap')))} files, {total / 1e6:,.0f} MB\n")
     print(
-        "| --jobs | wall s (median) | MB/s | speed-up | peak MiB, command "
-        "| peak MiB, largest worker |"
+        "| --jobs | wall s (median) | CPU s (median) | MB/s | speed-up, wall | CPU / --jobs "
+        f"{args.jobs[0]}'s | peak MiB, command | peak MiB, largest worker |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     base = statistics.median(r["seconds"] for r in results[args.jobs[0]])
+    base_cpu = statistics.median(r["cpu"] for r in results[args.jobs[0]])
     for jobs, runs in results.items():
         seconds = statistics.median(r["seconds"] for r in runs)
+        cpu = statistics.median(r["cpu"] for r in runs)
         main_mib = max(r["main_mib"] for r in runs)
         worker = max(r["worker_mib"] for r in runs)
         print(
-            f"| {jobs} | {seconds:.1f} | {total / 1e6 / seconds:.1f} | {base / seconds:.2f}x | "
-            f"{main_mib:.0f} | {worker:.0f} |" if worker else
-            f"| {jobs} | {seconds:.1f} | {total / 1e6 / seconds:.1f} | {base / seconds:.2f}x | "
-            f"{main_mib:.0f} | - (in-process) |"
-        )  # fmt: skip
+            f"| {jobs} | {seconds:.1f} | {cpu:.1f} | {total / 1e6 / seconds:.1f} | "
+            f"{base / seconds:.2f}x | {cpu / base_cpu:.2f}x | {main_mib:.0f} | "
+            + (f"{worker:.0f} |" if worker else "- (in-process) |")
+        )
+    print(
+        "\nWall time on a shared machine is only as good as its load: the CPU column (the "
+        "process tree's user + system) is what to compare; --jobs 2 can be faster on two "
+        "cores only while its CPU stays under twice --jobs 1's."
+    )
     return 0
 
 
