@@ -268,19 +268,26 @@ def failed_lookups(sessions: list[Session], context) -> Iterator[Finding]:
 
 
 class _ClientSessions:
-    """Client address -> its sessions, gathered on the first question: only a PTR lookup
-    asks, and a spooled capture's sessions are then read back from disk."""
+    """Client address -> (server address, first time, position) of its sessions, gathered on
+    the first question (only a PTR lookup asks). For a spooled capture the index is read off
+    the digests it keeps, and only the session a lookup names is read back from disk: holding
+    every session here held them all (10 GB streamed: 272 -> 878 MiB peak)."""
 
     def __init__(self, sessions: Sequence[Session]) -> None:
-        self._sessions = sessions
-        self._clients: dict[bytes, list[Session]] | None = None
+        self.sessions = sessions
+        self._clients: dict[bytes, list[tuple[bytes, int, int]]] | None = None
 
-    def get(self, ip: bytes, default: list[Session]) -> list[Session]:
+    def get(self, ip: bytes) -> list[tuple[bytes, int, int]]:
         if self._clients is None:
             self._clients = {}
-            for session in self._sessions:
-                self._clients.setdefault(session.client.ip, []).append(session)
-        return self._clients.get(ip, default)
+            kept = getattr(self.sessions, "digests", None)
+            if kept is not None:
+                facts = ((d.client_ip, d.server_ip, d.first_time_ns) for d in kept)
+            else:
+                facts = ((s.client.ip, s.server.ip, s.flow.first_time_ns) for s in self.sessions)
+            for position, (client, server, first_ns) in enumerate(facts):
+                self._clients.setdefault(client, []).append((server, first_ns, position))
+        return self._clients.get(ip, [])
 
 
 def _ptr_session(lookup: Lookup, clients: _ClientSessions) -> Session | None:
@@ -292,12 +299,13 @@ def _ptr_session(lookup: Lookup, clients: _ClientSessions) -> Session | None:
     if reverse is None:
         return None
     found = [
-        s
-        for s in clients.get(ipaddress.ip_address(reverse).packed, [])
-        if _made_by(lookup, s.server.ip)
+        (first_ns, position)
+        for server, first_ns, position in clients.get(ipaddress.ip_address(reverse).packed)
+        if _made_by(lookup, server)
     ]
-    begun = [s for s in found if s.flow.first_time_ns <= lookup.time_ns]
-    return begun[-1] if begun else (found[0] if found else None)
+    begun = [position for first_ns, position in found if first_ns <= lookup.time_ns]
+    chosen = begun[-1] if begun else (found[0][1] if found else None)
+    return None if chosen is None else clients.sessions[chosen]
 
 
 def _no_address(lookup: Lookup, answers: Answers) -> bool:
