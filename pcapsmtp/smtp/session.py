@@ -161,15 +161,15 @@ class _Capped:
 
 
 _RARE = {
-    "_commands": ("commands", "commands", MAX_COMMANDS),
-    "_gaps": ("gaps", "gaps", MAX_LISTED),
-    "_anomalies": ("anomalies", "anomalies", MAX_LISTED),
-    "_unsolicited": ("unsolicited", "unsolicited replies", MAX_LISTED),
-    "_unanswered": ("unanswered", "unanswered commands", MAX_LISTED),
+    "_commands": ("commands", "commands", "MAX_COMMANDS"),
+    "_gaps": ("gaps", "gaps", "MAX_LISTED"),
+    "_anomalies": ("anomalies", "anomalies", "MAX_LISTED"),
+    "_unsolicited": ("unsolicited", "unsolicited replies", "MAX_LISTED"),
+    "_unanswered": ("unanswered", "unanswered commands", "MAX_LISTED"),
 }
-"""SessionBuilder's capped lists made when first needed: slot -> (Session field, noun, cap).
-(A connection that got its greeting and no more has one entry in its dialogue and no
-command.)"""
+"""SessionBuilder's capped lists made when first needed: slot -> (Session field, noun, the
+name of its cap, read when the list is made). A connection that got its greeting and no
+more has one entry in its dialogue and no command."""
 
 
 class SessionBuilder:
@@ -202,7 +202,7 @@ class SessionBuilder:
         capped = getattr(self, slot)
         if capped is None:
             name, noun, cap = _RARE[slot]
-            capped = _Capped(self.session, name, noun, cap)
+            capped = _Capped(self.session, name, noun, globals()[cap])
             setattr(self, slot, capped)
         return capped
 
