@@ -135,6 +135,10 @@ DEFAULT_LIMITS = Limits()
 """The limits of every Dialogue not given its own (shared: never changed)."""
 NOWHERE = (0, 0)
 """(first frame, stream offset) of a reply not begun."""
+GREETING_COMMAND = Command(GREETING, "", 0, 0)
+"""The virtual command every greeting answers, one for all connections (each open one held
+its own, 144 bytes): never changed, so its ``reply`` stays None (a greeting is
+``session.greeting``; the virtual command is in no session's ``commands``)."""
 
 
 class _Framers:
@@ -219,7 +223,7 @@ class Dialogue:
         """Between AUTH and its final reply: lines that look like SASL responses are credentials
         even when the server's 334 is not in the capture (one-sided or mis-ordered captures)."""
         if greeting_expected:
-            self.pending.append(Command(GREETING, "", 0, 0))
+            self.pending.append(GREETING_COMMAND)
 
     # -- input ---------------------------------------------------------------
 
@@ -616,7 +620,7 @@ class Dialogue:
         if command is None and reply.code != 421:
             self._anomaly("reply_without_command", reply.frame, SERVER, f"{reply.code}")
         reply.command = command
-        if command is not None:
+        if command is not None and command is not GREETING_COMMAND:
             command.reply = reply
         self.events.append(reply)
         if command is not None:
@@ -632,7 +636,7 @@ class Dialogue:
             # The greeting is the first reply no command preceded (RFC 5321 3.1).
             self._greeting_open = False
             self.in_step = True
-            return Command(GREETING, "", 0, 0)
+            return GREETING_COMMAND
         self._greeting_open = False
         if self.in_step and not self.pending:
             return None
