@@ -20,7 +20,7 @@ _spec.loader.exec_module(hostile)
 
 CONNECTIONS = 1_000
 BYTES_PER_CONNECTION = 5_400
-"""Measured 4.6 KB on CPython 3.11 (session 7: 5.7 KB before the open session's empty
+"""Measured 4.4 KB on CPython 3.11 (session 7: 5.7 KB before the open session's empty
 lists were shared; 8.6 KB in session 6), 20.0 KB before the per-flow state was compacted
 (peak traced while the flows are open, the finished sessions kept, as ``analyze`` keeps
 them)."""

@@ -21,10 +21,11 @@ hostile = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(hostile)
 
 CONNECTIONS = 500
-SMTP_BYTES = 2_200
+SMTP_BYTES = 2_000
 """The SMTP side of an open connection that carried a greeting, traced on CPython 3.11:
-1,846 bytes here (the tracker fed ready-made events); 2,941 before the open session's
-lists and dicts were shared empty ones until used (session 7); 3,179 in
+1,702 bytes here (the tracker fed ready-made events); 2,941 before the open session's
+lists and dicts were shared empty ones until used and the greeting's virtual command was
+one for all (session 7); 3,179 in
 docs/performance.md's measure of session 6 (the events made while traced), 4,011 there
 before the rare lists and framers were made lazily."""
 
