@@ -10,22 +10,120 @@ over the whole capture read. It is a ``Sequence`` of sessions in first-frame ord
 the list it replaces: iterating it reads each session back (a new object each time; the
 file is read through the page cache), and a pickled spool (a worker process's result)
 travels as the list of its sessions.
+
+A session is written with ``pickle`` and a table of reducers (``REDUCERS``) for the slotted
+dataclasses it is made of: each is written as its class and the tuple of its fields and read
+back by calling the class with them, where ``pickle`` would write and read a dict of field
+names for each (``__slotnames__``), or call ``dataclasses``' own ``__setstate__`` (written
+in Python) for a frozen one. The same objects come back, shared ones and cycles included;
+at half the CPU and less than half the bytes for a session of a connection flood
+(docs/performance.md, "Hostile captures").
 """
 
 from __future__ import annotations
 
+import dataclasses
+import io
+import operator
 import pickle
 import tempfile
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from types import ModuleType
 
 from pcapsmtp.diagnose.digest import Digest, make_digest
+from pcapsmtp.smtp import events, message, model, software, tls
 from pcapsmtp.smtp.model import Session
+from pcapsmtp.tcp import model as tcp_model
 
 KEEP_IN_MEMORY = 1000
 """Sessions held in memory before the spool starts writing (about 5 MB of them): a capture
 of a few sessions, however large, pays no pickling (a session of a million RCPTs holds
 tens of thousands of commands, and pickling them needs as much again while it runs)."""
+
+
+BACK_REFERENCES = {events.Reply: ("command",)}
+"""Fields that can point back to an object that points to theirs (a reply and the command it
+answers): set after the object is made (pickle's state), so the cycle is written once."""
+
+
+def _reducer(cls: type) -> Callable | None:
+    """``obj -> (cls, its fields)`` for a slotted dataclass whose ``__init__`` takes every
+    field and does nothing else; None for any other class (pickled as ``pickle`` would)."""
+    if not dataclasses.is_dataclass(cls) or "__dataclass_fields__" not in cls.__dict__:
+        return None
+    fields = dataclasses.fields(cls)
+    if (
+        "__slots__" not in cls.__dict__
+        or cls.__dictoffset__
+        or hasattr(cls, "__post_init__")
+        or len(fields) != len(cls.__dataclass_fields__)  # an InitVar or a ClassVar
+        or not all(f.init for f in fields)
+        or cls.__reduce_ex__ is not object.__reduce_ex__
+        or cls.__reduce__ is not object.__reduce__
+        or not _state_by_slots(cls)
+    ):
+        return None
+    names = [f.name for f in fields]
+    later = [names.index(name) for name in BACK_REFERENCES.get(cls, ())]
+    if later:
+        get = operator.attrgetter(*names)
+
+        def reduce_with_state(obj):
+            values = list(get(obj))
+            state = {names[i]: values[i] for i in later if values[i] is not None}
+            for i in later:
+                values[i] = None
+            return (cls, tuple(values), (None, state)) if state else (cls, tuple(values))
+
+        return reduce_with_state
+    if len(names) == 1:
+        name = names[0]
+        return lambda obj: (cls, (getattr(obj, name),))
+    get = operator.attrgetter(*names)
+    return lambda obj: (cls, get(obj))
+
+
+def _state_by_slots(cls: type) -> bool:
+    """No ``__getstate__`` or ``__setstate__`` but object's or those ``dataclasses`` adds to
+    a frozen slotted class (which read and set the fields, as the reducer does)."""
+    for name in ("__getstate__", "__setstate__"):
+        method = getattr(cls, name, None)
+        if method is None or method is getattr(object, name, None):
+            continue
+        if getattr(method, "__module__", None) != "dataclasses":
+            return False
+    return True
+
+
+def _reducers(*modules: ModuleType) -> dict[type, Callable]:
+    table = {}
+    for module in modules:
+        for cls in vars(module).values():
+            if isinstance(cls, type) and cls.__module__ == module.__name__:
+                reduce = _reducer(cls)
+                if reduce is not None:
+                    table[cls] = reduce
+    return table
+
+
+REDUCERS = _reducers(model, events, message, tls, software, tcp_model)
+"""Class -> reducer, for ``pickle.Pickler.dispatch_table``: the classes a session is made of."""
+
+
+def dump_session(session: Session, file: io.IOBase) -> None:
+    """Pickle ``session`` into ``file`` with ``REDUCERS`` (``pickle.load`` reads it back)."""
+    start = file.tell()
+    pickler = pickle.Pickler(file, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = REDUCERS
+    try:
+        pickler.dump(session)
+    except RecursionError:
+        # A cycle BACK_REFERENCES does not name (a field added since): the plain pickle,
+        # over what the failed dump wrote of its frames.
+        file.seek(start)
+        file.truncate()
+        pickle.dump(session, file, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 class SessionSpool(Sequence):
@@ -59,7 +157,7 @@ class SessionSpool(Sequence):
             if self._file is None:
                 self._file = tempfile.TemporaryFile(prefix="pcapsmtp-sessions-")  # noqa: SIM115
             self._file.seek(self._end)
-            pickle.dump(session, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+            dump_session(session, self._file)
             self._offsets.append(self._end)
             self._end = self._file.tell()
         self.digests.append(make_digest(session))

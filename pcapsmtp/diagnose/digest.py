@@ -19,6 +19,21 @@ from pcapsmtp.smtp.model import Outcome, Session
 
 RETRY_OUTCOMES = (Outcome.DELIVERED, Outcome.DEFERRED, Outcome.REJECTED)
 """Transactions a deferral's retry can be (diagnose/replies.py)."""
+MAX_SHARED = 4096
+"""Distinct values ``_shared`` keeps."""
+_SHARED: dict = {}
+
+
+def _shared(value):
+    """One object for equal values a flood repeats in every digest (the server's address,
+    the reply codes ``(220,)``, the acknowledged sizes ``(0, 0)``): about 140 bytes less per
+    digest there. Immutable values only."""
+    kept = _SHARED.get(value)
+    if kept is not None:
+        return kept
+    if len(_SHARED) < MAX_SHARED:
+        _SHARED[value] = value
+    return value
 
 
 class Digest:
@@ -52,9 +67,9 @@ class Digest:
         self.id = session.id
         self.client = flow.client
         """Index of the client in ``ips``."""
-        self.ips = (first.ip, second.ip)
+        self.ips = (_shared(first.ip), _shared(second.ip))
         """The endpoints' addresses in the flow's order."""
-        self.acked = (first.max_acked_ip_len, second.max_acked_ip_len)
+        self.acked = _shared((first.max_acked_ip_len, second.max_acked_ip_len))
         self.server_port = flow.endpoints[flow.server].port
         self.first_frame = flow.first_frame
         self.first_time_ns = flow.first_time_ns
@@ -63,7 +78,7 @@ class Digest:
         self.messages = tuple(t.outcome for t in session.transactions) or ()
         self.delivered = Outcome.DELIVERED in self.messages
         replies = _server_replies(session)
-        self.replies = tuple(reply.code for reply in replies) or ()
+        self.replies = _shared(tuple(reply.code for reply in replies)) or ()
         self.negatives = (
             tuple(
                 (

@@ -133,6 +133,12 @@ SERVER_LINES = (ServerState.LINES, ServerState.RESYNC)
 
 DEFAULT_LIMITS = Limits()
 """The limits of every Dialogue not given its own (shared: never changed)."""
+NOWHERE = (0, 0)
+"""(first frame, stream offset) of a reply not begun."""
+GREETING_COMMAND = Command(GREETING, "", 0, 0)
+"""The virtual command every greeting answers, one for all connections (each open one held
+its own, 144 bytes): never changed, so its ``reply`` stays None (a greeting is
+``session.greeting``; the virtual command is in no session's ``commands``)."""
 
 
 class _Framers:
@@ -200,11 +206,14 @@ class Dialogue:
         self.tls: TlsScanner | None = None
         self._lines = _Framers(self.limits.max_line)
         """The line framing of each side (the compiled core: pcapsmtp._core.LineFramer)."""
-        self._reply_lines: list[str] = []
+        self._reply_lines: list[str] | tuple = ()
         self._reply_code = 0
-        self._reply_frames: list[int] = []
-        self._reply_first = (0, 0)
-        self._held: list[tuple[bytes, int, int, int]] = []
+        self._reply_frames: list[int] | tuple = ()
+        self._reply_first = NOWHERE
+        """The reply being read: its lines, the frames that completed them, where it began.
+        Between replies the shared empty tuple and NOWHERE (a flood's open connections each
+        held two empty lists and a pair otherwise), a list from a reply's first line on."""
+        self._held: list[tuple[bytes, int, int, int]] | tuple = ()
         self._held_bytes = 0
         self._message: MessageScanner | None = None
         self._message_gap = 0
@@ -214,7 +223,7 @@ class Dialogue:
         """Between AUTH and its final reply: lines that look like SASL responses are credentials
         even when the server's 334 is not in the capture (one-sided or mis-ordered captures)."""
         if greeting_expected:
-            self.pending.append(Command(GREETING, "", 0, 0))
+            self.pending.append(GREETING_COMMAND)
 
     # -- input ---------------------------------------------------------------
 
@@ -236,7 +245,7 @@ class Dialogue:
             self.in_step = self._whole = False
             if self.server != ServerState.START:
                 self._lines[SERVER].clear()
-                self._reply_lines = []
+                self._reply_lines = ()
                 self.server = ServerState.RESYNC
 
     def _cut_by_snaplen(self, sender: Side, frame: int, time_ns: int) -> bool:
@@ -426,6 +435,8 @@ class Dialogue:
     def _hold(self, data: bytes, offset: int, frame: int, time_ns: int) -> None:
         """Client bytes sent before the reply to DATA arrived (a one-sided capture, or a client
         that does not wait): kept until the reply tells what they are."""
+        if not self._held:
+            self._held = []
         self._held.append((data, offset, frame, time_ns))
         self._held_bytes += len(data)
         first_line = b"".join(d for d, *_ in self._held).split(b"\n", 1)
@@ -440,7 +451,7 @@ class Dialogue:
             self._release_held(ClientState.DATA_BODY)
 
     def _release_held(self, state: ClientState) -> None:
-        held, self._held, self._held_bytes = self._held, [], 0
+        held, self._held, self._held_bytes = self._held, (), 0
         if state == ClientState.DATA_BODY:
             self._start_message(dot_stuffed=True)
         self.client = state
@@ -517,7 +528,7 @@ class Dialogue:
                 self._message_gap += self._bdat_remaining
                 self._bdat_done(frame, self._bdat_command.time_ns)
             self._lines[CLIENT].clear()
-            self._held, self._held_bytes = [], 0
+            self._held, self._held_bytes = (), 0
             self.client = ClientState.RESYNC
 
     # -- server --------------------------------------------------------------
@@ -570,7 +581,7 @@ class Dialogue:
         code, separator, text = int(match.group(1)), match.group(2), _decode(match.group(3))
         if not self._reply_lines:
             self._reply_code, self._reply_first = code, (first_frame, offset)
-            self._reply_frames = []
+            self._reply_lines, self._reply_frames = [], []
         elif code != self._reply_code:
             self._anomaly("reply_code_changed", frame, SERVER, f"{self._reply_code} then {code}")
         if len(self._reply_lines) < self.limits.max_reply_lines:
@@ -589,7 +600,7 @@ class Dialogue:
             *self._reply_first,
             line_frames=tuple(self._reply_frames),
         )
-        self._reply_lines = []
+        self._reply_lines, self._reply_frames, self._reply_first = (), (), NOWHERE
         self._complete_reply(reply)
 
     def _complete_reply(self, reply: Reply) -> None:
@@ -609,7 +620,7 @@ class Dialogue:
         if command is None and reply.code != 421:
             self._anomaly("reply_without_command", reply.frame, SERVER, f"{reply.code}")
         reply.command = command
-        if command is not None:
+        if command is not None and command is not GREETING_COMMAND:
             command.reply = reply
         self.events.append(reply)
         if command is not None:
@@ -625,7 +636,7 @@ class Dialogue:
             # The greeting is the first reply no command preceded (RFC 5321 3.1).
             self._greeting_open = False
             self.in_step = True
-            return Command(GREETING, "", 0, 0)
+            return GREETING_COMMAND
         self._greeting_open = False
         if self.in_step and not self.pending:
             return None

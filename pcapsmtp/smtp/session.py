@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from types import MappingProxyType
 
 from pcapsmtp.smtp import codes
 from pcapsmtp.smtp.events import (
@@ -75,6 +76,35 @@ def parse_path(argument: str) -> tuple[str | None, dict[str, str]]:
     return address, params
 
 
+UNFILLED = MappingProxyType({})
+"""The empty mapping an open session's dicts share until they are given one."""
+_LISTS = (
+    "auth", "transactions", "dialogue", "commands", "unsolicited", "gaps", "anomalies",
+    "not_captured", "unanswered", "uncertain",
+)  # fmt: skip
+_UNFILLED_FIELDS = {**dict.fromkeys(_LISTS, ()), "extensions": UNFILLED, "left_out": UNFILLED}
+"""The Session's lists and dicts, shared empty while its connection is open (``_grown``):
+most stay empty, and a flood holds 100,000 open sessions (ten empty lists and two empty
+dicts were 688 bytes of each). ``SessionBuilder.finish`` gives the finished session its own
+empty ones, as ``Session()`` does."""
+
+
+def _grown(session: Session, name: str) -> list:
+    """``session``'s list ``name``, made its own on first use."""
+    items = getattr(session, name)
+    if items == ():
+        items = []
+        setattr(session, name, items)
+    return items
+
+
+def _left_out(session: Session) -> dict[str, LeftOut]:
+    """``session.left_out``, made its own on first use."""
+    if session.left_out is UNFILLED:
+        session.left_out = {}
+    return session.left_out
+
+
 class _Capped:
     """A session list bounded whatever a peer sends: the first ``cap`` items, the last TAIL,
     and a count (by reply code) of those in between, in ``session.left_out``."""
@@ -83,7 +113,7 @@ class _Capped:
 
     def __init__(self, session: Session, name: str, noun: str, cap: int, tail: int = TAIL):
         self.session, self.name, self.noun, self.cap = session, name, noun, cap
-        self.items: list = getattr(session, name)
+        self.items: list = _grown(session, name)
         self.tail: deque | None = None
         """Made when the cap is first reached (an empty deque costs 600 bytes, and every
         open session has six of these)."""
@@ -106,7 +136,7 @@ class _Capped:
     def _leave_out(self, item) -> None:
         left_out = self.session.left_out.get(self.name)
         if left_out is None:
-            left_out = self.session.left_out[self.name] = LeftOut(self.noun, self.cap)
+            left_out = _left_out(self.session)[self.name] = LeftOut(self.noun, self.cap)
         if isinstance(item, Command) and item.reply is None:
             if self.unanswered is None:
                 self.unanswered = set()
@@ -131,12 +161,15 @@ class _Capped:
 
 
 _RARE = {
-    "_gaps": ("gaps", "gaps"),
-    "_anomalies": ("anomalies", "anomalies"),
-    "_unsolicited": ("unsolicited", "unsolicited replies"),
-    "_unanswered": ("unanswered", "unanswered commands"),
+    "_commands": ("commands", "commands", "MAX_COMMANDS"),
+    "_gaps": ("gaps", "gaps", "MAX_LISTED"),
+    "_anomalies": ("anomalies", "anomalies", "MAX_LISTED"),
+    "_unsolicited": ("unsolicited", "unsolicited replies", "MAX_LISTED"),
+    "_unanswered": ("unanswered", "unanswered commands", "MAX_LISTED"),
 }
-"""SessionBuilder's capped lists made when first needed: slot -> (Session field, noun)."""
+"""SessionBuilder's capped lists made when first needed: slot -> (Session field, noun, the
+name of its cap, read when the list is made). A connection that got its greeting and no
+more has one entry in its dialogue and no command."""
 
 
 class SessionBuilder:
@@ -148,16 +181,16 @@ class SessionBuilder:
     )  # fmt: skip
 
     def __init__(self, flow: TcpFlow, capture: str) -> None:
-        self.session = Session(flow=flow, capture=capture)
+        self.session = Session(flow=flow, capture=capture, **_UNFILLED_FIELDS)
         self.decrypting = False
         """The events now come from the dialogue inside TLS, decrypted with a key log."""
         self._current: Transaction | None = None
         self._auth: AuthAttempt | None = None
-        self._other_replies: list[str] = []
-        self._unattached: list[MessageEnd] = []
-        session = self.session
-        self._commands = _Capped(session, "commands", "commands", MAX_COMMANDS)
-        self._dialogue = _Capped(session, "dialogue", "dialogue entries", MAX_ENTRIES)
+        self._other_replies: list[str] | tuple = ()
+        self._unattached: list[MessageEnd] | tuple = ()
+        """Both a list once something is added."""
+        self._dialogue = _Capped(self.session, "dialogue", "dialogue entries", MAX_ENTRIES)
+        self._commands: _Capped | None = None
         self._gaps: _Capped | None = None
         self._anomalies: _Capped | None = None
         self._unsolicited: _Capped | None = None
@@ -168,8 +201,8 @@ class SessionBuilder:
     def _rare(self, slot: str) -> _Capped:
         capped = getattr(self, slot)
         if capped is None:
-            name, noun = _RARE[slot]
-            capped = _Capped(self.session, name, noun, MAX_LISTED)
+            name, noun, cap = _RARE[slot]
+            capped = _Capped(self.session, name, noun, globals()[cap])
             setattr(self, slot, capped)
         return capped
 
@@ -207,12 +240,12 @@ class SessionBuilder:
     def _command(self, command: Command) -> None:
         if command.verb == GREETING:
             return
-        self._commands.add(command, keep=command.secret)
+        self._rare("_commands").add(command, keep=command.secret)
         self._entry(command.frame, command.time_ns, CLIENT, "command", command.text)
         if command.verb == "AUTH":
             mechanism = command.argument.split(" ", 1)[0].upper()
             self._auth = AuthAttempt(mechanism, command.frame)
-            self.session.auth.append(self._auth)
+            _grown(self.session, "auth").append(self._auth)
         if command.secret and self._auth is not None:
             self._auth.secret_commands.append(command)
 
@@ -221,7 +254,7 @@ class SessionBuilder:
         command = reply.command
         latency = None
         if reply.uncertain:
-            session.uncertain.append(reply)  # no latency: it may answer another command
+            _grown(session, "uncertain").append(reply)  # no latency: it may answer another command
         elif command is not None and command.verb == GREETING:
             latency = self._greeting_latency(reply)
         elif command is not None:
@@ -238,7 +271,7 @@ class SessionBuilder:
             reply.code,
         )
         session.last_reply = reply
-        if command is not None and self._commands.unanswered:
+        if command is not None and self._commands is not None and self._commands.unanswered:
             self._commands.answered(command, reply.code)
         if command is None:
             self._rare("_unsolicited").add(reply)
@@ -369,6 +402,8 @@ class SessionBuilder:
     def _message(self, event: MessageEnd) -> None:
         """A message ended on the wire; it joins its transaction when the server answers the
         command that ended it (with pipelining, the next MAIL may already be on its way)."""
+        if not self._unattached:
+            self._unattached = []
         self._unattached.append(event)
         subject = event.facts.subject if event.facts is not None else None
         summary = f"[message: {event.size} bytes"
@@ -398,12 +433,12 @@ class SessionBuilder:
             session.dropped_transactions += 1
             left_out = session.left_out.get("transactions")
             if left_out is None:
-                left_out = session.left_out["transactions"] = LeftOut(
+                left_out = _left_out(session)["transactions"] = LeftOut(
                     "transactions", MAX_TRANSACTIONS
                 )
             left_out.add(transaction.mail_reply.code if transaction.mail_reply else None)
         else:
-            session.transactions.append(transaction)
+            _grown(session, "transactions").append(transaction)
         self._current = transaction
 
     def _open(self, command: Command) -> Transaction:
@@ -450,6 +485,9 @@ class SessionBuilder:
     def finish(self, tls: TlsScanner | None = None) -> Session:
         """The Session, its outcome decided; ``tls`` is the scanner of its TLS records."""
         session = self.session
+        for name, empty in _UNFILLED_FIELDS.items():
+            if getattr(session, name) is empty:
+                setattr(session, name, {} if empty is UNFILLED else [])
         for capped in (self._commands, self._dialogue, self._gaps, self._anomalies):
             if capped is not None:
                 capped.finish()
@@ -524,6 +562,8 @@ class SessionBuilder:
 
     def _other_reply(self, text: str) -> None:
         """Reply texts for the server software guess: the first MAX_LISTED are plenty."""
+        if not self._other_replies:
+            self._other_replies = []
         if len(self._other_replies) < MAX_LISTED:
             self._other_replies.append(text)
 
