@@ -28,4 +28,6 @@ mod python_reassembly;
 #[cfg(feature = "python")]
 mod python_smtp;
 #[cfg(feature = "python")]
+mod python_table;
+#[cfg(feature = "python")]
 mod python_tcp;

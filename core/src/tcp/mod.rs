@@ -10,6 +10,7 @@ pub mod flow;
 pub mod options;
 pub mod sent;
 pub mod sequence;
+pub mod table;
 
 /// TCP header flags (RFC 9293).
 pub const TH_FIN: u16 = 0x01;
