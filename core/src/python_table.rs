@@ -60,7 +60,7 @@ fn head<'py>(py: Python<'py>, h: &FlowHead) -> PyResult<Bound<'py, PyTuple>> {
     )
 }
 
-fn tally<K: Copy + IntoPyObjectExt<'static>>(t: &Tally<K>) -> Vec<(K, u64)> {
+fn tally<K: Copy>(t: &Tally<K>) -> Vec<(K, u64)> {
     t.entries.clone()
 }
 

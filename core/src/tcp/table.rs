@@ -186,7 +186,7 @@ impl Role {
             Role::Other(s) => s,
         }
     }
-    pub fn from_str(s: &str) -> Self {
+    pub fn named(s: &str) -> Self {
         match s {
             "syn" => Role::Syn,
             "syn-ack" => Role::SynAck,
@@ -538,7 +538,7 @@ impl FlowTable {
             if live.id == id {
                 live.flow.client = client & 1;
                 if live.flow.role_from.as_str() != role {
-                    live.flow.role_from = Role::from_str(role);
+                    live.flow.role_from = Role::named(role);
                 }
                 live.flow.ignore_payload = ignore;
             }
