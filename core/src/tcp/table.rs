@@ -201,7 +201,8 @@ impl Role {
 #[derive(Clone, Debug, Default)]
 pub struct Tally<K> {
     pub entries: Vec<(K, u64)>,
-    index: Option<HashMap<K, usize>>,
+    /// Key -> its place in `entries`, once there are many (boxed: most flows have none).
+    index: Option<Box<HashMap<K, usize>>>,
 }
 
 const TALLY_INDEX_FROM: usize = 16;
@@ -220,13 +221,13 @@ impl<K: Copy + Eq + std::hash::Hash> Tally<K> {
                 if let Some(index) = &mut self.index {
                     index.insert(key, n - 1);
                 } else if n > TALLY_INDEX_FROM {
-                    self.index = Some(
+                    self.index = Some(Box::new(
                         self.entries
                             .iter()
                             .enumerate()
                             .map(|(i, (k, _))| (*k, i))
                             .collect(),
-                    );
+                    ));
                 }
             }
         }
@@ -1168,3 +1169,4 @@ fn closing(live: &mut Live, d: usize, flags: u16, time_ns: i128) {
         }
     }
 }
+
