@@ -1169,4 +1169,3 @@ fn closing(live: &mut Live, d: usize, flags: u16, time_ns: i128) {
         }
     }
 }
-
