@@ -380,17 +380,21 @@ impl FlowTable {
         );
     }
 
-    /// The capture ended: every open flow ends; their events.
-    fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+    /// The capture ended: up to ``max`` open flows end (in the order they began);
+    /// ``(done, events)``, done once no flow is left.
+    fn finish<'py>(&mut self, py: Python<'py>, max: usize) -> PyResult<(bool, Bound<'py, PyList>)> {
         let inner = &mut self.inner;
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| inner.finish())) {
-            let what = format!(
-                "the flow table failed at the end of the capture: {}",
-                panic_message(&panic)
-            );
-            return self.failed(py, what);
+        match catch_unwind(AssertUnwindSafe(|| inner.finish_some(max))) {
+            Ok(done) => Ok((done, events(py, self.inner.take())?)),
+            Err(panic) => {
+                let what = format!(
+                    "the flow table failed at the end of the capture: {}",
+                    panic_message(&panic)
+                );
+                self.inner = table::FlowTable::new(Vec::new(), Limits::default());
+                Ok((true, self.failed(py, what)?))
+            }
         }
-        events(py, self.inner.take())
     }
 
     /// Stream numbers given so far.

@@ -84,6 +84,8 @@ a new number where Wireshark continues the old one (and every later number is on
 About 1 KB each (938 bytes measured with tracemalloc on CPython 3.11, the retired
 ``FlowAnalysis`` included), so at most about 100 MB, reached only by captures of more
 than 100,000 connections."""
+FINISH_BATCH = 256
+"""Flows ended at a time when the capture ends, their events handed on before the next."""
 QUOTED_TCP_BYTES = 16
 """Bytes of a quoted TCP header Wireshark needs to look up its conversation (up to the
 window field; shorter quotes end its TCP dissection before that)."""
@@ -158,8 +160,8 @@ class FlowTracker:
                     yield from convert(found)
             else:
                 self._icmp(packet)
-        self.finish()
-        yield from self.take()
+        for batch in self._finishing():
+            yield from batch
 
     def add(self, packet: TcpSegment | IcmpError) -> bool:
         """Process one packet; True when events are waiting in ``take()``."""
@@ -179,9 +181,19 @@ class FlowTracker:
 
     def finish(self) -> None:
         """The capture ended: every flow still in the table ends now."""
+        for batch in self._finishing():
+            self._out += batch
+
+    def _finishing(self) -> Iterator[list[FlowEvent]]:
+        """The events of the flows ending with the capture, FINISH_BATCH flows at a time
+        (made when taken: the Python objects of 100,000 open flows are never all there)."""
         if self._handed:
             self._sync()
-        self._out += self._convert(self._table.finish())
+        done = False
+        while not done:
+            done, found = self._table.finish(FINISH_BATCH)
+            yield self._convert(found)
+        self._handed = []
 
     def flow_of(self, seg: TcpSegment) -> TcpFlow | None:
         """The live flow a segment belongs to (after ``add``)."""

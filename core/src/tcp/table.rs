@@ -469,6 +469,8 @@ pub struct FlowTable {
     next_id: u64,
     packets: u64,
     out: Vec<Event>,
+    /// While `finish_some` ends the flows: those left, the next last.
+    finishing: Option<Vec<Key>>,
 }
 
 fn expired(limits: &Limits, live: &Live, now_ns: i128, frame: u64) -> bool {
@@ -494,6 +496,7 @@ impl FlowTable {
             next_id: 0,
             packets: 0,
             out: Vec::new(),
+            finishing: None,
         }
     }
 
@@ -1022,13 +1025,29 @@ impl FlowTable {
 
     /// The capture ended: every flow still in the table ends now.
     pub fn finish(&mut self) {
-        let mut keys: Vec<(u64, Key)> = self.table.iter().map(|(k, l)| (l.id, *k)).collect();
-        keys.sort_unstable_by_key(|(id, _)| *id);
-        for (_, key) in keys {
-            self.end(&key, false);
+        while !self.finish_some(usize::MAX) {}
+    }
+
+    /// The capture ended: up to `max` of the flows still in the table end now, in the
+    /// order they entered it (so their events can be taken a batch at a time); true once
+    /// none is left. No packet may come until it returned true.
+    pub fn finish_some(&mut self, max: usize) -> bool {
+        let keys = self.finishing.get_or_insert_with(|| {
+            let mut keys: Vec<(u64, Key)> = self.table.iter().map(|(k, l)| (l.id, *k)).collect();
+            keys.sort_unstable_by_key(|(id, _)| std::cmp::Reverse(*id));
+            keys.into_iter().map(|(_, key)| key).collect()
+        });
+        let batch: Vec<Key> = keys.split_off(keys.len().saturating_sub(max));
+        for key in batch.iter().rev() {
+            self.end(key, false);
         }
+        if self.finishing.as_ref().is_some_and(|keys| !keys.is_empty()) {
+            return false;
+        }
+        self.finishing = None;
         self.ended.clear();
         self.ended_order.clear();
+        true
     }
 
     fn sweep(&mut self, now_ns: i128, frame: u64) {
