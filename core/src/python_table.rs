@@ -227,29 +227,17 @@ impl FlowTable {
 impl FlowTable {
     #[new]
     fn new(server_ports: Vec<u16>, limits: LimitsIn) -> Self {
-        let (
-            linger_ns,
-            linger_frames,
-            idle_ns,
-            idle_frames,
-            max_flows,
-            sweep_every,
-            max_notes,
-            max_ended,
-            quoted_tcp_bytes,
-            max_pending_bytes,
-        ) = limits;
         let limits = Limits {
-            linger_ns,
-            linger_frames,
-            idle_ns,
-            idle_frames,
-            max_flows,
-            sweep_every,
-            max_notes,
-            max_ended,
-            quoted_tcp_bytes,
-            max_pending_bytes,
+            linger_ns: limits.0,
+            linger_frames: limits.1,
+            idle_ns: limits.2,
+            idle_frames: limits.3,
+            max_flows: limits.4,
+            sweep_every: limits.5,
+            max_notes: limits.6,
+            max_ended: limits.7,
+            quoted_tcp_bytes: limits.8,
+            max_pending_bytes: limits.9,
         };
         FlowTable {
             inner: table::FlowTable::new(server_ports, limits),
