@@ -98,7 +98,7 @@ fuzz_target!(|data: &[u8]| {
     let mut table = FlowTable::new([25, 587], limits);
     let mut check = Check::default();
     let mut time: i128 = 0;
-    let payload = [b'x'; 1500];
+    let payload = [b'x'; 1536];
     let fragments: Vec<u64> = (1..=60).collect();
     for (i, r) in data.chunks_exact(RECORD).enumerate() {
         let frame = i as u64 + 1;
