@@ -2,11 +2,12 @@
 //!
 //! `input` undoes compression, `reader` turns pcap and pcapng records into frames,
 //! `decode` (with `fragments`) turns frames into TCP segments and ICMP errors, `tally`
-//! counts the frames for CaptureInfo, `tcp` is the per-segment analysis of one TCP flow,
+//! counts the frames for CaptureInfo, `tcp` is the flow table and the per-segment analysis
+//! of a TCP flow,
 //! `reassembly` turns a TCP direction's segments into an ordered stream with gaps,
 //! `smtp_framing` and `message_scan` are the byte scans of the SMTP layer, and `python`
 //! (feature "python", which maturin turns on, with `python_decode`, `python_reassembly`,
-//! `python_smtp` and `python_tcp`) is the `pcapsmtp._core` module.
+//! `python_smtp`, `python_table` and `python_tcp`) is the `pcapsmtp._core` module.
 #![forbid(unsafe_code)]
 
 pub mod decode;
@@ -27,5 +28,7 @@ mod python_decode;
 mod python_reassembly;
 #[cfg(feature = "python")]
 mod python_smtp;
+#[cfg(feature = "python")]
+mod python_table;
 #[cfg(feature = "python")]
 mod python_tcp;

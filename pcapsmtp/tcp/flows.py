@@ -26,26 +26,27 @@ never by the packets of other flows. So the flows of one 4-tuple come out the sa
 they are tracked on their own, which is what stitching a rotated capture set rests on
 (pcapsmtp.analysis.rotated).
 
-What each segment changes beyond the endpoint counters (Wireshark's sequence analysis,
-Zeek's state and history, the data awaiting acknowledgement, the zero windows) is the
-core's ``FlowAnalysis`` (core/src/tcp/): one call per segment, its flags back.
+The table is the core's (core/src/tcp/table.rs, bound in core/src/python_table.rs): one
+call per packet, the events back in a batch. ``FlowTracker`` turns them into
+``StreamData`` / ``StreamGap`` / ``FlowEnded`` and keeps a Python ``TcpFlow`` only for a
+flow its consumer was handed (an event named it, or ``flow_of``), made at the first such
+event: a SYN flood makes none until its flows end. While a flow lives its ``TcpFlow``
+holds what stays (stream, endpoints' addresses, client, first frame, ``continues``) and the
+handshake times; everything else (counters, notes, state, history) is filled in when it
+ends. A consumer's changes to a live flow (``client`` and ``role_from`` once the dialogue
+tells the server, ``ignore_payload``) reach the table before the next packet.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
 
-from pcapsmtp._core import FlowAnalysis, tcp_options
+from pcapsmtp._core import FlowTable, tcp_options
 from pcapsmtp.capture.addresses import endpoint_name
 from pcapsmtp.capture.model import IPPROTO_TCP, IcmpError, TcpSegment
-from pcapsmtp.tcp.flowkey import flow_key
+from pcapsmtp.tcp import reassembly
 from pcapsmtp.tcp.model import (
-    IP_ID_STEP,
-    TH_ACK,
-    TH_FIN,
-    TH_RST,
-    TH_SYN,
-    WIRESHARK_NAMES,
     ConnState,
     Endpoint,
     Flag,
@@ -57,8 +58,7 @@ from pcapsmtp.tcp.model import (
     StreamGap,
     TcpFlow,
 )
-from pcapsmtp.tcp.reassembly import MAX_PENDING_BYTES, Chunk, StreamReassembler
-from pcapsmtp.tcp.sequence import MASK
+from pcapsmtp.tcp.reassembly import MAX_PENDING_BYTES
 
 LINGER_NS = 10 * 1_000_000_000
 LINGER_FRAMES = 2_000
@@ -81,17 +81,15 @@ MAX_ENDED = 100_000
 """Ended flows (and ICMP-only conversations) remembered for their stream number, the
 oldest forgotten first: a 4-tuple that comes back after this many others have ended gets
 a new number where Wireshark continues the old one (and every later number is one more).
-About 1 KB each (938 bytes measured with tracemalloc on CPython 3.11, the retired
-``FlowAnalysis`` included), so at most about 100 MB, reached only by captures of more
-than 100,000 connections."""
+Each is kept in the core: 88 bytes, the 4-tuple's key and the retired sequence analysis
+(boxed, without its unacknowledged-segment lists); the Python version measured 938 bytes
+each with tracemalloc, so at most about 100 MB then, less now, reached only by captures
+of more than 100,000 connections."""
+FINISH_BATCH = 256
+"""Flows ended at a time when the capture ends, their events handed on before the next."""
 QUOTED_TCP_BYTES = 16
 """Bytes of a quoted TCP header Wireshark needs to look up its conversation (up to the
 window field; shorter quotes end its TCP dissection before that)."""
-
-ANY_RETRANSMISSION = Flag.ANY_RETRANSMISSION.value
-COUNTED = [(flag.value, name) for flag, name in WIRESHARK_NAMES.items()]
-"""(flag bits, Wireshark name) for the per-endpoint counts, as ints (the flags of
-``FlowAnalysis.segment``)."""
 
 
 def parse_options(options: bytes) -> Handshake:
@@ -99,55 +97,21 @@ def parse_options(options: bytes) -> Handshake:
     return Handshake(*tcp_options(options))
 
 
-class _Ended:
-    """What stream numbering needs of an ended flow, or of a conversation only ICMP errors
-    quoted (``analysis`` None): Wireshark's conversation, still there for later packets."""
-
-    __slots__ = ("analysis", "client", "first", "frame", "role_from", "stream")
-
-    def __init__(
-        self,
-        stream: int,
-        frame: int,
-        first: tuple | None = None,
-        client: int = 0,
-        role_from: str = "",
-        analysis: FlowAnalysis | None = None,
-    ) -> None:
-        self.stream = stream
-        self.frame = frame
-        """Where the stream began: the first frame of its first flow, or the ICMP error."""
-        self.first = first
-        """(ip, port) of the flow's endpoint 0."""
-        self.client = client
-        self.role_from = role_from
-        self.analysis = analysis
-        """Retired (``FlowAnalysis.retire``): what a later flow continues."""
-
-
-class _Live:
-    """A flow and the machinery filling it."""
-
-    __slots__ = ("analysis", "closed_at", "flow", "isn", "reassembly")
-
-    def __init__(self, flow: TcpFlow, previous: FlowAnalysis | None = None) -> None:
-        self.flow = flow
-        self.analysis = FlowAnalysis(flow.client != 0, previous)
-        self.reassembly: list[StreamReassembler | None] = [None, None]
-        """Per direction, made when that direction first needs it (``reassembler``): a
-        SYN flood or a scan holds 100,000 flows that never carry a byte."""
-        self.isn: list[int | None] = [None, None]
-        """Per direction, the SYN's sequence number while its reassembler is not made yet."""
-        self.closed_at: int | None = None
-
-
-def _reassembler(live: _Live, d: int) -> StreamReassembler:
-    reassembler = live.reassembly[d]
-    if reassembler is None:
-        reassembler = live.reassembly[d] = StreamReassembler()
-        if live.isn[d] is not None:
-            reassembler.start(live.isn[d])
-    return reassembler
+def _limits() -> tuple:
+    """The module's bounds as the core's table takes them (read when a table is made, so
+    a test can lower them)."""
+    return (
+        LINGER_NS,
+        LINGER_FRAMES,
+        IDLE_NS,
+        IDLE_FRAMES,
+        MAX_FLOWS,
+        SWEEP_EVERY,
+        MAX_NOTES,
+        MAX_ENDED,
+        QUOTED_TCP_BYTES,
+        reassembly.MAX_PENDING_BYTES,
+    )
 
 
 class FlowTracker:
@@ -158,7 +122,6 @@ class FlowTracker:
         """Ports a server listens on, given by the caller (the SMTP ports): they name the
         client of a flow whose handshake was not captured, never the numbering. Without
         them the client is guessed from the port numbers alone."""
-        self.streams = 0
         self.unmatched_icmp: list[IcmpError] = []
         """ICMP errors about connections the capture holds no live packet of (none yet,
         or of a flow already ended)."""
@@ -169,29 +132,46 @@ class FlowTracker:
         self.warnings: list[str] = []
         """Directions whose out-of-order data reached the reassembly bound: what was
         skipped (the gaps say where)."""
-        self._table: dict[tuple, _Live] = {}
-        self._ended: dict[tuple, _Ended] = {}
+        self._table = FlowTable(sorted(self.server_ports), _limits())
+        self._flows: dict[int, TcpFlow] = {}
+        """The live flows the consumer was handed, by the table's id."""
+        self._handed: list[TcpFlow] = []
+        """Flows handed out since the last packet: what the consumer changed of them goes
+        to the table before the next one."""
         self._out: list[FlowEvent] = []
-        self._packets = 0
-        self.evicted = 0
+
+    @property
+    def streams(self) -> int:
+        """Stream numbers given so far."""
+        return self._table.streams
+
+    @property
+    def evicted(self) -> int:
         """Flows ended early because MAX_FLOWS were open at once."""
+        return self._table.evicted
 
     def events(self, packets: Iterable[TcpSegment | IcmpError]) -> Iterator[FlowEvent]:
-        segment, icmp = self._segment, self._icmp  # add(), unrolled: it runs for every packet
+        segment, convert = self._table.segment, self._convert  # add(), unrolled
         for packet in packets:
+            if self._handed:
+                self._sync()
             if type(packet) is TcpSegment:
-                segment(packet)
+                found = segment(packet)
+                if found is not None:
+                    yield from convert(found)
             else:
-                icmp(packet)
-            if self._out:
-                yield from self.take()
-        self.finish()
-        yield from self.take()
+                self._icmp(packet)
+        for batch in self._finishing():
+            yield from batch
 
     def add(self, packet: TcpSegment | IcmpError) -> bool:
         """Process one packet; True when events are waiting in ``take()``."""
+        if self._handed:
+            self._sync()
         if isinstance(packet, TcpSegment):
-            self._segment(packet)
+            found = self._table.segment(packet)
+            if found is not None:
+                self._out += self._convert(found)
         else:
             self._icmp(packet)
         return bool(self._out)
@@ -202,397 +182,174 @@ class FlowTracker:
 
     def finish(self) -> None:
         """The capture ended: every flow still in the table ends now."""
-        for key in list(self._table):
-            self._end(key, remember=False)
-        self._ended.clear()
+        for batch in self._finishing():
+            self._out += batch
+
+    def _finishing(self) -> Iterator[list[FlowEvent]]:
+        """The events of the flows ending with the capture, FINISH_BATCH flows at a time
+        (made when taken: the Python objects of 100,000 open flows are never all there)."""
+        if self._handed:
+            self._sync()
+        done = False
+        while not done:
+            done, found = self._table.finish(FINISH_BATCH)
+            yield self._convert(found)
+        self._handed = []
 
     def flow_of(self, seg: TcpSegment) -> TcpFlow | None:
         """The live flow a segment belongs to (after ``add``)."""
-        live = self._table.get(flow_key(seg.src, seg.sport, seg.dst, seg.dport))
-        return live.flow if live else None
+        found = self._table.flow_of(seg.src, seg.sport, seg.dst, seg.dport)
+        if found is None:
+            return None
+        flow_id, head = found
+        flow = self._flows.get(flow_id) if head is None else self._open(head)
+        self._handed.append(flow)
+        return flow
 
-    def _segment(self, seg: TcpSegment) -> None:
-        self._packets += 1
-        if self._packets % SWEEP_EVERY == 0:
-            self._sweep(seg.time_ns, seg.frame)
-        key = flow_key(seg.src, seg.sport, seg.dst, seg.dport)
-        live = self._table.get(key)
-        if (
-            live is not None
-            and (live.closed_at is not None or seg.time_ns - live.flow.last_time_ns > IDLE_NS)
-            and _expired(live, seg.time_ns, seg.frame)
-        ):
-            self._end(key)
-            live = None
-        flags = seg.flags
-        if live is None and self._ended:
-            ended = self._ended.pop(key, None)
-            if ended is not None:
-                live = self._table[key] = self._revive(ended, seg)
-        reused = False
-        if live is not None and flags & TH_SYN:
-            reused = live.analysis.reuses(self._direction(live.flow, seg), seg.seq)
-            if reused and not flags & TH_ACK:
-                if live.flow.last_frame:
-                    self._end(key, remember=False)
-                else:  # revived for this SYN, which starts a new stream instead
-                    del self._table[key]
-                live = None
-        if live is None:
-            if len(self._table) >= MAX_FLOWS:
-                self._evict()
-            live = self._table[key] = _Live(self._new_flow(seg))
-        if live.flow.ignore_payload:
-            self._number_only(live, seg)
-        else:
-            self._update(live, seg, reused)
-
-    def _revive(self, ended: _Ended, seg: TcpSegment) -> _Live:
-        """A flow continuing the stream number (and sequence analysis) of an ended flow, or
-        of a conversation only ICMP errors quoted so far."""
-        if ended.analysis is None:
-            flow = self._new_flow(seg, ended.stream)
-            flow.continues = ended.frame
-            return _Live(flow)
-        first = Endpoint(*ended.first)
-        if (seg.src, seg.sport) == ended.first:
-            second = Endpoint(seg.dst, seg.dport)
-        else:
-            second = Endpoint(seg.src, seg.sport)
+    def _open(self, head: tuple) -> TcpFlow:
+        """The Python side of a flow the consumer is handed for the first time."""
+        (flow_id, stream, ip0, port0, ip1, port1, client, first_frame, first_time_ns,
+         role_from, continues, syn, synack, handshake_ack) = head  # fmt: skip
         flow = TcpFlow(
-            stream=ended.stream,
-            endpoints=(first, second),
-            client=ended.client,
-            first_frame=seg.frame,
-            first_time_ns=seg.time_ns,
-            role_from=ended.role_from,
-            continues=ended.frame,
-        )
-        return _Live(flow, ended.analysis)
-
-    def _remember(self, key: tuple, ended: _Ended) -> None:
-        self._ended[key] = ended
-        if len(self._ended) > MAX_ENDED:
-            del self._ended[next(iter(self._ended))]
-
-    def _new_flow(self, seg: TcpSegment, stream: int | None = None) -> TcpFlow:
-        first = Endpoint(seg.src, seg.sport)
-        second = Endpoint(seg.dst, seg.dport)
-        client, role_from = 0, "syn"
-        if seg.flags & TH_SYN:
-            if seg.flags & TH_ACK:
-                client, role_from = 1, "syn-ack"
-        elif seg.dport in self.server_ports and seg.sport not in self.server_ports:
-            role_from = "port"
-        elif seg.sport in self.server_ports and seg.dport not in self.server_ports:
-            client, role_from = 1, "port"
-        else:
-            client, role_from = (0 if seg.sport >= seg.dport else 1), "guess"
-        if stream is None:
-            stream = self.streams
-            self.streams += 1
-        return TcpFlow(
             stream=stream,
-            endpoints=(first, second),
+            endpoints=(Endpoint(ip0, port0), Endpoint(ip1, port1)),
             client=client,
-            first_frame=seg.frame,
-            first_time_ns=seg.time_ns,
+            first_frame=first_frame,
+            first_time_ns=first_time_ns,
+            syn_time_ns=syn,
+            synack_time_ns=synack,
+            handshake_ack_time_ns=handshake_ack,
             role_from=role_from,
+            continues=continues,
         )
+        flow._table = (flow_id, client, role_from, False)
+        self._flows[flow_id] = flow
+        return flow
 
-    @staticmethod
-    def _direction(flow: TcpFlow, seg: TcpSegment) -> int:
-        first = flow.endpoints[0]
-        return 0 if first.port == seg.sport and first.ip == seg.src else 1
+    def _sync(self) -> None:
+        """What the consumer changed of the flows it was handed, into the table."""
+        update = self._table.update
+        for flow in self._handed:
+            known = flow._table
+            if known is None:
+                continue
+            flow_id, client, role_from, ignore = known
+            if (flow.client, flow.role_from, flow.ignore_payload) != (client, role_from, ignore):
+                first, second = flow.endpoints
+                update(first.ip, first.port, second.ip, second.port, flow_id,
+                       flow.client, flow.role_from, flow.ignore_payload)  # fmt: skip
+                flow._table = (flow_id, flow.client, flow.role_from, flow.ignore_payload)
+        self._handed = []
 
-    def _update(self, live: _Live, seg: TcpSegment, reused: bool) -> None:
-        flow = live.flow
-        first = flow.endpoints[0]
-        d = 0 if first.port == seg.sport and first.ip == seg.src else 1  # _direction, inlined
-        sender = flow.endpoints[d]
-        flags, length, time_ns = seg.flags, seg.length, seg.time_ns
-        flow.last_frame, flow.last_time_ns = seg.frame, time_ns
-
-        if flags & (TH_FIN | TH_RST) and sender.closed_frame is None:
-            sender.closed_frame = seg.frame
-            peer = flow.endpoints[1 - d]
-            if peer.packets:
-                sender.peer_silent_ns = time_ns - peer.last_time_ns
-        sender.last_time_ns = time_ns
-        sender.packets += 1
-        sender.bytes += length
-        sender.ip_bytes += seg.ip_len
-        sender.count_packet(seg.ttl, seg.df)
-        if seg.version == 4 and not flags & TH_RST:
-            last = sender.ip_id_last  # _count_ip_id, inlined: this runs for every packet
-            if last is not None:
-                sender.ip_id_pairs += 1
-                if 0 < (seg.ip_id - last) & 0xFFFF <= IP_ID_STEP:
-                    sender.ip_id_steps += 1
-            sender.ip_id_last = seg.ip_id
-        if seg.fragment_frames:
-            sender.fragmented += 1
-            if len(sender.fragment_frames) < 50:
-                sender.fragment_frames.extend(
-                    seg.fragment_frames[: 50 - len(sender.fragment_frames)]
-                )
-        if length:
-            sender.data_segments += 1
-            if length > sender.max_segment:
-                sender.max_segment = length
-            if seg.ip_len > sender.max_ip_len:
-                sender.max_ip_len = seg.ip_len
-            if sender.too_big_mtu is not None and seg.ip_len > sender.max_ip_len_after_too_big:
-                sender.max_ip_len_after_too_big = seg.ip_len
-
-        wscale = self._handshake(live, d, seg) if flags & TH_SYN else None
-        analysis = live.analysis.segment(
-            d,
-            d == flow.client,
-            seg.frame,
-            time_ns,
-            seg.seq,
-            seg.ack,
-            length,
-            flags,
-            seg.window,
-            seg.ip_len,
-            reused,
-            wscale,
-        )
-        handshake_done = flow.synack_time_ns is not None and flow.handshake_ack_time_ns is None
-        if handshake_done and flags & (TH_SYN | TH_ACK) == TH_ACK:
-            flow.handshake_ack_time_ns = time_ns
-        if analysis:
-            self._count(sender, analysis, seg)
-        if analysis or flags & (TH_SYN | TH_FIN | TH_RST):
-            self._note(flow, d, seg, analysis)
-        self._reassemble(live, d, seg)
-        self._closing(live, d, flags, time_ns)
-
-    def _number_only(self, live: _Live, seg: TcpSegment) -> None:
-        """A segment of a flow its consumer gave up (``ignore_payload``): only what the
-        stream numbering rests on is kept up to date, i.e. the initial sequence numbers
-        (port reuse), the last packet (idle flows) and the closing (lingering flows).
-        Counters, analysis flags, notes, state and history stop where they were."""
-        flow = live.flow
-        flags = seg.flags
-        flow.last_frame, flow.last_time_ns = seg.frame, seg.time_ns
-        d = self._direction(flow, seg)
-        live.analysis.number_only(d, seg.seq, seg.ack, flags)
-        if flags & (TH_FIN | TH_RST):
-            sender = flow.endpoints[d]
-            if sender.closed_frame is None:
-                sender.closed_frame = seg.frame
-            self._closing(live, d, flags, seg.time_ns)
-
-    @staticmethod
-    def _closing(live: _Live, d: int, flags: int, time_ns: int) -> None:
-        """A RST, or a FIN after the peer's FIN or RST, closes the flow: it lingers from now."""
-        peer_closed = live.flow.endpoints[1 - d].closed_frame is not None
-        if flags & TH_RST or (flags & TH_FIN and peer_closed):
-            live.closed_at = time_ns
-            for reassembler in live.reassembly:
-                if reassembler is not None:
-                    reassembler.release()
-
-    def _handshake(self, live: _Live, d: int, seg: TcpSegment) -> int | None:
-        """A SYN or SYN/ACK: its options and times; the window scale it announced."""
-        flow = live.flow
-        handshake = parse_options(seg.options)
-        is_synack = bool(seg.flags & TH_ACK)
-        if flow.endpoints[d].handshake is None:
-            flow.endpoints[d].handshake = handshake
-        if is_synack:
-            if flow.synack_time_ns is None:
-                flow.synack_time_ns = seg.time_ns
-        elif flow.syn_time_ns is None:
-            flow.syn_time_ns = seg.time_ns
-        if live.reassembly[d] is not None:
-            live.reassembly[d].start(seg.seq)
-        elif live.isn[d] is None:  # as StreamReassembler.start: the first SYN sets the base
-            live.isn[d] = seg.seq
-        return handshake.wscale
-
-    @staticmethod
-    def _count(sender: Endpoint, analysis: int, seg: TcpSegment) -> None:
-        for flag, name in COUNTED:
-            if analysis & flag:
-                sender.count_flag(name)
-        if analysis & ANY_RETRANSMISSION and seg.length:
-            sender.count_retransmitted(seg.ip_len)
-
-    @staticmethod
-    def _note(flow: TcpFlow, d: int, seg: TcpSegment, analysis: int) -> None:
-        if len(flow.notes) >= MAX_NOTES:
-            flow.dropped_notes += 1
-            return
-        flow.notes.append(
-            SegmentNote(
-                frame=seg.frame,
-                time_ns=seg.time_ns,
-                direction=d,
-                tcp_flags=seg.flags,
-                analysis=Flag(analysis),
-                seq=seg.seq,
-                length=seg.length,
-                ip_len=seg.ip_len,
-                ttl=seg.ttl,
-                ip_id=seg.ip_id if seg.version == 4 else 0,
-                prev_ip_id=(
-                    flow.endpoints[d].ip_id_last
-                    if seg.version == 4 and seg.flags & TH_RST
-                    else None
-                ),
-            )
-        )
-
-    def _reassemble(self, live: _Live, d: int, seg: TcpSegment) -> None:
-        flags = seg.flags
-        mine = live.reassembly[d]
-        if seg.length or flags & TH_FIN:
-            mine = _reassembler(live, d)
-            if seg.length:
-                mine.segment(seg.seq, seg.payload, seg.length, seg.frame, seg.time_ns)
-            if flags & TH_FIN:
-                mine.fin((seg.seq + seg.length) & MASK)
-        peers = live.reassembly[1 - d]
-        if flags & TH_ACK:
-            isn = live.isn[1 - d]
-            # An ACK of the peer's SYN alone changes nothing in a reassembler not made yet.
-            if peers is None and isn is not None and seg.ack != (isn + 1) & MASK:
-                peers = _reassembler(live, 1 - d)
-            if peers is not None:
-                peers.acknowledged(seg.ack, seg.frame, seg.time_ns)
-        # What this ACK releases of the peer's stream (a gap, the bytes held behind it) was
-        # sent before this segment: it goes first, so a reply follows the command it answers.
-        if peers is not None and peers.out:
-            self._emit(live, 1 - d, peers.take())
-        if mine is not None and mine.out:
-            self._emit(live, d, mine.take())
-
-    def _emit(self, live: _Live, direction: int, chunks: list[Chunk]) -> None:
-        flow = live.flow
-        endpoint = flow.endpoints[direction]
-        for chunk in chunks:
-            if chunk.data is None:
-                endpoint.gaps += 1
-                endpoint.gap_bytes += chunk.length
-                live.analysis.record("g", direction == flow.client)
-                self._out.append(
-                    StreamGap(
-                        flow,
-                        direction,
-                        chunk.offset,
-                        chunk.length,
-                        chunk.frame,
-                        chunk.time_ns,
-                        chunk.reason,
-                    )
-                )
+    def _convert(self, found: list[tuple]) -> list[FlowEvent]:
+        flows, handed, out = self._flows, self._handed, []
+        for event in found:
+            kind = event[0]
+            if kind == 0:
+                _, flow_id, direction, offset, data, frame, time_ns = event
+                flow = flows[flow_id]
+                out.append(StreamData(flow, direction, offset, data, frame, time_ns))
+                handed.append(flow)
+            elif kind == 1:
+                _, flow_id, direction, offset, length, frame, time_ns, reason = event
+                flow = flows[flow_id]
+                out.append(StreamGap(flow, direction, offset, length, frame, time_ns, reason))
+                handed.append(flow)
+            elif kind == 2:
+                self._open(event[1])
+            elif kind == 3:
+                flow = flows[event[1]]
+                flow.syn_time_ns, flow.synack_time_ns, flow.handshake_ack_time_ns = event[2:]
+            elif kind == 4:
+                flow = flows.pop(event[1], None)
+                out.append(FlowEnded(self._ended(flow, event[2])))
             else:
-                endpoint.stream_bytes += chunk.length
-                self._out.append(
-                    StreamData(
-                        flow, direction, chunk.offset, chunk.data, chunk.frame, chunk.time_ns
-                    )
-                )
+                self.warnings.append(event[1])
+        return out
+
+    def _ended(self, flow: TcpFlow | None, ended: tuple) -> TcpFlow:
+        """The flow filled in with everything the table knew of it at its end."""
+        (head, last_frame, last_time_ns, notes, dropped_notes, _ignored, state,
+         history, endpoints, limited) = ended  # fmt: skip
+        if flow is None:
+            flow = self._open(head)
+            del self._flows[head[0]]
+        else:
+            flow.syn_time_ns, flow.synack_time_ns, flow.handshake_ack_time_ns = head[11:]
+        flow._table = None
+        flow.last_frame, flow.last_time_ns = last_frame, last_time_ns
+        flow.notes = [SegmentNote(f, t, d, fl, Flag(a), *rest) for f, t, d, fl, a, *rest in notes]
+        flow.dropped_notes = dropped_notes
+        flow.state = ConnState(state)
+        flow.history = history
+        for endpoint, facts in zip(flow.endpoints, endpoints, strict=True):
+            _fill(endpoint, facts)
+        for d, (holes, skipped) in enumerate(limited):
+            if holes:
+                self.warnings.append(_limited(flow, d, holes, skipped))
+        return flow
 
     def _icmp(self, error: IcmpError) -> None:
         quoted = error.quoted
         if quoted is None or quoted.sport is None or quoted.proto != IPPROTO_TCP:
             self.unmatched_icmp.append(error)
             return
-        key = flow_key(quoted.src, quoted.sport, quoted.dst, quoted.dport)
-        live = self._table.get(key)
-        if live is None:
-            self.unmatched_icmp.append(error)
-            if quoted.transport_bytes >= QUOTED_TCP_BYTES:
-                ended = self._ended.get(key)
-                if ended is None:
-                    ended = _Ended(self.streams, error.frame)
-                    self.streams += 1
-                    self.icmp_starts.append(error.frame)
-                    self._remember(key, ended)
-                self.icmp_streams[error.frame] = ended.stream
+        mtu = error.mtu if error.is_too_big else None
+        found = self._table.icmp(
+            error.frame,
+            quoted.src,
+            quoted.sport,
+            quoted.dst,
+            quoted.dport,
+            quoted.transport_bytes,
+            mtu,
+        )
+        if found[0] == 0:
+            _, flow_id, head = found
+            flow = self._flows[flow_id] if head is None else self._open(head)
+            flow.icmp.append(error)
             return
-        live.flow.icmp.append(error)
-        if error.is_too_big and error.mtu:
-            sender = live.flow.endpoints[
-                0
-                if live.flow.endpoints[0].port == quoted.sport
-                and live.flow.endpoints[0].ip == quoted.src
-                else 1
-            ]
-            if sender.too_big_mtu is None or error.mtu < sender.too_big_mtu:
-                sender.too_big_mtu = error.mtu
-            sender.max_ip_len_after_too_big = 0
-
-    def _sweep(self, now_ns: int, frame: int) -> None:
-        for key, live in list(self._table.items()):
-            if _expired(live, now_ns, frame):
-                self._end(key)
-
-    def _evict(self) -> None:
-        """End the least recently active 1 % of the flows: one sort per that many new flows."""
-        by_activity = sorted(self._table.items(), key=lambda item: item[1].flow.last_frame)
-        for key, _live in by_activity[: max(1, MAX_FLOWS // 100)]:
-            self._end(key)
-            self.evicted += 1
-
-    def _end(self, key: tuple, remember: bool = True) -> None:
-        """End a flow; ``remember``: keep what a later packet of its 4-tuple needs to
-        continue its stream number."""
-        live = self._table.pop(key)
-        flow = live.flow
-        for d in (0, 1):
-            reassembler = live.reassembly[d]
-            if reassembler is not None:
-                if not flow.ignore_payload:
-                    reassembler.finish(flow.last_frame, flow.last_time_ns)
-                    if reassembler.out:
-                        self._emit(live, d, reassembler.take())
-                flow.endpoints[d].retransmission_mismatches = reassembler.mismatches
-                if reassembler.limited:
-                    self.warnings.append(_limited(flow, d, reassembler))
-            else:
-                flow.endpoints[d].retransmission_mismatches = 0
-        state, flow.history, directions = live.analysis.end(flow.last_time_ns, flow.client)
-        flow.state = ConnState(state)
-        for endpoint, facts in zip(flow.endpoints, directions, strict=True):
-            (
-                endpoint.max_acked_segment,
-                endpoint.max_acked_ip_len,
-                endpoint.last_acked_frame,
-                endpoint.longest_zero_window_ns,
-                unacked,
-            ) = facts
-            for size in unacked:
-                endpoint.count_unacked(size)
-        if remember:
-            live.analysis.retire()
-            first = flow.endpoints[0]
-            self._remember(
-                key,
-                _Ended(
-                    flow.stream,
-                    flow.first_frame if flow.continues is None else flow.continues,
-                    (first.ip, first.port),
-                    flow.client,
-                    flow.role_from,
-                    live.analysis,
-                ),
-            )
-        self._out.append(FlowEnded(flow))
+        self.unmatched_icmp.append(error)
+        if found[0] == 2:
+            _, stream, started = found
+            if started:
+                self.icmp_starts.append(error.frame)
+            self.icmp_streams[error.frame] = stream
 
 
-def _limited(flow: TcpFlow, d: int, reassembler: StreamReassembler) -> str:
+def _fill(endpoint: Endpoint, facts: tuple) -> None:
+    """An endpoint's figures from the table (python_table.rs ``endpoint``)."""
+    (handshake, endpoint.packets, endpoint.bytes, endpoint.ip_bytes, endpoint.data_segments,
+     endpoint.max_segment, endpoint.max_ip_len, endpoint.max_acked_segment,
+     endpoint.max_acked_ip_len, endpoint.last_acked_frame, ttls, endpoint._df_set,
+     endpoint._df_clear, counts, retransmitted, unacked, endpoint.ip_id_last,
+     endpoint.ip_id_pairs, endpoint.ip_id_steps, endpoint.fragmented, fragment_frames,
+     endpoint.stream_bytes, endpoint.gaps, endpoint.gap_bytes,
+     endpoint.retransmission_mismatches, endpoint.longest_zero_window_ns,
+     endpoint.too_big_mtu, endpoint.max_ip_len_after_too_big, endpoint.last_time_ns,
+     endpoint.closed_frame, endpoint.peer_silent_ns) = facts  # fmt: skip
+    if handshake is not None:
+        endpoint.handshake = Handshake(*handshake)
+    if len(ttls) == 1:
+        endpoint._ttl, endpoint._ttl_packets = ttls[0]
+    elif ttls:
+        endpoint._ttls = Counter(dict(ttls))
+    if counts:
+        endpoint._counts = Counter(dict(counts))
+    if retransmitted:
+        endpoint._retransmitted_sizes = Counter(dict(retransmitted))
+    if unacked:
+        endpoint._unacked_sizes = Counter(dict(unacked))
+    endpoint.fragment_frames = fragment_frames
+
+
+def _limited(flow: TcpFlow, d: int, holes: int, skipped: int) -> str:
     sender, receiver = flow.endpoints[d], flow.endpoints[1 - d]
     return (
         f"tcp.stream {flow.stream}, {endpoint_name(sender)} -> {endpoint_name(receiver)}: "
         f"data held behind holes that did not fill reached the reassembly bound "
-        f"({MAX_PENDING_BYTES // (1024 * 1024)} MiB) {reassembler.limited:,} times; "
-        f"{reassembler.limited_bytes:,} bytes were skipped (gaps 'buffer limit'), and "
+        f"({MAX_PENDING_BYTES // (1024 * 1024)} MiB) {holes:,} times; "
+        f"{skipped:,} bytes were skipped (gaps 'buffer limit'), and "
         "segments of them arriving later were not used"
     )
 
@@ -603,15 +360,6 @@ def evicted_warning(evicted: int) -> str:
         f"{evicted:,} connection(s) ended early: more than {MAX_FLOWS:,} were open at once "
         "(the flow table's cap, docs/limits.md); each is shown as far as it was seen"
     )
-
-
-def _expired(live: _Live, now_ns: int, frame: int) -> bool:
-    """A flow closed ``LINGER_NS`` and ``LINGER_FRAMES`` ago, or silent ``IDLE_NS`` and
-    ``IDLE_FRAMES``, as seen from a packet at ``now_ns`` in ``frame``."""
-    since = frame - live.flow.last_frame
-    closed = live.closed_at is not None and now_ns - live.closed_at > LINGER_NS
-    idle = now_ns - live.flow.last_time_ns > IDLE_NS
-    return (closed and since > LINGER_FRAMES) or (idle and since > IDLE_FRAMES)
 
 
 def track_flows(

@@ -295,6 +295,9 @@ class TcpFlow:
     """Set by a consumer that does not want this flow (not SMTP): reassembly and analysis
     stop, only what stream numbering needs is kept; counters, notes and state stay as they
     were when it was set."""
+    _table: tuple | None = field(default=None, repr=False, compare=False)
+    """While the flow table (pcapsmtp.tcp.flows) holds the flow: its id there and the
+    ``client``, ``role_from`` and ``ignore_payload`` it last told the table."""
 
     @property
     def server(self) -> int:

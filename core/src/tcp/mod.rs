@@ -1,8 +1,8 @@
 //! The per-segment TCP work of one flow: Wireshark's sequence analysis (`analysis`), Zeek's
 //! connection state and history (`conn_state`), the largest-acknowledged bookkeeping
 //! (`sent`), the handshake options (`options`), and `flow`, which runs them all for one
-//! segment. Plain Rust, owned by whoever keeps the flow table (today the Python one, through
-//! `python_tcp`).
+//! segment; `table`, the flow table that keeps one of them per flow with the flow's
+//! counters, notes and reassembly (bound for Python in `python_table`). Plain Rust.
 
 pub mod analysis;
 pub mod conn_state;
@@ -10,6 +10,7 @@ pub mod flow;
 pub mod options;
 pub mod sent;
 pub mod sequence;
+pub mod table;
 
 /// TCP header flags (RFC 9293).
 pub const TH_FIN: u16 = 0x01;

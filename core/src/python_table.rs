@@ -1,0 +1,405 @@
+//! The Python binding of the flow table (crate::tcp::table): `pcapsmtp._core.FlowTable`,
+//! which pcapsmtp/tcp/flows.py's `FlowTracker` wraps. One call per packet; the events come
+//! back as tuples in a list (None when there are none), which flows.py turns into its
+//! `StreamData` / `StreamGap` / `FlowEnded` objects:
+//!
+//! - `(0, id, direction, offset, data, frame, time_ns)`: stream bytes;
+//! - `(1, id, direction, offset, length, frame, time_ns, reason)`: a gap;
+//! - `(2, head)`: the first event naming flow `id` (head: see `head`);
+//! - `(3, id, syn_time_ns, synack_time_ns, handshake_ack_time_ns)`: handshake times changed;
+//! - `(4, id, ended)`: the flow ended (ended: see `ended`);
+//! - `(5, message)`: the table failed on a packet (a panic), which was left out.
+//!
+//! A panic inside the table becomes that last event: the packet is left out and the rest
+//! of the capture is read.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyTuple};
+use pyo3::IntoPyObjectExt;
+
+use crate::python::panic_message;
+use crate::tcp::table::{
+    self, Addr, EndedFlow, EndpointFacts, Event, FlowHead, IcmpMatch, Ip, Limits, SegmentRef,
+    Tally, COUNTED,
+};
+
+macro_rules! tuple {
+    ($py:expr; $($item:expr),* $(,)?) => {
+        PyTuple::new($py, [$($item.into_bound_py_any($py)?),*])
+    };
+}
+
+/// A time in ns: nearly always an i64 (the fast conversion), else a wider int.
+fn time_ns(value: &Bound<'_, PyAny>) -> PyResult<i128> {
+    match value.extract::<i64>() {
+        Ok(v) => Ok(i128::from(v)),
+        Err(_) => value.extract::<i128>(),
+    }
+}
+
+fn head<'py>(py: Python<'py>, h: &FlowHead) -> PyResult<Bound<'py, PyTuple>> {
+    let [(ip0, port0), (ip1, port1)] = h.endpoints;
+    tuple!(py;
+        h.id,
+        h.stream,
+        PyBytes::new(py, ip0.as_slice()),
+        port0,
+        PyBytes::new(py, ip1.as_slice()),
+        port1,
+        h.client,
+        h.first_frame,
+        h.first_time_ns,
+        h.role_from.as_str(),
+        h.continues,
+        h.syn_time_ns,
+        h.synack_time_ns,
+        h.handshake_ack_time_ns,
+    )
+}
+
+fn tally<K: Copy>(t: &Tally<K>) -> Vec<(K, u64)> {
+    t.entries.clone()
+}
+
+fn endpoint<'py>(
+    py: Python<'py>,
+    e: &EndpointFacts,
+    end: &crate::tcp::flow::DirectionEnd,
+    mismatches: u64,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let handshake = e
+        .handshake
+        .map(|h| (h.mss, h.wscale, h.sack_permitted, h.timestamps));
+    let counts: Vec<(&str, u64)> = e
+        .counts
+        .entries
+        .iter()
+        .map(|&(i, n)| (COUNTED[usize::from(i) % COUNTED.len()].1, n))
+        .collect();
+    let mut unacked = Tally::<u64>::default();
+    for &size in &end.unacked_sizes {
+        unacked.add(size);
+    }
+    tuple!(py;
+        handshake,
+        e.packets,
+        e.bytes,
+        e.ip_bytes,
+        e.data_segments,
+        e.max_segment,
+        e.max_ip_len,
+        end.acked.max_segment,
+        end.acked.max_ip_len,
+        end.acked.last_frame,
+        tally(&e.ttls),
+        e.df_set,
+        e.df_clear,
+        counts,
+        tally(&e.retransmitted_sizes),
+        unacked.entries,
+        e.ip_id_last,
+        e.ip_id_pairs,
+        e.ip_id_steps,
+        e.fragmented,
+        e.fragment_frames.clone(),
+        e.stream_bytes,
+        e.gaps,
+        e.gap_bytes,
+        mismatches,
+        end.longest_zero_window_ns,
+        e.too_big_mtu,
+        e.max_ip_len_after_too_big,
+        e.last_time_ns,
+        e.closed_frame,
+        e.peer_silent_ns,
+    )
+}
+
+/// `(head, last_frame, last_time_ns, notes, dropped_notes, ignore_payload, state,
+/// history, endpoints, limited)`; each note a SegmentNote's fields in order, each
+/// endpoint as `endpoint` gives it, `limited` per direction `(holes, bytes)`.
+fn ended<'py>(py: Python<'py>, e: &EndedFlow) -> PyResult<Bound<'py, PyTuple>> {
+    let f = &e.flow;
+    let h = FlowHead {
+        id: e.id,
+        stream: f.stream,
+        endpoints: [
+            (f.endpoints[0].ip, f.endpoints[0].port),
+            (f.endpoints[1].ip, f.endpoints[1].port),
+        ],
+        client: f.client,
+        first_frame: f.first_frame,
+        first_time_ns: f.first_time_ns,
+        role_from: f.role_from.clone(),
+        continues: f.continues,
+        syn_time_ns: f.syn_time_ns,
+        synack_time_ns: f.synack_time_ns,
+        handshake_ack_time_ns: f.handshake_ack_time_ns,
+    };
+    let notes = PyList::empty(py);
+    for n in &f.notes {
+        notes.append(tuple!(py;
+            n.frame, n.time_ns, n.direction, n.tcp_flags, n.analysis, n.seq, n.length,
+            n.ip_len, n.ttl, n.ip_id, n.prev_ip_id,
+        )?)?;
+    }
+    let endpoints = (
+        endpoint(py, &f.endpoints[0], &e.ends[0], e.mismatches[0])?,
+        endpoint(py, &f.endpoints[1], &e.ends[1], e.mismatches[1])?,
+    );
+    tuple!(py;
+        head(py, &h)?,
+        f.last_frame,
+        f.last_time_ns,
+        notes,
+        f.dropped_notes,
+        f.ignore_payload,
+        e.state,
+        e.history.as_str(),
+        endpoints,
+        e.limited.to_vec(),
+    )
+}
+
+fn events<'py>(py: Python<'py>, out: Vec<Event>) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for event in out {
+        let item = match event {
+            Event::Data {
+                flow,
+                direction,
+                offset,
+                data,
+                frame,
+                time_ns,
+            } => tuple!(py; 0u8, flow, direction, offset, PyBytes::new(py, &data), frame, time_ns)?,
+            Event::Gap {
+                flow,
+                direction,
+                offset,
+                length,
+                frame,
+                time_ns,
+                reason,
+            } => tuple!(py; 1u8, flow, direction, offset, length, frame, time_ns, reason.as_str())?,
+            Event::Opened(h) => tuple!(py; 2u8, head(py, &h)?)?,
+            Event::Handshake {
+                flow,
+                syn_time_ns,
+                synack_time_ns,
+                handshake_ack_time_ns,
+            } => tuple!(py; 3u8, flow, syn_time_ns, synack_time_ns, handshake_ack_time_ns)?,
+            Event::Ended(e) => tuple!(py; 4u8, e.id, ended(py, &e)?)?,
+        };
+        list.append(item)?;
+    }
+    Ok(list)
+}
+
+fn addr(ip: &[u8], port: u16) -> Addr {
+    (Ip::new(ip), port)
+}
+
+/// The flow table of pcapsmtp.tcp.flows.FlowTracker.
+///
+/// ``FlowTable(server_ports, limits)``, limits ``(linger_ns, linger_frames, idle_ns,
+/// idle_frames, max_flows, sweep_every, max_notes, max_ended, quoted_tcp_bytes,
+/// max_pending_bytes)``.
+#[pyclass(module = "pcapsmtp._core")]
+pub struct FlowTable {
+    inner: table::FlowTable,
+}
+
+type LimitsIn = (i128, i128, i128, i128, usize, u64, usize, usize, u64, u64);
+
+impl FlowTable {
+    fn failed<'py>(&mut self, py: Python<'py>, what: String) -> PyResult<Bound<'py, PyList>> {
+        let list = events(py, self.inner.take())?;
+        list.append((5u8, what))?;
+        Ok(list)
+    }
+}
+
+#[pymethods]
+impl FlowTable {
+    #[new]
+    fn new(server_ports: Vec<u16>, limits: LimitsIn) -> Self {
+        let limits = Limits {
+            linger_ns: limits.0,
+            linger_frames: limits.1,
+            idle_ns: limits.2,
+            idle_frames: limits.3,
+            max_flows: limits.4,
+            sweep_every: limits.5,
+            max_notes: limits.6,
+            max_ended: limits.7,
+            quoted_tcp_bytes: limits.8,
+            max_pending_bytes: limits.9,
+        };
+        FlowTable {
+            inner: table::FlowTable::new(server_ports, limits),
+        }
+    }
+
+    /// One TCP segment (a pcapsmtp.capture.TcpSegment): its events, None when none.
+    fn segment<'py>(
+        &mut self,
+        py: Python<'py>,
+        seg: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<Bound<'py, PyList>>> {
+        let get = |name: &Bound<'py, pyo3::types::PyString>| seg.getattr(name);
+        let options = get(intern!(py, "options"))?;
+        let payload = get(intern!(py, "payload"))?;
+        let src = get(intern!(py, "src"))?;
+        let dst = get(intern!(py, "dst"))?;
+        let fragments = get(intern!(py, "fragment_frames"))?;
+        let fragment_frames: Vec<u64> = if fragments.is_truthy()? {
+            fragments.extract()?
+        } else {
+            Vec::new()
+        };
+        let segment = SegmentRef {
+            frame: get(intern!(py, "frame"))?.extract()?,
+            time_ns: time_ns(&get(intern!(py, "time_ns"))?)?,
+            version: get(intern!(py, "version"))?.extract()?,
+            src: Ip::new(src.extract::<&[u8]>()?),
+            dst: Ip::new(dst.extract::<&[u8]>()?),
+            sport: get(intern!(py, "sport"))?.extract()?,
+            dport: get(intern!(py, "dport"))?.extract()?,
+            seq: get(intern!(py, "seq"))?.extract()?,
+            ack: get(intern!(py, "ack"))?.extract()?,
+            flags: get(intern!(py, "flags"))?.extract()?,
+            window: get(intern!(py, "window"))?.extract()?,
+            options: options.extract::<&[u8]>()?,
+            payload: payload.extract::<&[u8]>()?,
+            length: get(intern!(py, "length"))?.extract()?,
+            ttl: get(intern!(py, "ttl"))?.extract()?,
+            df: get(intern!(py, "df"))?.is_truthy()?,
+            ip_id: get(intern!(py, "ip_id"))?.extract()?,
+            ip_len: get(intern!(py, "ip_len"))?.extract()?,
+            fragment_frames: &fragment_frames,
+        };
+        let inner = &mut self.inner;
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| inner.segment(&segment))) {
+            let what = format!(
+                "the flow table failed on frame {}: {}; the frame was left out",
+                segment.frame,
+                panic_message(&panic)
+            );
+            return Ok(Some(self.failed(py, what)?));
+        }
+        if !self.inner.ready() {
+            return Ok(None);
+        }
+        Ok(Some(events(py, self.inner.take())?))
+    }
+
+    /// An ICMP error quoting a TCP header: ``(0, id, head or None)`` tied to a live flow,
+    /// ``(1,)`` unmatched, ``(2, stream, started)`` unmatched with a stream number.
+    #[allow(clippy::too_many_arguments)]
+    fn icmp<'py>(
+        &mut self,
+        py: Python<'py>,
+        frame: u64,
+        src: &[u8],
+        sport: u16,
+        dst: &[u8],
+        dport: u16,
+        quoted_bytes: u64,
+        too_big_mtu: Option<u64>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let found = self.inner.icmp(
+            frame,
+            addr(src, sport),
+            addr(dst, dport),
+            quoted_bytes,
+            too_big_mtu,
+        );
+        match found {
+            IcmpMatch::Live(id, h) => {
+                let h = h.map(|h| head(py, &h)).transpose()?;
+                tuple!(py; 0u8, id, h)
+            }
+            IcmpMatch::Unmatched => tuple!(py; 1u8),
+            IcmpMatch::Numbered { stream, started } => tuple!(py; 2u8, stream, started),
+        }
+    }
+
+    /// The live flow of a segment: ``(id, head or None)``, None when there is none.
+    fn flow_of<'py>(
+        &mut self,
+        py: Python<'py>,
+        src: &[u8],
+        sport: u16,
+        dst: &[u8],
+        dport: u16,
+    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let Some((id, h)) = self.inner.flow_id(addr(src, sport), addr(dst, dport)) else {
+            return Ok(None);
+        };
+        let h = h.map(|h| head(py, &h)).transpose()?;
+        Ok(Some(tuple!(py; id, h)?))
+    }
+
+    /// The consumer's changes to live flow ``id`` (between ``a`` and ``b``): its client,
+    /// how that was found, whether its payload is ignored from now on.
+    #[allow(clippy::too_many_arguments)]
+    fn update(
+        &mut self,
+        a: &[u8],
+        a_port: u16,
+        b: &[u8],
+        b_port: u16,
+        id: u64,
+        client: usize,
+        role_from: &str,
+        ignore_payload: bool,
+    ) {
+        self.inner.update(
+            addr(a, a_port),
+            addr(b, b_port),
+            id,
+            client,
+            role_from,
+            ignore_payload,
+        );
+    }
+
+    /// The capture ended: up to ``max`` open flows end (in the order they began);
+    /// ``(done, events)``, done once no flow is left.
+    fn finish<'py>(&mut self, py: Python<'py>, max: usize) -> PyResult<(bool, Bound<'py, PyList>)> {
+        let inner = &mut self.inner;
+        match catch_unwind(AssertUnwindSafe(|| inner.finish_some(max))) {
+            Ok(done) => Ok((done, events(py, self.inner.take())?)),
+            Err(panic) => {
+                let what = format!(
+                    "the flow table failed at the end of the capture: {}",
+                    panic_message(&panic)
+                );
+                self.inner = table::FlowTable::new(Vec::new(), Limits::default());
+                Ok((true, self.failed(py, what)?))
+            }
+        }
+    }
+
+    /// Stream numbers given so far.
+    #[getter]
+    fn streams(&self) -> u64 {
+        self.inner.streams
+    }
+
+    /// Flows ended early because the table was full.
+    #[getter]
+    fn evicted(&self) -> u64 {
+        self.inner.evicted
+    }
+
+    /// Flows open now.
+    #[getter]
+    fn open(&self) -> usize {
+        self.inner.open()
+    }
+}

@@ -1,0 +1,1168 @@
+//! The flow table: TCP segments and ICMP errors in, ordered stream events out
+//! (pcapsmtp/tcp/flows.py wraps it; its docstring says what the numbering follows).
+//!
+//! Flows are numbered like Wireshark 4.0's `tcp.stream`: a number for every 4-tuple in
+//! the order of its first packet, and a new number only when a SYN (without ACK) carries
+//! another initial sequence number than the one the 4-tuple's conversation started with.
+//! An ICMP error quoting enough of a TCP header of a 4-tuple with no packet yet starts a
+//! number too. A flow ends when a new SYN reuses its ports, `linger` after it closed,
+//! after `idle` without packets, when the table is full (`max_flows`, the least recently
+//! active 1 % go) or at the end of the capture; what numbering needs of it (stream,
+//! endpoints, sequence analysis) is kept for up to `max_ended` ended flows, so a later
+//! packet of the 4-tuple continues its stream.
+//!
+//! Per flow it keeps the endpoint counters, the segment notes, the handshake, the
+//! per-segment analysis ([`FlowAnalysis`]) and one [`StreamReassembler`] per direction,
+//! made when that direction first needs it (a SYN flood holds flows that never carry a
+//! byte). Events name a flow by its id (unique for the table's life, in the order flows
+//! entered the table); the one that ends a flow carries everything known of it.
+//!
+//! Plain Rust: the Python binding is `python_table`. Nothing here panics on any input
+//! (the fuzz target `flow_table` feeds it arbitrary packets).
+
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use super::analysis::{Segment, SequenceAnalysis};
+use super::analysis::{
+    ACK_LOST_SEGMENT, ANY_RETRANSMISSION, DUPLICATE_ACK, FAST_RETRANSMISSION, KEEP_ALIVE,
+    KEEP_ALIVE_ACK, LOST_SEGMENT, OUT_OF_ORDER, REUSED_PORTS, SPURIOUS_RETRANSMISSION, WINDOW_FULL,
+    WINDOW_UPDATE, ZERO_WINDOW, ZERO_WINDOW_PROBE, ZERO_WINDOW_PROBE_ACK,
+};
+use super::flow::{DirectionEnd, FlowAnalysis, SegmentIn};
+use super::options::{parse_options, Handshake};
+use super::{TH_ACK, TH_FIN, TH_RST, TH_SYN};
+use crate::reassembly::{Chunk, Content, GapReason, StreamReassembler, MAX_PENDING_BYTES};
+
+/// Largest rise of the IP ID between two packets of one side still read as a counter.
+pub const IP_ID_STEP: u16 = 1024;
+/// Fragment frames kept per endpoint as evidence.
+pub const MAX_FRAGMENT_FRAMES: usize = 50;
+
+/// (flag bits, Wireshark name) of the per-endpoint counts, in pcapsmtp.tcp.model's
+/// WIRESHARK_NAMES order ("retransmission" covers the fast and spurious ones too).
+pub const COUNTED: [(u16, &str); 15] = [
+    (ANY_RETRANSMISSION, "retransmission"),
+    (FAST_RETRANSMISSION, "fast_retransmission"),
+    (SPURIOUS_RETRANSMISSION, "spurious_retransmission"),
+    (OUT_OF_ORDER, "out_of_order"),
+    (LOST_SEGMENT, "lost_segment"),
+    (ACK_LOST_SEGMENT, "ack_lost_segment"),
+    (DUPLICATE_ACK, "duplicate_ack"),
+    (ZERO_WINDOW, "zero_window"),
+    (ZERO_WINDOW_PROBE, "zero_window_probe"),
+    (ZERO_WINDOW_PROBE_ACK, "zero_window_probe_ack"),
+    (KEEP_ALIVE, "keep_alive"),
+    (KEEP_ALIVE_ACK, "keep_alive_ack"),
+    (WINDOW_UPDATE, "window_update"),
+    (WINDOW_FULL, "window_full"),
+    (REUSED_PORTS, "reused_ports"),
+];
+
+/// The table's bounds (pcapsmtp/tcp/flows.py's module constants, read when a table is
+/// made so tests can lower them).
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub linger_ns: i128,
+    pub linger_frames: i128,
+    pub idle_ns: i128,
+    pub idle_frames: i128,
+    pub max_flows: usize,
+    pub sweep_every: u64,
+    pub max_notes: usize,
+    pub max_ended: usize,
+    pub quoted_tcp_bytes: u64,
+    pub max_pending_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            linger_ns: 10 * 1_000_000_000,
+            linger_frames: 2_000,
+            idle_ns: 15 * 60 * 1_000_000_000,
+            idle_frames: 100_000,
+            max_flows: 100_000,
+            sweep_every: 10_000,
+            max_notes: 20_000,
+            max_ended: 100_000,
+            quoted_tcp_bytes: 16,
+            max_pending_bytes: MAX_PENDING_BYTES,
+        }
+    }
+}
+
+/// An IPv4 or IPv6 address as its packed bytes (longer input is cut at 16), ordered as
+/// Python orders bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Ip {
+    len: u8,
+    bytes: [u8; 16],
+}
+
+impl Ip {
+    pub fn new(packed: &[u8]) -> Self {
+        let len = packed.len().min(16);
+        let mut bytes = [0u8; 16];
+        bytes[..len].copy_from_slice(&packed[..len]);
+        Ip {
+            len: len as u8,
+            bytes,
+        }
+    }
+    pub fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl Ord for Ip {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_slice().cmp(other.as_slice())
+    }
+}
+
+impl PartialOrd for Ip {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// (address, port).
+pub type Addr = (Ip, u16);
+/// The two (address, port) pairs, the lower first: a packet and its answer share it.
+pub type Key = (Addr, Addr);
+
+pub fn flow_key(src: Addr, dst: Addr) -> Key {
+    if src <= dst {
+        (src, dst)
+    } else {
+        (dst, src)
+    }
+}
+
+/// One TCP segment as the table reads it.
+#[derive(Clone, Copy, Debug)]
+pub struct SegmentRef<'a> {
+    pub frame: u64,
+    pub time_ns: i128,
+    pub version: u8,
+    pub src: Ip,
+    pub dst: Ip,
+    pub sport: u16,
+    pub dport: u16,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: u16,
+    pub window: u16,
+    pub options: &'a [u8],
+    /// Captured payload; shorter than `length` under a snap length.
+    pub payload: &'a [u8],
+    pub length: u64,
+    pub ttl: u8,
+    pub df: bool,
+    pub ip_id: u16,
+    pub ip_len: u64,
+    pub fragment_frames: &'a [u64],
+}
+
+/// How the client of a flow was identified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    Syn,
+    SynAck,
+    Port,
+    Guess,
+    /// Set by a consumer (the SMTP tracker's "smtp").
+    Other(String),
+}
+
+impl Role {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Role::Syn => "syn",
+            Role::SynAck => "syn-ack",
+            Role::Port => "port",
+            Role::Guess => "guess",
+            Role::Other(s) => s,
+        }
+    }
+    pub fn named(s: &str) -> Self {
+        match s {
+            "syn" => Role::Syn,
+            "syn-ack" => Role::SynAck,
+            "port" => Role::Port,
+            "guess" => Role::Guess,
+            other => Role::Other(other.to_owned()),
+        }
+    }
+}
+
+/// Counts by a key, in the order keys were first seen (as a Python Counter iterates).
+#[derive(Clone, Debug, Default)]
+pub struct Tally<K> {
+    pub entries: Vec<(K, u64)>,
+    /// Key -> its place in `entries`, once there are many. Boxed on purpose: most
+    /// tallies never have one, and None then costs 8 bytes instead of a HashMap's 48.
+    #[allow(clippy::box_collection)]
+    index: Option<Box<HashMap<K, usize>>>,
+}
+
+const TALLY_INDEX_FROM: usize = 16;
+
+impl<K: Copy + Eq + std::hash::Hash> Tally<K> {
+    pub fn add(&mut self, key: K) {
+        let at = match &self.index {
+            Some(index) => index.get(&key).copied(),
+            None => self.entries.iter().position(|(k, _)| *k == key),
+        };
+        match at {
+            Some(i) => self.entries[i].1 += 1,
+            None => {
+                self.entries.push((key, 1));
+                let n = self.entries.len();
+                if let Some(index) = &mut self.index {
+                    index.insert(key, n - 1);
+                } else if n > TALLY_INDEX_FROM {
+                    self.index = Some(Box::new(
+                        self.entries
+                            .iter()
+                            .enumerate()
+                            .map(|(i, (k, _))| (*k, i))
+                            .collect(),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// One side of a flow and everything measured about what it sent
+/// (pcapsmtp.tcp.model.Endpoint).
+#[derive(Clone, Debug, Default)]
+pub struct EndpointFacts {
+    pub ip: Ip,
+    pub port: u16,
+    pub handshake: Option<Handshake>,
+    pub packets: u64,
+    pub bytes: u64,
+    pub ip_bytes: u64,
+    pub data_segments: u64,
+    pub max_segment: u64,
+    pub max_ip_len: u64,
+    pub ttls: Tally<u8>,
+    pub df_set: u64,
+    pub df_clear: u64,
+    /// Index into [`COUNTED`] -> segments.
+    pub counts: Tally<u8>,
+    pub retransmitted_sizes: Tally<u64>,
+    pub ip_id_last: Option<u16>,
+    pub ip_id_pairs: u64,
+    pub ip_id_steps: u64,
+    pub fragmented: u64,
+    pub fragment_frames: Vec<u64>,
+    pub stream_bytes: u64,
+    pub gaps: u64,
+    pub gap_bytes: u64,
+    pub too_big_mtu: Option<u64>,
+    pub max_ip_len_after_too_big: u64,
+    pub last_time_ns: i128,
+    pub closed_frame: Option<u64>,
+    pub peer_silent_ns: Option<i128>,
+}
+
+impl EndpointFacts {
+    fn new(addr: Addr) -> Self {
+        EndpointFacts {
+            ip: addr.0,
+            port: addr.1,
+            ..Default::default()
+        }
+    }
+
+    fn addr(&self) -> Addr {
+        (self.ip, self.port)
+    }
+}
+
+/// A segment worth remembering: it carried an analysis flag, a SYN, FIN or RST.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Note {
+    pub frame: u64,
+    pub time_ns: i128,
+    pub direction: u8,
+    pub tcp_flags: u16,
+    pub analysis: u16,
+    pub seq: u32,
+    pub length: u64,
+    pub ip_len: u64,
+    pub ttl: u8,
+    pub ip_id: u16,
+    pub prev_ip_id: Option<u16>,
+}
+
+/// One TCP connection (pcapsmtp.tcp.model.TcpFlow), as far as the table fills it.
+#[derive(Clone, Debug)]
+pub struct FlowFacts {
+    pub stream: u64,
+    pub endpoints: [EndpointFacts; 2],
+    pub client: usize,
+    pub first_frame: u64,
+    pub first_time_ns: i128,
+    pub last_frame: u64,
+    pub last_time_ns: i128,
+    pub syn_time_ns: Option<i128>,
+    pub synack_time_ns: Option<i128>,
+    pub handshake_ack_time_ns: Option<i128>,
+    pub role_from: Role,
+    pub continues: Option<u64>,
+    pub notes: Vec<Note>,
+    pub dropped_notes: u64,
+    pub ignore_payload: bool,
+}
+
+impl FlowFacts {
+    fn direction(&self, src: Addr) -> usize {
+        usize::from(self.endpoints[0].addr() != src)
+    }
+}
+
+/// What a consumer first learns of a live flow (what stays as it is while it lives; the
+/// handshake times change later only through [`Event::Handshake`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowHead {
+    pub id: u64,
+    pub stream: u64,
+    pub endpoints: [Addr; 2],
+    pub client: usize,
+    pub first_frame: u64,
+    pub first_time_ns: i128,
+    pub role_from: Role,
+    pub continues: Option<u64>,
+    pub syn_time_ns: Option<i128>,
+    pub synack_time_ns: Option<i128>,
+    pub handshake_ack_time_ns: Option<i128>,
+}
+
+/// What an ended flow hands over beyond its facts.
+#[derive(Clone, Debug)]
+pub struct EndedFlow {
+    pub id: u64,
+    pub flow: FlowFacts,
+    pub state: &'static str,
+    pub history: String,
+    pub ends: [DirectionEnd; 2],
+    /// Per direction: retransmitted bytes that differ from the first copy.
+    pub mismatches: [u64; 2],
+    /// Per direction: holes given up at the reassembly bound, and their bytes.
+    pub limited: [(u64, u64); 2],
+}
+
+/// What the table hands its consumer, in order.
+#[derive(Clone, Debug)]
+pub enum Event {
+    Data {
+        flow: u64,
+        direction: usize,
+        offset: u64,
+        data: Vec<u8>,
+        frame: u64,
+        time_ns: i128,
+    },
+    Gap {
+        flow: u64,
+        direction: usize,
+        offset: u64,
+        length: u64,
+        frame: u64,
+        time_ns: i128,
+        reason: GapReason,
+    },
+    /// The consumer is handed a flow for the first time (before the events naming it).
+    Opened(Box<FlowHead>),
+    /// The handshake times of a flow its consumer has seen changed.
+    Handshake {
+        flow: u64,
+        syn_time_ns: Option<i128>,
+        synack_time_ns: Option<i128>,
+        handshake_ack_time_ns: Option<i128>,
+    },
+    Ended(Box<EndedFlow>),
+}
+
+/// What became of an ICMP error quoting a TCP header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IcmpMatch {
+    /// Tied to a live flow: its id, and its head the first time the consumer is told.
+    Live(u64, Option<Box<FlowHead>>),
+    /// No live flow, and too short a quote for a stream number.
+    Unmatched,
+    /// No live flow: the stream number Wireshark gives it, and whether it began it.
+    Numbered { stream: u64, started: bool },
+}
+
+/// What numbering needs of an ended flow, or of a conversation only ICMP errors quoted
+/// (`sequence` None).
+#[derive(Clone, Debug)]
+struct Ended {
+    stream: u64,
+    /// Where the stream began: the first frame of its first flow, or the ICMP error.
+    frame: u64,
+    /// The ended flow's endpoint 0.
+    first: Option<Addr>,
+    client: usize,
+    role_from: Role,
+    sequence: Option<Box<SequenceAnalysis>>,
+    /// Its place in `Table::ended_order`.
+    serial: u64,
+}
+
+/// A flow and the machinery filling it.
+#[derive(Debug)]
+struct Live {
+    id: u64,
+    flow: FlowFacts,
+    analysis: FlowAnalysis,
+    reassembly: [Option<Box<StreamReassembler>>; 2],
+    /// Per direction, the SYN's sequence number while its reassembler is not made yet.
+    isn: [Option<u32>; 2],
+    closed_at: Option<i128>,
+    /// The consumer was handed the flow (an event named it, or `flow_id` found it).
+    exposed: bool,
+}
+
+/// The flow table.
+#[derive(Debug)]
+pub struct FlowTable {
+    limits: Limits,
+    server_ports: HashSet<u16>,
+    /// Stream numbers given so far.
+    pub streams: u64,
+    /// Flows ended early because `max_flows` were open at once.
+    pub evicted: u64,
+    table: HashMap<Key, Box<Live>>,
+    ended: HashMap<Key, Ended>,
+    /// Keys of `ended` in the order they were remembered (stale entries skipped).
+    ended_order: VecDeque<(Key, u64)>,
+    ended_serial: u64,
+    next_id: u64,
+    packets: u64,
+    out: Vec<Event>,
+    /// While `finish_some` ends the flows: those left, the next last.
+    finishing: Option<Vec<Key>>,
+}
+
+fn expired(limits: &Limits, live: &Live, now_ns: i128, frame: u64) -> bool {
+    let since = i128::from(frame) - i128::from(live.flow.last_frame);
+    let closed = live
+        .closed_at
+        .is_some_and(|at| now_ns - at > limits.linger_ns);
+    let idle = now_ns - live.flow.last_time_ns > limits.idle_ns;
+    (closed && since > limits.linger_frames) || (idle && since > limits.idle_frames)
+}
+
+impl FlowTable {
+    pub fn new(server_ports: impl IntoIterator<Item = u16>, limits: Limits) -> Self {
+        FlowTable {
+            limits,
+            server_ports: server_ports.into_iter().collect(),
+            streams: 0,
+            evicted: 0,
+            table: HashMap::new(),
+            ended: HashMap::new(),
+            ended_order: VecDeque::new(),
+            ended_serial: 0,
+            next_id: 0,
+            packets: 0,
+            out: Vec::new(),
+            finishing: None,
+        }
+    }
+
+    /// Flows open now.
+    pub fn open(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Ended flows remembered for their numbering now.
+    pub fn remembered(&self) -> usize {
+        self.ended.len()
+    }
+
+    /// The events since the last call.
+    pub fn take(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Events wait for `take`.
+    pub fn ready(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// The live flow a segment of `src` -> `dst` belongs to: its id, and its head the
+    /// first time the consumer is handed it.
+    pub fn flow_id(&mut self, src: Addr, dst: Addr) -> Option<(u64, Option<Box<FlowHead>>)> {
+        let live = self.table.get_mut(&flow_key(src, dst))?;
+        Some((live.id, expose(live)))
+    }
+
+    /// The consumer's changes to a live flow: the client it recognised (with how), and
+    /// whether it gave the payload up (only numbering is kept from then on).
+    pub fn update(
+        &mut self,
+        src: Addr,
+        dst: Addr,
+        id: u64,
+        client: usize,
+        role: &str,
+        ignore: bool,
+    ) {
+        if let Some(live) = self.table.get_mut(&flow_key(src, dst)) {
+            if live.id == id {
+                live.flow.client = client & 1;
+                if live.flow.role_from.as_str() != role {
+                    live.flow.role_from = Role::named(role);
+                }
+                live.flow.ignore_payload = ignore;
+            }
+        }
+    }
+
+    /// One TCP segment.
+    pub fn segment(&mut self, seg: &SegmentRef<'_>) {
+        self.packets += 1;
+        if self.limits.sweep_every != 0 && self.packets % self.limits.sweep_every == 0 {
+            self.sweep(seg.time_ns, seg.frame);
+        }
+        let src = (seg.src, seg.sport);
+        let key = flow_key(src, (seg.dst, seg.dport));
+        let mut present = match self.table.get(&key) {
+            Some(live) => {
+                if expired(&self.limits, live, seg.time_ns, seg.frame) {
+                    self.end(&key, true);
+                    false
+                } else {
+                    true
+                }
+            }
+            None => false,
+        };
+        if !present && !self.ended.is_empty() {
+            if let Some(ended) = self.ended.remove(&key) {
+                let live = self.revive(ended, seg);
+                self.table.insert(key, live);
+                present = true;
+            }
+        }
+        let mut reused = false;
+        if present && seg.flags & TH_SYN != 0 {
+            if let Some(live) = self.table.get(&key) {
+                let d = live.flow.direction(src);
+                reused = live.analysis.sequence.reuses(d, seg.seq);
+                if reused && seg.flags & TH_ACK == 0 {
+                    if live.flow.last_frame != 0 {
+                        self.end(&key, false);
+                    } else {
+                        // Revived for this SYN, which starts a new stream instead.
+                        self.table.remove(&key);
+                    }
+                    present = false;
+                }
+            }
+        }
+        if !present {
+            if self.table.len() >= self.limits.max_flows {
+                self.evict();
+            }
+            let flow = self.new_flow(seg, None);
+            let live = self.live(flow, None);
+            self.table.insert(key, live);
+        }
+        let Some(mut live) = self.table.remove(&key) else {
+            return;
+        };
+        if live.flow.ignore_payload {
+            number_only(&mut live, seg);
+        } else {
+            self.update_flow(&mut live, seg, reused);
+        }
+        self.table.insert(key, live);
+    }
+
+    fn live(&mut self, flow: FlowFacts, previous: Option<Box<SequenceAnalysis>>) -> Box<Live> {
+        let flipped = flow.client != 0;
+        let analysis = match previous {
+            Some(sequence) => FlowAnalysis::continuing(*sequence, flipped),
+            None => FlowAnalysis::new(flipped),
+        };
+        let id = self.next_id;
+        self.next_id += 1;
+        Box::new(Live {
+            id,
+            flow,
+            analysis,
+            reassembly: [None, None],
+            isn: [None, None],
+            closed_at: None,
+            exposed: false,
+        })
+    }
+
+    /// A flow continuing the stream number (and sequence analysis) of an ended flow, or
+    /// of a conversation only ICMP errors quoted so far.
+    fn revive(&mut self, ended: Ended, seg: &SegmentRef<'_>) -> Box<Live> {
+        let (Some(sequence), Some(first)) = (ended.sequence, ended.first) else {
+            let mut flow = self.new_flow(seg, Some(ended.stream));
+            flow.continues = Some(ended.frame);
+            return self.live(flow, None);
+        };
+        let src = (seg.src, seg.sport);
+        let second = if src == first {
+            (seg.dst, seg.dport)
+        } else {
+            src
+        };
+        let flow = FlowFacts {
+            stream: ended.stream,
+            endpoints: [EndpointFacts::new(first), EndpointFacts::new(second)],
+            client: ended.client,
+            first_frame: seg.frame,
+            first_time_ns: seg.time_ns,
+            last_frame: 0,
+            last_time_ns: 0,
+            syn_time_ns: None,
+            synack_time_ns: None,
+            handshake_ack_time_ns: None,
+            role_from: ended.role_from,
+            continues: Some(ended.frame),
+            notes: Vec::new(),
+            dropped_notes: 0,
+            ignore_payload: false,
+        };
+        self.live(flow, Some(sequence))
+    }
+
+    fn remember(&mut self, key: Key, mut ended: Ended) {
+        self.ended_serial += 1;
+        ended.serial = self.ended_serial;
+        self.ended_order.push_back((key, ended.serial));
+        self.ended.insert(key, ended);
+        while self.ended.len() > self.limits.max_ended {
+            let Some((oldest, serial)) = self.ended_order.pop_front() else {
+                break;
+            };
+            if let Entry::Occupied(entry) = self.ended.entry(oldest) {
+                if entry.get().serial == serial {
+                    entry.remove();
+                }
+            }
+        }
+        if self.ended_order.len() > 2 * self.ended.len() + 64 {
+            let ended = &self.ended;
+            self.ended_order
+                .retain(|(key, serial)| ended.get(key).is_some_and(|e| e.serial == *serial));
+        }
+    }
+
+    fn new_flow(&mut self, seg: &SegmentRef<'_>, stream: Option<u64>) -> FlowFacts {
+        let ports = &self.server_ports;
+        let (client, role_from) = if seg.flags & TH_SYN != 0 {
+            if seg.flags & TH_ACK != 0 {
+                (1, Role::SynAck)
+            } else {
+                (0, Role::Syn)
+            }
+        } else if ports.contains(&seg.dport) && !ports.contains(&seg.sport) {
+            (0, Role::Port)
+        } else if ports.contains(&seg.sport) && !ports.contains(&seg.dport) {
+            (1, Role::Port)
+        } else {
+            (usize::from(seg.sport < seg.dport), Role::Guess)
+        };
+        let stream = stream.unwrap_or_else(|| {
+            self.streams += 1;
+            self.streams - 1
+        });
+        FlowFacts {
+            stream,
+            endpoints: [
+                EndpointFacts::new((seg.src, seg.sport)),
+                EndpointFacts::new((seg.dst, seg.dport)),
+            ],
+            client,
+            first_frame: seg.frame,
+            first_time_ns: seg.time_ns,
+            last_frame: 0,
+            last_time_ns: 0,
+            syn_time_ns: None,
+            synack_time_ns: None,
+            handshake_ack_time_ns: None,
+            role_from,
+            continues: None,
+            notes: Vec::new(),
+            dropped_notes: 0,
+            ignore_payload: false,
+        }
+    }
+
+    fn update_flow(&mut self, live: &mut Live, seg: &SegmentRef<'_>, reused: bool) {
+        let d = live.flow.direction((seg.src, seg.sport));
+        let (flags, length, time_ns) = (seg.flags, seg.length, seg.time_ns);
+        let flow = &mut live.flow;
+        flow.last_frame = seg.frame;
+        flow.last_time_ns = time_ns;
+        let peer_packets = flow.endpoints[1 - d].packets;
+        let peer_last = flow.endpoints[1 - d].last_time_ns;
+        let sender = &mut flow.endpoints[d];
+        if flags & (TH_FIN | TH_RST) != 0 && sender.closed_frame.is_none() {
+            sender.closed_frame = Some(seg.frame);
+            if peer_packets != 0 {
+                sender.peer_silent_ns = Some(time_ns - peer_last);
+            }
+        }
+        sender.last_time_ns = time_ns;
+        sender.packets += 1;
+        sender.bytes += length;
+        sender.ip_bytes += seg.ip_len;
+        if seg.df {
+            sender.df_set += 1;
+        } else {
+            sender.df_clear += 1;
+        }
+        sender.ttls.add(seg.ttl);
+        if seg.version == 4 && flags & TH_RST == 0 {
+            if let Some(last) = sender.ip_id_last {
+                sender.ip_id_pairs += 1;
+                let step = seg.ip_id.wrapping_sub(last);
+                if step > 0 && step <= IP_ID_STEP {
+                    sender.ip_id_steps += 1;
+                }
+            }
+            sender.ip_id_last = Some(seg.ip_id);
+        }
+        if !seg.fragment_frames.is_empty() {
+            sender.fragmented += 1;
+            let room = MAX_FRAGMENT_FRAMES.saturating_sub(sender.fragment_frames.len());
+            let n = room.min(seg.fragment_frames.len());
+            sender
+                .fragment_frames
+                .extend_from_slice(&seg.fragment_frames[..n]);
+        }
+        if length != 0 {
+            sender.data_segments += 1;
+            sender.max_segment = sender.max_segment.max(length);
+            sender.max_ip_len = sender.max_ip_len.max(seg.ip_len);
+            if sender.too_big_mtu.is_some() && seg.ip_len > sender.max_ip_len_after_too_big {
+                sender.max_ip_len_after_too_big = seg.ip_len;
+            }
+        }
+
+        let wscale = if flags & TH_SYN != 0 {
+            self.handshake(live, d, seg)
+        } else {
+            None
+        };
+        let flow = &mut live.flow;
+        let analysis = live.analysis.segment(&SegmentIn {
+            segment: Segment {
+                frame: seg.frame,
+                time_ns,
+                seq: seg.seq,
+                ack: seg.ack,
+                length,
+                flags,
+                window: seg.window,
+            },
+            direction: d,
+            is_client: d == flow.client,
+            ip_len: seg.ip_len,
+            reused,
+            wscale,
+        });
+        if flow.synack_time_ns.is_some()
+            && flow.handshake_ack_time_ns.is_none()
+            && flags & (TH_SYN | TH_ACK) == TH_ACK
+        {
+            flow.handshake_ack_time_ns = Some(time_ns);
+            self.handshake_changed(live);
+        }
+        let flow = &mut live.flow;
+        if analysis != 0 {
+            let sender = &mut flow.endpoints[d];
+            for (i, (bits, _)) in COUNTED.iter().enumerate() {
+                if analysis & bits != 0 {
+                    sender.counts.add(i as u8);
+                }
+            }
+            if analysis & ANY_RETRANSMISSION != 0 && length != 0 {
+                sender.retransmitted_sizes.add(seg.ip_len);
+            }
+        }
+        if analysis != 0 || flags & (TH_SYN | TH_FIN | TH_RST) != 0 {
+            if flow.notes.len() >= self.limits.max_notes {
+                flow.dropped_notes += 1;
+            } else {
+                let v4 = seg.version == 4;
+                flow.notes.push(Note {
+                    frame: seg.frame,
+                    time_ns,
+                    direction: d as u8,
+                    tcp_flags: flags,
+                    analysis,
+                    seq: seg.seq,
+                    length,
+                    ip_len: seg.ip_len,
+                    ttl: seg.ttl,
+                    ip_id: if v4 { seg.ip_id } else { 0 },
+                    prev_ip_id: if v4 && flags & TH_RST != 0 {
+                        flow.endpoints[d].ip_id_last
+                    } else {
+                        None
+                    },
+                });
+            }
+        }
+        self.reassemble(live, d, seg);
+        closing(live, d, flags, time_ns);
+    }
+
+    fn handshake_changed(&mut self, live: &Live) {
+        if live.exposed {
+            self.out.push(Event::Handshake {
+                flow: live.id,
+                syn_time_ns: live.flow.syn_time_ns,
+                synack_time_ns: live.flow.synack_time_ns,
+                handshake_ack_time_ns: live.flow.handshake_ack_time_ns,
+            });
+        }
+    }
+
+    /// A SYN or SYN/ACK: its options and times; the window scale it announced.
+    fn handshake(&mut self, live: &mut Live, d: usize, seg: &SegmentRef<'_>) -> Option<u8> {
+        let handshake = parse_options(seg.options);
+        let flow = &mut live.flow;
+        if flow.endpoints[d].handshake.is_none() {
+            flow.endpoints[d].handshake = Some(handshake);
+        }
+        let mut changed = false;
+        if seg.flags & TH_ACK != 0 {
+            if flow.synack_time_ns.is_none() {
+                flow.synack_time_ns = Some(seg.time_ns);
+                changed = true;
+            }
+        } else if flow.syn_time_ns.is_none() {
+            flow.syn_time_ns = Some(seg.time_ns);
+            changed = true;
+        }
+        if changed {
+            self.handshake_changed(live);
+        }
+        if let Some(reassembler) = live.reassembly[d].as_mut() {
+            reassembler.start(seg.seq);
+        } else if live.isn[d].is_none() {
+            live.isn[d] = Some(seg.seq);
+        }
+        handshake.wscale
+    }
+
+    fn reassembler<'a>(&self, live: &'a mut Live, d: usize) -> &'a mut StreamReassembler {
+        let isn = live.isn[d];
+        let max = self.limits.max_pending_bytes;
+        live.reassembly[d].get_or_insert_with(|| {
+            let mut reassembler = StreamReassembler::new(max);
+            if let Some(isn) = isn {
+                reassembler.start(isn);
+            }
+            Box::new(reassembler)
+        })
+    }
+
+    fn reassemble(&mut self, live: &mut Live, d: usize, seg: &SegmentRef<'_>) {
+        let flags = seg.flags;
+        if seg.length != 0 || flags & TH_FIN != 0 {
+            let mine = self.reassembler(live, d);
+            if seg.length != 0 {
+                mine.segment(seg.seq, seg.payload, seg.length, seg.frame, seg.time_ns);
+            }
+            if flags & TH_FIN != 0 {
+                mine.fin(seg.seq.wrapping_add(seg.length as u32));
+            }
+        }
+        if flags & TH_ACK != 0 {
+            // An ACK of the peer's SYN alone changes nothing in a reassembler not made yet.
+            if live.reassembly[1 - d].is_none() {
+                if let Some(isn) = live.isn[1 - d] {
+                    if seg.ack != isn.wrapping_add(1) {
+                        self.reassembler(live, 1 - d);
+                    }
+                }
+            }
+            if let Some(peers) = live.reassembly[1 - d].as_mut() {
+                peers.acknowledged(seg.ack, seg.frame, seg.time_ns);
+            }
+        }
+        // What this ACK releases of the peer's stream (a gap, the bytes held behind it) was
+        // sent before this segment: it goes first, so a reply follows the command it answers.
+        for direction in [1 - d, d] {
+            let chunks = match live.reassembly[direction].as_mut() {
+                Some(r) if r.ready() != 0 => r.take(),
+                _ => continue,
+            };
+            self.emit(live, direction, chunks);
+        }
+    }
+
+    fn emit(&mut self, live: &mut Live, direction: usize, chunks: Vec<Chunk>) {
+        if let Some(head) = expose(live) {
+            self.out.push(Event::Opened(head));
+        }
+        let is_client = direction == live.flow.client;
+        for chunk in chunks {
+            let endpoint = &mut live.flow.endpoints[direction];
+            match chunk.content {
+                Content::Gap(reason) => {
+                    endpoint.gaps += 1;
+                    endpoint.gap_bytes += chunk.length;
+                    live.analysis.conn.record(b'g', is_client, None);
+                    self.out.push(Event::Gap {
+                        flow: live.id,
+                        direction,
+                        offset: chunk.offset,
+                        length: chunk.length,
+                        frame: chunk.frame,
+                        time_ns: chunk.time_ns,
+                        reason,
+                    });
+                }
+                Content::Data(data) => {
+                    endpoint.stream_bytes += chunk.length;
+                    self.out.push(Event::Data {
+                        flow: live.id,
+                        direction,
+                        offset: chunk.offset,
+                        data,
+                        frame: chunk.frame,
+                        time_ns: chunk.time_ns,
+                    });
+                }
+            }
+        }
+    }
+
+    /// An ICMP error quoting a TCP header of `src` -> `dst` (`quoted_bytes` of it
+    /// present); `too_big_mtu`: the MTU of a fragmentation-needed or Packet Too Big.
+    pub fn icmp(
+        &mut self,
+        frame: u64,
+        src: Addr,
+        dst: Addr,
+        quoted_bytes: u64,
+        too_big_mtu: Option<u64>,
+    ) -> IcmpMatch {
+        let key = flow_key(src, dst);
+        if let Some(live) = self.table.get_mut(&key) {
+            if let Some(mtu) = too_big_mtu.filter(|&mtu| mtu != 0) {
+                let d = live.flow.direction(src);
+                let sender = &mut live.flow.endpoints[d];
+                match sender.too_big_mtu {
+                    Some(known) if known <= mtu => {}
+                    _ => sender.too_big_mtu = Some(mtu),
+                }
+                sender.max_ip_len_after_too_big = 0;
+            }
+            let head = expose(live);
+            return IcmpMatch::Live(live.id, head);
+        }
+        if quoted_bytes < self.limits.quoted_tcp_bytes {
+            return IcmpMatch::Unmatched;
+        }
+        if let Some(ended) = self.ended.get(&key) {
+            return IcmpMatch::Numbered {
+                stream: ended.stream,
+                started: false,
+            };
+        }
+        let stream = self.streams;
+        self.streams += 1;
+        self.remember(
+            key,
+            Ended {
+                stream,
+                frame,
+                first: None,
+                client: 0,
+                role_from: Role::Syn,
+                sequence: None,
+                serial: 0,
+            },
+        );
+        IcmpMatch::Numbered {
+            stream,
+            started: true,
+        }
+    }
+
+    /// The capture ended: every flow still in the table ends now.
+    pub fn finish(&mut self) {
+        while !self.finish_some(usize::MAX) {}
+    }
+
+    /// The capture ended: up to `max` of the flows still in the table end now, in the
+    /// order they entered it (so their events can be taken a batch at a time); true once
+    /// none is left. No packet may come until it returned true.
+    pub fn finish_some(&mut self, max: usize) -> bool {
+        let keys = self.finishing.get_or_insert_with(|| {
+            let mut keys: Vec<(u64, Key)> = self.table.iter().map(|(k, l)| (l.id, *k)).collect();
+            keys.sort_unstable_by_key(|(id, _)| std::cmp::Reverse(*id));
+            keys.into_iter().map(|(_, key)| key).collect()
+        });
+        let batch: Vec<Key> = keys.split_off(keys.len().saturating_sub(max));
+        for key in batch.iter().rev() {
+            self.end(key, false);
+        }
+        if self.finishing.as_ref().is_some_and(|keys| !keys.is_empty()) {
+            return false;
+        }
+        self.finishing = None;
+        self.ended.clear();
+        self.ended_order.clear();
+        true
+    }
+
+    fn sweep(&mut self, now_ns: i128, frame: u64) {
+        let limits = &self.limits;
+        let mut keys: Vec<(u64, Key)> = self
+            .table
+            .iter()
+            .filter(|(_, live)| expired(limits, live, now_ns, frame))
+            .map(|(k, l)| (l.id, *k))
+            .collect();
+        keys.sort_unstable_by_key(|(id, _)| *id);
+        for (_, key) in keys {
+            self.end(&key, true);
+        }
+    }
+
+    /// End the least recently active 1 % of the flows: one sort per that many new flows.
+    fn evict(&mut self) {
+        let mut by_activity: Vec<(u64, u64, Key)> = self
+            .table
+            .iter()
+            .map(|(k, l)| (l.flow.last_frame, l.id, *k))
+            .collect();
+        by_activity.sort_unstable_by_key(|(last, id, _)| (*last, *id));
+        let n = (self.limits.max_flows / 100).max(1);
+        for (_, _, key) in by_activity.into_iter().take(n) {
+            self.end(&key, true);
+            self.evicted += 1;
+        }
+    }
+
+    /// End a flow; `remember`: keep what a later packet of its 4-tuple needs to continue
+    /// its stream number.
+    fn end(&mut self, key: &Key, remember: bool) {
+        let Some(mut live) = self.table.remove(key) else {
+            return;
+        };
+        let mut mismatches = [0u64; 2];
+        let mut limited = [(0u64, 0u64); 2];
+        for d in 0..2 {
+            let Some(mut reassembler) = live.reassembly[d].take() else {
+                continue;
+            };
+            if !live.flow.ignore_payload {
+                reassembler.finish(live.flow.last_frame, live.flow.last_time_ns);
+                if reassembler.ready() != 0 {
+                    let chunks = reassembler.take();
+                    self.emit(&mut live, d, chunks);
+                }
+            }
+            mismatches[d] = reassembler.mismatches();
+            limited[d] = (reassembler.limited(), reassembler.limited_bytes());
+        }
+        let Live {
+            id,
+            mut flow,
+            mut analysis,
+            ..
+        } = *live;
+        let ends = analysis.end(flow.last_time_ns);
+        let state = analysis.conn.conn_state(flow.client);
+        let history = std::mem::take(&mut analysis.conn.history);
+        if remember {
+            let first = flow.endpoints[0].addr();
+            self.remember(
+                *key,
+                Ended {
+                    stream: flow.stream,
+                    frame: flow.continues.unwrap_or(flow.first_frame),
+                    first: Some(first),
+                    client: flow.client,
+                    role_from: flow.role_from.clone(),
+                    sequence: Some(Box::new(analysis.into_sequence())),
+                    serial: 0,
+                },
+            );
+        }
+        flow.notes.shrink_to_fit();
+        self.out.push(Event::Ended(Box::new(EndedFlow {
+            id,
+            flow,
+            state,
+            history,
+            ends,
+            mismatches,
+            limited,
+        })));
+    }
+}
+
+/// The flow's head when the consumer had not been handed it yet.
+fn expose(live: &mut Live) -> Option<Box<FlowHead>> {
+    if live.exposed {
+        return None;
+    }
+    live.exposed = true;
+    let flow = &live.flow;
+    Some(Box::new(FlowHead {
+        id: live.id,
+        stream: flow.stream,
+        endpoints: [flow.endpoints[0].addr(), flow.endpoints[1].addr()],
+        client: flow.client,
+        first_frame: flow.first_frame,
+        first_time_ns: flow.first_time_ns,
+        role_from: flow.role_from.clone(),
+        continues: flow.continues,
+        syn_time_ns: flow.syn_time_ns,
+        synack_time_ns: flow.synack_time_ns,
+        handshake_ack_time_ns: flow.handshake_ack_time_ns,
+    }))
+}
+
+/// A segment of a flow its consumer gave up (`ignore_payload`): only what the stream
+/// numbering rests on is kept up to date (initial sequence numbers, last packet,
+/// closing); counters, flags, notes, state and history stop where they were.
+fn number_only(live: &mut Live, seg: &SegmentRef<'_>) {
+    let flow = &mut live.flow;
+    flow.last_frame = seg.frame;
+    flow.last_time_ns = seg.time_ns;
+    let d = flow.direction((seg.src, seg.sport));
+    live.analysis.number_only(d, seg.seq, seg.ack, seg.flags);
+    if seg.flags & (TH_FIN | TH_RST) != 0 {
+        let sender = &mut live.flow.endpoints[d];
+        if sender.closed_frame.is_none() {
+            sender.closed_frame = Some(seg.frame);
+        }
+        closing(live, d, seg.flags, seg.time_ns);
+    }
+}
+
+/// A RST, or a FIN after the peer's FIN or RST, closes the flow: it lingers from now.
+fn closing(live: &mut Live, d: usize, flags: u16, time_ns: i128) {
+    let peer_closed = live.flow.endpoints[1 - d].closed_frame.is_some();
+    if flags & TH_RST != 0 || (flags & TH_FIN != 0 && peer_closed) {
+        live.closed_at = Some(time_ns);
+        for reassembler in live.reassembly.iter_mut().flatten() {
+            reassembler.release();
+        }
+    }
+}

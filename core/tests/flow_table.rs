@@ -1,0 +1,273 @@
+//! The flow table (crate::tcp::table) on short conversations written packet by packet:
+//! Wireshark's stream numbering (reused ports, ended flows continued, ICMP-only
+//! conversations), lingering and idle flows, the cap, the events' order and what an
+//! ended flow carries.
+
+use _core::reassembly::GapReason;
+use _core::tcp::table::{Event, FlowTable, IcmpMatch, Ip, Limits, SegmentRef};
+use _core::tcp::{TH_ACK, TH_FIN, TH_RST, TH_SYN};
+
+const CLIENT: [u8; 4] = [10, 0, 0, 1];
+const SERVER: [u8; 4] = [10, 0, 0, 2];
+const SEC: i128 = 1_000_000_000;
+
+/// A conversation between CLIENT:`port` and SERVER:25, one frame per packet.
+struct Talk {
+    table: FlowTable,
+    frame: u64,
+    time: i128,
+    events: Vec<Event>,
+}
+
+impl Talk {
+    fn new(limits: Limits) -> Self {
+        Talk {
+            table: FlowTable::new([25], limits),
+            frame: 0,
+            time: 0,
+            events: Vec::new(),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn send(&mut self, from_client: bool, port: u16, seq: u32, ack: u32, flags: u16, data: &[u8]) {
+        self.frame += 1;
+        self.time += SEC / 1000;
+        let (src, sport, dst, dport) = if from_client {
+            (CLIENT, port, SERVER, 25)
+        } else {
+            (SERVER, 25, CLIENT, port)
+        };
+        self.table.segment(&SegmentRef {
+            frame: self.frame,
+            time_ns: self.time,
+            version: 4,
+            src: Ip::new(&src),
+            dst: Ip::new(&dst),
+            sport,
+            dport,
+            seq,
+            ack,
+            flags,
+            window: 1000,
+            options: &[2, 4, 5, 180],
+            payload: data,
+            length: data.len() as u64,
+            ttl: 64,
+            df: true,
+            ip_id: self.frame as u16,
+            ip_len: 40 + data.len() as u64,
+            fragment_frames: &[],
+        });
+        self.events.extend(self.table.take());
+    }
+
+    fn handshake(&mut self, port: u16, isn: u32) {
+        self.send(true, port, isn, 0, TH_SYN, b"");
+        self.send(false, port, 5000, isn + 1, TH_SYN | TH_ACK, b"");
+        self.send(true, port, isn + 1, 5001, TH_ACK, b"");
+    }
+
+    fn finish(&mut self) {
+        self.table.finish();
+        self.events.extend(self.table.take());
+    }
+
+    /// (id, stream) of each flow ended so far.
+    fn ended(&self) -> Vec<(u64, u64)> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Ended(e) => Some((e.id, e.flow.stream)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn a_reply_comes_after_the_command_it_answers_and_the_flow_ends_with_its_facts() {
+    let mut talk = Talk::new(Limits::default());
+    talk.handshake(40000, 1000);
+    talk.send(false, 40000, 5001, 1001, TH_ACK, b"220 hi\r\n");
+    talk.send(true, 40000, 1001, 5009, TH_ACK, b"QUIT\r\n");
+    talk.send(false, 40000, 5009, 1007, TH_ACK, b"221 bye\r\n");
+    talk.send(true, 40000, 1007, 5018, TH_FIN | TH_ACK, b"");
+    talk.send(false, 40000, 5018, 1008, TH_FIN | TH_ACK, b"");
+    talk.send(true, 40000, 1008, 5019, TH_ACK, b"");
+    talk.finish();
+    let data: Vec<(usize, Vec<u8>)> = talk
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Data {
+                direction, data, ..
+            } => Some((*direction, data.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        data,
+        vec![
+            (1, b"220 hi\r\n".to_vec()),
+            (0, b"QUIT\r\n".to_vec()),
+            (1, b"221 bye\r\n".to_vec())
+        ]
+    );
+    assert!(matches!(talk.events[0], Event::Opened(ref h) if h.stream == 0 && h.client == 0));
+    let Some(Event::Ended(ended)) = talk.events.last() else {
+        panic!("no end");
+    };
+    assert_eq!(ended.state, "SF");
+    assert_eq!(ended.history, "ShAdDFf");
+    let client = &ended.flow.endpoints[0];
+    assert_eq!(
+        (client.packets, client.bytes, client.stream_bytes),
+        (5, 6, 6)
+    );
+    assert_eq!(client.handshake.and_then(|h| h.mss), Some(1460));
+    assert_eq!(ended.flow.synack_time_ns, Some(2 * SEC / 1000));
+    assert_eq!(ended.flow.handshake_ack_time_ns, Some(3 * SEC / 1000));
+    // SYN, SYN/ACK and the two FINs are noted.
+    assert_eq!(ended.flow.notes.len(), 4);
+}
+
+#[test]
+fn a_syn_with_a_new_isn_starts_a_new_stream_and_the_same_isn_continues_it() {
+    let mut talk = Talk::new(Limits::default());
+    talk.handshake(40000, 1000);
+    talk.send(true, 40000, 1001, 5001, TH_RST, b"");
+    talk.send(true, 40000, 1000, 0, TH_SYN, b""); // same ISN: the same stream
+    talk.send(true, 40000, 7000, 0, TH_SYN, b""); // a new ISN: reused ports
+    talk.finish();
+    let streams: Vec<u64> = talk.ended().iter().map(|e| e.1).collect();
+    assert_eq!(streams, vec![0, 1]);
+    assert_eq!(talk.table.streams, 2);
+}
+
+#[test]
+fn a_closed_flow_lingers_then_a_late_packet_continues_its_stream() {
+    let limits = Limits {
+        linger_ns: SEC / 100,
+        linger_frames: 2,
+        sweep_every: 1000,
+        ..Limits::default()
+    };
+    let mut talk = Talk::new(limits);
+    talk.handshake(40000, 1000);
+    talk.send(true, 40000, 1001, 5001, TH_RST, b"");
+    for port in 41000..41020 {
+        talk.send(true, port, 9, 0, TH_SYN, b"");
+    }
+    talk.send(true, 40000, 1001, 5001, TH_ACK, b"");
+    talk.finish();
+    let ended = talk.events.iter().filter_map(|e| match e {
+        Event::Ended(e) if e.flow.endpoints[0].port == 40000 => Some(e),
+        _ => None,
+    });
+    let found: Vec<(u64, Option<u64>)> = ended.map(|e| (e.flow.stream, e.flow.continues)).collect();
+    assert_eq!(found, vec![(0, None), (0, Some(1))]);
+}
+
+#[test]
+fn past_the_cap_the_least_recently_active_flows_end() {
+    let limits = Limits {
+        max_flows: 100,
+        ..Limits::default()
+    };
+    let mut talk = Talk::new(limits);
+    for port in 1000..1150 {
+        talk.send(true, port, 1, 0, TH_SYN, b"");
+    }
+    assert!(talk.table.open() <= 100);
+    assert_eq!(talk.table.evicted, 50);
+    let first_ended: Vec<u64> = talk.ended().iter().map(|e| e.1).take(3).collect();
+    assert_eq!(first_ended, vec![0, 1, 2]);
+    talk.finish();
+    assert_eq!(talk.ended().len(), 150);
+}
+
+#[test]
+fn an_icmp_error_numbers_a_conversation_before_its_packets() {
+    let mut talk = Talk::new(Limits::default());
+    let client = (Ip::new(&CLIENT), 40000);
+    let server = (Ip::new(&SERVER), 25);
+    assert_eq!(
+        talk.table.icmp(1, client, server, 8, None),
+        IcmpMatch::Unmatched
+    );
+    assert_eq!(
+        talk.table.icmp(2, client, server, 20, None),
+        IcmpMatch::Numbered {
+            stream: 0,
+            started: true
+        }
+    );
+    assert_eq!(
+        talk.table.icmp(3, server, client, 20, None),
+        IcmpMatch::Numbered {
+            stream: 0,
+            started: false
+        }
+    );
+    talk.frame = 3;
+    talk.handshake(40000, 1000);
+    match talk.table.icmp(7, client, server, 20, Some(1400)) {
+        IcmpMatch::Live(_, Some(head)) => assert_eq!((head.stream, head.continues), (0, Some(2))),
+        other => panic!("{other:?}"),
+    }
+    talk.finish();
+    let Some(Event::Ended(ended)) = talk.events.last() else {
+        panic!("no end");
+    };
+    assert_eq!(ended.flow.endpoints[0].too_big_mtu, Some(1400));
+}
+
+#[test]
+fn a_flow_whose_payload_is_ignored_keeps_only_its_numbering() {
+    let mut talk = Talk::new(Limits::default());
+    talk.handshake(40000, 1000);
+    let id = match talk.events.first() {
+        None => talk
+            .table
+            .flow_id((Ip::new(&CLIENT), 40000), (Ip::new(&SERVER), 25)),
+        Some(_) => panic!("no data yet, no event"),
+    };
+    let (id, head) = id.expect("live");
+    assert!(head.is_some());
+    talk.table.update(
+        (Ip::new(&CLIENT), 40000),
+        (Ip::new(&SERVER), 25),
+        id,
+        1,
+        "smtp",
+        true,
+    );
+    talk.send(false, 40000, 5001, 1001, TH_ACK, b"SSH-2.0\r\n");
+    talk.finish();
+    assert!(!talk.events.iter().any(|e| matches!(e, Event::Data { .. })));
+    let Some(Event::Ended(ended)) = talk.events.last() else {
+        panic!("no end");
+    };
+    assert_eq!(ended.flow.client, 1);
+    assert_eq!(ended.flow.role_from.as_str(), "smtp");
+    assert_eq!(ended.flow.endpoints[1].packets, 1, "counting stopped");
+}
+
+#[test]
+fn a_hole_acknowledged_is_a_gap_before_the_data_behind_it() {
+    let mut talk = Talk::new(Limits::default());
+    talk.handshake(40000, 1000);
+    talk.send(true, 40000, 1011, 5001, TH_ACK, b"RSET\r\n");
+    talk.send(false, 40000, 5001, 1017, TH_ACK, b"");
+    let kinds: Vec<(u64, Option<GapReason>)> = talk
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Gap { offset, reason, .. } => Some((*offset, Some(*reason))),
+            Event::Data { offset, .. } => Some((*offset, None)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kinds, vec![(0, Some(GapReason::NotCaptured)), (10, None)]);
+}
