@@ -239,9 +239,13 @@ class MaillogDoc(TypedDict):
     warnings: list[str]
 
 
+PerSide = int | bool | dict[str, int] | None
+"""One side's value of a TcpDoc pair: a count, a flag, sizes by count, or None when unknown."""
+
+
 class ClientServer(TypedDict):
-    client: object
-    server: object
+    client: PerSide
+    server: PerSide
 
 
 Reset = TypedDict("Reset", {"frame": int, "from": str, "ttl": int | None})

@@ -7,10 +7,13 @@ UTF-8 text; escaping for a terminal, Markdown or HTML is the renderer's job.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 from pcapsmtp.capture.addresses import address, endpoint_name
 from pcapsmtp.report.model import (
+    ClientServer,
     Endpoints,
+    PerSide,
     ReplyDoc,
     Reset,
     SessionDoc,
@@ -37,7 +40,7 @@ def _roles(flow: TcpFlow) -> tuple[Endpoint, Endpoint]:
     return flow.endpoints[flow.client], flow.endpoints[flow.server]
 
 
-def _pair(flow: TcpFlow, value) -> dict:
+def _pair(flow: TcpFlow, value: Callable[[Endpoint], PerSide]) -> ClientServer:
     client, server = _roles(flow)
     return {"client": value(client), "server": value(server)}
 
@@ -141,17 +144,17 @@ def transaction_dict(transaction: Transaction) -> TransactionDoc:
         "text": wire(final.text) if final else None,
         "meaning": codes.meaning(final.code, enhanced, final.text) if final else None,
         "queue_id": transaction.queue_id,
-        "message_id": _text(message, "message_id"),
-        "subject": _text(message, "subject"),
-        "from": _text(message, "from_"),
-        "date": _text(message, "date"),
+        "message_id": _text(message.message_id) if message else None,
+        "subject": _text(message.subject) if message else None,
+        "from": _text(message.from_) if message else None,
+        "date": _text(message.date) if message else None,
         "attachments": [
             {
                 "filename": wire(a.filename) if a.filename else None,
                 "content_type": a.content_type,
                 "size": a.size,
             }
-            for a in getattr(message, "attachments", [])
+            for a in (message.attachments if message else [])
         ],
         "message_complete": transaction.message_complete,
         "first_frame": transaction.first_frame,
@@ -160,8 +163,7 @@ def transaction_dict(transaction: Transaction) -> TransactionDoc:
     }
 
 
-def _text(obj, name: str) -> str | None:
-    value = getattr(obj, name, None)
+def _text(value: str | None) -> str | None:
     return wire(value) if isinstance(value, str) else None
 
 
@@ -169,15 +171,15 @@ def tls_dict(session: Session) -> TlsDoc | None:
     if session.tls is None:
         return None
     facts = session.tls.facts
-    alerts = getattr(facts, "alerts", [])
+    alerts = facts.alerts if facts else []
     fatal = next((a for a in alerts if not a.encrypted), None)
     return {
         "mode": session.tls.mode,
         "frame": session.tls.frame,
-        "version": getattr(facts, "version", None),
-        "offered_versions": list(getattr(facts, "offered_versions", [])),
-        "cipher": getattr(facts, "cipher", None),
-        "sni": _text(facts, "sni"),
+        "version": facts.version if facts else None,
+        "offered_versions": list(facts.offered_versions) if facts else [],
+        "cipher": facts.cipher if facts else None,
+        "sni": _text(facts.sni) if facts else None,
         "alert": f"{fatal.level} {fatal.description} from the {fatal.sender}" if fatal else None,
         "failed": session.tls.failed,
         "decrypted": session.tls.decrypted,
@@ -193,7 +195,7 @@ def smtp_dict(session: Session) -> SmtpDoc:
         "server_software": (
             f"{software.name} {software.version}".strip()
             if software and software.version
-            else getattr(software, "name", None)
+            else (software.name if software else None)
         ),
         "helo": wire(session.helo) if session.helo is not None else None,
         "extensions": [wire(e) for e in session.extensions.get("extensions", [])],
