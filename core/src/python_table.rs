@@ -73,7 +73,8 @@ fn endpoint<'py>(
     let handshake = e
         .handshake
         .map(|h| (h.mss, h.wscale, h.sack_permitted, h.timestamps));
-    let counts: Vec<(&str, u64)> = e
+    let rare = e.rare();
+    let counts: Vec<(&str, u64)> = rare
         .counts
         .entries
         .iter()
@@ -98,23 +99,23 @@ fn endpoint<'py>(
         e.df_set,
         e.df_clear,
         counts,
-        tally(&e.retransmitted_sizes),
+        tally(&rare.retransmitted_sizes),
         unacked.entries,
         e.ip_id_last,
         e.ip_id_pairs,
         e.ip_id_steps,
-        e.fragmented,
-        e.fragment_frames.clone(),
+        rare.fragmented,
+        rare.fragment_frames.clone(),
         e.stream_bytes,
-        e.gaps,
-        e.gap_bytes,
+        rare.gaps,
+        rare.gap_bytes,
         mismatches,
         end.longest_zero_window_ns,
-        e.too_big_mtu,
-        e.max_ip_len_after_too_big,
+        rare.too_big_mtu,
+        rare.max_ip_len_after_too_big,
         e.last_time_ns,
-        e.closed_frame,
-        e.peer_silent_ns,
+        rare.closed_frame,
+        rare.peer_silent_ns,
     )
 }
 

@@ -327,6 +327,9 @@ impl StreamReassembler {
 
     fn remember(&mut self, start: i64, data: &[u8]) {
         if self.recent.len() < RECENT_SEGMENTS {
+            // Room for one more at a time: an open SMTP flow has delivered one or two
+            // segments, and the amortized growth would make room for four.
+            self.recent.reserve_exact(1);
             self.recent.push((start, data.to_vec()));
         } else {
             let slot = &mut self.recent[self.recent_next];

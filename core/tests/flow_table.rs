@@ -220,7 +220,7 @@ fn an_icmp_error_numbers_a_conversation_before_its_packets() {
     let Some(Event::Ended(ended)) = talk.events.last() else {
         panic!("no end");
     };
-    assert_eq!(ended.flow.endpoints[0].too_big_mtu, Some(1400));
+    assert_eq!(ended.flow.endpoints[0].rare().too_big_mtu, Some(1400));
 }
 
 #[test]

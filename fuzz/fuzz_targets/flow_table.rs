@@ -74,7 +74,7 @@ impl Check {
                     self.open.remove(&ended.id);
                     assert!(ended.flow.notes.len() <= 8);
                     for e in &ended.flow.endpoints {
-                        assert!(e.fragment_frames.len() <= 50);
+                        assert!(e.rare().fragment_frames.len() <= 50);
                     }
                 }
             }

@@ -10,6 +10,8 @@ use super::sequence::unwrap;
 
 /// Unacknowledged data segments tracked per direction.
 pub const MAX_SENT: usize = 50_000;
+/// Segments awaiting their ACK that `Sent` makes room for one at a time.
+const SENT_EXACT: usize = 4;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Entry {
@@ -65,6 +67,11 @@ impl Sent {
             serial: self.serial,
         };
         self.latest.insert(start, entry);
+        // Room for one more at a time while short: an open flow has one or two segments
+        // awaiting their ACK, and the amortized growth would make room for four.
+        if self.queue.len() == self.queue.capacity() && self.queue.len() < SENT_EXACT {
+            self.queue.reserve_exact(1);
+        }
         self.queue.push_back(entry);
     }
 

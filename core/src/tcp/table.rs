@@ -36,6 +36,8 @@ use crate::reassembly::{Chunk, Content, GapReason, StreamReassembler, MAX_PENDIN
 
 /// Largest rise of the IP ID between two packets of one side still read as a counter.
 pub const IP_ID_STEP: u16 = 1024;
+/// Notes a flow makes room for one at a time before growing its list the usual way.
+const NOTES_EXACT: usize = 8;
 /// Fragment frames kept per endpoint as evidence.
 pub const MAX_FRAGMENT_FRAMES: usize = 50;
 
@@ -209,6 +211,15 @@ pub struct Tally<K> {
 
 const TALLY_INDEX_FROM: usize = 16;
 
+impl<K> Tally<K> {
+    pub const fn new() -> Self {
+        Tally {
+            entries: Vec::new(),
+            index: None,
+        }
+    }
+}
+
 impl<K: Copy + Eq + std::hash::Hash> Tally<K> {
     pub fn add(&mut self, key: K) {
         let at = match &self.index {
@@ -237,12 +248,15 @@ impl<K: Copy + Eq + std::hash::Hash> Tally<K> {
 }
 
 /// One side of a flow and everything measured about what it sent
-/// (pcapsmtp.tcp.model.Endpoint).
+/// (pcapsmtp.tcp.model.Endpoint). What most flows never need (analysis flags,
+/// fragments, gaps, ICMP too-big, closing) lives in `rare`, made when first needed, so
+/// an open flow that only talks costs no more than its common counters.
 #[derive(Clone, Debug, Default)]
 pub struct EndpointFacts {
     pub ip: Ip,
     pub port: u16,
     pub handshake: Option<Handshake>,
+    pub ip_id_last: Option<u16>,
     pub packets: u64,
     pub bytes: u64,
     pub ip_bytes: u64,
@@ -252,23 +266,42 @@ pub struct EndpointFacts {
     pub ttls: Tally<u8>,
     pub df_set: u64,
     pub df_clear: u64,
+    pub ip_id_pairs: u64,
+    pub ip_id_steps: u64,
+    pub stream_bytes: u64,
+    pub last_time_ns: i128,
+    rare: Option<Box<EndpointRare>>,
+}
+
+/// The figures of an endpoint most flows never use (see [`EndpointFacts`]).
+#[derive(Clone, Debug, Default)]
+pub struct EndpointRare {
     /// Index into [`COUNTED`] -> segments.
     pub counts: Tally<u8>,
     pub retransmitted_sizes: Tally<u64>,
-    pub ip_id_last: Option<u16>,
-    pub ip_id_pairs: u64,
-    pub ip_id_steps: u64,
     pub fragmented: u64,
     pub fragment_frames: Vec<u64>,
-    pub stream_bytes: u64,
     pub gaps: u64,
     pub gap_bytes: u64,
     pub too_big_mtu: Option<u64>,
     pub max_ip_len_after_too_big: u64,
-    pub last_time_ns: i128,
     pub closed_frame: Option<u64>,
     pub peer_silent_ns: Option<i128>,
 }
+
+/// What an endpoint without rare figures reads.
+static NO_RARE: EndpointRare = EndpointRare {
+    counts: Tally::new(),
+    retransmitted_sizes: Tally::new(),
+    fragmented: 0,
+    fragment_frames: Vec::new(),
+    gaps: 0,
+    gap_bytes: 0,
+    too_big_mtu: None,
+    max_ip_len_after_too_big: 0,
+    closed_frame: None,
+    peer_silent_ns: None,
+};
 
 impl EndpointFacts {
     fn new(addr: Addr) -> Self {
@@ -281,6 +314,16 @@ impl EndpointFacts {
 
     fn addr(&self) -> Addr {
         (self.ip, self.port)
+    }
+
+    /// The rare figures (all zero / empty when none were ever set).
+    pub fn rare(&self) -> &EndpointRare {
+        self.rare.as_deref().unwrap_or(&NO_RARE)
+    }
+
+    /// The rare figures, made on first use.
+    pub fn rare_mut(&mut self) -> &mut EndpointRare {
+        self.rare.get_or_insert_with(Default::default)
     }
 }
 
@@ -713,10 +756,11 @@ impl FlowTable {
         let peer_packets = flow.endpoints[1 - d].packets;
         let peer_last = flow.endpoints[1 - d].last_time_ns;
         let sender = &mut flow.endpoints[d];
-        if flags & (TH_FIN | TH_RST) != 0 && sender.closed_frame.is_none() {
-            sender.closed_frame = Some(seg.frame);
+        if flags & (TH_FIN | TH_RST) != 0 && sender.rare().closed_frame.is_none() {
+            let rare = sender.rare_mut();
+            rare.closed_frame = Some(seg.frame);
             if peer_packets != 0 {
-                sender.peer_silent_ns = Some(time_ns - peer_last);
+                rare.peer_silent_ns = Some(time_ns - peer_last);
             }
         }
         sender.last_time_ns = time_ns;
@@ -740,19 +784,21 @@ impl FlowTable {
             sender.ip_id_last = Some(seg.ip_id);
         }
         if !seg.fragment_frames.is_empty() {
-            sender.fragmented += 1;
-            let room = MAX_FRAGMENT_FRAMES.saturating_sub(sender.fragment_frames.len());
+            let rare = sender.rare_mut();
+            rare.fragmented += 1;
+            let room = MAX_FRAGMENT_FRAMES.saturating_sub(rare.fragment_frames.len());
             let n = room.min(seg.fragment_frames.len());
-            sender
-                .fragment_frames
+            rare.fragment_frames
                 .extend_from_slice(&seg.fragment_frames[..n]);
         }
         if length != 0 {
             sender.data_segments += 1;
             sender.max_segment = sender.max_segment.max(length);
             sender.max_ip_len = sender.max_ip_len.max(seg.ip_len);
-            if sender.too_big_mtu.is_some() && seg.ip_len > sender.max_ip_len_after_too_big {
-                sender.max_ip_len_after_too_big = seg.ip_len;
+            if let Some(rare) = sender.rare.as_deref_mut() {
+                if rare.too_big_mtu.is_some() && seg.ip_len > rare.max_ip_len_after_too_big {
+                    rare.max_ip_len_after_too_big = seg.ip_len;
+                }
             }
         }
 
@@ -787,14 +833,14 @@ impl FlowTable {
         }
         let flow = &mut live.flow;
         if analysis != 0 {
-            let sender = &mut flow.endpoints[d];
+            let rare = flow.endpoints[d].rare_mut();
             for (i, (bits, _)) in COUNTED.iter().enumerate() {
                 if analysis & bits != 0 {
-                    sender.counts.add(i as u8);
+                    rare.counts.add(i as u8);
                 }
             }
             if analysis & ANY_RETRANSMISSION != 0 && length != 0 {
-                sender.retransmitted_sizes.add(seg.ip_len);
+                rare.retransmitted_sizes.add(seg.ip_len);
             }
         }
         if analysis != 0 || flags & (TH_SYN | TH_FIN | TH_RST) != 0 {
@@ -802,6 +848,11 @@ impl FlowTable {
                 flow.dropped_notes += 1;
             } else {
                 let v4 = seg.version == 4;
+                // Exact room for a flow's first few notes (a handshake leaves two; the
+                // amortized growth would make room for four at once).
+                if flow.notes.len() == flow.notes.capacity() && flow.notes.len() < NOTES_EXACT {
+                    flow.notes.reserve_exact(1);
+                }
                 flow.notes.push(Note {
                     frame: seg.frame,
                     time_ns,
@@ -920,8 +971,9 @@ impl FlowTable {
             let endpoint = &mut live.flow.endpoints[direction];
             match chunk.content {
                 Content::Gap(reason) => {
-                    endpoint.gaps += 1;
-                    endpoint.gap_bytes += chunk.length;
+                    let rare = endpoint.rare_mut();
+                    rare.gaps += 1;
+                    rare.gap_bytes += chunk.length;
                     live.analysis.conn.record(b'g', is_client, None);
                     self.out.push(Event::Gap {
                         flow: live.id,
@@ -962,12 +1014,12 @@ impl FlowTable {
         if let Some(live) = self.table.get_mut(&key) {
             if let Some(mtu) = too_big_mtu.filter(|&mtu| mtu != 0) {
                 let d = live.flow.direction(src);
-                let sender = &mut live.flow.endpoints[d];
-                match sender.too_big_mtu {
+                let rare = live.flow.endpoints[d].rare_mut();
+                match rare.too_big_mtu {
                     Some(known) if known <= mtu => {}
-                    _ => sender.too_big_mtu = Some(mtu),
+                    _ => rare.too_big_mtu = Some(mtu),
                 }
-                sender.max_ip_len_after_too_big = 0;
+                rare.max_ip_len_after_too_big = 0;
             }
             let head = expose(live);
             return IcmpMatch::Live(live.id, head);
@@ -1149,8 +1201,8 @@ fn number_only(live: &mut Live, seg: &SegmentRef<'_>) {
     live.analysis.number_only(d, seg.seq, seg.ack, seg.flags);
     if seg.flags & (TH_FIN | TH_RST) != 0 {
         let sender = &mut live.flow.endpoints[d];
-        if sender.closed_frame.is_none() {
-            sender.closed_frame = Some(seg.frame);
+        if sender.rare().closed_frame.is_none() {
+            sender.rare_mut().closed_frame = Some(seg.frame);
         }
         closing(live, d, seg.flags, seg.time_ns);
     }
@@ -1158,11 +1210,37 @@ fn number_only(live: &mut Live, seg: &SegmentRef<'_>) {
 
 /// A RST, or a FIN after the peer's FIN or RST, closes the flow: it lingers from now.
 fn closing(live: &mut Live, d: usize, flags: u16, time_ns: i128) {
-    let peer_closed = live.flow.endpoints[1 - d].closed_frame.is_some();
+    let peer_closed = live.flow.endpoints[1 - d].rare().closed_frame.is_some();
     if flags & TH_RST != 0 || (flags & TH_FIN != 0 && peer_closed) {
         live.closed_at = Some(time_ns);
         for reassembler in live.reassembly.iter_mut().flatten() {
             reassembler.release();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pin the per-flow sizes (issue 19: memory per open flow). A field added to these
+    /// structs should go in `EndpointRare` unless nearly every flow needs it.
+    #[test]
+    fn per_flow_sizes() {
+        use std::mem::size_of;
+        assert_eq!(size_of::<EndpointFacts>(), 176);
+        assert_eq!(size_of::<FlowFacts>(), 592);
+        assert_eq!(size_of::<Live>(), 1184);
+        assert_eq!(size_of::<Note>(), 64);
+    }
+
+    #[test]
+    fn rare_figures_are_made_on_first_use() {
+        let mut e = EndpointFacts::default();
+        assert!(e.rare.is_none());
+        assert_eq!(e.rare().gaps, 0);
+        assert!(e.rare().counts.entries.is_empty());
+        e.rare_mut().gaps += 1;
+        assert_eq!(e.rare().gaps, 1);
     }
 }
