@@ -300,18 +300,78 @@ pub struct Decoder {
     failed: u64,
     first_failure: Option<(u64, String)>,
     dns: Vec<Py<PyAny>>,
+    /// `decode` returns a `SegmentBatch` (TCP segments kept in Rust) instead of a list.
+    segments: bool,
+}
+
+/// One packet of a `SegmentBatch`: a TCP segment kept in Rust, or the Python object of
+/// an ICMP error.
+pub(crate) enum BatchItem {
+    Tcp(Box<decode::TcpSegment<'static>>),
+    Object(Py<PyAny>),
+}
+
+/// A decoded batch whose TCP segments stay in Rust, for the flow table's fast path
+/// (`FlowTable.step`, core/src/python_table.rs): no TcpSegment object per packet. ICMP
+/// errors are Python objects in their capture-order place among the segments.
+#[pyclass(module = "pcapsmtp._core")]
+pub struct SegmentBatch {
+    pub(crate) items: Vec<BatchItem>,
+    /// The next item the flow table takes.
+    pub(crate) pos: usize,
+}
+
+#[pymethods]
+impl SegmentBatch {
+    fn __len__(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Items the flow table has taken so far.
+    #[getter]
+    fn taken(&self) -> usize {
+        self.pos
+    }
+}
+
+fn owned(s: decode::TcpSegment<'_>) -> decode::TcpSegment<'static> {
+    decode::TcpSegment {
+        src: Cow::Owned(s.src.into_owned()),
+        dst: Cow::Owned(s.dst.into_owned()),
+        options: Cow::Owned(s.options.into_owned()),
+        payload: Cow::Owned(s.payload.into_owned()),
+        frame: s.frame,
+        time_ns: s.time_ns,
+        version: s.version,
+        sport: s.sport,
+        dport: s.dport,
+        seq: s.seq,
+        ack: s.ack,
+        flags: s.flags,
+        window: s.window,
+        length: s.length,
+        ttl: s.ttl,
+        df: s.df,
+        ip_id: s.ip_id,
+        ip_len: s.ip_len,
+        fragment_frames: s.fragment_frames,
+    }
 }
 
 #[pymethods]
 impl Decoder {
+    /// ``segments``: ``decode`` returns SegmentBatch objects (the flow table's fast path)
+    /// instead of lists of TcpSegment and IcmpError objects.
     #[new]
-    fn new(models: Py<Models>) -> Self {
+    #[pyo3(signature = (models, segments=false))]
+    fn new(models: Py<Models>, segments: bool) -> Self {
         Decoder {
             models,
             inner: decode::Decoder::new(),
             failed: 0,
             first_failure: None,
             dns: Vec::new(),
+            segments,
         }
     }
 
@@ -320,19 +380,20 @@ impl Decoder {
         PyList::new(py, std::mem::take(&mut self.dns))
     }
 
-    /// The packets of the reader's next batch of frames; None once the reader has no
-    /// more frames.
+    /// The packets of the reader's next batch of frames (a list, or a SegmentBatch when
+    /// made with ``segments``); None once the reader has no more frames.
     fn decode<'py>(
         &mut self,
         py: Python<'py>,
         reader: &Bound<'py, Reader>,
-    ) -> PyResult<Option<Bound<'py, PyList>>> {
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
         let batch = reader.borrow_mut().read_batch()?;
         if batch.is_empty() {
             return Ok(None);
         }
         let models = self.models.get();
         let out = PyList::empty(py);
+        let mut items = Vec::new();
         for frame in &batch {
             let inner = &mut self.inner;
             match catch_unwind(AssertUnwindSafe(|| inner.decode(frame))) {
@@ -340,6 +401,12 @@ impl Decoder {
                     if let Some(datagram) = models.dns(py, &d)? {
                         self.dns.push(datagram.unbind());
                     }
+                }
+                Ok(Some(Packet::Tcp(s))) if self.segments => {
+                    items.push(BatchItem::Tcp(Box::new(owned(s))));
+                }
+                Ok(Some(packet)) if self.segments => {
+                    items.push(BatchItem::Object(models.packet(py, &packet)?.unbind()));
                 }
                 Ok(Some(packet)) => out.append(models.packet(py, &packet)?)?,
                 Ok(None) => {}
@@ -350,7 +417,11 @@ impl Decoder {
                 }
             }
         }
-        Ok(Some(out))
+        if self.segments {
+            let batch = SegmentBatch { items, pos: 0 };
+            return Ok(Some(Bound::new(py, batch)?.into_any()));
+        }
+        Ok(Some(out.into_any()))
     }
 
     #[getter]
@@ -389,6 +460,7 @@ impl Decoder {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Models>()?;
     m.add_class::<Decoder>()?;
+    m.add_class::<SegmentBatch>()?;
     m.add_function(wrap_pyfunction!(ip_start, m)?)?;
     Ok(())
 }
