@@ -1,7 +1,8 @@
 //! The decoder's binding: `pcapsmtp._core.Models` (capture/model.py's classes, and
 //! decoding one frame or packet at a time) and `pcapsmtp._core.Decoder` (a reader's
 //! batches decoded into TcpSegment and IcmpError objects, fragments reassembled, and
-//! DnsDatagram objects on the side when asked).
+//! DnsDatagram objects on the side when asked) and `pcapsmtp._core.SegmentBatch` (the
+//! same batch with its TCP segments kept in Rust, for `FlowTable.step`).
 
 use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
