@@ -327,36 +327,6 @@ impl SegmentBatch {
     fn __len__(&self) -> usize {
         self.items.len()
     }
-
-    /// Items the flow table has taken so far.
-    #[getter]
-    fn taken(&self) -> usize {
-        self.pos
-    }
-}
-
-fn owned(s: decode::TcpSegment<'_>) -> decode::TcpSegment<'static> {
-    decode::TcpSegment {
-        src: Cow::Owned(s.src.into_owned()),
-        dst: Cow::Owned(s.dst.into_owned()),
-        options: Cow::Owned(s.options.into_owned()),
-        payload: Cow::Owned(s.payload.into_owned()),
-        frame: s.frame,
-        time_ns: s.time_ns,
-        version: s.version,
-        sport: s.sport,
-        dport: s.dport,
-        seq: s.seq,
-        ack: s.ack,
-        flags: s.flags,
-        window: s.window,
-        length: s.length,
-        ttl: s.ttl,
-        df: s.df,
-        ip_id: s.ip_id,
-        ip_len: s.ip_len,
-        fragment_frames: s.fragment_frames,
-    }
 }
 
 #[pymethods]
@@ -404,7 +374,7 @@ impl Decoder {
                     }
                 }
                 Ok(Some(Packet::Tcp(s))) if self.segments => {
-                    items.push(BatchItem::Tcp(Box::new(owned(s))));
+                    items.push(BatchItem::Tcp(Box::new(s.into_owned())));
                 }
                 Ok(Some(packet)) if self.segments => {
                     items.push(BatchItem::Object(models.packet(py, &packet)?.unbind()));
