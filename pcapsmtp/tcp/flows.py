@@ -27,7 +27,9 @@ they are tracked on their own, which is what stitching a rotated capture set res
 (pcapsmtp.analysis.rotated).
 
 The table is the core's (core/src/tcp/table.rs, bound in core/src/python_table.rs): one
-call per packet, the events back in a batch. ``FlowTracker`` turns them into
+call per packet, the events back in a batch (or, with ``batch_events``, one call per
+decoded batch until a packet makes events, no TcpSegment objects). ``FlowTracker`` turns
+them into
 ``StreamData`` / ``StreamGap`` / ``FlowEnded`` and keeps a Python ``TcpFlow`` only for a
 flow its consumer was handed (an event named it, or ``flow_of``), made at the first such
 event: a SYN flood makes none until its flows end. While a flow lives its ``TcpFlow``
