@@ -437,6 +437,34 @@ pub struct TcpSegment<'a> {
     pub fragment_frames: Vec<u64>,
 }
 
+impl TcpSegment<'_> {
+    /// The segment with its bytes copied: one that outlives the frame it was read from
+    /// (a batch kept for the flow table, core/src/python_decode.rs `SegmentBatch`).
+    pub fn into_owned(self) -> TcpSegment<'static> {
+        TcpSegment {
+            src: Cow::Owned(self.src.into_owned()),
+            dst: Cow::Owned(self.dst.into_owned()),
+            options: Cow::Owned(self.options.into_owned()),
+            payload: Cow::Owned(self.payload.into_owned()),
+            frame: self.frame,
+            time_ns: self.time_ns,
+            version: self.version,
+            sport: self.sport,
+            dport: self.dport,
+            seq: self.seq,
+            ack: self.ack,
+            flags: self.flags,
+            window: self.window,
+            length: self.length,
+            ttl: self.ttl,
+            df: self.df,
+            ip_id: self.ip_id,
+            ip_len: self.ip_len,
+            fragment_frames: self.fragment_frames,
+        }
+    }
+}
+
 fn sub<'a>(bytes: &Cow<'a, [u8]>, a: usize, b: usize) -> Cow<'a, [u8]> {
     match bytes {
         Cow::Borrowed(all) => Cow::Borrowed(sl(all, a, b)),

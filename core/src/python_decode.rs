@@ -1,7 +1,8 @@
 //! The decoder's binding: `pcapsmtp._core.Models` (capture/model.py's classes, and
 //! decoding one frame or packet at a time) and `pcapsmtp._core.Decoder` (a reader's
 //! batches decoded into TcpSegment and IcmpError objects, fragments reassembled, and
-//! DnsDatagram objects on the side when asked).
+//! DnsDatagram objects on the side when asked) and `pcapsmtp._core.SegmentBatch` (the
+//! same batch with its TCP segments kept in Rust, for `FlowTable.step`).
 
 use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -300,18 +301,48 @@ pub struct Decoder {
     failed: u64,
     first_failure: Option<(u64, String)>,
     dns: Vec<Py<PyAny>>,
+    /// `decode` returns a `SegmentBatch` (TCP segments kept in Rust) instead of a list.
+    segments: bool,
+}
+
+/// One packet of a `SegmentBatch`: a TCP segment kept in Rust, or the Python object of
+/// an ICMP error.
+pub(crate) enum BatchItem {
+    Tcp(Box<decode::TcpSegment<'static>>),
+    Object(Py<PyAny>),
+}
+
+/// A decoded batch whose TCP segments stay in Rust, for the flow table's fast path
+/// (`FlowTable.step`, core/src/python_table.rs): no TcpSegment object per packet. ICMP
+/// errors are Python objects in their capture-order place among the segments.
+#[pyclass(module = "pcapsmtp._core")]
+pub struct SegmentBatch {
+    pub(crate) items: Vec<BatchItem>,
+    /// The next item the flow table takes.
+    pub(crate) pos: usize,
+}
+
+#[pymethods]
+impl SegmentBatch {
+    fn __len__(&self) -> usize {
+        self.items.len()
+    }
 }
 
 #[pymethods]
 impl Decoder {
+    /// ``segments``: ``decode`` returns SegmentBatch objects (the flow table's fast path)
+    /// instead of lists of TcpSegment and IcmpError objects.
     #[new]
-    fn new(models: Py<Models>) -> Self {
+    #[pyo3(signature = (models, segments=false))]
+    fn new(models: Py<Models>, segments: bool) -> Self {
         Decoder {
             models,
             inner: decode::Decoder::new(),
             failed: 0,
             first_failure: None,
             dns: Vec::new(),
+            segments,
         }
     }
 
@@ -320,19 +351,20 @@ impl Decoder {
         PyList::new(py, std::mem::take(&mut self.dns))
     }
 
-    /// The packets of the reader's next batch of frames; None once the reader has no
-    /// more frames.
+    /// The packets of the reader's next batch of frames (a list, or a SegmentBatch when
+    /// made with ``segments``); None once the reader has no more frames.
     fn decode<'py>(
         &mut self,
         py: Python<'py>,
         reader: &Bound<'py, Reader>,
-    ) -> PyResult<Option<Bound<'py, PyList>>> {
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
         let batch = reader.borrow_mut().read_batch()?;
         if batch.is_empty() {
             return Ok(None);
         }
         let models = self.models.get();
         let out = PyList::empty(py);
+        let mut items = Vec::new();
         for frame in &batch {
             let inner = &mut self.inner;
             match catch_unwind(AssertUnwindSafe(|| inner.decode(frame))) {
@@ -340,6 +372,12 @@ impl Decoder {
                     if let Some(datagram) = models.dns(py, &d)? {
                         self.dns.push(datagram.unbind());
                     }
+                }
+                Ok(Some(Packet::Tcp(s))) if self.segments => {
+                    items.push(BatchItem::Tcp(Box::new(s.into_owned())));
+                }
+                Ok(Some(packet)) if self.segments => {
+                    items.push(BatchItem::Object(models.packet(py, &packet)?.unbind()));
                 }
                 Ok(Some(packet)) => out.append(models.packet(py, &packet)?)?,
                 Ok(None) => {}
@@ -350,7 +388,11 @@ impl Decoder {
                 }
             }
         }
-        Ok(Some(out))
+        if self.segments {
+            let batch = SegmentBatch { items, pos: 0 };
+            return Ok(Some(Bound::new(py, batch)?.into_any()));
+        }
+        Ok(Some(out.into_any()))
     }
 
     #[getter]
@@ -389,6 +431,7 @@ impl Decoder {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Models>()?;
     m.add_class::<Decoder>()?;
+    m.add_class::<SegmentBatch>()?;
     m.add_function(wrap_pyfunction!(ip_start, m)?)?;
     Ok(())
 }

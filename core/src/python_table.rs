@@ -20,7 +20,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 use pyo3::IntoPyObjectExt;
 
+use crate::decode::TcpSegment;
 use crate::python::panic_message;
+use crate::python_decode::{BatchItem, SegmentBatch};
 use crate::tcp::table::{
     self, Addr, EndedFlow, EndpointFacts, Event, FlowHead, IcmpMatch, Ip, Limits, SegmentRef,
     Tally, COUNTED,
@@ -216,7 +218,55 @@ pub struct FlowTable {
 
 type LimitsIn = (i128, i128, i128, i128, usize, u64, usize, usize, u64, u64);
 
+/// A decoded segment as the table reads it (what `segment` reads of a TcpSegment object).
+fn segment_ref<'a>(s: &'a TcpSegment<'_>) -> SegmentRef<'a> {
+    SegmentRef {
+        frame: s.frame,
+        time_ns: s.time_ns,
+        version: s.version,
+        src: Ip::new(&s.src),
+        dst: Ip::new(&s.dst),
+        sport: s.sport,
+        dport: s.dport,
+        seq: s.seq,
+        ack: s.ack,
+        flags: s.flags,
+        window: s.window,
+        options: &s.options,
+        payload: &s.payload,
+        length: s.length as u64,
+        ttl: s.ttl,
+        df: s.df,
+        // An IP ID is 16 bits in every segment the table sees (IPv4's header field;
+        // IPv6 fragments' 32-bit identification is kept to its low 16 bits).
+        ip_id: (s.ip_id & 0xffff) as u16,
+        ip_len: s.ip_len as u64,
+        fragment_frames: &s.fragment_frames,
+    }
+}
+
 impl FlowTable {
+    /// One segment into the table; the events it made (with the failure's), if any.
+    fn run<'py>(
+        &mut self,
+        py: Python<'py>,
+        segment: &SegmentRef<'_>,
+    ) -> PyResult<Option<Bound<'py, PyList>>> {
+        let inner = &mut self.inner;
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| inner.segment(segment))) {
+            let what = format!(
+                "the flow table failed on frame {}: {}; the frame was left out",
+                segment.frame,
+                panic_message(&panic)
+            );
+            return Ok(Some(self.failed(py, what)?));
+        }
+        if !self.inner.ready() {
+            return Ok(None);
+        }
+        Ok(Some(events(py, self.inner.take())?))
+    }
+
     fn failed<'py>(&mut self, py: Python<'py>, what: String) -> PyResult<Bound<'py, PyList>> {
         let list = events(py, self.inner.take())?;
         list.append((5u8, what))?;
@@ -283,19 +333,36 @@ impl FlowTable {
             ip_len: get(intern!(py, "ip_len"))?.extract()?,
             fragment_frames: &fragment_frames,
         };
-        let inner = &mut self.inner;
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| inner.segment(&segment))) {
-            let what = format!(
-                "the flow table failed on frame {}: {}; the frame was left out",
-                segment.frame,
-                panic_message(&panic)
-            );
-            return Ok(Some(self.failed(py, what)?));
+        self.run(py, &segment)
+    }
+
+    /// The fast path: a decoder's SegmentBatch, from where the last call stopped up to
+    /// item ``end``. Stops after the first segment that makes events (the list of them),
+    /// or at an ICMP error (its object, for the caller to hand to ``icmp``); None once
+    /// ``end`` is reached. So the caller sees every packet's events before the next
+    /// packet is read, and its changes to a flow (``update``) apply from that packet on,
+    /// as with ``segment``.
+    fn step<'py>(
+        &mut self,
+        py: Python<'py>,
+        batch: &Bound<'py, SegmentBatch>,
+        end: usize,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let mut batch = batch.borrow_mut();
+        let end = end.min(batch.items.len());
+        while batch.pos < end {
+            let at = batch.pos;
+            batch.pos += 1;
+            match &batch.items[at] {
+                BatchItem::Tcp(s) => {
+                    if let Some(found) = self.run(py, &segment_ref(s))? {
+                        return Ok(Some(found.into_any()));
+                    }
+                }
+                BatchItem::Object(packet) => return Ok(Some(packet.bind(py).clone())),
+            }
         }
-        if !self.inner.ready() {
-            return Ok(None);
-        }
-        Ok(Some(events(py, self.inner.take())?))
+        Ok(None)
     }
 
     /// An ICMP error quoting a TCP header: ``(0, id, head or None)`` tied to a live flow,

@@ -18,12 +18,21 @@ from pcapsmtp.analysis.model import CaptureResult, Options
 from pcapsmtp.analysis.progress import Progress
 from pcapsmtp.analysis.spool import SessionSpool
 from pcapsmtp.analysis.tlsdecrypt import decrypt_held, keys_at_hand, readable_source
-from pcapsmtp.capture import Capture, CaptureInfo, IcmpError, TcpSegment, open_capture, packets
+from pcapsmtp.capture import (
+    Capture,
+    CaptureInfo,
+    IcmpError,
+    SegmentBatch,
+    TcpSegment,
+    open_capture,
+    packets,
+    segment_batches,
+)
 from pcapsmtp.capture.sets import CaptureSet, ChainedCapture
 from pcapsmtp.dns import read_dns
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.tracker import SMTP_PORTS, SmtpTracker
-from pcapsmtp.tcp import FlowEnded, FlowTracker, TcpFlow
+from pcapsmtp.tcp import FlowEnded, FlowEvent, FlowTracker, TcpFlow
 from pcapsmtp.tcp.flows import evicted_warning
 from pcapsmtp.tcp.streams import StreamFrames, follow_streams
 
@@ -63,8 +72,25 @@ class OnePass:
         """Feed the packets through; ``on_end`` is told of every flow as it ends, with its
         session (None for a connection that is not SMTP, or one held for TLS): the live
         mode (pcapsmtp.analysis.follow) shows sessions as they end."""
+        self._take(self.flows.events(found), on_end)
+
+    def run_batches(
+        self,
+        batches: Iterable[SegmentBatch],
+        tick: Callable[[], None] | None = None,
+        every: int = 0,
+    ) -> None:
+        """``run`` on the decoder's batches (pcapsmtp.capture.segment_batches), the flow
+        table's fast path; ``tick`` before every ``every``-th packet."""
+        self._take(self.flows.batch_events(batches, tick, every), None)
+
+    def _take(
+        self,
+        events: Iterable[FlowEvent],
+        on_end: Callable[[TcpFlow, Session | None], None] | None,
+    ) -> None:
         smtp, sessions, starts = self.smtp, self.sessions, self.flow_starts
-        for event in self.flows.events(found):
+        for event in events:
             session = smtp.add(event)
             if session is not None:
                 sessions.append(session)
@@ -118,10 +144,12 @@ def run_pass(
     ``result.smtp`` for the sessions it holds for TLS."""
     one = OnePass(label, options.extra_ports, hold_tls, spool=spool)
     datagrams: list = []
-    found = packets(capture, datagrams)
-    if options.progress is not None:
-        found = _reporting(found, capture, options.progress, one)
-    one.run(found)
+    batches = segment_batches(capture, datagrams)
+    if options.progress is None:
+        one.run_batches(batches)
+    else:
+        tick = _reporter(capture, options.progress, one)
+        one.run_batches(_done_after(batches, options.progress), tick, PROGRESS_EVERY)
     result = CaptureResult(
         capture.info, one.sessions, one.flows.unmatched_icmp, one.other_connections
     )
@@ -136,16 +164,22 @@ PROGRESS_EVERY = 4096
 """Packets between two progress reports (the report itself is throttled in time)."""
 
 
-def _reporting(found: Iterator, capture: Capture, progress: Progress, one: OnePass) -> Iterator:
-    """The packets as they are, telling ``progress`` how far the reading got now and then."""
+def _reporter(capture: Capture, progress: Progress, one: OnePass) -> Callable[[], None]:
+    """What tells ``progress`` how far the reading got (every PROGRESS_EVERY packets)."""
     size = capture.size()
     flows, smtp = one.flows, one.smtp
+
+    def tick() -> None:
+        position, frames = capture.position(), capture.info.frames
+        progress.update(capture.source, position, size, frames, flows.streams, smtp.seen)
+
+    return tick
+
+
+def _done_after(batches: Iterator, progress: Progress) -> Iterator:
+    """The batches as they are; ``progress`` is done once they are read (or given up)."""
     try:
-        for n, packet in enumerate(found, 1):
-            if not n % PROGRESS_EVERY:
-                position, frames = capture.position(), capture.info.frames
-                progress.update(capture.source, position, size, frames, flows.streams, smtp.seen)
-            yield packet
+        yield from batches
     finally:
         progress.done()
 

@@ -35,10 +35,15 @@ __all__ = [
     "IPPacket",
     "IcmpError",
     "QuotedPacket",
+    "SegmentBatch",
     "TcpSegment",
     "open_capture",
     "packets",
+    "segment_batches",
 ]
+
+SegmentBatch = _core.SegmentBatch
+"""A decoded batch whose TCP segments stay in the core (``segment_batches``)."""
 
 MODELS = _core.Models(IPPacket, TcpSegment, IcmpError, QuotedPacket)
 """The classes the core builds its packets with (capture/model.py)."""
@@ -58,10 +63,24 @@ def packets(
     (capture.sets): fragments are reassembled across its files. With ``dns``, the DNS
     datagrams (UDP port 53) are appended to it batch by batch, in capture order; they never
     reach the flow table."""
-    decoder = _core.Decoder(MODELS if dns is None else DNS_MODELS)
+    for batch in _decoded(capture, dns, segments=False):
+        yield from batch
+
+
+def segment_batches(
+    capture: Capture, dns: list[DnsDatagram] | None = None
+) -> Iterator[_core.SegmentBatch]:
+    """The same packets as ``packets``, batch by batch, their TCP segments kept in the core
+    (no TcpSegment objects; ICMP errors are objects in their place): the flow table's fast
+    path (``FlowTracker.batch_events``). Each batch must be fully taken before the next."""
+    return _decoded(capture, dns, segments=True)
+
+
+def _decoded(capture: Capture, dns: list[DnsDatagram] | None, segments: bool) -> Iterator:
+    decoder = _core.Decoder(MODELS if dns is None else DNS_MODELS, segments)
     left_out = 0
     for batch in capture.batches(decoder):
-        yield from batch
+        yield batch
         if dns is not None:
             found = decoder.take_dns()
             room = MAX_DNS_DATAGRAMS - len(dns)

@@ -27,7 +27,9 @@ they are tracked on their own, which is what stitching a rotated capture set res
 (pcapsmtp.analysis.rotated).
 
 The table is the core's (core/src/tcp/table.rs, bound in core/src/python_table.rs): one
-call per packet, the events back in a batch. ``FlowTracker`` turns them into
+call per packet, the events back in a batch (or, with ``batch_events``, one call per
+decoded batch until a packet makes events, no TcpSegment objects). ``FlowTracker`` turns
+them into
 ``StreamData`` / ``StreamGap`` / ``FlowEnded`` and keeps a Python ``TcpFlow`` only for a
 flow its consumer was handed (an event named it, or ``flow_of``), made at the first such
 event: a SYN flood makes none until its flows end. While a flow lives its ``TcpFlow``
@@ -40,9 +42,9 @@ tells the server, ``ignore_payload``) reach the table before the next packet.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
-from pcapsmtp._core import FlowTable, tcp_options
+from pcapsmtp._core import FlowTable, SegmentBatch, tcp_options
 from pcapsmtp.capture.addresses import endpoint_name
 from pcapsmtp.capture.model import IPPROTO_TCP, IcmpError, TcpSegment
 from pcapsmtp.tcp import reassembly
@@ -163,6 +165,43 @@ class FlowTracker:
                 self._icmp(packet)
         for batch in self._finishing():
             yield from batch
+
+    def batch_events(
+        self,
+        batches: Iterable[SegmentBatch],
+        tick: Callable[[], None] | None = None,
+        every: int = 0,
+    ) -> Iterator[FlowEvent]:
+        """``events`` for the decoder's batches (pcapsmtp.capture.segment_batches): the
+        segments go through the table in the core, without a TcpSegment object each; the
+        events come out the same, in the same order. With ``tick``, it is called before
+        every ``every``-th packet (counting from 1), after the events of the packets
+        before it were taken."""
+        step, convert = self._table.step, self._convert
+        done = 0
+        """Packets of the batches before this one."""
+        for batch in batches:
+            size = len(batch)
+            stops = [size]
+            if tick is not None and every > 0:
+                first = (every - 1 - done) % every
+                stops = [*range(first, size, every), size]
+            for stop in stops:
+                while True:
+                    if self._handed:
+                        self._sync()
+                    found = step(batch, stop)
+                    if found is None:
+                        break
+                    if type(found) is list:
+                        yield from convert(found)
+                    else:
+                        self._icmp(found)
+                if stop < size and tick is not None:
+                    tick()
+            done += size
+        for events in self._finishing():
+            yield from events
 
     def add(self, packet: TcpSegment | IcmpError) -> bool:
         """Process one packet; True when events are waiting in ``take()``."""
