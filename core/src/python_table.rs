@@ -329,7 +329,8 @@ impl FlowTable {
             length: get(intern!(py, "length"))?.extract()?,
             ttl: get(intern!(py, "ttl"))?.extract()?,
             df: get(intern!(py, "df"))?.is_truthy()?,
-            ip_id: get(intern!(py, "ip_id"))?.extract()?,
+            // As the fast path: an IPv6 fragment's 32-bit identification keeps its low 16 bits.
+            ip_id: (get(intern!(py, "ip_id"))?.extract::<u32>()? & 0xffff) as u16,
             ip_len: get(intern!(py, "ip_len"))?.extract()?,
             fragment_frames: &fragment_frames,
         };

@@ -59,3 +59,37 @@ def test_ticks_come_before_every_nth_packet() -> None:
             seen[0] += 1
     assert len(ticks) == count // 7 and ticks == sorted(ticks) and ticks[-1] < seen[0]
     assert ticks[0] > 0
+
+
+def test_an_ipv6_fragment_identification_beyond_16_bits_is_read_as_the_fast_path_reads_it() -> None:
+    """An IPv6 fragment header's identification is 32 bits; the table keeps an IP ID of 16
+    (IPv4's field), on both paths. The object path raised OverflowError on such a segment."""
+    from pcapsmtp.capture.model import TcpSegment
+    from pcapsmtp.tcp import FlowEnded, FlowTracker
+
+    src, dst = bytes(15) + b"\x01", bytes(15) + b"\x02"
+    syn = TcpSegment(
+        frame=1,
+        time_ns=0,
+        version=6,
+        src=src,
+        dst=dst,
+        sport=40000,
+        dport=25,
+        seq=1,
+        ack=0,
+        flags=0x02,
+        window=65535,
+        options=b"",
+        payload=b"",
+        length=0,
+        ttl=64,
+        df=False,
+        ip_id=0x1234_5678,
+        ip_len=60,
+        fragment_frames=(1,),
+    )
+    ended = [e for e in FlowTracker([25]).events([syn]) if isinstance(e, FlowEnded)]
+    assert len(ended) == 1
+    assert ended[0].flow.endpoints[0].packets == 1
+    assert ended[0].flow.endpoints[0].fragmented == 1
