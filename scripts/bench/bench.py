@@ -351,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tshark: `{' '.join(tshark_command('FILE'))}`")
     print(
         f"\nMedians of {args.runs} runs.\n\n"
-        "| capture | size | frames | command | wall s | CPU s | MB/s | packets/s | peak RSS MB |\n"
+        "| capture | size | frames | command | wall s | CPU s | MB/s | packets/s | peak RSS MiB |\n"
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     )
     for path in captures:
