@@ -108,7 +108,7 @@ def _interface_resolution(rng, data: bytearray, order: str, blocks) -> None:
         if rng.random() < 0.5:
             option += struct.pack(order + "HHq", 14, 8, rng.choice([-(1 << 63), (1 << 63) - 1, -1]))
         end = at + length - 4
-        if end <= len(data) and length >= 20:
+        if at + length <= len(data) and length >= 20:  # the trailing length field is there
             data[end:end] = bytes(option)
             struct.pack_into(order + "I", data, at + 4, length + len(option))
             struct.pack_into(order + "I", data, at + length + len(option) - 4, length + len(option))
