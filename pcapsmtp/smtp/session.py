@@ -10,7 +10,7 @@ import re
 from collections import deque
 from types import MappingProxyType
 
-from pcapsmtp.smtp import codes
+from pcapsmtp.smtp import codes, queue_ids
 from pcapsmtp.smtp.events import (
     AUTH_RESPONSE,
     CLIENT,
@@ -454,7 +454,7 @@ class SessionBuilder:
         if transaction.outcome == Outcome.DELIVERED and transaction.method is None:
             transaction.outcome = Outcome.INCOMPLETE
         if codes.is_positive(reply.code):
-            transaction.queue_id = codes.queue_id(reply.text)
+            transaction.queue_id = queue_ids.queue_id(reply.text)
         self._other_reply(reply.text)
 
     def _close_open(self, outcome: Outcome) -> None:
