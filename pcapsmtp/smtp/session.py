@@ -46,7 +46,7 @@ from pcapsmtp.smtp.outcome import (
     reset_after_own_close,
 )
 from pcapsmtp.smtp.software import parse_ehlo, server_software
-from pcapsmtp.smtp.tls import TlsScanner
+from pcapsmtp.smtp.tls.scanner import TlsScanner
 from pcapsmtp.tcp.model import TcpFlow
 
 MAX_ENTRIES = 20_000
