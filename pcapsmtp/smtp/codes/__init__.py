@@ -1,7 +1,6 @@
 """SMTP replies as a mail admin reads them: reply classes and basic codes (``classes``, RFC
-5321 section 4.2), enhanced status codes (``enhanced``: RFC 3463, RFC 2034, the IANA registry),
-what a reply means in one line (``meanings``: the texts of providers and MTAs, then the
-codes), and the kinds of refusal the diagnosis asks about (``refusals``).
+5321 4.2), enhanced status codes (``enhanced``, RFC 3463), what a reply means in one line
+(``meanings``), and the kinds of refusal the diagnosis asks about (``refusals``).
 
 Every function takes the reply text without the three-digit code, lines joined with "\\n",
 the enhanced code (when the server sends one) at the start of the first line. Pure functions:
