@@ -32,8 +32,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import ModuleType
 
 from pcapsmtp.diagnose.digest import Digest, make_digest
-from pcapsmtp.smtp import events, message, model, software, tls
+from pcapsmtp.smtp import events, message, model, software
 from pcapsmtp.smtp.model import Session
+from pcapsmtp.smtp.tls import facts as tls_facts
 from pcapsmtp.tcp import model as tcp_model
 
 KEEP_IN_MEMORY = 1000
@@ -107,7 +108,7 @@ def _reducers(*modules: ModuleType) -> dict[type, Callable]:
     return table
 
 
-REDUCERS = _reducers(model, events, message, tls, software, tcp_model)
+REDUCERS = _reducers(model, events, message, tls_facts, software, tcp_model)
 """Class -> reducer, for ``pickle.Pickler.dispatch_table``: the classes a session is made of."""
 
 

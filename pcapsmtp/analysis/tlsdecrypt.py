@@ -50,7 +50,7 @@ from pcapsmtp.capture.pcapng import read_pcapng
 from pcapsmtp.errors import CaptureError, PcapsmtpError
 from pcapsmtp.smtp.events import CLIENT, SERVER
 from pcapsmtp.smtp.model import Session
-from pcapsmtp.smtp.tls import TlsScanner
+from pcapsmtp.smtp.tls.scanner import TlsScanner
 from pcapsmtp.smtp.tracker import SMTP_PORTS, SmtpTracker
 
 STDIN = "-"

@@ -53,7 +53,8 @@ def export_command(
     original timestamps, to attach to a ticket or open in Wireshark. AUTH credentials sent
     in clear are overwritten unless --keep-credentials is given. With --annotate, the
     findings ride along as packet comments on their evidence frames."""
-    from pcapsmtp.export import annotation, export_capture, export_session
+    from pcapsmtp.export import export_capture, export_session
+    from pcapsmtp.export.comments import annotation
 
     whole = annotate and session_id is None and stream is None
     selector = None if whole else one_selector(session_id, stream)

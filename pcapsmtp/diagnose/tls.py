@@ -16,7 +16,7 @@ from pcapsmtp.diagnose.registry import session_rule
 from pcapsmtp.smtp.events import CLIENT, SERVER
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.outcome import TIMEOUT_NS
-from pcapsmtp.smtp.tls import TlsAlert
+from pcapsmtp.smtp.tls.facts import TlsAlert
 
 ALERTS = {
     # description -> what it says about the handshake (RFC 8446 6.2, RFC 5246 7.2.2)

@@ -18,7 +18,7 @@ from pcapsmtp.maillog.model import (
     REJECTED,
     LogLine,
 )
-from pcapsmtp.smtp import codes
+from pcapsmtp.smtp import queue_ids
 
 # 6-6-2 ids; 6-11-4 since Exim 4.97.
 _ID = r"[0-9A-Za-z]{6}-(?:[0-9A-Za-z]{11}-[0-9A-Za-z]{4}|[0-9A-Za-z]{6}-[0-9A-Za-z]{2})"
@@ -83,7 +83,7 @@ def _about_message(line: LogLine, flag: str | None, rest: str) -> None:
     if confirmation:
         reply = confirmation.group(1)
         line.code = int(reply[:3]) if reply[:3].isdigit() else None
-        line.remote_id = codes.queue_id(reply[4:]) if line.code == 250 else None
+        line.remote_id = queue_ids.queue_id(reply[4:]) if line.code == 250 else None
     error = _REMOTE_ERROR.search(rest) or _HOST_SAID.search(rest)
     if error:
         line.code = int(error.groups()[-1])

@@ -17,7 +17,7 @@ from pcapsmtp.maillog.model import (
     REJECTED,
     LogLine,
 )
-from pcapsmtp.smtp import codes
+from pcapsmtp.smtp import queue_ids
 
 _QUEUE_ID = r"([0-9A-F]{6,}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,}|NOQUEUE)"
 # Short ids are hex; long ids (enable_long_queue_ids) use a base-51 alphabet without vowels.
@@ -176,7 +176,7 @@ def _remote_reply(line: LogLine) -> None:
     if reply:
         line.code = int(reply.group(1))
         if line.code // 100 == 2:
-            line.remote_id = codes.queue_id(reply.group(2))
+            line.remote_id = queue_ids.queue_id(reply.group(2))
 
 
 def _client_trouble(line: LogLine, rest: str) -> None:

@@ -21,7 +21,7 @@ from pcapsmtp.maillog.model import (
     REJECTED,
     LogLine,
 )
-from pcapsmtp.smtp import codes
+from pcapsmtp.smtp import queue_ids
 
 PROGRAMS = ("qmail", "qmail-send", "qmail-smtpd", "tcpserver", "splogger")
 _SPLOGGER_STAMP = re.compile(r"\d{9,10}\.\d{1,9} ")
@@ -91,7 +91,7 @@ class QmailParser:
         if said:
             line.code = int(said.group(1))
             if outcome == "success":
-                line.remote_id = codes.queue_id(said.group(2).replace("_", " "))
+                line.remote_id = queue_ids.queue_id(said.group(2).replace("_", " "))
         return True
 
 

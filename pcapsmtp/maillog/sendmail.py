@@ -15,7 +15,7 @@ from pcapsmtp.maillog.model import (
     REJECTED,
     LogLine,
 )
-from pcapsmtp.smtp import codes
+from pcapsmtp.smtp import codes, queue_ids
 
 PROGRAMS = ("sendmail", "sm-mta", "sm-msp-queue")
 _QID = re.compile(r"([0-9A-Za-z]{8}\d{5,6}|[0-9A-Za-z]{14}|NOQUEUE): (.*)", re.S)
@@ -96,10 +96,10 @@ def _delivery(line: LogLine, rest: str, fields: dict[str, str]) -> None:
     if reply:
         line.code = int(reply.group(1))
         if line.status == "sent":
-            line.remote_id = codes.queue_id(reply.group(2))
+            line.remote_id = queue_ids.queue_id(reply.group(2))
     elif line.status == "sent":  # "Sent (4ABC Message accepted for delivery)": no code
         inner = re.search(r"\((.*)\)\s*$", stat)
-        line.remote_id = codes.queue_id(inner.group(1)) if inner else None
+        line.remote_id = queue_ids.queue_id(inner.group(1)) if inner else None
 
 
 def _status(stat: str, dsn: str | None) -> str:

@@ -43,7 +43,7 @@ from pcapsmtp.smtp.events import (
 )
 from pcapsmtp.smtp.message import MessageScanner
 from pcapsmtp.smtp.pairing import NO, SURE, fit
-from pcapsmtp.smtp.tls import TlsScanner
+from pcapsmtp.smtp.tls.scanner import TlsScanner
 
 KNOWN_VERBS = frozenset(
     [

@@ -13,7 +13,7 @@ from enum import StrEnum
 from pcapsmtp.smtp.events import Anomaly, Command, Gap, Reply, Side, Unanswered
 from pcapsmtp.smtp.message import MessageFacts
 from pcapsmtp.smtp.software import SoftwareGuess
-from pcapsmtp.smtp.tls import TlsFacts
+from pcapsmtp.smtp.tls.facts import TlsFacts
 from pcapsmtp.tcp.model import Endpoint, TcpFlow
 
 

@@ -10,7 +10,7 @@ back in step, as Zeek's analyzer recovers after SMTP_AFTER_GAP on the next reply
 
 from __future__ import annotations
 
-from pcapsmtp.smtp import codes
+from pcapsmtp.smtp import codes, queue_ids
 from pcapsmtp.smtp.events import AUTH_RESPONSE, END_OF_DATA, GREETING, Command, Reply
 
 NO = 0
@@ -58,7 +58,7 @@ def _fit_positive(command: Command, reply: Reply) -> int:
     if verb == "DATA":
         return NO  # DATA draws 354 or a refusal, never 250
     text = reply.text.lower()
-    if codes.queue_id(reply.text) or any(words in text for words in ACCEPTED_MESSAGE):
+    if queue_ids.queue_id(reply.text) or any(words in text for words in ACCEPTED_MESSAGE):
         return SURE if verb in ENDS_MESSAGE else NO
     if len(reply.lines) > 1 and reply.code == 250:
         return SURE if verb in ("EHLO", "LHLO") else NO

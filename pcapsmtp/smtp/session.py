@@ -10,7 +10,7 @@ import re
 from collections import deque
 from types import MappingProxyType
 
-from pcapsmtp.smtp import codes
+from pcapsmtp.smtp import codes, queue_ids
 from pcapsmtp.smtp.events import (
     AUTH_RESPONSE,
     CLIENT,
@@ -46,7 +46,7 @@ from pcapsmtp.smtp.outcome import (
     reset_after_own_close,
 )
 from pcapsmtp.smtp.software import parse_ehlo, server_software
-from pcapsmtp.smtp.tls import TlsScanner
+from pcapsmtp.smtp.tls.scanner import TlsScanner
 from pcapsmtp.tcp.model import TcpFlow
 
 MAX_ENTRIES = 20_000
@@ -454,7 +454,7 @@ class SessionBuilder:
         if transaction.outcome == Outcome.DELIVERED and transaction.method is None:
             transaction.outcome = Outcome.INCOMPLETE
         if codes.is_positive(reply.code):
-            transaction.queue_id = codes.queue_id(reply.text)
+            transaction.queue_id = queue_ids.queue_id(reply.text)
         self._other_reply(reply.text)
 
     def _close_open(self, outcome: Outcome) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pcapsmtp.smtp.codes import queue_id_mta
+from pcapsmtp.smtp.queue_ids import queue_id_mta
 
 
 @dataclass(slots=True, frozen=True)
@@ -182,7 +182,7 @@ _HOSTS = tuple(
 _EXCHANGE_KEYWORDS = ("X-EXPS", "XEXCH50", "X-ANONYMOUSTLS", "XRDST", "XSHADOW", "X-LINK2STATE")
 _EXIM_KEYWORDS = ("PIPE_CONNECT", "X_PIPE_CONNECT")
 
-# Texts in any reply that name who answers (see codes.PROVIDER_RULES for the sources).
+# Texts in any reply that name who answers (see codes.meanings.PROVIDER_RULES for the sources).
 _REPLY_TEXTS = tuple(
     (re.compile(pattern, re.I), name)
     for pattern, name in (
@@ -204,7 +204,7 @@ _REPLY_TEXTS = tuple(
     )
 )
 
-# codes.queue_id_mta() styles that name the software.
+# queue_ids.queue_id_mta() styles that name the software.
 _QUEUE_STYLES = {
     "postfix": "Postfix",
     "amavis": "Postfix",

@@ -22,7 +22,7 @@ from pcapsmtp.smtp.events import CLIENT, SERVER, Side
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.ports import SMTP_PORTS
 from pcapsmtp.smtp.session import SessionBuilder
-from pcapsmtp.smtp.tls import TlsScanner
+from pcapsmtp.smtp.tls.scanner import TlsScanner
 from pcapsmtp.tcp.model import FlowEnded, FlowEvent, StreamData, StreamGap, TcpFlow
 
 SNIFF_LIMIT = 4096

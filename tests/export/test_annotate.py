@@ -19,7 +19,8 @@ from click.testing import CliRunner
 
 from pcapsmtp.capture import open_capture
 from pcapsmtp.cli import main
-from pcapsmtp.export import export_capture, export_session, finding_comment
+from pcapsmtp.export import export_capture, export_session
+from pcapsmtp.export.comments import finding_comment
 from tests.captures import LAB, PUBLIC, all_captures, analysed, capture_id
 from tests.report.helpers import secret_forms
 from tests.report.hostile import hostile_capture

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from pcapsmtp.analysis import analyze
 from pcapsmtp.cli import main
-from pcapsmtp.export import ExportError, export_session
+from pcapsmtp.export import export_session
+from pcapsmtp.export.model import ExportError
 from tests.captures import LAB, all_captures, analysed, capture_id
 from tests.conversation import Conversation
 from tests.report.helpers import secret_forms

@@ -14,9 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pcapsmtp.smtp import codes
 from pcapsmtp.smtp.codes import (
-    ENHANCED_CODES,
     enhanced_meaning,
     is_greylisting,
     is_intermediate,
@@ -27,10 +25,11 @@ from pcapsmtp.smtp.codes import (
     is_transient,
     meaning,
     parse_enhanced,
-    queue_id,
-    queue_id_mta,
     reply_class,
 )
+from pcapsmtp.smtp.codes import meanings as codes
+from pcapsmtp.smtp.codes.enhanced import ENHANCED_CODES
+from pcapsmtp.smtp.queue_ids import queue_id, queue_id_mta
 from tests.captures import all_captures, capture_id
 from tests.tshark import ask, fields, needs_tshark
 

@@ -26,7 +26,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pcapsmtp.capture import open_capture, packets
-from pcapsmtp.smtp.tls import CLIENT, SERVER, VERSION_NAMES, TlsScanner
+from pcapsmtp.smtp.events import CLIENT, SERVER
+from pcapsmtp.smtp.tls.names import VERSION_NAMES
+from pcapsmtp.smtp.tls.scanner import TlsScanner
 from pcapsmtp.tcp import StreamData, StreamGap, track_flows
 from tests.captures import PUBLIC
 from tests.tshark import fields, needs_tshark
@@ -194,7 +196,7 @@ def test_capture_handshake_matches_tshark(name):
 
 
 def _alert_name(code: int) -> str:
-    from pcapsmtp.smtp.tls import ALERT_NAMES
+    from pcapsmtp.smtp.tls.names import ALERT_NAMES
 
     return ALERT_NAMES[code]
 

@@ -10,27 +10,31 @@ understood becomes an anomaly code and the direction resynchronises or stops.
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass, field
 
 from pcapsmtp.smtp.events import CLIENT, SERVER, Side
-
-# Record content types (RFC 8446 5.1, RFC 6520 for heartbeat).
-CHANGE_CIPHER_SPEC = 20
-ALERT = 21
-HANDSHAKE = 22
-APPLICATION_DATA = 23
-HEARTBEAT = 24
-
-# Handshake message types (RFC 8446 4, RFC 5246 7.4).
-CLIENT_HELLO = 1
-SERVER_HELLO = 2
-CERTIFICATE = 11
-
-# Extensions (RFC 6066 3, RFC 8446 4.2.1).
-EXT_SERVER_NAME = 0
-EXT_SUPPORTED_VERSIONS = 43
+from pcapsmtp.smtp.tls.certificates import parse_certificate
+from pcapsmtp.smtp.tls.facts import TlsAlert, TlsFacts
+from pcapsmtp.smtp.tls.fields import _extensions, _Reader, _server_name, _Short
+from pcapsmtp.smtp.tls.names import (
+    ALERT,
+    ALERT_LEVELS,
+    ALERT_NAMES,
+    APPLICATION_DATA,
+    CERTIFICATE,
+    CHANGE_CIPHER_SPEC,
+    CLIENT_HELLO,
+    EXT_SERVER_NAME,
+    EXT_SUPPORTED_VERSIONS,
+    HANDSHAKE,
+    HEARTBEAT,
+    HELLO_RETRY_RANDOM,
+    SERVER_HELLO,
+    _grease,
+    _version_name,
+    cipher_name,
+)
 
 MAX_RECORD = (1 << 14) + 2048
 """Longest record body allowed: TLSCiphertext of TLS 1.2 (RFC 5246 6.2.3); 1.3 allows less."""
@@ -39,145 +43,6 @@ HANDSHAKE_LIMIT = 64 * 1024
 RESYNC_LIMIT = 64 * 1024
 """Bytes searched for a record boundary after a gap before older bytes are dropped."""
 CLEAR_TEXT_SHOWN = 80
-
-HELLO_RETRY_RANDOM = bytes.fromhex(
-    "CF21AD74E59A6111BE1D8C021E65B891C2A211167ABB8C5E079E09E2C8A8339C"
-)
-"""ServerHello.random of a HelloRetryRequest: SHA-256 of "HelloRetryRequest" (RFC 8446 4.1.3)."""
-
-VERSION_NAMES = {
-    0x0002: "SSLv2",
-    0x0300: "SSLv3",
-    0x0301: "TLSv1",
-    0x0302: "TLSv1.1",
-    0x0303: "TLSv1.2",
-    0x0304: "TLSv1.3",
-}
-"""Protocol versions named as OpenSSL, and so Postfix's logs, name them."""
-
-ALERT_NAMES = {
-    0: "close_notify",
-    10: "unexpected_message",
-    20: "bad_record_mac",
-    21: "decryption_failed",
-    22: "record_overflow",
-    30: "decompression_failure",
-    40: "handshake_failure",
-    41: "no_certificate",
-    42: "bad_certificate",
-    43: "unsupported_certificate",
-    44: "certificate_revoked",
-    45: "certificate_expired",
-    46: "certificate_unknown",
-    47: "illegal_parameter",
-    48: "unknown_ca",
-    49: "access_denied",
-    50: "decode_error",
-    51: "decrypt_error",
-    60: "export_restriction",
-    70: "protocol_version",
-    71: "insufficient_security",
-    80: "internal_error",
-    86: "inappropriate_fallback",
-    90: "user_canceled",
-    100: "no_renegotiation",
-    109: "missing_extension",
-    110: "unsupported_extension",
-    111: "certificate_unobtainable",
-    112: "unrecognized_name",
-    113: "bad_certificate_status_response",
-    114: "bad_certificate_hash_value",
-    115: "unknown_psk_identity",
-    116: "certificate_required",
-    120: "no_application_protocol",
-}
-"""Alert descriptions: RFC 8446 6, RFC 5246 7.2, and the IANA TLS Alerts registry.
-(``ssl.AlertDescription`` lacks several of these, so it cannot be the source.)"""
-ALERT_LEVELS = {1: "warning", 2: "fatal"}
-
-
-@dataclass(slots=True)
-class Certificate:
-    """The server's leaf certificate, as sent in clear (TLS <= 1.2)."""
-
-    subject: str
-    """RFC 4514 string."""
-    issuer: str
-    not_before: str
-    """ISO 8601, UTC (``2024-01-31T12:00:00Z``)."""
-    not_after: str
-    san: list[str]
-    """DNS names of the subjectAltName extension (RFC 5280 4.2.1.6)."""
-    frame: int
-    """Frame that completed the Certificate message."""
-    public_key: str = ""
-    """Key type and size, e.g. ``RSA-2048`` or ``EC-secp256r1``."""
-    signature_hash: str = ""
-    """Hash of the issuer's signature, e.g. ``sha256``; ``sha1`` is refused by many peers."""
-
-
-@dataclass(slots=True)
-class TlsAlert:
-    """One alert record."""
-
-    frame: int
-    time_ns: int
-    sender: Side
-    """``client`` or ``server``."""
-    level: str
-    """``warning``, ``fatal``, or ``unknown`` when encrypted."""
-    description: str
-    """RFC name (``handshake_failure``, ``unknown_ca``, ...); ``alert_N`` for an unlisted
-    value; ``unknown`` when encrypted."""
-    encrypted: bool
-    """The alert came after encryption started, so its content is unknown."""
-    during_handshake: bool = True
-    """Sent before both sides' Finished went out: a fatal one here means the handshake
-    failed."""
-    inferred: bool = False
-    """TLS 1.3 hides the record type: this application_data record was taken for an alert
-    because its size is exactly that of an encrypted alert (2 bytes + type + AEAD tag)."""
-
-
-@dataclass(slots=True)
-class TlsFacts:
-    """What the clear-text part of a TLS handshake showed."""
-
-    client_hello_frame: int | None = None
-    client_random: bytes | None = None
-    """ClientHello.random: what a key log names the session's secrets by (NSS key log format)."""
-    offered_versions: list[str] = field(default_factory=list)
-    """From supported_versions (RFC 8446 4.2.1), else the legacy version; GREASE left out."""
-    sni: str | None = None
-    """server_name (RFC 6066 3); MTAs often send none."""
-    offered_ciphers: int = 0
-    """Cipher suites offered, as tshark counts them (GREASE and SCSVs included)."""
-    offered_cipher_names: list[str] = field(default_factory=list)
-    server_hello_frame: int | None = None
-    version: str | None = None
-    """Chosen: ServerHello supported_versions (TLS 1.3), else its legacy version."""
-    cipher: str | None = None
-    """Chosen suite, OpenSSL's name (what Postfix logs), else ``0xC02F``-style."""
-    cipher_id: int | None = None
-    """Chosen suite, IANA value."""
-    hello_retry: bool = False
-    """The server answered with a HelloRetryRequest (RFC 8446 4.1.4)."""
-    certificate: Certificate | None = None
-    certificates: int = 0
-    """Certificates in the server's chain (0 when not seen: TLS 1.3 or resumption)."""
-    alerts: list[TlsAlert] = field(default_factory=list)
-    encrypted_from: dict[Side, int] = field(default_factory=dict)
-    """Sender -> first frame carrying one of its encrypted records (after its
-    ChangeCipherSpec in TLS <= 1.2; after the ServerHello in TLS 1.3)."""
-    application_bytes: dict[Side, int] = field(default_factory=dict)
-    """Sender -> bytes in its application_data records (in TLS 1.3 these include the
-    encrypted handshake, which looks the same)."""
-    clear_text: dict[Side, str] = field(default_factory=dict)
-    """Sender -> the first bytes of a direction that is not TLS at all, as text: evidence
-    such as an inspection box's "500 5.5.1 Command unrecognized" after a 220 to STARTTLS."""
-    anomalies: list[str] = field(default_factory=list)
-    """Stable snake_case codes, each at most once: not_tls, record_too_long,
-    truncated_handshake, handshake_too_long, malformed_client_hello, ..."""
 
 
 @dataclass(slots=True)
@@ -566,146 +431,6 @@ class TlsScanner:
 _MESSAGE_NAMES = {CLIENT_HELLO: "client_hello", SERVER_HELLO: "server_hello", 11: "certificate"}
 
 
-class _Short(Exception):
-    """A handshake message ended before one of its fields."""
-
-
-class _Reader:
-    """Bounds-checked reading of TLS presentation-language fields (RFC 8446 3)."""
-
-    __slots__ = ("data", "pos")
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def left(self) -> int:
-        return len(self.data) - self.pos
-
-    def take(self, n: int) -> bytes:
-        if n > self.left():
-            raise _Short
-        self.pos += n
-        return self.data[self.pos - n : self.pos]
-
-    def u8(self) -> int:
-        return self.take(1)[0]
-
-    def u16(self) -> int:
-        return int.from_bytes(self.take(2), "big")
-
-    def u24(self) -> int:
-        return int.from_bytes(self.take(3), "big")
-
-    def vector(self, size_bytes: int) -> bytes:
-        return self.take(int.from_bytes(self.take(size_bytes), "big"))
-
-
-def _extensions(r: _Reader) -> list[tuple[int, bytes]]:
-    """Extensions block (optional in TLS <= 1.2 hellos)."""
-    if r.left() < 2:
-        return []
-    block = _Reader(r.vector(2))
-    found = []
-    while block.left() >= 4:
-        ext_type = block.u16()
-        found.append((ext_type, block.vector(2)))
-    return found
-
-
-def _server_name(data: bytes) -> str | None:
-    """server_name extension: the first host_name entry (RFC 6066 3)."""
-    names = _Reader(_Reader(data).vector(2))
-    while names.left() >= 3:
-        name_type = names.u8()
-        name = names.vector(2)
-        if name_type == 0:
-            return name.decode("ascii", "backslashreplace")
-    return None
-
-
 def _sslv2_hello(head: bytes | bytearray) -> bool:
     """An SSLv2 record header with a CLIENT-HELLO (msg type 1) and a 3.x version inside."""
     return len(head) >= 5 and head[0] & 0x80 != 0 and head[2] == 1 and head[3] == 3
-
-
-def _grease(value: int) -> bool:
-    """RFC 8701 reserved values: 0x0A0A, 0x1A1A, ... 0xFAFA."""
-    return value & 0x0F0F == 0x0A0A and value >> 8 == value & 0xFF
-
-
-def _version_name(value: int) -> str:
-    return VERSION_NAMES.get(value, f"0x{value:04X}")
-
-
-@functools.cache
-def _cipher_table() -> dict[int, str]:
-    """IANA value -> OpenSSL name, for every suite the local OpenSSL knows."""
-    import ssl  # here, not at the top: ~50 ms of start-up, needed only once TLS is seen
-
-    try:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.set_ciphers("ALL:COMPLEMENTOFALL:@SECLEVEL=0")
-        return {c["id"] & 0xFFFF: c["name"] for c in context.get_ciphers()}
-    except (ssl.SSLError, ValueError, KeyError):
-        return {}
-
-
-def cipher_name(value: int) -> str:
-    """OpenSSL's name of a cipher suite, or its IANA value as ``0xC02F``."""
-    return _cipher_table().get(value, f"0x{value:04X}")
-
-
-def parse_certificate(der: bytes, frame: int) -> Certificate | None:
-    """The facts of one DER certificate (RFC 5280), read by ``cryptography``; None when
-    it cannot be parsed."""
-    try:
-        from cryptography import x509
-
-        cert = x509.load_der_x509_certificate(der)
-        return Certificate(
-            subject=cert.subject.rfc4514_string(),
-            issuer=cert.issuer.rfc4514_string(),
-            not_before=cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            not_after=cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            san=_dns_names(cert),
-            frame=frame,
-            public_key=_key_description(cert),
-            signature_hash=_signature_hash(cert),
-        )
-    except Exception:  # cryptography raises ValueError and others on malformed DER
-        return None
-
-
-def _dns_names(cert) -> list[str]:
-    from cryptography import x509
-
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-    except (x509.ExtensionNotFound, ValueError):
-        return []
-    return list(san.value.get_values_for_type(x509.DNSName))
-
-
-def _key_description(cert) -> str:
-    from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
-
-    try:
-        key = cert.public_key()
-    except Exception:  # unsupported key algorithm
-        return "unknown"
-    if isinstance(key, rsa.RSAPublicKey):
-        return f"RSA-{key.key_size}"
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return f"EC-{key.curve.name}"
-    if isinstance(key, dsa.DSAPublicKey):
-        return f"DSA-{key.key_size}"
-    return type(key).__name__.removesuffix("PublicKey")
-
-
-def _signature_hash(cert) -> str:
-    try:
-        algorithm = cert.signature_hash_algorithm
-    except Exception:  # UnsupportedAlgorithm
-        return "unknown"
-    return algorithm.name if algorithm is not None else "none"

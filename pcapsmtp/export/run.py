@@ -1,0 +1,160 @@
+"""The export: the frames of ``source`` that are kept, their credentials overwritten and the
+findings' evidence frames commented, written with the facts the input held of each frame."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import BinaryIO
+
+from pcapsmtp.analysis.one_pass import collect_streams
+from pcapsmtp.capture import open_capture, pcapng_copy
+from pcapsmtp.capture.model import LINKTYPE_SYSTEMD_JOURNAL, Frame
+from pcapsmtp.capture.pcap import MAX_RECORD_LEN
+from pcapsmtp.capture.pcapng_copy import Record, RecordFacts
+from pcapsmtp.diagnose.model import Finding
+from pcapsmtp.export.comments import _comments, _earlier_annotation
+from pcapsmtp.export.model import ExportError, ExportResult
+from pcapsmtp.export.redaction import _redactors, secret_ranges
+from pcapsmtp.export.writers import _unfit, _write
+from pcapsmtp.smtp.model import Session
+from pcapsmtp.tcp.streams import StreamFrames
+
+
+def _refuse_own_input(source: str, output: str, destination) -> None:
+    if destination is None and os.path.exists(output) and os.path.samefile(source, output):
+        raise ExportError(f"{output} is the capture being read; choose another output file")
+
+
+def _export(
+    source: str,
+    sessions: Sequence[Session],
+    found: dict[int, StreamFrames],
+    keep: set[int] | None,
+    output: str,
+    redact: bool,
+    destination: BinaryIO | None,
+    pcapng: bool,
+    annotate: Sequence[Finding] | None,
+    note: str | None,
+) -> ExportResult:
+    """Copy the frames ``keep`` accepts (all when None), redacting the sessions' credentials
+    and commenting the evidence frames of ``annotate``'s findings."""
+    by_frame, redactors, kept, encrypted = _redactors(sessions, found, redact)
+    comments = _comments(annotate or ())
+    scan = pcapng_copy.Scan(source) if pcapng and pcapng_copy.is_pcapng(source) else None
+    facts = iter(scan) if scan is not None else None
+    records: list[Record] = []
+    redacted: list[int] = []
+    with open_capture(source) as capture:
+        interface = None
+        for frame in capture.frames():
+            fact = None
+            if facts is not None:
+                fact = next(facts, None)
+                if fact is None or not _matches(fact, frame):
+                    raise ExportError(
+                        f"frame {frame.number}: the capture's blocks could not be matched "
+                        "with its frames; no export was written"
+                    )
+            if keep is not None and frame.number not in keep:
+                continue
+            if fact is None:
+                if interface is None or interface.linktype != frame.linktype & 0xFFFF:
+                    nano = capture.info.format == "pcap-ns"
+                    interface = pcapng_copy.pcap_interface(
+                        frame.linktype, capture.info.snaplen or MAX_RECORD_LEN, nano
+                    )
+                fact = RecordFacts(interface)
+            if annotate is not None:
+                fact.options = [o for o in fact.options if not _earlier_annotation(*o)]
+            redactor = by_frame.get(frame.number)
+            data = redactor.frame(frame) if redactor else frame.data
+            if data is not frame.data:
+                redacted.append(frame.number)
+            records.append(
+                Record(frame, data, fact, comments.get(frame.number, []), data is not frame.data)
+            )
+    for redactor in redactors:
+        if not redactor.changed:
+            raise ExportError(
+                "the AUTH lines of a session were not found in its frames; no export was written"
+            )
+    everything = keep is None and scan is not None
+    fmt = _write(records, output, destination, pcapng, note, scan.interfaces if everything else ())
+    numbers = [r.frame.number for r in records]
+    exported = set(numbers)
+    return ExportResult(
+        warnings=_unfit(records, "pcapng" if fmt == "pcapng" else "pcap"),
+        path=output,
+        format=fmt,
+        frames=len(records),
+        icmp_frames=sum(len(found[s].icmp_frames) for s in found) if keep is not None else 0,
+        redacted_frames=redacted,
+        redacted_lines=sum(len(r.ranges) for r in redactors),
+        kept_lines=kept,
+        encrypted_secrets=encrypted,
+        frame_numbers=numbers,
+        comments=sum(len(r.comments) for r in records),
+        commented_frames=sum(1 for r in records if r.comments),
+        annotated=annotate is not None,
+        annotated_findings=sum(1 for f in annotate or () if exported.intersection(f.frames)),
+    )
+
+
+def _matches(fact: RecordFacts, frame: Frame) -> bool:
+    if fact.journal is not None:
+        return frame.linktype == LINKTYPE_SYSTEMD_JOURNAL
+    return fact.interface is not None and fact.interface.linktype == frame.linktype & 0xFFFF
+
+
+def export_session(
+    source: str,
+    session: Session,
+    output: str,
+    redact: bool = True,
+    ports: tuple = (),
+    destination: BinaryIO | None = None,
+    annotate: Sequence[Finding] | None = None,
+    note: str | None = None,
+) -> ExportResult:
+    """Write the session's frames (and its ICMP errors) from ``source`` to ``output``, or to
+    ``destination`` when one is given (``output`` then only names it): pcap, or pcapng when
+    ``output`` ends in .pcapng or findings are given to ``annotate`` (their evidence frames
+    get a comment each, ``note`` is the capture's comment). The credentials are overwritten
+    unless ``redact`` is False: exports are made to be shared."""
+    _refuse_own_input(source, output, destination)
+    pcapng = annotate is not None or (destination is None and output.lower().endswith(".pcapng"))
+    stream = session.flow.stream
+    found = collect_streams(source, [stream], ports, segments=False)
+    return _export(
+        source,
+        [session],
+        found,
+        found[stream].frames,
+        output,
+        redact,
+        destination,
+        pcapng,
+        annotate,
+        note,
+    )
+
+
+def export_capture(
+    source: str,
+    sessions: Sequence[Session],
+    output: str,
+    redact: bool = True,
+    ports: tuple = (),
+    destination: BinaryIO | None = None,
+    annotate: Sequence[Finding] | None = None,
+    note: str | None = None,
+) -> ExportResult:
+    """Every frame of ``source`` as pcapng, frame numbers unchanged, the credentials of its
+    ``sessions`` overwritten unless ``redact`` is False, and a comment on each evidence
+    frame of the findings given to ``annotate``."""
+    _refuse_own_input(source, output, destination)
+    streams = [s.flow.stream for s in sessions if redact and secret_ranges(s)[0]]
+    found = collect_streams(source, streams, ports, segments=False) if streams else {}
+    return _export(source, sessions, found, None, output, redact, destination, True, annotate, note)
