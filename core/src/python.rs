@@ -1,7 +1,9 @@
 //! The Python binding: `pcapsmtp._core.Reader`, frames in batches.
 
+use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
@@ -113,8 +115,11 @@ impl Read for PyStream {
 /// Reads a capture from a Python binary stream: sniffs compression and format at once,
 /// then hands out frames in batches.
 ///
-/// ``Reader(stream, frame_class, frame_offset, min_inflated, max_inflation)``: frames are
-/// built by calling ``frame_class(number, time_ns, linktype, data, wire_len, interface)``.
+/// ``Reader(stream, frame_class, frame_offset, min_inflated, max_inflation, path)``: frames
+/// are built by calling ``frame_class(number, time_ns, linktype, data, wire_len,
+/// interface)``. With ``path``, the regular file ``stream`` was opened from, the reader
+/// opens and reads that file itself (no Python call and no copy per chunk); the stream
+/// is read when ``path`` is not a regular file.
 /// An input that cannot be decompressed at all sets ``open_error``; one that is no capture
 /// leaves ``format`` None (``head`` holds its first bytes). A panic inside the reader ends
 /// the reading with a warning, never the process.
@@ -138,7 +143,7 @@ pub struct Reader {
 #[pymethods]
 impl Reader {
     #[new]
-    #[pyo3(signature = (stream, frame_class, frame_offset=0, min_inflated=16<<20, max_inflation=100))]
+    #[pyo3(signature = (stream, frame_class, frame_offset=0, min_inflated=16<<20, max_inflation=100, path=None))]
     fn new(
         py: Python<'_>,
         stream: Py<PyAny>,
@@ -146,6 +151,7 @@ impl Reader {
         frame_offset: u64,
         min_inflated: u64,
         max_inflation: u64,
+        path: Option<PathBuf>,
     ) -> PyResult<Self> {
         let method = if stream.bind(py).hasattr("read1")? {
             "read1"
@@ -153,16 +159,19 @@ impl Reader {
             "read"
         };
         let interrupt = Arc::new(Mutex::new(None));
-        let source = PyStream {
-            stream,
-            method,
-            interrupt: interrupt.clone(),
+        let source: Box<dyn Read + Send> = match path.as_deref().and_then(regular_file) {
+            Some(file) => Box::new(file),
+            None => Box::new(PyStream {
+                stream,
+                method,
+                interrupt: interrupt.clone(),
+            }),
         };
         let limits = Limits {
             min_inflated,
             max_inflation,
         };
-        let opened = catch_unwind(AssertUnwindSafe(|| input::open(Box::new(source), limits)));
+        let opened = catch_unwind(AssertUnwindSafe(|| input::open(source, limits)));
         let mut reader = Reader {
             records: Mutex::new(None),
             frame_class,
@@ -197,6 +206,11 @@ impl Reader {
             }
         }
         Ok(reader)
+    }
+
+    /// Stops reading and lets go of the input (a file the reader opened itself is closed).
+    fn close(&mut self) {
+        *self.records.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// The first bytes of the (decompressed) input: what the format was sniffed from.
@@ -364,6 +378,13 @@ impl Reader {
             None => Ok(()),
         }
     }
+}
+
+/// The regular file at `path`, opened for reading; None for anything else (a pipe, a
+/// device) or when it cannot be opened: the Python stream is read then.
+fn regular_file(path: &Path) -> Option<File> {
+    let file = File::open(path).ok()?;
+    file.metadata().ok()?.is_file().then_some(file)
 }
 
 pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
