@@ -307,7 +307,9 @@ pub struct Decoder {
 }
 
 /// One packet of a `SegmentBatch`: a TCP segment kept in Rust, or the Python object of
-/// an ICMP error.
+/// an ICMP error. Not boxed: nearly every item is a segment, and a box would be the
+/// allocation per segment the batch exists to avoid.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum BatchItem {
     Tcp(Kept),
     Object(Py<PyAny>),
@@ -343,48 +345,41 @@ impl Span {
 /// A decoded TCP segment kept for the flow table: what `SegmentRef` reads, its bytes
 /// left where the reader put them (no copy, no allocation per segment).
 pub(crate) struct Kept {
-    frame: u64,
-    time_ns: i128,
-    version: u8,
-    src: table::Ip,
-    dst: table::Ip,
-    sport: u16,
-    dport: u16,
-    seq: u32,
-    ack: u32,
-    flags: u16,
-    window: u16,
+    /// The segment's numbers (its slices empty: they are the fields below).
+    head: SegmentRef<'static>,
     options: Span,
     payload: Span,
-    length: usize,
-    ttl: u8,
-    df: bool,
-    ip_id: u32,
-    ip_len: usize,
     fragment_frames: Vec<u64>,
 }
 
 impl Kept {
     fn new(s: decode::TcpSegment<'_>, buffer: &[u8]) -> Kept {
         Kept {
-            frame: s.frame,
-            time_ns: s.time_ns,
-            version: s.version,
-            src: table::Ip::new(&s.src),
-            dst: table::Ip::new(&s.dst),
-            sport: s.sport,
-            dport: s.dport,
-            seq: s.seq,
-            ack: s.ack,
-            flags: s.flags,
-            window: s.window,
+            head: SegmentRef {
+                frame: s.frame,
+                time_ns: s.time_ns,
+                version: s.version,
+                src: table::Ip::new(&s.src),
+                dst: table::Ip::new(&s.dst),
+                sport: s.sport,
+                dport: s.dport,
+                seq: s.seq,
+                ack: s.ack,
+                flags: s.flags,
+                window: s.window,
+                options: &[],
+                payload: &[],
+                length: s.length as u64,
+                ttl: s.ttl,
+                df: s.df,
+                // An IP ID is 16 bits in every segment the table sees (IPv4's header
+                // field; IPv6 fragments' 32-bit identification is kept to its low 16 bits).
+                ip_id: (s.ip_id & 0xffff) as u16,
+                ip_len: s.ip_len as u64,
+                fragment_frames: &[],
+            },
             options: Span::of(buffer, s.options),
             payload: Span::of(buffer, s.payload),
-            length: s.length,
-            ttl: s.ttl,
-            df: s.df,
-            ip_id: s.ip_id,
-            ip_len: s.ip_len,
             fragment_frames: s.fragment_frames,
         }
     }
@@ -407,27 +402,10 @@ impl SegmentBatch {
     pub(crate) fn segment_ref<'a>(&'a self, s: &'a Kept) -> SegmentRef<'a> {
         let buffer = self.buffer.bytes();
         SegmentRef {
-            frame: s.frame,
-            time_ns: s.time_ns,
-            version: s.version,
-            src: s.src,
-            dst: s.dst,
-            sport: s.sport,
-            dport: s.dport,
-            seq: s.seq,
-            ack: s.ack,
-            flags: s.flags,
-            window: s.window,
             options: s.options.get(buffer),
             payload: s.payload.get(buffer),
-            length: s.length as u64,
-            ttl: s.ttl,
-            df: s.df,
-            // An IP ID is 16 bits in every segment the table sees (IPv4's header field;
-            // IPv6 fragments' 32-bit identification is kept to its low 16 bits).
-            ip_id: (s.ip_id & 0xffff) as u16,
-            ip_len: s.ip_len as u64,
             fragment_frames: &s.fragment_frames,
+            ..s.head
         }
     }
 }
