@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 
 use crate::fragments::Reassembler;
-use crate::reader::{Frame, LINKTYPE_SYSTEMD_JOURNAL};
+use crate::reader::{Frame, FrameView, LINKTYPE_SYSTEMD_JOURNAL};
 
 pub const LINKTYPE_NULL: i64 = 0;
 pub const LINKTYPE_ETHERNET: i64 = 1;
@@ -692,8 +692,8 @@ impl Decoder {
     }
 
     /// The IP packet of a frame (a datagram when the frame completes one), counted.
-    pub fn ip_packet<'a>(&mut self, frame: &'a Frame) -> Option<IpPacket<'a>> {
-        let ip = match decode_ip(frame.linktype, &frame.data, frame.number, frame.time_ns) {
+    pub fn ip_packet<'a>(&mut self, frame: FrameView<'a>) -> Option<IpPacket<'a>> {
+        let ip = match decode_ip(frame.linktype, frame.data, frame.number, frame.time_ns) {
             Ip::Packet(ip) => ip,
             Ip::None => return None,
             Ip::Reason(reason) => {
@@ -722,6 +722,11 @@ impl Decoder {
 
     /// The TCP segment, ICMP error or DNS datagram a frame carries, if any.
     pub fn decode<'a>(&mut self, frame: &'a Frame) -> Option<Packet<'a>> {
+        self.decode_view(frame.view())
+    }
+
+    /// `decode` of a frame's facts and bytes, wherever they are (a batch's buffer).
+    pub fn decode_view<'a>(&mut self, frame: FrameView<'a>) -> Option<Packet<'a>> {
         let ip = self.ip_packet(frame)?;
         match ip.proto {
             IPPROTO_TCP => match decode_tcp(ip) {

@@ -1,7 +1,9 @@
 //! The Python binding: `pcapsmtp._core.Reader`, frames in batches.
 
+use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
@@ -10,13 +12,64 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
 use crate::input::{self, Limits, Stream, CHUNK};
-use crate::reader::{Format, Frame, Reader as RecordReader};
+use crate::reader::{Format, FrameAt, Reader as RecordReader};
 use crate::tally::Tally;
 
 /// Frames per batch, and the captured bytes after which a batch ends early (it also ends
 /// when the bytes read from the source are used up).
 const BATCH_FRAMES: usize = 1024;
 const BATCH_BYTES: usize = 4 << 20;
+/// Batch buffers kept for reuse, and the largest kept (a pcapng block of up to
+/// MAX_BLOCK_LEN grows one beyond it): a buffer reused is memory already mapped, where a
+/// new one costs the kernel a page fault and a cleared page every 4 KiB.
+const POOLED_BUFFERS: usize = 4;
+const POOLED_CAPACITY: usize = 2 * BATCH_BYTES;
+
+/// The batch buffers no batch holds any more.
+pub(crate) type Pool = Arc<Mutex<Vec<Vec<u8>>>>;
+
+/// A batch's buffer: the captured bytes of its frames one after the other (for pcapng,
+/// with the rest of their blocks). Back to the pool when its batch is dropped.
+pub(crate) struct Buffer {
+    data: Vec<u8>,
+    pool: Pool,
+}
+
+impl Buffer {
+    fn new(pool: &Pool) -> Self {
+        let mut data = pool
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop()
+            .unwrap_or_default();
+        data.clear();
+        Buffer {
+            data,
+            pool: pool.clone(),
+        }
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        if self.data.capacity() <= POOLED_CAPACITY {
+            let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+            if pool.len() < POOLED_BUFFERS {
+                pool.push(std::mem::take(&mut self.data));
+            }
+        }
+    }
+}
+
+/// The frames of one batch, their bytes in one buffer.
+pub(crate) struct FrameBatch {
+    pub(crate) buffer: Buffer,
+    pub(crate) frames: Vec<FrameAt>,
+}
 
 /// A Python binary stream (a file, ``sys.stdin.buffer``, a pipe) read as a Rust reader.
 /// An exception that is no Exception (KeyboardInterrupt, SystemExit) is kept to be raised
@@ -62,8 +115,11 @@ impl Read for PyStream {
 /// Reads a capture from a Python binary stream: sniffs compression and format at once,
 /// then hands out frames in batches.
 ///
-/// ``Reader(stream, frame_class, frame_offset, min_inflated, max_inflation)``: frames are
-/// built by calling ``frame_class(number, time_ns, linktype, data, wire_len, interface)``.
+/// ``Reader(stream, frame_class, frame_offset, min_inflated, max_inflation, path)``: frames
+/// are built by calling ``frame_class(number, time_ns, linktype, data, wire_len,
+/// interface)``. With ``path``, the regular file ``stream`` was opened from, the reader
+/// opens and reads that file itself (no Python call and no copy per chunk); the stream
+/// is read when ``path`` is not a regular file.
 /// An input that cannot be decompressed at all sets ``open_error``; one that is no capture
 /// leaves ``format`` None (``head`` holds its first bytes). A panic inside the reader ends
 /// the reading with a warning, never the process.
@@ -81,12 +137,13 @@ pub struct Reader {
     #[pyo3(get)]
     open_error: Option<String>,
     tally: Tally,
+    pool: Pool,
 }
 
 #[pymethods]
 impl Reader {
     #[new]
-    #[pyo3(signature = (stream, frame_class, frame_offset=0, min_inflated=16<<20, max_inflation=100))]
+    #[pyo3(signature = (stream, frame_class, frame_offset=0, min_inflated=16<<20, max_inflation=100, path=None))]
     fn new(
         py: Python<'_>,
         stream: Py<PyAny>,
@@ -94,6 +151,7 @@ impl Reader {
         frame_offset: u64,
         min_inflated: u64,
         max_inflation: u64,
+        path: Option<PathBuf>,
     ) -> PyResult<Self> {
         let method = if stream.bind(py).hasattr("read1")? {
             "read1"
@@ -101,16 +159,19 @@ impl Reader {
             "read"
         };
         let interrupt = Arc::new(Mutex::new(None));
-        let source = PyStream {
-            stream,
-            method,
-            interrupt: interrupt.clone(),
+        let source: Box<dyn Read + Send> = match path.as_deref().and_then(regular_file) {
+            Some(file) => Box::new(file),
+            None => Box::new(PyStream {
+                stream,
+                method,
+                interrupt: interrupt.clone(),
+            }),
         };
         let limits = Limits {
             min_inflated,
             max_inflation,
         };
-        let opened = catch_unwind(AssertUnwindSafe(|| input::open(Box::new(source), limits)));
+        let opened = catch_unwind(AssertUnwindSafe(|| input::open(source, limits)));
         let mut reader = Reader {
             records: Mutex::new(None),
             frame_class,
@@ -121,6 +182,7 @@ impl Reader {
             head: Vec::new(),
             open_error: None,
             tally: Tally::default(),
+            pool: Pool::default(),
         };
         reader.raise_interrupt()?;
         match opened {
@@ -144,6 +206,11 @@ impl Reader {
             }
         }
         Ok(reader)
+    }
+
+    /// Stops reading and lets go of the input (a file the reader opened itself is closed).
+    fn close(&mut self) {
+        *self.records.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// The first bytes of the (decompressed) input: what the format was sniffed from.
@@ -172,8 +239,9 @@ impl Reader {
     fn next_batch<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let batch = PyList::empty(py);
         let class = self.frame_class.bind(py).clone();
-        for f in self.read_batch()? {
-            let data = PyBytes::new(py, &f.data);
+        let read = self.read_batch()?;
+        for f in &read.frames {
+            let data = PyBytes::new(py, f.view(read.buffer.bytes()).data);
             batch.append(class.call1((
                 f.number,
                 f.time_ns,
@@ -246,23 +314,25 @@ impl Reader {
 impl Reader {
     /// The next frames, counted in the tally; none at the end. A panic inside the reader
     /// ends the reading with a warning.
-    pub(crate) fn read_batch(&mut self) -> PyResult<Vec<Frame>> {
+    pub(crate) fn read_batch(&mut self) -> PyResult<FrameBatch> {
+        let mut buffer = Buffer::new(&self.pool);
+        let mut frames = Vec::new();
         let Some(records) = self
             .records
             .get_mut()
             .unwrap_or_else(|e| e.into_inner())
             .as_mut()
         else {
-            return Ok(Vec::new());
+            return Ok(FrameBatch { buffer, frames });
         };
-        let mut frames = Vec::new();
+        let data = &mut buffer.data;
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let mut bytes = 0;
             while frames.len() < BATCH_FRAMES && bytes < BATCH_BYTES {
-                let Some(frame) = records.next_frame() else {
+                let Some(frame) = records.next_frame_into(data) else {
                     break;
                 };
-                bytes += frame.data.len();
+                bytes += frame.len;
                 frames.push(frame);
                 // The bytes in hand are used up: hand these frames on rather than wait
                 // for the source (a pipe from a live capture may take minutes).
@@ -281,9 +351,9 @@ impl Reader {
         }
         self.raise_interrupt()?;
         for frame in &frames {
-            self.tally.count(frame);
+            self.tally.count(&frame.view(buffer.bytes()));
         }
-        Ok(frames)
+        Ok(FrameBatch { buffer, frames })
     }
 
     fn raise_interrupt(&mut self) -> PyResult<()> {
@@ -308,6 +378,13 @@ impl Reader {
             None => Ok(()),
         }
     }
+}
+
+/// The regular file at `path`, opened for reading; None for anything else (a pipe, a
+/// device) or when it cannot be opened: the Python stream is read then.
+fn regular_file(path: &Path) -> Option<File> {
+    let file = File::open(path).ok()?;
+    file.metadata().ok()?.is_file().then_some(file)
 }
 
 pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

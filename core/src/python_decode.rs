@@ -11,7 +11,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use crate::decode::{self, Ip, IpPacket, IpStart, Packet, QuotedPacket};
-use crate::python::{panic_message, Reader};
+use crate::python::{panic_message, Buffer, Reader};
+use crate::tcp::table::{self, SegmentRef};
 
 /// The dataclasses of capture/model.py the decoder builds, and decoding one frame or one
 /// IP packet at a time (export rewrites single frames; tests decode any bytes).
@@ -306,20 +307,107 @@ pub struct Decoder {
 }
 
 /// One packet of a `SegmentBatch`: a TCP segment kept in Rust, or the Python object of
-/// an ICMP error.
+/// an ICMP error. Not boxed: nearly every item is a segment, and a box would be the
+/// allocation per segment the batch exists to avoid.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum BatchItem {
-    Tcp(Box<decode::TcpSegment<'static>>),
+    Tcp(Kept),
     Object(Py<PyAny>),
+}
+
+/// Bytes of a kept segment: a range of its batch's buffer (the frame they were read
+/// from), or its own (a datagram reassembled from fragments).
+pub(crate) enum Span {
+    In(usize, usize),
+    Owned(Vec<u8>),
+}
+
+impl Span {
+    /// `part` as a range of `buffer` when it lies in it, else copied.
+    fn of(buffer: &[u8], part: Cow<'_, [u8]>) -> Span {
+        if let Cow::Borrowed(slice) = &part {
+            let at = (slice.as_ptr() as usize).wrapping_sub(buffer.as_ptr() as usize);
+            if at <= buffer.len() && slice.len() <= buffer.len() - at {
+                return Span::In(at, at + slice.len());
+            }
+        }
+        Span::Owned(part.into_owned())
+    }
+
+    fn get<'a>(&'a self, buffer: &'a [u8]) -> &'a [u8] {
+        match self {
+            Span::In(start, end) => &buffer[*start..*end],
+            Span::Owned(bytes) => bytes,
+        }
+    }
+}
+
+/// A decoded TCP segment kept for the flow table: what `SegmentRef` reads, its bytes
+/// left where the reader put them (no copy, no allocation per segment).
+pub(crate) struct Kept {
+    /// The segment's numbers (its slices empty: they are the fields below).
+    head: SegmentRef<'static>,
+    options: Span,
+    payload: Span,
+    fragment_frames: Vec<u64>,
+}
+
+impl Kept {
+    fn new(s: decode::TcpSegment<'_>, buffer: &[u8]) -> Kept {
+        Kept {
+            head: SegmentRef {
+                frame: s.frame,
+                time_ns: s.time_ns,
+                version: s.version,
+                src: table::Ip::new(&s.src),
+                dst: table::Ip::new(&s.dst),
+                sport: s.sport,
+                dport: s.dport,
+                seq: s.seq,
+                ack: s.ack,
+                flags: s.flags,
+                window: s.window,
+                options: &[],
+                payload: &[],
+                length: s.length as u64,
+                ttl: s.ttl,
+                df: s.df,
+                // An IP ID is 16 bits in every segment the table sees (IPv4's header
+                // field; IPv6 fragments' 32-bit identification is kept to its low 16 bits).
+                ip_id: (s.ip_id & 0xffff) as u16,
+                ip_len: s.ip_len as u64,
+                fragment_frames: &[],
+            },
+            options: Span::of(buffer, s.options),
+            payload: Span::of(buffer, s.payload),
+            fragment_frames: s.fragment_frames,
+        }
+    }
 }
 
 /// A decoded batch whose TCP segments stay in Rust, for the flow table's fast path
 /// (`FlowTable.step`, core/src/python_table.rs): no TcpSegment object per packet. ICMP
-/// errors are Python objects in their capture-order place among the segments.
+/// errors are Python objects in their capture-order place among the segments. The
+/// segments' bytes stay in the reader's buffer, which the batch holds.
 #[pyclass(module = "pcapsmtp._core")]
 pub struct SegmentBatch {
     pub(crate) items: Vec<BatchItem>,
     /// The next item the flow table takes.
     pub(crate) pos: usize,
+    buffer: Buffer,
+}
+
+impl SegmentBatch {
+    /// A kept segment as the flow table reads it.
+    pub(crate) fn segment_ref<'a>(&'a self, s: &'a Kept) -> SegmentRef<'a> {
+        let buffer = self.buffer.bytes();
+        SegmentRef {
+            options: s.options.get(buffer),
+            payload: s.payload.get(buffer),
+            fragment_frames: &s.fragment_frames,
+            ..s.head
+        }
+    }
 }
 
 #[pymethods]
@@ -359,22 +447,24 @@ impl Decoder {
         reader: &Bound<'py, Reader>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
         let batch = reader.borrow_mut().read_batch()?;
-        if batch.is_empty() {
+        if batch.frames.is_empty() {
             return Ok(None);
         }
         let models = self.models.get();
         let out = PyList::empty(py);
         let mut items = Vec::new();
-        for frame in &batch {
+        let buffer = batch.buffer.bytes();
+        for at in &batch.frames {
+            let frame = at.view(buffer);
             let inner = &mut self.inner;
-            match catch_unwind(AssertUnwindSafe(|| inner.decode(frame))) {
+            match catch_unwind(AssertUnwindSafe(|| inner.decode_view(frame))) {
                 Ok(Some(Packet::Dns(d))) => {
                     if let Some(datagram) = models.dns(py, &d)? {
                         self.dns.push(datagram.unbind());
                     }
                 }
                 Ok(Some(Packet::Tcp(s))) if self.segments => {
-                    items.push(BatchItem::Tcp(Box::new(s.into_owned())));
+                    items.push(BatchItem::Tcp(Kept::new(s, buffer)));
                 }
                 Ok(Some(packet)) if self.segments => {
                     items.push(BatchItem::Object(models.packet(py, &packet)?.unbind()));
@@ -384,12 +474,16 @@ impl Decoder {
                 Err(panic) => {
                     self.failed += 1;
                     self.first_failure
-                        .get_or_insert_with(|| (frame.number, panic_message(&panic)));
+                        .get_or_insert_with(|| (at.number, panic_message(&panic)));
                 }
             }
         }
         if self.segments {
-            let batch = SegmentBatch { items, pos: 0 };
+            let batch = SegmentBatch {
+                items,
+                pos: 0,
+                buffer: batch.buffer,
+            };
             return Ok(Some(Bound::new(py, batch)?.into_any()));
         }
         Ok(Some(out.into_any()))

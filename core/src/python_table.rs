@@ -20,7 +20,6 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 use pyo3::IntoPyObjectExt;
 
-use crate::decode::TcpSegment;
 use crate::python::panic_message;
 use crate::python_decode::{BatchItem, SegmentBatch};
 use crate::tcp::table::{
@@ -218,33 +217,6 @@ pub struct FlowTable {
 
 type LimitsIn = (i128, i128, i128, i128, usize, u64, usize, usize, u64, u64);
 
-/// A decoded segment as the table reads it (what `segment` reads of a TcpSegment object).
-fn segment_ref<'a>(s: &'a TcpSegment<'_>) -> SegmentRef<'a> {
-    SegmentRef {
-        frame: s.frame,
-        time_ns: s.time_ns,
-        version: s.version,
-        src: Ip::new(&s.src),
-        dst: Ip::new(&s.dst),
-        sport: s.sport,
-        dport: s.dport,
-        seq: s.seq,
-        ack: s.ack,
-        flags: s.flags,
-        window: s.window,
-        options: &s.options,
-        payload: &s.payload,
-        length: s.length as u64,
-        ttl: s.ttl,
-        df: s.df,
-        // An IP ID is 16 bits in every segment the table sees (IPv4's header field;
-        // IPv6 fragments' 32-bit identification is kept to its low 16 bits).
-        ip_id: (s.ip_id & 0xffff) as u16,
-        ip_len: s.ip_len as u64,
-        fragment_frames: &s.fragment_frames,
-    }
-}
-
 impl FlowTable {
     /// One segment into the table; the events it made (with the failure's), if any.
     fn run<'py>(
@@ -356,7 +328,7 @@ impl FlowTable {
             batch.pos += 1;
             match &batch.items[at] {
                 BatchItem::Tcp(s) => {
-                    if let Some(found) = self.run(py, &segment_ref(s))? {
+                    if let Some(found) = self.run(py, &batch.segment_ref(s))? {
                         return Ok(Some(found.into_any()));
                     }
                 }

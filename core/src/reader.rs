@@ -49,6 +49,56 @@ pub struct Frame {
     pub interface: u32,
 }
 
+impl Frame {
+    /// The frame as the decoder reads it.
+    pub fn view(&self) -> FrameView<'_> {
+        FrameView {
+            number: self.number,
+            time_ns: self.time_ns,
+            linktype: self.linktype,
+            data: &self.data,
+            wire_len: self.wire_len,
+        }
+    }
+}
+
+/// A frame whose captured bytes lie in a buffer shared with other frames
+/// (`Reader::next_frame_into`): `data` is `buffer[start..start + len]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameAt {
+    pub number: u64,
+    pub time_ns: i128,
+    pub linktype: i64,
+    pub start: usize,
+    pub len: usize,
+    pub wire_len: u32,
+    pub interface: u32,
+}
+
+impl FrameAt {
+    /// The frame as the decoder reads it, its bytes in `buffer`.
+    pub fn view<'a>(&self, buffer: &'a [u8]) -> FrameView<'a> {
+        FrameView {
+            number: self.number,
+            time_ns: self.time_ns,
+            linktype: self.linktype,
+            data: &buffer[self.start..self.start + self.len],
+            wire_len: self.wire_len,
+        }
+    }
+}
+
+/// A frame's facts and bytes, borrowed: what the decoder and the tally read of a frame,
+/// whether it owns its bytes (`Frame`) or shares a batch's buffer (`FrameAt`).
+#[derive(Clone, Copy, Debug)]
+pub struct FrameView<'a> {
+    pub number: u64,
+    pub time_ns: i128,
+    pub linktype: i64,
+    pub data: &'a [u8],
+    pub wire_len: u32,
+}
+
 /// A pcapng Decryption Secrets Block, kept for TLS decryption.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Secrets {
@@ -273,12 +323,32 @@ impl<R: Read> Reader<R> {
 
     /// The next frame; None at the end, or after damage (a warning then says what was lost).
     pub fn next_frame(&mut self) -> Option<Frame> {
+        let mut buffer = Vec::new();
+        let at = self.next_frame_into(&mut buffer)?;
+        buffer.truncate(at.start + at.len);
+        buffer.drain(..at.start);
+        Some(Frame {
+            number: at.number,
+            time_ns: at.time_ns,
+            linktype: at.linktype,
+            data: buffer,
+            wire_len: at.wire_len,
+            interface: at.interface,
+        })
+    }
+
+    /// The next frame, its captured bytes appended to `buffer` (with, for pcapng, the rest
+    /// of its block around them): no allocation per frame when frames are read in batches
+    /// into one buffer. None at the end, or after damage (a warning then says what was
+    /// lost); `buffer` then holds nothing more than before.
+    pub fn next_frame_into(&mut self, buffer: &mut Vec<u8>) -> Option<FrameAt> {
         if self.done {
             return None;
         }
+        let before = buffer.len();
         let step = match self.format {
-            Format::Pcap { .. } => self.pcap_record(),
-            Format::Pcapng => self.pcapng_frame(),
+            Format::Pcap { .. } => self.pcap_record(buffer),
+            Format::Pcapng => self.pcapng_frame(buffer),
         };
         match step {
             Ok(frame) => {
@@ -286,6 +356,7 @@ impl<R: Read> Reader<R> {
                 Some(frame)
             }
             Err(stop) => {
+                buffer.truncate(before);
                 self.done = true;
                 if let Stop::Warning(warning) = stop {
                     self.warnings.push(warning);
@@ -295,15 +366,30 @@ impl<R: Read> Reader<R> {
         }
     }
 
-    /// Reads `n` bytes, or fewer when the input ends; a failing input stops the reading.
-    fn read(&mut self, n: usize) -> Step<Vec<u8>> {
-        let mut buf = vec![0; n];
-        match read_full(&mut self.input, &mut buf) {
-            Ok(got) => {
-                buf.truncate(got);
-                Ok(buf)
-            }
+    /// Reads `N` bytes, or fewer when the input ends (the count says how many); a failing
+    /// input stops the reading.
+    fn read_head<const N: usize>(&mut self) -> Step<([u8; N], usize)> {
+        let mut head = [0; N];
+        match read_full(&mut self.input, &mut head) {
+            Ok(got) => Ok((head, got)),
             Err(e) => Err(Stop::Warning(self.input_failed(&e))),
+        }
+    }
+
+    /// Appends `n` bytes to `buffer`, or fewer when the input ends (the count says how
+    /// many); a failing input stops the reading.
+    fn read_into(&mut self, buffer: &mut Vec<u8>, n: usize) -> Step<usize> {
+        let start = buffer.len();
+        buffer.resize(start + n, 0);
+        match read_full(&mut self.input, &mut buffer[start..]) {
+            Ok(got) => {
+                buffer.truncate(start + got);
+                Ok(got)
+            }
+            Err(e) => {
+                buffer.truncate(start);
+                Err(Stop::Warning(self.input_failed(&e)))
+            }
         }
     }
 
@@ -324,19 +410,22 @@ impl<R: Read> Reader<R> {
         )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn frame(
         &self,
         time_ns: i128,
         linktype: i64,
-        data: Vec<u8>,
+        start: usize,
+        len: usize,
         wire_len: u32,
         interface: u32,
-    ) -> Frame {
-        Frame {
+    ) -> FrameAt {
+        FrameAt {
             number: self.offset + self.count + 1,
             time_ns,
             linktype,
-            data,
+            start,
+            len,
             wire_len,
             interface,
         }
@@ -344,7 +433,7 @@ impl<R: Read> Reader<R> {
 
     // -- pcap (https://www.tcpdump.org/manpages/pcap-savefile.5.html) -----------------
 
-    fn pcap_record(&mut self) -> Step<Frame> {
+    fn pcap_record(&mut self, buffer: &mut Vec<u8>) -> Step<FrameAt> {
         let Format::Pcap {
             big_endian,
             nanoseconds,
@@ -354,8 +443,8 @@ impl<R: Read> Reader<R> {
         };
         if !self.started {
             self.started = true;
-            let header = self.read(24)?;
-            if header.len() < 24 {
+            let (header, got) = self.read_head::<24>()?;
+            if got < 24 {
                 return Err(Stop::Warning(
                     "the file ends inside the pcap file header: no frames".into(),
                 ));
@@ -365,15 +454,14 @@ impl<R: Read> Reader<R> {
             self.linktype = i64::from(self.order.u32(&header, 20) & LINKTYPE_MASK);
         }
         let number = self.count + 1;
-        let head = self.read(16)?;
-        if head.len() < 16 {
-            if head.is_empty() {
+        let (head, got) = self.read_head::<16>()?;
+        if got < 16 {
+            if got == 0 {
                 return Err(Stop::End);
             }
             return Err(Stop::Warning(format!(
-                "the file is cut short inside the header of record {number} ({} of 16 bytes): \
-                 it was not read",
-                head.len()
+                "the file is cut short inside the header of record {number} ({got} of 16 bytes): \
+                 it was not read"
             )));
         }
         let o = self.order;
@@ -390,17 +478,17 @@ impl<R: Read> Reader<R> {
                 self.count
             )));
         }
-        let data = self.read(caplen as usize)?;
-        if data.len() < caplen as usize {
+        let start = buffer.len();
+        let got = self.read_into(buffer, caplen as usize)?;
+        if got < caplen as usize {
             return Err(Stop::Warning(format!(
-                "the file is cut short inside record {number} ({} of {caplen} bytes present): \
-                 that frame was not read",
-                data.len()
+                "the file is cut short inside record {number} ({got} of {caplen} bytes present): \
+                 that frame was not read"
             )));
         }
         let per_unit = if nanoseconds { 1 } else { 1000 };
         let time_ns = i128::from(sec) * 1_000_000_000 + i128::from(frac) * per_unit;
-        Ok(self.frame(time_ns, self.linktype, data, wire_len, 0))
+        Ok(self.frame(time_ns, self.linktype, start, got, wire_len, 0))
     }
 
     // -- pcapng (draft-ietf-opsawg-pcapng) ---------------------------------------------
@@ -409,14 +497,15 @@ impl<R: Read> Reader<R> {
         Stop::Warning(format!("{what}; the frames before it were read"))
     }
 
-    /// (type, whole block) of the next block; a section header switches the byte order.
-    fn block(&mut self) -> Step<(u32, Vec<u8>)> {
+    /// (type, where the whole block starts in `buffer`) of the next block, appended to
+    /// `buffer`; a section header switches the byte order.
+    fn block(&mut self, buffer: &mut Vec<u8>) -> Step<(u32, usize)> {
         let after = self.count;
-        let head = self.read(12)?;
-        if head.is_empty() {
+        let (head, got) = self.read_head::<12>()?;
+        if got == 0 {
             return Err(Stop::End);
         }
-        if head.len() < 12 {
+        if got < 12 {
             return Err(self.damage(format!(
                 "the file is cut short inside a block header after frame {after}"
             )));
@@ -439,36 +528,40 @@ impl<R: Read> Reader<R> {
                 "a block after frame {after} claims an impossible length ({length} bytes)"
             )));
         }
-        let rest = self.read(length as usize - 12)?;
-        if rest.len() < length as usize - 12 {
+        let start = buffer.len();
+        buffer.extend_from_slice(&head);
+        let got = self.read_into(buffer, length as usize - 12)?;
+        if got < length as usize - 12 {
             return Err(self.damage(format!(
                 "the file is cut short inside a block after frame {after} ({} of {length} bytes present)",
-                rest.len() + 12
+                got + 12
             )));
         }
-        let mut block = head;
-        block.extend_from_slice(&rest);
-        if self.order.u32(&block, block.len() - 4) != length {
+        if self.order.u32(buffer, buffer.len() - 4) != length {
             return Err(self.damage(format!(
                 "a block after frame {after} has mismatched length fields"
             )));
         }
-        Ok((btype, block))
+        Ok((btype, start))
     }
 
-    fn pcapng_frame(&mut self) -> Step<Frame> {
+    fn pcapng_frame(&mut self, buffer: &mut Vec<u8>) -> Step<FrameAt> {
         loop {
-            let (btype, block) = self.block()?;
+            let (btype, start) = self.block(buffer)?;
+            match btype {
+                BT_EPB => return self.packet(buffer, start, "an enhanced packet block", true),
+                BT_SPB => return self.simple(buffer, start),
+                BT_PB => return self.packet(buffer, start, "a packet block", false),
+                BT_SYSTEMD_JOURNAL => return Ok(self.journal(buffer, start)),
+                _ => {}
+            }
+            let block = &buffer[start..];
             match btype {
                 BT_SHB => self.interfaces.clear(),
-                BT_IDB => self.add_interface(&block)?,
-                BT_EPB => return self.enhanced(block),
-                BT_SPB => return self.simple(block),
-                BT_PB => return self.obsolete(block),
-                BT_SYSTEMD_JOURNAL => return Ok(self.journal(&block)),
+                BT_IDB => self.add_interface(block)?,
                 BT_DSB if block.len() >= 20 => {
-                    let kind = self.order.u32(&block, 8);
-                    let size = self.order.u32(&block, 12) as usize;
+                    let kind = self.order.u32(block, 8);
+                    let size = self.order.u32(block, 12) as usize;
                     let end = 16usize.saturating_add(size).min(block.len());
                     self.secrets.push(Secrets {
                         kind,
@@ -477,6 +570,7 @@ impl<R: Read> Reader<R> {
                 }
                 _ => {}
             }
+            buffer.truncate(start);
         }
     }
 
@@ -530,45 +624,49 @@ impl<R: Read> Reader<R> {
         })
     }
 
+    /// The frame of a packet block whose captured bytes are `start..start + len` of the
+    /// buffer, timed by its interface.
+    #[allow(clippy::too_many_arguments)]
     fn timed(
         &mut self,
         index: u32,
         high: u32,
         low: u32,
-        data: Vec<u8>,
+        start: usize,
+        len: usize,
         wire_len: u32,
-    ) -> Step<Frame> {
+    ) -> Step<FrameAt> {
         let interface = self.interface(index)?;
         let (time_ns, linktype) = (interface.time_ns(high, low), interface.linktype);
         self.last_time_ns = time_ns;
-        Ok(self.frame(time_ns, linktype, data, wire_len, index))
+        Ok(self.frame(time_ns, linktype, start, len, wire_len, index))
     }
 
-    fn enhanced(&mut self, block: Vec<u8>) -> Step<Frame> {
-        self.packet(block, "an enhanced packet block", true)
-    }
-
-    fn obsolete(&mut self, block: Vec<u8>) -> Step<Frame> {
-        self.packet(block, "a packet block", false)
-    }
-
-    /// An enhanced or an obsolete packet block: the same layout but for the interface
-    /// index, 32 bits in the enhanced block and 16 (then a drops count) in the obsolete one.
-    fn packet(&mut self, mut block: Vec<u8>, name: &str, wide_index: bool) -> Step<Frame> {
+    /// An enhanced or an obsolete packet block (at `start` in the buffer): the same layout
+    /// but for the interface index, 32 bits in the enhanced block and 16 (then a drops
+    /// count) in the obsolete one.
+    fn packet(
+        &mut self,
+        buffer: &[u8],
+        start: usize,
+        name: &str,
+        wide_index: bool,
+    ) -> Step<FrameAt> {
+        let block = &buffer[start..];
         if block.len() < 32 {
             return Err(self.damage(format!("{name} after frame {} is too short", self.count)));
         }
         let o = self.order;
         let index = if wide_index {
-            o.u32(&block, 8)
+            o.u32(block, 8)
         } else {
-            u32::from(o.u16(&block, 8))
+            u32::from(o.u16(block, 8))
         };
         let (high, low, caplen, wire_len) = (
-            o.u32(&block, 12),
-            o.u32(&block, 16),
-            o.u32(&block, 20),
-            o.u32(&block, 24),
+            o.u32(block, 12),
+            o.u32(block, 16),
+            o.u32(block, 20),
+            o.u32(block, 24),
         );
         if caplen as usize > block.len() - 32 {
             return Err(self.damage(format!(
@@ -576,45 +674,39 @@ impl<R: Read> Reader<R> {
                 self.count + 1
             )));
         }
-        block.truncate(28 + caplen as usize);
-        block.drain(..28);
-        self.timed(index, high, low, block, wire_len)
+        self.timed(index, high, low, start + 28, caplen as usize, wire_len)
     }
 
-    fn simple(&mut self, mut block: Vec<u8>) -> Step<Frame> {
+    fn simple(&mut self, buffer: &[u8], start: usize) -> Step<FrameAt> {
+        let block = &buffer[start..];
         if block.len() < 16 {
             return Err(self.damage(format!(
                 "a simple packet block after frame {} is too short",
                 self.count
             )));
         }
-        let wire_len = self.order.u32(&block, 8);
+        let wire_len = self.order.u32(block, 8);
         let snaplen = self.interface(0)?.snaplen;
         let mut caplen = (wire_len as usize).min(block.len() - 16);
         if snaplen != 0 {
             caplen = caplen.min(snaplen as usize);
         }
         let (linktype, time_ns) = (self.interfaces[0].linktype, self.last_time_ns);
-        block.truncate(12 + caplen);
-        block.drain(..12);
         // A Simple Packet Block has no timestamp (tshark shows none). Time 0 would put the
         // frame in 1970 and stretch the capture over decades; the time of the frame before
         // it keeps times in order and is the closest thing to the truth we know.
-        Ok(self.frame(time_ns, linktype, block, wire_len, 0))
+        Ok(self.frame(time_ns, linktype, start + 12, caplen, wire_len, 0))
     }
 
-    /// A journal entry, timed like Wireshark does: by its `__REALTIME_TIMESTAMP` (µs).
-    fn journal(&mut self, block: &[u8]) -> Frame {
+    /// A journal entry (at `start` in the buffer, which drops it), timed like Wireshark
+    /// does: by its `__REALTIME_TIMESTAMP` (µs).
+    fn journal(&mut self, buffer: &mut Vec<u8>, start: usize) -> FrameAt {
+        let block = &buffer[start..];
         if let Some(us) = journal_time(&block[8..block.len() - 4]) {
             self.last_time_ns = us * 1000;
         }
-        self.frame(
-            self.last_time_ns,
-            LINKTYPE_SYSTEMD_JOURNAL,
-            Vec::new(),
-            0,
-            0,
-        )
+        buffer.truncate(start);
+        self.frame(self.last_time_ns, LINKTYPE_SYSTEMD_JOURNAL, start, 0, 0, 0)
     }
 }
 

@@ -2,7 +2,7 @@
 //! the capture's facts and warnings): one place for the frames handed to Python and for
 //! the frames decoded here.
 
-use crate::reader::Frame;
+use crate::reader::FrameView;
 
 /// 9999-12-31 23:59:59.999999999 UTC, the last instant Python's ``datetime`` can hold
 /// (capture/timestamps.py's LAST_DATE_NS).
@@ -25,7 +25,7 @@ pub struct Tally {
 }
 
 impl Tally {
-    pub fn count(&mut self, frame: &Frame) {
+    pub fn count(&mut self, frame: &FrameView<'_>) {
         self.frames += 1;
         if !(0..=LAST_DATE_NS).contains(&frame.time_ns) {
             self.undated += 1;

@@ -14,12 +14,6 @@ from datetime import UTC
 from pcapsmtp.analysis.extras import CLUSTER, available
 from pcapsmtp.analysis.model import Analysis, CaptureResult, Options
 from pcapsmtp.analysis.one_pass import analyze_capture
-from pcapsmtp.analysis.rotated import (
-    ParallelError,
-    analyze_chained,
-    analyze_merged,
-    analyze_parallel,
-)
 from pcapsmtp.analysis.spool import SessionList, SessionSpool
 from pcapsmtp.capture.sets import CaptureSet, expand_inputs, group_files
 from pcapsmtp.diagnose import CaptureContext, diagnose
@@ -83,6 +77,8 @@ def _numbered(sessions: list[Session] | SessionSpool) -> SessionList | SessionSp
 def _analyze_set(capture_set: CaptureSet, options: Options) -> CaptureResult:
     if len(capture_set.files) == 1:
         return analyze_capture(capture_set.files[0], options, spool=True)
+    from pcapsmtp.analysis.rotated import analyze_chained, analyze_merged  # only for sets
+
     if options.keylog:
         return analyze_merged(capture_set, options)
     return analyze_chained(capture_set, options)
@@ -116,6 +112,8 @@ def _size(path: str) -> int:
 
 
 def _analyze_parallel(analysis: Analysis, sets: list[CaptureSet], options: Options) -> None:
+    from pcapsmtp.analysis.rotated import ParallelError, analyze_parallel
+
     jobs = options.jobs or os.cpu_count() or 1
     progress = options.progress
     on_done = progress.tasks if progress is not None else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import lzma
 import os
+import stat
 import sys
 import zlib
 from collections.abc import Iterator
@@ -36,9 +37,10 @@ MIN_INFLATED = 16 << 20
 """Below this much inflated data the ratio is not checked: small files of zeros are fine."""
 
 
-def core_reader(stream: BinaryIO, frame_offset: int = 0) -> _core.Reader:
-    """The core's reader of a binary stream, its compression and format already sniffed."""
-    return _core.Reader(stream, Frame, frame_offset, MIN_INFLATED, MAX_INFLATION)
+def core_reader(stream: BinaryIO, frame_offset: int = 0, path: str | None = None) -> _core.Reader:
+    """The core's reader of a binary stream, its compression and format already sniffed;
+    with ``path`` (the regular file ``stream`` reads), the core reads that file itself."""
+    return _core.Reader(stream, Frame, frame_offset, MIN_INFLATED, MAX_INFLATION, path)
 
 
 def read_frames(reader: _core.Reader, info: CaptureInfo) -> Iterator[Frame]:
@@ -89,6 +91,14 @@ def open_file(source: str, buffering: int = CHUNK) -> BinaryIO:
         raise CaptureError(source, e.strerror or str(e)) from None
 
 
+def _regular(stream: BinaryIO) -> bool:
+    """Whether ``stream`` reads a regular file (not a pipe, a FIFO or a device)."""
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _describe_start(head: bytes) -> str:
     if not head:
         return "empty file"
@@ -111,8 +121,10 @@ class Capture:
         """Added to every frame number: the frames of the files before this one in a
         rotated set (pcapsmtp.capture.sets), so numbers run on as in one merged capture."""
         self._raw = _open_raw(source) if stream is None else stream
+        self._path = source if stream is None and _regular(self._raw) else None
+        """The file the core reads itself (no Python call per chunk), when a regular one."""
         try:
-            self._reader = core_reader(self._raw, frame_offset)
+            self._reader = core_reader(self._raw, frame_offset, self._path)
         except BaseException:
             self.close()
             raise
@@ -160,6 +172,8 @@ class Capture:
         what the buffers hold."""
         if self.source == STDIN:
             return None
+        if self._path is not None:
+            return self._reader.raw_position
         try:
             return self._raw.tell()
         except (OSError, ValueError):
@@ -175,6 +189,9 @@ class Capture:
             return None
 
     def close(self) -> None:
+        reader = getattr(self, "_reader", None)
+        if reader is not None:
+            reader.close()
         if self.source != STDIN:
             self._raw.close()
 

@@ -1,31 +1,58 @@
 """Command line: options -> analyze() -> render(); one module per command, what they share
 in ``common``. Shows every error once (pcapsmtp.errors: caught by the commands' class,
-``Command.invoke``); no logic."""
+``Command.invoke``); no logic.
+
+A command's module is imported when that command runs (or ``--help`` lists them all): the
+start-up of ``pcapsmtp analyze`` does not pay for what ``diff``, ``export``, ``report`` and
+``show`` import.
+"""
 
 from __future__ import annotations
+
+import importlib
 
 import click
 
 from pcapsmtp import __version__
-from pcapsmtp.cli.analyze import analyze_command
 from pcapsmtp.cli.common import Group
-from pcapsmtp.cli.diff import diff_command
-from pcapsmtp.cli.export import export_command
-from pcapsmtp.cli.report import report_command
-from pcapsmtp.cli.show import show_command
+
+COMMANDS = {
+    "analyze": "pcapsmtp.cli.analyze:analyze_command",
+    "show": "pcapsmtp.cli.show:show_command",
+    "export": "pcapsmtp.cli.export:export_command",
+    "report": "pcapsmtp.cli.report:report_command",
+    "diff": "pcapsmtp.cli.diff:diff_command",
+}
+"""Command name -> where it is defined (module:attribute)."""
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(Group):
+    """The commands of COMMANDS, each imported when it is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            module, attribute = COMMANDS[cmd_name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attribute))
+        return super().get_command(ctx, cmd_name)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand as error:
+            # Click suggests from the commands loaded; offer them all ("Did you mean").
+            raise click.exceptions.NoSuchCommand(
+                error.command_name, possibilities=self.list_commands(ctx), ctx=ctx
+            ) from None
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pcapsmtp")
 def main() -> None:
     """Why does this mail not get through? Reads pcap/pcapng captures (plain or
     compressed, or '-' for standard input) and explains the SMTP sessions in them."""
 
-
-main.add_command(analyze_command)
-main.add_command(show_command)
-main.add_command(export_command)
-main.add_command(report_command)
-main.add_command(diff_command)
 
 __all__ = ["main"]

@@ -1,11 +1,9 @@
-"""DNS messages read with dpkt.dns: a datagram's bytes in, a DnsMessage (or why not) out."""
+"""DNS messages read with dpkt.dns (pcapsmtp.dns.wire): a datagram's bytes in, a DnsMessage
+(or why not) out."""
 
 from __future__ import annotations
 
 import ipaddress
-import struct
-
-import dpkt
 
 from pcapsmtp.capture import DnsDatagram
 from pcapsmtp.dns.model import (
@@ -19,34 +17,15 @@ from pcapsmtp.dns.model import (
     Record,
 )
 
-DECODED_TYPES = frozenset({1, 2, 5, 6, 12, 13, 15, 16, 28, 33, 41, 10})
-"""Record types dpkt.dns decodes (A, NS, CNAME, SOA, PTR, HINFO, MX, TXT, AAAA, SRV, OPT,
-NULL); it refuses a whole message holding any other (RRSIG, HTTPS, ...)."""
-
-
-class _Record(dpkt.dns.DNS.RR):
-    """dpkt's resource record, keeping the rdata of a type dpkt does not decode as bytes
-    instead of refusing the whole message (a DNSSEC-signed answer holds RRSIGs)."""
-
-    def unpack_rdata(self, buf, off):
-        if self.type in DECODED_TYPES:
-            super().unpack_rdata(buf, off)
-
-
-class _Message(dpkt.dns.DNS):
-    RR = _Record
-
-
-MALFORMED = (dpkt.Error, struct.error, UnicodeDecodeError, IndexError, ValueError)
-"""What dpkt.dns raises on bytes that are not a DNS message."""
-
 
 def parse_datagram(datagram: DnsDatagram) -> DnsMessage | str:
     """The DNS message in a UDP port-53 datagram, or why it cannot be read."""
     if len(datagram.payload) < datagram.length:
         return "cut by the snap length"
+    from pcapsmtp.dns.wire import MALFORMED, Message  # here: dpkt loads with the first datagram
+
     try:
-        message = _Message(datagram.payload)
+        message = Message(datagram.payload)
         question = message.qd[0] if message.qd else None
         answers = tuple(_record(r) for r in message.an)
         additional = tuple(_record(r) for r in message.ar)

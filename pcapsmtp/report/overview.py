@@ -12,12 +12,6 @@ from datetime import UTC, tzinfo
 
 from pcapsmtp.diagnose.health import summarize
 from pcapsmtp.report.health import format_health, health_document, health_markdown
-from pcapsmtp.report.maillog import (
-    format_maillog,
-    maillog_document,
-    maillog_markdown,
-    session_links,
-)
 from pcapsmtp.selection import session_ref
 
 
@@ -26,6 +20,8 @@ def overview_text(analysis, tz: tzinfo = UTC) -> list[str]:
     health = format_health(summarize(analysis.sessions), tz)
     parts = [health] if health else []
     if analysis.maillog is not None:
+        from pcapsmtp.report.maillog import format_maillog  # the log parsers: only with logs
+
         parts.append(format_maillog(analysis.maillog, len(analysis.sessions), tz))
     return parts
 
@@ -33,6 +29,8 @@ def overview_text(analysis, tz: tzinfo = UTC) -> list[str]:
 def overview_markdown(analysis, tz: tzinfo = UTC, level: int = 2) -> str:
     parts = [health_markdown(summarize(analysis.sessions), tz, level).rstrip("\n")]
     if analysis.maillog is not None:
+        from pcapsmtp.report.maillog import maillog_markdown
+
         summary = maillog_markdown(analysis.maillog, len(analysis.sessions), tz, level)
         parts.append(summary.rstrip("\n"))
     return "\n\n".join(p for p in parts if p) + "\n"
@@ -44,6 +42,8 @@ def overview_document(analysis, lazy: bool = False) -> dict:
     captures, to that session's links)."""
     document = health_document(analysis.sessions, lazy)
     if analysis.maillog is not None:
+        from pcapsmtp.report.maillog import maillog_document, session_links
+
         document["maillog"] = maillog_document(analysis.maillog)
         document["maillog"]["sessions"] = {
             str(session_ref(s.key, analysis.several)): session_links(analysis.maillog, s)

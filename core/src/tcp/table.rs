@@ -30,6 +30,7 @@ use super::analysis::{
     WINDOW_UPDATE, ZERO_WINDOW, ZERO_WINDOW_PROBE, ZERO_WINDOW_PROBE_ACK,
 };
 use super::flow::{DirectionEnd, FlowAnalysis, SegmentIn};
+use super::keyhash::KeyHashState;
 use super::options::{parse_options, Handshake};
 use super::{TH_ACK, TH_FIN, TH_RST, TH_SYN};
 use crate::reassembly::{Chunk, Content, GapReason, StreamReassembler, MAX_PENDING_BYTES};
@@ -482,8 +483,8 @@ pub struct FlowTable {
     pub streams: u64,
     /// Flows ended early because `max_flows` were open at once.
     pub evicted: u64,
-    table: HashMap<Key, Box<Live>>,
-    ended: HashMap<Key, Ended>,
+    table: HashMap<Key, Box<Live>, KeyHashState>,
+    ended: HashMap<Key, Ended, KeyHashState>,
     /// Keys of `ended` in the order they were remembered (stale entries skipped).
     ended_order: VecDeque<(Key, u64)>,
     ended_serial: u64,
@@ -510,8 +511,8 @@ impl FlowTable {
             server_ports: server_ports.into_iter().collect(),
             streams: 0,
             evicted: 0,
-            table: HashMap::new(),
-            ended: HashMap::new(),
+            table: HashMap::default(),
+            ended: HashMap::default(),
             ended_order: VecDeque::new(),
             ended_serial: 0,
             next_id: 0,
