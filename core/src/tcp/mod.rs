@@ -1,13 +1,12 @@
 //! The per-segment TCP work of one flow: Wireshark's sequence analysis (`analysis`), Zeek's
 //! connection state and history (`conn_state`), the largest-acknowledged bookkeeping
 //! (`sent`), the handshake options (`options`), and `flow`, which runs them all for one
-//! segment; `table`, the flow table (its maps hashed by `keyhash`) that keeps one of them per flow with the flow's
+//! segment; `table`, the flow table (its maps hashed by foldhash) that keeps one of them per flow with the flow's
 //! counters, notes and reassembly (bound for Python in `python_table`). Plain Rust.
 
 pub mod analysis;
 pub mod conn_state;
 pub mod flow;
-pub mod keyhash;
 pub mod options;
 pub mod sent;
 pub mod sequence;

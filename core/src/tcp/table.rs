@@ -30,10 +30,10 @@ use super::analysis::{
     WINDOW_UPDATE, ZERO_WINDOW, ZERO_WINDOW_PROBE, ZERO_WINDOW_PROBE_ACK,
 };
 use super::flow::{DirectionEnd, FlowAnalysis, SegmentIn};
-use super::keyhash::KeyHashState;
 use super::options::{parse_options, Handshake};
 use super::{TH_ACK, TH_FIN, TH_RST, TH_SYN};
 use crate::reassembly::{Chunk, Content, GapReason, StreamReassembler, MAX_PENDING_BYTES};
+use foldhash::fast::RandomState as KeyHashState;
 
 /// Largest rise of the IP ID between two packets of one side still read as a counter.
 pub const IP_ID_STEP: u16 = 1024;
