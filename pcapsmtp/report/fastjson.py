@@ -40,9 +40,17 @@ with a literal, which keeps the search fast: one expression with both took twice
 and the list item's as one expression starting with the class "[\\[,]" (checked at every
 byte) 0.24 s against 0.14 s for the two on the 17 MB document of a 200 MB capture."""
 _SCALAR_PYTHON_WRITES_OTHERWISE = re.compile(rb"-?(?:[0-9][0-9.]*e|0\.0000)")
+_DIGITS_AS_0 = bytes.maketrans(b"123456789", b"000000000")
 
 
 def _may_differ(encoded: bytes) -> bool:
+    if b"0e" not in encoded.translate(_DIGITS_AS_0) and b"0.0000" not in encoded:
+        # No digit before an "e" and no "0.0000" anywhere: orjson wrote no float in exponent
+        # form (it always has a digit before its "e") nor below 1e-4. The common case, and
+        # this test (a translate and two memmem) takes a quarter of the expressions' time on
+        # a session's 7 KB; they run on the rest (a fifth of the sessions of the 200 MB
+        # capture: the hex of IPv6 addresses, the base64 of Community IDs).
+        return False
     return (
         any(expression.search(encoded) for expression in _NUMBER_PYTHON_WRITES_OTHERWISE)
         or _SCALAR_PYTHON_WRITES_OTHERWISE.match(encoded) is not None
