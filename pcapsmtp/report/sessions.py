@@ -105,7 +105,7 @@ def tcp_dict(flow: TcpFlow) -> TcpDoc:
     of every output, and a walk per field (a Counter made for each of 16 sums) was most of
     its time."""
     client, server = _roles(flow)
-    counts = [endpoint.counts for endpoint in flow.endpoints]
+    first, second = (endpoint.counts for endpoint in flow.endpoints)
     document: TcpDoc = {
         "state": flow.state,
         "history": flow.history,
@@ -114,7 +114,7 @@ def tcp_dict(flow: TcpFlow) -> TcpDoc:
         "df": {"client": _df(client), "server": _df(server)},
     }
     for key, name in _TOTALS:
-        document[key] = sum(count[name] for count in counts)  # type: ignore[literal-required]
+        document[key] = first[name] + second[name]  # type: ignore[literal-required]
     document |= {
         "resets": resets(flow),
         "fragments": sum(e.fragmented for e in flow.endpoints),
