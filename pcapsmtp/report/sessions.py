@@ -69,26 +69,24 @@ _TOTALS = (
 """Document key -> the analysis flag (Wireshark's name) whose segments it counts, both sides."""
 
 
+_HANDSHAKE = (
+    ("mss", "mss"),
+    ("wscale", "wscale"),
+    ("sack", "sack_permitted"),
+    ("timestamps", "timestamps"),
+)
+"""Document key -> the field of ``Handshake`` it shows."""
+
+
 def _handshake_pair(client: Endpoint, server: Endpoint) -> dict[str, ClientServer]:
     """mss, wscale, sack and timestamps as each side's SYN announced them (None: not seen)."""
     ours, theirs = client.handshake, server.handshake
     return {
-        "mss": {
-            "client": ours.mss if ours else None,
-            "server": theirs.mss if theirs else None,
-        },
-        "wscale": {
-            "client": ours.wscale if ours else None,
-            "server": theirs.wscale if theirs else None,
-        },
-        "sack": {
-            "client": ours.sack_permitted if ours else None,
-            "server": theirs.sack_permitted if theirs else None,
-        },
-        "timestamps": {
-            "client": ours.timestamps if ours else None,
-            "server": theirs.timestamps if theirs else None,
-        },
+        key: {
+            "client": getattr(ours, field) if ours else None,
+            "server": getattr(theirs, field) if theirs else None,
+        }
+        for key, field in _HANDSHAKE
     }
 
 
