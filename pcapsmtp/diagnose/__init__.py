@@ -40,6 +40,9 @@ class CaptureContext:
     """(sender ip, receiver ip) -> the largest acknowledged packet of each connection."""
     dns: list[Lookup] = field(default_factory=list)
     """The capture's DNS lookups (pcapsmtp.dns), in the order of their first frame."""
+    memo: dict[str, object] = field(default_factory=dict)
+    """What a session rule works out once for the capture (an index of its DNS lookups), by
+    the rule's code."""
 
 
 def all_codes() -> list[str]:
@@ -62,24 +65,35 @@ def diagnose(sessions: Sequence[Session], context: CaptureContext) -> list[Findi
     turn."""
     context.path_acked = _path_acked(sessions)
     found: list[tuple[int, Finding]] = []
-    session_rules = [(n, rule) for n, rule in enumerate(RULES) if rule.scope == "session"]
+    session_rules = [
+        (number, rule, _needs_both_sides(rule.codes))
+        for number, rule in enumerate(RULES)
+        if rule.scope == "session"
+    ]
     for session in sessions:
-        for number, rule in session_rules:
-            found += ((number, f) for f in _run(rule, session, context))
+        one_sided = session.one_sided is not None
+        for number, rule, needs_both_sides in session_rules:
+            if one_sided and needs_both_sides:
+                continue
+            produced = _produce(rule, session, context)
+            if produced:
+                found += ((number, f) for f in produced)
     for number, rule in enumerate(RULES):
         if rule.scope != "session":
-            found += ((number, f) for f in _run(rule, sessions, context))
+            found += ((number, f) for f in _produce(rule, sessions, context))
     found.sort(key=lambda item: (item[1].rank, item[0]))
     return [finding for _number, finding in found]
 
 
-def _run(rule, target, context: CaptureContext) -> list[Finding]:
-    if _needs_missing_side(rule.codes, target):
-        return []
+def _produce(rule, target, context: CaptureContext) -> list[Finding]:
+    """The rule's findings on a session or on the capture's sessions, each with where it
+    was found; a rule that raises gives an analysis-error finding instead."""
     try:
         produced = list(rule.function(target, context))
     except Exception as error:
         produced = [_rule_failed(rule.name, error, target)]
+    if not produced:
+        return produced
     for finding in produced:
         cap_frames(finding)
         finding.capture = context.info.file
@@ -89,14 +103,10 @@ def _run(rule, target, context: CaptureContext) -> list[Finding]:
     return produced
 
 
-def _needs_missing_side(codes: tuple[str, ...], target) -> bool:
-    """A rule whose evidence is the other side's packets, on a one-sided session."""
-    return (
-        isinstance(target, Session)
-        and target.one_sided is not None
-        and bool(codes)
-        and set(codes) <= NEEDS_BOTH_SIDES
-    )
+def _needs_both_sides(codes: tuple[str, ...]) -> bool:
+    """A rule whose evidence is the other side's packets: it does not run on a one-sided
+    session."""
+    return bool(codes) and set(codes) <= NEEDS_BOTH_SIDES
 
 
 def _rule_failed(name: str, error: Exception, target) -> Finding:

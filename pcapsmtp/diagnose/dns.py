@@ -18,7 +18,7 @@ from pcapsmtp.capture.addresses import address
 from pcapsmtp.diagnose.coverage import ended_well
 from pcapsmtp.diagnose.evidence import seconds
 from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding
-from pcapsmtp.diagnose.registry import capture_rule
+from pcapsmtp.diagnose.registry import capture_rule, session_rule
 from pcapsmtp.dns.model import (
     ADDRESS_TYPES,
     NOERROR,
@@ -610,46 +610,55 @@ def _mismatch(session: Session, lookup: Lookup, wanted: set[str], answers: Answe
 
 
 # -- dns-slow-greeting ---------------------------------------------------------------------
-@capture_rule("dns-slow-greeting")
-def slow_greeting(sessions: list[Session], context) -> Iterator[Finding]:
+@session_rule("dns-slow-greeting")
+def slow_greeting_of(session: Session, context) -> Iterator[Finding]:
     """The server's own lookups (PTR of the client, blocklists, ...) between the client's SYN
     and the greeting took SLOW_GREETING_NS or more and half the wait: a slow resolver is why
-    the greeting was late."""
-    lookups = [lk for lk in context.dns if lk.queries]
-    if not lookups:
+    the greeting was late.
+
+    A session rule over the capture's lookups indexed once (``_GreetingLookups``): it sees
+    each session as the diagnosis reads it. As a rule over the whole capture it read back
+    every spooled session whose server made a lookup a second time (526 of 794 in the 200
+    MB capture, 0.035 s of its 0.27 s diagnosis)."""
+    if session.greeting is None:
         return
-    times = [lk.time_ns for lk in lookups]
-    for session in _lookup_makers_sessions(sessions, lookups):
-        if session.greeting is None:
-            continue
-        start = session.flow.syn_time_ns or session.flow.first_time_ns
-        greeted = session.greeting.time_ns
-        window = lookups[bisect_left(times, start) : bisect_right(times, greeted)]
-        mine = _about_client(session, window)
-        spans = [
-            (lk.time_ns, min(lk.response.time_ns if lk.response else greeted, greeted))
-            for lk in mine
-        ]
-        spent = _covered(spans)
-        wait = greeted - start
-        if spent >= SLOW_GREETING_NS and spent * 2 >= wait:
-            yield _slow_greeting(session, mine, spent, wait)
+    found = context.memo.get("dns-slow-greeting")
+    if found is None:
+        found = context.memo["dns-slow-greeting"] = _GreetingLookups(context.dns)
+    if not found.lookups or not found.maybe_made_by(session.server.ip):
+        return
+    start = session.flow.syn_time_ns or session.flow.first_time_ns
+    greeted = session.greeting.time_ns
+    window = found.lookups[bisect_left(found.times, start) : bisect_right(found.times, greeted)]
+    mine = _about_client(session, window)
+    spans = [
+        (lk.time_ns, min(lk.response.time_ns if lk.response else greeted, greeted)) for lk in mine
+    ]
+    spent = _covered(spans)
+    wait = greeted - start
+    if spent >= SLOW_GREETING_NS and spent * 2 >= wait:
+        yield _slow_greeting(session, mine, spent, wait)
 
 
-def _lookup_makers_sessions(
-    sessions: Sequence[Session], lookups: list[Lookup]
-) -> Iterator[Session]:
-    """The sessions whose server made one of the lookups (_made_by): _about_client finds
-    none for the others. Read from the digests, a spooled capture's other sessions are not
-    read back from disk."""
-    makers = {lookup.client for lookup in lookups}
-    kept = getattr(sessions, "digests", None)
-    if kept is None or any(_is_local(client) for client in makers):
-        yield from sessions
-        return
-    for position, digest in enumerate(kept):
-        if digest.server_ip in makers:
-            yield sessions[position]
+def slow_greeting(sessions: Sequence[Session], context) -> Iterator[Finding]:
+    """``slow_greeting_of`` over a capture's sessions: what the diagnosis finds."""
+    for session in sessions:
+        yield from slow_greeting_of(session, context)
+
+
+class _GreetingLookups:
+    """The capture's lookups that asked something, with their times (for bisect), and the
+    hosts that made them: _about_client finds none for a server that made none."""
+
+    def __init__(self, dns: list[Lookup]) -> None:
+        self.lookups = [lk for lk in dns if lk.queries]
+        self.times = [lk.time_ns for lk in self.lookups]
+        self.makers = {lookup.client for lookup in self.lookups}
+        self.local = any(_is_local(client) for client in self.makers)
+        """A loopback resolver asked for every host (_made_by)."""
+
+    def maybe_made_by(self, server: bytes) -> bool:
+        return self.local or server in self.makers
 
 
 def _about_client(session: Session, window: list[Lookup]) -> list[Lookup]:

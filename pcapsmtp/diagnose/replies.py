@@ -32,7 +32,9 @@ def meaning(reply: Reply) -> str:
 
 
 def is_size_refusal(reply: Reply | None) -> bool:
-    return reply is not None and codes.is_size_rejection(reply.code, enhanced(reply), reply.text)
+    if reply is None or not (codes.is_permanent(reply.code) or codes.is_transient(reply.code)):
+        return False  # what is_size_rejection answers first, before the text is joined and read
+    return codes.is_size_rejection(reply.code, enhanced(reply), reply.text)
 
 
 _ASKS_FOR_AUTH = re.compile(

@@ -167,9 +167,12 @@ def parties(analysis: Analysis) -> list[Party]:
 def verdict(analysis: Analysis) -> Verdict:
     findings = analysis.findings
     severities = Counter(f.severity for f in findings)
-    outcomes = Counter(s.outcome for s in analysis.sessions)
+    # From the digests, and the sessions read only when no finding is an error or a
+    # warning: a spooled capture's sessions are not read back twice more for this.
+    kept = getattr(analysis.sessions, "digests", None)
+    outcomes = Counter(item.outcome for item in (analysis.sessions if kept is None else kept))
     worst = next((f for f in findings if f.severity in (ERROR, WARNING)), None)
-    failed = [s for s in analysis.sessions if not ended_well(s)]
+    failed = [s for s in analysis.sessions if not ended_well(s)] if worst is None else []
     if worst is None:
         # A reader must not be told that all is well while a session did not end well.
         line = calm_line(findings, analysis.sessions) or ""

@@ -34,8 +34,11 @@ class _Sessions(list):
     def __iter__(self):
         by_session = self.analysis.findings_by_session()
         for session in self.analysis.sessions:
-            found = by_session.get(session.key, [])
-            yield session_dict(session) | {"findings": [finding_dict(f) for f in found]}
+            document = session_dict(session)
+            found = by_session.get(session.key)
+            if found:  # in place of session_dict's empty list, without copying the dict
+                document["findings"] = [finding_dict(f) for f in found]
+            yield document
 
 
 class _Findings(list):

@@ -7,13 +7,12 @@ UTF-8 text; escaping for a terminal, Markdown or HTML is the renderer's job.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 
 from pcapsmtp.capture.addresses import address, endpoint_name
 from pcapsmtp.report.model import (
     ClientServer,
+    DialogueLine,
     Endpoints,
-    PerSide,
     ReplyDoc,
     Reset,
     SessionDoc,
@@ -27,7 +26,7 @@ from pcapsmtp.report.times import iso
 from pcapsmtp.smtp import codes
 from pcapsmtp.smtp.deciding import deciding_reply
 from pcapsmtp.smtp.events import GREETING, Reply
-from pcapsmtp.smtp.model import Session, Transaction
+from pcapsmtp.smtp.model import DialogueEntry, Session, Transaction
 from pcapsmtp.tcp.community import community_id
 from pcapsmtp.tcp.model import TH_RST, Endpoint, TcpFlow
 
@@ -40,17 +39,9 @@ def _roles(flow: TcpFlow) -> tuple[Endpoint, Endpoint]:
     return flow.endpoints[flow.client], flow.endpoints[flow.server]
 
 
-def _pair(flow: TcpFlow, value: Callable[[Endpoint], PerSide]) -> ClientServer:
-    client, server = _roles(flow)
-    return {"client": value(client), "server": value(server)}
-
-
 def _common_ttl(endpoint: Endpoint) -> int | None:
-    return endpoint.ttls.most_common(1)[0][0] if endpoint.ttls else None
-
-
-def _total(flow: TcpFlow, name: str) -> int:
-    return sum(endpoint.counts[name] for endpoint in flow.endpoints)
+    ttls = endpoint.ttls
+    return ttls.most_common(1)[0][0] if ttls else None
 
 
 def resets(flow: TcpFlow) -> list[Reset]:
@@ -65,44 +56,97 @@ def resets(flow: TcpFlow) -> list[Reset]:
     ]
 
 
-def tcp_dict(flow: TcpFlow) -> TcpDoc:
-    handshake = lambda attr: (  # noqa: E731
-        lambda e: getattr(e.handshake, attr) if e.handshake else None
-    )
+_TOTALS = (
+    ("retransmissions", "retransmission"),
+    ("fast_retransmissions", "fast_retransmission"),
+    ("spurious_retransmissions", "spurious_retransmission"),
+    ("out_of_order", "out_of_order"),
+    ("lost_segments", "lost_segment"),
+    ("acked_unseen", "ack_lost_segment"),
+    ("dup_acks", "duplicate_ack"),
+    ("zero_windows", "zero_window"),
+)
+"""Document key -> the analysis flag (Wireshark's name) whose segments it counts, both sides."""
+
+
+_HANDSHAKE = (
+    ("mss", "mss"),
+    ("wscale", "wscale"),
+    ("sack", "sack_permitted"),
+    ("timestamps", "timestamps"),
+)
+"""Document key -> the field of ``Handshake`` it shows."""
+
+
+def _handshake_pair(client: Endpoint, server: Endpoint) -> dict[str, ClientServer]:
+    """mss, wscale, sack and timestamps as each side's SYN announced them (None: not seen)."""
+    ours, theirs = client.handshake, server.handshake
     return {
+        key: {
+            "client": getattr(ours, field) if ours else None,
+            "server": getattr(theirs, field) if theirs else None,
+        }
+        for key, field in _HANDSHAKE
+    }
+
+
+def _df(endpoint: Endpoint) -> bool | None:
+    """Every packet with Don't Fragment set; None when the side sent nothing."""
+    if not endpoint.packets:
+        return None
+    df = endpoint.df
+    return df[True] > 0 and df[False] == 0
+
+
+def tcp_dict(flow: TcpFlow) -> TcpDoc:
+    """Built field by field from each side's counters read once: this runs for every session
+    of every output, and a walk per field (a Counter made for each of 16 sums) was most of
+    its time."""
+    client, server = _roles(flow)
+    first, second = (endpoint.counts for endpoint in flow.endpoints)
+    document: TcpDoc = {
         "state": flow.state,
         "history": flow.history,
-        "mss": _pair(flow, handshake("mss")),
-        "wscale": _pair(flow, handshake("wscale")),
-        "sack": _pair(flow, handshake("sack_permitted")),
-        "timestamps": _pair(flow, handshake("timestamps")),
-        "ttl": _pair(flow, _common_ttl),
-        "df": _pair(flow, lambda e: e.df[True] > 0 and e.df[False] == 0 if e.packets else None),
-        "retransmissions": _total(flow, "retransmission"),
-        "fast_retransmissions": _total(flow, "fast_retransmission"),
-        "spurious_retransmissions": _total(flow, "spurious_retransmission"),
-        "out_of_order": _total(flow, "out_of_order"),
-        "lost_segments": _total(flow, "lost_segment"),
-        "acked_unseen": _total(flow, "ack_lost_segment"),
-        "dup_acks": _total(flow, "duplicate_ack"),
-        "zero_windows": _total(flow, "zero_window"),
+        **_handshake_pair(client, server),  # type: ignore[typeddict-item]
+        "ttl": {"client": _common_ttl(client), "server": _common_ttl(server)},
+        "df": {"client": _df(client), "server": _df(server)},
+    }
+    for key, name in _TOTALS:
+        document[key] = first[name] + second[name]  # type: ignore[literal-required]
+    document |= {
         "resets": resets(flow),
         "fragments": sum(e.fragmented for e in flow.endpoints),
         "icmp": [
             {"frame": e.frame, "type": e.type, "code": e.code, "mtu": e.mtu, "from": address(e.src)}
             for e in flow.icmp
         ],
-        "bytes": _pair(flow, lambda e: e.bytes),
-        "packets": _pair(flow, lambda e: e.packets),
-        "max_segment": _pair(flow, lambda e: e.max_segment),
-        "max_ip_len": _pair(flow, lambda e: e.max_ip_len),
-        "max_acked_segment": _pair(flow, lambda e: e.max_acked_segment),
-        "max_acked_ip_len": _pair(flow, lambda e: e.max_acked_ip_len),
-        "retransmitted_sizes": _pair(flow, lambda e: _sizes(e.retransmitted_sizes)),
-        "unacked_sizes": _pair(flow, lambda e: _sizes(e.unacked_sizes)),
-        "gaps": _pair(flow, lambda e: {"count": e.gaps, "bytes": e.gap_bytes}),
+        "bytes": {"client": client.bytes, "server": server.bytes},
+        "packets": {"client": client.packets, "server": server.packets},
+        "max_segment": {"client": client.max_segment, "server": server.max_segment},
+        "max_ip_len": {"client": client.max_ip_len, "server": server.max_ip_len},
+        "max_acked_segment": {
+            "client": client.max_acked_segment,
+            "server": server.max_acked_segment,
+        },
+        "max_acked_ip_len": {
+            "client": client.max_acked_ip_len,
+            "server": server.max_acked_ip_len,
+        },
+        "retransmitted_sizes": {
+            "client": _sizes(client.retransmitted_sizes),
+            "server": _sizes(server.retransmitted_sizes),
+        },
+        "unacked_sizes": {
+            "client": _sizes(client.unacked_sizes),
+            "server": _sizes(server.unacked_sizes),
+        },
+        "gaps": {
+            "client": {"count": client.gaps, "bytes": client.gap_bytes},
+            "server": {"count": server.gaps, "bytes": server.gap_bytes},
+        },
         "rtt_ms": _ms(flow.rtt_ns),
     }
+    return document
 
 
 def _sizes(counter: Counter) -> dict[str, int]:
@@ -205,18 +249,7 @@ def smtp_dict(session: Session) -> SmtpDoc:
         "auth": {"mechanism": auth.mechanism, "code": auth.code} if auth else None,
         "tunnel": session.tunnel,
         "transactions": [transaction_dict(t) for t in session.transactions],
-        "dialogue": [
-            {
-                "frame": entry.frame,
-                "time": iso(entry.time_ns),
-                "from": entry.sender,
-                "kind": entry.kind,
-                "text": wire(entry.text),
-                "latency_ms": _ms(entry.latency_ns),
-                "decrypted": entry.decrypted,
-            }
-            for entry in session.dialogue
-        ],
+        "dialogue": _dialogue(session.dialogue),
         "last_reply": reply_dict(session.last_reply),
         "deciding_reply": reply_dict(deciding_reply(session)),
         "unanswered": [
@@ -229,6 +262,23 @@ def smtp_dict(session: Session) -> SmtpDoc:
             for a in session.anomalies
         ],
     }
+
+
+def _dialogue(entries: list[DialogueEntry]) -> list[DialogueLine]:
+    """The timeline: most of a session's document (a line a command or reply), ``_ms`` and
+    the ASCII case of ``wire`` written out here."""
+    return [
+        {
+            "frame": entry.frame,
+            "time": iso(entry.time_ns),
+            "from": entry.sender,
+            "kind": entry.kind,
+            "text": text if (text := entry.text).isascii() else wire(text),
+            "latency_ms": None if (ns := entry.latency_ns) is None else round(ns / 1e6, 3),
+            "decrypted": entry.decrypted,
+        }
+        for entry in entries
+    ]
 
 
 def endpoint_fields(client: Endpoint, server: Endpoint) -> Endpoints:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
 from datetime import UTC, tzinfo
 
 from tabulate import tabulate
@@ -135,7 +136,7 @@ of a rejected session, not the 221 after it; '-' when no reply did: timeouts, re
 def session_table(sessions: list[Session], tz: tzinfo, cell=str) -> tuple[list[str], list[list]]:
     """(headers, rows) of the sessions table; a capture column after the id when the sessions
     come from several captures, whose ids each start at 1."""
-    several = len({s.capture for s in sessions}) > 1
+    several = len(_captures(sessions)) > 1
     headers = [HEADERS[0], "capture", *HEADERS[1:]] if several else list(HEADERS)
     rows = []
     for session in sessions:
@@ -144,6 +145,15 @@ def session_table(sessions: list[Session], tz: tzinfo, cell=str) -> tuple[list[s
             row.insert(1, terminal(session.capture))
         rows.append([cell(value) for value in row])
     return headers, rows
+
+
+def _captures(sessions: Sequence[Session]) -> set[str]:
+    """The captures the sessions come from: a spool's (or a chain's) from its digests,
+    without reading every session back a second time for it."""
+    kept = getattr(sessions, "digests", None)
+    if kept is not None:
+        return {digest.capture for digest in kept}
+    return {session.capture for session in sessions}
 
 
 def format_sessions(sessions: list[Session], tz: tzinfo = UTC) -> str:

@@ -85,3 +85,39 @@ def test_literal_list_item_expressions_decide_as_the_class_did(value) -> None:
         except TypeError:  # integers past 64 bits
             encoded = json.dumps(value, indent=2, ensure_ascii=False).encode("utf-8", "replace")
     assert fastjson._may_differ(encoded) == _may_differ_as_before(encoded)
+
+
+_far_floats = st.floats(allow_nan=False, allow_infinity=False).filter(
+    lambda x: x != 0 and not 1e-4 <= abs(x) < 1e16
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.recursive(
+        _far_floats | _scalars,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_keys, inner, max_size=4),
+        max_leaves=12,
+    )
+)
+def test_every_text_orjson_writes_otherwise_is_seen_by_the_quick_check(value) -> None:
+    """``_has_such_float`` may only say no where orjson writes what Python writes: floats
+    below 1e-4 or from 1e16 on, in lists, dicts and alone (``_far_floats``)."""
+    try:
+        encoded = orjson.dumps(value, option=fastjson._OPTIONS)
+    except TypeError:
+        return
+    if encoded.decode() != json.dumps(value, indent=2, ensure_ascii=False):
+        assert fastjson._has_such_float(encoded)
+
+
+@pytest.mark.parametrize("value", [1e-7, [1.5e300, 2], {"a": -5e-324}, 1e16, -9e-5], ids=repr)
+def test_quick_check_sees_far_floats(value) -> None:
+    assert fastjson._has_such_float(orjson.dumps(value, option=fastjson._OPTIONS))
+
+
+@pytest.mark.parametrize(
+    "value", [{"community_id": "1:3e8+4e5="}, ["2001:db8::3e8", 3], "0.0001", 12.5e3], ids=repr
+)
+def test_quick_check_passes_text_with_digits_around_an_e(value) -> None:
+    assert not fastjson._has_such_float(orjson.dumps(value, option=fastjson._OPTIONS))
