@@ -6,11 +6,9 @@ differing)."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from pcapsmtp.analysis import analyze
-from pcapsmtp.tcp.community import community_id, tcp_community_id
+from pcapsmtp.tcp.community import community_id
 from tests.captures import LAB, all_captures, analysed, capture_id
 from tests.tshark import ask, fields, needs_tshark
 
@@ -50,21 +48,3 @@ def test_matches_tshark(path):
     ours = {s.flow.stream: community_id(s.flow) for s in sessions}
     assert ours == {stream: theirs[stream] for stream in ours}
     assert all(value.startswith("1:") and len(value) == 30 for value in ours.values())
-
-
-@given(
-    ip_a=st.one_of(st.binary(min_size=4, max_size=4), st.binary(min_size=16, max_size=16)),
-    ip_b=st.binary(min_size=16, max_size=16),
-    port_a=st.integers(0, 65535),
-    port_b=st.integers(0, 65535),
-    same_address=st.booleans(),
-)
-def test_same_as_corelight_package(ip_a, ip_b, port_a, port_b, same_address):
-    """The spec's computation here gives what Corelight's reference package gives (addresses
-    of one family; equal addresses make the ports decide the order)."""
-    communityid = pytest.importorskip("communityid")
-    ip_b = ip_a if same_address else ip_b[: len(ip_a)]
-    reference = communityid.CommunityID(seed=0, use_base64=True)
-    expected = reference.calc(communityid.FlowTuple.make_tcp(ip_a, ip_b, port_a, port_b))
-    assert tcp_community_id(ip_a, port_a, ip_b, port_b) == expected
-    assert tcp_community_id(ip_b, port_b, ip_a, port_a) == expected
