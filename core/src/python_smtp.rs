@@ -155,6 +155,33 @@ type FinishedFacts = (
     u64,
 );
 
+impl MessageScan {
+    /// The flow table's way in (python_table's `BodySink`): the next DATA bytes of the
+    /// client, all of them message, fed as `data_end` feeds them; false, with nothing
+    /// changed, when they complete the end-of-data marker (the dialogue reads that chunk
+    /// itself, so it knows where the message ended). An error the describer raised comes
+    /// back once the bytes are fed.
+    pub(crate) fn absorb_data(
+        &mut self,
+        data: &[u8],
+        describe: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        let mut end = self.end.clone();
+        let found = end.find(data);
+        if found.marker_end.is_some() {
+            return Ok(false);
+        }
+        self.end = end;
+        let mut describer = PyDescribe {
+            callable: describe,
+            error: None,
+        };
+        self.scan.feed(&found.released, &mut describer);
+        self.scan.feed(&data[..found.body], &mut describer);
+        checked(describer, true)
+    }
+}
+
 #[pymethods]
 impl MessageScan {
     #[new]

@@ -304,6 +304,13 @@ class Dialogue:
         events, self.events = self.events, []
         return events
 
+    def body(self) -> MessageScanner | None:
+        """The scanner of the DATA body the client is sending, else None. While there is
+        one, the client's next bytes are fed to it whole and make no event until one of
+        them completes the end-of-data marker, which is what lets the flow table feed them
+        to its scan straight (pcapsmtp.smtp.tracker, ``TcpFlow.absorb``)."""
+        return self._message if self.client is ClientState.DATA_BODY else None
+
     # -- client --------------------------------------------------------------
 
     def _feed_client(self, data: bytes, offset: int, frame: int, time_ns: int) -> None:

@@ -201,6 +201,12 @@ class MessageScanner:
         what the chunk holds is fed; returns how many bytes that was."""
         return self._core.bdat(data, pos, remaining, self._describe_block)
 
+    def sink(self) -> tuple[MessageScan, object]:
+        """What the flow table feeds a DATA body's bytes to while the dialogue is in it
+        (``TcpFlow.absorb``): the scan and the describer, so its bytes take the path
+        ``feed_data`` takes, with no call into Python but for a header block."""
+        return self._core, self._describe_block
+
     def lost(self) -> None:
         """DATA bytes the capture lacks: an end-of-data marker cannot span them."""
         self._core.gap(self._describe_block)
