@@ -547,6 +547,12 @@ impl FlowTable {
         self.inner.evicted
     }
 
+    /// Flows whose client's bytes go to a sink (``update``'s ``absorb``) now.
+    #[getter]
+    fn absorbing(&self) -> usize {
+        self.inner.absorbing()
+    }
+
     /// Flows open now.
     #[getter]
     fn open(&self) -> usize {
