@@ -96,18 +96,8 @@ fn a_reply_comes_after_the_command_it_answers_and_the_flow_ends_with_its_facts()
     talk.send(false, 40000, 5018, 1008, TH_FIN | TH_ACK, b"");
     talk.send(true, 40000, 1008, 5019, TH_ACK, b"");
     talk.finish();
-    let data: Vec<(usize, Vec<u8>)> = talk
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Data {
-                direction, data, ..
-            } => Some((*direction, data.clone())),
-            _ => None,
-        })
-        .collect();
     assert_eq!(
-        data,
+        talk.data(),
         vec![
             (1, b"220 hi\r\n".to_vec()),
             (0, b"QUIT\r\n".to_vec()),
@@ -298,6 +288,30 @@ impl Talk {
         self.table.absorb(client, server, id, sink);
     }
 
+    /// A flow of CLIENT:40000 after its handshake, `body` attached.
+    fn with_body(body: &Body) -> Self {
+        let mut talk = Talk::new(Limits::default());
+        talk.handshake(40000, 1000);
+        talk.absorb(40000, Some(body));
+        talk
+    }
+
+    /// (direction, offset, a gap) of the Data and Gap events so far.
+    fn chunks(&self) -> Vec<(usize, u64, bool)> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Gap {
+                    direction, offset, ..
+                } => Some((*direction, *offset, true)),
+                Event::Data {
+                    direction, offset, ..
+                } => Some((*direction, *offset, false)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// (direction, bytes) of the Data events so far.
     fn data(&self) -> Vec<(usize, Vec<u8>)> {
         self.events
@@ -344,24 +358,16 @@ fn a_body_absorbed_makes_no_event_until_the_chunk_it_refuses() {
 
 #[test]
 fn after_an_event_of_its_flow_not_yet_taken_a_chunk_is_not_offered() {
-    let mut talk = Talk::new(Limits::default());
-    talk.handshake(40000, 1000);
     let body = Body::default();
-    talk.absorb(40000, Some(&body));
+    let mut talk = Talk::with_body(&body);
     // The server's reply arrives behind a hole; the client's next segment acknowledges
     // past it: the gap and the reply go out first, then the client's chunk, as an event.
     talk.send(false, 40000, 5011, 1001, TH_ACK, b"421 bye\r\n");
     talk.send(true, 40000, 1001, 5020, TH_ACK, b"body\r\n");
-    let kinds: Vec<(usize, bool)> = talk
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Gap { direction, .. } => Some((*direction, true)),
-            Event::Data { direction, .. } => Some((*direction, false)),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(kinds, vec![(1, true), (1, false), (0, false)]);
+    assert_eq!(
+        talk.chunks(),
+        vec![(1, 0, true), (1, 10, false), (0, 0, false)]
+    );
     assert!(body.taken.lock().unwrap().is_empty());
     // The next packet is offered again.
     talk.send(true, 40000, 1007, 5020, TH_ACK, b"more\r\n");
@@ -371,38 +377,25 @@ fn after_an_event_of_its_flow_not_yet_taken_a_chunk_is_not_offered() {
 
 #[test]
 fn a_gap_in_the_body_is_an_event_and_so_is_the_data_behind_it() {
-    let mut talk = Talk::new(Limits::default());
-    talk.handshake(40000, 1000);
     let body = Body::default();
-    talk.absorb(40000, Some(&body));
+    let mut talk = Talk::with_body(&body);
     talk.send(true, 40000, 1001, 5001, TH_ACK, b"first\r\n");
     talk.send(true, 40000, 1018, 5001, TH_ACK, b"third\r\n");
     talk.send(false, 40000, 5001, 1025, TH_ACK, b"");
-    let kinds: Vec<(u64, bool)> = talk
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Gap { offset, .. } => Some((*offset, true)),
-            Event::Data { offset, .. } => Some((*offset, false)),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(kinds, vec![(7, true), (17, false)]);
+    assert_eq!(talk.chunks(), vec![(0, 7, true), (0, 17, false)]);
     assert_eq!(*body.taken.lock().unwrap(), b"first\r\n");
 }
 
 #[test]
 fn a_detached_or_misnamed_sink_takes_nothing() {
-    let mut talk = Talk::new(Limits::default());
-    talk.handshake(40000, 1000);
     let body = Body::default();
+    let mut talk = Talk::with_body(&body);
+    talk.absorb(40000, None);
     let (client, server) = ((Ip::new(&CLIENT), 40000), (Ip::new(&SERVER), 25));
     let (id, _) = talk.table.flow_id(client, server).expect("live");
     talk.table
         .absorb(client, server, id + 1, Some(Box::new(body.clone())));
     assert_eq!(talk.table.absorbing(), 0, "another id: not this flow");
-    talk.absorb(40000, Some(&body));
-    talk.absorb(40000, None);
     talk.send(true, 40000, 1001, 5001, TH_ACK, b"EHLO x\r\n");
     assert_eq!(talk.data(), vec![(0, b"EHLO x\r\n".to_vec())]);
     assert!(body.taken.lock().unwrap().is_empty());
