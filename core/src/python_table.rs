@@ -16,9 +16,9 @@
 //! Message bodies (issue 21): `update`'s `absorb`, ``(scan, describe)`` with `scan` a
 //! `MessageScan` (python_smtp) and `describe` its describer, attaches a `BodySink` to the
 //! flow's client bytes (crate::tcp::table::Absorber says when a chunk is offered): while
-//! the SMTP dialogue reads a DATA body, the client's chunks go straight into the
-//! message's scan, as `MessageScan.data_end` would feed them, and make no event; the
-//! chunk that ends the message, gaps, and whatever follows an event of the flow not yet
+//! the SMTP dialogue reads a DATA body or a BDAT chunk, the client's chunks go straight
+//! into the message's scan, as `MessageScan.data_end` or `bdat` would feed them, and make
+//! no event; the chunk that ends the message (or the BDAT chunk), gaps, and whatever follows an event of the flow not yet
 //! read go out as events. A header block the scan completes is described by the Python
 //! describer as before; should it raise, the call that fed the chunk (`segment`, `step`,
 //! `finish`) raises it.
@@ -264,7 +264,7 @@ impl Absorber for BodySink {
             let Ok(mut scan) = self.scan.bind(py).try_borrow_mut() else {
                 return false;
             };
-            match scan.absorb_data(data, self.describe.bind(py)) {
+            match scan.absorb(data, self.describe.bind(py)) {
                 Ok(taken) => taken,
                 Err(err) => {
                     self.error.keep(err);

@@ -10,12 +10,12 @@ waits in ``held()`` for the bytes a key log decrypts (``decrypted()``), which a 
 ``Dialogue`` reads as the SMTP dialogue restarted inside TLS, into the same ``SessionBuilder``;
 ``finish_held()`` then returns those sessions.
 
-While the client of a connection sends a DATA body, the flow table feeds its bytes to the
-message's scan in the core without an event each (``TcpFlow.absorb``, set after every event
-to what the dialogue reads: ``Dialogue.body``); the chunk with the end-of-data marker, gaps
-and anything the dialogue has not read yet still come here as events, so the dialogue
-ends up where it would have. Not on a connection recognised by its dialogue on another
-port, whose bytes before the SMTP start are cut here (``starts``).
+While the client of a connection sends a DATA body or a BDAT chunk, the flow table feeds its
+bytes to the message's scan in the core without an event each (``TcpFlow.absorb``, set after
+every event to what the dialogue reads: ``Dialogue.body``); the chunk that ends the message
+or the BDAT chunk, gaps and anything the dialogue has not read yet still come here as
+events, so the dialogue ends up where it would have. Not on a connection recognised by its
+dialogue on another port, whose bytes before the SMTP start are cut here (``starts``).
 """
 
 from __future__ import annotations

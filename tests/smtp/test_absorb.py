@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pcapsmtp.capture import open_capture, packets, segment_batches
+from pcapsmtp.capture.model import TcpSegment
 from pcapsmtp.smtp import dialogue
 from pcapsmtp.smtp.message import MessageScanner
 from pcapsmtp.smtp.ports import SMTP_PORTS
@@ -110,3 +111,112 @@ def test_a_session_keeps_no_sink_when_its_flow_ends_mid_body():
     session = smtp.add(FlowEnded(flow))
     assert session is not None
     assert session.flow.absorb is None
+
+
+CLIENT_IP, SERVER_IP = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
+SYN, ACK = 0x02, 0x10
+
+
+def _segments(said: list[tuple[bool, bytes]]) -> list[TcpSegment]:
+    """A handshake, then one segment per (from the client, bytes), each acknowledging what
+    the peer sent before it."""
+    seq = {True: 1000, False: 5000}
+    out = []
+
+    def send(client: bool, flags: int, payload: bytes) -> None:
+        src, dst = (CLIENT_IP, SERVER_IP) if client else (SERVER_IP, CLIENT_IP)
+        sport, dport = (40000, 25) if client else (25, 40000)
+        frame = len(out) + 1
+        out.append(
+            TcpSegment(
+                frame,
+                frame * 1000,
+                4,
+                src,
+                dst,
+                sport,
+                dport,
+                seq[client],
+                seq[not client],
+                flags,
+                1000,
+                b"",
+                payload,
+                len(payload),
+                64,
+                True,
+                frame,
+                40 + len(payload),
+            )
+        )
+        seq[client] += len(payload) + (1 if flags & SYN else 0)
+
+    send(True, SYN, b"")
+    send(False, SYN | ACK, b"")
+    send(True, ACK, b"")
+    for client, payload in said:
+        send(client, ACK, payload)
+    return out
+
+
+def _replayed(said: list[tuple[bool, bytes]]) -> tuple[str, int]:
+    """repr of the sessions of the conversation, and the StreamData events handed on."""
+    flows, smtp = FlowTracker(SMTP_PORTS), SmtpTracker("test")
+    sessions, data = [], 0
+    for event in flows.events(_segments(said)):
+        data += type(event) is StreamData
+        if (session := smtp.add(event)) is not None:
+            sessions.append(session)
+    assert flows._table.absorbing == 0
+    return repr(sessions), data
+
+
+def _chunked(body: bytes, size: int) -> list[tuple[bool, bytes]]:
+    return [(True, body[i : i + size]) for i in range(0, len(body), size)]
+
+
+HEADERS = b"Subject: chunks\r\nContent-Type: text/plain\r\n\r\n"
+
+
+@pytest.mark.parametrize("size", [7, 100, 1000])
+def test_bdat_chunks_absorbed_give_the_same_session(size, monkeypatch):
+    first = HEADERS + b"x" * 2000
+    last = b"y" * 700
+    said = [
+        (False, b"220 hi\r\n"),
+        (True, b"EHLO a\r\n"),
+        (False, b"250-hi\r\n250 CHUNKING\r\n"),
+        (True, b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n"),
+        (False, b"250 ok\r\n250 ok\r\n"),
+        (True, b"BDAT %d\r\n" % len(first) + first[:50]),
+        *_chunked(first[50:], size),
+        (True, b"BDAT %d LAST\r\n" % len(last)),
+        *_chunked(last, size),
+        (False, b"250 ok\r\n250 queued\r\n"),
+        (True, b"QUIT\r\n"),
+        (False, b"221 bye\r\n"),
+    ]
+    absorbed, data = _replayed(said)
+    monkeypatch.setattr(dialogue.Dialogue, "body", lambda self: None)
+    plain, plain_data = _replayed(said)
+    assert absorbed == plain
+    assert "bdat_size=2045" in absorbed and "size=2745" in absorbed
+    assert data < plain_data
+
+
+def test_data_body_with_a_reply_mid_body_gives_the_same_session(monkeypatch):
+    """A 421 mid-DATA and the client's bytes after it, then the end of data."""
+    said = [
+        (False, b"220 hi\r\n"),
+        (True, b"EHLO a\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n"),
+        (False, b"250 hi\r\n250 ok\r\n250 ok\r\n354 go\r\n"),
+        *_chunked(HEADERS + b"z" * 900 + b"\r\n", 100),
+        (False, b"421 shutting down\r\n"),
+        *_chunked(b"w" * 300 + b"\r\n.\r\nQUIT\r\n", 100),
+        (False, b"250 queued\r\n221 bye\r\n"),
+    ]
+    absorbed, data = _replayed(said)
+    monkeypatch.setattr(dialogue.Dialogue, "body", lambda self: None)
+    plain, plain_data = _replayed(said)
+    assert absorbed == plain
+    assert data < plain_data
