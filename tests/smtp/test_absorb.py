@@ -171,6 +171,17 @@ def _replayed(said: list[tuple[bool, bytes]]) -> tuple[str, int]:
     return repr(sessions), data
 
 
+def _same_with_fewer_events(said: list[tuple[bool, bytes]], monkeypatch) -> str:
+    """The conversation's sessions (repr) are the same absorbed and not, with fewer events."""
+    absorbed, data = _replayed(said)
+    monkeypatch.setattr(dialogue.Dialogue, "body", lambda self: None)
+    plain, plain_data = _replayed(said)
+    monkeypatch.undo()
+    assert absorbed == plain
+    assert data < plain_data
+    return absorbed
+
+
 def _chunked(body: bytes, size: int) -> list[tuple[bool, bytes]]:
     return [(True, body[i : i + size]) for i in range(0, len(body), size)]
 
@@ -196,12 +207,8 @@ def test_bdat_chunks_absorbed_give_the_same_session(size, monkeypatch):
         (True, b"QUIT\r\n"),
         (False, b"221 bye\r\n"),
     ]
-    absorbed, data = _replayed(said)
-    monkeypatch.setattr(dialogue.Dialogue, "body", lambda self: None)
-    plain, plain_data = _replayed(said)
-    assert absorbed == plain
-    assert "bdat_size=2045" in absorbed and "size=2745" in absorbed
-    assert data < plain_data
+    sessions = _same_with_fewer_events(said, monkeypatch)
+    assert "bdat_size=2045" in sessions and "size=2745" in sessions
 
 
 def test_data_body_with_a_reply_mid_body_gives_the_same_session(monkeypatch):
@@ -215,8 +222,4 @@ def test_data_body_with_a_reply_mid_body_gives_the_same_session(monkeypatch):
         *_chunked(b"w" * 300 + b"\r\n.\r\nQUIT\r\n", 100),
         (False, b"250 queued\r\n221 bye\r\n"),
     ]
-    absorbed, data = _replayed(said)
-    monkeypatch.setattr(dialogue.Dialogue, "body", lambda self: None)
-    plain, plain_data = _replayed(said)
-    assert absorbed == plain
-    assert data < plain_data
+    _same_with_fewer_events(said, monkeypatch)
