@@ -142,6 +142,8 @@ fn checked<T>(describer: PyDescribe<'_, '_>, value: T) -> PyResult<T> {
 pub struct MessageScan {
     scan: message_scan::MessageScan,
     end: DataEnd,
+    /// BDAT: bytes of the chunk being read still to come, once the dialogue set it.
+    bdat_left: Option<u64>,
 }
 
 type FinishedFacts = (
@@ -155,6 +157,42 @@ type FinishedFacts = (
     u64,
 );
 
+impl MessageScan {
+    /// The flow table's way in (python_table's `BodySink`): the client's next bytes, all
+    /// of them message, fed as `data_end` (DATA) or `bdat` (BDAT, once ``bdat_left`` is
+    /// set) feeds them; false, with nothing changed, when they complete the end-of-data
+    /// marker or reach the end of the BDAT chunk (the dialogue reads that chunk itself,
+    /// so it knows where the message or the chunk ended). An error the describer raised
+    /// comes back once the bytes are fed.
+    pub(crate) fn absorb(&mut self, data: &[u8], describe: &Bound<'_, PyAny>) -> PyResult<bool> {
+        if let Some(left) = self.bdat_left {
+            if data.len() as u64 >= left {
+                return Ok(false);
+            }
+            self.bdat_left = Some(left - data.len() as u64);
+            let mut describer = PyDescribe {
+                callable: describe,
+                error: None,
+            };
+            self.scan.feed(data, &mut describer);
+            return checked(describer, true);
+        }
+        let mut end = self.end.clone();
+        let found = end.find(data);
+        if found.marker_end.is_some() {
+            return Ok(false);
+        }
+        self.end = end;
+        let mut describer = PyDescribe {
+            callable: describe,
+            error: None,
+        };
+        self.scan.feed(&found.released, &mut describer);
+        self.scan.feed(&data[..found.body], &mut describer);
+        checked(describer, true)
+    }
+}
+
 #[pymethods]
 impl MessageScan {
     #[new]
@@ -163,7 +201,20 @@ impl MessageScan {
         MessageScan {
             scan: message_scan::MessageScan::new(dot_stuffed),
             end: DataEnd::new(),
+            bdat_left: None,
         }
+    }
+
+    /// BDAT: bytes of the chunk being read still to come (0 before the dialogue set it);
+    /// the flow table lowers it as it feeds the chunk's bytes.
+    #[getter]
+    fn bdat_left(&self) -> u64 {
+        self.bdat_left.unwrap_or(0)
+    }
+
+    #[setter]
+    fn set_bdat_left(&mut self, left: u64) {
+        self.bdat_left = Some(left);
     }
 
     fn feed(&mut self, data: &[u8], describe: &Bound<'_, PyAny>) -> PyResult<()> {

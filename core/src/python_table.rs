@@ -12,8 +12,20 @@
 //!
 //! A panic inside the table becomes that last event: the packet is left out and the rest
 //! of the capture is read.
+//!
+//! Message bodies (issue 21): `update`'s `absorb`, ``(scan, describe)`` with `scan` a
+//! `MessageScan` (python_smtp) and `describe` its describer, attaches a `BodySink` to the
+//! flow's client bytes (crate::tcp::table::Absorber says when a chunk is offered): while
+//! the SMTP dialogue reads a DATA body or a BDAT chunk, the client's chunks go straight
+//! into the message's scan, as `MessageScan.data_end` or `bdat` would feed them, and make
+//! no event; the chunk that ends the message (or the BDAT chunk), gaps, and whatever follows an event of the flow not yet
+//! read go out as events. A header block the scan completes is described by the Python
+//! describer as before; should it raise, the call that fed the chunk (`segment`, `step`,
+//! `finish`) raises it.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -22,9 +34,10 @@ use pyo3::IntoPyObjectExt;
 
 use crate::python::panic_message;
 use crate::python_decode::{BatchItem, SegmentBatch};
+use crate::python_smtp::MessageScan;
 use crate::tcp::table::{
-    self, Addr, EndedFlow, EndpointFacts, Event, FlowHead, IcmpMatch, Ip, Limits, SegmentRef,
-    Tally, COUNTED,
+    self, Absorber, Addr, EndedFlow, EndpointFacts, Event, FlowHead, IcmpMatch, Ip, Limits,
+    SegmentRef, Tally, COUNTED,
 };
 
 macro_rules! tuple {
@@ -205,6 +218,62 @@ fn addr(ip: &[u8], port: u16) -> Addr {
     (Ip::new(ip), port)
 }
 
+/// The first error a body sink's describer raised, for the table's caller to raise.
+#[derive(Debug, Default)]
+struct SinkError {
+    set: AtomicBool,
+    error: Mutex<Option<PyErr>>,
+}
+
+impl SinkError {
+    fn keep(&self, err: PyErr) {
+        if let Ok(mut slot) = self.error.lock() {
+            if slot.is_none() {
+                *slot = Some(err);
+            }
+        }
+        self.set.store(true, Ordering::Relaxed);
+    }
+
+    /// The error kept, if any (taken).
+    fn check(&self) -> PyResult<()> {
+        if !self.set.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        self.set.store(false, Ordering::Relaxed);
+        match self.error.lock().ok().and_then(|mut slot| slot.take()) {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A DATA body's scan attached to a flow's client bytes (see the module's docs).
+#[derive(Debug)]
+struct BodySink {
+    scan: Py<MessageScan>,
+    describe: Py<PyAny>,
+    error: Arc<SinkError>,
+}
+
+impl Absorber for BodySink {
+    fn absorb(&mut self, data: &[u8]) -> bool {
+        Python::with_gil(|py| {
+            // Borrowed elsewhere (never, as the dialogue is not running): not taken.
+            let Ok(mut scan) = self.scan.bind(py).try_borrow_mut() else {
+                return false;
+            };
+            match scan.absorb(data, self.describe.bind(py)) {
+                Ok(taken) => taken,
+                Err(err) => {
+                    self.error.keep(err);
+                    true
+                }
+            }
+        })
+    }
+}
+
 /// The flow table of pcapsmtp.tcp.flows.FlowTracker.
 ///
 /// ``FlowTable(server_ports, limits)``, limits ``(linger_ns, linger_frames, idle_ns,
@@ -213,6 +282,7 @@ fn addr(ip: &[u8], port: u16) -> Addr {
 #[pyclass(module = "pcapsmtp._core")]
 pub struct FlowTable {
     inner: table::FlowTable,
+    error: Arc<SinkError>,
 }
 
 type LimitsIn = (i128, i128, i128, i128, usize, u64, usize, usize, u64, u64);
@@ -233,6 +303,7 @@ impl FlowTable {
             );
             return Ok(Some(self.failed(py, what)?));
         }
+        self.error.check()?;
         if !self.inner.ready() {
             return Ok(None);
         }
@@ -264,6 +335,7 @@ impl FlowTable {
         };
         FlowTable {
             inner: table::FlowTable::new(server_ports, limits),
+            error: Arc::default(),
         }
     }
 
@@ -386,8 +458,10 @@ impl FlowTable {
     }
 
     /// The consumer's changes to live flow ``id`` (between ``a`` and ``b``): its client,
-    /// how that was found, whether its payload is ignored from now on.
+    /// how that was found, whether its payload is ignored from now on, and ``absorb``:
+    /// None, or ``(scan, describe)`` to feed its client's bytes to (the module's docs).
     #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (a, a_port, b, b_port, id, client, role_from, ignore_payload, absorb=None))]
     fn update(
         &mut self,
         a: &[u8],
@@ -398,15 +472,19 @@ impl FlowTable {
         client: usize,
         role_from: &str,
         ignore_payload: bool,
+        absorb: Option<(Py<MessageScan>, Py<PyAny>)>,
     ) {
-        self.inner.update(
-            addr(a, a_port),
-            addr(b, b_port),
-            id,
-            client,
-            role_from,
-            ignore_payload,
-        );
+        let (a, b) = (addr(a, a_port), addr(b, b_port));
+        self.inner
+            .update(a, b, id, client, role_from, ignore_payload);
+        let sink = absorb.map(|(scan, describe)| {
+            Box::new(BodySink {
+                scan,
+                describe,
+                error: Arc::clone(&self.error),
+            }) as Box<dyn Absorber>
+        });
+        self.inner.absorb(a, b, id, sink);
     }
 
     /// The capture ended: up to ``max`` open flows end (in the order they began);
@@ -414,7 +492,10 @@ impl FlowTable {
     fn finish<'py>(&mut self, py: Python<'py>, max: usize) -> PyResult<(bool, Bound<'py, PyList>)> {
         let inner = &mut self.inner;
         match catch_unwind(AssertUnwindSafe(|| inner.finish_some(max))) {
-            Ok(done) => Ok((done, events(py, self.inner.take())?)),
+            Ok(done) => {
+                self.error.check()?;
+                Ok((done, events(py, self.inner.take())?))
+            }
             Err(panic) => {
                 let what = format!(
                     "the flow table failed at the end of the capture: {}",
@@ -436,6 +517,12 @@ impl FlowTable {
     #[getter]
     fn evicted(&self) -> u64 {
         self.inner.evicted
+    }
+
+    /// Flows whose client's bytes go to a sink (``update``'s ``absorb``) now.
+    #[getter]
+    fn absorbing(&self) -> usize {
+        self.inner.absorbing()
     }
 
     /// Flows open now.

@@ -4,7 +4,7 @@
 //! ended flow carries.
 
 use _core::reassembly::GapReason;
-use _core::tcp::table::{Event, FlowTable, IcmpMatch, Ip, Limits, SegmentRef};
+use _core::tcp::table::{Absorber, Event, FlowTable, IcmpMatch, Ip, Limits, SegmentRef};
 use _core::tcp::{TH_ACK, TH_FIN, TH_RST, TH_SYN};
 
 const CLIENT: [u8; 4] = [10, 0, 0, 1];
@@ -96,18 +96,8 @@ fn a_reply_comes_after_the_command_it_answers_and_the_flow_ends_with_its_facts()
     talk.send(false, 40000, 5018, 1008, TH_FIN | TH_ACK, b"");
     talk.send(true, 40000, 1008, 5019, TH_ACK, b"");
     talk.finish();
-    let data: Vec<(usize, Vec<u8>)> = talk
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Data {
-                direction, data, ..
-            } => Some((*direction, data.clone())),
-            _ => None,
-        })
-        .collect();
     assert_eq!(
-        data,
+        talk.data(),
         vec![
             (1, b"220 hi\r\n".to_vec()),
             (0, b"QUIT\r\n".to_vec()),
@@ -270,4 +260,143 @@ fn a_hole_acknowledged_is_a_gap_before_the_data_behind_it() {
         })
         .collect();
     assert_eq!(kinds, vec![(0, Some(GapReason::NotCaptured)), (10, None)]);
+}
+
+/// A sink for the client's bytes that takes every chunk but one holding ".\r\n" (as a
+/// DATA body's scan refuses the chunk that ends the message), keeping what it took.
+#[derive(Debug, Default, Clone)]
+struct Body {
+    taken: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl Absorber for Body {
+    fn absorb(&mut self, data: &[u8]) -> bool {
+        if data.windows(3).any(|w| w == b".\r\n") {
+            return false;
+        }
+        self.taken.lock().unwrap().extend_from_slice(data);
+        true
+    }
+}
+
+impl Talk {
+    /// Attach `body` (or detach with None) to the flow of CLIENT:`port`.
+    fn absorb(&mut self, port: u16, body: Option<&Body>) {
+        let (client, server) = ((Ip::new(&CLIENT), port), (Ip::new(&SERVER), 25));
+        let (id, _) = self.table.flow_id(client, server).expect("live");
+        let sink = body.map(|b| Box::new(b.clone()) as Box<dyn Absorber>);
+        self.table.absorb(client, server, id, sink);
+    }
+
+    /// A flow of CLIENT:40000 after its handshake, `body` attached.
+    fn with_body(body: &Body) -> Self {
+        let mut talk = Talk::new(Limits::default());
+        talk.handshake(40000, 1000);
+        talk.absorb(40000, Some(body));
+        talk
+    }
+
+    /// (direction, offset, a gap) of the Data and Gap events so far.
+    fn chunks(&self) -> Vec<(usize, u64, bool)> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Gap {
+                    direction, offset, ..
+                } => Some((*direction, *offset, true)),
+                Event::Data {
+                    direction, offset, ..
+                } => Some((*direction, *offset, false)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// (direction, bytes) of the Data events so far.
+    fn data(&self) -> Vec<(usize, Vec<u8>)> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Data {
+                    direction, data, ..
+                } => Some((*direction, data.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn a_body_absorbed_makes_no_event_until_the_chunk_it_refuses() {
+    let mut talk = Talk::new(Limits::default());
+    talk.handshake(40000, 1000);
+    talk.send(true, 40000, 1001, 5001, TH_ACK, b"DATA\r\n");
+    talk.send(false, 40000, 5001, 1007, TH_ACK, b"354 go\r\n");
+    let body = Body::default();
+    talk.absorb(40000, Some(&body));
+    talk.events.clear();
+    talk.send(true, 40000, 1007, 5009, TH_ACK, b"Subject: hi\r\n\r\n");
+    talk.send(true, 40000, 1022, 5009, TH_ACK, b"text\r\n");
+    assert!(talk.events.is_empty(), "absorbed chunks make no event");
+    talk.send(true, 40000, 1028, 5009, TH_ACK, b".\r\nQUIT\r\n");
+    assert_eq!(talk.data(), vec![(0, b".\r\nQUIT\r\n".to_vec())]);
+    assert_eq!(*body.taken.lock().unwrap(), b"Subject: hi\r\n\r\ntext\r\n");
+    // The server's bytes are never offered.
+    talk.send(false, 40000, 5009, 1037, TH_ACK, b"250 ok\r\n");
+    assert_eq!(talk.data().len(), 2);
+    assert_eq!(talk.table.absorbing(), 1);
+    talk.finish();
+    assert_eq!(talk.table.absorbing(), 0, "dropped with the flow");
+    let Some(Event::Ended(ended)) = talk.events.last() else {
+        panic!("no end");
+    };
+    assert_eq!(
+        ended.flow.endpoints[0].stream_bytes, 36,
+        "absorbed bytes count"
+    );
+}
+
+#[test]
+fn after_an_event_of_its_flow_not_yet_taken_a_chunk_is_not_offered() {
+    let body = Body::default();
+    let mut talk = Talk::with_body(&body);
+    // The server's reply arrives behind a hole; the client's next segment acknowledges
+    // past it: the gap and the reply go out first, then the client's chunk, as an event.
+    talk.send(false, 40000, 5011, 1001, TH_ACK, b"421 bye\r\n");
+    talk.send(true, 40000, 1001, 5020, TH_ACK, b"body\r\n");
+    assert_eq!(
+        talk.chunks(),
+        vec![(1, 0, true), (1, 10, false), (0, 0, false)]
+    );
+    assert!(body.taken.lock().unwrap().is_empty());
+    // The next packet is offered again.
+    talk.send(true, 40000, 1007, 5020, TH_ACK, b"more\r\n");
+    assert_eq!(talk.data().len(), 2);
+    assert_eq!(*body.taken.lock().unwrap(), b"more\r\n");
+}
+
+#[test]
+fn a_gap_in_the_body_is_an_event_and_so_is_the_data_behind_it() {
+    let body = Body::default();
+    let mut talk = Talk::with_body(&body);
+    talk.send(true, 40000, 1001, 5001, TH_ACK, b"first\r\n");
+    talk.send(true, 40000, 1018, 5001, TH_ACK, b"third\r\n");
+    talk.send(false, 40000, 5001, 1025, TH_ACK, b"");
+    assert_eq!(talk.chunks(), vec![(0, 7, true), (0, 17, false)]);
+    assert_eq!(*body.taken.lock().unwrap(), b"first\r\n");
+}
+
+#[test]
+fn a_detached_or_misnamed_sink_takes_nothing() {
+    let body = Body::default();
+    let mut talk = Talk::with_body(&body);
+    talk.absorb(40000, None);
+    let (client, server) = ((Ip::new(&CLIENT), 40000), (Ip::new(&SERVER), 25));
+    let (id, _) = talk.table.flow_id(client, server).expect("live");
+    talk.table
+        .absorb(client, server, id + 1, Some(Box::new(body.clone())));
+    assert_eq!(talk.table.absorbing(), 0, "another id: not this flow");
+    talk.send(true, 40000, 1001, 5001, TH_ACK, b"EHLO x\r\n");
+    assert_eq!(talk.data(), vec![(0, b"EHLO x\r\n".to_vec())]);
+    assert!(body.taken.lock().unwrap().is_empty());
 }

@@ -1,14 +1,17 @@
 //! Any sequence of TCP segments and ICMP errors among a few hosts and ports through the
 //! flow table, with small bounds so that lingering, idle expiry, the sweep, the cap and
 //! the record of ended flows all come into play, and a consumer that now and then takes a
-//! flow's payload up no more. Beyond "no panic, no hang", what must hold: a flow is opened
+//! flow's payload up no more, or attaches a sink to its client's bytes (the table's
+//! `Absorber`, as SMTP's message bodies are fed) that takes or refuses chunks. Beyond "no panic, no hang", what must hold: a flow is opened
 //! before any event names it and ended once, nothing names it after; each direction's
-//! chunks follow one another without overlap; after the end every flow has ended.
+//! chunks follow one another without overlap (but for the bytes a sink took); after the
+//! end every flow has ended and no sink is left.
 #![no_main]
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
-use _core::tcp::table::{Event, FlowTable, IcmpMatch, Ip, Limits, SegmentRef};
+use _core::tcp::table::{Absorber, Event, FlowTable, IcmpMatch, Ip, Limits, SegmentRef};
 use libfuzzer_sys::fuzz_target;
 
 const RECORD: usize = 20;
@@ -19,11 +22,36 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
+/// A sink that takes a chunk or refuses it as `refuse` says, in turn, and counts what it
+/// took per flow.
+#[derive(Debug)]
+struct Sink {
+    id: u64,
+    refuse: u8,
+    turn: u8,
+    taken: Arc<Mutex<HashMap<u64, u64>>>,
+}
+
+impl Absorber for Sink {
+    fn absorb(&mut self, data: &[u8]) -> bool {
+        self.turn = self.turn.wrapping_add(1);
+        if self.refuse >> (self.turn % 8) & 1 == 1 {
+            return false;
+        }
+        *self.taken.lock().unwrap().entry(self.id).or_default() += data.len() as u64;
+        true
+    }
+}
+
 #[derive(Default)]
 struct Check {
     open: HashSet<u64>,
     ended: HashSet<u64>,
     next: HashMap<(u64, usize), u64>,
+    /// Bytes the sinks took, per flow (their direction's offsets skip them).
+    taken: Arc<Mutex<HashMap<u64, u64>>>,
+    /// Of the bytes taken, those the checker has skipped over.
+    skipped: HashMap<u64, u64>,
 }
 
 impl Check {
@@ -37,10 +65,16 @@ impl Check {
             "event of flow {id} after its end"
         );
         let next = self.next.entry((id, direction)).or_insert(offset);
-        assert_eq!(
-            *next, offset,
-            "chunks of a direction must follow one another"
-        );
+        if *next != offset {
+            // Only a sink's bytes may lie between two chunks, and only once.
+            let taken = self.taken.lock().unwrap().get(&id).copied().unwrap_or(0);
+            let skipped = self.skipped.entry(id).or_default();
+            assert!(
+                offset > *next && offset - *next <= taken - *skipped,
+                "chunks of a direction must follow one another"
+            );
+            *skipped += offset - *next;
+        }
         *next = offset + length;
     }
 
@@ -132,6 +166,15 @@ fuzz_target!(|data: &[u8]| {
                         check.events(vec![Event::Opened(head)]);
                     }
                     table.update(src, dst, id, usize::from(r[5] & 1), "smtp", r[5] & 2 == 2);
+                    let sink = (r[5] & 4 == 4).then(|| {
+                        Box::new(Sink {
+                            id,
+                            refuse: r[6],
+                            turn: 0,
+                            taken: Arc::clone(&check.taken),
+                        }) as Box<dyn Absorber>
+                    });
+                    table.absorb(src, dst, id, sink);
                 }
             }
             _ => {
@@ -168,4 +211,5 @@ fuzz_target!(|data: &[u8]| {
     }
     check.events(table.take());
     assert!(check.open.is_empty(), "flows left open after the end");
+    assert_eq!(table.absorbing(), 0, "sinks left after the end");
 });

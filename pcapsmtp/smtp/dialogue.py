@@ -173,7 +173,7 @@ class Dialogue:
     """Parses one connection's SMTP dialogue; ``take()`` returns the events so far."""
 
     __slots__ = (
-        "_auth_active", "_bdat_command", "_bdat_remaining", "_early_data", "_greeting_open",
+        "_auth_active", "_bdat_command", "_early_data", "_greeting_open",
         "_held", "_held_bytes", "_lines", "_message", "_message_gap", "_reply_code",
         "_reply_first", "_reply_frames", "_reply_lines", "_skipping", "_whole",
         "client", "events", "in_step", "limits", "mid_session", "pending", "server", "tls",
@@ -217,7 +217,6 @@ class Dialogue:
         self._held_bytes = 0
         self._message: MessageScanner | None = None
         self._message_gap = 0
-        self._bdat_remaining = 0
         self._bdat_command: Command | None = None
         self._auth_active = False
         """Between AUTH and its final reply: lines that look like SASL responses are credentials
@@ -303,6 +302,16 @@ class Dialogue:
     def take(self) -> list[Event]:
         events, self.events = self.events, []
         return events
+
+    def body(self) -> MessageScanner | None:
+        """The scanner of the DATA body or BDAT chunk the client is sending, else None.
+        While there is one, the client's next bytes are fed to it whole and make no event
+        until one of them completes the end-of-data marker or the chunk (its
+        ``bdat_left``), which is what lets the flow table feed them to its scan straight
+        (pcapsmtp.smtp.tracker, ``TcpFlow.absorb``)."""
+        if self.client is ClientState.DATA_BODY or self.client is ClientState.BDAT_CHUNK:
+            return self._message
+        return None
 
     # -- client --------------------------------------------------------------
 
@@ -491,15 +500,17 @@ class Dialogue:
         if self._message is None:
             self._start_message(dot_stuffed=False)
         self._bdat_command = command
-        self._bdat_remaining = command.bdat_size
+        self._message.bdat_left = command.bdat_size
         self.client = ClientState.BDAT_CHUNK
         if command.bdat_size == 0:
             self._bdat_done(frame, command.time_ns)
 
     def _bdat_chunk(self, data: bytes, pos: int, frame: int, time_ns: int) -> int:
-        take = self._message.feed_bdat(data, pos, self._bdat_remaining)
-        self._bdat_remaining -= take
-        if self._bdat_remaining == 0:
+        message = self._message
+        left = message.bdat_left
+        take = message.feed_bdat(data, pos, left)
+        message.bdat_left = left - take
+        if take == left:
             self._bdat_done(frame, time_ns)
         return pos + take
 
@@ -518,14 +529,14 @@ class Dialogue:
         if state == ClientState.DATA_BODY:
             self._message_gap += length
             self._message.lost()
-        elif state == ClientState.BDAT_CHUNK and length < self._bdat_remaining:
+        elif state == ClientState.BDAT_CHUNK and length < self._message.bdat_left:
             self._message_gap += length
-            self._bdat_remaining -= length
+            self._message.bdat_left -= length
         elif state == ClientState.TLS:
             self.tls.gap(CLIENT)
         else:
             if state == ClientState.BDAT_CHUNK:
-                self._message_gap += self._bdat_remaining
+                self._message_gap += self._message.bdat_left
                 self._bdat_done(frame, self._bdat_command.time_ns)
             self._lines[CLIENT].clear()
             self._held, self._held_bytes = (), 0

@@ -201,6 +201,23 @@ class MessageScanner:
         what the chunk holds is fed; returns how many bytes that was."""
         return self._core.bdat(data, pos, remaining, self._describe_block)
 
+    @property
+    def bdat_left(self) -> int:
+        """BDAT: bytes of the chunk being read still to come (kept in the core, which
+        lowers it as the flow table feeds the chunk: ``sink``)."""
+        return self._core.bdat_left
+
+    @bdat_left.setter
+    def bdat_left(self, left: int) -> None:
+        self._core.bdat_left = left
+
+    def sink(self) -> tuple[MessageScan, object]:
+        """What the flow table feeds a DATA body's or a BDAT chunk's bytes to while the
+        dialogue reads one (``TcpFlow.absorb``): the scan and the describer, so the bytes
+        take the path ``feed_data`` or ``feed_bdat`` takes, with no call into Python but
+        for a header block."""
+        return self._core, self._describe_block
+
     def lost(self) -> None:
         """DATA bytes the capture lacks: an end-of-data marker cannot span them."""
         self._core.gap(self._describe_block)

@@ -9,6 +9,13 @@ When ``hold_tls()`` says so, a connection that went into TLS is not finished whe
 waits in ``held()`` for the bytes a key log decrypts (``decrypted()``), which a second
 ``Dialogue`` reads as the SMTP dialogue restarted inside TLS, into the same ``SessionBuilder``;
 ``finish_held()`` then returns those sessions.
+
+While the client of a connection sends a DATA body or a BDAT chunk, the flow table feeds its
+bytes to the message's scan in the core without an event each (``TcpFlow.absorb``, set after
+every event to what the dialogue reads: ``Dialogue.body``); the chunk that ends the message
+or the BDAT chunk, gaps and anything the dialogue has not read yet still come here as
+events, so the dialogue ends up where it would have. Not on a connection recognised by its
+dialogue on another port, whose bytes before the SMTP start are cut here (``starts``).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from dataclasses import dataclass, field
 
 from pcapsmtp.smtp.dialogue import Dialogue
 from pcapsmtp.smtp.events import CLIENT, SERVER, Side
+from pcapsmtp.smtp.message import MessageScanner
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.ports import SMTP_PORTS
 from pcapsmtp.smtp.session import SessionBuilder
@@ -109,7 +117,7 @@ def one_sided(flow: TcpFlow) -> Side | None:
 
 
 class _Connection:
-    __slots__ = ("builder", "dialogue", "inside", "sniffer", "starts")
+    __slots__ = ("absorbing", "builder", "dialogue", "inside", "sniffer", "starts")
 
     def __init__(self, flow: TcpFlow, capture: str, sniff: bool) -> None:
         self.builder = SessionBuilder(flow, capture)
@@ -120,6 +128,8 @@ class _Connection:
         self.dialogue = Dialogue(greeting_expected=handshake, mid_session=not handshake)
         self.inside: tuple[Dialogue, dict[str, int]] | None = None
         """The dialogue inside TLS and the plaintext offset per sender, once decrypted."""
+        self.absorbing: MessageScanner | None = None
+        """The message whose body the flow table feeds (``TcpFlow.absorb``), if any."""
 
 
 class SmtpTracker:
@@ -167,6 +177,11 @@ class SmtpTracker:
                 self._drain(connection)
         else:
             return self._end(connection, flow)
+        if connection.starts is None:
+            body = connection.dialogue.body()
+            if body is not connection.absorbing:
+                connection.absorbing = body
+                flow.absorb = None if body is None else body.sink()
         return None
 
     def _start(self, flow: TcpFlow) -> _Connection | None:
@@ -232,6 +247,8 @@ class SmtpTracker:
 
     def _end(self, connection: _Connection, flow: TcpFlow) -> Session | None:
         del self._connections[flow.stream]
+        # A chunk handed on with the flow's end may have set it after the table cleared it.
+        flow.absorb = connection.absorbing = None
         if connection.sniffer is not None:
             decision = connection.sniffer.decide(final=True)
             if not decision:

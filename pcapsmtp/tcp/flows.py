@@ -36,7 +36,15 @@ event: a SYN flood makes none until its flows end. While a flow lives its ``TcpF
 holds what stays (stream, endpoints' addresses, client, first frame, ``continues``) and the
 handshake times; everything else (counters, notes, state, history) is filled in when it
 ends. A consumer's changes to a live flow (``client`` and ``role_from`` once the dialogue
-tells the server, ``ignore_payload``) reach the table before the next packet.
+tells the server, ``ignore_payload``, ``absorb``) reach the table before the next packet.
+
+``absorb`` (issue 21): while a consumer sets it on a flow, the client's in-order bytes
+are offered to that sink in the core before they would become ``StreamData`` (SMTP's
+message bodies go straight into the message's scan), and those it takes make no event;
+the table hands on as events the chunk the sink refuses (the end of the message), gaps,
+and the flow's chunks that follow an event of it the consumer has not read yet, so the
+consumer sees everything in the order it would have (core/src/tcp/table.rs, ``Absorber``).
+What the object is, tcp/ does not know.
 """
 
 from __future__ import annotations
@@ -261,7 +269,7 @@ class FlowTracker:
             role_from=role_from,
             continues=continues,
         )
-        flow._table = (flow_id, client, role_from, False)
+        flow._table = (flow_id, client, role_from, False, None)
         self._flows[flow_id] = flow
         return flow
 
@@ -272,12 +280,17 @@ class FlowTracker:
             known = flow._table
             if known is None:
                 continue
-            flow_id, client, role_from, ignore = known
-            if (flow.client, flow.role_from, flow.ignore_payload) != (client, role_from, ignore):
+            flow_id, client, role_from, ignore, absorb = known
+            if flow.absorb is not absorb or (flow.client, flow.role_from, flow.ignore_payload) != (
+                client,
+                role_from,
+                ignore,
+            ):
                 first, second = flow.endpoints
-                update(first.ip, first.port, second.ip, second.port, flow_id,
-                       flow.client, flow.role_from, flow.ignore_payload)  # fmt: skip
-                flow._table = (flow_id, flow.client, flow.role_from, flow.ignore_payload)
+                update(first.ip, first.port, second.ip, second.port, flow_id, flow.client,
+                       flow.role_from, flow.ignore_payload, flow.absorb)  # fmt: skip
+                flow._table = (flow_id, flow.client, flow.role_from, flow.ignore_payload,
+                               flow.absorb)  # fmt: skip
         self._handed = []
 
     def _convert(self, found: list[tuple]) -> list[FlowEvent]:
@@ -315,7 +328,7 @@ class FlowTracker:
             del self._flows[head[0]]
         else:
             flow.syn_time_ns, flow.synack_time_ns, flow.handshake_ack_time_ns = head[11:]
-        flow._table = None
+        flow._table = flow.absorb = None
         flow.last_frame, flow.last_time_ns = last_frame, last_time_ns
         flow.notes = [SegmentNote(f, t, d, fl, Flag(a), *rest) for f, t, d, fl, a, *rest in notes]
         flow.dropped_notes = dropped_notes

@@ -295,9 +295,13 @@ class TcpFlow:
     """Set by a consumer that does not want this flow (not SMTP): reassembly and analysis
     stop, only what stream numbering needs is kept; counters, notes and state stay as they
     were when it was set."""
+    absorb: object | None = field(default=None, repr=False, compare=False)
+    """Set by a consumer while it wants the client's next bytes fed to a sink of the
+    core instead of handed on (opaque here: SMTP's message body scan, see
+    core/src/python_table.rs); None when the flow ends."""
     _table: tuple | None = field(default=None, repr=False, compare=False)
     """While the flow table (pcapsmtp.tcp.flows) holds the flow: its id there and the
-    ``client``, ``role_from`` and ``ignore_payload`` it last told the table."""
+    ``client``, ``role_from``, ``ignore_payload`` and ``absorb`` it last told the table."""
 
     @property
     def server(self) -> int:

@@ -433,6 +433,31 @@ pub enum Event {
     Ended(Box<EndedFlow>),
 }
 
+/// A consumer's sink for the in-order bytes of a flow's client: SMTP's message bodies
+/// (pcapsmtp/smtp/dialogue.py's DATA_BODY; the binding is python_table's `BodySink`).
+/// While one is attached ([`FlowTable::absorb`]), each data chunk of the client's
+/// direction is offered to it before it becomes an [`Event::Data`]; a chunk it takes
+/// makes no event at all, so the consumer is not called for it.
+///
+/// The contract, which keeps what the consumer ends up with the same as when it reads
+/// every chunk itself:
+/// - a chunk is offered only while no [`Event::Data`] or [`Event::Gap`] naming its flow
+///   waits among the events not taken yet: what the consumer has not seen may change what
+///   it wants (a reply that ends the message, a gap), so from such an event on, the
+///   flow's chunks of that batch go out as events, in the reassembler's order;
+/// - gaps are never offered: they go out as events;
+/// - the sink refuses a chunk it must not take (for a DATA body the one that completes
+///   the end-of-data marker, where the dialogue goes on), leaving its state as if the
+///   chunk had never been offered; that chunk goes out as an event;
+/// - the sink stays attached until the consumer detaches it (a later `absorb` with
+///   None) or the flow ends, and is dropped with the flow. The consumer attaches it only
+///   between batches, once it has read every event before (pcapsmtp/tcp/flows.py's
+///   `_sync`, before the next packet), so a sink never sees a byte it should not.
+pub trait Absorber: Send + Sync + std::fmt::Debug {
+    /// The next chunk of the client's bytes: true when taken.
+    fn absorb(&mut self, data: &[u8]) -> bool;
+}
+
 /// What became of an ICMP error quoting a TCP header.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IcmpMatch {
@@ -491,6 +516,11 @@ pub struct FlowTable {
     next_id: u64,
     packets: u64,
     out: Vec<Event>,
+    /// Flows named by a Data or Gap event in `out` (none is offered to its absorber).
+    named: Vec<u64>,
+    /// Flow id -> the sink its client's bytes go to (see [`Absorber`]); apart from
+    /// [`Live`] so that a flow without one costs nothing.
+    absorbers: HashMap<u64, Box<dyn Absorber>>,
     /// While `finish_some` ends the flows: those left, the next last.
     finishing: Option<Vec<Key>>,
 }
@@ -518,6 +548,8 @@ impl FlowTable {
             next_id: 0,
             packets: 0,
             out: Vec::new(),
+            named: Vec::new(),
+            absorbers: HashMap::new(),
             finishing: None,
         }
     }
@@ -534,7 +566,34 @@ impl FlowTable {
 
     /// The events since the last call.
     pub fn take(&mut self) -> Vec<Event> {
+        self.named.clear();
         std::mem::take(&mut self.out)
+    }
+
+    /// Attach `absorber` to the client's bytes of live flow `id` (between `src` and
+    /// `dst`), or with None detach the one it has (see [`Absorber`]). A flow no longer
+    /// live is left alone.
+    pub fn absorb(&mut self, src: Addr, dst: Addr, id: u64, absorber: Option<Box<dyn Absorber>>) {
+        if !self
+            .table
+            .get(&flow_key(src, dst))
+            .is_some_and(|live| live.id == id)
+        {
+            return;
+        }
+        match absorber {
+            Some(absorber) => {
+                self.absorbers.insert(id, absorber);
+            }
+            None => {
+                self.absorbers.remove(&id);
+            }
+        }
+    }
+
+    /// Flows with an absorber attached.
+    pub fn absorbing(&self) -> usize {
+        self.absorbers.len()
     }
 
     /// Events wait for `take`.
@@ -976,6 +1035,7 @@ impl FlowTable {
                     rare.gaps += 1;
                     rare.gap_bytes += chunk.length;
                     live.analysis.conn.record(b'g', is_client, None);
+                    self.name(live.id);
                     self.out.push(Event::Gap {
                         flow: live.id,
                         direction,
@@ -988,6 +1048,14 @@ impl FlowTable {
                 }
                 Content::Data(data) => {
                     endpoint.stream_bytes += chunk.length;
+                    if is_client && !self.absorbers.is_empty() && !self.named.contains(&live.id) {
+                        if let Some(absorber) = self.absorbers.get_mut(&live.id) {
+                            if absorber.absorb(&data) {
+                                continue;
+                            }
+                        }
+                    }
+                    self.name(live.id);
                     self.out.push(Event::Data {
                         flow: live.id,
                         direction,
@@ -998,6 +1066,13 @@ impl FlowTable {
                     });
                 }
             }
+        }
+    }
+
+    /// Flow `id` has an event in `out` from now on.
+    fn name(&mut self, id: u64) {
+        if self.named.last() != Some(&id) && !self.named.contains(&id) {
+            self.named.push(id);
         }
     }
 
@@ -1132,6 +1207,7 @@ impl FlowTable {
             mismatches[d] = reassembler.mismatches();
             limited[d] = (reassembler.limited(), reassembler.limited_bytes());
         }
+        self.absorbers.remove(&live.id);
         let Live {
             id,
             mut flow,
