@@ -115,6 +115,7 @@ def run(folder: Path, jobs: int) -> dict:
                "--format", "json", "-q"]  # fmt: skip
     # This checkout's pcapsmtp, not whichever is installed.
     env = dict(os.environ, PYTHONPATH=str(REPO))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     start = time.monotonic()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env, cwd=REPO)
     peaks: dict[int, int] = {}
