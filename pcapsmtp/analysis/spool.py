@@ -31,7 +31,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import ModuleType
 
-from pcapsmtp.diagnose.digest import Digest, make_digest
+from pcapsmtp.diagnose.digest import Digest, DigestTable, make_digest
 from pcapsmtp.smtp import events, message, model, software, tls
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.tcp import model as tcp_model
@@ -145,7 +145,7 @@ class SessionSpool(Sequence):
         """Position -> entry, once sorted (entries are in the order they ended)."""
         self._ids = False
         """Sessions read back get their position + 1 as id (set by ``number``)."""
-        self.digests: list[Digest] = []
+        self.digests = DigestTable()
         """In the sessions' order."""
         self.extend(sessions)
 
@@ -175,15 +175,14 @@ class SessionSpool(Sequence):
     def sort_by_first_frame(self) -> None:
         """First-frame order, as ``list.sort(key=lambda s: s.flow.first_frame)`` (stable)."""
         entries = self._entries()
-        order = sorted(range(len(entries)), key=lambda n: self.digests[n].first_frame)
+        order = sorted(range(len(entries)), key=self.digests.first_frames.__getitem__)
         self._order = array("q", (entries[n] for n in order))
-        self.digests = [self.digests[n] for n in order]
+        self.digests.reorder(order)
 
     def number(self) -> None:
         """Ids 1, 2, ... in the present order (pcapsmtp.analysis.run)."""
         self._ids = True
-        for number, digest in enumerate(self.digests, start=1):
-            digest.id = number
+        self.digests.number()
 
     def _entries(self) -> Sequence[int]:
         return self._order if self._order is not None else range(len(self._offsets))
