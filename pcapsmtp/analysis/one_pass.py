@@ -72,7 +72,7 @@ class OnePass:
         """Feed the packets through; ``on_end`` is told of every flow as it ends, with its
         session (None for a connection that is not SMTP, or one held for TLS): the live
         mode (pcapsmtp.analysis.follow) shows sessions as they end."""
-        self._take(self.flows.events(found), on_end)
+        self._take(self.flows.events(self._reading(found)), on_end)
 
     def run_batches(
         self,
@@ -82,7 +82,20 @@ class OnePass:
     ) -> None:
         """``run`` on the decoder's batches (pcapsmtp.capture.segment_batches), the flow
         table's fast path; ``tick`` before every ``every``-th packet."""
-        self._take(self.flows.batch_events(batches, tick, every), None)
+        self._take(self.flows.batch_events(self._reading(batches), tick, every), None)
+
+    def _reading(self, packets: Iterable) -> Iterator:
+        """``packets`` as they are; the spool knows the capture is being read until they
+        end (the flows still open then end with it: SessionSpool.reading)."""
+        sessions = self.sessions
+        if not isinstance(sessions, SessionSpool):
+            yield from packets
+            return
+        sessions.reading = True
+        try:
+            yield from packets
+        finally:
+            sessions.reading = False
 
     def _take(
         self,

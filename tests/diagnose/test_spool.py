@@ -19,6 +19,7 @@ from pcapsmtp.analysis.run import _numbered
 from pcapsmtp.analysis.spool import SessionSpool
 from pcapsmtp.capture import CaptureInfo
 from pcapsmtp.diagnose import CaptureContext, diagnose
+from pcapsmtp.tcp import flows
 from tests.captures import LAB
 
 MANY = LAB / "retry-storm.pcap"
@@ -169,3 +170,21 @@ def test_a_cycle_the_reducers_do_not_know_falls_back_to_the_plain_pickle(monkeyp
     file.seek(len(b"before"))
     assert _same(pickle.load(file), session)
     assert file.read() == b""
+
+
+def test_sessions_ending_while_the_capture_is_read_are_spooled_past_a_few(monkeypatch):
+    """While the capture is read (connections still open) at most KEEP_WHILE_READING
+    sessions are held, and no more once the spool has begun; when every session ends with
+    the capture, up to KEEP_IN_MEMORY. The sessions come back the same either way. (Closed
+    flows end at once here, so most sessions end while the capture is read.)"""
+    monkeypatch.setattr(flows, "LINGER_NS", 0)
+    monkeypatch.setattr(flows, "LINGER_FRAMES", 0)
+    monkeypatch.setattr(flows, "SWEEP_EVERY", 1)
+    monkeypatch.setattr(spool_module, "KEEP_WHILE_READING", 1000)
+    held = analyze_capture(str(MANY), Options(), spool=True).sessions
+    assert held._file is None and len(held._held) == len(held)
+    monkeypatch.setattr(spool_module, "KEEP_WHILE_READING", 3)
+    spool = analyze_capture(str(MANY), Options(), spool=True).sessions
+    assert isinstance(spool, SessionSpool) and not spool.reading
+    assert spool._file is not None and len(spool._held) == 3 < len(spool)
+    assert _same(list(_numbered(spool)), list(_numbered(held)))
