@@ -84,10 +84,11 @@ MAX_ENDED = 100_000
 """Ended flows (and ICMP-only conversations) remembered for their stream number, the
 oldest forgotten first: a 4-tuple that comes back after this many others have ended gets
 a new number where Wireshark continues the old one (and every later number is one more).
-Each is kept in the core: 88 bytes, the 4-tuple's key and the retired sequence analysis
-(boxed, without its unacknowledged-segment lists); the Python version measured 938 bytes
-each with tracemalloc, so at most about 100 MB then, less now, reached only by captures
-of more than 100,000 connections."""
+Each is kept in the core: the 4-tuple's key and the retired sequence analysis (boxed,
+without its unacknowledged-segment lists), about 450 bytes of heap with the table's
+entries (counted by allocator, session 8); the Python version measured 938 bytes each
+with tracemalloc, so at most about 45 MB now, reached only by captures of more than
+100,000 connections."""
 MAX_SHARED_ENDPOINTS = 4_096
 """Server endpoints the live flows share (``FlowTracker._live_endpoints``); past it the
 table starts over."""
