@@ -70,6 +70,20 @@ impl Sent {
         }
     }
 
+    /// The queue entry of a transmission (the next serial).
+    fn entry(&mut self, seq: u32, length: u64, ip_len: u64, frame: u64) -> Entry {
+        let start = self.unwrap(seq);
+        self.serial += 1;
+        Entry {
+            start,
+            end: start.saturating_add(i64::try_from(length).unwrap_or(i64::MAX)),
+            length,
+            ip_len,
+            frame,
+            serial: self.serial,
+        }
+    }
+
     pub fn sent(&mut self, seq: u32, length: u64, ip_len: u64, frame: u64) {
         if self
             .latest
@@ -78,16 +92,8 @@ impl Sent {
         {
             return;
         }
-        let start = self.unwrap(seq);
-        self.serial += 1;
-        let entry = Entry {
-            start,
-            end: start.saturating_add(i64::try_from(length).unwrap_or(i64::MAX)),
-            length,
-            ip_len,
-            frame,
-            serial: self.serial,
-        };
+        let entry = self.entry(seq, length, ip_len, frame);
+        let start = entry.start;
         match &mut self.latest {
             Some(latest) => {
                 latest.insert(start, entry);
@@ -163,17 +169,8 @@ mod tests {
             if self.latest.len() >= MAX_SENT {
                 return;
             }
-            let start = self.sent.unwrap(seq);
-            self.sent.serial += 1;
-            let entry = Entry {
-                start,
-                end: start.saturating_add(i64::try_from(length).unwrap_or(i64::MAX)),
-                length,
-                ip_len,
-                frame,
-                serial: self.sent.serial,
-            };
-            self.latest.insert(start, entry);
+            let entry = self.sent.entry(seq, length, ip_len, frame);
+            self.latest.insert(entry.start, entry);
             self.sent.queue.push_back(entry);
         }
 
