@@ -105,6 +105,26 @@ def _left_out(session: Session) -> dict[str, LeftOut]:
     return session.left_out
 
 
+MAX_SHARED_TEXTS = 4_096
+SHARED_TEXT_LENGTH = 120
+"""Longer texts are not shared: the table stays under a megabyte."""
+_SHARED_TEXTS: dict[str, str] = {}
+
+
+def _shared(text: str) -> str:
+    """One string for every reply entry of the same text (a server says "250 2.1.0 Ok" in
+    every session, and 100,000 open connections of a flood hold one greeting each); a
+    bounded table, started over when full."""
+    if len(text) > SHARED_TEXT_LENGTH:
+        return text
+    found = _SHARED_TEXTS.get(text)
+    if found is None:
+        if len(_SHARED_TEXTS) >= MAX_SHARED_TEXTS:
+            _SHARED_TEXTS.clear()
+        found = _SHARED_TEXTS[text] = text
+    return found
+
+
 class _Capped:
     """A session list bounded whatever a peer sends: the first ``cap`` items, the last TAIL,
     and a count (by reply code) of those in between, in ``session.left_out``."""
@@ -189,7 +209,9 @@ class SessionBuilder:
         self._other_replies: list[str] | tuple = ()
         self._unattached: list[MessageEnd] | tuple = ()
         """Both a list once something is added."""
-        self._dialogue = _Capped(self.session, "dialogue", "dialogue entries", MAX_ENTRIES)
+        self._dialogue: _Capped | None = None
+        """Made when the dialogue reaches its cap (``_entry``): until then entries go
+        straight into ``session.dialogue``."""
         self._commands: _Capped | None = None
         self._gaps: _Capped | None = None
         self._anomalies: _Capped | None = None
@@ -233,9 +255,17 @@ class SessionBuilder:
     # -- events ----------------------------------------------------------------
 
     def _entry(self, frame, time_ns, sender, kind, text, latency_ns=None, code=None) -> None:
-        self._dialogue.add(
-            DialogueEntry(frame, time_ns, sender, kind, text, latency_ns, code, self.decrypting)
-        )
+        entry = DialogueEntry(frame, time_ns, sender, kind, text, latency_ns, code, self.decrypting)
+        capped = self._dialogue
+        if capped is None:
+            entries = _grown(self.session, "dialogue")
+            if len(entries) < MAX_ENTRIES:
+                entries.append(entry)  # what _Capped.add does below its cap
+                return
+            capped = self._dialogue = _Capped(
+                self.session, "dialogue", "dialogue entries", MAX_ENTRIES
+            )
+        capped.add(entry)
 
     def _command(self, command: Command) -> None:
         if command.verb == GREETING:
@@ -261,15 +291,8 @@ class SessionBuilder:
             latency = reply.time_ns - command.time_ns
         first = reply.lines[0] if reply.lines else ""
         more = f" (+{len(reply.lines) - 1} lines)" if len(reply.lines) > 1 else ""
-        self._entry(
-            reply.frame,
-            reply.time_ns,
-            SERVER,
-            "reply",
-            f"{reply.code} {first}{more}".rstrip(),
-            latency,
-            reply.code,
-        )
+        text = f"{reply.code} {first}{more}".rstrip()
+        self._entry(reply.frame, reply.time_ns, SERVER, "reply", _shared(text), latency, reply.code)
         session.last_reply = reply
         if command is not None and self._commands is not None and self._commands.unanswered:
             self._commands.answered(command, reply.code)

@@ -63,6 +63,7 @@ from pcapsmtp.tcp.model import (
     FlowEnded,
     FlowEvent,
     Handshake,
+    LiveEndpoint,
     SegmentNote,
     StreamData,
     StreamGap,
@@ -91,10 +92,17 @@ MAX_ENDED = 100_000
 """Ended flows (and ICMP-only conversations) remembered for their stream number, the
 oldest forgotten first: a 4-tuple that comes back after this many others have ended gets
 a new number where Wireshark continues the old one (and every later number is one more).
-Each is kept in the core: 88 bytes, the 4-tuple's key and the retired sequence analysis
-(boxed, without its unacknowledged-segment lists); the Python version measured 938 bytes
-each with tracemalloc, so at most about 100 MB then, less now, reached only by captures
-of more than 100,000 connections."""
+Each is kept in the core: the 4-tuple's key and the retired sequence analysis (boxed,
+without its unacknowledged-segment lists), about 450 bytes of heap with the table's
+entries (counted by allocator, session 8); the Python version measured 938 bytes each
+with tracemalloc, so at most about 45 MB now, reached only by captures of more than
+100,000 connections."""
+MAX_SHARED_ENDPOINTS = 4_096
+"""Server endpoints the live flows share (``FlowTracker._live_endpoints``); past it the
+table starts over."""
+NOTHING = ()
+"""A live flow's notes and ICMP errors while it has none (two empty lists were 112 bytes
+of each of a flood's 100,000 open flows); lists once it ends or an ICMP error comes."""
 FINISH_BATCH = 256
 """Flows ended at a time when the capture ends, their events handed on before the next."""
 QUOTED_TCP_BYTES = 16
@@ -149,6 +157,8 @@ class FlowTracker:
         """Flows handed out since the last packet: what the consumer changed of them goes
         to the table before the next one."""
         self._out: list[FlowEvent] = []
+        self._servers: dict[tuple[bytes, int], LiveEndpoint] = {}
+        """(ip, port) -> the endpoint the live flows of that server share."""
 
     @property
     def streams(self) -> int:
@@ -253,13 +263,19 @@ class FlowTracker:
         self._handed.append(flow)
         return flow
 
-    def _open(self, head: tuple) -> TcpFlow:
-        """The Python side of a flow the consumer is handed for the first time."""
+    def _open(self, head: tuple, live: bool = True) -> TcpFlow:
+        """The Python side of a flow the consumer is handed for the first time (``live``:
+        while the table still holds it, with its endpoints' addresses only)."""
         (flow_id, stream, ip0, port0, ip1, port1, client, first_frame, first_time_ns,
          role_from, continues, syn, synack, handshake_ack) = head  # fmt: skip
+        if live:
+            endpoints = self._live_endpoints(ip0, port0, ip1, port1, client)
+            notes, icmp = NOTHING, NOTHING
+        else:
+            endpoints, notes, icmp = (Endpoint(ip0, port0), Endpoint(ip1, port1)), [], []
         flow = TcpFlow(
             stream=stream,
-            endpoints=(Endpoint(ip0, port0), Endpoint(ip1, port1)),
+            endpoints=endpoints,
             client=client,
             first_frame=first_frame,
             first_time_ns=first_time_ns,
@@ -268,10 +284,28 @@ class FlowTracker:
             handshake_ack_time_ns=handshake_ack,
             role_from=role_from,
             continues=continues,
+            notes=notes,
+            icmp=icmp,
         )
         flow._table = (flow_id, client, role_from, False, None)
         self._flows[flow_id] = flow
         return flow
+
+    def _live_endpoints(
+        self, ip0: bytes, port0: int, ip1: bytes, port1: int, client: int
+    ) -> tuple[LiveEndpoint, LiveEndpoint]:
+        """A live flow's endpoints; its server's is shared with the other live flows of
+        that server (a bounded table: a flood's 100,000 connections to one server hold one)."""
+        first, second = LiveEndpoint(ip0, port0), LiveEndpoint(ip1, port1)
+        if (ip0, port0) == (ip1, port1):
+            return first, second  # a flow to itself: two objects, as its two sides are
+        server = second if client == 0 else first
+        shared = self._servers.get((server.ip, server.port))
+        if shared is None:
+            if len(self._servers) >= MAX_SHARED_ENDPOINTS:
+                self._servers.clear()
+            shared = self._servers[(server.ip, server.port)] = server
+        return (first, shared) if client == 0 else (shared, second)
 
     def _sync(self) -> None:
         """What the consumer changed of the flows it was handed, into the table."""
@@ -324,10 +358,14 @@ class FlowTracker:
         (head, last_frame, last_time_ns, notes, dropped_notes, _ignored, state,
          history, endpoints, limited) = ended  # fmt: skip
         if flow is None:
-            flow = self._open(head)
+            flow = self._open(head, live=False)
             del self._flows[head[0]]
         else:
             flow.syn_time_ns, flow.synack_time_ns, flow.handshake_ack_time_ns = head[11:]
+            first, second = flow.endpoints
+            flow.endpoints = (Endpoint(first.ip, first.port), Endpoint(second.ip, second.port))
+            if flow.icmp is NOTHING:
+                flow.icmp = []
         flow._table = flow.absorb = None
         flow.last_frame, flow.last_time_ns = last_frame, last_time_ns
         flow.notes = [SegmentNote(f, t, d, fl, Flag(a), *rest) for f, t, d, fl, a, *rest in notes]
@@ -359,6 +397,8 @@ class FlowTracker:
         if found[0] == 0:
             _, flow_id, head = found
             flow = self._flows[flow_id] if head is None else self._open(head)
+            if flow.icmp is NOTHING:
+                flow.icmp = []
             flow.icmp.append(error)
             return
         self.unmatched_icmp.append(error)

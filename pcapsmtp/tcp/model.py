@@ -229,6 +229,43 @@ class Endpoint:
     a client closing after a long silence gave up waiting."""
 
 
+_FRESH = Endpoint(b"", 0)
+"""What an endpoint of a flow still in the flow table reads beyond its address."""
+
+
+class LiveEndpoint:
+    """An endpoint of a flow the flow table (pcapsmtp.tcp.flows) still holds: its address.
+
+    Its figures are the table's until the flow ends, when ``FlowTracker`` puts a filled-in
+    ``Endpoint`` in its place; until then every other field reads as a fresh ``Endpoint``'s
+    (as the ``Endpoint`` held there before read). A full ``Endpoint`` is 312 bytes and a
+    flood holds 100,000 open flows of two (docs/performance.md, "Hostile captures"); one of
+    these is 48, and a server's is shared by its flows (``FlowTracker``). Read-only.
+    """
+
+    __slots__ = ("ip", "port")
+
+    def __init__(self, ip: bytes, port: int) -> None:
+        self.ip = ip
+        self.port = port
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        value = getattr(_FRESH, name)
+        return [] if name == "fragment_frames" else value
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LiveEndpoint):
+            return (self.ip, self.port) == (other.ip, other.port)
+        return NotImplemented
+
+    __hash__ = None  # as Endpoint's (a mutable dataclass)
+
+    def __repr__(self) -> str:
+        return f"LiveEndpoint(ip={self.ip!r}, port={self.port!r})"
+
+
 class ConnState(StrEnum):
     """Zeek's conn_state (base/protocols/conn/main.zeek), the client as Zeek's originator,
     in docs/zeek-conn.md's words. A StrEnum: the outputs carry the value ("SF")."""
