@@ -6,6 +6,7 @@ use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use crate::message_scan::{self, Describe, Entity, LeafInfo};
 use crate::smtp_framing::{self, DataEnd, Framed};
+use crate::tls_records::TlsRecordWalk;
 
 /// One direction's lines: ``feed(data, pos, offset, frame)`` returns, in order, a tuple
 /// ``(raw, first_frame, offset, length, end)`` per complete line (``raw`` cut at the
@@ -316,10 +317,67 @@ impl MessageScan {
     }
 }
 
+/// The record walk of an encrypted TLS direction (crate::tls_records) that the flow
+/// table feeds the client's bytes to (python_table's `TlsSink`) while the TLS scanner
+/// (pcapsmtp.smtp.tls.scanner) only counts application_data records: ``TlsRecords(skip,
+/// head, alert_size)``; ``take(data)`` walks bytes as the table does; ``counts()`` returns
+/// ``(skip, head, records, application_bytes)`` and sets the counts back to 0.
+#[pyclass(module = "pcapsmtp._core")]
+pub struct TlsRecords {
+    pub(crate) walk: TlsRecordWalk,
+}
+
+#[pymethods]
+impl TlsRecords {
+    #[new]
+    #[pyo3(signature = (skip=0, head=b"".to_vec(), alert_size=None))]
+    fn new(skip: usize, head: Vec<u8>, alert_size: Option<usize>) -> Self {
+        TlsRecords {
+            walk: TlsRecordWalk {
+                skip,
+                head,
+                alert_size,
+                ..Default::default()
+            },
+        }
+    }
+
+    /// Where the walk starts again (the scanner read back what it counted).
+    #[pyo3(signature = (skip, head, alert_size=None))]
+    fn reset(&mut self, skip: usize, head: Vec<u8>, alert_size: Option<usize>) {
+        self.walk = TlsRecordWalk {
+            skip,
+            head,
+            alert_size,
+            ..Default::default()
+        };
+    }
+
+    /// The next bytes: True when taken, False (nothing changed) when refused.
+    fn take(&mut self, data: &[u8]) -> bool {
+        self.walk.take(data)
+    }
+
+    /// ``(skip, head, records, application_bytes)``; the counts start again from 0.
+    fn counts<'py>(&mut self, py: Python<'py>) -> (usize, Bound<'py, PyBytes>, u64, u64) {
+        let walk = &mut self.walk;
+        let out = (
+            walk.skip,
+            PyBytes::new(py, &walk.head),
+            walk.records,
+            walk.application_bytes,
+        );
+        walk.records = 0;
+        walk.application_bytes = 0;
+        out
+    }
+}
+
 /// Adds the SMTP framing classes to `pcapsmtp._core`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<LineFramer>()?;
     m.add_class::<MessageScan>()?;
+    m.add_class::<TlsRecords>()?;
     m.add("HEADER_LIMIT", message_scan::HEADER_LIMIT)?;
     m.add("PART_HEADER_LIMIT", message_scan::PART_HEADER_LIMIT)?;
     m.add("MAX_DEPTH", message_scan::MAX_DEPTH)?;

@@ -313,6 +313,11 @@ class Dialogue:
             return self._message
         return None
 
+    def encrypted(self) -> TlsScanner | None:
+        """The TLS scanner while the client's bytes are TLS records, else None (whether
+        they can be walked elsewhere is ``TlsScanner.records_walk``'s to say)."""
+        return self.tls if self.client is ClientState.TLS else None
+
     # -- client --------------------------------------------------------------
 
     def _feed_client(self, data: bytes, offset: int, frame: int, time_ns: int) -> None:

@@ -434,7 +434,8 @@ pub enum Event {
 }
 
 /// A consumer's sink for the in-order bytes of a flow's client: SMTP's message bodies
-/// (pcapsmtp/smtp/dialogue.py's DATA_BODY; the binding is python_table's `BodySink`).
+/// (pcapsmtp/smtp/dialogue.py's DATA_BODY; the binding is python_table's `BodySink`), or
+/// the client's encrypted TLS records (crate::tls_records; python_table's `TlsSink`).
 /// While one is attached ([`FlowTable::absorb`]), each data chunk of the client's
 /// direction is offered to it before it becomes an [`Event::Data`]; a chunk it takes
 /// makes no event at all, so the consumer is not called for it.
