@@ -50,15 +50,7 @@ def _conversation(tmp_path, version: ssl.TLSVersion, sizes: list[int]) -> Conver
     the client's close_notify (TLS 1.2: an alert record; 1.3: an application_data record
     of an alert's length), cut the same way."""
     c = Conversation(make_pki(tmp_path), tmp_path / "keys.log", version)
-    for sender, line in (
-        (SERVER, b"220 mx.example.jp ESMTP\r\n"),
-        (CLIENT, b"EHLO client.example\r\n"),
-        (SERVER, b"250-mx.example.jp\r\n250 STARTTLS\r\n"),
-        (CLIENT, b"STARTTLS\r\n"),
-        (SERVER, b"220 2.0.0 Ready to start TLS\r\n"),
-    ):
-        c.clear(sender, line)
-    c.start_tls()
+    c.starttls()
     c.send(CLIENT, b"EHLO client.example\r\n")
     c.send(SERVER, b"250-mx.example.jp\r\n250 PIPELINING\r\n")
     c.send(CLIENT, b"MAIL FROM:<a@client.example>\r\n", b"RCPT TO:<b@example.jp>\r\n", b"DATA\r\n")
