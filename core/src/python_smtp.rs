@@ -317,50 +317,71 @@ impl MessageScan {
     }
 }
 
-/// The record walk of an encrypted TLS direction (crate::tls_records) that the flow
-/// table feeds the client's bytes to (python_table's `TlsSink`) while the TLS scanner
-/// (pcapsmtp.smtp.tls.scanner) only counts application_data records: ``TlsRecords(skip,
-/// head, alert_size)``; ``take(data)`` walks bytes as the table does; ``counts()`` returns
-/// ``(skip, head, records, application_bytes)`` and sets the counts back to 0.
+/// The record walks of the encrypted TLS directions (crate::tls_records) that the flow
+/// table feeds a flow's bytes to (python_table's `TlsSink`) while the TLS scanner
+/// (pcapsmtp.smtp.tls.scanner) would only count their application_data records:
+/// ``TlsRecords()``, then ``walk(server, (skip, head, alert_size))`` starts the walk of
+/// the client's (server False) or the server's bytes, ``walk(server, None)`` stops it
+/// (its bytes are refused); ``take(data, server)`` walks bytes as the table does;
+/// ``counts(server)`` returns ``(skip, head, records, application_bytes)`` and sets the
+/// counts back to 0.
 #[pyclass(module = "pcapsmtp._core")]
+#[derive(Default)]
 pub struct TlsRecords {
-    pub(crate) walk: TlsRecordWalk,
+    /// The client's walk and the server's.
+    pub(crate) walks: [Option<TlsRecordWalk>; 2],
+}
+
+impl TlsRecords {
+    /// Bytes of the client (`server` false) or the server: true when walked.
+    pub(crate) fn take_from(&mut self, server: bool, data: &[u8]) -> bool {
+        match &mut self.walks[usize::from(server)] {
+            Some(walk) => walk.take(data),
+            None => false,
+        }
+    }
 }
 
 #[pymethods]
 impl TlsRecords {
     #[new]
-    #[pyo3(signature = (skip=0, head=b"".to_vec(), alert_size=None))]
-    fn new(skip: usize, head: Vec<u8>, alert_size: Option<usize>) -> Self {
-        TlsRecords {
-            walk: TlsRecordWalk {
-                skip,
-                head,
-                alert_size,
-                ..Default::default()
-            },
-        }
+    fn new() -> Self {
+        Self::default()
     }
 
-    /// Where the walk starts again (the scanner read back what it counted).
-    #[pyo3(signature = (skip, head, alert_size=None))]
-    fn reset(&mut self, skip: usize, head: Vec<u8>, alert_size: Option<usize>) {
-        self.walk = TlsRecordWalk {
+    /// Where the walk of a direction starts, ``(skip, head, alert_size)``, or None to stop.
+    fn walk(&mut self, server: bool, start: Option<(usize, Vec<u8>, Option<usize>)>) {
+        self.walks[usize::from(server)] = start.map(|(skip, head, alert_size)| TlsRecordWalk {
             skip,
             head,
             alert_size,
             ..Default::default()
+        });
+    }
+
+    /// Whether a direction is walked.
+    fn walking(&self, server: bool) -> bool {
+        self.walks[usize::from(server)].is_some()
+    }
+
+    /// The next bytes of a direction: True when taken, False (nothing changed) when refused.
+    #[pyo3(signature = (data, server=false))]
+    fn take(&mut self, data: &[u8], server: bool) -> bool {
+        self.take_from(server, data)
+    }
+
+    /// ``(skip, head, records, application_bytes)`` of a direction walked; the counts
+    /// start again from 0.
+    fn counts<'py>(
+        &mut self,
+        py: Python<'py>,
+        server: bool,
+    ) -> PyResult<(usize, Bound<'py, PyBytes>, u64, u64)> {
+        let Some(walk) = &mut self.walks[usize::from(server)] else {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "that direction is not walked",
+            ));
         };
-    }
-
-    /// The next bytes: True when taken, False (nothing changed) when refused.
-    fn take(&mut self, data: &[u8]) -> bool {
-        self.walk.take(data)
-    }
-
-    /// ``(skip, head, records, application_bytes)``; the counts start again from 0.
-    fn counts<'py>(&mut self, py: Python<'py>) -> (usize, Bound<'py, PyBytes>, u64, u64) {
-        let walk = &mut self.walk;
         let out = (
             walk.skip,
             PyBytes::new(py, &walk.head),
@@ -369,7 +390,7 @@ impl TlsRecords {
         );
         walk.records = 0;
         walk.application_bytes = 0;
-        out
+        Ok(out)
     }
 }
 

@@ -24,8 +24,8 @@
 //! `finish`) raises it.
 //!
 //! Encrypted TLS records (issue 21): an `absorb` that is a `TlsRecords` (python_smtp)
-//! attaches a `TlsSink`, which walks the client's records (crate::tls_records) while the
-//! TLS scanner would only count them; a chunk holding any other record goes out as an
+//! attaches a `TlsSink`, which walks the client's and the server's records
+//! (crate::tls_records) while the TLS scanner would only count them; a chunk holding any other record goes out as an
 //! event, and the SMTP tracker reads the counts back before each event of the flow.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -279,19 +279,30 @@ impl Absorber for BodySink {
     }
 }
 
-/// A TLS direction's record walk attached to a flow's client bytes (python_smtp's
-/// `TlsRecords`; the scanner reads its counts back whenever it is called for the flow).
+/// The TLS record walks attached to a flow's bytes, the client's and the server's
+/// (python_smtp's `TlsRecords`; the scanner reads their counts back whenever it is
+/// called for the flow).
 #[derive(Debug)]
 struct TlsSink {
     records: Py<TlsRecords>,
 }
 
-impl Absorber for TlsSink {
-    fn absorb(&mut self, data: &[u8]) -> bool {
+impl TlsSink {
+    fn take(&self, server: bool, data: &[u8]) -> bool {
         Python::with_gil(|py| match self.records.bind(py).try_borrow_mut() {
-            Ok(mut records) => records.walk.take(data),
+            Ok(mut records) => records.take_from(server, data),
             Err(_) => false,
         })
+    }
+}
+
+impl Absorber for TlsSink {
+    fn absorb(&mut self, data: &[u8]) -> bool {
+        self.take(false, data)
+    }
+
+    fn absorb_server(&mut self, data: &[u8]) -> bool {
+        self.take(true, data)
     }
 }
 

@@ -452,3 +452,42 @@ fn tls_application_data_is_walked_and_any_other_record_handed_on() {
     );
     assert_eq!(talk.table.absorbing(), 0);
 }
+
+/// A walk of the server's records only (python_table's `TlsSink` walks both sides).
+#[derive(Debug, Default, Clone)]
+struct ServerRecords(std::sync::Arc<std::sync::Mutex<TlsRecordWalk>>);
+
+impl Absorber for ServerRecords {
+    fn absorb(&mut self, _data: &[u8]) -> bool {
+        false
+    }
+
+    fn absorb_server(&mut self, data: &[u8]) -> bool {
+        self.0.lock().unwrap().take(data)
+    }
+}
+
+#[test]
+fn a_sink_may_walk_the_servers_records_too() {
+    let walk = ServerRecords::default();
+    let mut talk = Talk::new(Limits::default());
+    talk.handshake(40000, 1000);
+    let (client, server) = ((Ip::new(&CLIENT), 40000), (Ip::new(&SERVER), 25));
+    let (id, _) = talk.table.flow_id(client, server).expect("live");
+    talk.table
+        .absorb(client, server, id, Some(Box::new(walk.clone())));
+    talk.send(false, 40000, 5001, 1001, TH_ACK, &[23, 3, 3, 0, 2, 7]);
+    talk.send(false, 40000, 5007, 1001, TH_ACK, &[7, 23]);
+    assert!(talk.events.is_empty(), "the server's records walked");
+    talk.send(true, 40000, 1001, 5009, TH_ACK, &[23, 3, 3, 0, 1, 0]);
+    assert_eq!(
+        talk.data(),
+        vec![(0, vec![23, 3, 3, 0, 1, 0])],
+        "the client's not"
+    );
+    talk.send(false, 40000, 5009, 1007, TH_ACK, &[3, 3, 0, 0]);
+    assert_eq!(talk.data().len(), 2, "an empty record is refused");
+    let state = walk.0.lock().unwrap().clone();
+    assert_eq!((state.records, state.application_bytes), (1, 2));
+    assert_eq!(state.head, vec![23]);
+}

@@ -313,10 +313,12 @@ class Dialogue:
             return self._message
         return None
 
-    def encrypted(self) -> TlsScanner | None:
-        """The TLS scanner while the client's bytes are TLS records, else None (whether
+    def encrypted(self, sender: Side) -> TlsScanner | None:
+        """The TLS scanner while ``sender``'s bytes are TLS records, else None (whether
         they can be walked elsewhere is ``TlsScanner.records_walk``'s to say)."""
-        return self.tls if self.client is ClientState.TLS else None
+        if sender == CLIENT:
+            return self.tls if self.client is ClientState.TLS else None
+        return self.tls if self.server is ServerState.TLS else None
 
     # -- client --------------------------------------------------------------
 

@@ -16,10 +16,10 @@ every event to what the dialogue reads: ``Dialogue.body``); the chunk that ends 
 or the BDAT chunk, gaps and anything the dialogue has not read yet still come here as
 events, so the dialogue ends up where it would have. Not on a connection recognised by its
 dialogue on another port, whose bytes before the SMTP start are cut here (``starts``).
-Likewise, once the client's TLS records are application data the scanner would only count
-(``TlsScanner.records_walk``), the table walks them in the core (``_core.TlsRecords``) and
-hands on, as an event, any chunk holding another record; what it counted is given back
-to the scanner before each event of the connection.
+Likewise, once a side's TLS records are application data the scanner would only count
+(``TlsScanner.records_walk``), the table walks them in the core (``_core.TlsRecords``), the
+client's and the server's, and hands on, as an event, any chunk holding another record;
+what it counted is given back to the scanner before each event of the connection.
 """
 
 from __future__ import annotations
@@ -134,10 +134,10 @@ class _Connection:
         self.inside: tuple[Dialogue, dict[str, int]] | None = None
         """The dialogue inside TLS and the plaintext offset per sender, once decrypted."""
         self.absorbing: MessageScanner | TlsRecords | None = None
-        """The message whose body the flow table feeds (``TcpFlow.absorb``), or the walk of
-        the client's TLS records it feeds, if any."""
+        """The message whose body the flow table feeds (``TcpFlow.absorb``), or the walks of
+        the TLS records it feeds, if any."""
         self.records: TlsRecords | None = None
-        """The walk of the client's TLS records, once made (reused from then on)."""
+        """The walks of the TLS records of both sides, once made (reused from then on)."""
 
 
 class SmtpTracker:
@@ -176,8 +176,11 @@ class SmtpTracker:
                 return None
         absorbing = connection.absorbing
         if absorbing is not None and absorbing is connection.records:
-            # What the core walked of the client's records since the last event, first.
-            connection.dialogue.tls.walked(CLIENT, *absorbing.counts())
+            # What the core walked of the TLS records since the last event, first.
+            tls = connection.dialogue.tls
+            for sender, server in ((CLIENT, False), (SERVER, True)):
+                if absorbing.walking(server):
+                    tls.walked(sender, *absorbing.counts(server))
         if isinstance(event, StreamData):
             self._data(connection, event)
         elif isinstance(event, StreamGap):
@@ -196,19 +199,22 @@ class SmtpTracker:
     @staticmethod
     def _absorb(connection: _Connection, flow: TcpFlow) -> None:
         """What the flow table feeds the client's bytes to from now on (``flow.absorb``):
-        the message body being read, or the walk of the client's TLS records (started
-        where the scanner is) while the scanner would only count them, or nothing."""
+        the message body being read, or the walks of the TLS records of each side whose
+        records the scanner would only count (started where the scanner is), or nothing."""
         dialogue = connection.dialogue
         body = dialogue.body()
         target: MessageScanner | TlsRecords | None = body
-        if body is None and (tls := dialogue.encrypted()) is not None:
-            walk = tls.records_walk(CLIENT)
-            if walk is not None:
+        if body is None:
+            walks = [
+                None if (tls := dialogue.encrypted(sender)) is None else tls.records_walk(sender)
+                for sender in (CLIENT, SERVER)
+            ]
+            if walks != [None, None]:
                 target = connection.records
                 if target is None:
-                    target = connection.records = TlsRecords(*walk)
-                else:
-                    target.reset(*walk)
+                    target = connection.records = TlsRecords()
+                target.walk(False, walks[0])
+                target.walk(True, walks[1])
         if target is not connection.absorbing:
             connection.absorbing = target
             flow.absorb = target if body is None else body.sink()

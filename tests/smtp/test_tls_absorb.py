@@ -1,5 +1,5 @@
-"""Encrypted TLS records absorbed by the flow table (issue 21): once the client's records
-are application data the TLS scanner would only count, the table walks them in the core
+"""Encrypted TLS records absorbed by the flow table (issue 21): once a side's records are
+application data the TLS scanner would only count, the table walks them in the core
 (``_core.TlsRecords``) with no StreamData event, and hands on any chunk holding another
 record. The sessions, their TLS facts included, must not change, on either path into the
 table (objects, the decoder's batches)."""
@@ -17,12 +17,13 @@ from pcapsmtp.smtp import dialogue
 from pcapsmtp.smtp.ports import SMTP_PORTS
 from pcapsmtp.smtp.tracker import SmtpTracker
 from pcapsmtp.tcp import FlowTracker
+from pcapsmtp.tcp.model import StreamData
 from tests.smtp.test_absorb import CAPTURES, _sessions
 from tests.tlsconv import CLIENT, SERVER, Conversation, make_pki
 
 
 def _without_tls_absorption(monkeypatch) -> None:
-    monkeypatch.setattr(dialogue.Dialogue, "encrypted", lambda self: None)
+    monkeypatch.setattr(dialogue.Dialogue, "encrypted", lambda self, sender: None)
 
 
 @pytest.mark.parametrize("batches", [False, True], ids=["objects", "batches"])
@@ -46,9 +47,9 @@ def test_lab_sessions_are_the_same_with_tls_records_absorbed(batches, monkeypatc
 
 def _conversation(tmp_path, version: ssl.TLSVersion, sizes: list[int]) -> Conversation:
     """STARTTLS, then client writes of several records each, cut into segments of
-    ``sizes`` (record headers split across segments), a server reply between them, and
-    the client's close_notify (TLS 1.2: an alert record; 1.3: an application_data record
-    of an alert's length), cut the same way."""
+    ``sizes`` (record headers split across segments), the server's replies of several
+    records cut the same way, and close_notify both ways (TLS 1.2: an alert record; 1.3:
+    an application_data record of an alert's length)."""
     c = Conversation(make_pki(tmp_path), tmp_path / "keys.log", version)
     c.starttls()
     c.send(CLIENT, b"EHLO client.example\r\n")
@@ -58,23 +59,29 @@ def _conversation(tmp_path, version: ssl.TLSVersion, sizes: list[int]) -> Conver
     lines = [b"line %d of a message sent in small records\r\n" % i for i in range(40)]
     c.send(CLIENT, *lines, sizes=sizes * 200)
     c.send(CLIENT, b"x" * 20000, b".\r\n", sizes=sizes * 20)
-    c.send(SERVER, b"250 2.0.0 Ok: queued as 4BC123\r\n")
+    c.send(SERVER, b"250 2.0.0 Ok: queued as 4BC123\r\n", sizes=sizes * 10)
     c.send(CLIENT, b"QUIT\r\n", sizes=sizes)
-    with contextlib.suppress(ssl.SSLWantReadError, ssl.SSLError):
-        c.tls[CLIENT].unwrap()
-    c._flush(CLIENT, sizes * 10)
+    c.send(SERVER, *(b"221-%d\r\n" % i for i in range(30)), b"221 bye\r\n", sizes=sizes * 200)
+    for sender in (CLIENT, SERVER):
+        with contextlib.suppress(ssl.SSLWantReadError, ssl.SSLError):
+            c.tls[sender].unwrap()
+        with contextlib.suppress(ssl.SSLZeroReturnError):  # the peer reads it: on the wire
+            c._flush(sender, sizes * 10)
     c.close()
     return c
 
 
-def _held_scanner(path) -> str:
-    """repr of the state of the TLS scanner of the capture's one session, at its end."""
+def _held_scanner(path) -> tuple[str, int]:
+    """repr of the state of the TLS scanner of the capture's one session, at its end, and
+    the server's StreamData events."""
     tracker = SmtpTracker(path.name, hold_tls=lambda: True)
+    server_data = 0
     with open_capture(str(path)) as capture:
         for event in FlowTracker(SMTP_PORTS).batch_events(segment_batches(capture)):
+            server_data += type(event) is StreamData and event.direction == event.flow.server
             assert tracker.add(event) is None
     [(_, scanner)] = tracker.held()
-    return repr((scanner._dirs, scanner.facts))
+    return repr((scanner._dirs, scanner.facts)), server_data
 
 
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
@@ -87,25 +94,35 @@ def test_split_records_absorbed_give_the_same_session(tmp_path, monkeypatch, ver
         scanners.append(_held_scanner(path))
         _without_tls_absorption(monkeypatch)
     (absorbed, data, flows), (plain, plain_data, _) = runs
-    assert scanners[0] == scanners[1], "the scanner's walk ends where it would have"
+    assert scanners[0][0] == scanners[1][0], "the scanner's walks end where they would have"
+    assert scanners[0][1] < scanners[1][1], "the server's records were walked too"
     assert repr(absorbed) == repr(plain)
     [session] = absorbed
     facts = session.tls.facts
     assert facts.application_bytes[CLIENT] > 20000
-    assert [(a.sender, a.encrypted) for a in facts.alerts][:1] == [(CLIENT, True)]
+    assert facts.application_bytes[SERVER] > 300
+    assert [(a.sender, a.encrypted) for a in facts.alerts] == [(CLIENT, True), (SERVER, True)]
     assert flows._table.absorbing == 0
     assert data < plain_data - 20
 
 
 def test_the_walk_takes_application_data_and_refuses_the_rest():
-    walk = TlsRecords(0, b"", 19)
+    walk = TlsRecords()
+    assert not walk.take(bytes([23, 3, 3, 0, 4, 1, 2])), "no walk yet"
+    walk.walk(False, (0, b"", 19))
     assert walk.take(bytes([23, 3, 3, 0, 4, 1, 2]))
     assert walk.take(bytes([3, 4, 23, 3]))
-    assert walk.counts() == (0, bytes([23, 3]), 1, 4)
+    assert walk.counts(False) == (0, bytes([23, 3]), 1, 4)
     assert not walk.take(bytes([3, 0, 19]) + bytes(19)), "an encrypted alert's length"
     assert not walk.take(bytes([21, 3, 3, 0, 2])), "an alert"
     assert walk.take(bytes([3, 0, 20]))
-    assert walk.counts() == (20, b"", 1, 20)
-    walk.reset(2, b"\x17", None)
-    assert walk.take(bytes([9, 9, 3, 3, 0, 19]))
-    assert walk.counts() == (19, b"", 1, 19)
+    assert walk.counts(False) == (20, b"", 1, 20)
+    assert not walk.take(bytes([23, 3, 3, 0, 1, 0]), server=True), "the server's: not walked"
+    walk.walk(True, (2, b"\x17", None))
+    assert walk.take(bytes([9, 9, 3, 3, 0, 19]), server=True)
+    assert walk.counts(True) == (19, b"", 1, 19)
+    assert walk.counts(False) == (20, b"", 0, 0)
+    walk.walk(False, None)
+    assert not walk.walking(False) and walk.walking(True)
+    with pytest.raises(ValueError):
+        walk.counts(False)
