@@ -283,7 +283,7 @@ class SmtpTracker:
     def _end(self, connection: _Connection, flow: TcpFlow) -> Session | None:
         del self._connections[flow.stream]
         # A chunk handed on with the flow's end may have set it after the table cleared it.
-        flow.absorb = connection.absorbing = None
+        flow.absorb = connection.absorbing = connection.records = None
         if connection.sniffer is not None:
             decision = connection.sniffer.decide(final=True)
             if not decision:
