@@ -170,6 +170,18 @@ class Conversation:
                 self._flush(name)
         assert done == {CLIENT, SERVER}, "handshake did not complete"
 
+    def starttls(self) -> None:
+        """Greeting, EHLO, STARTTLS and its 220 in clear text, then the handshake."""
+        for sender, line in (
+            (SERVER, b"220 mx.example.jp ESMTP\r\n"),
+            (CLIENT, b"EHLO client.example\r\n"),
+            (SERVER, b"250-mx.example.jp\r\n250 STARTTLS\r\n"),
+            (CLIENT, b"STARTTLS\r\n"),
+            (SERVER, b"220 2.0.0 Ready to start TLS\r\n"),
+        ):
+            self.clear(sender, line)
+        self.start_tls()
+
     def _flush(self, sender: str, sizes: list[int] | None = None) -> int | None:
         """Whatever TLS bytes ``sender`` has written go on the wire; the peer reads them."""
         data = self.bios[sender][1].read()
@@ -227,15 +239,7 @@ def _main() -> None:
         if args.implicit:
             c.send(SERVER, b"220 mx.example.jp ESMTP\r\n")
         else:
-            for sender, line in (
-                (SERVER, b"220 mx.example.jp ESMTP\r\n"),
-                (CLIENT, b"EHLO client.example\r\n"),
-                (SERVER, b"250-mx.example.jp\r\n250 STARTTLS\r\n"),
-                (CLIENT, b"STARTTLS\r\n"),
-                (SERVER, b"220 2.0.0 Ready to start TLS\r\n"),
-            ):
-                c.clear(sender, line)
-            c.start_tls()
+            c.starttls()
         line = b"A line of a large message, repeated to fill it up to the size asked for.\r\n"
         body = line * (args.message_kb * 1024 // len(line))
         for sender, data in (

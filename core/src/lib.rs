@@ -5,7 +5,8 @@
 //! counts the frames for CaptureInfo, `tcp` is the flow table and the per-segment analysis
 //! of a TCP flow,
 //! `reassembly` turns a TCP direction's segments into an ordered stream with gaps,
-//! `smtp_framing` and `message_scan` are the byte scans of the SMTP layer, and `python`
+//! `smtp_framing` and `message_scan` are the byte scans of the SMTP layer, `tls_records`
+//! the record walk of an encrypted TLS direction, and `python`
 //! (feature "python", which maturin turns on, with `python_decode`, `python_reassembly`,
 //! `python_smtp`, `python_table` and `python_tcp`) is the `pcapsmtp._core` module.
 #![forbid(unsafe_code)]
@@ -19,6 +20,7 @@ pub mod reassembly;
 pub mod smtp_framing;
 pub mod tally;
 pub mod tcp;
+pub mod tls_records;
 
 #[cfg(feature = "python")]
 mod python;

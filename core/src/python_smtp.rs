@@ -6,6 +6,7 @@ use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use crate::message_scan::{self, Describe, Entity, LeafInfo};
 use crate::smtp_framing::{self, DataEnd, Framed};
+use crate::tls_records::TlsRecordWalk;
 
 /// One direction's lines: ``feed(data, pos, offset, frame)`` returns, in order, a tuple
 /// ``(raw, first_frame, offset, length, end)`` per complete line (``raw`` cut at the
@@ -316,10 +317,88 @@ impl MessageScan {
     }
 }
 
+/// The record walks of the encrypted TLS directions (crate::tls_records) that the flow
+/// table feeds a flow's bytes to (python_table's `TlsSink`) while the TLS scanner
+/// (pcapsmtp.smtp.tls.scanner) would only count their application_data records:
+/// ``TlsRecords()``, then ``walk(server, (skip, head, alert_size))`` starts the walk of
+/// the client's (server False) or the server's bytes, ``walk(server, None)`` stops it
+/// (its bytes are refused); ``take(data, server)`` walks bytes as the table does;
+/// ``counts(server)`` returns ``(skip, head, records, application_bytes)`` and sets the
+/// counts back to 0.
+#[pyclass(module = "pcapsmtp._core")]
+#[derive(Default)]
+pub struct TlsRecords {
+    /// The client's walk and the server's.
+    pub(crate) walks: [Option<TlsRecordWalk>; 2],
+}
+
+impl TlsRecords {
+    /// Bytes of the client (`server` false) or the server: true when walked.
+    pub(crate) fn take_from(&mut self, server: bool, data: &[u8]) -> bool {
+        match &mut self.walks[usize::from(server)] {
+            Some(walk) => walk.take(data),
+            None => false,
+        }
+    }
+}
+
+#[pymethods]
+impl TlsRecords {
+    #[new]
+    fn new() -> Self {
+        Self::default()
+    }
+
+    /// Where the walk of a direction starts, ``(skip, head, alert_size)``, or None to stop.
+    fn walk(&mut self, server: bool, start: Option<(usize, Vec<u8>, Option<usize>)>) {
+        self.walks[usize::from(server)] = start.map(|(skip, head, alert_size)| TlsRecordWalk {
+            skip,
+            head,
+            alert_size,
+            ..Default::default()
+        });
+    }
+
+    /// Whether a direction is walked.
+    fn walking(&self, server: bool) -> bool {
+        self.walks[usize::from(server)].is_some()
+    }
+
+    /// The next bytes of a direction: True when taken, False (nothing changed) when refused.
+    #[pyo3(signature = (data, server=false))]
+    fn take(&mut self, data: &[u8], server: bool) -> bool {
+        self.take_from(server, data)
+    }
+
+    /// ``(skip, head, records, application_bytes)`` of a direction walked; the counts
+    /// start again from 0.
+    fn counts<'py>(
+        &mut self,
+        py: Python<'py>,
+        server: bool,
+    ) -> PyResult<(usize, Bound<'py, PyBytes>, u64, u64)> {
+        let Some(walk) = &mut self.walks[usize::from(server)] else {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "that direction is not walked",
+            ));
+        };
+        let out = (
+            walk.skip,
+            PyBytes::new(py, &walk.head),
+            walk.records,
+            walk.application_bytes,
+        );
+        walk.records = 0;
+        walk.application_bytes = 0;
+        Ok(out)
+    }
+}
+
 /// Adds the SMTP framing classes to `pcapsmtp._core`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<LineFramer>()?;
     m.add_class::<MessageScan>()?;
+    m.add_class::<TlsRecords>()?;
     m.add("HEADER_LIMIT", message_scan::HEADER_LIMIT)?;
     m.add("PART_HEADER_LIMIT", message_scan::PART_HEADER_LIMIT)?;
     m.add("MAX_DEPTH", message_scan::MAX_DEPTH)?;

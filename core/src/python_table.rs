@@ -22,6 +22,11 @@
 //! read go out as events. A header block the scan completes is described by the Python
 //! describer as before; should it raise, the call that fed the chunk (`segment`, `step`,
 //! `finish`) raises it.
+//!
+//! Encrypted TLS records (issue 21): an `absorb` that is a `TlsRecords` (python_smtp)
+//! attaches a `TlsSink`, which walks the client's and the server's records
+//! (crate::tls_records) while the TLS scanner would only count them; a chunk holding any other record goes out as an
+//! event, and the SMTP tracker reads the counts back before each event of the flow.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,7 +39,7 @@ use pyo3::IntoPyObjectExt;
 
 use crate::python::panic_message;
 use crate::python_decode::{BatchItem, SegmentBatch};
-use crate::python_smtp::MessageScan;
+use crate::python_smtp::{MessageScan, TlsRecords};
 use crate::tcp::table::{
     self, Absorber, Addr, EndedFlow, EndpointFacts, Event, FlowHead, IcmpMatch, Ip, Limits,
     SegmentRef, Tally, COUNTED,
@@ -274,6 +279,33 @@ impl Absorber for BodySink {
     }
 }
 
+/// The TLS record walks attached to a flow's bytes, the client's and the server's
+/// (python_smtp's `TlsRecords`; the scanner reads their counts back whenever it is
+/// called for the flow).
+#[derive(Debug)]
+struct TlsSink {
+    records: Py<TlsRecords>,
+}
+
+impl TlsSink {
+    fn take(&self, server: bool, data: &[u8]) -> bool {
+        Python::with_gil(|py| match self.records.bind(py).try_borrow_mut() {
+            Ok(mut records) => records.take_from(server, data),
+            Err(_) => false,
+        })
+    }
+}
+
+impl Absorber for TlsSink {
+    fn absorb(&mut self, data: &[u8]) -> bool {
+        self.take(false, data)
+    }
+
+    fn absorb_server(&mut self, data: &[u8]) -> bool {
+        self.take(true, data)
+    }
+}
+
 /// The flow table of pcapsmtp.tcp.flows.FlowTracker.
 ///
 /// ``FlowTable(server_ports, limits)``, limits ``(linger_ns, linger_frames, idle_ns,
@@ -459,7 +491,8 @@ impl FlowTable {
 
     /// The consumer's changes to live flow ``id`` (between ``a`` and ``b``): its client,
     /// how that was found, whether its payload is ignored from now on, and ``absorb``:
-    /// None, or ``(scan, describe)`` to feed its client's bytes to (the module's docs).
+    /// None, ``(scan, describe)`` to feed its client's bytes to (the module's docs), or a
+    /// ``TlsRecords`` to walk them as encrypted TLS records.
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (a, a_port, b, b_port, id, client, role_from, ignore_payload, absorb=None))]
     fn update(
@@ -472,19 +505,29 @@ impl FlowTable {
         client: usize,
         role_from: &str,
         ignore_payload: bool,
-        absorb: Option<(Py<MessageScan>, Py<PyAny>)>,
-    ) {
+        absorb: Option<Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         let (a, b) = (addr(a, a_port), addr(b, b_port));
+        let sink = match absorb {
+            None => None,
+            Some(sink) => Some(match sink.downcast::<TlsRecords>() {
+                Ok(records) => Box::new(TlsSink {
+                    records: records.clone().unbind(),
+                }) as Box<dyn Absorber>,
+                Err(_) => {
+                    let (scan, describe): (Py<MessageScan>, Py<PyAny>) = sink.extract()?;
+                    Box::new(BodySink {
+                        scan,
+                        describe,
+                        error: Arc::clone(&self.error),
+                    }) as Box<dyn Absorber>
+                }
+            }),
+        };
         self.inner
             .update(a, b, id, client, role_from, ignore_payload);
-        let sink = absorb.map(|(scan, describe)| {
-            Box::new(BodySink {
-                scan,
-                describe,
-                error: Arc::clone(&self.error),
-            }) as Box<dyn Absorber>
-        });
         self.inner.absorb(a, b, id, sink);
+        Ok(())
     }
 
     /// The capture ended: up to ``max`` open flows end (in the order they began);

@@ -6,6 +6,7 @@
 use _core::reassembly::GapReason;
 use _core::tcp::table::{Absorber, Event, FlowTable, IcmpMatch, Ip, Limits, SegmentRef};
 use _core::tcp::{TH_ACK, TH_FIN, TH_RST, TH_SYN};
+use _core::tls_records::TlsRecordWalk;
 
 const CLIENT: [u8; 4] = [10, 0, 0, 1];
 const SERVER: [u8; 4] = [10, 0, 0, 2];
@@ -399,4 +400,93 @@ fn a_detached_or_misnamed_sink_takes_nothing() {
     talk.send(true, 40000, 1001, 5001, TH_ACK, b"EHLO x\r\n");
     assert_eq!(talk.data(), vec![(0, b"EHLO x\r\n".to_vec())]);
     assert!(body.taken.lock().unwrap().is_empty());
+}
+
+/// The TLS record walk (crate::tls_records) of the client's bytes or (`server`) the
+/// server's, shared with the test, as python_table's `TlsSink` shares its `TlsRecords`
+/// with the scanner.
+#[derive(Debug, Default, Clone)]
+struct Records {
+    walk: std::sync::Arc<std::sync::Mutex<TlsRecordWalk>>,
+    server: bool,
+}
+
+impl Absorber for Records {
+    fn absorb(&mut self, data: &[u8]) -> bool {
+        !self.server && self.walk.lock().unwrap().take(data)
+    }
+
+    fn absorb_server(&mut self, data: &[u8]) -> bool {
+        self.server && self.walk.lock().unwrap().take(data)
+    }
+}
+
+impl Records {
+    /// A flow of CLIENT:40000 after its handshake, a walk of one side's records attached.
+    fn attached(server: bool) -> (Self, Talk) {
+        let records = Records {
+            server,
+            ..Default::default()
+        };
+        let mut talk = Talk::new(Limits::default());
+        talk.handshake(40000, 1000);
+        let (client, server) = ((Ip::new(&CLIENT), 40000), (Ip::new(&SERVER), 25));
+        let (id, _) = talk.table.flow_id(client, server).expect("live");
+        talk.table
+            .absorb(client, server, id, Some(Box::new(records.clone())));
+        (records, talk)
+    }
+
+    fn state(&self) -> TlsRecordWalk {
+        self.walk.lock().unwrap().clone()
+    }
+}
+
+#[test]
+fn tls_application_data_is_walked_and_any_other_record_handed_on() {
+    let (walk, mut talk) = Records::attached(false);
+    // Two application_data records, the second's header split over two segments.
+    let mut stream = vec![23, 3, 3, 0, 4, 1, 2, 3, 4, 23, 3];
+    stream.extend([3, 0, 6, 9, 9]);
+    talk.send(true, 40000, 1001, 5001, TH_ACK, &stream[..11]);
+    talk.send(true, 40000, 1012, 5001, TH_ACK, &stream[11..]);
+    assert!(talk.events.is_empty(), "walked, no event");
+    {
+        let state = walk.state();
+        assert_eq!((state.records, state.application_bytes), (2, 10));
+        assert_eq!((state.skip, state.head.len()), (4, 0));
+    }
+    // The rest of that record and an alert's header: handed on whole, nothing counted.
+    let alert = [9, 9, 9, 9, 21, 3, 3, 0, 2, 1, 0];
+    talk.send(true, 40000, 1017, 5001, TH_ACK, &alert);
+    assert_eq!(talk.data(), vec![(0, alert.to_vec())]);
+    assert_eq!(walk.state().skip, 4, "the refused chunk changed nothing");
+    talk.finish();
+    let Some(Event::Ended(ended)) = talk.events.last() else {
+        panic!("no end");
+    };
+    assert_eq!(
+        ended.flow.endpoints[0].stream_bytes, 27,
+        "walked bytes count"
+    );
+    assert_eq!(talk.table.absorbing(), 0);
+}
+
+#[test]
+fn a_sink_may_walk_the_servers_records_too() {
+    let (walk, mut talk) = Records::attached(true);
+    talk.send(false, 40000, 5001, 1001, TH_ACK, &[23, 3, 3, 0, 2, 7]);
+    talk.send(false, 40000, 5007, 1001, TH_ACK, &[7, 23]);
+    assert!(talk.events.is_empty(), "the server's records walked");
+    talk.send(true, 40000, 1001, 5009, TH_ACK, &[23, 3, 3, 0, 1, 0]);
+    assert_eq!(
+        talk.data(),
+        vec![(0, vec![23, 3, 3, 0, 1, 0])],
+        "the client's not"
+    );
+    talk.send(false, 40000, 5009, 1007, TH_ACK, &[3, 3, 0, 0]);
+    assert_eq!(talk.data().len(), 2, "an empty record is refused");
+    let state = walk.state();
+    assert_eq!((state.records, state.application_bytes), (1, 2));
+    assert_eq!(state.head, vec![23]);
 }

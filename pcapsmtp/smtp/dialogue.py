@@ -313,6 +313,13 @@ class Dialogue:
             return self._message
         return None
 
+    def encrypted(self, sender: Side) -> TlsScanner | None:
+        """The TLS scanner while ``sender``'s bytes are TLS records, else None (whether
+        they can be walked elsewhere is ``TlsScanner.records_walk``'s to say)."""
+        if sender == CLIENT:
+            return self.tls if self.client is ClientState.TLS else None
+        return self.tls if self.server is ServerState.TLS else None
+
     # -- client --------------------------------------------------------------
 
     def _feed_client(self, data: bytes, offset: int, frame: int, time_ns: int) -> None:

@@ -16,6 +16,10 @@ every event to what the dialogue reads: ``Dialogue.body``); the chunk that ends 
 or the BDAT chunk, gaps and anything the dialogue has not read yet still come here as
 events, so the dialogue ends up where it would have. Not on a connection recognised by its
 dialogue on another port, whose bytes before the SMTP start are cut here (``starts``).
+Likewise, once a side's TLS records are application data the scanner would only count
+(``TlsScanner.records_walk``), the table walks them in the core (``_core.TlsRecords``), the
+client's and the server's, and hands on, as an event, any chunk holding another record;
+what it counted is given back to the scanner before each event of the connection.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from pcapsmtp._core import TlsRecords
 from pcapsmtp.smtp.dialogue import Dialogue
 from pcapsmtp.smtp.events import CLIENT, SERVER, Side
 from pcapsmtp.smtp.message import MessageScanner
@@ -117,7 +122,7 @@ def one_sided(flow: TcpFlow) -> Side | None:
 
 
 class _Connection:
-    __slots__ = ("absorbing", "builder", "dialogue", "inside", "sniffer", "starts")
+    __slots__ = ("absorbing", "builder", "dialogue", "inside", "records", "sniffer", "starts")
 
     def __init__(self, flow: TcpFlow, capture: str, sniff: bool) -> None:
         self.builder = SessionBuilder(flow, capture)
@@ -128,8 +133,11 @@ class _Connection:
         self.dialogue = Dialogue(greeting_expected=handshake, mid_session=not handshake)
         self.inside: tuple[Dialogue, dict[str, int]] | None = None
         """The dialogue inside TLS and the plaintext offset per sender, once decrypted."""
-        self.absorbing: MessageScanner | None = None
-        """The message whose body the flow table feeds (``TcpFlow.absorb``), if any."""
+        self.absorbing: MessageScanner | TlsRecords | None = None
+        """The message whose body the flow table feeds (``TcpFlow.absorb``), or the walks of
+        the TLS records it feeds, if any."""
+        self.records: TlsRecords | None = None
+        """The walks of the TLS records of both sides, once made (reused from then on)."""
 
 
 class SmtpTracker:
@@ -166,6 +174,13 @@ class SmtpTracker:
             connection = self._start(flow)
             if connection is None:
                 return None
+        absorbing = connection.absorbing
+        if absorbing is not None and absorbing is connection.records:
+            # What the core walked of the TLS records since the last event, first.
+            tls = connection.dialogue.tls
+            for sender, server in ((CLIENT, False), (SERVER, True)):
+                if absorbing.walking(server):
+                    tls.walked(sender, *absorbing.counts(server))
         if isinstance(event, StreamData):
             self._data(connection, event)
         elif isinstance(event, StreamGap):
@@ -178,11 +193,31 @@ class SmtpTracker:
         else:
             return self._end(connection, flow)
         if connection.starts is None:
-            body = connection.dialogue.body()
-            if body is not connection.absorbing:
-                connection.absorbing = body
-                flow.absorb = None if body is None else body.sink()
+            self._absorb(connection, flow)
         return None
+
+    @staticmethod
+    def _absorb(connection: _Connection, flow: TcpFlow) -> None:
+        """What the flow table feeds the client's bytes to from now on (``flow.absorb``):
+        the message body being read, or the walks of the TLS records of each side whose
+        records the scanner would only count (started where the scanner is), or nothing."""
+        dialogue = connection.dialogue
+        body = dialogue.body()
+        target: MessageScanner | TlsRecords | None = body
+        if body is None:
+            walks = [
+                None if (tls := dialogue.encrypted(sender)) is None else tls.records_walk(sender)
+                for sender in (CLIENT, SERVER)
+            ]
+            if walks != [None, None]:
+                target = connection.records
+                if target is None:
+                    target = connection.records = TlsRecords()
+                target.walk(False, walks[0])
+                target.walk(True, walks[1])
+        if target is not connection.absorbing:
+            connection.absorbing = target
+            flow.absorb = target if body is None else body.sink()
 
     def _start(self, flow: TcpFlow) -> _Connection | None:
         ports = {flow.endpoints[0].port, flow.endpoints[1].port}
@@ -248,7 +283,7 @@ class SmtpTracker:
     def _end(self, connection: _Connection, flow: TcpFlow) -> Session | None:
         del self._connections[flow.stream]
         # A chunk handed on with the flow's end may have set it after the table cleared it.
-        flow.absorb = connection.absorbing = None
+        flow.absorb = connection.absorbing = connection.records = None
         if connection.sniffer is not None:
             decision = connection.sniffer.decide(final=True)
             if not decision:

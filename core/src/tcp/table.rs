@@ -434,7 +434,10 @@ pub enum Event {
 }
 
 /// A consumer's sink for the in-order bytes of a flow's client: SMTP's message bodies
-/// (pcapsmtp/smtp/dialogue.py's DATA_BODY; the binding is python_table's `BodySink`).
+/// (pcapsmtp/smtp/dialogue.py's DATA_BODY; the binding is python_table's `BodySink`), or
+/// the encrypted TLS records of the client and the server (crate::tls_records;
+/// python_table's `TlsSink`, the one sink offered the server's bytes too,
+/// `absorb_server`; what is said here of the client's chunks holds for them as well).
 /// While one is attached ([`FlowTable::absorb`]), each data chunk of the client's
 /// direction is offered to it before it becomes an [`Event::Data`]; a chunk it takes
 /// makes no event at all, so the consumer is not called for it.
@@ -456,6 +459,12 @@ pub enum Event {
 pub trait Absorber: Send + Sync + std::fmt::Debug {
     /// The next chunk of the client's bytes: true when taken.
     fn absorb(&mut self, data: &[u8]) -> bool;
+
+    /// The next chunk of the server's bytes: true when taken (none is, unless the sink
+    /// says so: a TLS sink walks the server's records too).
+    fn absorb_server(&mut self, _data: &[u8]) -> bool {
+        false
+    }
 }
 
 /// What became of an ICMP error quoting a TCP header.
@@ -1048,9 +1057,14 @@ impl FlowTable {
                 }
                 Content::Data(data) => {
                     endpoint.stream_bytes += chunk.length;
-                    if is_client && !self.absorbers.is_empty() && !self.named.contains(&live.id) {
+                    if !self.absorbers.is_empty() && !self.named.contains(&live.id) {
                         if let Some(absorber) = self.absorbers.get_mut(&live.id) {
-                            if absorber.absorb(&data) {
+                            let taken = if is_client {
+                                absorber.absorb(&data)
+                            } else {
+                                absorber.absorb_server(&data)
+                            };
+                            if taken {
                                 continue;
                             }
                         }

@@ -121,6 +121,42 @@ class TlsScanner:
         d.resync = True
         d.resync_need = 0
 
+    # -- the walk in the core (issue 21) ----------------------------------------
+
+    def records_walk(self, sender: Side) -> tuple[int, bytes, int | None] | None:
+        """Where ``sender``'s walk is, ``(skip, head, alert_size)``, when all its next
+        records can be walked elsewhere (pcapsmtp._core.TlsRecords, which the flow table
+        feeds): the direction is encrypted, in step, and every application_data record
+        it sends from now on only adds to ``records`` and ``application_bytes`` (it was
+        counted before, its Finished too in TLS 1.3), so a walker that takes only such
+        records and refuses anything else (with ``alert_size``, the length of a TLS 1.3
+        encrypted alert, refused) leaves the facts as ``feed`` would. Else None."""
+        d = self._dirs.get(sender)
+        facts = self._facts
+        if (
+            d is None
+            or not d.encrypted
+            or d.resync
+            or d.stopped
+            or not d.records
+            or len(d.buf) >= 5
+            or sender not in facts.encrypted_from
+            or sender not in facts.application_bytes
+            or (self._tls13 and sender not in self._finished)
+        ):
+            return None
+        return d.skip, bytes(d.buf), self._alert_size() if self._tls13 else None
+
+    def walked(self, sender: Side, skip: int, head: bytes, records: int, length: int) -> None:
+        """What the walk ``records_walk`` allowed did: where it is now, and the records
+        and application_data bytes it counted."""
+        d = self._dirs[sender]
+        d.skip = skip
+        d.buf[:] = head
+        d.records += records
+        if length:
+            self._facts.application_bytes[sender] += length
+
     def _direction(self, sender: Side) -> _Direction:
         d = self._dirs.get(sender)
         if d is None:
