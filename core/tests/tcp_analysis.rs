@@ -288,25 +288,14 @@ fn a_packed_sequence_analysis_gives_the_same_state_back() {
     assert_eq!(std::mem::size_of::<PackedSequence>(), 128);
     // A late segment is analysed alike on the packed and the full state.
     let late = |sequence: SequenceAnalysis| {
-        let mut next = FlowAnalysis::continuing(sequence, false);
-        next.segment(&SegmentIn {
-            segment: Segment {
-                frame: 9,
-                time_ns: 31 * MS,
-                seq: 1101,
-                ack: 5001,
-                length: 0,
-                flags: TH_FIN | TH_ACK,
-                window: 64000,
-            },
-            direction: C,
-            is_client: true,
-            ip_len: 40,
-            reused: false,
-            wscale: None,
-        })
+        let mut next = Talk {
+            flow: FlowAnalysis::continuing(sequence, false),
+            frame: 8,
+        };
+        next.send(C, 31, 1101, 5001, 0, TH_FIN | TH_ACK, 64000)
     };
-    assert_eq!(late(packed.unpack()), late(full));
+    assert_eq!(late(packed.unpack()), RETRANSMISSION);
+    assert_eq!(late(full), RETRANSMISSION);
     // A time beyond 64-bit nanoseconds: kept whole instead.
     let mut far = Talk::new();
     far.send(C, i128::from(i64::MAX), 1000, 0, 0, TH_SYN, 64000);
