@@ -273,6 +273,36 @@ fn a_continuing_flow_keeps_the_sequence_analysis_and_starts_its_history_anew() {
 }
 
 #[test]
+fn a_packed_sequence_analysis_gives_the_same_state_back() {
+    let mut t = Talk::established();
+    t.send(C, 20, 1001, 5001, 100, PA, 64000);
+    t.send(S, 25, 5001, 1101, 0, A, 0);
+    t.send(S, 26, 5001, 1101, 0, A, 0);
+    t.send(C, 30, 1101, 5001, 0, TH_FIN | TH_ACK, 64000);
+    // Unacknowledged segments still listed: not packed (they would be lost).
+    assert!(t.flow.sequence.pack().is_none());
+    let full = t.flow.clone().into_sequence();
+    let packed = full.pack().expect("fits");
+    assert_eq!(format!("{:?}", packed.unpack()), format!("{full:?}"));
+    assert_eq!(packed.unpack().pack(), Some(packed.clone()));
+    assert_eq!(std::mem::size_of::<PackedSequence>(), 128);
+    // A late segment is analysed alike on the packed and the full state.
+    let late = |sequence: SequenceAnalysis| {
+        let mut next = Talk {
+            flow: FlowAnalysis::continuing(sequence, false),
+            frame: 8,
+        };
+        next.send(C, 31, 1101, 5001, 0, TH_FIN | TH_ACK, 64000)
+    };
+    assert_eq!(late(packed.unpack()), RETRANSMISSION);
+    assert_eq!(late(full), RETRANSMISSION);
+    // A time beyond 64-bit nanoseconds: kept whole instead.
+    let mut far = Talk::new();
+    far.send(C, i128::from(i64::MAX), 1000, 0, 0, TH_SYN, 64000);
+    assert!(far.flow.into_sequence().pack().is_none());
+}
+
+#[test]
 fn sequence_numbers_wrap() {
     let mut t = Talk::new();
     t.send(C, 0, 0xFFFF_FF00, 0, 0, TH_SYN, 64000);

@@ -16,7 +16,7 @@ Memory stays bounded by the live connections (and a bounded record of ended ones
 flow is ended (``FlowEnded``) when a new SYN reuses its ports, ``LINGER_NS`` of capture
 time after it closed, after ``IDLE_NS`` without packets, or at the end of the capture.
 What the numbering needs of an ended flow (its stream number, endpoints and sequence
-analysis, about 1 KB) is kept, for up to ``MAX_ENDED`` ended flows: a later packet of
+analysis, about 0.35 KB) is kept, for up to ``MAX_ENDED`` ended flows: a later packet of
 the same 4-tuple starts a new flow (``TcpFlow.continues``) with the old stream number
 and analysis state.
 
@@ -92,11 +92,12 @@ MAX_ENDED = 100_000
 """Ended flows (and ICMP-only conversations) remembered for their stream number, the
 oldest forgotten first: a 4-tuple that comes back after this many others have ended gets
 a new number where Wireshark continues the old one (and every later number is one more).
-Each is kept in the core: the 4-tuple's key and the retired sequence analysis (boxed,
-without its unacknowledged-segment lists), about 450 bytes of heap with the table's
-entries (counted by allocator, session 8); the Python version measured 938 bytes each
-with tracemalloc, so at most about 45 MB now, reached only by captures of more than
-100,000 connections."""
+Each is kept in the core: the 4-tuple's key, a 48-byte record and the retired sequence
+analysis packed losslessly into 128 bytes (a late packet's flags are told against it as
+tshark does), about 345 bytes of heap with the table's entries (counted by allocator,
+session 8; 492 before the packing); the Python version measured 938 bytes each with
+tracemalloc, so at most about 33 MB now, reached only by captures of more than 100,000
+connections."""
 MAX_SHARED_ENDPOINTS = 4_096
 """Server endpoints the live flows share (``FlowTracker._live_endpoints``); past it the
 table starts over."""

@@ -23,7 +23,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use super::analysis::{Segment, SequenceAnalysis};
+use super::analysis::{PackedSequence, Segment, SequenceAnalysis};
 use super::analysis::{
     ACK_LOST_SEGMENT, ANY_RETRANSMISSION, DUPLICATE_ACK, FAST_RETRANSMISSION, KEEP_ALIVE,
     KEEP_ALIVE_ACK, LOST_SEGMENT, OUT_OF_ORDER, REUSED_PORTS, SPURIOUS_RETRANSMISSION, WINDOW_FULL,
@@ -479,20 +479,37 @@ pub enum IcmpMatch {
 }
 
 /// What numbering needs of an ended flow, or of a conversation only ICMP errors quoted
-/// (`sequence` None).
+/// (`sequence` [`Kept::Nothing`]). Up to `max_ended` of them are kept, so it is small
+/// (issue 19): 48 bytes, the sequence analysis packed apart (see [`Kept`]).
 #[derive(Clone, Debug)]
 struct Ended {
     stream: u64,
     /// Where the stream began: the first frame of its first flow, or the ICMP error.
     frame: u64,
-    /// The ended flow's endpoint 0.
-    first: Option<Addr>,
-    client: usize,
-    role_from: Role,
-    sequence: Option<Box<SequenceAnalysis>>,
     /// Its place in `Table::ended_order`.
     serial: u64,
+    /// How the client was identified: [`Role`]'s four kinds as 0..=3, a consumer's name
+    /// as 4 + its place in `FlowTable::role_names`.
+    role: u32,
+    /// The client's endpoint (0 or 1).
+    client: u8,
+    /// The ended flow's endpoint 0 is the key's first (address, port).
+    first_is_low: bool,
+    sequence: Kept,
 }
+
+/// The sequence analysis an ended flow continues with when a packet of its 4-tuple
+/// comes back: a late segment's flags are told against it as tshark does.
+#[derive(Clone, Debug)]
+enum Kept {
+    /// A conversation only ICMP errors quoted.
+    Nothing,
+    Packed(Box<PackedSequence>),
+    /// What [`SequenceAnalysis::pack`] could not pack (a time beyond 64-bit ns).
+    Full(Box<SequenceAnalysis>),
+}
+
+const ROLE_OTHER: u32 = 4;
 
 /// A flow and the machinery filling it.
 #[derive(Debug)]
@@ -522,6 +539,9 @@ pub struct FlowTable {
     /// Keys of `ended` in the order they were remembered (stale entries skipped).
     ended_order: VecDeque<(Key, u64)>,
     ended_serial: u64,
+    /// The consumers' role names of ended flows, each once (see `Ended::role`).
+    role_names: Vec<String>,
+    role_codes: HashMap<String, u32>,
     next_id: u64,
     packets: u64,
     out: Vec<Event>,
@@ -554,6 +574,8 @@ impl FlowTable {
             ended: HashMap::default(),
             ended_order: VecDeque::new(),
             ended_serial: 0,
+            role_names: Vec::new(),
+            role_codes: HashMap::new(),
             next_id: 0,
             packets: 0,
             out: Vec::new(),
@@ -722,12 +744,18 @@ impl FlowTable {
     /// A flow continuing the stream number (and sequence analysis) of an ended flow, or
     /// of a conversation only ICMP errors quoted so far.
     fn revive(&mut self, ended: Ended, seg: &SegmentRef<'_>) -> Box<Live> {
-        let (Some(sequence), Some(first)) = (ended.sequence, ended.first) else {
-            let mut flow = self.new_flow(seg, Some(ended.stream));
-            flow.continues = Some(ended.frame);
-            return self.live(flow, None);
+        let sequence = match ended.sequence {
+            Kept::Nothing => {
+                let mut flow = self.new_flow(seg, Some(ended.stream));
+                flow.continues = Some(ended.frame);
+                return self.live(flow, None);
+            }
+            Kept::Packed(packed) => Box::new(packed.unpack()),
+            Kept::Full(full) => full,
         };
         let src = (seg.src, seg.sport);
+        let (low, high) = flow_key(src, (seg.dst, seg.dport));
+        let first = if ended.first_is_low { low } else { high };
         let second = if src == first {
             (seg.dst, seg.dport)
         } else {
@@ -736,7 +764,7 @@ impl FlowTable {
         let flow = FlowFacts {
             stream: ended.stream,
             endpoints: [EndpointFacts::new(first), EndpointFacts::new(second)],
-            client: ended.client,
+            client: usize::from(ended.client),
             first_frame: seg.frame,
             first_time_ns: seg.time_ns,
             last_frame: 0,
@@ -744,13 +772,46 @@ impl FlowTable {
             syn_time_ns: None,
             synack_time_ns: None,
             handshake_ack_time_ns: None,
-            role_from: ended.role_from,
+            role_from: self.role(ended.role),
             continues: Some(ended.frame),
             notes: Vec::new(),
             dropped_notes: 0,
             ignore_payload: false,
         };
         self.live(flow, Some(sequence))
+    }
+
+    /// The code `Ended::role` keeps for `role`.
+    fn role_code(&mut self, role: &Role) -> u32 {
+        match role {
+            Role::Syn => 0,
+            Role::SynAck => 1,
+            Role::Port => 2,
+            Role::Guess => 3,
+            Role::Other(name) => {
+                if let Some(&code) = self.role_codes.get(name) {
+                    return code;
+                }
+                let code = ROLE_OTHER.saturating_add(self.role_names.len() as u32);
+                self.role_names.push(name.clone());
+                self.role_codes.insert(name.clone(), code);
+                code
+            }
+        }
+    }
+
+    /// The role `role_code` gave `code`.
+    fn role(&self, code: u32) -> Role {
+        match code {
+            0 => Role::Syn,
+            1 => Role::SynAck,
+            2 => Role::Port,
+            3 => Role::Guess,
+            _ => {
+                let i = (code - ROLE_OTHER) as usize;
+                Role::Other(self.role_names.get(i).cloned().unwrap_or_default())
+            }
+        }
     }
 
     fn remember(&mut self, key: Key, mut ended: Ended) {
@@ -1130,11 +1191,11 @@ impl FlowTable {
             Ended {
                 stream,
                 frame,
-                first: None,
-                client: 0,
-                role_from: Role::Syn,
-                sequence: None,
                 serial: 0,
+                role: 0,
+                client: 0,
+                first_is_low: true,
+                sequence: Kept::Nothing,
             },
         );
         IcmpMatch::Numbered {
@@ -1232,17 +1293,22 @@ impl FlowTable {
         let state = analysis.conn.conn_state(flow.client);
         let history = std::mem::take(&mut analysis.conn.history);
         if remember {
-            let first = flow.endpoints[0].addr();
+            let sequence = analysis.into_sequence();
+            let sequence = match sequence.pack() {
+                Some(packed) => Kept::Packed(Box::new(packed)),
+                None => Kept::Full(Box::new(sequence)),
+            };
+            let role = self.role_code(&flow.role_from);
             self.remember(
                 *key,
                 Ended {
                     stream: flow.stream,
                     frame: flow.continues.unwrap_or(flow.first_frame),
-                    first: Some(first),
-                    client: flow.client,
-                    role_from: flow.role_from.clone(),
-                    sequence: Some(Box::new(analysis.into_sequence())),
                     serial: 0,
+                    role,
+                    client: (flow.client & 1) as u8,
+                    first_is_low: flow.endpoints[0].addr() == key.0,
+                    sequence,
                 },
             );
         }
@@ -1323,6 +1389,11 @@ mod tests {
         assert_eq!(size_of::<FlowFacts>(), 592);
         assert_eq!(size_of::<Live>(), 1184);
         assert_eq!(size_of::<Note>(), 64);
+        // Per ended flow kept for its numbering (up to `max_ended`): the map's entry,
+        // the order's, and the packed sequence analysis apart.
+        assert_eq!(size_of::<(Key, Ended)>(), 88);
+        assert_eq!(size_of::<(Key, u64)>(), 48);
+        assert_eq!(size_of::<PackedSequence>(), 128);
     }
 
     #[test]
