@@ -39,6 +39,7 @@ from pcapsmtp.smtp.events import (
     Side,
     TlsStarted,
     Unanswered,
+    shared_text,
 )
 from pcapsmtp.smtp.message import MessageScanner
 from pcapsmtp.smtp.pairing import NO, SURE, fit
@@ -181,10 +182,13 @@ class Dialogue:
         """A DATA whose message came before its 354 (pipelined, or the 354 not captured)."""
         self.client = ClientState.START
         self.server = ServerState.START
-        self.pending: list[Command] = []
+        self.pending: list[Command] | tuple = ()
         """Commands awaiting their reply, oldest first (a list: a deque costs 600 bytes even
-        empty, and pipelining keeps this short)."""
-        self.events: list[Event] = []
+        empty, and pipelining keeps this short); the shared empty tuple when a reply took the
+        last one, so an idle connection holds no list of its own."""
+        self.events: list[Event] | tuple = ()
+        """The events not taken yet: the shared empty tuple when there are none (``_event``
+        makes the list), so an open connection between events holds no list of its own."""
         self.tls: TlsScanner | None = None
         self._client_framer: LineFramer | None = None
         self._server_framer: LineFramer | None = None
@@ -208,7 +212,7 @@ class Dialogue:
         """Between AUTH and its final reply: lines that look like SASL responses are credentials
         even when the server's 334 is not in the capture (one-sided or mis-ordered captures)."""
         if greeting_expected:
-            self.pending.append(GREETING_COMMAND)
+            self.pending = [GREETING_COMMAND]
 
     @property
     def _lines(self) -> _Framers:
@@ -234,7 +238,7 @@ class Dialogue:
             self._feed_server(data, offset, frame, time_ns)
 
     def gap(self, sender: Side, length: int, frame: int, time_ns: int, reason: str) -> None:
-        self.events.append(Gap(sender, frame, time_ns, length, reason))
+        self._event(Gap(sender, frame, time_ns, length, reason))
         if reason == "snaplen" and self._cut_by_snaplen(sender, frame, time_ns):
             return
         if sender == CLIENT:
@@ -300,9 +304,15 @@ class Dialogue:
         while self.pending:
             self._unanswered(self.pending.pop(0), "end")
 
-    def take(self) -> list[Event]:
-        events, self.events = self.events, []
+    def take(self) -> list[Event] | tuple:
+        events, self.events = self.events, ()
         return events
+
+    def _event(self, event: Event) -> None:
+        if self.events:
+            self.events.append(event)
+        else:
+            self.events = [event]
 
     def body(self) -> MessageScanner | None:
         """The scanner of the DATA body or BDAT chunk the client is sending, else None.
@@ -446,8 +456,11 @@ class Dialogue:
         if len(self.pending) >= self.limits.max_pending:
             self._unanswered(self.pending.pop(0), "not captured")
             self._anomaly("too_many_pending_commands", command.frame, CLIENT)
-        self.pending.append(command)
-        self.events.append(command)
+        if self.pending:
+            self.pending.append(command)
+        else:
+            self.pending = [command]
+        self._event(command)
 
     def _hold(self, data: bytes, offset: int, frame: int, time_ns: int) -> None:
         """Client bytes sent before the reply to DATA arrived (a one-sided capture, or a client
@@ -494,7 +507,7 @@ class Dialogue:
     def _end_message(self, frame: int, time_ns: int, complete: bool) -> MessageEnd:
         facts = self._message.finish()
         end = MessageEnd(frame, time_ns, facts.size + self._message_gap, facts, complete)
-        self.events.append(end)
+        self._event(end)
         self._message = None
         return end
 
@@ -597,7 +610,8 @@ class Dialogue:
         if not match:
             self._anomaly("bad_reply_line", frame, SERVER, _decode(raw[:80]))
             return
-        code, separator, text = int(match.group(1)), match.group(2), _decode(match.group(3))
+        code, separator = int(match.group(1)), match.group(2)
+        text = shared_text(_decode(match.group(3)))
         if not self._reply_lines:
             self._reply_code, self._reply_first = code, (first_frame, offset)
             self._reply_lines, self._reply_frames = [], []
@@ -641,7 +655,7 @@ class Dialogue:
         reply.command = command
         if command is not None and command is not GREETING_COMMAND:
             command.reply = reply
-        self.events.append(reply)
+        self._event(reply)
         if command is not None:
             self._after_reply(command, reply)
         elif reply.code == 354 and self.client in READING_COMMANDS:
@@ -660,7 +674,10 @@ class Dialogue:
         if self.in_step and not self.pending:
             return None
         if self.in_step and (self._whole or fit(self.pending[0], reply) != NO):
-            return self.pending.pop(0)
+            command = self.pending.pop(0)
+            if not self.pending:
+                self.pending = ()
+            return command
         # Out of step, or in step again after a hole but this reply cannot answer the next
         # command (its own command was lost): it answers the first one it can.
         self.in_step = False
@@ -680,7 +697,7 @@ class Dialogue:
 
     def _unanswered(self, command: Command, reason: str) -> None:
         if command.verb != GREETING:
-            self.events.append(Unanswered(command, reason))
+            self._event(Unanswered(command, reason))
 
     def _after_reply(self, command: Command, reply: Reply) -> None:
         verb, code = command.verb, reply.code
@@ -704,9 +721,9 @@ class Dialogue:
     def _start_tls(self, sender: Side, frame: int, time_ns: int, implicit: bool) -> None:
         if self.tls is None:
             self.tls = TlsScanner()
-        self.events.append(TlsStarted(sender, frame, time_ns, implicit))
+        self._event(TlsStarted(sender, frame, time_ns, implicit))
         if implicit:
-            self.pending.clear()
+            self.pending = ()
 
     def _anomaly(self, code: str, frame: int, sender: Side, detail: str = "") -> None:
-        self.events.append(Anomaly(code, frame, sender, detail))
+        self._event(Anomaly(code, frame, sender, detail))
