@@ -7,6 +7,26 @@ from enum import StrEnum
 
 from pcapsmtp.smtp.message import MessageFacts
 
+MAX_SHARED_TEXTS = 4_096
+SHARED_TEXT_LENGTH = 120
+"""Longer texts are not shared: the table stays under a megabyte."""
+_SHARED_TEXTS: dict[str, str] = {}
+
+
+def shared_text(text: str) -> str:
+    """One string for every reply line and reply entry of the same text (a server says
+    "250 2.1.0 Ok" in every session, and 100,000 open connections of a flood hold one
+    greeting each); a bounded table, started over when full. Strings never change, so
+    sharing one changes nothing else."""
+    if len(text) > SHARED_TEXT_LENGTH:
+        return text
+    found = _SHARED_TEXTS.get(text)
+    if found is None:
+        if len(_SHARED_TEXTS) >= MAX_SHARED_TEXTS:
+            _SHARED_TEXTS.clear()
+        found = _SHARED_TEXTS[text] = text
+    return found
+
 
 class Side(StrEnum):
     """Which end of the connection sent something: the client (who opened it) or the server.

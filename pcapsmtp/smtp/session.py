@@ -25,6 +25,7 @@ from pcapsmtp.smtp.events import (
     Reply,
     TlsStarted,
     Unanswered,
+    shared_text,
 )
 from pcapsmtp.smtp.model import (
     AuthAttempt,
@@ -103,26 +104,6 @@ def _left_out(session: Session) -> dict[str, LeftOut]:
     if session.left_out is UNFILLED:
         session.left_out = {}
     return session.left_out
-
-
-MAX_SHARED_TEXTS = 4_096
-SHARED_TEXT_LENGTH = 120
-"""Longer texts are not shared: the table stays under a megabyte."""
-_SHARED_TEXTS: dict[str, str] = {}
-
-
-def _shared(text: str) -> str:
-    """One string for every reply entry of the same text (a server says "250 2.1.0 Ok" in
-    every session, and 100,000 open connections of a flood hold one greeting each); a
-    bounded table, started over when full."""
-    if len(text) > SHARED_TEXT_LENGTH:
-        return text
-    found = _SHARED_TEXTS.get(text)
-    if found is None:
-        if len(_SHARED_TEXTS) >= MAX_SHARED_TEXTS:
-            _SHARED_TEXTS.clear()
-        found = _SHARED_TEXTS[text] = text
-    return found
 
 
 class _Capped:
@@ -258,7 +239,11 @@ class SessionBuilder:
         entry = DialogueEntry(frame, time_ns, sender, kind, text, latency_ns, code, self.decrypting)
         capped = self._dialogue
         if capped is None:
-            entries = _grown(self.session, "dialogue")
+            entries = self.session.dialogue
+            if entries == ():
+                # Sized for one: a flood's open connections each hold only their greeting.
+                self.session.dialogue = [entry]
+                return
             if len(entries) < MAX_ENTRIES:
                 entries.append(entry)  # what _Capped.add does below its cap
                 return
@@ -291,8 +276,8 @@ class SessionBuilder:
             latency = reply.time_ns - command.time_ns
         first = reply.lines[0] if reply.lines else ""
         more = f" (+{len(reply.lines) - 1} lines)" if len(reply.lines) > 1 else ""
-        text = f"{reply.code} {first}{more}".rstrip()
-        self._entry(reply.frame, reply.time_ns, SERVER, "reply", _shared(text), latency, reply.code)
+        text = shared_text(f"{reply.code} {first}{more}".rstrip())
+        self._entry(reply.frame, reply.time_ns, SERVER, "reply", text, latency, reply.code)
         session.last_reply = reply
         if command is not None and self._commands is not None and self._commands.unanswered:
             self._commands.answered(command, reply.code)

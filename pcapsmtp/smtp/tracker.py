@@ -121,11 +121,15 @@ def one_sided(flow: TcpFlow) -> Side | None:
     return None
 
 
-class _Connection:
-    __slots__ = ("absorbing", "builder", "dialogue", "inside", "records", "sniffer", "starts")
+class _Connection(SessionBuilder):
+    """One connection's state: its SessionBuilder itself, with the dialogue and the
+    tracker's bookkeeping in slots of the same object (a flood holds 100,000 open ones; a
+    separate object holding the builder was 88 bytes more each)."""
+
+    __slots__ = ("absorbing", "dialogue", "inside", "records", "sniffer", "starts")
 
     def __init__(self, flow: TcpFlow, capture: str, sniff: bool) -> None:
-        self.builder = SessionBuilder(flow, capture)
+        super().__init__(flow, capture)
         self.sniffer = _Sniffer() if sniff else None
         self.starts: dict[int, int] | None = None
         """Direction -> where SMTP starts in it, on a connection recognised by its dialogue."""
@@ -138,6 +142,11 @@ class _Connection:
         the TLS records it feeds, if any."""
         self.records: TlsRecords | None = None
         """The walks of the TLS records of both sides, once made (reused from then on)."""
+
+    @property
+    def builder(self) -> SessionBuilder:
+        """The connection's SessionBuilder: the connection itself."""
+        return self
 
 
 class SmtpTracker:
