@@ -248,10 +248,10 @@ class Chain(Sequence):
         self.parts = parts
 
     @property
-    def digests(self) -> list[Digest]:
-        from pcapsmtp.diagnose.digest import digests
+    def digests(self) -> Sequence[Digest]:
+        from pcapsmtp.diagnose.digest import ChainedDigests, digests
 
-        return [d for part in self.parts for d in digests(part)]
+        return ChainedDigests([digests(part) for part in self.parts])
 
     def __len__(self) -> int:
         return sum(map(len, self.parts))

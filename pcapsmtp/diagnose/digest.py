@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import marshal
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from itertools import pairwise
 
 from pcapsmtp.capture.addresses import address
 from pcapsmtp.smtp import codes
@@ -267,6 +268,70 @@ def make_digest(session: Session) -> Digest:
     from pcapsmtp.diagnose.storms import throttled
 
     return Digest(session, has_soft_bounce(session), throttled(session))
+
+
+def in_time_groups(
+    kept: Sequence[Digest], *keys: Callable[[Digest], Hashable], by_id: bool = False
+) -> list[list[tuple[Hashable, array]]]:
+    """For each of ``keys``, the positions of the digests grouped by that key: the groups
+    in order of their first digest in time, each group's positions in time order (by
+    ``first_time_ns``, then by ``id`` when ``by_id``, then by position), as
+    ``sorted(kept, key=...)`` would meet them. Reads each digest once and keeps a few
+    machine integers per digest, never the digests themselves (issue 21: the capture-wide
+    rules of a long capture would otherwise hold every session's ``Digest`` at once)."""
+    times, ids = array("q"), array("q")
+    found: list[dict[Hashable, array]] = [{} for _key in keys]
+    for position, digest in enumerate(kept):
+        times.append(digest.first_time_ns)
+        if by_id:
+            ids.append(digest.id)
+        for key, groups in zip(keys, found, strict=True):
+            name = key(digest)
+            group = groups.get(name)
+            if group is None:
+                groups[name] = array("q", (position,))
+            else:
+                group.append(position)
+
+    def order(position: int) -> tuple[int, ...]:
+        if by_id:
+            return (times[position], ids[position], position)
+        return (times[position], position)
+
+    result = []
+    for groups in found:
+        for name, group in groups.items():
+            if not all(order(a) < order(b) for a, b in pairwise(group)):
+                groups[name] = array("q", sorted(group, key=order))
+        result.append(sorted(groups.items(), key=lambda item: order(item[1][0])))
+    return result
+
+
+class ChainedDigests(Sequence):
+    """The digests of several captures' sessions one after another, each part's read
+    when it is reached (``Chain.digests``)."""
+
+    def __init__(self, parts: list[Sequence[Digest]]) -> None:
+        self.parts = parts
+
+    def __len__(self) -> int:
+        return sum(map(len, self.parts))
+
+    def __getitem__(self, position):
+        if isinstance(position, slice):
+            return [self[n] for n in range(*position.indices(len(self)))]
+        if position < 0:
+            position += len(self)
+        if position >= 0:
+            for part in self.parts:
+                if position < len(part):
+                    return part[position]
+                position -= len(part)
+        raise IndexError("digest index out of range")
+
+    def __iter__(self) -> Iterator[Digest]:
+        for part in self.parts:
+            yield from part
 
 
 def digests(sessions: Sequence[Session]) -> Sequence[Digest]:
