@@ -168,12 +168,16 @@ class DigestTable(Sequence):
         self._index: dict = {}
         self._numbered = False
         """Ids are positions + 1 (``number``)."""
+        self._where: array | None = None
+        """The record at each position, once ``reorder`` has changed the order."""
 
     def append(self, digest: Digest) -> None:
         record = [getattr(digest, name) for name in _FIELDS]
         for at in _SHARED_AT:
             record[at] = self._value(record[at], at)
         self._data += marshal.dumps(tuple(record))
+        if self._where is not None:
+            self._where.append(len(self._ends))
         self._ends.append(len(self._data))
         self.first_frames.append(digest.first_frame)
 
@@ -212,12 +216,11 @@ class DigestTable(Sequence):
         return digest
 
     def reorder(self, order: Sequence[int]) -> None:
-        """The digests at positions ``order`` become positions 0, 1, ..."""
-        data, ends = bytearray(), array("q")
-        for position in order:
-            data += self._record(position)
-            ends.append(len(data))
-        self._data, self._ends = data, ends
+        """The digests at positions ``order`` become positions 0, 1, ... (the records stay
+        where they are: an array of where each position's record is, not a second copy of
+        the buffer while the first is still held)."""
+        where = self._where
+        self._where = array("q", (where[n] for n in order) if where is not None else order)
         self.first_frames = array("q", (self.first_frames[n] for n in order))
 
     def number(self) -> None:
@@ -225,6 +228,8 @@ class DigestTable(Sequence):
         self._numbered = True
 
     def _record(self, position: int) -> bytearray:
+        if self._where is not None:
+            position = self._where[position]
         start = self._ends[position - 1] if position else 0
         return self._data[start : self._ends[position]]
 
@@ -241,6 +246,10 @@ class DigestTable(Sequence):
         return self._digest(marshal.loads(self._record(position)), position)
 
     def __iter__(self) -> Iterator[Digest]:
+        if self._where is not None:
+            for position in range(len(self)):
+                yield self._digest(marshal.loads(self._record(position)), position)
+            return
         data, start = self._data, 0
         for position, end in enumerate(self._ends):
             yield self._digest(marshal.loads(data[start:end]), position)

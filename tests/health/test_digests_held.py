@@ -10,7 +10,13 @@ from collections.abc import Iterator, Sequence
 
 from pcapsmtp.analysis import analyze
 from pcapsmtp.diagnose import _path_acked
-from pcapsmtp.diagnose.digest import ChainedDigests, Digest, digests, in_time_groups
+from pcapsmtp.diagnose.digest import (
+    ChainedDigests,
+    Digest,
+    DigestTable,
+    digests,
+    in_time_groups,
+)
 from pcapsmtp.diagnose.health import summarize
 from pcapsmtp.diagnose.storms import rate_limited, retry_storm
 from tests.health.traffic import DELIVERY, attempts, greeted, write_capture
@@ -98,3 +104,21 @@ def test_chained_digests_read_each_part_in_turn():
     chained = ChainedDigests([[1, 2], [], [3]])
     assert len(chained) == 3 and list(chained) == [1, 2, 3]
     assert [chained[n] for n in (0, 1, 2, -1)] == [1, 2, 3, 3] and chained[1:] == [2, 3]
+
+
+def test_a_table_reordered_twice_then_added_to_reads_in_that_order():
+    made = [Digest.__new__(Digest) for _n in range(6)]
+    for number, digest in enumerate(made):
+        for name in Digest.__slots__:
+            setattr(digest, name, None)
+        digest.capture, digest.id, digest.first_frame, digest.messages = "c", number, number, ()
+        digest.acked, digest.replies = (0, 0), ()
+    table = DigestTable()
+    for digest in made[:5]:
+        table.append(digest)
+    table.reorder([4, 0, 3, 1, 2])
+    table.reorder([1, 0, 4, 3, 2])
+    table.append(made[5])
+    assert [d.id for d in table] == [0, 4, 2, 1, 3, 5]
+    assert [table[n].id for n in range(6)] == [0, 4, 2, 1, 3, 5]
+    assert list(table.first_frames) == [0, 4, 2, 1, 3, 5]
