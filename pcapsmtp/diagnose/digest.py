@@ -316,11 +316,14 @@ def in_time_groups(
     return result
 
 
-class ChainedDigests(Sequence):
-    """The digests of several captures' sessions one after another, each part's read
-    when it is reached (``Chain.digests``)."""
+class Chained(Sequence):
+    """Several sequences one after another, each part's items read when they are reached:
+    the digests of several captures (``Chain.digests``), or their sessions
+    (pcapsmtp.analysis.spool ``Chain``)."""
 
-    def __init__(self, parts: list[Sequence[Digest]]) -> None:
+    noun = "digest"
+
+    def __init__(self, parts: list[Sequence]) -> None:
         self.parts = parts
 
     def __len__(self) -> int:
@@ -336,9 +339,9 @@ class ChainedDigests(Sequence):
                 if position < len(part):
                     return part[position]
                 position -= len(part)
-        raise IndexError("digest index out of range")
+        raise IndexError(f"{self.noun} index out of range")
 
-    def __iter__(self) -> Iterator[Digest]:
+    def __iter__(self) -> Iterator:
         for part in self.parts:
             yield from part
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from pcapsmtp.analysis import analyze
 from pcapsmtp.diagnose import _path_acked
 from pcapsmtp.diagnose.digest import (
-    ChainedDigests,
+    Chained,
     Digest,
     DigestTable,
     digests,
@@ -101,7 +101,7 @@ def test_groups_in_time_order_are_those_of_a_sort():
 
 
 def test_chained_digests_read_each_part_in_turn():
-    chained = ChainedDigests([[1, 2], [], [3]])
+    chained = Chained([[1, 2], [], [3]])
     assert len(chained) == 3 and list(chained) == [1, 2, 3]
     assert [chained[n] for n in (0, 1, 2, -1)] == [1, 2, 3, 3] and chained[1:] == [2, 3]
 
