@@ -31,7 +31,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import ModuleType
 
-from pcapsmtp.diagnose.digest import Digest, DigestTable, make_digest
+from pcapsmtp.diagnose.digest import Chained, Digest, DigestTable, make_digest
 from pcapsmtp.smtp import events, message, model, software
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.tls import facts as tls_facts
@@ -240,36 +240,17 @@ class SessionSpool(Sequence):
             self._file.close()
 
 
-class Chain(Sequence):
+class Chain(Chained):
     """The sessions of several captures one after another (``Analysis.sessions``), without
     reading back a spooled one until it is reached."""
 
-    def __init__(self, parts: list[Sequence[Session]]) -> None:
-        self.parts = parts
+    noun = "session"
 
     @property
-    def digests(self) -> list[Digest]:
+    def digests(self) -> Sequence[Digest]:
         from pcapsmtp.diagnose.digest import digests
 
-        return [d for part in self.parts for d in digests(part)]
-
-    def __len__(self) -> int:
-        return sum(map(len, self.parts))
-
-    def __getitem__(self, position):
-        if isinstance(position, slice):
-            return [self[n] for n in range(*position.indices(len(self)))]
-        if position < 0:
-            position += len(self)
-        for part in self.parts:
-            if position < len(part):
-                return part[position]
-            position -= len(part)
-        raise IndexError("session index out of range")
-
-    def __iter__(self) -> Iterator[Session]:
-        for part in self.parts:
-            yield from part
+        return Chained([digests(part) for part in self.parts])
 
     def __add__(self, other):
         return [*self, *other]

@@ -6,6 +6,7 @@ is reported as a warning finding of its own instead of stopping the others.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -36,7 +37,7 @@ class CaptureContext:
 
     info: CaptureInfo
     stray_icmp: list[IcmpError] = field(default_factory=list)
-    path_acked: dict[tuple[bytes, bytes], list[int]] = field(default_factory=dict)
+    path_acked: dict[tuple[bytes, bytes], Sequence[int]] = field(default_factory=dict)
     """(sender ip, receiver ip) -> the largest acknowledged packet of each connection."""
     dns: list[Lookup] = field(default_factory=list)
     """The capture's DNS lookups (pcapsmtp.dns), in the order of their first frame."""
@@ -49,12 +50,17 @@ def all_codes() -> list[str]:
     return sorted({code for rule in RULES for code in rule.codes})
 
 
-def _path_acked(sessions: Sequence[Session]) -> dict[tuple[bytes, bytes], list[int]]:
-    paths: dict[tuple[bytes, bytes], list[int]] = {}
+def _path_acked(sessions: Sequence[Session]) -> dict[tuple[bytes, bytes], Sequence[int]]:
+    """Kept as machine integers (8 bytes a connection and direction, not a 36-byte int
+    object and its pointer: this grows with the capture's length)."""
+    paths: dict[tuple[bytes, bytes], array] = {}
     for digest in digests(sessions):
         for direction, sender in enumerate(digest.ips):
             receiver = digest.ips[1 - direction]
-            paths.setdefault((sender, receiver), []).append(digest.acked[direction])
+            sizes = paths.get((sender, receiver))
+            if sizes is None:
+                sizes = paths[(sender, receiver)] = array("q")
+            sizes.append(digest.acked[direction])
     return paths
 
 

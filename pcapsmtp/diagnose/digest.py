@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import marshal
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from itertools import pairwise
 
 from pcapsmtp.capture.addresses import address
 from pcapsmtp.smtp import codes
@@ -167,12 +168,16 @@ class DigestTable(Sequence):
         self._index: dict = {}
         self._numbered = False
         """Ids are positions + 1 (``number``)."""
+        self._where: array | None = None
+        """The record at each position, once ``reorder`` has changed the order."""
 
     def append(self, digest: Digest) -> None:
         record = [getattr(digest, name) for name in _FIELDS]
         for at in _SHARED_AT:
             record[at] = self._value(record[at], at)
         self._data += marshal.dumps(tuple(record))
+        if self._where is not None:
+            self._where.append(len(self._ends))
         self._ends.append(len(self._data))
         self.first_frames.append(digest.first_frame)
 
@@ -211,12 +216,11 @@ class DigestTable(Sequence):
         return digest
 
     def reorder(self, order: Sequence[int]) -> None:
-        """The digests at positions ``order`` become positions 0, 1, ..."""
-        data, ends = bytearray(), array("q")
-        for position in order:
-            data += self._record(position)
-            ends.append(len(data))
-        self._data, self._ends = data, ends
+        """The digests at positions ``order`` become positions 0, 1, ... (the records stay
+        where they are: an array of where each position's record is, not a second copy of
+        the buffer while the first is still held)."""
+        where = self._where
+        self._where = array("q", (where[n] for n in order) if where is not None else order)
         self.first_frames = array("q", (self.first_frames[n] for n in order))
 
     def number(self) -> None:
@@ -224,6 +228,8 @@ class DigestTable(Sequence):
         self._numbered = True
 
     def _record(self, position: int) -> bytearray:
+        if self._where is not None:
+            position = self._where[position]
         start = self._ends[position - 1] if position else 0
         return self._data[start : self._ends[position]]
 
@@ -240,6 +246,10 @@ class DigestTable(Sequence):
         return self._digest(marshal.loads(self._record(position)), position)
 
     def __iter__(self) -> Iterator[Digest]:
+        if self._where is not None:
+            for position in range(len(self)):
+                yield self._digest(marshal.loads(self._record(position)), position)
+            return
         data, start = self._data, 0
         for position, end in enumerate(self._ends):
             yield self._digest(marshal.loads(data[start:end]), position)
@@ -267,6 +277,73 @@ def make_digest(session: Session) -> Digest:
     from pcapsmtp.diagnose.storms import throttled
 
     return Digest(session, has_soft_bounce(session), throttled(session))
+
+
+def in_time_groups(
+    kept: Sequence[Digest], *keys: Callable[[Digest], Hashable], by_id: bool = False
+) -> list[list[tuple[Hashable, array]]]:
+    """For each of ``keys``, the positions of the digests grouped by that key: the groups
+    in order of their first digest in time, each group's positions in time order (by
+    ``first_time_ns``, then by ``id`` when ``by_id``, then by position), as
+    ``sorted(kept, key=...)`` would meet them. Reads each digest once and keeps a few
+    machine integers per digest, never the digests themselves (issue 21: the capture-wide
+    rules of a long capture would otherwise hold every session's ``Digest`` at once)."""
+    times, ids = array("q"), array("q")
+    found: list[dict[Hashable, array]] = [{} for _key in keys]
+    for position, digest in enumerate(kept):
+        times.append(digest.first_time_ns)
+        if by_id:
+            ids.append(digest.id)
+        for key, groups in zip(keys, found, strict=True):
+            name = key(digest)
+            group = groups.get(name)
+            if group is None:
+                groups[name] = array("q", (position,))
+            else:
+                group.append(position)
+
+    def order(position: int) -> tuple[int, ...]:
+        if by_id:
+            return (times[position], ids[position], position)
+        return (times[position], position)
+
+    result = []
+    for groups in found:
+        for name, group in groups.items():
+            if not all(order(a) < order(b) for a, b in pairwise(group)):
+                groups[name] = array("q", sorted(group, key=order))
+        result.append(sorted(groups.items(), key=lambda item: order(item[1][0])))
+    return result
+
+
+class Chained(Sequence):
+    """Several sequences one after another, each part's items read when they are reached:
+    the digests of several captures (``Chain.digests``), or their sessions
+    (pcapsmtp.analysis.spool ``Chain``)."""
+
+    noun = "digest"
+
+    def __init__(self, parts: list[Sequence]) -> None:
+        self.parts = parts
+
+    def __len__(self) -> int:
+        return sum(map(len, self.parts))
+
+    def __getitem__(self, position):
+        if isinstance(position, slice):
+            return [self[n] for n in range(*position.indices(len(self)))]
+        if position < 0:
+            position += len(self)
+        if position >= 0:
+            for part in self.parts:
+                if position < len(part):
+                    return part[position]
+                position -= len(part)
+        raise IndexError(f"{self.noun} index out of range")
+
+    def __iter__(self) -> Iterator:
+        for part in self.parts:
+            yield from part
 
 
 def digests(sessions: Sequence[Session]) -> Sequence[Digest]:

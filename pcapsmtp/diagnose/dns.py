@@ -11,6 +11,7 @@ NXDOMAINs (blocklist misses, search-list expansions) are normal.
 from __future__ import annotations
 
 import ipaddress
+from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
 
@@ -271,11 +272,15 @@ class _ClientSessions:
     """Client address -> (server address, first time, position) of its sessions, gathered on
     the first question (only a PTR lookup asks). For a spooled capture the index is read off
     the digests it keeps, and only the session a lookup names is read back from disk: holding
-    every session here held them all (10 GB streamed: 272 -> 878 MiB peak)."""
+    every session here held them all (10 GB streamed: 272 -> 878 MiB peak). Kept as machine
+    integers, each server address once: a tuple a session grew with the capture's length."""
 
     def __init__(self, sessions: Sequence[Session]) -> None:
         self.sessions = sessions
-        self._clients: dict[bytes, list[tuple[bytes, int, int]]] | None = None
+        self._clients: dict[bytes, array] | None = None
+        self._servers: dict[bytes, int] = {}
+        self._names: list[bytes] = []
+        """The server addresses, by their number in ``_servers``."""
 
     def get(self, ip: bytes) -> list[tuple[bytes, int, int]]:
         if self._clients is None:
@@ -285,9 +290,24 @@ class _ClientSessions:
                 facts = ((d.client_ip, d.server_ip, d.first_time_ns) for d in kept)
             else:
                 facts = ((s.client.ip, s.server.ip, s.flow.first_time_ns) for s in self.sessions)
+            servers, names = self._servers, self._names
             for position, (client, server, first_ns) in enumerate(facts):
-                self._clients.setdefault(client, []).append((server, first_ns, position))
-        return self._clients.get(ip, [])
+                entries = self._clients.get(client)
+                if entries is None:
+                    entries = self._clients[client] = array("q")
+                number = servers.get(server)
+                if number is None:
+                    number = servers[server] = len(names)
+                    names.append(server)
+                entries.extend((number, first_ns, position))
+        entries = self._clients.get(ip)
+        if not entries:
+            return []
+        names = self._names
+        return [
+            (names[entries[at]], entries[at + 1], entries[at + 2])
+            for at in range(0, len(entries), 3)
+        ]
 
 
 def _ptr_session(lookup: Lookup, clients: _ClientSessions) -> Session | None:

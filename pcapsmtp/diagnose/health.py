@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pcapsmtp.capture.addresses import address, endpoint_name
-from pcapsmtp.diagnose.digest import Digest, digests
+from pcapsmtp.diagnose.digest import Digest, digests, in_time_groups
 from pcapsmtp.smtp import codes
 from pcapsmtp.smtp.events import Reply
 from pcapsmtp.smtp.model import Outcome, Session
@@ -137,11 +137,13 @@ def _add(peer: PeerHealth, digest: Digest, other: str) -> None:
 class _Peers(Sequence):
     """Destinations or clients in order of their first attempt, each ``PeerHealth`` made
     from the digests of its sessions when it is reached: a flood from 200,000 addresses
-    never holds 200,000 of them."""
+    never holds 200,000 of them, and a long capture never holds every session's digest
+    (each group keeps its digests' positions; a digest is read when its peer is made)."""
 
-    def __init__(self, role: str, groups: dict[str, list], others) -> None:
-        self.role, self.groups, self.others = role, groups, others
-        self.names = list(groups)
+    def __init__(self, role: str, kept: Sequence[Digest], groups: list, others) -> None:
+        self.role, self.kept, self.others = role, kept, others
+        self.names = [name for name, _positions in groups]
+        self.groups = dict(groups)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -153,7 +155,9 @@ class _Peers(Sequence):
 
     def _peer(self, name: str) -> PeerHealth:
         peer = PeerHealth(self.role, name)
-        for digest in self.groups[name]:
+        kept = self.kept
+        for position in self.groups[name]:
+            digest = kept[position]
             _add(peer, digest, self.others(digest))
         return peer
 
@@ -161,15 +165,20 @@ class _Peers(Sequence):
 def summarize(sessions: Sequence[Session]) -> Health:
     """Per destination and per client, in order of their first attempt; from the sessions'
     digests (pcapsmtp.diagnose.digest)."""
-    destinations: dict[str, list[Digest]] = {}
-    clients: dict[str, list[Digest]] = {}
-    for digest in sorted(digests(sessions), key=lambda d: (d.first_time_ns, d.id)):
-        destinations.setdefault(digest.destination, []).append(digest)
-        clients.setdefault(digest.client_name, []).append(digest)
+    kept = digests(sessions)
+    destinations, clients = in_time_groups(kept, _destination, _client_name, by_id=True)
     return Health(
-        _Peers("destination", destinations, lambda d: d.client_name),
-        _Peers("client", clients, lambda d: d.destination),
+        _Peers("destination", kept, destinations, _client_name),
+        _Peers("client", kept, clients, _destination),
     )
+
+
+def _destination(digest: Digest) -> str:
+    return digest.destination
+
+
+def _client_name(digest: Digest) -> str:
+    return digest.client_name
 
 
 def id_ranges(ids: Iterable[int], limit: int = 12) -> str:

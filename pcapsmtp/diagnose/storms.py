@@ -10,11 +10,12 @@ at worst. Exim's default retry rule starts at 15 minutes; Sendmail's queue runs 
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterator, Sequence
 
 from pcapsmtp.capture.addresses import address, endpoint_name
 from pcapsmtp.capture.timestamps import raw, utc
-from pcapsmtp.diagnose.digest import Digest, digests
+from pcapsmtp.diagnose.digest import Digest, digests, in_time_groups
 from pcapsmtp.diagnose.health import (
     FAILED_OUTCOMES,
     NegativeReply,
@@ -69,25 +70,26 @@ def _digest_failed(digest: Digest) -> bool:
     return digest.outcome in FAILED_OUTCOMES and not digest.delivered
 
 
-def _in_time_order(sessions: Sequence[Session]) -> list[tuple[int, Digest]]:
-    """(position, digest) of every session, in order of its first packet."""
-    return sorted(enumerate(digests(sessions)), key=lambda item: item[1].first_time_ns)
+def _pairs(kept: Sequence[Digest]) -> list[tuple[tuple, array]]:
+    """(client address, server address, server port) and the positions of its sessions in
+    time order, in order of each pair's first session (``in_time_groups``: positions, not
+    digests, so a long capture does not hold every digest at once)."""
+    return in_time_groups(kept, _pair)[0]
 
 
-def _pairs(sessions: Sequence[Session]) -> dict[tuple, list[tuple[int, Digest]]]:
-    """(client address, server address, server port) -> (position, digest) of its sessions
-    in time order."""
-    pairs: dict[tuple, list[tuple[int, Digest]]] = {}
-    for position, digest in _in_time_order(sessions):
-        key = (digest.client_ip, digest.server_ip, digest.server_port)
-        pairs.setdefault(key, []).append((position, digest))
-    return pairs
+def _pair(digest: Digest) -> tuple:
+    return (digest.client_ip, digest.server_ip, digest.server_port)
 
 
 def _rate(attempts: list[Session] | list[Digest]) -> tuple[float, float]:
     """(span in seconds from the first attempt to the last, attempts a minute)."""
-    span = (attempts[-1].first_time_ns - attempts[0].first_time_ns) / 1e9
-    rate = (len(attempts) - 1) * 60 / span if span > 0 else float("inf")
+    return _pace(attempts[0].first_time_ns, attempts[-1].first_time_ns, len(attempts))
+
+
+def _pace(first_ns: int, last_ns: int, attempts: int) -> tuple[float, float]:
+    """``_rate`` from the first and last attempts' times."""
+    span = (last_ns - first_ns) / 1e9
+    rate = (attempts - 1) * 60 / span if span > 0 else float("inf")
     return span, rate
 
 
@@ -122,15 +124,25 @@ def _how_they_failed(failed: list[Session]) -> str:
 def retry_storm(sessions: Sequence[Session], context) -> Iterator[Finding]:
     """From the digests (pcapsmtp.diagnose.digest); a storm's failed sessions are read back
     to describe it."""
-    for attempts in _pairs(sessions).values():
-        failed = [(position, d) for position, d in attempts if _digest_failed(d)]
+    kept = digests(sessions)
+    for _pair_key, attempts in _pairs(kept):
+        failed: list[int] = []
+        first_ns = last_ns = 0
+        delivered = False
+        for position in attempts:
+            digest = kept[position]
+            delivered = delivered or digest.delivered
+            if _digest_failed(digest):
+                if not failed:
+                    first_ns = digest.first_time_ns
+                failed.append(position)
+                last_ns = digest.first_time_ns
         if len(failed) < STORM_MIN_ATTEMPTS:
             continue
-        span, rate = _rate([d for _position, d in failed])
+        span, rate = _pace(first_ns, last_ns, len(failed))
         if rate < STORM_MIN_RATE and len(failed) < STORM_PERSISTENT:
             continue
-        delivered = any(d.delivered for _position, d in attempts)
-        loaded = [sessions[position] for position, _d in failed]
+        loaded = [sessions[position] for position in failed]
         yield _storm_finding(len(attempts), delivered, loaded, span, rate)
 
 
@@ -210,11 +222,13 @@ def throttled(session: Session) -> bool:
     return bool(_throttling(session))
 
 
-def _destinations(sessions: Sequence[Session]) -> dict[tuple, list[tuple[int, Digest]]]:
-    found: dict[tuple, list[tuple[int, Digest]]] = {}
-    for position, digest in _in_time_order(sessions):
-        found.setdefault((digest.server_ip, digest.server_port), []).append((position, digest))
-    return found
+def _destinations(kept: Sequence[Digest]) -> list[tuple[tuple, array]]:
+    """(server address, server port) and the positions of its sessions in time order."""
+    return in_time_groups(kept, _destination)[0]
+
+
+def _destination(digest: Digest) -> tuple:
+    return (digest.server_ip, digest.server_port)
 
 
 def _throttling(session: Session) -> list:
@@ -229,11 +243,12 @@ def _throttling(session: Session) -> list:
 @capture_rule("rate-limited")
 def rate_limited(sessions: Sequence[Session], context) -> Iterator[Finding]:
     """From the digests; the sessions with a throttling reply are read back."""
-    for attempts in _destinations(sessions).values():
-        limited = [sessions[position] for position, d in attempts if d.throttled]
+    kept = digests(sessions)
+    for _destination_key, attempts in _destinations(kept):
+        limited = [sessions[position] for position in attempts if kept[position].throttled]
         hits = [(s, reply, enhanced) for s in limited for reply, enhanced in _throttling(s)]
         if hits:
-            yield _limited_finding(attempts[0][1].destination, len(attempts), hits)
+            yield _limited_finding(kept[attempts[0]].destination, len(attempts), hits)
 
 
 def _limited_finding(server: str, attempts: int, hits: list) -> Finding:
