@@ -26,16 +26,32 @@ COMMANDS = {
 """Command name -> where it is defined (module:attribute)."""
 
 
+class _Commands(dict):
+    """Command name -> command: a command of COMMANDS is imported on its first lookup, so
+    ``main.commands["analyze"]`` works as on a plain click group."""
+
+    def __missing__(self, name: str) -> click.Command:
+        if name not in COMMANDS:
+            raise KeyError(name)
+        module, attribute = COMMANDS[name].split(":")
+        command = getattr(importlib.import_module(module), attribute)
+        self[name] = command
+        return command
+
+
 class LazyGroup(Group):
     """The commands of COMMANDS, each imported when it is asked for."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = _Commands(self.commands)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *COMMANDS})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in self.commands and cmd_name in COMMANDS:
-            module, attribute = COMMANDS[cmd_name].split(":")
-            self.add_command(getattr(importlib.import_module(module), attribute))
+        if cmd_name in COMMANDS:
+            self.commands[cmd_name]
         return super().get_command(ctx, cmd_name)
 
     def resolve_command(self, ctx: click.Context, args: list[str]):
