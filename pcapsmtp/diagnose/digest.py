@@ -288,7 +288,9 @@ def in_time_groups(
     ``sorted(kept, key=...)`` would meet them. Reads each digest once and keeps a few
     machine integers per digest, never the digests themselves (issue 21: the capture-wide
     rules of a long capture would otherwise hold every session's ``Digest`` at once)."""
-    times, ids = array("q"), array("q")
+    times: list[int] = []
+    """A list, not a machine array: a capture's times can lie beyond 2^63 ns (pcapng)."""
+    ids = array("q")
     found: list[dict[Hashable, array]] = [{} for _key in keys]
     for position, digest in enumerate(kept):
         times.append(digest.first_time_ns)

@@ -11,7 +11,6 @@ NXDOMAINs (blocklist misses, search-list expansions) are normal.
 from __future__ import annotations
 
 import ipaddress
-from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
 
@@ -272,12 +271,14 @@ class _ClientSessions:
     """Client address -> (server address, first time, position) of its sessions, gathered on
     the first question (only a PTR lookup asks). For a spooled capture the index is read off
     the digests it keeps, and only the session a lookup names is read back from disk: holding
-    every session here held them all (10 GB streamed: 272 -> 878 MiB peak). Kept as machine
-    integers, each server address once: a tuple a session grew with the capture's length."""
+    every session here held them all (10 GB streamed: 272 -> 878 MiB peak). Kept as three
+    integers a session in one list per client, each server address once (a tuple a session
+    grew with the capture's length); a list, not a machine array, since a capture's times can
+    lie beyond 2^63 ns (pcapng)."""
 
     def __init__(self, sessions: Sequence[Session]) -> None:
         self.sessions = sessions
-        self._clients: dict[bytes, array] | None = None
+        self._clients: dict[bytes, list[int]] | None = None
         self._servers: dict[bytes, int] = {}
         self._names: list[bytes] = []
         """The server addresses, by their number in ``_servers``."""
@@ -294,7 +295,7 @@ class _ClientSessions:
             for position, (client, server, first_ns) in enumerate(facts):
                 entries = self._clients.get(client)
                 if entries is None:
-                    entries = self._clients[client] = array("q")
+                    entries = self._clients[client] = []
                 number = servers.get(server)
                 if number is None:
                     number = servers[server] = len(names)
