@@ -11,7 +11,7 @@ import sys
 import click
 
 from pcapsmtp.analysis import Options
-from pcapsmtp.analysis.extras import CLUSTER, available, needs
+from pcapsmtp.analysis.extras import CLUSTER, available, installed, needs
 from pcapsmtp.errors import PcapsmtpError
 
 
@@ -237,9 +237,10 @@ def parallel_options(function):
 def analysis_options(
     ports, maillogs=(), tz=None, keylog=None, jobs=None, scheduler=None
 ) -> Options:
-    if (scheduler or (jobs or 1) > 1) and not available(CLUSTER):
-        option = "--scheduler" if scheduler else "--jobs"
-        raise PcapsmtpError(needs(option, CLUSTER))
+    if scheduler and not available(CLUSTER):
+        raise PcapsmtpError(needs("--scheduler", CLUSTER))
+    if (jobs or 1) > 1 and not installed(CLUSTER):
+        raise PcapsmtpError(needs("--jobs", CLUSTER))
     return Options(
         extra_ports=tuple(ports),
         maillogs=tuple(maillogs),

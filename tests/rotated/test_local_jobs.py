@@ -1,0 +1,97 @@
+"""``--jobs N`` without ``--scheduler``: N processes forked from the command, each reading the
+whole set and tracking the SMTP of its share of the streams (pcapsmtp.analysis.rotated,
+``analyze_sharded``). Its JSON is ``--jobs 1``'s byte for byte, warnings included, and
+agrees with the per-file tasks on a Dask cluster (the parallel path before it) where those
+agree with one pass."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from pcapsmtp.analysis import Options, analyze
+from pcapsmtp.analysis.rotated import analyze_shard
+from pcapsmtp.report.jsondoc import write_json
+from tests.captures import LAB
+from tests.rotated.split import comparable, pcap_records, split_pcap
+
+pytestmark = pytest.mark.xdist_group("rotated-local-jobs")
+
+SETS = [
+    ("loss.pcap", [40, 94]),
+    ("retry-storm.pcap", [400, 401, 1200]),
+    ("dns-no-mx.pcap", [3, 9]),
+    ("ip-fragmentation.pcap", [5, 6, 7, 8]),
+    ("starttls-auth-587.pcap", [12, 20]),
+    ("connect-refused.pcap", [1, 2, 3, 4, 5, 6, 7]),
+]
+
+
+def json_of(folder: Path, options: Options) -> str:
+    out = io.StringIO()
+    write_json(analyze([str(folder)], options), out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("name", "cuts"), SETS, ids=[s[0] for s in SETS])
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_jobs_n_writes_the_json_of_one_pass(tmp_path, name, cuts, jobs) -> None:
+    if not (LAB / name).is_file():
+        pytest.skip("no lab captures")
+    split_pcap(LAB / name, cuts, tmp_path)
+    one = json_of(tmp_path, Options(jobs=1))
+    assert '"sessions": [' in one
+    assert json_of(tmp_path, Options(jobs=jobs)) == one
+
+
+def test_the_shards_split_the_sessions(tmp_path) -> None:
+    """Each process tracks its own streams: together all sessions, none twice."""
+    name = "retry-storm.pcap"
+    if not (LAB / name).is_file():
+        pytest.skip("no lab captures")
+    files = [str(p) for p in split_pcap(LAB / name, [400, 1200], tmp_path)]
+    streams = []
+    with tempfile.TemporaryDirectory() as folder:
+        for k in range(2):
+            shard = analyze_shard(files, "set", (), k, 2, str(Path(folder) / f"s{k}"))
+            with open(shard.path, "rb") as records:
+                sessions = []
+                for offset in shard.offsets:
+                    records.seek(offset)
+                    sessions.append(pickle.load(records))
+            assert [s.flow.first_frame for s in sessions] == list(shard.digests.first_frames)
+            streams.append([s.flow.stream for s in sessions])
+    assert all(streams), "both shards have sessions"
+    assert [s % 2 for s in streams[0]] == [0] * len(streams[0])
+    assert [s % 2 for s in streams[1]] == [1] * len(streams[1])
+    whole = analyze([str(LAB / name)], Options(jobs=1)).results[0].sessions
+    assert sorted(streams[0] + streams[1]) == sorted(s.flow.stream for s in whole)
+
+
+def test_jobs_two_agrees_with_the_tasks_on_a_dask_cluster(tmp_path) -> None:
+    """The parallel path of before (one task per file, still that of --scheduler)."""
+    distributed = pytest.importorskip("dask.distributed")
+    import logging
+
+    source = LAB / "loss.pcap"
+    if not source.is_file():
+        pytest.skip("no lab captures")
+    n = len(pcap_records(source)[1])
+    split_pcap(source, [n // 4, n // 2, 3 * n // 4], tmp_path)
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    ) as cluster:
+        on_dask = analyze([str(tmp_path)], Options(scheduler=cluster.scheduler_address))
+    label = str(tmp_path / "gw1-*.pcap")
+    forked = analyze([str(tmp_path)], Options(jobs=2))
+    assert comparable(forked, label) == comparable(on_dask, label)
+    assert forked.results[0].info.files == on_dask.results[0].info.files
