@@ -1,9 +1,10 @@
-"""Rotated capture sets analysed as one capture: chained in one process, or one task per file.
+"""Rotated capture sets analysed as one capture: chained in one process, in N forked processes
+(each a share of the connections), or one task per file on a Dask cluster.
 
 ``--jobs 1`` (or a set of one file) reads the files one after another as one stream
 (pcapsmtp.capture.sets.ChainedCapture): one pass, exactly as over the merged capture.
 
-In parallel every file is a task, in two rounds:
+On a Dask cluster (``--scheduler``) every file is a task, in two rounds:
 
 1. ``scan_file``: the file's frame count (so frame numbers run on from file to file) and a
    stable hash of every TCP 4-tuple in it (those that ICMP errors quote included), each
@@ -21,7 +22,7 @@ numbers are then given in the order of every flow's first frame, as one pass num
 Nothing but finished sessions and counts travels back; a task holds what one pass over
 its file would hold, plus the connections it follows.
 
-What a file boundary still changes in parallel: an IP datagram whose fragments fall in two
+What a file boundary still changes on Dask: an IP datagram whose fragments fall in two
 files is not reassembled (each file warns of it); ``--jobs 1`` reassembles it.
 
 These tasks run on the Dask cluster a ``--scheduler`` address names (whose workers need
