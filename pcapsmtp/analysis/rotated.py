@@ -360,12 +360,18 @@ def _of_shard(events: Iterator[FlowEvent], shard: int, shards: int) -> Iterator[
 
 
 def analyze_shard(
-    files: list[str], label: str, extra_ports: tuple[int, ...], shard: int, shards: int, out: str
+    files: list[str] | str,
+    label: str,
+    extra_ports: tuple[int, ...],
+    shard: int,
+    shards: int,
+    out: str,
 ) -> Shard:
-    """A task of ``analyze_sharded``: the whole set (or file) read, the SMTP of one shard of
-    its connections tracked, the sessions written to ``out``."""
-    if len(files) == 1:
-        capture = open_capture(files[0])
+    """A task of ``analyze_sharded``: the whole set (``files``, chained as ``--jobs 1``
+    chains them) or file read, the SMTP of one shard of its connections tracked, the
+    sessions written to ``out``."""
+    if isinstance(files, str):
+        capture = open_capture(files)
         capture.info.file = label
     else:
         capture = ChainedCapture(CaptureSet(label, files))
@@ -401,8 +407,9 @@ def analyze_sharded(
     each: ``--jobs 1``'s result (``analyze_chained``)."""
     label = capture_set.label
     errors: list[CaptureError] = []
+    files: list[str] | str
     if len(capture_set.files) == 1:
-        files = list(capture_set.files)
+        files = capture_set.files[0]
     else:
         times = {}
         for path in capture_set.files:
@@ -425,8 +432,7 @@ def analyze_sharded(
             if on_done:
                 on_done(label, done, jobs)
         result = _combine_shards(shards)
-    if len(files) > 1:
-        result.info.warnings[:0] = [f"{error}: left out of the set" for error in errors]
+    result.info.warnings[:0] = [f"{error}: left out of the set" for error in errors]
     return result
 
 

@@ -95,3 +95,21 @@ def test_jobs_two_agrees_with_the_tasks_on_a_dask_cluster(tmp_path) -> None:
     forked = analyze([str(tmp_path)], Options(jobs=2))
     assert comparable(forked, label) == comparable(on_dask, label)
     assert forked.results[0].info.files == on_dask.results[0].info.files
+
+
+def test_an_unreadable_file_of_a_set_is_left_out_as_with_one_job(tmp_path) -> None:
+    """One file of two unreadable: the other is still a set (its files, the warning that
+    names the one left out), as with --jobs 1."""
+    if not (LAB / "unknown-user.pcap").is_file():
+        pytest.skip("no lab captures")
+    (piece,) = split_pcap(LAB / "unknown-user.pcap", [], tmp_path)
+    bad = tmp_path / "gw1-202611230199.pcap"
+    bad.write_bytes(b"garbage, no capture")
+    inputs = [str(piece), str(bad)]
+    texts = []
+    for jobs in (1, 2):
+        out = io.StringIO()
+        write_json(analyze(inputs, Options(jobs=jobs)), out)
+        texts.append(out.getvalue())
+    assert "left out of the set" in texts[0]
+    assert texts[1] == texts[0]
