@@ -18,6 +18,7 @@ from pcapsmtp.analysis.rotated import analyze_shard
 from pcapsmtp.report.jsondoc import write_json
 from tests.captures import LAB
 from tests.rotated.split import comparable, pcap_records, split_pcap
+from tests.rotated.test_stitch import dask_cluster  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.xdist_group("rotated-local-jobs")
 
@@ -72,25 +73,14 @@ def test_the_shards_split_the_sessions(tmp_path) -> None:
     assert sorted(streams[0] + streams[1]) == sorted(s.flow.stream for s in whole)
 
 
-def test_jobs_two_agrees_with_the_tasks_on_a_dask_cluster(tmp_path) -> None:
+def test_jobs_two_agrees_with_the_tasks_on_a_dask_cluster(dask_cluster, tmp_path) -> None:  # noqa: F811
     """The parallel path of before (one task per file, still that of --scheduler)."""
-    distributed = pytest.importorskip("dask.distributed")
-    import logging
-
     source = LAB / "loss.pcap"
     if not source.is_file():
         pytest.skip("no lab captures")
     n = len(pcap_records(source)[1])
     split_pcap(source, [n // 4, n // 2, 3 * n // 4], tmp_path)
-    with distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    ) as cluster:
-        on_dask = analyze([str(tmp_path)], Options(scheduler=cluster.scheduler_address))
+    on_dask = analyze([str(tmp_path)], Options(scheduler=dask_cluster.scheduler_address))
     label = str(tmp_path / "gw1-*.pcap")
     forked = analyze([str(tmp_path)], Options(jobs=2))
     assert comparable(forked, label) == comparable(on_dask, label)
