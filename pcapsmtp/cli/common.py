@@ -228,9 +228,10 @@ def parallel_options(function):
         "-j",
         type=click.IntRange(1, 1024),
         metavar="N",
-        help="Worker processes for several files (default: one per core, on machines of more "
-        "than two cores when the files are large enough to repay them); 1 reads everything "
-        "in this process. More than 1 needs the cluster extra (Dask).",
+        help="Worker processes for several files, each reading them all and following its "
+        "share of the connections (default: one per core, on machines of more than two cores "
+        "when the files are large enough to repay them); 1 reads everything in this process. "
+        "More than 1 needs the cluster extra (Dask).",
     )(function)
 
 
