@@ -57,7 +57,13 @@ from dataclasses import dataclass, field
 
 from pcapsmtp.analysis.extras import CLUSTER, needs
 from pcapsmtp.analysis.model import CaptureResult, Options
-from pcapsmtp.analysis.one_pass import OnePass, analyze_capture, run_pass, sort_sessions
+from pcapsmtp.analysis.one_pass import (
+    PROGRESS_EVERY,
+    OnePass,
+    analyze_capture,
+    run_pass,
+    sort_sessions,
+)
 from pcapsmtp.analysis.spool import SessionSpool, dump_session
 from pcapsmtp.capture import (
     CaptureInfo,
@@ -341,10 +347,40 @@ class _SessionFile:
 
 
 class _ShardPass(OnePass):
-    def run_shard(self, batches: Iterator, shard: int, shards: int) -> None:
+    def run_shard(
+        self, batches: Iterator, shard: int, shards: int, tick: Callable[[], None] | None
+    ) -> None:
         """``run_batches``, the SMTP tracker fed only the events of this shard's streams."""
-        events = self.flows.batch_events(self._reading(batches))
+        events = self.flows.batch_events(self._reading(batches), tick, PROGRESS_EVERY)
         self._take(_of_shard(events, shard, shards), None)
+
+
+_board = None
+"""In a worker of ``analyze_local`` with a progress line: the shared array each shard writes
+how far it read into (``BOARD_FIELDS`` numbers per shard)."""
+BOARD_FIELDS = 4
+"""Position in the input, packets, TCP connections, SMTP connections met."""
+
+
+def _share_board(board) -> None:
+    """A worker's initializer: the progress board it inherited from the command."""
+    global _board
+    _board = board
+
+
+def _board_tick(board, shard: int, capture, one: OnePass) -> Callable[[], None]:
+    at = shard * BOARD_FIELDS
+    flows, smtp = one.flows, one.smtp
+
+    def tick() -> None:
+        board[at : at + BOARD_FIELDS] = [
+            capture.position() or 0,
+            capture.info.frames,
+            flows.streams,
+            smtp.seen,
+        ]
+
+    return tick
 
 
 def _of_shard(events: Iterator[FlowEvent], shard: int, shards: int) -> Iterator[FlowEvent]:
@@ -379,8 +415,9 @@ def analyze_shard(
         one = _ShardPass(label, extra_ports)
         sessions = one.sessions = _SessionFile(out)
         datagrams: list = []
+        tick = _board_tick(_board, shard, capture, one) if _board is not None else None
         try:
-            one.run_shard(segment_batches(capture, datagrams), shard, shards)
+            one.run_shard(segment_batches(capture, datagrams), shard, shards, tick)
         finally:
             sessions.close()
         one.warn(capture.info)
@@ -401,10 +438,11 @@ def analyze_sharded(
     options: Options,
     pool,
     jobs: int,
-    on_done: Callable[[str, int, int], None] | None = None,
+    board=None,
 ) -> CaptureResult:
     """A set (or a file) on ``jobs`` processes of ``pool``, one shard of its connections
-    each: ``--jobs 1``'s result (``analyze_chained``)."""
+    each: ``--jobs 1``'s result (``analyze_chained``). With ``board`` (the workers' shared
+    progress array), ``options.progress`` shows how far the slowest has read."""
     label = capture_set.label
     errors: list[CaptureError] = []
     files: list[str] | str
@@ -426,14 +464,28 @@ def analyze_sharded(
                         os.path.join(folder, f"shard{shard}"))
             for shard in range(jobs)
         ]  # fmt: skip
-        shards = []
-        for done, future in enumerate(futures, start=1):
-            shards.append(future.result())
-            if on_done:
-                on_done(label, done, jobs)
-        result = _combine_shards(shards)
+        if board is not None and options.progress is not None:
+            _show_progress(futures, board, label, files, options.progress)
+        result = _combine_shards([future.result() for future in futures])
     result.info.warnings[:0] = [f"{error}: left out of the set" for error in errors]
     return result
+
+
+def _show_progress(futures: list, board, label: str, files: list[str] | str, progress) -> None:
+    """Until the shards are done: the progress line of the slowest, the SMTP connections of
+    all."""
+    from concurrent.futures import FIRST_EXCEPTION, wait
+
+    size = sum(os.path.getsize(path) for path in ([files] if isinstance(files, str) else files))
+    board[:] = [0] * len(board)
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=0.25, return_when=FIRST_EXCEPTION)
+        if any(future.exception() is not None for future in done):
+            return
+        rows = [board[at : at + BOARD_FIELDS] for at in range(0, len(board), BOARD_FIELDS)]
+        position, packets, connections, _ = min(rows)
+        progress.update(label, position, size, packets, connections, sum(r[3] for r in rows))
 
 
 def _combine_shards(shards: list[Shard]) -> CaptureResult:
@@ -476,7 +528,6 @@ def analyze_local(
     sets: list[CaptureSet],
     options: Options,
     jobs: int,
-    on_done: Callable[[str, int, int], None] | None = None,
 ) -> list[tuple[CaptureResult | None, list[CaptureError]]]:
     """Every set on ``jobs`` processes forked from this one (``analyze_sharded``):
     (CaptureResult or None, errors) per set."""
@@ -488,7 +539,12 @@ def analyze_local(
     # fork: the workers start with this process's modules imported (a new interpreter
     # importing pcapsmtp costs 0.3 s of CPU); the command runs no thread of its own here.
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+    board = None
+    if options.progress is not None:
+        board = context.Array("q", jobs * BOARD_FIELDS, lock=False)
+    with ProcessPoolExecutor(
+        jobs, mp_context=context, initializer=_share_board, initargs=(board,)
+    ) as pool:
         for capture_set in sets:
             try:
                 if "-" in capture_set.files:
@@ -496,7 +552,7 @@ def analyze_local(
                 elif options.keylog:
                     outcomes.append((_with_keys(capture_set, options), []))
                 else:
-                    result = analyze_sharded(capture_set, options, pool, jobs, on_done)
+                    result = analyze_sharded(capture_set, options, pool, jobs, board)
                     if result.info.secrets:
                         # Keys in the files: read as --jobs 2 on Dask reads them.
                         result.sessions.close()
@@ -568,7 +624,7 @@ def analyze_parallel(
     one task per file on the Dask cluster at ``scheduler``: (CaptureResult or None, errors)
     per set."""
     if scheduler is None:
-        return analyze_local(sets, options, jobs, on_done)
+        return analyze_local(sets, options, jobs)
     try:
         from dask.distributed import as_completed
     except ImportError:

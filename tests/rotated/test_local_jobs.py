@@ -103,3 +103,36 @@ def test_an_unreadable_file_of_a_set_is_left_out_as_with_one_job(tmp_path) -> No
         texts.append(out.getvalue())
     assert "left out of the set" in texts[0]
     assert texts[1] == texts[0]
+
+
+def test_the_progress_line_shows_the_reading_of_the_shards(tmp_path) -> None:
+    """The workers write how far they read to a shared board; the command draws the line
+    of the slowest, as --jobs 1 draws its own, and erases it at the end."""
+    import importlib.util
+    import itertools
+
+    from pcapsmtp.analysis.progress import Progress
+    from tests.captures import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location(
+        "gencapture", REPO_ROOT / "scripts" / "bench" / "gencapture.py"
+    )
+    gencapture = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gencapture)
+    whole = tmp_path / "busy.pcap"
+    with open(whole, "wb") as out:
+        gencapture.generate(out, 8 * 1024 * 1024, seed=7, concurrency=300)
+    folder = tmp_path / "set"
+    folder.mkdir()
+    n = len(pcap_records(whole)[1])
+    split_pcap(whole, [n // 2], folder)
+    seconds = itertools.count(step=10)  # every update draws
+    stream = io.StringIO()
+    progress = Progress(stream, clock=lambda: next(seconds))
+    analysis = analyze([str(folder)], Options(jobs=2, progress=progress))
+    assert not analysis.errors and analysis.results[0].sessions
+    lines = stream.getvalue().split("\r")
+    assert any(
+        line.startswith("pcapsmtp: reading gw1-*.pcap, ") and " of 8 MB (" in line for line in lines
+    ), lines[:3]
+    assert lines[-1] == "\x1b[K", "erased at the end"
