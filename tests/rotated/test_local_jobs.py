@@ -132,7 +132,7 @@ def test_the_progress_line_shows_the_reading_of_the_shards(tmp_path) -> None:
     analysis = analyze([str(folder)], Options(jobs=2, progress=progress))
     assert not analysis.errors and analysis.results[0].sessions
     lines = stream.getvalue().split("\r")
-    assert any(
-        line.startswith("pcapsmtp: reading gw1-*.pcap, ") and " of 8 MB (" in line for line in lines
-    ), lines[:3]
+    drawn = [line for line in lines if line.startswith("pcapsmtp: reading gw1-*.pcap, ")]
+    assert any(" of 8 MB (" in line and ", 0 of " not in line for line in drawn), drawn[:3]
+    assert any(" 0 SMTP sessions" not in line for line in drawn)
     assert lines[-1] == "\x1b[K", "erased at the end"
