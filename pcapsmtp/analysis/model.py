@@ -53,8 +53,8 @@ class CaptureResult:
     other_connections: int = 0
     """TCP connections that are not SMTP."""
     dns: list[Lookup] = field(default_factory=list)
-    """The DNS lookups the capture holds (UDP port 53; not read in parallel pieces of a
-    rotated set)."""
+    """The DNS lookups the capture holds (UDP port 53; not read in a rotated set's per-file
+    tasks on a Dask cluster)."""
     findings: list[Finding] = field(default_factory=list)
     smtp: SmtpTracker | None = None
     """While the pass is being finished only: the tracker holding TLS sessions."""

@@ -10,10 +10,11 @@ files named as ``tcpdump -G`` names them; sessions open at a cut cross into the 
 
 Each run is ``python3 -m pcapsmtp analyze FOLDER --jobs J --format json -q`` (this
 checkout's pcapsmtp) with its output thrown away, the runs of the different J alternating;
-CPU time is the command's and its workers' (``wait4``). While a run goes, the peak resident memory
-(VmHWM) of the command and of every process below it (the Dask workers and their nanny,
-the scheduler runs in the command) is read from /proc every 0.2 s; the table gives the
-command's own peak and the largest worker's. Only the standard library is needed.
+CPU time is the command's and its workers' (``wait4``), and of it the command's own (its
+``getrusage`` at exit). While a run goes, the peak resident memory (VmHWM) of the command
+and of every process below it (the worker processes ``--jobs`` forks) is read from /proc
+every 0.2 s; the table gives the command's own peak and the largest worker's. Only the
+standard library is needed.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -108,16 +110,33 @@ def _peak_kib(pid: int) -> int:
     return 0
 
 
+CPU_SPLIT = """
+import atexit, resource, runpy, sys
+def _cpu():
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)
+    sys.stderr.write(f"bench-cpu {own.ru_utime + own.ru_stime} "
+                     f"{workers.ru_utime + workers.ru_stime}\\n")
+atexit.register(_cpu)
+sys.argv[0] = "pcapsmtp"
+runpy.run_module("pcapsmtp", run_name="__main__", alter_sys=True)
+"""
+"""``python3 -m pcapsmtp``, telling at its exit the CPU of the command itself and of the
+worker processes it waited for (``getrusage``), on standard error."""
+
+
 def run(folder: Path, jobs: int) -> dict:
     """One run; CPU is the command's and every process below it that it waited for (the
-    Dask nannies and workers), from ``wait4``."""
-    command = [sys.executable, "-m", "pcapsmtp", "analyze", str(folder), "--jobs", str(jobs),
+    worker processes), from ``wait4``, and the command's own part of it."""
+    command = [sys.executable, "-c", CPU_SPLIT, "analyze", str(folder), "--jobs", str(jobs),
                "--format", "json", "-q"]  # fmt: skip
     # This checkout's pcapsmtp, not whichever is installed.
     env = dict(os.environ, PYTHONPATH=str(REPO))
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
     start = time.monotonic()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env, cwd=REPO)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors, env=env,
+                               cwd=REPO)  # fmt: skip
     peaks: dict[int, int] = {}
     while True:
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)
@@ -127,12 +146,19 @@ def run(folder: Path, jobs: int) -> dict:
             peaks[pid] = max(peaks.get(pid, 0), _peak_kib(pid))
         time.sleep(0.2)
     seconds = time.monotonic() - start
+    errors.seek(0)
+    told = errors.read().decode(errors="replace")
+    errors.close()
     if os.waitstatus_to_exitcode(status):
-        sys.exit(f"{' '.join(command)} failed with {os.waitstatus_to_exitcode(status)}")
+        sys.exit(f"{' '.join(command)} failed with {os.waitstatus_to_exitcode(status)}: {told}")
+    own = next(
+        (float(line.split()[1]) for line in told.splitlines() if line.startswith("bench-cpu ")), 0.0
+    )
     main = max(peaks.pop(process.pid, 0), usage.ru_maxrss)
     return {
         "seconds": seconds,
         "cpu": usage.ru_utime + usage.ru_stime,
+        "command_cpu": own,
         "main_mib": main / 1024,
         "worker_mib": max(peaks.values(), default=0) / 1024,
     }
@@ -165,26 +191,28 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{platform.node()}: {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"set: {folder}, {len(list(folder.glob('gw1-*.pcap')))} files, {total / 1e6:,.0f} MB\n")
     print(
-        "| --jobs | wall s (median) | CPU s (median) | MB/s | speed-up, wall | CPU / --jobs "
-        f"{args.jobs[0]}'s | peak MiB, command | peak MiB, largest worker |"
+        "| --jobs | wall s (median) | CPU s (median) | of it the command's | MB/s | speed-up, "
+        f"wall | CPU / --jobs {args.jobs[0]}'s | peak MiB, command | peak MiB, largest worker |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     base = statistics.median(r["seconds"] for r in results[args.jobs[0]])
     base_cpu = statistics.median(r["cpu"] for r in results[args.jobs[0]])
     for jobs, runs in results.items():
         seconds = statistics.median(r["seconds"] for r in runs)
         cpu = statistics.median(r["cpu"] for r in runs)
+        own = statistics.median(r["command_cpu"] for r in runs)
         main_mib = max(r["main_mib"] for r in runs)
         worker = max(r["worker_mib"] for r in runs)
         print(
-            f"| {jobs} | {seconds:.1f} | {cpu:.1f} | {total / 1e6 / seconds:.1f} | "
+            f"| {jobs} | {seconds:.1f} | {cpu:.1f} | {own:.1f} | {total / 1e6 / seconds:.1f} | "
             f"{base / seconds:.2f}x | {cpu / base_cpu:.2f}x | {main_mib:.0f} | "
             + (f"{worker:.0f} |" if worker else "- (in-process) |")
         )
     print(
         "\nWall time on a shared machine is only as good as its load: the CPU column (the "
         "process tree's user + system) is what to compare; --jobs 2 can be faster on two "
-        "cores only while its CPU stays under twice --jobs 1's."
+        "cores only while its CPU stays under twice --jobs 1's. On an idle machine the wall "
+        "time of --jobs N is about the command's CPU plus the workers' / N."
     )
     return 0
 
