@@ -23,15 +23,6 @@ def available(extra: str) -> bool:
     return True
 
 
-def installed(extra: str) -> bool:
-    """The extra's distribution is installed, found without importing it: ``--jobs N``
-    forks its workers from the command, which need not pay Dask's import (0.3 s of CPU)."""
-    try:
-        return importlib.util.find_spec(MODULES[extra].split(".")[0]) is not None
-    except (ImportError, ValueError):
-        return False
-
-
 def needs(what: str, extra: str) -> str:
     """``--jobs needs the cluster extra: pip install 'pcapsmtp[cluster]'``."""
     return f"{what} needs the {extra} extra: pip install 'pcapsmtp[{extra}]'"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from datetime import UTC
 
-from pcapsmtp.analysis.extras import CLUSTER, available
 from pcapsmtp.analysis.model import Analysis, CaptureResult, Options
 from pcapsmtp.analysis.one_pass import analyze_capture
 from pcapsmtp.analysis.spool import SessionList, SessionSpool
@@ -96,12 +95,7 @@ def _parallel(sets: list[CaptureSet], options: Options) -> bool:
         return True
     # On two cores --jobs 2 gains wall time only on an idle machine, for 1.2 times the CPU
     # (docs/performance.md, "Rotated sets"): parallel by default only above that.
-    # Without the cluster extra the files are read one after another, as with --jobs 1.
-    return (
-        jobs > AUTO_PARALLEL_MIN_CORES
-        and sum(map(_size, files)) >= PARALLEL_MIN_BYTES
-        and available(CLUSTER)
-    )
+    return jobs > AUTO_PARALLEL_MIN_CORES and sum(map(_size, files)) >= PARALLEL_MIN_BYTES
 
 
 def _size(path: str) -> int:

@@ -11,7 +11,7 @@ import sys
 import click
 
 from pcapsmtp.analysis import Options
-from pcapsmtp.analysis.extras import CLUSTER, available, installed, needs
+from pcapsmtp.analysis.extras import CLUSTER, available, needs
 from pcapsmtp.errors import PcapsmtpError
 
 
@@ -230,8 +230,7 @@ def parallel_options(function):
         metavar="N",
         help="Worker processes for several files, each reading them all and following its "
         "share of the connections (default: one per core, on machines of more than two cores "
-        "when the files are large enough to repay them); 1 reads everything in this process. "
-        "More than 1 needs the cluster extra (Dask).",
+        "when the files are large enough to repay them); 1 reads everything in this process.",
     )(function)
 
 
@@ -240,8 +239,6 @@ def analysis_options(
 ) -> Options:
     if scheduler and not available(CLUSTER):
         raise PcapsmtpError(needs("--scheduler", CLUSTER))
-    if (jobs or 1) > 1 and not installed(CLUSTER):
-        raise PcapsmtpError(needs("--jobs", CLUSTER))
     return Options(
         extra_ports=tuple(ports),
         maillogs=tuple(maillogs),

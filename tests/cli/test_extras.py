@@ -40,13 +40,14 @@ def run(*args):
 
 
 @pytest.mark.parametrize("command", ["analyze", "report"])
-def test_jobs_without_dask_names_the_extra(without_dask, command, tmp_path):
-    output = ["-o", tmp_path / "r.md"] if command == "report" else []
-    result = run(command, *TWO[:1], *output, "--jobs", "2")
-    assert result.exit_code == 1
-    assert result.stderr == (
-        "pcapsmtp: error: --jobs needs the cluster extra: pip install 'pcapsmtp[cluster]'\n"
-    )
+def test_jobs_needs_no_dask(without_dask, command, tmp_path):
+    """--jobs N forks its workers from the command: no Dask, and --jobs 1's answer."""
+    output = ["-o", tmp_path / "r.md"] if command == "report" else ["--format", "json"]
+    captures = TWO if command == "analyze" else TWO[:1]
+    result = run(command, *captures, *output, "--jobs", "2")
+    assert result.exit_code == 0 and result.stderr == ""
+    if command == "analyze":
+        assert result.stdout == run(command, *captures, *output, "--jobs", "1").stdout
 
 
 def test_scheduler_without_dask_names_the_extra(without_dask):
@@ -62,22 +63,14 @@ def test_one_job_needs_no_dask(without_dask):
     assert result.exit_code == 0 and result.stderr == ""
 
 
-def test_without_dask_the_automatic_choice_is_one_process(without_dask, monkeypatch):
-    """Many cores and large files would choose Dask; without it the files are read here."""
-    monkeypatch.setattr(analysis.os, "cpu_count", lambda: 8)
-    monkeypatch.setattr(analysis, "PARALLEL_MIN_BYTES", 0)
-    sets = analysis.group_files(TWO)
-    assert not analysis._parallel(sets, analysis.Options())
-    result = run("analyze", *TWO, "--format", "json")
-    assert result.exit_code == 0 and result.stderr == ""
-    assert len(json.loads(result.stdout)["captures"]) == 2
-
-
-def test_with_dask_the_automatic_choice_is_dask(monkeypatch):
-    pytest.importorskip("dask.distributed")
+def test_without_dask_the_automatic_choice_still_forks(without_dask, monkeypatch):
+    """Many cores and large files choose worker processes, which need no Dask."""
     monkeypatch.setattr(analysis.os, "cpu_count", lambda: 8)
     monkeypatch.setattr(analysis, "PARALLEL_MIN_BYTES", 0)
     assert analysis._parallel(analysis.group_files(TWO), analysis.Options())
+    result = run("analyze", *TWO, "--format", "json")
+    assert result.exit_code == 0 and result.stderr == ""
+    assert len(json.loads(result.stdout)["captures"]) == 2
 
 
 def test_keylog_without_pyshark_warns_and_goes_on(without_pyshark):
