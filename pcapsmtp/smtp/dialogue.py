@@ -82,7 +82,7 @@ BDAT_ARGUMENT = re.compile(r"(\d{1,18})(?:\s+(LAST))?\s*", re.IGNORECASE)
 TLS_RECORD_TYPES = (0x14, 0x15, 0x16, 0x17)
 
 
-def _looks_like_tls(data: bytes) -> bool:
+def looks_like_tls(data: bytes) -> bool:
     """A TLS record header: content type 20-23, protocol major version 3 (RFC 8446 5.1)."""
     return len(data) >= 2 and data[0] in TLS_RECORD_TYPES and data[1] == 3
 
@@ -354,7 +354,7 @@ class Dialogue:
 
     def _client_sniff(self, data: bytes, frame: int, time_ns: int) -> None:
         implicit = self.client == ClientState.START
-        if _looks_like_tls(data):
+        if looks_like_tls(data):
             self._start_tls(CLIENT, frame, time_ns, implicit)
             self.client = ClientState.TLS
         else:
@@ -571,7 +571,7 @@ class Dialogue:
             state = self.server
             if state in (ServerState.START, ServerState.AWAIT_TLS):
                 implicit = state == ServerState.START
-                if _looks_like_tls(data[pos:]):
+                if looks_like_tls(data[pos:]):
                     self._start_tls(SERVER, frame, time_ns, implicit)
                     self.server = ServerState.TLS
                 elif implicit and (self.mid_session or not self.in_step):

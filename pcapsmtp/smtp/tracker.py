@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from pcapsmtp._core import TlsRecords
-from pcapsmtp.smtp.dialogue import Dialogue
+from pcapsmtp.smtp.dialogue import Dialogue, looks_like_tls
 from pcapsmtp.smtp.events import CLIENT, SERVER, Side
 from pcapsmtp.smtp.message import MessageScanner
 from pcapsmtp.smtp.model import Session
@@ -44,6 +44,9 @@ SNIFF_HOLD = 256 * 1024
 """Bytes held while undecided: a connection that sends more before showing both a greeting
 and a hello is not SMTP (and would otherwise be buffered whole)."""
 GREETING_LINE = re.compile(rb"(?:\A|(?<=[\n\x00-\x08\x0e-\x1f\x7f-\xff]))220[ -][^\r\n]*\r?\n")
+GREETING_HOLD = 512
+"""Bytes of a server's first chunk a connection holds unread while nothing else came
+(``_Greeted``); a longer one is read on arrival."""
 HELLO_LINE = re.compile(
     rb"(?:\A|(?<=[\n\x00-\x08\x0e-\x1f\x7f-\xff]))(?:EHLO|HELO|LHLO)[ \t][^\r\n]*\r?\n",
     re.IGNORECASE,
@@ -149,6 +152,81 @@ class _Connection(SessionBuilder):
         return self
 
 
+class _Greeted:
+    """A connection on an SMTP port whose only event so far is the server's first chunk (its
+    greeting, in a flood of connections that say nothing more, scripts/bench/hostile.py
+    ``flows``): the chunk and the flow's handshake times as they were then, about 250
+    bytes, instead of the dialogue, session and greeting reply read from it (about 1.3 KB,
+    session 9). ``open()`` reads the chunk when anything else comes, exactly as on arrival:
+    a dialogue is a function of its bytes, and the session reads of the flow only its
+    handshake times (the greeting's latency), which a later packet can change, so they are
+    put back as they were while it is read. A chunk that looks like TLS is read on arrival
+    (the table walks the records of an implicit TLS server: ``SmtpTracker._absorb``)."""
+
+    __slots__ = ("ack", "capture", "data", "flow", "frame", "full", "offset", "syn", "synack",
+                 "time_ns")  # fmt: skip
+
+    def __init__(self, event: StreamData, capture: str) -> None:
+        flow = self.flow = event.flow
+        self.capture = capture
+        self.data, self.offset, self.frame, self.time_ns = (
+            event.data,
+            event.offset,
+            event.frame,
+            event.time_ns,
+        )
+        self.syn, self.synack, self.ack = (
+            flow.syn_time_ns,
+            flow.synack_time_ns,
+            flow.handshake_ack_time_ns,
+        )
+        self.full: _Connection | None = None
+
+    @staticmethod
+    def holds(event: FlowEvent) -> bool:
+        """Whether a connection's first event can wait unread: a short chunk from the
+        server that is not TLS."""
+        return (
+            type(event) is StreamData
+            and event.direction == event.flow.server
+            and 0 < len(event.data) <= GREETING_HOLD
+            and not looks_like_tls(event.data)
+        )
+
+    def open(self) -> _Connection:
+        """The connection, its chunk read as it would have been on arrival (made once)."""
+        if self.full is None:
+            flow = self.flow
+            now = flow.syn_time_ns, flow.synack_time_ns, flow.handshake_ack_time_ns
+            flow.syn_time_ns, flow.synack_time_ns, flow.handshake_ack_time_ns = (
+                self.syn,
+                self.synack,
+                self.ack,
+            )
+            try:
+                full = _Connection(flow, self.capture, sniff=False)
+                SmtpTracker._feed(
+                    full, flow, flow.server, self.offset, self.data, self.frame, self.time_ns
+                )
+                SmtpTracker._absorb(full, flow)
+            finally:
+                flow.syn_time_ns, flow.synack_time_ns, flow.handshake_ack_time_ns = now
+            self.full = full
+        return self.full
+
+    @property
+    def builder(self) -> SessionBuilder:
+        return self.open()
+
+    @property
+    def dialogue(self) -> Dialogue:
+        return self.open().dialogue
+
+    @property
+    def starts(self) -> None:
+        return None
+
+
 class SmtpTracker:
     """Feed it every FlowEvent; it returns a Session when an SMTP connection ends."""
 
@@ -180,9 +258,11 @@ class SmtpTracker:
             return None
         connection = self._connections.get(flow.stream)
         if connection is None:
-            connection = self._start(flow)
+            connection = self._start(flow, event)
             if connection is None:
                 return None
+        elif type(connection) is _Greeted:
+            connection = self._connections[flow.stream] = connection.open()
         absorbing = connection.absorbing
         if absorbing is not None and absorbing is connection.records:
             # What the core walked of the TLS records since the last event, first.
@@ -228,12 +308,16 @@ class SmtpTracker:
             connection.absorbing = target
             flow.absorb = target if body is None else body.sink()
 
-    def _start(self, flow: TcpFlow) -> _Connection | None:
-        ports = {flow.endpoints[0].port, flow.endpoints[1].port}
-        connection = _Connection(flow, self.capture, sniff=not ports & self.ports)
-        self._connections[flow.stream] = connection
-        if connection.sniffer is None:
+    def _start(self, flow: TcpFlow, event: FlowEvent) -> _Connection | None:
+        """The connection of a flow's first event; None when that event is held unread
+        (``_Greeted``)."""
+        sniff = not {flow.endpoints[0].port, flow.endpoints[1].port} & self.ports
+        if not sniff:
             self.seen += 1
+            if _Greeted.holds(event):
+                self._connections[flow.stream] = _Greeted(event, self.capture)
+                return None
+        connection = self._connections[flow.stream] = _Connection(flow, self.capture, sniff)
         return connection
 
     def _data(self, connection: _Connection, event: StreamData) -> None:
@@ -268,7 +352,8 @@ class SmtpTracker:
         for direction, offset, data, frame, time_ns in chunks:
             self._feed(connection, flow, direction, offset, data, frame, time_ns)
 
-    def _feed(self, connection, flow, direction, offset, data, frame, time_ns) -> None:
+    @staticmethod
+    def _feed(connection, flow, direction, offset, data, frame, time_ns) -> None:
         starts = connection.starts
         start = starts.get(direction, 0) if starts else 0
         if offset + len(data) <= start:
@@ -277,7 +362,7 @@ class SmtpTracker:
             data, offset = data[start - offset :], start
         sender = SERVER if direction == flow.server else CLIENT
         connection.dialogue.feed(sender, data, offset, frame, time_ns)
-        self._drain(connection)
+        SmtpTracker._drain(connection)
 
     @staticmethod
     def _drain(connection: _Connection) -> None:

@@ -338,7 +338,8 @@ class TcpFlow:
     core/src/python_table.rs); None when the flow ends."""
     _table: tuple | None = field(default=None, repr=False, compare=False)
     """While the flow table (pcapsmtp.tcp.flows) holds the flow: its id there and the
-    ``client``, ``role_from``, ``ignore_payload`` and ``absorb`` it last told the table."""
+    ``client``, ``role_from``, ``ignore_payload`` and ``absorb`` it last told the table
+    (a tuple of its own, shared by the flows that told the same)."""
 
     @property
     def server(self) -> int:
