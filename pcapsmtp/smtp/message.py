@@ -23,6 +23,7 @@ from email import policy
 from email.header import decode_header
 from email.message import Message
 from email.parser import BytesHeaderParser
+from email.utils import collapse_rfc2231_value
 
 from pcapsmtp import _core
 from pcapsmtp._core import MessageScan
@@ -150,6 +151,8 @@ _DECODED_FIELDS = (
     ("cc", "cc", True),
     ("subject", "subject", False),
 )
+_READ_FIELDS = frozenset(("received", "message-id", "date", *(f[0] for f in _DECODED_FIELDS)))
+"""The fields MessageScanner._top_facts reads (lower case)."""
 
 
 class MessageScanner:
@@ -269,9 +272,14 @@ class MessageScanner:
 
     def _top_facts(self, entity: Message, block: bytes, found: list[str]) -> None:
         facts = self._facts
-        fields: dict[str, list[str]] = {}
+        fields: dict[str, list[str]] = {}  # the fields read here, by lower-case name
+        trace: list[tuple[str, str]] = []  # the ones _trace_facts reads, in order
         for name, value in entity.raw_items():
-            fields.setdefault(name.strip().lower(), []).append(value)
+            key = name.strip().lower()
+            if key in _READ_FIELDS:
+                fields.setdefault(key, []).append(value)
+            if key in _TRACE_FIELDS:
+                trace.append((key, value))
         facts.received = len(fields.get("received", ()))
         if not block.isascii():
             found.append("raw_8bit_header")
@@ -289,7 +297,7 @@ class MessageScanner:
                 found.append(f"undecodable_{name}")
         if "subject" in fields:
             facts.subject_raw = _wire_text(fields["subject"][0])
-        _trace_facts(facts, entity)
+        _trace_facts(facts, trace)
 
 
 _CACHED_PART_BLOCK = 1024
@@ -337,6 +345,8 @@ def _block_description(
 
 
 def _wire_text(value: str) -> str:
+    if value.isascii():
+        return value  # no 8-bit byte kept as a surrogate: the bytes are the text
     return _raw_bytes(value).decode("utf-8", "backslashreplace")
 
 
@@ -344,12 +354,15 @@ _KEPT_AS_ON_THE_WIRE = {"reply-to": "reply_to", "in-reply-to": "in_reply_to"}
 _USER_AGENTS = ("user-agent", "x-mailer", "x-user-agent")
 
 
-def _trace_facts(facts: MessageFacts, entity: Message) -> None:
-    """The fields Zeek's smtp.log keeps beyond the ones above, in field order."""
+_TRACE_FIELDS = frozenset((*_KEPT_AS_ON_THE_WIRE, *_USER_AGENTS, "x-originating-ip", "received"))
+
+
+def _trace_facts(facts: MessageFacts, trace: list[tuple[str, str]]) -> None:
+    """The fields Zeek's smtp.log keeps beyond the ones above, in field order: ``trace``
+    holds those of the block's fields (lower-case name, raw value)."""
     received: list[str] = []
     hops = 0
-    for name, value in entity.raw_items():
-        key = name.strip().lower()
+    for key, value in trace:
         if key in _KEPT_AS_ON_THE_WIRE:
             setattr(facts, _KEPT_AS_ON_THE_WIRE[key], _wire_text(value))
         elif key in _USER_AGENTS:
@@ -362,8 +375,10 @@ def _trace_facts(facts: MessageFacts, entity: Message) -> None:
             facts.second_received = facts.first_received
             facts.first_received = _wire_text(value)
             hops += 1
+            if hops > MAX_HOPS:
+                continue
             address = received_address(_FOLD.sub("", facts.first_received))
-            if hops <= MAX_HOPS and address and (not received or received[-1] != address):
+            if address and (not received or received[-1] != address):
                 received.append(address)
     if received:
         facts.received_path = tuple(received)
@@ -383,31 +398,68 @@ class _Entity:
 
 def _describe(entity: Message) -> tuple[_Entity, list[str]]:
     anomalies: list[str] = []
-    fields = _ParamFields(entity)
-    params = fields.message
+    params, codec = _param_fields(entity)
+    content_type = params.get_content_type()  # always one "/" (RFC 2045 5.2 fallback)
+    maintype, _, subtype = content_type.partition("/")
     encoding = params.get("content-transfer-encoding")
+    type_params = _TypeParams(params)
     boundary = None
-    if params.get_content_maintype() == "multipart":
-        text = params.get_boundary()
+    if maintype == "multipart":
+        text = type_params.boundary()
         if not text or len(text) > MAX_BOUNDARY:
             anomalies.append("multipart_without_boundary")
         else:
-            boundary = text.encode(fields.codec, "replace")
+            boundary = text.encode(codec, "replace")
     info = _Entity(
-        content_type=params.get_content_type(),
-        subtype=params.get_content_subtype(),
+        content_type=content_type,
+        subtype=subtype,
         disposition=params.get_content_disposition(),
         encoding=str(encoding).strip().lower() if encoding else "7bit",
         boundary=boundary,
-        filename=_filename(params, anomalies),
+        filename=_filename(params, type_params, anomalies),
     )
     return info, anomalies
 
 
-def _filename(params: Message, anomalies: list[str]) -> str | None:
+class _TypeParams:
+    """Content-Type's parameters, parsed by the email package (``Message.get_params``) at
+    most once for the boundary and the name: ``get_boundary`` and ``get_param`` each parse
+    the field again. Parsed only when one is asked for, as those calls would."""
+
+    __slots__ = ("_message", "_params")
+
+    def __init__(self, message: Message) -> None:
+        self._message = message
+        self._params: list | None = None
+
+    def get(self, name: str) -> str | tuple | None:
+        """``Message.get_param(name)``: the first parameter of that name, unquoted."""
+        if self._params is None:
+            self._params = self._message.get_params(header="content-type") or []
+        for key, value in self._params:
+            if key.lower() == name:
+                return value
+        return None
+
+    def boundary(self) -> str | None:
+        """``Message.get_boundary()``."""
+        if "content-type" not in self._message:
+            return None
+        if self._params is None:
+            self._params = self._message.get_params(header="content-type") or []
+        for key, value in self._params:
+            if key.lower() == "boundary":
+                return collapse_rfc2231_value(value).rstrip()
+        return None
+
+
+def _filename(params: Message, type_params: _TypeParams, anomalies: list[str]) -> str | None:
     """Content-Disposition filename, else Content-Type name (email's get_filename order)."""
-    for header, name in (("content-disposition", "filename"), ("content-type", "name")):
-        value = params.get_param(name, header=header)
+    for header in ("content-disposition", "content-type"):
+        if header == "content-disposition":
+            value = params.get_param("filename", header=header)
+        else:
+            value = type_params.get("name")
         if not value:
             continue
         if isinstance(value, tuple):  # RFC 2231: charset'language'value, %-decoded
@@ -423,23 +475,37 @@ def _filename(params: Message, anomalies: list[str]) -> str | None:
     return None
 
 
-class _ParamFields:
-    """Content-Type and Content-Disposition as text, for the email package's parameter
-    parsing: 8-bit bytes are decoded first, so raw UTF-8 or Shift_JIS names survive."""
+_PARAM_FIELDS = frozenset(("content-type", "content-disposition", "content-transfer-encoding"))
 
-    __slots__ = ("codec", "message")
 
-    def __init__(self, entity: Message) -> None:
-        self.message = Message()
-        self.codec = "ascii"
-        self.message.set_default_type(entity.get_default_type())
-        for name, value in entity.raw_items():
-            key = name.strip().lower()
-            if key in ("content-type", "content-disposition", "content-transfer-encoding"):
-                text, codec = _field_text(value)
-                if key == "content-type":
-                    self.codec = codec
-                self.message[key] = _FOLD.sub("", text)
+def _param_fields(entity: Message) -> tuple[Message, str]:
+    """Content-Type, Content-Disposition and Content-Transfer-Encoding as text, for the email
+    package's parameter parsing, and the codec the (last) Content-Type was read with: 8-bit
+    bytes are decoded first, so raw UTF-8 or Shift_JIS names survive, and folding is
+    removed. When the three are plain ASCII on one line (nearly always) that changes
+    nothing, and the parsed block itself is read."""
+    picked = [
+        (name.strip().lower(), value)
+        for name, value in entity.raw_items()
+        if name.strip().lower() in _PARAM_FIELDS
+    ]
+    if all(_plain(value) for _, value in picked):
+        return entity, "ascii"
+    message = Message()
+    codec = "ascii"
+    message.set_default_type(entity.get_default_type())
+    for key, value in picked:
+        text, field_codec = _field_text(value)
+        if key == "content-type":
+            codec = field_codec
+        message[key] = _FOLD.sub("", text)
+    return message, codec
+
+
+def _plain(value: str) -> bool:
+    """A field value that ``_field_text`` and unfolding leave as it is: ASCII (no 8-bit
+    byte, which the parser keeps as a surrogate), no ESC (raw ISO-2022-JP), one line."""
+    return value.isascii() and "\x1b" not in value and "\n" not in value
 
 
 # -- header text decoding -----------------------------------------------------
@@ -448,6 +514,8 @@ class _ParamFields:
 def decode_field(value: str) -> tuple[str, bool]:
     """A header field value (as compat32 gives it) to text: 8-bit bytes and RFC 2047 encoded
     words decoded, folding removed. The flag is False when something had to be replaced."""
+    if _plain(value) and "\r" not in value and "=?" not in value:
+        return value.strip(), True  # all the steps below leave of such a value
     text, _ = _field_text(value)
     ok = "\ufffd" not in text
     text = _FOLD.sub("", text).replace("\r", "").replace("\n", "").strip()
