@@ -54,8 +54,8 @@ every connection still open; the 200 MB generated capture) holds KEEP_IN_MEMORY,
 DIGESTS_IN_MEMORY = 1 << 20
 """Bytes of packed digests (pcapsmtp.diagnose.digest.DigestTable) a spool holds in memory
 (about 6,500 sessions at the generated captures' 160 bytes a digest); past them the digests
-go to a temporary file too (``SpilledBytes``): they grew with the capture's length, 7 MiB
-of a streamed 10 GB capture's 46,500 sessions."""
+go to a temporary file too (``SpilledBytes``): they grew with the capture's length, about
+4.6 MiB for the 29,976 sessions of the generator's 10 GB streamed."""
 SPILL_EVERY = 1 << 16
 """Once spilling, digest bytes gathered in memory before they are written."""
 READ_BLOCK = 1 << 13
