@@ -51,6 +51,80 @@ too (about 0.3 ms each, written and read back twice: 0.3 s more on the 1 GB capt
 less at its peak). A capture whose sessions all end with it (the capture's end closes
 every connection still open; the 200 MB generated capture) holds KEEP_IN_MEMORY, as before."""
 
+DIGESTS_IN_MEMORY = 1 << 20
+"""Bytes of packed digests (pcapsmtp.diagnose.digest.DigestTable) a spool holds in memory
+(about 6,500 sessions at the generated captures' 160 bytes a digest); past them the digests
+go to a temporary file too (``SpilledBytes``): they grew with the capture's length, about
+4.6 MiB for the 29,976 sessions of the generator's 10 GB streamed."""
+SPILL_EVERY = 1 << 16
+"""Once spilling, digest bytes gathered in memory before they are written."""
+READ_BLOCK = 1 << 13
+"""Bytes read from the file at a time, around the digest asked for (the rules read the
+digests mostly in order: about 50 of them each read)."""
+
+
+class SpilledBytes:
+    """The growing byte buffer of a spool's ``DigestTable``: in memory up to
+    DIGESTS_IN_MEMORY bytes, then in an anonymous temporary file (as the spool's sessions)
+    with only the last SPILL_EVERY bytes and one READ_BLOCK in memory. It is asked for
+    ``+=`` (whole records, so no record is ever split between the file and memory), ``len``
+    and slices, which come back as the same bytes a ``bytearray`` would give."""
+
+    def __init__(self, limit: int | None = None) -> None:
+        self._limit = DIGESTS_IN_MEMORY if limit is None else limit
+        self._tail = bytearray()
+        """What is not in the file yet."""
+        self._written = 0
+        """Bytes in the file (the tail follows them)."""
+        self._file = None
+        self._block = b""
+        self._block_at = 0
+        """The last READ_BLOCK read, and where it starts."""
+
+    def __len__(self) -> int:
+        return self._written + len(self._tail)
+
+    def __iadd__(self, data: bytes) -> SpilledBytes:
+        tail = self._tail
+        tail += data
+        if len(tail) >= (SPILL_EVERY if self._file is not None else self._limit):
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(prefix="pcapsmtp-digests-", buffering=0)  # noqa: SIM115
+            self._file.seek(self._written)
+            self._file.write(tail)
+            self._written += len(tail)
+            self._tail = bytearray()
+        return self
+
+    def __getitem__(self, where: slice) -> bytes | bytearray:
+        start, end = where.start, where.stop
+        written = self._written
+        if start >= written:
+            return self._tail[start - written : end - written]
+        if end > written:  # not a record: they are never split
+            return self[start:written] + self._tail[: end - written]
+        block, at = self._block, self._block_at
+        if not (at <= start and end <= at + len(block)):
+            at = start - start % READ_BLOCK
+            self._file.seek(at)
+            block = self._block = self._read(min(written, max(end, at + READ_BLOCK)) - at)
+            self._block_at = at
+        return block[start - at : end - at]
+
+    def _read(self, size: int) -> bytes:
+        parts = []
+        while size > 0:
+            part = self._file.read(size)
+            if not part:
+                raise OSError("the spooled digests' temporary file ended early")
+            parts.append(part)
+            size -= len(part)
+        return b"".join(parts)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
 
 BACK_REFERENCES = {events.Reply: ("command",)}
 """Fields that can point back to an object that points to theirs (a reply and the command it
@@ -158,7 +232,8 @@ class SessionSpool(Sequence):
         """Position -> entry, once sorted (entries are in the order they ended)."""
         self._ids = False
         """Sessions read back get their position + 1 as id (set by ``number``)."""
-        self.digests = DigestTable()
+        self._digest_bytes = SpilledBytes()
+        self.digests = DigestTable(self._digest_bytes)
         """In the sessions' order."""
         self.extend(sessions)
 
@@ -238,6 +313,7 @@ class SessionSpool(Sequence):
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
+        self._digest_bytes.close()
 
 
 class Chain(Chained):

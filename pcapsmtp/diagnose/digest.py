@@ -156,8 +156,10 @@ class DigestTable(Sequence):
     ``number`` as the spool sorts and numbers its sessions); reading one makes its
     ``Digest`` (a new object each time: setting a field of it changes nothing here)."""
 
-    def __init__(self) -> None:
-        self._data = bytearray()
+    def __init__(self, data: bytearray | None = None) -> None:
+        self._data = bytearray() if data is None else data
+        """The records one after another: ``+=``, ``len`` and slices are all it is asked
+        for (a spool's keeps most of them in a file: pcapsmtp.analysis.spool.SpilledBytes)."""
         self._ends = array("q")
         """Where each record ends in ``_data``."""
         self.first_frames = array("q")

@@ -105,8 +105,12 @@ table starts over."""
 NOTHING = ()
 """A live flow's notes and ICMP errors while it has none (two empty lists were 112 bytes
 of each of a flood's 100,000 open flows); lists once it ends or an ICMP error comes."""
-FINISH_BATCH = 256
-"""Flows ended at a time when the capture ends, their events handed on before the next."""
+FINISH_BATCH = 16
+"""Flows ended at a time when the capture ends, their events handed on before the next: each
+batch's end facts and sessions are made at once (about 28 KB traced a flow), over the live
+sessions not yet freed, so Python's allocator takes new arenas it keeps; 256 put the
+generated 3 GB capture's peak 11 MiB above the end of its reading, 16 puts it 2 MiB above
+(docs/performance.md, "Flat with the capture's length")."""
 QUOTED_TCP_BYTES = 16
 """Bytes of a quoted TCP header Wireshark needs to look up its conversation (up to the
 window field; shorter quotes end its TCP dissection before that)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import io
+import itertools
 import os
 import pickle
 import tempfile
@@ -19,6 +20,7 @@ from pcapsmtp.analysis.run import _numbered
 from pcapsmtp.analysis.spool import SessionSpool
 from pcapsmtp.capture import CaptureInfo
 from pcapsmtp.diagnose import CaptureContext, diagnose
+from pcapsmtp.diagnose.digest import Digest
 from pcapsmtp.tcp import flows
 from tests.captures import LAB
 
@@ -188,3 +190,47 @@ def test_sessions_ending_while_the_capture_is_read_are_spooled_past_a_few(monkey
     assert isinstance(spool, SessionSpool) and not spool.reading
     assert spool._file is not None and len(spool._held) == 3 < len(spool)
     assert _same(list(_numbered(spool)), list(_numbered(held)))
+
+
+def test_spilled_digest_bytes_read_back_as_a_bytearray_would(monkeypatch):
+    """``SpilledBytes`` past its limit: in a file, whole records appended, every slice
+    (across its read blocks, in the file or in the tail not written yet) the same bytes."""
+    monkeypatch.setattr(spool_module, "SPILL_EVERY", 100)
+    monkeypatch.setattr(spool_module, "READ_BLOCK", 64)
+    spilled, plain, ends = spool_module.SpilledBytes(limit=300), bytearray(), [0]
+    for n in range(200):
+        record = bytes([n % 251]) * (1 + n * 7 % 90)
+        spilled += record
+        plain += record
+        ends.append(len(plain))
+        assert len(spilled) == len(plain)
+    assert spilled._file is not None and 0 < len(spilled._tail) < len(plain) - 300
+    slices = list(itertools.pairwise(ends))
+    for start, end in [*slices, *reversed(slices), *slices[::7], (0, len(plain))]:
+        assert bytes(spilled[start:end]) == plain[start:end]
+    spilled.close()
+
+
+def test_digests_past_the_limit_go_to_a_file_and_come_back_the_same(monkeypatch):
+    """A spool whose digests outgrow DIGESTS_IN_MEMORY: the same digests, in the same order,
+    numbered, and the same findings, as a spool that holds them all."""
+    held, spooled = _both(MANY)
+    monkeypatch.setattr(spool_module, "DIGESTS_IN_MEMORY", 500)
+    monkeypatch.setattr(spool_module, "SPILL_EVERY", 300)
+    monkeypatch.setattr(spool_module, "READ_BLOCK", 256)
+    spill = SessionSpool(reversed(held), keep=0)
+    spill.sort_by_first_frame()
+    spill.number()
+    assert spill._digest_bytes._file is not None
+    assert len(spill._digest_bytes._tail) < 300 < len(spill._digest_bytes)
+    assert _fields(spill.digests) == _fields(spooled.digests) != []
+    backwards = range(len(held) - 1, -1, -3)
+    assert _fields(spill.digests[n] for n in backwards) == _fields(
+        spooled.digests[n] for n in backwards
+    )
+    info = CaptureInfo(file=str(MANY))
+    assert diagnose(spill, CaptureContext(info)) == diagnose(spooled, CaptureContext(info))
+
+
+def _fields(digests) -> list:
+    return [tuple(getattr(d, name) for name in Digest.__slots__) for d in digests]
