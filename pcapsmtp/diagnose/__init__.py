@@ -72,17 +72,21 @@ def diagnose(sessions: Sequence[Session], context: CaptureContext) -> list[Findi
     context.path_acked = _path_acked(sessions)
     found: list[tuple[int, Finding]] = []
     session_rules = [
-        (number, rule, _needs_both_sides(rule.codes))
+        (number, rule, rule.function, _needs_both_sides(rule.codes))
         for number, rule in enumerate(RULES)
         if rule.scope == "session"
     ]
     for session in sessions:
         one_sided = session.one_sided is not None
-        for number, rule, needs_both_sides in session_rules:
+        for number, rule, function, needs_both_sides in session_rules:
             if one_sided and needs_both_sides:
                 continue
-            produced = _produce(rule, session, context)
+            try:  # _produce written out: 46,644 runs on the 200 MB capture, few with findings
+                produced = list(function(session, context))
+            except Exception as error:
+                produced = [_rule_failed(rule.name, error, session)]
             if produced:
+                _finish(produced, session, context)
                 found += ((number, f) for f in produced)
     for number, rule in enumerate(RULES):
         if rule.scope != "session":
@@ -98,15 +102,20 @@ def _produce(rule, target, context: CaptureContext) -> list[Finding]:
         produced = list(rule.function(target, context))
     except Exception as error:
         produced = [_rule_failed(rule.name, error, target)]
-    if not produced:
-        return produced
+    if produced:
+        _finish(produced, target, context)
+    return produced
+
+
+def _finish(produced: list[Finding], target, context: CaptureContext) -> None:
+    """Each finding with where it was found (its capture, and its session when ``target``
+    is one) and its frames capped."""
     for finding in produced:
         cap_frames(finding)
         finding.capture = context.info.file
         if isinstance(target, Session):
             finding.session = target.id
             finding.tcp_stream = target.flow.stream
-    return produced
 
 
 def _needs_both_sides(codes: tuple[str, ...]) -> bool:

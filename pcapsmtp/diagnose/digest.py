@@ -213,8 +213,7 @@ class DigestTable(Sequence):
         if self._numbered:
             record[_ID_AT] = position + 1
         digest = Digest.__new__(Digest)
-        for name, value in zip(_FIELDS, record, strict=True):
-            setattr(digest, name, value)
+        _fill(digest, record)
         return digest
 
     def reorder(self, order: Sequence[int]) -> None:
@@ -256,6 +255,33 @@ class DigestTable(Sequence):
         for position, end in enumerate(self._ends):
             yield self._digest(marshal.loads(data[start:end]), position)
             start = end
+
+
+def _fill(digest: Digest, record: list) -> None:
+    """Every field of ``digest`` from ``record``, in ``_FIELDS``' order (``__slots__``; the
+    read-back test of tests/diagnose/test_digest_table.py fails otherwise), by one unpacking:
+    a ``setattr`` call per field was half the time of reading a digest (2.7 -> 1.5 us;
+    the capture-wide rules and the per-peer summary read each digest about ten times)."""
+    (
+        digest.acked,
+        digest.capture,
+        digest.client,
+        digest.delivered,
+        digest.envelopes,
+        digest.first_frame,
+        digest.first_time_ns,
+        digest.id,
+        digest.ips,
+        digest.last_time_ns,
+        digest.limits,
+        digest.messages,
+        digest.negatives,
+        digest.outcome,
+        digest.replies,
+        digest.server_port,
+        digest.soft_bounce,
+        digest.throttled,
+    ) = record
 
 
 def _text(outcome: Outcome | None) -> str | None:

@@ -30,16 +30,19 @@ def by_id(sessions: list[Session], chosen, capture: str) -> Session:
         raise DiffError(str(error)) from None
 
 
-def _failing(session: Session, findings: list[Finding]) -> bool:
-    return any(f.severity == ERROR and f.session == session.id for f in findings)
+def _failing(findings: list[Finding]) -> set[int | None]:
+    """The ids of the sessions with an error finding: found once, where asking every finding
+    for each session in turn was quadratic on a long capture."""
+    return {f.session for f in findings if f.severity == ERROR}
 
 
 def pick_failing(sessions: list[Session], findings: list[Finding], capture: str) -> Session:
     """The first session with an error finding, else the first not delivered, else the first."""
     if not sessions:
         raise DiffError(f"{capture} holds no SMTP session")
+    failing = _failing(findings)
     for session in sessions:
-        if _failing(session, findings):
+        if session.id in failing:
             return session
     for session in sessions:
         if session.outcome != Outcome.DELIVERED:
@@ -79,12 +82,13 @@ def pick_comparable(
         raise DiffError(f"{capture} holds no other SMTP session to compare with")
     server = endpoint_name(failing.server)
     recipients, senders, size = _recipients(failing), _senders(failing), _size(failing)
+    troubled = _failing(findings)
 
     def score(item: tuple[int, Session]) -> tuple:
         position, session = item
         return (
             endpoint_name(session.server) == server or bool(_recipients(session) & recipients),
-            not _failing(session, findings) and session.outcome == Outcome.DELIVERED,
+            session.id not in troubled and session.outcome == Outcome.DELIVERED,
             bool(_senders(session) & senders),
             _closeness(_size(session), size),
             position == failing.id - 1,

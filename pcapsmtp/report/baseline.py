@@ -17,7 +17,7 @@ from pcapsmtp.diff.model import Diff
 from pcapsmtp.diff.names import describe, step_name
 from pcapsmtp.report.diffdoc import diff_document
 from pcapsmtp.report.difftext import LEGEND, MARKS, cell, render_diff_markdown
-from pcapsmtp.report.document import capture_section, timeline_row, verdict
+from pcapsmtp.report.document import capture_section, finding_codes, timeline_row, verdict
 from pcapsmtp.report.findings import finding_dict
 from pcapsmtp.report.model import (
     BaselineSection,
@@ -85,11 +85,12 @@ def baseline_section(
     """The good capture (``facts``: its file's size and SHA-256) and the comparison."""
     result = baseline.results[0]
     findings = baseline.findings
+    codes = finding_codes(findings)
     start = result.info.first_time_ns
     return BaselineSection(
         capture=capture_section(result, facts, tz),
         verdict=verdict(baseline),
-        timeline=[timeline_row(s, start, tz, findings) for s in baseline.sessions],
+        timeline=[timeline_row(s, start, tz, codes) for s in baseline.sessions],
         findings=[finding_dict(f) for f in findings],
         diff=diff_section(diff, error, tz),
     )

@@ -190,7 +190,20 @@ def verdict(analysis: Analysis) -> Verdict:
     )
 
 
-def timeline_row(session: Session, capture_start: int | None, tz: tzinfo, findings) -> TimelineRow:
+def finding_codes(findings) -> dict[int | None, set[str]]:
+    """Session id -> the codes of its findings, for ``timeline_row``: looked for in every
+    finding for each session, that was quadratic (1.7 s of a profiled report of 1,794
+    sessions and 2,856 findings; a capture of 200,000 sessions would not have finished)."""
+    codes: dict[int | None, set[str]] = {}
+    for finding in findings:
+        codes.setdefault(finding.session, set()).add(finding.code)
+    return codes
+
+
+def timeline_row(
+    session: Session, capture_start: int | None, tz: tzinfo, codes: dict[int | None, set[str]]
+) -> TimelineRow:
+    """``codes``: ``finding_codes`` of the capture's findings."""
     flow = session.flow
     last = session.last_reply
     return TimelineRow(
@@ -215,7 +228,7 @@ def timeline_row(session: Session, capture_start: int | None, tz: tzinfo, findin
         if last
         else None,
         tcp=tcp_trouble(session),
-        findings=sorted({f.code for f in findings if f.session == session.id}),
+        findings=sorted(codes.get(session.id, ())),
     )
 
 
@@ -261,6 +274,7 @@ def build_report(
     (``report.series``), ``baseline`` is a ``baseline_section``."""
     result = analysis.results[0]
     findings = analysis.findings
+    codes = finding_codes(findings)
     tz = options.tz
     start = result.info.first_time_ns
     detailed, why = chosen_sessions(analysis, options.sessions)
@@ -279,7 +293,7 @@ def build_report(
         capture=capture_section(result, facts, tz),
         parties=parties(analysis),
         findings=[finding_dict(f) for f in findings],
-        timeline=[timeline_row(s, start, tz, findings) for s in analysis.sessions],
+        timeline=[timeline_row(s, start, tz, codes) for s in analysis.sessions],
         overview=health_document(analysis.sessions),
         maillog=maillog_document(analysis.maillog) if analysis.maillog is not None else None,
         detailed=Detailed(why=why, sessions=[s.id for s in detailed]),

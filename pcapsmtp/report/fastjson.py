@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Iterator
+from itertools import islice
 
 import orjson
 
@@ -101,3 +103,30 @@ def encode(value, depth: int = 0) -> str:
     if depth and "\n" in text:
         text = text.replace("\n", "\n" + "  " * depth)
     return text
+
+
+def encode_items(items: Iterable, depth: int, batch: int = 16) -> Iterator[str]:
+    """The items of a list nested ``depth`` levels deep (``depth`` >= 1), as JSON text
+    joined by ``",\n"`` and the indentation of that depth (what goes between a list's
+    first line break and its own indentation), a batch of items at a time.
+
+    orjson encodes each batch nested in ``depth`` lists, which indents the items as the
+    document needs: one call and no re-indentation (``str.replace``) per item, where a
+    session of the 200 MB capture is about 7 KB of text. A batch orjson refuses or may
+    write otherwise than Python is encoded item by item by ``encode``."""
+    iterator = iter(items)
+    head = len("".join("  " * level + "[\n" for level in range(depth)) + "  " * depth)
+    tail = len("".join("\n" + "  " * level + "]" for level in range(depth)))
+    separator = ",\n" + "  " * depth
+    while chunk := list(islice(iterator, batch)):
+        nested: object = chunk
+        for _ in range(depth - 1):
+            nested = [nested]
+        try:
+            encoded = orjson.dumps(nested, option=_OPTIONS)
+        except TypeError:
+            encoded = None
+        if encoded is None or (_has_such_float(encoded) and _may_differ(encoded)):
+            yield separator.join(encode(item, depth) for item in chunk)
+        else:
+            yield encoded[head:-tail].decode()

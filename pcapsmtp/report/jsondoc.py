@@ -9,7 +9,7 @@ from typing import TextIO
 from pcapsmtp import __version__
 from pcapsmtp.analysis import Analysis
 from pcapsmtp.report.captures import capture_dict
-from pcapsmtp.report.fastjson import LazyList, encode
+from pcapsmtp.report.fastjson import LazyList, encode, encode_items
 from pcapsmtp.report.findings import finding_dict
 from pcapsmtp.report.safe import json_text
 from pcapsmtp.report.schema import SCHEMA_VERSION
@@ -122,7 +122,7 @@ def _write_list(items: _Sessions | _Findings | LazyList, stream: TextIO) -> None
         stream.write("[]")
         return
     separator = "[\n    "
-    for item in items:
-        stream.write(separator + json_text(encode(item, depth=2)))
+    for text in encode_items(items, depth=2):
+        stream.write(separator + json_text(text))
         separator = ",\n    "
     stream.write("\n  ]")

@@ -5,14 +5,20 @@ Computed by Corelight's ``communityid`` package, the spec authors' own implement
 than a copy of the spec here. Seed 0 and the base64 form (``1:...``) are every tool's default.
 Its public ``hash`` and ``render`` are called rather than ``calc``, which first formats the
 flow tuple into a log message whether or not logging is on (63 -> 43 us a flow, measured with
-timeit on this machine).
+timeit on this machine). The tuple is given to ``FlowTuple`` as the package's own ``in_nbo``
+would make it (addresses and ports as network-order bytes) and with the lesser end first, as
+its ``in_order`` would put it: those two validate and copy the tuple four times over (each
+address tried as text, then as packed bytes), 71 -> 20 us a flow (timeit, session 9).
 """
 
 from __future__ import annotations
 
 import functools
+import struct
 
 from pcapsmtp.tcp.model import TcpFlow
+
+_PORT = struct.Struct("!H").pack
 
 
 @functools.cache
@@ -24,9 +30,15 @@ def _hasher():
 
 def community_id(flow: TcpFlow) -> str:
     """``1:<base64 SHA-1>`` of the flow's 5-tuple; the same whichever side is named first."""
-    import communityid
+    from communityid.algo import PROTO_TCP, FlowTuple
 
     a, b = flow.endpoints
     hasher = _hasher()
-    flow_tuple = communityid.FlowTuple.make_tcp(a.ip, b.ip, a.port, b.port)
-    return hasher.render(hasher.hash(flow_tuple.in_nbo().in_order()))
+    if type(a.ip) is not bytes or type(b.ip) is not bytes:  # an address object or text
+        flow_tuple = FlowTuple.make_tcp(a.ip, b.ip, a.port, b.port).in_nbo().in_order()
+        return hasher.render(hasher.hash(flow_tuple))
+    ends = sorted([(a.ip, _PORT(a.port)), (b.ip, _PORT(b.port))])
+    (first_ip, first_port), (second_ip, second_port) = ends
+    return hasher.render(
+        hasher.hash(FlowTuple(PROTO_TCP, first_ip, second_ip, first_port, second_port))
+    )

@@ -121,3 +121,21 @@ def test_quick_check_sees_far_floats(value) -> None:
 )
 def test_quick_check_passes_text_with_digits_around_an_e(value) -> None:
     assert not fastjson._has_such_float(orjson.dumps(value, option=fastjson._OPTIONS))
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(_values, max_size=12),
+    st.integers(min_value=1, max_value=3),
+    st.integers(min_value=1, max_value=5),
+)
+def test_items_encoded_in_batches_are_the_list_the_standard_library_writes(
+    items, depth, batch
+) -> None:
+    indent = "\n" + "  " * depth
+    expected = json.dumps(items, indent=2, ensure_ascii=False).replace(
+        "\n", "\n" + "  " * (depth - 1)
+    )
+    written = ("," + indent).join(fastjson.encode_items(items, depth, batch))
+    got = "[" + indent + written + "\n" + "  " * (depth - 1) + "]" if items else "[]"
+    assert got == expected

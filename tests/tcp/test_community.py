@@ -5,7 +5,11 @@ differing)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pcapsmtp.analysis import analyze
 from pcapsmtp.tcp.community import community_id
@@ -48,3 +52,27 @@ def test_matches_tshark(path):
     ours = {s.flow.stream: community_id(s.flow) for s in sessions}
     assert ours == {stream: theirs[stream] for stream in ours}
     assert all(value.startswith("1:") and len(value) == 30 for value in ours.values())
+
+
+_ADDRESSES = st.binary(min_size=4, max_size=4) | st.binary(min_size=16, max_size=16)
+_PORTS = st.integers(min_value=0, max_value=65535)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.data())
+def test_same_as_the_packages_calc(data):
+    """The tuple handed to the package in network order with the lesser end first, as its
+    own in_nbo and in_order make it: the value calc gives, equal ends and ports included."""
+    import communityid
+
+    first = data.draw(_ADDRESSES)
+    second = data.draw(st.just(first) | st.binary(min_size=len(first), max_size=len(first)))
+    ports = data.draw(st.tuples(_PORTS, _PORTS) | _PORTS.map(lambda port: (port, port)))
+    flow = SimpleNamespace(
+        endpoints=(
+            SimpleNamespace(ip=first, port=ports[0]),
+            SimpleNamespace(ip=second, port=ports[1]),
+        )
+    )
+    calc = communityid.CommunityID(seed=0, use_base64=True).calc
+    assert community_id(flow) == calc(communityid.FlowTuple.make_tcp(first, second, *ports))
