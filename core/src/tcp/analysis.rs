@@ -55,8 +55,8 @@ pub struct DirectionState {
     win_scale: i8,
     /// Analysis flags of this direction's last segment.
     lastsegmentflags: u16,
-    /// Unwrapped next-sequence numbers of Wireshark's unacked-segment list, lowest first.
-    unacked: BinaryHeap<Reverse<i64>>,
+    /// Unwrapped next-sequence numbers of Wireshark's unacked-segment list.
+    unacked: Unacked,
     /// A recent sequence number of this direction, unwrapped to 64 bits.
     unwrapped: i64,
 }
@@ -75,8 +75,81 @@ impl Default for DirectionState {
             window: 0,
             win_scale: WIN_SCALE_UNKNOWN,
             lastsegmentflags: 0,
-            unacked: BinaryHeap::new(),
+            unacked: Unacked::default(),
             unwrapped: 0,
+        }
+    }
+}
+
+/// Values held in place by an [`Unacked`] list before it moves them to a heap.
+const UNACKED_IN_PLACE: usize = 2;
+
+/// Wireshark's unacknowledged-segment list of one direction as the analysis reads it: how
+/// many it holds, and dropping every value an ACK covers (what is left does not depend on
+/// the order values are kept in). An open flow holds one or two, which stay in place; a
+/// heap, made past [`UNACKED_IN_PLACE`], holds them from then on, so a direction costs
+/// no allocation until then (issue 19: 100,000 open flows).
+#[derive(Clone, Debug, Default)]
+pub struct Unacked {
+    in_place: [i64; UNACKED_IN_PLACE],
+    /// How many of `in_place` are held (0 once `heap` is made).
+    held: u8,
+    #[allow(clippy::box_collection)]
+    heap: Option<Box<BinaryHeap<Reverse<i64>>>>,
+}
+
+impl Unacked {
+    pub fn len(&self) -> usize {
+        match &self.heap {
+            Some(heap) => heap.len(),
+            None => usize::from(self.held),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn push(&mut self, value: i64) {
+        let held = usize::from(self.held);
+        match &mut self.heap {
+            Some(heap) => heap.push(Reverse(value)),
+            None if held < UNACKED_IN_PLACE => {
+                self.in_place[held] = value;
+                self.held += 1;
+            }
+            None => {
+                let mut heap = BinaryHeap::with_capacity(2 * UNACKED_IN_PLACE);
+                heap.extend(self.in_place.iter().map(|&v| Reverse(v)));
+                heap.push(Reverse(value));
+                self.heap = Some(Box::new(heap));
+                self.held = 0;
+            }
+        }
+    }
+
+    /// Drop every value at or below `limit`.
+    pub fn drop_up_to(&mut self, limit: i64) {
+        match &mut self.heap {
+            Some(heap) => {
+                while let Some(Reverse(lowest)) = heap.peek() {
+                    if *lowest > limit {
+                        break;
+                    }
+                    heap.pop();
+                }
+            }
+            None => {
+                let mut kept = 0;
+                for at in 0..usize::from(self.held) {
+                    let value = self.in_place[at];
+                    if value > limit {
+                        self.in_place[kept] = value;
+                        kept += 1;
+                    }
+                }
+                self.held = kept as u8;
+            }
         }
     }
 }
@@ -92,13 +165,7 @@ impl DirectionState {
         if self.unacked.is_empty() {
             return;
         }
-        let limit = unwrap(ack, self.unwrapped);
-        while let Some(Reverse(lowest)) = self.unacked.peek() {
-            if *lowest > limit {
-                break;
-            }
-            self.unacked.pop();
-        }
+        self.unacked.drop_up_to(unwrap(ack, self.unwrapped));
     }
 }
 
@@ -193,7 +260,7 @@ impl SequenceAnalysis {
                 nextseq = nextseq.wrapping_add(1);
             }
             let unwrapped = fwd.unwrap(nextseq);
-            fwd.unacked.push(Reverse(unwrapped));
+            fwd.unacked.push(unwrapped);
         }
         let probe = result & ZERO_WINDOW_PROBE != 0;
         if (gt(nextseq, fwd.nextseq) || fwd.nextseq == 0) && !probe {
@@ -272,7 +339,7 @@ impl SequenceAnalysis {
     /// flag depends on them, they only bound their growth).
     pub fn forget_unacked(&mut self) {
         for state in &mut self.dirs {
-            state.unacked = BinaryHeap::new();
+            state.unacked = Unacked::default();
         }
     }
 }
@@ -352,7 +419,7 @@ impl PackedSequence {
             window: d.window,
             win_scale: d.win_scale,
             lastsegmentflags: d.lastsegmentflags,
-            unacked: BinaryHeap::new(),
+            unacked: Unacked::default(),
             unwrapped: d.unwrapped,
         };
         SequenceAnalysis {
@@ -437,5 +504,60 @@ fn retransmission(
         RETRANSMISSION
     } else {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The list kept in place, then on a heap, holds what a plain heap holds: the same
+    /// length after every push and every ACK, over random runs with values far apart and
+    /// close together.
+    #[test]
+    fn an_unacked_list_holds_what_a_heap_holds() {
+        let mut state = 0x9e37_79b9_u64;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        for round in 0..500u64 {
+            let (mut list, mut heap) = (Unacked::default(), BinaryHeap::new());
+            let spread = 1 + round % 50;
+            let mut base = i64::MIN / 2 + (round as i64) * 1_000_000_007;
+            for _ in 0..100 {
+                if next(3) == 0 {
+                    base += next(spread) as i64;
+                    list.drop_up_to(base);
+                    while heap.peek().is_some_and(|Reverse(v)| *v <= base) {
+                        heap.pop();
+                    }
+                } else {
+                    let value = base + next(2 * spread) as i64 - spread as i64 / 2;
+                    list.push(value);
+                    heap.push(Reverse(value));
+                }
+                assert_eq!(list.len(), heap.len(), "round {round}");
+                assert_eq!(list.is_empty(), heap.is_empty());
+            }
+            let mut left: Vec<i64> = match &list.heap {
+                Some(h) => h.iter().map(|Reverse(v)| *v).collect(),
+                None => list.in_place[..usize::from(list.held)].to_vec(),
+            };
+            let mut want: Vec<i64> = heap.into_iter().map(|Reverse(v)| v).collect();
+            left.sort_unstable();
+            want.sort_unstable();
+            assert_eq!(left, want, "round {round}");
+        }
+        // The extremes of i64 stay in place and go exactly.
+        let mut list = Unacked::default();
+        list.push(i64::MAX);
+        list.push(i64::MIN);
+        list.drop_up_to(i64::MIN);
+        assert_eq!(list.len(), 1);
+        list.drop_up_to(i64::MAX);
+        assert!(list.is_empty() && list.heap.is_none());
     }
 }

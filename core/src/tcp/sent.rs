@@ -50,6 +50,8 @@ pub struct Sent {
     latest: Option<Box<HashMap<i64, Entry>>>,
     queue: VecDeque<Entry>,
     serial: u64,
+    /// What the peer acknowledged completely so far.
+    pub acked: Acked,
 }
 
 impl Sent {
@@ -114,7 +116,7 @@ impl Sent {
         self.queue.push_back(entry);
     }
 
-    pub fn acknowledged(&mut self, ack: u32, acked: &mut Acked) {
+    pub fn acknowledged(&mut self, ack: u32) {
         if self.queue.is_empty() {
             return;
         }
@@ -131,6 +133,7 @@ impl Sent {
             if let Some(latest) = &mut self.latest {
                 latest.remove(&entry.start);
             }
+            let acked = &mut self.acked;
             acked.max_segment = acked.max_segment.max(entry.length);
             acked.max_ip_len = acked.max_ip_len.max(entry.ip_len);
             acked.last_frame = Some(entry.frame);
@@ -220,7 +223,8 @@ mod tests {
             for frame in 0..200 {
                 if next(3) == 0 {
                     acked_to = acked_to.wrapping_add(next(300) as u32);
-                    new.acknowledged(acked_to, &mut new_acked);
+                    new.acknowledged(acked_to);
+                    new_acked = new.acked;
                     old.acknowledged(acked_to, &mut old_acked);
                 } else {
                     let seq = acked_to.wrapping_add(100 * next(width) as u32);

@@ -22,6 +22,7 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 use super::analysis::{PackedSequence, Segment, SequenceAnalysis};
 use super::analysis::{
@@ -175,8 +176,9 @@ pub enum Role {
     SynAck,
     Port,
     Guess,
-    /// Set by a consumer (the SMTP tracker's "smtp").
-    Other(String),
+    /// Set by a consumer (the SMTP tracker's "smtp"): the table's one copy of the name,
+    /// shared by its flows (see [`FlowTable::update`]).
+    Other(Arc<str>),
 }
 
 impl Role {
@@ -195,7 +197,7 @@ impl Role {
             "syn-ack" => Role::SynAck,
             "port" => Role::Port,
             "guess" => Role::Guess,
-            other => Role::Other(other.to_owned()),
+            other => Role::Other(other.into()),
         }
     }
 }
@@ -211,6 +213,8 @@ pub struct Tally<K> {
 }
 
 const TALLY_INDEX_FROM: usize = 16;
+/// Keys a tally makes room for one at a time before growing the usual way.
+const TALLY_EXACT: usize = 4;
 
 impl<K> Tally<K> {
     pub const fn new() -> Self {
@@ -230,6 +234,12 @@ impl<K: Copy + Eq + std::hash::Hash> Tally<K> {
         match at {
             Some(i) => self.entries[i].1 += 1,
             None => {
+                // Exact room for the first few keys (an endpoint sends with one TTL; the
+                // amortized growth would make room for four at once).
+                if self.entries.len() == self.entries.capacity() && self.entries.len() < TALLY_EXACT
+                {
+                    self.entries.reserve_exact(1);
+                }
                 self.entries.push((key, 1));
                 let n = self.entries.len();
                 if let Some(index) = &mut self.index {
@@ -540,8 +550,9 @@ pub struct FlowTable {
     ended_order: VecDeque<(Key, u64)>,
     ended_serial: u64,
     /// The consumers' role names of ended flows, each once (see `Ended::role`).
-    role_names: Vec<String>,
-    role_codes: HashMap<String, u32>,
+    /// The same names give consumer roles ([`Role::Other`]) their one copy.
+    role_names: Vec<Arc<str>>,
+    role_codes: HashMap<Arc<str>, u32>,
     next_id: u64,
     packets: u64,
     out: Vec<Event>,
@@ -650,11 +661,21 @@ impl FlowTable {
         role: &str,
         ignore: bool,
     ) {
-        if let Some(live) = self.table.get_mut(&flow_key(src, dst)) {
+        let key = flow_key(src, dst);
+        let changed = self
+            .table
+            .get(&key)
+            .is_some_and(|live| live.id == id && live.flow.role_from.as_str() != role);
+        let named = if changed {
+            Some(self.named(role))
+        } else {
+            None
+        };
+        if let Some(live) = self.table.get_mut(&key) {
             if live.id == id {
                 live.flow.client = client & 1;
-                if live.flow.role_from.as_str() != role {
-                    live.flow.role_from = Role::named(role);
+                if let Some(named) = named {
+                    live.flow.role_from = named;
                 }
                 live.flow.ignore_payload = ignore;
             }
@@ -788,15 +809,30 @@ impl FlowTable {
             Role::SynAck => 1,
             Role::Port => 2,
             Role::Guess => 3,
-            Role::Other(name) => {
-                if let Some(&code) = self.role_codes.get(name) {
-                    return code;
-                }
-                let code = ROLE_OTHER.saturating_add(self.role_names.len() as u32);
-                self.role_names.push(name.clone());
-                self.role_codes.insert(name.clone(), code);
-                code
+            Role::Other(name) => self.other_code(name),
+        }
+    }
+
+    /// The code of a consumer's role name (4 up), given on its first use.
+    fn other_code(&mut self, name: &str) -> u32 {
+        if let Some(&code) = self.role_codes.get(name) {
+            return code;
+        }
+        let code = ROLE_OTHER.saturating_add(self.role_names.len() as u32);
+        let shared: Arc<str> = name.into();
+        self.role_names.push(Arc::clone(&shared));
+        self.role_codes.insert(shared, code);
+        code
+    }
+
+    /// The role called `name`; a consumer's name is the table's one copy of it.
+    fn named(&mut self, name: &str) -> Role {
+        match Role::named(name) {
+            Role::Other(_) => {
+                let code = self.other_code(name);
+                self.role(code)
             }
+            known => known,
         }
     }
 
@@ -809,7 +845,12 @@ impl FlowTable {
             3 => Role::Guess,
             _ => {
                 let i = (code - ROLE_OTHER) as usize;
-                Role::Other(self.role_names.get(i).cloned().unwrap_or_default())
+                Role::Other(
+                    self.role_names
+                        .get(i)
+                        .cloned()
+                        .unwrap_or_else(|| Arc::from("")),
+                )
             }
         }
     }
@@ -1387,7 +1428,7 @@ mod tests {
         use std::mem::size_of;
         assert_eq!(size_of::<EndpointFacts>(), 176);
         assert_eq!(size_of::<FlowFacts>(), 592);
-        assert_eq!(size_of::<Live>(), 1184);
+        assert_eq!(size_of::<Live>(), 1056);
         assert_eq!(size_of::<Note>(), 64);
         // Per ended flow kept for its numbering (up to `max_ended`): the map's entry,
         // the order's, and the packed sequence analysis apart.
