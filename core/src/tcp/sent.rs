@@ -20,12 +20,19 @@ const SCAN_UP_TO: usize = 8;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Entry {
     start: i64,
-    end: i64,
     length: u64,
     ip_len: u64,
     frame: u64,
     /// Which transmission this is (a queue entry counts only while it is the latest).
     serial: u64,
+}
+
+impl Entry {
+    /// Where the bytes sent end.
+    fn end(&self) -> i64 {
+        self.start
+            .saturating_add(i64::try_from(self.length).unwrap_or(i64::MAX))
+    }
 }
 
 /// What the peer acknowledged completely of one direction's data.
@@ -78,7 +85,6 @@ impl Sent {
         self.serial += 1;
         Entry {
             start,
-            end: start.saturating_add(i64::try_from(length).unwrap_or(i64::MAX)),
             length,
             ip_len,
             frame,
@@ -126,7 +132,7 @@ impl Sent {
                 self.queue.pop_front();
                 continue;
             }
-            if entry.end > limit {
+            if entry.end() > limit {
                 return;
             }
             self.queue.pop_front();
@@ -187,7 +193,7 @@ mod tests {
                     self.sent.queue.pop_front();
                     continue;
                 }
-                if entry.end > limit {
+                if entry.end() > limit {
                     return;
                 }
                 self.sent.queue.pop_front();

@@ -1430,6 +1430,10 @@ mod tests {
         assert_eq!(size_of::<FlowFacts>(), 592);
         assert_eq!(size_of::<Live>(), 1056);
         assert_eq!(size_of::<Note>(), 64);
+        assert_eq!(size_of::<FlowAnalysis>(), 384);
+        assert_eq!(size_of::<SequenceAnalysis>(), 256);
+        assert_eq!(size_of::<StreamReassembler>(), 104);
+        assert_eq!(size_of::<crate::tcp::sent::Sent>(), 96);
         // Per ended flow kept for its numbering (up to `max_ended`): the map's entry,
         // the order's, and the packed sequence analysis apart.
         assert_eq!(size_of::<(Key, Ended)>(), 88);
