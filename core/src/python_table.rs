@@ -114,7 +114,7 @@ fn endpoint<'py>(
         end.acked.max_segment,
         end.acked.max_ip_len,
         end.acked.last_frame,
-        tally(&e.ttls),
+        e.ttls.entries(),
         e.df_set,
         e.df_clear,
         counts,

@@ -258,6 +258,44 @@ impl<K: Copy + Eq + std::hash::Hash> Tally<K> {
     }
 }
 
+/// The TTLs an endpoint sent with and how many segments each, in the order first seen
+/// (a [`Tally`]): the first in place, since nearly every endpoint keeps one TTL; the
+/// others, if any, in a tally made when the second TTL comes (issue 19: two allocations
+/// fewer per open flow).
+#[derive(Clone, Debug, Default)]
+pub struct Ttls {
+    first: u8,
+    /// Segments sent with `first` (0: none yet).
+    first_count: u64,
+    #[allow(clippy::box_collection)]
+    others: Option<Box<Tally<u8>>>,
+}
+
+impl Ttls {
+    pub fn add(&mut self, ttl: u8) {
+        if self.first_count == 0 {
+            self.first = ttl;
+            self.first_count = 1;
+        } else if ttl == self.first {
+            self.first_count += 1;
+        } else {
+            self.others.get_or_insert_with(Default::default).add(ttl);
+        }
+    }
+
+    /// (TTL, segments) in the order first seen, as a [`Tally`]'s entries.
+    pub fn entries(&self) -> Vec<(u8, u64)> {
+        let mut entries = Vec::new();
+        if self.first_count != 0 {
+            entries.push((self.first, self.first_count));
+        }
+        if let Some(others) = &self.others {
+            entries.extend_from_slice(&others.entries);
+        }
+        entries
+    }
+}
+
 /// One side of a flow and everything measured about what it sent
 /// (pcapsmtp.tcp.model.Endpoint). What most flows never need (analysis flags,
 /// fragments, gaps, ICMP too-big, closing) lives in `rare`, made when first needed, so
@@ -274,7 +312,7 @@ pub struct EndpointFacts {
     pub data_segments: u64,
     pub max_segment: u64,
     pub max_ip_len: u64,
-    pub ttls: Tally<u8>,
+    pub ttls: Ttls,
     pub df_set: u64,
     pub df_clear: u64,
     pub ip_id_pairs: u64,
@@ -1332,7 +1370,7 @@ impl FlowTable {
         } = *live;
         let ends = analysis.end(flow.last_time_ns);
         let state = analysis.conn.conn_state(flow.client);
-        let history = std::mem::take(&mut analysis.conn.history);
+        let history = std::mem::take(&mut analysis.conn.history).to_string();
         if remember {
             let sequence = analysis.into_sequence();
             let sequence = match sequence.pack() {
@@ -1439,6 +1477,34 @@ mod tests {
         assert_eq!(size_of::<(Key, Ended)>(), 88);
         assert_eq!(size_of::<(Key, u64)>(), 48);
         assert_eq!(size_of::<PackedSequence>(), 128);
+    }
+
+    /// The TTLs in place and in the tally give what one tally gave, in the same order.
+    #[test]
+    fn ttls_count_as_a_tally_does() {
+        let mut state = 0x1234_5678_u64;
+        let mut next = move |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        for round in 0..300u64 {
+            let (mut ttls, mut tally) = (Ttls::default(), Tally::<u8>::new());
+            assert!(ttls.entries().is_empty());
+            let kinds = 1 + round % 30;
+            for _ in 0..(round % 100) {
+                let ttl = if next(4) == 0 { 255 } else { next(kinds) as u8 };
+                ttls.add(ttl);
+                tally.add(ttl);
+                assert_eq!(ttls.entries(), tally.entries, "round {round}");
+            }
+        }
+        let mut one = Ttls::default();
+        one.add(0);
+        one.add(0);
+        assert_eq!(one.entries(), vec![(0, 2)]);
+        assert!(one.others.is_none());
     }
 
     #[test]
