@@ -392,6 +392,63 @@ pub struct Note {
     pub prev_ip_id: Option<u16>,
 }
 
+/// A time in nanoseconds, or none: an `Option<i128>` in 24 bytes instead of 32 (the
+/// value kept as two 64-bit halves, so the flag does not take i128's 16-byte alignment);
+/// it compares with and shows as the `Option<i128>` it stands for.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct MaybeTime {
+    set: bool,
+    low: u64,
+    high: i64,
+}
+
+impl MaybeTime {
+    pub const NONE: MaybeTime = MaybeTime {
+        set: false,
+        low: 0,
+        high: 0,
+    };
+
+    pub fn some(time_ns: i128) -> Self {
+        MaybeTime {
+            set: true,
+            low: time_ns as u64,
+            high: (time_ns >> 64) as i64,
+        }
+    }
+
+    pub fn get(self) -> Option<i128> {
+        self.set
+            .then(|| (i128::from(self.high) << 64) | i128::from(self.low))
+    }
+
+    pub fn is_some(self) -> bool {
+        self.set
+    }
+
+    pub fn is_none(self) -> bool {
+        !self.set
+    }
+}
+
+impl From<Option<i128>> for MaybeTime {
+    fn from(time_ns: Option<i128>) -> Self {
+        time_ns.map_or(MaybeTime::NONE, MaybeTime::some)
+    }
+}
+
+impl PartialEq<Option<i128>> for MaybeTime {
+    fn eq(&self, other: &Option<i128>) -> bool {
+        self.get() == *other
+    }
+}
+
+impl std::fmt::Debug for MaybeTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.get(), f)
+    }
+}
+
 /// One TCP connection (pcapsmtp.tcp.model.TcpFlow), as far as the table fills it.
 #[derive(Clone, Debug)]
 pub struct FlowFacts {
@@ -402,9 +459,9 @@ pub struct FlowFacts {
     pub first_time_ns: i128,
     pub last_frame: u64,
     pub last_time_ns: i128,
-    pub syn_time_ns: Option<i128>,
-    pub synack_time_ns: Option<i128>,
-    pub handshake_ack_time_ns: Option<i128>,
+    pub syn_time_ns: MaybeTime,
+    pub synack_time_ns: MaybeTime,
+    pub handshake_ack_time_ns: MaybeTime,
     pub role_from: Role,
     pub continues: Option<u64>,
     pub notes: Vec<Note>,
@@ -568,7 +625,7 @@ struct Live {
     reassembly: [Option<Box<StreamReassembler>>; 2],
     /// Per direction, the SYN's sequence number while its reassembler is not made yet.
     isn: [Option<u32>; 2],
-    closed_at: Option<i128>,
+    closed_at: MaybeTime,
     /// The consumer was handed the flow (an event named it, or `flow_id` found it).
     exposed: bool,
 }
@@ -607,6 +664,7 @@ fn expired(limits: &Limits, live: &Live, now_ns: i128, frame: u64) -> bool {
     let since = i128::from(frame) - i128::from(live.flow.last_frame);
     let closed = live
         .closed_at
+        .get()
         .is_some_and(|at| now_ns - at > limits.linger_ns);
     let idle = now_ns - live.flow.last_time_ns > limits.idle_ns;
     (closed && since > limits.linger_frames) || (idle && since > limits.idle_frames)
@@ -795,7 +853,7 @@ impl FlowTable {
             analysis,
             reassembly: [None, None],
             isn: [None, None],
-            closed_at: None,
+            closed_at: MaybeTime::NONE,
             exposed: false,
         })
     }
@@ -828,9 +886,9 @@ impl FlowTable {
             first_time_ns: seg.time_ns,
             last_frame: 0,
             last_time_ns: 0,
-            syn_time_ns: None,
-            synack_time_ns: None,
-            handshake_ack_time_ns: None,
+            syn_time_ns: MaybeTime::NONE,
+            synack_time_ns: MaybeTime::NONE,
+            handshake_ack_time_ns: MaybeTime::NONE,
             role_from: self.role(ended.role),
             continues: Some(ended.frame),
             notes: Vec::new(),
@@ -945,9 +1003,9 @@ impl FlowTable {
             first_time_ns: seg.time_ns,
             last_frame: 0,
             last_time_ns: 0,
-            syn_time_ns: None,
-            synack_time_ns: None,
-            handshake_ack_time_ns: None,
+            syn_time_ns: MaybeTime::NONE,
+            synack_time_ns: MaybeTime::NONE,
+            handshake_ack_time_ns: MaybeTime::NONE,
             role_from,
             continues: None,
             notes: Vec::new(),
@@ -1037,7 +1095,7 @@ impl FlowTable {
             && flow.handshake_ack_time_ns.is_none()
             && flags & (TH_SYN | TH_ACK) == TH_ACK
         {
-            flow.handshake_ack_time_ns = Some(time_ns);
+            flow.handshake_ack_time_ns = MaybeTime::some(time_ns);
             self.handshake_changed(live);
         }
         let flow = &mut live.flow;
@@ -1089,9 +1147,9 @@ impl FlowTable {
         if live.exposed {
             self.out.push(Event::Handshake {
                 flow: live.id,
-                syn_time_ns: live.flow.syn_time_ns,
-                synack_time_ns: live.flow.synack_time_ns,
-                handshake_ack_time_ns: live.flow.handshake_ack_time_ns,
+                syn_time_ns: live.flow.syn_time_ns.get(),
+                synack_time_ns: live.flow.synack_time_ns.get(),
+                handshake_ack_time_ns: live.flow.handshake_ack_time_ns.get(),
             });
         }
     }
@@ -1106,11 +1164,11 @@ impl FlowTable {
         let mut changed = false;
         if seg.flags & TH_ACK != 0 {
             if flow.synack_time_ns.is_none() {
-                flow.synack_time_ns = Some(seg.time_ns);
+                flow.synack_time_ns = MaybeTime::some(seg.time_ns);
                 changed = true;
             }
         } else if flow.syn_time_ns.is_none() {
-            flow.syn_time_ns = Some(seg.time_ns);
+            flow.syn_time_ns = MaybeTime::some(seg.time_ns);
             changed = true;
         }
         if changed {
@@ -1420,9 +1478,9 @@ fn expose(live: &mut Live) -> Option<Box<FlowHead>> {
         first_time_ns: flow.first_time_ns,
         role_from: flow.role_from.clone(),
         continues: flow.continues,
-        syn_time_ns: flow.syn_time_ns,
-        synack_time_ns: flow.synack_time_ns,
-        handshake_ack_time_ns: flow.handshake_ack_time_ns,
+        syn_time_ns: flow.syn_time_ns.get(),
+        synack_time_ns: flow.synack_time_ns.get(),
+        handshake_ack_time_ns: flow.handshake_ack_time_ns.get(),
     }))
 }
 
@@ -1448,7 +1506,7 @@ fn number_only(live: &mut Live, seg: &SegmentRef<'_>) {
 fn closing(live: &mut Live, d: usize, flags: u16, time_ns: i128) {
     let peer_closed = live.flow.endpoints[1 - d].rare().closed_frame.is_some();
     if flags & TH_RST != 0 || (flags & TH_FIN != 0 && peer_closed) {
-        live.closed_at = Some(time_ns);
+        live.closed_at = MaybeTime::some(time_ns);
         for reassembler in live.reassembly.iter_mut().flatten() {
             reassembler.release();
         }
@@ -1465,11 +1523,11 @@ mod tests {
     fn per_flow_sizes() {
         use std::mem::size_of;
         assert_eq!(size_of::<EndpointFacts>(), 176);
-        assert_eq!(size_of::<FlowFacts>(), 592);
-        assert_eq!(size_of::<Live>(), 1056);
+        assert_eq!(size_of::<FlowFacts>(), 576);
+        assert_eq!(size_of::<Live>(), 1008);
         assert_eq!(size_of::<Note>(), 64);
-        assert_eq!(size_of::<FlowAnalysis>(), 384);
-        assert_eq!(size_of::<SequenceAnalysis>(), 256);
+        assert_eq!(size_of::<FlowAnalysis>(), 352);
+        assert_eq!(size_of::<SequenceAnalysis>(), 224);
         assert_eq!(size_of::<StreamReassembler>(), 104);
         assert_eq!(size_of::<crate::tcp::sent::Sent>(), 96);
         // Per ended flow kept for its numbering (up to `max_ended`): the map's entry,
@@ -1505,6 +1563,26 @@ mod tests {
         one.add(0);
         assert_eq!(one.entries(), vec![(0, 2)]);
         assert!(one.others.is_none());
+    }
+
+    /// Every i128 comes back, the extremes and values past 64 bits included.
+    #[test]
+    fn a_maybe_time_is_the_option_it_stands_for() {
+        assert_eq!(MaybeTime::NONE.get(), None);
+        assert_eq!(MaybeTime::default(), None);
+        let mut values = vec![0, 1, -1, i128::MIN, i128::MAX];
+        values.extend([i64::MIN, i64::MAX].map(i128::from));
+        values.extend([63, 64, 65, 100, 126].map(|b| 1i128 << b));
+        values.extend([64, 65, 100, 126].map(|b| -(1i128 << b) + 12345));
+        values.push(18_446_744_073_709_551_615_999_999_999); // u64 seconds in ns
+        for value in values {
+            let time = MaybeTime::some(value);
+            assert_eq!(time.get(), Some(value));
+            assert_eq!(time, Some(value));
+            assert_eq!(MaybeTime::from(Some(value)), time);
+            assert_eq!(format!("{time:?}"), format!("{:?}", Some(value)));
+        }
+        assert_eq!(std::mem::size_of::<MaybeTime>(), 24);
     }
 
     #[test]
