@@ -522,13 +522,7 @@ mod tests {
     /// close together.
     #[test]
     fn an_unacked_list_holds_what_a_heap_holds() {
-        let mut state = 0x9e37_79b9_u64;
-        let mut next = move |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % n
-        };
+        let mut next = crate::tcp::test_random(0x9e37_79b9_u64);
         for round in 0..500u64 {
             let (mut list, mut heap) = (Unacked::default(), BinaryHeap::new());
             let mut held = 0u8;

@@ -214,13 +214,7 @@ mod tests {
     /// and long: the same figures with and without the index.
     #[test]
     fn scanning_a_short_queue_gives_what_the_index_gave() {
-        let mut state = 0x2545_f491_u64;
-        let mut next = move |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % n
-        };
+        let mut next = crate::tcp::test_random(0x2545_f491_u64);
         for round in 0..400 {
             let (mut new, mut old) = (Sent::default(), Indexed::default());
             let (mut new_acked, mut old_acked) = (Acked::default(), Acked::default());

@@ -1540,13 +1540,7 @@ mod tests {
     /// The TTLs in place and in the tally give what one tally gave, in the same order.
     #[test]
     fn ttls_count_as_a_tally_does() {
-        let mut state = 0x1234_5678_u64;
-        let mut next = move |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % n
-        };
+        let mut next = crate::tcp::test_random(0x1234_5678_u64);
         for round in 0..300u64 {
             let (mut ttls, mut tally) = (Ttls::default(), Tally::<u8>::new());
             assert!(ttls.entries().is_empty());
