@@ -114,7 +114,7 @@ fn endpoint<'py>(
         end.acked.max_segment,
         end.acked.max_ip_len,
         end.acked.last_frame,
-        tally(&e.ttls),
+        e.ttls.entries(),
         e.df_set,
         e.df_clear,
         counts,
@@ -155,9 +155,9 @@ fn ended<'py>(py: Python<'py>, e: &EndedFlow) -> PyResult<Bound<'py, PyTuple>> {
         first_time_ns: f.first_time_ns,
         role_from: f.role_from.clone(),
         continues: f.continues,
-        syn_time_ns: f.syn_time_ns,
-        synack_time_ns: f.synack_time_ns,
-        handshake_ack_time_ns: f.handshake_ack_time_ns,
+        syn_time_ns: f.syn_time_ns.get(),
+        synack_time_ns: f.synack_time_ns.get(),
+        handshake_ack_time_ns: f.handshake_ack_time_ns.get(),
     };
     let notes = PyList::empty(py);
     for n in &f.notes {

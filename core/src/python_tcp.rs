@@ -53,7 +53,7 @@ impl ConnectionState {
 
     #[getter]
     fn history(&self) -> String {
-        self.inner.history.clone()
+        self.inner.history.to_string()
     }
 
     /// Each endpoint's state (pcapsmtp.tcp.state.EndpointState values).

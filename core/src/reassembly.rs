@@ -111,23 +111,43 @@ pub struct StreamReassembler {
     base: Option<u32>,
     /// Offset of the next byte to deliver.
     expected: i64,
-    fin_offset: Option<i64>,
+    /// The FIN's offset, or [`NO_FIN`] (an offset is within 2**31 of `expected`).
+    fin_offset: i64,
+    /// What came out of order, made when a segment first does: an open flow's
+    /// directions seldom need it (issue 19: 100,000 of them at once).
+    out_of_order: Option<Box<OutOfOrder>>,
+    max_pending: u64,
+    /// The last RECENT_SEGMENTS delivered (offset, bytes); `recent_next` is the oldest
+    /// once the ring is full.
+    recent: Vec<(i64, Box<[u8]>)>,
+    recent_next: u32,
+    /// Retransmitted bytes that differ from the first copy.
+    mismatches: u64,
+    out: Vec<Chunk>,
+}
+
+/// `StreamReassembler::fin_offset` before a FIN.
+const NO_FIN: i64 = i64::MIN;
+
+/// The out-of-order buffer of one direction and what its bound gave up.
+#[derive(Debug, Clone, Default)]
+struct OutOfOrder {
     /// The held out-of-order segments by offset (each offset once, always past `expected`).
     pending: BTreeMap<i64, Held>,
     /// What `pending` holds, as charged against `max_pending`.
     pending_bytes: u64,
-    max_pending: u64,
-    /// The last RECENT_SEGMENTS delivered (offset, bytes); `recent_next` is the oldest
-    /// once the ring is full.
-    recent: Vec<(i64, Vec<u8>)>,
-    recent_next: usize,
-    /// Retransmitted bytes that differ from the first copy.
-    mismatches: u64,
     /// Holes given up at the buffer bound, and their bytes.
     limited: u64,
     limited_bytes: u64,
-    out: Vec<Chunk>,
 }
+
+/// What a direction that never held a segment out of order reads.
+static IN_ORDER: OutOfOrder = OutOfOrder {
+    pending: BTreeMap::new(),
+    pending_bytes: 0,
+    limited: 0,
+    limited_bytes: 0,
+};
 
 impl Default for StreamReassembler {
     fn default() -> Self {
@@ -141,15 +161,12 @@ impl StreamReassembler {
         StreamReassembler {
             base: None,
             expected: 0,
-            fin_offset: None,
-            pending: BTreeMap::new(),
-            pending_bytes: 0,
+            fin_offset: NO_FIN,
+            out_of_order: None,
             max_pending,
             recent: Vec::new(),
             recent_next: 0,
             mismatches: 0,
-            limited: 0,
-            limited_bytes: 0,
             out: Vec::new(),
         }
     }
@@ -161,22 +178,32 @@ impl StreamReassembler {
         self.expected as u64
     }
     pub fn fin_offset(&self) -> Option<i64> {
-        self.fin_offset
+        Some(self.fin_offset).filter(|&fin| fin != NO_FIN)
     }
     pub fn mismatches(&self) -> u64 {
         self.mismatches
     }
     pub fn limited(&self) -> u64 {
-        self.limited
+        self.held().limited
     }
     pub fn limited_bytes(&self) -> u64 {
-        self.limited_bytes
+        self.held().limited_bytes
     }
     pub fn pending_bytes(&self) -> u64 {
-        self.pending_bytes
+        self.held().pending_bytes
     }
     pub fn pending(&self) -> &BTreeMap<i64, Held> {
-        &self.pending
+        &self.held().pending
+    }
+
+    fn held(&self) -> &OutOfOrder {
+        self.out_of_order.as_deref().unwrap_or(&IN_ORDER)
+    }
+
+    /// The offset of the first held segment.
+    fn first_pending(&self) -> Option<i64> {
+        let held = self.out_of_order.as_deref()?;
+        held.pending.first_key_value().map(|(&first, _)| first)
     }
     /// Chunks waiting for [`take`](Self::take).
     pub fn ready(&self) -> usize {
@@ -224,10 +251,11 @@ impl StreamReassembler {
             self.drain();
             return;
         }
-        match self.pending.get_mut(&start) {
+        let held_ooo = self.out_of_order.get_or_insert_with(Default::default);
+        match held_ooo.pending.get_mut(&start) {
             None => {
-                self.pending_bytes += data.len() as u64 + SEGMENT_OVERHEAD;
-                self.pending.insert(
+                held_ooo.pending_bytes += data.len() as u64 + SEGMENT_OVERHEAD;
+                held_ooo.pending.insert(
                     start,
                     Held {
                         data: data.into(),
@@ -238,8 +266,8 @@ impl StreamReassembler {
                 );
             }
             Some(held) if (held.wire_len as i64) < wire => {
-                self.pending_bytes =
-                    self.pending_bytes + data.len() as u64 - held.data.len() as u64;
+                held_ooo.pending_bytes =
+                    held_ooo.pending_bytes + data.len() as u64 - held.data.len() as u64;
                 *held = Held {
                     data: data.into(),
                     wire_len: wire as u64,
@@ -249,8 +277,8 @@ impl StreamReassembler {
             }
             Some(_) => {}
         }
-        while self.pending_bytes > self.max_pending {
-            let Some((&first, _)) = self.pending.first_key_value() else {
+        while self.pending_bytes() > self.max_pending {
+            let Some(first) = self.first_pending() else {
                 break;
             };
             self.skip_to(first, frame, time_ns, GapReason::BufferLimit);
@@ -259,7 +287,7 @@ impl StreamReassembler {
 
     /// The FIN's sequence number (after the segment's data).
     pub fn fin(&mut self, seq: u32) {
-        self.fin_offset = Some(self.offset_or_base(seq));
+        self.fin_offset = self.offset_or_base(seq);
     }
 
     /// The peer acknowledged up to `ack`: bytes before it that we lack were not captured.
@@ -267,12 +295,12 @@ impl StreamReassembler {
         let Some(mut limit) = self.offset(ack) else {
             return;
         };
-        if self.fin_offset.is_some_and(|fin| limit == fin + 1) {
+        if self.fin_offset != NO_FIN && limit == self.fin_offset + 1 {
             limit -= 1;
         }
         if limit > self.expected {
-            let hole_end = match self.pending.first_key_value() {
-                Some((&first, _)) => limit.min(first),
+            let hole_end = match self.first_pending() {
+                Some(first) => limit.min(first),
                 None => limit,
             };
             if hole_end > self.expected {
@@ -283,7 +311,7 @@ impl StreamReassembler {
 
     /// The flow ended: whatever waits behind a hole is delivered after a gap.
     pub fn finish(&mut self, frame: u64, time_ns: i128) {
-        while let Some((&first, _)) = self.pending.first_key_value() {
+        while let Some(first) = self.first_pending() {
             self.skip_to(first, frame, time_ns, GapReason::NeverFilled);
         }
     }
@@ -330,24 +358,31 @@ impl StreamReassembler {
             // Room for one more at a time: an open SMTP flow has delivered one or two
             // segments, and the amortized growth would make room for four.
             self.recent.reserve_exact(1);
-            self.recent.push((start, data.to_vec()));
+            self.recent.push((start, data.into()));
         } else {
-            let slot = &mut self.recent[self.recent_next];
+            let next = self.recent_next as usize;
+            let slot = &mut self.recent[next];
             slot.0 = start;
-            slot.1.clear();
-            slot.1.extend_from_slice(data);
-            self.recent_next = (self.recent_next + 1) % RECENT_SEGMENTS;
+            if slot.1.len() == data.len() {
+                slot.1.copy_from_slice(data);
+            } else {
+                slot.1 = data.into();
+            }
+            self.recent_next = ((next + 1) % RECENT_SEGMENTS) as u32;
         }
     }
 
     fn drain(&mut self) {
-        while let Some(entry) = self.pending.first_entry() {
+        while let Some(held_ooo) = self.out_of_order.as_deref_mut() {
+            let Some(entry) = held_ooo.pending.first_entry() else {
+                break;
+            };
             let start = *entry.key();
             if start > self.expected {
                 break;
             }
             let held = entry.remove();
-            self.pending_bytes -= held.data.len() as u64 + SEGMENT_OVERHEAD;
+            held_ooo.pending_bytes -= held.data.len() as u64 + SEGMENT_OVERHEAD;
             let wire = held.wire_len as i64;
             if start + wire <= self.expected {
                 continue;
@@ -360,8 +395,9 @@ impl StreamReassembler {
 
     fn skip_to(&mut self, offset: i64, frame: u64, time_ns: i128, reason: GapReason) {
         if reason == GapReason::BufferLimit {
-            self.limited += 1;
-            self.limited_bytes += (offset - self.expected) as u64;
+            let held = self.out_of_order.get_or_insert_with(Default::default);
+            held.limited += 1;
+            held.limited_bytes += (offset - self.expected) as u64;
         }
         self.out.push(Chunk {
             offset: self.expected as u64,
@@ -381,7 +417,7 @@ impl StreamReassembler {
         let first = if n < RECENT_SEGMENTS {
             0
         } else {
-            self.recent_next
+            self.recent_next as usize
         };
         for i in 0..n {
             let (old_start, old) = &self.recent[(first + i) % n];

@@ -55,8 +55,10 @@ pub struct DirectionState {
     win_scale: i8,
     /// Analysis flags of this direction's last segment.
     lastsegmentflags: u16,
-    /// Unwrapped next-sequence numbers of Wireshark's unacked-segment list, lowest first.
-    unacked: BinaryHeap<Reverse<i64>>,
+    /// Unwrapped next-sequence numbers of Wireshark's unacked-segment list.
+    unacked: Unacked,
+    /// How many of them `unacked` holds in place (kept here, where it fills padding).
+    unacked_held: u8,
     /// A recent sequence number of this direction, unwrapped to 64 bits.
     unwrapped: i64,
 }
@@ -75,8 +77,82 @@ impl Default for DirectionState {
             window: 0,
             win_scale: WIN_SCALE_UNKNOWN,
             lastsegmentflags: 0,
-            unacked: BinaryHeap::new(),
+            unacked: Unacked::default(),
+            unacked_held: 0,
             unwrapped: 0,
+        }
+    }
+}
+
+/// Values held in place by an [`Unacked`] list before it moves them to a heap.
+const UNACKED_IN_PLACE: usize = 2;
+
+/// Wireshark's unacknowledged-segment list of one direction as the analysis reads it: how
+/// many it holds, and dropping every value an ACK covers (what is left does not depend on
+/// the order values are kept in). An open flow holds one or two, which stay in place; a
+/// heap, made past [`UNACKED_IN_PLACE`], holds them from then on, so a direction costs
+/// no allocation until then (issue 19: 100,000 open flows). How many are held in place
+/// (`held`, 0 once the heap is made) is the owner's, passed to each call: beside the
+/// owner's small fields it costs no room of its own.
+#[derive(Clone, Debug, Default)]
+pub struct Unacked {
+    in_place: [i64; UNACKED_IN_PLACE],
+    #[allow(clippy::box_collection)]
+    heap: Option<Box<BinaryHeap<Reverse<i64>>>>,
+}
+
+impl Unacked {
+    pub fn len(&self, held: u8) -> usize {
+        match &self.heap {
+            Some(heap) => heap.len(),
+            None => usize::from(held).min(UNACKED_IN_PLACE),
+        }
+    }
+
+    pub fn is_empty(&self, held: u8) -> bool {
+        self.len(held) == 0
+    }
+
+    pub fn push(&mut self, held: &mut u8, value: i64) {
+        let n = usize::from(*held);
+        match &mut self.heap {
+            Some(heap) => heap.push(Reverse(value)),
+            None if n < UNACKED_IN_PLACE => {
+                self.in_place[n] = value;
+                *held += 1;
+            }
+            None => {
+                let mut heap = BinaryHeap::with_capacity(2 * UNACKED_IN_PLACE);
+                heap.extend(self.in_place.iter().map(|&v| Reverse(v)));
+                heap.push(Reverse(value));
+                self.heap = Some(Box::new(heap));
+                *held = 0;
+            }
+        }
+    }
+
+    /// Drop every value at or below `limit`.
+    pub fn drop_up_to(&mut self, held: &mut u8, limit: i64) {
+        match &mut self.heap {
+            Some(heap) => {
+                while let Some(Reverse(lowest)) = heap.peek() {
+                    if *lowest > limit {
+                        break;
+                    }
+                    heap.pop();
+                }
+            }
+            None => {
+                let mut kept = 0;
+                for at in 0..usize::from(*held).min(UNACKED_IN_PLACE) {
+                    let value = self.in_place[at];
+                    if value > limit {
+                        self.in_place[kept] = value;
+                        kept += 1;
+                    }
+                }
+                *held = kept as u8;
+            }
         }
     }
 }
@@ -89,16 +165,11 @@ impl DirectionState {
 
     /// Drop the listed segments an ACK from the peer covers.
     fn acknowledge(&mut self, ack: u32) {
-        if self.unacked.is_empty() {
+        if self.unacked.is_empty(self.unacked_held) {
             return;
         }
         let limit = unwrap(ack, self.unwrapped);
-        while let Some(Reverse(lowest)) = self.unacked.peek() {
-            if *lowest > limit {
-                break;
-            }
-            self.unacked.pop();
-        }
+        self.unacked.drop_up_to(&mut self.unacked_held, limit);
     }
 }
 
@@ -187,13 +258,13 @@ impl SequenceAnalysis {
 
         let mut nextseq = add(seq, seglen);
         if (seglen != 0 || flags & (TH_SYN | TH_FIN) != 0)
-            && fwd.unacked.len() < MAX_UNACKED_SEGMENTS
+            && fwd.unacked.len(fwd.unacked_held) < MAX_UNACKED_SEGMENTS
         {
             if flags & (TH_SYN | TH_FIN) != 0 {
                 nextseq = nextseq.wrapping_add(1);
             }
             let unwrapped = fwd.unwrap(nextseq);
-            fwd.unacked.push(Reverse(unwrapped));
+            fwd.unacked.push(&mut fwd.unacked_held, unwrapped);
         }
         let probe = result & ZERO_WINDOW_PROBE != 0;
         if (gt(nextseq, fwd.nextseq) || fwd.nextseq == 0) && !probe {
@@ -272,7 +343,8 @@ impl SequenceAnalysis {
     /// flag depends on them, they only bound their growth).
     pub fn forget_unacked(&mut self) {
         for state in &mut self.dirs {
-            state.unacked = BinaryHeap::new();
+            state.unacked = Unacked::default();
+            state.unacked_held = 0;
         }
     }
 }
@@ -311,7 +383,7 @@ impl SequenceAnalysis {
     /// [`PackedSequence`]); `unpack` of the result equals `self`.
     pub fn pack(&self) -> Option<PackedSequence> {
         let dir = |d: &DirectionState| {
-            if !d.unacked.is_empty() {
+            if !d.unacked.is_empty(d.unacked_held) {
                 return None;
             }
             Some(PackedDirection {
@@ -352,7 +424,8 @@ impl PackedSequence {
             window: d.window,
             win_scale: d.win_scale,
             lastsegmentflags: d.lastsegmentflags,
-            unacked: BinaryHeap::new(),
+            unacked: Unacked::default(),
+            unacked_held: 0,
             unwrapped: d.unwrapped,
         };
         SequenceAnalysis {
@@ -437,5 +510,55 @@ fn retransmission(
         RETRANSMISSION
     } else {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The list kept in place, then on a heap, holds what a plain heap holds: the same
+    /// length after every push and every ACK, over random runs with values far apart and
+    /// close together.
+    #[test]
+    fn an_unacked_list_holds_what_a_heap_holds() {
+        let mut next = crate::tcp::test_random(0x9e37_79b9_u64);
+        for round in 0..500u64 {
+            let (mut list, mut heap) = (Unacked::default(), BinaryHeap::new());
+            let mut held = 0u8;
+            let spread = 1 + round % 50;
+            let mut base = i64::MIN / 2 + (round as i64) * 1_000_000_007;
+            for _ in 0..100 {
+                if next(3) == 0 {
+                    base += next(spread) as i64;
+                    list.drop_up_to(&mut held, base);
+                    while heap.peek().is_some_and(|Reverse(v)| *v <= base) {
+                        heap.pop();
+                    }
+                } else {
+                    let value = base + next(2 * spread) as i64 - spread as i64 / 2;
+                    list.push(&mut held, value);
+                    heap.push(Reverse(value));
+                }
+                assert_eq!(list.len(held), heap.len(), "round {round}");
+                assert_eq!(list.is_empty(held), heap.is_empty());
+            }
+            let mut left: Vec<i64> = match &list.heap {
+                Some(h) => h.iter().map(|Reverse(v)| *v).collect(),
+                None => list.in_place[..usize::from(held)].to_vec(),
+            };
+            let mut want: Vec<i64> = heap.into_iter().map(|Reverse(v)| v).collect();
+            left.sort_unstable();
+            want.sort_unstable();
+            assert_eq!(left, want, "round {round}");
+        }
+        // The extremes of i64 stay in place and go exactly.
+        let (mut list, mut held) = (Unacked::default(), 0);
+        list.push(&mut held, i64::MAX);
+        list.push(&mut held, i64::MIN);
+        list.drop_up_to(&mut held, i64::MIN);
+        assert_eq!(list.len(held), 1);
+        list.drop_up_to(&mut held, i64::MAX);
+        assert!(list.is_empty(held) && list.heap.is_none());
     }
 }

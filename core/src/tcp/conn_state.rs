@@ -27,13 +27,104 @@ const LOG_AT: usize = 4;
 const BY_SEQ: usize = 7;
 const POWERS: [u32; 7] = [1, 10, 100, 1000, 10000, 100000, 1000000];
 
+/// Letters a [`History`] holds in place.
+const HISTORY_IN_PLACE: usize = 15;
+
+/// Zeek's history letters (ASCII): in place up to [`HISTORY_IN_PLACE`], in a String
+/// past that. Nearly every flow's history is short ("ShAdDaFf"), and a String would be
+/// an allocation per open flow (issue 19); this is no bigger than one (24 bytes).
+#[derive(Clone, Default)]
+pub struct History {
+    len: u8,
+    letters: [u8; HISTORY_IN_PLACE],
+    /// All the letters, once more than fit in place.
+    #[allow(clippy::box_collection)]
+    long: Option<Box<String>>,
+}
+
+impl History {
+    pub fn as_str(&self) -> &str {
+        match &self.long {
+            Some(text) => text,
+            None => std::str::from_utf8(&self.letters[..usize::from(self.len)]).unwrap_or_default(),
+        }
+    }
+
+    /// Append an ASCII letter (anything else is not a history letter and is dropped).
+    pub fn push(&mut self, letter: u8) {
+        if !letter.is_ascii() {
+            return;
+        }
+        if let Some(text) = &mut self.long {
+            text.push(char::from(letter));
+        } else if usize::from(self.len) < HISTORY_IN_PLACE {
+            self.letters[usize::from(self.len)] = letter;
+            self.len += 1;
+        } else {
+            let mut text = String::with_capacity(2 * HISTORY_IN_PLACE);
+            text.push_str(self.as_str());
+            text.push(char::from(letter));
+            self.long = Some(Box::new(text));
+        }
+    }
+}
+
+impl PartialEq for History {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for History {}
+
+impl From<&str> for History {
+    fn from(text: &str) -> Self {
+        let mut history = History::default();
+        for letter in text.bytes() {
+            history.push(letter);
+        }
+        history
+    }
+}
+
+impl std::ops::Deref for History {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for History {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for History {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for History {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<str> for History {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
 /// Both endpoints' states and the history string, fed segment by segment.
 #[derive(Clone, Debug, Default)]
 pub struct ConnectionState {
     pub states: [u8; 2],
     /// Payload bytes each endpoint sent.
     pub sizes: [u64; 2],
-    pub history: String,
+    pub history: History,
     /// The once-per-side letters recorded (a bit per LETTERS index, uppercase 11 up).
     seen: u32,
     /// Times each logarithmic letter was recorded: g t w, then G T W.
@@ -64,7 +155,11 @@ fn slot(letter: u8) -> Option<usize> {
 impl ConnectionState {
     pub fn new(flipped: bool) -> Self {
         ConnectionState {
-            history: if flipped { "^".into() } else { String::new() },
+            history: if flipped {
+                "^".into()
+            } else {
+                History::default()
+            },
             ..Default::default()
         }
     }
@@ -106,7 +201,7 @@ impl ConnectionState {
             }
         };
         if append {
-            self.history.push(letter as char);
+            self.history.push(letter);
         }
         true
     }
@@ -242,5 +337,34 @@ impl ConnectionState {
             }
         }
         false
+    }
+}
+
+#[cfg(test)]
+mod history_tests {
+    use super::*;
+
+    /// In place, past the place and from a str: the letters a String would hold.
+    #[test]
+    fn a_history_holds_what_a_string_holds() {
+        assert_eq!(std::mem::size_of::<History>(), 24);
+        for n in 0..60usize {
+            let (mut history, mut text) = (History::default(), String::new());
+            for at in 0..n {
+                let letter = LETTERS[at % LETTERS.len()];
+                let letter = if at % 3 == 0 {
+                    letter.to_ascii_uppercase()
+                } else {
+                    letter
+                };
+                history.push(letter);
+                text.push(char::from(letter));
+                assert_eq!(history, text.as_str());
+            }
+            assert_eq!(history.long.is_some(), n > HISTORY_IN_PLACE);
+            assert_eq!(History::from(text.as_str()), history);
+            assert_eq!(format!("{history:?}"), format!("{text:?}"));
+            assert_eq!(history.to_string(), text);
+        }
     }
 }

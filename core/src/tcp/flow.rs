@@ -8,14 +8,14 @@ use super::conn_state::ConnectionState;
 use super::sent::{Acked, Sent};
 use super::{TH_ACK, TH_RST, TH_SYN};
 
-/// One direction's zero-window and acknowledgement figures.
+/// One direction's zero-window figures (made for a flow when a side first closes its
+/// window: most flows never do).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct DirectionFacts {
+pub struct ZeroWindow {
     /// When this side closed its receive window, while it stays closed.
-    pub zero_since: Option<i128>,
+    pub since: Option<i128>,
     /// Longest time this side kept its window closed (ended by a segment opening it).
-    pub longest_zero_window_ns: i128,
-    pub acked: Acked,
+    pub longest_ns: i128,
 }
 
 /// One segment with what the flow table knows of it beyond its header.
@@ -36,9 +36,11 @@ pub struct SegmentIn {
 pub struct FlowAnalysis {
     pub sequence: SequenceAnalysis,
     pub conn: ConnectionState,
-    /// Per direction, made when that direction first sends data.
+    /// Per direction, made when that direction first sends data (what the peer
+    /// acknowledged of it is there: nothing is before).
     sent: [Option<Box<Sent>>; 2],
-    pub facts: [DirectionFacts; 2],
+    /// Per direction, made when a side first announces a zero window.
+    zero: Option<Box<[ZeroWindow; 2]>>,
 }
 
 /// What a flow's end reads of one direction.
@@ -57,7 +59,7 @@ impl FlowAnalysis {
             sequence: SequenceAnalysis::default(),
             conn: ConnectionState::new(flipped),
             sent: [None, None],
-            facts: Default::default(),
+            zero: None,
         }
     }
 
@@ -84,18 +86,20 @@ impl FlowAnalysis {
             analysis |= REUSED_PORTS;
         }
         self.sequence.after_segment(seg.time_ns, flags);
-        let facts = &mut self.facts[d];
         if analysis & ZERO_WINDOW != 0 {
-            if facts.zero_since.is_none() {
-                facts.zero_since = Some(seg.time_ns);
+            let zero = &mut self.zero.get_or_insert_with(Default::default)[d];
+            if zero.since.is_none() {
+                zero.since = Some(seg.time_ns);
             }
-        } else if let Some(since) = facts.zero_since {
-            if seg.window != 0 && flags & TH_RST == 0 {
-                let ns = seg.time_ns - since;
-                if ns > facts.longest_zero_window_ns {
-                    facts.longest_zero_window_ns = ns;
+        } else if let Some(zero) = self.zero.as_deref_mut().map(|zero| &mut zero[d]) {
+            if let Some(since) = zero.since {
+                if seg.window != 0 && flags & TH_RST == 0 {
+                    let ns = seg.time_ns - since;
+                    if ns > zero.longest_ns {
+                        zero.longest_ns = ns;
+                    }
+                    zero.since = None;
                 }
-                facts.zero_since = None;
             }
         }
         if seg.length != 0 {
@@ -105,7 +109,7 @@ impl FlowAnalysis {
         }
         if flags & TH_ACK != 0 {
             if let Some(peer) = self.sent[1 - d].as_mut() {
-                peer.acknowledged(seg.ack, &mut self.facts[1 - d].acked);
+                peer.acknowledged(seg.ack);
             }
         }
         self.conn
@@ -132,18 +136,16 @@ impl FlowAnalysis {
     /// counts until then).
     pub fn end(&self, last_time_ns: i128) -> [DirectionEnd; 2] {
         std::array::from_fn(|d| {
-            let facts = &self.facts[d];
-            let mut longest = facts.longest_zero_window_ns;
-            if let Some(since) = facts.zero_since {
+            let zero = self.zero.as_deref().map(|zero| zero[d]).unwrap_or_default();
+            let mut longest = zero.longest_ns;
+            if let Some(since) = zero.since {
                 longest = longest.max(last_time_ns - since);
             }
+            let sent = self.sent[d].as_deref();
             DirectionEnd {
-                acked: facts.acked,
+                acked: sent.map(|sent| sent.acked).unwrap_or_default(),
                 longest_zero_window_ns: longest,
-                unacked_sizes: self.sent[d]
-                    .as_ref()
-                    .map(|sent| sent.unacked_sizes())
-                    .unwrap_or_default(),
+                unacked_sizes: sent.map(|sent| sent.unacked_sizes()).unwrap_or_default(),
             }
         })
     }
@@ -163,6 +165,6 @@ impl FlowAnalysis {
         self.sequence.forget_unacked();
         self.conn = ConnectionState::default();
         self.sent = [None, None];
-        self.facts = Default::default();
+        self.zero = None;
     }
 }

@@ -17,3 +17,16 @@ pub const TH_FIN: u16 = 0x01;
 pub const TH_SYN: u16 = 0x02;
 pub const TH_RST: u16 = 0x04;
 pub const TH_ACK: u16 = 0x10;
+
+/// A deterministic random source for the tests' random runs (xorshift64): `next(n)` is
+/// in 0..n.
+#[cfg(test)]
+pub(crate) fn test_random(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut state = seed;
+    move |n| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    }
+}

@@ -20,12 +20,19 @@ const SCAN_UP_TO: usize = 8;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Entry {
     start: i64,
-    end: i64,
     length: u64,
     ip_len: u64,
     frame: u64,
     /// Which transmission this is (a queue entry counts only while it is the latest).
     serial: u64,
+}
+
+impl Entry {
+    /// Where the bytes sent end.
+    fn end(&self) -> i64 {
+        self.start
+            .saturating_add(i64::try_from(self.length).unwrap_or(i64::MAX))
+    }
 }
 
 /// What the peer acknowledged completely of one direction's data.
@@ -50,6 +57,8 @@ pub struct Sent {
     latest: Option<Box<HashMap<i64, Entry>>>,
     queue: VecDeque<Entry>,
     serial: u64,
+    /// What the peer acknowledged completely so far.
+    pub acked: Acked,
 }
 
 impl Sent {
@@ -76,7 +85,6 @@ impl Sent {
         self.serial += 1;
         Entry {
             start,
-            end: start.saturating_add(i64::try_from(length).unwrap_or(i64::MAX)),
             length,
             ip_len,
             frame,
@@ -114,7 +122,7 @@ impl Sent {
         self.queue.push_back(entry);
     }
 
-    pub fn acknowledged(&mut self, ack: u32, acked: &mut Acked) {
+    pub fn acknowledged(&mut self, ack: u32) {
         if self.queue.is_empty() {
             return;
         }
@@ -124,13 +132,14 @@ impl Sent {
                 self.queue.pop_front();
                 continue;
             }
-            if entry.end > limit {
+            if entry.end() > limit {
                 return;
             }
             self.queue.pop_front();
             if let Some(latest) = &mut self.latest {
                 latest.remove(&entry.start);
             }
+            let acked = &mut self.acked;
             acked.max_segment = acked.max_segment.max(entry.length);
             acked.max_ip_len = acked.max_ip_len.max(entry.ip_len);
             acked.last_frame = Some(entry.frame);
@@ -184,7 +193,7 @@ mod tests {
                     self.sent.queue.pop_front();
                     continue;
                 }
-                if entry.end > limit {
+                if entry.end() > limit {
                     return;
                 }
                 self.sent.queue.pop_front();
@@ -205,13 +214,7 @@ mod tests {
     /// and long: the same figures with and without the index.
     #[test]
     fn scanning_a_short_queue_gives_what_the_index_gave() {
-        let mut state = 0x2545_f491_u64;
-        let mut next = move |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % n
-        };
+        let mut next = crate::tcp::test_random(0x2545_f491_u64);
         for round in 0..400 {
             let (mut new, mut old) = (Sent::default(), Indexed::default());
             let (mut new_acked, mut old_acked) = (Acked::default(), Acked::default());
@@ -220,7 +223,8 @@ mod tests {
             for frame in 0..200 {
                 if next(3) == 0 {
                     acked_to = acked_to.wrapping_add(next(300) as u32);
-                    new.acknowledged(acked_to, &mut new_acked);
+                    new.acknowledged(acked_to);
+                    new_acked = new.acked;
                     old.acknowledged(acked_to, &mut old_acked);
                 } else {
                     let seq = acked_to.wrapping_add(100 * next(width) as u32);

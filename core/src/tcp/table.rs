@@ -22,6 +22,7 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 use super::analysis::{PackedSequence, Segment, SequenceAnalysis};
 use super::analysis::{
@@ -175,8 +176,9 @@ pub enum Role {
     SynAck,
     Port,
     Guess,
-    /// Set by a consumer (the SMTP tracker's "smtp").
-    Other(String),
+    /// Set by a consumer (the SMTP tracker's "smtp"): the table's one copy of the name,
+    /// shared by its flows (see [`FlowTable::update`]).
+    Other(Arc<str>),
 }
 
 impl Role {
@@ -195,7 +197,7 @@ impl Role {
             "syn-ack" => Role::SynAck,
             "port" => Role::Port,
             "guess" => Role::Guess,
-            other => Role::Other(other.to_owned()),
+            other => Role::Other(other.into()),
         }
     }
 }
@@ -211,6 +213,8 @@ pub struct Tally<K> {
 }
 
 const TALLY_INDEX_FROM: usize = 16;
+/// Keys a tally makes room for one at a time before growing the usual way.
+const TALLY_EXACT: usize = 4;
 
 impl<K> Tally<K> {
     pub const fn new() -> Self {
@@ -230,6 +234,12 @@ impl<K: Copy + Eq + std::hash::Hash> Tally<K> {
         match at {
             Some(i) => self.entries[i].1 += 1,
             None => {
+                // Exact room for the first few keys (an endpoint sends with one TTL; the
+                // amortized growth would make room for four at once).
+                if self.entries.len() == self.entries.capacity() && self.entries.len() < TALLY_EXACT
+                {
+                    self.entries.reserve_exact(1);
+                }
                 self.entries.push((key, 1));
                 let n = self.entries.len();
                 if let Some(index) = &mut self.index {
@@ -245,6 +255,44 @@ impl<K: Copy + Eq + std::hash::Hash> Tally<K> {
                 }
             }
         }
+    }
+}
+
+/// The TTLs an endpoint sent with and how many segments each, in the order first seen
+/// (a [`Tally`]): the first in place, since nearly every endpoint keeps one TTL; the
+/// others, if any, in a tally made when the second TTL comes (issue 19: two allocations
+/// fewer per open flow).
+#[derive(Clone, Debug, Default)]
+pub struct Ttls {
+    first: u8,
+    /// Segments sent with `first` (0: none yet).
+    first_count: u64,
+    #[allow(clippy::box_collection)]
+    others: Option<Box<Tally<u8>>>,
+}
+
+impl Ttls {
+    pub fn add(&mut self, ttl: u8) {
+        if self.first_count == 0 {
+            self.first = ttl;
+            self.first_count = 1;
+        } else if ttl == self.first {
+            self.first_count += 1;
+        } else {
+            self.others.get_or_insert_with(Default::default).add(ttl);
+        }
+    }
+
+    /// (TTL, segments) in the order first seen, as a [`Tally`]'s entries.
+    pub fn entries(&self) -> Vec<(u8, u64)> {
+        let mut entries = Vec::new();
+        if self.first_count != 0 {
+            entries.push((self.first, self.first_count));
+        }
+        if let Some(others) = &self.others {
+            entries.extend_from_slice(&others.entries);
+        }
+        entries
     }
 }
 
@@ -264,7 +312,7 @@ pub struct EndpointFacts {
     pub data_segments: u64,
     pub max_segment: u64,
     pub max_ip_len: u64,
-    pub ttls: Tally<u8>,
+    pub ttls: Ttls,
     pub df_set: u64,
     pub df_clear: u64,
     pub ip_id_pairs: u64,
@@ -344,6 +392,63 @@ pub struct Note {
     pub prev_ip_id: Option<u16>,
 }
 
+/// A time in nanoseconds, or none: an `Option<i128>` in 24 bytes instead of 32 (the
+/// value kept as two 64-bit halves, so the flag does not take i128's 16-byte alignment);
+/// it compares with and shows as the `Option<i128>` it stands for.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct MaybeTime {
+    set: bool,
+    low: u64,
+    high: i64,
+}
+
+impl MaybeTime {
+    pub const NONE: MaybeTime = MaybeTime {
+        set: false,
+        low: 0,
+        high: 0,
+    };
+
+    pub fn some(time_ns: i128) -> Self {
+        MaybeTime {
+            set: true,
+            low: time_ns as u64,
+            high: (time_ns >> 64) as i64,
+        }
+    }
+
+    pub fn get(self) -> Option<i128> {
+        self.set
+            .then(|| (i128::from(self.high) << 64) | i128::from(self.low))
+    }
+
+    pub fn is_some(self) -> bool {
+        self.set
+    }
+
+    pub fn is_none(self) -> bool {
+        !self.set
+    }
+}
+
+impl From<Option<i128>> for MaybeTime {
+    fn from(time_ns: Option<i128>) -> Self {
+        time_ns.map_or(MaybeTime::NONE, MaybeTime::some)
+    }
+}
+
+impl PartialEq<Option<i128>> for MaybeTime {
+    fn eq(&self, other: &Option<i128>) -> bool {
+        self.get() == *other
+    }
+}
+
+impl std::fmt::Debug for MaybeTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.get(), f)
+    }
+}
+
 /// One TCP connection (pcapsmtp.tcp.model.TcpFlow), as far as the table fills it.
 #[derive(Clone, Debug)]
 pub struct FlowFacts {
@@ -354,9 +459,9 @@ pub struct FlowFacts {
     pub first_time_ns: i128,
     pub last_frame: u64,
     pub last_time_ns: i128,
-    pub syn_time_ns: Option<i128>,
-    pub synack_time_ns: Option<i128>,
-    pub handshake_ack_time_ns: Option<i128>,
+    pub syn_time_ns: MaybeTime,
+    pub synack_time_ns: MaybeTime,
+    pub handshake_ack_time_ns: MaybeTime,
     pub role_from: Role,
     pub continues: Option<u64>,
     pub notes: Vec<Note>,
@@ -520,7 +625,7 @@ struct Live {
     reassembly: [Option<Box<StreamReassembler>>; 2],
     /// Per direction, the SYN's sequence number while its reassembler is not made yet.
     isn: [Option<u32>; 2],
-    closed_at: Option<i128>,
+    closed_at: MaybeTime,
     /// The consumer was handed the flow (an event named it, or `flow_id` found it).
     exposed: bool,
 }
@@ -540,8 +645,9 @@ pub struct FlowTable {
     ended_order: VecDeque<(Key, u64)>,
     ended_serial: u64,
     /// The consumers' role names of ended flows, each once (see `Ended::role`).
-    role_names: Vec<String>,
-    role_codes: HashMap<String, u32>,
+    /// The same names give consumer roles ([`Role::Other`]) their one copy.
+    role_names: Vec<Arc<str>>,
+    role_codes: HashMap<Arc<str>, u32>,
     next_id: u64,
     packets: u64,
     out: Vec<Event>,
@@ -558,6 +664,7 @@ fn expired(limits: &Limits, live: &Live, now_ns: i128, frame: u64) -> bool {
     let since = i128::from(frame) - i128::from(live.flow.last_frame);
     let closed = live
         .closed_at
+        .get()
         .is_some_and(|at| now_ns - at > limits.linger_ns);
     let idle = now_ns - live.flow.last_time_ns > limits.idle_ns;
     (closed && since > limits.linger_frames) || (idle && since > limits.idle_frames)
@@ -650,11 +757,21 @@ impl FlowTable {
         role: &str,
         ignore: bool,
     ) {
-        if let Some(live) = self.table.get_mut(&flow_key(src, dst)) {
+        let key = flow_key(src, dst);
+        let changed = self
+            .table
+            .get(&key)
+            .is_some_and(|live| live.id == id && live.flow.role_from.as_str() != role);
+        let named = if changed {
+            Some(self.named(role))
+        } else {
+            None
+        };
+        if let Some(live) = self.table.get_mut(&key) {
             if live.id == id {
                 live.flow.client = client & 1;
-                if live.flow.role_from.as_str() != role {
-                    live.flow.role_from = Role::named(role);
+                if let Some(named) = named {
+                    live.flow.role_from = named;
                 }
                 live.flow.ignore_payload = ignore;
             }
@@ -736,7 +853,7 @@ impl FlowTable {
             analysis,
             reassembly: [None, None],
             isn: [None, None],
-            closed_at: None,
+            closed_at: MaybeTime::NONE,
             exposed: false,
         })
     }
@@ -769,9 +886,9 @@ impl FlowTable {
             first_time_ns: seg.time_ns,
             last_frame: 0,
             last_time_ns: 0,
-            syn_time_ns: None,
-            synack_time_ns: None,
-            handshake_ack_time_ns: None,
+            syn_time_ns: MaybeTime::NONE,
+            synack_time_ns: MaybeTime::NONE,
+            handshake_ack_time_ns: MaybeTime::NONE,
             role_from: self.role(ended.role),
             continues: Some(ended.frame),
             notes: Vec::new(),
@@ -788,15 +905,30 @@ impl FlowTable {
             Role::SynAck => 1,
             Role::Port => 2,
             Role::Guess => 3,
-            Role::Other(name) => {
-                if let Some(&code) = self.role_codes.get(name) {
-                    return code;
-                }
-                let code = ROLE_OTHER.saturating_add(self.role_names.len() as u32);
-                self.role_names.push(name.clone());
-                self.role_codes.insert(name.clone(), code);
-                code
+            Role::Other(name) => self.other_code(name),
+        }
+    }
+
+    /// The code of a consumer's role name (4 up), given on its first use.
+    fn other_code(&mut self, name: &str) -> u32 {
+        if let Some(&code) = self.role_codes.get(name) {
+            return code;
+        }
+        let code = ROLE_OTHER.saturating_add(self.role_names.len() as u32);
+        let shared: Arc<str> = name.into();
+        self.role_names.push(Arc::clone(&shared));
+        self.role_codes.insert(shared, code);
+        code
+    }
+
+    /// The role called `name`; a consumer's name is the table's one copy of it.
+    fn named(&mut self, name: &str) -> Role {
+        match Role::named(name) {
+            Role::Other(_) => {
+                let code = self.other_code(name);
+                self.role(code)
             }
+            known => known,
         }
     }
 
@@ -809,7 +941,12 @@ impl FlowTable {
             3 => Role::Guess,
             _ => {
                 let i = (code - ROLE_OTHER) as usize;
-                Role::Other(self.role_names.get(i).cloned().unwrap_or_default())
+                Role::Other(
+                    self.role_names
+                        .get(i)
+                        .cloned()
+                        .unwrap_or_else(|| Arc::from("")),
+                )
             }
         }
     }
@@ -866,9 +1003,9 @@ impl FlowTable {
             first_time_ns: seg.time_ns,
             last_frame: 0,
             last_time_ns: 0,
-            syn_time_ns: None,
-            synack_time_ns: None,
-            handshake_ack_time_ns: None,
+            syn_time_ns: MaybeTime::NONE,
+            synack_time_ns: MaybeTime::NONE,
+            handshake_ack_time_ns: MaybeTime::NONE,
             role_from,
             continues: None,
             notes: Vec::new(),
@@ -958,7 +1095,7 @@ impl FlowTable {
             && flow.handshake_ack_time_ns.is_none()
             && flags & (TH_SYN | TH_ACK) == TH_ACK
         {
-            flow.handshake_ack_time_ns = Some(time_ns);
+            flow.handshake_ack_time_ns = MaybeTime::some(time_ns);
             self.handshake_changed(live);
         }
         let flow = &mut live.flow;
@@ -1010,9 +1147,9 @@ impl FlowTable {
         if live.exposed {
             self.out.push(Event::Handshake {
                 flow: live.id,
-                syn_time_ns: live.flow.syn_time_ns,
-                synack_time_ns: live.flow.synack_time_ns,
-                handshake_ack_time_ns: live.flow.handshake_ack_time_ns,
+                syn_time_ns: live.flow.syn_time_ns.get(),
+                synack_time_ns: live.flow.synack_time_ns.get(),
+                handshake_ack_time_ns: live.flow.handshake_ack_time_ns.get(),
             });
         }
     }
@@ -1027,11 +1164,11 @@ impl FlowTable {
         let mut changed = false;
         if seg.flags & TH_ACK != 0 {
             if flow.synack_time_ns.is_none() {
-                flow.synack_time_ns = Some(seg.time_ns);
+                flow.synack_time_ns = MaybeTime::some(seg.time_ns);
                 changed = true;
             }
         } else if flow.syn_time_ns.is_none() {
-            flow.syn_time_ns = Some(seg.time_ns);
+            flow.syn_time_ns = MaybeTime::some(seg.time_ns);
             changed = true;
         }
         if changed {
@@ -1291,7 +1428,7 @@ impl FlowTable {
         } = *live;
         let ends = analysis.end(flow.last_time_ns);
         let state = analysis.conn.conn_state(flow.client);
-        let history = std::mem::take(&mut analysis.conn.history);
+        let history = std::mem::take(&mut analysis.conn.history).to_string();
         if remember {
             let sequence = analysis.into_sequence();
             let sequence = match sequence.pack() {
@@ -1341,9 +1478,9 @@ fn expose(live: &mut Live) -> Option<Box<FlowHead>> {
         first_time_ns: flow.first_time_ns,
         role_from: flow.role_from.clone(),
         continues: flow.continues,
-        syn_time_ns: flow.syn_time_ns,
-        synack_time_ns: flow.synack_time_ns,
-        handshake_ack_time_ns: flow.handshake_ack_time_ns,
+        syn_time_ns: flow.syn_time_ns.get(),
+        synack_time_ns: flow.synack_time_ns.get(),
+        handshake_ack_time_ns: flow.handshake_ack_time_ns.get(),
     }))
 }
 
@@ -1369,7 +1506,7 @@ fn number_only(live: &mut Live, seg: &SegmentRef<'_>) {
 fn closing(live: &mut Live, d: usize, flags: u16, time_ns: i128) {
     let peer_closed = live.flow.endpoints[1 - d].rare().closed_frame.is_some();
     if flags & TH_RST != 0 || (flags & TH_FIN != 0 && peer_closed) {
-        live.closed_at = Some(time_ns);
+        live.closed_at = MaybeTime::some(time_ns);
         for reassembler in live.reassembly.iter_mut().flatten() {
             reassembler.release();
         }
@@ -1386,14 +1523,60 @@ mod tests {
     fn per_flow_sizes() {
         use std::mem::size_of;
         assert_eq!(size_of::<EndpointFacts>(), 176);
-        assert_eq!(size_of::<FlowFacts>(), 592);
-        assert_eq!(size_of::<Live>(), 1184);
+        assert_eq!(size_of::<FlowFacts>(), 576);
+        assert_eq!(size_of::<Live>(), 1008);
         assert_eq!(size_of::<Note>(), 64);
+        assert_eq!(size_of::<FlowAnalysis>(), 352);
+        assert_eq!(size_of::<SequenceAnalysis>(), 224);
+        assert_eq!(size_of::<StreamReassembler>(), 104);
+        assert_eq!(size_of::<crate::tcp::sent::Sent>(), 96);
         // Per ended flow kept for its numbering (up to `max_ended`): the map's entry,
         // the order's, and the packed sequence analysis apart.
         assert_eq!(size_of::<(Key, Ended)>(), 88);
         assert_eq!(size_of::<(Key, u64)>(), 48);
         assert_eq!(size_of::<PackedSequence>(), 128);
+    }
+
+    /// The TTLs in place and in the tally give what one tally gave, in the same order.
+    #[test]
+    fn ttls_count_as_a_tally_does() {
+        let mut next = crate::tcp::test_random(0x1234_5678_u64);
+        for round in 0..300u64 {
+            let (mut ttls, mut tally) = (Ttls::default(), Tally::<u8>::new());
+            assert!(ttls.entries().is_empty());
+            let kinds = 1 + round % 30;
+            for _ in 0..(round % 100) {
+                let ttl = if next(4) == 0 { 255 } else { next(kinds) as u8 };
+                ttls.add(ttl);
+                tally.add(ttl);
+                assert_eq!(ttls.entries(), tally.entries, "round {round}");
+            }
+        }
+        let mut one = Ttls::default();
+        one.add(0);
+        one.add(0);
+        assert_eq!(one.entries(), vec![(0, 2)]);
+        assert!(one.others.is_none());
+    }
+
+    /// Every i128 comes back, the extremes and values past 64 bits included.
+    #[test]
+    fn a_maybe_time_is_the_option_it_stands_for() {
+        assert_eq!(MaybeTime::NONE.get(), None);
+        assert_eq!(MaybeTime::default(), None);
+        let mut values = vec![0, 1, -1, i128::MIN, i128::MAX];
+        values.extend([i64::MIN, i64::MAX].map(i128::from));
+        values.extend([63, 64, 65, 100, 126].map(|b| 1i128 << b));
+        values.extend([64, 65, 100, 126].map(|b| -(1i128 << b) + 12345));
+        values.push(18_446_744_073_709_551_615_999_999_999); // u64 seconds in ns
+        for value in values {
+            let time = MaybeTime::some(value);
+            assert_eq!(time.get(), Some(value));
+            assert_eq!(time, Some(value));
+            assert_eq!(MaybeTime::from(Some(value)), time);
+            assert_eq!(format!("{time:?}"), format!("{:?}", Some(value)));
+        }
+        assert_eq!(std::mem::size_of::<MaybeTime>(), 24);
     }
 
     #[test]
