@@ -1,7 +1,7 @@
 //! The Python binding: `pcapsmtp._core.Reader`, frames in batches.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -11,13 +11,16 @@ use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
-use crate::input::{self, Limits, Stream, CHUNK};
+use crate::input::{self, Limits, Stream};
 use crate::reader::{Format, FrameAt, Reader as RecordReader};
 use crate::tally::Tally;
 
-/// Frames per batch, and the captured bytes after which a batch ends early (it also ends
-/// when the bytes read from the source are used up).
-const BATCH_FRAMES: usize = 1024;
+/// Frames per batch, and the captured bytes after which a batch ends early. A batch
+/// normally ends sooner, after the last record wholly in hand of one read of the input
+/// (`Reader::record_in_hand`): 1 MiB, a thousand frames of a mixed capture (at most 1024
+/// until the reader read into its window, when a batch ended where a frame count said and
+/// the bytes after it had to be copied over to the next one).
+const BATCH_FRAMES: usize = 16384;
 const BATCH_BYTES: usize = 4 << 20;
 /// Batch buffers kept for reuse, and the largest kept (a pcapng block of up to
 /// MAX_BLOCK_LEN grows one beyond it): a buffer reused is memory already mapped, where a
@@ -36,17 +39,13 @@ pub(crate) struct Buffer {
 }
 
 impl Buffer {
-    fn new(pool: &Pool) -> Self {
-        let mut data = pool
-            .lock()
+    /// A buffer of the pool (or a new one) to read into; its contents do not matter
+    /// (it is not cleared: the reader writes over it).
+    fn from_pool(pool: &Pool) -> Vec<u8> {
+        pool.lock()
             .unwrap_or_else(|e| e.into_inner())
             .pop()
-            .unwrap_or_default();
-        data.clear();
-        Buffer {
-            data,
-            pool: pool.clone(),
-        }
+            .unwrap_or_default()
     }
 
     pub(crate) fn bytes(&self) -> &[u8] {
@@ -125,7 +124,7 @@ impl Read for PyStream {
 /// the reading with a warning, never the process.
 #[pyclass(module = "pcapsmtp._core")]
 pub struct Reader {
-    records: Mutex<Option<RecordReader<BufReader<Stream>>>>,
+    records: Mutex<Option<RecordReader<Stream>>>,
     frame_class: Py<PyAny>,
     interrupt: Arc<Mutex<Option<PyErr>>>,
     raw_bytes: Arc<std::sync::atomic::AtomicU64>,
@@ -138,6 +137,8 @@ pub struct Reader {
     open_error: Option<String>,
     tally: Tally,
     pool: Pool,
+    /// Frames in the last batch read.
+    last_frames: usize,
 }
 
 #[pymethods]
@@ -183,6 +184,7 @@ impl Reader {
             open_error: None,
             tally: Tally::default(),
             pool: Pool::default(),
+            last_frames: 0,
         };
         reader.raise_interrupt()?;
         match opened {
@@ -198,9 +200,8 @@ impl Reader {
                 reader.head = opened.head;
                 if let Some(format) = Format::sniff(&reader.head) {
                     reader.format = Some(format.name());
-                    let stream = BufReader::with_capacity(CHUNK, opened.stream);
                     *reader.records.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(
-                        RecordReader::new(stream, format, opened.compression, frame_offset),
+                        RecordReader::new(opened.stream, format, opened.compression, frame_offset),
                     );
                 }
             }
@@ -315,40 +316,49 @@ impl Reader {
     /// The next frames, counted in the tally; none at the end. A panic inside the reader
     /// ends the reading with a warning.
     pub(crate) fn read_batch(&mut self) -> PyResult<FrameBatch> {
-        let mut buffer = Buffer::new(&self.pool);
-        let mut frames = Vec::new();
-        let Some(records) = self
+        // Room for as many frames as the last batch had: no growing (and copying) per batch.
+        let mut frames = Vec::with_capacity(self.last_frames.max(16));
+        let data = match self
             .records
             .get_mut()
             .unwrap_or_else(|e| e.into_inner())
             .as_mut()
-        else {
-            return Ok(FrameBatch { buffer, frames });
-        };
-        let data = &mut buffer.data;
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            let mut bytes = 0;
-            while frames.len() < BATCH_FRAMES && bytes < BATCH_BYTES {
-                let Some(frame) = records.next_frame_into(data) else {
-                    break;
-                };
-                bytes += frame.len;
-                frames.push(frame);
-                // The bytes in hand are used up: hand these frames on rather than wait
-                // for the source (a pipe from a live capture may take minutes).
-                if !records.has_buffered() {
-                    break;
+        {
+            None => Vec::new(),
+            Some(records) => {
+                let outcome = catch_unwind(AssertUnwindSafe(|| {
+                    let mut bytes = 0;
+                    while frames.len() < BATCH_FRAMES && bytes < BATCH_BYTES {
+                        let Some(frame) = records.next_frame_at() else {
+                            break;
+                        };
+                        bytes += frame.len;
+                        frames.push(frame);
+                        // The next record is not all in hand: hand these frames on rather
+                        // than wait for the source (a pipe from a live capture may take
+                        // minutes). So a batch ends where a read of the file ended, and
+                        // what the next batch takes over is part of one record.
+                        if !records.record_in_hand() {
+                            break;
+                        }
+                    }
+                }));
+                if let Err(panic) = outcome {
+                    let message = panic_message(&panic);
+                    let count = records.count() + frames.len() as u64;
+                    records.stop(format!(
+                        "the capture reader failed after frame {count} (an internal error: \
+                         {message}); the frames before it were read"
+                    ));
                 }
+                records.take_window(Buffer::from_pool(&self.pool))
             }
-        }));
-        if let Err(panic) = outcome {
-            let message = panic_message(&panic);
-            let count = records.count() + frames.len() as u64;
-            records.stop(format!(
-                "the capture reader failed after frame {count} (an internal error: {message}); \
-                 the frames before it were read"
-            ));
-        }
+        };
+        self.last_frames = frames.len();
+        let buffer = Buffer {
+            data,
+            pool: self.pool.clone(),
+        };
         self.raise_interrupt()?;
         for frame in &frames {
             self.tally.count(&frame.view(buffer.bytes()));

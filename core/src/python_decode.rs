@@ -452,7 +452,7 @@ impl Decoder {
         }
         let models = self.models.get();
         let out = PyList::empty(py);
-        let mut items = Vec::new();
+        let mut items = Vec::with_capacity(if self.segments { batch.frames.len() } else { 0 });
         let buffer = batch.buffer.bytes();
         for at in &batch.frames {
             let frame = at.view(buffer);
