@@ -580,12 +580,7 @@ impl IcmpError<'_> {
             src: Cow::Owned(self.src.into_owned()),
             dst: Cow::Owned(self.dst.into_owned()),
             quoted: self.quoted.map(QuotedPacket::into_owned),
-            frame: self.frame,
-            time_ns: self.time_ns,
-            version: self.version,
-            kind: self.kind,
-            code: self.code,
-            mtu: self.mtu,
+            ..self
         }
     }
 }
