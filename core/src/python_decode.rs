@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use pyo3::prelude::*;
@@ -510,6 +510,10 @@ pub(crate) struct Ahead {
     thread: Option<JoinHandle<()>>,
 }
 
+/// What a reading thread starts from: the record reader, the tally so far, the buffer
+/// pool, the size of the last batch, the decoding state.
+type Detached = (RecordReader<Stream>, Tally, Pool, usize, Work);
+
 /// A decoded batch, with what the reader knew after it; then, once, the state handed back.
 /// (Once per batch: not worth a box.)
 #[allow(clippy::large_enum_variant)]
@@ -525,21 +529,31 @@ enum Message {
 }
 
 impl Ahead {
-    fn start(
-        records: RecordReader<Stream>,
-        tally: Tally,
-        pool: Pool,
-        last_frames: usize,
-        work: Work,
-    ) -> std::io::Result<Ahead> {
+    /// The thread started on the reader's state and the decoding state; both back when
+    /// no thread can be started (the caller reads on without one).
+    fn start(state: Box<Detached>) -> Result<Ahead, Box<Detached>> {
         let (send, batches) = sync_channel(1);
-        let thread = std::thread::Builder::new()
+        let shared = Arc::new(Mutex::new(Some(state)));
+        let taken = shared.clone();
+        let started = std::thread::Builder::new()
             .name("pcapsmtp-read".into())
-            .spawn(move || read_ahead(records, tally, pool, last_frames, work, send))?;
-        Ok(Ahead {
-            batches: Mutex::new(Some(batches)),
-            thread: Some(thread),
-        })
+            .spawn(move || {
+                let state = taken.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(state) = state {
+                    let (records, tally, pool, last_frames, work) = *state;
+                    read_ahead(records, tally, pool, last_frames, work, send);
+                }
+            });
+        match started {
+            Ok(thread) => Ok(Ahead {
+                batches: Mutex::new(Some(batches)),
+                thread: Some(thread),
+            }),
+            Err(_) => {
+                let state = shared.lock().unwrap_or_else(|e| e.into_inner()).take();
+                Err(state.expect("a thread that never started took nothing"))
+            }
+        }
     }
 }
 
@@ -650,9 +664,15 @@ impl Decoder {
                 return Ok(None);
             };
             let work = std::mem::take(&mut self.work);
-            match Ahead::start(records, tally, pool, last, work) {
+            match Ahead::start(Box::new((records, tally, pool, last, work))) {
                 Ok(ahead) => r.ahead = Some(ahead),
-                Err(_) => return Ok(None), // no thread to be had: read here (never happens)
+                Err(state) => {
+                    let (records, _, _, _, work) = *state;
+                    // No thread to be had (the system refused one): read here instead.
+                    self.work = work;
+                    r.attach(records);
+                    return Ok(None);
+                }
             }
         }
         let Some(batches) = r.ahead.as_mut().and_then(|a| {
