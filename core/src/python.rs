@@ -90,21 +90,7 @@ pub(crate) fn read_frames(
     // Room for as many frames as the last batch had: no growing (and copying) per batch.
     let mut frames = Vec::with_capacity((*last_frames).max(16));
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let mut bytes = 0;
-        while frames.len() < BATCH_FRAMES && bytes < BATCH_BYTES {
-            let Some(frame) = records.next_frame_at() else {
-                break;
-            };
-            bytes += frame.len;
-            frames.push(frame);
-            // The next record is not all in hand: hand these frames on rather than wait
-            // for the source (a pipe from a live capture may take minutes). So a batch
-            // ends where a read of the file ended, and what the next batch takes over is
-            // part of one record.
-            if !records.record_in_hand() {
-                break;
-            }
-        }
+        records.next_frames_at(&mut frames, BATCH_FRAMES, BATCH_BYTES)
     }));
     if let Err(panic) = outcome {
         let message = panic_message(&panic);

@@ -412,6 +412,30 @@ impl<R: Read> Reader<R> {
         }
     }
 
+    /// Frames appended to `frames` until the next record is not all in hand (where a read
+    /// of the input ended: the bytes carried over to the next window are part of one
+    /// record, and a pipe's frames are handed on before the reader waits), `max_frames`
+    /// are there, `max_bytes` of captured bytes were added, or the input ends: a batch as
+    /// the Python binding reads it, before `take_window`.
+    pub fn next_frames_at(
+        &mut self,
+        frames: &mut Vec<FrameAt>,
+        max_frames: usize,
+        max_bytes: usize,
+    ) {
+        let mut bytes = 0;
+        while frames.len() < max_frames && bytes < max_bytes {
+            let Some(frame) = self.next_frame_at() else {
+                break;
+            };
+            bytes += frame.len;
+            frames.push(frame);
+            if !self.record_in_hand() {
+                break;
+            }
+        }
+    }
+
     /// The bytes the frames of `next_frame_at` lie in.
     pub fn window(&self) -> &[u8] {
         &self.window.data[..self.window.filled]

@@ -381,12 +381,7 @@ fn read_batched(data: Vec<u8>, step: usize) -> (Vec<Frame>, Vec<String>, usize) 
     let (mut frames, mut batches, mut spare) = (Vec::new(), 0, vec![0xAA; 10]);
     loop {
         let mut batch = Vec::new();
-        while let Some(at) = reader.next_frame_at() {
-            batch.push(at);
-            if !reader.record_in_hand() {
-                break;
-            }
-        }
+        reader.next_frames_at(&mut batch, usize::MAX, usize::MAX);
         if batch.is_empty() {
             break;
         }

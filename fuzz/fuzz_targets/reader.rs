@@ -49,12 +49,7 @@ fuzz_target!(|data: &[u8]| {
     let (mut batched, mut spare): (Vec<Facts>, Vec<u8>) = (Vec::new(), Vec::new());
     loop {
         let mut batch = Vec::new();
-        while let Some(at) = reader.next_frame_at() {
-            batch.push(at);
-            if !reader.record_in_hand() {
-                break;
-            }
-        }
+        reader.next_frames_at(&mut batch, usize::MAX, usize::MAX);
         if batch.is_empty() {
             break;
         }
