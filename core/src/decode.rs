@@ -573,6 +573,18 @@ pub fn decode_icmp_error<'a>(ip: &IpPacket<'a>) -> Option<IcmpError<'a>> {
     })
 }
 
+impl IcmpError<'_> {
+    /// The error with its bytes copied: one that outlives the frame it was read from.
+    pub fn into_owned(self) -> IcmpError<'static> {
+        IcmpError {
+            src: Cow::Owned(self.src.into_owned()),
+            dst: Cow::Owned(self.dst.into_owned()),
+            quoted: self.quoted.map(QuotedPacket::into_owned),
+            ..self
+        }
+    }
+}
+
 impl QuotedPacket<'_> {
     fn into_owned<'b>(self) -> QuotedPacket<'b> {
         QuotedPacket {
@@ -628,6 +640,19 @@ pub struct DnsDatagram<'a> {
     /// The UDP payload length on the wire, from the UDP header.
     pub length: usize,
     pub fragment_frames: Vec<u64>,
+}
+
+impl DnsDatagram<'_> {
+    /// The datagram with its bytes copied: one that outlives the frame it was read from.
+    pub fn into_owned(self) -> DnsDatagram<'static> {
+        DnsDatagram {
+            src: Cow::Owned(self.src.into_owned()),
+            dst: Cow::Owned(self.dst.into_owned()),
+            payload: Cow::Owned(self.payload.into_owned()),
+            fragment_frames: self.fragment_frames,
+            ..self
+        }
+    }
 }
 
 /// The DNS datagram in an (unfragmented or reassembled) IP packet carrying UDP; None when

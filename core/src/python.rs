@@ -1,7 +1,7 @@
 //! The Python binding: `pcapsmtp._core.Reader`, frames in batches.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -11,13 +11,17 @@ use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
-use crate::input::{self, Limits, Stream, CHUNK};
-use crate::reader::{Format, FrameAt, Reader as RecordReader};
+use crate::input::{self, Limits, Stream};
+use crate::python_decode::Ahead;
+use crate::reader::{Format, FrameAt, Reader as RecordReader, Secrets};
 use crate::tally::Tally;
 
-/// Frames per batch, and the captured bytes after which a batch ends early (it also ends
-/// when the bytes read from the source are used up).
-const BATCH_FRAMES: usize = 1024;
+/// Frames per batch, and the captured bytes after which a batch ends early. A batch
+/// normally ends sooner, after the last record wholly in hand of one read of the input
+/// (`Reader::record_in_hand`): 1 MiB, a thousand frames of a mixed capture (at most 1024
+/// until the reader read into its window, when a batch ended where a frame count said and
+/// the bytes after it had to be copied over to the next one).
+const BATCH_FRAMES: usize = 16384;
 const BATCH_BYTES: usize = 4 << 20;
 /// Batch buffers kept for reuse, and the largest kept (a pcapng block of up to
 /// MAX_BLOCK_LEN grows one beyond it): a buffer reused is memory already mapped, where a
@@ -36,17 +40,13 @@ pub(crate) struct Buffer {
 }
 
 impl Buffer {
-    fn new(pool: &Pool) -> Self {
-        let mut data = pool
-            .lock()
+    /// A buffer of the pool (or a new one) to read into; its contents do not matter
+    /// (it is not cleared: the reader writes over it).
+    fn from_pool(pool: &Pool) -> Vec<u8> {
+        pool.lock()
             .unwrap_or_else(|e| e.into_inner())
             .pop()
-            .unwrap_or_default();
-        data.clear();
-        Buffer {
-            data,
-            pool: pool.clone(),
-        }
+            .unwrap_or_default()
     }
 
     pub(crate) fn bytes(&self) -> &[u8] {
@@ -69,6 +69,46 @@ impl Drop for Buffer {
 pub(crate) struct FrameBatch {
     pub(crate) buffer: Buffer,
     pub(crate) frames: Vec<FrameAt>,
+}
+
+impl FrameBatch {
+    /// The batch's frames counted in `tally`.
+    pub(crate) fn count(&self, tally: &mut Tally) {
+        for frame in &self.frames {
+            tally.count(&frame.view(self.buffer.bytes()));
+        }
+    }
+}
+
+/// The next frames of `records` (none at the end), their bytes in a buffer of `pool`. A
+/// panic inside the reader ends the reading with a warning.
+pub(crate) fn read_frames(
+    records: &mut RecordReader<Stream>,
+    pool: &Pool,
+    last_frames: &mut usize,
+) -> FrameBatch {
+    // Room for as many frames as the last batch had: no growing (and copying) per batch.
+    let mut frames = Vec::with_capacity((*last_frames).max(16));
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        records.next_frames_at(&mut frames, BATCH_FRAMES, BATCH_BYTES)
+    }));
+    if let Err(panic) = outcome {
+        let message = panic_message(&panic);
+        let count = records.count() + frames.len() as u64;
+        records.stop(format!(
+            "the capture reader failed after frame {count} (an internal error: {message}); \
+             the frames before it were read"
+        ));
+    }
+    *last_frames = frames.len();
+    let data = records.take_window(Buffer::from_pool(pool));
+    FrameBatch {
+        buffer: Buffer {
+            data,
+            pool: pool.clone(),
+        },
+        frames,
+    }
 }
 
 /// A Python binary stream (a file, ``sys.stdin.buffer``, a pipe) read as a Rust reader.
@@ -125,7 +165,7 @@ impl Read for PyStream {
 /// the reading with a warning, never the process.
 #[pyclass(module = "pcapsmtp._core")]
 pub struct Reader {
-    records: Mutex<Option<RecordReader<BufReader<Stream>>>>,
+    records: Mutex<Option<RecordReader<Stream>>>,
     frame_class: Py<PyAny>,
     interrupt: Arc<Mutex<Option<PyErr>>>,
     raw_bytes: Arc<std::sync::atomic::AtomicU64>,
@@ -136,8 +176,20 @@ pub struct Reader {
     head: Vec<u8>,
     #[pyo3(get)]
     open_error: Option<String>,
-    tally: Tally,
+    pub(crate) tally: Tally,
     pool: Pool,
+    /// Frames in the last batch read.
+    last_frames: usize,
+    /// The input is a file the core reads itself (no Python call to read it): its batches
+    /// can be read and decoded ahead on a thread of their own (`python_decode::Ahead`).
+    in_rust: bool,
+    /// While a thread reads ahead: it, and the snap length and decryption secrets of the
+    /// batches it has handed on (the record reader is the thread's until it ends).
+    pub(crate) ahead: Option<Ahead>,
+    pub(crate) ahead_snaplen: Option<u32>,
+    pub(crate) ahead_secrets: Vec<Secrets>,
+    /// A thread has read this input to its end (or stopped): it is not started again.
+    pub(crate) ahead_done: bool,
 }
 
 #[pymethods]
@@ -159,7 +211,9 @@ impl Reader {
             "read"
         };
         let interrupt = Arc::new(Mutex::new(None));
-        let source: Box<dyn Read + Send> = match path.as_deref().and_then(regular_file) {
+        let file = path.as_deref().and_then(regular_file);
+        let in_rust = file.is_some();
+        let source: Box<dyn Read + Send> = match file {
             Some(file) => Box::new(file),
             None => Box::new(PyStream {
                 stream,
@@ -183,6 +237,12 @@ impl Reader {
             open_error: None,
             tally: Tally::default(),
             pool: Pool::default(),
+            last_frames: 0,
+            in_rust,
+            ahead: None,
+            ahead_snaplen: None,
+            ahead_secrets: Vec::new(),
+            ahead_done: false,
         };
         reader.raise_interrupt()?;
         match opened {
@@ -198,9 +258,8 @@ impl Reader {
                 reader.head = opened.head;
                 if let Some(format) = Format::sniff(&reader.head) {
                     reader.format = Some(format.name());
-                    let stream = BufReader::with_capacity(CHUNK, opened.stream);
                     *reader.records.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(
-                        RecordReader::new(stream, format, opened.compression, frame_offset),
+                        RecordReader::new(opened.stream, format, opened.compression, frame_offset),
                     );
                 }
             }
@@ -210,6 +269,7 @@ impl Reader {
 
     /// Stops reading and lets go of the input (a file the reader opened itself is closed).
     fn close(&mut self) {
+        self.ahead = None; // the thread ends (and closes the file) before this returns
         *self.records.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
@@ -228,11 +288,15 @@ impl Reader {
     /// The largest snap length announced so far.
     #[getter]
     fn snaplen(&self) -> Option<u32> {
-        self.records
+        match self
+            .records
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
-            .and_then(|r| r.snaplen())
+        {
+            Some(records) => records.snaplen(),
+            None => self.ahead_snaplen,
+        }
     }
 
     /// The next frames, at most ``BATCH_FRAMES`` of them; an empty list at the end.
@@ -295,16 +359,16 @@ impl Reader {
 
     /// Decryption Secrets Blocks since the last call, as (secrets type, data).
     fn take_secrets<'py>(&mut self, py: Python<'py>) -> Vec<(u32, Bound<'py, PyBytes>)> {
-        let Some(records) = self
+        let mut secrets = std::mem::take(&mut self.ahead_secrets);
+        if let Some(records) = self
             .records
             .get_mut()
             .unwrap_or_else(|e| e.into_inner())
             .as_mut()
-        else {
-            return Vec::new();
-        };
-        records
-            .take_secrets()
+        {
+            secrets.extend(records.take_secrets());
+        }
+        secrets
             .into_iter()
             .map(|s| (s.kind, PyBytes::new(py, &s.data)))
             .collect()
@@ -315,45 +379,50 @@ impl Reader {
     /// The next frames, counted in the tally; none at the end. A panic inside the reader
     /// ends the reading with a warning.
     pub(crate) fn read_batch(&mut self) -> PyResult<FrameBatch> {
-        let mut buffer = Buffer::new(&self.pool);
-        let mut frames = Vec::new();
-        let Some(records) = self
+        let batch = match self
             .records
             .get_mut()
             .unwrap_or_else(|e| e.into_inner())
             .as_mut()
-        else {
-            return Ok(FrameBatch { buffer, frames });
+        {
+            None => FrameBatch {
+                buffer: Buffer {
+                    data: Vec::new(),
+                    pool: self.pool.clone(),
+                },
+                frames: Vec::new(),
+            },
+            Some(records) => read_frames(records, &self.pool, &mut self.last_frames),
         };
-        let data = &mut buffer.data;
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            let mut bytes = 0;
-            while frames.len() < BATCH_FRAMES && bytes < BATCH_BYTES {
-                let Some(frame) = records.next_frame_into(data) else {
-                    break;
-                };
-                bytes += frame.len;
-                frames.push(frame);
-                // The bytes in hand are used up: hand these frames on rather than wait
-                // for the source (a pipe from a live capture may take minutes).
-                if !records.has_buffered() {
-                    break;
-                }
-            }
-        }));
-        if let Err(panic) = outcome {
-            let message = panic_message(&panic);
-            let count = records.count() + frames.len() as u64;
-            records.stop(format!(
-                "the capture reader failed after frame {count} (an internal error: {message}); \
-                 the frames before it were read"
-            ));
-        }
         self.raise_interrupt()?;
-        for frame in &frames {
-            self.tally.count(&frame.view(buffer.bytes()));
+        batch.count(&mut self.tally);
+        Ok(batch)
+    }
+
+    /// What a thread reading ahead needs, taken from the reader (None when the input is
+    /// not a file the core reads, or a thread has read it already): the record reader,
+    /// the tally so far, the buffer pool and the size of the last batch.
+    pub(crate) fn detach(&mut self) -> Option<(RecordReader<Stream>, Tally, Pool, usize)> {
+        if !self.in_rust || self.ahead_done || self.ahead.is_some() {
+            return None;
         }
-        Ok(FrameBatch { buffer, frames })
+        let records = self
+            .records
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()?;
+        Some((
+            records,
+            self.tally.clone(),
+            self.pool.clone(),
+            self.last_frames,
+        ))
+    }
+
+    /// The record reader back from the thread that read ahead, at its end.
+    pub(crate) fn attach(&mut self, records: RecordReader<Stream>) {
+        *self.records.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(records);
+        self.ahead_done = true;
     }
 
     fn raise_interrupt(&mut self) -> PyResult<()> {

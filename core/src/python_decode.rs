@@ -6,12 +6,18 @@
 
 use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use crate::decode::{self, Ip, IpPacket, IpStart, Packet, QuotedPacket};
-use crate::python::{panic_message, Buffer, Reader};
+use crate::input::Stream;
+use crate::python::{panic_message, read_frames, Buffer, FrameBatch, Pool, Reader};
+use crate::reader::{Reader as RecordReader, Secrets};
+use crate::tally::Tally;
 use crate::tcp::table::{self, SegmentRef};
 
 /// The dataclasses of capture/model.py the decoder builds, and decoding one frame or one
@@ -298,9 +304,8 @@ fn ip_start(linktype: i64, data: &[u8]) -> i64 {
 #[pyclass(module = "pcapsmtp._core")]
 pub struct Decoder {
     models: Py<Models>,
-    inner: decode::Decoder,
-    failed: u64,
-    first_failure: Option<(u64, String)>,
+    /// The decoding state; a thread's while it reads and decodes a file ahead (`Ahead`).
+    work: Work,
     dns: Vec<Py<PyAny>>,
     /// `decode` returns a `SegmentBatch` (TCP segments kept in Rust) instead of a list.
     segments: bool,
@@ -350,6 +355,8 @@ pub(crate) struct Kept {
     options: Span,
     payload: Span,
     fragment_frames: Vec<u64>,
+    /// The IP ID whole (an IPv6 fragment's is 32 bits), for a TcpSegment object.
+    ip_id: u32,
 }
 
 impl Kept {
@@ -381,6 +388,35 @@ impl Kept {
             options: Span::of(buffer, s.options),
             payload: Span::of(buffer, s.payload),
             fragment_frames: s.fragment_frames,
+            ip_id: s.ip_id,
+        }
+    }
+}
+
+impl Kept {
+    /// The segment as the decoder gave it, its bytes in `buffer` (its batch's).
+    fn segment<'a>(&'a self, buffer: &'a [u8]) -> decode::TcpSegment<'a> {
+        let h = &self.head;
+        decode::TcpSegment {
+            frame: h.frame,
+            time_ns: h.time_ns,
+            version: h.version,
+            src: Cow::Borrowed(h.src.as_slice()),
+            dst: Cow::Borrowed(h.dst.as_slice()),
+            sport: h.sport,
+            dport: h.dport,
+            seq: h.seq,
+            ack: h.ack,
+            flags: h.flags,
+            window: h.window,
+            options: Cow::Borrowed(self.options.get(buffer)),
+            payload: Cow::Borrowed(self.payload.get(buffer)),
+            length: h.length as usize,
+            ttl: h.ttl,
+            df: h.df,
+            ip_id: self.ip_id,
+            ip_len: h.ip_len as usize,
+            fragment_frames: self.fragment_frames.clone(),
         }
     }
 }
@@ -417,6 +453,272 @@ impl SegmentBatch {
     }
 }
 
+/// What decoding keeps from frame to frame: the decoder (fragments waiting for the rest of
+/// their datagram, the counts) and the frames it failed on.
+#[derive(Default)]
+pub(crate) struct Work {
+    inner: decode::Decoder,
+    failed: u64,
+    first_failure: Option<(u64, String)>,
+}
+
+/// A decoded packet before the Python side sees it: a TCP segment as the flow table keeps
+/// it, an ICMP error or a DNS datagram with its bytes its own (no Python object yet: a
+/// thread reading ahead may not make one).
+pub(crate) enum Item {
+    Tcp(Kept),
+    Icmp(decode::IcmpError<'static>),
+    Dns(decode::DnsDatagram<'static>),
+}
+
+impl Work {
+    /// The packets of a batch's frames. A panic while decoding a frame leaves that frame
+    /// out and is counted.
+    fn decode(&mut self, batch: &FrameBatch) -> Vec<Item> {
+        let buffer = batch.buffer.bytes();
+        let mut items = Vec::with_capacity(batch.frames.len());
+        for at in &batch.frames {
+            let frame = at.view(buffer);
+            let inner = &mut self.inner;
+            match catch_unwind(AssertUnwindSafe(|| inner.decode_view(frame))) {
+                Ok(Some(Packet::Tcp(s))) => items.push(Item::Tcp(Kept::new(s, buffer))),
+                Ok(Some(Packet::Icmp(e))) => items.push(Item::Icmp(e.into_owned())),
+                Ok(Some(Packet::Dns(d))) => items.push(Item::Dns(d.into_owned())),
+                Ok(None) => {}
+                Err(panic) => {
+                    self.failed += 1;
+                    self.first_failure
+                        .get_or_insert_with(|| (at.number, panic_message(&panic)));
+                }
+            }
+        }
+        items
+    }
+}
+
+/// A file read and decoded ahead on a thread of its own while Python works on the batch
+/// before (the whole pass is otherwise one thread: reading and decoding a 1 GB mixed
+/// capture is a third of its CPU). The thread owns the record reader and the decoding
+/// state until the input ends, then hands both back (`Done`); it makes no Python object
+/// and never takes the GIL (only a file the core opened itself is read this way, never a
+/// Python stream). Batches come in capture order through a channel of one, so at most two
+/// are read ahead. Dropping it (the reader closed or gone) ends the thread, and waits for it.
+pub(crate) struct Ahead {
+    /// In a mutex as the reader must be Sync (a Receiver is not); only the GIL's holder
+    /// takes it.
+    batches: Mutex<Option<Receiver<Message>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// What a reading thread starts from: the record reader, the tally so far, the buffer
+/// pool, the size of the last batch, the decoding state.
+type Detached = (RecordReader<Stream>, Tally, Pool, usize, Work);
+
+/// A decoded batch, with what the reader knew after it; then, once, the state handed back.
+/// (Once per batch: not worth a box.)
+#[allow(clippy::large_enum_variant)]
+enum Message {
+    Batch {
+        buffer: Buffer,
+        items: Vec<Item>,
+        tally: Tally,
+        snaplen: Option<u32>,
+        secrets: Vec<Secrets>,
+    },
+    Done(Box<(RecordReader<Stream>, Work)>),
+}
+
+impl Ahead {
+    /// The thread started on the reader's state and the decoding state; both back when
+    /// no thread can be started (the caller reads on without one).
+    fn start(state: Box<Detached>) -> Result<Ahead, Box<Detached>> {
+        let (send, batches) = sync_channel(1);
+        let shared = Arc::new(Mutex::new(Some(state)));
+        let taken = shared.clone();
+        let started = std::thread::Builder::new()
+            .name("pcapsmtp-read".into())
+            .spawn(move || {
+                let state = taken.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(state) = state {
+                    let (records, tally, pool, last_frames, work) = *state;
+                    read_ahead(records, tally, pool, last_frames, work, send);
+                }
+            });
+        match started {
+            Ok(thread) => Ok(Ahead {
+                batches: Mutex::new(Some(batches)),
+                thread: Some(thread),
+            }),
+            Err(_) => {
+                let state = shared.lock().unwrap_or_else(|e| e.into_inner()).take();
+                Err(state.expect("a thread that never started took nothing"))
+            }
+        }
+    }
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        // The thread's next send fails: it stops there.
+        *self.batches.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The reading thread: batches read, counted and decoded until the input ends (or the
+/// receiver is gone), then the record reader and the decoding state sent back.
+fn read_ahead(
+    records: RecordReader<Stream>,
+    mut tally: Tally,
+    pool: Pool,
+    mut last_frames: usize,
+    work: Work,
+    send: SyncSender<Message>,
+) {
+    let mut state = (records, work);
+    let outcome = catch_unwind(AssertUnwindSafe(|| loop {
+        let (records, work) = &mut state;
+        let batch = read_frames(records, &pool, &mut last_frames);
+        if batch.frames.is_empty() {
+            return;
+        }
+        batch.count(&mut tally);
+        let items = work.decode(&batch);
+        let message = Message::Batch {
+            buffer: batch.buffer,
+            items,
+            tally: tally.clone(),
+            snaplen: records.snaplen(),
+            secrets: records.take_secrets(),
+        };
+        if send.send(message).is_err() {
+            return;
+        }
+    }));
+    if let Err(panic) = outcome {
+        let count = state.0.count();
+        state.0.stop(format!(
+            "the capture reader failed after frame {count} (an internal error: {}); \
+             the frames before it were read",
+            panic_message(&panic)
+        ));
+    }
+    let _ = send.send(Message::Done(Box::new(state)));
+}
+
+impl Decoder {
+    /// The Python side of a batch's packets: a SegmentBatch, or a list of objects.
+    fn hand_on<'py>(
+        &mut self,
+        py: Python<'py>,
+        buffer: Buffer,
+        items: Vec<Item>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let models = self.models.get();
+        let mut kept = Vec::with_capacity(if self.segments { items.len() } else { 0 });
+        let out = PyList::empty(py);
+        for item in items {
+            let packet = match item {
+                Item::Dns(d) => {
+                    if let Some(datagram) = models.dns(py, &d)? {
+                        self.dns.push(datagram.unbind());
+                    }
+                    continue;
+                }
+                Item::Tcp(s) if self.segments => {
+                    kept.push(BatchItem::Tcp(s));
+                    continue;
+                }
+                Item::Tcp(s) => models.packet(py, &Packet::Tcp(s.segment(buffer.bytes())))?,
+                Item::Icmp(e) => models.packet(py, &Packet::Icmp(e))?,
+            };
+            if self.segments {
+                kept.push(BatchItem::Object(packet.unbind()));
+            } else {
+                out.append(packet)?;
+            }
+        }
+        if self.segments {
+            let batch = SegmentBatch {
+                items: kept,
+                pos: 0,
+                buffer,
+            };
+            return Ok(Bound::new(py, batch)?.into_any());
+        }
+        Ok(out.into_any())
+    }
+
+    /// The next batch from the thread reading `reader` ahead (started at the first call
+    /// when the reader allows it); None when no thread reads it; Some(None) at its end.
+    fn read_ahead_batch<'py>(
+        &mut self,
+        py: Python<'py>,
+        reader: &Bound<'py, Reader>,
+    ) -> PyResult<Option<Option<Bound<'py, PyAny>>>> {
+        let mut r = reader.borrow_mut();
+        if r.ahead.is_none() {
+            let Some((records, tally, pool, last)) = r.detach() else {
+                return Ok(None);
+            };
+            let work = std::mem::take(&mut self.work);
+            match Ahead::start(Box::new((records, tally, pool, last, work))) {
+                Ok(ahead) => r.ahead = Some(ahead),
+                Err(state) => {
+                    let (records, _, _, _, work) = *state;
+                    // No thread to be had (the system refused one): read here instead.
+                    self.work = work;
+                    r.attach(records);
+                    return Ok(None);
+                }
+            }
+        }
+        let Some(batches) = r.ahead.as_mut().and_then(|a| {
+            a.batches
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+        }) else {
+            return Ok(None);
+        };
+        let (message, batches) = py.allow_threads(move || (batches.recv(), batches));
+        if let Some(ahead) = r.ahead.as_mut() {
+            *ahead.batches.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(batches);
+        }
+        match message {
+            Ok(Message::Batch {
+                buffer,
+                items,
+                tally,
+                snaplen,
+                secrets,
+            }) => {
+                r.tally = tally;
+                r.ahead_snaplen = snaplen;
+                r.ahead_secrets.extend(secrets);
+                drop(r);
+                Ok(Some(Some(self.hand_on(py, buffer, items)?)))
+            }
+            Ok(Message::Done(state)) => {
+                let (records, work) = *state;
+                self.work = work;
+                r.ahead = None;
+                r.attach(records);
+                Ok(Some(None))
+            }
+            Err(_) => {
+                // The thread is gone without handing its state back (it cannot panic
+                // outside its catch_unwind; this is for safety only).
+                r.ahead = None;
+                r.ahead_done = true;
+                Ok(Some(None))
+            }
+        }
+    }
+}
+
 #[pymethods]
 impl Decoder {
     /// ``segments``: ``decode`` returns SegmentBatch objects (the flow table's fast path)
@@ -426,9 +728,7 @@ impl Decoder {
     fn new(models: Py<Models>, segments: bool) -> Self {
         Decoder {
             models,
-            inner: decode::Decoder::new(),
-            failed: 0,
-            first_failure: None,
+            work: Work::default(),
             dns: Vec::new(),
             segments,
         }
@@ -440,82 +740,55 @@ impl Decoder {
     }
 
     /// The packets of the reader's next batch of frames (a list, or a SegmentBatch when
-    /// made with ``segments``); None once the reader has no more frames.
+    /// made with ``segments``); None once the reader has no more frames. With
+    /// ``segments``, a file the core reads itself is read and decoded ahead on a thread
+    /// (`Ahead`); the packets and everything counted are the same.
     fn decode<'py>(
         &mut self,
         py: Python<'py>,
         reader: &Bound<'py, Reader>,
     ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        if self.segments {
+            if let Some(batch) = self.read_ahead_batch(py, reader)? {
+                return Ok(batch);
+            }
+        }
         let batch = reader.borrow_mut().read_batch()?;
         if batch.frames.is_empty() {
             return Ok(None);
         }
-        let models = self.models.get();
-        let out = PyList::empty(py);
-        let mut items = Vec::new();
-        let buffer = batch.buffer.bytes();
-        for at in &batch.frames {
-            let frame = at.view(buffer);
-            let inner = &mut self.inner;
-            match catch_unwind(AssertUnwindSafe(|| inner.decode_view(frame))) {
-                Ok(Some(Packet::Dns(d))) => {
-                    if let Some(datagram) = models.dns(py, &d)? {
-                        self.dns.push(datagram.unbind());
-                    }
-                }
-                Ok(Some(Packet::Tcp(s))) if self.segments => {
-                    items.push(BatchItem::Tcp(Kept::new(s, buffer)));
-                }
-                Ok(Some(packet)) if self.segments => {
-                    items.push(BatchItem::Object(models.packet(py, &packet)?.unbind()));
-                }
-                Ok(Some(packet)) => out.append(models.packet(py, &packet)?)?,
-                Ok(None) => {}
-                Err(panic) => {
-                    self.failed += 1;
-                    self.first_failure
-                        .get_or_insert_with(|| (at.number, panic_message(&panic)));
-                }
-            }
-        }
-        if self.segments {
-            let batch = SegmentBatch {
-                items,
-                pos: 0,
-                buffer: batch.buffer,
-            };
-            return Ok(Some(Bound::new(py, batch)?.into_any()));
-        }
-        Ok(Some(out.into_any()))
+        let items = self.work.decode(&batch);
+        Ok(Some(self.hand_on(py, batch.buffer, items)?))
     }
 
     #[getter]
     fn ip_frames(&self) -> u64 {
-        self.inner.ip_frames
+        self.work.inner.ip_frames
     }
 
     #[getter]
     fn reassembled(&self) -> u64 {
-        self.inner.reassembled
+        self.work.inner.reassembled
     }
 
     /// (reason, frames) of the frames not decoded, in the order the reasons were met.
     #[getter]
     fn undecoded(&self) -> Vec<(String, u64)> {
-        self.inner.undecoded.clone()
+        self.work.inner.undecoded.clone()
     }
 
     /// Once the capture has been read: the warnings about fragment sets that never
     /// completed and about frames the decoder failed on.
     fn finish(&mut self) -> Vec<String> {
         let mut warnings = Vec::new();
-        let incomplete = catch_unwind(AssertUnwindSafe(|| self.inner.finish())).unwrap_or_default();
+        let work = &mut self.work;
+        let incomplete = catch_unwind(AssertUnwindSafe(|| work.inner.finish())).unwrap_or_default();
         warnings.extend(decode::incomplete_warning(&incomplete));
-        if let Some((frame, message)) = &self.first_failure {
+        if let Some((frame, message)) = &self.work.first_failure {
             warnings.push(format!(
                 "the packet decoder failed on {} frame(s) (an internal error: {message}; first: \
                  frame {frame}); those frames were left out",
-                self.failed
+                self.work.failed
             ));
         }
         warnings

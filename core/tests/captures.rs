@@ -353,3 +353,91 @@ fn the_reader_tells_when_the_bytes_that_arrived_are_used_up() {
     assert_eq!(facts(&frames), facts(&read_plain(data.clone()).0));
     assert!(reader.take_warnings().is_empty());
 }
+
+/// A source whose reads return at most `step` bytes: records cut anywhere by the reads.
+struct Trickle {
+    data: Cursor<Vec<u8>>,
+    step: usize,
+}
+
+impl Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.step);
+        self.data.read(&mut buf[..n])
+    }
+}
+
+/// Frames read as the Python binding reads them: in batches that end where the next
+/// record is not all in hand, each batch's window handed on (`take_window`) and read
+/// again into the one handed on before.
+fn read_batched(data: Vec<u8>, step: usize) -> (Vec<Frame>, Vec<String>, usize) {
+    let source = Trickle {
+        data: Cursor::new(data),
+        step,
+    };
+    let opened = input::open(Box::new(source), Limits::default()).expect("opens");
+    let format = Format::sniff(&opened.head).expect("a capture");
+    let mut reader = Reader::new(opened.stream, format, None, 0);
+    let (mut frames, mut batches, mut spare) = (Vec::new(), 0, vec![0xAA; 10]);
+    loop {
+        let mut batch = Vec::new();
+        reader.next_frames_at(&mut batch, usize::MAX, usize::MAX);
+        if batch.is_empty() {
+            break;
+        }
+        batches += 1;
+        let window = reader.take_window(spare);
+        for at in batch {
+            let view = at.view(&window);
+            frames.push(Frame {
+                number: at.number,
+                time_ns: at.time_ns,
+                linktype: at.linktype,
+                data: view.data.to_vec(),
+                wire_len: at.wire_len,
+                interface: at.interface,
+            });
+        }
+        spare = window;
+    }
+    (frames, reader.take_warnings(), batches)
+}
+
+#[test]
+fn frames_handed_on_in_windows_are_the_frames_read_one_by_one() {
+    for (i, path) in lab_captures().into_iter().enumerate() {
+        let data = fs::read(&path).unwrap();
+        // Reads of a few bytes on two captures (slow in a debug build), of a frame's size
+        // and a chunk's on all.
+        let steps: &[usize] = if i < 2 {
+            &[1, 7, 100, 1 << 20]
+        } else {
+            &[1500, 1 << 20]
+        };
+        for variant in [data.clone(), pcapng(&data)] {
+            let (expected, warnings) = read_plain(variant.clone());
+            for &step in steps {
+                let (frames, got_warnings, batches) = read_batched(variant.clone(), step);
+                let (got, want) = (facts(&frames), facts(&expected));
+                let first = got.iter().zip(&want).position(|(a, b)| a != b);
+                assert!(
+                    first.is_none() && got.len() == want.len(),
+                    "{path:?} step {step}: {} frames, {} expected, first differing {first:?}: {:?} {:?}",
+                    got.len(),
+                    want.len(),
+                    first.map(|i| (got[i].0, got[i].1, got[i].2, got[i].3.len(), got[i].4)),
+                    first.map(|i| (want[i].0, want[i].1, want[i].2, want[i].3.len(), want[i].4)),
+                );
+                assert_eq!(got_warnings, warnings, "{path:?} step {step}");
+                assert!(batches >= 1);
+            }
+        }
+        // Cut inside the last record: the same frames before the cut, one warning.
+        let cut = data[..data.len() - 3].to_vec();
+        let (expected, warnings) = read_plain(cut.clone());
+        let (frames, got_warnings, _) = read_batched(cut, 100);
+        assert!(facts(&frames) == facts(&expected), "{path:?} cut");
+        assert_eq!(got_warnings, warnings, "{path:?} cut");
+        assert_eq!(got_warnings.len(), 1, "{path:?} cut");
+    }
+}
