@@ -25,7 +25,7 @@ pub const MAX_PADDING: usize = 1000;
 /// Fed bytes are gathered up to this size before scanning. Every message in progress holds
 /// up to one batch: 64 KiB held ~37 KiB per open message (275 open at once on a generated
 /// 1 GB capture, 10 MB); at 4 KiB its peak RSS fell 14.8 MB with the same CPU and output
-/// (issue 21: docs/performance.md, "What a lingering connection holds").
+/// (issue 21: docs/performance-log.md, "What a lingering connection holds").
 pub const BATCH: usize = 4 * 1024;
 /// Attachments recorded; further ones are only counted in `parts`.
 pub const MAX_ATTACHMENTS: usize = 1000;

@@ -143,7 +143,7 @@ def release_freed_memory() -> None:
     """Hand the memory the pass freed back to the system (glibc's ``malloc_trim``; nothing
     elsewhere). The core's flow table frees its flows into the C heap, which keeps the pages;
     a flood's 100,000 open flows leave about 200 MB there that the diagnosis after the pass
-    (Python's own allocator) would not reuse (docs/performance.md, "Hostile captures")."""
+    (Python's own allocator) would not reuse (docs/performance-log.md, "Hostile captures")."""
     global _trim
     if _trim is None:
         try:

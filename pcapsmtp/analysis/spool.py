@@ -17,7 +17,7 @@ back by calling the class with them, where ``pickle`` would write and read a dic
 names for each (``__slotnames__``), or call ``dataclasses``' own ``__setstate__`` (written
 in Python) for a frozen one. The same objects come back, shared ones and cycles included;
 at half the CPU and less than half the bytes for a session of a connection flood
-(docs/performance.md, "Hostile captures").
+(docs/performance-log.md, "Hostile captures").
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ memory, and fed to the same SMTP dialogue parser as clear text (``SmtpTracker.de
 
 Why not pyshark's FileCapture and a field such as the SMTP layer's raw bytes: parsing tshark's
 per-packet JSON in Python took 517 s where tshark's own pass took 6 s (a 61 MB capture of TLS
-sessions, docs/performance.md), and those bytes are the SMTP dissector's view of a record,
+sessions, docs/performance-log.md), and those bytes are the SMTP dissector's view of a record,
 where the tap hands over the record itself.
 
 tshark preferences, each for a reason:

@@ -13,7 +13,7 @@ buffer, the values sessions repeat (reply codes, outcomes, acknowledged sizes) w
 and a ``Digest`` object made each time one is read (about 3 µs). About 0.26 KB a session
 where the objects took 0.73 KB (traced, the sessions of the generated 200 MB capture), so
 a capture ten times as long holds far less than ten times the memory for them
-(docs/performance.md, "Flat with the capture's length").
+(docs/performance-log.md, "Flat with the capture's length").
 """
 
 from __future__ import annotations

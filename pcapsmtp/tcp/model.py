@@ -239,7 +239,7 @@ class LiveEndpoint:
     Its figures are the table's until the flow ends, when ``FlowTracker`` puts a filled-in
     ``Endpoint`` in its place; until then every other field reads as a fresh ``Endpoint``'s
     (as the ``Endpoint`` held there before read). A full ``Endpoint`` is 312 bytes and a
-    flood holds 100,000 open flows of two (docs/performance.md, "Hostile captures"); one of
+    flood holds 100,000 open flows of two (docs/performance-log.md, "Hostile captures"); one of
     these is 48, and a server's is shared by its flows (``FlowTracker``). Read-only.
     """
 
