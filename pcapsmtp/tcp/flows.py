@@ -168,6 +168,12 @@ class FlowTracker:
         self._opened: dict[tuple[int, str], tuple] = {}
         """(client, role_from) -> what a flow opened with told the table (``TcpFlow._table``):
         one tuple for all of them."""
+        self.only: tuple[int, int] | None = None
+        """``(shard, shards)``: the consumer is handed only the flows whose stream number is
+        ``shard`` modulo ``shards`` (one process of ``--jobs N``, pcapsmtp.analysis.rotated).
+        The others are numbered and analysed in the core as ever, their payload ignored from
+        their first event on, but no ``TcpFlow`` is made of them and none of their events
+        comes out: only their warnings (``_foreign_end``)."""
 
     @property
     def streams(self) -> int:
@@ -347,30 +353,56 @@ class FlowTracker:
         self._handed = []
 
     def _convert(self, found: list[tuple]) -> list[FlowEvent]:
-        flows, handed, out = self._flows, self._handed, []
+        flows, handed, out, only = self._flows, self._handed, [], self.only
         for event in found:
             kind = event[0]
             if kind == 0:
                 _, flow_id, direction, offset, data, frame, time_ns = event
-                flow = flows[flow_id]
+                flow = flows.get(flow_id)
+                if flow is None:
+                    continue  # not of the ``only`` shard
                 out.append(StreamData(flow, direction, offset, data, frame, time_ns))
                 handed.append(flow)
             elif kind == 1:
                 _, flow_id, direction, offset, length, frame, time_ns, reason = event
-                flow = flows[flow_id]
+                flow = flows.get(flow_id)
+                if flow is None:
+                    continue
                 out.append(StreamGap(flow, direction, offset, length, frame, time_ns, reason))
                 handed.append(flow)
             elif kind == 2:
-                self._open(event[1])
+                if only is None or event[1][1] % only[1] == only[0]:
+                    self._open(event[1])
+                else:
+                    self._ignore(event[1])
             elif kind == 3:
-                flow = flows[event[1]]
-                flow.syn_time_ns, flow.synack_time_ns, flow.handshake_ack_time_ns = event[2:]
+                flow = flows.get(event[1])
+                if flow is not None:
+                    flow.syn_time_ns, flow.synack_time_ns, flow.handshake_ack_time_ns = event[2:]
             elif kind == 4:
+                ended = event[2]
+                if only is not None and ended[0][1] % only[1] != only[0]:
+                    self._foreign_end(ended)
+                    continue
                 flow = flows.pop(event[1], None)
-                out.append(FlowEnded(self._ended(flow, event[2])))
+                out.append(FlowEnded(self._ended(flow, ended)))
             else:
                 self.warnings.append(event[1])
         return out
+
+    def _ignore(self, head: tuple) -> None:
+        """A flow of another shard (``only``), at its first event: its payload ignored in the
+        table before the next packet, as the consumer would have set it."""
+        flow_id, _, ip0, port0, ip1, port1, client, *_, role_from = head[:10]
+        self._table.update(ip0, port0, ip1, port1, flow_id, client, role_from, True, None)
+
+    def _foreign_end(self, ended: tuple) -> None:
+        """The end of another shard's flow (``only``): its warnings, nothing else made."""
+        head, limited = ended[0], ended[9]
+        for d, (holes, skipped) in enumerate(limited):
+            if holes:
+                endpoints = (Endpoint(head[2], head[3]), Endpoint(head[4], head[5]))
+                self.warnings.append(_limited(head[1], endpoints, d, holes, skipped))
 
     def _ended(self, flow: TcpFlow | None, ended: tuple) -> TcpFlow:
         """The flow filled in with everything the table knew of it at its end."""
@@ -395,7 +427,7 @@ class FlowTracker:
             _fill(endpoint, facts)
         for d, (holes, skipped) in enumerate(limited):
             if holes:
-                self.warnings.append(_limited(flow, d, holes, skipped))
+                self.warnings.append(_limited(flow.stream, flow.endpoints, d, holes, skipped))
         return flow
 
     def _icmp(self, error: IcmpError) -> None:
@@ -415,7 +447,16 @@ class FlowTracker:
         )
         if found[0] == 0:
             _, flow_id, head = found
-            flow = self._flows[flow_id] if head is None else self._open(head)
+            only = self.only
+            if head is None:
+                flow = self._flows.get(flow_id)
+                if flow is None:
+                    return  # another shard's (``only``)
+            elif only is None or head[1] % only[1] == only[0]:
+                flow = self._open(head)
+            else:
+                self._ignore(head)
+                return
             if flow.icmp is NOTHING:
                 flow.icmp = []
             flow.icmp.append(error)
@@ -454,10 +495,10 @@ def _fill(endpoint: Endpoint, facts: tuple) -> None:
     endpoint.fragment_frames = fragment_frames
 
 
-def _limited(flow: TcpFlow, d: int, holes: int, skipped: int) -> str:
-    sender, receiver = flow.endpoints[d], flow.endpoints[1 - d]
+def _limited(stream: int, endpoints: tuple, d: int, holes: int, skipped: int) -> str:
+    sender, receiver = endpoints[d], endpoints[1 - d]
     return (
-        f"tcp.stream {flow.stream}, {endpoint_name(sender)} -> {endpoint_name(receiver)}: "
+        f"tcp.stream {stream}, {endpoint_name(sender)} -> {endpoint_name(receiver)}: "
         f"data held behind holes that did not fill reached the reassembly bound "
         f"({MAX_PENDING_BYTES // (1024 * 1024)} MiB) {holes:,} times; "
         f"{skipped:,} bytes were skipped (gaps 'buffer limit'), and "
