@@ -55,6 +55,7 @@ import tempfile
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from pcapsmtp.analysis.extras import CLUSTER, needs
 from pcapsmtp.analysis.model import CaptureResult, Options
@@ -85,6 +86,7 @@ from pcapsmtp.diagnose.digest import DigestTable, make_digest
 from pcapsmtp.dns import read_dns
 from pcapsmtp.errors import CaptureError, PcapsmtpError
 from pcapsmtp.smtp.model import Session
+from pcapsmtp.tcp.flows import evicted_warning
 
 
 class ParallelError(PcapsmtpError):
@@ -325,6 +327,12 @@ class Shard:
     stray_icmp: list[IcmpError] = field(default_factory=list)
     dns: list = field(default_factory=list)
     """The DNS lookups (the first shard's; every shard reads the same)."""
+    flow_warnings: list[tuple[int, str]] = field(default_factory=list)
+    """The flow table's warnings about this shard's flows, with where each came in the
+    capture (``FlowTracker.warned_at``); not in ``info.warnings``."""
+    flow_warnings_at: int = 0
+    """Where in ``info.warnings`` one pass puts the flow table's (``OnePass.warn``)."""
+    evicted: int = 0
 
 
 class _SessionFile:
@@ -409,16 +417,20 @@ def analyze_shard(
             one.run_shard(segment_batches(capture, datagrams), shard, shards, tick)
         finally:
             sessions.close()
-        one.warn(capture.info)
+        warnings_at = len(capture.info.warnings)
         dns = read_dns(datagrams, capture.info) if shard == 0 else []
+        flows = one.flows
         return Shard(
             capture.info,
             out,
             sessions.offsets,
             sessions.digests,
             one.other_connections,
-            one.flows.unmatched_icmp if shard == 0 else [],
+            flows.unmatched_icmp if shard == 0 else [],
             dns,
+            list(zip(flows.warned_at, flows.warnings, strict=True)),
+            warnings_at,
+            flows.evicted,
         )
 
 
@@ -479,10 +491,16 @@ def _show_progress(futures: list, board, label: str, files: list[str] | str, pro
 
 def _combine_shards(shards: list[Shard]) -> CaptureResult:
     """One CaptureResult from the shards: the first shard's reading (every shard read the
-    same packets), the warnings only some shards gave (about their own flows) after its
-    own, and the sessions in one spool (their records copied, not read)."""
+    same packets), the flow table's warnings of all in one pass's order, and the sessions
+    in one spool (their records copied, not read)."""
     first = shards[0]
     info = first.info
+    merged = sorted((w for shard in shards for w in shard.flow_warnings), key=itemgetter(0))
+    flow_warnings = list(dict.fromkeys(text for _, text in merged))  # the table's own: in all
+    if first.evicted:
+        flow_warnings.append(evicted_warning(first.evicted))
+    at = first.flow_warnings_at
+    info.warnings[at:at] = flow_warnings
     known = set(info.warnings)
     for shard in shards[1:]:
         for warning in shard.info.warnings:

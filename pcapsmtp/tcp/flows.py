@@ -156,6 +156,12 @@ class FlowTracker:
         self.warnings: list[str] = []
         """Directions whose out-of-order data reached the reassembly bound: what was
         skipped (the gaps say where)."""
+        self.warned_at: list[int] = []
+        """Where each of ``warnings`` came in the capture: twice the flows ended before it,
+        plus one for a warning between flow ends (the flow table's own). The same in every
+        shard of ``only``, so their warnings merge into one pass's order."""
+        self._ends = 0
+        """Flows ended so far (every shard's)."""
         self._table = FlowTable(sorted(self.server_ports), _limits())
         self._flows: dict[int, TcpFlow] = {}
         """The live flows the consumer was handed, by the table's id."""
@@ -173,7 +179,7 @@ class FlowTracker:
         ``shard`` modulo ``shards`` (one process of ``--jobs N``, pcapsmtp.analysis.rotated).
         The others are numbered and analysed in the core as ever, their payload ignored from
         their first event on, but no ``TcpFlow`` is made of them and none of their events
-        comes out: only their warnings (``_foreign_end``)."""
+        comes out, nor any warning (``warned_at`` tells where the owner's go)."""
 
     @property
     def streams(self) -> int:
@@ -381,13 +387,14 @@ class FlowTracker:
                     flow.syn_time_ns, flow.synack_time_ns, flow.handshake_ack_time_ns = event[2:]
             elif kind == 4:
                 ended = event[2]
+                self._ends += 1
                 if only is not None and ended[0][1] % only[1] != only[0]:
-                    self._foreign_end(ended)
-                    continue
+                    continue  # another shard's: its warnings are that shard's to give
                 flow = flows.pop(event[1], None)
                 out.append(FlowEnded(self._ended(flow, ended)))
             else:
                 self.warnings.append(event[1])
+                self.warned_at.append(2 * self._ends + 1)
         return out
 
     def _ignore(self, head: tuple) -> None:
@@ -395,14 +402,6 @@ class FlowTracker:
         table before the next packet, as the consumer would have set it."""
         flow_id, _, ip0, port0, ip1, port1, client, *_, role_from = head[:10]
         self._table.update(ip0, port0, ip1, port1, flow_id, client, role_from, True, None)
-
-    def _foreign_end(self, ended: tuple) -> None:
-        """The end of another shard's flow (``only``): its warnings, nothing else made."""
-        head, limited = ended[0], ended[9]
-        for d, (holes, skipped) in enumerate(limited):
-            if holes:
-                endpoints = (Endpoint(head[2], head[3]), Endpoint(head[4], head[5]))
-                self.warnings.append(_limited(head[1], endpoints, d, holes, skipped))
 
     def _ended(self, flow: TcpFlow | None, ended: tuple) -> TcpFlow:
         """The flow filled in with everything the table knew of it at its end."""
@@ -427,7 +426,8 @@ class FlowTracker:
             _fill(endpoint, facts)
         for d, (holes, skipped) in enumerate(limited):
             if holes:
-                self.warnings.append(_limited(flow.stream, flow.endpoints, d, holes, skipped))
+                self.warnings.append(_limited(flow, d, holes, skipped))
+                self.warned_at.append(2 * self._ends)
         return flow
 
     def _icmp(self, error: IcmpError) -> None:
@@ -495,10 +495,10 @@ def _fill(endpoint: Endpoint, facts: tuple) -> None:
     endpoint.fragment_frames = fragment_frames
 
 
-def _limited(stream: int, endpoints: tuple, d: int, holes: int, skipped: int) -> str:
-    sender, receiver = endpoints[d], endpoints[1 - d]
+def _limited(flow: TcpFlow, d: int, holes: int, skipped: int) -> str:
+    sender, receiver = flow.endpoints[d], flow.endpoints[1 - d]
     return (
-        f"tcp.stream {stream}, {endpoint_name(sender)} -> {endpoint_name(receiver)}: "
+        f"tcp.stream {flow.stream}, {endpoint_name(sender)} -> {endpoint_name(receiver)}: "
         f"data held behind holes that did not fill reached the reassembly bound "
         f"({MAX_PENDING_BYTES // (1024 * 1024)} MiB) {holes:,} times; "
         f"{skipped:,} bytes were skipped (gaps 'buffer limit'), and "
