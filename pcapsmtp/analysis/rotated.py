@@ -33,8 +33,9 @@ Without ``--scheduler``, ``--jobs N`` splits the work by connection instead of b
 (``analyze_sharded``): N processes forked from the command each read the whole set, as
 ``--jobs 1`` does, through the decoder and the flow table (which number every connection,
 Wireshark's ``tcp.stream``, from the packets of all of them), and each tracks the SMTP of the
-connections whose stream number is its own modulo N; the flow table is told to drop the
-payload of the others (``ignore_payload``, as for a connection that is not SMTP). Decoding
+connections whose stream number is its own modulo N; the flow table drops the payload of
+the others from their first event on (``ignore_payload``, as for a connection that is not
+SMTP) and makes no Python flow of them (``FlowTracker.only``). Decoding
 and numbering are a small part of a pass (0.22 and 1.1 s of a 2.8 s pass over 500 MB of SMTP),
 so each of two processes does about 56 % of the pass. The result is ``--jobs 1``'s, IP
 fragments across files and DNS lookups included. The sessions travel back as the spool's
@@ -54,6 +55,7 @@ import tempfile
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from pcapsmtp.analysis.extras import CLUSTER, needs
 from pcapsmtp.analysis.model import CaptureResult, Options
@@ -84,7 +86,7 @@ from pcapsmtp.diagnose.digest import DigestTable, make_digest
 from pcapsmtp.dns import read_dns
 from pcapsmtp.errors import CaptureError, PcapsmtpError
 from pcapsmtp.smtp.model import Session
-from pcapsmtp.tcp import FlowEvent
+from pcapsmtp.tcp.flows import evicted_warning
 
 
 class ParallelError(PcapsmtpError):
@@ -325,6 +327,12 @@ class Shard:
     stray_icmp: list[IcmpError] = field(default_factory=list)
     dns: list = field(default_factory=list)
     """The DNS lookups (the first shard's; every shard reads the same)."""
+    flow_warnings: list[tuple[int, str]] = field(default_factory=list)
+    """The flow table's warnings about this shard's flows, with where each came in the
+    capture (``FlowTracker.warned_at``); not in ``info.warnings``."""
+    flow_warnings_at: int = 0
+    """Where in ``info.warnings`` one pass puts the flow table's (``OnePass.warn``)."""
+    evicted: int = 0
 
 
 class _SessionFile:
@@ -350,9 +358,10 @@ class _ShardPass(OnePass):
     def run_shard(
         self, batches: Iterator, shard: int, shards: int, tick: Callable[[], None] | None
     ) -> None:
-        """``run_batches``, the SMTP tracker fed only the events of this shard's streams."""
-        events = self.flows.batch_events(self._reading(batches), tick, PROGRESS_EVERY)
-        self._take(_of_shard(events, shard, shards), None)
+        """``run_batches``, the SMTP tracker fed only the events of this shard's streams
+        (the flow table makes nothing of the others', ``FlowTracker.only``)."""
+        self.flows.only = (shard, shards)
+        self._take(self.flows.batch_events(self._reading(batches), tick, PROGRESS_EVERY), None)
 
 
 _board = None
@@ -383,18 +392,6 @@ def _board_tick(board, shard: int, capture, one: OnePass) -> Callable[[], None]:
     return tick
 
 
-def _of_shard(events: Iterator[FlowEvent], shard: int, shards: int) -> Iterator[FlowEvent]:
-    """The events of the flows whose ``tcp.stream`` is ``shard`` modulo ``shards``; the
-    others' payload is dropped by the flow table from their first event on (a flow that
-    continues an earlier one has its stream number, so its shard)."""
-    for event in events:
-        flow = event.flow
-        if flow.stream % shards == shard:
-            yield event
-        elif not flow.ignore_payload:
-            flow.ignore_payload = True
-
-
 def analyze_shard(
     files: list[str] | str,
     label: str,
@@ -420,16 +417,20 @@ def analyze_shard(
             one.run_shard(segment_batches(capture, datagrams), shard, shards, tick)
         finally:
             sessions.close()
-        one.warn(capture.info)
+        warnings_at = len(capture.info.warnings)
         dns = read_dns(datagrams, capture.info) if shard == 0 else []
+        flows = one.flows
         return Shard(
             capture.info,
             out,
             sessions.offsets,
             sessions.digests,
             one.other_connections,
-            one.flows.unmatched_icmp if shard == 0 else [],
+            flows.unmatched_icmp if shard == 0 else [],
             dns,
+            list(zip(flows.warned_at, flows.warnings, strict=True)),
+            warnings_at,
+            flows.evicted,
         )
 
 
@@ -490,10 +491,16 @@ def _show_progress(futures: list, board, label: str, files: list[str] | str, pro
 
 def _combine_shards(shards: list[Shard]) -> CaptureResult:
     """One CaptureResult from the shards: the first shard's reading (every shard read the
-    same packets), the warnings only some shards gave (about their own flows) after its
-    own, and the sessions in one spool (their records copied, not read)."""
+    same packets), the flow table's warnings of all in one pass's order, and the sessions
+    in one spool (their records copied, not read)."""
     first = shards[0]
     info = first.info
+    merged = sorted((w for shard in shards for w in shard.flow_warnings), key=itemgetter(0))
+    flow_warnings = list(dict.fromkeys(text for _, text in merged))  # the table's own: in all
+    if first.evicted:
+        flow_warnings.append(evicted_warning(first.evicted))
+    at = first.flow_warnings_at
+    info.warnings[at:at] = flow_warnings
     known = set(info.warnings)
     for shard in shards[1:]:
         for warning in shard.info.warnings:

@@ -84,15 +84,17 @@ def _analyze_set(capture_set: CaptureSet, options: Options) -> CaptureResult:
 
 
 def _parallel(sets: list[CaptureSet], options: Options) -> bool:
-    """Worth worker processes: a scheduler was named, or several files and more than one job."""
+    """Worth worker processes: a scheduler was named, --jobs N > 1 with a file to read (one
+    file is sharded as a set is), or by default several files and more than one core."""
     if options.scheduler:
         return True
     files = [path for s in sets for path in s.files if path != "-"]
-    jobs = options.jobs if options.jobs is not None else (os.cpu_count() or 1)
+    if options.jobs is not None:
+        # Standard input cannot be read twice: it stays in this process (analyze_local).
+        return options.jobs > 1 and bool(files)
+    jobs = os.cpu_count() or 1
     if jobs <= 1 or len(files) < 2:
         return False
-    if options.jobs is not None:
-        return True
     # On two cores --jobs 2 gains wall time only on an idle machine, for 1.2 times the CPU
     # (docs/performance.md, "Rotated sets"): parallel by default only above that.
     return jobs > AUTO_PARALLEL_MIN_CORES and sum(map(_size, files)) >= PARALLEL_MIN_BYTES

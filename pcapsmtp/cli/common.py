@@ -228,9 +228,10 @@ def parallel_options(function):
         "-j",
         type=click.IntRange(1, 1024),
         metavar="N",
-        help="Worker processes for several files, each reading them all and following its "
-        "share of the connections (default: one per core, on machines of more than two cores "
-        "when the files are large enough to repay them); 1 reads everything in this process.",
+        help="Worker processes, each reading the capture (one file or several) and following "
+        "its share of the connections (default: one per core for several files, on machines of "
+        "more than two cores when they are large enough to repay them; one process for a "
+        "single file); 1 reads everything in this process, as does standard input always.",
     )(function)
 
 

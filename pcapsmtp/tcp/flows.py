@@ -156,6 +156,12 @@ class FlowTracker:
         self.warnings: list[str] = []
         """Directions whose out-of-order data reached the reassembly bound: what was
         skipped (the gaps say where)."""
+        self.warned_at: list[int] = []
+        """Where each of ``warnings`` came in the capture: twice the flows ended before it,
+        plus one for a warning between flow ends (the flow table's own). The same in every
+        shard of ``only``, so their warnings merge into one pass's order."""
+        self._ends = 0
+        """Flows ended so far (every shard's)."""
         self._table = FlowTable(sorted(self.server_ports), _limits())
         self._flows: dict[int, TcpFlow] = {}
         """The live flows the consumer was handed, by the table's id."""
@@ -168,6 +174,12 @@ class FlowTracker:
         self._opened: dict[tuple[int, str], tuple] = {}
         """(client, role_from) -> what a flow opened with told the table (``TcpFlow._table``):
         one tuple for all of them."""
+        self.only: tuple[int, int] | None = None
+        """``(shard, shards)``: the consumer is handed only the flows whose stream number is
+        ``shard`` modulo ``shards`` (one process of ``--jobs N``, pcapsmtp.analysis.rotated).
+        The others are numbered and analysed in the core as ever, their payload ignored from
+        their first event on, but no ``TcpFlow`` is made of them and none of their events
+        comes out, nor any warning (``warned_at`` tells where the owner's go)."""
 
     @property
     def streams(self) -> int:
@@ -347,30 +359,49 @@ class FlowTracker:
         self._handed = []
 
     def _convert(self, found: list[tuple]) -> list[FlowEvent]:
-        flows, handed, out = self._flows, self._handed, []
+        flows, handed, out, only = self._flows, self._handed, [], self.only
         for event in found:
             kind = event[0]
             if kind == 0:
                 _, flow_id, direction, offset, data, frame, time_ns = event
-                flow = flows[flow_id]
+                flow = flows.get(flow_id)
+                if flow is None:
+                    continue  # not of the ``only`` shard
                 out.append(StreamData(flow, direction, offset, data, frame, time_ns))
                 handed.append(flow)
             elif kind == 1:
                 _, flow_id, direction, offset, length, frame, time_ns, reason = event
-                flow = flows[flow_id]
+                flow = flows.get(flow_id)
+                if flow is None:
+                    continue
                 out.append(StreamGap(flow, direction, offset, length, frame, time_ns, reason))
                 handed.append(flow)
             elif kind == 2:
-                self._open(event[1])
+                if only is None or event[1][1] % only[1] == only[0]:
+                    self._open(event[1])
+                else:
+                    self._ignore(event[1])
             elif kind == 3:
-                flow = flows[event[1]]
-                flow.syn_time_ns, flow.synack_time_ns, flow.handshake_ack_time_ns = event[2:]
+                flow = flows.get(event[1])
+                if flow is not None:
+                    flow.syn_time_ns, flow.synack_time_ns, flow.handshake_ack_time_ns = event[2:]
             elif kind == 4:
+                ended = event[2]
+                self._ends += 1
+                if only is not None and ended[0][1] % only[1] != only[0]:
+                    continue  # another shard's: its warnings are that shard's to give
                 flow = flows.pop(event[1], None)
-                out.append(FlowEnded(self._ended(flow, event[2])))
+                out.append(FlowEnded(self._ended(flow, ended)))
             else:
                 self.warnings.append(event[1])
+                self.warned_at.append(2 * self._ends + 1)
         return out
+
+    def _ignore(self, head: tuple) -> None:
+        """A flow of another shard (``only``), at its first event: its payload ignored in the
+        table before the next packet, as the consumer would have set it."""
+        flow_id, _, ip0, port0, ip1, port1, client, *_, role_from = head[:10]
+        self._table.update(ip0, port0, ip1, port1, flow_id, client, role_from, True, None)
 
     def _ended(self, flow: TcpFlow | None, ended: tuple) -> TcpFlow:
         """The flow filled in with everything the table knew of it at its end."""
@@ -396,6 +427,7 @@ class FlowTracker:
         for d, (holes, skipped) in enumerate(limited):
             if holes:
                 self.warnings.append(_limited(flow, d, holes, skipped))
+                self.warned_at.append(2 * self._ends)
         return flow
 
     def _icmp(self, error: IcmpError) -> None:
@@ -415,7 +447,16 @@ class FlowTracker:
         )
         if found[0] == 0:
             _, flow_id, head = found
-            flow = self._flows[flow_id] if head is None else self._open(head)
+            only = self.only
+            if head is None:
+                flow = self._flows.get(flow_id)
+                if flow is None:
+                    return  # another shard's (``only``)
+            elif only is None or head[1] % only[1] == only[0]:
+                flow = self._open(head)
+            else:
+                self._ignore(head)
+                return
             if flow.icmp is NOTHING:
                 flow.icmp = []
             flow.icmp.append(error)
