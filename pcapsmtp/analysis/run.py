@@ -96,7 +96,7 @@ def _parallel(sets: list[CaptureSet], options: Options) -> bool:
     if jobs <= 1 or len(files) < 2:
         return False
     # On two cores --jobs 2 gains wall time only on an idle machine, for 1.2 times the CPU
-    # (docs/performance.md, "Rotated sets"): parallel by default only above that.
+    # (docs/performance-log.md, "Rotated sets"): parallel by default only above that.
     return jobs > AUTO_PARALLEL_MIN_CORES and sum(map(_size, files)) >= PARALLEL_MIN_BYTES
 
 

@@ -110,7 +110,7 @@ FINISH_BATCH = 16
 batch's end facts and sessions are made at once (about 28 KB traced a flow), over the live
 sessions not yet freed, so Python's allocator takes new arenas it keeps; 256 put the
 generated 3 GB capture's peak 11 MiB above the end of its reading, 16 puts it 2 MiB above
-(docs/performance.md, "Flat with the capture's length")."""
+(docs/performance-log.md, "Flat with the capture's length")."""
 QUOTED_TCP_BYTES = 16
 """Bytes of a quoted TCP header Wireshark needs to look up its conversation (up to the
 window field; shorter quotes end its TCP dissection before that)."""
