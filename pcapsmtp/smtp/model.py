@@ -118,7 +118,7 @@ class Transaction:
     mail_params: dict[str, str] = field(default_factory=dict)
     mail_reply: Reply | None = None
     rcpt_to: list[Recipient] = field(default_factory=list)
-    """The first MAX_RECIPIENTS recipients (pcapsmtp.smtp.session); the rest in left_out."""
+    """The first MAX_RECIPIENTS recipients (pcapsmtp.smtp.transactions); the rest in left_out."""
     rcpt_left_out: LeftOut | None = None
     method: str | None = None
     """'DATA' or 'BDAT' once the message transfer started."""

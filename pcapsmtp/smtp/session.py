@@ -2,15 +2,18 @@
 
 Transactions advance on replies (a command's reply decides it), so pipelined commands are
 handled in the order the server answered them, which is the order they were sent.
+
+The ``SessionBuilder`` holds the state (its slots), the dialogue entries, commands, AUTH,
+TLS and the finished Session; what commands and replies do to transactions is its base
+``transactions.TransactionSteps``, the bounded lists are ``capped.py``'s, envelope paths
+``paths.py``'s. The caps stay here, read when a list is made (tests lower ``MAX_COMMANDS``).
 """
 
 from __future__ import annotations
 
-import re
-from collections import deque
-from types import MappingProxyType
-
-from pcapsmtp.smtp import codes, queue_ids
+from pcapsmtp.smtp import codes
+from pcapsmtp.smtp.capped import _UNFILLED_FIELDS, UNFILLED, _Capped, _grown
+from pcapsmtp.smtp.capped import TAIL as TAIL  # the tests read session.TAIL
 from pcapsmtp.smtp.events import (
     AUTH_RESPONSE,
     CLIENT,
@@ -27,138 +30,17 @@ from pcapsmtp.smtp.events import (
     Unanswered,
     shared_text,
 )
-from pcapsmtp.smtp.model import (
-    AuthAttempt,
-    DialogueEntry,
-    LeftOut,
-    Outcome,
-    Recipient,
-    Session,
-    TlsInfo,
-    Transaction,
-)
-from pcapsmtp.smtp.outcome import (
-    TIMEOUT_NS,
-    abortive_reset,
-    class_outcome,
-    client_gave_up,
-    decide_outcome,
-    is_timeout_notice,
-    reset_after_own_close,
-)
+from pcapsmtp.smtp.model import AuthAttempt, DialogueEntry, Session, TlsInfo, Transaction
+from pcapsmtp.smtp.outcome import decide_outcome
 from pcapsmtp.smtp.software import parse_ehlo, server_software
 from pcapsmtp.smtp.tls.scanner import TlsScanner
+from pcapsmtp.smtp.transactions import TransactionSteps
 from pcapsmtp.tcp.model import TcpFlow
 
 MAX_ENTRIES = 20_000
-MAX_TRANSACTIONS = 5_000
 MAX_COMMANDS = 20_000
-MAX_RECIPIENTS = 1_000
-"""Recipients kept per transaction; RFC 5321 4.5.3.1.8 asks servers to take at least 100."""
 MAX_LISTED = 1_000
 """Anomalies, gaps and unsolicited replies kept per session."""
-TAIL = 100
-"""Past a cap, the last this many items are kept as well: a session fails at its end."""
-PATH = re.compile(r"(?:FROM|TO)\s*:\s*(<[^>]*>?|[^\s<>]*)\s*(.*)", re.IGNORECASE | re.DOTALL)
-QUOTED_ADDRESS = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
-"""An address a reply quotes ("550 5.1.1 <dave@example.org>: Recipient address rejected")."""
-
-
-def parse_path(argument: str) -> tuple[str | None, dict[str, str]]:
-    """'FROM:<a@b> SIZE=10' -> ('a@b', {'SIZE': '10'}); tolerates 'FROM:a@b' and spaces."""
-    match = PATH.match(argument.strip())
-    if not match:
-        return None, {}
-    address = match.group(1).strip().removeprefix("<").removesuffix(">")
-    params = {}
-    for token in match.group(2).split():
-        key, _, value = token.partition("=")
-        params[key.upper()] = value
-    return address, params
-
-
-UNFILLED = MappingProxyType({})
-"""The empty mapping an open session's dicts share until they are given one."""
-_LISTS = (
-    "auth", "transactions", "dialogue", "commands", "unsolicited", "gaps", "anomalies",
-    "not_captured", "unanswered", "uncertain",
-)  # fmt: skip
-_UNFILLED_FIELDS = {**dict.fromkeys(_LISTS, ()), "extensions": UNFILLED, "left_out": UNFILLED}
-"""The Session's lists and dicts, shared empty while its connection is open (``_grown``):
-most stay empty, and a flood holds 100,000 open sessions (ten empty lists and two empty
-dicts were 688 bytes of each). ``SessionBuilder.finish`` gives the finished session its own
-empty ones, as ``Session()`` does."""
-
-
-def _grown(session: Session, name: str) -> list:
-    """``session``'s list ``name``, made its own on first use."""
-    items = getattr(session, name)
-    if items == ():
-        items = []
-        setattr(session, name, items)
-    return items
-
-
-def _left_out(session: Session) -> dict[str, LeftOut]:
-    """``session.left_out``, made its own on first use."""
-    if session.left_out is UNFILLED:
-        session.left_out = {}
-    return session.left_out
-
-
-class _Capped:
-    """A session list bounded whatever a peer sends: the first ``cap`` items, the last TAIL,
-    and a count (by reply code) of those in between, in ``session.left_out``."""
-
-    __slots__ = ("cap", "items", "name", "noun", "session", "tail", "tail_size", "unanswered")
-
-    def __init__(self, session: Session, name: str, noun: str, cap: int, tail: int = TAIL):
-        self.session, self.name, self.noun, self.cap = session, name, noun, cap
-        self.items: list = _grown(session, name)
-        self.tail: deque | None = None
-        """Made when the cap is first reached (an empty deque costs 600 bytes, and every
-        open session has six of these)."""
-        self.tail_size = tail
-        self.unanswered: set[int] | None = None
-        """ids of commands left out before their reply came: counted when it comes."""
-
-    def add(self, item, keep: bool = False) -> None:
-        """Append ``item``; ``keep`` appends it whatever the cap (AUTH lines: the export
-        must find every one to redact it)."""
-        if len(self.items) < self.cap or keep:
-            self.items.append(item)
-            return
-        if self.tail is None:
-            self.tail = deque()
-        self.tail.append(item)
-        if len(self.tail) > self.tail_size:
-            self._leave_out(self.tail.popleft())
-
-    def _leave_out(self, item) -> None:
-        left_out = self.session.left_out.get(self.name)
-        if left_out is None:
-            left_out = _left_out(self.session)[self.name] = LeftOut(self.noun, self.cap)
-        if isinstance(item, Command) and item.reply is None:
-            if self.unanswered is None:
-                self.unanswered = set()
-            self.unanswered.add(id(item))
-            left_out.count += 1
-            return
-        reply = getattr(item, "reply", None)
-        left_out.add(getattr(item, "code", None) or getattr(reply, "code", None))
-
-    def answered(self, command: Command, code: int) -> None:
-        """The reply to a command already left out: its code joins the count."""
-        if self.unanswered and id(command) in self.unanswered:
-            self.unanswered.discard(id(command))
-            codes = self.session.left_out[self.name].codes
-            codes[code] = codes.get(code, 0) + 1
-
-    def finish(self) -> None:
-        if self.tail:
-            self.items.extend(self.tail)
-            self.items.sort(key=lambda item: item.frame)  # kept AUTH lines among the tail
-            self.tail.clear()
 
 
 _RARE = {
@@ -173,7 +55,7 @@ name of its cap, read when the list is made). A connection that got its greeting
 more has one entry in its dialogue and no command."""
 
 
-class SessionBuilder:
+class SessionBuilder(TransactionSteps):
     """Feeds on the dialogue's events; ``finish()`` returns the Session."""
 
     __slots__ = (
@@ -331,79 +213,6 @@ class SessionBuilder:
     def _on_auth_response(self, command: Command, reply: Reply | None) -> None:
         self._on_auth(command, reply)
 
-    def _on_mail(self, command: Command, reply: Reply | None) -> None:
-        self._close_open(Outcome.ABANDONED)
-        address, params = parse_path(command.argument)
-        transaction = Transaction(
-            address, command.frame, command.time_ns, params, reply, last_frame=_last(command, reply)
-        )
-        if reply is not None and not codes.is_positive(reply.code):
-            transaction.final, transaction.outcome = reply, class_outcome(reply.code)
-        self._add_transaction(transaction)
-
-    def _on_rcpt(self, command: Command, reply: Reply | None) -> None:
-        transaction = self._open(command)
-        address, _params = parse_path(command.argument)
-        text = reply.text if reply is not None else None
-        if len(transaction.rcpt_to) >= MAX_RECIPIENTS:
-            if transaction.rcpt_left_out is None:
-                transaction.rcpt_left_out = LeftOut("recipients", MAX_RECIPIENTS)
-            transaction.rcpt_left_out.add(reply.code if reply is not None else None)
-            transaction.last_frame = _last(command, reply)
-            return
-        transaction.rcpt_to.append(
-            Recipient(
-                address or command.argument,
-                reply.code if reply is not None else None,
-                codes.parse_enhanced(text) if text is not None else None,
-                text,
-                command.frame,
-                reply,
-            )
-        )
-        transaction.last_frame = _last(command, reply)
-
-    def _on_data(self, command: Command, reply: Reply | None) -> None:
-        transaction = self._open(command)
-        transaction.method, transaction.data_reply = "DATA", reply
-        transaction.last_frame = _last(command, reply)
-        if reply is not None and reply.code != 354:
-            self._decide(transaction, reply)
-
-    def _on_bdat(self, command: Command, reply: Reply | None) -> None:
-        transaction = self._open(command)
-        transaction.method = "BDAT"
-        self._attach(transaction, command.message)
-        transaction.last_frame = _last(command, reply)
-        if reply is not None and (command.bdat_last or not codes.is_positive(reply.code)):
-            self._decide(transaction, reply)
-
-    def _on_end_of_data(self, command: Command, reply: Reply | None) -> None:
-        transaction = self._open(command)
-        # A reply to the end of data implies DATA, also when the DATA is not in the capture.
-        transaction.method = transaction.method or "DATA"
-        if command.message is None:
-            transaction.message_complete = False
-            transaction.message_frame = command.frame
-        self._attach(transaction, command.message)
-        if reply is not None:
-            self._decide(transaction, reply)
-        else:
-            transaction.last_frame = command.frame
-
-    def _attach(self, transaction: Transaction, message: MessageEnd | None) -> None:
-        if message is None:
-            return
-        if message in self._unattached:
-            self._unattached.remove(message)
-        transaction.size = message.size
-        transaction.message = message.facts
-        transaction.message_complete = message.complete
-        transaction.message_frame = message.frame
-
-    def _on_rset(self, command: Command, reply: Reply | None) -> None:
-        self._close_open(Outcome.ABANDONED)
-
     def _on_quit(self, command: Command, reply: Reply | None) -> None:
         self.session.quit = command
 
@@ -432,61 +241,6 @@ class SessionBuilder:
                 "tls",
                 "[TLS from the first byte]" if event.implicit else "[TLS handshake]",
             )
-
-    # -- transactions ----------------------------------------------------------
-
-    def _add_transaction(self, transaction: Transaction) -> None:
-        session = self.session
-        if len(session.transactions) >= MAX_TRANSACTIONS:
-            session.dropped_transactions += 1
-            left_out = session.left_out.get("transactions")
-            if left_out is None:
-                left_out = _left_out(session)["transactions"] = LeftOut(
-                    "transactions", MAX_TRANSACTIONS
-                )
-            left_out.add(transaction.mail_reply.code if transaction.mail_reply else None)
-        else:
-            _grown(session, "transactions").append(transaction)
-        self._current = transaction
-
-    def _open(self, command: Command) -> Transaction:
-        """The transaction a command belongs to (one is made for a RCPT/DATA without MAIL)."""
-        if self._current is None or self._current.final is not None:
-            self._add_transaction(Transaction(None, command.frame, command.time_ns))
-        return self._current
-
-    def _decide(self, transaction: Transaction, reply: Reply) -> None:
-        transaction.final = reply
-        transaction.outcome = class_outcome(reply.code)
-        transaction.last_frame = reply.frame
-        if transaction.outcome == Outcome.DELIVERED and transaction.method is None:
-            transaction.outcome = Outcome.INCOMPLETE
-        if codes.is_positive(reply.code):
-            transaction.queue_id = queue_ids.queue_id(reply.text)
-        self._other_reply(reply.text)
-
-    def _close_open(self, outcome: Outcome) -> None:
-        transaction = self._current
-        if transaction is not None and transaction.final is None:
-            if transaction.message_frame is not None:
-                outcome = Outcome.INCOMPLETE  # sent to its end; the answer is not in the capture
-            transaction.outcome = self._refused_recipients(transaction) or outcome
-        self._current = None
-
-    @staticmethod
-    def _refused_recipients(transaction: Transaction) -> Outcome | None:
-        """A transaction whose every recipient was refused ended there, whatever came next;
-        its deciding reply is the last refusal."""
-        refused = [r for r in transaction.rcpt_to if r.code is not None]
-        left_out = transaction.rcpt_left_out.codes if transaction.rcpt_left_out else {}
-        if not refused or any(codes.is_positive(r.code) for r in refused):
-            return None
-        if any(code is not None and codes.is_positive(code) for code in left_out):
-            return None
-        transaction.final = refused[-1].reply
-        if any(codes.is_transient(r.code) for r in refused):
-            return Outcome.DEFERRED
-        return Outcome.REJECTED
 
     # -- the end ---------------------------------------------------------------
 
@@ -524,77 +278,12 @@ class SessionBuilder:
         session.outcome, session.outcome_reason = decide_outcome(session)
         return session
 
-    def _server_side_transactions(self) -> None:
-        """Only the server's replies are captured: what each can answer tells the envelope's
-        steps (RFC 3463 X.1.Y subjects: 0, 7, 8 the sender, the others a recipient), a 354 a
-        DATA, and the reply after it answers the message (RFC 5321 4.3.2). So the outcome of
-        each step is known; the addresses only where the reply quotes them."""
-        before = None
-        for reply in self.session.unsolicited:
-            enhanced = codes.parse_enhanced(reply.lines[0] if reply.lines else "") or ""
-            subject = enhanced[4:] if enhanced[1:4] == ".1." else None
-            if before is not None and before.code == 354 and reply.code != 421:
-                self._decide(self._current, reply)
-            elif reply.code == 354:
-                transaction = self._server_side_open(reply)
-                transaction.method, transaction.data_reply = "DATA", reply
-            elif subject in ("0", "7", "8"):
-                self._close_open(Outcome.ABANDONED)
-                transaction = self._server_side_open(reply)
-                transaction.mail_reply = reply
-                if not codes.is_positive(reply.code):
-                    transaction.final, transaction.outcome = reply, class_outcome(reply.code)
-            elif subject is not None:
-                transaction = self._server_side_open(reply)
-                quoted = QUOTED_ADDRESS.search(reply.text)
-                transaction.rcpt_to.append(
-                    Recipient(
-                        quoted.group(1) if quoted else "",
-                        reply.code,
-                        enhanced,
-                        reply.text,
-                        reply.frame,
-                        reply,
-                    )
-                )
-                transaction.last_frame = reply.frame
-            before = reply
-
-    def _server_side_open(self, reply: Reply) -> Transaction:
-        current = self._current
-        if current is None or current.final is not None or current.method is not None:
-            self._close_open(Outcome.ABANDONED)
-            self._add_transaction(Transaction(None, reply.frame, reply.time_ns))
-        self._current.last_frame = reply.frame
-        return self._current
-
     def _other_reply(self, text: str) -> None:
         """Reply texts for the server software guess: the first MAX_LISTED are plenty."""
         if not self._other_replies:
             self._other_replies = []
         if len(self._other_replies) < MAX_LISTED:
             self._other_replies.append(text)
-
-    def _unfinished_outcome(self) -> Outcome:
-        flow = self.session.flow
-        closing = [r for r in self.session.unsolicited if r.code == 421]
-        if closing:
-            return Outcome.TIMEOUT if is_timeout_notice(closing[0]) else Outcome.DEFERRED
-        if self.session.one_sided:
-            # the other side's packets, which would tell, are not captured
-            return Outcome.INCOMPLETE
-        if client_gave_up(flow) is not None:
-            return Outcome.TIMEOUT
-        if abortive_reset(flow) or reset_after_own_close(flow):
-            return Outcome.RESET
-        waiting = [c for c in self.session.commands if c.reply is None]
-        if waiting and flow.last_time_ns - waiting[0].time_ns >= TIMEOUT_NS:
-            return Outcome.TIMEOUT
-        return Outcome.INCOMPLETE
-
-
-def _last(command: Command, reply: Reply | None) -> int:
-    return reply.frame if reply is not None else command.frame
 
 
 def not_captured(session: Session) -> list[str]:

@@ -29,12 +29,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from pcapsmtp._core import TlsRecords
-from pcapsmtp.smtp.dialogue import Dialogue, looks_like_tls
+from pcapsmtp.smtp.dialogue import Dialogue
 from pcapsmtp.smtp.events import CLIENT, SERVER, Side
 from pcapsmtp.smtp.message import MessageScanner
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.ports import SMTP_PORTS
 from pcapsmtp.smtp.session import SessionBuilder
+from pcapsmtp.smtp.syntax import looks_like_tls
 from pcapsmtp.smtp.tls.scanner import TlsScanner
 from pcapsmtp.tcp.model import FlowEnded, FlowEvent, StreamData, StreamGap, TcpFlow
 

@@ -21,7 +21,7 @@ from collections import defaultdict
 import pytest
 
 from pcapsmtp.analysis import analyze
-from pcapsmtp.smtp.session import parse_path
+from pcapsmtp.smtp.paths import parse_path
 from tests.captures import PUBLIC, analysed
 from tests.tshark import answer, ask, needs_tshark
 

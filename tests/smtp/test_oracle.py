@@ -27,8 +27,8 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from pcapsmtp.smtp.dialogue import KNOWN_VERBS
 from pcapsmtp.smtp.events import AUTH_RESPONSE, END_OF_DATA, GREETING
+from pcapsmtp.smtp.syntax import KNOWN_VERBS
 from tests.captures import all_captures, analysed, capture_id
 from tests.tshark import answer, ask, needs_tshark
 
