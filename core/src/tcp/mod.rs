@@ -2,10 +2,12 @@
 //! connection state and history (`conn_state`), the largest-acknowledged bookkeeping
 //! (`sent`), the handshake options (`options`), and `flow`, which runs them all for one
 //! segment; `table`, the flow table (its maps hashed by foldhash) that keeps one of them per flow with the flow's
-//! counters, notes and reassembly (bound for Python in `python_table`). Plain Rust.
+//! counters, notes and reassembly (bound for Python in `python_table`), and `ended`, the
+//! ended flows it remembers for their stream numbers. Plain Rust.
 
 pub mod analysis;
 pub mod conn_state;
+mod ended;
 pub mod flow;
 pub mod options;
 pub mod sent;

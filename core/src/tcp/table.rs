@@ -20,8 +20,7 @@
 //! Plain Rust: the Python binding is `python_table`. Nothing here panics on any input
 //! (the fuzz target `flow_table` feeds it arbitrary packets).
 
-use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::analysis::{PackedSequence, Segment, SequenceAnalysis};
@@ -30,6 +29,7 @@ use super::analysis::{
     KEEP_ALIVE_ACK, LOST_SEGMENT, OUT_OF_ORDER, REUSED_PORTS, SPURIOUS_RETRANSMISSION, WINDOW_FULL,
     WINDOW_UPDATE, ZERO_WINDOW, ZERO_WINDOW_PROBE, ZERO_WINDOW_PROBE_ACK,
 };
+use super::ended::Remembered;
 use super::flow::{DirectionEnd, FlowAnalysis, SegmentIn};
 use super::options::{parse_options, Handshake};
 use super::{TH_ACK, TH_FIN, TH_RST, TH_SYN};
@@ -585,14 +585,13 @@ pub enum IcmpMatch {
 
 /// What numbering needs of an ended flow, or of a conversation only ICMP errors quoted
 /// (`sequence` [`Kept::Nothing`]). Up to `max_ended` of them are kept, so it is small
-/// (issue 19): 48 bytes, the sequence analysis packed apart (see [`Kept`]).
+/// (issue 19): 40 bytes beside its key in [`Remembered`]'s ring, the sequence analysis
+/// packed apart (see [`Kept`]).
 #[derive(Clone, Debug)]
 struct Ended {
     stream: u64,
     /// Where the stream began: the first frame of its first flow, or the ICMP error.
     frame: u64,
-    /// Its place in `Table::ended_order`.
-    serial: u64,
     /// How the client was identified: [`Role`]'s four kinds as 0..=3, a consumer's name
     /// as 4 + its place in `FlowTable::role_names`.
     role: u32,
@@ -640,10 +639,8 @@ pub struct FlowTable {
     /// Flows ended early because `max_flows` were open at once.
     pub evicted: u64,
     table: HashMap<Key, Box<Live>, KeyHashState>,
-    ended: HashMap<Key, Ended, KeyHashState>,
-    /// Keys of `ended` in the order they were remembered (stale entries skipped).
-    ended_order: VecDeque<(Key, u64)>,
-    ended_serial: u64,
+    /// Up to `max_ended` ended flows, the oldest remembered forgotten first.
+    ended: Remembered<Key, Ended, KeyHashState>,
     /// The consumers' role names of ended flows, each once (see `Ended::role`).
     /// The same names give consumer roles ([`Role::Other`]) their one copy.
     role_names: Vec<Arc<str>>,
@@ -672,15 +669,14 @@ fn expired(limits: &Limits, live: &Live, now_ns: i128, frame: u64) -> bool {
 
 impl FlowTable {
     pub fn new(server_ports: impl IntoIterator<Item = u16>, limits: Limits) -> Self {
+        let ended = Remembered::new(limits.max_ended, KeyHashState::default());
         FlowTable {
             limits,
             server_ports: server_ports.into_iter().collect(),
             streams: 0,
             evicted: 0,
             table: HashMap::default(),
-            ended: HashMap::default(),
-            ended_order: VecDeque::new(),
-            ended_serial: 0,
+            ended,
             role_names: Vec::new(),
             role_codes: HashMap::new(),
             next_id: 0,
@@ -951,26 +947,8 @@ impl FlowTable {
         }
     }
 
-    fn remember(&mut self, key: Key, mut ended: Ended) {
-        self.ended_serial += 1;
-        ended.serial = self.ended_serial;
-        self.ended_order.push_back((key, ended.serial));
+    fn remember(&mut self, key: Key, ended: Ended) {
         self.ended.insert(key, ended);
-        while self.ended.len() > self.limits.max_ended {
-            let Some((oldest, serial)) = self.ended_order.pop_front() else {
-                break;
-            };
-            if let Entry::Occupied(entry) = self.ended.entry(oldest) {
-                if entry.get().serial == serial {
-                    entry.remove();
-                }
-            }
-        }
-        if self.ended_order.len() > 2 * self.ended.len() + 64 {
-            let ended = &self.ended;
-            self.ended_order
-                .retain(|(key, serial)| ended.get(key).is_some_and(|e| e.serial == *serial));
-        }
     }
 
     fn new_flow(&mut self, seg: &SegmentRef<'_>, stream: Option<u64>) -> FlowFacts {
@@ -1328,7 +1306,6 @@ impl FlowTable {
             Ended {
                 stream,
                 frame,
-                serial: 0,
                 role: 0,
                 client: 0,
                 first_is_low: true,
@@ -1364,7 +1341,6 @@ impl FlowTable {
         }
         self.finishing = None;
         self.ended.clear();
-        self.ended_order.clear();
         true
     }
 
@@ -1441,7 +1417,6 @@ impl FlowTable {
                 Ended {
                     stream: flow.stream,
                     frame: flow.continues.unwrap_or(flow.first_frame),
-                    serial: 0,
                     role,
                     client: (flow.client & 1) as u8,
                     first_is_low: flow.endpoints[0].addr() == key.0,
@@ -1530,10 +1505,9 @@ mod tests {
         assert_eq!(size_of::<SequenceAnalysis>(), 224);
         assert_eq!(size_of::<StreamReassembler>(), 104);
         assert_eq!(size_of::<crate::tcp::sent::Sent>(), 96);
-        // Per ended flow kept for its numbering (up to `max_ended`): the map's entry,
-        // the order's, and the packed sequence analysis apart.
-        assert_eq!(size_of::<(Key, Ended)>(), 88);
-        assert_eq!(size_of::<(Key, u64)>(), 48);
+        // Per ended flow kept for its numbering (up to `max_ended`): its slot in the
+        // ring (the index adds a u32 and a control byte), the packed sequence analysis apart.
+        assert_eq!(size_of::<Option<(Key, Ended)>>(), 80);
         assert_eq!(size_of::<PackedSequence>(), 128);
     }
 
