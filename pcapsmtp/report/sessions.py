@@ -312,13 +312,5 @@ def session_dict(session: Session) -> SessionDoc:
         "tcp": tcp_dict(flow),
         "smtp": smtp_dict(session),
         "findings": [],
-        **(
-            {"limits": session.limits()}
-            if session.left_out or _recipients_left_out(session)
-            else {}
-        ),
+        **({"limits": limits} if (limits := session.limits()) else {}),
     }
-
-
-def _recipients_left_out(session: Session) -> bool:
-    return any(t.rcpt_left_out is not None for t in session.transactions)

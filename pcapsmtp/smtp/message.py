@@ -48,6 +48,22 @@ MAX_HOPS = 100
 more for a loop (RFC 5321 6.3)."""
 
 
+def bounds_reached(anomalies: list[str]) -> list[str]:
+    """The message bounds of docs/limits.md ("One message") its reading reached, one line
+    each, for the session's limits: without them a bound reached showed in no output."""
+    notes = {
+        "header_too_long": f"the header block is longer than {HEADER_LIMIT // 1024} KiB: "
+        "read up to that bound",
+        "part_header_too_long": f"a MIME part's header block is longer than "
+        f"{PART_HEADER_LIMIT // 1024} KiB: read up to that bound",
+        "multipart_too_deep": f"MIME parts nested deeper than {MAX_DEPTH} levels: each deeper "
+        "multipart read as one part",
+        "too_many_attachments": f"more than {MAX_ATTACHMENTS:,} attachments: the later ones "
+        "not listed",
+    }
+    return [notes[code] for code in anomalies if code in notes]
+
+
 @dataclass(slots=True)
 class Attachment:
     """One attached file (or attached message) of a message."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from pcapsmtp.smtp.events import Anomaly, Command, Gap, Reply, Side, Unanswered
-from pcapsmtp.smtp.message import MessageFacts
+from pcapsmtp.smtp.message import MessageFacts, bounds_reached
 from pcapsmtp.smtp.software import SoftwareGuess
 from pcapsmtp.smtp.tls.facts import TlsFacts
 from pcapsmtp.tcp.model import Endpoint, TcpFlow
@@ -248,6 +248,11 @@ class Session:
         for number, transaction in enumerate(self.transactions, start=1):
             if transaction.rcpt_left_out is not None:
                 shown.append(f"transaction {number}: {transaction.rcpt_left_out.summary()}")
+            if transaction.message is not None and transaction.message.anomalies:
+                shown += [
+                    f"transaction {number}: message: {note}"
+                    for note in bounds_reached(transaction.message.anomalies)
+                ]
         return shown
 
     @property

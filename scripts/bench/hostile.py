@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -272,7 +273,25 @@ def measure(path: Path) -> tuple[float, float, int, int, list[str]]:
         warnings += capture.get("warnings", [])
     for session in document.get("sessions", []):
         warnings += [f"session {session.get('id')}: {w}" for w in session.get("limits", [])]
+        codes = Counter(_anomaly_codes(session))
+        warnings += [f"session {session.get('id')}: anomaly {c} x{n}" for c, n in codes.items()]
     return seconds, cpu, peak * 1024, done.returncode, warnings
+
+
+def _anomaly_codes(value) -> list[str]:
+    """The anomaly codes anywhere in a session's JSON (the session's own, and its messages'):
+    how a bound on one line or one message shows in the output."""
+    codes = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "anomalies" and isinstance(item, list):
+                codes += [a.get("code") if isinstance(a, dict) else str(a) for a in item]
+            else:
+                codes += _anomaly_codes(item)
+    elif isinstance(value, list):
+        for item in value:
+            codes += _anomaly_codes(item)
+    return codes
 
 
 def main() -> None:
@@ -295,7 +314,8 @@ def main() -> None:
         size = path.stat().st_size
         seconds, cpu, peak, status, warnings = measure(path)
         print(f"{names[0]:8} {size:>14,} B  {seconds:7.1f} s wall  {cpu:7.1f} s CPU  "
-              f"{peak / 2**20:7.0f} MB peak  exit {status}", flush=True)  # fmt: skip
+              f"{peak / 2**20:7.0f} MiB peak ({peak / 1e6:.0f} MB)  exit {status}",
+              flush=True)  # fmt: skip
         for warning in warnings:
             print(f"    {warning[:200]}", flush=True)
 

@@ -88,3 +88,19 @@ def test_permanent_holes_end(tmp_path, case):
     shown."""
     analysis = _analyze(tmp_path, case, 0.002)
     assert len(analysis.sessions) == 1
+
+
+def test_a_message_bound_reached_is_shown_in_the_session_limits(tmp_path):
+    """The message's own bounds (docs/limits.md "One message") reach the output: before, the
+    nesting bound was an anomaly of the message's facts that no format wrote."""
+    from pcapsmtp.report.sessions import session_dict
+
+    analysis = _analyze(tmp_path, "mime", 0.01)
+    session = analysis.sessions[0]
+    expected = (
+        "transaction 1: message: MIME parts nested deeper than 20 levels: each deeper "
+        "multipart read as one part"
+    )
+    assert session.limits() == [expected]
+    assert session_dict(session)["limits"] == [expected]
+    assert any(expected in warning for warning in analysis.warnings)
