@@ -17,13 +17,18 @@ from pcapsmtp.smtp.events import AUTH_RESPONSE, GREETING
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.tcp.model import TH_FIN, TH_RST, TcpFlow
 
-CONN_FIELDS = (
-    ("ts", "time"),
-    ("uid", "string"),
+CONN_ID_FIELDS = (
     ("id.orig_h", "addr"),
     ("id.orig_p", "port"),
     ("id.resp_h", "addr"),
     ("id.resp_p", "port"),
+)
+"""Zeek's conn_id record as every log flattens it, after the connection's ``uid``."""
+
+CONN_FIELDS = (
+    ("ts", "time"),
+    ("uid", "string"),
+    *CONN_ID_FIELDS,
     ("proto", "enum"),
     ("service", "string"),
     ("duration", "interval"),

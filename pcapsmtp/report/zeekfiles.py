@@ -3,7 +3,7 @@ framework gets one from its MIME analyzer (pcapsmtp.report.zeeklogs)."""
 
 from __future__ import annotations
 
-from pcapsmtp.report.zeekconn import conn_ids, fuid, is_local
+from pcapsmtp.report.zeekconn import CONN_ID_FIELDS, conn_ids, fuid, is_local
 from pcapsmtp.report.zeekwriter import zeek_time
 from pcapsmtp.smtp.model import Session
 
@@ -11,10 +11,7 @@ FILES_FIELDS = (
     ("ts", "time"),
     ("fuid", "string"),
     ("uid", "string"),
-    ("id.orig_h", "addr"),
-    ("id.orig_p", "port"),
-    ("id.resp_h", "addr"),
-    ("id.resp_p", "port"),
+    *CONN_ID_FIELDS,
     ("source", "string"),
     ("depth", "count"),
     ("analyzers", "set[string]"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from pcapsmtp.report.zeekconn import conn_ids
+from pcapsmtp.report.zeekconn import CONN_ID_FIELDS, conn_ids
 from pcapsmtp.report.zeekfiles import message_files
 from pcapsmtp.report.zeekwriter import zeek_time
 from pcapsmtp.smtp.events import AUTH_RESPONSE, GREETING, Command, Reply
@@ -15,10 +15,7 @@ from pcapsmtp.smtp.model import Session
 SMTP_FIELDS = (
     ("ts", "time"),
     ("uid", "string"),
-    ("id.orig_h", "addr"),
-    ("id.orig_p", "port"),
-    ("id.resp_h", "addr"),
-    ("id.resp_p", "port"),
+    *CONN_ID_FIELDS,
     ("trans_depth", "count"),
     ("helo", "string"),
     ("mailfrom", "string"),
