@@ -1,4 +1,5 @@
-"""What an analysis is asked (Options) and what it gives (Analysis, one CaptureResult a capture).
+"""What an analysis is asked (Options) and what it gives (Analysis, one CaptureResult a capture),
+and the error of its parallel runs (ParallelError: pcapsmtp.analysis.shards and .rotated raise it).
 
 Plain records: the pass (pcapsmtp.analysis.one_pass) fills them, diagnose adds findings, and
 everything above (diff, the ticket, report, the command line) reads them.
@@ -14,7 +15,7 @@ from pcapsmtp.analysis.progress import Progress
 from pcapsmtp.capture import CaptureInfo, IcmpError
 from pcapsmtp.diagnose import Finding
 from pcapsmtp.dns.model import Lookup
-from pcapsmtp.errors import CaptureError
+from pcapsmtp.errors import CaptureError, PcapsmtpError
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.tracker import SmtpTracker
 
@@ -36,7 +37,7 @@ class Options:
     progress: Progress | None = None
     """Told now and then how far the reading got (see pcapsmtp.analysis.progress); None: nobody."""
     jobs: int | None = None
-    """Worker processes for rotated sets (pcapsmtp.analysis.rotated); None: one per core, used
+    """Worker processes for rotated sets (pcapsmtp.analysis.shards); None: one per core, used
     when the captures are large enough to repay starting them; 1: everything in this process."""
     scheduler: str | None = None
     """Address of a running Dask scheduler (``tcp://HOST:PORT``) to run the tasks on."""
@@ -140,3 +141,12 @@ class WarningFound:
 
 
 LiveEvent = SessionShown | FindingFound | WarningFound
+
+
+class ParallelError(PcapsmtpError):
+    """The tasks could not be run (no scheduler at that address, workers lost for good)."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}")
+        self.where = where
+        self.reason = reason

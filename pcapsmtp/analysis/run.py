@@ -1,9 +1,9 @@
 """``analyze``: every input through the one pass (pcapsmtp.analysis.one_pass), then diagnosed.
 
 Inputs are files, folders and standard input; the files of a rotated set are one capture
-(pcapsmtp.capture.sets), chained in this process or read in parallel
-(pcapsmtp.analysis.rotated). Each capture's sessions are then numbered, diagnosed, and linked
-to the mail logs when some were given.
+(pcapsmtp.capture.sets), chained in this process (pcapsmtp.analysis.chained) or read in
+parallel (pcapsmtp.analysis.rotated). Each capture's sessions are then numbered, diagnosed,
+and linked to the mail logs when some were given.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from datetime import UTC
 
-from pcapsmtp.analysis.model import Analysis, CaptureResult, Options
+from pcapsmtp.analysis.model import Analysis, CaptureResult, Options, ParallelError
 from pcapsmtp.analysis.one_pass import analyze_capture
 from pcapsmtp.analysis.spool import SessionList, SessionSpool
 from pcapsmtp.capture.sets import CaptureSet, expand_inputs, group_files
@@ -76,7 +76,7 @@ def _numbered(sessions: list[Session] | SessionSpool) -> SessionList | SessionSp
 def _analyze_set(capture_set: CaptureSet, options: Options) -> CaptureResult:
     if len(capture_set.files) == 1:
         return analyze_capture(capture_set.files[0], options, spool=True)
-    from pcapsmtp.analysis.rotated import analyze_chained, analyze_merged  # only for sets
+    from pcapsmtp.analysis.chained import analyze_chained, analyze_merged  # only for sets
 
     if options.keylog:
         return analyze_merged(capture_set, options)
@@ -108,7 +108,7 @@ def _size(path: str) -> int:
 
 
 def _analyze_parallel(analysis: Analysis, sets: list[CaptureSet], options: Options) -> None:
-    from pcapsmtp.analysis.rotated import ParallelError, analyze_parallel
+    from pcapsmtp.analysis.rotated import analyze_parallel
 
     jobs = options.jobs or os.cpu_count() or 1
     progress = options.progress

@@ -17,10 +17,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
-from pcapsmtp.report import svg
 from pcapsmtp.report.findings import finding_cards, ranges
+from pcapsmtp.report.ladder_svg import ladder
 from pcapsmtp.report.model import Report
 from pcapsmtp.report.safe import terminal
+from pcapsmtp.report.sequence_svg import time_sequence
+from pcapsmtp.report.timeline_svg import sessions_timeline
 from pcapsmtp.report.zeek import tcp_legend
 
 CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
@@ -70,9 +72,9 @@ def _environment() -> Environment:
     env.filters["moment"] = moment
     env.filters["ranges"] = ranges
     env.globals.update(
-        ladder=svg.ladder,
-        time_sequence=svg.time_sequence,
-        sessions_timeline=svg.sessions_timeline,
+        ladder=ladder,
+        time_sequence=time_sequence,
+        sessions_timeline=sessions_timeline,
         finding_cards=finding_cards,
         csp=CONTENT_SECURITY_POLICY,
         tcp_legend=tcp_legend,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from pcapsmtp.smtp.message import MessageFacts
+from pcapsmtp.smtp.message_facts import MessageFacts
 
 MAX_SHARED_TEXTS = 4_096
 SHARED_TEXT_LENGTH = 120

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from pcapsmtp.smtp.events import Anomaly, Command, Gap, Reply, Side, Unanswered
-from pcapsmtp.smtp.message import MessageFacts, bounds_reached
+from pcapsmtp.smtp.message_facts import MessageFacts, bounds_reached
 from pcapsmtp.smtp.software import SoftwareGuess
 from pcapsmtp.smtp.tls.facts import TlsFacts
 from pcapsmtp.tcp.model import Endpoint, TcpFlow

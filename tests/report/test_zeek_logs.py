@@ -21,15 +21,10 @@ import pytest
 from click.testing import CliRunner
 
 from pcapsmtp.cli import main
-from pcapsmtp.report.zeeklogs import (
-    CONN_FIELDS,
-    FILES_FIELDS,
-    SMTP_FIELDS,
-    email_addresses,
-    render_zeek,
-    render_zeek_json,
-    uid,
-)
+from pcapsmtp.report.zeekconn import CONN_FIELDS, uid
+from pcapsmtp.report.zeekfiles import FILES_FIELDS
+from pcapsmtp.report.zeeklogs import render_zeek, render_zeek_json
+from pcapsmtp.report.zeeksmtp import SMTP_FIELDS, email_addresses
 from pcapsmtp.report.zeekwriter import tsv_text, tsv_value, zeek_time
 from tests.captures import LAB, PUBLIC, all_captures, analysed, capture_id
 from tests.conversation import Conversation

@@ -1,5 +1,5 @@
 """``--jobs N`` without ``--scheduler``: N processes forked from the command, each reading the
-whole set and tracking the SMTP of its share of the streams (pcapsmtp.analysis.rotated,
+whole set and tracking the SMTP of its share of the streams (pcapsmtp.analysis.shards,
 ``analyze_sharded``). Its JSON is ``--jobs 1``'s byte for byte, warnings included, and
 agrees with the per-file tasks on a Dask cluster (the parallel path before it) where those
 agree with one pass."""
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pcapsmtp.analysis import Options, analyze
-from pcapsmtp.analysis.rotated import analyze_shard
+from pcapsmtp.analysis.shards import analyze_shard
 from pcapsmtp.report.jsondoc import write_json
 from tests.captures import LAB
 from tests.rotated.split import comparable, pcap_records, split_pcap

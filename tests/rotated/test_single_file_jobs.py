@@ -1,5 +1,5 @@
 """``--jobs N`` on a single capture file: the sharded pass of rotated sets
-(pcapsmtp.analysis.rotated, ``analyze_sharded``), N forked processes each reading the file and
+(pcapsmtp.analysis.shards, ``analyze_sharded``), N forked processes each reading the file and
 tracking the SMTP of its share of the streams. Its JSON is ``--jobs 1``'s byte for byte;
 standard input, which cannot be read twice, stays in the command's process. A worker makes no
 Python flow of the other shards' connections (``FlowTracker.only``), and the flow table's
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from pcapsmtp.analysis import Options, analyze, rotated
-from pcapsmtp.analysis.rotated import analyze_shard
+from pcapsmtp.analysis import Options, analyze, shards
 from pcapsmtp.analysis.run import _parallel
+from pcapsmtp.analysis.shards import analyze_shard
 from pcapsmtp.capture.sets import CaptureSet
 from pcapsmtp.report.jsondoc import write_json
 from pcapsmtp.tcp import reassembly
@@ -47,13 +47,13 @@ def json_of(path: str, options: Options) -> str:
 def sharded(monkeypatch) -> list[int]:
     """The jobs of every ``analyze_sharded`` call (the command's side of the workers)."""
     calls: list[int] = []
-    real = rotated.analyze_sharded
+    real = shards.analyze_sharded
 
     def counted(capture_set, options, pool, jobs, board=None):
         calls.append(jobs)
         return real(capture_set, options, pool, jobs, board)
 
-    monkeypatch.setattr(rotated, "analyze_sharded", counted)
+    monkeypatch.setattr(shards, "analyze_sharded", counted)
     return calls
 
 

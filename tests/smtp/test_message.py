@@ -34,7 +34,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pcapsmtp.capture import open_capture, packets
-from pcapsmtp.smtp.message import HEADER_LIMIT, MessageFacts, MessageScanner
+from pcapsmtp.smtp.message import MessageScanner
+from pcapsmtp.smtp.message_facts import HEADER_LIMIT, MessageFacts
 from pcapsmtp.tcp import StreamData, StreamGap, track_flows
 from tests.captures import PUBLIC, in_folder
 from tests.tshark import fields, needs_tshark

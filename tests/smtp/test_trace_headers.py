@@ -20,7 +20,8 @@ from pcapsmtp.smtp.header_addresses import (
     ip_addresses,
     received_address,
 )
-from pcapsmtp.smtp.message import HEADER_LIMIT, MAX_HOPS, MessageFacts, MessageScanner
+from pcapsmtp.smtp.message import MessageScanner
+from pcapsmtp.smtp.message_facts import HEADER_LIMIT, MAX_HOPS, MessageFacts
 from tests.captures import all_captures, analysed, capture_id
 from tests.tshark import answer, ask, needs_tshark
 
