@@ -19,6 +19,7 @@ from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.tracker import SmtpTracker
 
 if TYPE_CHECKING:  # the mail-log parsers load only when logs are given
+    from pcapsmtp.diagnose import Diagnosis
     from pcapsmtp.maillog.link import MaillogLinks
 
 
@@ -40,6 +41,9 @@ class Options:
     when the captures are large enough to repay starting them; 1: everything in this process."""
     scheduler: str | None = None
     """Address of a running Dask scheduler (``tcp://HOST:PORT``) to run the tasks on."""
+    session_rules_in_writer: bool = False
+    """The session rules left to the writer of the output, which reads every session anyway
+    (``analyze --format json``: pcapsmtp.report.jsondoc); ``CaptureResult.diagnosis``."""
 
 
 @dataclass(slots=True)
@@ -56,6 +60,10 @@ class CaptureResult:
     """The DNS lookups the capture holds (UDP port 53; not read in a rotated set's per-file
     tasks on a Dask cluster)."""
     findings: list[Finding] = field(default_factory=list)
+    diagnosis: Diagnosis | None = None
+    """The session rules still to run, with ``Options.session_rules_in_writer``: the rules
+    over the whole capture have run; the writer runs the session rules on each session as it
+    writes it, then sets ``findings``."""
     smtp: SmtpTracker | None = None
     """While the pass is being finished only: the tracker holding TLS sessions."""
 

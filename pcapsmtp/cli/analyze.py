@@ -57,9 +57,9 @@ def analyze_command(captures, fmt, ports, tz, maillogs, keylog, jobs, scheduler,
     if follow:
         _follow(captures, fmt, tz, ports, maillogs, bool(keylog or scheduler or (jobs or 1) > 1))
         return
-    analysis = analyze(
-        list(captures), analysis_options(ports, maillogs, tz, keylog, jobs, scheduler)
-    )
+    options = analysis_options(ports, maillogs, tz, keylog, jobs, scheduler)
+    options.session_rules_in_writer = fmt == "json"  # write_json runs them (jsondoc)
+    analysis = analyze(list(captures), options)
     report_warnings(analysis)
     # What the analysis holds lives until its output is written: out of the collector's
     # sight meanwhile (gc.freeze), the collections while it is written walk only what the
