@@ -6,6 +6,7 @@ everything above (diff, the ticket, report, the command line) reads them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import TYPE_CHECKING
@@ -111,6 +112,21 @@ class Analysis:
     def several(self) -> bool:
         """More than one capture: a session id alone does not name a session."""
         return len(self.results) > 1
+
+    def sessions_and_findings(self) -> Iterator[tuple[Session, list[Finding]]]:
+        """Each session with its findings, most severe first (``findings_by_session``).
+        Where the session rules were left to the writer (``CaptureResult.diagnosis``), they
+        run on each session as it is reached, and the capture's findings are set once every
+        session was: a spooled session is read back once for its rules and its output."""
+        result = self.results[0] if len(self.results) == 1 else None
+        if result is not None and result.diagnosis is not None:
+            yield from result.diagnosis.by_session()
+            result.findings = result.diagnosis.findings()
+            result.diagnosis = None
+            return
+        by_session = self.findings_by_session()
+        for session in self.sessions:
+            yield session, by_session.get(session.key, [])
 
     def findings_by_session(self) -> dict[tuple[str, int], list[Finding]]:
         """Session key (pcapsmtp.smtp.Session.key) -> its findings, most severe first."""

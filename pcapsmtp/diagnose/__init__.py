@@ -7,7 +7,7 @@ is reported as a warning finding of its own instead of stopping the others.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from pcapsmtp.capture import CaptureInfo, IcmpError
@@ -28,7 +28,6 @@ __all__ = [
     "Finding",
     "Severity",
     "all_codes",
-    "by_rank_and_rule",
     "diagnose",
 ]
 
@@ -129,15 +128,34 @@ class Diagnosis:
         self.capture_findings = found
         return found
 
+    def by_session(self) -> Iterator[tuple[Session, list[Finding]]]:
+        """Each session with its findings, in the order ``Analysis.findings_by_session``
+        gives them (by rank, then rule; those of the rules over the capture that name it
+        among them), the session rules run on it as it is reached (after ``capture``)."""
+        named: dict[tuple[str | None, int | None], list[tuple[int, Finding]]] = {}
+        for number, finding in self.capture_findings:
+            if finding.session is not None:
+                named.setdefault((finding.capture, finding.session), []).append((number, finding))
+        for session in self.sessions:
+            key = session.key
+            found = [item for item in self.session(session) if _key(item[1]) == key]
+            found += named.get(key, ())
+            found.sort(key=_by_rank_and_rule)
+            yield session, [finding for _number, finding in found]
+
     def findings(self) -> list[Finding]:
         """Everything found so far, by rank, then by rule."""
-        found = sorted(self._found, key=by_rank_and_rule)
+        found = sorted(self._found, key=_by_rank_and_rule)
         return [finding for _number, finding in found]
 
 
-def by_rank_and_rule(item: tuple[int, Finding]) -> tuple:
+def _by_rank_and_rule(item: tuple[int, Finding]) -> tuple:
     """The findings' order, for (the rule's place in RULES, a finding)."""
     return (item[1].rank, item[0])
+
+
+def _key(finding: Finding) -> tuple[str | None, int | None]:
+    return (finding.capture, finding.session)
 
 
 def _produce(rule, target, context: CaptureContext) -> list[Finding]:

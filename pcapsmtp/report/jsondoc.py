@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, tzinfo
 from typing import TextIO
 
 from pcapsmtp import __version__
-from pcapsmtp.analysis import Analysis, CaptureResult
-from pcapsmtp.diagnose import Finding, by_rank_and_rule
+from pcapsmtp.analysis import Analysis
 from pcapsmtp.report.captures import capture_dict
 from pcapsmtp.report.fastjson import LazyList, encode, encode_items
 from pcapsmtp.report.findings import finding_dict
@@ -34,51 +32,17 @@ class _Sessions(list):
         return bool(self.analysis.sessions)
 
     def __iter__(self):
-        results = self.analysis.results
-        if len(results) == 1 and results[0].diagnosis is not None:
-            yield from _diagnosed(results[0])
-            return
-        by_session = self.analysis.findings_by_session()
-        for session in self.analysis.sessions:
+        for session, found in self.analysis.sessions_and_findings():
             document = session_dict(session)
-            found = by_session.get(session.key)
             if found:  # in place of session_dict's empty list, without copying the dict
                 document["findings"] = [finding_dict(f) for f in found]
             yield document
 
 
-def _diagnosed(result: CaptureResult) -> Iterator[dict]:
-    """The sessions' dicts of a capture whose session rules were left to the writer
-    (``Options.session_rules_in_writer``): each session read back once, for its rules and
-    its dict; its findings in the order ``findings_by_session`` gives them (by rank, then
-    rule), those of the rules over the capture that name it among them. Sets the capture's
-    findings once every session is written."""
-    diagnosis = result.diagnosis
-    named: dict[tuple[str, int], list[tuple[int, Finding]]] = {}
-    for number, finding in diagnosis.capture_findings:
-        if finding.session is not None:
-            named.setdefault((finding.capture, finding.session), []).append((number, finding))
-    for session in result.sessions:
-        key = session.key
-        found = [item for item in diagnosis.session(session) if _key(item[1]) == key]
-        found += named.get(key, ())
-        document = session_dict(session)
-        if found:  # in place of session_dict's empty list, as _Sessions does
-            found.sort(key=by_rank_and_rule)
-            document["findings"] = [finding_dict(f) for _number, f in found]
-        yield document
-    result.findings = diagnosis.findings()
-    result.diagnosis = None
-
-
-def _key(finding: Finding) -> tuple[str | None, int | None]:
-    return (finding.capture, finding.session)
-
-
 class _Findings(list):
     """The findings' dicts, made one at a time as the encoder reaches them (as _Sessions:
     a flood of 200,000 connections has 200,000 findings); read from the analysis then,
-    after the sessions (``_diagnosed``)."""
+    after the sessions (``Analysis.sessions_and_findings``)."""
 
     def __init__(self, analysis: Analysis) -> None:
         super().__init__()
@@ -104,7 +68,7 @@ class _Findings(list):
 def analysis_document(analysis: Analysis, lazy: bool = False) -> dict:
     """The JSON document; ``lazy``: its sessions made while it is encoded (write_json). The
     findings are read after the sessions, whose writing may run the session rules
-    (``_diagnosed``)."""
+    (``Analysis.sessions_and_findings``)."""
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "pcapsmtp", "version": __version__},
