@@ -7,6 +7,7 @@ everything above (diff, the ticket, report, the command line) reads them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.tracker import SmtpTracker
 
 if TYPE_CHECKING:  # the mail-log parsers load only when logs are given
+    from pcapsmtp.diagnose import Diagnosis
     from pcapsmtp.maillog.link import MaillogLinks
 
 
@@ -41,6 +43,9 @@ class Options:
     when the captures are large enough to repay starting them; 1: everything in this process."""
     scheduler: str | None = None
     """Address of a running Dask scheduler (``tcp://HOST:PORT``) to run the tasks on."""
+    session_rules_in_writer: bool = False
+    """The session rules left to the writer of the output, which reads every session anyway
+    (``analyze --format json``: pcapsmtp.report.jsondoc); ``CaptureResult.diagnosis``."""
 
 
 @dataclass(slots=True)
@@ -57,6 +62,10 @@ class CaptureResult:
     """The DNS lookups the capture holds (UDP port 53; not read in a rotated set's per-file
     tasks on a Dask cluster)."""
     findings: list[Finding] = field(default_factory=list)
+    diagnosis: Diagnosis | None = None
+    """The session rules still to run, with ``Options.session_rules_in_writer``: the rules
+    over the whole capture have run; the writer runs the session rules on each session as it
+    writes it, then sets ``findings``."""
     smtp: SmtpTracker | None = None
     """While the pass is being finished only: the tracker holding TLS sessions."""
 
@@ -104,6 +113,21 @@ class Analysis:
     def several(self) -> bool:
         """More than one capture: a session id alone does not name a session."""
         return len(self.results) > 1
+
+    def sessions_and_findings(self) -> Iterator[tuple[Session, list[Finding]]]:
+        """Each session with its findings, most severe first (``findings_by_session``).
+        Where the session rules were left to the writer (``CaptureResult.diagnosis``), they
+        run on each session as it is reached, and the capture's findings are set once every
+        session was: a spooled session is read back once for its rules and its output."""
+        result = self.results[0] if len(self.results) == 1 else None
+        if result is not None and result.diagnosis is not None:
+            yield from result.diagnosis.by_session()
+            result.findings = result.diagnosis.findings()
+            result.diagnosis = None
+            return
+        by_session = self.findings_by_session()
+        for session in self.sessions:
+            yield session, by_session.get(session.key, [])
 
     def findings_by_session(self) -> dict[tuple[str, int], list[Finding]]:
         """Session key (pcapsmtp.smtp.Session.key) -> its findings, most severe first."""

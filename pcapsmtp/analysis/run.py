@@ -15,7 +15,7 @@ from pcapsmtp.analysis.model import Analysis, CaptureResult, Options, ParallelEr
 from pcapsmtp.analysis.one_pass import analyze_capture
 from pcapsmtp.analysis.spool import SessionList, SessionSpool
 from pcapsmtp.capture.sets import CaptureSet, expand_inputs, group_files
-from pcapsmtp.diagnose import CaptureContext, diagnose
+from pcapsmtp.diagnose import CaptureContext, Diagnosis, diagnose
 from pcapsmtp.errors import CaptureError
 from pcapsmtp.smtp.model import Session
 
@@ -58,9 +58,19 @@ def conclude(analysis: Analysis, options: Options) -> None:
             for limit in digest.limits
         ]
         context = CaptureContext(result.info, result.stray_icmp, dns=result.dns)
-        result.findings = diagnose(result.sessions, context)
+        if _rules_in_writer(analysis, options):
+            result.diagnosis = Diagnosis(result.sessions, context)
+            result.diagnosis.capture()
+        else:
+            result.findings = diagnose(result.sessions, context)
     if options.maillogs and analysis.results:
         _link_maillogs(analysis, options)
+
+
+def _rules_in_writer(analysis: Analysis, options: Options) -> bool:
+    """The session rules left to the writer (``Options.session_rules_in_writer``): for one
+    capture (the findings of several are keyed by capture and merged) without mail logs."""
+    return options.session_rules_in_writer and len(analysis.results) == 1 and not options.maillogs
 
 
 def _numbered(sessions: list[Session] | SessionSpool) -> SessionList | SessionSpool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -56,10 +57,23 @@ def analyze_command(captures, fmt, ports, tz, maillogs, keylog, jobs, scheduler,
     if follow:
         _follow(captures, fmt, tz, ports, maillogs, bool(keylog or scheduler or (jobs or 1) > 1))
         return
-    analysis = analyze(
-        list(captures), analysis_options(ports, maillogs, tz, keylog, jobs, scheduler)
-    )
+    options = analysis_options(ports, maillogs, tz, keylog, jobs, scheduler)
+    options.session_rules_in_writer = fmt == "json"  # write_json runs them (jsondoc)
+    analysis = analyze(list(captures), options)
     report_warnings(analysis)
+    # What the analysis holds lives until its output is written: out of the collector's
+    # sight meanwhile (gc.freeze), the collections while it is written walk only what the
+    # writing makes, not the sessions held in memory (a full collection is about 0.05 s
+    # on the 200 MB capture); unfrozen after, for callers that go on (the tests).
+    gc.freeze()
+    try:
+        _output(analysis, fmt, tz)
+    finally:
+        gc.unfreeze()
+    sys.exit(report_errors(analysis.errors))
+
+
+def _output(analysis, fmt: str, tz) -> None:
     zeek_dir = fmt.startswith("zeek") and click.get_current_context().meta["pcapsmtp.output"]
     if analysis.results and zeek_dir and zeek_dir != "-":
         _write_zeek(analysis, zeek_dir, fmt == "zeek-json")
@@ -70,7 +84,6 @@ def analyze_command(captures, fmt, ports, tz, maillogs, keylog, jobs, scheduler,
             write_json(analysis, stream)
     elif analysis.results:
         emit(_render(analysis, fmt, tz))
-    sys.exit(report_errors(analysis.errors))
 
 
 def _follow(captures, fmt: str, tz, ports, maillogs, elsewhere: bool) -> None:

@@ -7,7 +7,7 @@ is reported as a warning finding of its own instead of stopping the others.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from pcapsmtp.capture import CaptureInfo, IcmpError
@@ -24,6 +24,7 @@ __all__ = [
     "INFO",
     "WARNING",
     "CaptureContext",
+    "Diagnosis",
     "Finding",
     "Severity",
     "all_codes",
@@ -69,16 +70,40 @@ def diagnose(sessions: Sequence[Session], context: CaptureContext) -> list[Findi
     session is read back once), then the rules over the whole capture. The findings are in
     the order of rank, then of the rules, as if each rule had run over every session in
     turn."""
-    context.path_acked = _path_acked(sessions)
-    found: list[tuple[int, Finding]] = []
-    session_rules = [
-        (number, rule, rule.function, _needs_both_sides(rule.codes))
-        for number, rule in enumerate(RULES)
-        if rule.scope == "session"
-    ]
+    diagnosis = Diagnosis(sessions, context)
     for session in sessions:
+        diagnosis.session(session)
+    diagnosis.capture()
+    return diagnosis.findings()
+
+
+class Diagnosis:
+    """The rules over one capture's sessions, run in two parts: the session rules on each
+    session as a reader of the sessions reaches it (``session``), the rules over the whole
+    capture (``capture``) before or after them; ``findings`` sorts what both found. So a
+    writer that reads every session anyway (the JSON document, pcapsmtp.report.jsondoc)
+    runs the session rules on it: a spooled session is read back once, not twice."""
+
+    def __init__(self, sessions: Sequence[Session], context: CaptureContext) -> None:
+        context.path_acked = _path_acked(sessions)
+        self.sessions = sessions
+        self.context = context
+        self._session_rules = [
+            (number, rule, rule.function, _needs_both_sides(rule.codes))
+            for number, rule in enumerate(RULES)
+            if rule.scope == "session"
+        ]
+        self._found: list[tuple[int, Finding]] = []
+        """(the rule's place in RULES, a finding)."""
+        self.capture_findings: list[tuple[int, Finding]] = []
+        """What ``capture`` found."""
+
+    def session(self, session: Session) -> list[tuple[int, Finding]]:
+        """The session rules' findings on ``session`` (kept for ``findings``)."""
+        context = self.context
         one_sided = session.one_sided is not None
-        for number, rule, function, needs_both_sides in session_rules:
+        found: list[tuple[int, Finding]] = []
+        for number, rule, function, needs_both_sides in self._session_rules:
             if one_sided and needs_both_sides:
                 continue
             try:  # _produce written out: 46,644 runs on the 200 MB capture, few with findings
@@ -88,11 +113,49 @@ def diagnose(sessions: Sequence[Session], context: CaptureContext) -> list[Findi
             if produced:
                 _finish(produced, session, context)
                 found += ((number, f) for f in produced)
-    for number, rule in enumerate(RULES):
-        if rule.scope != "session":
-            found += ((number, f) for f in _produce(rule, sessions, context))
-    found.sort(key=lambda item: (item[1].rank, item[0]))
-    return [finding for _number, finding in found]
+        self._found += found
+        return found
+
+    def capture(self) -> list[tuple[int, Finding]]:
+        """The findings of the rules over the whole capture (kept for ``findings``)."""
+        found = [
+            (number, finding)
+            for number, rule in enumerate(RULES)
+            if rule.scope != "session"
+            for finding in _produce(rule, self.sessions, self.context)
+        ]
+        self._found += found
+        self.capture_findings = found
+        return found
+
+    def by_session(self) -> Iterator[tuple[Session, list[Finding]]]:
+        """Each session with its findings, in the order ``Analysis.findings_by_session``
+        gives them (by rank, then rule; those of the rules over the capture that name it
+        among them), the session rules run on it as it is reached (after ``capture``)."""
+        named: dict[tuple[str | None, int | None], list[tuple[int, Finding]]] = {}
+        for number, finding in self.capture_findings:
+            if finding.session is not None:
+                named.setdefault((finding.capture, finding.session), []).append((number, finding))
+        for session in self.sessions:
+            key = session.key
+            found = [item for item in self.session(session) if _key(item[1]) == key]
+            found += named.get(key, ())
+            found.sort(key=_by_rank_and_rule)
+            yield session, [finding for _number, finding in found]
+
+    def findings(self) -> list[Finding]:
+        """Everything found so far, by rank, then by rule."""
+        found = sorted(self._found, key=_by_rank_and_rule)
+        return [finding for _number, finding in found]
+
+
+def _by_rank_and_rule(item: tuple[int, Finding]) -> tuple:
+    """The findings' order, for (the rule's place in RULES, a finding)."""
+    return (item[1].rank, item[0])
+
+
+def _key(finding: Finding) -> tuple[str | None, int | None]:
+    return (finding.capture, finding.session)
 
 
 def _produce(rule, target, context: CaptureContext) -> list[Finding]:

@@ -32,10 +32,8 @@ class _Sessions(list):
         return bool(self.analysis.sessions)
 
     def __iter__(self):
-        by_session = self.analysis.findings_by_session()
-        for session in self.analysis.sessions:
+        for session, found in self.analysis.sessions_and_findings():
             document = session_dict(session)
-            found = by_session.get(session.key)
             if found:  # in place of session_dict's empty list, without copying the dict
                 document["findings"] = [finding_dict(f) for f in found]
             yield document
@@ -43,11 +41,19 @@ class _Sessions(list):
 
 class _Findings(list):
     """The findings' dicts, made one at a time as the encoder reaches them (as _Sessions:
-    a flood of 200,000 connections has 200,000 findings)."""
+    a flood of 200,000 connections has 200,000 findings); read from the analysis then,
+    after the sessions (``Analysis.sessions_and_findings``)."""
 
-    def __init__(self, findings: list) -> None:
+    def __init__(self, analysis: Analysis) -> None:
         super().__init__()
-        self.findings = findings
+        self.analysis = analysis
+        self._findings: list | None = None
+
+    @property
+    def findings(self) -> list:
+        if self._findings is None:
+            self._findings = self.analysis.findings
+        return self._findings
 
     def __len__(self) -> int:
         return len(self.findings)
@@ -60,8 +66,9 @@ class _Findings(list):
 
 
 def analysis_document(analysis: Analysis, lazy: bool = False) -> dict:
-    """The JSON document; ``lazy``: its sessions made while it is encoded (write_json)."""
-    findings = analysis.findings
+    """The JSON document; ``lazy``: its sessions made while it is encoded (write_json). The
+    findings are read after the sessions, whose writing may run the session rules
+    (``Analysis.sessions_and_findings``)."""
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "pcapsmtp", "version": __version__},
@@ -72,7 +79,7 @@ def analysis_document(analysis: Analysis, lazy: bool = False) -> dict:
         ],
         "errors": [{"file": e.source, "reason": e.reason} for e in analysis.errors],
         "sessions": _Sessions(analysis) if lazy else list(_Sessions(analysis)),
-        "findings": _Findings(findings) if lazy else [finding_dict(f) for f in findings],
+        "findings": _Findings(analysis) if lazy else [finding_dict(f) for f in analysis.findings],
     } | _capture_wide(analysis, lazy)
 
 

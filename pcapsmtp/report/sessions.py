@@ -41,7 +41,8 @@ def _roles(flow: TcpFlow) -> tuple[Endpoint, Endpoint]:
 
 def _common_ttl(endpoint: Endpoint) -> int | None:
     ttls = endpoint.ttls
-    return ttls.most_common(1)[0][0] if ttls else None
+    # most_common(1)'s answer (the first TTL of the largest count) without heapq's Python
+    return max(ttls, key=ttls.__getitem__) if ttls else None
 
 
 def resets(flow: TcpFlow) -> list[Reset]:
@@ -95,7 +96,7 @@ def _df(endpoint: Endpoint) -> bool | None:
     if not endpoint.packets:
         return None
     df = endpoint.df
-    return df[True] > 0 and df[False] == 0
+    return df.get(True, 0) > 0 and df.get(False, 0) == 0
 
 
 def tcp_dict(flow: TcpFlow) -> TcpDoc:
@@ -112,7 +113,7 @@ def tcp_dict(flow: TcpFlow) -> TcpDoc:
         "df": {"client": _df(client), "server": _df(server)},
     }
     for key, name in _TOTALS:
-        document[key] = first[name] + second[name]  # type: ignore[literal-required]
+        document[key] = first.get(name, 0) + second.get(name, 0)  # type: ignore[literal-required]
     document |= {
         "resets": resets(flow),
         "fragments": sum(e.fragmented for e in flow.endpoints),
@@ -150,7 +151,7 @@ def tcp_dict(flow: TcpFlow) -> TcpDoc:
 
 
 def _sizes(counter: Counter) -> dict[str, int]:
-    return {str(size): count for size, count in sorted(counter.items())}
+    return {str(size): count for size, count in sorted(counter.items())} if counter else {}
 
 
 def reply_dict(reply: Reply | None) -> ReplyDoc | None:
