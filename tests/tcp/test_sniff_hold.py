@@ -47,7 +47,7 @@ def _mixed(path: Path) -> Path:
                 ("C", b"QUIT\r\n"),
                 ("S", b"221 bye\r\n"),
             ],
-        ),  # fmt: skip
+        ),
         _conversation(41002, 9000, [("C", b"\x00\x01ehlo-ish \x02"), ("S", b"nope" * 1200)]),
         _conversation(41003, 9001, [("C", b"ping"), ("S", b"pong")]),
         _conversation(41004, 9002, [("C", bytes([i % 200 + 30]) * 50) for i in range(100)]),
@@ -62,7 +62,7 @@ def _mixed(path: Path) -> Path:
                 ("C", b"QUIT\r\n"),
                 ("S", b"221 bye\r\n"),
             ],
-        ),  # fmt: skip
+        ),
     ]
     merged = Conversation()
     for index, talk in enumerate(talks):
