@@ -73,10 +73,16 @@ impl Sniff {
 /// Whether `bytes` hold `220`, or `hlo` or `helo` in any case: the tracker's literal
 /// tests before its regular expressions (a greeting line, a hello line).
 fn maybe_smtp(bytes: &[u8]) -> bool {
-    bytes
-        .windows(3)
-        .any(|w| w == b"220" || w.eq_ignore_ascii_case(b"hlo"))
-        || bytes.windows(4).any(|w| w.eq_ignore_ascii_case(b"helo"))
+    memchr::memchr3_iter(b'2', b'h', b'H', bytes).any(|at| {
+        let rest = &bytes[at..];
+        rest.starts_with(b"220")
+            || rest
+                .get(..3)
+                .is_some_and(|w| w.eq_ignore_ascii_case(b"hlo"))
+            || rest
+                .get(..4)
+                .is_some_and(|w| w.eq_ignore_ascii_case(b"helo"))
+    })
 }
 
 #[cfg(test)]
@@ -98,6 +104,24 @@ mod tests {
             let mut sniff = Sniff::default();
             assert_eq!(sniff.data(direction, first, LIMITS), Verdict::Hold);
             assert_eq!(sniff.data(direction, second, LIMITS), Verdict::Release);
+        }
+    }
+
+    #[test]
+    fn the_literals_are_found_wherever_they_lie() {
+        let cases: [(&[u8], bool); 9] = [
+            (b"220", true),
+            (b"xx22", false),
+            (b"2220", true),
+            (b"hLo", true),
+            (b"hhlo", true),
+            (b"HeLo", true),
+            (b"heo hel lo h", false),
+            (b"h", false),
+            (b"", false),
+        ];
+        for (bytes, found) in cases {
+            assert_eq!(maybe_smtp(bytes), found, "{bytes:?}");
         }
     }
 

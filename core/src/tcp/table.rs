@@ -845,14 +845,20 @@ impl FlowTable {
             let live = self.live(flow, None);
             self.table.insert(key, live);
         }
+        // A flow given up (most packets of a capture of other traffic) is updated where it
+        // lies; update_flow needs the table too, so its flow is taken out meanwhile.
+        match self.table.get_mut(&key) {
+            Some(live) if live.flow.ignore_payload => {
+                number_only(live, seg);
+                return;
+            }
+            Some(_) => {}
+            None => return,
+        }
         let Some(mut live) = self.table.remove(&key) else {
             return;
         };
-        if live.flow.ignore_payload {
-            number_only(&mut live, seg);
-        } else {
-            self.update_flow(&mut live, seg, reused);
-        }
+        self.update_flow(&mut live, seg, reused);
         self.table.insert(key, live);
     }
 
