@@ -803,6 +803,17 @@ impl FlowTable {
         }
         let src = (seg.src, seg.sport);
         let key = flow_key(src, (seg.dst, seg.dport));
+        // The common case of a flow given up, in one lookup: what the steps below come to
+        // for a live flow that has not expired and a segment without SYN.
+        if let Some(live) = self.table.get_mut(&key) {
+            if live.flow.ignore_payload
+                && seg.flags & TH_SYN == 0
+                && !expired(&self.limits, live, seg.time_ns, seg.frame)
+            {
+                number_only(live, seg);
+                return;
+            }
+        }
         let mut present = match self.table.get(&key) {
             Some(live) => {
                 if expired(&self.limits, live, seg.time_ns, seg.frame) {
