@@ -1279,23 +1279,12 @@ impl FlowTable {
                 }
                 Content::Data(data) => {
                     endpoint.stream_bytes += chunk.length;
-                    if held {
-                        let verdict = match (self.sniff, self.sniffing.get_mut(&live.id)) {
+                    let verdict =
+                        held.then(|| match (self.sniff, self.sniffing.get_mut(&live.id)) {
                             (Some(limits), Some(sniff)) => sniff.data(direction, &data, limits),
                             _ => Verdict::Drop,
-                        };
-                        let event = Event::Data {
-                            flow: live.id,
-                            direction,
-                            offset: chunk.offset,
-                            data,
-                            frame: chunk.frame,
-                            time_ns: chunk.time_ns,
-                        };
-                        held = self.hold(live, event, verdict);
-                        continue;
-                    }
-                    if !self.absorbers.is_empty() && !self.named.contains(&live.id) {
+                        });
+                    if !held && !self.absorbers.is_empty() && !self.named.contains(&live.id) {
                         if let Some(absorber) = self.absorbers.get_mut(&live.id) {
                             let taken = if is_client {
                                 absorber.absorb(&data)
@@ -1307,15 +1296,20 @@ impl FlowTable {
                             }
                         }
                     }
-                    self.name(live.id);
-                    self.out.push(Event::Data {
+                    let event = Event::Data {
                         flow: live.id,
                         direction,
                         offset: chunk.offset,
                         data,
                         frame: chunk.frame,
                         time_ns: chunk.time_ns,
-                    });
+                    };
+                    if let Some(verdict) = verdict {
+                        held = self.hold(live, event, verdict);
+                        continue;
+                    }
+                    self.name(live.id);
+                    self.out.push(event);
                 }
             }
         }
