@@ -312,13 +312,9 @@ pub struct Decoder {
 }
 
 /// One packet of a `SegmentBatch`: a TCP segment kept in Rust, or the Python object of
-/// an ICMP error. Not boxed: nearly every item is a segment, and a box would be the
-/// allocation per segment the batch exists to avoid.
-#[allow(clippy::large_enum_variant)]
-pub(crate) enum BatchItem {
-    Tcp(Kept),
-    Object(Py<PyAny>),
-}
+/// an ICMP error (`Item::Object`): the items the reading thread decoded, where they lie
+/// (no move of each into another vector on the GIL's thread).
+pub(crate) type BatchItem = Item;
 
 /// Bytes of a kept segment: a range of its batch's buffer (the frame they were read
 /// from), or its own (a datagram reassembled from fragments).
@@ -462,13 +458,19 @@ pub(crate) struct Work {
     first_failure: Option<(u64, String)>,
 }
 
-/// A decoded packet before the Python side sees it: a TCP segment as the flow table keeps
-/// it, an ICMP error or a DNS datagram with its bytes its own (no Python object yet: a
-/// thread reading ahead may not make one).
+/// A decoded packet: a TCP segment as the flow table keeps it, an ICMP error or a DNS
+/// datagram with its bytes its own (no Python object yet: a thread reading ahead may not
+/// make one); in a `SegmentBatch`, an ICMP error becomes its Python object and a DNS
+/// datagram leaves (`Decoder::hand_on`). Not boxed: nearly every item is a segment, and a
+/// box would be the allocation per segment the batch exists to avoid.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Item {
     Tcp(Kept),
     Icmp(decode::IcmpError<'static>),
     Dns(decode::DnsDatagram<'static>),
+    Object(Py<PyAny>),
+    /// A DNS datagram taken out, until the batch's items are compacted.
+    Taken,
 }
 
 impl Work {
@@ -617,7 +619,38 @@ impl Decoder {
         items: Vec<Item>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let models = self.models.get();
-        let mut kept = Vec::with_capacity(if self.segments { items.len() } else { 0 });
+        if self.segments {
+            // The segments stay where the reading thread put them; the rare other items
+            // are changed in place.
+            let mut items = items;
+            let mut taken = false;
+            for item in items.iter_mut() {
+                if matches!(item, Item::Tcp(_) | Item::Object(_)) {
+                    continue;
+                }
+                match std::mem::replace(item, Item::Taken) {
+                    Item::Icmp(e) => {
+                        *item = Item::Object(models.packet(py, &Packet::Icmp(e))?.unbind());
+                    }
+                    Item::Dns(d) => {
+                        taken = true;
+                        if let Some(datagram) = models.dns(py, &d)? {
+                            self.dns.push(datagram.unbind());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if taken {
+                items.retain(|item| !matches!(item, Item::Taken));
+            }
+            let batch = SegmentBatch {
+                items,
+                pos: 0,
+                buffer,
+            };
+            return Ok(Bound::new(py, batch)?.into_any());
+        }
         let out = PyList::empty(py);
         for item in items {
             let packet = match item {
@@ -627,26 +660,12 @@ impl Decoder {
                     }
                     continue;
                 }
-                Item::Tcp(s) if self.segments => {
-                    kept.push(BatchItem::Tcp(s));
-                    continue;
-                }
                 Item::Tcp(s) => models.packet(py, &Packet::Tcp(s.segment(buffer.bytes())))?,
                 Item::Icmp(e) => models.packet(py, &Packet::Icmp(e))?,
+                Item::Object(packet) => packet.into_bound(py),
+                Item::Taken => continue,
             };
-            if self.segments {
-                kept.push(BatchItem::Object(packet.unbind()));
-            } else {
-                out.append(packet)?;
-            }
-        }
-        if self.segments {
-            let batch = SegmentBatch {
-                items: kept,
-                pos: 0,
-                buffer,
-            };
-            return Ok(Bound::new(py, batch)?.into_any());
+            out.append(packet)?;
         }
         Ok(out.into_any())
     }

@@ -437,6 +437,7 @@ impl FlowTable {
                     }
                 }
                 BatchItem::Object(packet) => return Ok(Some(packet.bind(py).clone())),
+                _ => {} // none once handed on (python_decode's `hand_on`)
             }
         }
         Ok(None)
@@ -548,6 +549,18 @@ impl FlowTable {
                 Ok((true, self.failed(py, what)?))
             }
         }
+    }
+
+    /// ``sniff(limit, hold)``: the events of a flow on no server port are held while its
+    /// first ``limit`` bytes per direction could not be SMTP (crate::tcp::sniff).
+    fn sniff(&mut self, limit: usize, hold: usize) {
+        self.inner.sniff(limit, hold);
+    }
+
+    /// Flows whose events are held now (``sniff``).
+    #[getter]
+    fn held(&self) -> usize {
+        self.inner.held()
     }
 
     /// Stream numbers given so far.

@@ -32,7 +32,7 @@ from pcapsmtp.capture import (
 from pcapsmtp.capture.sets import CaptureSet, ChainedCapture
 from pcapsmtp.dns import read_dns
 from pcapsmtp.smtp.model import Session
-from pcapsmtp.smtp.tracker import SMTP_PORTS, SmtpTracker
+from pcapsmtp.smtp.tracker import SMTP_PORTS, SNIFF_HOLD, SNIFF_LIMIT, SmtpTracker
 from pcapsmtp.tcp import FlowEnded, FlowEvent, FlowTracker, TcpFlow
 from pcapsmtp.tcp.flows import evicted_warning
 from pcapsmtp.tcp.streams import StreamFrames, follow_streams
@@ -56,6 +56,8 @@ class OnePass:
         spool: bool = False,
     ) -> None:
         self.flows = flow_tracker(extra_ports)
+        # The tracker's sniffer on other ports, in the core for flows it would give up.
+        self.flows.sniff(SNIFF_LIMIT, SNIFF_HOLD)
         self.smtp = SmtpTracker(label, extra_ports, hold_tls=hold_tls)
         self.sessions: list[Session] | SessionSpool = SessionSpool() if spool else []
         """The finished sessions; with ``spool``, in a temporary file (pcapsmtp.analysis.spool)."""

@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import UTC, tzinfo
 from functools import partial
 
-from tabulate import tabulate
-
 from pcapsmtp.capture.timestamps import local, raw
 from pcapsmtp.diagnose.digest import digests
 from pcapsmtp.diagnose.health import Health, PeerHealth, summarize
@@ -77,6 +75,8 @@ def _tables(health: Health):
 
 def format_health(health: Health, tz: tzinfo = UTC) -> str:
     """Both tables for a terminal; '' when there is no session."""
+    from tabulate import tabulate  # here: a JSON document never needs it (start-up)
+
     parts = []
     for role, peers in _tables(health):
         if not peers:
@@ -94,6 +94,8 @@ def format_health(health: Health, tz: tzinfo = UTC) -> str:
 
 
 def health_markdown(health: Health, tz: tzinfo = UTC, level: int = 2) -> str:
+    from tabulate import tabulate
+
     out = []
     for role, peers in _tables(health):
         if not peers:

@@ -313,6 +313,8 @@ class SmtpTracker:
         """The connection of a flow's first event; None when that event is held unread
         (``_Greeted``)."""
         sniff = not {flow.endpoints[0].port, flow.endpoints[1].port} & self.ports
+        if sniff and type(event) is FlowEnded:
+            return None  # no bytes: not SMTP (the flow table holds a sniffed flow's events)
         if not sniff:
             self.seen += 1
             if _Greeted.holds(event):

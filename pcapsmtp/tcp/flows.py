@@ -181,6 +181,15 @@ class FlowTracker:
         their first event on, but no ``TcpFlow`` is made of them and none of their events
         comes out, nor any warning (``warned_at`` tells where the owner's go)."""
 
+    def sniff(self, limit: int, hold: int) -> None:
+        """Hand on no event of a flow on a port that is no server port while its first
+        ``limit`` bytes per direction show neither ``220`` nor ``hlo``/``helo`` (any
+        case); ignore its payload once a direction has ``limit`` bytes or more than ``hold``
+        bytes came, and drop what was held (its end still comes); hand all held on once
+        one does (core/src/tcp/sniff.rs). For a consumer that, like the SMTP tracker's
+        sniffer, decides on those bytes alone that such a flow is not its protocol."""
+        self._table.sniff(limit, hold)
+
     @property
     def streams(self) -> int:
         """Stream numbers given so far."""

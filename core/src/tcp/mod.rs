@@ -12,6 +12,7 @@ pub mod flow;
 pub mod options;
 pub mod sent;
 pub mod sequence;
+pub mod sniff;
 pub mod table;
 
 /// TCP header flags (RFC 9293).

@@ -32,6 +32,7 @@ use super::analysis::{
 use super::ended::Remembered;
 use super::flow::{DirectionEnd, FlowAnalysis, SegmentIn};
 use super::options::{parse_options, Handshake};
+use super::sniff::{Sniff, SniffLimits, Verdict};
 use super::{TH_ACK, TH_FIN, TH_RST, TH_SYN};
 use crate::reassembly::{Chunk, Content, GapReason, StreamReassembler, MAX_PENDING_BYTES};
 use foldhash::fast::RandomState as KeyHashState;
@@ -655,6 +656,10 @@ pub struct FlowTable {
     absorbers: HashMap<u64, Box<dyn Absorber>>,
     /// While `finish_some` ends the flows: those left, the next last.
     finishing: Option<Vec<Key>>,
+    /// Set by [`FlowTable::sniff`]: the events of flows on other ports held (super::sniff).
+    sniff: Option<SniffLimits>,
+    /// Flow id -> the events held of it, while its heads are undecided.
+    sniffing: HashMap<u64, Box<Sniff>>,
 }
 
 fn expired(limits: &Limits, live: &Live, now_ns: i128, frame: u64) -> bool {
@@ -685,7 +690,23 @@ impl FlowTable {
             named: Vec::new(),
             absorbers: HashMap::new(),
             finishing: None,
+            sniff: None,
+            sniffing: HashMap::new(),
         }
+    }
+
+    /// Hold the Data and Gap events of a flow whose ports are no server port, never handed
+    /// to the consumer yet, while its first `limit` bytes per direction show neither
+    /// `220` nor `hlo`/`helo`; give it up (its payload ignored) once a head is full or more
+    /// than `hold` bytes were held; hand all on once one shows them (super::sniff: the
+    /// SMTP tracker's sniffer on other ports decides the same on the same events).
+    pub fn sniff(&mut self, limit: usize, hold: usize) {
+        self.sniff = Some(SniffLimits { limit, hold });
+    }
+
+    /// Flows whose events are held now.
+    pub fn held(&self) -> usize {
+        self.sniffing.len()
     }
 
     /// Flows open now.
@@ -782,6 +803,17 @@ impl FlowTable {
         }
         let src = (seg.src, seg.sport);
         let key = flow_key(src, (seg.dst, seg.dport));
+        // The common case of a flow given up, in one lookup: what the steps below come to
+        // for a live flow that has not expired and a segment without SYN.
+        if let Some(live) = self.table.get_mut(&key) {
+            if live.flow.ignore_payload
+                && seg.flags & TH_SYN == 0
+                && !expired(&self.limits, live, seg.time_ns, seg.frame)
+            {
+                number_only(live, seg);
+                return;
+            }
+        }
         let mut present = match self.table.get(&key) {
             Some(live) => {
                 if expired(&self.limits, live, seg.time_ns, seg.frame) {
@@ -824,14 +856,20 @@ impl FlowTable {
             let live = self.live(flow, None);
             self.table.insert(key, live);
         }
+        // A flow given up (most packets of a capture of other traffic) is updated where it
+        // lies; update_flow needs the table too, so its flow is taken out meanwhile.
+        match self.table.get_mut(&key) {
+            Some(live) if live.flow.ignore_payload => {
+                number_only(live, seg);
+                return;
+            }
+            Some(_) => {}
+            None => return,
+        }
         let Some(mut live) = self.table.remove(&key) else {
             return;
         };
-        if live.flow.ignore_payload {
-            number_only(&mut live, seg);
-        } else {
-            self.update_flow(&mut live, seg, reused);
-        }
+        self.update_flow(&mut live, seg, reused);
         self.table.insert(key, live);
     }
 
@@ -1208,8 +1246,11 @@ impl FlowTable {
     }
 
     fn emit(&mut self, live: &mut Live, direction: usize, chunks: Vec<Chunk>) {
-        if let Some(head) = expose(live) {
-            self.out.push(Event::Opened(head));
+        let mut held = self.sniff.is_some() && self.sniffed(live);
+        if !held {
+            if let Some(head) = expose(live) {
+                self.out.push(Event::Opened(head));
+            }
         }
         let is_client = direction == live.flow.client;
         for chunk in chunks {
@@ -1220,8 +1261,7 @@ impl FlowTable {
                     rare.gaps += 1;
                     rare.gap_bytes += chunk.length;
                     live.analysis.conn.record(b'g', is_client, None);
-                    self.name(live.id);
-                    self.out.push(Event::Gap {
+                    let event = Event::Gap {
                         flow: live.id,
                         direction,
                         offset: chunk.offset,
@@ -1229,11 +1269,22 @@ impl FlowTable {
                         frame: chunk.frame,
                         time_ns: chunk.time_ns,
                         reason,
-                    });
+                    };
+                    if held {
+                        held = self.hold(live, event, Verdict::Hold);
+                        continue;
+                    }
+                    self.name(live.id);
+                    self.out.push(event);
                 }
                 Content::Data(data) => {
                     endpoint.stream_bytes += chunk.length;
-                    if !self.absorbers.is_empty() && !self.named.contains(&live.id) {
+                    let verdict =
+                        held.then(|| match (self.sniff, self.sniffing.get_mut(&live.id)) {
+                            (Some(limits), Some(sniff)) => sniff.data(direction, &data, limits),
+                            _ => Verdict::Drop,
+                        });
+                    if !held && !self.absorbers.is_empty() && !self.named.contains(&live.id) {
                         if let Some(absorber) = self.absorbers.get_mut(&live.id) {
                             let taken = if is_client {
                                 absorber.absorb(&data)
@@ -1245,16 +1296,70 @@ impl FlowTable {
                             }
                         }
                     }
-                    self.name(live.id);
-                    self.out.push(Event::Data {
+                    let event = Event::Data {
                         flow: live.id,
                         direction,
                         offset: chunk.offset,
                         data,
                         frame: chunk.frame,
                         time_ns: chunk.time_ns,
-                    });
+                    };
+                    if let Some(verdict) = verdict {
+                        held = self.hold(live, event, verdict);
+                        continue;
+                    }
+                    self.name(live.id);
+                    self.out.push(event);
                 }
+            }
+        }
+    }
+
+    /// Whether the events of `live` are held (super::sniff), from now on if it is a flow
+    /// to sniff seen for the first time; also for one given up (its later chunks of the
+    /// same packet go nowhere, as the tracker would drop their events).
+    fn sniffed(&mut self, live: &Live) -> bool {
+        if self.sniffing.contains_key(&live.id) {
+            return true;
+        }
+        if live.exposed {
+            return false;
+        }
+        if live.flow.ignore_payload {
+            return true;
+        }
+        let [first, second] = &live.flow.endpoints;
+        if self.server_ports.contains(&first.port) || self.server_ports.contains(&second.port) {
+            return false;
+        }
+        self.sniffing.insert(live.id, Box::default());
+        true
+    }
+
+    /// `event` of a held flow, after the verdict on its chunk: kept, or with everything
+    /// kept handed on (the flow handed to the consumer), or dropped with it (the flow's
+    /// payload ignored). Whether the flow's events are still held.
+    fn hold(&mut self, live: &mut Live, event: Event, verdict: Verdict) -> bool {
+        let Some(mut sniff) = self.sniffing.remove(&live.id) else {
+            return true; // given up: nothing goes out
+        };
+        sniff.events.push(event);
+        match verdict {
+            Verdict::Hold => {
+                self.sniffing.insert(live.id, sniff);
+                true
+            }
+            Verdict::Drop => {
+                live.flow.ignore_payload = true;
+                true
+            }
+            Verdict::Release => {
+                if let Some(head) = expose(live) {
+                    self.out.push(Event::Opened(head));
+                }
+                self.name(live.id);
+                self.out.append(&mut sniff.events);
+                false
             }
         }
     }
@@ -1396,6 +1501,8 @@ impl FlowTable {
             limited[d] = (reassembler.limited(), reassembler.limited_bytes());
         }
         self.absorbers.remove(&live.id);
+        // Events still held: the tracker decides on no bytes what it would on these.
+        self.sniffing.remove(&live.id);
         let Live {
             id,
             mut flow,
