@@ -103,6 +103,12 @@ class ServerSide:
             self._anomaly("bad_reply_line", frame, SERVER, _decode(text[:80]))
             return
         lines = self._reply_lines
+        if not lines and separator != HYPHEN and separator != TAB:
+            # A reply of one line (most are): whole at once, nothing held for the next.
+            lines = [shared_text(text)] if self.limits.max_reply_lines > 0 else []
+            reply = Reply(code, lines, frame, time_ns, first_frame, offset, line_frames=(frame,))
+            self._complete_reply(reply)
+            return
         if not lines:
             self._reply_code, self._reply_first = code, (first_frame, offset)
             self._reply_lines = lines = []
@@ -134,9 +140,11 @@ class ServerSide:
     def _complete_reply(self, reply: Reply) -> None:
         # While DATA still awaits its reply (a client that sent its message before the 354),
         # replies answer the commands before it, not the message.
-        answers_data = any(command.verb == "DATA" for command in self.pending)
-        lost_dot = self._message_gap > 0 or is_positive(reply.code)
-        if self.client == ClientState.DATA_BODY and not answers_data and lost_dot:
+        if (
+            self.client is ClientState.DATA_BODY
+            and not any(command.verb == "DATA" for command in self.pending)
+            and (self._message_gap > 0 or is_positive(reply.code))
+        ):
             # The server answered a message whose final dot we did not see: it was in bytes
             # the capture lacks. (Another reply mid-message, such as a 421 timeout, is not
             # an answer to the message: it stays unsolicited.)

@@ -11,6 +11,8 @@ TLS and the finished Session; what commands and replies do to transactions is it
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pcapsmtp.smtp import codes
 from pcapsmtp.smtp.capped import _UNFILLED_FIELDS, UNFILLED, _Capped, _grown
 from pcapsmtp.smtp.capped import TAIL as TAIL  # the tests read session.TAIL
@@ -55,6 +57,22 @@ name of its cap, read when the list is made). A connection that got its greeting
 more has one entry in its dialogue and no command."""
 
 
+_HANDLERS: dict[type, dict[str, Callable]] = {}
+
+
+def _handlers(cls: type) -> dict[str, Callable]:
+    """A builder class's handlers of commands, by lower-case verb: its ``_on_<verb>``
+    methods (looked up once per class, not once per command)."""
+    handlers = _HANDLERS.get(cls)
+    if handlers is None:
+        handlers = _HANDLERS[cls] = {
+            name.removeprefix("_on_"): getattr(cls, name)
+            for name in dir(cls)
+            if name.startswith("_on_")
+        }
+    return handlers
+
+
 class SessionBuilder(TransactionSteps):
     """Feeds on the dialogue's events; ``finish()`` returns the Session."""
 
@@ -92,18 +110,19 @@ class SessionBuilder(TransactionSteps):
         return capped
 
     def add(self, event: Event) -> None:
-        if isinstance(event, Command):
-            self._command(event)
-        elif isinstance(event, Reply):
+        kind = type(event)
+        if kind is Reply:
             self._reply(event)
-        elif isinstance(event, MessageEnd):
+        elif kind is Command:
+            self._command(event)
+        elif kind is MessageEnd:
             self._message(event)
-        elif isinstance(event, Unanswered):
+        elif kind is Unanswered:
             self._rare("_unanswered").add(event)
             self._dispatch(event.command, None)
-        elif isinstance(event, TlsStarted):
+        elif kind is TlsStarted:
             self._tls(event)
-        elif isinstance(event, Gap):
+        elif kind is Gap:
             self._rare("_gaps").add(event)
             self._entry(
                 event.frame,
@@ -112,7 +131,7 @@ class SessionBuilder(TransactionSteps):
                 "gap",
                 f"[{event.length} bytes not in the capture: {event.reason}]",
             )
-        elif isinstance(event, Anomaly):
+        elif kind is Anomaly:
             self._rare("_anomalies").add(event)
 
     # -- events ----------------------------------------------------------------
@@ -179,9 +198,9 @@ class SessionBuilder(TransactionSteps):
         elif command.verb == AUTH_RESPONSE:
             self._on_auth_response(command, reply)
         elif command.verb != GREETING:
-            handler = getattr(self, f"_on_{command.verb.lower()}", None)
+            handler = _handlers(type(self)).get(command.verb.lower())
             if handler is not None:
-                handler(command, reply)
+                handler(self, command, reply)
 
     def _greeting_latency(self, reply: Reply) -> int | None:
         flow = self.session.flow
