@@ -163,7 +163,10 @@ class ClientSide:
         self.client = ClientState.COMMAND
 
     def _push(self, command: Command) -> None:
-        command.pipelined = any(c.verb != GREETING for c in self.pending)
+        pending = self.pending
+        command.pipelined = bool(pending) and (
+            pending[-1].verb != GREETING or any(c.verb != GREETING for c in pending)
+        )
         self._greeting_open = False
         if len(self.pending) >= self.limits.max_pending:
             self._unanswered(self.pending.pop(0), "not captured")

@@ -156,7 +156,7 @@ class SessionBuilder(TransactionSteps):
     def _command(self, command: Command) -> None:
         if command.verb == GREETING:
             return
-        self._rare("_commands").add(command, keep=command.secret)
+        (self._commands or self._rare("_commands")).add(command, keep=command.secret)
         self._entry(command.frame, command.time_ns, CLIENT, "command", command.text)
         if command.verb == "AUTH":
             mechanism = command.argument.split(" ", 1)[0].upper()
@@ -175,13 +175,18 @@ class SessionBuilder(TransactionSteps):
             latency = self._greeting_latency(reply)
         elif command is not None:
             latency = reply.time_ns - command.time_ns
-        first = reply.lines[0] if reply.lines else ""
-        more = f" (+{len(reply.lines) - 1} lines)" if len(reply.lines) > 1 else ""
-        text = shared_text(f"{reply.code} {first}{more}".rstrip())
-        self._entry(reply.frame, reply.time_ns, SERVER, "reply", text, latency, reply.code)
+        lines = reply.lines
+        if len(lines) > 1:
+            text = f"{reply.code} {lines[0]} (+{len(lines) - 1} lines)"
+        else:
+            text = f"{reply.code} {lines[0]}".rstrip() if lines else f"{reply.code}"
+        self._entry(
+            reply.frame, reply.time_ns, SERVER, "reply", shared_text(text), latency, reply.code
+        )
         session.last_reply = reply
-        if command is not None and self._commands is not None and self._commands.unanswered:
-            self._commands.answered(command, reply.code)
+        commands = self._commands
+        if command is not None and commands is not None and commands.unanswered:
+            commands.answered(command, reply.code)
         if command is None:
             self._rare("_unsolicited").add(reply)
             self._other_reply(reply.text)

@@ -358,11 +358,12 @@ class SmtpTracker:
     @staticmethod
     def _feed(connection, flow, direction, offset, data, frame, time_ns) -> None:
         starts = connection.starts
-        start = starts.get(direction, 0) if starts else 0
-        if offset + len(data) <= start:
-            return
-        if offset < start:
-            data, offset = data[start - offset :], start
+        if starts:
+            start = starts.get(direction, 0)
+            if offset + len(data) <= start:
+                return
+            if offset < start:
+                data, offset = data[start - offset :], start
         sender = SERVER if direction == flow.server else CLIENT
         connection.dialogue.feed(sender, data, offset, frame, time_ns)
         SmtpTracker._drain(connection)
