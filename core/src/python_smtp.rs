@@ -17,6 +17,36 @@ pub struct LineFramer {
     framer: smtp_framing::LineFramer,
 }
 
+/// A complete line as the framer gives it: ``(raw, first_frame, offset, length, end)``.
+type Line = (Vec<u8>, u64, u64, u64, usize);
+
+impl LineFramer {
+    /// The framer's items for ``data[pos..]`` (``(data, pos, offset, frame)`` as ``feed``
+    /// takes them) as a list: each complete line as ``made`` makes it, None where the line
+    /// being read passed the cap.
+    fn framed<'py, T: IntoPyObject<'py>>(
+        &mut self,
+        py: Python<'py>,
+        (data, pos, offset, frame): (&[u8], usize, u64, u64),
+        made: impl Fn(Line) -> PyResult<T>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for item in self.framer.feed(data, pos, offset, frame) {
+            match item {
+                Framed::Line {
+                    raw,
+                    first_frame,
+                    offset,
+                    length,
+                    end,
+                } => out.append(made((raw, first_frame, offset, length, end))?)?,
+                Framed::TooLong => out.append(py.None())?,
+            }
+        }
+        Ok(out)
+    }
+}
+
 #[pymethods]
 impl LineFramer {
     #[new]
@@ -34,20 +64,11 @@ impl LineFramer {
         offset: u64,
         frame: u64,
     ) -> PyResult<Bound<'py, PyList>> {
-        let out = PyList::empty(py);
-        for item in self.framer.feed(data, pos, offset, frame) {
-            match item {
-                Framed::Line {
-                    raw,
-                    first_frame,
-                    offset,
-                    length,
-                    end,
-                } => out.append((PyBytes::new(py, &raw), first_frame, offset, length, end))?,
-                Framed::TooLong => out.append(py.None())?,
-            }
-        }
-        Ok(out)
+        self.framed(
+            py,
+            (data, pos, offset, frame),
+            |(raw, first, at, length, end)| Ok((PyBytes::new(py, &raw), first, at, length, end)),
+        )
     }
 
     /// As ``feed``, each complete line read as a reply line (one call per segment instead
@@ -64,23 +85,14 @@ impl LineFramer {
         offset: u64,
         frame: u64,
     ) -> PyResult<Bound<'py, PyList>> {
-        let out = PyList::empty(py);
-        for item in self.framer.feed(data, pos, offset, frame) {
-            match item {
-                Framed::Line {
-                    raw,
-                    first_frame,
-                    offset,
-                    end,
-                    ..
-                } => {
-                    let (code, separator, text) = reply_line(py, &raw)?;
-                    out.append((code, separator, text, first_frame, offset, end))?
-                }
-                Framed::TooLong => out.append(py.None())?,
-            }
-        }
-        Ok(out)
+        self.framed(
+            py,
+            (data, pos, offset, frame),
+            |(raw, first, at, _, end)| {
+                let (code, separator, text) = reply_line(py, &raw)?;
+                Ok((code, separator, text, first, at, end))
+            },
+        )
     }
 
     /// As ``feed``, each complete line as a command line: ``(text, crlf, first_frame,
@@ -95,23 +107,14 @@ impl LineFramer {
         offset: u64,
         frame: u64,
     ) -> PyResult<Bound<'py, PyList>> {
-        let out = PyList::empty(py);
-        for item in self.framer.feed(data, pos, offset, frame) {
-            match item {
-                Framed::Line {
-                    raw,
-                    first_frame,
-                    offset,
-                    length,
-                    end,
-                } => {
-                    let (text, crlf) = command_line(py, &raw)?;
-                    out.append((text, crlf, first_frame, offset, length, end))?
-                }
-                Framed::TooLong => out.append(py.None())?,
-            }
-        }
-        Ok(out)
+        self.framed(
+            py,
+            (data, pos, offset, frame),
+            |(raw, first, at, length, end)| {
+                let (text, crlf) = command_line(py, &raw)?;
+                Ok((text, crlf, first, at, length, end))
+            },
+        )
     }
 
     /// Forget the partial line.
