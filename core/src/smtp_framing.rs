@@ -3,8 +3,10 @@
 //! grown past the cap), and the end of a DATA message (CRLF.CRLF, also when it arrives
 //! split across segments).
 //!
-//! What the lines mean (commands, replies, the state that decides whether the next bytes
-//! are lines, a message or TLS) stays with the dialogue in Python
+//! A line's bytes are read here too: its line end stripped, a reply line split into code,
+//! separator and text ([`strip_line_end`], [`reply_parts`]). What the lines mean
+//! (commands, replies, the state that decides whether the next bytes are lines, a message
+//! or TLS) stays with the dialogue in Python
 //! (`pcapsmtp/smtp/dialogue.py`): it feeds a segment, reads the lines in order and, when
 //! one of them changes the state, clears the framer and goes on from that line's end.
 //! Nothing here panics on any input: the fuzz target `smtp_framer` feeds it arbitrary
