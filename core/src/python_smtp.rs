@@ -2,7 +2,7 @@
 //! `pcapsmtp._core.MessageScan`, driven by `pcapsmtp/smtp/dialogue.py` and `message.py`.
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
 use crate::message_scan::{self, Describe, Entity, LeafInfo};
 use crate::smtp_framing::{self, DataEnd, Framed};
@@ -15,6 +15,36 @@ use crate::tls_records::TlsRecordWalk;
 #[pyclass(module = "pcapsmtp._core")]
 pub struct LineFramer {
     framer: smtp_framing::LineFramer,
+}
+
+/// A complete line as the framer gives it: ``(raw, first_frame, offset, length, end)``.
+type Line = (Vec<u8>, u64, u64, u64, usize);
+
+impl LineFramer {
+    /// The framer's items for ``data[pos..]`` (``(data, pos, offset, frame)`` as ``feed``
+    /// takes them) as a list: each complete line as ``made`` makes it, None where the line
+    /// being read passed the cap.
+    fn framed<'py, T: IntoPyObject<'py>>(
+        &mut self,
+        py: Python<'py>,
+        (data, pos, offset, frame): (&[u8], usize, u64, u64),
+        made: impl Fn(Line) -> PyResult<T>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for item in self.framer.feed(data, pos, offset, frame) {
+            match item {
+                Framed::Line {
+                    raw,
+                    first_frame,
+                    offset,
+                    length,
+                    end,
+                } => out.append(made((raw, first_frame, offset, length, end))?)?,
+                Framed::TooLong => out.append(py.None())?,
+            }
+        }
+        Ok(out)
+    }
 }
 
 #[pymethods]
@@ -34,20 +64,57 @@ impl LineFramer {
         offset: u64,
         frame: u64,
     ) -> PyResult<Bound<'py, PyList>> {
-        let out = PyList::empty(py);
-        for item in self.framer.feed(data, pos, offset, frame) {
-            match item {
-                Framed::Line {
-                    raw,
-                    first_frame,
-                    offset,
-                    length,
-                    end,
-                } => out.append((PyBytes::new(py, &raw), first_frame, offset, length, end))?,
-                Framed::TooLong => out.append(py.None())?,
-            }
-        }
-        Ok(out)
+        self.framed(
+            py,
+            (data, pos, offset, frame),
+            |(raw, first, at, length, end)| Ok((PyBytes::new(py, &raw), first, at, length, end)),
+        )
+    }
+
+    /// As ``feed``, each complete line read as a reply line (one call per segment instead
+    /// of a regular expression and a decoding per line): ``(code, separator, text,
+    /// first_frame, offset, end)`` with the line end stripped, ``separator`` the byte
+    /// after the code (32, 45 or 9; 0 when none) and ``text`` decoded as
+    /// ``syntax._decode`` does; ``code`` None and ``text`` the stripped bytes for a line
+    /// that does not start with three digits; None where the line passed the cap.
+    fn replies<'py>(
+        &mut self,
+        py: Python<'py>,
+        data: &[u8],
+        pos: usize,
+        offset: u64,
+        frame: u64,
+    ) -> PyResult<Bound<'py, PyList>> {
+        self.framed(
+            py,
+            (data, pos, offset, frame),
+            |(raw, first, at, _, end)| {
+                let (code, separator, text) = reply_line(py, &raw)?;
+                Ok((code, separator, text, first, at, end))
+            },
+        )
+    }
+
+    /// As ``feed``, each complete line as a command line: ``(text, crlf, first_frame,
+    /// offset, length, end)``, ``text`` the line without its line end decoded as
+    /// ``syntax._decode`` does, ``crlf`` whether it ended in CR LF; None where the line
+    /// passed the cap.
+    fn commands<'py>(
+        &mut self,
+        py: Python<'py>,
+        data: &[u8],
+        pos: usize,
+        offset: u64,
+        frame: u64,
+    ) -> PyResult<Bound<'py, PyList>> {
+        self.framed(
+            py,
+            (data, pos, offset, frame),
+            |(raw, first, at, length, end)| {
+                let (text, crlf) = command_line(py, &raw)?;
+                Ok((text, crlf, first, at, length, end))
+            },
+        )
     }
 
     /// Forget the partial line.
@@ -72,6 +139,47 @@ impl LineFramer {
     fn offset(&self) -> u64 {
         self.framer.start().1
     }
+}
+
+/// Wire bytes as text, as ``pcapsmtp.smtp.syntax._decode`` makes them: UTF-8, other bytes
+/// as ``\xNN`` (Python's own decoder for the lines that are not UTF-8, so both agree).
+fn decoded<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py, PyString>> {
+    match std::str::from_utf8(raw) {
+        Ok(text) => Ok(PyString::new(py, text)),
+        Err(_) => PyString::from_object(&PyBytes::new(py, raw), "utf-8", "backslashreplace"),
+    }
+}
+
+/// ``(code, separator, text)`` of a reply line (see ``LineFramer.replies``).
+type ReplyLine<'py> = (Option<u16>, u8, Bound<'py, PyAny>);
+
+/// A reply line read (see ``LineFramer.replies``).
+fn reply_line<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<ReplyLine<'py>> {
+    let line = smtp_framing::strip_line_end(raw);
+    Ok(match smtp_framing::reply_parts(line) {
+        Some((code, separator, text)) => (Some(code), separator, decoded(py, text)?.into_any()),
+        None => (None, 0, PyBytes::new(py, line).into_any()),
+    })
+}
+
+/// A command line read (see ``LineFramer.commands``).
+fn command_line<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<(Bound<'py, PyString>, bool)> {
+    let text = decoded(py, smtp_framing::strip_line_end(raw))?;
+    Ok((text, raw.ends_with(b"\r\n")))
+}
+
+/// ``reply_line(raw)``: a reply line as ``LineFramer.replies`` reads it,
+/// ``(code, separator, text)``.
+#[pyfunction(name = "reply_line")]
+fn py_reply_line<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<ReplyLine<'py>> {
+    reply_line(py, raw)
+}
+
+/// ``command_line(raw)``: a command line as ``LineFramer.commands`` reads it,
+/// ``(text, crlf)``.
+#[pyfunction(name = "command_line")]
+fn py_command_line<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<(Bound<'py, PyString>, bool)> {
+    command_line(py, raw)
 }
 
 /// What the Python describer returns (see [`PyDescribe`]).
@@ -399,6 +507,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<LineFramer>()?;
     m.add_class::<MessageScan>()?;
     m.add_class::<TlsRecords>()?;
+    m.add_function(wrap_pyfunction!(py_reply_line, m)?)?;
+    m.add_function(wrap_pyfunction!(py_command_line, m)?)?;
     m.add("HEADER_LIMIT", message_scan::HEADER_LIMIT)?;
     m.add("PART_HEADER_LIMIT", message_scan::PART_HEADER_LIMIT)?;
     m.add("MAX_DEPTH", message_scan::MAX_DEPTH)?;

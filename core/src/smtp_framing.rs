@@ -3,8 +3,10 @@
 //! grown past the cap), and the end of a DATA message (CRLF.CRLF, also when it arrives
 //! split across segments).
 //!
-//! What the lines mean (commands, replies, the state that decides whether the next bytes
-//! are lines, a message or TLS) stays with the dialogue in Python
+//! A line's bytes are read here too: its line end stripped, a reply line split into code,
+//! separator and text ([`strip_line_end`], [`reply_parts`]). What the lines mean
+//! (commands, replies, the state that decides whether the next bytes are lines, a message
+//! or TLS) stays with the dialogue in Python
 //! (`pcapsmtp/smtp/dialogue.py`): it feeds a segment, reads the lines in order and, when
 //! one of them changes the state, clears the framer and goes on from that line's end.
 //! Nothing here panics on any input: the fuzz target `smtp_framer` feeds it arbitrary
@@ -110,6 +112,33 @@ impl LineFramer {
     /// Frame and stream offset where the partial line began.
     pub fn start(&self) -> (u64, u64) {
         (self.first_frame, self.offset)
+    }
+}
+
+/// A line without its line end: every CR and LF at its end dropped (as Python's
+/// `rstrip(b"\r\n")`, so "250 ok\r\r\n" is "250 ok").
+pub fn strip_line_end(raw: &[u8]) -> &[u8] {
+    let keep = raw
+        .iter()
+        .rposition(|&b| b != b'\r' && b != b'\n')
+        .map_or(0, |at| at + 1);
+    &raw[..keep]
+}
+
+/// A reply line read as `(\d{3})([ \t-]?)(.*)` (the line end stripped, [`strip_line_end`]):
+/// its code, its separator (`b' '`, `b'-'`, `b'\t'`, or 0 when the text follows the code
+/// at once) and its text; None when it does not start with three ASCII digits.
+pub fn reply_parts(line: &[u8]) -> Option<(u16, u8, &[u8])> {
+    let digits = line.get(..3)?;
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let code = digits
+        .iter()
+        .fold(0u16, |code, &d| code * 10 + u16::from(d - b'0'));
+    match line.get(3) {
+        Some(&sep @ (b' ' | b'-' | b'\t')) => Some((code, sep, &line[4..])),
+        _ => Some((code, 0, &line[3..])),
     }
 }
 
@@ -385,6 +414,40 @@ mod tests {
         assert_eq!(end.gap(), b".".to_vec(), "held bytes are message");
         assert_eq!(end.find(b".\r\nb").marker_end, None);
         assert_eq!(end.find(b"\r\n.\r\n").marker_end, Some(5));
+    }
+
+    #[test]
+    fn line_ends_are_stripped_as_python_rstrip_does() {
+        assert_eq!(strip_line_end(b"250 ok\r\n"), b"250 ok");
+        assert_eq!(strip_line_end(b"250 ok\r\r\n\n"), b"250 ok");
+        assert_eq!(strip_line_end(b"250 o\rk\n"), b"250 o\rk");
+        assert_eq!(strip_line_end(b"\r\n"), b"");
+        assert_eq!(strip_line_end(b""), b"");
+    }
+
+    #[test]
+    fn reply_lines_split_into_code_separator_text() {
+        assert_eq!(
+            reply_parts(b"250 2.0.0 Ok"),
+            Some((250, b' ', &b"2.0.0 Ok"[..]))
+        );
+        assert_eq!(
+            reply_parts(b"250-PIPELINING"),
+            Some((250, b'-', &b"PIPELINING"[..]))
+        );
+        assert_eq!(reply_parts(b"220\tx"), Some((220, b'\t', &b"x"[..])));
+        assert_eq!(reply_parts(b"250"), Some((250, 0, &b""[..])));
+        assert_eq!(reply_parts(b"250ok"), Some((250, 0, &b"ok"[..])));
+        assert_eq!(reply_parts(b"007 x"), Some((7, b' ', &b"x"[..])));
+        assert_eq!(reply_parts(b"999--"), Some((999, b'-', &b"-"[..])));
+        assert_eq!(reply_parts(b"25"), None);
+        assert_eq!(reply_parts(b"2a0 x"), None);
+        assert_eq!(
+            reply_parts(b"\xd9\xa0\xd9\xa1\xd9\xa2"),
+            None,
+            "ASCII digits only"
+        );
+        assert_eq!(reply_parts(b""), None);
     }
 
     #[test]

@@ -3,13 +3,14 @@
 //! the end-of-data finder and the message scanner (DATA and BDAT), whose header blocks a
 //! naive describer reads (a `boundary=` opens a multipart, a `name=` makes an attachment).
 //! Beyond "no panic, no hang, bounded memory", what must hold: lines are contiguous on the
-//! stream and never longer than the cap, the marker ends inside its segment, the message
+//! stream and never longer than the cap, a line's reply parts (code, separator, text) are
+//! the line less its line end, the marker ends inside its segment, the message
 //! size never exceeds what was fed (plus the CRLF a DATA message gets), attachments stay
 //! within their bound.
 #![no_main]
 
 use _core::message_scan::{Describe, Entity, LeafInfo, MessageScan, MAX_ATTACHMENTS};
-use _core::smtp_framing::{DataEnd, Framed, LineFramer};
+use _core::smtp_framing::{reply_parts, strip_line_end, DataEnd, Framed, LineFramer};
 use libfuzzer_sys::fuzz_target;
 
 struct Naive;
@@ -69,6 +70,17 @@ fuzz_target!(|data: &[u8]| {
             {
                 assert!(raw.len() <= max_line);
                 assert!(end <= segment.len());
+                // The line as a reply line: its end stripped, code, separator and text.
+                let line = strip_line_end(&raw);
+                assert!(raw.starts_with(line));
+                assert!(!matches!(line.last(), Some(b'\r' | b'\n')));
+                assert!(raw[line.len()..].iter().all(|b| b"\r\n".contains(b)));
+                if let Some((code, separator, text)) = reply_parts(line) {
+                    assert!(code <= 999 && line.ends_with(text));
+                    let skipped = usize::from(separator != 0);
+                    assert_eq!(3 + skipped + text.len(), line.len());
+                    assert!(b" -\t\0".contains(&separator));
+                }
                 if let Some(expected) = next_line {
                     assert_eq!(at, expected);
                 }

@@ -7,6 +7,7 @@ are the Dialogue's); its methods call the Dialogue's shared ones (``_event``, ``
 
 from __future__ import annotations
 
+from pcapsmtp._core import command_line
 from pcapsmtp.smtp.events import (
     AUTH_RESPONSE,
     CLIENT,
@@ -23,9 +24,14 @@ from pcapsmtp.smtp.syntax import (
     BDAT_ARGUMENT,
     CREDENTIAL,
     KNOWN_VERBS,
-    _decode,
     looks_like_tls,
 )
+
+
+def _credential(text: str) -> bool:
+    """Whether a line read while AUTH is under way is a SASL response (a credential)."""
+    stripped = text.strip()
+    return bool(CREDENTIAL.fullmatch(stripped)) and stripped.upper() not in BARE_VERBS
 
 
 class ClientSide:
@@ -68,14 +74,16 @@ class ClientSide:
 
     def _client_lines(self, data: bytes, pos: int, offset: int, frame: int, time_ns: int) -> int:
         """Command lines from ``data[pos]`` on, until one of them ends the line state (DATA,
-        BDAT): the framer's later lines are dropped and the bytes after it read anew."""
-        framer = self._framer(CLIENT)
-        for line in framer.feed(data, pos, offset, frame):
+        BDAT): the framer's later lines are dropped and the bytes after it read anew. The
+        core strips and decodes each line (``LineFramer.commands``)."""
+        framer = self._client_framer or self._framer(CLIENT)
+        command_text = self._command_text
+        for line in framer.commands(data, pos, offset, frame):
             if line is None:
                 self._line_too_long(CLIENT, frame)
                 continue
-            raw, first_frame, line_offset, length, end = line
-            self._client_command(raw, first_frame, line_offset, length, frame, time_ns)
+            text, crlf, first_frame, line_offset, length, end = line
+            command_text(text, crlf, first_frame, line_offset, length, frame, time_ns)
             if self.client not in CLIENT_LINES:
                 framer.clear()
                 return end
@@ -84,10 +92,25 @@ class ClientSide:
     def _client_command(
         self, raw: bytes, first_frame: int, offset: int, length: int, frame: int, time_ns: int
     ) -> None:
-        if not raw.endswith(b"\r\n"):
+        """A command line given whole, its line end included."""
+        self._command_text(*command_line(raw), first_frame, offset, length, frame, time_ns)
+
+    def _command_text(
+        self,
+        text: str,
+        crlf: bool,
+        first_frame: int,
+        offset: int,
+        length: int,
+        frame: int,
+        time_ns: int,
+    ) -> None:
+        """A command line as the core reads it: its text without the line end, decoded,
+        and whether that line end was CR LF."""
+        if not crlf:
             self._anomaly("bare_lf", frame, CLIENT, "command line ends in LF without CR")
-        text = _decode(raw.rstrip(b"\r\n"))
-        if self.client == ClientState.AUTH_RESPONSE or self._is_credential(text):
+        state = self.client
+        if state is ClientState.AUTH_RESPONSE or (self._auth_active and _credential(text)):
             self.client = ClientState.COMMAND
             cancelled = text.strip() == "*"
             command = Command(
@@ -102,10 +125,11 @@ class ClientSide:
             )
             self._push(command)
             return
-        verb, _, argument = text.strip().partition(" ")
+        stripped = text.strip()
+        verb, _, argument = stripped.partition(" ")
         verb = verb.upper()
-        if self.client == ClientState.RESYNC:
-            if text.strip() == ".":
+        if state is ClientState.RESYNC:
+            if stripped == ".":
                 self._end_of_uncaptured_message(first_frame, offset, length, frame, time_ns)
                 return
             if verb not in KNOWN_VERBS:
@@ -138,16 +162,11 @@ class ClientSide:
         self._push(Command(END_OF_DATA, "", frame, time_ns, first_frame, offset, length))
         self.client = ClientState.COMMAND
 
-    def _is_credential(self, text: str) -> bool:
-        stripped = text.strip()
-        return (
-            self._auth_active
-            and bool(CREDENTIAL.fullmatch(stripped))
-            and stripped.upper() not in BARE_VERBS
-        )
-
     def _push(self, command: Command) -> None:
-        command.pipelined = any(c.verb != GREETING for c in self.pending)
+        pending = self.pending
+        command.pipelined = bool(pending) and (
+            pending[-1].verb != GREETING or any(c.verb != GREETING for c in pending)
+        )
         self._greeting_open = False
         if len(self.pending) >= self.limits.max_pending:
             self._unanswered(self.pending.pop(0), "not captured")

@@ -8,6 +8,7 @@ are the Dialogue's); its methods call the Dialogue's shared ones and the client 
 
 from __future__ import annotations
 
+from pcapsmtp._core import reply_line
 from pcapsmtp.smtp.codes import is_positive
 from pcapsmtp.smtp.events import (
     AUTH_RESPONSE,
@@ -28,7 +29,10 @@ from pcapsmtp.smtp.states import (
     ClientState,
     ServerState,
 )
-from pcapsmtp.smtp.syntax import REPLY_LINE, _decode, looks_like_tls
+from pcapsmtp.smtp.syntax import _decode, looks_like_tls
+
+HYPHEN, TAB = ord("-"), ord("\t")
+"""Reply line separators as ``LineFramer.replies`` gives them (the byte's value)."""
 
 
 class ServerSide:
@@ -57,14 +61,16 @@ class ServerSide:
 
     def _server_lines(self, data: bytes, pos: int, offset: int, frame: int, time_ns: int) -> int:
         """Reply lines from ``data[pos]`` on, until a reply ends the line state (220 to
-        STARTTLS): the framer's later lines are dropped and the bytes after it read anew."""
-        framer = self._framer(SERVER)
-        for line in framer.feed(data, pos, offset, frame):
+        STARTTLS): the framer's later lines are dropped and the bytes after it read anew.
+        The core splits each line into code, separator and text (``LineFramer.replies``)."""
+        framer = self._server_framer or self._framer(SERVER)
+        reply_parts = self._reply_parts
+        for line in framer.replies(data, pos, offset, frame):
             if line is None:
                 self._line_too_long(SERVER, frame)
                 continue
-            raw, first_frame, line_offset, _, end = line
-            self._reply_line(raw.rstrip(b"\r\n"), first_frame, line_offset, frame, time_ns)
+            code, separator, text, first_frame, line_offset, end = line
+            reply_parts(code, separator, text, first_frame, line_offset, frame, time_ns)
             if self.server not in SERVER_LINES:
                 framer.clear()
                 return end
@@ -73,32 +79,56 @@ class ServerSide:
     def _reply_line(
         self, raw: bytes, first_frame: int, offset: int, frame: int, time_ns: int
     ) -> None:
-        match = REPLY_LINE.fullmatch(raw)
-        if self.server == ServerState.RESYNC:
-            if not match or match.group(2) not in (b" ", b"-", b""):
+        """A reply line given whole (its line end stripped or not)."""
+        self._reply_parts(*reply_line(raw), first_frame, offset, frame, time_ns)
+
+    def _reply_parts(
+        self,
+        code: int | None,
+        separator: int,
+        text: str | bytes,
+        first_frame: int,
+        offset: int,
+        frame: int,
+        time_ns: int,
+    ) -> None:
+        """A reply line as the core reads it (``LineFramer.replies``): its code, the byte
+        after it (0 for none) and its text; code None and the line's bytes when it is not
+        a reply line."""
+        if self.server is ServerState.RESYNC:
+            if code is None or separator == TAB:
                 return
             self.server = ServerState.LINES
-        if not match:
-            self._anomaly("bad_reply_line", frame, SERVER, _decode(raw[:80]))
+        if code is None:
+            self._anomaly("bad_reply_line", frame, SERVER, _decode(text[:80]))
             return
-        code, separator = int(match.group(1)), match.group(2)
-        text = shared_text(_decode(match.group(3)))
-        if not self._reply_lines:
+        lines = self._reply_lines
+        if not lines and separator != HYPHEN and separator != TAB:
+            # A reply of one line (most are): whole at once, nothing held for the next.
+            lines = [shared_text(text)] if self.limits.max_reply_lines > 0 else []
+            reply = Reply(code, lines, frame, time_ns, first_frame, offset, line_frames=(frame,))
+            self._complete_reply(reply)
+            return
+        if not lines:
             self._reply_code, self._reply_first = code, (first_frame, offset)
-            self._reply_lines, self._reply_frames = [], []
-        elif code != self._reply_code:
-            self._anomaly("reply_code_changed", frame, SERVER, f"{self._reply_code} then {code}")
-        if len(self._reply_lines) < self.limits.max_reply_lines:
-            self._reply_lines.append(text)
-        if not self._reply_frames or self._reply_frames[-1] != frame:
-            self._reply_frames.append(frame)
-        if separator == b"-":
+            self._reply_lines = lines = []
+            self._reply_frames = [frame]
+        else:
+            if code != self._reply_code:
+                self._anomaly(
+                    "reply_code_changed", frame, SERVER, f"{self._reply_code} then {code}"
+                )
+            if self._reply_frames[-1] != frame:
+                self._reply_frames.append(frame)
+        if len(lines) < self.limits.max_reply_lines:
+            lines.append(shared_text(text))
+        if separator == HYPHEN:
             return
-        if separator == b"\t":
+        if separator == TAB:
             self._anomaly("bad_reply_separator", frame, SERVER, "tab after the reply code")
         reply = Reply(
             self._reply_code,
-            self._reply_lines,
+            lines,
             frame,
             time_ns,
             *self._reply_first,
@@ -110,9 +140,11 @@ class ServerSide:
     def _complete_reply(self, reply: Reply) -> None:
         # While DATA still awaits its reply (a client that sent its message before the 354),
         # replies answer the commands before it, not the message.
-        answers_data = any(command.verb == "DATA" for command in self.pending)
-        lost_dot = self._message_gap > 0 or is_positive(reply.code)
-        if self.client == ClientState.DATA_BODY and not answers_data and lost_dot:
+        if (
+            self.client is ClientState.DATA_BODY
+            and not any(command.verb == "DATA" for command in self.pending)
+            and (self._message_gap > 0 or is_positive(reply.code))
+        ):
             # The server answered a message whose final dot we did not see: it was in bytes
             # the capture lacks. (Another reply mid-message, such as a 421 timeout, is not
             # an answer to the message: it stays unsolicited.)

@@ -11,6 +11,8 @@ TLS and the finished Session; what commands and replies do to transactions is it
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pcapsmtp.smtp import codes
 from pcapsmtp.smtp.capped import _UNFILLED_FIELDS, UNFILLED, _Capped, _grown
 from pcapsmtp.smtp.capped import TAIL as TAIL  # the tests read session.TAIL
@@ -55,6 +57,22 @@ name of its cap, read when the list is made). A connection that got its greeting
 more has one entry in its dialogue and no command."""
 
 
+_HANDLERS: dict[type, dict[str, Callable]] = {}
+
+
+def _handlers(cls: type) -> dict[str, Callable]:
+    """A builder class's handlers of commands, by lower-case verb: its ``_on_<verb>``
+    methods (looked up once per class, not once per command)."""
+    handlers = _HANDLERS.get(cls)
+    if handlers is None:
+        handlers = _HANDLERS[cls] = {
+            name.removeprefix("_on_"): getattr(cls, name)
+            for name in dir(cls)
+            if name.startswith("_on_")
+        }
+    return handlers
+
+
 class SessionBuilder(TransactionSteps):
     """Feeds on the dialogue's events; ``finish()`` returns the Session."""
 
@@ -92,18 +110,19 @@ class SessionBuilder(TransactionSteps):
         return capped
 
     def add(self, event: Event) -> None:
-        if isinstance(event, Command):
-            self._command(event)
-        elif isinstance(event, Reply):
+        kind = type(event)
+        if kind is Reply:
             self._reply(event)
-        elif isinstance(event, MessageEnd):
+        elif kind is Command:
+            self._command(event)
+        elif kind is MessageEnd:
             self._message(event)
-        elif isinstance(event, Unanswered):
+        elif kind is Unanswered:
             self._rare("_unanswered").add(event)
             self._dispatch(event.command, None)
-        elif isinstance(event, TlsStarted):
+        elif kind is TlsStarted:
             self._tls(event)
-        elif isinstance(event, Gap):
+        elif kind is Gap:
             self._rare("_gaps").add(event)
             self._entry(
                 event.frame,
@@ -112,7 +131,7 @@ class SessionBuilder(TransactionSteps):
                 "gap",
                 f"[{event.length} bytes not in the capture: {event.reason}]",
             )
-        elif isinstance(event, Anomaly):
+        elif kind is Anomaly:
             self._rare("_anomalies").add(event)
 
     # -- events ----------------------------------------------------------------
@@ -137,7 +156,7 @@ class SessionBuilder(TransactionSteps):
     def _command(self, command: Command) -> None:
         if command.verb == GREETING:
             return
-        self._rare("_commands").add(command, keep=command.secret)
+        (self._commands or self._rare("_commands")).add(command, keep=command.secret)
         self._entry(command.frame, command.time_ns, CLIENT, "command", command.text)
         if command.verb == "AUTH":
             mechanism = command.argument.split(" ", 1)[0].upper()
@@ -156,13 +175,18 @@ class SessionBuilder(TransactionSteps):
             latency = self._greeting_latency(reply)
         elif command is not None:
             latency = reply.time_ns - command.time_ns
-        first = reply.lines[0] if reply.lines else ""
-        more = f" (+{len(reply.lines) - 1} lines)" if len(reply.lines) > 1 else ""
-        text = shared_text(f"{reply.code} {first}{more}".rstrip())
-        self._entry(reply.frame, reply.time_ns, SERVER, "reply", text, latency, reply.code)
+        lines = reply.lines
+        if len(lines) > 1:
+            text = f"{reply.code} {lines[0]} (+{len(lines) - 1} lines)"
+        else:
+            text = f"{reply.code} {lines[0]}".rstrip() if lines else f"{reply.code}"
+        self._entry(
+            reply.frame, reply.time_ns, SERVER, "reply", shared_text(text), latency, reply.code
+        )
         session.last_reply = reply
-        if command is not None and self._commands is not None and self._commands.unanswered:
-            self._commands.answered(command, reply.code)
+        commands = self._commands
+        if command is not None and commands is not None and commands.unanswered:
+            commands.answered(command, reply.code)
         if command is None:
             self._rare("_unsolicited").add(reply)
             self._other_reply(reply.text)
@@ -179,9 +203,9 @@ class SessionBuilder(TransactionSteps):
         elif command.verb == AUTH_RESPONSE:
             self._on_auth_response(command, reply)
         elif command.verb != GREETING:
-            handler = getattr(self, f"_on_{command.verb.lower()}", None)
+            handler = _handlers(type(self)).get(command.verb.lower())
             if handler is not None:
-                handler(command, reply)
+                handler(self, command, reply)
 
     def _greeting_latency(self, reply: Reply) -> int | None:
         flow = self.session.flow

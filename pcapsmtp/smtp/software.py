@@ -294,10 +294,40 @@ def _refine(guess: SoftwareGuess, banner: str, ehlo_lines: list[str]) -> Softwar
     return guess
 
 
+MAX_REMEMBERED = 1_024
+REMEMBERED_TEXT = 2_048
+"""``server_software`` remembers its answer for up to MAX_REMEMBERED inputs of at most
+REMEMBERED_TEXT characters in all (under 3 MB however many sessions), and starts over when
+full."""
+_REMEMBERED: dict[tuple, SoftwareGuess | None] = {}
+
+
 def server_software(
     banner: str | None, ehlo_lines: list[str], other_replies: list[str]
 ) -> SoftwareGuess | None:
-    """The software (or provider) behind the server, or None when the evidence is weak."""
+    """The software (or provider) behind the server, or None when the evidence is weak.
+
+    A function of its texts, remembered: the sessions with one server repeat the same banner
+    and EHLO reply, and the 40-odd searches of a guess cost more than the rest of finishing
+    a session. (A SoftwareGuess is frozen: sessions can share one.)"""
+    if len(ehlo_lines) + len(other_replies) > 32:
+        return _guess(banner, ehlo_lines, other_replies)
+    key = (banner, *ehlo_lines, None, *other_replies)
+    if key in _REMEMBERED:
+        return _REMEMBERED[key]
+    guess = _guess(banner, ehlo_lines, other_replies)
+    if len(banner or "") + sum(map(len, ehlo_lines)) + sum(map(len, other_replies)) <= (
+        REMEMBERED_TEXT
+    ):
+        if len(_REMEMBERED) >= MAX_REMEMBERED:
+            _REMEMBERED.clear()
+        _REMEMBERED[key] = guess
+    return guess
+
+
+def _guess(
+    banner: str | None, ehlo_lines: list[str], other_replies: list[str]
+) -> SoftwareGuess | None:
     banner = banner or ""
     if banner.strip() and is_masked_banner(banner):
         return SoftwareGuess(MASKED, None, f'banner "{_short(banner)}"')

@@ -1,5 +1,6 @@
-"""What SMTP's lines look like on the wire: the command verbs, a reply line, a SASL response,
-a BDAT argument, a TLS record's first bytes, and wire bytes made text once."""
+"""What SMTP's lines look like on the wire: the command verbs, a SASL response, a BDAT
+argument, a TLS record's first bytes, and wire bytes made text once. (A reply line's code,
+separator and text are split in the core: ``pcapsmtp._core.LineFramer.replies``.)"""
 
 from __future__ import annotations
 
@@ -32,7 +33,6 @@ KNOWN_VERBS = frozenset(
         "SAML",
     ]
 )
-REPLY_LINE = re.compile(rb"(\d{3})([ \t-]?)(.*)", re.DOTALL)
 BARE_VERBS = frozenset(["DATA", "RSET", "QUIT", "NOOP", "STARTTLS", "HELP", "TURN"])
 """Commands that take no argument: a credential line can never be mistaken for one of these
 unless it is exactly the verb (and then a 334 before it would have told us)."""

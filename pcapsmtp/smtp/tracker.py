@@ -271,9 +271,21 @@ class SmtpTracker:
             for sender, server in ((CLIENT, False), (SERVER, True)):
                 if absorbing.walking(server):
                     tls.walked(sender, *absorbing.counts(server))
-        if isinstance(event, StreamData):
-            self._data(connection, event)
-        elif isinstance(event, StreamGap):
+        kind = type(event)
+        if kind is StreamData:
+            if connection.sniffer is None:
+                self._feed(
+                    connection,
+                    flow,
+                    event.direction,
+                    event.offset,
+                    event.data,
+                    event.frame,
+                    event.time_ns,
+                )
+            else:
+                self._sniff(connection, event)
+        elif kind is StreamGap:
             if connection.sniffer is None:
                 sender = SERVER if event.direction == flow.server else CLIENT
                 connection.dialogue.gap(
@@ -294,7 +306,7 @@ class SmtpTracker:
         dialogue = connection.dialogue
         body = dialogue.body()
         target: MessageScanner | TlsRecords | None = body
-        if body is None:
+        if body is None and dialogue.tls is not None:  # (no TLS scanner: nothing encrypted)
             walks = [
                 None if (tls := dialogue.encrypted(sender)) is None else tls.records_walk(sender)
                 for sender in (CLIENT, SERVER)
@@ -323,19 +335,9 @@ class SmtpTracker:
         connection = self._connections[flow.stream] = _Connection(flow, self.capture, sniff)
         return connection
 
-    def _data(self, connection: _Connection, event: StreamData) -> None:
+    def _sniff(self, connection: _Connection, event: StreamData) -> None:
+        """A chunk of a connection on another port not recognised yet."""
         sniffer = connection.sniffer
-        if sniffer is None:
-            self._feed(
-                connection,
-                event.flow,
-                event.direction,
-                event.offset,
-                event.data,
-                event.frame,
-                event.time_ns,
-            )
-            return
         sniffer.add(event)
         decision = sniffer.decide(final=False)
         if decision is False:
@@ -358,19 +360,23 @@ class SmtpTracker:
     @staticmethod
     def _feed(connection, flow, direction, offset, data, frame, time_ns) -> None:
         starts = connection.starts
-        start = starts.get(direction, 0) if starts else 0
-        if offset + len(data) <= start:
-            return
-        if offset < start:
-            data, offset = data[start - offset :], start
+        if starts:
+            start = starts.get(direction, 0)
+            if offset + len(data) <= start:
+                return
+            if offset < start:
+                data, offset = data[start - offset :], start
         sender = SERVER if direction == flow.server else CLIENT
         connection.dialogue.feed(sender, data, offset, frame, time_ns)
         SmtpTracker._drain(connection)
 
     @staticmethod
     def _drain(connection: _Connection) -> None:
-        for item in connection.dialogue.take():
-            connection.builder.add(item)
+        events = connection.dialogue.take()
+        if events:
+            add = connection.add  # the connection is its own SessionBuilder
+            for item in events:
+                add(item)
 
     def _ignore(self, flow: TcpFlow) -> None:
         flow.ignore_payload = True

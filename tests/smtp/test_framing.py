@@ -4,10 +4,15 @@ tests (core/src/smtp_framing.rs, core/src/message_scan.rs) and the fuzz target."
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pcapsmtp import _core
 from pcapsmtp.smtp.message import MessageScanner
+from pcapsmtp.smtp.syntax import _decode
 
 
 def test_lines_come_in_order_with_where_they_began():
@@ -69,3 +74,51 @@ def test_an_interrupt_in_the_header_reader_is_raised_not_swallowed():
     scan.feed(b"Subject: x\r\n\r\nbody\r\n", interrupted)
     with pytest.raises(KeyboardInterrupt):
         scan.finish(interrupted)
+
+
+def test_reply_lines_come_split_into_code_separator_and_text():
+    framer = _core.LineFramer(4096)
+    got = framer.replies(b"250-mx\r\n250 \xc3\xa9 \xff\r\nhello\r\n354", 0, 100, 5)
+    assert got == [
+        (250, ord("-"), "mx", 5, 100, 8),
+        (250, ord(" "), "é \\xff", 5, 108, 18),
+        (None, 0, b"hello", 5, 118, 25),
+    ]
+    assert framer.partial == b"354"
+    assert framer.replies(b"\r\n", 0, 128, 6) == [(354, 0, "", 5, 125, 2)]
+
+
+def test_command_lines_come_decoded_with_their_line_end():
+    framer = _core.LineFramer(8)
+    got = framer.commands(b"QUIT\r\nRSET\nNOOP NOOP NOOP\r\nMAIL", 0, 0, 1)
+    assert got == [
+        ("QUIT", True, 1, 0, 6, 6),
+        ("RSET", False, 1, 6, 5, 11),
+        None,  # past the cap: cut there, its line end lost with the rest
+        ("NOOP NOO", False, 1, 11, 16, 27),
+    ]
+    got = framer.commands(b" FROM:<>\r\n", 0, 31, 2)
+    assert got == [None, ("MAIL FRO", False, 1, 27, 14, 10)]
+
+
+_WIRE = st.binary(max_size=12) | st.lists(
+    st.sampled_from(
+        [b"250", b"2", b"0", b"x", b" ", b"-", b"\t", b"\r", b"\n", b"\xc3\xa9", b"\xff"]
+    ),
+    max_size=8,
+).map(b"".join)
+
+
+@given(_WIRE)
+def test_a_line_reads_as_the_python_reading_of_it(raw):
+    """The core's reading of a line is what the dialogue read in Python before it moved
+    there: ``(\\d{3})([ \\t-]?)(.*)`` on the line less its CRs and LFs, decoded as
+    ``syntax._decode`` does."""
+    line = raw.rstrip(b"\r\n")
+    match = re.fullmatch(rb"(\d{3})([ \t-]?)(.*)", line, re.DOTALL)
+    if match:
+        separator = ord(match.group(2)) if match.group(2) else 0
+        assert _core.reply_line(raw) == (int(match.group(1)), separator, _decode(match.group(3)))
+    else:
+        assert _core.reply_line(raw) == (None, 0, line)
+    assert _core.command_line(raw) == (_decode(line), raw.endswith(b"\r\n"))
