@@ -118,11 +118,20 @@ def one_sided(flow: TcpFlow) -> Side | None:
     connection) but the capture point did not see them (asymmetric routing, a one-way SPAN,
     ``tcpdump -Q out``, a ``src host`` filter)."""
     client, server = flow.endpoints[flow.client], flow.endpoints[flow.server]
-    if not server.packets and client.bytes:
+    history = set(flow.history)
+    if not server.packets and (client.bytes or history & CLIENT_AFTER_SYN_ACK):
         return CLIENT
-    if not client.packets and server.bytes:
+    if not client.packets and (server.bytes or history & SERVER_AFTER_SYN):
         return SERVER
     return None
+
+
+CLIENT_AFTER_SYN_ACK = frozenset("ADF")
+"""History letters (Zeek's) of a client's ACK, data or FIN: it got the SYN/ACK, so the server
+exists even when the capture holds no packet of it (a SYN alone may have gone unanswered)."""
+SERVER_AFTER_SYN = frozenset("hadf")
+"""History letters of a server's SYN/ACK, ACK, data or FIN: each answers the client's
+packets, so the client's existed even when the capture holds none."""
 
 
 class _Connection(SessionBuilder):
