@@ -128,6 +128,12 @@ class SessionFacts:
         )
 
     @property
+    def server_bytes_unseen(self) -> bool:
+        """The server sent bytes the capture lacks (its FIN's sequence number or the client's
+        ACKs are past them): whatever it said, it did say something."""
+        return any(g.sender == SERVER for g in self.session.gaps)
+
+    @property
     def greeting_refused(self) -> bool:
         greeting = self.session.greeting
         return greeting is not None and not codes.is_positive(greeting.code)
@@ -282,7 +288,12 @@ OUTCOME_RULES: tuple[OutcomeRule, ...] = (
     ),
     OutcomeRule(
         "closed-without-greeting",
-        lambda f: f.session.greeting is None and f.server_closed_first and not f.server.bytes,
+        lambda f: (
+            f.session.greeting is None
+            and f.server_closed_first
+            and not f.server.bytes
+            and not f.server_bytes_unseen
+        ),
         Outcome.REFUSED,
         "the server closed the connection without a greeting",
     ),
