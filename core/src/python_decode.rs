@@ -19,6 +19,7 @@ use crate::python::{panic_message, read_frames, Buffer, FrameBatch, Pool, Reader
 use crate::reader::{Reader as RecordReader, Secrets};
 use crate::tally::Tally;
 use crate::tcp::table::{self, SegmentRef};
+use crate::tcp::{TH_FIN, TH_RST, TH_SYN};
 
 /// The dataclasses of capture/model.py the decoder builds, and decoding one frame or one
 /// IP packet at a time (export rewrites single frames; tests decode any bytes).
@@ -460,6 +461,124 @@ pub(crate) struct Work {
     inner: decode::Decoder,
     failed: u64,
     first_failure: Option<(u64, String)>,
+    copies: Copies,
+}
+
+/// How many TCP segments back a copy is looked for, and how soon after: a SPAN port that
+/// mirrors both ports of a path (or a capture on a bridge and its member) delivers each
+/// packet twice, microseconds apart, with little or nothing between the two.
+const COPY_LOOKBACK: usize = 4;
+const COPY_WINDOW_NS: i128 = 5_000_000;
+
+/// What makes two TCP segments the same packet: every IP and TCP field but the TTL (and
+/// the checksums that follow it), so a copy mirrored on both sides of a router counts too.
+/// A sender's retransmission differs: a new IPv4 ID, a new timestamp option, and it comes
+/// after a round trip, not in the next few packets.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct PacketId {
+    version: u8,
+    src: table::Ip,
+    dst: table::Ip,
+    sport: u16,
+    dport: u16,
+    seq: u32,
+    ack: u32,
+    flags: u16,
+    window: u16,
+    length: u64,
+    ip_len: u64,
+    ip_id: u32,
+    options: [u8; 40],
+    options_len: u8,
+}
+
+impl Default for PacketId {
+    fn default() -> Self {
+        PacketId {
+            version: 0,
+            src: table::Ip::default(),
+            dst: table::Ip::default(),
+            sport: 0,
+            dport: 0,
+            seq: 0,
+            ack: 0,
+            flags: 0,
+            window: 0,
+            length: 0,
+            ip_len: 0,
+            ip_id: 0,
+            options: [0; 40],
+            options_len: 0,
+        }
+    }
+}
+
+impl PacketId {
+    /// None for a segment whose copies are not told from the sender's own repeats: a RST
+    /// (a host answers each segment of a dead connection with the same RST, IP ID 0), and
+    /// a bare ACK without an IP ID (IPv6, or a stack that sends ID 0): a duplicate ACK.
+    fn of(s: &decode::TcpSegment<'_>) -> Option<PacketId> {
+        if s.flags & TH_RST != 0
+            || (s.ip_id == 0 && s.length == 0 && s.flags & (TH_SYN | TH_FIN) == 0)
+            || s.options.len() > 40
+            || !s.fragment_frames.is_empty()
+        {
+            return None;
+        }
+        let mut options = [0u8; 40];
+        options[..s.options.len()].copy_from_slice(&s.options);
+        Some(PacketId {
+            version: s.version,
+            src: table::Ip::new(&s.src),
+            dst: table::Ip::new(&s.dst),
+            sport: s.sport,
+            dport: s.dport,
+            seq: s.seq,
+            ack: s.ack,
+            flags: s.flags,
+            window: s.window,
+            length: s.length as u64,
+            ip_len: s.ip_len as u64,
+            ip_id: s.ip_id,
+            options,
+            options_len: s.options.len() as u8,
+        })
+    }
+}
+
+/// Copy frames remembered by number (a few bytes each); past this many they are counted.
+const MAX_COPY_FRAMES: usize = 100_000;
+
+/// The last few TCP segments, to tell a frame that is a copy of one of them, and the copies
+/// found. The copies still go to the flow table: its facts are Wireshark's, which reads each
+/// copy as a retransmission; the diagnosis leaves them out of what it calls packet loss.
+#[derive(Default)]
+struct Copies {
+    recent: [(PacketId, i128); COPY_LOOKBACK],
+    next: usize,
+    frames: Vec<u64>,
+}
+
+impl Copies {
+    /// Record `s` as a copy when it repeats one of the last segments seen within
+    /// COPY_WINDOW_NS.
+    fn check(&mut self, s: &decode::TcpSegment<'_>) {
+        let Some(id) = PacketId::of(s) else {
+            return;
+        };
+        // The empty slots (version 0) match no decoded segment.
+        let copy = self.recent.iter().any(|(seen, time_ns)| {
+            *seen == id && (0..=COPY_WINDOW_NS).contains(&(s.time_ns - time_ns))
+        });
+        if copy {
+            if self.frames.len() < MAX_COPY_FRAMES {
+                self.frames.push(s.frame);
+            }
+        } else {
+            self.recent[self.next] = (id, s.time_ns);
+            self.next = (self.next + 1) % COPY_LOOKBACK;
+        }
+    }
 }
 
 /// A decoded packet before the Python side sees it: a TCP segment as the flow table keeps
@@ -481,7 +600,10 @@ impl Work {
             let frame = at.view(buffer);
             let inner = &mut self.inner;
             match catch_unwind(AssertUnwindSafe(|| inner.decode_view(frame))) {
-                Ok(Some(Packet::Tcp(s))) => items.push(Item::Tcp(Kept::new(s, buffer))),
+                Ok(Some(Packet::Tcp(s))) => {
+                    self.copies.check(&s);
+                    items.push(Item::Tcp(Kept::new(s, buffer)))
+                }
                 Ok(Some(Packet::Icmp(e))) => items.push(Item::Icmp(e.into_owned())),
                 Ok(Some(Packet::Dns(d))) => items.push(Item::Dns(d.into_owned())),
                 Ok(None) => {}
@@ -764,6 +886,13 @@ impl Decoder {
     #[getter]
     fn ip_frames(&self) -> u64 {
         self.work.inner.ip_frames
+    }
+
+    /// Frame numbers of the TCP segments that repeat one just before (SPAN copies), the
+    /// first MAX_COPY_FRAMES.
+    #[getter]
+    fn copy_frames(&self) -> Vec<u64> {
+        self.work.copies.frames.clone()
     }
 
     #[getter]
