@@ -59,7 +59,7 @@ def _closed_without_greeting(session: Session, syns: list[int], synacks: list) -
     how = "a reset" if note is not None and note.tcp_flags & TH_RST else "a FIN"
     accepted = synacks[0].frame if synacks else None
     after = (
-        f", {seconds(note.time_ns - synacks[0].time_ns)} later,"
+        f", {seconds(note.time_ns - synacks[0].time_ns)} later"
         if note is not None and synacks
         else ""
     )
