@@ -17,7 +17,7 @@ from functools import cached_property
 from pcapsmtp.smtp import codes
 from pcapsmtp.smtp.events import CLIENT, SERVER, Command, Reply
 from pcapsmtp.smtp.model import Outcome, Session, Transaction
-from pcapsmtp.tcp.model import TH_FIN, TH_RST, ConnState, Endpoint, TcpFlow
+from pcapsmtp.tcp.model import TH_FIN, TH_RST, ConnState, Endpoint, SegmentNote, TcpFlow
 
 TIMEOUT_NS = 30 * 1_000_000_000
 """A command left unanswered this long when the capture ends is a timeout."""
@@ -53,10 +53,20 @@ def client_gave_up(flow: TcpFlow) -> int | None:
 
 def abortive_reset(flow: TcpFlow) -> bool:
     """A RST that ended the connection instead of a close (not one after a FIN, as many
-    clients send to finish a closed connection quickly)."""
-    resets = [note.frame for note in flow.notes if note.tcp_flags & TH_RST]
+    clients send to finish a closed connection quickly, nor one the connection outlived)."""
+    resets = [
+        note.frame for note in flow.notes if note.tcp_flags & TH_RST and not outlived(flow, note)
+    ]
     fins = [note.frame for note in flow.notes if note.tcp_flags & TH_FIN]
     return bool(resets) and (not fins or resets[0] < fins[0])
+
+
+def outlived(flow: TcpFlow, reset: SegmentNote) -> bool:
+    """The connection went on after this RST: the side it was sent to sent data after it
+    that the other side acknowledged. The hosts ignored it (out of their window, RFC 5961
+    3.2, or a forged RST that lost the race), so it ended nothing."""
+    acked = flow.endpoints[1 - reset.direction].last_acked_frame
+    return acked is not None and acked > reset.frame
 
 
 def reset_after_own_close(flow: TcpFlow) -> bool:
