@@ -474,79 +474,46 @@ const COPY_WINDOW_NS: i128 = 5_000_000;
 /// the checksums that follow it), so a copy mirrored on both sides of a router counts too.
 /// A sender's retransmission differs: a new IPv4 ID, a new timestamp option, and it comes
 /// after a round trip, not in the next few packets.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq)]
 struct PacketId {
-    version: u8,
-    src: table::Ip,
-    dst: table::Ip,
-    sport: u16,
-    dport: u16,
-    seq: u32,
-    ack: u32,
-    flags: u16,
-    window: u16,
-    length: u64,
-    ip_len: u64,
+    /// The segment's numbers, its frame, time and TTL zeroed.
+    head: SegmentRef<'static>,
     ip_id: u32,
     options: [u8; 40],
     options_len: u8,
-}
-
-impl Default for PacketId {
-    fn default() -> Self {
-        PacketId {
-            version: 0,
-            src: table::Ip::default(),
-            dst: table::Ip::default(),
-            sport: 0,
-            dport: 0,
-            seq: 0,
-            ack: 0,
-            flags: 0,
-            window: 0,
-            length: 0,
-            ip_len: 0,
-            ip_id: 0,
-            options: [0; 40],
-            options_len: 0,
-        }
-    }
 }
 
 impl PacketId {
     /// None for a segment whose copies are not told from the sender's own repeats: a RST
     /// (a host answers each segment of a dead connection with the same RST, IP ID 0), and
     /// a bare ACK without an IP ID (IPv6, or a stack that sends ID 0): a duplicate ACK.
-    fn of(s: &decode::TcpSegment<'_>) -> Option<PacketId> {
-        if s.flags & TH_RST != 0
-            || (s.ip_id == 0 && s.length == 0 && s.flags & (TH_SYN | TH_FIN) == 0)
-            || s.options.len() > 40
-            || !s.fragment_frames.is_empty()
+    fn of(k: &Kept, buffer: &[u8]) -> Option<PacketId> {
+        let h = &k.head;
+        let options = k.options.get(buffer);
+        if h.flags & TH_RST != 0
+            || (k.ip_id == 0 && h.length == 0 && h.flags & (TH_SYN | TH_FIN) == 0)
+            || options.len() > 40
+            || !k.fragment_frames.is_empty()
         {
             return None;
         }
-        let mut options = [0u8; 40];
-        options[..s.options.len()].copy_from_slice(&s.options);
+        let mut bytes = [0u8; 40];
+        bytes[..options.len()].copy_from_slice(options);
         Some(PacketId {
-            version: s.version,
-            src: table::Ip::new(&s.src),
-            dst: table::Ip::new(&s.dst),
-            sport: s.sport,
-            dport: s.dport,
-            seq: s.seq,
-            ack: s.ack,
-            flags: s.flags,
-            window: s.window,
-            length: s.length as u64,
-            ip_len: s.ip_len as u64,
-            ip_id: s.ip_id,
-            options,
-            options_len: s.options.len() as u8,
+            head: SegmentRef {
+                frame: 0,
+                time_ns: 0,
+                ttl: 0,
+                ..*h
+            },
+            ip_id: k.ip_id,
+            options: bytes,
+            options_len: options.len() as u8,
         })
     }
 }
 
-/// Copy frames remembered by number (a few bytes each); past this many they are counted.
+/// Copy frames remembered by number (a few bytes each); the finding names the first ones.
 const MAX_COPY_FRAMES: usize = 100_000;
 
 /// The last few TCP segments, to tell a frame that is a copy of one of them, and the copies
@@ -554,28 +521,28 @@ const MAX_COPY_FRAMES: usize = 100_000;
 /// copy as a retransmission; the diagnosis leaves them out of what it calls packet loss.
 #[derive(Default)]
 struct Copies {
-    recent: [(PacketId, i128); COPY_LOOKBACK],
+    recent: [Option<(PacketId, i128)>; COPY_LOOKBACK],
     next: usize,
     frames: Vec<u64>,
 }
 
 impl Copies {
-    /// Record `s` as a copy when it repeats one of the last segments seen within
+    /// Record `k` as a copy when it repeats one of the last segments seen within
     /// COPY_WINDOW_NS.
-    fn check(&mut self, s: &decode::TcpSegment<'_>) {
-        let Some(id) = PacketId::of(s) else {
+    fn check(&mut self, k: &Kept, buffer: &[u8]) {
+        let Some(id) = PacketId::of(k, buffer) else {
             return;
         };
-        // The empty slots (version 0) match no decoded segment.
-        let copy = self.recent.iter().any(|(seen, time_ns)| {
-            *seen == id && (0..=COPY_WINDOW_NS).contains(&(s.time_ns - time_ns))
+        let time_ns = k.head.time_ns;
+        let copy = self.recent.iter().flatten().any(|(seen, seen_ns)| {
+            *seen == id && (0..=COPY_WINDOW_NS).contains(&(time_ns - seen_ns))
         });
         if copy {
             if self.frames.len() < MAX_COPY_FRAMES {
-                self.frames.push(s.frame);
+                self.frames.push(k.head.frame);
             }
         } else {
-            self.recent[self.next] = (id, s.time_ns);
+            self.recent[self.next] = Some((id, time_ns));
             self.next = (self.next + 1) % COPY_LOOKBACK;
         }
     }
@@ -601,8 +568,9 @@ impl Work {
             let inner = &mut self.inner;
             match catch_unwind(AssertUnwindSafe(|| inner.decode_view(frame))) {
                 Ok(Some(Packet::Tcp(s))) => {
-                    self.copies.check(&s);
-                    items.push(Item::Tcp(Kept::new(s, buffer)))
+                    let kept = Kept::new(s, buffer);
+                    self.copies.check(&kept, buffer);
+                    items.push(Item::Tcp(kept))
                 }
                 Ok(Some(Packet::Icmp(e))) => items.push(Item::Icmp(e.into_owned())),
                 Ok(Some(Packet::Dns(d))) => items.push(Item::Dns(d.into_owned())),
