@@ -72,7 +72,7 @@ def outlived(flow: TcpFlow, reset: SegmentNote) -> bool:
 def reset_after_own_close(flow: TcpFlow) -> bool:
     """The first RST answers the peer's data after its sender's own FIN, the peer not having
     closed: in a transaction still open, the sender's process ended in the middle of it."""
-    resets = [note for note in flow.notes if note.tcp_flags & TH_RST]
+    resets = [note for note in flow.notes if note.tcp_flags & TH_RST and not outlived(flow, note)]
     if not resets:
         return False
     first = resets[0]

@@ -44,3 +44,15 @@ def test_a_forged_rst_the_hosts_ignored_ends_nothing(tmp_path):
     [forged] = [f for f in result.findings if f.code == "middlebox-reset"]
     assert forged.severity == WARNING
     assert "ignored" in forged.detail
+
+
+def test_an_ignored_forged_rst_does_not_hide_the_servers_own(tmp_path):
+    """server-killed-in-data: the server dies in DATA (FIN, then RSTs to the client's
+    segments). A forged RST earlier, which the hosts outlived, is not 'the first RST'."""
+    source = Path(lab("server-killed-in-data"))
+    client_data = [n for n, sport, _dport, _data in payloads(source) if sport != 25]
+    edited = _forged_rst_after(source, tmp_path / "early-rst.pcap", client_data[3])
+    result = analyze([str(edited)])
+    [session] = list(result.sessions)
+    assert session.outcome == Outcome.RESET
+    assert "reset" in {f.code for f in result.findings}
