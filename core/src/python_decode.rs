@@ -19,6 +19,7 @@ use crate::python::{panic_message, read_frames, Buffer, FrameBatch, Pool, Reader
 use crate::reader::{Reader as RecordReader, Secrets};
 use crate::tally::Tally;
 use crate::tcp::table::{self, SegmentRef};
+use crate::tcp::{TH_FIN, TH_RST, TH_SYN};
 
 /// The dataclasses of capture/model.py the decoder builds, and decoding one frame or one
 /// IP packet at a time (export rewrites single frames; tests decode any bytes).
@@ -456,6 +457,91 @@ pub(crate) struct Work {
     inner: decode::Decoder,
     failed: u64,
     first_failure: Option<(u64, String)>,
+    copies: Copies,
+}
+
+/// How many TCP segments back a copy is looked for, and how soon after: a SPAN port that
+/// mirrors both ports of a path (or a capture on a bridge and its member) delivers each
+/// packet twice, microseconds apart, with little or nothing between the two.
+const COPY_LOOKBACK: usize = 4;
+const COPY_WINDOW_NS: i128 = 5_000_000;
+
+/// What makes two TCP segments the same packet: every IP and TCP field but the TTL (and
+/// the checksums that follow it), so a copy mirrored on both sides of a router counts too.
+/// A sender's retransmission differs: a new IPv4 ID, a new timestamp option, and it comes
+/// after a round trip, not in the next few packets.
+#[derive(Clone, Copy, PartialEq)]
+struct PacketId {
+    /// The segment's numbers, its frame, time and TTL zeroed.
+    head: SegmentRef<'static>,
+    ip_id: u32,
+    options: [u8; 40],
+    options_len: u8,
+}
+
+impl PacketId {
+    /// None for a segment whose copies are not told from the sender's own repeats: a RST
+    /// (a host answers each segment of a dead connection with the same RST, IP ID 0), and
+    /// a bare ACK without an IP ID (IPv6, or a stack that sends ID 0): a duplicate ACK.
+    fn of(k: &Kept, buffer: &[u8]) -> Option<PacketId> {
+        let h = &k.head;
+        let options = k.options.get(buffer);
+        if h.flags & TH_RST != 0
+            || (k.ip_id == 0 && h.length == 0 && h.flags & (TH_SYN | TH_FIN) == 0)
+            || options.len() > 40
+            || !k.fragment_frames.is_empty()
+        {
+            return None;
+        }
+        let mut bytes = [0u8; 40];
+        bytes[..options.len()].copy_from_slice(options);
+        Some(PacketId {
+            head: SegmentRef {
+                frame: 0,
+                time_ns: 0,
+                ttl: 0,
+                ..*h
+            },
+            ip_id: k.ip_id,
+            options: bytes,
+            options_len: options.len() as u8,
+        })
+    }
+}
+
+/// Copy frames remembered by number (a few bytes each); the finding names the first ones.
+const MAX_COPY_FRAMES: usize = 100_000;
+
+/// The last few TCP segments, to tell a frame that is a copy of one of them, and the copies
+/// found. The copies still go to the flow table: its facts are Wireshark's, which reads each
+/// copy as a retransmission; the diagnosis leaves them out of what it calls packet loss.
+#[derive(Default)]
+struct Copies {
+    recent: [Option<(PacketId, i128)>; COPY_LOOKBACK],
+    next: usize,
+    frames: Vec<u64>,
+}
+
+impl Copies {
+    /// Record `k` as a copy when it repeats one of the last segments seen within
+    /// COPY_WINDOW_NS.
+    fn check(&mut self, k: &Kept, buffer: &[u8]) {
+        let Some(id) = PacketId::of(k, buffer) else {
+            return;
+        };
+        let time_ns = k.head.time_ns;
+        let copy = self.recent.iter().flatten().any(|(seen, seen_ns)| {
+            *seen == id && (0..=COPY_WINDOW_NS).contains(&(time_ns - seen_ns))
+        });
+        if copy {
+            if self.frames.len() < MAX_COPY_FRAMES {
+                self.frames.push(k.head.frame);
+            }
+        } else {
+            self.recent[self.next] = Some((id, time_ns));
+            self.next = (self.next + 1) % COPY_LOOKBACK;
+        }
+    }
 }
 
 /// A decoded packet: a TCP segment as the flow table keeps it, an ICMP error or a DNS
@@ -483,7 +569,11 @@ impl Work {
             let frame = at.view(buffer);
             let inner = &mut self.inner;
             match catch_unwind(AssertUnwindSafe(|| inner.decode_view(frame))) {
-                Ok(Some(Packet::Tcp(s))) => items.push(Item::Tcp(Kept::new(s, buffer))),
+                Ok(Some(Packet::Tcp(s))) => {
+                    let kept = Kept::new(s, buffer);
+                    self.copies.check(&kept, buffer);
+                    items.push(Item::Tcp(kept))
+                }
                 Ok(Some(Packet::Icmp(e))) => items.push(Item::Icmp(e.into_owned())),
                 Ok(Some(Packet::Dns(d))) => items.push(Item::Dns(d.into_owned())),
                 Ok(None) => {}
@@ -783,6 +873,13 @@ impl Decoder {
     #[getter]
     fn ip_frames(&self) -> u64 {
         self.work.inner.ip_frames
+    }
+
+    /// Frame numbers of the TCP segments that repeat one just before (SPAN copies), the
+    /// first MAX_COPY_FRAMES.
+    #[getter]
+    fn copy_frames(&self) -> Vec<u64> {
+        self.work.copies.frames.clone()
     }
 
     #[getter]

@@ -97,6 +97,7 @@ def _finish(info: CaptureInfo, decoder: _core.Decoder) -> None:
     """The decoder's counts into ``info``, and warnings about what could not be read."""
     info.ip_frames += decoder.ip_frames
     info.reassembled += decoder.reassembled
+    info.copy_frames.update(decoder.copy_frames)
     for reason, count in decoder.undecoded:
         info.undecoded[reason] = info.undecoded.get(reason, 0) + count
     info.warnings += decoder.finish()

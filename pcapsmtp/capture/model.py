@@ -211,6 +211,10 @@ class CaptureInfo:
     """IP datagrams reassembled from fragments."""
     undecoded: dict[str, int] = field(default_factory=dict)
     """Frames we could not decode, by reason (unsupported link type, malformed IP, ...)."""
+    copy_frames: set[int] = field(default_factory=set)
+    """TCP frames that repeat a packet captured just before (a SPAN port or a bridge that
+    shows each packet twice): Wireshark's counts take them for retransmissions, the
+    diagnosis does not take them for loss."""
     warnings: list[str] = field(default_factory=list)
     secrets: list[DecryptionSecrets] = field(default_factory=list)
     files: list[str] = field(default_factory=list)

@@ -154,6 +154,7 @@ def add_info(merged: CaptureInfo, info: CaptureInfo) -> None:
     merged.truncated += info.truncated
     merged.ip_frames += info.ip_frames
     merged.reassembled += info.reassembled
+    merged.copy_frames |= info.copy_frames
     for reason, count in info.undecoded.items():
         merged.undecoded[reason] = merged.undecoded.get(reason, 0) + count
     name = os.path.basename(info.file)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from pcapsmtp.diagnose.evidence import host
 from pcapsmtp.diagnose.model import INFO, WARNING, Finding
-from pcapsmtp.diagnose.registry import session_rule
+from pcapsmtp.diagnose.registry import capture_rule, session_rule
 from pcapsmtp.smtp.events import CLIENT, END_OF_DATA, GREETING
 from pcapsmtp.smtp.model import Session
 
@@ -110,6 +110,38 @@ def _server_facts(session: Session) -> str:
             f"{'accepted' if transaction.outcome == 'delivered' else transaction.outcome}."
         )
     return text
+
+
+@capture_rule("capture-duplicates")
+def duplicates(sessions: list[Session], context) -> Iterator[Finding]:
+    """TCP frames that repeat a packet captured just before (capture.CaptureInfo.copy_frames):
+    INFO, the capture's doing. Wireshark's counts (and the session's TCP facts) take each
+    copy for a retransmission; the rules about loss leave them out."""
+    copies = sorted(context.info.copy_frames)
+    if not copies:
+        return
+    yield Finding(
+        code="capture-duplicates",
+        severity=INFO,
+        summary=(
+            f"{len(copies)} frames are copies of a TCP packet captured just before: the "
+            "capture point saw packets twice"
+        ),
+        detail=(
+            "Each of these frames repeats the IP and TCP headers (TTL aside) of a segment a "
+            "few frames and at most 5 ms earlier: one packet captured twice, as a SPAN port "
+            "mirroring both ports of a path, a capture on a bridge and its member, or on "
+            "several interfaces does, not a packet sent twice (a sender's retransmission "
+            "comes a round trip later, with a new IP ID or timestamp). Wireshark marks the "
+            "copies as retransmissions and the TCP counts here include them; the findings "
+            "about loss do not."
+        ),
+        frames=copies[:20],
+        next_steps=[
+            "Mirror one port in both directions, or capture on the host; `editcap -D 5 "
+            "in.pcap out.pcap` removes such copies from a capture.",
+        ],
+    )
 
 
 @session_rule("capture-started-late")

@@ -24,6 +24,7 @@ SIDE_CONDITIONS = frozenset(
         "dns-no-mx",
         "dns-mx-mismatch",
         "dns-slow-greeting",
+        "capture-duplicates",
     }
 )
 """Codes that describe a condition on the way, not why a session ended (unless an error)."""

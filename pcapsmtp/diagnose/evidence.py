@@ -91,8 +91,13 @@ def closed_early(session: Session, direction: int) -> SegmentNote | None:
         last = max(replies, key=lambda r: r.frame, default=session.greeting)
         if last is None or last.code == 221 or last.code >= 400:
             return None
+    # A reply the capture lost (the hole shows it was there) leaves nothing waiting.
+    lost = {id(u.command) for u in session.unanswered if u.reason == "not captured"}
     waiting = any(
-        c.frame < fin.frame and c.verb != "QUIT" and (c.reply is None or c.reply.frame > fin.frame)
+        c.frame < fin.frame
+        and c.verb != "QUIT"
+        and (c.reply is None or c.reply.frame > fin.frame)
+        and id(c) not in lost
         for c in session.commands
     )
     open_transaction = any(

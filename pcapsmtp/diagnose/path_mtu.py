@@ -54,7 +54,7 @@ def mtu_blackhole(session: Session, context) -> Iterator[Finding]:
         if sender.max_acked_ip_len == 0 or sum(stuck.values()) < MIN_RETRIES:
             continue
         yield _sender_side(session, context, direction, sender, stuck)
-    receiver_side = _receiver_side(session)
+    receiver_side = _receiver_side(session, context)
     if receiver_side is not None:
         yield receiver_side
 
@@ -123,7 +123,19 @@ def _sender_side(session: Session, context, direction: int, sender: Endpoint, st
     )
 
 
-def _receiver_side(session: Session) -> Finding | None:
+def _resent(flow: TcpFlow, direction: int, copies: set[int]) -> bool:
+    """This side retransmitted: a frame the capture holds twice (a SPAN copy) is not one."""
+    if not flow.endpoints[direction].retransmitted_sizes:
+        return False
+    if not copies or flow.dropped_notes:
+        return True
+    return any(
+        n.direction == direction and n.analysis & Flag.ANY_RETRANSMISSION and n.frame not in copies
+        for n in flow.notes
+    )
+
+
+def _receiver_side(session: Session, context) -> Finding | None:
     """At the receiving end the big packets never show at all: the message starts, only
     small packets (or none) arrive, and the connection dies after a silence."""
     flow = session.flow
@@ -138,7 +150,7 @@ def _receiver_side(session: Session) -> Finding | None:
     if not client_mss or session.outcome not in (Outcome.TIMEOUT, Outcome.RESET):
         return None
     full_size = client_mss + (60 if len(client.ip) == 16 else 40)
-    if client.max_ip_len >= full_size or client.retransmitted_sizes:
+    if client.max_ip_len >= full_size or _resent(flow, flow.client, context.info.copy_frames):
         return None
     data_reply = transaction.data_reply
     if data_reply is None or data_reply.code != 354 or (transaction.size or 0) >= client_mss:

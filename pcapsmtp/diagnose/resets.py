@@ -18,6 +18,7 @@ from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding
 from pcapsmtp.diagnose.registry import session_rule
 from pcapsmtp.diagnose.vantage import hops
 from pcapsmtp.smtp.model import Outcome, Session
+from pcapsmtp.smtp.outcome import outlived
 from pcapsmtp.tcp.model import IP_ID_STEP, TH_FIN, TH_RST, Endpoint, SegmentNote, TcpFlow
 
 MIN_IP_ID_PAIRS = 4
@@ -212,9 +213,10 @@ def _middlebox_finding(session: Session, direction: int, forged: list[Forgery]) 
     phase = phase_at(session, first.frame)
     evidence = _evidence(forged)
     one = len(forged) == 1
+    went_on = all(outlived(flow, f.note) for f in forged)
     if _harmless(session, first):
         severity = INFO
-    elif session.outcome == Outcome.DELIVERED:
+    elif session.outcome == Outcome.DELIVERED or went_on:
         severity = WARNING
     else:
         severity = ERROR
@@ -237,12 +239,19 @@ def _middlebox_finding(session: Session, direction: int, forged: list[Forgery]) 
             _why_forged(session, direction, forged)
             + f", so {'the reset was' if one else 'the resets were'} made by a box between "
             "the capture point and that host (firewall, IPS, SMTP proxy, load balancer) that "
-            f"cut the connection during {phase}"
+            + ("tried to cut" if went_on else "cut")
+            + f" the connection during {phase}"
             + ("" if one else "; such a box sends one reset for each segment it stops")
             + f". A capture taken at {host(sender)} at the same time would not show "
             f"{'this reset' if one else 'these resets'}."
             + (
-                " The mail had already been accepted, so only the end of the session was cut."
+                " The connection went on after "
+                + ("it" if one else "them")
+                + ": the hosts ignored "
+                + ("it" if one else "them")
+                + " (out of their window, or too late), so nothing was cut."
+                if severity == WARNING and went_on
+                else " The mail had already been accepted, so only the end of the session was cut."
                 if severity == WARNING
                 else ""
             )

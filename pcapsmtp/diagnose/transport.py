@@ -59,7 +59,7 @@ def _closed_without_greeting(session: Session, syns: list[int], synacks: list) -
     how = "a reset" if note is not None and note.tcp_flags & TH_RST else "a FIN"
     accepted = synacks[0].frame if synacks else None
     after = (
-        f", {seconds(note.time_ns - synacks[0].time_ns)} later,"
+        f", {seconds(note.time_ns - synacks[0].time_ns)} later"
         if note is not None and synacks
         else ""
     )
@@ -155,6 +155,11 @@ def retransmissions(session: Session, context) -> Iterator[Finding]:
             and n.analysis & Flag.ANY_RETRANSMISSION
             and not _after_too_big(flow, n)
         ]
+        if copies := context.info.copy_frames:
+            # A frame captured twice is one packet, not a packet sent again.
+            kept = [n for n in notes if n.frame not in copies]
+            count -= len(notes) - len(kept)
+            notes = kept
         if not flow.dropped_notes:
             count = len(notes)  # retransmissions that obeyed an ICMP too-big are not loss
         rate = count / data

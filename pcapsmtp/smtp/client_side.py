@@ -18,7 +18,7 @@ from pcapsmtp.smtp.events import (
     MessageEnd,
 )
 from pcapsmtp.smtp.message import MessageScanner
-from pcapsmtp.smtp.states import CLIENT_LINES, ClientState
+from pcapsmtp.smtp.states import CLIENT_LINES, ClientState, ServerState
 from pcapsmtp.smtp.syntax import (
     BARE_VERBS,
     BDAT_ARGUMENT,
@@ -45,6 +45,13 @@ class ClientSide:
             state = self.client
             if state in (ClientState.START, ClientState.AWAIT_TLS):
                 self._client_sniff(data[pos:], frame, time_ns)
+            elif state in CLIENT_LINES and self._tls_without_220(data[pos:]):
+                # The 220 to STARTTLS is not in the capture, but the client starts TLS at a
+                # line's start: the 220 came (TLS is told by its content, not by the reply).
+                self._unanswered(self.pending.pop(), "not captured")
+                self.client = ClientState.AWAIT_TLS
+                if self.server != ServerState.TLS:
+                    self.server = ServerState.AWAIT_TLS
             elif state in CLIENT_LINES:
                 pos = self._client_lines(data, pos, offset, frame, time_ns)
             elif state == ClientState.DATA_BODY:
@@ -57,6 +64,15 @@ class ClientSide:
             else:  # TLS
                 self.tls.feed(CLIENT, data[pos:], frame, time_ns)
                 pos = len(data)
+
+    def _tls_without_220(self, data: bytes) -> bool:
+        pending = self.pending
+        return (
+            bool(pending)
+            and pending[-1].verb == "STARTTLS"
+            and looks_like_tls(data)
+            and not self._framer(CLIENT).partial
+        )
 
     def _client_sniff(self, data: bytes, frame: int, time_ns: int) -> None:
         implicit = self.client == ClientState.START

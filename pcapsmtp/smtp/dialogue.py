@@ -149,6 +149,8 @@ class Dialogue(ClientSide, ServerSide):
             self._client_gap(length, frame)
         elif self.server == ServerState.TLS:
             self.tls.gap(SERVER)
+        elif self.server == ServerState.AWAIT_TLS:
+            pass  # the reply to STARTTLS the capture lost: TLS follows
         else:
             self.in_step = self._whole = False
             if self.server != ServerState.START:

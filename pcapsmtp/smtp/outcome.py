@@ -17,7 +17,7 @@ from functools import cached_property
 from pcapsmtp.smtp import codes
 from pcapsmtp.smtp.events import CLIENT, SERVER, Command, Reply
 from pcapsmtp.smtp.model import Outcome, Session, Transaction
-from pcapsmtp.tcp.model import TH_FIN, TH_RST, ConnState, Endpoint, TcpFlow
+from pcapsmtp.tcp.model import TH_FIN, TH_RST, ConnState, Endpoint, SegmentNote, TcpFlow
 
 TIMEOUT_NS = 30 * 1_000_000_000
 """A command left unanswered this long when the capture ends is a timeout."""
@@ -53,16 +53,26 @@ def client_gave_up(flow: TcpFlow) -> int | None:
 
 def abortive_reset(flow: TcpFlow) -> bool:
     """A RST that ended the connection instead of a close (not one after a FIN, as many
-    clients send to finish a closed connection quickly)."""
-    resets = [note.frame for note in flow.notes if note.tcp_flags & TH_RST]
+    clients send to finish a closed connection quickly, nor one the connection outlived)."""
+    resets = [
+        note.frame for note in flow.notes if note.tcp_flags & TH_RST and not outlived(flow, note)
+    ]
     fins = [note.frame for note in flow.notes if note.tcp_flags & TH_FIN]
     return bool(resets) and (not fins or resets[0] < fins[0])
+
+
+def outlived(flow: TcpFlow, reset: SegmentNote) -> bool:
+    """The connection went on after this RST: the side it was sent to sent data after it
+    that the other side acknowledged. The hosts ignored it (out of their window, RFC 5961
+    3.2, or a forged RST that lost the race), so it ended nothing."""
+    acked = flow.endpoints[1 - reset.direction].last_acked_frame
+    return acked is not None and acked > reset.frame
 
 
 def reset_after_own_close(flow: TcpFlow) -> bool:
     """The first RST answers the peer's data after its sender's own FIN, the peer not having
     closed: in a transaction still open, the sender's process ended in the middle of it."""
-    resets = [note for note in flow.notes if note.tcp_flags & TH_RST]
+    resets = [note for note in flow.notes if note.tcp_flags & TH_RST and not outlived(flow, note)]
     if not resets:
         return False
     first = resets[0]
@@ -126,6 +136,12 @@ class SessionFacts:
         return server.closed_frame is not None and (
             client.closed_frame is None or server.closed_frame < client.closed_frame
         )
+
+    @property
+    def server_bytes_unseen(self) -> bool:
+        """The server sent bytes the capture lacks (its FIN's sequence number or the client's
+        ACKs are past them): whatever it said, it did say something."""
+        return any(g.sender == SERVER for g in self.session.gaps)
 
     @property
     def greeting_refused(self) -> bool:
@@ -282,7 +298,12 @@ OUTCOME_RULES: tuple[OutcomeRule, ...] = (
     ),
     OutcomeRule(
         "closed-without-greeting",
-        lambda f: f.session.greeting is None and f.server_closed_first and not f.server.bytes,
+        lambda f: (
+            f.session.greeting is None
+            and f.server_closed_first
+            and not f.server.bytes
+            and not f.server_bytes_unseen
+        ),
         Outcome.REFUSED,
         "the server closed the connection without a greeting",
     ),

@@ -114,13 +114,17 @@ class _Sniffer:
 
 def one_sided(flow: TcpFlow) -> Side | None:
     """The side whose packets alone the capture holds, for a connection that carried
-    data: the other side's existed (data flows only over an established
+    data or whose handshake shows: the other side's existed (data flows only over an established
     connection) but the capture point did not see them (asymmetric routing, a one-way SPAN,
     ``tcpdump -Q out``, a ``src host`` filter)."""
     client, server = flow.endpoints[flow.client], flow.endpoints[flow.server]
-    if not server.packets and client.bytes:
+    history = flow.history
+    # A handshake seen from one side: the client's SYN then its ACK or FIN (the SYN/ACK
+    # came), or the server's SYN/ACK (it answers a SYN). A lone stray ACK proves nothing.
+    handshake = "S" in history and any(letter in history for letter in "ADF")
+    if not server.packets and (client.bytes or handshake):
         return CLIENT
-    if not client.packets and server.bytes:
+    if not client.packets and (server.bytes or "h" in history):
         return SERVER
     return None
 

@@ -211,6 +211,12 @@ class TransactionSteps:
         if self.session.one_sided:
             # the other side's packets, which would tell, are not captured
             return Outcome.INCOMPLETE
+        quit_ = self.session.quit
+        if quit_ is not None and quit_.reply is not None:
+            # Replies come in order: the server answered QUIT, so it had answered this
+            # transaction too, in bytes the capture lost. What ended the connection after
+            # that (a RST after the client's FIN) did not cut the mail.
+            return Outcome.INCOMPLETE
         if client_gave_up(flow) is not None:
             return Outcome.TIMEOUT
         if abortive_reset(flow) or reset_after_own_close(flow):

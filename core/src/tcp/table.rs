@@ -146,7 +146,7 @@ pub fn flow_key(src: Addr, dst: Addr) -> Key {
 }
 
 /// One TCP segment as the table reads it.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SegmentRef<'a> {
     pub frame: u64,
     pub time_ns: i128,
