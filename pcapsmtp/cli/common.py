@@ -40,10 +40,10 @@ A pass over a capture keeps every open connection's objects for a while: at 700 
 collection found most of them still alive, moved them on to the older generations, and once
 enough had gathered there (CPython's rule: 10 collections of the middle one, and a quarter
 more than the long-lived objects at the last full collection) a full collection walked all
-of them again, to find them alive or gone by refcount: 6 full collections, 0.29 s of CPU of
+of them again, to find them alive or gone by refcount: 4 full collections, 0.29 s of CPU of
 8 s on the generated 1 GB capture. At 5,000 most of a connection's short-lived objects die
 before they are looked at, fewer reach the older generations, and the pass makes no full
-collection (all collections 0.51 -> 0.21 s on it; docs/performance-log.md, "The cyclic
+collection (all collections 0.50-0.58 -> 0.21-0.27 s on it; docs/performance-log.md, "The cyclic
 collector"). The collector is not switched off: a session's reply and command refer to each
 other, and a capture that makes such cycles faster than they die is still collected, the
 garbage it waits for bounded by the thresholds (at most about seven times more than at 700,
