@@ -204,6 +204,31 @@ def test_credentials_quoted_by_an_icmp_error_are_overwritten_too(tmp_path):
     assert ["1", "1"] in status, "the ICMP error and the TCP segment it quotes, both valid"
 
 
+@pytest.mark.parametrize("line", [b"AUTH\tPLAIN ", b"AUTH PLAIN\t", b"auth  plain\t "])
+def test_credentials_after_a_tab_are_overwritten(tmp_path, line):
+    """A tab between the AUTH line's words (servers accept any blank) hides no credential
+    from the export."""
+    blob = b"AGFsaWNlAGxhYi1TZWNyZXQtNDI="
+    conversation = Conversation(dport=587)
+    conversation.handshake()
+    conversation.say(
+        ("S", b"220 mx.example ESMTP\r\n"),
+        ("C", b"EHLO client.example\r\n"),
+        ("S", b"250-mx.example\r\n250 AUTH PLAIN LOGIN\r\n"),
+        ("C", line + blob + b"\r\n"),
+        ("S", b"235 2.7.0 ok\r\n"),
+        ("C", b"QUIT\r\n"),
+        ("S", b"221 bye\r\n"),
+    )
+    conversation.close()
+    capture = conversation.write(tmp_path / "tab.pcap")
+    out = tmp_path / "out.pcap"
+    _export(capture, 1, out)
+    data = out.read_bytes()
+    assert blob not in data and blob[:12] not in data
+    assert b"X" * len(blob) + b"\r\n" in data
+
+
 def test_credentials_in_ip_fragments_refuse_the_export(tmp_path):
     """Redacting inside fragments is not supported: the export says so and writes nothing;
     without --redact the fragments are exported like any frame."""

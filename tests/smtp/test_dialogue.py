@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -127,6 +128,31 @@ def test_auth_initial_response_is_redacted():
     play.server(b"235 ok\r\n")
     (command,) = play.of(Command)
     assert command.argument == f"PLAIN {REDACTED}" and command.secret
+    assert secret not in repr(play.events)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "AUTH\tPLAIN {}",
+        "AUTH PLAIN\t{}",
+        "AUTH  PLAIN\t {}",
+        "auth\tplain\x0b{}",
+        "  AUTH PLAIN {}",
+    ],
+)
+def test_auth_initial_response_after_any_blank_is_redacted(line):
+    """Servers split the AUTH line on any blank (Postfix's smtpd_token, Exim), so a tab
+    between the words still logs in: its initial response is a credential all the same."""
+    secret = base64.b64encode(b"\0alice\0s3cret").decode()
+    play = Playbook().server(b"220 mx\r\n").client((line.format(secret) + "\r\n").encode())
+    play.server(b"235 ok\r\n")
+    (command,) = play.of(Command)
+    assert (command.verb, command.argument.upper(), command.secret) == (
+        "AUTH",
+        f"PLAIN {REDACTED}".upper(),
+        True,
+    )
     assert secret not in repr(play.events)
 
 
