@@ -168,6 +168,20 @@ def test_lines_answering_334_are_credentials():
     assert "c2VjcmV0" not in repr(play.events) and "QUIT" not in repr(play.of(Command))
 
 
+def test_credentials_sent_after_a_refused_auth_are_still_redacted():
+    """A client that does not wait for 334 sends its user name and password after the
+    server's 503 (AUTH not enabled before STARTTLS): they are credentials all the same,
+    until its next command."""
+    play = Playbook().server(b"220 mx\r\n").client(b"AUTH LOGIN\r\n")
+    play.server(b"503 5.5.1 Error: authentication not enabled\r\n")
+    play.client(b"YWxpY2U=\r\n").server(b"502 5.5.2 Error: command not recognized\r\n")
+    play.client(b"c2VjcmV0\r\n").server(b"502 5.5.2 Error: command not recognized\r\n")
+    play.client(b"MAIL FROM:<a@x>\r\n").server(b"250 ok\r\n").client(b"Zm9v\r\n")
+    verbs = [c.verb for c in play.of(Command)]
+    assert verbs == ["AUTH", AUTH_RESPONSE, AUTH_RESPONSE, "MAIL", "ZM9V"]
+    assert "YWxpY2U=" not in repr(play.events) and "c2VjcmV0" not in repr(play.events)
+
+
 def test_credentials_are_redacted_when_the_334_is_not_captured():
     """One-sided capture: base64 lines after AUTH are still credentials; MAIL ends the exchange."""
     play = Playbook().server(b"220 mx\r\n").client(b"AUTH LOGIN\r\nYWxpY2U=\r\nc2VjcmV0\r\n")
