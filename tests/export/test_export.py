@@ -347,3 +347,14 @@ def test_session_selectors_that_name_nothing_are_usage_errors(tmp_path, how):
     assert result.exit_code == 2
     assert "Traceback" not in result.output
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("suffix", ["pcap", "pcapng"])
+def test_the_export_keeps_the_capture_snap_length(tmp_path, suffix):
+    """A capture cut at 96 bytes says so in its export too: the pcap header's snap length
+    was 262144 whatever the capture's (the pcapng interface kept it)."""
+    capture = LAB / "capture-truncated.pcap"
+    out = tmp_path / f"out.{suffix}"
+    _export(capture, 1, out)
+    [info] = analyze([str(out)]).captures
+    assert info.snaplen == analyze([str(capture)]).captures[0].snaplen == 96
