@@ -173,7 +173,7 @@ def test_redacted_lines_keep_their_shape_and_checksums(tmp_path):
     assert lines == [["1", "XXXXXXXX", ""], ["1", "", "XXXXXXXXXXXXXXXXXXXX"]]
 
 
-def _auth_conversation(path: Path) -> Path:
+def _auth_conversation(path: Path, auth_line: bytes = b"AUTH PLAIN ", icmp: bool = True) -> Path:
     conversation = Conversation(dport=587)
     conversation.handshake()
     conversation.say(
@@ -181,8 +181,9 @@ def _auth_conversation(path: Path) -> Path:
         ("C", b"EHLO client.example\r\n"),
         ("S", b"250-mx.example\r\n250 AUTH PLAIN LOGIN\r\n"),
     )
-    auth = conversation.send("C", b"AUTH PLAIN AGFsaWNlAGxhYi1TZWNyZXQtNDI=\r\n")
-    conversation.icmp_too_big(auth)
+    auth = conversation.send("C", auth_line + b"AGFsaWNlAGxhYi1TZWNyZXQtNDI=\r\n")
+    if icmp:
+        conversation.icmp_too_big(auth)
     conversation.say(("S", b"235 2.7.0 ok\r\n"), ("C", b"QUIT\r\n"), ("S", b"221 bye\r\n"))
     conversation.close()
     return conversation.write(path)
@@ -209,19 +210,7 @@ def test_credentials_after_a_tab_are_overwritten(tmp_path, line):
     """A tab between the AUTH line's words (servers accept any blank) hides no credential
     from the export."""
     blob = b"AGFsaWNlAGxhYi1TZWNyZXQtNDI="
-    conversation = Conversation(dport=587)
-    conversation.handshake()
-    conversation.say(
-        ("S", b"220 mx.example ESMTP\r\n"),
-        ("C", b"EHLO client.example\r\n"),
-        ("S", b"250-mx.example\r\n250 AUTH PLAIN LOGIN\r\n"),
-        ("C", line + blob + b"\r\n"),
-        ("S", b"235 2.7.0 ok\r\n"),
-        ("C", b"QUIT\r\n"),
-        ("S", b"221 bye\r\n"),
-    )
-    conversation.close()
-    capture = conversation.write(tmp_path / "tab.pcap")
+    capture = _auth_conversation(tmp_path / "tab.pcap", line, icmp=False)
     out = tmp_path / "out.pcap"
     _export(capture, 1, out)
     data = out.read_bytes()
