@@ -160,8 +160,12 @@ def _resolver(lookup: Lookup) -> str:
 
 
 def _wireshark(lookup: Lookup) -> str:
+    """The display filter of the lookup's first query and its answers. The name is kept in
+    lower case, the wire's may not be (resolvers randomise its case, DNS 0x20), and
+    Wireshark compares strings case-sensitively: so ``lower(dns.qry.name)``."""
     first = lookup.first
-    return f'dns.id == 0x{first.id:04x} && dns.qry.name == "{lookup.name}"'
+    name = lookup.name.replace("\\", "\\\\").replace('"', '\\"')
+    return f'dns.id == 0x{first.id:04x} && lower(dns.qry.name) == "{name}"'
 
 
 def _dig(lookup: Lookup, at_resolver: bool = True) -> str:

@@ -26,7 +26,7 @@ def _clamp(value: int, last: int) -> int:
 def _pcap(records: list[Record], out) -> None:
     nano = _needs_ns(records)
     linktype = records[0].frame.linktype if records else 1
-    snaplen = min(max([MAX_RECORD_LEN, *(len(r.data) for r in records)]), U32)
+    snaplen = _snaplen(records)
     magic, scale = (TCPDUMP_MAGIC_NANO, 1) if nano else (TCPDUMP_MAGIC, 1000)
     out.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype & U32))
     for record in records:
@@ -35,6 +35,16 @@ def _pcap(records: list[Record], out) -> None:
         wire_len = _clamp(frame.wire_len, U32)
         out.write(struct.pack("<IIII", seconds, rest // scale, len(data), wire_len))
         out.write(data)
+
+
+def _snaplen(records: list[Record]) -> int:
+    """The capture's own snap length (a capture cut at 96 bytes says so in its export too),
+    else, when its interfaces differ or none is known, one that holds every record."""
+    longest = max((len(r.data) for r in records), default=0)
+    known = {r.facts.interface.snaplen for r in records if r.facts.interface is not None}
+    if len(known) == 1 and 0 < (snaplen := known.pop()) <= U32 and longest <= snaplen:
+        return snaplen
+    return min(max(MAX_RECORD_LEN, longest), U32)
 
 
 def _needs_ns(records: list[Record]) -> bool:

@@ -144,6 +144,10 @@ class ClientSide:
         stripped = text.strip()
         verb, _, argument = stripped.partition(" ")
         verb = verb.upper()
+        if verb[:4] == "AUTH" and (len(verb) == 4 or verb[4].isspace()):
+            # Servers split on any blank (Postfix's smtpd_token, Exim): "AUTH\tPLAIN <blob>"
+            # and "AUTH PLAIN\t<blob>" log in all the same, and their blob is a credential.
+            verb, argument = "AUTH", " ".join(text.split(None, 2)[1:])
         if state is ClientState.RESYNC:
             if stripped == ".":
                 self._end_of_uncaptured_message(first_frame, offset, length, frame, time_ns)

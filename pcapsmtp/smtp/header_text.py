@@ -134,6 +134,11 @@ _ALIASES = {
 }
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+"""What a codec may decode that is no character (UTF-7 "+2AA-"): it cannot be encoded as UTF-8,
+so it must not reach the core or any output."""
+
+
 def decode_bytes(data: bytes, charset: str | None) -> tuple[str, bool]:
     """Bytes in a declared charset (RFC 2231 language suffix allowed) to text; the flag is
     False when the charset was unknown and no guess fitted, or bytes had to be replaced."""
@@ -142,9 +147,12 @@ def decode_bytes(data: bytes, charset: str | None) -> tuple[str, bool]:
     chain = _CHARSET_CHAINS.get(name, (name,) if name else ())
     for codec in chain:
         try:
-            return (codec(data) if callable(codec) else data.decode(codec)), True
+            text = codec(data) if callable(codec) else data.decode(codec)
         except (UnicodeDecodeError, LookupError):
             continue
+        if _LONE_SURROGATE.search(text):  # UTF-7 decodes "+2AA-" to one: no text, no UTF-8
+            return _LONE_SURROGATE.sub("\ufffd", text), False
+        return text, True
     codec = _guess_codec(data)
     if codec:
         return data.decode(codec), True

@@ -213,7 +213,9 @@ class ServerSide:
             self.client = ClientState.DATA_BODY
         elif code == 334 and (self._auth_active or verb in ("AUTH", AUTH_RESPONSE)):
             self.client = ClientState.AUTH_RESPONSE
-        elif verb in ("AUTH", AUTH_RESPONSE):
+        elif verb in ("AUTH", AUTH_RESPONSE) and code < 400:
+            # Refused (503 before STARTTLS, 535), a client that does not wait for 334 still
+            # sends its credentials: they stay secret until its next command.
             self._auth_active = False
         elif verb == "STARTTLS" and code == 220:
             self.client = ClientState.AWAIT_TLS

@@ -266,3 +266,20 @@ def test_dns_rules_read_back_only_the_sessions_they_can_name(dns_lab_results, nu
     assert [f.code for f in slow_greeting(Chain(parts), context)] == [
         f.code for f in result.findings if f.code == "dns-slow-greeting"
     ]
+
+
+@tshark.needs_tshark
+@pytest.mark.parametrize("label", [b"GoNe", b'g"n\\'], ids=["dns-0x20-case", "quote-backslash"])
+def test_the_filter_in_the_prose_shows_the_lookup_whatever_the_case_of_its_name(tmp_path, label):
+    """Resolvers randomise the case of the names they ask (DNS 0x20) and Wireshark compares
+    strings case-sensitively, while the lookup's name is kept in lower case: the printed
+    filter must show the query and its answer all the same, a quote or backslash in a label
+    escaped."""
+    edited = tmp_path / "dns-edited.pcap"
+    original = Path(lab("dns-lookup-failed")).read_bytes()
+    wire = b"\x04gone\x03lab\x04test"
+    assert wire in original
+    edited.write_bytes(original.replace(wire, b"\x04" + label + b"\x03lab\x04test"))
+    [finding] = [f for f in analyze([str(edited)]).findings if f.frames == [28, 29]]
+    shown = finding.detail.split("In Wireshark: ", 1)[1].removesuffix(".")
+    assert _frames(str(edited), shown) == [28, 29], shown

@@ -173,7 +173,7 @@ def test_redacted_lines_keep_their_shape_and_checksums(tmp_path):
     assert lines == [["1", "XXXXXXXX", ""], ["1", "", "XXXXXXXXXXXXXXXXXXXX"]]
 
 
-def _auth_conversation(path: Path) -> Path:
+def _auth_conversation(path: Path, auth_line: bytes = b"AUTH PLAIN ", icmp: bool = True) -> Path:
     conversation = Conversation(dport=587)
     conversation.handshake()
     conversation.say(
@@ -181,8 +181,9 @@ def _auth_conversation(path: Path) -> Path:
         ("C", b"EHLO client.example\r\n"),
         ("S", b"250-mx.example\r\n250 AUTH PLAIN LOGIN\r\n"),
     )
-    auth = conversation.send("C", b"AUTH PLAIN AGFsaWNlAGxhYi1TZWNyZXQtNDI=\r\n")
-    conversation.icmp_too_big(auth)
+    auth = conversation.send("C", auth_line + b"AGFsaWNlAGxhYi1TZWNyZXQtNDI=\r\n")
+    if icmp:
+        conversation.icmp_too_big(auth)
     conversation.say(("S", b"235 2.7.0 ok\r\n"), ("C", b"QUIT\r\n"), ("S", b"221 bye\r\n"))
     conversation.close()
     return conversation.write(path)
@@ -202,6 +203,19 @@ def test_credentials_quoted_by_an_icmp_error_are_overwritten_too(tmp_path):
     status = fields(out, checksums, None, CHECKSUMS)
     assert status == fields(capture, checksums, None, CHECKSUMS)
     assert ["1", "1"] in status, "the ICMP error and the TCP segment it quotes, both valid"
+
+
+@pytest.mark.parametrize("line", [b"AUTH\tPLAIN ", b"AUTH PLAIN\t", b"auth  plain\t "])
+def test_credentials_after_a_tab_are_overwritten(tmp_path, line):
+    """A tab between the AUTH line's words (servers accept any blank) hides no credential
+    from the export."""
+    blob = b"AGFsaWNlAGxhYi1TZWNyZXQtNDI="
+    capture = _auth_conversation(tmp_path / "tab.pcap", line, icmp=False)
+    out = tmp_path / "out.pcap"
+    _export(capture, 1, out)
+    data = out.read_bytes()
+    assert blob not in data and blob[:12] not in data
+    assert b"X" * len(blob) + b"\r\n" in data
 
 
 def test_credentials_in_ip_fragments_refuse_the_export(tmp_path):
@@ -322,3 +336,14 @@ def test_session_selectors_that_name_nothing_are_usage_errors(tmp_path, how):
     assert result.exit_code == 2
     assert "Traceback" not in result.output
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("suffix", ["pcap", "pcapng"])
+def test_the_export_keeps_the_capture_snap_length(tmp_path, suffix):
+    """A capture cut at 96 bytes says so in its export too: the pcap header's snap length
+    was 262144 whatever the capture's (the pcapng interface kept it)."""
+    capture = LAB / "capture-truncated.pcap"
+    out = tmp_path / f"out.{suffix}"
+    _export(capture, 1, out)
+    [info] = analyze([str(out)]).captures
+    assert info.snaplen == analyze([str(capture)]).captures[0].snaplen == 96

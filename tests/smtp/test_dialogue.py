@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -130,6 +131,31 @@ def test_auth_initial_response_is_redacted():
     assert secret not in repr(play.events)
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "AUTH\tPLAIN {}",
+        "AUTH PLAIN\t{}",
+        "AUTH  PLAIN\t {}",
+        "auth\tplain\x0b{}",
+        "  AUTH PLAIN {}",
+    ],
+)
+def test_auth_initial_response_after_any_blank_is_redacted(line):
+    """Servers split the AUTH line on any blank (Postfix's smtpd_token, Exim), so a tab
+    between the words still logs in: its initial response is a credential all the same."""
+    secret = base64.b64encode(b"\0alice\0s3cret").decode()
+    play = Playbook().server(b"220 mx\r\n").client((line.format(secret) + "\r\n").encode())
+    play.server(b"235 ok\r\n")
+    (command,) = play.of(Command)
+    assert (command.verb, command.argument.upper(), command.secret) == (
+        "AUTH",
+        f"PLAIN {REDACTED}".upper(),
+        True,
+    )
+    assert secret not in repr(play.events)
+
+
 def test_lines_answering_334_are_credentials():
     """AUTH LOGIN: each line after a 334 is a credential, whatever it looks like."""
     play = (
@@ -140,6 +166,20 @@ def test_lines_answering_334_are_credentials():
     verbs = [c.verb for c in play.of(Command)]
     assert verbs == ["AUTH", AUTH_RESPONSE, AUTH_RESPONSE]
     assert "c2VjcmV0" not in repr(play.events) and "QUIT" not in repr(play.of(Command))
+
+
+def test_credentials_sent_after_a_refused_auth_are_still_redacted():
+    """A client that does not wait for 334 sends its user name and password after the
+    server's 503 (AUTH not enabled before STARTTLS): they are credentials all the same,
+    until its next command."""
+    play = Playbook().server(b"220 mx\r\n").client(b"AUTH LOGIN\r\n")
+    play.server(b"503 5.5.1 Error: authentication not enabled\r\n")
+    play.client(b"YWxpY2U=\r\n").server(b"502 5.5.2 Error: command not recognized\r\n")
+    play.client(b"c2VjcmV0\r\n").server(b"502 5.5.2 Error: command not recognized\r\n")
+    play.client(b"MAIL FROM:<a@x>\r\n").server(b"250 ok\r\n").client(b"Zm9v\r\n")
+    verbs = [c.verb for c in play.of(Command)]
+    assert verbs == ["AUTH", AUTH_RESPONSE, AUTH_RESPONSE, "MAIL", "ZM9V"]
+    assert "YWxpY2U=" not in repr(play.events) and "c2VjcmV0" not in repr(play.events)
 
 
 def test_credentials_are_redacted_when_the_334_is_not_captured():

@@ -674,3 +674,28 @@ def test_part_block_read_once_is_read_as_each_time(block, nested, parent_digest)
         got = MessageScanner()._describe_block(block, False, nested, parent_digest)
         assert got == expected
         got[3].append("changed by the caller")  # a fresh list: the cache is not touched
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        b"Subject: =?utf-7?q?+2AA-x?=",
+        b"Subject: =?utf-7?b?KzJBQS0=?= =?utf-8?q?y?=",
+        b"From: =?UTF-7?Q?+2AA-?= <a@b.example>",
+    ],
+)
+def test_a_charset_decoding_to_a_lone_surrogate_gives_replacement_characters(field):
+    """UTF-7 decodes '+2AA-' to a lone surrogate, which is no character and cannot be
+    written as UTF-8: it reached the core and the analysis stopped with a traceback."""
+    attachment = (
+        b'Content-Type: application/octet-stream; name="=?utf-7?q?+2AA-e.exe?="\r\n'
+        b'Content-Disposition: attachment; filename="=?utf-7?q?+2AA-e.exe?="\r\n\r\nAAAA\r\n'
+    )
+    facts = scan(
+        field + b"\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n"
+        b"--B\r\nContent-Type: text/plain\r\n\r\nhi\r\n--B\r\n" + attachment + b"--B--\r\n"
+    )
+    shown = repr(facts.subject) + repr(facts.from_) + repr(facts.attachments)
+    assert "\ufffd" in shown
+    assert not re.search("[\ud800-\udfff]", shown)
+    (facts.subject or facts.from_ or "").encode("utf-8")
