@@ -32,25 +32,6 @@ def report_errors(errors: list[PcapsmtpError]) -> int:
     return 1 if errors else 0
 
 
-YOUNG_THRESHOLD = 5000
-"""Allocations of container objects (net of those freed) between two collections of the
-cyclic collector's youngest generation while a command runs; CPython's default is 700.
-
-A pass over a capture keeps every open connection's objects for a while: at 700 a young
-collection found most of them still alive, moved them on to the older generations, and once
-enough had gathered there (CPython's rule: 10 collections of the middle one, and a quarter
-more than the long-lived objects at the last full collection) a full collection walked all
-of them again, to find them alive or gone by refcount: 4 full collections, 0.29 s of CPU of
-8 s on the generated 1 GB capture. At 5,000 most of a connection's short-lived objects die
-before they are looked at, fewer reach the older generations, and the pass makes no full
-collection (all collections 0.50-0.58 -> 0.21-0.27 s on it; docs/performance-log.md, "The cyclic
-collector"). The collector is not switched off: a session's reply and command refer to each
-other, and a capture that makes such cycles faster than they die is still collected, the
-garbage it waits for bounded by the thresholds (at most about seven times more than at 700,
-nothing that grows with the capture). Set for the command and restored after it (tests and
-other callers go on with their own)."""
-
-
 class Command(click.Command):
     """Every command: the one place where a PcapsmtpError raised while it runs becomes what
     the user reads (pcapsmtp.errors): a usage error (exit 2) or one line (exit 1)."""
@@ -60,10 +41,6 @@ class Command(click.Command):
         # while the command runs: a full collection during a pass walked them all (about
         # 25 ms of a 1 GB capture of other traffic, docs/performance-log.md).
         gc.freeze()
-        # And the youngest generation is collected after YOUNG_THRESHOLD allocations
-        # instead of 700 (the two older generations' thresholds as they were): see there.
-        thresholds = gc.get_threshold()
-        gc.set_threshold(YOUNG_THRESHOLD, *thresholds[1:])
         try:
             return super().invoke(ctx)
         except PcapsmtpError as error:
@@ -71,7 +48,6 @@ class Command(click.Command):
                 raise click.UsageError(str(error), ctx) from None
             sys.exit(report_errors([error]))
         finally:
-            gc.set_threshold(*thresholds)
             gc.unfreeze()
 
 
