@@ -34,7 +34,7 @@ from pcapsmtp.dns import read_dns
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.tracker import SMTP_PORTS, SNIFF_HOLD, SNIFF_LIMIT, SmtpTracker
 from pcapsmtp.tcp import FlowEnded, FlowEvent, FlowTracker, TcpFlow
-from pcapsmtp.tcp.flows import evicted_warning
+from pcapsmtp.tcp.limits import evicted_warning
 from pcapsmtp.tcp.streams import StreamFrames, follow_streams
 
 
