@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pcapsmtp.analysis.model import CaptureResult, Options
 from pcapsmtp.analysis.progress import Progress
 from pcapsmtp.analysis.spool import SessionSpool
-from pcapsmtp.analysis.tlsdecrypt import decrypt_held, keys_at_hand, readable_source
+from pcapsmtp.analysis.tlsdecrypt import decrypt_held, keys_at_hand
+from pcapsmtp.analysis.tshark_command import readable_source
 from pcapsmtp.capture import (
     Capture,
     CaptureInfo,
