@@ -11,7 +11,8 @@ from __future__ import annotations
 import shlex
 import sys
 
-from pcapsmtp.analysis import analyze, tlsdecrypt
+from pcapsmtp.analysis import analyze
+from pcapsmtp.analysis.tshark_command import find_tshark, tshark_command, tshark_version
 
 
 def main() -> None:
@@ -23,9 +24,9 @@ def main() -> None:
     ]
     if not sessions:
         raise SystemExit(f"{capture}: no TLS session to decrypt")
-    tshark = tlsdecrypt.find_tshark()
-    version = tlsdecrypt.tshark_version(tshark)
-    print(shlex.join(tlsdecrypt.tshark_command(tshark, capture, sessions, keylog, version)))
+    tshark = find_tshark()
+    version = tshark_version(tshark)
+    print(shlex.join(tshark_command(tshark, capture, sessions, keylog, version)))
 
 
 if __name__ == "__main__":

@@ -17,14 +17,12 @@ from pathlib import Path
 import pytest
 
 from pcapsmtp.analysis import Options, analyze, tlsdecrypt
-from pcapsmtp.analysis.tlsdecrypt import (
+from pcapsmtp.analysis.keylog import KeyLog, read_key_log
+from pcapsmtp.analysis.tshark_command import stream_filter, tshark_command
+from pcapsmtp.analysis.tshark_export import (
     LINKTYPE_WIRESHARK_UPPER_PDU,
-    KeyLog,
     export_plaintext,
     parse_exported,
-    read_key_log,
-    stream_filter,
-    tshark_command,
 )
 from pcapsmtp.capture import Frame
 from pcapsmtp.smtp.events import AUTH_RESPONSE, END_OF_DATA

@@ -15,11 +15,11 @@ of a capture, and the analysis is concluded exactly as ``analyze`` concludes it
 (``run.conclude``): the summary is the normal analysis of the bytes that were read.
 
 When a session "ends": the flow table keeps a closed connection for late packets (10 s of
-capture time and 2,000 frames, pcapsmtp.tcp.flows), which on a quiet link can be the rest
+capture time and 2,000 frames, pcapsmtp.tcp.limits), which on a quiet link can be the rest
 of the capture. So the packets of each open connection are also kept here, and once both
 sides have sent a FIN, or one a RST, they are replayed through a pass of their own that
 ends at once: the session as it will be, shown without waiting. A connection is analysed
-the same on its own as among others (pcapsmtp.tcp.flows says why), so this preview is the
+the same on its own as among others (pcapsmtp.tcp.limits says why), so this preview is the
 session; packets that still come for it (a last ACK, a retransmitted FIN) can change it,
 and when they do, the session is shown again, marked revised, when the flow table ends it.
 A connection attempt nobody answers is shown once it has been silent for SILENT_S; another

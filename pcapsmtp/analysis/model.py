@@ -1,5 +1,7 @@
 """What an analysis is asked (Options) and what it gives (Analysis, one CaptureResult a capture),
-and the error of its parallel runs (ParallelError: pcapsmtp.analysis.shards and .rotated raise it).
+the error of its parallel runs (ParallelError: pcapsmtp.analysis.shards and .rotated raise it)
+and that of TLS decryption (DecryptionError: pcapsmtp.analysis.tlsdecrypt and the modules of
+tshark's pass raise it, and it becomes a warning).
 
 Plain records: the pass (pcapsmtp.analysis.one_pass) fills them, diagnose adds findings, and
 everything above (diff, the ticket, report, the command line) reads them.
@@ -174,3 +176,7 @@ class ParallelError(PcapsmtpError):
         super().__init__(f"{where}: {reason}")
         self.where = where
         self.reason = reason
+
+
+class DecryptionError(PcapsmtpError):
+    """Decryption could not be done; the message is the warning users read."""

@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pcapsmtp.analysis.model import CaptureResult, Options
 from pcapsmtp.analysis.progress import Progress
 from pcapsmtp.analysis.spool import SessionSpool
-from pcapsmtp.analysis.tlsdecrypt import decrypt_held, keys_at_hand, readable_source
+from pcapsmtp.analysis.tlsdecrypt import decrypt_held, keys_at_hand
+from pcapsmtp.analysis.tshark_command import readable_source
 from pcapsmtp.capture import (
     Capture,
     CaptureInfo,
@@ -34,7 +35,7 @@ from pcapsmtp.dns import read_dns
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.tracker import SMTP_PORTS, SNIFF_HOLD, SNIFF_LIMIT, SmtpTracker
 from pcapsmtp.tcp import FlowEnded, FlowEvent, FlowTracker, TcpFlow
-from pcapsmtp.tcp.flows import evicted_warning
+from pcapsmtp.tcp.limits import evicted_warning
 from pcapsmtp.tcp.streams import StreamFrames, follow_streams
 
 

@@ -15,7 +15,7 @@ On a Dask cluster (``--scheduler``) every file is a task, in two rounds:
 So every packet of a 4-tuple goes through one flow tracker and one SMTP tracker, in frame
 order: a session that crossed a file boundary (into the next file or twenty files on) is
 tracked exactly as one pass would track it, because the flow tracker decides everything
-about a flow from that flow's own packets (pcapsmtp.tcp.flows). The ``tcp.stream``
+about a flow from that flow's own packets (pcapsmtp.tcp.limits). The ``tcp.stream``
 numbers are then given in the order of every flow's first frame, as one pass numbers them.
 Nothing but finished sessions and counts travels back; a task holds what one pass over
 its file would hold, plus the connections it follows.

@@ -36,7 +36,7 @@ from pcapsmtp.diagnose.digest import DigestTable, make_digest
 from pcapsmtp.dns import read_dns
 from pcapsmtp.errors import CaptureError
 from pcapsmtp.smtp.model import Session
-from pcapsmtp.tcp.flows import evicted_warning
+from pcapsmtp.tcp.limits import evicted_warning
 
 
 @dataclass(slots=True)

@@ -26,7 +26,7 @@ CHUNK = 1 << 20
 COMPRESSIONS = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz"}
 """Magic -> name of the compressions the core undoes (core/src/input.rs)."""
 DECOMPRESS_ERRORS = (OSError, EOFError, lzma.LZMAError, ValueError, zlib.error)
-"""What Python's own decompressors raise on a damaged stream (tlsdecrypt copies a
+"""What Python's own decompressors raise on a damaged stream (tshark_command copies a
 compressed capture with them for tshark); gzip's zlib.error is no OSError."""
 MAX_INFLATION = 100
 """Inflated bytes per compressed byte beyond which a compressed capture is taken for a

@@ -12,19 +12,7 @@ quoting a TCP header (16 bytes or more, see ``QuotedPacket.transport_bytes``) of
 dissects the quoted header as TCP (``get_tcp_conversation_data``); the quote sets no
 initial sequence number.
 
-Memory stays bounded by the live connections (and a bounded record of ended ones): a
-flow is ended (``FlowEnded``) when a new SYN reuses its ports, ``LINGER_NS`` of capture
-time after it closed, after ``IDLE_NS`` without packets, or at the end of the capture.
-What the numbering needs of an ended flow (its stream number, endpoints and sequence
-analysis, about 0.35 KB) is kept, for up to ``MAX_ENDED`` ended flows: a later packet of
-the same 4-tuple starts a new flow (``TcpFlow.continues``) with the old stream number
-and analysis state.
-
-Whether a flow has ended that way is decided by its own packets, their times and frame
-numbers, when its next packet comes (the periodic sweep only frees what that would end):
-never by the packets of other flows. So the flows of one 4-tuple come out the same when
-they are tracked on their own, which is what stitching a rotated capture set rests on
-(pcapsmtp.analysis.rotated).
+When a flow ends and what is kept of it after, the table's bounds: pcapsmtp.tcp.limits.
 
 The table is the core's (core/src/tcp/table.rs, bound in core/src/python_table.rs): one
 call per packet, the events back in a batch (or, with ``batch_events``, one call per
@@ -45,75 +33,35 @@ the table hands on as events the chunk the sink refuses (the end of the message)
 and the flow's chunks that follow an event of it the consumer has not read yet, so the
 consumer sees everything in the order it would have (core/src/tcp/table.rs, ``Absorber``).
 What the object is, tcp/ does not know.
+
+The ``TcpFlow`` objects are made and filled in by ``FlowObjects``, a base of
+``FlowTracker`` (pcapsmtp.tcp.flow_objects).
 """
 
 from __future__ import annotations
 
-import sys
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 
 from pcapsmtp._core import FlowTable, SegmentBatch, tcp_options
-from pcapsmtp.capture.addresses import endpoint_name
 from pcapsmtp.capture.model import IPPROTO_TCP, IcmpError, TcpSegment
-from pcapsmtp.tcp import reassembly
+from pcapsmtp.tcp.flow_objects import NOTHING, FlowObjects
+from pcapsmtp.tcp.limits import table_limits
 from pcapsmtp.tcp.model import (
-    ConnState,
-    Endpoint,
-    Flag,
     FlowEnded,
     FlowEvent,
     Handshake,
     LiveEndpoint,
-    SegmentNote,
     StreamData,
     StreamGap,
     TcpFlow,
 )
-from pcapsmtp.tcp.reassembly import MAX_PENDING_BYTES
 
-LINGER_NS = 10 * 1_000_000_000
-LINGER_FRAMES = 2_000
-"""A closed flow stays this long, and this many frames, in the table for late packets."""
-IDLE_NS = 15 * 60 * 1_000_000_000
-IDLE_FRAMES = 100_000
-"""A flow silent this long and this many frames is ended (RFC 5321's longest timeout is 10 min).
-
-Both a time and a frame distance are required, so a bogus timestamp in a small capture
-(they exist: a frame dated 2063 among frames of 2015) never ends a flow early.
-"""
-MAX_FLOWS = 100_000
-"""Flows open at once. Past it the least recently active 1 % are ended early (a SYN flood
-or a scan otherwise grows the table without bound); ``FlowTracker.evicted`` counts them."""
-SWEEP_EVERY = 10_000
-"""TCP segments between two sweeps of the table (which only free memory, see above)."""
-MAX_NOTES = 20_000
-"""Segment notes kept per flow; counts go on past it."""
-MAX_ENDED = 100_000
-"""Ended flows (and ICMP-only conversations) remembered for their stream number, the
-oldest forgotten first: a 4-tuple that comes back after this many others have ended gets
-a new number where Wireshark continues the old one (and every later number is one more).
-Each is kept in the core: the 4-tuple's key, a 48-byte record and the retired sequence
-analysis packed losslessly into 128 bytes (a late packet's flags are told against it as
-tshark does), about 345 bytes of heap with the table's entries (counted by allocator,
-session 8; 492 before the packing); the Python version measured 938 bytes each with
-tracemalloc, so at most about 33 MB now, reached only by captures of more than 100,000
-connections."""
-MAX_SHARED_ENDPOINTS = 4_096
-"""Server endpoints the live flows share (``FlowTracker._live_endpoints``); past it the
-table starts over."""
-NOTHING = ()
-"""A live flow's notes and ICMP errors while it has none (two empty lists were 112 bytes
-of each of a flood's 100,000 open flows); lists once it ends or an ICMP error comes."""
 FINISH_BATCH = 16
 """Flows ended at a time when the capture ends, their events handed on before the next: each
 batch's end facts and sessions are made at once (about 28 KB traced a flow), over the live
 sessions not yet freed, so Python's allocator takes new arenas it keeps; 256 put the
 generated 3 GB capture's peak 11 MiB above the end of its reading, 16 puts it 2 MiB above
 (docs/performance-log.md, "Flat with the capture's length")."""
-QUOTED_TCP_BYTES = 16
-"""Bytes of a quoted TCP header Wireshark needs to look up its conversation (up to the
-window field; shorter quotes end its TCP dissection before that)."""
 
 
 def parse_options(options: bytes) -> Handshake:
@@ -121,24 +69,7 @@ def parse_options(options: bytes) -> Handshake:
     return Handshake(*tcp_options(options))
 
 
-def _limits() -> tuple:
-    """The module's bounds as the core's table takes them (read when a table is made, so
-    a test can lower them)."""
-    return (
-        LINGER_NS,
-        LINGER_FRAMES,
-        IDLE_NS,
-        IDLE_FRAMES,
-        MAX_FLOWS,
-        SWEEP_EVERY,
-        MAX_NOTES,
-        MAX_ENDED,
-        QUOTED_TCP_BYTES,
-        reassembly.MAX_PENDING_BYTES,
-    )
-
-
-class FlowTracker:
+class FlowTracker(FlowObjects):
     """Turns segments into flows and stream events; ICMP errors are tied to their flow."""
 
     def __init__(self, server_ports: Iterable[int] = ()) -> None:
@@ -162,7 +93,7 @@ class FlowTracker:
         shard of ``only``, so their warnings merge into one pass's order."""
         self._ends = 0
         """Flows ended so far (every shard's)."""
-        self._table = FlowTable(sorted(self.server_ports), _limits())
+        self._table = FlowTable(sorted(self.server_ports), table_limits())
         self._flows: dict[int, TcpFlow] = {}
         """The live flows the consumer was handed, by the table's id."""
         self._handed: list[TcpFlow] = []
@@ -293,80 +224,6 @@ class FlowTracker:
         self._handed.append(flow)
         return flow
 
-    def _open(self, head: tuple, live: bool = True) -> TcpFlow:
-        """The Python side of a flow the consumer is handed for the first time (``live``:
-        while the table still holds it, with its endpoints' addresses only)."""
-        (flow_id, stream, ip0, port0, ip1, port1, client, first_frame, first_time_ns,
-         role_from, continues, syn, synack, handshake_ack) = head  # fmt: skip
-        # The core makes a new object for each value: equal ones are kept once (a flood's
-        # 100,000 open flows each held 116 bytes more otherwise).
-        if stream == flow_id:
-            stream = flow_id
-        if syn == first_time_ns:
-            syn = first_time_ns
-        role_from = sys.intern(role_from)
-        if live:
-            endpoints = self._live_endpoints(ip0, port0, ip1, port1, client)
-            notes, icmp = NOTHING, NOTHING
-        else:
-            endpoints, notes, icmp = (Endpoint(ip0, port0), Endpoint(ip1, port1)), [], []
-        flow = TcpFlow(
-            stream=stream,
-            endpoints=endpoints,
-            client=client,
-            first_frame=first_frame,
-            first_time_ns=first_time_ns,
-            syn_time_ns=syn,
-            synack_time_ns=synack,
-            handshake_ack_time_ns=handshake_ack,
-            role_from=role_from,
-            continues=continues,
-            notes=notes,
-            icmp=icmp,
-        )
-        told = self._opened.get((client, role_from))
-        if told is None:
-            told = self._opened[(client, role_from)] = (client, role_from, False, None)
-        flow._table = (flow_id, told)
-        self._flows[flow_id] = flow
-        return flow
-
-    def _live_endpoints(
-        self, ip0: bytes, port0: int, ip1: bytes, port1: int, client: int
-    ) -> tuple[LiveEndpoint, LiveEndpoint]:
-        """A live flow's endpoints; its server's is shared with the other live flows of
-        that server (a bounded table: a flood's 100,000 connections to one server hold one)."""
-        first, second = LiveEndpoint(ip0, port0), LiveEndpoint(ip1, port1)
-        if (ip0, port0) == (ip1, port1):
-            return first, second  # a flow to itself: two objects, as its two sides are
-        server = second if client == 0 else first
-        shared = self._servers.get((server.ip, server.port))
-        if shared is None:
-            if len(self._servers) >= MAX_SHARED_ENDPOINTS:
-                self._servers.clear()
-            shared = self._servers[(server.ip, server.port)] = server
-        return (first, shared) if client == 0 else (shared, second)
-
-    def _sync(self) -> None:
-        """What the consumer changed of the flows it was handed, into the table."""
-        update = self._table.update
-        for flow in self._handed:
-            known = flow._table
-            if known is None:
-                continue
-            flow_id, (client, role_from, ignore, absorb) = known
-            if flow.absorb is not absorb or (flow.client, flow.role_from, flow.ignore_payload) != (
-                client,
-                role_from,
-                ignore,
-            ):
-                first, second = flow.endpoints
-                update(first.ip, first.port, second.ip, second.port, flow_id, flow.client,
-                       flow.role_from, flow.ignore_payload, flow.absorb)  # fmt: skip
-                flow._table = (flow_id, (flow.client, flow.role_from, flow.ignore_payload,
-                                         flow.absorb))  # fmt: skip
-        self._handed = []
-
     def _convert(self, found: list[tuple]) -> list[FlowEvent]:
         flows, handed, out, only = self._flows, self._handed, [], self.only
         for event in found:
@@ -406,39 +263,6 @@ class FlowTracker:
                 self.warned_at.append(2 * self._ends + 1)
         return out
 
-    def _ignore(self, head: tuple) -> None:
-        """A flow of another shard (``only``), at its first event: its payload ignored in the
-        table before the next packet, as the consumer would have set it."""
-        flow_id, _, ip0, port0, ip1, port1, client, *_, role_from = head[:10]
-        self._table.update(ip0, port0, ip1, port1, flow_id, client, role_from, True, None)
-
-    def _ended(self, flow: TcpFlow | None, ended: tuple) -> TcpFlow:
-        """The flow filled in with everything the table knew of it at its end."""
-        (head, last_frame, last_time_ns, notes, dropped_notes, _ignored, state,
-         history, endpoints, limited) = ended  # fmt: skip
-        if flow is None:
-            flow = self._open(head, live=False)
-            del self._flows[head[0]]
-        else:
-            flow.syn_time_ns, flow.synack_time_ns, flow.handshake_ack_time_ns = head[11:]
-            first, second = flow.endpoints
-            flow.endpoints = (Endpoint(first.ip, first.port), Endpoint(second.ip, second.port))
-            if flow.icmp is NOTHING:
-                flow.icmp = []
-        flow._table = flow.absorb = None
-        flow.last_frame, flow.last_time_ns = last_frame, last_time_ns
-        flow.notes = [SegmentNote(f, t, d, fl, Flag(a), *rest) for f, t, d, fl, a, *rest in notes]
-        flow.dropped_notes = dropped_notes
-        flow.state = ConnState(state)
-        flow.history = history
-        for endpoint, facts in zip(flow.endpoints, endpoints, strict=True):
-            _fill(endpoint, facts)
-        for d, (holes, skipped) in enumerate(limited):
-            if holes:
-                self.warnings.append(_limited(flow, d, holes, skipped))
-                self.warned_at.append(2 * self._ends)
-        return flow
-
     def _icmp(self, error: IcmpError) -> None:
         quoted = error.quoted
         if quoted is None or quoted.sport is None or quoted.proto != IPPROTO_TCP:
@@ -476,51 +300,6 @@ class FlowTracker:
             if started:
                 self.icmp_starts.append(error.frame)
             self.icmp_streams[error.frame] = stream
-
-
-def _fill(endpoint: Endpoint, facts: tuple) -> None:
-    """An endpoint's figures from the table (python_table.rs ``endpoint``)."""
-    (handshake, endpoint.packets, endpoint.bytes, endpoint.ip_bytes, endpoint.data_segments,
-     endpoint.max_segment, endpoint.max_ip_len, endpoint.max_acked_segment,
-     endpoint.max_acked_ip_len, endpoint.last_acked_frame, ttls, endpoint._df_set,
-     endpoint._df_clear, counts, retransmitted, unacked, endpoint.ip_id_last,
-     endpoint.ip_id_pairs, endpoint.ip_id_steps, endpoint.fragmented, fragment_frames,
-     endpoint.stream_bytes, endpoint.gaps, endpoint.gap_bytes,
-     endpoint.retransmission_mismatches, endpoint.longest_zero_window_ns,
-     endpoint.too_big_mtu, endpoint.max_ip_len_after_too_big, endpoint.last_time_ns,
-     endpoint.closed_frame, endpoint.peer_silent_ns) = facts  # fmt: skip
-    if handshake is not None:
-        endpoint.handshake = Handshake(*handshake)
-    if len(ttls) == 1:
-        endpoint._ttl, endpoint._ttl_packets = ttls[0]
-    elif ttls:
-        endpoint._ttls = Counter(dict(ttls))
-    if counts:
-        endpoint._counts = Counter(dict(counts))
-    if retransmitted:
-        endpoint._retransmitted_sizes = Counter(dict(retransmitted))
-    if unacked:
-        endpoint._unacked_sizes = Counter(dict(unacked))
-    endpoint.fragment_frames = fragment_frames
-
-
-def _limited(flow: TcpFlow, d: int, holes: int, skipped: int) -> str:
-    sender, receiver = flow.endpoints[d], flow.endpoints[1 - d]
-    return (
-        f"tcp.stream {flow.stream}, {endpoint_name(sender)} -> {endpoint_name(receiver)}: "
-        f"data held behind holes that did not fill reached the reassembly bound "
-        f"({MAX_PENDING_BYTES // (1024 * 1024)} MiB) {holes:,} times; "
-        f"{skipped:,} bytes were skipped (gaps 'buffer limit'), and "
-        "segments of them arriving later were not used"
-    )
-
-
-def evicted_warning(evicted: int) -> str:
-    """The capture warning when the flow table's cap ended connections early."""
-    return (
-        f"{evicted:,} connection(s) ended early: more than {MAX_FLOWS:,} were open at once "
-        "(the flow table's cap, docs/limits.md); each is shown as far as it was seen"
-    )
 
 
 def track_flows(

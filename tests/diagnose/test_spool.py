@@ -21,7 +21,7 @@ from pcapsmtp.analysis.spool import SessionSpool
 from pcapsmtp.capture import CaptureInfo
 from pcapsmtp.diagnose import CaptureContext, diagnose
 from pcapsmtp.diagnose.digest import Digest
-from pcapsmtp.tcp import flows
+from pcapsmtp.tcp import limits
 from tests.captures import LAB
 
 MANY = LAB / "retry-storm.pcap"
@@ -179,9 +179,9 @@ def test_sessions_ending_while_the_capture_is_read_are_spooled_past_a_few(monkey
     sessions are held, and no more once the spool has begun; when every session ends with
     the capture, up to KEEP_IN_MEMORY. The sessions come back the same either way. (Closed
     flows end at once here, so most sessions end while the capture is read.)"""
-    monkeypatch.setattr(flows, "LINGER_NS", 0)
-    monkeypatch.setattr(flows, "LINGER_FRAMES", 0)
-    monkeypatch.setattr(flows, "SWEEP_EVERY", 1)
+    monkeypatch.setattr(limits, "LINGER_NS", 0)
+    monkeypatch.setattr(limits, "LINGER_FRAMES", 0)
+    monkeypatch.setattr(limits, "SWEEP_EVERY", 1)
     monkeypatch.setattr(spool_module, "KEEP_WHILE_READING", 1000)
     held = analyze_capture(str(MANY), Options(), spool=True).sessions
     assert held._file is None and len(held._held) == len(held)

@@ -72,9 +72,9 @@ def test_a_gzip_bomb_stops_with_a_warning(tmp_path, monkeypatch):
 
 
 def test_too_many_open_flows_end_the_oldest_with_a_warning(tmp_path, monkeypatch):
-    from pcapsmtp.tcp import flows
+    from pcapsmtp.tcp import limits
 
-    monkeypatch.setattr(flows, "MAX_FLOWS", 200)
+    monkeypatch.setattr(limits, "MAX_FLOWS", 200)
     analysis = _analyze(tmp_path, "flows", 0.002)  # 400 connections, none closed
     assert len(analysis.sessions) == 400, "every connection is still shown"
     warnings = analysis.results[0].info.warnings

@@ -19,7 +19,7 @@ from collections import Counter
 
 import pytest
 
-import pcapsmtp.tcp.flows
+import pcapsmtp.tcp.limits
 from pcapsmtp.capture import TcpSegment, open_capture, packets
 from pcapsmtp.tcp import Flag, FlowEnded, FlowTracker
 from tests.captures import PUBLIC, all_captures, capture_id
@@ -59,9 +59,9 @@ def composed(tmp_path_factory):
 @pytest.fixture(params=["limits as shipped", "limits of a few frames"])
 def table_limits(request, monkeypatch):
     if request.param != "limits as shipped":
-        monkeypatch.setattr(pcapsmtp.tcp.flows, "LINGER_FRAMES", 3)
-        monkeypatch.setattr(pcapsmtp.tcp.flows, "IDLE_FRAMES", 3)
-        monkeypatch.setattr(pcapsmtp.tcp.flows, "SWEEP_EVERY", 7)
+        monkeypatch.setattr(pcapsmtp.tcp.limits, "LINGER_FRAMES", 3)
+        monkeypatch.setattr(pcapsmtp.tcp.limits, "IDLE_FRAMES", 3)
+        monkeypatch.setattr(pcapsmtp.tcp.limits, "SWEEP_EVERY", 7)
 
 
 VIEW = ["frame.number", "tcp.stream", "tcp.flags.reset", *(f"tcp.analysis.{n}" for n in ANALYSIS)]
@@ -173,7 +173,7 @@ def assert_icmp_tied_to_tsharks_stream(path):
         error.frame
         for flow in flows
         for error in flow.icmp
-        if error.quoted.transport_bytes < pcapsmtp.tcp.flows.QUOTED_TCP_BYTES
+        if error.quoted.transport_bytes < pcapsmtp.tcp.limits.QUOTED_TCP_BYTES
     }
     assert set(icmp) - set(theirs) == short  # attached to their flow on purpose (above)
 
