@@ -17,6 +17,8 @@ PIPELINE = (
     "pcapsmtp.capture",
     "pcapsmtp.tcp.reassembly",
     "pcapsmtp.tcp.flows",
+    "pcapsmtp.tcp.flow_objects",
+    "pcapsmtp.tcp.limits",
     "pcapsmtp.tcp.state",
     "pcapsmtp.tcp.analysis",
     "pcapsmtp.tcp.streams",
