@@ -25,6 +25,7 @@ from itertools import pairwise
 
 from pcapsmtp.capture.addresses import address
 from pcapsmtp.smtp import codes
+from pcapsmtp.smtp.events import Reply
 from pcapsmtp.smtp.model import Outcome, Session
 
 RETRY_OUTCOMES = (Outcome.DELIVERED, Outcome.DEFERRED, Outcome.REJECTED)
@@ -70,7 +71,13 @@ class Digest:
         "throttled",
     )
 
-    def __init__(self, session: Session, soft_bounce: bool, throttled: bool) -> None:
+    def __init__(
+        self,
+        session: Session,
+        soft_bounce: bool,
+        throttled: bool,
+        replies: Sequence[Reply] | None = None,
+    ) -> None:
         flow = session.flow
         first, second = flow.endpoints
         self.capture = session.capture
@@ -87,7 +94,8 @@ class Digest:
         self.outcome = session.outcome
         self.messages = tuple(t.outcome for t in session.transactions) or ()
         self.delivered = Outcome.DELIVERED in self.messages
-        replies = _server_replies(session)
+        if replies is None:
+            replies = _server_replies(session)
         self.replies = _shared(tuple(reply.code for reply in replies)) or ()
         self.negatives = (
             tuple(
@@ -304,7 +312,8 @@ def make_digest(session: Session) -> Digest:
     from pcapsmtp.diagnose.replies import has_soft_bounce
     from pcapsmtp.diagnose.storms import throttled
 
-    return Digest(session, has_soft_bounce(session), throttled(session))
+    replies = _server_replies(session)
+    return Digest(session, has_soft_bounce(session), throttled(session, replies), replies)
 
 
 def in_time_groups(

@@ -26,6 +26,7 @@ from pcapsmtp.diagnose.health import (
 from pcapsmtp.diagnose.model import ERROR, WARNING, Finding
 from pcapsmtp.diagnose.registry import capture_rule
 from pcapsmtp.smtp import codes
+from pcapsmtp.smtp.events import Reply
 from pcapsmtp.smtp.model import Outcome, Session
 
 STORM_MIN_ATTEMPTS = 20
@@ -217,9 +218,10 @@ def _policy_step(failed: list[Session], client: str, server: str) -> str | None:
     )
 
 
-def throttled(session: Session) -> bool:
-    """The server said it rate-limits (what the digest keeps for ``rate-limited``)."""
-    return bool(_throttling(session))
+def throttled(session: Session, replies: Sequence[Reply] | None = None) -> bool:
+    """The server said it rate-limits (what the digest keeps for ``rate-limited``);
+    ``replies``: the session's ``server_replies`` when the caller has them."""
+    return bool(_throttling(session, replies))
 
 
 def _destinations(kept: Sequence[Digest]) -> list[tuple[tuple, array]]:
@@ -231,9 +233,11 @@ def _destination(digest: Digest) -> tuple:
     return (digest.server_ip, digest.server_port)
 
 
-def _throttling(session: Session) -> list:
+def _throttling(session: Session, replies: Sequence[Reply] | None = None) -> list:
     out = []
-    for reply in server_replies(session):
+    for reply in server_replies(session) if replies is None else replies:
+        if not codes.is_transient(reply.code):
+            continue  # is_rate_limited's first test, before the enhanced code is parsed
         enhanced = codes.parse_enhanced(reply.lines[0]) if reply.lines else None
         if codes.is_rate_limited(reply.code, enhanced, reply.text):
             out.append((reply, enhanced))
