@@ -44,6 +44,8 @@ def is_masked_banner(banner: str) -> bool:
 
 def masked_ehlo_keywords(ehlo_lines: list[str]) -> list[str]:
     """The EHLO keywords an SMTP inspection rewrote to X's ("XXXXXXXA", "XXXA"), in order."""
+    if not any("X" in line for line in ehlo_lines[1:]):
+        return []  # no keyword can be one (smtp-inspection asks this of every session)
     keywords = (_strip_code(line).split()[:1] for line in ehlo_lines[1:])
     return [kw[0] for kw in keywords if kw and _MASKED_KEYWORD.fullmatch(kw[0])]
 

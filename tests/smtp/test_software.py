@@ -580,3 +580,13 @@ def test_every_captured_session(path):
         guess = server_software(banner, ehlo, others)
         assert guess is None or guess.evidence
         parse_ehlo(ehlo)
+
+
+@given(st.lists(st.sampled_from(["250-mx", "XXXA", "250 XXXXXXXA x", "X-EXPS", "SIZE", " Xa"])))
+def test_masked_ehlo_keywords_without_an_x(lines):
+    """The early answer for a reply with no X is what reading every keyword gives."""
+    from pcapsmtp.smtp.software import _MASKED_KEYWORD, _strip_code
+
+    keywords = (_strip_code(line).split()[:1] for line in lines[1:])
+    read = [kw[0] for kw in keywords if kw and _MASKED_KEYWORD.fullmatch(kw[0])]
+    assert masked_ehlo_keywords(lines) == read
