@@ -8,6 +8,7 @@ are the Dialogue's); its methods call the Dialogue's shared ones (``_event``, ``
 from __future__ import annotations
 
 from pcapsmtp._core import command_line
+from pcapsmtp.smtp.auth_secrets import AuthSecrets
 from pcapsmtp.smtp.events import (
     AUTH_RESPONSE,
     CLIENT,
@@ -129,6 +130,7 @@ class ClientSide:
         if state is ClientState.AUTH_RESPONSE or (self._auth_active and _credential(text)):
             self.client = ClientState.COMMAND
             cancelled = text.strip() == "*"
+            self._remember(text)
             command = Command(
                 AUTH_RESPONSE,
                 "*" if cancelled else REDACTED,
@@ -148,6 +150,14 @@ class ClientSide:
             # Servers split on any blank (Postfix's smtpd_token, Exim): "AUTH\tPLAIN <blob>"
             # and "AUTH PLAIN\t<blob>" log in all the same, and their blob is a credential.
             verb, argument = "AUTH", " ".join(text.split(None, 2)[1:])
+        elif self._secrets is not None:
+            # A later line repeating a secret of the exchange (a password typed as a command)
+            scrubbed = self._scrubbed(CLIENT, text, offset, frame, identities=False)
+            if scrubbed is not text:
+                text = scrubbed
+                stripped = text.strip()
+                verb, _, argument = stripped.partition(" ")
+                verb = verb.upper()
         if state is ClientState.RESYNC:
             if stripped == ".":
                 self._end_of_uncaptured_message(first_frame, offset, length, frame, time_ns)
@@ -165,8 +175,12 @@ class ClientSide:
         self._auth_active = False
         if verb == "AUTH":
             mechanism, _, initial = command.argument.partition(" ")
+            if self._secrets is None:
+                self._secrets = AuthSecrets()
+            self._secrets.start(mechanism)
             if initial.strip():
                 command.argument, command.secret = f"{mechanism} {REDACTED}", True
+                self._secrets.add(initial)
             self._auth_active = True
         if verb == "BDAT":
             self._start_bdat(command, frame)
@@ -174,6 +188,12 @@ class ClientSide:
         self._push(command)
         if verb == "DATA":
             self.client = ClientState.AWAIT_DATA_REPLY
+
+    def _remember(self, response: str) -> None:
+        """A SASL response read (and redacted): kept to redact it where it recurs."""
+        if self._secrets is None:
+            self._secrets = AuthSecrets()
+        self._secrets.add(response)
 
     def _end_of_uncaptured_message(self, first_frame, offset, length, frame, time_ns) -> None:
         """A lone '.' line while reading for the next command ends a message whose start the
