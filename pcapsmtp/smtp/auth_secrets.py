@@ -25,7 +25,10 @@ Values shorter than ``MIN_LENGTH`` characters are not searched: a 1-3 character 
 up by chance in ordinary replies (codes, "Ok", "for", "5.7.8") and redacting it would corrupt
 text other outputs and findings read (reply codes, queue ids); such a password falls to
 anyone who tries the 857,375 strings of up to three printable ASCII characters anyway. The
-search is exact (case-sensitive): an echo repeats what it was sent.
+search is exact (case-sensitive: an echo repeats what it was sent) and for whole tokens: a
+value is not searched inside a longer run of letters and digits, so a password that happens
+to begin an address ("1234567" in ``MAIL FROM:<1234567899@aol.com>``, as in a public capture)
+leaves it alone, and no partial redaction hints at the password by what it cut.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ _IDENTITY_KEYS = frozenset(["user", "a", "n", "username", "authzid", "authcid"])
 _SECRET_KEYS = frozenset(["auth", "p", "response", "password", "pass", "token"])
 _LIST_MECHANISMS = ("SCRAM-", "OAUTHBEARER", "DIGEST-MD5", "GS2-")
 """Mechanisms whose messages are comma-separated attribute lists."""
+_TOKEN_START = r"(?:(?<![A-Za-z0-9])|(?<=\\x[89a-f][0-9a-f]))"
+"""A value starts a token: no letter or digit before it, unless that is the end of a byte
+shown ``\\xNN`` (``syntax._decode``)."""
 _BINARY_MECHANISMS = frozenset(["NTLM", "GSSAPI", "GSS-SPNEGO", "KERBEROS_V4"])
 """Mechanisms whose messages are binary structures: only the lines as sent are kept."""
 _INVALID_BYTE = re.compile(r"\\x[89a-f][0-9a-f]")
@@ -96,7 +102,8 @@ class AuthSecrets:
             if not values:
                 return text, []
             alternatives = sorted(values, key=len, reverse=True)
-            pattern = re.compile("|".join(map(re.escape, alternatives)))
+            values_pattern = "|".join(map(re.escape, alternatives))
+            pattern = re.compile(f"{_TOKEN_START}(?:{values_pattern})(?![A-Za-z0-9])")
             self._patterns[identities] = pattern
         spans: list[tuple[int, int]] = []
         for match in pattern.finditer(text):

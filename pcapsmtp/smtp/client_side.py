@@ -157,7 +157,7 @@ class ClientSide:
                 text = scrubbed
                 stripped = text.strip()
                 verb, _, argument = stripped.partition(" ")
-                verb = verb.upper()
+                verb = verb if verb == REDACTED else verb.upper()
         if state is ClientState.RESYNC:
             if stripped == ".":
                 self._end_of_uncaptured_message(first_frame, offset, length, frame, time_ns)
