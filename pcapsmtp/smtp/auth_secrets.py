@@ -49,6 +49,7 @@ _LIST_MECHANISMS = ("SCRAM-", "OAUTHBEARER", "DIGEST-MD5", "GS2-")
 _TOKEN_START = r"(?:(?<![A-Za-z0-9])|(?<=\\x[89a-f][0-9a-f]))"
 """A value starts a token: no letter or digit before it, unless that is the end of a byte
 shown ``\\xNN`` (``syntax._decode``)."""
+_STARTS_TOKEN = re.compile(_TOKEN_START)
 _BINARY_MECHANISMS = frozenset(["NTLM", "GSSAPI", "GSS-SPNEGO", "KERBEROS_V4"])
 """Mechanisms whose messages are binary structures: only the lines as sent are kept."""
 _INVALID_BYTE = re.compile(r"\\x[89a-f][0-9a-f]")
@@ -92,10 +93,14 @@ class AuthSecrets:
             self._identities = set()
             self._patterns = {}
 
-    def scrub(self, text: str, identities: bool = True) -> tuple[str, list[tuple[int, int]]]:
+    def scrub(
+        self, text: str, identities: bool = True, cut: bool = False
+    ) -> tuple[str, list[tuple[int, int]]]:
         """``text`` with every value (user names too unless ``identities`` is False) replaced
         by ``[redacted]``, and the spans [start, end) of ``text`` replaced (none when nothing
-        matched: ``text`` itself is returned)."""
+        matched: ``text`` itself is returned). ``cut``: the line was cut short (a snap
+        length), so a token ending it that begins a value (``MIN_LENGTH`` characters or
+        more of it) is that value's start, redacted too."""
         pattern = self._patterns.get(identities)
         if pattern is None:
             values = self._secrets | self._identities if identities else self._secrets
@@ -112,6 +117,11 @@ class AuthSecrets:
                 spans[-1] = (spans[-1][0], max(end, spans[-1][1]))
             else:
                 spans.append((start, end))
+        if cut:
+            values = self._secrets | self._identities if identities else self._secrets
+            tail = _cut_value(text, values)
+            if tail is not None and not (spans and spans[-1][1] > tail):
+                spans.append((tail, len(text)))
         if not spans:
             return text, spans
         parts, at = [], 0
@@ -120,6 +130,19 @@ class AuthSecrets:
             at = end
         parts.append(text[at:])
         return "".join(parts), spans
+
+
+def _cut_value(text: str, values: set[str]) -> int | None:
+    """Where the start of one of ``values`` ends ``text`` as a token, if one does."""
+    best = None
+    for value in values:
+        for length in range(len(value) - 1, MIN_LENGTH - 1, -1):
+            at = len(text) - length
+            if (best is None or at < best) and text.endswith(value[:length]):
+                if _STARTS_TOKEN.match(text, at):
+                    best = at
+                break
+    return best
 
 
 def wire_offset(text: str, index: int) -> int:

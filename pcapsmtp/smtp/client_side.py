@@ -25,6 +25,7 @@ from pcapsmtp.smtp.syntax import (
     BDAT_ARGUMENT,
     CREDENTIAL,
     KNOWN_VERBS,
+    _decode,
     looks_like_tls,
 )
 
@@ -298,7 +299,7 @@ class ClientSide:
             command.message = self._end_message(frame, time_ns, complete=self._message_gap == 0)
         self._push(command)
 
-    def _client_gap(self, length: int, frame: int) -> None:
+    def _client_gap(self, length: int, frame: int, time_ns: int = 0) -> None:
         state = self.client
         if state != ClientState.TLS:
             self.in_step = self._whole = False
@@ -314,6 +315,31 @@ class ClientSide:
             if state == ClientState.BDAT_CHUNK:
                 self._message_gap += self._message.bdat_left
                 self._bdat_done(frame, self._bdat_command.time_ns)
+            cut_credential = self._cut_credential(frame, time_ns)
             self._framer(CLIENT).clear()
             self._held, self._held_bytes = (), 0
-            self.client = ClientState.RESYNC
+            # The rest of a credential line the gap cut is a credential too, whatever it
+            # looks like: it is read as the answer to a 334, not searched for a command.
+            self.client = ClientState.AUTH_RESPONSE if cut_credential else ClientState.RESYNC
+
+    def _cut_credential(self, frame: int, time_ns: int) -> bool:
+        """Whether bytes the capture lacks cut a line that carries credentials (an AUTH
+        line, an answer to a 334): what was read of it is then a line of its own, redacted
+        (a truncated command, as a snap length cut gives), so that neither its start nor
+        its rest after the gap reaches an output or an export in clear."""
+        framer = self._framer(CLIENT)
+        partial = framer.partial
+        if not partial or self.client not in (ClientState.COMMAND, ClientState.AUTH_RESPONSE):
+            return False
+        text = _decode(partial)
+        words = text.split(None, 1)
+        in_auth = self.client is ClientState.AUTH_RESPONSE or (
+            self._auth_active and _credential(text)
+        )
+        if not in_auth and not (words and words[0].upper() == "AUTH"):
+            return False
+        raw = partial + b"\r\n"
+        self._client_command(raw, framer.first_frame, framer.offset, len(raw), frame, time_ns)
+        if self.events and isinstance(self.events[-1], Command):
+            self.events[-1].truncated = True
+        return True

@@ -152,7 +152,7 @@ class Dialogue(ClientSide, ServerSide):
         if reason == "snaplen" and self._cut_by_snaplen(sender, frame, time_ns):
             return
         if sender == CLIENT:
-            self._client_gap(length, frame)
+            self._client_gap(length, frame, time_ns)
         elif self.server == ServerState.TLS:
             self.tls.gap(SERVER)
         elif self.server == ServerState.AWAIT_TLS:
@@ -186,7 +186,7 @@ class Dialogue(ClientSide, ServerSide):
                 raw = partial.rstrip(b"\r\n")
                 first_frame, offset = line.first_frame, line.offset
                 line.clear()
-                self._reply_line(raw, first_frame, offset, frame, time_ns)
+                self._reply_line(raw, first_frame, offset, frame, time_ns, cut=True)
             if self._reply_lines:
                 self._reply_line(f"{self._reply_code}".encode(), frame, 0, frame, time_ns)
             replies = [e for e in self.events if isinstance(e, Reply)]
@@ -247,13 +247,20 @@ class Dialogue(ClientSide, ServerSide):
 
     # -- shared --------------------------------------------------------------
     def _scrubbed(
-        self, sender: Side, text: str, offset: int, frame: int, identities: bool = True
+        self,
+        sender: Side,
+        text: str,
+        offset: int,
+        frame: int,
+        identities: bool = True,
+        cut: bool = False,
     ) -> str:
         """``text`` (wire bytes from stream offset ``offset`` of ``sender``'s direction,
         decoded) with the credentials of the AUTH exchanges so far replaced, and where they
         were on the wire told by a ``Redacted`` event; ``identities`` False leaves the user
-        names (a client's own MAIL FROM may be one). Only called once there are secrets."""
-        scrubbed, spans = self._secrets.scrub(text, identities)
+        names (a client's own MAIL FROM may be one); ``cut`` when the line was cut short
+        (its end may be the start of a credential). Only called once there are secrets."""
+        scrubbed, spans = self._secrets.scrub(text, identities, cut)
         if spans:
             ranges = tuple(
                 (offset + wire_offset(text, start), offset + wire_offset(text, end))
@@ -262,15 +269,15 @@ class Dialogue(ClientSide, ServerSide):
             self._event(Redacted(sender, frame, ranges))
         return scrubbed
 
-    def _detail(self, sender: Side, raw: bytes, offset: int, frame: int) -> str:
+    def _detail(self, sender: Side, raw: bytes, offset: int, frame: int, cut=False) -> str:
         """An anomaly's detail: the first 80 bytes of a line that is not one, as text, its
         credentials redacted (the whole line searched: a secret may straddle the cut)."""
-        cut = _decode(raw[:80])
+        start = _decode(raw[:80])
         if self._secrets is None:
-            return cut
+            return start
         whole = _decode(raw)
-        scrubbed = self._scrubbed(sender, whole, offset, frame)
-        return cut if scrubbed is whole else scrubbed[:80]
+        scrubbed = self._scrubbed(sender, whole, offset, frame, cut=cut)
+        return start if scrubbed is whole else scrubbed[:80]
 
     def _line_too_long(self, sender: Side, frame: int) -> None:
         """A line passed the cap: its further bytes are skipped, never held."""

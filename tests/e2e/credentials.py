@@ -51,6 +51,7 @@ def secret_forms() -> list[bytes]:
     lines = [PLAIN, XOAUTH2, OAUTHBEARER, SCRAM_FINAL, CRAM, NTLM, GSSAPI, b64(USER)]
     lines.append(b64(PASSWORD))
     forms = [value.encode() for value in clear + lines]
+    forms += [GAP_LINE[len("AUTH PLAIN ") : GAP[0]], GAP_LINE[GAP[1] : -2]]
     for value in (PASSWORD, TOKEN, PLAIN):
         raw = value.encode()
         forms += [raw.hex().encode(), raw.hex().upper().encode(), raw.hex(" ").encode()]
@@ -268,7 +269,22 @@ def _echo_later(c: Conversation) -> None:
     c.close()
 
 
+GAP_LINE = f"AUTH PLAIN {PLAIN}\r\n".encode()
+GAP = (20, 28)
+"""Bytes of the AUTH line the capture of scenario gap-in-auth-line lacks."""
+
+
+def _gap_in_auth_line(c: Conversation) -> None:
+    """Bytes the capture lacks inside the AUTH line: its two ends are credentials too."""
+    c.send("C", GAP_LINE[: GAP[0]])
+    c._seq["C"] += GAP[1] - GAP[0]
+    c.send("C", GAP_LINE[GAP[1] :])
+    c.say(("S", b"535 5.7.8 Error: authentication failed\r\n"))
+    _mail(c)
+
+
 SCENARIOS: dict[str, Callable[[Conversation], None]] = {
+    "gap-in-auth-line": _gap_in_auth_line,
     "plain-inline": _plain_inline,
     "plain-after-334": _plain_after_334,
     "login": _login,

@@ -10,7 +10,16 @@ import base64
 import pytest
 
 from pcapsmtp.smtp.auth_secrets import MIN_LENGTH, AuthSecrets, wire_offset
-from pcapsmtp.smtp.events import CLIENT, REDACTED, SERVER, Anomaly, Command, Redacted, Reply
+from pcapsmtp.smtp.events import (
+    AUTH_RESPONSE,
+    CLIENT,
+    REDACTED,
+    SERVER,
+    Anomaly,
+    Command,
+    Redacted,
+    Reply,
+)
 from tests.smtp.test_dialogue import Playbook
 
 USER, PASSWORD = "alice@example.org", "s3cret-Pass"
@@ -167,3 +176,44 @@ def test_lines_that_are_no_reply_and_a_last_reply_without_line_end():
     details = [a.detail for a in play.of(Anomaly)]
     assert f"last login {REDACTED}" in details and f"221 bye {REDACTED}" in details
     assert PASSWORD not in repr(play.events)
+
+
+def test_an_echo_cut_by_the_snap_length_is_redacted_from_the_start_it_shows():
+    play = Playbook().server(b"220 mx\r\n").client(f"AUTH PLAIN {BLOB}\r\n".encode())
+    play.server(f"535 5.7.8 bad {BLOB[:12]}".encode()).gap(SERVER, 30, "snaplen")
+    [reply] = [r for r in play.of(Reply) if r.code == 535]
+    assert reply.lines == [f"5.7.8 bad {REDACTED}"] and reply.truncated
+    start = len(b"220 mx\r\n535 5.7.8 bad ")
+    assert [e.ranges for e in play.of(Redacted)] == [((start, start + 12),)]
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (f"AUTH PLAIN {BLOB[:10]}", BLOB[20:]),
+        ("AUTH PL", f"AIN {BLOB}"),
+        ("AUTH", f" PLAIN {BLOB}"),
+    ],
+)
+def test_an_auth_line_cut_by_a_gap_hides_both_its_ends(before, after):
+    """Bytes the capture lacks inside an AUTH line: what was read before them is a
+    (truncated) AUTH line, what follows them an answer, both secret, not a skipped line
+    whose text an anomaly would quote."""
+    play = Playbook().server(b"220 mx\r\n").client(before.encode()).gap(CLIENT, 10)
+    play.client(f"{after}\r\n".encode()).server(b"235 2.7.0 ok\r\n").client(b"QUIT\r\n")
+    assert BLOB[20:] not in repr(play.events) and BLOB[:10] not in repr(play.events)
+    auth, rest = play.of(Command)[:2]
+    assert auth.verb == "AUTH" and auth.truncated and rest.verb == AUTH_RESPONSE and rest.secret
+    assert play.of(Command)[-1].verb == "QUIT"
+
+
+def test_an_answer_to_334_cut_by_a_gap_hides_both_its_ends():
+    play = Playbook().server(b"220 mx\r\n").client(b"AUTH LOGIN\r\n")
+    play.server(b"334 VXNlcm5hbWU6\r\n").client(b"YWxpY2U").gap(CLIENT, 10).client(b"ZQ==\r\n")
+    commands = play.of(Command)
+    assert [(c.verb, c.secret) for c in commands] == [
+        ("AUTH", False),
+        (AUTH_RESPONSE, True),
+        (AUTH_RESPONSE, True),
+    ]
+    assert (commands[1].offset, commands[1].truncated) == (len(b"AUTH LOGIN\r\n"), True)
