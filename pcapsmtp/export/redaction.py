@@ -231,6 +231,11 @@ def _redactors(sessions: Sequence[Session], found: dict[int, StreamFrames], reda
         if not redact:
             kept += len(ranges)
             continue
+        if any(attempt.echoes_left_out for attempt in session.auth):
+            raise ExportError(
+                f"session {session.id} repeats its AUTH credentials more often than this "
+                "tool keeps track of; they cannot all be overwritten, so no export was written"
+            )
         echoes = echo_ranges(session)
         redactor = _Redactor(session, found[session.flow.stream], ranges, echoes)
         redactors.append(redactor)

@@ -186,7 +186,10 @@ class AuthAttempt:
     """Lines that carried credentials (already redacted): where they are on the wire."""
     echoes: list[Redacted] = field(default_factory=list)
     """Credentials a later line repeated in clear (a server's reply echoing them), already
-    redacted in its text: where they are on the wire, for the export to overwrite them."""
+    redacted in its text: where they are on the wire, for the export to overwrite them
+    (the first ``session.MAX_LISTED``)."""
+    echoes_left_out: int = 0
+    """Repeats past that cap: an export cannot overwrite them, so it refuses to be written."""
 
 
 @dataclass(slots=True)

@@ -136,7 +136,10 @@ class SessionBuilder(TransactionSteps):
             self._rare("_anomalies").add(event)
         elif kind is Redacted and self._auth is not None and not self.decrypting:
             # Inside TLS the echo is encrypted on the wire: nothing for an export to overwrite.
-            self._auth.echoes.append(event)
+            if len(self._auth.echoes) < MAX_LISTED:
+                self._auth.echoes.append(event)
+            else:
+                self._auth.echoes_left_out += 1
 
     # -- events ----------------------------------------------------------------
 

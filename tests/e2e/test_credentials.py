@@ -12,7 +12,20 @@ import pytest
 from click.testing import CliRunner
 
 from pcapsmtp.cli import main
-from tests.e2e.credentials import PASSWORD, PLAIN, SCENARIOS, secret_forms, write_scenario
+from tests.e2e.credentials import (
+    PASSWORD,
+    PLAIN,
+    SCENARIOS,
+    USER,
+    b64,
+    secret_forms,
+    write_scenario,
+)
+from tests.tlsconv import CLIENT as TLS_CLIENT
+from tests.tlsconv import SERVER as TLS_SERVER
+from tests.tlsconv import Conversation as TlsConversation
+from tests.tlsconv import make_pki
+from tests.tshark import needs_tshark
 
 
 def _run(args: list[str]) -> tuple[bytes, bytes]:
@@ -94,3 +107,50 @@ def test_the_echoes_are_overwritten_in_the_export_and_told(tmp_path):
     assert b"last login " + b"X" * len(PLAIN) + b"\r\n" in data
     assert b"MAIL FROM:<bob@example.net> " + b"X" * len(PASSWORD) + b"\r\n" in data
     assert b"repeat(s) of them in later lines overwritten" in told
+
+
+@needs_tshark
+def test_no_credential_echoed_inside_tls_in_any_decrypted_output(tmp_path):
+    """AUTH after STARTTLS, read with the key log: the server's echo inside TLS is redacted
+    like a clear one in every output that takes --keylog."""
+    (tmp_path / "pki").mkdir()
+    c = TlsConversation(make_pki(tmp_path / "pki"), tmp_path / "echo.keylog")
+    c.starttls()
+    for sender, data in (
+        (TLS_CLIENT, b"EHLO client.example\r\n"),
+        (TLS_SERVER, b"250-mx.example.jp\r\n250 AUTH PLAIN LOGIN\r\n"),
+        (TLS_CLIENT, f"AUTH PLAIN {PLAIN}\r\n".encode()),
+        (TLS_SERVER, f"535 5.7.8 bad credentials {PLAIN} ({PASSWORD})\r\n".encode()),
+        (TLS_CLIENT, b"AUTH LOGIN\r\n"),
+        (TLS_SERVER, b"334 VXNlcm5hbWU6\r\n"),
+        (TLS_CLIENT, f"{b64(USER)}\r\n".encode()),
+        (TLS_SERVER, f"334 {b64(USER)}\r\n".encode()),
+        (TLS_CLIENT, f"{b64(PASSWORD)}\r\n".encode()),
+        (TLS_SERVER, f"235 2.7.0 welcome {USER}\r\n".encode()),
+        (TLS_CLIENT, b"QUIT\r\n"),
+        (TLS_SERVER, f"221 2.0.0 Bye {PASSWORD}\r\n".encode()),
+    ):
+        c.send(sender, data)
+    c.close()
+    capture = str(c.write(tmp_path / "echo.pcap"))
+    keylog = ["--keylog", str(c.keylog)]
+    outputs = {}
+    for fmt in ("text", "json", "md", "zeek"):
+        outputs[f"analyze {fmt}"] = _run(["analyze", "--format", fmt, *keylog, capture])
+    for fmt in ("text", "json", "md"):
+        outputs[f"show {fmt}"] = _run(["show", "--session", "1", "--format", fmt, *keylog, capture])
+    for fmt in ("md", "html", "json"):
+        out = tmp_path / f"report.{fmt}"
+        _run(["report", capture, "-o", str(out), *keylog])
+        outputs[f"report {fmt}"] = (out.read_bytes(), b"")
+    assert b"[redacted]" in outputs["show text"][0]
+    assert b"535 5.7.8 bad credentials [redacted]" in outputs["show text"][0], "decrypted"
+    forms = secret_forms()
+    leaks = [
+        (name, form)
+        for name, pair in outputs.items()
+        for data in pair
+        for form in forms
+        if form in data
+    ]
+    assert leaks == []
