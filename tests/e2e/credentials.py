@@ -95,105 +95,73 @@ def _end(c: Conversation) -> None:
     c.close()
 
 
-def _plain_inline(c: Conversation) -> None:
-    c.say(
-        ("C", f"AUTH PLAIN {PLAIN}\r\n".encode()),
-        ("S", f"535 5.7.8 Error: authentication failed: bad credentials {PLAIN}\r\n".encode()),
-        ("C", f"auth\tplain\t{PLAIN}\r\n".encode()),
-        ("S", f"235 2.7.0 Authentication successful for {USER}\r\n".encode()),
-    )
-    _mail(c)
-
-
-def _plain_after_334(c: Conversation) -> None:
-    c.say(
-        ("C", b"AUTH PLAIN\r\n"),
-        ("S", b"334 \r\n"),
-        ("C", f"{PLAIN}\r\n".encode()),
-        ("S", f"535-5.7.8 user {USER}\r\n535 5.7.8 password '{PASSWORD}' rejected\r\n".encode()),
-    )
-    _mail(c)
-
-
-def _login(c: Conversation) -> None:
-    c.say(
-        ("C", b"AUTH LOGIN\r\n"),
-        ("S", b"334 VXNlcm5hbWU6\r\n"),
-        ("C", f"{b64(USER)}\r\n".encode()),
-        ("S", f"334 {b64(USER)} UGFzc3dvcmQ6\r\n".encode()),
-        ("C", f"{b64(PASSWORD)}\r\n".encode()),
-        ("S", f"535 5.7.8 {USER}: password {PASSWORD} is wrong\r\n".encode()),
-    )
-    _mail(c)
-
-
-def _login_initial_lowercase_tabs(c: Conversation) -> None:
-    c.say(
-        ("C", f"auth\tlogin\t{b64(USER)}\r\n".encode()),
-        ("S", b"334 UGFzc3dvcmQ6\r\n"),
-        ("C", f"{b64(PASSWORD)}\r\n".encode()),
-        ("S", f"235 2.7.0 welcome {USER} ({b64(PASSWORD)})\r\n".encode()),
-    )
-    _mail(c, bdat=True)
-
-
-def _cram_md5(c: Conversation) -> None:
-    c.say(
-        ("C", b"AUTH CRAM-MD5\r\n"),
-        ("S", f"334 {b64('<1896.697170952@mx.example>')}\r\n".encode()),
-        ("C", f"{CRAM}\r\n".encode()),
-        ("S", f"535 5.7.8 no: {CRAM} / {CRAM_DIGEST} for {USER}\r\n".encode()),
-    )
-    _mail(c)
-
-
-def _xoauth2(c: Conversation) -> None:
-    c.say(
-        ("C", f"AUTH XOAUTH2 {XOAUTH2}\r\n".encode()),
-        ("S", f"334 {XOAUTH2_ERROR}\r\n".encode()),
-        ("C", b"\r\n"),
-        ("S", f"535 5.7.8 token {TOKEN} of {USER} expired\r\n".encode()),
-    )
-    _mail(c)
-
-
-def _oauthbearer(c: Conversation) -> None:
-    c.say(
-        ("C", f"AUTH OAUTHBEARER {OAUTHBEARER}\r\n".encode()),
-        ("S", f"235 2.7.0 Bearer {TOKEN} accepted for {USER}\r\n".encode()),
-    )
-    _mail(c)
-
-
-def _scram(c: Conversation) -> None:
-    server_first = b64("r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096")
-    c.say(
-        ("C", f"AUTH SCRAM-SHA-256 {SCRAM_FIRST}\r\n".encode()),
-        ("S", f"334 {server_first}\r\n".encode()),
-        ("C", f"{SCRAM_FINAL}\r\n".encode()),
-        ("S", f"535 5.7.8 proof p={SCRAM_PROOF} of {USER} is invalid\r\n".encode()),
-    )
-    _mail(c)
-
-
-def _ntlm(c: Conversation) -> None:
-    c.say(
-        ("C", f"AUTH NTLM {b64(b'NTLMSSP' + bytes(9))}\r\n".encode()),
-        ("S", f"334 {b64(b'NTLMSSP' + bytes([0, 2]) + bytes(20))}\r\n".encode()),
-        ("C", f"{NTLM}\r\n".encode()),
-        ("S", f"535 5.7.8 could not verify {NTLM}\r\n".encode()),
-    )
-    _mail(c)
-
-
-def _gssapi(c: Conversation) -> None:
-    c.say(
-        ("C", b"AUTH GSSAPI\r\n"),
-        ("S", b"334 \r\n"),
-        ("C", f"{GSSAPI}\r\n".encode()),
-        ("S", f"535 5.7.8 bad ticket {GSSAPI}\r\n".encode()),
-    )
-    _mail(c)
+EXCHANGES: dict[str, list[str]] = {
+    "plain-inline": [
+        f"AUTH PLAIN {PLAIN}",
+        f"535 5.7.8 Error: authentication failed: bad credentials {PLAIN}",
+        f"auth\tplain\t{PLAIN}",
+        f"235 2.7.0 Authentication successful for {USER}",
+    ],
+    "plain-after-334": [
+        "AUTH PLAIN",
+        "334 ",
+        PLAIN,
+        f"535-5.7.8 user {USER}\r\n535 5.7.8 password '{PASSWORD}' rejected",
+    ],
+    "login": [
+        "AUTH LOGIN",
+        "334 VXNlcm5hbWU6",
+        b64(USER),
+        f"334 {b64(USER)} UGFzc3dvcmQ6",
+        b64(PASSWORD),
+        f"535 5.7.8 {USER}: password {PASSWORD} is wrong",
+    ],
+    "login-initial-lowercase-tabs": [
+        f"auth\tlogin\t{b64(USER)}",
+        "334 UGFzc3dvcmQ6",
+        b64(PASSWORD),
+        f"235 2.7.0 welcome {USER} ({b64(PASSWORD)})",
+    ],
+    "cram-md5": [
+        "AUTH CRAM-MD5",
+        f"334 {b64('<1896.697170952@mx.example>')}",
+        CRAM,
+        f"535 5.7.8 no: {CRAM} / {CRAM_DIGEST} for {USER}",
+    ],
+    "xoauth2": [
+        f"AUTH XOAUTH2 {XOAUTH2}",
+        f"334 {XOAUTH2_ERROR}",
+        "",
+        f"535 5.7.8 token {TOKEN} of {USER} expired",
+    ],
+    "oauthbearer": [
+        f"AUTH OAUTHBEARER {OAUTHBEARER}",
+        f"235 2.7.0 Bearer {TOKEN} accepted for {USER}",
+    ],
+    "scram": [
+        f"AUTH SCRAM-SHA-256 {SCRAM_FIRST}",
+        f"334 {b64('r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096')}",
+        SCRAM_FINAL,
+        f"535 5.7.8 proof p={SCRAM_PROOF} of {USER} is invalid",
+    ],
+    "ntlm": [
+        f"AUTH NTLM {b64(b'NTLMSSP' + bytes(9))}",
+        f"334 {b64(b'NTLMSSP' + bytes([0, 2]) + bytes(20))}",
+        NTLM,
+        f"535 5.7.8 could not verify {NTLM}",
+    ],
+    "gssapi": ["AUTH GSSAPI", "334 ", GSSAPI, f"535 5.7.8 bad ticket {GSSAPI}"],
+    "cancelled-then-echo": [
+        "AUTH LOGIN",
+        "334 VXNlcm5hbWU6",
+        "*",
+        "501 5.7.0 Authentication aborted",
+        f"AUTH PLAIN {PLAIN}",
+        f"535 5.7.8 {PASSWORD}",
+    ],
+}
+"""The AUTH exchanges said in turn (client first), each line then CR LF; a message follows
+(sent with BDAT after the one whose name says "tabs")."""
 
 
 def _split_segments(c: Conversation) -> None:
@@ -239,18 +207,6 @@ def _pipelined(c: Conversation) -> None:
     _end(c)
 
 
-def _cancelled_then_echo(c: Conversation) -> None:
-    c.say(
-        ("C", b"AUTH LOGIN\r\n"),
-        ("S", b"334 VXNlcm5hbWU6\r\n"),
-        ("C", b"*\r\n"),
-        ("S", b"501 5.7.0 Authentication aborted\r\n"),
-        ("C", f"AUTH PLAIN {PLAIN}\r\n".encode()),
-        ("S", f"535 5.7.8 {PASSWORD}\r\n".encode()),
-    )
-    _mail(c)
-
-
 def _echo_later(c: Conversation) -> None:
     """The exchange succeeded; a later reply and a later client line repeat the password,
     a line that is no reply at all repeats the blob, and the last reply has no line end."""
@@ -285,29 +241,25 @@ def _gap_in_auth_line(c: Conversation) -> None:
 
 SCENARIOS: dict[str, Callable[[Conversation], None]] = {
     "gap-in-auth-line": _gap_in_auth_line,
-    "plain-inline": _plain_inline,
-    "plain-after-334": _plain_after_334,
-    "login": _login,
-    "login-initial-lowercase-tabs": _login_initial_lowercase_tabs,
-    "cram-md5": _cram_md5,
-    "xoauth2": _xoauth2,
-    "oauthbearer": _oauthbearer,
-    "scram": _scram,
-    "ntlm": _ntlm,
-    "gssapi": _gssapi,
     "split-segments": _split_segments,
     "retransmission-differs": _retransmission_differs,
     "pipelined": _pipelined,
-    "cancelled-then-echo": _cancelled_then_echo,
     "echo-later": _echo_later,
 }
+"""The scenarios that are more than an exchange of lines (``EXCHANGES``)."""
+NAMES = sorted([*EXCHANGES, *SCENARIOS])
 
 
 def write_scenario(name: str, folder: Path) -> Path:
     """The capture of scenario ``name`` (the server echoes what it was sent), in ``folder``."""
     c = Conversation(dport=587)
     _opening(c)
-    SCENARIOS[name](c)
+    if name in SCENARIOS:
+        SCENARIOS[name](c)
+    else:
+        lines = EXCHANGES[name]
+        c.say(*(("CS"[i % 2], f"{line}\r\n".encode()) for i, line in enumerate(lines)))
+        _mail(c, bdat="tabs" in name)
     if name not in ("pipelined", "echo-later"):
         _end(c)
     return c.write(folder / f"{name}.pcap")

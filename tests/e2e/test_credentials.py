@@ -13,9 +13,9 @@ from click.testing import CliRunner
 
 from pcapsmtp.cli import main
 from tests.e2e.credentials import (
+    NAMES,
     PASSWORD,
     PLAIN,
-    SCENARIOS,
     USER,
     b64,
     secret_forms,
@@ -81,7 +81,7 @@ def every_output(capture: Path, folder: Path) -> dict[str, bytes]:
     return outputs
 
 
-@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+@pytest.mark.parametrize("scenario", NAMES)
 def test_no_credential_in_any_output(tmp_path, scenario):
     capture = write_scenario(scenario, tmp_path)
     forms = secret_forms()
