@@ -123,7 +123,12 @@ def _export_summary(result, session) -> str:
         text += "; no comment: no finding has an evidence frame among them"
     if result.redacted_lines:
         frames = ", ".join(map(str, result.redacted_frames))
-        text += f"; {result.redacted_lines} AUTH line(s) overwritten in frame(s) {frames}"
+        echoes = (
+            f" and {result.redacted_echoes} repeat(s) of them in later lines"
+            if result.redacted_echoes
+            else ""
+        )
+        text += f"; {result.redacted_lines} AUTH line(s){echoes} overwritten in frame(s) {frames}"
     if result.encrypted_secrets:
         text += f"; {result.encrypted_secrets} AUTH line(s) were inside TLS (left encrypted)"
     return text

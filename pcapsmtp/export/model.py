@@ -21,6 +21,8 @@ class ExportResult:
     redacted_frames: list[int] = field(default_factory=list)
     """Frames whose bytes were overwritten."""
     redacted_lines: int = 0
+    redacted_echoes: int = 0
+    """Credentials a later line repeated (a server's echo), overwritten too."""
     kept_lines: int = 0
     """Secret lines sent in clear and left as they were (``redact=False``)."""
     encrypted_secrets: int = 0

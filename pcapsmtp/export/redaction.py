@@ -1,6 +1,7 @@
 """Redaction overwrites the credential bytes of every line the SMTP parser marked secret (the
-AUTH initial response after ``AUTH <mechanism> ``; every line answering a 334) in every
-segment that carries them, retransmissions and ICMP quotes included, with as many ``X``.
+AUTH initial response after ``AUTH <mechanism> ``; every line answering a 334), and the bytes
+of a later line that repeated them (a server echoing them in its reply: ``AuthAttempt.echoes``),
+in every segment that carries them, retransmissions and ICMP quotes included, with as many ``X``.
 Lengths, sequence numbers and timing stay as they were, so Wireshark's TCP analysis
 of the export is the original's. Checksums are updated incrementally (RFC 1624): one that was
 right stays right; one that was already wrong (checksum offloading) stays wrong the same way.
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from pcapsmtp.capture.decode import decode_ip, ip_start, parse_ip
 from pcapsmtp.capture.model import IPPROTO_ICMP, IPPROTO_ICMP6, IPPROTO_TCP, Frame, IPPacket
 from pcapsmtp.export.model import ExportError
+from pcapsmtp.smtp.events import CLIENT, SERVER, Side
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.tcp.streams import MASK, StreamFrames
 
@@ -48,6 +50,18 @@ def secret_ranges(session: Session) -> tuple[list[tuple[int, int]], int]:
             start += len("AUTH ") + len(mechanism) + 1
         ranges.append((start, command.offset + command.length))
     return ranges, encrypted
+
+
+def echo_ranges(session: Session) -> dict[Side, list[tuple[int, int]]]:
+    """Stream offsets [start, end) of each side's bytes that repeated a credential in clear
+    (an echo inside TLS never reaches the session: nothing to overwrite on the wire)."""
+    tls_frame = session.tls.frame if session.tls else None
+    ranges: dict[Side, list[tuple[int, int]]] = {}
+    for attempt in session.auth:
+        for echo in attempt.echoes:
+            if tls_frame is None or echo.frame < tls_frame:
+                ranges.setdefault(echo.sender, []).extend(echo.ranges)
+    return ranges
 
 
 def _overlap(ranges, offset: int, length: int) -> list[tuple[int, int]]:
@@ -95,20 +109,31 @@ def _payload_start(data: bytes, start: int, ip: IPPacket) -> int:
 
 
 class _Redactor:
-    """Overwrites credential bytes in the frames of one session's client direction."""
+    """Overwrites credential bytes in the frames of one session: its client's AUTH lines
+    (``ranges``), and what either side repeated of them (``echoes``)."""
 
-    def __init__(self, session: Session, found: StreamFrames, ranges) -> None:
-        client = session.client
-        self.client = (client.ip, client.port)
-        self.base = found.base(session.flow.client)
+    def __init__(self, session: Session, found: StreamFrames, ranges, echoes) -> None:
+        flow = session.flow
         self.ranges = ranges
-        self.fragment_frames = _secret_fragment_frames(found, session, ranges)
-        """Fragments of client segments that carry credential bytes."""
+        self.echoes = sum(len(r) for r in echoes.values())
+        """Echoed credentials to overwrite."""
+        self.sides: dict[tuple[bytes, int], tuple[int, list[tuple[int, int]]]] = {}
+        """(address, port) of a sender -> the base of its sequence numbers and its ranges."""
+        for side, endpoint, direction in (
+            (CLIENT, session.client, flow.client),
+            (SERVER, session.server, flow.server),
+        ):
+            base = found.base(direction)
+            side_ranges = (ranges if side is CLIENT else []) + echoes.get(side, [])
+            if base is not None and side_ranges:
+                self.sides[(endpoint.ip, endpoint.port)] = (base, side_ranges)
+        self.fragment_frames = _secret_fragment_frames(found, session, ranges, echoes)
+        """Fragments of segments that carry credential bytes."""
         self.changed = 0
         """Frames overwritten so far."""
 
     def frame(self, frame: Frame) -> bytes:
-        if not self.ranges or self.base is None:
+        if not self.sides:
             return frame.data
         start = ip_start(frame)
         ip = decode_ip(frame) if start >= 0 else None
@@ -137,10 +162,12 @@ class _Redactor:
         if end - at < 14:
             return False
         sport, _dport, seq = struct.unpack_from(">HHI", buf, at)
-        if (src, sport) != self.client:
+        side = self.sides.get((src, sport))
+        if side is None:
             return False
+        base, ranges = side
         payload = at + (buf[at + 12] >> 4) * 4
-        parts = _overlap(self.ranges, (seq - self.base) & MASK, end - payload)
+        parts = _overlap(ranges, (seq - base) & MASK, end - payload)
         if payload >= end or not parts:
             return False
         old = bytes(buf[at:end])
@@ -176,11 +203,17 @@ class _Redactor:
             )
 
 
-def _secret_fragment_frames(found: StreamFrames, session: Session, ranges) -> frozenset[int]:
-    client = session.flow.client
+def _secret_fragment_frames(
+    found: StreamFrames, session: Session, ranges, echoes
+) -> frozenset[int]:
+    flow = session.flow
+    by_direction = {
+        flow.client: ranges + echoes.get(CLIENT, []),
+        flow.server: echoes.get(SERVER, []),
+    }
     frames: set[int] = set()
     for offset, length, direction, fragment_frames in found.fragmented:
-        if direction == client and offset is not None and _overlap(ranges, offset, length):
+        if offset is not None and _overlap(by_direction[direction], offset, length):
             frames.update(fragment_frames)
     return frozenset(frames)
 
@@ -198,7 +231,13 @@ def _redactors(sessions: Sequence[Session], found: dict[int, StreamFrames], reda
         if not redact:
             kept += len(ranges)
             continue
-        redactor = _Redactor(session, found[session.flow.stream], ranges)
+        if any(attempt.echoes_left_out for attempt in session.auth):
+            raise ExportError(
+                f"session {session.id} repeats its AUTH credentials more often than this "
+                "tool keeps track of; they cannot all be overwritten, so no export was written"
+            )
+        echoes = echo_ranges(session)
+        redactor = _Redactor(session, found[session.flow.stream], ranges, echoes)
         redactors.append(redactor)
         for frame in found[session.flow.stream].frames:
             by_frame[frame] = redactor

@@ -92,6 +92,7 @@ def _export(
         icmp_frames=sum(len(found[s].icmp_frames) for s in found) if keep is not None else 0,
         redacted_frames=redacted,
         redacted_lines=sum(len(r.ranges) for r in redactors),
+        redacted_echoes=sum(r.echoes for r in redactors),
         kept_lines=kept,
         encrypted_secrets=encrypted,
         frame_numbers=numbers,

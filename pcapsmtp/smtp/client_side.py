@@ -8,6 +8,7 @@ are the Dialogue's); its methods call the Dialogue's shared ones (``_event``, ``
 from __future__ import annotations
 
 from pcapsmtp._core import command_line
+from pcapsmtp.smtp.auth_secrets import AuthSecrets
 from pcapsmtp.smtp.events import (
     AUTH_RESPONSE,
     CLIENT,
@@ -24,6 +25,7 @@ from pcapsmtp.smtp.syntax import (
     BDAT_ARGUMENT,
     CREDENTIAL,
     KNOWN_VERBS,
+    _decode,
     looks_like_tls,
 )
 
@@ -129,6 +131,7 @@ class ClientSide:
         if state is ClientState.AUTH_RESPONSE or (self._auth_active and _credential(text)):
             self.client = ClientState.COMMAND
             cancelled = text.strip() == "*"
+            self._remember(text)
             command = Command(
                 AUTH_RESPONSE,
                 "*" if cancelled else REDACTED,
@@ -148,6 +151,14 @@ class ClientSide:
             # Servers split on any blank (Postfix's smtpd_token, Exim): "AUTH\tPLAIN <blob>"
             # and "AUTH PLAIN\t<blob>" log in all the same, and their blob is a credential.
             verb, argument = "AUTH", " ".join(text.split(None, 2)[1:])
+        elif self._secrets is not None:
+            # A later line repeating a secret of the exchange (a password typed as a command)
+            scrubbed = self._scrubbed(CLIENT, text, offset, frame, identities=False)
+            if scrubbed is not text:
+                text = scrubbed
+                stripped = text.strip()
+                verb, _, argument = stripped.partition(" ")
+                verb = verb if verb == REDACTED else verb.upper()
         if state is ClientState.RESYNC:
             if stripped == ".":
                 self._end_of_uncaptured_message(first_frame, offset, length, frame, time_ns)
@@ -165,8 +176,12 @@ class ClientSide:
         self._auth_active = False
         if verb == "AUTH":
             mechanism, _, initial = command.argument.partition(" ")
+            if self._secrets is None:
+                self._secrets = AuthSecrets()
+            self._secrets.start(mechanism)
             if initial.strip():
                 command.argument, command.secret = f"{mechanism} {REDACTED}", True
+                self._secrets.add(initial)
             self._auth_active = True
         if verb == "BDAT":
             self._start_bdat(command, frame)
@@ -174,6 +189,12 @@ class ClientSide:
         self._push(command)
         if verb == "DATA":
             self.client = ClientState.AWAIT_DATA_REPLY
+
+    def _remember(self, response: str) -> None:
+        """A SASL response read (and redacted): kept to redact it where it recurs."""
+        if self._secrets is None:
+            self._secrets = AuthSecrets()
+        self._secrets.add(response)
 
     def _end_of_uncaptured_message(self, first_frame, offset, length, frame, time_ns) -> None:
         """A lone '.' line while reading for the next command ends a message whose start the
@@ -278,7 +299,7 @@ class ClientSide:
             command.message = self._end_message(frame, time_ns, complete=self._message_gap == 0)
         self._push(command)
 
-    def _client_gap(self, length: int, frame: int) -> None:
+    def _client_gap(self, length: int, frame: int, time_ns: int = 0) -> None:
         state = self.client
         if state != ClientState.TLS:
             self.in_step = self._whole = False
@@ -294,6 +315,31 @@ class ClientSide:
             if state == ClientState.BDAT_CHUNK:
                 self._message_gap += self._message.bdat_left
                 self._bdat_done(frame, self._bdat_command.time_ns)
+            cut_credential = self._cut_credential(frame, time_ns)
             self._framer(CLIENT).clear()
             self._held, self._held_bytes = (), 0
-            self.client = ClientState.RESYNC
+            # The rest of a credential line the gap cut is a credential too, whatever it
+            # looks like: it is read as the answer to a 334, not searched for a command.
+            self.client = ClientState.AUTH_RESPONSE if cut_credential else ClientState.RESYNC
+
+    def _cut_credential(self, frame: int, time_ns: int) -> bool:
+        """Whether bytes the capture lacks cut a line that carries credentials (an AUTH
+        line, an answer to a 334): what was read of it is then a line of its own, redacted
+        (a truncated command, as a snap length cut gives), so that neither its start nor
+        its rest after the gap reaches an output or an export in clear."""
+        framer = self._framer(CLIENT)
+        partial = framer.partial
+        if not partial or self.client not in (ClientState.COMMAND, ClientState.AUTH_RESPONSE):
+            return False
+        text = _decode(partial)
+        words = text.split(None, 1)
+        in_auth = self.client is ClientState.AUTH_RESPONSE or (
+            self._auth_active and _credential(text)
+        )
+        if not in_auth and not (words and words[0].upper() == "AUTH"):
+            return False
+        raw = partial + b"\r\n"
+        self._client_command(raw, framer.first_frame, framer.offset, len(raw), frame, time_ns)
+        if self.events and isinstance(self.events[-1], Command):
+            self.events[-1].truncated = True
+        return True

@@ -12,7 +12,8 @@ reply only one command draws (354 to DATA, "queued as" to the final dot) puts it
 A command whose reply the capture lacks is reported as ``Unanswered``, never silently dropped.
 
 Credentials are redacted here, at parse time, and nowhere else: AUTH initial responses
-and every line answering a 334 never leave the dialogue in clear (``client_side.py``).
+and every line answering a 334 never leave the dialogue in clear (``client_side.py``), nor
+does a later line that repeats them (a server echoing them in a reply: ``auth_secrets.py``).
 
 The ``Dialogue`` holds the state (its slots) and what both sides share; the client's
 reading is ``client_side.ClientSide``, the server's ``server_side.ServerSide``, its two
@@ -22,6 +23,7 @@ bases; the states are in ``states.py``, what a line looks like in ``syntax.py``.
 from __future__ import annotations
 
 from pcapsmtp._core import LineFramer
+from pcapsmtp.smtp.auth_secrets import AuthSecrets, wire_offset
 from pcapsmtp.smtp.client_side import ClientSide
 from pcapsmtp.smtp.events import (
     CLIENT,
@@ -31,6 +33,7 @@ from pcapsmtp.smtp.events import (
     Event,
     Gap,
     Limits,
+    Redacted,
     Reply,
     Side,
     TlsStarted,
@@ -62,7 +65,7 @@ class Dialogue(ClientSide, ServerSide):
     __slots__ = (
         "_auth_active", "_bdat_command", "_client_framer", "_early_data", "_greeting_open",
         "_held", "_held_bytes", "_message", "_message_gap", "_reply_code", "_reply_first",
-        "_reply_frames", "_reply_lines", "_server_framer", "_skipping", "_whole",
+        "_reply_frames", "_reply_lines", "_secrets", "_server_framer", "_skipping", "_whole",
         "client", "events", "in_step", "limits", "mid_session", "pending", "server", "tls",
     )  # fmt: skip
 
@@ -115,6 +118,9 @@ class Dialogue(ClientSide, ServerSide):
         self._auth_active = False
         """Between AUTH and its final reply: lines that look like SASL responses are credentials
         even when the server's 334 is not in the capture (one-sided or mis-ordered captures)."""
+        self._secrets: AuthSecrets | None = None
+        """What the AUTH exchanges redacted, made at the first AUTH: redacted again wherever
+        a later line repeats it (``_scrubbed``)."""
         if greeting_expected:
             self.pending = [GREETING_COMMAND]
 
@@ -146,7 +152,7 @@ class Dialogue(ClientSide, ServerSide):
         if reason == "snaplen" and self._cut_by_snaplen(sender, frame, time_ns):
             return
         if sender == CLIENT:
-            self._client_gap(length, frame)
+            self._client_gap(length, frame, time_ns)
         elif self.server == ServerState.TLS:
             self.tls.gap(SERVER)
         elif self.server == ServerState.AWAIT_TLS:
@@ -180,7 +186,7 @@ class Dialogue(ClientSide, ServerSide):
                 raw = partial.rstrip(b"\r\n")
                 first_frame, offset = line.first_frame, line.offset
                 line.clear()
-                self._reply_line(raw, first_frame, offset, frame, time_ns)
+                self._reply_line(raw, first_frame, offset, frame, time_ns, cut=True)
             if self._reply_lines:
                 self._reply_line(f"{self._reply_code}".encode(), frame, 0, frame, time_ns)
             replies = [e for e in self.events if isinstance(e, Reply)]
@@ -200,9 +206,11 @@ class Dialogue(ClientSide, ServerSide):
         for sender, line in ((CLIENT, self._client_framer), (SERVER, self._server_framer)):
             partial = line.partial if line is not None else None
             if partial and sender == CLIENT and self.client == ClientState.COMMAND:
-                self._anomaly("incomplete_command", line.first_frame, CLIENT, _decode(partial[:80]))
+                text = self._detail(CLIENT, partial, line.offset, line.first_frame)
+                self._anomaly("incomplete_command", line.first_frame, CLIENT, text)
             elif partial and sender == SERVER and self.server == ServerState.LINES:
-                self._anomaly("incomplete_reply", line.first_frame, SERVER, _decode(partial[:80]))
+                text = self._detail(SERVER, partial, line.offset, line.first_frame)
+                self._anomaly("incomplete_reply", line.first_frame, SERVER, text)
         if self._reply_lines:
             self._anomaly(
                 "incomplete_reply", self._reply_first[0], SERVER, self._reply_lines[0][:80]
@@ -238,6 +246,39 @@ class Dialogue(ClientSide, ServerSide):
         return self.tls if self.server is ServerState.TLS else None
 
     # -- shared --------------------------------------------------------------
+    def _scrubbed(
+        self,
+        sender: Side,
+        text: str,
+        offset: int,
+        frame: int,
+        identities: bool = True,
+        cut: bool = False,
+    ) -> str:
+        """``text`` (wire bytes from stream offset ``offset`` of ``sender``'s direction,
+        decoded) with the credentials of the AUTH exchanges so far replaced, and where they
+        were on the wire told by a ``Redacted`` event; ``identities`` False leaves the user
+        names (a client's own MAIL FROM may be one); ``cut`` when the line was cut short
+        (its end may be the start of a credential). Only called once there are secrets."""
+        scrubbed, spans = self._secrets.scrub(text, identities, cut)
+        if spans:
+            ranges = tuple(
+                (offset + wire_offset(text, start), offset + wire_offset(text, end))
+                for start, end in spans
+            )
+            self._event(Redacted(sender, frame, ranges))
+        return scrubbed
+
+    def _detail(self, sender: Side, raw: bytes, offset: int, frame: int, cut=False) -> str:
+        """An anomaly's detail: the first 80 bytes of a line that is not one, as text, its
+        credentials redacted (the whole line searched: a secret may straddle the cut)."""
+        start = _decode(raw[:80])
+        if self._secrets is None:
+            return start
+        whole = _decode(raw)
+        scrubbed = self._scrubbed(sender, whole, offset, frame, cut=cut)
+        return start if scrubbed is whole else scrubbed[:80]
+
     def _line_too_long(self, sender: Side, frame: int) -> None:
         """A line passed the cap: its further bytes are skipped, never held."""
         self._anomaly("line_too_long", frame, sender, f"more than {self.limits.max_line} bytes")

@@ -175,7 +175,21 @@ class Anomaly:
     detail: str = ""
 
 
-Event = Command | Reply | MessageEnd | Unanswered | TlsStarted | Gap | Anomaly
+@dataclass(slots=True, frozen=True)
+class Redacted:
+    """Credentials a line repeated after the AUTH exchange sent them (a server echoing them
+    in a reply, a client typing its password into a later line), already replaced by
+    ``[redacted]`` in that line's text: where their bytes are on the wire, for the export
+    to overwrite them (``auth_secrets.py``)."""
+
+    sender: Side
+    frame: int
+    """Frame that completed the line."""
+    ranges: tuple[tuple[int, int], ...]
+    """Stream offsets [start, end) in ``sender``'s direction."""
+
+
+Event = Command | Reply | MessageEnd | Unanswered | TlsStarted | Gap | Anomaly | Redacted
 
 
 @dataclass(slots=True)

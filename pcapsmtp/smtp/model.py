@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from pcapsmtp.smtp.events import Anomaly, Command, Gap, Reply, Side, Unanswered
+from pcapsmtp.smtp.events import Anomaly, Command, Gap, Redacted, Reply, Side, Unanswered
 from pcapsmtp.smtp.message_facts import MessageFacts, bounds_reached
 from pcapsmtp.smtp.software import SoftwareGuess
 from pcapsmtp.smtp.tls.facts import TlsFacts
@@ -184,6 +184,12 @@ class AuthAttempt:
     """The final reply (235, 535, ...), not the 334 challenges."""
     secret_commands: list[Command] = field(default_factory=list)
     """Lines that carried credentials (already redacted): where they are on the wire."""
+    echoes: list[Redacted] = field(default_factory=list)
+    """Credentials a later line repeated in clear (a server's reply echoing them), already
+    redacted in its text: where they are on the wire, for the export to overwrite them
+    (the first ``session.MAX_LISTED``)."""
+    echoes_left_out: int = 0
+    """Repeats past that cap: an export cannot overwrite them, so it refuses to be written."""
 
 
 @dataclass(slots=True)

@@ -29,7 +29,7 @@ from pcapsmtp.smtp.states import (
     ClientState,
     ServerState,
 )
-from pcapsmtp.smtp.syntax import _decode, looks_like_tls
+from pcapsmtp.smtp.syntax import looks_like_tls
 
 HYPHEN, TAB = ord("-"), ord("\t")
 """Reply line separators as ``LineFramer.replies`` gives them (the byte's value)."""
@@ -77,10 +77,11 @@ class ServerSide:
         return len(data)
 
     def _reply_line(
-        self, raw: bytes, first_frame: int, offset: int, frame: int, time_ns: int
+        self, raw: bytes, first_frame: int, offset: int, frame: int, time_ns: int, cut=False
     ) -> None:
-        """A reply line given whole (its line end stripped or not)."""
-        self._reply_parts(*reply_line(raw), first_frame, offset, frame, time_ns)
+        """A reply line given whole (its line end stripped or not); ``cut`` when the snap
+        length cut it (it may end in the start of a credential)."""
+        self._reply_parts(*reply_line(raw), first_frame, offset, frame, time_ns, cut)
 
     def _reply_parts(
         self,
@@ -91,6 +92,7 @@ class ServerSide:
         offset: int,
         frame: int,
         time_ns: int,
+        cut: bool = False,
     ) -> None:
         """A reply line as the core reads it (``LineFramer.replies``): its code, the byte
         after it (0 for none) and its text; code None and the line's bytes when it is not
@@ -100,8 +102,12 @@ class ServerSide:
                 return
             self.server = ServerState.LINES
         if code is None:
-            self._anomaly("bad_reply_line", frame, SERVER, _decode(text[:80]))
+            detail = self._detail(SERVER, text, offset, frame, cut)
+            self._anomaly("bad_reply_line", frame, SERVER, detail)
             return
+        if self._secrets is not None:
+            # A server may echo the credentials it was sent (535 ... <the blob>).
+            text = self._scrubbed(SERVER, text, offset + (4 if separator else 3), frame, cut=cut)
         lines = self._reply_lines
         if not lines and separator != HYPHEN and separator != TAB:
             # A reply of one line (most are): whole at once, nothing held for the next.
@@ -213,6 +219,7 @@ class ServerSide:
             self.client = ClientState.DATA_BODY
         elif code == 334 and (self._auth_active or verb in ("AUTH", AUTH_RESPONSE)):
             self.client = ClientState.AUTH_RESPONSE
+            return
         elif verb in ("AUTH", AUTH_RESPONSE) and code < 400:
             # Refused (503 before STARTTLS, 535), a client that does not wait for 334 still
             # sends its credentials: they stay secret until its next command.
@@ -220,3 +227,5 @@ class ServerSide:
         elif verb == "STARTTLS" and code == 220:
             self.client = ClientState.AWAIT_TLS
             self.server = ServerState.AWAIT_TLS
+        if self._secrets is not None and verb in ("AUTH", AUTH_RESPONSE):
+            self._secrets.end_exchange()  # its final reply: user names are no longer searched

@@ -27,6 +27,7 @@ from pcapsmtp.smtp.events import (
     Event,
     Gap,
     MessageEnd,
+    Redacted,
     Reply,
     TlsStarted,
     Unanswered,
@@ -133,6 +134,12 @@ class SessionBuilder(TransactionSteps):
             )
         elif kind is Anomaly:
             self._rare("_anomalies").add(event)
+        elif kind is Redacted and self._auth is not None and not self.decrypting:
+            # Inside TLS the echo is encrypted on the wire: nothing for an export to overwrite.
+            if len(self._auth.echoes) < MAX_LISTED:
+                self._auth.echoes.append(event)
+            else:
+                self._auth.echoes_left_out += 1
 
     # -- events ----------------------------------------------------------------
 

@@ -347,3 +347,22 @@ def test_the_export_keeps_the_capture_snap_length(tmp_path, suffix):
     _export(capture, 1, out)
     [info] = analyze([str(out)]).captures
     assert info.snaplen == analyze([str(capture)]).captures[0].snaplen == 96
+
+
+def test_credentials_repeated_past_the_cap_refuse_the_export(tmp_path, monkeypatch):
+    """A server repeating the credentials more often than the session keeps track of: what
+    is past the cap could not be overwritten, so nothing is written."""
+    from pcapsmtp.smtp import session as session_module
+    from tests.e2e.credentials import write_scenario
+
+    capture = write_scenario("echo-later", tmp_path)
+    out = tmp_path / "out.pcap"
+    [session] = analyze([str(capture)]).sessions
+    assert export_session(str(capture), session, str(out)).redacted_echoes == 7
+    monkeypatch.setattr(session_module, "MAX_LISTED", 2)
+    [session] = analyze([str(capture)]).sessions
+    assert len(session.auth[0].echoes) == 2 and session.auth[0].echoes_left_out == 5
+    out.unlink()
+    with pytest.raises(ExportError, match="repeats its AUTH credentials"):
+        export_session(str(capture), session, str(out))
+    assert not out.exists()
