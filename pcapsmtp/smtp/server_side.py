@@ -70,6 +70,8 @@ class ServerSide:
                 self._line_too_long(SERVER, frame)
                 continue
             code, separator, text, first_frame, line_offset, end = line
+            if first_frame == frame:
+                first_frame = frame  # one int object, not two, while the session is held
             reply_parts(code, separator, text, first_frame, line_offset, frame, time_ns)
             if self.server not in SERVER_LINES:
                 framer.clear()

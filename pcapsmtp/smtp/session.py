@@ -35,7 +35,7 @@ from pcapsmtp.smtp.events import (
 )
 from pcapsmtp.smtp.model import AuthAttempt, DialogueEntry, Session, TlsInfo, Transaction
 from pcapsmtp.smtp.outcome import decide_outcome
-from pcapsmtp.smtp.software import parse_ehlo, server_software
+from pcapsmtp.smtp.software import server_software, shared_ehlo
 from pcapsmtp.smtp.tls.scanner import TlsScanner
 from pcapsmtp.smtp.transactions import TransactionSteps
 from pcapsmtp.tcp.model import TcpFlow
@@ -229,7 +229,7 @@ class SessionBuilder(TransactionSteps):
             session.helo, session.helo_verb = command.argument, command.verb
         if reply is not None and codes.is_positive(reply.code) and session.ehlo is None:
             session.ehlo = reply
-            session.extensions = parse_ehlo(reply.lines)
+            session.extensions = shared_ehlo(reply.lines)
 
     _on_helo = _on_ehlo
     _on_lhlo = _on_ehlo

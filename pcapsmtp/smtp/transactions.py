@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pcapsmtp.smtp import codes, queue_ids
 from pcapsmtp.smtp.capped import _grown, _left_out
-from pcapsmtp.smtp.events import Command, MessageEnd, Reply
+from pcapsmtp.smtp.events import Command, MessageEnd, Reply, shared_text
 from pcapsmtp.smtp.model import LeftOut, Outcome, Recipient, Transaction
 from pcapsmtp.smtp.outcome import (
     TIMEOUT_NS,
@@ -55,7 +55,7 @@ class TransactionSteps:
             Recipient(
                 address or command.argument,
                 reply.code if reply is not None else None,
-                codes.parse_enhanced(text) if text is not None else None,
+                _enhanced(text) if text is not None else None,
                 text,
                 command.frame,
                 reply,
@@ -229,3 +229,10 @@ class TransactionSteps:
 
 def _last(command: Command, reply: Reply | None) -> int:
     return reply.frame if reply is not None else command.frame
+
+
+def _enhanced(text: str) -> str | None:
+    """The reply's enhanced code, one string for each code ("2.1.5" in every recipient's
+    reply of a held session would be a copy of its own otherwise)."""
+    found = codes.parse_enhanced(text)
+    return found if found is None else shared_text(found)
