@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pcapsmtp.capture.addresses import address
 from pcapsmtp.diagnose.evidence import count, host, phase_at, role, seconds, who
 from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding
+from pcapsmtp.diagnose.outlived import moved_by_reset
 from pcapsmtp.diagnose.registry import capture_rule, session_rule
 from pcapsmtp.smtp.model import Outcome, Session
 from pcapsmtp.tcp.model import TH_ACK, TH_RST, TH_SYN, Flag
@@ -155,9 +156,11 @@ def retransmissions(session: Session, context) -> Iterator[Finding]:
             and n.analysis & Flag.ANY_RETRANSMISSION
             and not _after_too_big(flow, n)
         ]
-        if copies := context.info.copy_frames:
-            # A frame captured twice is one packet, not a packet sent again.
-            kept = [n for n in notes if n.frame not in copies]
+        # A frame captured twice is one packet, not a packet sent again; new data below a
+        # RST the hosts ignored is flagged only because the RST moved Wireshark's mark.
+        copies, moved = context.info.copy_frames, moved_by_reset(flow)
+        if copies or moved:
+            kept = [n for n in notes if n.frame not in copies and n.frame not in moved]
             count -= len(notes) - len(kept)
             notes = kept
         if not flow.dropped_notes:
