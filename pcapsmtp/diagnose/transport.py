@@ -313,19 +313,28 @@ def capture_loss(session: Session, context) -> Iterator[Finding]:
     )
 
 
+UNSAID_CUT = (
+    " The file records these frames as whole (each one's captured length equals its "
+    "original length), but their IP headers say the packets were longer: the program "
+    "that wrote the capture cut them without saying so."
+)
+
+
 @capture_rule("capture-truncated")
 def capture_truncated(sessions: list[Session], context) -> Iterator[Finding]:
     info = context.info
-    if not info.truncated:
-        return
     affected = [s for s in sessions if any(g.reason == "snaplen" for g in s.gaps)]
     cut_frames = sorted({g.frame for s in affected for g in s.gaps if g.reason == "snaplen"})
+    if not info.truncated and not cut_frames:
+        return
     cut_to = min((s for s in [info.snaplen] if s), default=None)
+    unsaid = "" if info.truncated else UNSAID_CUT
     yield Finding(
         code="capture-truncated",
         severity=WARNING,
         summary=(
-            f"{info.truncated} frames were cut short by the capture's snap length: the "
+            f"{info.truncated or len(cut_frames)} frames were cut short by the capture's "
+            "snap length: the "
             f"payload of {count(len(affected), 'SMTP session')} is incomplete"
         ),
         detail=(
@@ -334,7 +343,7 @@ def capture_truncated(sessions: list[Session], context) -> Iterator[Finding]:
             + ": long commands, replies and the message itself are cut, so texts, "
             "sizes and subjects are partial. TCP analysis is unaffected (it uses the "
             "headers), and commands and reply codes are still read where a packet starts "
-            "with them."
+            "with them." + unsaid
         ),
         frames=cut_frames[:20],
         next_steps=[
