@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pcapsmtp.diagnose.evidence import host
+from pcapsmtp.diagnose.evidence import count, host, seconds
 from pcapsmtp.diagnose.model import INFO, WARNING, Finding
 from pcapsmtp.diagnose.registry import capture_rule, session_rule
 from pcapsmtp.smtp.events import CLIENT, END_OF_DATA, GREETING
@@ -140,6 +140,46 @@ def duplicates(sessions: list[Session], context) -> Iterator[Finding]:
         next_steps=[
             "Mirror one port in both directions, or capture on the host; `editcap -D 5 "
             "in.pcap out.pcap` removes such copies from a capture.",
+        ],
+    )
+
+
+BACKWARDS_NS = 10**9
+"""A step back in time this large changes what the rules measure (timeouts, slow replies, a
+lookup's wait); smaller ones are the usual jitter of a capture taken on several queues."""
+
+
+@capture_rule("capture-time-backwards")
+def time_backwards(sessions: list[Session], context) -> Iterator[Finding]:
+    """Frames whose time is a second or more earlier than the frame before them: INFO, the
+    capture's clock. Durations measured across them (latencies, timeouts, a lookup's wait)
+    are what the times say, not what happened."""
+    frames, first, most_ns = context.info.time_backwards
+    if most_ns < BACKWARDS_NS:
+        return
+    day = 86_400 * 10**9
+    step = seconds(most_ns) if most_ns < day else count(round(most_ns / day), "day")
+    yield Finding(
+        code="capture-time-backwards",
+        severity=INFO,
+        summary=(
+            f"the capture's times go back: {count(frames, 'frame')} "
+            f"{'carries' if frames == 1 else 'carry'} a time earlier than the frame before "
+            f"(first: frame {first}; up to {step} back)"
+        ),
+        detail=(
+            "Frames are read in the order of the file, as Wireshark numbers them, whatever "
+            "their times. A capture merged from several interfaces or hosts whose clocks "
+            "differ, a clock stepped back while capturing, or a tool that wrote packets with "
+            "the wrong times makes a time go back; every duration measured across such a "
+            "step (a reply's latency, a timeout, a DNS lookup's wait, how long a side was "
+            "silent) is what the times say, not what happened, and the findings that rest on "
+            "one may be wrong or missing."
+        ),
+        frames=[first],
+        next_steps=[
+            "Check the capture hosts' clocks (NTP); merge captures with `mergecap` after "
+            "correcting an offset with `editcap -t SECONDS`, or read each capture on its own.",
         ],
     )
 
