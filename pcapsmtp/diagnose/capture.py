@@ -11,6 +11,7 @@ from pcapsmtp.diagnose.model import INFO, WARNING, Finding
 from pcapsmtp.diagnose.registry import capture_rule, session_rule
 from pcapsmtp.smtp.events import CLIENT, END_OF_DATA, GREETING
 from pcapsmtp.smtp.model import Session
+from pcapsmtp.tcp.model import TH_SYN
 
 NEEDS_BOTH_SIDES = frozenset(
     [
@@ -180,6 +181,52 @@ def time_backwards(sessions: list[Session], context) -> Iterator[Finding]:
         next_steps=[
             "Check the capture hosts' clocks (NTP); merge captures with `mergecap` after "
             "correcting an offset with `editcap -t SECONDS`, or read each capture on its own.",
+        ],
+    )
+
+
+def inverted_handshake(flow) -> int | None:
+    """Nanoseconds by which the server's SYN/ACK was captured before the client's SYN it
+    answers: a capture merged from two points (one per side, ``mergecap``) whose clocks
+    differ by at least that much. None when the handshake is in order or not captured."""
+    syn, synack = flow.syn_time_ns, flow.synack_time_ns
+    if syn is None or synack is None or synack >= syn:
+        return None
+    return syn - synack
+
+
+@session_rule("capture-merged-clocks")
+def merged_clocks(session: Session, context) -> Iterator[Finding]:
+    """The SYN/ACK captured before its SYN. WARNING: the order of the two sides' packets,
+    and every figure taken across them (retransmissions, latencies, timeouts), is the
+    clocks' doing; the session cannot be judged from this capture."""
+    flow = session.flow
+    ahead = inverted_handshake(flow)
+    if ahead is None:
+        return
+    server = flow.endpoints[flow.server]
+    yield Finding(
+        code="capture-merged-clocks",
+        severity=WARNING,
+        summary=(
+            f"the SYN/ACK of {host(server)} is captured {seconds(ahead)} before the SYN it "
+            "answers: the capture merges two capture points whose clocks differ"
+        ),
+        detail=(
+            "A host answers a SYN after receiving it, so a SYN/ACK can only be captured "
+            "after its SYN at a single capture point. Here it comes first: the two sides' "
+            "packets were captured at different points (each host, or two interfaces) and "
+            "merged by their times, with clocks at least "
+            f"{seconds(ahead)} apart. Replies then appear before the commands they answer and "
+            "data after the ACKs that acknowledge it, so the dialogue's order, latencies, "
+            "timeouts and Wireshark's retransmission flags on this connection are the clocks' "
+            "doing; nothing about the network or the servers can be concluded from them."
+        ),
+        frames=sorted(n.frame for n in flow.notes if n.tcp_flags & TH_SYN)[:2],
+        next_steps=[
+            "Read each side's capture on its own, or shift one before merging: "
+            f"`editcap -t {ahead / 1e9:.3f} server-side.pcap shifted.pcap` then `mergecap`.",
+            "Keep the capture hosts' clocks in step (NTP) when captures are to be merged.",
         ],
     )
 
