@@ -133,23 +133,20 @@ def maybe_quit(session: Session, before: int) -> bool:
 
 def cut_before_reset(session: Session, reset: SegmentNote) -> int | None:
     """The frame of the peer's last data before ``reset`` when the snap length cut it and
-    its sender said nothing since: that data may have been a reply ending the session (a 221,
-    a 421), which the peer can answer with a RST, and nobody can read it."""
+    neither side said anything readable since: that data may have been a reply ending the
+    session (a 221, a 421), which the peer can answer with a RST, and nobody can read it."""
     flow = session.flow
-    peer, sender = role(flow, 1 - reset.direction), role(flow, reset.direction)
-    last = max(
-        (g.frame for g in session.gaps if g.sender == peer and g.frame < reset.frame),
-        default=None,
-    )
+    peer = role(flow, 1 - reset.direction)
+    cut = [g.frame for g in session.gaps if g.sender == peer and g.frame < reset.frame]
+    last = max(cut, default=None)
     if last is None or not any(
         g.frame == last and g.sender == peer and g.reason == "snaplen" for g in session.gaps
     ):
         return None
-    said = [g.frame for g in session.gaps if g.sender == sender]
-    if sender == Side.CLIENT:
-        said += [c.frame for c in session.commands]
-    else:
-        said += [r.frame for c in session.commands if (r := c.reply)]
+    said = [g.frame for g in session.gaps if g.sender != peer]
+    said += [c.frame for c in session.commands]
+    said += [r.frame for c in session.commands if (r := c.reply)]
+    said += [r.frame for r in session.unsolicited]
     return None if any(last < frame < reset.frame for frame in said) else last
 
 
