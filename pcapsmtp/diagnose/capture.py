@@ -11,7 +11,7 @@ from pcapsmtp.diagnose.model import INFO, WARNING, Finding
 from pcapsmtp.diagnose.registry import capture_rule, session_rule
 from pcapsmtp.smtp.events import CLIENT, END_OF_DATA, GREETING
 from pcapsmtp.smtp.model import Session
-from pcapsmtp.tcp.model import TH_SYN
+from pcapsmtp.tcp.model import TH_ACK, TH_SYN
 
 NEEDS_BOTH_SIDES = frozenset(
     [
@@ -187,12 +187,18 @@ def time_backwards(sessions: list[Session], context) -> Iterator[Finding]:
 
 def inverted_handshake(flow) -> int | None:
     """Nanoseconds by which the server's SYN/ACK was captured before the client's SYN it
-    answers: a capture merged from two points (one per side, ``mergecap``) whose clocks
-    differ by at least that much. None when the handshake is in order or not captured."""
-    syn, synack = flow.syn_time_ns, flow.synack_time_ns
-    if syn is None or synack is None or synack >= syn:
+    answers, in time and in the file's order: a capture merged from two points (one per
+    side, ``mergecap`` orders by time) whose clocks differ by at least that much. None when
+    the handshake is in order or not captured (times that merely go back in file order are
+    capture-time-backwards)."""
+    syns = [n for n in flow.notes if n.tcp_flags & (TH_SYN | TH_ACK) == TH_SYN]
+    synacks = [n for n in flow.notes if n.tcp_flags & (TH_SYN | TH_ACK) == TH_SYN | TH_ACK]
+    if not syns or not synacks:
         return None
-    return syn - synack
+    syn, synack = syns[0], synacks[0]
+    if synack.frame > syn.frame or synack.time_ns >= syn.time_ns:
+        return None
+    return syn.time_ns - synack.time_ns
 
 
 @session_rule("capture-merged-clocks")
