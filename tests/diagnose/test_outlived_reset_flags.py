@@ -10,9 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import dpkt
+import pytest
 
 from pcapsmtp.analysis import analyze
 from pcapsmtp.diagnose.outlived import moved_by_reset
+from pcapsmtp.smtp.model import Outcome
 from pcapsmtp.tcp.model import Flag
 from tests.capture_edits import _records, _write, payloads
 from tests.diagnose.helpers import lab
@@ -83,3 +85,35 @@ def test_a_segment_sent_twice_after_the_rst_stays_a_retransmission(tmp_path):
     moved = moved_by_reset(session.flow)
     assert first in moved
     assert first + 1 not in moved
+
+
+def _ethernet(source: Path, target: Path) -> Path:
+    """A BSD loopback (DLT_NULL) capture re-wrapped in Ethernet, as the edits read it."""
+    records = []
+    with open(source, "rb") as handle:
+        for ts, buf in dpkt.pcap.Reader(handle):
+            ip = dpkt.ip.IP(bytes(buf[4:]))
+            records.append((ts, bytes(dpkt.ethernet.Ethernet(type=0x0800, data=ip))))
+    return _write(target, records)
+
+
+PIPELINED = Path(
+    "/work/shared/captures/public/suricata-smtp-pipelined-rset-data-replies_input.pcap"
+)
+
+
+@pytest.mark.skipif(not PIPELINED.exists(), reason="public captures absent")
+def test_a_rst_in_the_name_of_a_side_that_went_on_sending_was_outlived(tmp_path):
+    """The client's pipelined commands, then a forged RST 'from the server' far out of its
+    window; the client sends nothing more but acknowledges the server's next replies: the
+    connection outlived the RST (the mail is delivered), so the server's replies below it
+    are not packet loss and the box only tried to cut."""
+    source = _ethernet(PIPELINED, tmp_path / "pipelined.pcap")
+    client_data = [n for n, sport, _dport, _data in payloads(source) if sport != SERVER_PORT]
+    edited = _forged_rst_ahead(source, tmp_path / "rst.pcap", client_data[-1], 10_000_000)
+    result = analyze([str(edited)])
+    [session] = list(result.sessions)
+    assert session.outcome == Outcome.DELIVERED
+    codes = {f.code: f.severity for f in result.findings}
+    assert codes.get("middlebox-reset") == "warning"
+    assert "retransmissions" not in codes
