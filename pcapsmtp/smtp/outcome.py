@@ -303,6 +303,7 @@ OUTCOME_RULES: tuple[OutcomeRule, ...] = (
         "closed-without-greeting",
         lambda f: (
             f.session.greeting is None
+            and (f.flow.syn_time_ns is not None or f.flow.synack_time_ns is not None)
             and f.server_closed_first
             and not f.server.bytes
             and not f.server_bytes_unseen
