@@ -185,6 +185,26 @@ def time_backwards(sessions: list[Session], context) -> Iterator[Finding]:
     )
 
 
+NEEDS_ORDER = frozenset(
+    [
+        "mtu-blackhole",
+        "retransmissions",
+        "capture-loss",
+        "connect-refused",
+        "server-closed",
+        "client-closed",
+        "tls-handshake-failed",
+        "slow-server",
+        "server-timeout",
+        "client-timeout",
+    ]
+)
+"""Codes whose evidence is the order and timing of the two sides' packets (which was
+answered, acknowledged or waited for first): on a session merged from two capture points
+with clocks apart (``inverted_handshake``) that order is the clocks', so these rules do not
+run there; capture-merged-clocks explains the session."""
+
+
 def inverted_handshake(flow) -> int | None:
     """Nanoseconds by which the server's SYN/ACK was captured before the client's SYN it
     answers, in time and in the file's order: a capture merged from two points (one per

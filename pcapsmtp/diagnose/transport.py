@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from pcapsmtp.capture.addresses import address
-from pcapsmtp.diagnose.capture import inverted_handshake
 from pcapsmtp.diagnose.evidence import count, host, phase_at, role, seconds, who
 from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding
 from pcapsmtp.diagnose.outlived import moved_by_reset
@@ -143,8 +142,6 @@ def host_ip(ip: bytes) -> str:
 @session_rule("retransmissions")
 def retransmissions(session: Session, context) -> Iterator[Finding]:
     flow = session.flow
-    if inverted_handshake(flow) is not None:
-        return  # merged clocks put data after its ACKs: capture-merged-clocks says so
     for direction, sender in enumerate(flow.endpoints):
         count = sender.counts["retransmission"]
         data = sender.data_segments
