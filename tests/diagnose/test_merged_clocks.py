@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dpkt
+import pytest
 
 from pcapsmtp.analysis import analyze
 from pcapsmtp.diagnose import WARNING
@@ -39,3 +40,17 @@ def test_clocks_in_step_say_nothing(tmp_path):
     path = _merged(Path(lab("clean-delivery")), tmp_path / "merged.pcap", 25, 0.0)
     codes = {f.code for f in analyze([str(path)]).findings}
     assert "capture-merged-clocks" not in codes
+
+
+RCPT_553 = Path("/work/shared/captures/public/arkime-smtp-rcpt-553.pcap")
+
+
+@pytest.mark.skipif(not RCPT_553.exists(), reason="public captures absent")
+def test_no_black_hole_from_the_clocks_order(tmp_path):
+    """arkime-smtp-rcpt-553 merged with the server side 300 ms early: the client's data
+    comes after the server's ACKs of it, which read as large segments never acknowledged
+    (mtu-blackhole ERROR) and replies before their commands (capture-loss)."""
+    path = _merged(RCPT_553, tmp_path / "merged.pcap", 587, -0.3)
+    codes = {f.code for f in analyze([str(path)]).findings}
+    assert "capture-merged-clocks" in codes
+    assert not codes & {"mtu-blackhole", "capture-loss"}
