@@ -320,7 +320,8 @@ impl Reader {
 
     /// What CaptureInfo counts of the frames read so far: (frames, first time, last time,
     /// [(link type, frames)], truncated, most bytes kept of a cut frame, frames whose
-    /// time is not a date, the first of them).
+    /// time is not a date, the first of them, (frames whose time goes back, the first of
+    /// them, the largest step back in ns)).
     #[allow(clippy::type_complexity)]
     fn tally(
         &self,
@@ -333,6 +334,7 @@ impl Reader {
         usize,
         u64,
         u64,
+        (u64, u64, i128),
     ) {
         let t = &self.tally;
         (
@@ -344,6 +346,7 @@ impl Reader {
             t.kept,
             t.undated,
             t.first_undated,
+            (t.backwards, t.first_backwards, t.most_backwards_ns),
         )
     }
 

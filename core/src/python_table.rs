@@ -163,7 +163,7 @@ fn ended<'py>(py: Python<'py>, e: &EndedFlow) -> PyResult<Bound<'py, PyTuple>> {
     for n in &f.notes {
         notes.append(tuple!(py;
             n.frame, n.time_ns, n.direction, n.tcp_flags, n.analysis, n.seq, n.length,
-            n.ip_len, n.ttl, n.ip_id, n.prev_ip_id,
+            n.ip_len, n.ttl, n.ip_id, n.prev_ip_id, n.rst_ahead,
         )?)?;
     }
     let endpoints = (

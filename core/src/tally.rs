@@ -22,6 +22,12 @@ pub struct Tally {
     /// Frames whose time is not a date, and the first of them.
     pub undated: u64,
     pub first_undated: u64,
+    /// Frames whose time is earlier than the frame before them, the first of them, and
+    /// the largest step back (ns): the capture's clock (or a merge of several) went
+    /// backwards, and durations measured across such frames mean nothing.
+    pub backwards: u64,
+    pub first_backwards: u64,
+    pub most_backwards_ns: i128,
 }
 
 impl Tally {
@@ -32,6 +38,13 @@ impl Tally {
             if self.first_undated == 0 {
                 self.first_undated = frame.number;
             }
+        }
+        if let Some(last) = self.last_time_ns.filter(|&last| frame.time_ns < last) {
+            self.backwards += 1;
+            if self.first_backwards == 0 {
+                self.first_backwards = frame.number;
+            }
+            self.most_backwards_ns = self.most_backwards_ns.max(last - frame.time_ns);
         }
         self.first_time_ns.get_or_insert(frame.time_ns);
         self.last_time_ns = Some(frame.time_ns);

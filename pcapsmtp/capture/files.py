@@ -152,7 +152,7 @@ class Capture:
         tally = self._reader.tally()
         info.frames, info.first_time_ns, info.last_time_ns, link_types = tally[:4]
         info.link_types = dict(link_types)
-        info.truncated, kept, undated, first_undated = tally[4:]
+        info.truncated, kept, undated, first_undated, info.time_backwards = tally[4:]
         if undated:
             info.warnings.append(
                 f"{undated} frame(s) have a time that is not a date (before 1970 or after "

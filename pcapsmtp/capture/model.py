@@ -215,6 +215,9 @@ class CaptureInfo:
     """TCP frames that repeat a packet captured just before (a SPAN port or a bridge that
     shows each packet twice): Wireshark's counts take them for retransmissions, the
     diagnosis does not take them for loss."""
+    time_backwards: tuple[int, int, int] = (0, 0, 0)
+    """Frames whose time is earlier than the frame before them, the first of them, and the
+    largest step back in nanoseconds (core/src/tally.rs)."""
     warnings: list[str] = field(default_factory=list)
     secrets: list[DecryptionSecrets] = field(default_factory=list)
     files: list[str] = field(default_factory=list)

@@ -155,6 +155,9 @@ def add_info(merged: CaptureInfo, info: CaptureInfo) -> None:
     merged.ip_frames += info.ip_frames
     merged.reassembled += info.reassembled
     merged.copy_frames |= info.copy_frames
+    frames, first, most = merged.time_backwards
+    more, first_more, most_more = info.time_backwards
+    merged.time_backwards = (frames + more, first or first_more, max(most, most_more))
     for reason, count in info.undecoded.items():
         merged.undecoded[reason] = merged.undecoded.get(reason, 0) + count
     name = os.path.basename(info.file)

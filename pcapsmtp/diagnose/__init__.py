@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from pcapsmtp.capture import CaptureInfo, IcmpError
 from pcapsmtp.diagnose import families  # noqa: F401  (registers the rules)
-from pcapsmtp.diagnose.capture import NEEDS_BOTH_SIDES
+from pcapsmtp.diagnose.capture import NEEDS_BOTH_SIDES, NEEDS_ORDER, inverted_handshake
 from pcapsmtp.diagnose.digest import digests
 from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding, Severity, cap_frames
 from pcapsmtp.diagnose.registry import RULES
@@ -102,9 +102,12 @@ class Diagnosis:
         """The session rules' findings on ``session`` (kept for ``findings``)."""
         context = self.context
         one_sided = session.one_sided is not None
+        merged = inverted_handshake(session.flow) is not None
         found: list[tuple[int, Finding]] = []
         for number, rule, function, needs_both_sides in self._session_rules:
             if one_sided and needs_both_sides:
+                continue
+            if merged and set(rule.codes) <= NEEDS_ORDER:
                 continue
             try:  # _produce written out: 46,644 runs on the 200 MB capture, few with findings
                 produced = list(function(session, context))

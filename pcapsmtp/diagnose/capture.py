@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from pcapsmtp.diagnose.evidence import host
+from pcapsmtp.diagnose.evidence import count, host, seconds
 from pcapsmtp.diagnose.model import INFO, WARNING, Finding
 from pcapsmtp.diagnose.registry import capture_rule, session_rule
 from pcapsmtp.smtp.events import CLIENT, END_OF_DATA, GREETING
 from pcapsmtp.smtp.model import Session
+from pcapsmtp.tcp.model import TH_ACK, TH_SYN
 
 NEEDS_BOTH_SIDES = frozenset(
     [
@@ -140,6 +141,118 @@ def duplicates(sessions: list[Session], context) -> Iterator[Finding]:
         next_steps=[
             "Mirror one port in both directions, or capture on the host; `editcap -D 5 "
             "in.pcap out.pcap` removes such copies from a capture.",
+        ],
+    )
+
+
+BACKWARDS_NS = 10**9
+"""A step back in time this large changes what the rules measure (timeouts, slow replies, a
+lookup's wait); smaller ones are the usual jitter of a capture taken on several queues."""
+
+
+@capture_rule("capture-time-backwards")
+def time_backwards(sessions: list[Session], context) -> Iterator[Finding]:
+    """Frames whose time is a second or more earlier than the frame before them: INFO, the
+    capture's clock. Durations measured across them (latencies, timeouts, a lookup's wait)
+    are what the times say, not what happened."""
+    frames, first, most_ns = context.info.time_backwards
+    if most_ns < BACKWARDS_NS:
+        return
+    day = 86_400 * 10**9
+    step = seconds(most_ns) if most_ns < day else count(round(most_ns / day), "day")
+    yield Finding(
+        code="capture-time-backwards",
+        severity=INFO,
+        summary=(
+            f"the capture's times go back: {count(frames, 'frame')} "
+            f"{'carries' if frames == 1 else 'carry'} a time earlier than the frame before "
+            f"(first: frame {first}; up to {step} back)"
+        ),
+        detail=(
+            "Frames are read in the order of the file, as Wireshark numbers them, whatever "
+            "their times. A capture merged from several interfaces or hosts whose clocks "
+            "differ, a clock stepped back while capturing, or a tool that wrote packets with "
+            "the wrong times makes a time go back; every duration measured across such a "
+            "step (a reply's latency, a timeout, a DNS lookup's wait, how long a side was "
+            "silent) is what the times say, not what happened, and the findings that rest on "
+            "one may be wrong or missing."
+        ),
+        frames=[first],
+        next_steps=[
+            "Check the capture hosts' clocks (NTP); merge captures with `mergecap` after "
+            "correcting an offset with `editcap -t SECONDS`, or read each capture on its own.",
+        ],
+    )
+
+
+NEEDS_ORDER = frozenset(
+    [
+        "mtu-blackhole",
+        "retransmissions",
+        "capture-loss",
+        "connect-refused",
+        "server-closed",
+        "client-closed",
+        "tls-handshake-failed",
+        "slow-server",
+        "server-timeout",
+        "client-timeout",
+    ]
+)
+"""Codes whose evidence is the order and timing of the two sides' packets (which was
+answered, acknowledged or waited for first): on a session merged from two capture points
+with clocks apart (``inverted_handshake``) that order is the clocks', so these rules do not
+run there; capture-merged-clocks explains the session."""
+
+
+def inverted_handshake(flow) -> int | None:
+    """Nanoseconds by which the server's SYN/ACK was captured before the client's SYN it
+    answers, in time and in the file's order: a capture merged from two points (one per
+    side, ``mergecap`` orders by time) whose clocks differ by at least that much. None when
+    the handshake is in order or not captured (times that merely go back in file order are
+    capture-time-backwards)."""
+    syns = [n for n in flow.notes if n.tcp_flags & (TH_SYN | TH_ACK) == TH_SYN]
+    synacks = [n for n in flow.notes if n.tcp_flags & (TH_SYN | TH_ACK) == TH_SYN | TH_ACK]
+    if not syns or not synacks:
+        return None
+    syn, synack = syns[0], synacks[0]
+    if synack.frame > syn.frame or synack.time_ns >= syn.time_ns:
+        return None
+    return syn.time_ns - synack.time_ns
+
+
+@session_rule("capture-merged-clocks")
+def merged_clocks(session: Session, context) -> Iterator[Finding]:
+    """The SYN/ACK captured before its SYN. WARNING: the order of the two sides' packets,
+    and every figure taken across them (retransmissions, latencies, timeouts), is the
+    clocks' doing; the session cannot be judged from this capture."""
+    flow = session.flow
+    ahead = inverted_handshake(flow)
+    if ahead is None:
+        return
+    server = flow.endpoints[flow.server]
+    yield Finding(
+        code="capture-merged-clocks",
+        severity=WARNING,
+        summary=(
+            f"the SYN/ACK of {host(server)} is captured {seconds(ahead)} before the SYN it "
+            "answers: the capture merges two capture points whose clocks differ"
+        ),
+        detail=(
+            "A host answers a SYN after receiving it, so a SYN/ACK can only be captured "
+            "after its SYN at a single capture point. Here it comes first: the two sides' "
+            "packets were captured at different points (each host, or two interfaces) and "
+            "merged by their times, with clocks at least "
+            f"{seconds(ahead)} apart. Replies then appear before the commands they answer and "
+            "data after the ACKs that acknowledge it, so the dialogue's order, latencies, "
+            "timeouts and Wireshark's retransmission flags on this connection are the clocks' "
+            "doing; nothing about the network or the servers can be concluded from them."
+        ),
+        frames=sorted(n.frame for n in flow.notes if n.tcp_flags & TH_SYN)[:2],
+        next_steps=[
+            "Read each side's capture on its own, or shift one before merging: "
+            f"`editcap -t {ahead / 1e9:.3f} server-side.pcap shifted.pcap` then `mergecap`.",
+            "Keep the capture hosts' clocks in step (NTP) when captures are to be merged.",
         ],
     )
 

@@ -25,6 +25,7 @@ SIDE_CONDITIONS = frozenset(
         "dns-mx-mismatch",
         "dns-slow-greeting",
         "capture-duplicates",
+        "capture-time-backwards",
     }
 )
 """Codes that describe a condition on the way, not why a session ended (unless an error)."""

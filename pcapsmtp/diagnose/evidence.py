@@ -83,6 +83,7 @@ def closed_early(session: Session, direction: int) -> SegmentNote | None:
         for n in flow.notes
     )
     quit_sent = any(c.verb == "QUIT" and c.frame < fin.frame for c in session.commands)
+    quit_sent = quit_sent or maybe_quit(session, fin.frame)
     if peer_fin or quit_sent:
         return None
     if direction == flow.server:
@@ -91,13 +92,16 @@ def closed_early(session: Session, direction: int) -> SegmentNote | None:
         last = max(replies, key=lambda r: r.frame, default=session.greeting)
         if last is None or last.code == 221 or last.code >= 400:
             return None
-    # A reply the capture lost (the hole shows it was there) leaves nothing waiting.
+    # A reply the capture lost (the hole shows it was there) leaves nothing waiting, nor
+    # one the snap length may have cut (server bytes cut after the command).
     lost = {id(u.command) for u in session.unanswered if u.reason == "not captured"}
+    cut = [g.frame for g in session.gaps if g.sender == Side.SERVER and g.reason == "snaplen"]
     waiting = any(
         c.frame < fin.frame
         and c.verb != "QUIT"
         and (c.reply is None or c.reply.frame > fin.frame)
         and id(c) not in lost
+        and not any(c.frame < frame < fin.frame for frame in cut)
         for c in session.commands
     )
     open_transaction = any(
@@ -105,6 +109,45 @@ def closed_early(session: Session, direction: int) -> SegmentNote | None:
         for t in session.transactions
     )
     return fin if waiting or open_transaction else None
+
+
+def maybe_quit(session: Session, before: int) -> bool:
+    """The snap length cut the client's last line before frame ``before`` where what is
+    left could still be QUIT: a verb cut to 'Q', 'QU' or 'QUI', or a line cut whole (a
+    client snaplen gap after the reply to its last command, not in a message). Nobody can
+    say the client closed without it."""
+    last = max(
+        (c for c in session.commands if c.frame < before), key=lambda c: c.frame, default=None
+    )
+    if last is not None and last.truncated and "QUIT".startswith(last.verb or "-"):
+        return True
+    answered = None if last is None else last.reply
+    if last is not None and (answered is None or answered.code == 354):
+        return False  # a line cut whole here is a message's, or the capture lost the reply
+    after = 0 if answered is None else answered.frame
+    return any(
+        g.sender == Side.CLIENT and g.reason == "snaplen" and after < g.frame < before
+        for g in session.gaps
+    )
+
+
+def cut_before_reset(session: Session, reset: SegmentNote) -> int | None:
+    """The frame of the peer's last data before ``reset`` when the snap length cut it and
+    neither side said anything readable since: that data may have been a reply ending the
+    session (a 221, a 421), which the peer can answer with a RST, and nobody can read it."""
+    flow = session.flow
+    peer = role(flow, 1 - reset.direction)
+    cut = [g.frame for g in session.gaps if g.sender == peer and g.frame < reset.frame]
+    last = max(cut, default=None)
+    if last is None or not any(
+        g.frame == last and g.sender == peer and g.reason == "snaplen" for g in session.gaps
+    ):
+        return None
+    said = [g.frame for g in session.gaps if g.sender != peer]
+    said += [c.frame for c in session.commands]
+    said += [r.frame for c in session.commands if (r := c.reply)]
+    said += [r.frame for r in session.unsolicited]
+    return None if any(last < frame < reset.frame for frame in said) else last
 
 
 def quote(reply: Reply, limit: int = 160) -> str:

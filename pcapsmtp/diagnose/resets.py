@@ -13,7 +13,15 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from pcapsmtp.diagnose.evidence import closed_early, count, host, phase_at, role, who
+from pcapsmtp.diagnose.evidence import (
+    closed_early,
+    count,
+    cut_before_reset,
+    host,
+    phase_at,
+    role,
+    who,
+)
 from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding
 from pcapsmtp.diagnose.registry import session_rule
 from pcapsmtp.diagnose.vantage import hops
@@ -315,9 +323,10 @@ def reset(session: Session, context) -> Iterator[Finding]:
             yield _closed_then_reset(session, early, note)
             continue
         delivered = session.outcome == Outcome.DELIVERED
+        cut = cut_before_reset(session, note)
         yield Finding(
             code="reset",
-            severity=INFO if delivered else ERROR,
+            severity=INFO if delivered else WARNING if cut else ERROR,
             summary=(
                 f"the {role(flow, note.direction)} {host(sender)} reset the connection "
                 f"during {phase} (frame {note.frame})"
@@ -334,8 +343,16 @@ def reset(session: Session, context) -> Iterator[Finding]:
                     if delivered
                     else ""
                 )
+                + (
+                    f" The {role(flow, 1 - note.direction)}'s data just before it (frame "
+                    f"{cut}) was cut by the capture's snap length: it may have been a reply "
+                    "that ended the session (a 221 to QUIT, a 421), which a host may answer "
+                    "with a RST."
+                    if cut
+                    else ""
+                )
             ),
-            frames=[note.frame],
+            frames=[cut, note.frame] if cut else [note.frame],
             next_steps=[
                 f"Check the log of {host(sender)} (the MTA, or the application that opened the "
                 "connection) at this time.",

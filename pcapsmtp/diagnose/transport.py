@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pcapsmtp.capture.addresses import address
 from pcapsmtp.diagnose.evidence import count, host, phase_at, role, seconds, who
 from pcapsmtp.diagnose.model import ERROR, INFO, WARNING, Finding
+from pcapsmtp.diagnose.outlived import moved_by_reset
 from pcapsmtp.diagnose.registry import capture_rule, session_rule
 from pcapsmtp.smtp.model import Outcome, Session
 from pcapsmtp.tcp.model import TH_ACK, TH_RST, TH_SYN, Flag
@@ -155,9 +156,11 @@ def retransmissions(session: Session, context) -> Iterator[Finding]:
             and n.analysis & Flag.ANY_RETRANSMISSION
             and not _after_too_big(flow, n)
         ]
-        if copies := context.info.copy_frames:
-            # A frame captured twice is one packet, not a packet sent again.
-            kept = [n for n in notes if n.frame not in copies]
+        # A frame captured twice is one packet, not a packet sent again; new data below a
+        # RST the hosts ignored is flagged only because the RST moved Wireshark's mark.
+        copies, moved = context.info.copy_frames, moved_by_reset(flow)
+        if copies or moved:
+            kept = [n for n in notes if n.frame not in copies and n.frame not in moved]
             count -= len(notes) - len(kept)
             notes = kept
         if not flow.dropped_notes:
@@ -310,19 +313,28 @@ def capture_loss(session: Session, context) -> Iterator[Finding]:
     )
 
 
+UNSAID_CUT = (
+    " The file records these frames as whole (each one's captured length equals its "
+    "original length), but their IP headers say the packets were longer: the program "
+    "that wrote the capture cut them without saying so."
+)
+
+
 @capture_rule("capture-truncated")
 def capture_truncated(sessions: list[Session], context) -> Iterator[Finding]:
     info = context.info
-    if not info.truncated:
-        return
     affected = [s for s in sessions if any(g.reason == "snaplen" for g in s.gaps)]
     cut_frames = sorted({g.frame for s in affected for g in s.gaps if g.reason == "snaplen"})
+    if not info.truncated and not cut_frames:
+        return
     cut_to = min((s for s in [info.snaplen] if s), default=None)
+    unsaid = "" if info.truncated else UNSAID_CUT
     yield Finding(
         code="capture-truncated",
         severity=WARNING,
         summary=(
-            f"{info.truncated} frames were cut short by the capture's snap length: the "
+            f"{info.truncated or len(cut_frames)} frames were cut short by the capture's "
+            "snap length: the "
             f"payload of {count(len(affected), 'SMTP session')} is incomplete"
         ),
         detail=(
@@ -331,7 +343,7 @@ def capture_truncated(sessions: list[Session], context) -> Iterator[Finding]:
             + ": long commands, replies and the message itself are cut, so texts, "
             "sizes and subjects are partial. TCP analysis is unaffected (it uses the "
             "headers), and commands and reply codes are still read where a packet starts "
-            "with them."
+            "with them." + unsaid
         ),
         frames=cut_frames[:20],
         next_steps=[

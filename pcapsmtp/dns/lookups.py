@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable
 
 from pcapsmtp.capture import CaptureInfo, DnsDatagram
@@ -14,12 +15,34 @@ of it (glibc tries each server for 5 s, twice by default; Postfix's own resolver
 likewise; resolv.conf(5))."""
 
 
+COPY_WINDOW_NS = 5 * 10**6
+"""A datagram repeating one of the few before it within this long is one packet captured
+twice (a SPAN port mirroring both ports, a bridge and its member), as the core's copy check
+says of TCP segments: a client's own retry of the same query comes a timeout later (1 s or
+more; resolv.conf(5))."""
+COPY_LOOKBACK = 4
+
+
+def _copy(datagram: DnsDatagram, recent: deque[tuple[tuple, int]]) -> bool:
+    """The datagram repeats one of the ``recent`` ones (addresses, ports, bytes) captured at
+    most COPY_WINDOW_NS before it; it is remembered otherwise."""
+    key = (datagram.src, datagram.sport, datagram.dst, datagram.dport, datagram.payload)
+    if any(k == key and 0 <= datagram.time_ns - t <= COPY_WINDOW_NS for k, t in recent):
+        return True
+    recent.append((key, datagram.time_ns))
+    return False
+
+
 def read_dns(datagrams: Iterable[DnsDatagram], info: CaptureInfo) -> list[Lookup]:
     """The capture's DNS datagrams as lookups, in the order of their first frame; the
-    messages that cannot be read become one warning on the capture."""
+    messages that cannot be read become one warning on the capture. A capture's copies of
+    a datagram are left out (they are not the client's retries)."""
     messages: list[DnsMessage] = []
     bad: list[tuple[int, str]] = []
+    recent: deque[tuple[tuple, int]] = deque(maxlen=COPY_LOOKBACK)
     for datagram in datagrams:
+        if _copy(datagram, recent):
+            continue
         message = parse_datagram(datagram)
         if isinstance(message, str):
             bad.append((datagram.frame, message))

@@ -62,11 +62,14 @@ def abortive_reset(flow: TcpFlow) -> bool:
 
 
 def outlived(flow: TcpFlow, reset: SegmentNote) -> bool:
-    """The connection went on after this RST: the side it was sent to sent data after it
-    that the other side acknowledged. The hosts ignored it (out of their window, RFC 5961
-    3.2, or a forged RST that lost the race), so it ended nothing."""
-    acked = flow.endpoints[1 - reset.direction].last_acked_frame
-    return acked is not None and acked > reset.frame
+    """The connection went on after this RST: data sent after it by either side was
+    acknowledged by the other (the side it was sent to sent data after it, or acknowledged
+    data its claimed sender went on sending). The hosts ignored it (out of their window,
+    RFC 5961 3.2, or a forged RST that lost the race), so it ended nothing."""
+    return any(
+        (acked := end.last_acked_frame) is not None and acked > reset.frame
+        for end in flow.endpoints
+    )
 
 
 def reset_after_own_close(flow: TcpFlow) -> bool:
@@ -300,6 +303,7 @@ OUTCOME_RULES: tuple[OutcomeRule, ...] = (
         "closed-without-greeting",
         lambda f: (
             f.session.greeting is None
+            and (f.flow.syn_time_ns is not None or f.flow.synack_time_ns is not None)
             and f.server_closed_first
             and not f.server.bytes
             and not f.server_bytes_unseen

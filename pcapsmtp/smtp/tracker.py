@@ -3,7 +3,9 @@
 Connections on the SMTP ports (25, 465, 587 and every ``--port``) are SMTP sessions even
 when nothing was said (refused, unreachable). On any other port a connection is SMTP when
 its first bytes show a server greeting ``220`` and a client ``EHLO``/``HELO``/``LHLO``, also
-after a SOCKS5 or HTTP CONNECT exchange; the bytes before that are skipped.
+after a SOCKS5 or HTTP CONNECT exchange; the bytes before that are skipped. Where the capture
+lost bytes of one of the two, the other and a 250 as the server's first reply after the
+greeting do (``_Sniffer._hello_lost``).
 
 When ``hold_tls()`` says so, a connection that went into TLS is not finished when it ends: it
 waits in ``held()`` for the bytes a key log decrypts (``decrypted()``), which a second
@@ -45,6 +47,8 @@ SNIFF_HOLD = 256 * 1024
 """Bytes held while undecided: a connection that sends more before showing both a greeting
 and a hello is not SMTP (and would otherwise be buffered whole)."""
 GREETING_LINE = re.compile(rb"(?:\A|(?<=[\n\x00-\x08\x0e-\x1f\x7f-\xff]))220[ -][^\r\n]*\r?\n")
+FIRST_REPLY = re.compile(rb"(?:\A|(?<=\n))(?!220)(\d{3})[ -][^\r\n]*\r?\n")
+"""The first reply line that does not go on with the greeting (a multi-line 220)."""
 GREETING_HOLD = 512
 """Bytes of a server's first chunk a connection holds unread while nothing else came
 (``_Greeted``); a longer one is read on arrival."""
@@ -58,7 +62,10 @@ HELLO_LINE = re.compile(
 class _Sniffer:
     """The first bytes of a connection on an unknown port, in arrival order."""
 
-    chunks: list[tuple[int, int, bytes, int, int]] = field(default_factory=list)
+    chunks: list[tuple[int, int, bytes, int, int] | StreamGap] = field(default_factory=list)
+    """Data chunks (direction, offset, bytes, frame, time) and gaps, in arrival order."""
+    gapped: set[int] = field(default_factory=set)
+    """Directions with bytes the capture lost within their head."""
     heads: dict[int, bytearray] = field(default_factory=lambda: {0: bytearray(), 1: bytearray()})
     starts: dict[int, int] = field(default_factory=dict)
     """Direction -> stream offset of its first byte seen."""
@@ -81,6 +88,11 @@ class _Sniffer:
             hello = b"hlo" in lower or b"helo" in lower
             self.hellos[direction] = HELLO_LINE.search(head) if hello else None
 
+    def gap(self, event: StreamGap) -> None:
+        self.chunks.append(event)
+        if len(self.heads[event.direction]) < SNIFF_LIMIT:
+            self.gapped.add(event.direction)
+
     def decide(self, final: bool) -> tuple[int, dict[int, int], str | None] | bool | None:
         """(server direction, SMTP start offset per direction, tunnel), False, or None when
         undecided."""
@@ -93,6 +105,12 @@ class _Sniffer:
                     client: self.starts[client] + hello.start(),
                 }
                 return server, starts, self._tunnel(server, greeting.start())
+            if self.gapped and (greeting or hello) and self._hello_lost(server):
+                starts = {
+                    d: self.starts[d] + (greeting.start() if greeting and d == server else 0)
+                    for d in self.starts
+                }
+                return server, starts, None
         if final or self.held > SNIFF_HOLD:
             return False
         # A full head never changes again: what it lacks now, it lacks for good.
@@ -103,6 +121,22 @@ class _Sniffer:
             for server in (0, 1)
         )
         return None if possible else False
+
+    def _hello_lost(self, server: int) -> bool:
+        """The capture lost bytes where the greeting or the hello would be (one of them is
+        seen, the other side's head has a gap), and the server's first reply after the
+        greeting is 250, as to EHLO or HELO (FTP, which greets with 220 too, answers USER
+        with 331): SMTP whose start is damaged, not another protocol."""
+        greeting = self.greetings[server]
+        if greeting is None:
+            if server not in self.gapped:
+                return False
+            first = FIRST_REPLY.search(self.heads[server])
+        else:
+            if 1 - server not in self.gapped:
+                return False
+            first = FIRST_REPLY.search(self.heads[server], greeting.end())
+        return first is not None and first.group(1) == b"250"
 
     def _tunnel(self, server: int, greeting_at: int) -> str | None:
         if self.heads[1 - server].startswith(b"CONNECT "):
@@ -291,11 +325,9 @@ class SmtpTracker:
                 self._sniff(connection, event)
         elif kind is StreamGap:
             if connection.sniffer is None:
-                sender = SERVER if event.direction == flow.server else CLIENT
-                connection.dialogue.gap(
-                    sender, event.length, event.frame, event.time_ns, event.reason
-                )
-                self._drain(connection)
+                self._gap(connection, flow, event)
+            else:
+                connection.sniffer.gap(event)
         else:
             return self._end(connection, flow)
         if connection.starts is None:
@@ -358,8 +390,17 @@ class SmtpTracker:
         connection.dialogue = Dialogue(greeting_expected=True)
         connection.starts = starts
         chunks, connection.sniffer = connection.sniffer.chunks, None
-        for direction, offset, data, frame, time_ns in chunks:
-            self._feed(connection, flow, direction, offset, data, frame, time_ns)
+        for chunk in chunks:
+            if type(chunk) is StreamGap:
+                self._gap(connection, flow, chunk)
+            else:
+                self._feed(connection, flow, *chunk)
+
+    @staticmethod
+    def _gap(connection: _Connection, flow: TcpFlow, event: StreamGap) -> None:
+        sender = SERVER if event.direction == flow.server else CLIENT
+        connection.dialogue.gap(sender, event.length, event.frame, event.time_ns, event.reason)
+        SmtpTracker._drain(connection)
 
     @staticmethod
     def _feed(connection, flow, direction, offset, data, frame, time_ns) -> None:

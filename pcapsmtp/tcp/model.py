@@ -87,6 +87,10 @@ class SegmentNote:
     """For a RST (IPv4): the IP ID of the sender's last packet before it that was not a RST;
     a host numbers its packets with a counter, its own RST continues the count and a forged
     one does not."""
+    rst_ahead: int = 0
+    """For a RST: how many sequence numbers it lay beyond the next one expected of its
+    sender (0 otherwise). Wireshark moves its next expected number there, so a RST the hosts
+    ignored makes its sender's next segments "retransmissions" though they carry new data."""
 
 
 @dataclass(slots=True)

@@ -283,6 +283,19 @@ impl SequenceAnalysis {
         result
     }
 
+    /// How far `seq` lies beyond the next sequence number expected of `direction` (0 when
+    /// it does not, or nothing was seen yet). Asked of a RST before it is analysed: Wireshark
+    /// moves its next expected number up to a RST's, so that side's next segments below it
+    /// are flagged retransmissions though they carry new data.
+    pub fn ahead_of_next(&self, direction: usize, seq: u32) -> u32 {
+        let fwd = &self.dirs[direction & 1];
+        if fwd.nextseq != 0 && gt(seq, fwd.nextseq) {
+            seq.wrapping_sub(fwd.nextseq)
+        } else {
+            0
+        }
+    }
+
     /// Each direction's initial sequence number, from its first segment or the first ACK
     /// of it (kept also for flows whose analysis is off: port reuse is told by it).
     pub fn bases(&mut self, direction: usize, seq: u32, ack: u32, flags: u16) {

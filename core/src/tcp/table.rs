@@ -391,6 +391,9 @@ pub struct Note {
     pub ttl: u8,
     pub ip_id: u16,
     pub prev_ip_id: Option<u16>,
+    /// For a RST: how far its sequence number was beyond the next one expected of its
+    /// sender (`SequenceAnalysis::ahead_of_next`); 0 otherwise.
+    pub rst_ahead: u32,
 }
 
 /// A time in nanoseconds, or none: an `Option<i128>` in 24 bytes instead of 32 (the
@@ -1090,6 +1093,11 @@ impl FlowTable {
         } else {
             None
         };
+        let rst_ahead = if flags & TH_RST != 0 {
+            live.analysis.sequence.ahead_of_next(d, seg.seq)
+        } else {
+            0
+        };
         let flow = &mut live.flow;
         let analysis = live.analysis.segment(&SegmentIn {
             segment: Segment {
@@ -1152,6 +1160,7 @@ impl FlowTable {
                     } else {
                         None
                     },
+                    rst_ahead,
                 });
             }
         }

@@ -93,7 +93,14 @@ class TlsScanner:
             return True
         if facts.clear_text:
             return True
-        return any(a.during_handshake and a.level != "warning" for a in facts.alerts)
+        # A TLS 1.3 record only guessed to be an alert by its size counts when the client's
+        # side of the handshake is in the capture: without its ClientHello and records (the
+        # capture lost them), "before the client's Finished" says nothing.
+        client_seen = facts.client_hello_frame is not None or CLIENT in facts.encrypted_from
+        return any(
+            a.during_handshake and a.level != "warning" and (client_seen or not a.inferred)
+            for a in facts.alerts
+        )
 
     def _completed(self) -> bool:
         return {CLIENT, SERVER} <= self._finished
