@@ -22,7 +22,7 @@ SLOWER_MIN_NS = 1_000_000_000
 
 
 def steps_of(side: Side) -> list[Step]:
-    steps = session_steps(side.session)
+    steps = session_steps(side.session, side.copies)
     if len(steps) > MAX_STEPS:
         steps = steps[: MAX_STEPS - 1] + steps[-1:]
     return steps
@@ -106,11 +106,14 @@ def _differences(a: Step, b: Step, wa: str) -> list[tuple[str, bool, str]]:
     if b.incomplete and not a.incomplete:
         major = rb is None or not codes.is_positive(rb.code)
         found.append(("incomplete", major, b.note or "incomplete"))
-    if ra is not None and rb is None:
+    if ra is not None and rb is None and b.reply_lost:
+        found.append(("not-captured", False, f"the capture lost the reply ({wa}: {_reply(ra)})"))
+    elif ra is not None and rb is None:
         found.append(("no-reply", True, f"no reply ({wa}: {_reply(ra)})"))
     elif ra is None and rb is not None:
         major = not codes.is_positive(rb.code)
-        found.append(("reply", major, f"{_reply(rb)} ({wa}: no reply)"))
+        lost = "the capture lost its reply" if a.reply_lost else "no reply"
+        found.append(("reply", major, f"{_reply(rb)} ({wa}: {lost})"))
     elif ra is not None and rb is not None:
         found += _reply_differences(ra, rb, wa, related=a.key != b.key)
     trouble = _trouble(a, b)
@@ -138,6 +141,7 @@ def _trouble(a: Step, b: Step) -> str:
 TROUBLE_NAMES = {
     "retransmissions": ("retransmissions", "retransmission"),
     "resets": ("resets", "reset"),
+    "ignored_resets": ("RSTs the connection outlived", "RST the connection outlived"),
     "zero_windows": ("zero windows", "zero window"),
     "icmp": ("ICMP errors", "ICMP error"),
 }
@@ -236,7 +240,7 @@ def compare(good: Side, bad: Side) -> Diff:
     names = ("working", "failing")
     diff = Diff(COMPARE, good, bad)
     diff.steps = aligned_steps(good, bad, names)
-    diff.parameters = parameters(good.session, bad.session)
+    diff.parameters = parameters(good.session, bad.session, (good.copies, bad.copies))
     diff.first_divergence = first_divergence(diff.steps)
     diff.only_in_a = findings_only(good, bad)
     diff.only_in_b = findings_only(bad, good)
