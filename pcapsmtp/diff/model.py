@@ -67,10 +67,14 @@ class Step:
     note: str = ""
     """Anything else worth a few words ('never finished', the outcome at the end)."""
     reply_lost: bool = False
-    """No reply in the capture, and the server's bytes after the command have a hole the
-    capture lost (the capture-loss evidence): the reply was likely sent, just not captured."""
+    """No reply in the capture, and the capture is why: the server's bytes after the command
+    have a hole the capture lost (the capture-loss evidence), or it holds only the client's
+    packets (capture-one-sided); ``note`` says which."""
     outcome: Outcome | None = None
     """For 'end': the session's outcome."""
+    outcome_unknown: bool = False
+    """For 'end': the capture holds one side's packets only, so it cannot show how the
+    mail went (as inside TLS): another outcome is no departure."""
     first_frame: int = 0
     last_frame: int = 0
     """The frames this step spans: TCP events between them belong to it."""

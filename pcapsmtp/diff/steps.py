@@ -64,6 +64,9 @@ def _greeting_step(session: Session) -> Step:
     elif greeting is None and session.flow.syn_time_ns is None and session.commands:
         step.hidden = True
         step.note = "before the capture started"
+    elif greeting is None and session.one_sided == CLIENT:
+        step.hidden = True
+        step.note = ONLY_CLIENT
     return step
 
 
@@ -93,9 +96,19 @@ def _command_step(session: Session, command: Command) -> Step:
     return step
 
 
+ONLY_CLIENT = "the capture holds only the client's packets"
+
+
 def _mark_lost_replies(session: Session, steps: list[Step]) -> None:
     """Commands left unanswered with a hole the capture lost in the server's bytes after
-    them and before the next reply captured: replies come in order, so theirs was in it."""
+    them and before the next reply captured: replies come in order, so theirs was in it.
+    In a capture of the client's packets only, no reply can be in it."""
+    if session.one_sided == CLIENT:
+        for step in steps:
+            if step.reply is None and step.frame is not None and step.key not in ("tls",):
+                step.reply_lost = True
+                step.note = step.note or ONLY_CLIENT
+        return
     holes = [g.frame for g in session.gaps if g.sender == SERVER and g.reason == "not captured"]
     if not holes:
         return
@@ -198,6 +211,7 @@ def _end_step(session: Session) -> Step:
         time_ns=flow.last_time_ns,
         note=f"{session.outcome}: {session.outcome_reason}",
         outcome=session.outcome,
+        outcome_unknown=session.one_sided is not None,
     )
 
 

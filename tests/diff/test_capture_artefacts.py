@@ -13,7 +13,7 @@ from pathlib import Path
 from pcapsmtp.diff import compare_captures
 from pcapsmtp.report.diffdoc import diff_document
 from pcapsmtp.report.difftext import cell, format_diff
-from tests.capture_edits import _records, _write, drop_frames, payloads
+from tests.capture_edits import _records, _write, drop_frames, one_direction, payloads
 from tests.diff.test_compare import lab, param
 from tests.smtp.test_outlived_reset import _forged_rst_after
 
@@ -70,3 +70,21 @@ def test_a_reply_never_sent_is_still_no_reply(tmp_path):
     diff = compare_captures(lab("clean-delivery"), lab("no-eod-reply"))
     missing = [s for s in diff.steps if s.b is not None and s.b.reply is None and s.b.frame]
     assert missing and not any(s.b.reply_lost for s in missing)
+
+
+def test_a_capture_of_the_clients_packets_only_lacks_the_replies_it_did_not_lose(tmp_path):
+    """One direction captured (tcpdump -Q out, a one-way SPAN): every reply is missing
+    because the capture holds no server packet, not because the server sent none; the
+    server's handshake options are unknown, not different."""
+    source = Path(lab("clean-delivery"))
+    edited = one_direction(source, tmp_path / "client-only.pcap", 25, sent_from_port=False)
+    diff = compare_captures(str(source), str(edited))
+    assert diff.b.session.one_sided == "client"
+    assert not any(s.divergence and s.divergence.major for s in diff.steps), diff.verdict
+    missing = [s.b for s in diff.steps if s.b is not None and s.b.key not in ("greeting", "end")]
+    assert missing and all(s.reply_lost for s in missing)
+    details = [s.divergence.detail for s in diff.steps if s.divergence]
+    assert "failing session: the capture holds only the client's packets (working: 250 2.1.0)" in (
+        details
+    )
+    assert "MSS from the server" not in diff.verdict and "no reply" not in diff.verdict
