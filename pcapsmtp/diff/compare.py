@@ -104,15 +104,16 @@ def _differences(a: Step, b: Step, wa: str) -> list[tuple[str, bool, str]]:
         found.append(("command", False, f"{b.key} where the {wa} session used {a.key}"))
     ra, rb = a.reply, b.reply
     if b.incomplete and not a.incomplete:
-        major = rb is None or not codes.is_positive(rb.code)
+        # Bytes the capture lost, with the reply in the same hole, are the capture's doing.
+        major = not b.reply_lost if rb is None else not codes.is_positive(rb.code)
         found.append(("incomplete", major, b.note or "incomplete"))
     if ra is not None and rb is None and b.reply_lost:
-        found.append(("not-captured", False, f"{b.note} ({wa}: {_reply(ra)})"))
+        found.append(("not-captured", False, f"{b.reply_lost} ({wa}: {_reply(ra)})"))
     elif ra is not None and rb is None:
         found.append(("no-reply", True, f"no reply ({wa}: {_reply(ra)})"))
     elif ra is None and rb is not None:
         major = not codes.is_positive(rb.code)
-        lost = f"no reply: {a.note}" if a.reply_lost else "no reply"
+        lost = f"no reply: {a.reply_lost}" if a.reply_lost else "no reply"
         found.append(("reply", major, f"{_reply(rb)} ({wa}: {lost})"))
     elif ra is not None and rb is not None:
         found += _reply_differences(ra, rb, wa, related=a.key != b.key)

@@ -66,15 +66,17 @@ class Step:
     sent before the capture started; ``note`` says which."""
     note: str = ""
     """Anything else worth a few words ('never finished', the outcome at the end)."""
-    reply_lost: bool = False
-    """No reply in the capture, and the capture is why: the server's bytes after the command
-    have a hole the capture lost (the capture-loss evidence), or it holds only the client's
-    packets (capture-one-sided); ``note`` says which."""
+    reply_lost: str = ""
+    """Why the capture holds no reply though one was likely sent, in words: the server's
+    bytes around it have a hole the capture lost (the capture-loss evidence: 'the capture
+    lost the reply'), or it holds only the client's packets (capture-one-sided); empty when
+    the reply is there, or when none came."""
     outcome: Outcome | None = None
     """For 'end': the session's outcome."""
     outcome_unknown: bool = False
-    """For 'end': the capture holds one side's packets only, so it cannot show how the
-    mail went (as inside TLS): another outcome is no departure."""
+    """For 'end': the capture holds one side's packets only, or lost replies of a session
+    left incomplete, so it cannot show how the mail went (as inside TLS): another outcome
+    is no departure."""
     first_frame: int = 0
     last_frame: int = 0
     """The frames this step spans: TCP events between them belong to it."""

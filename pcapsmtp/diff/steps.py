@@ -24,7 +24,7 @@ from pcapsmtp.smtp.events import (
     Reply,
     Side,
 )
-from pcapsmtp.smtp.model import Session, Transaction
+from pcapsmtp.smtp.model import Outcome, Session, Transaction
 from pcapsmtp.smtp.outcome import outlived
 from pcapsmtp.tcp.model import TH_FIN, TH_RST, Flag, SegmentNote, TcpFlow
 
@@ -43,7 +43,10 @@ def session_steps(session: Session, copies: Set[int] = frozenset()) -> list[Step
     # A stable sort: pipelined commands completed by one frame keep their order.
     steps.sort(key=lambda step: step.frame or 0)
     steps.insert(0, _greeting_step(session))
-    steps.append(_end_step(session))
+    end = _end_step(session)
+    if session.outcome == Outcome.INCOMPLETE and any(step.reply_lost for step in steps):
+        end.outcome_unknown = True  # the replies that would tell are in the capture's holes
+    steps.append(end)
     _assign_spans(steps, session.flow, copies)
     return steps
 
@@ -97,16 +100,17 @@ def _command_step(session: Session, command: Command) -> Step:
 
 
 ONLY_CLIENT = "the capture holds only the client's packets"
+LOST = "the capture lost the reply"
 
 
 def _mark_lost_replies(session: Session, steps: list[Step]) -> None:
-    """Commands left unanswered with a hole the capture lost in the server's bytes after
-    them and before the next reply captured: replies come in order, so theirs was in it.
+    """Commands left unanswered with a hole the capture lost in the server's bytes between
+    the replies captured around them: replies come in order, so theirs was in it.
     In a capture of the client's packets only, no reply can be in it."""
     if session.one_sided == CLIENT:
         for step in steps:
             if step.reply is None and step.frame is not None and step.key not in ("tls",):
-                step.reply_lost = True
+                step.reply_lost = ONLY_CLIENT
                 step.note = step.note or ONLY_CLIENT
         return
     holes = [g.frame for g in session.gaps if g.sender == SERVER and g.reason == "not captured"]
@@ -114,13 +118,16 @@ def _mark_lost_replies(session: Session, steps: list[Step]) -> None:
         return
     replies = sorted(c.reply.frame for c in session.commands if c.reply is not None)
     for step in steps:
-        if step.reply is not None or step.frame is None:
+        if step.reply is not None or step.frame is None or step.key == "tls":
             continue
         following = bisect_right(replies, step.frame)
         limit = replies[following] if following < len(replies) else None
-        if any(frame > step.frame and (limit is None or frame <= limit) for frame in holes):
-            step.reply_lost = True
-            step.note = step.note or "the capture lost the reply"
+        # After the last reply captured before the command (a pipelined command's own frame
+        # may acknowledge the hole), at or before the next one.
+        after = replies[following - 1] if following else 0
+        if any(after < frame and (limit is None or frame <= limit) for frame in holes):
+            step.reply_lost = LOST
+            step.note = step.note or LOST
 
 
 def _unfinished_messages(session: Session) -> list[Step]:

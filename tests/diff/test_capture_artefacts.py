@@ -88,3 +88,33 @@ def test_a_capture_of_the_clients_packets_only_lacks_the_replies_it_did_not_lose
         details
     )
     assert "MSS from the server" not in diff.verdict and "no reply" not in diff.verdict
+
+
+def test_a_lost_reply_noticed_in_the_next_commands_own_frame(tmp_path):
+    """Exim: the 250 to MAIL is lost; the client's RCPT segment acknowledges the hole, so
+    the hole is noticed in the frame of the next command, and the reply captured after it
+    is paired with MAIL by its code: RCPT is the command left unanswered."""
+    source = Path(lab("clean-delivery-exim"))
+    [lost] = [
+        n for n, sport, _dport, data in payloads(source) if sport == 25 and data == b"250 OK\r\n"
+    ]
+    edited = drop_frames(source, tmp_path / "lost-reply.pcap", {lost})
+    diff = compare_captures(str(source), str(edited))
+    assert not any(s.divergence and s.divergence.major for s in diff.steps), diff.verdict
+    assert [s.b.key for s in diff.steps if s.b is not None and s.b.reply_lost] == ["RCPT"]
+
+
+def test_a_message_and_its_reply_partly_lost_by_the_capture(tmp_path):
+    """A segment of a large message and the 250 to it missing from the capture: the
+    session is left incomplete by the capture's holes, not by the server."""
+    source = Path(lab("mtu-healthy"))
+    found = payloads(source)
+    [_, final] = [n for n, sport, _dport, data in found if sport == 25 and b"queued" in data]
+    body = [n for n, sport, _dport, data in found if sport != 25 and len(data) > 1000]
+    edited = drop_frames(source, tmp_path / "lost-message.pcap", {body[len(body) // 2], final})
+    diff = compare_captures(str(source), str(edited))
+    assert diff.b.session.outcome == "incomplete"
+    assert not any(s.divergence and s.divergence.major for s in diff.steps), diff.verdict
+    [message] = [s for s in diff.steps if s.b is not None and s.b.key == "message"]
+    assert message.b.incomplete and message.b.reply_lost == "the capture lost the reply"
+    assert message.divergence.detail.endswith("the capture lost the reply (working: 250 2.0.0)")
