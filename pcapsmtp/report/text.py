@@ -272,17 +272,6 @@ def _collapse(items):
     return lines
 
 
-def _cut_lines(session: Session) -> list[str]:
-    """Lines longer than the parser keeps (smtp.events.Limits.max_line): the table shows
-    their beginning only, and says so rather than drop the rest silently."""
-    return [
-        f"Cut: a {a.sender} line that reached frame {a.frame} had {terminal(a.detail)}; only "
-        "its beginning is kept and shown above."
-        for a in session.anomalies
-        if a.code == "line_too_long"
-    ]
-
-
 def format_show(session: Session, tz: tzinfo = UTC, findings: list | None = None) -> str:
     """The session's head, its dialogue with the TCP events interleaved, and its findings
     in full (pcapsmtp.diagnose.Finding) when given."""
@@ -315,8 +304,8 @@ def format_show(session: Session, tz: tzinfo = UTC, findings: list | None = None
     if session.tls is not None and session.tls.decrypted:
         legend += "\nC*/S*: said inside TLS, decrypted with the key log."
     legend += "\n" + textwrap.fill(tcp_legend(flow.state, flow.history), 100)
-    for cut in _cut_lines(session):
-        legend += "\n" + textwrap.fill(cut, 100)
+    for limit in session.limits():  # as the reports show them: what the table lacks
+        legend += "\n" + textwrap.fill(f"Limit reached (docs/limits.md): {terminal(limit)}", 100)
     text = "\n".join(head) + table + "\n" + legend + "\n"
     if findings is not None:
         text += "\n" + format_findings(findings, detail=True, sessions=[session]) + "\n"

@@ -1,7 +1,11 @@
-"""A line longer than the parser keeps (4096 bytes) is cut: ``show`` printed its beginning
-as if it were the whole line. It now says which line was cut, in text and in Markdown."""
+"""A line longer than the parser keeps (4096 bytes) is cut: ``show`` (and the reports, and
+the JSON) printed its beginning as if it were the whole line. It is now one of the session's
+limits (docs/limits.md): a warning on stderr, JSON ``limits``, 'Limit reached' in the reports
+and, in text and in Markdown, under ``show``'s table."""
 
 from __future__ import annotations
+
+import json
 
 from click.testing import CliRunner
 
@@ -33,10 +37,27 @@ def test_show_says_a_line_was_cut(tmp_path):
         result = CliRunner().invoke(main, ["show", "--session", "1", "--format", fmt, path])
         assert result.exit_code == 0, result.output
         assert "550 5.7.1 AAAA" in result.stdout and "END" not in result.stdout
-        assert "Cut: a server line that reached frame" in result.stdout
-        assert "more than 4096 bytes; only its beginning is kept" in result.stdout
+        assert "Limit reached (docs/limits.md): a server line of more than 4096 bytes (frame" in (
+            result.stdout
+        )
+        assert "only the beginning" in result.stdout
+        assert "a per-session cap" in result.stderr
 
 
 def test_show_of_a_session_without_cut_lines_says_nothing_of_it():
     result = CliRunner().invoke(main, ["show", "--session", "1", str(LAB / "clean-delivery.pcap")])
-    assert result.exit_code == 0 and "Cut:" not in result.stdout
+    assert result.exit_code == 0 and "Limit reached" not in result.stdout
+
+
+def test_the_json_and_the_reports_list_the_cut_line(tmp_path):
+    path = _long_reply(tmp_path)
+    result = CliRunner().invoke(main, ["analyze", "--format", "json", path])
+    [session] = json.loads(result.stdout)["sessions"]
+    assert session["limits"] == [
+        "a server line of more than 4096 bytes (frame 10): only the beginning kept"
+    ]
+    out = tmp_path / "report.md"
+    CliRunner().invoke(main, ["report", path, "-o", str(out)])
+    assert "Limit reached (pcapsmtp docs/limits.md): a server line of more than 4096" in (
+        out.read_text()
+    )
