@@ -55,6 +55,7 @@ def export_command(
     findings ride along as packet comments on their evidence frames."""
     from pcapsmtp.export import export_capture, export_session
     from pcapsmtp.export.comments import annotation
+    from pcapsmtp.export.dns import cited_lookups
 
     whole = annotate and session_id is None and stream is None
     selector = None if whole else one_selector(session_id, stream)
@@ -85,6 +86,8 @@ def export_command(
             capture, analysis.sessions, output, overwrite, tuple(ports), out, **extra
         )
     else:
+        dns = analysis.results[0].dns
+        extra["lookups"] = cited_lookups(session, analysis.findings, dns)
         result = export_session(capture, session, output, overwrite, tuple(ports), out, **extra)
     for warning in result.warnings:
         click.echo(f"pcapsmtp: warning: {warning}", err=True)
@@ -110,10 +113,13 @@ def _export_summary(result, session) -> str:
     if session is None:
         text = f"wrote {target} ({result.format}): all {result.frames} frames"
     else:
+        dns = f" and {result.dns_frames} DNS" if result.dns_frames else ""
         text = (
-            f"wrote {target} ({result.format}): {result.frames} frames{icmp} of session "
+            f"wrote {target} ({result.format}): {result.frames} frames{icmp}{dns} of session "
             f"{session.id} (tcp.stream {session.flow.stream}; tcp.stream 0 in the export)"
         )
+        if result.dns_frames:
+            text += "; the DNS frames are the lookups its DNS findings rest on"
     if result.annotated and result.comments:
         text += (
             f"; {result.comments} comment(s) on {result.commented_frames} frame(s) for "

@@ -15,6 +15,7 @@ from pcapsmtp.diagnose.replies import meaning
 from pcapsmtp.smtp import codes
 from pcapsmtp.smtp.events import Reply
 from pcapsmtp.smtp.model import Outcome, Session
+from pcapsmtp.smtp.syntax import quoted
 
 _AUTH_CAUSES = {
     # RFC 4954 section 6, and the codes servers commonly use.
@@ -108,7 +109,7 @@ def _auth_finding(session: Session, attempt, reply: Reply | None, recovered: boo
         summary=f"{server} refused AUTH {attempt.mechanism}: {reply_text}",
         detail=(
             f"The client authenticated with {attempt.mechanism} (frame {attempt.frame}) and "
-            f"the server answered {reply_text!r}"
+            f"the server answered {quoted(reply_text)}"
             + (f" in frame {reply.frame}" if reply is not None else "")
             + f": {_auth_cause(session, attempt, reply)}. "
             + " ".join(notes)

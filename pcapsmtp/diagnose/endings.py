@@ -14,6 +14,7 @@ from pcapsmtp.diagnose.model import ERROR, INFO, Finding
 from pcapsmtp.diagnose.registry import session_rule
 from pcapsmtp.smtp.events import SERVER, Reply
 from pcapsmtp.smtp.model import Outcome, Session, Transaction
+from pcapsmtp.smtp.syntax import quoted
 from pcapsmtp.tcp.model import TH_RST, SegmentNote
 
 
@@ -64,7 +65,7 @@ def client_closed(session: Session, context) -> Iterator[Finding]:
     commands = [c for c in session.commands if c.frame < closed]
     transaction = _open_transaction(session, closed)
     phase = phase_at(session, closed)
-    after = f", right after the server's reply {quote(last, 80)!r}" if last else ""
+    after = f", right after the server's reply {quoted(quote(last, 80))}" if last else ""
     consequence = (
         f"The mail from <{transaction.mail_from}> was under way and was not sent in this session."
         if transaction is not None
@@ -200,7 +201,7 @@ def _server_closed_finding(session: Session, fin: SegmentNote) -> Finding:
             + ". "
             + (
                 f"Its last bytes before closing (frame {last_bad.frame}) were not a valid "
-                f"reply: {last_bad.detail!r}. "
+                f"reply: {quoted(last_bad.detail)}. "
                 if last_bad
                 else ""
             )

@@ -21,6 +21,7 @@ from pcapsmtp.smtp import codes
 from pcapsmtp.smtp.events import END_OF_DATA, Reply
 from pcapsmtp.smtp.model import Outcome, Recipient, Session, Transaction
 from pcapsmtp.smtp.outcome import is_timeout_notice
+from pcapsmtp.smtp.syntax import quoted
 
 
 def enhanced(reply: Reply) -> str | None:
@@ -84,7 +85,7 @@ def _steps(reply: Reply, server: str) -> list[str]:
     if len(parts) == 3 and parts[1] in _STEPS_BY_SUBJECT:
         steps.append(_STEPS_BY_SUBJECT[parts[1]])
     steps.append(
-        f"Read the server's own words: {quote(reply, 200)!r}. Its administrator finds the "
+        f"Read the server's own words: {quoted(quote(reply, 200))}. Its administrator finds the "
         f"decision in the log of {server} at this time."
     )
     return steps
@@ -171,7 +172,7 @@ def _protocol_error(session: Session, transaction: Transaction, reply: Reply) ->
         detail=(
             f"In frame {reply.frame} the server answered {shown}"
             + (f" (frame {command.frame})" if command is not None else "")
-            + f" with {quote(reply, 300)!r}. Its code ({enhanced(reply) or reply.code}) is a "
+            + f" with {quoted(quote(reply, 300))}. Its code ({enhanced(reply) or reply.code}) is a "
             "protocol status (RFC 3463 X.5.x; RFC 5321's 500-504): the server could not follow "
             "what the client sent (a command out of sequence, a malformed argument, a feature "
             "the server did not announce, too many recipients at once). It judged neither "
@@ -210,7 +211,7 @@ def _refused_connection(session: Session, greeting: Reply) -> Finding:
         f"({meaning(greeting)})",
         detail=(
             f"The server's first words (frame {greeting.frame}) were a permanent refusal: "
-            f"{quote(greeting, 300)!r}. RFC 5321 3.1 lets a server answer 554 instead of 220 "
+            f"{quoted(quote(greeting, 300))}. RFC 5321 3.1 lets a server answer 554 instead of 220 "
             "when it will take no mail from this client; the client can only close. This is "
             "usually about the client's IP address (a blocklist, no reverse DNS, a country or "
             "network block), not about any message."
@@ -243,7 +244,7 @@ def _what_was_refused(transaction: Transaction, final: Reply) -> tuple[str, list
         facts = transaction.message
         subject = facts.subject if facts is not None else None
         about = f"{transaction.size} bytes" if transaction.size is not None else "the message"
-        about += f", subject {subject!r}" if subject else ""
+        about += f", subject {quoted(subject)}" if subject else ""
         frames = [transaction.message_frame] if transaction.message_frame else frames
         return f"the message ({about}) after receiving it", frames
     if verb == "DATA":
@@ -264,7 +265,7 @@ def _refused_transaction(session: Session, transaction: Transaction, final: Repl
         summary=f"{server} refused {what}: {quote(final, 100)} ({meaning(final)})",
         detail=(
             f"The mail {envelope} was refused for good in frame {final.frame}{accepted}: "
-            f"{quote(final, 300)!r}. The enhanced status code is "
+            f"{quoted(quote(final, 300))}. The enhanced status code is "
             f"{enhanced(final) or 'absent'}; in plain words: {meaning(final)}. A 5xx reply is "
             "permanent (RFC 5321 4.2.1): the sending MTA does not retry and returns the mail "
             "to its author with this text, so the fix lies with the refusal's reason, not "
@@ -293,7 +294,7 @@ def _refused_some(session: Session, transaction: Transaction, refused: list[Reci
         detail=(
             f"In the mail from <{transaction.mail_from or ''}>, RCPT TO was refused for good "
             f"for {_address_list(refused, 10)}"
-            + (f", first in frame {first.frame}: {quote(first, 300)!r}" if first else "")
+            + (f", first in frame {first.frame}: {quoted(quote(first, 300))}" if first else "")
             + f"; {others}. The sending MTA returns the mail to its author for the refused "
             "addresses only."
         ),
@@ -420,7 +421,7 @@ def _deferred(session: Session, reply: Reply, what: str) -> Finding:
         severity=WARNING,
         summary=f"{server} deferred {what}: {quote(reply, 100)} ({label})",
         detail=(
-            f"In frame {reply.frame} the server answered {quote(reply, 300)!r} "
+            f"In frame {reply.frame} the server answered {quoted(quote(reply, 300))} "
             f"(enhanced code {enhanced(reply) or 'absent'}: {meaning(reply)}). "
             f"{explanation}"
         ),

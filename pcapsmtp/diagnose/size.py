@@ -16,6 +16,7 @@ from pcapsmtp.diagnose.replies import is_size_refusal, meaning
 from pcapsmtp.smtp import codes
 from pcapsmtp.smtp.events import Reply
 from pcapsmtp.smtp.model import Outcome, Session, Transaction
+from pcapsmtp.smtp.syntax import quoted
 
 BASE64_GROWTH = 78 / 57
 """Base64 turns 57 bytes into a 76-character line plus CRLF (RFC 2045 6.8): x1.37."""
@@ -112,7 +113,8 @@ def _size_detail(session, transaction: Transaction, refusal: Reply | None, limit
     parts.append(_base64_note(transaction, limit))
     if refusal is not None:
         parts.append(
-            f"The refusal, frame {refusal.frame}: {quote(refusal, 200)!r} ({meaning(refusal)})."
+            f"The refusal, frame {refusal.frame}: {quoted(quote(refusal, 200))} "
+            f"({meaning(refusal)})."
         )
     else:
         parts.append(

@@ -19,6 +19,7 @@ from pcapsmtp.diagnose.vantage import capture_elsewhere
 from pcapsmtp.smtp.events import CLIENT, END_OF_DATA, GREETING, Command, Reply
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.outcome import client_gave_up, is_timeout_notice
+from pcapsmtp.smtp.syntax import quoted
 
 SECOND = 1_000_000_000
 MINUTE = 60 * SECOND
@@ -316,7 +317,7 @@ def _server_timeout_finding(session, notice: Reply, last_reply, idle: int | None
             server, waited, None if silent else lost, last_reply, notice
         ),
         detail=(
-            f"In frame {notice.frame}, unasked, the server sent {quote(notice, 200)!r} and "
+            f"In frame {notice.frame}, unasked, the server sent {quoted(quote(notice, 200))} and "
             f"closed: it had waited {waited} for {_waiting_for(last_reply)} "
             f"(RFC 3463 4.4.2: connection dropped, here by the server's idle timer)."
             f"{short} {consequence}"

@@ -16,6 +16,7 @@ from pcapsmtp.diagnose.registry import session_rule
 from pcapsmtp.smtp.events import CLIENT, SERVER
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.outcome import TIMEOUT_NS
+from pcapsmtp.smtp.syntax import quoted
 from pcapsmtp.smtp.tls.facts import TlsAlert
 
 ALERTS = {
@@ -162,22 +163,22 @@ def _clear_words(session: Session, clear: tuple[str, int]) -> tuple[str, str]:
     if session.tls.mode == "implicit":
         summary = (
             f"TLS handshake failed: the client started TLS at once on port {port}, but "
-            f"{host(session.server)} speaks plain SMTP there: {text[:80]!r}"
+            f"{host(session.server)} speaks plain SMTP there: {quoted(text[:80])}"
         )
         cause = (
             f"The client sent a ClientHello as its first bytes (implicit TLS, as RFC 8314 "
             f"has it for port 465); the server answered in clear text in frame {frame}: "
-            f"{text!r}. The two sides disagree on how the connection starts: the server "
+            f"{quoted(text)}. The two sides disagree on how the connection starts: the server "
             "expects STARTTLS (or no TLS at all) on this port."
         )
     else:
         summary = (
             f"TLS handshake failed: after its 220 to STARTTLS, {host(session.server)} "
-            f"answered the ClientHello with clear text: {text[:80]!r}"
+            f"answered the ClientHello with clear text: {quoted(text[:80])}"
         )
         cause = (
             f"The server agreed to STARTTLS but then answered the ClientHello with clear "
-            f"text ({text!r}): it, or a box on the path that answered STARTTLS in its name "
+            f"text ({quoted(text)}): it, or a box on the path that answered STARTTLS in its name "
             "(an SMTP inspection), does not speak TLS."
         )
     return summary, cause

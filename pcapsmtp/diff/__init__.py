@@ -50,6 +50,7 @@ def side(role: str, path: str, result: CaptureResult, session) -> Side:
         findings=session_findings(result.findings, session),
         capture_point=capture_point(session),
         sessions_in_capture=len(result.sessions),
+        copies=result.info.copy_frames,
     )
 
 

@@ -22,7 +22,7 @@ SLOWER_MIN_NS = 1_000_000_000
 
 
 def steps_of(side: Side) -> list[Step]:
-    steps = session_steps(side.session)
+    steps = session_steps(side.session, side.copies)
     if len(steps) > MAX_STEPS:
         steps = steps[: MAX_STEPS - 1] + steps[-1:]
     return steps
@@ -104,13 +104,17 @@ def _differences(a: Step, b: Step, wa: str) -> list[tuple[str, bool, str]]:
         found.append(("command", False, f"{b.key} where the {wa} session used {a.key}"))
     ra, rb = a.reply, b.reply
     if b.incomplete and not a.incomplete:
-        major = rb is None or not codes.is_positive(rb.code)
+        # Bytes the capture lost, with the reply in the same hole, are the capture's doing.
+        major = not b.reply_lost if rb is None else not codes.is_positive(rb.code)
         found.append(("incomplete", major, b.note or "incomplete"))
-    if ra is not None and rb is None:
+    if ra is not None and rb is None and b.reply_lost:
+        found.append(("not-captured", False, f"{b.reply_lost} ({wa}: {_reply(ra)})"))
+    elif ra is not None and rb is None:
         found.append(("no-reply", True, f"no reply ({wa}: {_reply(ra)})"))
     elif ra is None and rb is not None:
         major = not codes.is_positive(rb.code)
-        found.append(("reply", major, f"{_reply(rb)} ({wa}: no reply)"))
+        lost = f"no reply: {a.reply_lost}" if a.reply_lost else "no reply"
+        found.append(("reply", major, f"{_reply(rb)} ({wa}: {lost})"))
     elif ra is not None and rb is not None:
         found += _reply_differences(ra, rb, wa, related=a.key != b.key)
     trouble = _trouble(a, b)
@@ -138,6 +142,7 @@ def _trouble(a: Step, b: Step) -> str:
 TROUBLE_NAMES = {
     "retransmissions": ("retransmissions", "retransmission"),
     "resets": ("resets", "reset"),
+    "ignored_resets": ("RSTs the connection outlived", "RST the connection outlived"),
     "zero_windows": ("zero windows", "zero window"),
     "icmp": ("ICMP errors", "ICMP error"),
 }
@@ -196,8 +201,9 @@ def _seconds(ns: int) -> str:
 def _end_differences(a: Step, b: Step, names) -> list[tuple[str, bool, str]]:
     wa, wb = names
     outcome_a, outcome_b = a.outcome, b.outcome
-    # 'encrypted' says only that the capture cannot see how the mail went.
-    unknown = Outcome.ENCRYPTED in (outcome_a, outcome_b)
+    # 'encrypted', or one side's packets only, says only that the capture cannot see how
+    # the mail went.
+    unknown = Outcome.ENCRYPTED in (outcome_a, outcome_b) or a.outcome_unknown or b.outcome_unknown
     if a.argument != b.argument or (outcome_a != outcome_b and not unknown):
         return [
             (
@@ -236,7 +242,7 @@ def compare(good: Side, bad: Side) -> Diff:
     names = ("working", "failing")
     diff = Diff(COMPARE, good, bad)
     diff.steps = aligned_steps(good, bad, names)
-    diff.parameters = parameters(good.session, bad.session)
+    diff.parameters = parameters(good.session, bad.session, (good.copies, bad.copies))
     diff.first_divergence = first_divergence(diff.steps)
     diff.only_in_a = findings_only(good, bad)
     diff.only_in_b = findings_only(bad, good)
@@ -276,10 +282,11 @@ def verdict(diff: Diff) -> str:
     else:
         found = " No finding is present only in the failing session."
     by_name = {p.name: p for p in diff.parameters}
+    unseen = _unseen(good.session) | _unseen(bad.session)
     differing = [
-        _parameter_phrase(p, _roles_to_name(p, by_name))
+        _parameter_phrase(p, _roles_to_name(p, by_name, unseen))
         for p in diff.parameters
-        if p.name in KEY and _roles_to_name(p, by_name) != []
+        if p.name in KEY and _roles_to_name(p, by_name, unseen) != []
     ]
     params = f" Also different: {'; '.join(differing)}." if differing else ""
     return where + found + params
@@ -294,11 +301,18 @@ def _notable(a: Value, b: Value) -> bool:
     return a != b
 
 
-def _roles_to_name(parameter: Parameter, by_name: dict) -> list[str] | None:
+def _unseen(session) -> set[str]:
+    """The side whose packets a one-sided capture lacks: its values are unknown, not
+    different."""
+    return {session.one_sided.peer} if session.one_sided is not None else set()
+
+
+def _roles_to_name(parameter: Parameter, by_name: dict, unseen: set[str]) -> list[str] | None:
     """The roles whose values differ enough to name ([] for none), None for a value that
     has no roles. The largest acknowledged segment counts only where the failing side sent
     larger segments than were acknowledged: a session that never sent its message has
-    nothing large to acknowledge."""
+    nothing large to acknowledge. A role whose packets (or, for what was acknowledged, its
+    peer's) a capture lacks is not named."""
     a, b = parameter.a, parameter.b
     if not (isinstance(a, dict) and isinstance(b, dict) and set(a) == {"client", "server"}):
         return None if _notable(a, b) else []
@@ -306,7 +320,11 @@ def _roles_to_name(parameter: Parameter, by_name: dict) -> list[str] | None:
     if parameter.name == "max_acked_segment":
         sent = by_name["max_segment"].b
         roles = [role for role in roles if (sent[role] or 0) > (b[role] or 0)]
-    return roles
+        return [role for role in roles if OTHER[role] not in unseen]
+    return [role for role in roles if role not in unseen]
+
+
+OTHER = {"client": "server", "server": "client"}
 
 
 def _parameter_phrase(parameter: Parameter, roles: list[str] | None) -> str:

@@ -8,6 +8,7 @@ each ('good', 'bad', 'client_side', 'server_side') and is the key the JSON uses.
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass, field
 
 from pcapsmtp.diagnose import Finding
@@ -36,6 +37,9 @@ class Side:
     capture_point: str = "unknown"
     """Where the capture was taken, judged from TTLs: 'client', 'server', 'path', 'unknown'."""
     sessions_in_capture: int = 0
+    copies: Set[int] = frozenset()
+    """Frames of its capture that repeat a packet captured just before
+    (CaptureInfo.copy_frames): one packet seen twice, not a retransmission."""
 
 
 @dataclass(slots=True)
@@ -62,13 +66,23 @@ class Step:
     sent before the capture started; ``note`` says which."""
     note: str = ""
     """Anything else worth a few words ('never finished', the outcome at the end)."""
+    reply_lost: str = ""
+    """Why the capture holds no reply though one was likely sent, in words: the server's
+    bytes around it have a hole the capture lost (the capture-loss evidence: 'the capture
+    lost the reply'), or it holds only the client's packets (capture-one-sided); empty when
+    the reply is there, or when none came."""
     outcome: Outcome | None = None
     """For 'end': the session's outcome."""
+    outcome_unknown: bool = False
+    """For 'end': the capture holds one side's packets only, or lost replies of a session
+    left incomplete, so it cannot show how the mail went (as inside TLS): another outcome
+    is no departure."""
     first_frame: int = 0
     last_frame: int = 0
     """The frames this step spans: TCP events between them belong to it."""
     tcp: dict[str, int] = field(default_factory=dict)
-    """TCP trouble during the step: 'retransmissions', 'resets', 'zero_windows', 'icmp'."""
+    """TCP trouble during the step: 'retransmissions' (copies of a packet captured twice left
+    out), 'resets', 'ignored_resets' (RSTs the connection outlived), 'zero_windows', 'icmp'."""
 
 
 @dataclass(slots=True)
@@ -77,7 +91,8 @@ class Divergence:
 
     kind: str
     """The first difference found: 'only-in-a', 'only-in-b', 'reply', 'no-reply',
-    'incomplete', 'ending', 'tcp', 'slower', 'enhanced', 'extensions', 'banner', 'command'."""
+    'not-captured' (a reply the capture lost), 'incomplete', 'ending', 'tcp', 'slower',
+    'enhanced', 'extensions', 'banner', 'command'."""
     major: bool
     """True for a difference that can explain a failure; False for one that is tolerated (an
     extra STARTTLS or RCPT, a missing QUIT, a different banner, a slower reply)."""

@@ -23,7 +23,7 @@ def step_name(step: Step) -> str:
     return STEP_NAMES.get(step.key, step.key)
 
 
-VALUE_NAMES = {"from": "", "ttl": "TTL", "mtu": "MTU"}
+VALUE_NAMES = {"from": "", "ttl": "TTL", "mtu": "MTU", "ignored": "(ignored)"}
 
 
 def describe(value: Value) -> str:
@@ -36,7 +36,9 @@ def describe(value: Value) -> str:
         return f"{describe(value['client'])} / {describe(value['server'])}"
     if isinstance(value, dict):
         words = (
-            f"{VALUE_NAMES.get(k, k)} {describe(v)}" for k, v in value.items() if v is not None
+            VALUE_NAMES.get(k, k) if v is True else f"{VALUE_NAMES.get(k, k)} {describe(v)}"
+            for k, v in value.items()
+            if v is not None and v is not False
         )
         return " ".join(words).strip()
     if isinstance(value, list):

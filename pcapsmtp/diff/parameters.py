@@ -7,12 +7,13 @@ escaped by the renderer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Set
 
 from pcapsmtp.capture.addresses import endpoint_name
 from pcapsmtp.diagnose.vantage import capture_point, hops, usual_ttl
 from pcapsmtp.smtp.model import Session
-from pcapsmtp.tcp.model import TH_RST, Endpoint
+from pcapsmtp.smtp.outcome import outlived
+from pcapsmtp.tcp.model import TH_RST, Endpoint, Flag
 
 from .model import Parameter, Value
 
@@ -35,12 +36,30 @@ def _df(endpoint: Endpoint) -> bool | None:
 
 
 def _resets(session: Session) -> list[dict]:
+    """Who sent each RST, its TTL, and ``ignored`` for one the connection outlived."""
     flow = session.flow
-    return [
-        {"from": "client" if note.direction == flow.client else "server", "ttl": note.ttl}
-        for note in flow.notes
-        if note.tcp_flags & TH_RST
-    ]
+    out = []
+    for note in flow.notes:
+        if note.tcp_flags & TH_RST:
+            reset = {"from": "client" if note.direction == flow.client else "server"}
+            reset["ttl"] = note.ttl
+            if outlived(flow, note):
+                reset["ignored"] = True
+            out.append(reset)
+    return out
+
+
+def _retransmissions(session: Session, copies: Set[int]) -> dict:
+    """Wireshark's retransmission counts less the frames that are copies of a packet
+    captured just before (a SPAN port seeing packets twice): one packet, sent once."""
+    counts = _roles(session, lambda e: e.counts["retransmission"])
+    if not copies:
+        return counts
+    flow = session.flow
+    for note in flow.notes:
+        if note.frame in copies and note.analysis & Flag.ANY_RETRANSMISSION:
+            counts["client" if note.direction == flow.client else "server"] -= 1
+    return counts
 
 
 def _icmp(session: Session) -> list[dict]:
@@ -115,12 +134,7 @@ ROWS: list[tuple[str, str, Callable[[Session], object], Callable[[object, object
         lambda s: _roles(s, lambda e: e.max_acked_segment),
         _same,
     ),
-    (
-        "retransmissions",
-        "retransmissions (client / server)",
-        lambda s: _roles(s, lambda e: e.counts["retransmission"]),
-        _same,
-    ),
+    ("retransmissions", "retransmissions (client / server)", _retransmissions, _same),
     ("resets", "resets", _resets, _same),
     (
         "fragments",
@@ -138,9 +152,19 @@ ROWS: list[tuple[str, str, Callable[[Session], object], Callable[[object, object
 ]
 
 
-def parameters(a: Session, b: Session) -> list[Parameter]:
+WITH_COPIES = {"retransmissions"}
+"""Rows whose value leaves out the frames that are copies (their function takes them)."""
+
+
+def parameters(
+    a: Session, b: Session, copies: tuple[Set[int], Set[int]] = (frozenset(), frozenset())
+) -> list[Parameter]:
+    """The rows for two sessions; ``copies``: each capture's copy frames."""
     out = []
     for name, label, value, alike in ROWS:
-        va, vb = value(a), value(b)
+        if name in WITH_COPIES:
+            va, vb = value(a, copies[0]), value(b, copies[1])
+        else:
+            va, vb = value(a), value(b)
         out.append(Parameter(name, label, va, vb, not alike(va, vb)))
     return out

@@ -49,7 +49,7 @@ def compare_points(
     b = _side("server_side", path_b, result_b, sb)
     diff = Diff(SAME_SESSION, a, b, pairing=method, notes=notes)
     diff.steps = aligned_steps(a, b, SIDES)
-    diff.parameters = parameters(sa, sb)
+    diff.parameters = parameters(sa, sb, (a.copies, b.copies))
     diff.first_divergence = first_divergence(diff.steps)
     diff.only_in_a = findings_only(a, b)
     diff.only_in_b = findings_only(b, a)
@@ -66,6 +66,7 @@ def _side(role: str, path: str, result: CaptureResult, session: Session) -> Side
         session_findings(result.findings, session),
         capture_point(session),
         len(result.sessions),
+        result.info.copy_frames,
     )
 
 

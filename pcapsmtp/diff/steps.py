@@ -1,11 +1,17 @@
 """A session as a list of steps: the greeting, each command with its reply, the message, TLS,
 replies nobody asked for, and how the connection ended. Each step also carries the TCP trouble
 (retransmissions, resets, zero windows, ICMP) that happened while it was under way.
+
+What the capture did is told apart from what the network did: a frame that repeats a packet
+captured just before (CaptureInfo.copy_frames) is no retransmission, a RST the connection
+outlived (smtp.outcome.outlived) did not end it, and a reply in a hole the capture lost is
+not a reply the server never sent.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections.abc import Set
 from itertools import pairwise
 
 from pcapsmtp.smtp.events import (
@@ -18,15 +24,18 @@ from pcapsmtp.smtp.events import (
     Reply,
     Side,
 )
-from pcapsmtp.smtp.model import Session, Transaction
+from pcapsmtp.smtp.model import Outcome, Session, Transaction
+from pcapsmtp.smtp.outcome import outlived
 from pcapsmtp.tcp.model import TH_FIN, TH_RST, Flag, SegmentNote, TcpFlow
 
 from .model import Step
 
 
-def session_steps(session: Session) -> list[Step]:
-    """The steps of a session in the order they happened, the end last."""
+def session_steps(session: Session, copies: Set[int] = frozenset()) -> list[Step]:
+    """The steps of a session in the order they happened, the end last. ``copies``: frames of
+    its capture that repeat a packet captured just before (not counted as retransmissions)."""
     steps = [_command_step(session, command) for command in session.commands]
+    _mark_lost_replies(session, steps)
     steps += _unfinished_messages(session)
     steps += [_unsolicited_step(reply) for reply in session.unsolicited]
     if session.tls is not None:
@@ -34,8 +43,11 @@ def session_steps(session: Session) -> list[Step]:
     # A stable sort: pipelined commands completed by one frame keep their order.
     steps.sort(key=lambda step: step.frame or 0)
     steps.insert(0, _greeting_step(session))
-    steps.append(_end_step(session))
-    _assign_spans(steps, session.flow)
+    end = _end_step(session)
+    if session.outcome == Outcome.INCOMPLETE and any(step.reply_lost for step in steps):
+        end.outcome_unknown = True  # the replies that would tell are in the capture's holes
+    steps.append(end)
+    _assign_spans(steps, session.flow, copies)
     return steps
 
 
@@ -55,6 +67,9 @@ def _greeting_step(session: Session) -> Step:
     elif greeting is None and session.flow.syn_time_ns is None and session.commands:
         step.hidden = True
         step.note = "before the capture started"
+    elif greeting is None and session.one_sided == CLIENT:
+        step.hidden = True
+        step.note = ONLY_CLIENT
     return step
 
 
@@ -82,6 +97,37 @@ def _command_step(session: Session, command: Command) -> Step:
             if not message.complete:
                 step.note = "bytes of the message are missing from the capture"
     return step
+
+
+ONLY_CLIENT = "the capture holds only the client's packets"
+LOST = "the capture lost the reply"
+
+
+def _mark_lost_replies(session: Session, steps: list[Step]) -> None:
+    """Commands left unanswered with a hole the capture lost in the server's bytes between
+    the replies captured around them: replies come in order, so theirs was in it.
+    In a capture of the client's packets only, no reply can be in it."""
+    if session.one_sided == CLIENT:
+        for step in steps:
+            if step.reply is None and step.frame is not None and step.key not in ("tls",):
+                step.reply_lost = ONLY_CLIENT
+                step.note = step.note or ONLY_CLIENT
+        return
+    holes = [g.frame for g in session.gaps if g.sender == SERVER and g.reason == "not captured"]
+    if not holes:
+        return
+    replies = sorted(c.reply.frame for c in session.commands if c.reply is not None)
+    for step in steps:
+        if step.reply is not None or step.frame is None or step.key == "tls":
+            continue
+        following = bisect_right(replies, step.frame)
+        limit = replies[following] if following < len(replies) else None
+        # After the last reply captured before the command (a pipelined command's own frame
+        # may acknowledge the hole), at or before the next one.
+        after = replies[following - 1] if following else 0
+        if any(after < frame and (limit is None or frame <= limit) for frame in holes):
+            step.reply_lost = LOST
+            step.note = step.note or LOST
 
 
 def _unfinished_messages(session: Session) -> list[Step]:
@@ -143,9 +189,10 @@ def _tls_step(session: Session) -> Step:
 
 
 def ending(session: Session) -> tuple[str, str]:
-    """How the connection ended, as (kind, phrase): kind is 'reset', 'closed' or 'open'."""
+    """How the connection ended, as (kind, phrase): kind is 'reset', 'closed' or 'open'. A RST
+    the connection outlived (a forged one the hosts ignored) ended nothing."""
     flow = session.flow
-    resets = [n for n in flow.notes if n.tcp_flags & TH_RST]
+    resets = [n for n in flow.notes if n.tcp_flags & TH_RST and not outlived(flow, n)]
     fins = [n for n in flow.notes if n.tcp_flags & TH_FIN]
     if resets and (not fins or resets[0].frame < fins[0].frame):
         first = resets[0]
@@ -171,10 +218,11 @@ def _end_step(session: Session) -> Step:
         time_ns=flow.last_time_ns,
         note=f"{session.outcome}: {session.outcome_reason}",
         outcome=session.outcome,
+        outcome_unknown=session.one_sided is not None,
     )
 
 
-def _assign_spans(steps: list[Step], flow: TcpFlow) -> None:
+def _assign_spans(steps: list[Step], flow: TcpFlow, copies: Set[int]) -> None:
     """Each step spans from the frame after the previous one to its reply (or, with no
     reply, to just before the next step); the end step takes whatever is left."""
     previous = flow.first_frame - 1
@@ -190,10 +238,10 @@ def _assign_spans(steps: list[Step], flow: TcpFlow) -> None:
         step.first_frame = previous + 1
         step.last_frame = max(last, previous)
         previous = step.last_frame
-    _count_trouble(steps, flow)
+    _count_trouble(steps, flow, copies)
 
 
-def _count_trouble(steps: list[Step], flow: TcpFlow) -> None:
+def _count_trouble(steps: list[Step], flow: TcpFlow, copies: Set[int]) -> None:
     notes = flow.notes
     frames = [note.frame for note in notes]
     icmp_frames = sorted(error.frame for error in flow.icmp)
@@ -202,12 +250,14 @@ def _count_trouble(steps: list[Step], flow: TcpFlow) -> None:
         hi = bisect_right(frames, step.last_frame)
         counts: dict[str, int] = {}
         for note in notes[lo:hi]:
-            if note.analysis & Flag.ANY_RETRANSMISSION and note.length:
+            retransmitted = note.analysis & Flag.ANY_RETRANSMISSION and note.length
+            if retransmitted and note.frame not in copies:
                 counts["retransmissions"] = counts.get("retransmissions", 0) + 1
             if note.analysis & Flag.ZERO_WINDOW:
                 counts["zero_windows"] = counts.get("zero_windows", 0) + 1
             if note.tcp_flags & TH_RST:
-                counts["resets"] = counts.get("resets", 0) + 1
+                key = "ignored_resets" if outlived(flow, note) else "resets"
+                counts[key] = counts.get(key, 0) + 1
         icmp = bisect_right(icmp_frames, step.last_frame) - bisect_left(
             icmp_frames, step.first_frame
         )

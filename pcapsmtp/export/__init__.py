@@ -1,9 +1,10 @@
 """A trimmed capture of one session, its AUTH credentials overwritten unless asked to keep them.
 
-The frames of the session's TCP stream (IP fragments included) and the ICMP errors tied to
-it are copied record by record with their original timestamps, captured bytes and original
-lengths. The output is pcap (microsecond, or nanosecond when a timestamp needs it) unless the
-file name ends in ``.pcapng``; pcap holds one link type only, so a session whose frames
+The frames of the session's TCP stream (IP fragments included), the ICMP errors tied to it
+and the DNS lookups its DNS findings rest on (``dns``) are copied record by record with
+their original timestamps, captured bytes and original lengths. The output is pcap
+(microsecond, or nanosecond when a timestamp needs it) unless the file name ends in
+``.pcapng``; pcap holds one link type only, so a session whose frames
 came from interfaces of different link types must be exported as pcapng. Nothing else of the
 input is carried over: no comments, no other interfaces, and never a Decryption Secrets Block.
 

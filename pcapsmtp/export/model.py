@@ -38,3 +38,5 @@ class ExportResult:
     """Findings were given to comment on (--annotate)."""
     annotated_findings: int = 0
     """Findings with at least one evidence frame in the export."""
+    dns_frames: int = 0
+    """Frames of the DNS lookups the session's findings rest on (export.dns)."""

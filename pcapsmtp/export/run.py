@@ -13,7 +13,9 @@ from pcapsmtp.capture.model import LINKTYPE_SYSTEMD_JOURNAL, Frame
 from pcapsmtp.capture.pcap import MAX_RECORD_LEN
 from pcapsmtp.capture.pcapng_copy import Record, RecordFacts
 from pcapsmtp.diagnose.model import Finding
+from pcapsmtp.dns.model import Lookup
 from pcapsmtp.export.comments import _comments, _earlier_annotation
+from pcapsmtp.export.dns import lookup_frames
 from pcapsmtp.export.model import ExportError, ExportResult
 from pcapsmtp.export.redaction import _redactors, secret_ranges
 from pcapsmtp.export.writers import _unfit, _write
@@ -37,9 +39,10 @@ def _export(
     pcapng: bool,
     annotate: Sequence[Finding] | None,
     note: str | None,
+    dns: set[int] = frozenset(),
 ) -> ExportResult:
-    """Copy the frames ``keep`` accepts (all when None), redacting the sessions' credentials
-    and commenting the evidence frames of ``annotate``'s findings."""
+    """Copy the frames ``keep`` accepts (all when None) and the DNS frames ``dns``, redacting
+    the sessions' credentials and commenting the evidence frames of ``annotate``'s findings."""
     by_frame, redactors, kept, encrypted = _redactors(sessions, found, redact)
     comments = _comments(annotate or ())
     scan = pcapng_copy.Scan(source) if pcapng and pcapng_copy.is_pcapng(source) else None
@@ -57,7 +60,7 @@ def _export(
                         f"frame {frame.number}: the capture's blocks could not be matched "
                         "with its frames; no export was written"
                     )
-            if keep is not None and frame.number not in keep:
+            if keep is not None and frame.number not in keep and frame.number not in dns:
                 continue
             if fact is None:
                 if interface is None or interface.linktype != frame.linktype & 0xFFFF:
@@ -80,12 +83,15 @@ def _export(
             raise ExportError(
                 "the AUTH lines of a session were not found in its frames; no export was written"
             )
+    warnings = []
+    if dns and not pcapng:
+        records, warnings = _one_link_type(records, dns)
     everything = keep is None and scan is not None
     fmt = _write(records, output, destination, pcapng, note, scan.interfaces if everything else ())
     numbers = [r.frame.number for r in records]
     exported = set(numbers)
     return ExportResult(
-        warnings=_unfit(records, "pcapng" if fmt == "pcapng" else "pcap"),
+        warnings=warnings + _unfit(records, "pcapng" if fmt == "pcapng" else "pcap"),
         path=output,
         format=fmt,
         frames=len(records),
@@ -100,7 +106,22 @@ def _export(
         commented_frames=sum(1 for r in records if r.comments),
         annotated=annotate is not None,
         annotated_findings=sum(1 for f in annotate or () if exported.intersection(f.frames)),
+        dns_frames=len(exported & dns),
     )
+
+
+def _one_link_type(records: list[Record], dns: set[int]) -> tuple[list[Record], list[str]]:
+    """pcap holds one link type: DNS frames captured on an interface of another link type
+    than the session's are left out (with a warning) rather than failing the export."""
+    session = {r.frame.linktype for r in records if r.frame.number not in dns}
+    other = [r for r in records if r.frame.number in dns and r.frame.linktype not in session]
+    if not other or len(session) != 1:
+        return records, []
+    kept = [r for r in records if r not in other]
+    return kept, [
+        f"{len(other)} DNS frame(s) of the session's lookups were captured with another link "
+        "type and pcap holds one: left out (name the output .pcapng to keep them)"
+    ]
 
 
 def _matches(fact: RecordFacts, frame: Frame) -> bool:
@@ -118,12 +139,14 @@ def export_session(
     destination: BinaryIO | None = None,
     annotate: Sequence[Finding] | None = None,
     note: str | None = None,
+    lookups: Sequence[Lookup] = (),
 ) -> ExportResult:
     """Write the session's frames (and its ICMP errors) from ``source`` to ``output``, or to
     ``destination`` when one is given (``output`` then only names it): pcap, or pcapng when
     ``output`` ends in .pcapng or findings are given to ``annotate`` (their evidence frames
     get a comment each, ``note`` is the capture's comment). The credentials are overwritten
-    unless ``redact`` is False: exports are made to be shared."""
+    unless ``redact`` is False: exports are made to be shared. The frames of ``lookups``
+    (export.dns.cited_lookups: the DNS its findings rest on) are written with them."""
     _refuse_own_input(source, output, destination)
     pcapng = annotate is not None or (destination is None and output.lower().endswith(".pcapng"))
     stream = session.flow.stream
@@ -139,6 +162,7 @@ def export_session(
         pcapng,
         annotate,
         note,
+        lookup_frames(lookups),
     )
 
 

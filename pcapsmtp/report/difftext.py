@@ -25,6 +25,7 @@ LEGEND = "= alike   ~ differs in a way sessions often do   ≠ departs   · abse
 TROUBLE = {
     "retransmissions": "retrans",
     "resets": "RST",
+    "ignored_resets": "ignored RST",
     "zero_windows": "zero-win",
     "icmp": "ICMP",
 }
@@ -62,7 +63,7 @@ def cell(step: Step | None, escape: Callable[[str], str], width: int | None = No
         first = reply.lines[0] if reply.lines else ""
         text = f"{text} → {reply.code} {first}".rstrip()
     elif step.key not in ("end", "tls"):
-        text += " → no reply"
+        text += " → not captured" if step.reply_lost else " → no reply"
     trouble = ", ".join(f"{n} {TROUBLE[k]}" for k, n in step.tcp.items() if n)
     suffix = f" [{trouble}]" if trouble else ""
     if width is not None:

@@ -448,10 +448,10 @@ def render_report_markdown(report: Report) -> str:
         "",
         *timeline_table(report["timeline"], produced["tz"]),
         "",
-        "## Destinations and clients",
-        "",
-        *_overview(report["overview"]),
     ]
+    overview = _overview(report["overview"])
+    if overview:  # as in the HTML report: no heading over nothing (a capture with no session)
+        out += ["## Destinations and clients", "", *overview]
     if report["maillog"]:
         out += ["## Mail server logs", "", *_maillog(report["maillog"])]
     out += ["## Sessions in detail", "", f"Shown: {markdown(report['detailed']['why'])}.", ""]

@@ -304,6 +304,8 @@ def format_show(session: Session, tz: tzinfo = UTC, findings: list | None = None
     if session.tls is not None and session.tls.decrypted:
         legend += "\nC*/S*: said inside TLS, decrypted with the key log."
     legend += "\n" + textwrap.fill(tcp_legend(flow.state, flow.history), 100)
+    for limit in session.limits():  # as the reports show them: what the table lacks
+        legend += "\n" + textwrap.fill(f"Limit reached (docs/limits.md): {terminal(limit)}", 100)
     text = "\n".join(head) + table + "\n" + legend + "\n"
     if findings is not None:
         text += "\n" + format_findings(findings, detail=True, sessions=[session]) + "\n"

@@ -259,6 +259,8 @@ class Session:
                     f"transaction {number}: message: {note}"
                     for note in bounds_reached(transaction.message.anomalies)
                 ]
+        if self.anomalies:
+            shown += _lines_cut(self.anomalies)
         return shown
 
     @property
@@ -273,3 +275,20 @@ class Session:
     def encrypted(self) -> bool:
         """Part of the dialogue is hidden inside TLS (it went into TLS, no key log opened it)."""
         return self.tls is not None and not self.tls.decrypted
+
+
+def _lines_cut(anomalies: list[Anomaly]) -> list[str]:
+    """Lines longer than the parser keeps (``Limits.max_line``), per side: 'a client line
+    of more than 4096 bytes (frame 7): only its beginning kept'. Shown, they were read as
+    whole lines."""
+    cut: dict[Side, list[Anomaly]] = {}
+    for anomaly in anomalies:
+        if anomaly.code == "line_too_long":
+            cut.setdefault(anomaly.sender, []).append(anomaly)
+    shown = []
+    for sender, found in cut.items():
+        first = found[0]
+        lines = f"a {sender} line" if len(found) == 1 else f"{len(found)} {sender} lines"
+        where = f"frame {first.frame}" if len(found) == 1 else f"first in frame {first.frame}"
+        shown.append(f"{lines} of {first.detail} ({where}): only the beginning kept")
+    return shown

@@ -36,6 +36,7 @@ from pcapsmtp.smtp.events import (
 from pcapsmtp.smtp.model import AuthAttempt, DialogueEntry, Session, TlsInfo, Transaction
 from pcapsmtp.smtp.outcome import decide_outcome
 from pcapsmtp.smtp.software import server_software, shared_ehlo
+from pcapsmtp.smtp.syntax import quoted
 from pcapsmtp.smtp.tls.scanner import TlsScanner
 from pcapsmtp.smtp.transactions import TransactionSteps
 from pcapsmtp.tcp.model import TcpFlow
@@ -255,7 +256,7 @@ class SessionBuilder(TransactionSteps):
         self._unattached.append(event)
         subject = event.facts.subject if event.facts is not None else None
         summary = f"[message: {event.size} bytes"
-        summary += f", subject {subject!r}]" if subject else "]"
+        summary += f", subject {quoted(subject)}]" if subject else "]"
         if not event.complete:
             summary += " (incomplete in the capture)"
         self._entry(event.frame, event.time_ns, CLIENT, "message", summary)

@@ -52,3 +52,12 @@ def _decode(raw: bytes) -> str:
     ``\\xNN`` (as report.safe shows control bytes), so no lone surrogate reaches an encoder
     (JSON, files, terminals) and every output can write what it gets."""
     return raw.decode("utf-8", "backslashreplace")
+
+
+def quoted(text: str) -> str:
+    """Wire text in quotes for a sentence, quoted as ``repr`` quotes it ('...', or "..." when
+    it holds a ' and no ") but not escaped: every output escapes a finding's words once
+    (report.safe), as it does the reply in its summary. ``repr``'s own escapes were escaped
+    again there: the byte shown ``\\xff`` in a summary became ``\\\\xff`` in the detail."""
+    mark = '"' if "'" in text and '"' not in text else "'"
+    return f"{mark}{text}{mark}"
