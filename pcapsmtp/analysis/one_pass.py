@@ -12,6 +12,7 @@ every pass. Diagnosis is not part of the pass: it runs over the finished session
 from __future__ import annotations
 
 import ctypes
+import gc
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 
@@ -45,6 +46,16 @@ def flow_tracker(extra_ports: Iterable[int]) -> FlowTracker:
     return FlowTracker(SMTP_PORTS + tuple(extra_ports))
 
 
+COLLECT_EVERY = 20_000
+"""Flows ended between two full collections of the cyclic collector during a pass. The
+cycles a finished session makes are broken as it is spooled and the young collections are
+rarer (pcapsmtp.cli.common.YOUNG_THRESHOLD): CPython's own rule then seldom makes a full
+collection during a long pass, and any cycle still left behind by a flow would wait for one.
+This bounds that wait by the flows, not the capture's length; each walks what is alive then,
+the open connections (4-21 ms on the hostile flows capture at scale 0.2, 40,000 flows;
+docs/performance-log.md, "The cyclic collector during a pass")."""
+
+
 class OnePass:
     """The flow table and the SMTP tracker of one pass, fed a stream of packets."""
 
@@ -60,8 +71,9 @@ class OnePass:
         # The tracker's sniffer on other ports, in the core for flows it would give up.
         self.flows.sniff(SNIFF_LIMIT, SNIFF_HOLD)
         self.smtp = SmtpTracker(label, extra_ports, hold_tls=hold_tls)
-        self.sessions: list[Session] | SessionSpool = SessionSpool() if spool else []
-        """The finished sessions; with ``spool``, in a temporary file (pcapsmtp.analysis.spool)."""
+        self.sessions: list[Session] | SessionSpool = SessionSpool(let_go=True) if spool else []
+        """The finished sessions; with ``spool``, in a temporary file (pcapsmtp.analysis.spool),
+        which lets go of each one it writes (the pass keeps nothing of it)."""
         self.other_connections = 0
         """TCP connections that are not SMTP."""
         self.flow_starts: array | None = array("q") if flow_starts else None
@@ -107,11 +119,15 @@ class OnePass:
         on_end: Callable[[TcpFlow, Session | None], None] | None,
     ) -> None:
         smtp, sessions, starts = self.smtp, self.sessions, self.flow_starts
+        ended = 0
         for event in events:
             session = smtp.add(event)
             if session is not None:
                 sessions.append(session)
             if isinstance(event, FlowEnded):
+                ended += 1
+                if ended % COLLECT_EVERY == 0:
+                    gc.collect()
                 if starts is not None and event.flow.continues is None:
                     starts.append(event.flow.first_frame)
                 if session is None:

@@ -72,9 +72,10 @@ class _SessionFile:
         self.digests = DigestTable()
 
     def append(self, session: Session) -> None:
+        digest = make_digest(session)  # before the session is let go of
         self.offsets.append(self.file.tell())
-        dump_session(session, self.file)
-        self.digests.append(make_digest(session))
+        dump_session(session, self.file, let_go=True)
+        self.digests.append(digest)
 
     def close(self) -> None:
         self.file.close()

@@ -195,11 +195,20 @@ REDUCERS = _reducers(model, events, message, tls_facts, software, tcp_model)
 """Class -> reducer, for ``pickle.Pickler.dispatch_table``: the classes a session is made of."""
 
 
-def dump_session(session: Session, file: io.IOBase) -> None:
-    """Pickle ``session`` into ``file`` with ``REDUCERS`` (``pickle.load`` reads it back)."""
+def dump_session(session: Session, file: io.IOBase, let_go: bool = False) -> None:
+    """Pickle ``session`` into ``file`` with ``REDUCERS`` (``pickle.load`` reads it back).
+
+    ``let_go``: nothing else holds ``session`` or reads it again (a pass's finished session,
+    handed over): once written, its cycles are broken (the BACK_REFERENCES of every object
+    written set to None: a reply no longer names its command), so reference counting frees
+    it when it is dropped. Left to the cyclic collector, the sessions that reached its
+    oldest generation waited for a full collection, which a long pass whose young
+    collections promote little seldom makes (docs/performance-log.md, "The cyclic
+    collector during a pass")."""
     start = file.tell()
     pickler = pickle.Pickler(file, protocol=pickle.HIGHEST_PROTOCOL)
-    pickler.dispatch_table = REDUCERS
+    written: list = []
+    pickler.dispatch_table = _recording(written) if let_go else REDUCERS
     try:
         pickler.dump(session)
     except RecursionError:
@@ -208,14 +217,38 @@ def dump_session(session: Session, file: io.IOBase) -> None:
         file.seek(start)
         file.truncate()
         pickle.dump(session, file, protocol=pickle.HIGHEST_PROTOCOL)
+        return
+    for obj in written:
+        for name in BACK_REFERENCES[type(obj)]:
+            setattr(obj, name, None)
+
+
+def _recording(written: list) -> dict[type, Callable]:
+    """REDUCERS whose reducers of the BACK_REFERENCES classes also note each object in
+    ``written``."""
+    table = dict(REDUCERS)
+    for cls in BACK_REFERENCES:
+        reduce = REDUCERS[cls]
+
+        def record(obj, reduce=reduce):
+            written.append(obj)
+            return reduce(obj)
+
+        table[cls] = record
+    return table
 
 
 class SessionSpool(Sequence):
     """Sessions on disk (after the first ``keep``), their digests in memory;
     ``sort_by_first_frame`` orders them."""
 
-    def __init__(self, sessions: Iterable[Session] = (), keep: int | None = None) -> None:
+    def __init__(
+        self, sessions: Iterable[Session] = (), keep: int | None = None, let_go: bool = False
+    ) -> None:
         self._keep = KEEP_IN_MEMORY if keep is None else keep
+        self._let_go = let_go
+        """Whoever appends keeps nothing of a session: one written is let go of
+        (``dump_session``'s ``let_go``)."""
         self.reading = False
         """The capture is still being read: hold at most KEEP_WHILE_READING (pcapsmtp.analysis.
         one_pass sets it)."""
@@ -241,6 +274,7 @@ class SessionSpool(Sequence):
         keep = self._keep
         if self.reading or self._file is not None:
             keep = min(keep, KEEP_WHILE_READING)
+        digest = make_digest(session)  # before a written session is let go of
         if len(self._held) < keep:
             self._held[len(self._offsets)] = session
             self._offsets.append(-1)
@@ -248,10 +282,10 @@ class SessionSpool(Sequence):
             if self._file is None:
                 self._file = tempfile.TemporaryFile(prefix="pcapsmtp-sessions-")  # noqa: SIM115
             self._file.seek(self._end)
-            dump_session(session, self._file)
+            dump_session(session, self._file, let_go=self._let_go)
             self._offsets.append(self._end)
             self._end = self._file.tell()
-        self.digests.append(make_digest(session))
+        self.digests.append(digest)
         if self._order is not None:
             self._order.append(len(self._offsets) - 1)
 

@@ -32,6 +32,21 @@ def report_errors(errors: list[PcapsmtpError]) -> int:
     return 1 if errors else 0
 
 
+YOUNG_THRESHOLD = 5000
+"""Allocations of container objects (net of those freed) between two collections of the
+cyclic collector's youngest generation while a command runs; CPython's default is 700.
+
+A pass keeps every open connection's objects for a while: at 700 a young collection found
+most of them alive and moved them on, and full collections walked them again (0.53 s of
+collector CPU on the generated 1 GB capture, 0.22 s at 5,000). With fewer objects promoted,
+CPython's rule for a full collection (a quarter more long-lived objects than at the last
+one) seldom fires during a long pass, so no garbage may wait for one: a finished session's
+reply <-> command cycles are broken as it is spooled (pcapsmtp.analysis.spool.dump_session),
+and a full collection runs every COLLECT_EVERY ended flows (pcapsmtp.analysis.one_pass):
+session 10 tried this threshold alone, and the sessions' cycles in the oldest generation
+grew with the capture (docs/performance-log.md, "The cyclic collector during a pass")."""
+
+
 class Command(click.Command):
     """Every command: the one place where a PcapsmtpError raised while it runs becomes what
     the user reads (pcapsmtp.errors): a usage error (exit 2) or one line (exit 1)."""
@@ -39,8 +54,11 @@ class Command(click.Command):
     def invoke(self, ctx: click.Context):
         # The objects of the modules imported so far are left out of the collector's work
         # while the command runs: a full collection during a pass walked them all (about
-        # 25 ms of a 1 GB capture of other traffic, docs/performance-log.md).
+        # 25 ms of a 1 GB capture of other traffic, docs/performance-log.md); the youngest
+        # generation is collected every YOUNG_THRESHOLD allocations (see there).
         gc.freeze()
+        thresholds = gc.get_threshold()
+        gc.set_threshold(YOUNG_THRESHOLD, *thresholds[1:])
         try:
             return super().invoke(ctx)
         except PcapsmtpError as error:
@@ -48,6 +66,7 @@ class Command(click.Command):
                 raise click.UsageError(str(error), ctx) from None
             sys.exit(report_errors([error]))
         finally:
+            gc.set_threshold(*thresholds)
             gc.unfreeze()
 
 

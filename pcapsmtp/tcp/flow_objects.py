@@ -2,10 +2,11 @@
 
 ``FlowObjects`` is a base of ``flows.FlowTracker`` and holds no state of its own (the
 attributes are the tracker's: ``_table``, ``_flows``, ``_handed``, ``_servers``,
-``_opened``, ``warnings``, ``warned_at``, ``_ends``). Its methods make the ``TcpFlow`` of
-a flow the consumer is handed (``_open``), tell the table what the consumer changed of it
-(``_sync``) or that another shard's flow is not ours (``_ignore``), and fill it in with
-everything the table knew of it when it ends (``_ended``).
+``_opened``, ``_sniffing``, ``server_ports``, ``warnings``, ``warned_at``, ``_ends``). Its
+methods make the ``TcpFlow`` of a flow the consumer is handed (``_open``), tell the table
+what the consumer changed of it (``_sync``) or that another shard's flow is not ours
+(``_ignore``), and fill it in with everything the table knew of it when it ends
+(``_ended``).
 """
 
 from __future__ import annotations
@@ -120,9 +121,11 @@ class FlowObjects:
         """The flow filled in with everything the table knew of it at its end."""
         (head, last_frame, last_time_ns, notes, dropped_notes, _ignored, state,
          history, endpoints, limited) = ended  # fmt: skip
+        bare = False
         if flow is None:
             flow = self._open(head, live=False)
             del self._flows[head[0]]
+            bare = self._sniffing and not {head[3], head[5]} & self.server_ports
         else:
             flow.syn_time_ns, flow.synack_time_ns, flow.handshake_ack_time_ns = head[11:]
             first, second = flow.endpoints
@@ -131,12 +134,15 @@ class FlowObjects:
                 flow.icmp = []
         flow._table = flow.absorb = None
         flow.last_frame, flow.last_time_ns = last_frame, last_time_ns
-        flow.notes = [SegmentNote(f, t, d, fl, Flag(a), *rest) for f, t, d, fl, a, *rest in notes]
-        flow.dropped_notes = dropped_notes
-        flow.state = ConnState(state)
-        flow.history = history
-        for endpoint, facts in zip(flow.endpoints, endpoints, strict=True):
-            _fill(endpoint, facts)
+        if not bare:
+            flow.notes = [
+                SegmentNote(f, t, d, fl, Flag(a), *rest) for f, t, d, fl, a, *rest in notes
+            ]
+            flow.dropped_notes = dropped_notes
+            flow.state = ConnState(state)
+            flow.history = history
+            for endpoint, facts in zip(flow.endpoints, endpoints, strict=True):
+                _fill(endpoint, facts)
         for d, (holes, skipped) in enumerate(limited):
             if holes:
                 self.warnings.append(_limited(flow, d, holes, skipped))

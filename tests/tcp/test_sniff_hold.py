@@ -121,3 +121,35 @@ def test_given_up_flows_make_no_data_event_and_the_rest_is_handed_on_in_order(mi
     ended = sorted(e.flow.stream for e in held if type(e) is FlowEnded)
     assert ended == sorted(e.flow.stream for e in every if type(e) is FlowEnded)
     assert len(ended) == 7
+
+
+def test_a_flow_never_handed_on_ends_bare_the_others_whole(mixed):
+    """With the sniff on, a flow on no server port whose events were all held and dropped
+    ends with its numbers, addresses, frames and times only (nobody reads the rest of it);
+    a flow that was handed on, or one on a server port, ends with everything as before."""
+    held, _tracker = _events(mixed, sniff=True)
+    every, _ = _events(mixed, sniff=False)
+
+    def ends(events):
+        return {e.flow.endpoints[1].port: e.flow for e in events if type(e) is FlowEnded}
+
+    bare, whole = ends(held), ends(every)
+    for port in (8080, 9001, 9002, 9003):  # never handed on: bare
+        flow, full = bare[port], whole[port]
+        assert (flow.stream, flow.first_frame, flow.last_frame, flow.last_time_ns) == (
+            full.stream,
+            full.first_frame,
+            full.last_frame,
+            full.last_time_ns,
+        )
+        assert [(e.ip, e.port) for e in flow.endpoints] == [(e.ip, e.port) for e in full.endpoints]
+        assert full.history and full.endpoints[0].packets > 0
+        assert flow.history == "" and flow.notes == [] and flow.endpoints[0].packets == 0
+    for port in (2525, 9000, 25):  # handed on, or on a server port: whole
+        flow, full = bare[port], whole[port]
+        assert (flow.history, flow.state, flow.endpoints[0].packets) == (
+            full.history,
+            full.state,
+            full.endpoints[0].packets,
+        )
+        assert flow.history
