@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from pcapsmtp.analysis import analyze
-from pcapsmtp.smtp.events import END_OF_DATA
+from pcapsmtp.smtp.dialogue import Dialogue
+from pcapsmtp.smtp.events import CLIENT, END_OF_DATA, SERVER, Command, Unanswered
 from pcapsmtp.smtp.model import Outcome
 from tests.capture_edits import drop_frames, payloads
 from tests.diagnose.helpers import lab
@@ -37,3 +40,79 @@ def test_a_gap_in_the_body_makes_one_end_of_data(tmp_path):
     assert not [u for u in session.unanswered if u.command.verb == END_OF_DATA]
     assert "capture-loss" in {f.code for f in result.findings}
     assert session.outcome == Outcome.DELIVERED
+
+
+def _events(steps) -> list:
+    """The dialogue's events for (sender, frame, bytes or a gap's length) in this order."""
+    dialogue = Dialogue()
+    offsets = {CLIENT: 0, SERVER: 0}
+    events = []
+    for sender, frame, data in steps:
+        if isinstance(data, int):
+            dialogue.gap(sender, data, frame, frame * 1000, "not captured")
+            offsets[sender] += data
+        else:
+            dialogue.feed(sender, data, offsets[sender], frame, frame * 1000)
+            offsets[sender] += len(data)
+        events += dialogue.take()
+    dialogue.finish(99, 99_000)
+    return events + list(dialogue.take())
+
+
+_OPENING = [
+    (SERVER, 1, b"220 mx ESMTP\r\n"),
+    (CLIENT, 2, b"EHLO c\r\n"),
+    (SERVER, 3, b"250 mx\r\n"),
+    (CLIENT, 4, b"MAIL FROM:<a@b>\r\n"),
+    (SERVER, 5, b"250 ok\r\n"),
+    (CLIENT, 6, b"RCPT TO:<c@d>\r\n"),
+    (SERVER, 7, b"250 ok\r\n"),
+    (CLIENT, 8, b"DATA\r\n"),
+    (SERVER, 9, b"354 go\r\n"),
+    (CLIENT, 10, b"Subject: x\r\n\r\nfirst line\r\n"),
+]
+
+
+def _ends_and_quit(events) -> tuple[int, Command]:
+    commands = [e for e in events if isinstance(e, Command)]
+    ends = [c for c in commands if c.verb == END_OF_DATA]
+    [quit_] = [c for c in commands if c.verb == "QUIT"]
+    assert not [e for e in events if isinstance(e, Unanswered)]
+    return len(ends), quit_
+
+
+def test_the_tail_sent_before_the_reply_is_the_message():
+    """The body's last bytes (frame 15, its dot, then QUIT) come after the 250 of frame 20."""
+    events = _events(
+        [
+            *_OPENING,
+            (CLIENT, 20, 500),
+            (SERVER, 20, b"250 queued as X\r\n"),
+            (CLIENT, 15, b"ine\r\nmail me later\r\nlast line\r\n.\r\n"),
+            (CLIENT, 21, b"QUIT\r\n"),
+            (SERVER, 22, b"221 bye\r\n"),
+        ]
+    )
+    ends, quit_ = _ends_and_quit(events)
+    assert ends == 1
+    assert quit_.reply is not None and quit_.reply.code == 221
+
+
+@pytest.mark.parametrize("gap_after", [False, True])
+def test_a_dot_lost_in_a_gap_leaves_the_next_command_read(gap_after):
+    """No tail comes: the dot was in the gap. The client's next command (sent after the
+    reply) is read as before, after a further gap too."""
+    more = [(CLIENT, 21, 100)] if gap_after else []
+    events = _events(
+        [
+            *_OPENING,
+            (CLIENT, 20, 500),
+            (SERVER, 20, b"250 queued as X\r\n"),
+            *more,
+            (CLIENT, 23, b"QUIT\r\n"),
+            (SERVER, 24, b"221 bye\r\n"),
+        ]
+    )
+    ends, quit_ = _ends_and_quit(events)
+    assert ends == 1
+    assert quit_.reply is not None and quit_.reply.code == 221
