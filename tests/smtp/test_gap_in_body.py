@@ -73,29 +73,27 @@ _OPENING = [
 ]
 
 
-def _ends_and_quit(events) -> tuple[int, Command]:
+def _one_end_of_data(after) -> None:
+    """A 500-byte hole in the body, the server's 250 to the message (frame 20), then
+    ``after``: one end of data, the QUIT answered 221, no command left unanswered."""
+    events = _events([*_OPENING, (CLIENT, 20, 500), (SERVER, 20, b"250 queued as X\r\n"), *after])
     commands = [e for e in events if isinstance(e, Command)]
-    ends = [c for c in commands if c.verb == END_OF_DATA]
+    assert len([c for c in commands if c.verb == END_OF_DATA]) == 1
     [quit_] = [c for c in commands if c.verb == "QUIT"]
+    assert quit_.reply is not None and quit_.reply.code == 221
     assert not [e for e in events if isinstance(e, Unanswered)]
-    return len(ends), quit_
 
 
 def test_the_tail_sent_before_the_reply_is_the_message():
-    """The body's last bytes (frame 15, its dot, then QUIT) come after the 250 of frame 20."""
-    events = _events(
+    """The body's last bytes (frame 15, a line that looks like a command, the dot) come
+    after the 250 of frame 20."""
+    _one_end_of_data(
         [
-            *_OPENING,
-            (CLIENT, 20, 500),
-            (SERVER, 20, b"250 queued as X\r\n"),
             (CLIENT, 15, b"ine\r\nmail me later\r\nlast line\r\n.\r\n"),
             (CLIENT, 21, b"QUIT\r\n"),
             (SERVER, 22, b"221 bye\r\n"),
         ]
     )
-    ends, quit_ = _ends_and_quit(events)
-    assert ends == 1
-    assert quit_.reply is not None and quit_.reply.code == 221
 
 
 @pytest.mark.parametrize("gap_after", [False, True])
@@ -103,16 +101,4 @@ def test_a_dot_lost_in_a_gap_leaves_the_next_command_read(gap_after):
     """No tail comes: the dot was in the gap. The client's next command (sent after the
     reply) is read as before, after a further gap too."""
     more = [(CLIENT, 21, 100)] if gap_after else []
-    events = _events(
-        [
-            *_OPENING,
-            (CLIENT, 20, 500),
-            (SERVER, 20, b"250 queued as X\r\n"),
-            *more,
-            (CLIENT, 23, b"QUIT\r\n"),
-            (SERVER, 24, b"221 bye\r\n"),
-        ]
-    )
-    ends, quit_ = _ends_and_quit(events)
-    assert ends == 1
-    assert quit_.reply is not None and quit_.reply.code == 221
+    _one_end_of_data([*more, (CLIENT, 23, b"QUIT\r\n"), (SERVER, 24, b"221 bye\r\n")])
