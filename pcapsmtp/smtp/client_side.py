@@ -67,6 +67,8 @@ class ClientSide:
             elif state == ClientState.AWAIT_DATA_REPLY:
                 self._hold(data[pos:], offset + pos, frame, time_ns)
                 pos = len(data)
+            elif state is ClientState.DATA_TAIL:
+                pos = self._data_tail(data, pos, frame)
             else:  # TLS
                 self.tls.feed(CLIENT, data[pos:], frame, time_ns)
                 pos = len(data)
@@ -267,6 +269,34 @@ class ClientSide:
         self.client = ClientState.COMMAND
         return marker_end
 
+    def _start_tail(self, reply_frame: int) -> None:
+        """The server answered the message before its final dot was read: the capture lacks
+        part of the body. The client's bytes of frames before ``reply_frame`` may still come
+        (the reassembly delivers bytes held behind a hole once it gives the hole up, which
+        can be after the reply): they are the rest of the message up to its CRLF.CRLF, not
+        commands (read as commands, its lone '.' line made a second end of data that no
+        reply answers). The tail's own scanner only looks for that marker."""
+        self._message = MessageScanner(dot_stuffed=True)
+        self._message.lost()
+        self._message_gap = 0
+        self._tail_before = reply_frame
+        self.client = ClientState.DATA_TAIL
+
+    def _data_tail(self, data: bytes, pos: int, frame: int) -> int:
+        """Bytes while the tail of an answered message may still come (``_start_tail``)."""
+        if frame < self._tail_before:
+            marker_end = self._message.feed_data(data, pos)
+            if marker_end < 0:
+                return len(data)
+            self.client = ClientState.COMMAND
+            pos = marker_end
+        else:
+            # Sent after the reply: the tail is over (its dot was in bytes the capture
+            # lacks); after a gap in it, read for the next command as after any gap.
+            self.client = ClientState.RESYNC if self._message_gap else ClientState.COMMAND
+        self._message, self._tail_before = None, 0
+        return pos
+
     def _end_message(self, frame: int, time_ns: int, complete: bool) -> MessageEnd:
         facts = self._message.finish()
         end = MessageEnd(frame, time_ns, facts.size + self._message_gap, facts, complete)
@@ -310,7 +340,7 @@ class ClientSide:
         state = self.client
         if state != ClientState.TLS:
             self.in_step = self._whole = False
-        if state == ClientState.DATA_BODY:
+        if state == ClientState.DATA_BODY or state is ClientState.DATA_TAIL:
             self._message_gap += length
             self._message.lost()
         elif state == ClientState.BDAT_CHUNK and length < self._message.bdat_left:

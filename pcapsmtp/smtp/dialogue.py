@@ -65,7 +65,8 @@ class Dialogue(ClientSide, ServerSide):
     __slots__ = (
         "_auth_active", "_bdat_command", "_client_framer", "_early_data", "_greeting_open",
         "_held", "_held_bytes", "_message", "_message_gap", "_reply_code", "_reply_first",
-        "_reply_frames", "_reply_lines", "_secrets", "_server_framer", "_skipping", "_whole",
+        "_reply_frames", "_reply_lines", "_secrets", "_server_framer", "_skipping",
+        "_tail_before", "_whole",
         "client", "events", "in_step", "limits", "mid_session", "pending", "server", "tls",
     )  # fmt: skip
 
@@ -114,6 +115,9 @@ class Dialogue(ClientSide, ServerSide):
         self._held_bytes = 0
         self._message: MessageScanner | None = None
         self._message_gap = 0
+        self._tail_before = 0
+        """In ClientState.DATA_TAIL: the frame of the reply that ended the message; client
+        bytes from an earlier frame are still that message's."""
         self._bdat_command: Command | None = None
         self._auth_active = False
         """Between AUTH and its final reply: lines that look like SASL responses are credentials
@@ -172,6 +176,9 @@ class Dialogue(ClientSide, ServerSide):
         keeps the dialogue in step where a resynchronisation would lose every reply.
         """
         line = self._framer(sender)
+        if sender == CLIENT and self.client is ClientState.DATA_TAIL:
+            self._message.lost()  # as in COMMAND, a cut segment does not make the next a resync
+            return True
         if sender == CLIENT and self.client in (ClientState.COMMAND, ClientState.AUTH_RESPONSE):
             if partial := line.partial:
                 raw = partial + b"\r\n"
@@ -201,7 +208,7 @@ class Dialogue(ClientSide, ServerSide):
             # Held for a reply to DATA that never came (a one-sided capture, a refused DATA
             # the capture lacks): what they hold is read as commands.
             self._release_held(ClientState.COMMAND)
-        if self._message is not None:
+        if self._message is not None and self.client is not ClientState.DATA_TAIL:
             self._end_message(frame, time_ns, complete=False)
         for sender, line in ((CLIENT, self._client_framer), (SERVER, self._server_framer)):
             partial = line.partial if line is not None else None

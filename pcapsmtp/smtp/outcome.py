@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from pcapsmtp.smtp import codes
-from pcapsmtp.smtp.events import CLIENT, SERVER, Command, Reply
+from pcapsmtp.smtp.events import CLIENT, END_OF_DATA, SERVER, Command, Reply
 from pcapsmtp.smtp.model import Outcome, Session, Transaction
 from pcapsmtp.tcp.model import TH_FIN, TH_RST, ConnState, Endpoint, SegmentNote, TcpFlow
 
@@ -85,9 +85,16 @@ def reset_after_own_close(flow: TcpFlow) -> bool:
 
 def out_of_sequence(transaction: Transaction) -> bool:
     """RCPT or DATA sent with no MAIL before, answered 503 (bad sequence, RFC 5321 4.1.4): a
-    client out of step, no mail attempted; a later MAIL starts the real transaction."""
+    client out of step, no mail attempted; a later MAIL starts the real transaction. So is
+    a lone '.' with no MAIL before, answered 500 (the server was reading commands: no
+    message was refused; hard-bounce skips it as a stray dot too)."""
     final = transaction.final
-    return transaction.mail_reply is None and final is not None and final.code == 503
+    if transaction.mail_reply is not None or final is None:
+        return False
+    if final.code == 500:
+        command = final.command
+        return command is not None and command.verb == END_OF_DATA
+    return final.code == 503
 
 
 class SessionFacts:

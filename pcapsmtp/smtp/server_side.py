@@ -159,7 +159,7 @@ class ServerSide:
             dot = Command(END_OF_DATA, "", reply.frame, reply.time_ns, reply.frame)
             dot.message = self._end_message(reply.frame, reply.time_ns, complete=False)
             self._push(dot)
-            self.client = ClientState.COMMAND
+            self._start_tail(reply.frame)
         command = self._answered(reply)
         if command is None and reply.code != 421:
             self._anomaly("reply_without_command", reply.frame, SERVER, f"{reply.code}")

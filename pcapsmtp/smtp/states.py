@@ -35,6 +35,10 @@ class ClientState:
     """Sent DATA: holding bytes until the server answers (354 starts the message)."""
     DATA_BODY = State("ClientState.DATA_BODY")
     """After 354: message bytes up to CRLF.CRLF."""
+    DATA_TAIL = State("ClientState.DATA_TAIL")
+    """The server answered a message whose end the capture lacked (a gap in the body), and
+    the client's bytes sent before that reply are still to come (held behind a hole the
+    reassembly gave up later): they are the rest of that message, up to its CRLF.CRLF."""
     BDAT_CHUNK = State("ClientState.BDAT_CHUNK")
     """After a BDAT command line: exactly its size in message bytes."""
     AUTH_RESPONSE = State("ClientState.AUTH_RESPONSE")
