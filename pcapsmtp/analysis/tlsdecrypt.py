@@ -22,6 +22,7 @@ the sessions concerned stay "encrypted", as without a key log.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from pcapsmtp.analysis.keylog import KeyLog, gather_keys
 from pcapsmtp.analysis.model import DecryptionError
@@ -32,12 +33,14 @@ from pcapsmtp.analysis.tshark_command import (
     tshark_version,
     uncompressed,
 )
-from pcapsmtp.analysis.tshark_export import Plaintext, export_plaintext
 from pcapsmtp.capture import CaptureInfo, DecryptionSecrets
 from pcapsmtp.smtp.events import CLIENT, SERVER
 from pcapsmtp.smtp.model import Session
 from pcapsmtp.smtp.tls.scanner import TlsScanner
 from pcapsmtp.smtp.tracker import SmtpTracker
+
+if TYPE_CHECKING:
+    from pcapsmtp.analysis.tshark_export import Plaintext
 
 TIMEOUT_S = 120.0
 TIMEOUT_PER_MB_S = 1.0
@@ -105,6 +108,10 @@ def _decrypt(
             tshark, readable, sessions, keylog if keys.file_usable else None, version
         )
         timeout = TIMEOUT_S + TIMEOUT_PER_MB_S * _size_mb(readable)
+        # here: the reader of tshark's export (subprocess, the pcapng reader) is only loaded
+        # when a capture has sessions to decrypt (8 ms of every other run's start-up)
+        from pcapsmtp.analysis.tshark_export import export_plaintext
+
         try:
             for record in export_plaintext(command, timeout):
                 routed = routes.find(record)
